@@ -1,0 +1,12 @@
+//! failoverd keeps a service reachable when one of two Linux servers dies.
+//!
+//! # Layout
+//! - [`config`]: the TOML file, parsed into a typed, checked [`config::Config`].
+//! - [`wire`]: pure codecs: the heartbeat packet, ARP/NA announcements, ICMP echo.
+//! - [`machine`]: the election state machine, free of I/O and clocks.
+//! - [`daemon`]: the async shell that feeds the machine and carries out its actions.
+
+pub mod config;
+pub mod daemon;
+pub mod machine;
+pub mod wire;
