@@ -1,1 +1,965 @@
-//! Election.
+//! The election: a pure state machine, with no clock, socket or task of its own.
+//!
+//! The shell feeds it [`Input`]s with the time they happened ([`Machine::handle`]),
+//! wakes it at [`Machine::poll_timeout`] ([`Machine::handle_timeout`]), and drains
+//! [`Action`]s with [`Machine::poll_action`]. Side effects that take time (adding a VIP,
+//! running a hook) are requests carrying an [`EffectId`]; the shell performs them one
+//! at a time in order and reports each back with [`Input::Done`]. The machine counts a
+//! VIP as held only once its add has succeeded.
+//!
+//! # Rules
+//! - A starting node listens for `init_dead` (or until every peer has been heard)
+//!   before it claims anything, so a restarting node never grabs the VIPs from an
+//!   active peer.
+//! - Nodes rank by health (fewer failing checks), then priority, then name (smaller
+//!   first). When no live node is active, the first-ranked candidate takes over.
+//! - The active node stays active against a better-ranked standby, except that with
+//!   `failback = "auto"` it hands over once that node has been up and no less healthy
+//!   for `failback_delay` without a break (a restart starts the wait over).
+//! - A node that fails more health checks than a live peer goes to fault and releases;
+//!   if no live peer is healthier, nothing moves, so a gateway lost for everyone causes
+//!   no failover storm, and a node alone takes the VIPs whatever its health.
+//! - Two active nodes (a healed partition): the lower-ranked one releases as soon as it
+//!   hears the other.
+//! - Every planned move releases first: stop hook, then VIP removal, then a heartbeat
+//!   that says so; the peer takes over on that heartbeat instead of waiting for `dead`.
+//!   So a planned move never leaves the VIPs on two nodes.
+
+pub mod event;
+pub mod health;
+pub mod peer;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+pub use event::{Event, Reason, Reject, Role, Severity};
+use health::{Change, Health, Source};
+use peer::Peer;
+
+use crate::config::{Config, Failback, Timing, Vip};
+use crate::wire::heartbeat::{FLAG_LEAVING, FLAG_RELEASING, Heartbeat, Signer};
+
+/// Rejections are summed up in one log line at most this often.
+const REJECT_REPORT_EVERY: Duration = Duration::from_secs(10);
+/// A VIP that could not be added is tried again after this long.
+const VIP_RETRY: Duration = Duration::from_secs(1);
+/// Copies of the farewell heartbeat, so one lost datagram does not cost a `dead` wait.
+const FAREWELL_COPIES: u32 = 2;
+
+/// Identifies a requested side effect and its completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EffectId(pub u64);
+
+/// The hook scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hook {
+    Start,
+    Stop,
+    Fault,
+}
+
+impl Hook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Start => "start",
+            Hook::Stop => "stop",
+            Hook::Fault => "fault",
+        }
+    }
+}
+
+/// A slow side effect, performed by the shell in the order requested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Report which configured VIPs are already on their interfaces.
+    FindStale,
+    AddVip(usize),
+    RemoveVip(usize),
+    /// Announce every VIP `rounds` times, `announce.interval` apart; the rounds run
+    /// in the background, so this effect completes at once.
+    Announce { rounds: u32 },
+    RunHook {
+        hook: Hook,
+        env: Vec<(String, String)>,
+    },
+}
+
+/// The result of an [`Effect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// For [`Effect::FindStale`]: indexes of the VIPs found.
+    Present(Vec<usize>),
+    /// For VIP additions and removals.
+    Vip(Result<(), String>),
+    /// For hooks: whether it exited 0, and a summary ("exited 0 after 12ms").
+    Hook { success: bool, summary: String },
+    /// For effects with nothing to report.
+    Done,
+}
+
+/// Something that happened, as the shell saw it.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// A datagram arrived on the heartbeat socket of `link`.
+    Datagram {
+        link: usize,
+        from: IpAddr,
+        bytes: &'a [u8],
+    },
+    /// A health probe finished: `rtt` is `None` when it failed.
+    Probe {
+        source: Source,
+        rtt: Option<Duration>,
+    },
+    /// The effect `id` finished.
+    Done { id: EffectId, outcome: &'a Outcome },
+    /// Leave the cluster gracefully (SIGTERM): hand over, then [`Action::Exit`].
+    Shutdown,
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send a datagram on `link`'s socket. Never waits behind an effect.
+    Send {
+        link: usize,
+        to: SocketAddr,
+        datagram: Vec<u8>,
+    },
+    /// Queue a slow effect; report it back with [`Input::Done`].
+    Effect { id: EffectId, effect: Effect },
+    /// Announce the held VIPs now, outside the effect queue (they are already held).
+    Announce { rounds: u32 },
+    /// Log an event.
+    Log(Event),
+    /// The graceful shutdown is complete: the process may exit.
+    Exit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VipState {
+    Absent,
+    Adding(EffectId),
+    Held,
+    Removing(EffectId),
+    Failed { retry_at: Instant },
+}
+
+/// Where a release ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    Standby,
+    Fault,
+    Exit,
+}
+
+#[derive(Debug, Clone)]
+struct Release {
+    after: After,
+    reason: Reason,
+    /// The last effect of the release; its completion ends the release.
+    last: Option<EffectId>,
+}
+
+/// A peer as [`Machine::peers`] shows it.
+pub use peer::{LinkState, LinkView};
+
+/// One node's election state machine.
+#[derive(Debug)]
+pub struct Machine {
+    name: String,
+    cluster: String,
+    priority: u16,
+    port: u16,
+    timing: Timing,
+    failback: Failback,
+    failback_delay: Duration,
+    vips: Vec<Vip>,
+    hooks: [bool; 3],
+    announce_rounds: u32,
+    refresh: Option<Duration>,
+    fingerprint: [u8; 8],
+    signer: Signer,
+    incarnation: u64,
+    sequence: u64,
+
+    role: Role,
+    previous_role: Role,
+    since: Instant,
+    reason: Reason,
+    started: Instant,
+    release: Option<Release>,
+    stopping: bool,
+    exited: bool,
+    /// Why the next takeover happens, learned when the holder went away.
+    takeover_reason: Option<Reason>,
+    stale_probe: Option<EffectId>,
+
+    peers: Vec<Peer>,
+    health: Health,
+    vip_state: Vec<VipState>,
+    hooks_running: BTreeMap<EffectId, Hook>,
+    next_heartbeat: Instant,
+    next_refresh: Option<Instant>,
+    next_effect: u64,
+    actions: VecDeque<Action>,
+    events: Vec<Event>,
+    rejects_pending: BTreeMap<&'static str, (event::Reject, u64)>,
+    rejects_total: BTreeMap<&'static str, u64>,
+    last_reject_report: Option<Instant>,
+    sent: u64,
+}
+
+impl Machine {
+    /// A machine for node `me` of `config`. `incarnation` must grow from one start of
+    /// the daemon to the next (the shell uses the wall-clock start time in µs): peers
+    /// reject anything older, which is what makes replayed packets harmless.
+    pub fn new(config: &Config, me: usize, incarnation: u64, now: Instant) -> Machine {
+        let node = &config.nodes[me];
+        let peers = config
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != me)
+            .map(|(_, n)| Peer::new(n.name.clone(), &config.links, &n.addresses, n.priority))
+            .collect();
+        let mut machine = Machine {
+            name: node.name.clone(),
+            cluster: config.cluster.name.clone(),
+            priority: node.priority,
+            port: config.cluster.port,
+            timing: config.timing,
+            failback: config.cluster.failback,
+            failback_delay: config.cluster.failback_delay,
+            vips: config.vips.clone(),
+            hooks: [
+                config.hooks.start.is_some(),
+                config.hooks.stop.is_some(),
+                config.hooks.fault.is_some(),
+            ],
+            announce_rounds: config.announce.count,
+            refresh: config.announce.refresh,
+            fingerprint: config.fingerprint(),
+            signer: Signer::new(config.key.as_bytes()),
+            incarnation,
+            sequence: 0,
+            role: Role::Starting,
+            previous_role: Role::Starting,
+            since: now,
+            reason: Reason::Start,
+            started: now,
+            release: None,
+            stopping: false,
+            exited: false,
+            takeover_reason: None,
+            stale_probe: None,
+            peers,
+            health: Health::new(&config.health.gateways, config.health.failures),
+            vip_state: vec![VipState::Absent; config.vips.len()],
+            hooks_running: BTreeMap::new(),
+            next_heartbeat: now,
+            next_refresh: None,
+            next_effect: 0,
+            actions: VecDeque::new(),
+            events: Vec::new(),
+            rejects_pending: BTreeMap::new(),
+            rejects_total: BTreeMap::new(),
+            last_reject_report: None,
+            sent: 0,
+        };
+        if !machine.vips.is_empty() {
+            machine.stale_probe = Some(machine.effect(Effect::FindStale));
+        }
+        machine.heartbeat(now);
+        machine
+    }
+
+    /// Feeds one input that happened at `now`.
+    pub fn handle(&mut self, now: Instant, input: Input<'_>) {
+        if self.exited {
+            return;
+        }
+        match input {
+            Input::Datagram { link, from, bytes } => self.on_datagram(now, link, from, bytes),
+            Input::Probe { source, rtt } => self.on_probe(now, source, rtt),
+            Input::Done { id, outcome } => self.on_done(now, id, outcome),
+            Input::Shutdown => self.on_shutdown(now),
+        }
+        self.evaluate(now);
+        self.flush_events();
+    }
+
+    /// Runs the timers due at `now`. Calling it early or twice is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.exited {
+            return;
+        }
+        for i in 0..self.peers.len() {
+            let held = self.peers[i].holds();
+            if self.peers[i].age(now, &self.timing, &mut self.events) && held {
+                self.takeover_reason = Some(Reason::PeerDead {
+                    peer: self.peers[i].name.clone(),
+                });
+            }
+        }
+        if now >= self.next_heartbeat {
+            self.heartbeat(now);
+        }
+        self.retry_vips(now);
+        if let Some(at) = self.next_refresh
+            && now >= at
+        {
+            self.next_refresh = self.refresh.map(|r| now + r);
+            if self.holding() {
+                self.actions.push_back(Action::Announce { rounds: 1 });
+            }
+        }
+        self.evaluate(now);
+        self.flush_events();
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Machine::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.exited {
+            return None;
+        }
+        let mut next = self.next_heartbeat;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = next.min(t);
+            }
+        };
+        for peer in &self.peers {
+            consider(peer.deadline(&self.timing));
+            if let Some(since) = peer.failback_since {
+                consider(Some(since + self.failback_delay));
+            }
+        }
+        if self.role == Role::Starting {
+            consider(Some(self.started + self.timing.init_dead));
+        }
+        consider(self.next_refresh);
+        for state in &self.vip_state {
+            if let VipState::Failed { retry_at } = state {
+                consider(Some(*retry_at));
+            }
+        }
+        Some(next)
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Since when the node has had its current role, and why.
+    pub fn since(&self) -> (Instant, &Reason) {
+        (self.since, &self.reason)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    pub fn peers(&self) -> &[Peer] {
+        &self.peers
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Whether a release (stop hook, VIP removal) is under way.
+    pub fn releasing(&self) -> bool {
+        self.release.is_some()
+    }
+
+    /// VIPs whose addition succeeded and that have not been released since.
+    pub fn held_vips(&self) -> Vec<&Vip> {
+        self.vips
+            .iter()
+            .zip(&self.vip_state)
+            .filter(|(_, s)| **s == VipState::Held)
+            .map(|(v, _)| v)
+            .collect()
+    }
+
+    /// Dropped datagrams since start, by reason.
+    pub fn rejected(&self) -> &BTreeMap<&'static str, u64> {
+        &self.rejects_total
+    }
+
+    pub fn heartbeats_sent(&self) -> u64 {
+        self.sent
+    }
+
+    // --- inputs -------------------------------------------------------------
+
+    fn on_datagram(&mut self, now: Instant, link: usize, from: IpAddr, bytes: &[u8]) {
+        let hb = match Heartbeat::decode(bytes, &self.signer) {
+            Ok(hb) => hb,
+            Err(err) => return self.reject(now, Reject::Decode(err)),
+        };
+        if hb.cluster != self.cluster {
+            return self.reject(now, Reject::ForeignCluster);
+        }
+        let Some(index) = self.peers.iter().position(|p| p.name == hb.node) else {
+            return self.reject(now, Reject::UnknownNode);
+        };
+        let peer = &mut self.peers[index];
+        let Some(view) = peer.links.get(link) else {
+            return self.reject(now, Reject::WrongSource);
+        };
+        if usize::from(hb.link) != link || view.address != from {
+            return self.reject(now, Reject::WrongSource);
+        }
+        let was_holding = peer.holds();
+        let update = match peer.accept(link, &hb, now, &mut self.events) {
+            Ok(update) => update,
+            Err(reject) => return self.reject(now, reject),
+        };
+        if peer.fingerprint != Some(hb.fingerprint) {
+            peer.fingerprint = Some(hb.fingerprint);
+            if hb.fingerprint != self.fingerprint {
+                self.events.push(Event::FingerprintMismatch {
+                    peer: peer.name.clone(),
+                    ours: self.fingerprint,
+                    theirs: hb.fingerprint,
+                });
+            }
+        }
+        let name = peer.name.clone();
+        if was_holding && !peer.holds() {
+            self.takeover_reason = Some(if peer.leaving {
+                Reason::PeerLeft { peer: name }
+            } else {
+                Reason::PeerReleased { peer: name }
+            });
+        }
+        // The classic outage after a partition heals: the node that stayed active
+        // never re-announces, and switches keep sending to the other node's port.
+        if (update.came_up || update.link_healed || update.stopped_being_active)
+            && self.holding()
+        {
+            self.actions.push_back(Action::Announce {
+                rounds: self.announce_rounds,
+            });
+        }
+    }
+
+    fn on_probe(&mut self, now: Instant, source: Source, rtt: Option<Duration>) {
+        let change = self.health.record(source, rtt);
+        let Some(check) = self.health.check(source) else {
+            return;
+        };
+        match change {
+            Change::None => return,
+            Change::Lost => self.events.push(Event::GatewayDown {
+                gateway: check.target,
+                failures: check.failures,
+            }),
+            Change::Restored => self.events.push(Event::GatewayUp {
+                gateway: check.target,
+            }),
+        }
+        // Peers rank on health: tell them now rather than at the next interval.
+        self.heartbeat(now);
+    }
+
+    fn on_done(&mut self, now: Instant, id: EffectId, outcome: &Outcome) {
+        match outcome {
+            Outcome::Present(found) if self.stale_probe == Some(id) => {
+                self.stale_probe = None;
+                self.remove_stale(found);
+            }
+            Outcome::Vip(result) => self.on_vip_done(now, id, result),
+            Outcome::Hook { success, summary } => {
+                let hook = self.hooks_running.remove(&id).map_or("hook", Hook::as_str);
+                self.events.push(if *success {
+                    Event::HookDone {
+                        hook,
+                        outcome: summary.clone(),
+                    }
+                } else {
+                    Event::HookFailed {
+                        hook,
+                        outcome: summary.clone(),
+                    }
+                });
+            }
+            _ => {}
+        }
+        if let Some(release) = &self.release
+            && release.last.is_some_and(|last| id >= last)
+        {
+            self.finish_release(now);
+        }
+    }
+
+    fn on_vip_done(&mut self, now: Instant, id: EffectId, result: &Result<(), String>) {
+        let Some(i) = self.vip_state.iter().position(|s| {
+            matches!(s, VipState::Adding(x) | VipState::Removing(x) if *x == id)
+        }) else {
+            return;
+        };
+        let vip = self.vips[i].to_string();
+        match (self.vip_state[i], result) {
+            (VipState::Adding(_), Ok(())) => self.vip_state[i] = VipState::Held,
+            (VipState::Adding(_), Err(error)) => {
+                self.events.push(Event::VipFailed {
+                    vip,
+                    action: "add",
+                    error: error.clone(),
+                });
+                self.vip_state[i] = VipState::Failed {
+                    retry_at: now + VIP_RETRY,
+                };
+            }
+            (VipState::Removing(_), result) => {
+                if let Err(error) = result {
+                    self.events.push(Event::VipFailed {
+                        vip,
+                        action: "remove",
+                        error: error.clone(),
+                    });
+                }
+                self.vip_state[i] = VipState::Absent;
+            }
+            _ => {}
+        }
+    }
+
+    fn on_shutdown(&mut self, now: Instant) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        if let Some(release) = &mut self.release {
+            release.after = After::Exit;
+            return;
+        }
+        if self.role == Role::Active || self.vip_state.iter().any(|s| *s != VipState::Absent) {
+            self.start_release(now, After::Exit, Reason::Shutdown);
+        } else {
+            self.farewell(now);
+        }
+    }
+
+    // --- the election -------------------------------------------------------
+
+    fn evaluate(&mut self, now: Instant) {
+        if self.stopping || self.release.is_some() || self.exited {
+            return;
+        }
+        match self.role {
+            Role::Starting => {
+                if let Some(holder) = self.peers.iter().find(|p| p.holds()) {
+                    let peer = holder.name.clone();
+                    return self.transition(now, Role::Standby, Reason::PeerActive { peer });
+                }
+                let all_heard = self.peers.iter().all(|p| p.alive || p.leaving);
+                if !all_heard && now < self.started + self.timing.init_dead {
+                    return;
+                }
+                let reason = if self.peers.iter().any(|p| p.present()) {
+                    Reason::Elected
+                } else {
+                    Reason::NoPeerAtStart
+                };
+                self.settle(now, reason);
+            }
+            Role::Standby | Role::Fault => self.settle(now, Reason::Elected),
+            Role::Active => self.keep_or_release(now),
+        }
+    }
+
+    /// A node that holds nothing: fault, standby, or take over.
+    fn settle(&mut self, now: Instant, default_reason: Reason) {
+        if let Some(peer) = self.healthier_peer() {
+            if self.role != Role::Fault {
+                self.transition(now, Role::Fault, Reason::HealthLost { peer });
+                self.run_hook(Hook::Fault);
+            }
+            return;
+        }
+        if let Some(holder) = self.peers.iter().find(|p| p.holds()) {
+            let peer = holder.name.clone();
+            match self.role {
+                Role::Fault => self.transition(now, Role::Standby, Reason::HealthRestored),
+                Role::Starting => self.transition(now, Role::Standby, Reason::PeerActive { peer }),
+                _ => {}
+            }
+            return;
+        }
+        if self.ranks_first() {
+            let reason = self.takeover_reason.take().unwrap_or(default_reason);
+            return self.become_active(now, reason);
+        }
+        match self.role {
+            Role::Fault => self.transition(now, Role::Standby, Reason::HealthRestored),
+            Role::Starting => self.transition(now, Role::Standby, default_reason),
+            _ => {}
+        }
+    }
+
+    fn keep_or_release(&mut self, now: Instant) {
+        if let Some(peer) = self.healthier_peer() {
+            return self.start_release(now, After::Fault, Reason::HealthLost { peer });
+        }
+        let me = self.rank();
+        let outranked_by = self
+            .peers
+            .iter()
+            .find(|p| p.holds() && !p.releasing && !p.leaving && rank_of(p) > me)
+            .map(|p| p.name.clone());
+        if let Some(peer) = outranked_by {
+            return self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
+        }
+        if self.failback != Failback::Auto {
+            return;
+        }
+        let mine = self.health.failing();
+        let mut due = None;
+        for peer in &mut self.peers {
+            let preferred = peer.present()
+                && peer.role == Role::Standby
+                && peer.priority > self.priority
+                && peer.health <= mine;
+            if !preferred {
+                peer.failback_since = None;
+                continue;
+            }
+            let since = *peer.failback_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= self.failback_delay && due.is_none() {
+                due = Some(peer.name.clone());
+            }
+        }
+        if let Some(peer) = due {
+            self.start_release(now, After::Standby, Reason::Failback { peer });
+        }
+    }
+
+    /// A live, settled peer that fails fewer health checks than this node.
+    fn healthier_peer(&self) -> Option<String> {
+        let mine = self.health.failing();
+        self.peers
+            .iter()
+            .filter(|p| p.present() && matches!(p.role, Role::Standby | Role::Active))
+            .filter(|p| p.health < mine)
+            .min_by_key(|p| p.health)
+            .map(|p| p.name.clone())
+    }
+
+    fn rank(&self) -> Rank {
+        Rank {
+            health: std::cmp::Reverse(self.health.failing()),
+            priority: self.priority,
+            name: std::cmp::Reverse(self.name.clone()),
+        }
+    }
+
+    /// Whether this node is the first among the nodes that could take over.
+    fn ranks_first(&self) -> bool {
+        let me = self.rank();
+        !self
+            .peers
+            .iter()
+            .filter(|p| p.present() && matches!(p.role, Role::Standby | Role::Starting))
+            .any(|p| rank_of(p) > me)
+    }
+
+    // --- role changes -------------------------------------------------------
+
+    /// The one place a role changes: logs from, to and why, and tells the peers.
+    fn transition(&mut self, now: Instant, to: Role, reason: Reason) {
+        let from = self.role;
+        if from == to {
+            return;
+        }
+        self.events.push(Event::Transition {
+            from,
+            to,
+            reason: reason.clone(),
+        });
+        self.previous_role = from;
+        self.role = to;
+        self.since = now;
+        self.reason = reason;
+        for peer in &mut self.peers {
+            peer.failback_since = None;
+        }
+        self.heartbeat(now);
+    }
+
+    /// Order matters: VIPs first, then the announcement, then the start hook, so the
+    /// service starts only once clients can reach it.
+    fn become_active(&mut self, now: Instant, reason: Reason) {
+        self.transition(now, Role::Active, reason);
+        for i in 0..self.vips.len() {
+            if self.vip_state[i] != VipState::Held {
+                let id = self.effect(Effect::AddVip(i));
+                self.vip_state[i] = VipState::Adding(id);
+            }
+        }
+        if !self.vips.is_empty() {
+            self.effect(Effect::Announce {
+                rounds: self.announce_rounds,
+            });
+        }
+        self.next_refresh = self.refresh.map(|r| now + r);
+        self.run_hook(Hook::Start);
+    }
+
+    /// The reverse order: stop hook, then VIPs. The heartbeat sent now says
+    /// "releasing" so the peer waits for the release to finish rather than adding
+    /// the VIPs while this node still has them.
+    fn start_release(&mut self, now: Instant, after: After, reason: Reason) {
+        self.events.push(Event::Releasing {
+            reason: reason.clone(),
+        });
+        self.release = Some(Release {
+            after,
+            reason,
+            last: None,
+        });
+        let mut last = None;
+        if self.role == Role::Active {
+            last = self.run_hook(Hook::Stop);
+        }
+        for i in 0..self.vips.len() {
+            if !matches!(self.vip_state[i], VipState::Absent | VipState::Removing(_)) {
+                let id = self.effect(Effect::RemoveVip(i));
+                self.vip_state[i] = VipState::Removing(id);
+                last = Some(id);
+            }
+        }
+        self.next_refresh = None;
+        self.heartbeat(now);
+        match last {
+            Some(id) => {
+                if let Some(release) = &mut self.release {
+                    release.last = Some(id);
+                }
+            }
+            None => self.finish_release(now),
+        }
+    }
+
+    fn finish_release(&mut self, now: Instant) {
+        let Some(release) = self.release.take() else {
+            return;
+        };
+        match release.after {
+            After::Standby => self.transition(now, Role::Standby, release.reason),
+            After::Fault => {
+                self.transition(now, Role::Fault, release.reason);
+                self.run_hook(Hook::Fault);
+            }
+            After::Exit => {
+                self.transition(now, Role::Standby, release.reason);
+                self.farewell(now);
+            }
+        }
+    }
+
+    /// Tells the peers this node is leaving and holds nothing, then asks to exit.
+    fn farewell(&mut self, now: Instant) {
+        for _ in 0..FAREWELL_COPIES {
+            self.heartbeat(now);
+        }
+        self.actions.push_back(Action::Exit);
+        self.exited = true;
+    }
+
+    fn remove_stale(&mut self, found: &[usize]) {
+        if self.role == Role::Active || self.release.is_some() || found.is_empty() {
+            return;
+        }
+        for &i in found {
+            if let Some(vip) = self.vips.get(i) {
+                self.events.push(Event::StaleVip {
+                    vip: vip.to_string(),
+                });
+            }
+        }
+        // A crash while active can leave the service running too.
+        self.run_hook(Hook::Stop);
+        for &i in found {
+            if self.vip_state.get(i) == Some(&VipState::Absent) {
+                let id = self.effect(Effect::RemoveVip(i));
+                self.vip_state[i] = VipState::Removing(id);
+            }
+        }
+    }
+
+    fn retry_vips(&mut self, now: Instant) {
+        if self.role != Role::Active || self.release.is_some() {
+            return;
+        }
+        let mut retried = false;
+        for i in 0..self.vips.len() {
+            if let VipState::Failed { retry_at } = self.vip_state[i]
+                && now >= retry_at
+            {
+                let id = self.effect(Effect::AddVip(i));
+                self.vip_state[i] = VipState::Adding(id);
+                retried = true;
+            }
+        }
+        if retried {
+            self.effect(Effect::Announce {
+                rounds: self.announce_rounds,
+            });
+        }
+    }
+
+    /// Active with every VIP in place and nothing being released.
+    fn holding(&self) -> bool {
+        self.role == Role::Active
+            && self.release.is_none()
+            && !self.vips.is_empty()
+            && self.vip_state.iter().all(|s| *s == VipState::Held)
+    }
+
+    // --- plumbing -----------------------------------------------------------
+
+    fn effect(&mut self, effect: Effect) -> EffectId {
+        let id = EffectId(self.next_effect);
+        self.next_effect += 1;
+        self.actions.push_back(Action::Effect { id, effect });
+        id
+    }
+
+    fn run_hook(&mut self, hook: Hook) -> Option<EffectId> {
+        let index = match hook {
+            Hook::Start => 0,
+            Hook::Stop => 1,
+            Hook::Fault => 2,
+        };
+        if !self.hooks[index] {
+            return None;
+        }
+        let env = self.hook_env(hook);
+        let id = self.effect(Effect::RunHook { hook, env });
+        self.hooks_running.insert(id, hook);
+        Some(id)
+    }
+
+    /// The environment every hook sees; documented in the README.
+    fn hook_env(&self, hook: Hook) -> Vec<(String, String)> {
+        let (state, previous, reason) = match (&self.release, hook) {
+            (Some(release), Hook::Stop) => (
+                match release.after {
+                    After::Standby => "standby",
+                    After::Fault => "fault",
+                    After::Exit => "stopped",
+                },
+                self.role.as_str(),
+                release.reason.to_string(),
+            ),
+            _ => (
+                self.role.as_str(),
+                self.previous_role.as_str(),
+                self.reason.to_string(),
+            ),
+        };
+        let peers: Vec<&str> = self.peers.iter().map(|p| p.name.as_str()).collect();
+        let vips: Vec<String> = self.vips.iter().map(ToString::to_string).collect();
+        vec![
+            ("FAILOVERD_HOOK".into(), hook.as_str().into()),
+            ("FAILOVERD_STATE".into(), state.into()),
+            ("FAILOVERD_PREVIOUS_STATE".into(), previous.into()),
+            ("FAILOVERD_REASON".into(), reason),
+            ("FAILOVERD_NODE".into(), self.name.clone()),
+            ("FAILOVERD_PEER".into(), peers.join(" ")),
+            ("FAILOVERD_CLUSTER".into(), self.cluster.clone()),
+            ("FAILOVERD_VIPS".into(), vips.join(" ")),
+        ]
+    }
+
+    fn heartbeat(&mut self, now: Instant) {
+        self.sequence += 1;
+        let mut flags = 0;
+        if self.release.is_some() {
+            flags |= FLAG_RELEASING;
+        }
+        if self.stopping {
+            flags |= FLAG_LEAVING;
+        }
+        let mut hb = Heartbeat {
+            link: 0,
+            state: self.role.wire(),
+            flags,
+            health: self.health.failing(),
+            priority: self.priority,
+            incarnation: self.incarnation,
+            sequence: self.sequence,
+            fingerprint: self.fingerprint,
+            cluster: self.cluster.clone(),
+            node: self.name.clone(),
+        };
+        for peer in &self.peers {
+            for (link, view) in peer.links.iter().enumerate() {
+                hb.link = u8::try_from(link).unwrap_or(u8::MAX);
+                let mut datagram = Vec::with_capacity(128);
+                hb.encode(&self.signer, &mut datagram);
+                self.actions.push_back(Action::Send {
+                    link,
+                    to: SocketAddr::new(view.address, self.port),
+                    datagram,
+                });
+                self.sent += 1;
+            }
+        }
+        // Keep the cadence; after a stall, start again from now rather than bursting.
+        self.next_heartbeat += self.timing.interval;
+        if self.next_heartbeat <= now {
+            self.next_heartbeat = now + self.timing.interval;
+        }
+    }
+
+    fn reject(&mut self, now: Instant, reject: Reject) {
+        let key = reject.as_str();
+        *self.rejects_total.entry(key).or_default() += 1;
+        self.rejects_pending.entry(key).or_insert((reject, 0)).1 += 1;
+        let due = self
+            .last_reject_report
+            .is_none_or(|last| now.saturating_duration_since(last) >= REJECT_REPORT_EVERY);
+        if due {
+            self.last_reject_report = Some(now);
+            let counts = std::mem::take(&mut self.rejects_pending)
+                .into_values()
+                .collect();
+            self.events.push(Event::Rejected { counts });
+        }
+    }
+
+    fn flush_events(&mut self) {
+        for event in self.events.drain(..) {
+            self.actions.push_back(Action::Log(event));
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    health: std::cmp::Reverse<u8>,
+    priority: u16,
+    name: std::cmp::Reverse<String>,
+}
+
+fn rank_of(peer: &Peer) -> Rank {
+    Rank {
+        health: std::cmp::Reverse(peer.health),
+        priority: peer.priority,
+        name: std::cmp::Reverse(peer.name.clone()),
+    }
+}

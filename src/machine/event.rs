@@ -1,0 +1,317 @@
+//! What the machine tells the world: roles, the reasons for changing them, and the
+//! notable events the shell logs. One vocabulary for logs, hooks and the README.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::config::format_duration;
+use crate::wire::heartbeat::{DecodeError, WireState};
+
+/// A node's role in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Listening for peers before claiming anything (`timing.init_dead`).
+    Starting,
+    /// Healthy and ready to take over; holds nothing.
+    Standby,
+    /// Holds the VIPs and runs the service.
+    Active,
+    /// Less healthy than a live peer; holds nothing until it recovers.
+    Fault,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Starting => "starting",
+            Role::Standby => "standby",
+            Role::Active => "active",
+            Role::Fault => "fault",
+        }
+    }
+
+    pub(crate) fn wire(self) -> WireState {
+        match self {
+            Role::Starting => WireState::Starting,
+            Role::Standby => WireState::Standby,
+            Role::Active => WireState::Active,
+            Role::Fault => WireState::Fault,
+        }
+    }
+}
+
+impl From<WireState> for Role {
+    fn from(state: WireState) -> Role {
+        match state {
+            WireState::Starting => Role::Starting,
+            WireState::Standby => Role::Standby,
+            WireState::Active => Role::Active,
+            WireState::Fault => Role::Fault,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a role changed. Logged with every transition and passed to hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The daemon started.
+    Start,
+    /// `init_dead` passed without any peer answering.
+    NoPeerAtStart,
+    /// A peer was found active while starting.
+    PeerActive { peer: String },
+    /// No node was active and this one ranks first among the live ones.
+    Elected,
+    /// The active peer sent no valid heartbeat on any link for `dead`.
+    PeerDead { peer: String },
+    /// The active peer announced a graceful shutdown.
+    PeerLeft { peer: String },
+    /// The active peer released the VIPs in a planned move.
+    PeerReleased { peer: String },
+    /// This node fails more health checks than a live peer.
+    HealthLost { peer: String },
+    /// This node's health checks pass again.
+    HealthRestored,
+    /// Two nodes were active (a healed partition) and the peer ranks higher.
+    PeerOutranks { peer: String },
+    /// `failback = "auto"`: the preferred node has been healthy for `failback_delay`.
+    Failback { peer: String },
+    /// The daemon was asked to stop.
+    Shutdown,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Start => write!(f, "daemon started"),
+            Reason::NoPeerAtStart => write!(f, "no peer answered within init_dead"),
+            Reason::PeerActive { peer } => write!(f, "peer {peer} is active"),
+            Reason::Elected => write!(f, "no node active, this node ranks first"),
+            Reason::PeerDead { peer } => write!(f, "peer {peer} dead on all links"),
+            Reason::PeerLeft { peer } => write!(f, "peer {peer} shut down"),
+            Reason::PeerReleased { peer } => write!(f, "planned handover from {peer}"),
+            Reason::HealthLost { peer } => {
+                write!(f, "health checks failing, peer {peer} is healthier")
+            }
+            Reason::HealthRestored => write!(f, "health checks pass again"),
+            Reason::PeerOutranks { peer } => {
+                write!(f, "both nodes active, peer {peer} ranks higher")
+            }
+            Reason::Failback { peer } => write!(f, "failback to preferred node {peer}"),
+            Reason::Shutdown => write!(f, "shutdown"),
+        }
+    }
+}
+
+/// Why a received datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reject {
+    /// It failed to decode or authenticate.
+    Decode(DecodeError),
+    /// It belongs to another cluster.
+    ForeignCluster,
+    /// It names no configured peer (or this node itself).
+    UnknownNode,
+    /// It came from an address that is not the sender's address on that link.
+    WrongSource,
+    /// Its sequence number is not newer than one already seen: a replay or a duplicate.
+    Replay,
+}
+
+impl Reject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reject::Decode(DecodeError::Length) => "bad length",
+            Reject::Decode(DecodeError::Magic) => "not a heartbeat",
+            Reject::Decode(DecodeError::Version) => "unsupported version",
+            Reject::Decode(DecodeError::Tag) => "authentication failed",
+            Reject::Decode(DecodeError::Malformed) => "malformed",
+            Reject::ForeignCluster => "other cluster",
+            Reject::UnknownNode => "unknown node",
+            Reject::WrongSource => "unexpected source address",
+            Reject::Replay => "replayed or duplicate",
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something worth a log line. `Transition` is the one that matters most.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Transition {
+        from: Role,
+        to: Role,
+        reason: Reason,
+    },
+    /// A release (stop hook, then VIP removal) began; the transition follows it.
+    Releasing {
+        reason: Reason,
+    },
+    PeerUp {
+        peer: String,
+        link: String,
+    },
+    PeerRestarted {
+        peer: String,
+    },
+    PeerLate {
+        peer: String,
+        silent: Duration,
+    },
+    PeerDead {
+        peer: String,
+    },
+    PeerLeaving {
+        peer: String,
+    },
+    LinkLate {
+        peer: String,
+        link: String,
+        silent: Duration,
+    },
+    LinkDown {
+        peer: String,
+        link: String,
+    },
+    LinkUp {
+        peer: String,
+        link: String,
+    },
+    FingerprintMismatch {
+        peer: String,
+        ours: [u8; 8],
+        theirs: [u8; 8],
+    },
+    GatewayDown {
+        gateway: IpAddr,
+        failures: u32,
+    },
+    GatewayUp {
+        gateway: IpAddr,
+    },
+    /// Datagrams dropped since the last report, by reason (reported at most every 10 s).
+    Rejected {
+        counts: Vec<(Reject, u64)>,
+    },
+    VipFailed {
+        vip: String,
+        action: &'static str,
+        error: String,
+    },
+    StaleVip {
+        vip: String,
+    },
+    HookFailed {
+        hook: &'static str,
+        outcome: String,
+    },
+    HookDone {
+        hook: &'static str,
+        outcome: String,
+    },
+}
+
+/// How loud an event is in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Event {
+    pub fn severity(&self) -> Severity {
+        match self {
+            Event::Transition { .. }
+            | Event::Releasing { .. }
+            | Event::PeerUp { .. }
+            | Event::PeerRestarted { .. }
+            | Event::PeerLeaving { .. }
+            | Event::LinkUp { .. }
+            | Event::GatewayUp { .. }
+            | Event::HookDone { .. } => Severity::Info,
+            Event::PeerLate { .. }
+            | Event::LinkLate { .. }
+            | Event::LinkDown { .. }
+            | Event::PeerDead { .. }
+            | Event::GatewayDown { .. }
+            | Event::Rejected { .. }
+            | Event::StaleVip { .. } => Severity::Warn,
+            Event::FingerprintMismatch { .. }
+            | Event::VipFailed { .. }
+            | Event::HookFailed { .. } => Severity::Error,
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Transition { from, to, reason } => write!(f, "{from} -> {to}: {reason}"),
+            Event::Releasing { reason } => {
+                write!(f, "releasing (stop hook, then VIPs): {reason}")
+            }
+            Event::PeerUp { peer, link } => write!(f, "peer {peer} up (first heard on {link})"),
+            Event::PeerRestarted { peer } => write!(f, "peer {peer} restarted"),
+            Event::PeerLate { peer, silent } => write!(
+                f,
+                "peer {peer} late: no heartbeat on any link for {}",
+                format_duration(*silent)
+            ),
+            Event::PeerDead { peer } => write!(f, "peer {peer} dead: silent on all links"),
+            Event::PeerLeaving { peer } => write!(f, "peer {peer} is shutting down"),
+            Event::LinkLate { peer, link, silent } => write!(
+                f,
+                "late heartbeat from {peer} on {link}: {} since the last one",
+                format_duration(*silent)
+            ),
+            Event::LinkDown { peer, link } => {
+                write!(f, "link {link} to {peer} dead (peer still alive on another link)")
+            }
+            Event::LinkUp { peer, link } => write!(f, "link {link} to {peer} up again"),
+            Event::FingerprintMismatch { peer, ours, theirs } => write!(
+                f,
+                "peer {peer} runs a different configuration (fingerprint {} here, {} there): \
+                 copy the same file to every node",
+                hex(ours),
+                hex(theirs)
+            ),
+            Event::GatewayDown { gateway, failures } => {
+                write!(f, "gateway {gateway} lost after {failures} failed probes")
+            }
+            Event::GatewayUp { gateway } => write!(f, "gateway {gateway} reachable"),
+            Event::Rejected { counts } => {
+                write!(f, "dropped datagrams:")?;
+                for (i, (reason, n)) in counts.iter().enumerate() {
+                    let sep = if i == 0 { " " } else { ", " };
+                    write!(f, "{sep}{n} {reason}")?;
+                }
+                Ok(())
+            }
+            Event::VipFailed { vip, action, error } => {
+                write!(f, "failed to {action} VIP {vip}: {error}")
+            }
+            Event::StaleVip { vip } => {
+                write!(f, "VIP {vip} found on this node at start; removing it")
+            }
+            Event::HookFailed { hook, outcome } => write!(f, "{hook} hook failed: {outcome}"),
+            Event::HookDone { hook, outcome } => write!(f, "{hook} hook {outcome}"),
+        }
+    }
+}

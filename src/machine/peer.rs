@@ -1,0 +1,298 @@
+//! What this node knows of one peer: its last reported state, and the liveness of
+//! each heartbeat link to it, tracked apart so that one dead link while another is
+//! alive is a warning, never a failover.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::event::{Event, Reject, Role};
+use crate::config::Timing;
+use crate::wire::heartbeat::Heartbeat;
+
+/// Liveness of one link to one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Nothing heard on it yet.
+    Unknown,
+    /// Heard within `warn`.
+    Up,
+    /// Silent for more than `warn`.
+    Late,
+    /// Silent for more than `dead`.
+    Down,
+}
+
+impl LinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Unknown => "unknown",
+            LinkState::Up => "ok",
+            LinkState::Late => "late",
+            LinkState::Down => "dead",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    pub name: String,
+    /// The peer's address on this link; datagrams from elsewhere are dropped.
+    pub address: IpAddr,
+    pub state: LinkState,
+    pub last_rx: Option<Instant>,
+    /// Highest sequence accepted on this link in the current incarnation.
+    seq: Option<u64>,
+    pub received: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub name: String,
+    pub links: Vec<LinkView>,
+    pub incarnation: Option<u64>,
+    /// `(incarnation, sequence)` of the heartbeat the view below comes from.
+    newest: Option<(u64, u64)>,
+    pub role: Role,
+    pub releasing: bool,
+    pub leaving: bool,
+    pub health: u8,
+    pub priority: u16,
+    pub fingerprint: Option<[u8; 8]>,
+    pub alive: bool,
+    late: bool,
+    /// Since when the peer has been alive in its current incarnation.
+    pub up_since: Option<Instant>,
+    /// Since when the peer has met the failback conditions without a break.
+    pub failback_since: Option<Instant>,
+}
+
+/// What a received heartbeat changed, for the election to act on.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Update {
+    pub came_up: bool,
+    pub link_healed: bool,
+    pub restarted: bool,
+    pub stopped_being_active: bool,
+}
+
+impl Peer {
+    pub fn new(name: String, links: &[String], addresses: &[IpAddr], priority: u16) -> Peer {
+        let links = links
+            .iter()
+            .zip(addresses)
+            .map(|(name, &address)| LinkView {
+                name: name.clone(),
+                address,
+                state: LinkState::Unknown,
+                last_rx: None,
+                seq: None,
+                received: 0,
+            })
+            .collect();
+        Peer {
+            name,
+            links,
+            incarnation: None,
+            newest: None,
+            role: Role::Starting,
+            releasing: false,
+            leaving: false,
+            health: 0,
+            priority,
+            fingerprint: None,
+            alive: false,
+            late: false,
+            up_since: None,
+            failback_since: None,
+        }
+    }
+
+    /// A live peer that is, or is about to stop being, the holder of the VIPs.
+    pub fn holds(&self) -> bool {
+        self.alive && self.role == Role::Active
+    }
+
+    /// Whether this peer counts in the election at all.
+    pub fn present(&self) -> bool {
+        self.alive && !self.leaving
+    }
+
+    /// Checks the replay window and updates the view. The datagram already passed
+    /// authentication, the cluster check and the source check.
+    pub fn accept(
+        &mut self,
+        link: usize,
+        hb: &Heartbeat,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) -> Result<Update, Reject> {
+        let mut update = Update::default();
+        match self.incarnation {
+            Some(current) if hb.incarnation < current => return Err(Reject::Replay),
+            Some(current) if hb.incarnation == current => {
+                if self.links[link].seq.is_some_and(|seq| hb.sequence <= seq) {
+                    return Err(Reject::Replay);
+                }
+            }
+            previous => {
+                // A new incarnation: the peer restarted. Sequence windows start over
+                // and so does any failback wait, so a node that restarts again and
+                // again never pulls the VIPs after it.
+                if previous.is_some() && self.alive {
+                    update.restarted = true;
+                    events.push(Event::PeerRestarted {
+                        peer: self.name.clone(),
+                    });
+                }
+                self.incarnation = Some(hb.incarnation);
+                for l in &mut self.links {
+                    l.seq = None;
+                }
+                self.up_since = Some(now);
+                self.failback_since = None;
+            }
+        }
+        let view = &mut self.links[link];
+        view.seq = Some(hb.sequence);
+        view.received += 1;
+        if hb.leaving() && Role::from(hb.state) != Role::Active {
+            // Gone for good: it holds nothing and said so, so nobody needs to wait
+            // `dead` for it. Later copies of its farewell change nothing.
+            update.stopped_being_active = self.alive && self.role == Role::Active;
+            if !self.leaving && self.alive {
+                events.push(Event::PeerLeaving {
+                    peer: self.name.clone(),
+                });
+            }
+            self.role = Role::from(hb.state);
+            self.releasing = false;
+            self.leaving = true;
+            self.forget();
+            return Ok(update);
+        }
+        view.last_rx = Some(now);
+        let was = view.state;
+        view.state = LinkState::Up;
+        if !self.alive {
+            self.alive = true;
+            self.late = false;
+            update.came_up = true;
+            if self.up_since.is_none() {
+                self.up_since = Some(now);
+            }
+            events.push(Event::PeerUp {
+                peer: self.name.clone(),
+                link: view.name.clone(),
+            });
+        } else if was == LinkState::Down {
+            update.link_healed = true;
+            events.push(Event::LinkUp {
+                peer: self.name.clone(),
+                link: view.name.clone(),
+            });
+        }
+        self.late = false;
+        let key = (hb.incarnation, hb.sequence);
+        if self.newest.is_none_or(|newest| key > newest) {
+            self.newest = Some(key);
+            let role = Role::from(hb.state);
+            update.stopped_being_active = self.role == Role::Active && role != Role::Active;
+            self.role = role;
+            self.releasing = hb.releasing();
+            if hb.leaving() && !self.leaving {
+                events.push(Event::PeerLeaving {
+                    peer: self.name.clone(),
+                });
+            }
+            self.leaving = hb.leaving();
+            self.health = hb.health;
+            self.priority = hb.priority;
+        }
+        Ok(update)
+    }
+
+    /// Ages every link; returns true when the peer has just died.
+    pub fn age(&mut self, now: Instant, timing: &Timing, events: &mut Vec<Event>) -> bool {
+        if !self.alive {
+            return false;
+        }
+        let mut newest: Option<Instant> = None;
+        for view in &mut self.links {
+            let Some(last) = view.last_rx else { continue };
+            newest = Some(newest.map_or(last, |n| n.max(last)));
+            let silent = now.saturating_duration_since(last);
+            let state = if silent >= timing.dead {
+                LinkState::Down
+            } else if silent >= timing.warn {
+                LinkState::Late
+            } else {
+                LinkState::Up
+            };
+            if state == view.state {
+                continue;
+            }
+            match state {
+                LinkState::Late if view.state == LinkState::Up => events.push(Event::LinkLate {
+                    peer: self.name.clone(),
+                    link: view.name.clone(),
+                    silent,
+                }),
+                LinkState::Down => events.push(Event::LinkDown {
+                    peer: self.name.clone(),
+                    link: view.name.clone(),
+                }),
+                _ => {}
+            }
+            view.state = state;
+        }
+        let silent = newest.map_or(Duration::MAX, |n| now.saturating_duration_since(n));
+        if silent >= timing.dead {
+            self.alive = false;
+            self.late = false;
+            self.up_since = None;
+            self.failback_since = None;
+            // The last LinkDown said "still alive on another link"; it was not.
+            events.retain(|e| !matches!(e, Event::LinkDown { peer, .. } if *peer == self.name));
+            events.push(Event::PeerDead {
+                peer: self.name.clone(),
+            });
+            return true;
+        }
+        if silent >= timing.warn && !self.late {
+            self.late = true;
+            events.push(Event::PeerLate {
+                peer: self.name.clone(),
+                silent,
+            });
+        }
+        false
+    }
+
+    /// The earliest instant at which [`Peer::age`] has something to do.
+    pub fn deadline(&self, timing: &Timing) -> Option<Instant> {
+        if !self.alive {
+            return None;
+        }
+        self.links
+            .iter()
+            .filter_map(|view| {
+                let last = view.last_rx?;
+                match view.state {
+                    LinkState::Up => Some(last + timing.warn),
+                    LinkState::Late => Some(last + timing.dead),
+                    LinkState::Unknown | LinkState::Down => None,
+                }
+            })
+            .min()
+    }
+
+    /// Drops a peer that said it is leaving; it no longer counts as alive.
+    pub fn forget(&mut self) {
+        self.alive = false;
+        self.up_since = None;
+        self.failback_since = None;
+        for view in &mut self.links {
+            view.state = LinkState::Down;
+        }
+    }
+}
