@@ -334,19 +334,24 @@ impl Machine {
                 next = next.min(t);
             }
         };
+        // Only timers that `handle_timeout` acts on in the current state: a deadline
+        // that is due but ignored would wake the shell in a busy loop.
+        let deciding = self.role == Role::Active && self.release.is_none() && !self.stopping;
         for peer in &self.peers {
             consider(peer.deadline(&self.timing));
-            if let Some(since) = peer.failback_since {
+            if deciding && let Some(since) = peer.failback_since {
                 consider(Some(since + self.failback_delay));
             }
         }
-        if self.role == Role::Starting {
+        if self.role == Role::Starting && !self.stopping {
             consider(Some(self.started + self.timing.init_dead));
         }
         consider(self.next_refresh);
-        for state in &self.vip_state {
-            if let VipState::Failed { retry_at } = state {
-                consider(Some(*retry_at));
+        if deciding {
+            for state in &self.vip_state {
+                if let VipState::Failed { retry_at } = state {
+                    consider(Some(*retry_at));
+                }
             }
         }
         Some(next)

@@ -1,0 +1,1012 @@
+//! Deterministic simulation of several election state machines over a simulated
+//! lossy network, driven by a fake clock: no root, no sleeps, no sockets.
+//!
+//! The harness plays the shell's part: it delivers datagrams with delay and loss,
+//! executes effects one at a time in order (as the daemon's executor does), keeps
+//! the "kernel" view of which node really has each VIP, and feeds gateway probes.
+//! Fault verbs: `crash`, `restart`, `shutdown`, `partition`, `heal`, `cut_link`,
+//! `restore_link`, `gateway_down`, `gateway_up`. After every step it checks that no
+//! two nodes hold the VIP unless they have recently been unable to hear each other.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use failoverd::config::{
+    Announce, Cluster, Config, Failback, Health, Hooks, Key, Node, Timing, Vip,
+};
+use failoverd::machine::health::Source;
+use failoverd::machine::{Action, Effect, EffectId, Event, Hook, Input, Machine, Outcome, Role};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn config(nodes: usize, failback: Failback) -> Config {
+    let names = ["alpha", "beta", "gamma", "delta"];
+    Config {
+        cluster: Cluster {
+            name: "sim".into(),
+            key_file: "/dev/null".into(),
+            port: 694,
+            failback,
+            failback_delay: ms(2000),
+        },
+        timing: Timing {
+            interval: ms(100),
+            warn: ms(300),
+            dead: ms(500),
+            init_dead: ms(1000),
+        },
+        links: vec!["crossover".into(), "lan".into()],
+        nodes: (0..nodes)
+            .map(|i| Node {
+                name: names[i].into(),
+                priority: 200 - 50 * i as u16,
+                addresses: vec![
+                    format!("198.19.0.{}", i + 1).parse().unwrap(),
+                    format!("198.18.0.{}", i + 11).parse().unwrap(),
+                ],
+                interfaces: BTreeMap::new(),
+            })
+            .collect(),
+        vips: vec![Vip {
+            address: "198.18.0.10".parse().unwrap(),
+            prefix_len: 24,
+            interface: "eth0".into(),
+            label: None,
+        }],
+        health: Health {
+            gateways: vec!["198.18.0.1".parse().unwrap()],
+            interval: ms(100),
+            timeout: ms(100),
+            failures: 3,
+        },
+        hooks: Hooks {
+            start: Some("/start".into()),
+            stop: Some("/stop".into()),
+            fault: Some("/fault".into()),
+            timeout: ms(5000),
+        },
+        announce: Announce {
+            count: 3,
+            interval: ms(100),
+            refresh: Some(ms(10_000)),
+        },
+        key: Key::new(b"simulation-key-simulation-key".to_vec()),
+    }
+}
+
+/// A tiny deterministic generator; the seed is printed on failure to replay a run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct Packet {
+    at: Instant,
+    to: usize,
+    link: usize,
+    from: IpAddr,
+    bytes: Vec<u8>,
+}
+
+struct SimNode {
+    machine: Option<Machine>,
+    /// Effects waiting, and the one running with its completion time.
+    queue: VecDeque<(EffectId, Effect)>,
+    running: Option<(Instant, EffectId, Outcome)>,
+    /// What the kernel has: is VIP i on this node's interface.
+    vips: Vec<bool>,
+    hooks: Vec<(Hook, BTreeMap<String, String>)>,
+    events: Vec<(Duration, Event)>,
+    announces: Vec<Duration>,
+    starts: u64,
+    /// The node's links are down (a dead box, or a pulled cable).
+    isolated: bool,
+    gateway_up: bool,
+}
+
+struct Sim {
+    base: Instant,
+    now: Instant,
+    config: Config,
+    nodes: Vec<SimNode>,
+    packets: Vec<Packet>,
+    rng: Rng,
+    loss: f64,
+    delay: (u64, u64),
+    /// `cut[link]`: the link is down for everyone.
+    cut: Vec<bool>,
+    /// Pairs that cannot hear each other at all.
+    partitions: Vec<(usize, usize)>,
+    /// Until when two holders are tolerated (the nodes could not hear each other).
+    split_allowed_until: Instant,
+    next_probe: Instant,
+    hook_time: Duration,
+    captured: Vec<Packet>,
+    capture: bool,
+    max_holders_seen: usize,
+    seed: u64,
+}
+
+impl Sim {
+    fn new(config: Config, seed: u64) -> Sim {
+        let base = Instant::now();
+        let n = config.nodes.len();
+        let vips = config.vips.len();
+        let links = config.links.len();
+        let mut sim = Sim {
+            base,
+            now: base,
+            config,
+            nodes: (0..n)
+                .map(|_| SimNode {
+                    machine: None,
+                    queue: VecDeque::new(),
+                    running: None,
+                    vips: vec![false; vips],
+                    hooks: Vec::new(),
+                    events: Vec::new(),
+                    announces: Vec::new(),
+                    starts: 0,
+                    isolated: false,
+                    gateway_up: true,
+                })
+                .collect(),
+            packets: Vec::new(),
+            rng: Rng(seed.max(1)),
+            loss: 0.0,
+            delay: (1, 2),
+            cut: vec![false; links],
+            partitions: Vec::new(),
+            split_allowed_until: base,
+            next_probe: base,
+            hook_time: ms(20),
+            captured: Vec::new(),
+            capture: false,
+            max_holders_seen: 0,
+            seed,
+        };
+        for i in 0..n {
+            sim.start(i);
+        }
+        sim
+    }
+
+    fn t(&self) -> Duration {
+        self.now - self.base
+    }
+
+    fn start(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.starts += 1;
+        node.queue.clear();
+        node.running = None;
+        // Incarnations grow across restarts, as the wall clock does.
+        let incarnation = (self.now - self.base).as_micros() as u64 + node.starts;
+        node.machine = Some(Machine::new(&self.config, i, incarnation, self.now));
+        self.drain(i);
+    }
+
+    // --- fault verbs --------------------------------------------------------
+
+    /// Power off: the daemon dies and the box with it (its VIPs go too).
+    fn crash(&mut self, i: usize) {
+        self.nodes[i].machine = None;
+        self.nodes[i].queue.clear();
+        self.nodes[i].running = None;
+        self.nodes[i].vips.iter_mut().for_each(|v| *v = false);
+    }
+
+    /// SIGKILL of the daemon alone: the kernel keeps whatever VIPs it had.
+    fn kill_daemon(&mut self, i: usize) {
+        self.nodes[i].machine = None;
+        self.nodes[i].queue.clear();
+        self.nodes[i].running = None;
+    }
+
+    fn restart(&mut self, i: usize) {
+        self.start(i);
+    }
+
+    fn shutdown(&mut self, i: usize) {
+        self.input(i, Input::Shutdown);
+    }
+
+    fn partition(&mut self, a: usize, b: usize) {
+        self.partitions.push((a, b));
+        self.split_allowed_until = self.now + Duration::from_secs(1_000_000);
+    }
+
+    fn heal(&mut self) {
+        self.partitions.clear();
+        self.cut.iter_mut().for_each(|c| *c = false);
+        self.nodes.iter_mut().for_each(|n| n.isolated = false);
+        self.allow_split_after_rejoin();
+    }
+
+    fn cut_link(&mut self, link: usize) {
+        self.cut[link] = true;
+        if self.cut.iter().all(|c| *c) {
+            self.split_allowed_until = self.now + Duration::from_secs(1_000_000);
+        }
+    }
+
+    fn restore_link(&mut self, link: usize) {
+        let was_separated = self.cut.iter().all(|c| *c);
+        self.cut[link] = false;
+        if was_separated && self.partitions.is_empty() {
+            self.allow_split_after_rejoin();
+        }
+    }
+
+    fn isolate(&mut self, i: usize) {
+        self.nodes[i].isolated = true;
+        self.split_allowed_until = self.now + Duration::from_secs(1_000_000);
+    }
+
+    /// After nodes hear each other again, the loser releases within an interval plus
+    /// its stop hook and VIP removal; a little slack covers a lost packet or two.
+    fn allow_split_after_rejoin(&mut self) {
+        let t = &self.config.timing;
+        self.split_allowed_until = self.now + t.interval * 3 + self.hook_time * 2 + ms(20);
+    }
+
+    fn gateway_down(&mut self, i: usize) {
+        self.nodes[i].gateway_up = false;
+    }
+
+    fn gateway_up(&mut self, i: usize) {
+        self.nodes[i].gateway_up = true;
+    }
+
+    // --- the loop -----------------------------------------------------------
+
+    fn input(&mut self, i: usize, input: Input<'_>) {
+        let now = self.now;
+        if let Some(m) = self.nodes[i].machine.as_mut() {
+            m.handle(now, input);
+        }
+        self.drain(i);
+    }
+
+    fn reachable(&self, from: usize, to: usize, link: usize) -> bool {
+        !self.cut[link]
+            && !self.nodes[from].isolated
+            && !self.nodes[to].isolated
+            && !self
+                .partitions
+                .iter()
+                .any(|&(a, b)| (a, b) == (from, to) || (b, a) == (from, to))
+    }
+
+    fn drain(&mut self, i: usize) {
+        loop {
+            let Some(action) = self.nodes[i].machine.as_mut().and_then(Machine::poll_action)
+            else {
+                break;
+            };
+            match action {
+                Action::Send { link, to, datagram } => {
+                    let Some(dest) = self
+                        .config
+                        .nodes
+                        .iter()
+                        .position(|n| n.addresses[link] == to.ip())
+                    else {
+                        continue;
+                    };
+                    let packet = Packet {
+                        at: self.now + ms(self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1)),
+                        to: dest,
+                        link,
+                        from: self.config.nodes[i].addresses[link],
+                        bytes: datagram,
+                    };
+                    if self.capture {
+                        self.captured.push(Packet {
+                            bytes: packet.bytes.clone(),
+                            ..packet
+                        });
+                        continue;
+                    }
+                    if !self.reachable(i, dest, link) || self.rng.chance(self.loss) {
+                        continue;
+                    }
+                    self.packets.push(packet);
+                }
+                Action::Effect { id, effect } => self.nodes[i].queue.push_back((id, effect)),
+                Action::Announce { .. } => {
+                    let t = self.t();
+                    self.nodes[i].announces.push(t);
+                }
+                Action::Log(event) => {
+                    let t = self.t();
+                    self.nodes[i].events.push((t, event));
+                }
+                Action::Exit => {
+                    self.nodes[i].machine = None;
+                    self.nodes[i].queue.clear();
+                }
+            }
+        }
+        self.start_effect(i);
+    }
+
+    /// Starts the next queued effect if none is running; the kernel change it makes
+    /// is applied when it completes.
+    fn start_effect(&mut self, i: usize) {
+        if self.nodes[i].running.is_some() {
+            return;
+        }
+        let Some((id, effect)) = self.nodes[i].queue.pop_front() else {
+            return;
+        };
+        let node = &mut self.nodes[i];
+        let (delay, outcome) = match effect {
+            Effect::FindStale => (
+                MS,
+                Outcome::Present(
+                    (0..node.vips.len()).filter(|&v| node.vips[v]).collect(),
+                ),
+            ),
+            Effect::AddVip(v) => {
+                // The address is usable when the kernel has it: mark it at once so
+                // an overlap with the peer shows up in the invariant check.
+                node.vips[v] = true;
+                (MS, Outcome::Vip(Ok(())))
+            }
+            Effect::RemoveVip(v) => {
+                node.vips[v] = false;
+                (MS, Outcome::Vip(Ok(())))
+            }
+            Effect::Announce { .. } => {
+                node.announces.push(self.now - self.base);
+                (Duration::ZERO, Outcome::Done)
+            }
+            Effect::RunHook { hook, env } => {
+                node.hooks.push((hook, env.into_iter().collect()));
+                (
+                    self.hook_time,
+                    Outcome::Hook {
+                        success: true,
+                        summary: "exited 0".into(),
+                    },
+                )
+            }
+        };
+        self.nodes[i].running = Some((self.now + delay, id, outcome));
+    }
+
+    fn next_time(&self) -> Instant {
+        let mut next = self.next_probe;
+        for p in &self.packets {
+            next = next.min(p.at);
+        }
+        for node in &self.nodes {
+            if let Some((at, _, _)) = &node.running {
+                next = next.min(*at);
+            }
+            if let Some(t) = node.machine.as_ref().and_then(Machine::poll_timeout) {
+                next = next.min(t);
+            }
+        }
+        next.max(self.now)
+    }
+
+    fn step(&mut self) {
+        self.now = self.next_time();
+        let now = self.now;
+        // Datagrams due now.
+        let mut due = Vec::new();
+        let mut i = 0;
+        while i < self.packets.len() {
+            if self.packets[i].at <= now {
+                due.push(self.packets.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        due.sort_by_key(|p| p.at);
+        for p in due {
+            self.input(
+                p.to,
+                Input::Datagram {
+                    link: p.link,
+                    from: p.from,
+                    bytes: &p.bytes,
+                },
+            );
+        }
+        // Effects completing now.
+        for i in 0..self.nodes.len() {
+            let done = matches!(&self.nodes[i].running, Some((at, _, _)) if *at <= now);
+            if done {
+                let (_, id, outcome) = self.nodes[i].running.take().unwrap();
+                self.input(i, Input::Done { id, outcome: &outcome });
+                self.start_effect(i);
+            }
+        }
+        // Gateway probes.
+        if now >= self.next_probe {
+            self.next_probe = now + self.config.health.interval;
+            for i in 0..self.nodes.len() {
+                let rtt = self.nodes[i].gateway_up.then_some(MS);
+                self.input(
+                    i,
+                    Input::Probe {
+                        source: Source::Gateway(0),
+                        rtt,
+                    },
+                );
+            }
+        }
+        // Timers.
+        for i in 0..self.nodes.len() {
+            let due = self.nodes[i]
+                .machine
+                .as_ref()
+                .and_then(Machine::poll_timeout)
+                .is_some_and(|t| t <= now);
+            if due {
+                if let Some(m) = self.nodes[i].machine.as_mut() {
+                    m.handle_timeout(now);
+                    // A timer still due right after it ran would spin the shell.
+                    if let Some(t) = m.poll_timeout() {
+                        assert!(t > now, "seed {}: node {i} timer stuck at {t:?}", self.seed);
+                    }
+                }
+                self.drain(i);
+            }
+        }
+        self.check_invariants();
+    }
+
+    fn check_invariants(&mut self) {
+        let holders = self.holders();
+        self.max_holders_seen = self.max_holders_seen.max(holders.len());
+        if holders.len() > 1 && self.now > self.split_allowed_until {
+            panic!(
+                "seed {}: at {:?} the VIP is on nodes {:?}\n{}",
+                self.seed,
+                self.t(),
+                holders,
+                self.dump()
+            );
+        }
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.next_time() <= end {
+            self.step();
+        }
+        self.now = end;
+    }
+
+    /// Runs until `cond` holds, at most `limit`; returns the time it took.
+    fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> Duration {
+        let start = self.now;
+        let end = self.now + limit;
+        while !cond(self) {
+            if self.next_time() > end {
+                panic!(
+                    "seed {}: condition not reached within {limit:?}\n{}",
+                    self.seed,
+                    self.dump()
+                );
+            }
+            self.step();
+        }
+        self.now - start
+    }
+
+    // --- observations -------------------------------------------------------
+
+    fn role(&self, i: usize) -> Option<Role> {
+        self.nodes[i].machine.as_ref().map(Machine::role)
+    }
+
+    fn holders(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].vips[0] && !self.nodes[i].isolated)
+            .collect()
+    }
+
+    fn active(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.role(i) == Some(Role::Active))
+            .collect()
+    }
+
+    fn transitions(&self, i: usize) -> Vec<(Role, Role, String)> {
+        self.nodes[i]
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Transition { from, to, reason } => Some((*from, *to, reason.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn has_event(&self, i: usize, f: impl Fn(&Event) -> bool) -> bool {
+        self.nodes[i].events.iter().any(|(_, e)| f(e))
+    }
+
+    fn dump(&self) -> String {
+        let mut out = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            out.push_str(&format!(
+                "node {} role {:?} vips {:?}\n",
+                self.config.nodes[i].name,
+                self.role(i),
+                node.vips
+            ));
+            for (t, e) in node.events.iter().rev().take(25).rev() {
+                out.push_str(&format!("  {t:>10?} {e}\n"));
+            }
+        }
+        out
+    }
+
+    /// Settles a two-node cluster: alpha active, beta standby.
+    fn settled(config: Config, seed: u64) -> Sim {
+        let mut sim = Sim::new(config, seed);
+        sim.run_until(ms(3000), |s| {
+            s.role(0) == Some(Role::Active) && s.nodes[0].vips[0] && s.role(1) == Some(Role::Standby)
+        });
+        sim.run_for(ms(200));
+        sim
+    }
+}
+
+// --- start-up ----------------------------------------------------------------
+
+#[test]
+fn startup_the_preferred_node_takes_the_vip_and_only_it() {
+    let mut sim = Sim::new(config(2, Failback::Auto), 1);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.role(0), Some(Role::Active));
+    assert_eq!(sim.role(1), Some(Role::Standby));
+    assert_eq!(sim.holders(), vec![0]);
+    assert_eq!(sim.max_holders_seen, 1);
+    // Both heard each other at once, so nobody waited for init_dead.
+    let took = sim.nodes[0]
+        .events
+        .iter()
+        .find_map(|(t, e)| matches!(e, Event::Transition { to: Role::Active, .. }).then_some(*t))
+        .unwrap();
+    assert!(took < ms(1000), "took over at {took:?}");
+}
+
+#[test]
+fn start_hook_runs_after_the_vip_with_the_documented_environment() {
+    let sim = Sim::settled(config(2, Failback::Auto), 2);
+    let (hook, env) = sim.nodes[0]
+        .hooks
+        .iter()
+        .find(|(h, _)| *h == Hook::Start)
+        .expect("start hook ran");
+    assert_eq!(*hook, Hook::Start);
+    assert_eq!(env["FAILOVERD_STATE"], "active");
+    assert_eq!(env["FAILOVERD_NODE"], "alpha");
+    assert_eq!(env["FAILOVERD_PEER"], "beta");
+    assert_eq!(env["FAILOVERD_VIPS"], "198.18.0.10/24");
+    assert_eq!(env["FAILOVERD_CLUSTER"], "sim");
+    assert!(!env["FAILOVERD_REASON"].is_empty());
+    assert!(sim.nodes[1].hooks.iter().all(|(h, _)| *h != Hook::Start));
+}
+
+#[test]
+fn a_node_alone_waits_init_dead_then_takes_over() {
+    let mut sim = Sim::new(config(2, Failback::Auto), 3);
+    sim.crash(0);
+    let took = sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
+    assert!(took >= ms(1000), "claimed before init_dead: {took:?}");
+    let reason = sim.transitions(1)[0].2.clone();
+    assert!(reason.contains("init_dead"), "{reason}");
+}
+
+#[test]
+fn a_restarting_node_does_not_grab_the_vip_from_an_active_peer() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 4);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    sim.restart(0);
+    sim.run_for(ms(5000));
+    assert_eq!(sim.role(0), Some(Role::Standby));
+    assert_eq!(sim.holders(), vec![1]);
+    assert!(sim.transitions(0)[0].2.contains("peer beta is active"));
+}
+
+// --- node death ---------------------------------------------------------------
+
+#[test]
+fn primary_death_the_standby_takes_over_after_dead() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 5);
+    sim.crash(0);
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    let t = &sim.config.timing;
+    assert!(took >= t.dead - t.interval, "took over too early: {took:?}");
+    assert!(
+        took <= t.dead + t.interval + sim.hook_time,
+        "took over too late: {took:?}"
+    );
+    let (from, to, reason) = sim.transitions(1).last().unwrap().clone();
+    assert_eq!((from, to), (Role::Standby, Role::Active));
+    assert_eq!(reason, "peer alpha dead on all links");
+}
+
+#[test]
+fn crossover_cut_with_lan_alive_moves_nothing() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 6);
+    let before = (sim.transitions(0).len(), sim.transitions(1).len());
+    sim.cut_link(0);
+    sim.run_for(ms(10_000));
+    assert_eq!((sim.transitions(0).len(), sim.transitions(1).len()), before);
+    assert_eq!(sim.holders(), vec![0]);
+    assert!(sim.has_event(1, |e| matches!(e, Event::LinkDown { link, .. } if link == "crossover")));
+    assert!(!sim.has_event(1, |e| matches!(e, Event::PeerDead { .. })));
+    // The link heals: logged, and still nothing moves.
+    sim.restore_link(0);
+    sim.run_for(ms(1000));
+    assert!(sim.has_event(1, |e| matches!(e, Event::LinkUp { link, .. } if link == "crossover")));
+    assert_eq!(sim.holders(), vec![0]);
+}
+
+// --- health -------------------------------------------------------------------
+
+#[test]
+fn gateway_loss_on_the_active_node_moves_the_vip_without_overlap() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 7);
+    sim.gateway_down(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.run_for(ms(500));
+    assert_eq!(sim.role(0), Some(Role::Fault));
+    assert_eq!(sim.role(1), Some(Role::Active));
+    assert_eq!(sim.max_holders_seen, 1);
+    assert!(sim.nodes[0].hooks.iter().any(|(h, _)| *h == Hook::Fault));
+    let reason = sim.transitions(0).last().unwrap().2.clone();
+    assert!(reason.contains("health checks failing"), "{reason}");
+    // Planned move: beta took over on alpha's heartbeat, not after `dead`.
+    let (_, _, why) = sim.transitions(1).last().unwrap().clone();
+    assert_eq!(why, "planned handover from alpha");
+}
+
+#[test]
+fn gateway_lost_for_everyone_moves_nothing() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 8);
+    let before = sim.transitions(0).len();
+    sim.gateway_down(0);
+    sim.gateway_down(1);
+    sim.run_for(ms(5000));
+    assert_eq!(sim.transitions(0).len(), before);
+    assert_eq!(sim.holders(), vec![0]);
+}
+
+#[test]
+fn standby_losing_its_gateway_goes_to_fault_and_back() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 9);
+    sim.gateway_down(1);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Fault));
+    sim.gateway_up(1);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Standby));
+    assert_eq!(sim.holders(), vec![0]);
+}
+
+#[test]
+fn a_node_alone_takes_the_vip_even_with_its_gateway_down() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 10);
+    sim.gateway_down(1);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Fault));
+    sim.crash(0);
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+}
+
+#[test]
+fn the_faulty_node_gets_the_vip_back_only_by_failback_rules() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 11);
+    sim.gateway_down(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.gateway_up(0);
+    // Healthy again and preferred: failback after failback_delay, never overlapping.
+    let took = sim.run_until(ms(5000), |s| s.holders() == vec![0]);
+    assert!(took >= sim.config.cluster.failback_delay, "{took:?}");
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+// --- partitions -----------------------------------------------------------------
+
+#[test]
+fn partition_then_heal_leaves_one_active_within_an_interval() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 12);
+    sim.partition(0, 1);
+    sim.run_until(ms(3000), |s| s.active() == vec![0, 1]);
+    sim.run_for(ms(500));
+    let announces_before = sim.nodes[0].announces.len();
+    sim.heal();
+    // The check in `step` fails the test if both still hold after the slack.
+    sim.run_until(ms(1000), |s| s.holders() == vec![0] && s.active() == vec![0]);
+    assert_eq!(sim.role(1), Some(Role::Standby));
+    let reason = sim.transitions(1).last().unwrap().2.clone();
+    assert!(reason.contains("ranks higher"), "{reason}");
+    // The winner re-announces so switches learn its MAC again.
+    sim.run_for(ms(300));
+    assert!(sim.nodes[0].announces.len() > announces_before);
+}
+
+#[test]
+fn an_isolated_active_node_is_replaced_and_yields_on_return() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 13);
+    sim.isolate(0);
+    sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
+    sim.heal();
+    sim.run_until(ms(1000), |s| s.active().len() == 1);
+    // alpha outranks beta, so beta released; with failback auto alpha keeps it.
+    assert_eq!(sim.active(), vec![0]);
+}
+
+// --- failback --------------------------------------------------------------------
+
+#[test]
+fn failback_auto_returns_the_vip_after_the_delay_without_overlap() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 14);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    sim.run_until(ms(2000), |s| s.role(0) == Some(Role::Standby));
+    let took = sim.run_until(ms(5000), |s| s.holders() == vec![0]);
+    assert!(took + ms(300) >= sim.config.cluster.failback_delay, "{took:?}");
+    assert_eq!(sim.max_holders_seen, 1);
+    let (_, _, reason) = sim.transitions(1).last().unwrap().clone();
+    assert_eq!(reason, "failback to preferred node alpha");
+    let (_, _, reason) = sim.transitions(0).last().unwrap().clone();
+    assert_eq!(reason, "planned handover from beta");
+}
+
+#[test]
+fn failback_manual_keeps_the_vip_where_it_is() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 15);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    sim.run_for(ms(10_000));
+    assert_eq!(sim.holders(), vec![1]);
+    assert_eq!(sim.role(0), Some(Role::Standby));
+}
+
+#[test]
+fn a_primary_that_keeps_restarting_never_pulls_the_vip() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 16);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    for _ in 0..6 {
+        sim.restart(0);
+        sim.run_for(sim.config.cluster.failback_delay / 2 + ms(400));
+        sim.kill_daemon(0);
+        sim.run_for(ms(200));
+    }
+    assert_eq!(sim.holders(), vec![1]);
+    let moves = sim.transitions(1).iter().filter(|(_, to, _)| *to == Role::Active).count();
+    assert_eq!(moves, 1, "{:?}", sim.transitions(1));
+}
+
+// --- planned moves ---------------------------------------------------------------
+
+#[test]
+fn graceful_shutdown_hands_over_at_once_and_never_overlaps() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 17);
+    sim.shutdown(0);
+    let took = sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert!(took < sim.config.timing.dead, "waited for dead: {took:?}");
+    assert_eq!(sim.max_holders_seen, 1);
+    assert!(sim.nodes[0].machine.is_none(), "alpha exited");
+    let stop = sim.nodes[0].hooks.iter().find(|(h, _)| *h == Hook::Stop).unwrap();
+    assert_eq!(stop.1["FAILOVERD_STATE"], "stopped");
+    let (_, _, reason) = sim.transitions(1).last().unwrap().clone();
+    assert_eq!(reason, "peer alpha shut down");
+}
+
+#[test]
+fn graceful_shutdown_of_the_standby_moves_nothing() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 18);
+    sim.shutdown(1);
+    sim.run_for(ms(2000));
+    assert!(sim.nodes[1].machine.is_none());
+    assert_eq!(sim.holders(), vec![0]);
+    assert!(sim.has_event(0, |e| matches!(e, Event::PeerLeaving { .. })));
+    assert!(!sim.has_event(0, |e| matches!(e, Event::PeerDead { .. })));
+}
+
+#[test]
+fn handover_waits_for_a_slow_stop_hook() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 19);
+    sim.hook_time = ms(2000);
+    sim.shutdown(0);
+    sim.run_for(ms(1500));
+    // The stop hook still runs: beta must not have taken the VIP.
+    assert_eq!(sim.holders(), vec![0]);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+// --- crash leftovers and hostile packets -----------------------------------------
+
+#[test]
+fn a_stale_vip_found_at_start_is_removed() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 20);
+    sim.kill_daemon(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    // Both kernels now have the VIP; only the restart can fix alpha's.
+    sim.split_allowed_until = sim.now + ms(100);
+    sim.restart(0);
+    sim.run_for(ms(100));
+    assert_eq!(sim.holders(), vec![1]);
+    assert!(sim.has_event(0, |e| matches!(e, Event::StaleVip { .. })));
+    assert!(sim.nodes[0].hooks.iter().any(|(h, _)| *h == Hook::Stop));
+}
+
+#[test]
+fn replayed_heartbeats_never_revive_a_dead_peer() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 21);
+    // Record what alpha sends for a while, as an attacker on the LAN would.
+    sim.capture = true;
+    sim.run_for(ms(300));
+    sim.capture = false;
+    let captured = std::mem::take(&mut sim.captured);
+    assert!(!captured.is_empty());
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    for p in captured.into_iter().filter(|p| p.to == 1) {
+        sim.input(
+            1,
+            Input::Datagram {
+                link: p.link,
+                from: p.from,
+                bytes: &p.bytes,
+            },
+        );
+        sim.run_for(ms(10));
+    }
+    let beta = sim.nodes[1].machine.as_ref().unwrap();
+    assert!(!beta.peers()[0].alive, "a replay revived alpha");
+    assert!(beta.rejected().get("replayed or duplicate").copied().unwrap_or(0) > 0);
+    assert_eq!(sim.role(1), Some(Role::Active));
+}
+
+#[test]
+fn packets_from_another_cluster_or_key_are_counted_and_ignored() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 22);
+    let mut foreign = config(2, Failback::Auto);
+    foreign.cluster.name = "other".into();
+    let mut wrong_key = config(2, Failback::Auto);
+    wrong_key.key = Key::new(b"not-the-cluster-key-at-all".to_vec());
+    let now = sim.now;
+    for cfg in [foreign, wrong_key] {
+        // An impostor claiming to be alpha, active, on beta's links.
+        let mut impostor = Machine::new(&cfg, 0, u64::MAX / 2, now);
+        impostor.handle_timeout(now);
+        while let Some(action) = impostor.poll_action() {
+            if let Action::Send { link, to, datagram } = action
+                && to.ip() == sim.config.nodes[1].addresses[link]
+            {
+                let from = sim.config.nodes[0].addresses[link];
+                sim.input(1, Input::Datagram { link, from, bytes: &datagram });
+            }
+        }
+    }
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    let beta = sim.nodes[1].machine.as_ref().unwrap();
+    assert!(beta.rejected()["other cluster"] > 0);
+    assert!(beta.rejected()["authentication failed"] > 0);
+    assert!(sim.has_event(1, |e| matches!(e, Event::Rejected { .. })));
+}
+
+#[test]
+fn a_different_configuration_on_the_peer_is_reported() {
+    let mut other = config(2, Failback::Auto);
+    other.timing.dead = ms(800);
+    let mut sim = Sim::new(config(2, Failback::Auto), 23);
+    sim.nodes[1].machine = Some(Machine::new(&other, 1, 99, sim.now));
+    sim.run_for(ms(1500));
+    assert!(sim.has_event(0, |e| matches!(e, Event::FingerprintMismatch { .. })));
+    assert!(sim.has_event(1, |e| matches!(e, Event::FingerprintMismatch { .. })));
+}
+
+// --- more than two nodes ----------------------------------------------------------
+
+#[test]
+fn three_nodes_elect_one_and_fail_over_in_priority_order() {
+    let mut sim = Sim::new(config(3, Failback::Manual), 24);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.crash(0);
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    sim.crash(1);
+    sim.run_until(ms(3000), |s| s.holders() == vec![2]);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+// --- seeded randomized runs ----------------------------------------------------------
+
+/// Random faults over a lossy network. Invariants checked after every step: never two
+/// holders unless the nodes could not hear each other (or only just could again).
+/// After the faults stop and everything heals, exactly one node holds the VIP and it
+/// is the one the machines agree is active.
+#[test]
+fn randomized_runs_keep_the_invariants() {
+    let seeds: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    for seed in 1..=seeds {
+        random_run(seed * 7919);
+    }
+}
+
+fn random_run(seed: u64) {
+    let failback = if seed % 2 == 0 { Failback::Auto } else { Failback::Manual };
+    let nodes = if seed % 5 == 0 { 3 } else { 2 };
+    let mut sim = Sim::new(config(nodes, failback), seed);
+    sim.loss = 0.05;
+    sim.delay = (1, 5);
+    for _ in 0..25 {
+        let n = sim.rng.below(nodes as u64) as usize;
+        match sim.rng.below(10) {
+            0 => sim.crash(n),
+            1 | 2 => {
+                if sim.nodes[n].machine.is_none() {
+                    sim.restart(n);
+                }
+            }
+            3 => sim.shutdown(n),
+            4 => sim.gateway_down(n),
+            5 => sim.gateway_up(n),
+            6 => {
+                let link = sim.rng.below(2) as usize;
+                sim.cut_link(link);
+            }
+            7 => {
+                let link = sim.rng.below(2) as usize;
+                sim.restore_link(link);
+            }
+            8 => {
+                let m = (n + 1) % nodes;
+                sim.partition(n, m);
+            }
+            _ => sim.heal(),
+        }
+        let d = ms(100 + sim.rng.below(2500));
+        sim.run_for(d);
+    }
+    sim.heal();
+    for n in 0..nodes {
+        sim.gateway_up(n);
+        if sim.nodes[n].machine.is_none() {
+            sim.crash(n);
+            sim.restart(n);
+        }
+    }
+    sim.run_for(ms(8000));
+    let holders = sim.holders();
+    assert_eq!(holders.len(), 1, "seed {seed}: holders {holders:?}\n{}", sim.dump());
+    assert_eq!(sim.active(), holders, "seed {seed}\n{}", sim.dump());
+}
