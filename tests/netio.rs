@@ -7,14 +7,18 @@
 //! any socket, and only 198.18.0.0/15 and fd00::/8 addresses are used.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
+use failoverd::daemon::announce::{AnnounceError, announce};
 use failoverd::daemon::vip::{self, AddOutcome, RemoveOutcome, VipError, VipSpec};
+use failoverd::wire::arp::{ArpOp, parse_arp, parse_na};
 use futures_util::TryStreamExt;
 use nix::sched::{CloneFlags, unshare};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use rtnetlink::{Handle, LinkUnspec, LinkVeth};
+use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type, socklen_t};
 
 /// Upper bound for any one test, so a kernel that never answers fails the
 /// test instead of hanging the suite.
@@ -236,5 +240,125 @@ fn link_info_reports_index_mac_and_state() {
 
         let err = netlink.link_info("nosuch0").await.unwrap_err();
         assert!(matches!(err, VipError::InterfaceNotFound { .. }), "{err:?}");
+    });
+}
+
+/// A packet socket that sees every frame on interface `ifindex`, both ways.
+fn capture_socket(ifindex: u32) -> Socket {
+    let all = (libc::ETH_P_ALL as u16).to_be();
+    let socket = Socket::new(
+        Domain::PACKET,
+        Type::RAW,
+        Some(Protocol::from(i32::from(all))),
+    )
+    .expect("capture socket");
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_ll is a platform sockaddr type; view_as checks the size.
+    let address = unsafe { storage.view_as::<libc::sockaddr_ll>() };
+    address.sll_family = libc::AF_PACKET as libc::sa_family_t;
+    address.sll_protocol = all;
+    address.sll_ifindex = i32::try_from(ifindex).expect("small index");
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as socklen_t;
+    // SAFETY: family and length match the sockaddr_ll written above.
+    let address = unsafe { SockAddr::new(storage, len) };
+    socket.bind(&address).expect("bind capture socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("read timeout");
+    socket
+}
+
+/// Frames read from `socket` until `done` says enough, at most 2 s or 500
+/// frames, whichever comes first.
+fn capture_until(socket: &Socket, done: impl Fn(&[Vec<u8>]) -> bool) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut frames = Vec::new();
+    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    while Instant::now() < deadline && frames.len() < 500 && !done(&frames) {
+        match socket.recv(&mut buf) {
+            Ok(len) => frames.push(
+                buf[..len]
+                    .iter()
+                    // SAFETY: recv initialised the first `len` bytes.
+                    .map(|byte| unsafe { byte.assume_init() })
+                    .collect(),
+            ),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => panic!("capture: {err}"),
+        }
+    }
+    frames
+}
+
+#[test]
+fn announce_sends_arp_both_ways_and_na() {
+    in_netns(|| async {
+        let handle = rtnl();
+        add_veth(&handle, "va", "vb", MAC).await;
+        let netlink = vip::connect().await.expect("netlink");
+        let sender = netlink.link_info("va").await.expect("va");
+        let receiver = netlink.link_info("vb").await.expect("vb");
+        let capture = capture_socket(receiver.index);
+        let v4: Ipv4Addr = "198.18.0.10".parse().unwrap();
+        let v6: Ipv6Addr = "fd00::10".parse().unwrap();
+
+        announce(sender.index, sender.mac, &[v4.into(), v6.into()]).expect("announce");
+
+        // The kernel's own IPv6 chatter (router and neighbour solicitations,
+        // MLD) may be on the wire too; only frames from our announcement
+        // count.
+        let ours = |frames: &[Vec<u8>]| {
+            let arps: Vec<_> = frames
+                .iter()
+                .filter_map(|frame| parse_arp(frame))
+                .filter(|arp| arp.sender_ip == v4)
+                .collect();
+            let nas: Vec<_> = frames
+                .iter()
+                .filter_map(|frame| parse_na(frame))
+                .filter(|na| na.target == v6)
+                .collect();
+            (arps, nas)
+        };
+        let frames = capture_until(&capture, |frames| {
+            let (arps, nas) = ours(frames);
+            arps.len() >= 2 && !nas.is_empty()
+        });
+        let (arps, nas) = ours(&frames);
+
+        assert_eq!(arps.len(), 2, "arp frames: {arps:?}");
+        assert!(arps.iter().any(|arp| arp.op == ArpOp::Request));
+        assert!(arps.iter().any(|arp| arp.op == ArpOp::Reply));
+        for arp in &arps {
+            assert_eq!(arp.eth_dst, [0xff; 6]);
+            assert_eq!((arp.eth_src, arp.sender_mac), (MAC, MAC));
+            assert_eq!(arp.target_ip, v4);
+        }
+
+        // parse_na checked the ICMPv6 checksum as received.
+        assert_eq!(nas.len(), 1, "neighbour advertisements: {nas:?}");
+        let na = nas[0];
+        assert_eq!(na.eth_src, MAC);
+        assert_eq!(na.target_mac, Some(MAC));
+        assert_eq!(na.src_ip, v6);
+        assert_eq!(na.dst_ip, "ff02::1".parse::<Ipv6Addr>().unwrap());
+        assert!(na.override_flag && !na.solicited && !na.router);
+    });
+}
+
+#[test]
+fn announce_on_missing_interface_names_the_address() {
+    in_netns(|| async {
+        let address: IpAddr = "198.18.0.10".parse().unwrap();
+        let err = announce(4242, MAC, &[address]).unwrap_err();
+        let AnnounceError::Send {
+            ifindex: 4242,
+            address: failed,
+            ..
+        } = err
+        else {
+            panic!("expected a send error, got {err:?}");
+        };
+        assert_eq!(failed, address);
     });
 }
