@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use failoverd::daemon::announce::{AnnounceError, announce};
+use failoverd::daemon::gateway::{PingError, Pinger, ProbeResult, run_prober};
 use failoverd::daemon::vip::{self, AddOutcome, RemoveOutcome, VipError, VipSpec};
 use failoverd::wire::arp::{ArpOp, parse_arp, parse_na};
 use futures_util::TryStreamExt;
@@ -360,5 +361,165 @@ fn announce_on_missing_interface_names_the_address() {
             panic!("expected a send error, got {err:?}");
         };
         assert_eq!(failed, address);
+    });
+}
+
+/// Loopback up and a veth end holding 198.18.0.1/24 and fd00::1/64, which
+/// the kernel answers pings for. Anything else in those prefixes is routed
+/// out of the veth and answered by nobody.
+async fn ping_setup() {
+    let handle = rtnl();
+    set_up(&handle, "lo").await;
+    add_veth(&handle, "gw0", "gw1", MAC).await;
+    let netlink = vip::connect().await.expect("netlink");
+    for vip in [
+        spec("198.18.0.1", 24, "gw0", None),
+        spec("fd00::1", 64, "gw0", None),
+    ] {
+        netlink.add(&vip).await.expect("address for ping tests");
+    }
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("test address")
+}
+
+#[test]
+fn ping_gets_replies_from_a_local_address() {
+    in_netns(|| async {
+        ping_setup().await;
+        let pinger = Pinger::new();
+        for target in [ip("198.18.0.1"), ip("fd00::1")] {
+            let rtt = pinger
+                .ping(target, Duration::from_secs(2))
+                .await
+                .unwrap_or_else(|err| panic!("{err}"));
+            assert!(rtt < Duration::from_secs(2), "{target}: {rtt:?}");
+        }
+    });
+}
+
+#[test]
+fn ping_times_out_when_nobody_answers() {
+    in_netns(|| async {
+        ping_setup().await;
+        let pinger = Pinger::new();
+        for target in [ip("198.18.0.99"), ip("fd00::99")] {
+            let started = Instant::now();
+            let err = pinger
+                .ping(target, Duration::from_millis(300))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, PingError::Timeout { target: t } if t == target),
+                "{err:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(2));
+        }
+    });
+}
+
+#[test]
+fn ping_without_route_is_a_send_error() {
+    in_netns(|| async {
+        ping_setup().await;
+        // In 198.18.0.0/15 but outside the only route.
+        let target = ip("198.19.0.1");
+        let err = Pinger::new()
+            .ping(target, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PingError::Send { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("sending echo request to 198.19.0.1: ")
+        );
+    });
+}
+
+#[test]
+fn concurrent_pings_get_their_own_replies() {
+    in_netns(|| async {
+        ping_setup().await;
+        let pinger = std::rc::Rc::new(Pinger::new());
+        let targets = [
+            ip("198.18.0.1"),
+            ip("198.18.0.99"),
+            ip("198.18.0.1"),
+            ip("fd00::1"),
+            ip("198.18.0.1"),
+        ];
+        // Spawned tasks on one thread: the pings really interleave.
+        let local = tokio::task::LocalSet::new();
+        let results = local
+            .run_until(async {
+                let tasks: Vec<_> = targets
+                    .iter()
+                    .map(|&target| {
+                        let pinger = pinger.clone();
+                        tokio::task::spawn_local(async move {
+                            pinger.ping(target, Duration::from_millis(500)).await
+                        })
+                    })
+                    .collect();
+                let mut results = Vec::new();
+                for task in tasks {
+                    results.push(task.await.expect("ping task"));
+                }
+                results
+            })
+            .await;
+        for (target, result) in targets.iter().zip(&results) {
+            if *target == ip("198.18.0.99") {
+                assert!(
+                    matches!(result, Err(PingError::Timeout { .. })),
+                    "{result:?}"
+                );
+            } else {
+                assert!(result.is_ok(), "{target}: {result:?}");
+            }
+        }
+    });
+}
+
+#[test]
+fn prober_reports_every_target_each_round_and_stops_with_receiver() {
+    in_netns(|| async {
+        ping_setup().await;
+        let targets = vec![ip("198.18.0.1"), ip("198.18.0.99")];
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let prober = tokio::spawn(run_prober(
+            targets.clone(),
+            Duration::from_millis(200),
+            Duration::from_millis(100),
+            tx,
+        ));
+
+        let mut results: Vec<ProbeResult> = Vec::new();
+        while results.len() < 6 {
+            let result = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+                .await
+                .expect("a probe result within 2 s")
+                .expect("prober still running");
+            results.push(result);
+        }
+        for result in &results {
+            assert_eq!(result.target, targets[result.target_index]);
+            match result.target_index {
+                0 => assert!(result.outcome.is_ok(), "{result:?}"),
+                _ => assert!(
+                    matches!(result.outcome, Err(PingError::Timeout { .. })),
+                    "{result:?}"
+                ),
+            }
+        }
+        let answered = results.iter().filter(|r| r.target_index == 0).count();
+        assert_eq!(answered, 3, "three rounds, one result per target each");
+
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(2), prober)
+            .await
+            .expect("prober ends once the receiver is gone")
+            .expect("prober task");
     });
 }
