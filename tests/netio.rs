@@ -18,7 +18,8 @@ use failoverd::wire::arp::{ArpOp, parse_arp, parse_na};
 use futures_util::TryStreamExt;
 use nix::sched::{CloneFlags, unshare};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
-use rtnetlink::{Handle, LinkUnspec, LinkVeth};
+use rtnetlink::packet_route::route::RouteType;
+use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type, socklen_t};
 
 /// Upper bound for any one test, so a kernel that never answers fails the
@@ -377,6 +378,38 @@ async fn ping_setup() {
         spec("fd00::1", 64, "gw0", None),
     ] {
         netlink.add(&vip).await.expect("address for ping tests");
+        wait_for_local_route(&handle, vip.address).await;
+    }
+}
+
+/// Waits (at most 2 s) until the kernel routes `address` to this host.
+///
+/// An IPv6 address is usable the moment the add returns, but its local
+/// route is installed by a kernel work item a moment later; a ping sent in
+/// between follows the prefix route out of the link and is never answered.
+async fn wait_for_local_route(handle: &Handle, address: IpAddr) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let host_prefix = if address.is_ipv4() { 32 } else { 128 };
+    loop {
+        let query = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(address, host_prefix)
+            .expect("valid prefix")
+            .build();
+        let route = handle
+            .route()
+            .get(query)
+            .execute()
+            .try_next()
+            .await
+            .expect("route lookup");
+        if route.is_some_and(|route| route.header.kind == RouteType::Local) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no local route for {address} after 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
