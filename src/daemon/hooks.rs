@@ -292,6 +292,8 @@ mod tests {
     /// Timeout for hooks meant to time out: long enough that a loaded machine
     /// still runs the script's first lines before it.
     const LIMIT: Duration = Duration::from_secs(1);
+    /// Scheduling and process teardown on a busy machine.
+    const SLACK: Duration = Duration::from_millis(500);
 
     fn run(script: &Path, env: &[(String, String)], limit: Duration) -> HookOutcome {
         block_on(run_hook("start", script, env, limit))
@@ -381,7 +383,7 @@ mod tests {
         let outcome = run(&script, &[], LIMIT);
         assert_eq!(outcome.status, HookStatus::TimedOut);
         assert!(
-            outcome.duration < LIMIT + KILL_GRACE + OUTPUT_DRAIN,
+            outcome.duration < LIMIT + KILL_GRACE + OUTPUT_DRAIN + SLACK,
             "{outcome:?}"
         );
         let pids = read_pids(&pids);
@@ -404,7 +406,10 @@ mod tests {
         let outcome = run(&script, &[], LIMIT);
         assert_eq!(outcome.status, HookStatus::TimedOut);
         assert!(outcome.duration >= LIMIT + KILL_GRACE, "{outcome:?}");
-        assert!(outcome.duration < Duration::from_secs(5), "{outcome:?}");
+        assert!(
+            outcome.duration < LIMIT + KILL_GRACE + OUTPUT_DRAIN + SLACK,
+            "{outcome:?}"
+        );
         for pid in read_pids(&pids) {
             assert!(!is_alive(pid), "pid {pid} survived SIGKILL");
         }
@@ -423,7 +428,7 @@ mod tests {
         let outcome = run(&script, &[], LIMIT);
         assert_eq!(outcome.status, HookStatus::TimedOut);
         assert!(
-            outcome.duration < LIMIT + KILL_GRACE + OUTPUT_DRAIN,
+            outcome.duration < LIMIT + KILL_GRACE + OUTPUT_DRAIN + SLACK,
             "{outcome:?}"
         );
         for pid in read_pids(&pids) {
