@@ -67,6 +67,8 @@ pub struct Pinger {
 }
 
 impl Pinger {
+    /// Picks this pinger's echo identifier. Opens no socket: each ping opens
+    /// its own, so a missing CAP_NET_RAW shows as `PingError::Socket`.
     pub fn new() -> Pinger {
         static INSTANCES: AtomicU16 = AtomicU16::new(0);
         // Process id like ping(8), so probers on one host differ; truncating

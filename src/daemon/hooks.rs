@@ -131,7 +131,7 @@ async fn run(name: &str, program: &Path, env: &[(String, String)], limit: Durati
 
     // Readers that outlive the drain are left running detached: they end when
     // the last holder of the pipe exits.
-    let _ = tokio::time::timeout(OUTPUT_DRAIN, async {
+    let _ = timeout(OUTPUT_DRAIN, async {
         for reader in readers {
             let _ = reader.await;
         }
