@@ -1,1 +1,479 @@
-//! TODO
+//! Runs the operator's start/stop/fault hook scripts.
+//!
+//! Owns the child process from spawn to reaping: its environment, its output
+//! (logged line by line as it arrives) and its deadline. A hook runs in its own
+//! process group so a timeout can kill everything it started, not just the
+//! shell. What a hook's result means for the election is the caller's call.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep, timeout};
+use tracing::{info, warn};
+
+/// How long a timed-out hook's process group gets between SIGTERM and
+/// SIGKILL, to clean up.
+const KILL_GRACE: Duration = Duration::from_millis(1500);
+/// How long output still in the pipes is waited for after the hook exits.
+/// Background processes the hook left behind may hold the pipes open for
+/// good; their output keeps being logged, but the caller does not wait.
+const OUTPUT_DRAIN: Duration = Duration::from_millis(250);
+/// Longer lines are logged in pieces, so a hook cannot make us buffer
+/// unbounded output.
+const MAX_LINE: u64 = 4096;
+/// How often a terminated group is checked for survivors during the grace.
+const GROUP_POLL: Duration = Duration::from_millis(20);
+
+/// How a hook ended, and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookOutcome {
+    pub status: HookStatus,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookStatus {
+    /// The hook exited with this code.
+    Exited(i32),
+    /// The hook was killed by this signal, not by us.
+    Signaled(i32),
+    /// The hook outlived its timeout; its process group was killed.
+    TimedOut,
+    /// The hook could not be started (or, rarely, not be waited for).
+    SpawnFailed(String),
+}
+
+impl HookOutcome {
+    /// True only for exit code 0.
+    pub fn is_success(&self) -> bool {
+        self.status == HookStatus::Exited(0)
+    }
+}
+
+/// Runs `program` with `env` added to the daemon's environment, stdin from
+/// /dev/null, and waits at most `timeout` for it.
+///
+/// Never returns later than about `timeout` + 2 s: on timeout the hook's whole
+/// process group gets SIGTERM, then SIGKILL after a grace period, and nobody
+/// waits for pipes that a straying grandchild still holds. A hook that exits
+/// on its own may leave background processes running: a start hook may
+/// legitimately launch a service.
+///
+/// If the returned future is dropped before the hook ended, the hook's process
+/// group is killed.
+pub async fn run_hook(
+    name: &str,
+    program: &Path,
+    env: &[(String, String)],
+    timeout: Duration,
+) -> HookOutcome {
+    let started = Instant::now();
+    let status = run(name, program, env, timeout).await;
+    HookOutcome {
+        status,
+        duration: started.elapsed(),
+    }
+}
+
+async fn run(name: &str, program: &Path, env: &[(String, String)], limit: Duration) -> HookStatus {
+    let spawned = Command::new(program)
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => return HookStatus::SpawnFailed(format!("{}: {err}", program.display())),
+    };
+    // The leader's pid is its group id. It is None only once the child was
+    // reaped, which cannot have happened yet.
+    let Some(pgid) = child.id().and_then(|id| i32::try_from(id).ok()) else {
+        return HookStatus::SpawnFailed(format!("{}: no process id", program.display()));
+    };
+    let mut group = GroupGuard {
+        pgid: Pid::from_raw(pgid),
+        armed: true,
+    };
+
+    let mut readers = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        readers.push(tokio::spawn(log_lines(name.to_owned(), stdout, false)));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        readers.push(tokio::spawn(log_lines(name.to_owned(), stderr, true)));
+    }
+
+    let status = match timeout(limit, child.wait()).await {
+        Ok(Ok(exit)) => status_of(exit),
+        Ok(Err(err)) => {
+            group.kill(Signal::SIGKILL);
+            HookStatus::SpawnFailed(format!("waiting for {}: {err}", program.display()))
+        }
+        Err(_) => {
+            warn!(
+                hook = name,
+                ?limit,
+                "hook timed out, killing its process group"
+            );
+            terminate(&mut child, &group).await;
+            HookStatus::TimedOut
+        }
+    };
+    group.armed = false;
+
+    // Readers that outlive the drain are left running detached: they end when
+    // the last holder of the pipe exits.
+    let _ = timeout(OUTPUT_DRAIN, async {
+        for reader in readers {
+            let _ = reader.await;
+        }
+    })
+    .await;
+    status
+}
+
+/// SIGTERM to the group, SIGKILL to whatever is left after the grace.
+async fn terminate(child: &mut Child, group: &GroupGuard) {
+    group.kill(Signal::SIGTERM);
+    let deadline = Instant::now() + KILL_GRACE;
+    let mut leader_done = false;
+    while Instant::now() < deadline {
+        // Reap the leader as it goes: as a zombie it still counts as a
+        // member of the group.
+        if !leader_done {
+            leader_done = matches!(child.try_wait(), Ok(Some(_)));
+        }
+        if leader_done && !group.has_members() {
+            return;
+        }
+        sleep(GROUP_POLL).await;
+    }
+    group.kill(Signal::SIGKILL);
+    if !leader_done {
+        // SIGKILL cannot be caught, so this returns as soon as the kernel
+        // has torn the process down.
+        let _ = child.wait().await;
+    }
+}
+
+fn status_of(exit: ExitStatus) -> HookStatus {
+    match (exit.code(), exit.signal()) {
+        (Some(code), _) => HookStatus::Exited(code),
+        (None, Some(signal)) => HookStatus::Signaled(signal),
+        // Stopped or continued: wait() does not report those.
+        (None, None) => HookStatus::SpawnFailed(format!("unexpected wait status {exit}")),
+    }
+}
+
+async fn log_lines(hook: String, pipe: impl AsyncRead + Unpin, is_stderr: bool) {
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // Bytes, not String: one invalid UTF-8 byte must not stop the
+        // reading, or the hook would block on a full pipe.
+        match (&mut reader)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if is_stderr {
+            warn!(hook = hook.as_str(), "{text}");
+        } else {
+            info!(hook = hook.as_str(), "{text}");
+        }
+    }
+}
+
+/// The hook's process group; killed on drop while armed, so a cancelled
+/// `run_hook` does not leave a hook running unsupervised.
+struct GroupGuard {
+    pgid: Pid,
+    armed: bool,
+}
+
+impl GroupGuard {
+    fn kill(&self, signal: Signal) {
+        // ESRCH only means everyone is gone already.
+        let _ = killpg(self.pgid, signal);
+    }
+
+    fn has_members(&self) -> bool {
+        killpg(self.pgid, None).is_ok()
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.kill(Signal::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// A scratch directory removed on drop, without a tempfile dependency.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("failoverd-hooks-{test}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn script(&self, body: &str) -> PathBuf {
+            let path = self.0.join("hook.sh");
+            fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+            path
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    /// Alive means existing and not a zombie: an orphan killed in a container
+    /// without a reaping init stays a zombie, but runs nothing.
+    fn is_alive(pid: i32) -> bool {
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // The state follows the parenthesised command name.
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        !state.starts_with('Z') && !state.starts_with('X')
+    }
+
+    fn read_pids(path: &Path) -> Vec<i32> {
+        fs::read_to_string(path)
+            .unwrap()
+            .split_whitespace()
+            .map(|pid| pid.parse().unwrap())
+            .collect()
+    }
+
+    /// Timeout for hooks meant to time out: long enough that a loaded machine
+    /// still runs the script's first lines before it.
+    const LIMIT: Duration = Duration::from_secs(1);
+    /// Scheduling and process teardown on a busy machine.
+    const SLACK: Duration = Duration::from_millis(500);
+
+    fn run(script: &Path, env: &[(String, String)], limit: Duration) -> HookOutcome {
+        block_on(run_hook("start", script, env, limit))
+    }
+
+    #[test]
+    fn exit_codes_are_reported() {
+        let scratch = Scratch::new("exit");
+        let ok = run(&scratch.script("exit 0"), &[], Duration::from_secs(10));
+        assert_eq!(ok.status, HookStatus::Exited(0));
+        assert!(ok.is_success());
+
+        let failed = run(&scratch.script("exit 3"), &[], Duration::from_secs(10));
+        assert_eq!(failed.status, HookStatus::Exited(3));
+        assert!(!failed.is_success());
+    }
+
+    #[test]
+    fn death_by_signal_is_reported() {
+        let scratch = Scratch::new("signal");
+        let outcome = run(
+            &scratch.script("kill -USR1 $$"),
+            &[],
+            Duration::from_secs(10),
+        );
+        assert_eq!(outcome.status, HookStatus::Signaled(Signal::SIGUSR1 as i32));
+        assert!(!outcome.is_success());
+    }
+
+    #[test]
+    fn env_is_passed_and_stdin_is_empty() {
+        let scratch = Scratch::new("env");
+        let out = scratch.path("out");
+        let script = scratch.script(&format!(
+            "printf '%s %s' \"$FAILOVERD_ROLE\" \"$FAILOVERD_VIP\" > {out}\n\
+             cat >> {out}",
+            out = out.display()
+        ));
+        let env = [
+            ("FAILOVERD_ROLE".to_owned(), "active".to_owned()),
+            ("FAILOVERD_VIP".to_owned(), "198.18.0.10/24".to_owned()),
+        ];
+        let outcome = run(&script, &env, Duration::from_secs(10));
+        assert!(outcome.is_success(), "{outcome:?}");
+        assert_eq!(fs::read_to_string(out).unwrap(), "active 198.18.0.10/24");
+    }
+
+    #[test]
+    fn output_is_captured_line_by_line() {
+        let scratch = Scratch::new("output");
+        let script =
+            scratch.script("echo first\necho second\necho oops >&2\nprintf 'no newline \\377'");
+        let (writer, lines) = capture::writer();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        let outcome = tracing::subscriber::with_default(subscriber, || {
+            run(&script, &[], Duration::from_secs(10))
+        });
+        assert!(outcome.is_success(), "{outcome:?}");
+        let logged = lines.lock().unwrap().clone();
+        let find = |needle: &str| {
+            logged
+                .lines()
+                .find(|line| line.contains(needle))
+                .unwrap_or_else(|| panic!("{needle:?} not logged in:\n{logged}"))
+                .to_owned()
+        };
+        assert!(find("first").contains("INFO"));
+        assert!(find("first").contains("hook=\"start\""));
+        assert!(find("second").contains("INFO"));
+        assert!(find("oops").contains("WARN"));
+        // Invalid UTF-8 is replaced, not fatal.
+        assert!(find("no newline \u{fffd}").contains("INFO"));
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group() {
+        let scratch = Scratch::new("timeout");
+        let pids = scratch.path("pids");
+        let script = scratch.script(&format!(
+            "sleep 1000 &\necho $! > {pids}\necho $$ >> {pids}\nsleep 1000",
+            pids = pids.display()
+        ));
+        let outcome = run(&script, &[], LIMIT);
+        assert_eq!(outcome.status, HookStatus::TimedOut);
+        assert!(
+            outcome.duration < LIMIT + KILL_GRACE + OUTPUT_DRAIN + SLACK,
+            "{outcome:?}"
+        );
+        let pids = read_pids(&pids);
+        assert_eq!(pids.len(), 2);
+        for pid in pids {
+            assert!(!is_alive(pid), "pid {pid} survived the timeout");
+        }
+    }
+
+    #[test]
+    fn timeout_escalates_to_sigkill() {
+        let scratch = Scratch::new("sigkill");
+        let pids = scratch.path("pids");
+        // Ignored signals stay ignored across fork and exec, so every
+        // process in this group shrugs off SIGTERM.
+        let script = scratch.script(&format!(
+            "trap '' TERM\nsleep 1000 &\necho $! > {pids}\necho $$ >> {pids}\nsleep 1000",
+            pids = pids.display()
+        ));
+        let outcome = run(&script, &[], LIMIT);
+        assert_eq!(outcome.status, HookStatus::TimedOut);
+        assert!(outcome.duration >= LIMIT + KILL_GRACE, "{outcome:?}");
+        assert!(
+            outcome.duration < LIMIT + KILL_GRACE + OUTPUT_DRAIN + SLACK,
+            "{outcome:?}"
+        );
+        for pid in read_pids(&pids) {
+            assert!(!is_alive(pid), "pid {pid} survived SIGKILL");
+        }
+    }
+
+    #[test]
+    fn grandchild_holding_the_pipes_does_not_hang_the_caller() {
+        let scratch = Scratch::new("pipes");
+        let pids = scratch.path("pids");
+        // The grandchild leaves the group (setsid), so it survives the kill,
+        // and it keeps stdout and stderr open.
+        let script = scratch.script(&format!(
+            "setsid sleep 5 &\necho $! > {pids}\nsleep 1000",
+            pids = pids.display()
+        ));
+        let outcome = run(&script, &[], LIMIT);
+        assert_eq!(outcome.status, HookStatus::TimedOut);
+        assert!(
+            outcome.duration < LIMIT + KILL_GRACE + OUTPUT_DRAIN + SLACK,
+            "{outcome:?}"
+        );
+        for pid in read_pids(&pids) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
+    #[test]
+    fn missing_program_is_spawn_failed() {
+        let outcome = run(
+            Path::new("/nonexistent/failoverd-hook"),
+            &[],
+            Duration::from_secs(1),
+        );
+        let HookStatus::SpawnFailed(message) = &outcome.status else {
+            panic!("expected SpawnFailed, got {outcome:?}");
+        };
+        assert!(message.contains("/nonexistent/failoverd-hook"), "{message}");
+        assert!(!outcome.is_success());
+    }
+
+    /// A tracing writer that appends to a shared string.
+    mod capture {
+        use std::io;
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone)]
+        pub struct Writer(Arc<Mutex<String>>);
+
+        pub fn writer() -> (impl Fn() -> Writer, Arc<Mutex<String>>) {
+            let shared = Arc::new(Mutex::new(String::new()));
+            let writer = Writer(shared.clone());
+            (move || writer.clone(), shared)
+        }
+
+        impl io::Write for Writer {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let mut text = self.0.lock().map_err(|_| io::Error::other("poisoned"))?;
+                text.push_str(&String::from_utf8_lossy(buf));
+                Ok(buf.len())
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,1 +1,375 @@
-//! TODO
+//! Adds and removes the virtual IP through rtnetlink.
+//!
+//! Owns the netlink conversation about addresses and links: adding a VIP,
+//! removing it, asking whether it is there, and reading the interface facts
+//! that announcements need. Adding what is already there and removing what is
+//! already gone are successes, so the shell can repeat either safely. Deciding
+//! when to hold the VIP, and announcing it, belong elsewhere.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures_util::TryStreamExt;
+use nix::errno::Errno;
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
+use rtnetlink::{AddressMessageBuilder, Handle};
+
+/// Longest label the kernel accepts (IFNAMSIZ less the terminating NUL).
+const MAX_LABEL_LEN: usize = 15;
+
+/// One virtual address and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipSpec {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+    pub interface: String,
+    /// IPv4 only: the name `ip addr` and `ifconfig` show for the address.
+    /// The kernel wants it to start with the interface name, e.g. `eth0:vip`.
+    pub label: Option<String>,
+}
+
+/// What an interface offers to announcements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub mac: [u8; 6],
+    /// Administratively up and running (IFF_UP and IFF_RUNNING), which also
+    /// holds for links without carrier detection, such as dummy links.
+    pub up: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added,
+    /// The interface already had this address and prefix length.
+    AlreadyPresent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveOutcome {
+    Removed,
+    /// The address was not there, or the interface itself is gone.
+    Absent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VipError {
+    /// The netlink socket could not be opened.
+    #[error("opening netlink socket: {0}")]
+    Connect(#[source] io::Error),
+    /// No link has this name.
+    #[error("interface {interface} not found")]
+    InterfaceNotFound { interface: String },
+    /// The link lookup failed for another reason.
+    #[error("looking up interface {interface}: {source}")]
+    Link {
+        interface: String,
+        source: io::Error,
+    },
+    /// The link has no Ethernet address, so nothing can be announced on it.
+    #[error("interface {interface} has no ethernet address")]
+    NotEthernet { interface: String },
+    /// The label cannot go with this address; nothing was changed.
+    #[error("label {label:?} for {address} on {interface}: {reason}")]
+    InvalidLabel {
+        label: String,
+        address: IpAddr,
+        interface: String,
+        reason: &'static str,
+    },
+    /// The kernel refused the address.
+    #[error("adding {address} to {interface}: {source}")]
+    Add {
+        address: IpAddr,
+        interface: String,
+        source: io::Error,
+    },
+    /// The kernel refused to remove the address.
+    #[error("removing {address} from {interface}: {source}")]
+    Remove {
+        address: IpAddr,
+        interface: String,
+        source: io::Error,
+    },
+    /// Listing the interface's addresses failed.
+    #[error("listing addresses of {interface}: {source}")]
+    List {
+        interface: String,
+        source: io::Error,
+    },
+}
+
+/// A route netlink connection in the current network namespace.
+#[derive(Debug, Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+/// Opens a netlink socket and spawns its connection task on the current tokio
+/// runtime. The task ends when the last clone of the returned value is gone.
+///
+/// The socket belongs to the network namespace of the calling thread.
+pub async fn connect() -> Result<Netlink, VipError> {
+    let (connection, handle, _) = rtnetlink::new_connection().map_err(VipError::Connect)?;
+    tokio::spawn(connection);
+    Ok(Netlink { handle })
+}
+
+impl Netlink {
+    /// Adds the VIP. IPv6 addresses skip duplicate address detection so they
+    /// are usable at once: during a takeover the old holder may still answer
+    /// for a moment, and DAD would then disable the address for good.
+    pub async fn add(&self, vip: &VipSpec) -> Result<AddOutcome, VipError> {
+        validate_label(vip)?;
+        let index = self.link_index(&vip.interface).await?;
+        let mut request = self
+            .handle
+            .address()
+            .add(index, vip.address, vip.prefix_len);
+        let message = request.message_mut();
+        match (vip.address, &vip.label) {
+            (IpAddr::V4(_), Some(label)) => {
+                message
+                    .attributes
+                    .push(AddressAttribute::Label(label.clone()));
+            }
+            (IpAddr::V4(_), None) => {}
+            (IpAddr::V6(_), _) => {
+                message.header.flags |= AddressHeaderFlags::Nodad;
+                message
+                    .attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
+        }
+        match request.execute().await.map_err(to_io) {
+            Ok(()) => Ok(AddOutcome::Added),
+            Err(err) if err.raw_os_error() == Some(Errno::EEXIST as i32) => {
+                Ok(AddOutcome::AlreadyPresent)
+            }
+            Err(source) => Err(VipError::Add {
+                address: vip.address,
+                interface: vip.interface.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Removes the VIP.
+    ///
+    /// A missing interface counts as `Absent`: the address cannot be held on
+    /// a link that does not exist, and stopping must not fail because of it.
+    pub async fn remove(&self, vip: &VipSpec) -> Result<RemoveOutcome, VipError> {
+        let index = match self.link_index(&vip.interface).await {
+            Ok(index) => index,
+            Err(VipError::InterfaceNotFound { .. }) => return Ok(RemoveOutcome::Absent),
+            Err(err) => return Err(err),
+        };
+        let message = address_message(index, vip.address, vip.prefix_len);
+        match self
+            .handle
+            .address()
+            .del(message)
+            .execute()
+            .await
+            .map_err(to_io)
+        {
+            Ok(()) => Ok(RemoveOutcome::Removed),
+            Err(err) if err.raw_os_error() == Some(Errno::EADDRNOTAVAIL as i32) => {
+                Ok(RemoveOutcome::Absent)
+            }
+            Err(source) => Err(VipError::Remove {
+                address: vip.address,
+                interface: vip.interface.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Whether the interface has the VIP's address with the VIP's prefix
+    /// length, the same pair `add` and `remove` act on.
+    pub async fn is_present(&self, vip: &VipSpec) -> Result<bool, VipError> {
+        let index = self.link_index(&vip.interface).await?;
+        let mut request = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .set_address_filter(vip.address)
+            .set_prefix_length_filter(vip.prefix_len);
+        request.message_mut().header.family = match vip.address {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        let list_error = |err| VipError::List {
+            interface: vip.interface.clone(),
+            source: to_io(err),
+        };
+        // Drain the whole dump, so no half-read reply is left in the socket.
+        let mut found = false;
+        let mut stream = request.execute();
+        while let Some(_message) = stream.try_next().await.map_err(list_error)? {
+            found = true;
+        }
+        Ok(found)
+    }
+
+    /// Index, MAC and state of an Ethernet-like interface.
+    pub async fn link_info(&self, interface: &str) -> Result<LinkInfo, VipError> {
+        let message = self
+            .handle
+            .link()
+            .get()
+            .match_name(interface)
+            .execute()
+            .try_next()
+            .await
+            .map_err(|err| link_error(interface, err))?
+            .ok_or_else(|| VipError::InterfaceNotFound {
+                interface: interface.to_owned(),
+            })?;
+        let mac = message
+            .attributes
+            .iter()
+            .find_map(|attribute| match attribute {
+                LinkAttribute::Address(bytes) => <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+                _ => None,
+            })
+            .ok_or_else(|| VipError::NotEthernet {
+                interface: interface.to_owned(),
+            })?;
+        let flags = message.header.flags;
+        Ok(LinkInfo {
+            index: message.header.index,
+            mac,
+            up: flags.contains(LinkFlags::Up | LinkFlags::Running),
+        })
+    }
+
+    async fn link_index(&self, interface: &str) -> Result<u32, VipError> {
+        let message = self
+            .handle
+            .link()
+            .get()
+            .match_name(interface)
+            .execute()
+            .try_next()
+            .await
+            .map_err(|err| link_error(interface, err))?;
+        match message {
+            Some(message) => Ok(message.header.index),
+            None => Err(VipError::InterfaceNotFound {
+                interface: interface.to_owned(),
+            }),
+        }
+    }
+}
+
+fn validate_label(vip: &VipSpec) -> Result<(), VipError> {
+    let Some(label) = &vip.label else {
+        return Ok(());
+    };
+    let reason = if vip.address.is_ipv6() {
+        "labels exist for ipv4 addresses only"
+    } else if !label.starts_with(vip.interface.as_str()) {
+        "must start with the interface name"
+    } else if label.len() > MAX_LABEL_LEN {
+        "longer than 15 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(VipError::InvalidLabel {
+        label: label.clone(),
+        address: vip.address,
+        interface: vip.interface.clone(),
+        reason,
+    })
+}
+
+fn address_message(index: u32, address: IpAddr, prefix_len: u8) -> AddressMessage {
+    match address {
+        IpAddr::V4(address) => AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(index)
+            .address(address, prefix_len)
+            .build(),
+        IpAddr::V6(address) => AddressMessageBuilder::<Ipv6Addr>::new()
+            .index(index)
+            .address(address, prefix_len)
+            .build(),
+    }
+}
+
+fn link_error(interface: &str, err: rtnetlink::Error) -> VipError {
+    let source = to_io(err);
+    if source.raw_os_error() == Some(Errno::ENODEV as i32) {
+        VipError::InterfaceNotFound {
+            interface: interface.to_owned(),
+        }
+    } else {
+        VipError::Link {
+            interface: interface.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Kernel refusals become plain errno errors, which read better in one-line
+/// messages than rtnetlink's wrapper and can be matched on.
+fn to_io(err: rtnetlink::Error) -> io::Error {
+    match err {
+        rtnetlink::Error::NetlinkError(message) => message.to_io(),
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(address: &str, interface: &str, label: Option<&str>) -> VipSpec {
+        VipSpec {
+            address: address.parse().unwrap(),
+            prefix_len: 24,
+            interface: interface.to_owned(),
+            label: label.map(str::to_owned),
+        }
+    }
+
+    fn reason(vip: &VipSpec) -> Option<&'static str> {
+        match validate_label(vip) {
+            Ok(()) => None,
+            Err(VipError::InvalidLabel { reason, .. }) => Some(reason),
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn labels_must_start_with_the_interface_and_fit() {
+        assert_eq!(reason(&spec("198.18.0.10", "eth0", None)), None);
+        assert_eq!(reason(&spec("198.18.0.10", "eth0", Some("eth0:vip"))), None);
+        assert_eq!(
+            reason(&spec("198.18.0.10", "eth0", Some("vip"))),
+            Some("must start with the interface name")
+        );
+        assert_eq!(
+            reason(&spec("198.18.0.10", "eth0", Some("eth0:0123456789a"))),
+            Some("longer than 15 bytes")
+        );
+        assert_eq!(
+            reason(&spec("fd00::10", "eth0", Some("eth0:vip"))),
+            Some("labels exist for ipv4 addresses only")
+        );
+    }
+
+    #[test]
+    fn invalid_label_message_names_label_address_and_interface() {
+        let err = validate_label(&spec("198.18.0.10", "eth0", Some("vip"))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "label \"vip\" for 198.18.0.10 on eth0: must start with the interface name"
+        );
+    }
+}

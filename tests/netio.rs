@@ -1,0 +1,558 @@
+//! What only the kernel can show: netlink address handling, announcements on
+//! the wire and ICMP probes, each test in its own anonymous network namespace.
+//!
+//! These tests need root (CAP_SYS_ADMIN for the namespace, CAP_NET_ADMIN and
+//! CAP_NET_RAW inside it) and fail, not skip, without it. They never touch
+//! the host's namespace: every test thread unshares its own before creating
+//! any socket, and only 198.18.0.0/15 and fd00::/8 addresses are used.
+
+use std::future::Future;
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use failoverd::daemon::announce::{AnnounceError, announce};
+use failoverd::daemon::gateway::{PingError, Pinger, ProbeResult, run_prober};
+use failoverd::daemon::vip::{self, AddOutcome, RemoveOutcome, VipError, VipSpec};
+use failoverd::wire::arp::{ArpOp, parse_arp, parse_na};
+use futures_util::TryStreamExt;
+use nix::sched::{CloneFlags, unshare};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use rtnetlink::packet_route::route::RouteType;
+use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type, socklen_t};
+
+/// Upper bound for any one test, so a kernel that never answers fails the
+/// test instead of hanging the suite.
+const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Locally administered, so it cannot clash with real hardware.
+const MAC: [u8; 6] = [0x02, 0xfa, 0x11, 0x0e, 0x00, 0x01];
+
+/// Runs `test` on a fresh thread inside a private network namespace, on a
+/// current-thread runtime so every task and socket stays on that thread.
+fn in_netns<F, Fut>(test: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let thread = std::thread::spawn(move || {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test must run as root: it creates a private network namespace \
+             and raw sockets (run `cargo test` as root)"
+        );
+        // Per thread: the rest of the test process stays where it was.
+        unshare(CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|err| panic!("unshare(CLONE_NEWNET) failed: {err}"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("building the test runtime");
+        runtime.block_on(async move {
+            tokio::time::timeout(TEST_TIMEOUT, test())
+                .await
+                .expect("test did not finish in time");
+        });
+    });
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A second netlink connection, for setting up links and for checking the
+/// kernel's view independently of the code under test.
+fn rtnl() -> Handle {
+    let (connection, handle, _) = rtnetlink::new_connection().expect("netlink socket");
+    tokio::spawn(connection);
+    handle
+}
+
+async fn set_up(handle: &Handle, name: &str) {
+    handle
+        .link()
+        .set(LinkUnspec::new_with_name(name).up().build())
+        .execute()
+        .await
+        .unwrap_or_else(|err| panic!("setting {name} up: {err}"));
+}
+
+/// A veth pair with both ends up, so it has carrier, and `name` using `mac`.
+///
+/// Veth rather than dummy links: some kernels (this project's CI VM among
+/// them) are built without the dummy driver, and veth also gives a far end
+/// to capture on.
+async fn add_veth(handle: &Handle, name: &str, peer: &str, mac: [u8; 6]) {
+    handle
+        .link()
+        .add(LinkVeth::new(name, peer).address(mac.to_vec()).up().build())
+        .execute()
+        .await
+        .unwrap_or_else(|err| panic!("adding veth {name}/{peer}: {err}"));
+    set_up(handle, peer).await;
+}
+
+/// The kernel's record of `address`, if the namespace has it.
+async fn find_address(handle: &Handle, address: IpAddr) -> Option<AddressMessage> {
+    let mut stream = handle.address().get().set_address_filter(address).execute();
+    let mut found = None;
+    while let Some(message) = stream.try_next().await.expect("address dump") {
+        found = Some(message);
+    }
+    found
+}
+
+fn flags_of(message: &AddressMessage) -> AddressFlags {
+    message
+        .attributes
+        .iter()
+        .find_map(|attribute| match attribute {
+            AddressAttribute::Flags(flags) => Some(*flags),
+            _ => None,
+        })
+        .unwrap_or(AddressFlags::empty())
+}
+
+fn spec(address: &str, prefix_len: u8, interface: &str, label: Option<&str>) -> VipSpec {
+    VipSpec {
+        address: address.parse().expect("test address"),
+        prefix_len,
+        interface: interface.to_owned(),
+        label: label.map(str::to_owned),
+    }
+}
+
+#[test]
+fn vip_add_remove_is_idempotent_and_sets_label() {
+    in_netns(|| async {
+        let handle = rtnl();
+        add_veth(&handle, "vip0", "peer0", MAC).await;
+        let netlink = vip::connect().await.expect("netlink");
+        let vip = spec("198.18.0.10", 24, "vip0", Some("vip0:ha"));
+
+        assert!(!netlink.is_present(&vip).await.unwrap());
+        assert_eq!(netlink.add(&vip).await.unwrap(), AddOutcome::Added);
+        assert!(netlink.is_present(&vip).await.unwrap());
+
+        let message = find_address(&handle, vip.address)
+            .await
+            .expect("kernel lists the vip");
+        assert_eq!(message.header.prefix_len, 24);
+        assert!(
+            message
+                .attributes
+                .contains(&AddressAttribute::Label("vip0:ha".to_owned())),
+            "label missing: {:?}",
+            message.attributes
+        );
+
+        assert_eq!(netlink.add(&vip).await.unwrap(), AddOutcome::AlreadyPresent);
+        assert_eq!(netlink.remove(&vip).await.unwrap(), RemoveOutcome::Removed);
+        assert!(!netlink.is_present(&vip).await.unwrap());
+        assert!(find_address(&handle, vip.address).await.is_none());
+        assert_eq!(netlink.remove(&vip).await.unwrap(), RemoveOutcome::Absent);
+    });
+}
+
+#[test]
+fn vip_errors_name_interface_and_label() {
+    in_netns(|| async {
+        let handle = rtnl();
+        add_veth(&handle, "vip0", "peer0", MAC).await;
+        let netlink = vip::connect().await.expect("netlink");
+
+        let missing = spec("198.18.0.10", 24, "nosuch0", None);
+        let err = netlink.add(&missing).await.unwrap_err();
+        assert!(
+            matches!(&err, VipError::InterfaceNotFound { interface } if interface == "nosuch0"),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "interface nosuch0 not found");
+        assert!(netlink.is_present(&missing).await.is_err());
+        // Nothing can be held on a link that does not exist.
+        assert_eq!(
+            netlink.remove(&missing).await.unwrap(),
+            RemoveOutcome::Absent
+        );
+
+        let bad_label = spec("198.18.0.10", 24, "vip0", Some("eth0:ha"));
+        let err = netlink.add(&bad_label).await.unwrap_err();
+        assert!(matches!(err, VipError::InvalidLabel { .. }), "{err:?}");
+        assert!(find_address(&handle, bad_label.address).await.is_none());
+    });
+}
+
+#[test]
+fn ipv6_vip_is_usable_at_once() {
+    in_netns(|| async {
+        let handle = rtnl();
+        // A link with carrier and ARP runs duplicate address detection,
+        // which is what the VIP must skip.
+        add_veth(&handle, "va", "vb", MAC).await;
+        let netlink = vip::connect().await.expect("netlink");
+        let vip = spec("fd00::10", 64, "va", None);
+
+        assert_eq!(netlink.add(&vip).await.unwrap(), AddOutcome::Added);
+        let message = find_address(&handle, vip.address).await.expect("listed");
+        let flags = flags_of(&message);
+        assert!(!flags.contains(AddressFlags::Tentative), "{flags:?}");
+        assert!(flags.contains(AddressFlags::Nodad), "{flags:?}");
+        // Binding fails with EADDRNOTAVAIL while an address is tentative.
+        UdpSocket::bind(SocketAddr::new(vip.address, 0)).expect("bind to the new vip");
+
+        // The control: the same kind of address added without NODAD is
+        // still tentative, so the checks above are not vacuous.
+        let plain: Ipv6Addr = "fd00::11".parse().unwrap();
+        let index = netlink.link_info("va").await.unwrap().index;
+        handle
+            .address()
+            .add(index, plain.into(), 64)
+            .execute()
+            .await
+            .expect("plain add");
+        let message = find_address(&handle, plain.into()).await.expect("listed");
+        assert!(flags_of(&message).contains(AddressFlags::Tentative));
+
+        assert_eq!(netlink.add(&vip).await.unwrap(), AddOutcome::AlreadyPresent);
+        assert_eq!(netlink.remove(&vip).await.unwrap(), RemoveOutcome::Removed);
+        assert_eq!(netlink.remove(&vip).await.unwrap(), RemoveOutcome::Absent);
+    });
+}
+
+#[test]
+fn link_info_reports_index_mac_and_state() {
+    in_netns(|| async {
+        let handle = rtnl();
+        let mac = [0x02, 0x00, 0x5e, 0x10, 0x20, 0x30];
+        add_veth(&handle, "vip0", "peer0", mac).await;
+        let netlink = vip::connect().await.expect("netlink");
+
+        let info = netlink.link_info("vip0").await.expect("link info");
+        let index = nix::net::if_::if_nametoindex("vip0").expect("if_nametoindex");
+        assert_eq!(info.index, index);
+        assert_eq!(info.mac, mac);
+        assert!(info.up);
+
+        handle
+            .link()
+            .set(LinkUnspec::new_with_name("vip0").down().build())
+            .execute()
+            .await
+            .expect("set down");
+        assert!(!netlink.link_info("vip0").await.unwrap().up);
+
+        let err = netlink.link_info("nosuch0").await.unwrap_err();
+        assert!(matches!(err, VipError::InterfaceNotFound { .. }), "{err:?}");
+    });
+}
+
+/// A packet socket that sees every frame on interface `ifindex`, both ways.
+fn capture_socket(ifindex: u32) -> Socket {
+    let all = (libc::ETH_P_ALL as u16).to_be();
+    let socket = Socket::new(
+        Domain::PACKET,
+        Type::RAW,
+        Some(Protocol::from(i32::from(all))),
+    )
+    .expect("capture socket");
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_ll is a platform sockaddr type; view_as checks the size.
+    let address = unsafe { storage.view_as::<libc::sockaddr_ll>() };
+    address.sll_family = libc::AF_PACKET as libc::sa_family_t;
+    address.sll_protocol = all;
+    address.sll_ifindex = i32::try_from(ifindex).expect("small index");
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as socklen_t;
+    // SAFETY: family and length match the sockaddr_ll written above.
+    let address = unsafe { SockAddr::new(storage, len) };
+    socket.bind(&address).expect("bind capture socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("read timeout");
+    socket
+}
+
+/// Frames read from `socket` until `done` says enough, at most 2 s or 500
+/// frames, whichever comes first.
+fn capture_until(socket: &Socket, done: impl Fn(&[Vec<u8>]) -> bool) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut frames = Vec::new();
+    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    while Instant::now() < deadline && frames.len() < 500 && !done(&frames) {
+        match socket.recv(&mut buf) {
+            Ok(len) => frames.push(
+                buf[..len]
+                    .iter()
+                    // SAFETY: recv initialised the first `len` bytes.
+                    .map(|byte| unsafe { byte.assume_init() })
+                    .collect(),
+            ),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => panic!("capture: {err}"),
+        }
+    }
+    frames
+}
+
+#[test]
+fn announce_sends_arp_both_ways_and_na() {
+    in_netns(|| async {
+        let handle = rtnl();
+        add_veth(&handle, "va", "vb", MAC).await;
+        let netlink = vip::connect().await.expect("netlink");
+        let sender = netlink.link_info("va").await.expect("va");
+        let receiver = netlink.link_info("vb").await.expect("vb");
+        let capture = capture_socket(receiver.index);
+        let v4: Ipv4Addr = "198.18.0.10".parse().unwrap();
+        let v6: Ipv6Addr = "fd00::10".parse().unwrap();
+
+        announce(sender.index, sender.mac, &[v4.into(), v6.into()]).expect("announce");
+
+        // The kernel's own IPv6 chatter (router and neighbour solicitations,
+        // MLD) may be on the wire too; only frames from our announcement
+        // count.
+        let ours = |frames: &[Vec<u8>]| {
+            let arps: Vec<_> = frames
+                .iter()
+                .filter_map(|frame| parse_arp(frame))
+                .filter(|arp| arp.sender_ip == v4)
+                .collect();
+            let nas: Vec<_> = frames
+                .iter()
+                .filter_map(|frame| parse_na(frame))
+                .filter(|na| na.target == v6)
+                .collect();
+            (arps, nas)
+        };
+        let frames = capture_until(&capture, |frames| {
+            let (arps, nas) = ours(frames);
+            arps.len() >= 2 && !nas.is_empty()
+        });
+        let (arps, nas) = ours(&frames);
+
+        assert_eq!(arps.len(), 2, "arp frames: {arps:?}");
+        assert!(arps.iter().any(|arp| arp.op == ArpOp::Request));
+        assert!(arps.iter().any(|arp| arp.op == ArpOp::Reply));
+        for arp in &arps {
+            assert_eq!(arp.eth_dst, [0xff; 6]);
+            assert_eq!((arp.eth_src, arp.sender_mac), (MAC, MAC));
+            assert_eq!(arp.target_ip, v4);
+        }
+
+        // parse_na checked the ICMPv6 checksum as received.
+        assert_eq!(nas.len(), 1, "neighbour advertisements: {nas:?}");
+        let na = nas[0];
+        assert_eq!(na.eth_src, MAC);
+        assert_eq!(na.target_mac, Some(MAC));
+        assert_eq!(na.src_ip, v6);
+        assert_eq!(na.dst_ip, "ff02::1".parse::<Ipv6Addr>().unwrap());
+        assert!(na.override_flag && !na.solicited && !na.router);
+    });
+}
+
+#[test]
+fn announce_on_missing_interface_names_the_address() {
+    in_netns(|| async {
+        let address: IpAddr = "198.18.0.10".parse().unwrap();
+        let err = announce(4242, MAC, &[address]).unwrap_err();
+        let AnnounceError::Send {
+            ifindex: 4242,
+            address: failed,
+            ..
+        } = err
+        else {
+            panic!("expected a send error, got {err:?}");
+        };
+        assert_eq!(failed, address);
+    });
+}
+
+/// Loopback up and a veth end holding 198.18.0.1/24 and fd00::1/64, which
+/// the kernel answers pings for. Anything else in those prefixes is routed
+/// out of the veth and answered by nobody.
+async fn ping_setup() {
+    let handle = rtnl();
+    set_up(&handle, "lo").await;
+    add_veth(&handle, "gw0", "gw1", MAC).await;
+    let netlink = vip::connect().await.expect("netlink");
+    for vip in [
+        spec("198.18.0.1", 24, "gw0", None),
+        spec("fd00::1", 64, "gw0", None),
+    ] {
+        netlink.add(&vip).await.expect("address for ping tests");
+        wait_for_local_route(&handle, vip.address).await;
+    }
+}
+
+/// Waits (at most 2 s) until the kernel routes `address` to this host.
+///
+/// An IPv6 address is usable the moment the add returns, but its local
+/// route is installed by a kernel work item a moment later; a ping sent in
+/// between follows the prefix route out of the link and is never answered.
+async fn wait_for_local_route(handle: &Handle, address: IpAddr) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let host_prefix = if address.is_ipv4() { 32 } else { 128 };
+    loop {
+        let query = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(address, host_prefix)
+            .expect("valid prefix")
+            .build();
+        let route = handle
+            .route()
+            .get(query)
+            .execute()
+            .try_next()
+            .await
+            .expect("route lookup");
+        if route.is_some_and(|route| route.header.kind == RouteType::Local) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no local route for {address} after 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("test address")
+}
+
+#[test]
+fn ping_gets_replies_from_a_local_address() {
+    in_netns(|| async {
+        ping_setup().await;
+        let pinger = Pinger::new();
+        for target in [ip("198.18.0.1"), ip("fd00::1")] {
+            let rtt = pinger
+                .ping(target, Duration::from_secs(2))
+                .await
+                .unwrap_or_else(|err| panic!("{err}"));
+            assert!(rtt < Duration::from_secs(2), "{target}: {rtt:?}");
+        }
+    });
+}
+
+#[test]
+fn ping_times_out_when_nobody_answers() {
+    in_netns(|| async {
+        ping_setup().await;
+        let pinger = Pinger::new();
+        for target in [ip("198.18.0.99"), ip("fd00::99")] {
+            let started = Instant::now();
+            let err = pinger
+                .ping(target, Duration::from_millis(300))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, PingError::Timeout { target: t } if t == target),
+                "{err:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(2));
+        }
+    });
+}
+
+#[test]
+fn ping_without_route_is_a_send_error() {
+    in_netns(|| async {
+        ping_setup().await;
+        // In 198.18.0.0/15 but outside the only route.
+        let target = ip("198.19.0.1");
+        let err = Pinger::new()
+            .ping(target, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PingError::Send { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("sending echo request to 198.19.0.1: ")
+        );
+    });
+}
+
+#[test]
+fn concurrent_pings_get_their_own_replies() {
+    in_netns(|| async {
+        ping_setup().await;
+        let pinger = std::rc::Rc::new(Pinger::new());
+        let targets = [
+            ip("198.18.0.1"),
+            ip("198.18.0.99"),
+            ip("198.18.0.1"),
+            ip("fd00::1"),
+            ip("198.18.0.1"),
+        ];
+        // Spawned tasks on one thread: the pings really interleave.
+        let local = tokio::task::LocalSet::new();
+        let results = local
+            .run_until(async {
+                let tasks: Vec<_> = targets
+                    .iter()
+                    .map(|&target| {
+                        let pinger = pinger.clone();
+                        tokio::task::spawn_local(async move {
+                            pinger.ping(target, Duration::from_millis(500)).await
+                        })
+                    })
+                    .collect();
+                let mut results = Vec::new();
+                for task in tasks {
+                    results.push(task.await.expect("ping task"));
+                }
+                results
+            })
+            .await;
+        for (target, result) in targets.iter().zip(&results) {
+            if *target == ip("198.18.0.99") {
+                assert!(
+                    matches!(result, Err(PingError::Timeout { .. })),
+                    "{result:?}"
+                );
+            } else {
+                assert!(result.is_ok(), "{target}: {result:?}");
+            }
+        }
+    });
+}
+
+#[test]
+fn prober_reports_every_target_each_round_and_stops_with_receiver() {
+    in_netns(|| async {
+        ping_setup().await;
+        let targets = vec![ip("198.18.0.1"), ip("198.18.0.99")];
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let prober = tokio::spawn(run_prober(
+            targets.clone(),
+            Duration::from_millis(200),
+            Duration::from_millis(100),
+            tx,
+        ));
+
+        let mut results: Vec<ProbeResult> = Vec::new();
+        while results.len() < 6 {
+            let result = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+                .await
+                .expect("a probe result within 2 s")
+                .expect("prober still running");
+            results.push(result);
+        }
+        for result in &results {
+            assert_eq!(result.target, targets[result.target_index]);
+            match result.target_index {
+                0 => assert!(result.outcome.is_ok(), "{result:?}"),
+                _ => assert!(
+                    matches!(result.outcome, Err(PingError::Timeout { .. })),
+                    "{result:?}"
+                ),
+            }
+        }
+        let answered = results.iter().filter(|r| r.target_index == 0).count();
+        assert_eq!(answered, 3, "three rounds, one result per target each");
+
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(2), prober)
+            .await
+            .expect("prober ends once the receiver is gone")
+            .expect("prober task");
+    });
+}
