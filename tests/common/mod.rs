@@ -254,10 +254,11 @@ impl Lab {
     /// Starts `netprobe serve --name NAME` on `PROBE_PORT` in `host` and waits until it
     /// listens. It stops by itself after two minutes at the latest.
     pub fn serve(&self, host: &str, name: &str) -> Child {
+        let port = PROBE_PORT.to_string();
         let args = [
             "serve",
             "--port",
-            "9000",
+            &port,
             "--name",
             name,
             "--duration",
