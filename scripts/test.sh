@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test of failoverd: unit tests, integration tests and the end-to-end tests
+# that build network namespaces. Extra arguments go to `cargo test`.
+#
+# The end-to-end tests run netprobe from target/<profile>/examples, so the examples are
+# built first; `cargo test` alone builds them only as test harnesses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: the end-to-end tests build network namespaces and need root;" \
+        "run this as root" >&2
+    exit 1
+fi
+
+cargo build --examples
+cargo test --all-targets "$@"
