@@ -195,6 +195,11 @@ pub struct Machine {
     /// Why the next takeover happens, learned when the holder went away.
     takeover_reason: Option<Reason>,
     stale_probe: Option<EffectId>,
+    /// When this node last lost a health check; see [`Machine::healthier_peer`].
+    health_lost_at: Option<Instant>,
+    health_grace: Duration,
+    /// The time of the latest input, so `poll_timeout` can skip past deadlines.
+    now_hint: Instant,
 
     peers: Vec<Peer>,
     health: Health,
@@ -254,6 +259,9 @@ impl Machine {
             exited: false,
             takeover_reason: None,
             stale_probe: None,
+            health_lost_at: None,
+            health_grace: config.health.interval + config.timing.interval * 2,
+            now_hint: now,
             peers,
             health: Health::new(&config.health.gateways, config.health.failures),
             vip_state: vec![VipState::Absent; config.vips.len()],
@@ -280,6 +288,7 @@ impl Machine {
         if self.exited {
             return;
         }
+        self.now_hint = now;
         match input {
             Input::Datagram { link, from, bytes } => self.on_datagram(now, link, from, bytes),
             Input::Probe { source, rtt } => self.on_probe(now, source, rtt),
@@ -295,6 +304,7 @@ impl Machine {
         if self.exited {
             return;
         }
+        self.now_hint = now;
         for i in 0..self.peers.len() {
             let held = self.peers[i].holds();
             if self.peers[i].age(now, &self.timing, &mut self.events) && held {
@@ -344,7 +354,16 @@ impl Machine {
             }
         }
         if self.role == Role::Starting && !self.stopping {
+            let all_heard = self.peers.iter().all(|p| p.alive || p.leaving);
+            if all_heard && self.now_hint < self.started + self.timing.interval * 2 {
+                consider(Some(self.started + self.timing.interval * 2));
+            }
             consider(Some(self.started + self.timing.init_dead));
+        }
+        if deciding || matches!(self.role, Role::Standby | Role::Starting) {
+            if let Some(at) = self.health_settles_at() {
+                consider(Some(at));
+            }
         }
         consider(self.next_refresh);
         if deciding {
@@ -467,13 +486,21 @@ impl Machine {
         };
         match change {
             Change::None => return,
-            Change::Lost => self.events.push(Event::GatewayDown {
-                gateway: check.target,
-                failures: check.failures,
-            }),
-            Change::Restored => self.events.push(Event::GatewayUp {
-                gateway: check.target,
-            }),
+            Change::Lost => {
+                self.events.push(Event::GatewayDown {
+                    gateway: check.target,
+                    failures: check.failures,
+                });
+                self.health_lost_at = Some(now);
+            }
+            Change::Restored => {
+                self.events.push(Event::GatewayUp {
+                    gateway: check.target,
+                });
+                if self.health.failing() == 0 {
+                    self.health_lost_at = None;
+                }
+            }
         }
         // Peers rank on health: tell them now rather than at the next interval.
         self.heartbeat(now);
@@ -570,8 +597,13 @@ impl Machine {
                     let peer = holder.name.clone();
                     return self.transition(now, Role::Standby, Reason::PeerActive { peer });
                 }
+                // Hearing every peer ends the wait early, but not before our own
+                // "starting" heartbeats have had time to reach them: a peer that was
+                // about to claim the VIPs has then either claimed (and we see it) or
+                // deferred to us.
                 let all_heard = self.peers.iter().all(|p| p.alive || p.leaving);
-                if !all_heard && now < self.started + self.timing.init_dead {
+                let heard_back = all_heard && now >= self.started + self.timing.interval * 2;
+                if !heard_back && now < self.started + self.timing.init_dead {
                     return;
                 }
                 let reason = if self.peers.iter().any(|p| p.present()) {
@@ -588,7 +620,7 @@ impl Machine {
 
     /// A node that holds nothing: fault, standby, or take over.
     fn settle(&mut self, now: Instant, default_reason: Reason) {
-        if let Some(peer) = self.healthier_peer() {
+        if let Some(peer) = self.healthier_peer(now) {
             if self.role != Role::Fault {
                 self.transition(now, Role::Fault, Reason::HealthLost { peer });
                 self.run_hook(Hook::Fault);
@@ -616,7 +648,7 @@ impl Machine {
     }
 
     fn keep_or_release(&mut self, now: Instant) {
-        if let Some(peer) = self.healthier_peer() {
+        if let Some(peer) = self.healthier_peer(now) {
             return self.start_release(now, After::Fault, Reason::HealthLost { peer });
         }
         let me = self.rank();
@@ -652,8 +684,25 @@ impl Machine {
         }
     }
 
+    /// When a fresh health loss has lasted long enough to act on, if it has not yet.
+    fn health_settles_at(&self) -> Option<Instant> {
+        let at = self.health_lost_at? + self.health_grace;
+        (at > self.now_hint).then_some(at)
+    }
+
     /// A live, settled peer that fails fewer health checks than this node.
-    fn healthier_peer(&self) -> Option<String> {
+    ///
+    /// A loss is acted on only after `health_grace` (one probe interval and two
+    /// heartbeats): when a gateway dies for everyone, the peers notice up to one probe
+    /// interval apart, and a node that released at once would hand the VIPs to a peer
+    /// that is about to find itself just as cut off.
+    fn healthier_peer(&self, now: Instant) -> Option<String> {
+        if self
+            .health_lost_at
+            .is_some_and(|at| now < at + self.health_grace)
+        {
+            return None;
+        }
         let mine = self.health.failing();
         self.peers
             .iter()
@@ -677,7 +726,9 @@ impl Machine {
         !self
             .peers
             .iter()
-            .filter(|p| p.present() && matches!(p.role, Role::Standby | Role::Starting))
+            // Peers in fault count too: their fault may have been relative to a node
+            // that is gone now, and health comes first in the rank anyway.
+            .filter(|p| p.present() && p.role != Role::Active)
             .any(|p| rank_of(p) > me)
     }
 
