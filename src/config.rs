@@ -371,9 +371,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Formats a duration the way the file writes them ("200ms", "2s", "1.5s").
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if d.as_micros() % 1000 != 0 {
+    if !d.as_micros().is_multiple_of(1000) {
         format!("{}us", d.as_micros())
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms > 1000 {
         format!("{}s", d.as_secs_f64())
@@ -1306,10 +1306,16 @@ failures = 2
         assert_eq!(config.links, ["crossover", "lan"]);
         assert_eq!(
             config.nodes[1].addresses,
-            ["198.19.0.2".parse::<IpAddr>().unwrap(), "198.18.0.12".parse().unwrap()]
+            [
+                "198.19.0.2".parse::<IpAddr>().unwrap(),
+                "198.18.0.12".parse().unwrap()
+            ]
         );
         assert_eq!(config.vips[0].prefix_len, 24);
-        assert_eq!(config.vips[1].address, "2001:db8::10".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            config.vips[1].address,
+            "2001:db8::10".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(config.health.timeout, Duration::from_millis(500));
         assert_eq!(config.key.as_bytes().len(), 32, "trailing newline trimmed");
         assert_eq!(config.announce.refresh, Some(Duration::from_secs(60)));
@@ -1344,9 +1350,15 @@ failures = 2
             "timing.dead",
             "node[1].addresses.lan",
         ] {
-            assert!(keys.contains(&expected), "{expected} missing in {problems:#?}");
+            assert!(
+                keys.contains(&expected),
+                "{expected} missing in {problems:#?}"
+            );
         }
-        let priority = problems.iter().find(|p| p.key == "node[0].priority").unwrap();
+        let priority = problems
+            .iter()
+            .find(|p| p.key == "node[0].priority")
+            .unwrap();
         let line = text.lines().position(|l| l.contains("\"high\"")).unwrap() + 1;
         assert_eq!(priority.line, Some(line));
         assert!(priority.message.contains("wrong type"), "{priority}");
@@ -1399,7 +1411,11 @@ failures = 2
 
         let dir = dir_with_key(0o600, "short");
         let problems = Config::parse(GOOD, dir.path()).unwrap_err();
-        assert!(problems[0].message.contains("at least 16"), "{}", problems[0]);
+        assert!(
+            problems[0].message.contains("at least 16"),
+            "{}",
+            problems[0]
+        );
 
         let dir = tempdir::TempDir::new();
         let problems = Config::parse(GOOD, dir.path()).unwrap_err();
@@ -1443,7 +1459,14 @@ failures = 2
 
     #[test]
     fn garbage_never_panics() {
-        for text in ["", "[[[", "cluster = 5", "[cluster]\nname = []", "node = [1, 2]", "[[node]]\naddresses = 3"] {
+        for text in [
+            "",
+            "[[[",
+            "cluster = 5",
+            "[cluster]\nname = []",
+            "node = [1, 2]",
+            "[[node]]\naddresses = 3",
+        ] {
             assert!(parse(text).is_err(), "{text:?}");
         }
     }

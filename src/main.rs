@@ -14,7 +14,11 @@ const EXIT_CONFIG: u8 = 2;
 const DEFAULT_CONFIG: &str = "/etc/failoverd/failoverd.toml";
 
 #[derive(Parser)]
-#[command(name = "failoverd", version, about = "Two-node failover: heartbeats, election, virtual IP")]
+#[command(
+    name = "failoverd",
+    version,
+    about = "Two-node failover: heartbeats, election, virtual IP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -120,7 +124,10 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     ));
-    line(format!("this node: {} (priority {})", node.name, node.priority));
+    line(format!(
+        "this node: {} (priority {})",
+        node.name, node.priority
+    ));
     for (link, address) in config.links.iter().zip(&node.addresses) {
         line(format!("  listens on {link}: {address}:{}", c.port));
     }
@@ -171,7 +178,11 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
         ));
     }
     let hooks = &config.hooks;
-    for (name, path) in [("start", &hooks.start), ("stop", &hooks.stop), ("fault", &hooks.fault)] {
+    for (name, path) in [
+        ("start", &hooks.start),
+        ("stop", &hooks.stop),
+        ("fault", &hooks.fault),
+    ] {
         match path {
             Some(path) => line(format!(
                 "hook {name}: {} (timeout {})",

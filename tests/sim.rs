@@ -298,11 +298,11 @@ impl Sim {
     }
 
     fn drain(&mut self, i: usize) {
-        loop {
-            let Some(action) = self.nodes[i].machine.as_mut().and_then(Machine::poll_action)
-            else {
-                break;
-            };
+        while let Some(action) = self.nodes[i]
+            .machine
+            .as_mut()
+            .and_then(Machine::poll_action)
+        {
             match action {
                 Action::Send { link, to, datagram } => {
                     let Some(dest) = self
@@ -314,7 +314,8 @@ impl Sim {
                         continue;
                     };
                     let packet = Packet {
-                        at: self.now + ms(self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1)),
+                        at: self.now
+                            + ms(self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1)),
                         to: dest,
                         link,
                         from: self.config.nodes[i].addresses[link],
@@ -325,7 +326,6 @@ impl Sim {
                             bytes: packet.bytes.clone(),
                             ..packet
                         });
-                        continue;
                     }
                     if !self.reachable(i, dest, link) || self.rng.chance(self.loss) {
                         continue;
@@ -363,9 +363,7 @@ impl Sim {
         let (delay, outcome) = match effect {
             Effect::FindStale => (
                 MS,
-                Outcome::Present(
-                    (0..node.vips.len()).filter(|&v| node.vips[v]).collect(),
-                ),
+                Outcome::Present((0..node.vips.len()).filter(|&v| node.vips[v]).collect()),
             ),
             Effect::AddVip(v) => {
                 // The address is usable when the kernel has it: mark it at once so
@@ -440,7 +438,13 @@ impl Sim {
             let done = matches!(&self.nodes[i].running, Some((at, _, _)) if *at <= now);
             if done {
                 let (_, id, outcome) = self.nodes[i].running.take().unwrap();
-                self.input(i, Input::Done { id, outcome: &outcome });
+                self.input(
+                    i,
+                    Input::Done {
+                        id,
+                        outcome: &outcome,
+                    },
+                );
                 self.start_effect(i);
             }
         }
@@ -560,7 +564,7 @@ impl Sim {
                 self.role(i),
                 node.vips
             ));
-            for (t, e) in node.events.iter().rev().take(25).rev() {
+            for (t, e) in node.events.iter().rev().take(60).rev() {
                 out.push_str(&format!("  {t:>10?} {e}\n"));
             }
         }
@@ -571,7 +575,9 @@ impl Sim {
     fn settled(config: Config, seed: u64) -> Sim {
         let mut sim = Sim::new(config, seed);
         sim.run_until(ms(3000), |s| {
-            s.role(0) == Some(Role::Active) && s.nodes[0].vips[0] && s.role(1) == Some(Role::Standby)
+            s.role(0) == Some(Role::Active)
+                && s.nodes[0].vips[0]
+                && s.role(1) == Some(Role::Standby)
         });
         sim.run_for(ms(200));
         sim
@@ -592,7 +598,16 @@ fn startup_the_preferred_node_takes_the_vip_and_only_it() {
     let took = sim.nodes[0]
         .events
         .iter()
-        .find_map(|(t, e)| matches!(e, Event::Transition { to: Role::Active, .. }).then_some(*t))
+        .find_map(|(t, e)| {
+            matches!(
+                e,
+                Event::Transition {
+                    to: Role::Active,
+                    ..
+                }
+            )
+            .then_some(*t)
+        })
         .unwrap();
     assert!(took < ms(1000), "took over at {took:?}");
 }
@@ -619,6 +634,7 @@ fn start_hook_runs_after_the_vip_with_the_documented_environment() {
 fn a_node_alone_waits_init_dead_then_takes_over() {
     let mut sim = Sim::new(config(2, Failback::Auto), 3);
     sim.crash(0);
+    sim.packets.clear();
     let took = sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
     assert!(took >= ms(1000), "claimed before init_dead: {took:?}");
     let reason = sim.transitions(1)[0].2.clone();
@@ -634,7 +650,8 @@ fn a_restarting_node_does_not_grab_the_vip_from_an_active_peer() {
     sim.run_for(ms(5000));
     assert_eq!(sim.role(0), Some(Role::Standby));
     assert_eq!(sim.holders(), vec![1]);
-    assert!(sim.transitions(0)[0].2.contains("peer beta is active"));
+    let reason = sim.transitions(0).last().unwrap().2.clone();
+    assert_eq!(reason, "peer beta is active");
 }
 
 // --- node death ---------------------------------------------------------------
@@ -663,12 +680,18 @@ fn crossover_cut_with_lan_alive_moves_nothing() {
     sim.run_for(ms(10_000));
     assert_eq!((sim.transitions(0).len(), sim.transitions(1).len()), before);
     assert_eq!(sim.holders(), vec![0]);
-    assert!(sim.has_event(1, |e| matches!(e, Event::LinkDown { link, .. } if link == "crossover")));
+    assert!(sim.has_event(
+        1,
+        |e| matches!(e, Event::LinkDown { link, .. } if link == "crossover")
+    ));
     assert!(!sim.has_event(1, |e| matches!(e, Event::PeerDead { .. })));
     // The link heals: logged, and still nothing moves.
     sim.restore_link(0);
     sim.run_for(ms(1000));
-    assert!(sim.has_event(1, |e| matches!(e, Event::LinkUp { link, .. } if link == "crossover")));
+    assert!(sim.has_event(
+        1,
+        |e| matches!(e, Event::LinkUp { link, .. } if link == "crossover")
+    ));
     assert_eq!(sim.holders(), vec![0]);
 }
 
@@ -744,7 +767,9 @@ fn partition_then_heal_leaves_one_active_within_an_interval() {
     let announces_before = sim.nodes[0].announces.len();
     sim.heal();
     // The check in `step` fails the test if both still hold after the slack.
-    sim.run_until(ms(1000), |s| s.holders() == vec![0] && s.active() == vec![0]);
+    sim.run_until(ms(1000), |s| {
+        s.holders() == vec![0] && s.active() == vec![0]
+    });
     assert_eq!(sim.role(1), Some(Role::Standby));
     let reason = sim.transitions(1).last().unwrap().2.clone();
     assert!(reason.contains("ranks higher"), "{reason}");
@@ -774,7 +799,10 @@ fn failback_auto_returns_the_vip_after_the_delay_without_overlap() {
     sim.restart(0);
     sim.run_until(ms(2000), |s| s.role(0) == Some(Role::Standby));
     let took = sim.run_until(ms(5000), |s| s.holders() == vec![0]);
-    assert!(took + ms(300) >= sim.config.cluster.failback_delay, "{took:?}");
+    assert!(
+        took + ms(300) >= sim.config.cluster.failback_delay,
+        "{took:?}"
+    );
     assert_eq!(sim.max_holders_seen, 1);
     let (_, _, reason) = sim.transitions(1).last().unwrap().clone();
     assert_eq!(reason, "failback to preferred node alpha");
@@ -805,7 +833,11 @@ fn a_primary_that_keeps_restarting_never_pulls_the_vip() {
         sim.run_for(ms(200));
     }
     assert_eq!(sim.holders(), vec![1]);
-    let moves = sim.transitions(1).iter().filter(|(_, to, _)| *to == Role::Active).count();
+    let moves = sim
+        .transitions(1)
+        .iter()
+        .filter(|(_, to, _)| *to == Role::Active)
+        .count();
     assert_eq!(moves, 1, "{:?}", sim.transitions(1));
 }
 
@@ -819,7 +851,11 @@ fn graceful_shutdown_hands_over_at_once_and_never_overlaps() {
     assert!(took < sim.config.timing.dead, "waited for dead: {took:?}");
     assert_eq!(sim.max_holders_seen, 1);
     assert!(sim.nodes[0].machine.is_none(), "alpha exited");
-    let stop = sim.nodes[0].hooks.iter().find(|(h, _)| *h == Hook::Stop).unwrap();
+    let stop = sim.nodes[0]
+        .hooks
+        .iter()
+        .find(|(h, _)| *h == Hook::Stop)
+        .unwrap();
     assert_eq!(stop.1["FAILOVERD_STATE"], "stopped");
     let (_, _, reason) = sim.transitions(1).last().unwrap().clone();
     assert_eq!(reason, "peer alpha shut down");
@@ -854,8 +890,10 @@ fn handover_waits_for_a_slow_stop_hook() {
 fn a_stale_vip_found_at_start_is_removed() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 20);
     sim.kill_daemon(0);
+    // Beta takes over while alpha's kernel keeps the VIP: only alpha's restart can
+    // clean that up, so the overlap is tolerated until then.
+    sim.split_allowed_until = sim.now + ms(10_000);
     sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
-    // Both kernels now have the VIP; only the restart can fix alpha's.
     sim.split_allowed_until = sim.now + ms(100);
     sim.restart(0);
     sim.run_for(ms(100));
@@ -888,7 +926,13 @@ fn replayed_heartbeats_never_revive_a_dead_peer() {
     }
     let beta = sim.nodes[1].machine.as_ref().unwrap();
     assert!(!beta.peers()[0].alive, "a replay revived alpha");
-    assert!(beta.rejected().get("replayed or duplicate").copied().unwrap_or(0) > 0);
+    assert!(
+        beta.rejected()
+            .get("replayed or duplicate")
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
     assert_eq!(sim.role(1), Some(Role::Active));
 }
 
@@ -909,7 +953,14 @@ fn packets_from_another_cluster_or_key_are_counted_and_ignored() {
                 && to.ip() == sim.config.nodes[1].addresses[link]
             {
                 let from = sim.config.nodes[0].addresses[link];
-                sim.input(1, Input::Datagram { link, from, bytes: &datagram });
+                sim.input(
+                    1,
+                    Input::Datagram {
+                        link,
+                        from,
+                        bytes: &datagram,
+                    },
+                );
             }
         }
     }
@@ -963,8 +1014,12 @@ fn randomized_runs_keep_the_invariants() {
 }
 
 fn random_run(seed: u64) {
-    let failback = if seed % 2 == 0 { Failback::Auto } else { Failback::Manual };
-    let nodes = if seed % 5 == 0 { 3 } else { 2 };
+    let failback = if seed.is_multiple_of(2) {
+        Failback::Auto
+    } else {
+        Failback::Manual
+    };
+    let nodes = if seed.is_multiple_of(5) { 3 } else { 2 };
     let mut sim = Sim::new(config(nodes, failback), seed);
     sim.loss = 0.05;
     sim.delay = (1, 5);
@@ -1007,6 +1062,11 @@ fn random_run(seed: u64) {
     }
     sim.run_for(ms(8000));
     let holders = sim.holders();
-    assert_eq!(holders.len(), 1, "seed {seed}: holders {holders:?}\n{}", sim.dump());
+    assert_eq!(
+        holders.len(),
+        1,
+        "seed {seed}: holders {holders:?}\n{}",
+        sim.dump()
+    );
     assert_eq!(sim.active(), holders, "seed {seed}\n{}", sim.dump());
 }

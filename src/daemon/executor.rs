@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::announce;
 use super::hooks::{self, HookStatus};
 use super::vip::{Netlink, VipSpec};
-use super::announce;
 use crate::config::{Config, format_duration};
 use crate::machine::{Effect, EffectId, Hook, Outcome};
 

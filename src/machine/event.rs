@@ -282,7 +282,10 @@ impl fmt::Display for Event {
                 format_duration(*silent)
             ),
             Event::LinkDown { peer, link } => {
-                write!(f, "link {link} to {peer} dead (peer still alive on another link)")
+                write!(
+                    f,
+                    "link {link} to {peer} dead (peer still alive on another link)"
+                )
             }
             Event::LinkUp { peer, link } => write!(f, "link {link} to {peer} up again"),
             Event::FingerprintMismatch { peer, ours, theirs } => write!(

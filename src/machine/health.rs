@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(h.record(g, None), Change::Lost);
         assert_eq!(h.failing(), 1);
         assert_eq!(h.record(g, None), Change::None);
-        assert_eq!(h.record(g, Some(Duration::from_millis(1))), Change::Restored);
+        assert_eq!(
+            h.record(g, Some(Duration::from_millis(1))),
+            Change::Restored
+        );
         assert_eq!(h.failing(), 0);
     }
 

@@ -78,7 +78,9 @@ pub enum Effect {
     RemoveVip(usize),
     /// Announce every VIP `rounds` times, `announce.interval` apart; the rounds run
     /// in the background, so this effect completes at once.
-    Announce { rounds: u32 },
+    Announce {
+        rounds: u32,
+    },
     RunHook {
         hook: Hook,
         env: Vec<(String, String)>,
@@ -360,10 +362,10 @@ impl Machine {
             }
             consider(Some(self.started + self.timing.init_dead));
         }
-        if deciding || matches!(self.role, Role::Standby | Role::Starting) {
-            if let Some(at) = self.health_settles_at() {
-                consider(Some(at));
-            }
+        if (deciding || matches!(self.role, Role::Standby | Role::Starting))
+            && let Some(at) = self.health_settles_at()
+        {
+            consider(Some(at));
         }
         consider(self.next_refresh);
         if deciding {
@@ -470,9 +472,7 @@ impl Machine {
         }
         // The classic outage after a partition heals: the node that stayed active
         // never re-announces, and switches keep sending to the other node's port.
-        if (update.came_up || update.link_healed || update.stopped_being_active)
-            && self.holding()
-        {
+        if (update.came_up || update.link_healed || update.stopped_being_active) && self.holding() {
             self.actions.push_back(Action::Announce {
                 rounds: self.announce_rounds,
             });
@@ -537,9 +537,11 @@ impl Machine {
     }
 
     fn on_vip_done(&mut self, now: Instant, id: EffectId, result: &Result<(), String>) {
-        let Some(i) = self.vip_state.iter().position(|s| {
-            matches!(s, VipState::Adding(x) | VipState::Removing(x) if *x == id)
-        }) else {
+        let Some(i) = self
+            .vip_state
+            .iter()
+            .position(|s| matches!(s, VipState::Adding(x) | VipState::Removing(x) if *x == id))
+        else {
             return;
         };
         let vip = self.vips[i].to_string();
