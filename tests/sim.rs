@@ -1007,7 +1007,7 @@ fn randomized_runs_keep_the_invariants() {
     let seeds: u64 = std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+        .unwrap_or(200);
     for seed in 1..=seeds {
         random_run(seed * 7919);
     }
