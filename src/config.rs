@@ -368,17 +368,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-/// Formats a duration the way the file writes them ("200ms", "2s", "1.5s").
+/// Formats a duration the way the file writes them ("200ms", "2s", "1.5s"), to the
+/// millisecond: precise enough for heartbeat timing and easy to read in a log.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if !d.as_micros().is_multiple_of(1000) {
+    if ms == 0 && !d.is_zero() {
         format!("{}us", d.as_micros())
+    } else if ms < 1000 {
+        format!("{ms}ms")
     } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
-    } else if ms > 1000 {
-        format!("{}s", d.as_secs_f64())
     } else {
-        format!("{ms}ms")
+        format!("{}s", ms as f64 / 1000.0)
     }
 }
 
@@ -1446,6 +1447,8 @@ failures = 2
         assert_eq!(format_duration(Duration::from_millis(200)), "200ms");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_secs(3)), "3s");
+        assert_eq!(format_duration(Duration::from_micros(151_208)), "151ms");
+        assert_eq!(format_duration(Duration::from_micros(250)), "250us");
     }
 
     #[test]

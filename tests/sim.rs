@@ -594,6 +594,11 @@ fn startup_the_preferred_node_takes_the_vip_and_only_it() {
     assert_eq!(sim.role(1), Some(Role::Standby));
     assert_eq!(sim.holders(), vec![0]);
     assert_eq!(sim.max_holders_seen, 1);
+    let beta = sim.transitions(1)[0].2.clone();
+    assert!(
+        beta == "no node active, peer alpha ranks first" || beta == "peer alpha is active",
+        "{beta}"
+    );
     // Both heard each other at once, so nobody waited for init_dead.
     let took = sim.nodes[0]
         .events

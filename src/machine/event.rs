@@ -69,6 +69,10 @@ pub enum Reason {
     PeerActive { peer: String },
     /// No node was active and this one ranks first among the live ones.
     Elected,
+    /// No node was active and a peer ranks first: it takes over, this node waits.
+    PeerRanksFirst { peer: String },
+    /// A configured VIP was on this node at start (left by a crash).
+    StaleVip,
     /// The active peer sent no valid heartbeat on any link for `dead`.
     PeerDead { peer: String },
     /// The active peer announced a graceful shutdown.
@@ -94,6 +98,8 @@ impl fmt::Display for Reason {
             Reason::NoPeerAtStart => write!(f, "no peer answered within init_dead"),
             Reason::PeerActive { peer } => write!(f, "peer {peer} is active"),
             Reason::Elected => write!(f, "no node active, this node ranks first"),
+            Reason::PeerRanksFirst { peer } => write!(f, "no node active, peer {peer} ranks first"),
+            Reason::StaleVip => write!(f, "VIP found on this node at start, left by a crash"),
             Reason::PeerDead { peer } => write!(f, "peer {peer} dead on all links"),
             Reason::PeerLeft { peer } => write!(f, "peer {peer} shut down"),
             Reason::PeerReleased { peer } => write!(f, "planned handover from {peer}"),

@@ -197,6 +197,8 @@ pub struct Machine {
     /// Why the next takeover happens, learned when the holder went away.
     takeover_reason: Option<Reason>,
     stale_probe: Option<EffectId>,
+    /// Set while the stop hook for a VIP left by a crash is being requested.
+    stale_cleanup: bool,
     /// When this node last lost a health check; see [`Machine::healthier_peer`].
     health_lost_at: Option<Instant>,
     health_grace: Duration,
@@ -261,6 +263,7 @@ impl Machine {
             exited: false,
             takeover_reason: None,
             stale_probe: None,
+            stale_cleanup: false,
             health_lost_at: None,
             health_grace: config.health.interval + config.timing.interval * 2,
             now_hint: now,
@@ -644,7 +647,13 @@ impl Machine {
         }
         match self.role {
             Role::Fault => self.transition(now, Role::Standby, Reason::HealthRestored),
-            Role::Starting => self.transition(now, Role::Standby, default_reason),
+            Role::Starting => {
+                let reason = match self.first_ranked_peer() {
+                    Some(peer) => Reason::PeerRanksFirst { peer },
+                    None => default_reason,
+                };
+                self.transition(now, Role::Standby, reason);
+            }
             _ => {}
         }
     }
@@ -720,6 +729,16 @@ impl Machine {
             priority: self.priority,
             name: std::cmp::Reverse(self.name.clone()),
         }
+    }
+
+    /// The best-ranked peer that could take over, if it outranks this node.
+    fn first_ranked_peer(&self) -> Option<String> {
+        let me = self.rank();
+        self.peers
+            .iter()
+            .filter(|p| p.present() && p.role != Role::Active && rank_of(p) > me)
+            .max_by_key(|p| rank_of(p))
+            .map(|p| p.name.clone())
     }
 
     /// Whether this node is the first among the nodes that could take over.
@@ -849,7 +868,9 @@ impl Machine {
             }
         }
         // A crash while active can leave the service running too.
+        self.stale_cleanup = true;
         self.run_hook(Hook::Stop);
+        self.stale_cleanup = false;
         for &i in found {
             if self.vip_state.get(i) == Some(&VipState::Absent) {
                 let id = self.effect(Effect::RemoveVip(i));
@@ -914,6 +935,11 @@ impl Machine {
     /// The environment every hook sees; documented in the README.
     fn hook_env(&self, hook: Hook) -> Vec<(String, String)> {
         let (state, previous, reason) = match (&self.release, hook) {
+            _ if self.stale_cleanup => (
+                self.role.as_str(),
+                self.role.as_str(),
+                Reason::StaleVip.to_string(),
+            ),
             (Some(release), Hook::Stop) => (
                 match release.after {
                     After::Standby => "standby",
