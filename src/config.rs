@@ -972,6 +972,18 @@ impl Checker {
                 interfaces,
             });
         }
+        for (l, link) in links.iter().enumerate() {
+            let families: Vec<bool> = nodes
+                .iter()
+                .filter_map(|n| n.addresses.get(l).map(IpAddr::is_ipv4))
+                .collect();
+            if families.windows(2).any(|w| w[0] != w[1]) {
+                self.problem(
+                    "node",
+                    format!("link \"{link}\" mixes IPv4 and IPv6 addresses"),
+                );
+            }
+        }
         nodes
     }
 
@@ -1048,6 +1060,10 @@ impl Checker {
         let mut gateways = Vec::new();
         for (i, text) in raw.gateways.unwrap_or_default().iter().enumerate() {
             match text.parse::<IpAddr>() {
+                Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local() => self.problem(
+                    format!("health.gateways[{i}]"),
+                    format!("{v6} is link-local; use the gateway's global or ULA address"),
+                ),
                 Ok(addr) => gateways.push(addr),
                 Err(_) => self.problem(
                     format!("health.gateways[{i}]"),

@@ -239,7 +239,6 @@ fn run(common: &Common, level: LevelFilter) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             error!("{err}");
-            eprintln!("failoverd: {err}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }

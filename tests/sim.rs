@@ -142,6 +142,8 @@ struct Sim {
     hook_time: Duration,
     captured: Vec<Packet>,
     capture: bool,
+    /// While capturing, keep the packets to node 1 from reaching it.
+    withhold: bool,
     max_holders_seen: usize,
     seed: u64,
 }
@@ -181,6 +183,7 @@ impl Sim {
             hook_time: ms(20),
             captured: Vec::new(),
             capture: false,
+            withhold: false,
             max_holders_seen: 0,
             seed,
         };
@@ -326,6 +329,9 @@ impl Sim {
                             bytes: packet.bytes.clone(),
                             ..packet
                         });
+                        if self.withhold && dest == 1 {
+                            continue;
+                        }
                     }
                     if !self.reachable(i, dest, link) || self.rng.chance(self.loss) {
                         continue;
@@ -939,6 +945,67 @@ fn replayed_heartbeats_never_revive_a_dead_peer() {
             > 0
     );
     assert_eq!(sim.role(1), Some(Role::Active));
+}
+
+#[test]
+fn recordings_replayed_to_a_restarted_node_change_nothing() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 25);
+    sim.capture = true;
+    sim.run_for(ms(300));
+    sim.capture = false;
+    let captured = std::mem::take(&mut sim.captured);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    // Beta restarts: it remembers nothing, so only the echo can tell the recording
+    // from a live alpha.
+    sim.crash(1);
+    sim.packets.clear();
+    sim.restart(1);
+    for p in captured.iter().filter(|p| p.to == 1) {
+        sim.input(
+            1,
+            Input::Datagram {
+                link: p.link,
+                from: p.from,
+                bytes: &p.bytes,
+            },
+        );
+        sim.run_for(ms(5));
+    }
+    sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
+    let beta = sim.nodes[1].machine.as_ref().unwrap();
+    assert!(!beta.peers()[0].alive, "a recording revived alpha");
+    let reason = sim.transitions(1).last().unwrap().2.clone();
+    assert_eq!(reason, "no peer answered within init_dead");
+}
+
+#[test]
+fn withheld_packets_replayed_later_are_stale() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 26);
+    // An attacker on the path keeps alpha's packets from beta and replays them once
+    // alpha is gone: they were never seen, so only their age betrays them.
+    sim.capture = true;
+    sim.withhold = true;
+    sim.run_for(ms(150));
+    sim.capture = false;
+    let withheld = std::mem::take(&mut sim.captured);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    sim.run_for(sim.config.timing.dead * 2);
+    for p in withheld.iter().filter(|p| p.to == 1) {
+        sim.input(
+            1,
+            Input::Datagram {
+                link: p.link,
+                from: p.from,
+                bytes: &p.bytes,
+            },
+        );
+    }
+    sim.run_for(ms(100));
+    let beta = sim.nodes[1].machine.as_ref().unwrap();
+    assert!(!beta.peers()[0].alive);
+    assert!(beta.rejected()["stale (not echoing a recent nonce)"] > 0);
 }
 
 #[test]

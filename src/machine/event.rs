@@ -83,6 +83,8 @@ pub enum Reason {
     HealthLost { peer: String },
     /// This node's health checks pass again.
     HealthRestored,
+    /// This node still fails checks, but no live peer is healthier any more.
+    NoHealthierPeer,
     /// Two nodes were active (a healed partition) and the peer ranks higher.
     PeerOutranks { peer: String },
     /// `failback = "auto"`: the preferred node has been healthy for `failback_delay`.
@@ -107,6 +109,7 @@ impl fmt::Display for Reason {
                 write!(f, "health checks failing, peer {peer} is healthier")
             }
             Reason::HealthRestored => write!(f, "health checks pass again"),
+            Reason::NoHealthierPeer => write!(f, "no live peer is healthier any more"),
             Reason::PeerOutranks { peer } => {
                 write!(f, "both nodes active, peer {peer} ranks higher")
             }
@@ -129,6 +132,9 @@ pub enum Reject {
     WrongSource,
     /// Its sequence number is not newer than one already seen: a replay or a duplicate.
     Replay,
+    /// It does not echo a recent nonce of this node: a recording, or the first
+    /// packet of a handshake after a start or a partition.
+    Stale,
 }
 
 impl Reject {
@@ -143,6 +149,7 @@ impl Reject {
             Reject::UnknownNode => "unknown node",
             Reject::WrongSource => "unexpected source address",
             Reject::Replay => "replayed or duplicate",
+            Reject::Stale => "stale (not echoing a recent nonce)",
         }
     }
 }

@@ -185,6 +185,11 @@ pub struct Machine {
     signer: Signer,
     incarnation: u64,
     sequence: u64,
+    /// Freshness nonce, changed every `dead`; peers must echo it (see wire::heartbeat).
+    nonce: u64,
+    previous_nonce: u64,
+    next_nonce_at: Instant,
+    nonce_epoch: u64,
 
     role: Role,
     previous_role: Role,
@@ -199,6 +204,10 @@ pub struct Machine {
     stale_probe: Option<EffectId>,
     /// Set while the stop hook for a VIP left by a crash is being requested.
     stale_cleanup: bool,
+    /// Active, waiting for the VIPs before running the start hook.
+    start_pending: bool,
+    takeover_started: Option<Instant>,
+    last_takeover: Option<Duration>,
     /// When this node last lost a health check; see [`Machine::healthier_peer`].
     health_lost_at: Option<Instant>,
     health_grace: Duration,
@@ -253,6 +262,10 @@ impl Machine {
             signer: Signer::new(config.key.as_bytes()),
             incarnation,
             sequence: 0,
+            nonce: nonce_for(incarnation, 0),
+            previous_nonce: 0,
+            next_nonce_at: now + config.timing.dead,
+            nonce_epoch: 0,
             role: Role::Starting,
             previous_role: Role::Starting,
             since: now,
@@ -264,6 +277,9 @@ impl Machine {
             takeover_reason: None,
             stale_probe: None,
             stale_cleanup: false,
+            start_pending: false,
+            takeover_started: None,
+            last_takeover: None,
             health_lost_at: None,
             health_grace: config.health.interval + config.timing.interval * 2,
             now_hint: now,
@@ -318,10 +334,23 @@ impl Machine {
                 });
             }
         }
+        if now >= self.next_nonce_at {
+            self.previous_nonce = self.nonce;
+            self.nonce_epoch += 1;
+            self.nonce = nonce_for(self.incarnation, self.nonce_epoch);
+            self.next_nonce_at = now + self.timing.dead;
+        }
         if now >= self.next_heartbeat {
             self.heartbeat(now);
         }
         self.retry_vips(now);
+        if !self.rejects_pending.is_empty()
+            && self
+                .last_reject_report
+                .is_none_or(|t| now >= t + REJECT_REPORT_EVERY)
+        {
+            self.report_rejects(now);
+        }
         if let Some(at) = self.next_refresh
             && now >= at
         {
@@ -343,7 +372,7 @@ impl Machine {
         if self.exited {
             return None;
         }
-        let mut next = self.next_heartbeat;
+        let mut next = self.next_heartbeat.min(self.next_nonce_at);
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
                 next = next.min(t);
@@ -371,6 +400,9 @@ impl Machine {
             consider(Some(at));
         }
         consider(self.next_refresh);
+        if !self.rejects_pending.is_empty() {
+            consider(self.last_reject_report.map(|t| t + REJECT_REPORT_EVERY));
+        }
         if deciding {
             for state in &self.vip_state {
                 if let VipState::Failed { retry_at } = state {
@@ -443,6 +475,7 @@ impl Machine {
         let Some(index) = self.peers.iter().position(|p| p.name == hb.node) else {
             return self.reject(now, Reject::UnknownNode);
         };
+        let ours = self.nonces();
         let peer = &mut self.peers[index];
         let Some(view) = peer.links.get(link) else {
             return self.reject(now, Reject::WrongSource);
@@ -451,8 +484,18 @@ impl Machine {
             return self.reject(now, Reject::WrongSource);
         }
         let was_holding = peer.holds();
-        let update = match peer.accept(link, &hb, now, &mut self.events) {
+        let alive = peer.alive;
+        let update = match peer.accept(link, &hb, ours, now, &mut self.events) {
             Ok(update) => update,
+            // The first packets from a peer that has not heard us yet are stale by
+            // design; only count them. Stale packets while it is alive are suspect.
+            Err(Reject::Stale) if !alive => {
+                *self
+                    .rejects_total
+                    .entry(Reject::Stale.as_str())
+                    .or_default() += 1;
+                return;
+            }
             Err(reject) => return self.reject(now, reject),
         };
         if peer.fingerprint != Some(hb.fingerprint) {
@@ -549,7 +592,12 @@ impl Machine {
         };
         let vip = self.vips[i].to_string();
         match (self.vip_state[i], result) {
-            (VipState::Adding(_), Ok(())) => self.vip_state[i] = VipState::Held,
+            (VipState::Adding(_), Ok(())) => {
+                self.vip_state[i] = VipState::Held;
+                if self.role == Role::Active && self.release.is_none() {
+                    self.start_when_held(now);
+                }
+            }
             (VipState::Adding(_), Err(error)) => {
                 self.events.push(Event::VipFailed {
                     vip,
@@ -632,10 +680,15 @@ impl Machine {
             }
             return;
         }
+        let recovered = if self.health.failing() == 0 {
+            Reason::HealthRestored
+        } else {
+            Reason::NoHealthierPeer
+        };
         if let Some(holder) = self.peers.iter().find(|p| p.holds()) {
             let peer = holder.name.clone();
             match self.role {
-                Role::Fault => self.transition(now, Role::Standby, Reason::HealthRestored),
+                Role::Fault => self.transition(now, Role::Standby, recovered),
                 Role::Starting => self.transition(now, Role::Standby, Reason::PeerActive { peer }),
                 _ => {}
             }
@@ -646,7 +699,7 @@ impl Machine {
             return self.become_active(now, reason);
         }
         match self.role {
-            Role::Fault => self.transition(now, Role::Standby, Reason::HealthRestored),
+            Role::Fault => self.transition(now, Role::Standby, recovered),
             Role::Starting => {
                 let reason = match self.first_ranked_peer() {
                     Some(peer) => Reason::PeerRanksFirst { peer },
@@ -792,6 +845,22 @@ impl Machine {
             });
         }
         self.next_refresh = self.refresh.map(|r| now + r);
+        self.takeover_started = Some(now);
+        self.start_pending = true;
+        self.start_when_held(now);
+    }
+
+    /// Runs the start hook once every VIP is in place: a service started while an
+    /// address is missing would answer nobody. A failed add is retried, and the hook
+    /// waits for it.
+    fn start_when_held(&mut self, now: Instant) {
+        if !self.start_pending || self.vip_state.iter().any(|s| *s != VipState::Held) {
+            return;
+        }
+        self.start_pending = false;
+        if let Some(started) = self.takeover_started.take() {
+            self.last_takeover = Some(now.saturating_duration_since(started));
+        }
         self.run_hook(Hook::Start);
     }
 
@@ -807,8 +876,11 @@ impl Machine {
             reason,
             last: None,
         });
+        let start_ran = !self.start_pending;
+        self.start_pending = false;
+        self.takeover_started = None;
         let mut last = None;
-        if self.role == Role::Active {
+        if self.role == Role::Active && start_ran {
             last = self.run_hook(Hook::Stop);
         }
         for i in 0..self.vips.len() {
@@ -987,10 +1059,13 @@ impl Machine {
             incarnation: self.incarnation,
             sequence: self.sequence,
             fingerprint: self.fingerprint,
+            nonce: self.nonce,
+            echo: 0,
             cluster: self.cluster.clone(),
             node: self.name.clone(),
         };
         for peer in &self.peers {
+            hb.echo = peer.heard_nonce.unwrap_or(0);
             for (link, view) in peer.links.iter().enumerate() {
                 hb.link = u8::try_from(link).unwrap_or(u8::MAX);
                 let mut datagram = Vec::with_capacity(128);
@@ -1010,6 +1085,10 @@ impl Machine {
         }
     }
 
+    fn nonces(&self) -> (u64, u64) {
+        (self.nonce, self.previous_nonce)
+    }
+
     fn reject(&mut self, now: Instant, reject: Reject) {
         let key = reject.as_str();
         *self.rejects_total.entry(key).or_default() += 1;
@@ -1018,12 +1097,16 @@ impl Machine {
             .last_reject_report
             .is_none_or(|last| now.saturating_duration_since(last) >= REJECT_REPORT_EVERY);
         if due {
-            self.last_reject_report = Some(now);
-            let counts = std::mem::take(&mut self.rejects_pending)
-                .into_values()
-                .collect();
-            self.events.push(Event::Rejected { counts });
+            self.report_rejects(now);
         }
+    }
+
+    fn report_rejects(&mut self, now: Instant) {
+        self.last_reject_report = Some(now);
+        let counts = std::mem::take(&mut self.rejects_pending)
+            .into_values()
+            .collect();
+        self.events.push(Event::Rejected { counts });
     }
 
     fn flush_events(&mut self) {
@@ -1031,6 +1114,12 @@ impl Machine {
             self.actions.push_back(Action::Log(event));
         }
     }
+}
+
+/// Unique over a node's life and across its restarts (the incarnation is the start
+/// time in µs); never 0, which means "nothing heard" on the wire.
+fn nonce_for(incarnation: u64, epoch: u64) -> u64 {
+    incarnation.wrapping_add(epoch).max(1)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -50,8 +50,10 @@ pub struct Peer {
     pub name: String,
     pub links: Vec<LinkView>,
     pub incarnation: Option<u64>,
-    /// `(incarnation, sequence)` of the heartbeat the view below comes from.
-    newest: Option<(u64, u64)>,
+    /// Sequence of the heartbeat the view below comes from (in this incarnation).
+    newest: Option<u64>,
+    /// The peer's latest nonce, echoed back in every heartbeat to it.
+    pub heard_nonce: Option<u64>,
     pub role: Role,
     pub releasing: bool,
     pub leaving: bool,
@@ -94,6 +96,7 @@ impl Peer {
             links,
             incarnation: None,
             newest: None,
+            heard_nonce: None,
             role: Role::Starting,
             releasing: false,
             leaving: false,
@@ -117,18 +120,31 @@ impl Peer {
         self.alive && !self.leaving
     }
 
-    /// Checks the replay window and updates the view. The datagram already passed
-    /// authentication, the cluster check and the source check.
+    /// Checks freshness and the replay window, then updates the view. The datagram
+    /// already passed authentication, the cluster check and the source check.
+    ///
+    /// `ours` are this node's current and previous nonces. A heartbeat that echoes
+    /// neither was made before its sender heard this node recently: a recording, or
+    /// the first packet of a handshake. Either way it changes nothing but the nonce
+    /// to echo, and that only while the peer is not alive, so a flood of recordings
+    /// cannot disturb a live exchange.
     pub fn accept(
         &mut self,
         link: usize,
         hb: &Heartbeat,
+        ours: (u64, u64),
         now: Instant,
         events: &mut Vec<Event>,
     ) -> Result<Update, Reject> {
         let mut update = Update::default();
+        let fresh = hb.echo != 0 && (hb.echo == ours.0 || hb.echo == ours.1);
+        if !fresh {
+            if !self.alive {
+                self.heard_nonce = Some(hb.nonce);
+            }
+            return Err(Reject::Stale);
+        }
         match self.incarnation {
-            Some(current) if hb.incarnation < current => return Err(Reject::Replay),
             Some(current) if hb.incarnation == current => {
                 if self.links[link].seq.is_some_and(|seq| hb.sequence <= seq) {
                     return Err(Reject::Replay);
@@ -145,6 +161,8 @@ impl Peer {
                     });
                 }
                 self.incarnation = Some(hb.incarnation);
+                self.newest = None;
+                self.leaving = false;
                 for l in &mut self.links {
                     l.seq = None;
                 }
@@ -152,6 +170,7 @@ impl Peer {
                 self.failback_since = None;
             }
         }
+        self.heard_nonce = Some(hb.nonce);
         let view = &mut self.links[link];
         view.seq = Some(hb.sequence);
         view.received += 1;
@@ -192,9 +211,8 @@ impl Peer {
             });
         }
         self.late = false;
-        let key = (hb.incarnation, hb.sequence);
-        if self.newest.is_none_or(|newest| key > newest) {
-            self.newest = Some(key);
+        if self.newest.is_none_or(|newest| hb.sequence > newest) {
+            self.newest = Some(hb.sequence);
             let role = Role::from(hb.state);
             update.stopped_being_active = self.role == Role::Active && role != Role::Active;
             self.role = role;

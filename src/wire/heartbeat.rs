@@ -15,11 +15,18 @@
 //! | 12     | 8    | incarnation (start time of the sender, µs)        |
 //! | 20     | 8    | sequence number within the incarnation            |
 //! | 28     | 8    | configuration fingerprint                         |
-//! | 36     | 1+n  | cluster name (length, bytes)                      |
+//! | 36     | 8    | nonce: the sender's current freshness nonce       |
+//! | 44     | 8    | echo: the receiver's nonce as last heard, or 0    |
+//! | 52     | 1+n  | cluster name (length, bytes)                      |
 //! |        | 1+m  | node name (length, bytes)                         |
 //! |        | 32   | HMAC-SHA256 over every byte before it             |
 //!
 //! Decoding checks the tag before it trusts any field, and never panics.
+//!
+//! The echo is what makes a recorded packet useless later: a receiver trusts a
+//! heartbeat only if it echoes one of the receiver's two latest nonces, which change
+//! every `dead` period and at every start, so the packet was made after the sender
+//! heard the receiver recently.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -27,7 +34,7 @@ use sha2::Sha256;
 pub const MAGIC: [u8; 4] = *b"FOHB";
 pub const VERSION: u8 = 1;
 pub const TAG_LEN: usize = 32;
-const FIXED_LEN: usize = 36;
+const FIXED_LEN: usize = 52;
 /// Largest packet we ever send: two 64-byte names.
 pub const MAX_LEN: usize = FIXED_LEN + 2 * (1 + 64) + TAG_LEN;
 /// Smallest well-formed packet: two 1-byte names.
@@ -77,6 +84,8 @@ pub struct Heartbeat {
     pub incarnation: u64,
     pub sequence: u64,
     pub fingerprint: [u8; 8],
+    pub nonce: u64,
+    pub echo: u64,
     pub cluster: String,
     pub node: String,
 }
@@ -145,6 +154,8 @@ impl Heartbeat {
         out.extend_from_slice(&self.incarnation.to_be_bytes());
         out.extend_from_slice(&self.sequence.to_be_bytes());
         out.extend_from_slice(&self.fingerprint);
+        out.extend_from_slice(&self.nonce.to_be_bytes());
+        out.extend_from_slice(&self.echo.to_be_bytes());
         for name in [&self.cluster, &self.node] {
             let bytes = &name.as_bytes()[..name.len().min(usize::from(u8::MAX))];
             out.push(bytes.len() as u8);
@@ -156,7 +167,7 @@ impl Heartbeat {
 
     /// Checks the tag, then parses. Any byte string is safe to pass.
     pub fn decode(bytes: &[u8], signer: &Signer) -> Result<Heartbeat, DecodeError> {
-        if bytes.len() < MIN_LEN || bytes.len() > 2 * MAX_LEN {
+        if bytes.len() < MIN_LEN || bytes.len() > MAX_LEN {
             return Err(DecodeError::Length);
         }
         if bytes[..4] != MAGIC {
@@ -179,6 +190,8 @@ impl Heartbeat {
         let incarnation = u64::from_be_bytes(r.array()?);
         let sequence = u64::from_be_bytes(r.array()?);
         let fingerprint = r.array()?;
+        let nonce = u64::from_be_bytes(r.array()?);
+        let echo = u64::from_be_bytes(r.array()?);
         let cluster = r.name()?;
         let node = r.name()?;
         if r.at != body.len() {
@@ -193,6 +206,8 @@ impl Heartbeat {
             incarnation,
             sequence,
             fingerprint,
+            nonce,
+            echo,
             cluster,
             node,
         })
@@ -254,6 +269,8 @@ mod tests {
             incarnation: 1_700_000_000_000_000,
             sequence: 42,
             fingerprint: [1, 2, 3, 4, 5, 6, 7, 8],
+            nonce: 0x1122_3344_5566_7788,
+            echo: 9,
             cluster: "web".into(),
             node: "alpha".into(),
         }
@@ -285,8 +302,10 @@ mod tests {
         assert_eq!(&bytes[10..12], &200u16.to_be_bytes());
         assert_eq!(&bytes[20..28], &42u64.to_be_bytes());
         assert_eq!(&bytes[28..36], &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(bytes[36], 3);
-        assert_eq!(&bytes[37..40], b"web");
+        assert_eq!(&bytes[36..44], &0x1122_3344_5566_7788u64.to_be_bytes());
+        assert_eq!(&bytes[44..52], &9u64.to_be_bytes());
+        assert_eq!(bytes[52], 3);
+        assert_eq!(&bytes[53..56], b"web");
     }
 
     #[test]
