@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+/// Where the control socket lives unless `[control] socket` says otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/failoverd/failoverd.sock";
 /// Heartbeat's UDP port, kept so firewall rules written for it still apply.
 pub const DEFAULT_PORT: u16 = 694;
 /// The shortest heartbeat interval accepted; timers are tested down to it.
@@ -111,6 +113,9 @@ pub struct Config {
     pub health: Health,
     pub hooks: Hooks,
     pub announce: Announce,
+    pub control: Control,
+    pub events: Events,
+    pub http: Http,
     /// The shared secret read from `cluster.key_file`.
     pub key: Key,
 }
@@ -210,6 +215,31 @@ pub struct Announce {
     pub refresh: Option<Duration>,
 }
 
+/// The control socket that `failoverd status` and the commands talk to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    pub socket: PathBuf,
+    /// Group allowed to use the socket (mode 0660); root only when unset.
+    pub group: Option<String>,
+    /// Where state that must survive a restart (maintenance) is kept.
+    pub state_dir: PathBuf,
+}
+
+/// The event log kept for `failoverd status` and `failoverd events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Events {
+    /// Append every event as a JSON line here (reopened on SIGHUP).
+    pub file: Option<PathBuf>,
+    /// Events kept in memory.
+    pub keep: usize,
+}
+
+/// The status page and metrics endpoint; off unless `listen` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Http {
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// The cluster's shared secret. Its bytes never appear in logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key(Vec<u8>);
@@ -241,6 +271,9 @@ impl fmt::Debug for Config {
             .field("health", &self.health)
             .field("hooks", &self.hooks)
             .field("announce", &self.announce)
+            .field("control", &self.control)
+            .field("events", &self.events)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -398,6 +431,30 @@ struct RawConfig {
     health: Option<RawHealth>,
     hooks: Option<RawHooks>,
     announce: Option<RawAnnounce>,
+    control: Option<RawControl>,
+    events: Option<RawEvents>,
+    http: Option<RawHttp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    socket: Option<PathBuf>,
+    group: Option<String>,
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEvents {
+    file: Option<PathBuf>,
+    keep: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -736,6 +793,9 @@ impl Checker {
         let health = self.health(raw.health.unwrap_or_default());
         let hooks = self.hooks(raw.hooks.unwrap_or_default(), base);
         let announce = self.announce(raw.announce.unwrap_or_default());
+        let control = self.control(raw.control.unwrap_or_default(), base);
+        let events = self.events(raw.events.unwrap_or_default(), base);
+        let http = self.http(raw.http.unwrap_or_default());
         let (cluster, key) = cluster?;
         Some(Config {
             cluster,
@@ -746,8 +806,54 @@ impl Checker {
             health,
             hooks,
             announce,
+            control,
+            events,
+            http,
             key,
         })
+    }
+
+    fn control(&mut self, raw: RawControl, base: &Path) -> Control {
+        if let Some(group) = &raw.group {
+            match nix::unistd::Group::from_name(group) {
+                Ok(Some(_)) => {}
+                Ok(None) => self.problem("control.group", format!("no group named \"{group}\"")),
+                Err(err) => self.problem("control.group", format!("{group}: {err}")),
+            }
+        }
+        Control {
+            socket: base.join(raw.socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))),
+            group: raw.group,
+            state_dir: base.join(
+                raw.state_dir
+                    .unwrap_or_else(|| PathBuf::from("/var/lib/failoverd")),
+            ),
+        }
+    }
+
+    fn events(&mut self, raw: RawEvents, base: &Path) -> Events {
+        let keep = raw.keep.unwrap_or(200);
+        if !(1..=100_000).contains(&keep) {
+            self.problem("events.keep", "must be between 1 and 100000");
+        }
+        Events {
+            file: raw.file.map(|f| base.join(f)),
+            keep,
+        }
+    }
+
+    fn http(&mut self, raw: RawHttp) -> Http {
+        let listen = raw.listen.and_then(|text| match text.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.problem(
+                    "http.listen",
+                    format!("\"{text}\" is not an address:port such as \"127.0.0.1:9469\""),
+                );
+                None
+            }
+        });
+        Http { listen }
     }
 
     fn cluster(&mut self, raw: Option<RawCluster>, base: &Path) -> Option<(Cluster, Key)> {

@@ -7,6 +7,8 @@
 //! - [`daemon`]: the async shell that feeds the machine and carries out its actions.
 
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod machine;
+pub mod status;
 pub mod wire;

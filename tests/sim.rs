@@ -13,7 +13,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use failoverd::config::{
-    Announce, Cluster, Config, Failback, Health, Hooks, Key, Node, Timing, Vip,
+    Announce, Cluster, Config, Control, Events, Failback, Health, Hooks, Http, Key, Node, Timing,
+    Vip,
 };
 use failoverd::machine::health::Source;
 use failoverd::machine::{Action, Effect, EffectId, Event, Hook, Input, Machine, Outcome, Role};
@@ -75,6 +76,16 @@ fn config(nodes: usize, failback: Failback) -> Config {
             interval: ms(100),
             refresh: Some(ms(10_000)),
         },
+        control: Control {
+            socket: "/nonexistent/failoverd.sock".into(),
+            group: None,
+            state_dir: "/nonexistent".into(),
+        },
+        events: Events {
+            file: None,
+            keep: 100,
+        },
+        http: Http { listen: None },
         key: Key::new(b"simulation-key-simulation-key".to_vec()),
     }
 }

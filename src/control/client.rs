@@ -1,0 +1,1 @@
+//! The client side of the control socket, used by the CLI.
