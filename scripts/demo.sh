@@ -156,11 +156,15 @@ ip netns exec "$n2" "$NETPROBE" serve --port "$PORT" --name beta --duration 300s
     >"$work/serve-beta.log" 2>&1 &
 pids+=("$!")
 
+# Both daemons share this host's file system, so each gets its own control socket
+# and state directory (on real nodes the defaults under /run and /var/lib do).
 ip netns exec "$n1" "$FAILOVERD" run --config "$work/failoverd.toml" --node alpha \
+    --socket "$work/alpha.sock" --state-dir "$work/state-alpha" \
     >"$work/alpha.log" 2>&1 &
 alpha_pid=$!
 pids+=("$alpha_pid")
 ip netns exec "$n2" "$FAILOVERD" run --config "$work/failoverd.toml" --node beta \
+    --socket "$work/beta.sock" --state-dir "$work/state-beta" \
     >"$work/beta.log" 2>&1 &
 pids+=("$!")
 say "started failoverd alpha (pid $alpha_pid) in $n1 and beta (pid $!) in $n2; logs in $work"

@@ -48,6 +48,13 @@ enum Command {
         /// error, warn, info, debug or trace.
         #[arg(long, default_value = "info")]
         log_level: LevelFilter,
+        /// Control socket (overrides `[control] socket`; useful to run several
+        /// nodes on one host, as the tests do).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Directory for state kept across restarts (overrides `[control] state_dir`).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
 }
 
@@ -55,7 +62,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { common } => check(&common),
-        Command::Run { common, log_level } => run(&common, log_level),
+        Command::Run {
+            common,
+            log_level,
+            socket,
+            state_dir,
+        } => run(&common, log_level, socket, state_dir),
     }
 }
 
@@ -202,16 +214,27 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
     out
 }
 
-fn run(common: &Common, level: LevelFilter) -> ExitCode {
+fn run(
+    common: &Common,
+    level: LevelFilter,
+    socket: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+) -> ExitCode {
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let (config, me) = match load(common) {
+    let (mut config, me) = match load(common) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    if let Some(socket) = socket {
+        config.control.socket = socket;
+    }
+    if let Some(dir) = state_dir {
+        config.control.state_dir = dir;
+    }
     // One thread is plenty: the work is a few packets per interval, and a single
     // thread keeps the timers of the heartbeat path free of cross-core wake-ups.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -233,7 +256,7 @@ fn run(common: &Common, level: LevelFilter) -> ExitCode {
                 Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => None } } => {}
             }
         };
-        failoverd::daemon::run(config, me, shutdown).await
+        failoverd::daemon::run(config, common.config.clone(), me, shutdown).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

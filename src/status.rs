@@ -14,6 +14,8 @@ pub struct Status {
     pub version: u32,
     pub cluster: String,
     pub node: String,
+    /// This node's configured priority.
+    pub priority: u16,
     pub pid: u32,
     pub daemon_version: String,
     pub config: String,

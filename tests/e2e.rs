@@ -458,13 +458,31 @@ fn write_config(lab: &Lab) -> PathBuf {
     lab.write_file("failoverd.toml", &text)
 }
 
+/// Both daemons share one file system here, so each gets its own control socket and
+/// state directory (on real nodes the defaults in /run and /var/lib are per host).
 fn start_daemon(lab: &Lab, host: &str, node: &str, config: &Path) -> Child {
     let config = config.to_str().expect("UTF-8 path");
+    let socket = node_socket(lab, node);
+    let state = lab.tmpdir().join(format!("state-{node}"));
     lab.spawn(
         host,
         failoverd(),
-        &["run", "--config", config, "--node", node],
+        &[
+            "run",
+            "--config",
+            config,
+            "--node",
+            node,
+            "--socket",
+            socket.to_str().expect("UTF-8 path"),
+            "--state-dir",
+            state.to_str().expect("UTF-8 path"),
+        ],
     )
+}
+
+fn node_socket(lab: &Lab, node: &str) -> std::path::PathBuf {
+    lab.tmpdir().join(format!("{node}.sock"))
 }
 
 /// `failoverd check` for alpha, run inside n1.

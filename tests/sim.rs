@@ -17,7 +17,9 @@ use failoverd::config::{
     Vip,
 };
 use failoverd::machine::health::Source;
-use failoverd::machine::{Action, Effect, EffectId, Event, Hook, Input, Machine, Outcome, Role};
+use failoverd::machine::{
+    Action, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome, Role,
+};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -240,6 +242,17 @@ impl Sim {
         self.start(i);
     }
 
+    fn order(&mut self, i: usize, order: Order) -> Result<String, String> {
+        let now = self.now;
+        let result = self.nodes[i]
+            .machine
+            .as_mut()
+            .expect("a running node")
+            .order(now, order);
+        self.drain(i);
+        result
+    }
+
     fn shutdown(&mut self, i: usize) {
         self.input(i, Input::Shutdown);
     }
@@ -376,28 +389,40 @@ impl Sim {
         let Some((id, effect)) = self.nodes[i].queue.pop_front() else {
             return;
         };
-        let node = &mut self.nodes[i];
+        let index = |address: IpAddr| {
+            self.config
+                .vips
+                .iter()
+                .position(|v| v.address == address)
+                .expect("a configured VIP")
+        };
         let (delay, outcome) = match effect {
-            Effect::FindStale => (
-                MS,
-                Outcome::Present((0..node.vips.len()).filter(|&v| node.vips[v]).collect()),
-            ),
-            Effect::AddVip(v) => {
+            Effect::FindStale { vips } => {
+                let node = &self.nodes[i];
+                let found = (0..vips.len())
+                    .filter(|&v| node.vips[index(vips[v].address)])
+                    .collect();
+                (MS, Outcome::Present(found))
+            }
+            Effect::AddVip(vip) => {
                 // The address is usable when the kernel has it: mark it at once so
                 // an overlap with the peer shows up in the invariant check.
-                node.vips[v] = true;
+                let v = index(vip.address);
+                self.nodes[i].vips[v] = true;
                 (MS, Outcome::Vip(Ok(())))
             }
-            Effect::RemoveVip(v) => {
-                node.vips[v] = false;
+            Effect::RemoveVip(vip) => {
+                let v = index(vip.address);
+                self.nodes[i].vips[v] = false;
                 (MS, Outcome::Vip(Ok(())))
             }
             Effect::Announce { .. } => {
-                node.announces.push(self.now - self.base);
+                let t = self.now - self.base;
+                self.nodes[i].announces.push(t);
                 (Duration::ZERO, Outcome::Done)
             }
-            Effect::RunHook { hook, env } => {
-                node.hooks.push((hook, env.into_iter().collect()));
+            Effect::RunHook { hook, env, .. } => {
+                self.nodes[i].hooks.push((hook, env.into_iter().collect()));
                 (
                     self.hook_time,
                     Outcome::Hook {
@@ -1152,4 +1177,214 @@ fn random_run(seed: u64) {
         sim.dump()
     );
     assert_eq!(sim.active(), holders, "seed {seed}\n{}", sim.dump());
+}
+
+// --- operator orders -------------------------------------------------------------
+
+#[test]
+fn takeover_moves_the_vip_to_the_asking_node_without_overlap() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 30);
+    let message = sim.order(1, Order::Takeover).unwrap();
+    assert!(message.contains("alpha"), "{message}");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.max_holders_seen, 1);
+    assert_eq!(sim.transitions(1).last().unwrap().2, "operator takeover");
+    assert_eq!(
+        sim.transitions(0).last().unwrap().2,
+        "operator asked beta to take over"
+    );
+    // The operator's choice stands: no automatic failback undoes it.
+    sim.run_for(sim.config.cluster.failback_delay * 3);
+    assert_eq!(sim.holders(), vec![1]);
+}
+
+#[test]
+fn takeover_is_refused_when_it_cannot_be_done() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 31);
+    assert_eq!(
+        sim.order(0, Order::Takeover).unwrap_err(),
+        "this node is already active"
+    );
+    sim.gateway_down(1);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Fault));
+    assert!(
+        sim.order(1, Order::Takeover)
+            .unwrap_err()
+            .contains("health check")
+    );
+}
+
+#[test]
+fn standby_hands_over_and_stays_out_of_the_way() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 32);
+    sim.order(0, Order::Standby).unwrap();
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.max_holders_seen, 1);
+    // alpha outranks beta, yet neither failback nor the election bring it back.
+    sim.run_for(sim.config.cluster.failback_delay * 3);
+    assert_eq!(sim.holders(), vec![1]);
+    assert_eq!(sim.role(0), Some(Role::Standby));
+    // Still a standby in the HA sense: beta dies, alpha takes over.
+    sim.crash(1);
+    sim.run_until(ms(2000), |s| s.holders() == vec![0]);
+}
+
+#[test]
+fn standby_is_refused_without_a_live_peer() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 33);
+    sim.crash(1);
+    sim.run_until(ms(2000), |s| {
+        s.nodes[0]
+            .machine
+            .as_ref()
+            .is_some_and(|m| !m.peers()[0].alive)
+    });
+    assert_eq!(
+        sim.order(0, Order::Standby).unwrap_err(),
+        "no live peer could take over"
+    );
+}
+
+#[test]
+fn manual_failback_returns_the_vip_to_the_preferred_node() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 34);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.holders(), vec![1]);
+    // Either node can ask; here the holder does.
+    sim.order(1, Order::Failback).unwrap();
+    sim.run_until(ms(2000), |s| s.holders() == vec![0]);
+    assert_eq!(sim.max_holders_seen, 1);
+    assert_eq!(
+        sim.order(0, Order::Failback).unwrap_err(),
+        "the VIPs are already on the preferred node alpha"
+    );
+}
+
+#[test]
+fn maintenance_freezes_automatic_moves_until_turned_off() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 35);
+    sim.order(1, Order::Maintenance(true)).unwrap();
+    sim.run_for(ms(300));
+    // Alpha loses its gateway: normally a move, now nothing happens.
+    sim.gateway_down(0);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.holders(), vec![0]);
+    assert_eq!(sim.role(0), Some(Role::Active));
+    assert!(
+        sim.order(1, Order::Takeover)
+            .unwrap_err()
+            .contains("maintenance")
+    );
+    assert!(
+        sim.order(0, Order::Maintenance(false))
+            .unwrap_err()
+            .contains("beta")
+    );
+    sim.order(1, Order::Maintenance(false)).unwrap();
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+#[test]
+fn maintenance_on_a_node_that_dies_no_longer_freezes_its_peer() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 36);
+    sim.order(0, Order::Maintenance(true)).unwrap();
+    sim.run_for(ms(300));
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+}
+
+#[test]
+fn maintenance_survives_a_restart_and_keeps_the_vip_in_place() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 37);
+    sim.order(0, Order::Maintenance(true)).unwrap();
+    sim.run_for(ms(300));
+    // The daemon restarts (an upgrade, say) while the kernel keeps the VIP.
+    sim.kill_daemon(0);
+    let now = sim.now;
+    sim.nodes[0].machine = Some(Machine::with_maintenance(&sim.config, 0, 777, true, now));
+    sim.drain(0);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.holders(), vec![0]);
+    assert_eq!(sim.role(0), Some(Role::Active));
+    assert_eq!(sim.role(1), Some(Role::Standby));
+    assert!(
+        sim.nodes[0]
+            .hooks
+            .iter()
+            .filter(|(h, _)| *h == Hook::Stop)
+            .count()
+            == 0
+    );
+}
+
+// --- reload ----------------------------------------------------------------------
+
+#[test]
+fn reload_applies_priority_and_a_new_vip_without_dropping_the_old_one() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 38);
+    let mut next = sim.config.clone();
+    next.vips.push(failoverd::config::Vip {
+        address: "198.18.0.20".parse().unwrap(),
+        prefix_len: 24,
+        interface: "eth0".into(),
+        label: None,
+    });
+    next.nodes[1].priority = 250;
+    // Both nodes get the new file, as `scp` then `failoverd reload` would do.
+    sim.config = next.clone();
+    for node in &mut sim.nodes {
+        node.vips.resize(2, false);
+    }
+    for i in 0..2 {
+        let now = sim.now;
+        let changes = sim.nodes[i]
+            .machine
+            .as_mut()
+            .unwrap()
+            .reconfigure(now, &next)
+            .unwrap();
+        assert!(
+            changes.iter().any(|c| c.contains("198.18.0.20")),
+            "{changes:?}"
+        );
+        sim.drain(i);
+    }
+    sim.run_for(ms(200));
+    assert!(sim.nodes[0].vips[0], "the existing VIP stayed");
+    assert!(sim.nodes[0].vips[1], "the new VIP was added");
+    let removed = sim.nodes[0].events.iter().any(|(_, e)| {
+        matches!(
+            e,
+            Event::Transition {
+                to: Role::Standby,
+                ..
+            }
+        )
+    });
+    assert!(!removed, "alpha dropped the VIPs on reload");
+    // Beta now ranks first: with failback auto it gets the VIPs after the delay.
+    sim.run_until(ms(5000), |s| s.nodes[1].vips == vec![true, true]);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+#[test]
+fn reload_refuses_changes_that_need_a_restart() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 39);
+    let mut next = sim.config.clone();
+    next.links.push("backup".into());
+    for node in &mut next.nodes {
+        node.addresses.push("198.18.1.1".parse().unwrap());
+    }
+    let now = sim.now;
+    let err = sim.nodes[0]
+        .machine
+        .as_mut()
+        .unwrap()
+        .reconfigure(now, &next)
+        .unwrap_err();
+    assert!(err.contains("restart"), "{err}");
 }

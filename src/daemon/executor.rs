@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -13,65 +13,43 @@ use tracing::{debug, warn};
 use super::announce;
 use super::hooks::{self, HookStatus};
 use super::vip::{Netlink, VipSpec};
-use crate::config::{Config, format_duration};
-use crate::machine::{Effect, EffectId, Hook, Outcome};
+use crate::config::format_duration;
+use crate::machine::{Effect, EffectId, Outcome, VipTarget};
+use crate::status::{HookRun, millis, rfc3339};
+
+/// Hook runs kept for `failoverd status`.
+const HOOK_HISTORY: usize = 20;
 
 pub struct Executor {
-    config: Arc<Config>,
     netlink: Netlink,
-    specs: Arc<Vec<VipSpec>>,
     done: mpsc::UnboundedSender<(EffectId, Outcome)>,
-}
-
-/// Sends gratuitous ARP / unsolicited NA for every VIP, in the background.
-#[derive(Clone)]
-pub struct Announcer {
-    netlink: Netlink,
-    specs: Arc<Vec<VipSpec>>,
-    interval: Duration,
+    hook_runs: Arc<Mutex<Vec<HookRun>>>,
 }
 
 impl Executor {
-    pub fn new(
-        config: Arc<Config>,
-        me: usize,
-        netlink: Netlink,
-        done: mpsc::UnboundedSender<(EffectId, Outcome)>,
-    ) -> Executor {
-        let node = &config.nodes[me];
-        let specs = config
-            .vips
-            .iter()
-            .map(|vip| VipSpec {
-                address: vip.address,
-                prefix_len: vip.prefix_len,
-                interface: node.interface(&vip.interface).to_string(),
-                label: vip.label_on(node),
-            })
-            .collect();
+    pub fn new(netlink: Netlink, done: mpsc::UnboundedSender<(EffectId, Outcome)>) -> Executor {
         Executor {
             netlink,
-            specs: Arc::new(specs),
             done,
-            config,
+            hook_runs: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
-    pub fn announcer(&self) -> Announcer {
-        Announcer {
-            netlink: self.netlink.clone(),
-            specs: Arc::clone(&self.specs),
-            interval: self.config.announce.interval,
-        }
+    /// The most recent hook runs, newest first, shared with the status report.
+    pub fn hook_runs(&self) -> Arc<Mutex<Vec<HookRun>>> {
+        Arc::clone(&self.hook_runs)
+    }
+
+    pub fn netlink(&self) -> Netlink {
+        self.netlink.clone()
     }
 
     /// Starts the executor task; effects sent on the returned channel run in order.
     pub fn spawn(self) -> mpsc::UnboundedSender<(EffectId, Effect)> {
         let (tx, mut rx) = mpsc::unbounded_channel::<(EffectId, Effect)>();
-        let announcer = self.announcer();
         tokio::spawn(async move {
             while let Some((id, effect)) = rx.recv().await {
-                let outcome = self.perform(effect, &announcer).await;
+                let outcome = self.perform(effect).await;
                 if self.done.send((id, outcome)).is_err() {
                     return;
                 }
@@ -80,12 +58,12 @@ impl Executor {
         tx
     }
 
-    async fn perform(&self, effect: Effect, announcer: &Announcer) -> Outcome {
+    async fn perform(&self, effect: Effect) -> Outcome {
         match effect {
-            Effect::FindStale => {
+            Effect::FindStale { vips } => {
                 let mut present = Vec::new();
-                for (i, spec) in self.specs.iter().enumerate() {
-                    match self.netlink.is_present(spec).await {
+                for (i, vip) in vips.iter().enumerate() {
+                    match self.netlink.is_present(&spec(vip)).await {
                         Ok(true) => present.push(i),
                         Ok(false) => {}
                         Err(err) => warn!("checking for a stale VIP: {err}"),
@@ -93,49 +71,53 @@ impl Executor {
                 }
                 Outcome::Present(present)
             }
-            Effect::AddVip(i) => {
-                let Some(spec) = self.specs.get(i) else {
-                    return Outcome::Vip(Err(format!("no VIP {i}")));
-                };
-                let result = self.netlink.add(spec).await;
-                debug!(vip = %spec.address, ?result, "add");
+            Effect::AddVip(vip) => {
+                let result = self.netlink.add(&spec(&vip)).await;
+                debug!(vip = %vip, ?result, "add");
                 Outcome::Vip(result.map(|_| ()).map_err(|e| e.to_string()))
             }
-            Effect::RemoveVip(i) => {
-                let Some(spec) = self.specs.get(i) else {
-                    return Outcome::Vip(Err(format!("no VIP {i}")));
-                };
-                let result = self.netlink.remove(spec).await;
-                debug!(vip = %spec.address, ?result, "remove");
+            Effect::RemoveVip(vip) => {
+                let result = self.netlink.remove(&spec(&vip)).await;
+                debug!(vip = %vip, ?result, "remove");
                 Outcome::Vip(result.map(|_| ()).map_err(|e| e.to_string()))
             }
-            Effect::Announce { rounds } => {
-                announcer.spawn(rounds);
+            Effect::Announce {
+                vips,
+                rounds,
+                interval,
+            } => {
+                spawn_announce(self.netlink.clone(), vips, rounds, interval);
                 Outcome::Done
             }
-            Effect::RunHook { hook, env } => {
-                let hooks = &self.config.hooks;
-                let program = match hook {
-                    Hook::Start => hooks.start.as_ref(),
-                    Hook::Stop => hooks.stop.as_ref(),
-                    Hook::Fault => hooks.fault.as_ref(),
-                };
-                let Some(program) = program else {
-                    return Outcome::Done;
-                };
-                let outcome = hooks::run_hook(hook.as_str(), program, &env, hooks.timeout).await;
-                let took = format_duration(Duration::from_millis(
-                    u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-                ));
+            Effect::RunHook {
+                hook,
+                program,
+                env,
+                timeout,
+            } => {
+                let started = SystemTime::now();
+                let outcome = hooks::run_hook(hook.as_str(), &program, &env, timeout).await;
+                let took = format_duration(outcome.duration);
                 let summary = match &outcome.status {
                     HookStatus::Exited(code) => format!("exited {code} after {took}"),
                     HookStatus::Signaled(sig) => format!("killed by signal {sig} after {took}"),
                     HookStatus::TimedOut => format!(
                         "timed out after {} and was killed",
-                        format_duration(hooks.timeout)
+                        format_duration(timeout)
                     ),
                     HookStatus::SpawnFailed(err) => format!("could not start: {err}"),
                 };
+                let run = HookRun {
+                    hook: hook.as_str().to_string(),
+                    started: rfc3339(started),
+                    duration_ms: millis(outcome.duration),
+                    outcome: summary.clone(),
+                    success: outcome.is_success(),
+                };
+                if let Ok(mut runs) = self.hook_runs.lock() {
+                    runs.insert(0, run);
+                    runs.truncate(HOOK_HISTORY);
+                }
                 Outcome::Hook {
                     success: outcome.is_success(),
                     summary,
@@ -145,39 +127,45 @@ impl Executor {
     }
 }
 
-impl Announcer {
-    /// Announces every VIP `rounds` times, `announce.interval` apart, without
-    /// holding up the caller.
-    pub fn spawn(&self, rounds: u32) {
-        if self.specs.is_empty() || rounds == 0 {
-            return;
-        }
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut by_interface: BTreeMap<&str, Vec<IpAddr>> = BTreeMap::new();
-            for spec in this.specs.iter() {
-                by_interface
-                    .entry(spec.interface.as_str())
-                    .or_default()
-                    .push(spec.address);
-            }
-            let mut targets = Vec::new();
-            for (interface, addresses) in by_interface {
-                match this.netlink.link_info(interface).await {
-                    Ok(info) => targets.push((info, addresses)),
-                    Err(err) => warn!("cannot announce on {interface}: {err}"),
-                }
-            }
-            for round in 0..rounds {
-                if round > 0 {
-                    tokio::time::sleep(this.interval).await;
-                }
-                for (info, addresses) in &targets {
-                    if let Err(err) = announce::announce(info.index, info.mac, addresses) {
-                        warn!("announcing VIPs: {err}");
-                    }
-                }
-            }
-        });
+fn spec(vip: &VipTarget) -> VipSpec {
+    VipSpec {
+        address: vip.address,
+        prefix_len: vip.prefix_len,
+        interface: vip.interface.clone(),
+        label: vip.label.clone(),
     }
+}
+
+/// Announces the VIPs `rounds` times, `interval` apart, without holding up the
+/// caller: the first round goes out at once.
+pub fn spawn_announce(netlink: Netlink, vips: Vec<VipTarget>, rounds: u32, interval: Duration) {
+    if vips.is_empty() || rounds == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut by_interface: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+        for vip in &vips {
+            by_interface
+                .entry(vip.interface.clone())
+                .or_default()
+                .push(vip.address);
+        }
+        let mut targets = Vec::new();
+        for (interface, addresses) in by_interface {
+            match netlink.link_info(&interface).await {
+                Ok(info) => targets.push((info, addresses)),
+                Err(err) => warn!("cannot announce on {interface}: {err}"),
+            }
+        }
+        for round in 0..rounds {
+            if round > 0 {
+                tokio::time::sleep(interval).await;
+            }
+            for (info, addresses) in &targets {
+                if let Err(err) = announce::announce(info.index, info.mac, addresses) {
+                    warn!("announcing VIPs: {err}");
+                }
+            }
+        }
+    });
 }

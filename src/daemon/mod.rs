@@ -3,11 +3,13 @@
 //! the actions. It decides nothing.
 //!
 //! One task per source of input (a receiver per heartbeat link, the gateway prober,
-//! the effect executor, signals) feeds channels that a single loop selects on. Slow
-//! effects run in the executor, one at a time and in order, so heartbeats keep
-//! flowing while a hook runs or netlink is slow.
+//! the effect executor, the control socket, signals) feeds channels that a single
+//! loop selects on. Slow effects run in the executor, one at a time and in order, so
+//! heartbeats keep flowing while a hook runs or netlink is slow.
 
 pub mod announce;
+pub mod control;
+pub mod events;
 pub mod executor;
 pub mod gateway;
 pub mod hooks;
@@ -16,19 +18,24 @@ pub mod vip;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+use crate::control::{Command, Response};
 use crate::machine::health::Source;
-use crate::machine::{Action, Effect, EffectId, Event, Input, Machine, Severity};
+use crate::machine::{Action, Effect, EffectId, Event, Input, Machine, Order, Severity};
+use crate::status::{HookRun, Status};
 use crate::wire::heartbeat;
-use executor::{Announcer, Executor};
+use events::EventLog;
+use executor::Executor;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +51,9 @@ pub enum DaemonError {
     /// Netlink could not be opened (the daemon needs CAP_NET_ADMIN).
     #[error("{0}")]
     Netlink(#[from] vip::VipError),
+    /// The control socket could not be set up.
+    #[error("{0}")]
+    Control(#[from] control::ControlError),
 }
 
 /// A datagram from one of the heartbeat sockets.
@@ -53,9 +63,28 @@ struct Datagram {
     bytes: Vec<u8>,
 }
 
+/// A control request waiting for the loop's answer.
+pub struct Pending {
+    pub command: Command,
+    pub reply: oneshot::Sender<Response>,
+}
+
+/// What the loop needs besides the machine.
+struct Shell {
+    config: Arc<Config>,
+    config_path: PathBuf,
+    sockets: Vec<Arc<UdpSocket>>,
+    jobs: mpsc::UnboundedSender<(EffectId, Effect)>,
+    netlink: vip::Netlink,
+    events: EventLog,
+    hook_runs: Arc<Mutex<Vec<HookRun>>>,
+    status_tx: watch::Sender<Arc<Status>>,
+}
+
 /// Runs node `me` until `shutdown` resolves and the handover is done.
 pub async fn run(
     config: Config,
+    config_path: PathBuf,
     me: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
@@ -74,53 +103,70 @@ pub async fn run(
             })?;
         sockets.push(Arc::new(socket));
     }
-
     let (datagram_tx, mut datagrams) = mpsc::channel::<Datagram>(256);
     for (link, socket) in sockets.iter().enumerate() {
         tokio::spawn(receive(link, Arc::clone(socket), datagram_tx.clone()));
     }
     drop(datagram_tx);
 
-    let (probe_tx, mut probes) = mpsc::channel(64);
-    if !config.health.gateways.is_empty() {
-        tokio::spawn(gateway::run_prober(
-            config.health.gateways.clone(),
-            config.health.interval,
-            config.health.timeout,
-            probe_tx,
-        ));
-    } else {
-        drop(probe_tx);
-    }
+    let (mut probes, mut prober) = start_prober(&config);
 
     let netlink = vip::connect().await?;
     let (done_tx, mut done) = mpsc::unbounded_channel();
-    let executor = Executor::new(Arc::clone(&config), me, netlink, done_tx);
-    let announcer = executor.announcer();
+    let executor = Executor::new(netlink.clone(), done_tx);
+    let hook_runs = executor.hook_runs();
     let jobs = executor.spawn();
 
+    let (control_tx, mut requests) = mpsc::channel::<Pending>(16);
+    let listener = control::bind(&config.control)?;
+    tokio::spawn(control::serve(listener, control_tx));
+
+    let maintenance = control::maintenance_flag(&config.control.state_dir);
     let incarnation = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    let mut machine = Machine::new(&config, me, incarnation, Instant::now().into_std());
+    let mut machine = Machine::with_maintenance(
+        &config,
+        me,
+        incarnation,
+        maintenance,
+        Instant::now().into_std(),
+    );
     info!(
         node = %node.name,
         cluster = %config.cluster.name,
         incarnation,
+        maintenance,
         "failoverd started"
     );
 
+    let (status_tx, _) = watch::channel(Arc::new(
+        machine.status(Instant::now().into_std(), SystemTime::now()),
+    ));
+    let mut shell = Shell {
+        events: EventLog::new(config.events.keep, config.events.file.clone()),
+        config,
+        config_path,
+        sockets,
+        jobs,
+        netlink,
+        hook_runs,
+        status_tx,
+    };
+
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    let mut publish = tokio::time::interval(Duration::from_secs(1));
     tokio::pin!(shutdown);
     let mut shutdown_requested = false;
     loop {
-        if !perform(&mut machine, &sockets, &jobs, &announcer) {
+        if !shell.perform(&mut machine) {
             info!("handover complete, exiting");
             return Ok(());
         }
         let deadline = machine
             .poll_timeout()
             .map(Instant::from_std)
-            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600));
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             Some(d) = datagrams.recv() => {
                 let now = Instant::now().into_std();
@@ -136,6 +182,16 @@ pub async fn run(
                 let now = Instant::now().into_std();
                 machine.handle(now, Input::Done { id, outcome: &outcome });
             }
+            Some(pending) = requests.recv() => {
+                let response = shell.answer(&mut machine, &pending.command, &mut prober, &mut probes);
+                let _ = pending.reply.send(response);
+            }
+            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => {
+                info!("SIGHUP: reloading the configuration");
+                shell.events.reopen();
+                let _ = shell.reload(&mut machine, &mut prober, &mut probes);
+            }
+            _ = publish.tick() => shell.publish(&machine),
             () = &mut shutdown, if !shutdown_requested => {
                 shutdown_requested = true;
                 info!("shutdown requested: handing over");
@@ -149,35 +205,175 @@ pub async fn run(
     }
 }
 
-/// Carries out the pending actions; returns false once the machine asked to exit.
-fn perform(
-    machine: &mut Machine,
-    sockets: &[Arc<UdpSocket>],
-    jobs: &mpsc::UnboundedSender<(EffectId, Effect)>,
-    announcer: &Announcer,
-) -> bool {
-    while let Some(action) = machine.poll_action() {
-        match action {
-            Action::Send { link, to, datagram } => {
-                // Never wait on a full socket buffer: a heartbeat that cannot go now
-                // is worth less than the next one.
-                if let Some(socket) = sockets.get(link)
-                    && let Err(err) = socket.try_send_to(&datagram, to)
-                {
-                    tracing::debug!(%to, "heartbeat not sent: {err}");
+type Probes = mpsc::Receiver<gateway::ProbeResult>;
+
+/// Starts the gateway prober; the handle stops it on reload.
+fn start_prober(config: &Config) -> (Probes, Option<tokio::task::JoinHandle<()>>) {
+    let (tx, rx) = mpsc::channel(64);
+    if config.health.gateways.is_empty() {
+        return (rx, None);
+    }
+    let handle = tokio::spawn(gateway::run_prober(
+        config.health.gateways.clone(),
+        config.health.interval,
+        config.health.timeout,
+        tx,
+    ));
+    (rx, Some(handle))
+}
+
+impl Shell {
+    /// Carries out the pending actions; returns false once the machine asked to exit.
+    fn perform(&mut self, machine: &mut Machine) -> bool {
+        while let Some(action) = machine.poll_action() {
+            match action {
+                Action::Send { link, to, datagram } => {
+                    // Never wait on a full socket buffer: a heartbeat that cannot go
+                    // now is worth less than the next one.
+                    if let Some(socket) = self.sockets.get(link)
+                        && let Err(err) = socket.try_send_to(&datagram, to)
+                    {
+                        tracing::debug!(%to, "heartbeat not sent: {err}");
+                    }
                 }
-            }
-            Action::Effect { id, effect } => {
-                if jobs.send((id, effect)).is_err() {
-                    error!("effect executor stopped");
+                Action::Effect { id, effect } => {
+                    if self.jobs.send((id, effect)).is_err() {
+                        error!("effect executor stopped");
+                    }
                 }
+                Action::Announce {
+                    vips,
+                    rounds,
+                    interval,
+                } => executor::spawn_announce(self.netlink.clone(), vips, rounds, interval),
+                Action::Log(event) => {
+                    log_event(&event);
+                    self.events.record(&event);
+                }
+                Action::Exit => return false,
             }
-            Action::Announce { rounds } => announcer.spawn(rounds),
-            Action::Log(event) => log_event(&event),
-            Action::Exit => return false,
+        }
+        true
+    }
+
+    fn status(&self, machine: &Machine) -> Status {
+        let mut status = machine.status(Instant::now().into_std(), SystemTime::now());
+        status.pid = std::process::id();
+        status.daemon_version = env!("CARGO_PKG_VERSION").to_string();
+        status.config = self.config_path.display().to_string();
+        status.hooks = self.hook_runs.lock().map(|r| r.clone()).unwrap_or_default();
+        status.events = self.events.recent(50);
+        status
+    }
+
+    fn publish(&self, machine: &Machine) {
+        if self.status_tx.receiver_count() > 0 {
+            self.status_tx.send_replace(Arc::new(self.status(machine)));
         }
     }
-    true
+
+    fn answer(
+        &mut self,
+        machine: &mut Machine,
+        command: &Command,
+        prober: &mut Option<tokio::task::JoinHandle<()>>,
+        probes: &mut Probes,
+    ) -> Response {
+        let now = Instant::now().into_std();
+        let order = match command {
+            Command::Status => {
+                let mut response = Response::done("status");
+                response.status = Some(Box::new(self.status(machine)));
+                return response;
+            }
+            Command::Events { after } => {
+                let mut response = Response::done("events");
+                response.events = Some(self.events.after(*after));
+                return response;
+            }
+            Command::Reload => {
+                return match self.reload(machine, prober, probes) {
+                    Ok(message) => Response::done(message),
+                    Err(message) => Response::error(message),
+                };
+            }
+            Command::Takeover => Order::Takeover,
+            Command::Standby => Order::Standby,
+            Command::Failback => Order::Failback,
+            Command::Maintenance { on } => Order::Maintenance(*on),
+        };
+        let result = machine.order(now, order);
+        info!(
+            command = command.name(),
+            "operator: {}",
+            match &result {
+                Ok(message) => message.clone(),
+                Err(reason) => format!("refused: {reason}"),
+            }
+        );
+        if let (Order::Maintenance(_), Ok(_)) = (order, &result)
+            && let Err(err) =
+                control::store_maintenance(&self.config.control.state_dir, machine.maintenance())
+        {
+            warn!("maintenance mode will not survive a restart: {err}");
+        }
+        self.publish(machine);
+        match result {
+            Ok(message) => Response::done(message),
+            Err(reason) => Response::error(reason),
+        }
+    }
+
+    /// Re-reads the file; a broken one is rejected and the running one kept.
+    fn reload(
+        &mut self,
+        machine: &mut Machine,
+        prober: &mut Option<tokio::task::JoinHandle<()>>,
+        probes: &mut Probes,
+    ) -> Result<String, String> {
+        let mut config = match Config::load(&self.config_path) {
+            Ok(config) => config,
+            Err(err) => {
+                let message = match &err {
+                    ConfigError::Invalid { problems, .. } => problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    ConfigError::Read { .. } => err.to_string(),
+                };
+                error!("reload rejected, keeping the running configuration: {err}");
+                return Err(format!("reload rejected: {message}"));
+            }
+        };
+        // The socket stays bound where it is; command-line overrides stay too.
+        config.control = self.config.control.clone();
+        let changes = match machine.reconfigure(Instant::now().into_std(), &config) {
+            Ok(changes) => changes,
+            Err(reason) => {
+                error!("reload rejected, keeping the running configuration: {reason}");
+                return Err(format!("reload rejected: {reason}"));
+            }
+        };
+        if config.health != self.config.health {
+            if let Some(handle) = prober.take() {
+                handle.abort();
+            }
+            let (rx, handle) = start_prober(&config);
+            *probes = rx;
+            *prober = handle;
+        }
+        self.events
+            .configure(config.events.keep, config.events.file.clone());
+        self.config = Arc::new(config);
+        let summary = if changes.is_empty() {
+            "configuration reloaded: nothing changed".to_string()
+        } else {
+            format!("configuration reloaded: {}", changes.join(", "))
+        };
+        info!("{summary}");
+        Ok(summary)
+    }
 }
 
 fn log_event(event: &Event) {
@@ -192,7 +388,7 @@ fn log_event(event: &Event) {
 }
 
 async fn receive(link: usize, socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>) {
-    // Twice the largest valid packet: anything longer is junk and is cut, then
+    // Longer than any valid packet: anything longer is junk, cut here and then
     // rejected by the decoder for its length.
     let mut buf = vec![0u8; heartbeat::MAX_LEN * 2 + 1];
     loop {
@@ -212,7 +408,7 @@ async fn receive(link: usize, socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>
             }
             Err(err) => {
                 warn!(link, "heartbeat receive failed: {err}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }

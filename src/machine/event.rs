@@ -9,7 +9,7 @@ use crate::config::format_duration;
 use crate::wire::heartbeat::{DecodeError, WireState};
 
 /// A node's role in the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Listening for peers before claiming anything (`timing.init_dead`).
     Starting,
@@ -91,6 +91,41 @@ pub enum Reason {
     Failback { peer: String },
     /// The daemon was asked to stop.
     Shutdown,
+    /// `failoverd takeover` on this node.
+    OperatorTakeover,
+    /// `failoverd takeover` on the peer: this node releases to it.
+    TakeoverRequested { peer: String },
+    /// `failoverd standby` on this node.
+    OperatorStandby,
+    /// Maintenance is on (set on `by`): the node keeps what it has.
+    Maintenance { by: String },
+}
+
+impl Reason {
+    /// A short, stable label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::Start => "start",
+            Reason::NoPeerAtStart => "no_peer_at_start",
+            Reason::PeerActive { .. } => "peer_active",
+            Reason::Elected => "elected",
+            Reason::PeerRanksFirst { .. } => "peer_ranks_first",
+            Reason::StaleVip => "stale_vip",
+            Reason::PeerDead { .. } => "peer_dead",
+            Reason::PeerLeft { .. } => "peer_left",
+            Reason::PeerReleased { .. } => "planned_handover",
+            Reason::HealthLost { .. } => "health_lost",
+            Reason::HealthRestored => "health_restored",
+            Reason::NoHealthierPeer => "no_healthier_peer",
+            Reason::PeerOutranks { .. } => "peer_outranks",
+            Reason::Failback { .. } => "failback",
+            Reason::Shutdown => "shutdown",
+            Reason::OperatorTakeover => "operator_takeover",
+            Reason::TakeoverRequested { .. } => "takeover_requested",
+            Reason::OperatorStandby => "operator_standby",
+            Reason::Maintenance { .. } => "maintenance",
+        }
+    }
 }
 
 impl fmt::Display for Reason {
@@ -115,6 +150,12 @@ impl fmt::Display for Reason {
             }
             Reason::Failback { peer } => write!(f, "failback to preferred node {peer}"),
             Reason::Shutdown => write!(f, "shutdown"),
+            Reason::OperatorTakeover => write!(f, "operator takeover"),
+            Reason::TakeoverRequested { peer } => {
+                write!(f, "operator asked {peer} to take over")
+            }
+            Reason::OperatorStandby => write!(f, "operator asked this node to stand by"),
+            Reason::Maintenance { by } => write!(f, "maintenance mode (set on {by})"),
         }
     }
 }
@@ -244,7 +285,36 @@ pub enum Severity {
     Error,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warn => "warn",
+            Severity::Error => "error",
+        }
+    }
+}
+
 impl Event {
+    /// A short label for filtering: transition, peer, link, gateway, hook, vip, config
+    /// or rejected.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Transition { .. } | Event::Releasing { .. } => "transition",
+            Event::PeerUp { .. }
+            | Event::PeerRestarted { .. }
+            | Event::PeerLate { .. }
+            | Event::PeerDead { .. }
+            | Event::PeerLeaving { .. } => "peer",
+            Event::LinkLate { .. } | Event::LinkDown { .. } | Event::LinkUp { .. } => "link",
+            Event::FingerprintMismatch { .. } => "config",
+            Event::GatewayDown { .. } | Event::GatewayUp { .. } => "gateway",
+            Event::Rejected { .. } => "rejected",
+            Event::VipFailed { .. } | Event::StaleVip { .. } => "vip",
+            Event::HookFailed { .. } | Event::HookDone { .. } => "hook",
+        }
+    }
+
     pub fn severity(&self) -> Severity {
         match self {
             Event::Transition { .. }

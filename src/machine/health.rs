@@ -88,6 +88,20 @@ impl Health {
         Change::None
     }
 
+    /// The same checks for a reloaded configuration: a target that stays keeps its
+    /// state, so a reload never makes a lost gateway look reachable.
+    pub fn reconfigured(&self, gateways: &[IpAddr], threshold: u32) -> Health {
+        let mut next = Health::new(gateways, threshold);
+        for check in &mut next.checks {
+            if let Some(old) = self.checks.iter().find(|c| c.target == check.target) {
+                let source = check.source;
+                *check = old.clone();
+                check.source = source;
+            }
+        }
+        next
+    }
+
     /// Number of failing checks: the value sent on the wire.
     pub fn failing(&self) -> u8 {
         let n = self.checks.iter().filter(|c| c.failing).count();

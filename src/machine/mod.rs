@@ -31,14 +31,18 @@ pub mod peer;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 pub use event::{Event, Reason, Reject, Role, Severity};
 use health::{Change, Health, Source};
 use peer::Peer;
 
-use crate::config::{Config, Failback, Timing, Vip};
-use crate::wire::heartbeat::{FLAG_LEAVING, FLAG_RELEASING, Heartbeat, Signer};
+use crate::config::{Config, Failback, Timing};
+use crate::status::{self, Status, millis, rfc3339, unix_ms};
+use crate::wire::heartbeat::{
+    FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY, FLAG_TAKEOVER, Heartbeat, Signer,
+};
 
 /// Rejections are summed up in one log line at most this often.
 const REJECT_REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -69,22 +73,59 @@ impl Hook {
     }
 }
 
-/// A slow side effect, performed by the shell in the order requested.
+/// A VIP as this node places it: the real interface and label, after the node's
+/// `interfaces` overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipTarget {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+    pub interface: String,
+    pub label: Option<String>,
+}
+
+impl std::fmt::Display for VipTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
+}
+
+/// A slow side effect, performed by the shell in the order requested. Each carries
+/// everything needed to perform it, so a reload never leaves the shell with a stale
+/// copy of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Report which configured VIPs are already on their interfaces.
-    FindStale,
-    AddVip(usize),
-    RemoveVip(usize),
-    /// Announce every VIP `rounds` times, `announce.interval` apart; the rounds run
-    /// in the background, so this effect completes at once.
+    /// Report which of these VIPs are already on their interfaces.
+    FindStale {
+        vips: Vec<VipTarget>,
+    },
+    AddVip(VipTarget),
+    RemoveVip(VipTarget),
+    /// Announce the VIPs `rounds` times, `interval` apart; the rounds run in the
+    /// background, so this effect completes at once.
     Announce {
+        vips: Vec<VipTarget>,
         rounds: u32,
+        interval: Duration,
     },
     RunHook {
         hook: Hook,
+        program: PathBuf,
         env: Vec<(String, String)>,
+        timeout: Duration,
     },
+}
+
+/// An operator's request, from the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Make this node active now; the holder releases first.
+    Takeover,
+    /// Hand the VIPs to a peer and keep out of the way while a peer can hold them.
+    Standby,
+    /// Move the VIPs to the preferred (first-ranked) node.
+    Failback,
+    /// Freeze or thaw automatic transitions.
+    Maintenance(bool),
 }
 
 /// The result of an [`Effect`].
@@ -132,7 +173,11 @@ pub enum Action {
     /// Queue a slow effect; report it back with [`Input::Done`].
     Effect { id: EffectId, effect: Effect },
     /// Announce the held VIPs now, outside the effect queue (they are already held).
-    Announce { rounds: u32 },
+    Announce {
+        vips: Vec<VipTarget>,
+        rounds: u32,
+        interval: Duration,
+    },
     /// Log an event.
     Log(Event),
     /// The graceful shutdown is complete: the process may exit.
@@ -177,9 +222,11 @@ pub struct Machine {
     timing: Timing,
     failback: Failback,
     failback_delay: Duration,
-    vips: Vec<Vip>,
-    hooks: [bool; 3],
+    vips: Vec<VipTarget>,
+    hooks: [Option<PathBuf>; 3],
+    hook_timeout: Duration,
     announce_rounds: u32,
+    announce_interval: Duration,
     refresh: Option<Duration>,
     fingerprint: [u8; 8],
     signer: Signer,
@@ -227,6 +274,15 @@ pub struct Machine {
     rejects_total: BTreeMap<&'static str, u64>,
     last_reject_report: Option<Instant>,
     sent: u64,
+    /// Set by `failoverd maintenance on` here: no automatic transitions anywhere.
+    maintenance: bool,
+    /// Set by `failoverd standby`: keep out while another node can hold the VIPs.
+    standby_requested: bool,
+    /// Set by `failoverd takeover` (or failback on the preferred node) until active.
+    takeover_requested: bool,
+    /// Active by an operator's takeover: automatic failback leaves it alone.
+    pinned: bool,
+    transitions: BTreeMap<(Role, &'static str), u64>,
 }
 
 impl Machine {
@@ -234,6 +290,17 @@ impl Machine {
     /// the daemon to the next (the shell uses the wall-clock start time in µs): peers
     /// reject anything older, which is what makes replayed packets harmless.
     pub fn new(config: &Config, me: usize, incarnation: u64, now: Instant) -> Machine {
+        Machine::with_maintenance(config, me, incarnation, false, now)
+    }
+
+    /// Like [`Machine::new`], for a node whose maintenance mode survived a restart.
+    pub fn with_maintenance(
+        config: &Config,
+        me: usize,
+        incarnation: u64,
+        maintenance: bool,
+        now: Instant,
+    ) -> Machine {
         let node = &config.nodes[me];
         let peers = config
             .nodes
@@ -250,13 +317,15 @@ impl Machine {
             timing: config.timing,
             failback: config.cluster.failback,
             failback_delay: config.cluster.failback_delay,
-            vips: config.vips.clone(),
+            vips: vip_targets(config, me),
             hooks: [
-                config.hooks.start.is_some(),
-                config.hooks.stop.is_some(),
-                config.hooks.fault.is_some(),
+                config.hooks.start.clone(),
+                config.hooks.stop.clone(),
+                config.hooks.fault.clone(),
             ],
+            hook_timeout: config.hooks.timeout,
             announce_rounds: config.announce.count,
+            announce_interval: config.announce.interval,
             refresh: config.announce.refresh,
             fingerprint: config.fingerprint(),
             signer: Signer::new(config.key.as_bytes()),
@@ -296,9 +365,15 @@ impl Machine {
             rejects_total: BTreeMap::new(),
             last_reject_report: None,
             sent: 0,
+            maintenance,
+            standby_requested: false,
+            takeover_requested: false,
+            pinned: false,
+            transitions: BTreeMap::new(),
         };
         if !machine.vips.is_empty() {
-            machine.stale_probe = Some(machine.effect(Effect::FindStale));
+            let vips = machine.vips.clone();
+            machine.stale_probe = Some(machine.effect(Effect::FindStale { vips }));
         }
         machine.heartbeat(now);
         machine
@@ -356,7 +431,7 @@ impl Machine {
         {
             self.next_refresh = self.refresh.map(|r| now + r);
             if self.holding() {
-                self.actions.push_back(Action::Announce { rounds: 1 });
+                self.actions.push_back(self.announce_action(1));
             }
         }
         self.evaluate(now);
@@ -444,7 +519,7 @@ impl Machine {
     }
 
     /// VIPs whose addition succeeded and that have not been released since.
-    pub fn held_vips(&self) -> Vec<&Vip> {
+    pub fn held_vips(&self) -> Vec<&VipTarget> {
         self.vips
             .iter()
             .zip(&self.vip_state)
@@ -460,6 +535,449 @@ impl Machine {
 
     pub fn heartbeats_sent(&self) -> u64 {
         self.sent
+    }
+
+    /// Carries out an operator's order, or says why it cannot be done. Moves are
+    /// planned moves: whoever holds the VIPs releases first, so they are never on
+    /// two nodes. The shell watches the status for the outcome.
+    pub fn order(&mut self, now: Instant, order: Order) -> Result<String, String> {
+        self.now_hint = now;
+        let result = self.obey(now, order);
+        self.evaluate(now);
+        self.flush_events();
+        result
+    }
+
+    fn obey(&mut self, now: Instant, order: Order) -> Result<String, String> {
+        if let Order::Maintenance(on) = order {
+            return self.set_maintenance(now, on);
+        }
+        if let Some(by) = self.frozen_by() {
+            return Err(format!(
+                "maintenance is on (set on {by}); turn it off first"
+            ));
+        }
+        if self.stopping {
+            return Err("this node is shutting down".into());
+        }
+        if self.release.is_some() {
+            return Err("a release is under way; try again in a moment".into());
+        }
+        match order {
+            Order::Takeover => self.order_takeover(now),
+            Order::Standby => self.order_standby(now),
+            Order::Failback => self.order_failback(now),
+            Order::Maintenance(_) => unreachable!("handled above"),
+        }
+    }
+
+    fn order_takeover(&mut self, now: Instant) -> Result<String, String> {
+        match self.role {
+            Role::Active => return Err("this node is already active".into()),
+            Role::Starting => return Err("this node is still starting".into()),
+            Role::Fault => {
+                return Err(format!(
+                    "this node fails {} health check(s); fix them first",
+                    self.health.failing()
+                ));
+            }
+            Role::Standby => {}
+        }
+        self.takeover_requested = true;
+        self.standby_requested = false;
+        self.heartbeat(now);
+        Ok(match self.peers.iter().find(|p| p.holds()) {
+            Some(holder) => format!("asked {} to release; taking over then", holder.name),
+            None => "taking over".into(),
+        })
+    }
+
+    fn order_standby(&mut self, now: Instant) -> Result<String, String> {
+        let candidates: Vec<&Peer> = self
+            .peers
+            .iter()
+            .filter(|p| p.present() && p.role != Role::Starting)
+            .collect();
+        if candidates.is_empty() {
+            return Err("no live peer could take over".into());
+        }
+        if candidates.iter().all(|p| p.role == Role::Fault) {
+            let names: Vec<&str> = candidates.iter().map(|p| p.name.as_str()).collect();
+            return Err(format!("peer {} is in fault", names.join(", ")));
+        }
+        self.standby_requested = true;
+        self.takeover_requested = false;
+        self.pinned = false;
+        if self.role == Role::Active {
+            self.start_release(now, After::Standby, Reason::OperatorStandby);
+            Ok("releasing the VIPs to a peer; staying standby".into())
+        } else {
+            self.heartbeat(now);
+            Ok("standing by: this node will not take over while a peer can".into())
+        }
+    }
+
+    fn order_failback(&mut self, now: Instant) -> Result<String, String> {
+        let me = self.rank();
+        let preferred = self
+            .peers
+            .iter()
+            .filter(|p| p.present() && p.role != Role::Fault && !p.standby)
+            .filter(|p| rank_of(p) > me)
+            .max_by_key(|p| rank_of(p))
+            .map(|p| p.name.clone());
+        let holder = if self.role == Role::Active {
+            Some(self.name.clone())
+        } else {
+            self.peers
+                .iter()
+                .find(|p| p.holds())
+                .map(|p| p.name.clone())
+        };
+        let Some(holder) = holder else {
+            return Err("no node holds the VIPs".into());
+        };
+        let preferred = preferred.unwrap_or_else(|| self.name.clone());
+        if preferred == holder {
+            return Err(format!(
+                "the VIPs are already on the preferred node {holder}"
+            ));
+        }
+        if holder == self.name {
+            self.start_release(
+                now,
+                After::Standby,
+                Reason::Failback {
+                    peer: preferred.clone(),
+                },
+            );
+            return Ok(format!("handing the VIPs back to {preferred}"));
+        }
+        if preferred == self.name {
+            return self.order_takeover(now);
+        }
+        Err(format!(
+            "run it on {holder} (the holder) or {preferred} (the preferred node)"
+        ))
+    }
+
+    fn set_maintenance(&mut self, now: Instant, on: bool) -> Result<String, String> {
+        if !on && !self.maintenance {
+            let by: Vec<&str> = self
+                .peers
+                .iter()
+                .filter(|p| p.present() && p.maintenance)
+                .map(|p| p.name.as_str())
+                .collect();
+            if by.is_empty() {
+                return Err("maintenance is not on".into());
+            }
+            return Err(format!(
+                "maintenance was turned on on {}; turn it off there",
+                by.join(", ")
+            ));
+        }
+        if on == self.maintenance {
+            return Ok("maintenance is already on".into());
+        }
+        self.maintenance = on;
+        self.heartbeat(now);
+        Ok(if on {
+            "maintenance on: no automatic transitions until `maintenance off`".into()
+        } else {
+            "maintenance off: automatic transitions resume".into()
+        })
+    }
+
+    /// Who put the cluster in maintenance, if anyone alive did.
+    fn frozen_by(&self) -> Option<String> {
+        let mut by: Vec<&str> = Vec::new();
+        if self.maintenance {
+            by.push(&self.name);
+        }
+        by.extend(
+            self.peers
+                .iter()
+                .filter(|p| p.present() && p.maintenance)
+                .map(|p| p.name.as_str()),
+        );
+        (!by.is_empty()).then(|| by.join(", "))
+    }
+
+    pub fn maintenance(&self) -> bool {
+        self.maintenance
+    }
+
+    /// Applies a reloaded configuration without dropping a VIP that stays
+    /// configured. Nodes, links, the cluster name and the port need a restart.
+    /// Returns what changed, for the log.
+    pub fn reconfigure(&mut self, now: Instant, config: &Config) -> Result<Vec<String>, String> {
+        self.now_hint = now;
+        let Some(me) = config.node_index(&self.name) else {
+            return Err(format!(
+                "this node ({}) is no longer in the file",
+                self.name
+            ));
+        };
+        let peer_names: Vec<&str> = config
+            .nodes
+            .iter()
+            .filter(|n| n.name != self.name)
+            .map(|n| n.name.as_str())
+            .collect();
+        let current: Vec<&str> = self.peers.iter().map(|p| p.name.as_str()).collect();
+        if config.cluster.name != self.cluster
+            || config.cluster.port != self.port
+            || peer_names != current
+            || config.links.len() != self.peers.first().map_or(0, |p| p.links.len())
+            || self
+                .peers
+                .first()
+                .is_some_and(|p| p.links.iter().map(|l| &l.name).ne(config.links.iter()))
+        {
+            return Err(
+                "the cluster name, port, nodes or links changed: restart the daemons to apply"
+                    .into(),
+            );
+        }
+        let mut changes = Vec::new();
+        let node = &config.nodes[me];
+        if node.priority != self.priority {
+            changes.push(format!("priority {} -> {}", self.priority, node.priority));
+            self.priority = node.priority;
+        }
+        if config.timing != self.timing {
+            changes.push("timing".to_string());
+            self.timing = config.timing;
+        }
+        if config.cluster.failback != self.failback
+            || config.cluster.failback_delay != self.failback_delay
+        {
+            changes.push("failback".to_string());
+            self.failback = config.cluster.failback;
+            self.failback_delay = config.cluster.failback_delay;
+        }
+        let hooks = [
+            config.hooks.start.clone(),
+            config.hooks.stop.clone(),
+            config.hooks.fault.clone(),
+        ];
+        if hooks != self.hooks || config.hooks.timeout != self.hook_timeout {
+            changes.push("hooks".to_string());
+            self.hooks = hooks;
+            self.hook_timeout = config.hooks.timeout;
+        }
+        self.announce_rounds = config.announce.count;
+        self.announce_interval = config.announce.interval;
+        if config.announce.refresh != self.refresh {
+            changes.push("announce".to_string());
+            self.refresh = config.announce.refresh;
+            self.next_refresh = match (self.role, self.refresh) {
+                (Role::Active, Some(r)) => Some(now + r),
+                _ => None,
+            };
+        }
+        let gateways: Vec<IpAddr> = self.health.checks().iter().map(|c| c.target).collect();
+        if gateways != config.health.gateways {
+            changes.push("health checks".to_string());
+        }
+        self.health = self
+            .health
+            .reconfigured(&config.health.gateways, config.health.failures);
+        self.health_grace = config.health.interval + config.timing.interval * 2;
+        let fingerprint = config.fingerprint();
+        if fingerprint != self.fingerprint {
+            self.fingerprint = fingerprint;
+        }
+        self.signer = Signer::new(config.key.as_bytes());
+        for (peer, node) in self
+            .peers
+            .iter_mut()
+            .zip(config.nodes.iter().filter(|n| n.name != self.name))
+        {
+            for (view, address) in peer.links.iter_mut().zip(&node.addresses) {
+                view.address = *address;
+            }
+        }
+        self.reconfigure_vips(vip_targets(config, me), &mut changes);
+        self.heartbeat(now);
+        self.evaluate(now);
+        self.flush_events();
+        Ok(changes)
+    }
+
+    fn reconfigure_vips(&mut self, targets: Vec<VipTarget>, changes: &mut Vec<String>) {
+        let mut states = Vec::with_capacity(targets.len());
+        for target in &targets {
+            let old = self.vips.iter().position(|v| v == target);
+            states.push(old.map_or(VipState::Absent, |i| self.vip_state[i]));
+        }
+        for (i, old) in self.vips.clone().into_iter().enumerate() {
+            if targets.contains(&old) {
+                continue;
+            }
+            changes.push(format!("VIP {old} removed"));
+            if self.vip_state[i] != VipState::Absent {
+                // Not tracked: the VIP leaves the configuration with this removal.
+                self.effect(Effect::RemoveVip(old));
+            }
+        }
+        let added: Vec<usize> = (0..targets.len())
+            .filter(|&i| !self.vips.contains(&targets[i]))
+            .collect();
+        self.vips = targets;
+        self.vip_state = states;
+        for &i in &added {
+            changes.push(format!("VIP {} added", self.vips[i]));
+        }
+        if self.role == Role::Active && self.release.is_none() && !added.is_empty() {
+            for &i in &added {
+                let id = self.effect(Effect::AddVip(self.vips[i].clone()));
+                self.vip_state[i] = VipState::Adding(id);
+            }
+            let effect = self.announce_effect(self.announce_rounds);
+            self.effect(effect);
+        }
+    }
+
+    /// What this node knows, for `failoverd status`. The shell adds what only it
+    /// knows (process, hook runs, events) and the wall-clock times.
+    pub fn status(&self, now: Instant, wall: SystemTime) -> Status {
+        let at = |t: Instant| {
+            wall.checked_sub(now.saturating_duration_since(t))
+                .unwrap_or(wall)
+        };
+        let holder = if self.role == Role::Active {
+            Some(self.name.clone())
+        } else {
+            self.peers
+                .iter()
+                .find(|p| p.holds())
+                .map(|p| p.name.clone())
+        };
+        let mut set_by: Vec<String> = Vec::new();
+        if self.maintenance {
+            set_by.push(self.name.clone());
+        }
+        set_by.extend(
+            self.peers
+                .iter()
+                .filter(|p| p.present() && p.maintenance)
+                .map(|p| p.name.clone()),
+        );
+        let mut received: BTreeMap<String, u64> = BTreeMap::new();
+        for peer in &self.peers {
+            for link in &peer.links {
+                *received.entry(link.name.clone()).or_default() += link.received;
+            }
+        }
+        Status {
+            version: crate::status::VERSION,
+            cluster: self.cluster.clone(),
+            node: self.name.clone(),
+            priority: self.priority,
+            pid: 0,
+            daemon_version: String::new(),
+            config: String::new(),
+            fingerprint: self
+                .fingerprint
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            state: self.role.as_str().to_string(),
+            since: rfc3339(at(self.since)),
+            since_unix_ms: unix_ms(at(self.since)),
+            reason: self.reason.to_string(),
+            releasing: self.release.is_some(),
+            maintenance: status::Maintenance {
+                on: !set_by.is_empty(),
+                set_by,
+            },
+            standby_requested: self.standby_requested,
+            failback: self.failback.to_string(),
+            failback_delay_ms: u64::try_from(self.failback_delay.as_millis()).unwrap_or(u64::MAX),
+            health: status::HealthStatus {
+                failing: self.health.failing(),
+                gateways: self
+                    .health
+                    .checks()
+                    .iter()
+                    .map(|c| status::GatewayStatus {
+                        address: c.target.to_string(),
+                        reachable: !c.failing,
+                        rtt_ms: c.last_rtt.map(millis),
+                        consecutive_failures: c.failures,
+                        probes: c.probes,
+                    })
+                    .collect(),
+            },
+            vips: self
+                .vips
+                .iter()
+                .zip(&self.vip_state)
+                .map(|(v, s)| status::VipStatus {
+                    address: v.to_string(),
+                    interface: v.interface.clone(),
+                    label: v.label.clone(),
+                    held_here: *s == VipState::Held,
+                    holder: holder.clone(),
+                })
+                .collect(),
+            peers: self
+                .peers
+                .iter()
+                .map(|p| status::PeerStatus {
+                    name: p.name.clone(),
+                    state: if p.alive {
+                        p.role.as_str().to_string()
+                    } else if p.leaving {
+                        "stopped".to_string()
+                    } else {
+                        "dead".to_string()
+                    },
+                    alive: p.alive,
+                    priority: p.priority,
+                    health_failing: p.health,
+                    maintenance: p.maintenance,
+                    standby_requested: p.standby,
+                    fingerprint_match: p.fingerprint.map(|f| f == self.fingerprint),
+                    links: p
+                        .links
+                        .iter()
+                        .map(|l| status::LinkStatus {
+                            name: l.name.clone(),
+                            address: l.address.to_string(),
+                            state: l.state.as_str().to_string(),
+                            last_heartbeat_ms: l
+                                .last_rx
+                                .map(|t| millis(now.saturating_duration_since(t))),
+                            received: l.received,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            counters: status::Counters {
+                heartbeats_sent: self.sent,
+                heartbeats_received: received.into_iter().collect(),
+                rejected: self
+                    .rejects_total
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), *v))
+                    .collect(),
+                transitions: self
+                    .transitions
+                    .iter()
+                    .map(|((to, reason), count)| status::TransitionCount {
+                        to: to.as_str().to_string(),
+                        reason: (*reason).to_string(),
+                        count: *count,
+                    })
+                    .collect(),
+            },
+            hooks: Vec::new(),
+            events: Vec::new(),
+            last_takeover_ms: self.last_takeover.map(millis),
+        }
     }
 
     // --- inputs -------------------------------------------------------------
@@ -519,9 +1037,8 @@ impl Machine {
         // The classic outage after a partition heals: the node that stayed active
         // never re-announces, and switches keep sending to the other node's port.
         if (update.came_up || update.link_healed || update.stopped_being_active) && self.holding() {
-            self.actions.push_back(Action::Announce {
-                rounds: self.announce_rounds,
-            });
+            self.actions
+                .push_back(self.announce_action(self.announce_rounds));
         }
     }
 
@@ -556,7 +1073,7 @@ impl Machine {
         match outcome {
             Outcome::Present(found) if self.stale_probe == Some(id) => {
                 self.stale_probe = None;
-                self.remove_stale(found);
+                self.remove_stale(now, found);
             }
             Outcome::Vip(result) => self.on_vip_done(now, id, result),
             Outcome::Hook { success, summary } => {
@@ -591,6 +1108,7 @@ impl Machine {
             return;
         };
         let vip = self.vips[i].to_string();
+        let _ = &vip;
         match (self.vip_state[i], result) {
             (VipState::Adding(_), Ok(())) => {
                 self.vip_state[i] = VipState::Held;
@@ -644,6 +1162,15 @@ impl Machine {
         if self.stopping || self.release.is_some() || self.exited {
             return;
         }
+        if let Some(by) = self.frozen_by() {
+            // Maintenance: nothing moves. A starting node still has to say what it
+            // is; it holds nothing (or, in its own maintenance, adopted what it found).
+            let waited = now >= self.started + self.timing.interval * 2;
+            if self.role == Role::Starting && waited {
+                self.transition(now, Role::Standby, Reason::Maintenance { by });
+            }
+            return;
+        }
         match self.role {
             Role::Starting => {
                 if let Some(holder) = self.peers.iter().find(|p| p.holds()) {
@@ -695,7 +1222,12 @@ impl Machine {
             return;
         }
         if self.ranks_first() {
-            let reason = self.takeover_reason.take().unwrap_or(default_reason);
+            let reason = if self.takeover_requested {
+                self.takeover_reason = None;
+                Reason::OperatorTakeover
+            } else {
+                self.takeover_reason.take().unwrap_or(default_reason)
+            };
             return self.become_active(now, reason);
         }
         match self.role {
@@ -715,6 +1247,14 @@ impl Machine {
         if let Some(peer) = self.healthier_peer(now) {
             return self.start_release(now, After::Fault, Reason::HealthLost { peer });
         }
+        let requested = self
+            .peers
+            .iter()
+            .find(|p| p.present() && p.takeover && p.role != Role::Fault)
+            .map(|p| p.name.clone());
+        if let Some(peer) = requested {
+            return self.start_release(now, After::Standby, Reason::TakeoverRequested { peer });
+        }
         let me = self.rank();
         let outranked_by = self
             .peers
@@ -724,7 +1264,7 @@ impl Machine {
         if let Some(peer) = outranked_by {
             return self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
         }
-        if self.failback != Failback::Auto {
+        if self.failback != Failback::Auto || self.pinned {
             return;
         }
         let mine = self.health.failing();
@@ -732,6 +1272,8 @@ impl Machine {
         for peer in &mut self.peers {
             let preferred = peer.present()
                 && peer.role == Role::Standby
+                && !peer.standby
+                && !peer.maintenance
                 && peer.priority > self.priority
                 && peer.health <= mine;
             if !preferred {
@@ -778,6 +1320,8 @@ impl Machine {
 
     fn rank(&self) -> Rank {
         Rank {
+            takeover: self.takeover_requested,
+            available: !self.standby_requested,
             health: std::cmp::Reverse(self.health.failing()),
             priority: self.priority,
             name: std::cmp::Reverse(self.name.clone()),
@@ -814,6 +1358,10 @@ impl Machine {
         if from == to {
             return;
         }
+        *self.transitions.entry((to, reason.kind())).or_default() += 1;
+        if to != Role::Active {
+            self.pinned = false;
+        }
         self.events.push(Event::Transition {
             from,
             to,
@@ -833,16 +1381,18 @@ impl Machine {
     /// service starts only once clients can reach it.
     fn become_active(&mut self, now: Instant, reason: Reason) {
         self.transition(now, Role::Active, reason);
+        self.pinned = self.takeover_requested;
+        self.takeover_requested = false;
+        self.standby_requested = false;
         for i in 0..self.vips.len() {
             if self.vip_state[i] != VipState::Held {
-                let id = self.effect(Effect::AddVip(i));
+                let id = self.effect(Effect::AddVip(self.vips[i].clone()));
                 self.vip_state[i] = VipState::Adding(id);
             }
         }
         if !self.vips.is_empty() {
-            self.effect(Effect::Announce {
-                rounds: self.announce_rounds,
-            });
+            let effect = self.announce_effect(self.announce_rounds);
+            self.effect(effect);
         }
         self.next_refresh = self.refresh.map(|r| now + r);
         self.takeover_started = Some(now);
@@ -885,7 +1435,7 @@ impl Machine {
         }
         for i in 0..self.vips.len() {
             if !matches!(self.vip_state[i], VipState::Absent | VipState::Removing(_)) {
-                let id = self.effect(Effect::RemoveVip(i));
+                let id = self.effect(Effect::RemoveVip(self.vips[i].clone()));
                 self.vip_state[i] = VipState::Removing(id);
                 last = Some(id);
             }
@@ -928,8 +1478,21 @@ impl Machine {
         self.exited = true;
     }
 
-    fn remove_stale(&mut self, found: &[usize]) {
+    fn remove_stale(&mut self, now: Instant, found: &[usize]) {
         if self.role == Role::Active || self.release.is_some() || found.is_empty() {
+            return;
+        }
+        if self.maintenance {
+            // Maintenance leaves VIPs and services as they are, across a restart too.
+            for &i in found {
+                if let Some(state) = self.vip_state.get_mut(i) {
+                    *state = VipState::Held;
+                }
+            }
+            if self.role == Role::Starting {
+                let by = self.name.clone();
+                self.transition(now, Role::Active, Reason::Maintenance { by });
+            }
             return;
         }
         for &i in found {
@@ -945,7 +1508,7 @@ impl Machine {
         self.stale_cleanup = false;
         for &i in found {
             if self.vip_state.get(i) == Some(&VipState::Absent) {
-                let id = self.effect(Effect::RemoveVip(i));
+                let id = self.effect(Effect::RemoveVip(self.vips[i].clone()));
                 self.vip_state[i] = VipState::Removing(id);
             }
         }
@@ -960,15 +1523,14 @@ impl Machine {
             if let VipState::Failed { retry_at } = self.vip_state[i]
                 && now >= retry_at
             {
-                let id = self.effect(Effect::AddVip(i));
+                let id = self.effect(Effect::AddVip(self.vips[i].clone()));
                 self.vip_state[i] = VipState::Adding(id);
                 retried = true;
             }
         }
         if retried {
-            self.effect(Effect::Announce {
-                rounds: self.announce_rounds,
-            });
+            let effect = self.announce_effect(self.announce_rounds);
+            self.effect(effect);
         }
     }
 
@@ -995,11 +1557,14 @@ impl Machine {
             Hook::Stop => 1,
             Hook::Fault => 2,
         };
-        if !self.hooks[index] {
-            return None;
-        }
+        let program = self.hooks[index].clone()?;
         let env = self.hook_env(hook);
-        let id = self.effect(Effect::RunHook { hook, env });
+        let id = self.effect(Effect::RunHook {
+            hook,
+            program,
+            env,
+            timeout: self.hook_timeout,
+        });
         self.hooks_running.insert(id, hook);
         Some(id)
     }
@@ -1050,6 +1615,15 @@ impl Machine {
         if self.stopping {
             flags |= FLAG_LEAVING;
         }
+        if self.maintenance {
+            flags |= FLAG_MAINTENANCE;
+        }
+        if self.takeover_requested {
+            flags |= FLAG_TAKEOVER;
+        }
+        if self.standby_requested {
+            flags |= FLAG_STANDBY;
+        }
         let mut hb = Heartbeat {
             link: 0,
             state: self.role.wire(),
@@ -1085,6 +1659,22 @@ impl Machine {
         }
     }
 
+    fn announce_effect(&self, rounds: u32) -> Effect {
+        Effect::Announce {
+            vips: self.vips.clone(),
+            rounds,
+            interval: self.announce_interval,
+        }
+    }
+
+    fn announce_action(&self, rounds: u32) -> Action {
+        Action::Announce {
+            vips: self.vips.clone(),
+            rounds,
+            interval: self.announce_interval,
+        }
+    }
+
     fn nonces(&self) -> (u64, u64) {
         (self.nonce, self.previous_nonce)
     }
@@ -1116,6 +1706,21 @@ impl Machine {
     }
 }
 
+/// The VIPs as node `me` places them.
+fn vip_targets(config: &Config, me: usize) -> Vec<VipTarget> {
+    let node = &config.nodes[me];
+    config
+        .vips
+        .iter()
+        .map(|vip| VipTarget {
+            address: vip.address,
+            prefix_len: vip.prefix_len,
+            interface: node.interface(&vip.interface).to_string(),
+            label: vip.label_on(node),
+        })
+        .collect()
+}
+
 /// Unique over a node's life and across its restarts (the incarnation is the start
 /// time in µs); never 0, which means "nothing heard" on the wire.
 fn nonce_for(incarnation: u64, epoch: u64) -> u64 {
@@ -1124,6 +1729,10 @@ fn nonce_for(incarnation: u64, epoch: u64) -> u64 {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Rank {
+    /// An operator asked this node to take over: it comes first.
+    takeover: bool,
+    /// An operator asked this node to stand by: it comes last.
+    available: bool,
     health: std::cmp::Reverse<u8>,
     priority: u16,
     name: std::cmp::Reverse<String>,
@@ -1131,6 +1740,8 @@ struct Rank {
 
 fn rank_of(peer: &Peer) -> Rank {
     Rank {
+        takeover: peer.takeover,
+        available: !peer.standby,
         health: std::cmp::Reverse(peer.health),
         priority: peer.priority,
         name: std::cmp::Reverse(peer.name.clone()),

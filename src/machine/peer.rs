@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::event::{Event, Reject, Role};
 use crate::config::Timing;
-use crate::wire::heartbeat::Heartbeat;
+use crate::wire::heartbeat::{FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, Heartbeat};
 
 /// Liveness of one link to one peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,12 @@ pub struct Peer {
     pub role: Role,
     pub releasing: bool,
     pub leaving: bool,
+    /// The peer is in maintenance: nobody moves anything while it is alive.
+    pub maintenance: bool,
+    /// An operator asked the peer to take over.
+    pub takeover: bool,
+    /// An operator asked the peer to stand by.
+    pub standby: bool,
     pub health: u8,
     pub priority: u16,
     pub fingerprint: Option<[u8; 8]>,
@@ -100,6 +106,9 @@ impl Peer {
             role: Role::Starting,
             releasing: false,
             leaving: false,
+            maintenance: false,
+            takeover: false,
+            standby: false,
             health: 0,
             priority,
             fingerprint: None,
@@ -223,6 +232,9 @@ impl Peer {
                 });
             }
             self.leaving = hb.leaving();
+            self.maintenance = hb.flags & FLAG_MAINTENANCE != 0;
+            self.takeover = hb.flags & FLAG_TAKEOVER != 0;
+            self.standby = hb.flags & FLAG_STANDBY != 0;
             self.health = hb.health;
             self.priority = hb.priority;
         }

@@ -8,7 +8,7 @@
 //! | 4      | 1    | version (1)                                       |
 //! | 5      | 1    | link index the copy was sent on                   |
 //! | 6      | 1    | state (0 starting, 1 standby, 2 active, 3 fault)  |
-//! | 7      | 1    | flags (bit 0 releasing, bit 1 leaving)            |
+//! | 7      | 1    | flags: see the `FLAG_*` constants                 |
 //! | 8      | 1    | health: number of failing health checks           |
 //! | 9      | 1    | reserved, 0                                       |
 //! | 10     | 2    | priority                                          |
@@ -40,8 +40,16 @@ pub const MAX_LEN: usize = FIXED_LEN + 2 * (1 + 64) + TAG_LEN;
 /// Smallest well-formed packet: two 1-byte names.
 pub const MIN_LEN: usize = FIXED_LEN + 2 * 2 + TAG_LEN;
 
-pub const FLAG_RELEASING: u8 = 0b01;
-pub const FLAG_LEAVING: u8 = 0b10;
+/// The sender still holds the VIPs but is releasing them: wait for it.
+pub const FLAG_RELEASING: u8 = 0b0_0001;
+/// The sender is shutting down: do not wait `dead` for it once it holds nothing.
+pub const FLAG_LEAVING: u8 = 0b0_0010;
+/// The sender is in maintenance: nobody makes automatic moves while it is alive.
+pub const FLAG_MAINTENANCE: u8 = 0b0_0100;
+/// An operator asked the sender to take over: the holder releases to it.
+pub const FLAG_TAKEOVER: u8 = 0b0_1000;
+/// An operator asked the sender to stand by: it is nobody's first choice.
+pub const FLAG_STANDBY: u8 = 0b1_0000;
 
 /// A node's role as it travels on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
