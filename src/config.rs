@@ -196,6 +196,8 @@ pub struct Health {
     pub timeout: Duration,
     /// Consecutive failed probes after which a gateway counts as lost.
     pub failures: u32,
+    /// Check the link state of the interfaces that carry VIPs.
+    pub link_state: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -506,6 +508,7 @@ struct RawHealth {
     interval: Option<String>,
     timeout: Option<String>,
     failures: Option<u32>,
+    link_state: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1208,6 +1211,7 @@ impl Checker {
             interval,
             timeout,
             failures,
+            link_state: raw.link_state.unwrap_or(true),
         }
     }
 

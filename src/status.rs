@@ -60,6 +60,15 @@ pub struct HealthStatus {
     /// Number of failing checks (0 is healthy); sent to peers, lower ranks higher.
     pub failing: u8,
     pub gateways: Vec<GatewayStatus>,
+    /// Link state of the interfaces that carry VIPs (`[health] link_state`).
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceStatus {
+    pub name: String,
+    pub up: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -250,6 +250,27 @@ fn gateway_loss_on_the_active_node_moves_the_vip() {
 }
 
 #[test]
+fn vip_interface_down_on_the_active_node_moves_the_vip() {
+    let lab = Lab::new();
+    let cluster = Cluster::start(&lab);
+
+    // The crossover stays up, so the nodes still hear each other: alpha learns it
+    // is less healthy than beta and hands over, rather than being declared dead.
+    lab.link_down("n1", "eth0");
+    cluster.wait_for("alpha to release after its VIP interface went down", || {
+        vip_on(&lab, "n2") && !vip_on(&lab, "n1") && lab.log(&cluster.alpha).contains("-> fault")
+    });
+    assert!(lab.log(&cluster.alpha).contains("interface eth0 is down"));
+    let probe = lab.probe(&answer_from("beta"));
+    assert!(
+        probe.stopped_early,
+        "the client does not reach beta: {}\n{}",
+        probe.raw,
+        cluster.logs()
+    );
+}
+
+#[test]
 fn hooks_run_with_the_right_environment() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);

@@ -66,6 +66,7 @@ fn config(nodes: usize, failback: Failback) -> Config {
             interval: ms(100),
             timeout: ms(100),
             failures: 3,
+            link_state: false,
         },
         hooks: Hooks {
             start: Some("/start".into()),

@@ -112,6 +112,7 @@ pub async fn run(
     let (mut probes, mut prober) = start_prober(&config);
 
     let netlink = vip::connect().await?;
+    let (mut links, mut link_monitor) = start_link_monitor(&config, me, netlink.clone());
     let (done_tx, mut done) = mpsc::unbounded_channel();
     let executor = Executor::new(netlink.clone(), done_tx);
     let hook_runs = executor.hook_runs();
@@ -178,18 +179,28 @@ pub async fn run(
                 let now = Instant::now().into_std();
                 machine.handle(now, Input::Probe { source: Source::Gateway(p.target_index), rtt });
             }
+            Some((index, up)) = links.recv() => {
+                let now = Instant::now().into_std();
+                let rtt = up.then_some(Duration::ZERO);
+                machine.handle(now, Input::Probe { source: Source::Interface(index), rtt });
+            }
             Some((id, outcome)) = done.recv() => {
                 let now = Instant::now().into_std();
                 machine.handle(now, Input::Done { id, outcome: &outcome });
             }
             Some(pending) = requests.recv() => {
                 let response = shell.answer(&mut machine, &pending.command, &mut prober, &mut probes);
+                if matches!(pending.command, Command::Reload) && response.ok {
+                    restart_link_monitor(&shell, me, &mut link_monitor, &mut links);
+                }
                 let _ = pending.reply.send(response);
             }
             Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => {
                 info!("SIGHUP: reloading the configuration");
                 shell.events.reopen();
-                let _ = shell.reload(&mut machine, &mut prober, &mut probes);
+                if shell.reload(&mut machine, &mut prober, &mut probes).is_ok() {
+                    restart_link_monitor(&shell, me, &mut link_monitor, &mut links);
+                }
             }
             _ = publish.tick() => shell.publish(&machine),
             () = &mut shutdown, if !shutdown_requested => {
@@ -206,6 +217,49 @@ pub async fn run(
 }
 
 type Probes = mpsc::Receiver<gateway::ProbeResult>;
+type LinkStates = mpsc::Receiver<(usize, bool)>;
+
+/// Polls the link state (up and running) of the interfaces that carry VIPs, every
+/// health interval. A missing interface counts as down.
+fn start_link_monitor(
+    config: &Config,
+    me: usize,
+    netlink: vip::Netlink,
+) -> (LinkStates, Option<tokio::task::JoinHandle<()>>) {
+    let (tx, rx) = mpsc::channel(16);
+    let interfaces = crate::machine::checked_interfaces(config, me);
+    if interfaces.is_empty() {
+        return (rx, None);
+    }
+    let interval = config.health.interval;
+    let handle = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        loop {
+            ticks.tick().await;
+            for (i, name) in interfaces.iter().enumerate() {
+                let up = netlink.link_info(name).await.is_ok_and(|info| info.up);
+                if tx.send((i, up)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (rx, Some(handle))
+}
+
+fn restart_link_monitor(
+    shell: &Shell,
+    me: usize,
+    handle: &mut Option<tokio::task::JoinHandle<()>>,
+    links: &mut LinkStates,
+) {
+    if let Some(handle) = handle.take() {
+        handle.abort();
+    }
+    let (rx, next) = start_link_monitor(&shell.config, me, shell.netlink.clone());
+    *links = rx;
+    *handle = next;
+}
 
 /// Starts the gateway prober; the handle stops it on reload.
 fn start_prober(config: &Config) -> (Probes, Option<tokio::task::JoinHandle<()>>) {

@@ -2,7 +2,6 @@
 //! notable events the shell logs. One vocabulary for logs, hooks and the README.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::format_duration;
@@ -248,12 +247,13 @@ pub enum Event {
         ours: [u8; 8],
         theirs: [u8; 8],
     },
-    GatewayDown {
-        gateway: IpAddr,
+    /// A health check started failing (`check` is e.g. "gateway 198.18.0.1").
+    CheckFailed {
+        check: String,
         failures: u32,
     },
-    GatewayUp {
-        gateway: IpAddr,
+    CheckPassed {
+        check: String,
     },
     /// Datagrams dropped since the last report, by reason (reported at most every 10 s).
     Rejected {
@@ -308,7 +308,7 @@ impl Event {
             | Event::PeerLeaving { .. } => "peer",
             Event::LinkLate { .. } | Event::LinkDown { .. } | Event::LinkUp { .. } => "link",
             Event::FingerprintMismatch { .. } => "config",
-            Event::GatewayDown { .. } | Event::GatewayUp { .. } => "gateway",
+            Event::CheckFailed { .. } | Event::CheckPassed { .. } => "health",
             Event::Rejected { .. } => "rejected",
             Event::VipFailed { .. } | Event::StaleVip { .. } => "vip",
             Event::HookFailed { .. } | Event::HookDone { .. } => "hook",
@@ -323,13 +323,13 @@ impl Event {
             | Event::PeerRestarted { .. }
             | Event::PeerLeaving { .. }
             | Event::LinkUp { .. }
-            | Event::GatewayUp { .. }
+            | Event::CheckPassed { .. }
             | Event::HookDone { .. } => Severity::Info,
             Event::PeerLate { .. }
             | Event::LinkLate { .. }
             | Event::LinkDown { .. }
             | Event::PeerDead { .. }
-            | Event::GatewayDown { .. }
+            | Event::CheckFailed { .. }
             | Event::Rejected { .. }
             | Event::StaleVip { .. } => Severity::Warn,
             Event::FingerprintMismatch { .. }
@@ -378,10 +378,14 @@ impl fmt::Display for Event {
                 hex(ours),
                 hex(theirs)
             ),
-            Event::GatewayDown { gateway, failures } => {
-                write!(f, "gateway {gateway} lost after {failures} failed probes")
+            Event::CheckFailed { check, failures } if check.starts_with("gateway") => {
+                write!(f, "{check} lost after {failures} failed probes")
             }
-            Event::GatewayUp { gateway } => write!(f, "gateway {gateway} reachable"),
+            Event::CheckFailed { check, .. } => write!(f, "{check} is down"),
+            Event::CheckPassed { check } if check.starts_with("gateway") => {
+                write!(f, "{check} reachable")
+            }
+            Event::CheckPassed { check } => write!(f, "{check} is up"),
             Event::Rejected { counts } => {
                 write!(f, "dropped datagrams:")?;
                 for (i, (reason, n)) in counts.iter().enumerate() {

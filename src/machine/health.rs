@@ -1,8 +1,9 @@
 //! This node's health as a combination of checks.
 //!
 //! Every check is a [`Source`]; the node's health is the number of failing checks,
-//! which travels in each heartbeat and ranks nodes (fewer is better). Gateway pings are
-//! the first source; service scripts and interface link state slot in as new variants.
+//! which travels in each heartbeat and ranks nodes (fewer is better). Sources: gateway
+//! pings, and the link state of the interfaces that carry VIPs; service check scripts
+//! slot in as a new variant.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -12,13 +13,31 @@ use std::time::Duration;
 pub enum Source {
     /// ICMP echo to `health.gateways[i]`.
     Gateway(usize),
+    /// Link state (up and running) of the i-th interface that carries a VIP.
+    Interface(usize),
+}
+
+/// What a check looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Gateway(IpAddr),
+    Interface(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Gateway(address) => write!(f, "gateway {address}"),
+            Target::Interface(name) => write!(f, "interface {name}"),
+        }
+    }
 }
 
 /// The state of one check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
     pub source: Source,
-    pub target: IpAddr,
+    pub target: Target,
     /// Consecutive failed probes.
     pub failures: u32,
     /// Failing: `failures` reached the threshold and no probe has passed since.
@@ -42,18 +61,27 @@ pub struct Health {
 }
 
 impl Health {
-    pub fn new(gateways: &[IpAddr], threshold: u32) -> Health {
+    /// Gateway checks fail after `threshold` consecutive lost pings; an interface
+    /// check fails at the first "down" (link state does not get lost on the way).
+    pub fn new(gateways: &[IpAddr], interfaces: &[String], threshold: u32) -> Health {
+        let check = |source, target| Check {
+            source,
+            target,
+            failures: 0,
+            failing: false,
+            last_rtt: None,
+            probes: 0,
+        };
         let checks = gateways
             .iter()
             .enumerate()
-            .map(|(i, &target)| Check {
-                source: Source::Gateway(i),
-                target,
-                failures: 0,
-                failing: false,
-                last_rtt: None,
-                probes: 0,
-            })
+            .map(|(i, &a)| check(Source::Gateway(i), Target::Gateway(a)))
+            .chain(
+                interfaces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| check(Source::Interface(i), Target::Interface(name.clone()))),
+            )
             .collect();
         Health {
             checks,
@@ -79,7 +107,11 @@ impl Health {
             }
             None => {
                 check.failures = check.failures.saturating_add(1);
-                if !check.failing && check.failures >= self.threshold {
+                let threshold = match source {
+                    Source::Gateway(_) => self.threshold,
+                    Source::Interface(_) => 1,
+                };
+                if !check.failing && check.failures >= threshold {
                     check.failing = true;
                     return Change::Lost;
                 }
@@ -90,8 +122,13 @@ impl Health {
 
     /// The same checks for a reloaded configuration: a target that stays keeps its
     /// state, so a reload never makes a lost gateway look reachable.
-    pub fn reconfigured(&self, gateways: &[IpAddr], threshold: u32) -> Health {
-        let mut next = Health::new(gateways, threshold);
+    pub fn reconfigured(
+        &self,
+        gateways: &[IpAddr],
+        interfaces: &[String],
+        threshold: u32,
+    ) -> Health {
+        let mut next = Health::new(gateways, interfaces, threshold);
         for check in &mut next.checks {
             if let Some(old) = self.checks.iter().find(|c| c.target == check.target) {
                 let source = check.source;
@@ -124,7 +161,7 @@ mod tests {
     #[test]
     fn fails_after_threshold_and_heals_on_one_success() {
         let gw: IpAddr = "198.18.0.1".parse().unwrap();
-        let mut h = Health::new(&[gw], 3);
+        let mut h = Health::new(&[gw], &[], 3);
         let g = Source::Gateway(0);
         assert_eq!(h.record(g, None), Change::None);
         assert_eq!(h.record(g, None), Change::None);
@@ -142,7 +179,7 @@ mod tests {
     #[test]
     fn a_success_resets_the_count() {
         let gw: IpAddr = "198.18.0.1".parse().unwrap();
-        let mut h = Health::new(&[gw], 2);
+        let mut h = Health::new(&[gw], &[], 2);
         let g = Source::Gateway(0);
         h.record(g, None);
         h.record(g, Some(Duration::from_millis(1)));
@@ -151,7 +188,17 @@ mod tests {
     }
 
     #[test]
+    fn an_interface_fails_at_once() {
+        let mut h = Health::new(&[], &["eth0".to_string()], 3);
+        let i = Source::Interface(0);
+        assert_eq!(h.record(i, Some(Duration::ZERO)), Change::None);
+        assert_eq!(h.record(i, None), Change::Lost);
+        assert_eq!(h.failing(), 1);
+        assert_eq!(h.record(i, Some(Duration::ZERO)), Change::Restored);
+    }
+
+    #[test]
     fn no_checks_means_healthy() {
-        assert_eq!(Health::new(&[], 3).failing(), 0);
+        assert_eq!(Health::new(&[], &[], 3).failing(), 0);
     }
 }

@@ -353,7 +353,11 @@ impl Machine {
             health_grace: config.health.interval + config.timing.interval * 2,
             now_hint: now,
             peers,
-            health: Health::new(&config.health.gateways, config.health.failures),
+            health: Health::new(
+                &config.health.gateways,
+                &checked_interfaces(config, me),
+                config.health.failures,
+            ),
             vip_state: vec![VipState::Absent; config.vips.len()],
             hooks_running: BTreeMap::new(),
             next_heartbeat: now,
@@ -777,13 +781,20 @@ impl Machine {
                 _ => None,
             };
         }
-        let gateways: Vec<IpAddr> = self.health.checks().iter().map(|c| c.target).collect();
-        if gateways != config.health.gateways {
+        let interfaces = checked_interfaces(config, me);
+        let next =
+            self.health
+                .reconfigured(&config.health.gateways, &interfaces, config.health.failures);
+        let targets = |h: &Health| {
+            h.checks()
+                .iter()
+                .map(|c| c.target.clone())
+                .collect::<Vec<_>>()
+        };
+        if targets(&next) != targets(&self.health) {
             changes.push("health checks".to_string());
         }
-        self.health = self
-            .health
-            .reconfigured(&config.health.gateways, config.health.failures);
+        self.health = next;
         self.health_grace = config.health.interval + config.timing.interval * 2;
         let fingerprint = config.fingerprint();
         if fingerprint != self.fingerprint {
@@ -902,12 +913,27 @@ impl Machine {
                     .health
                     .checks()
                     .iter()
-                    .map(|c| status::GatewayStatus {
-                        address: c.target.to_string(),
-                        reachable: !c.failing,
-                        rtt_ms: c.last_rtt.map(millis),
-                        consecutive_failures: c.failures,
-                        probes: c.probes,
+                    .filter_map(|c| match &c.target {
+                        health::Target::Gateway(address) => Some(status::GatewayStatus {
+                            address: address.to_string(),
+                            reachable: !c.failing,
+                            rtt_ms: c.last_rtt.map(millis),
+                            consecutive_failures: c.failures,
+                            probes: c.probes,
+                        }),
+                        health::Target::Interface(_) => None,
+                    })
+                    .collect(),
+                interfaces: self
+                    .health
+                    .checks()
+                    .iter()
+                    .filter_map(|c| match &c.target {
+                        health::Target::Interface(name) => Some(status::InterfaceStatus {
+                            name: name.clone(),
+                            up: !c.failing,
+                        }),
+                        health::Target::Gateway(_) => None,
                     })
                     .collect(),
             },
@@ -1050,15 +1076,15 @@ impl Machine {
         match change {
             Change::None => return,
             Change::Lost => {
-                self.events.push(Event::GatewayDown {
-                    gateway: check.target,
+                self.events.push(Event::CheckFailed {
+                    check: check.target.to_string(),
                     failures: check.failures,
                 });
                 self.health_lost_at = Some(now);
             }
             Change::Restored => {
-                self.events.push(Event::GatewayUp {
-                    gateway: check.target,
+                self.events.push(Event::CheckPassed {
+                    check: check.target.to_string(),
                 });
                 if self.health.failing() == 0 {
                     self.health_lost_at = None;
@@ -1704,6 +1730,20 @@ impl Machine {
             self.actions.push_back(Action::Log(event));
         }
     }
+}
+
+/// The interfaces whose link state is checked: those that carry VIPs on node `me`.
+pub fn checked_interfaces(config: &Config, me: usize) -> Vec<String> {
+    if !config.health.link_state {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = Vec::new();
+    for vip in vip_targets(config, me) {
+        if !names.contains(&vip.interface) {
+            names.push(vip.interface);
+        }
+    }
+    names
 }
 
 /// The VIPs as node `me` places them.
