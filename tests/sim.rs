@@ -134,6 +134,8 @@ struct SimNode {
     starts: u64,
     /// The node's links are down (a dead box, or a pulled cable).
     isolated: bool,
+    /// SIGSTOP: the process does not run; datagrams wait in its socket buffer.
+    paused: bool,
     gateway_up: bool,
 }
 
@@ -183,6 +185,7 @@ impl Sim {
                     announces: Vec::new(),
                     starts: 0,
                     isolated: false,
+                    paused: false,
                     gateway_up: true,
                 })
                 .collect(),
@@ -438,10 +441,10 @@ impl Sim {
 
     fn next_time(&self) -> Instant {
         let mut next = self.next_probe;
-        for p in &self.packets {
+        for p in self.packets.iter().filter(|p| !self.nodes[p.to].paused) {
             next = next.min(p.at);
         }
-        for node in &self.nodes {
+        for node in self.nodes.iter().filter(|n| !n.paused) {
             if let Some((at, _, _)) = &node.running {
                 next = next.min(*at);
             }
@@ -459,7 +462,7 @@ impl Sim {
         let mut due = Vec::new();
         let mut i = 0;
         while i < self.packets.len() {
-            if self.packets[i].at <= now {
+            if self.packets[i].at <= now && !self.nodes[self.packets[i].to].paused {
                 due.push(self.packets.swap_remove(i));
             } else {
                 i += 1;
@@ -477,7 +480,10 @@ impl Sim {
             );
         }
         // Effects completing now.
-        for i in 0..self.nodes.len() {
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].paused)
+            .collect();
+        for &i in &running {
             let done = matches!(&self.nodes[i].running, Some((at, _, _)) if *at <= now);
             if done {
                 let (_, id, outcome) = self.nodes[i].running.take().unwrap();
@@ -494,7 +500,7 @@ impl Sim {
         // Gateway probes.
         if now >= self.next_probe {
             self.next_probe = now + self.config.health.interval;
-            for i in 0..self.nodes.len() {
+            for &i in &running {
                 let rtt = self.nodes[i].gateway_up.then_some(MS);
                 self.input(
                     i,
@@ -507,11 +513,12 @@ impl Sim {
         }
         // Timers.
         for i in 0..self.nodes.len() {
-            let due = self.nodes[i]
-                .machine
-                .as_ref()
-                .and_then(Machine::poll_timeout)
-                .is_some_and(|t| t <= now);
+            let due = !self.nodes[i].paused
+                && self.nodes[i]
+                    .machine
+                    .as_ref()
+                    .and_then(Machine::poll_timeout)
+                    .is_some_and(|t| t <= now);
             if due {
                 if let Some(m) = self.nodes[i].machine.as_mut() {
                     m.handle_timeout(now);
@@ -1388,4 +1395,33 @@ fn reload_refuses_changes_that_need_a_restart() {
         .reconfigure(now, &next)
         .unwrap_err();
     assert!(err.contains("restart"), "{err}");
+}
+
+// --- stalls ----------------------------------------------------------------------
+
+#[test]
+fn an_active_node_paused_past_dead_yields_on_resume() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 40);
+    // SIGSTOP: alpha keeps its VIP in the kernel but sends nothing.
+    sim.nodes[0].paused = true;
+    sim.split_allowed_until = sim.now + ms(100_000);
+    sim.run_until(ms(3000), |s| {
+        s.role(1) == Some(Role::Active) && s.nodes[1].vips[0]
+    });
+    sim.run_for(ms(500));
+    // SIGCONT: alpha finds beta active and backs off within about one interval
+    // plus its stop hook; beta keeps the VIP (no second move).
+    sim.nodes[0].paused = false;
+    sim.split_allowed_until = sim.now + sim.config.timing.interval * 2 + sim.hook_time * 2;
+    sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.holders(), vec![1]);
+    assert_eq!(sim.active(), vec![1]);
+    assert!(sim.has_event(0, |e| matches!(e, Event::Stalled { .. })));
+    let reason = sim.transitions(0).last().unwrap().2.clone();
+    assert_eq!(
+        reason,
+        "resumed after a stall, peer beta took over meanwhile"
+    );
+    assert_eq!(sim.transitions(1).last().unwrap().1, Role::Active);
 }

@@ -98,6 +98,8 @@ pub enum Reason {
     OperatorStandby,
     /// Maintenance is on (set on `by`): the node keeps what it has.
     Maintenance { by: String },
+    /// This node resumed after a stall and found `peer` active in its place.
+    ResumedAfterStall { peer: String },
 }
 
 impl Reason {
@@ -123,6 +125,7 @@ impl Reason {
             Reason::TakeoverRequested { .. } => "takeover_requested",
             Reason::OperatorStandby => "operator_standby",
             Reason::Maintenance { .. } => "maintenance",
+            Reason::ResumedAfterStall { .. } => "resumed_after_stall",
         }
     }
 }
@@ -155,6 +158,9 @@ impl fmt::Display for Reason {
             }
             Reason::OperatorStandby => write!(f, "operator asked this node to stand by"),
             Reason::Maintenance { by } => write!(f, "maintenance mode (set on {by})"),
+            Reason::ResumedAfterStall { peer } => {
+                write!(f, "resumed after a stall, peer {peer} took over meanwhile")
+            }
         }
     }
 }
@@ -275,6 +281,10 @@ pub enum Event {
         hook: &'static str,
         outcome: String,
     },
+    /// The node did not run for this long: paused, frozen or starved.
+    Stalled {
+        gap: Duration,
+    },
 }
 
 /// How loud an event is in the log.
@@ -312,6 +322,7 @@ impl Event {
             Event::Rejected { .. } => "rejected",
             Event::VipFailed { .. } | Event::StaleVip { .. } => "vip",
             Event::HookFailed { .. } | Event::HookDone { .. } => "hook",
+            Event::Stalled { .. } => "stall",
         }
     }
 
@@ -331,7 +342,8 @@ impl Event {
             | Event::PeerDead { .. }
             | Event::CheckFailed { .. }
             | Event::Rejected { .. }
-            | Event::StaleVip { .. } => Severity::Warn,
+            | Event::StaleVip { .. }
+            | Event::Stalled { .. } => Severity::Warn,
             Event::FingerprintMismatch { .. }
             | Event::VipFailed { .. }
             | Event::HookFailed { .. } => Severity::Error,
@@ -402,6 +414,11 @@ impl fmt::Display for Event {
             }
             Event::HookFailed { hook, outcome } => write!(f, "{hook} hook failed: {outcome}"),
             Event::HookDone { hook, outcome } => write!(f, "{hook} hook {outcome}"),
+            Event::Stalled { gap } => write!(
+                f,
+                "this node did not run for {} (paused or starved): a peer may have taken over",
+                format_duration(*gap)
+            ),
         }
     }
 }

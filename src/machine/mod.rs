@@ -41,7 +41,8 @@ use peer::Peer;
 use crate::config::{Config, Failback, Timing};
 use crate::status::{self, Status, millis, rfc3339, unix_ms};
 use crate::wire::heartbeat::{
-    FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY, FLAG_TAKEOVER, Heartbeat, Signer,
+    FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING,
+    Heartbeat, Signer,
 };
 
 /// Rejections are summed up in one log line at most this often.
@@ -283,6 +284,8 @@ pub struct Machine {
     /// Active by an operator's takeover: automatic failback leaves it alone.
     pinned: bool,
     transitions: BTreeMap<(Role, &'static str), u64>,
+    /// After a stall, until when this node yields to an active peer.
+    yield_until: Option<Instant>,
 }
 
 impl Machine {
@@ -374,6 +377,7 @@ impl Machine {
             takeover_requested: false,
             pinned: false,
             transitions: BTreeMap::new(),
+            yield_until: None,
         };
         if !machine.vips.is_empty() {
             let vips = machine.vips.clone();
@@ -388,7 +392,7 @@ impl Machine {
         if self.exited {
             return;
         }
-        self.now_hint = now;
+        self.observe(now);
         match input {
             Input::Datagram { link, from, bytes } => self.on_datagram(now, link, from, bytes),
             Input::Probe { source, rtt } => self.on_probe(now, source, rtt),
@@ -404,7 +408,7 @@ impl Machine {
         if self.exited {
             return;
         }
-        self.now_hint = now;
+        self.observe(now);
         for i in 0..self.peers.len() {
             let held = self.peers[i].holds();
             if self.peers[i].age(now, &self.timing, &mut self.events) && held {
@@ -539,6 +543,23 @@ impl Machine {
 
     pub fn heartbeats_sent(&self) -> u64 {
         self.sent
+    }
+
+    /// Notices that this node did not run for `dead` or more (SIGSTOP, a VM pause,
+    /// swapping): its peers will have declared it dead and one may hold the VIPs
+    /// now. For one `dead` period it then yields to an active peer, and says so in
+    /// its heartbeats, so that exactly one node backs off instead of both.
+    fn observe(&mut self, now: Instant) {
+        let gap = now.saturating_duration_since(self.now_hint);
+        if gap >= self.timing.dead && self.role == Role::Active {
+            self.events.push(Event::Stalled { gap });
+            self.yield_until = Some(now + self.timing.dead);
+        }
+        self.now_hint = now;
+    }
+
+    fn yielding(&self) -> bool {
+        self.yield_until.is_some_and(|t| self.now_hint < t)
     }
 
     /// Carries out an operator's order, or says why it cannot be done. Moves are
@@ -1062,7 +1083,10 @@ impl Machine {
         }
         // The classic outage after a partition heals: the node that stayed active
         // never re-announces, and switches keep sending to the other node's port.
-        if (update.came_up || update.link_healed || update.stopped_being_active) && self.holding() {
+        if (update.came_up || update.link_healed || update.stopped_being_active)
+            && self.holding()
+            && !self.yielding()
+        {
             self.actions
                 .push_back(self.announce_action(self.announce_rounds));
         }
@@ -1273,6 +1297,15 @@ impl Machine {
         if let Some(peer) = self.healthier_peer(now) {
             return self.start_release(now, After::Fault, Reason::HealthLost { peer });
         }
+        if self.yielding()
+            && let Some(peer) = self
+                .peers
+                .iter()
+                .find(|p| p.holds() && !p.releasing && !p.leaving)
+                .map(|p| p.name.clone())
+        {
+            return self.start_release(now, After::Standby, Reason::ResumedAfterStall { peer });
+        }
         let requested = self
             .peers
             .iter()
@@ -1285,7 +1318,7 @@ impl Machine {
         let outranked_by = self
             .peers
             .iter()
-            .find(|p| p.holds() && !p.releasing && !p.leaving && rank_of(p) > me)
+            .find(|p| p.holds() && !p.releasing && !p.leaving && !p.yielding && rank_of(p) > me)
             .map(|p| p.name.clone());
         if let Some(peer) = outranked_by {
             return self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
@@ -1649,6 +1682,9 @@ impl Machine {
         }
         if self.standby_requested {
             flags |= FLAG_STANDBY;
+        }
+        if self.yielding() {
+            flags |= FLAG_YIELDING;
         }
         let mut hb = Heartbeat {
             link: 0,

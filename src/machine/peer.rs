@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::event::{Event, Reject, Role};
 use crate::config::Timing;
-use crate::wire::heartbeat::{FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, Heartbeat};
+use crate::wire::heartbeat::{
+    FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat,
+};
 
 /// Liveness of one link to one peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub struct Peer {
     pub takeover: bool,
     /// An operator asked the peer to stand by.
     pub standby: bool,
+    /// The peer resumed after a stall and is about to yield.
+    pub yielding: bool,
     pub health: u8,
     pub priority: u16,
     pub fingerprint: Option<[u8; 8]>,
@@ -109,6 +113,7 @@ impl Peer {
             maintenance: false,
             takeover: false,
             standby: false,
+            yielding: false,
             health: 0,
             priority,
             fingerprint: None,
@@ -235,6 +240,7 @@ impl Peer {
             self.maintenance = hb.flags & FLAG_MAINTENANCE != 0;
             self.takeover = hb.flags & FLAG_TAKEOVER != 0;
             self.standby = hb.flags & FLAG_STANDBY != 0;
+            self.yielding = hb.flags & FLAG_YIELDING != 0;
             self.health = hb.health;
             self.priority = hb.priority;
         }

@@ -50,6 +50,8 @@ pub const FLAG_MAINTENANCE: u8 = 0b0_0100;
 pub const FLAG_TAKEOVER: u8 = 0b0_1000;
 /// An operator asked the sender to stand by: it is nobody's first choice.
 pub const FLAG_STANDBY: u8 = 0b1_0000;
+/// The sender just resumed after a stall and yields to an active peer.
+pub const FLAG_YIELDING: u8 = 0b10_0000;
 
 /// A node's role as it travels on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
