@@ -1,37 +1,43 @@
 #!/usr/bin/env bash
-# Example failoverd hook: starts and stops one systemd service with the VIP.
+# failoverd hook: starts systemd services when this node becomes active and stops
+# them when it stops being active.
 #
 # Install it as /etc/failoverd/hooks/service.sh and name it as the start, stop and
-# fault hook in failoverd.toml. The service is $SERVICE (default nginx); a hook sees
-# the daemon's environment, so SERVICE can be set where failoverd is started.
+# fault hook in failoverd.toml. The services are $SERVICE: one unit name, or several
+# separated by spaces (default nginx). Hooks see failoverd's environment, so set
+# SERVICE in /etc/failoverd/environment (the unit's EnvironmentFile).
 #
-# failoverd tells the hook what happened in FAILOVERD_* variables, logs its output
-# and kills it after hooks.timeout. A non-zero exit is logged as an error; it does
-# not undo the role change.
+# failoverd tells the hook what happened in FAILOVERD_* variables, logs each line
+# the hook prints and kills it after hooks.timeout. A non-zero exit is logged as an
+# error; it does not undo the role change.
 set -eu
 
-service=${SERVICE:-nginx}
 hook=${FAILOVERD_HOOK:?this script is meant to be run by failoverd}
+read -r -a services <<<"${SERVICE:-nginx}"
+if [ "${#services[@]}" -eq 0 ]; then
+    echo "SERVICE names no unit" >&2
+    exit 2
+fi
 
-log() {
-    logger -t failoverd-hook -p daemon.notice -- "$*"
-}
-
-log "$hook: ${FAILOVERD_PREVIOUS_STATE:-?} -> ${FAILOVERD_STATE:-?}" \
-    "(${FAILOVERD_REASON:-no reason given}); service $service"
+# failoverd logs what a hook prints, with the hook's name: no logger needed.
+echo "$hook: ${FAILOVERD_PREVIOUS_STATE:-?} -> ${FAILOVERD_STATE:-?}" \
+    "(${FAILOVERD_REASON:-no reason given}); services: ${services[*]}"
 
 case $hook in
 start)
-    systemctl start -- "$service"
+    systemctl start -- "${services[@]}"
     ;;
 stop)
-    systemctl stop -- "$service"
+    # Also runs at start-up when failoverd finds a VIP left over from a crash, so the
+    # services may already be stopped; stopping them again is harmless.
+    systemctl stop -- "${services[@]}"
     ;;
 fault)
-    # The node holds nothing in fault; a stop hook already ran if it was active.
+    # This node holds nothing in fault: if it was active, the stop hook already
+    # stopped the services.
     ;;
 *)
-    log "unknown hook \"$hook\""
+    echo "unknown hook \"$hook\"" >&2
     exit 2
     ;;
 esac
