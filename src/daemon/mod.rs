@@ -13,6 +13,7 @@ pub mod events;
 pub mod executor;
 pub mod gateway;
 pub mod hooks;
+pub mod notify;
 pub mod vip;
 
 use std::future::Future;
