@@ -82,7 +82,11 @@ pub async fn run_hook(
 }
 
 async fn run(name: &str, program: &Path, env: &[(String, String)], limit: Duration) -> HookStatus {
+    // A hook that starts a service must not talk to systemd as if it were us.
     let spawned = Command::new(program)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
         .envs(env.iter().map(|(key, value)| (key, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -156,6 +156,12 @@ pub async fn run(
         status_tx,
     };
 
+    let systemd = notify::Notifier::from_env();
+    let mut ready = false;
+    let mut shown = String::new();
+    // Sent from this loop, so a wedged loop stops the pings and systemd restarts us.
+    let mut watchdog =
+        tokio::time::interval(notify::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
     let mut hangup = signal(SignalKind::hangup()).ok();
     let mut publish = tokio::time::interval(Duration::from_secs(1));
     tokio::pin!(shutdown);
@@ -164,6 +170,18 @@ pub async fn run(
         if !shell.perform(&mut machine) {
             info!("handover complete, exiting");
             return Ok(());
+        }
+        if let Some(systemd) = &systemd {
+            if !ready && machine.reconciled() {
+                systemd.ready();
+                ready = true;
+            }
+            let (_, reason) = machine.since();
+            let line = format!("{}: {reason}", machine.role());
+            if line != shown {
+                systemd.status(&line);
+                shown = line;
+            }
         }
         let deadline = machine
             .poll_timeout()
@@ -198,15 +216,29 @@ pub async fn run(
             }
             Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => {
                 info!("SIGHUP: reloading the configuration");
+                if let Some(systemd) = &systemd {
+                    systemd.reloading();
+                }
                 shell.events.reopen();
                 if shell.reload(&mut machine, &mut prober, &mut probes).is_ok() {
                     restart_link_monitor(&shell, me, &mut link_monitor, &mut links);
                 }
+                if let Some(systemd) = &systemd {
+                    systemd.ready();
+                }
             }
             _ = publish.tick() => shell.publish(&machine),
+            _ = watchdog.tick() => {
+                if let Some(systemd) = &systemd {
+                    systemd.watchdog();
+                }
+            }
             () = &mut shutdown, if !shutdown_requested => {
                 shutdown_requested = true;
                 info!("shutdown requested: handing over");
+                if let Some(systemd) = &systemd {
+                    systemd.stopping();
+                }
                 machine.handle(Instant::now().into_std(), Input::Shutdown);
             }
             () = tokio::time::sleep_until(deadline) => {

@@ -729,6 +729,11 @@ impl Machine {
         (!by.is_empty()).then(|| by.join(", "))
     }
 
+    /// Whether the start-up check for VIPs left by a crash has been answered.
+    pub fn reconciled(&self) -> bool {
+        self.stale_probe.is_none()
+    }
+
     pub fn maintenance(&self) -> bool {
         self.maintenance
     }
