@@ -374,6 +374,30 @@ impl Config {
     }
 }
 
+/// The control socket that the file at `config` names, read without checking the rest
+/// of the file: a client needs only this path, and neither a valid file nor the key
+/// file it names. Falls back to [`DEFAULT_SOCKET`] when the file cannot be read, is not
+/// TOML, or sets no `[control] socket`. A relative path is taken from the file's
+/// directory, as [`Config::load`] does.
+pub fn socket_path(config: &Path) -> PathBuf {
+    #[derive(Deserialize)]
+    struct Document {
+        control: Option<ControlSocket>,
+    }
+    #[derive(Deserialize)]
+    struct ControlSocket {
+        socket: Option<PathBuf>,
+    }
+    let socket = fs::read_to_string(config)
+        .ok()
+        .and_then(|text| toml::from_str::<Document>(&text).ok())
+        .and_then(|document| document.control?.socket);
+    match socket {
+        Some(socket) => config.parent().unwrap_or(Path::new(".")).join(socket),
+        None => PathBuf::from(DEFAULT_SOCKET),
+    }
+}
+
 /// Parses "250ms", "2s", "1.5s", "5m", "1h" (a number and a unit, no spaces needed).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -1584,6 +1608,37 @@ failures = 2
         assert_eq!(a.fingerprint(), hooks_changed.fingerprint());
         let priority_changed = parse(&GOOD.replace("priority = 100", "priority = 101")).unwrap();
         assert_ne!(a.fingerprint(), priority_changed.fingerprint());
+    }
+
+    #[test]
+    fn socket_path_reads_only_the_control_socket() {
+        let dir = tempdir::TempDir::new();
+        let path = dir.path().join("failoverd.toml");
+        // No key file and unknown keys elsewhere: only [control] socket matters.
+        fs::write(
+            &path,
+            "[cluster]\nname = 1\nbogus = true\n[control]\nsocket = \"ctl.sock\"\n",
+        )
+        .unwrap();
+        assert_eq!(socket_path(&path), dir.path().join("ctl.sock"));
+        fs::write(&path, "[control]\nsocket = \"/run/x/y.sock\"\n").unwrap();
+        assert_eq!(socket_path(&path), Path::new("/run/x/y.sock"));
+        for fallback in [
+            "[cluster]\nname = \"web\"\n",
+            "[[[",
+            "[control]\nsocket = 5\n",
+        ] {
+            fs::write(&path, fallback).unwrap();
+            assert_eq!(
+                socket_path(&path),
+                Path::new(DEFAULT_SOCKET),
+                "{fallback:?}"
+            );
+        }
+        assert_eq!(
+            socket_path(&dir.path().join("absent.toml")),
+            Path::new(DEFAULT_SOCKET)
+        );
     }
 
     #[test]

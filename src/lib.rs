@@ -5,7 +5,10 @@
 //! - [`wire`]: pure codecs: the heartbeat packet, ARP/NA announcements, ICMP echo.
 //! - [`machine`]: the election state machine, free of I/O and clocks.
 //! - [`daemon`]: the async shell that feeds the machine and carries out its actions.
+//! - [`control`]: the control socket's protocol and its client.
+//! - [`cli`]: what the client commands show and wait for; `main.rs` parses arguments.
 
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -1,17 +1,32 @@
 //! Command line: parses arguments, sets up logging, and turns errors into one-line
-//! messages and exit codes (0 fine, 1 runtime failure, 2 invalid configuration).
+//! messages and exit codes. `check` and `run` exit 0 when fine, 1 on a runtime failure
+//! and 2 on an invalid configuration; the client commands (`status`, `takeover`, ...)
+//! use the codes documented in [`failoverd::cli`], 3 meaning that no daemon runs.
 
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, SystemTime};
 
-use clap::{Parser, Subcommand};
-use failoverd::config::{Config, ConfigError, format_duration};
+use clap::{Parser, Subcommand, ValueEnum};
+use failoverd::cli::{
+    EXIT_FAILED, EXIT_NOT_RUNNING, fetch_status, outcome_summary, render_event, render_status,
+    status_exit_code, wait_for,
+};
+use failoverd::config::{Config, ConfigError, format_duration, parse_duration, socket_path};
+use failoverd::control::Command as Request;
+use failoverd::control::client::{self, ClientError};
 use tracing::error;
 use tracing_subscriber::filter::LevelFilter;
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 const DEFAULT_CONFIG: &str = "/etc/failoverd/failoverd.toml";
+/// How long one request to the daemon may take; it answers at once when it runs.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often `events --follow` asks for new events.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +47,43 @@ struct Common {
     /// This node's name in the file (default: the host name).
     #[arg(long)]
     node: Option<String>,
+}
+
+/// Where the client commands find the daemon.
+#[derive(clap::Args)]
+struct Target {
+    /// Configuration file; only its `[control] socket` is read.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// The daemon's control socket [default: `[control] socket` from the
+    /// configuration, else /run/failoverd/failoverd.sock].
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+impl Target {
+    fn socket(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| socket_path(&self.config))
+    }
+}
+
+/// Whether and how long a command waits for its outcome.
+#[derive(clap::Args)]
+struct Wait {
+    /// Return once the daemon has accepted the command.
+    #[arg(long)]
+    no_wait: bool,
+    /// How long to wait for the outcome before giving up (exit 1).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Subcommand)]
@@ -56,6 +108,69 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// Show this node's view of the cluster.
+    ///
+    /// Exit code: 0 active or standby (also in maintenance), 1 fault, 3 not running,
+    /// 4 starting.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Print the status document as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show it again every --interval until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Time between two views with --watch.
+        #[arg(long, default_value = "1s", value_parser = interval)]
+        interval: Duration,
+    },
+    /// Make this node active now; a peer holding the VIPs releases them first.
+    Takeover {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        wait: Wait,
+    },
+    /// Hand the VIPs to a peer and stay standby while a peer can hold them.
+    Standby {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        wait: Wait,
+    },
+    /// Move the VIPs back to the preferred node (with failback = "manual").
+    Failback {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        wait: Wait,
+    },
+    /// Freeze (on) or thaw (off) automatic transitions; peers honour it too.
+    Maintenance {
+        #[arg(value_enum)]
+        switch: Switch,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        wait: Wait,
+    },
+    /// Make the daemon read its configuration file again.
+    Reload {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print the daemon's recent events, oldest first.
+    Events {
+        #[command(flatten)]
+        target: Target,
+        /// Keep printing new events as they happen.
+        #[arg(long, short)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +183,29 @@ fn main() -> ExitCode {
             socket,
             state_dir,
         } => run(&common, log_level, socket, state_dir),
+        Command::Status {
+            target,
+            json,
+            watch,
+            interval,
+        } => status(&target.socket(), json, watch.then_some(interval)),
+        Command::Takeover { target, wait } => operate(&target.socket(), Request::Takeover, &wait),
+        Command::Standby { target, wait } => operate(&target.socket(), Request::Standby, &wait),
+        Command::Failback { target, wait } => operate(&target.socket(), Request::Failback, &wait),
+        Command::Maintenance {
+            switch,
+            target,
+            wait,
+        } => {
+            let on = matches!(switch, Switch::On);
+            operate(&target.socket(), Request::Maintenance { on }, &wait)
+        }
+        Command::Reload { target } => reload(&target.socket()),
+        Command::Events {
+            target,
+            follow,
+            json,
+        } => events(&target.socket(), follow, json),
     }
 }
 
@@ -265,4 +403,188 @@ fn run(
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// `status`: one view, or with `watch` one view per interval until interrupted or
+/// until the daemon goes away.
+fn status(socket: &Path, json: bool, watch: Option<Duration>) -> ExitCode {
+    let terminal = io::stdout().is_terminal();
+    let colour = colour();
+    let mut first = true;
+    loop {
+        let status = match fetch_status(socket, REQUEST_TIMEOUT) {
+            Ok(status) => status,
+            Err(err) => return client_failure(&err),
+        };
+        let view = if json {
+            let mut text = serde_json::to_string_pretty(&status)
+                .expect("a status always serialises: it holds no maps with non-string keys");
+            text.push('\n');
+            text
+        } else {
+            render_status(&status, colour, SystemTime::now())
+        };
+        let Some(interval) = watch else {
+            if !print(&view) {
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+            return ExitCode::from(status_exit_code(&status));
+        };
+        // A terminal gets the view redrawn in place; a pipe or file gets every view,
+        // a blank line between two.
+        let text = match (terminal, first) {
+            (true, _) => format!("\x1b[H\x1b[2J{view}"),
+            (false, true) => view,
+            (false, false) => format!("\n{view}"),
+        };
+        if !print(&text) {
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+        first = false;
+        thread::sleep(interval);
+    }
+}
+
+/// `takeover`, `standby`, `failback`, `maintenance`: send the command, then unless
+/// told not to, wait until its outcome shows in the status.
+fn operate(socket: &Path, command: Request, wait: &Wait) -> ExitCode {
+    let what = match &command {
+        Request::Maintenance { on: true } => "maintenance on".to_string(),
+        Request::Maintenance { on: false } => "maintenance off".to_string(),
+        other => other.name().to_string(),
+    };
+    // The status before the command lets the wait notice a daemon restart.
+    let before = if wait.no_wait {
+        None
+    } else {
+        match fetch_status(socket, REQUEST_TIMEOUT) {
+            Ok(status) => Some(status),
+            Err(err) => return client_failure(&err),
+        }
+    };
+    if let Err(code) = send(socket, command.clone(), &what) {
+        return code;
+    }
+    let Some(before) = before else {
+        return ExitCode::SUCCESS;
+    };
+    match wait_for(&command, &before, socket, wait.timeout) {
+        Ok(status) => {
+            print(&format!("{}\n", outcome_summary(&command, &status)));
+            ExitCode::SUCCESS
+        }
+        Err(sentence) => {
+            eprintln!("failoverd: {sentence}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// `reload`: nothing to wait for; the reply says what changed or what is wrong.
+fn reload(socket: &Path) -> ExitCode {
+    match send(socket, Request::Reload, "reload") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// Sends `command` and prints the daemon's answer: its message when accepted, one
+/// line with the reason when refused.
+fn send(socket: &Path, command: Request, what: &str) -> Result<(), ExitCode> {
+    let reply =
+        client::request(socket, command, REQUEST_TIMEOUT).map_err(|e| client_failure(&e))?;
+    if !reply.ok {
+        let reason = reply.error.as_deref().unwrap_or("no reason given");
+        eprintln!("failoverd: {what} refused: {reason}");
+        return Err(ExitCode::from(EXIT_FAILED));
+    }
+    if let Some(message) = &reply.message {
+        print(&format!("{message}\n"));
+    }
+    Ok(())
+}
+
+/// `events`: the kept events, then with `follow` new ones as they come.
+fn events(socket: &Path, follow: bool, json: bool) -> ExitCode {
+    let colour = colour();
+    let mut after = None;
+    loop {
+        let reply = match client::request(socket, Request::Events { after }, REQUEST_TIMEOUT) {
+            Ok(reply) => reply,
+            Err(err) => return client_failure(&err),
+        };
+        if !reply.ok {
+            let reason = reply.error.as_deref().unwrap_or("no reason given");
+            eprintln!("failoverd: events refused: {reason}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+        let Some(events) = reply.events else {
+            let err = ClientError::BadReply {
+                socket: socket.to_path_buf(),
+                reason: "the reply holds no events".to_string(),
+            };
+            return client_failure(&err);
+        };
+        // A daemon that sends back what was already printed does not get it printed twice.
+        let fresh: Vec<_> = events
+            .iter()
+            .filter(|e| after.is_none_or(|a| e.seq > a))
+            .collect();
+        let mut text = String::new();
+        for event in &fresh {
+            if json {
+                text.push_str(
+                    &serde_json::to_string(event)
+                        .expect("an event always serialises: it holds plain fields"),
+                );
+            } else {
+                text.push_str(&render_event(event, colour));
+            }
+            text.push('\n');
+        }
+        after = fresh.iter().map(|e| e.seq).max().or(after);
+        if !print(&text) {
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+        if !follow {
+            return ExitCode::SUCCESS;
+        }
+        thread::sleep(FOLLOW_INTERVAL);
+    }
+}
+
+/// One line for a failed exchange with the daemon; exit 3 when none runs.
+fn client_failure(err: &ClientError) -> ExitCode {
+    if let ClientError::NotRunning { socket } = err {
+        eprintln!("failoverd: not running (no daemon at {})", socket.display());
+        return ExitCode::from(EXIT_NOT_RUNNING);
+    }
+    eprintln!("failoverd: {err}");
+    ExitCode::from(EXIT_FAILED)
+}
+
+/// Colour for people at a terminal, unless they set NO_COLOR.
+fn colour() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Writes to stdout; false when it is gone (a closed pipe), which ends the command
+/// quietly instead of panicking as `print!` would.
+fn print(text: &str) -> bool {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
+}
+
+/// `--interval`: a duration, at least 100 ms so that a watch cannot busy the daemon.
+fn interval(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!(
+            "{} is too short: at least 100ms",
+            format_duration(d)
+        ));
+    }
+    Ok(d)
 }

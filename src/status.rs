@@ -14,7 +14,9 @@ pub struct Status {
     pub version: u32,
     pub cluster: String,
     pub node: String,
-    /// This node's configured priority.
+    /// This node's configured priority (peers carry theirs in `peers`); with it a
+    /// client can tell which live node is preferred. Absent from older documents.
+    #[serde(default)]
     pub priority: u16,
     pub pid: u32,
     pub daemon_version: String,

@@ -1,0 +1,442 @@
+//! The client commands as a user runs them: the built binary against a fake daemon,
+//! a thread that answers the control protocol on a Unix socket in a temporary
+//! directory. No root, no network; every run of the binary is bounded in time.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::process::{Command as Process, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use failoverd::control::{Command, Response, parse_request};
+use failoverd::status::{EventRecord, Status};
+
+const FIXTURE: &str = include_str!("fixtures/status.json");
+/// No run of the binary in these tests should come near this.
+const RUN_LIMIT: Duration = Duration::from_secs(20);
+
+fn fixture() -> Status {
+    serde_json::from_str(FIXTURE).expect("the fixture is a status document")
+}
+
+/// The fixture after alpha handed the VIPs to beta.
+fn standby_fixture() -> Status {
+    let mut status = fixture();
+    status.state = "standby".to_string();
+    status.reason = "failback to preferred node beta".to_string();
+    status.peers[0].state = "active".to_string();
+    for vip in &mut status.vips {
+        vip.held_here = false;
+        vip.holder = Some("beta".to_string());
+    }
+    status
+}
+
+fn with_status(status: &Status) -> Response {
+    Response {
+        status: Some(Box::new(status.clone())),
+        ..Response::done("status")
+    }
+}
+
+/// A daemon stand-in: `answer` sees every request and returns the reply.
+struct FakeDaemon {
+    dir: PathBuf,
+    socket: PathBuf,
+    requests: Arc<Mutex<Vec<Command>>>,
+}
+
+impl FakeDaemon {
+    fn start(answer: impl FnMut(&Command) -> Response + Send + 'static) -> Self {
+        FakeDaemon::leaving_after(usize::MAX, answer)
+    }
+
+    /// A daemon that goes away after answering `requests` requests: it removes its
+    /// socket and stops listening.
+    fn leaving_after(
+        requests: usize,
+        mut answer: impl FnMut(&Command) -> Response + Send + 'static,
+    ) -> Self {
+        let dir = temp_dir();
+        let socket = dir.join("failoverd.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let path = socket.clone();
+        thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate().take(requests) {
+                let Ok(stream) = stream else { continue };
+                let mut line = Vec::new();
+                if BufReader::new(&stream)
+                    .read_until(b'\n', &mut line)
+                    .is_err()
+                {
+                    continue;
+                }
+                let reply = match parse_request(line.trim_ascii_end()) {
+                    Ok(request) => {
+                        log.lock().unwrap().push(request.command.clone());
+                        answer(&request.command)
+                    }
+                    Err(reply) => reply,
+                };
+                if n + 1 == requests {
+                    // Gone before the client can ask again, as a stopped daemon is.
+                    let _ = std::fs::remove_file(&path);
+                }
+                let mut bytes = serde_json::to_vec(&reply).unwrap();
+                bytes.push(b'\n');
+                let _ = (&stream).write_all(&bytes);
+            }
+        });
+        FakeDaemon {
+            dir,
+            socket,
+            requests: seen,
+        }
+    }
+
+    /// Answers `status` with `status` and every command with `reply`.
+    fn steady(status: Status, reply: Response) -> Self {
+        FakeDaemon::start(move |command| match command {
+            Command::Status => with_status(&status),
+            _ => reply.clone(),
+        })
+    }
+
+    fn socket(&self) -> &str {
+        self.socket.to_str().unwrap()
+    }
+
+    fn requests(&self) -> Vec<Command> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeDaemon {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("failoverd-cli-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the binary to completion, killing it if it outlives [`RUN_LIMIT`]. The
+/// outputs here are small, so polling while they sit in the pipes cannot block it.
+fn failoverd(args: &[&str]) -> Output {
+    let mut child = Process::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            panic!("failoverd {args:?} still running after {RUN_LIMIT:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited, not killed")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn status_shows_node_and_state() {
+    let daemon = FakeDaemon::steady(fixture(), Response::done("ok"));
+    let out = failoverd(&["status", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("cluster web: node alpha is ACTIVE since"),
+        "{text}"
+    );
+    assert!(text.contains("peer beta: STANDBY"), "{text}");
+    assert!(!text.contains('\x1b'), "no colour into a pipe:\n{text}");
+    assert_eq!(daemon.requests(), [Command::Status]);
+}
+
+#[test]
+fn status_json_parses_back() {
+    let daemon = FakeDaemon::steady(fixture(), Response::done("ok"));
+    let out = failoverd(&["status", "--json", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let parsed: Status = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(parsed, fixture());
+}
+
+#[test]
+fn status_exit_code_follows_the_state() {
+    for (state, expected) in [("fault", 1), ("starting", 4), ("standby", 0)] {
+        let mut status = fixture();
+        status.state = state.to_string();
+        let daemon = FakeDaemon::steady(status, Response::done("ok"));
+        let out = failoverd(&["status", "--socket", daemon.socket()]);
+        assert_eq!(code(&out), expected, "{state}: {}", stderr(&out));
+        let upper = state.to_uppercase();
+        assert!(stdout(&out).contains(&format!("is {upper}")), "{state}");
+    }
+}
+
+#[test]
+fn no_daemon_is_one_line_and_exit_3() {
+    let dir = temp_dir();
+    let socket = dir.join("absent.sock");
+    for command in [
+        &["status"][..],
+        &["takeover"],
+        &["maintenance", "on"],
+        &["events"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--socket", socket.to_str().unwrap()]);
+        let out = failoverd(&args);
+        assert_eq!(code(&out), 3, "{command:?}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "failoverd: not running (no daemon at {})\n",
+                socket.display()
+            )
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_socket_comes_from_the_configuration() {
+    let daemon = FakeDaemon::steady(fixture(), Response::done("ok"));
+    let config = daemon.dir.join("failoverd.toml");
+    // Only [control] socket is read: the rest need not be valid, no key file needed.
+    std::fs::write(
+        &config,
+        "[cluster]\nkey_file = \"missing\"\n[control]\nsocket = \"failoverd.sock\"\n",
+    )
+    .unwrap();
+    let out = failoverd(&["status", "--config", config.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // --socket wins over the file.
+    let elsewhere = daemon.dir.join("elsewhere.sock");
+    let out = failoverd(&[
+        "status",
+        "--config",
+        config.to_str().unwrap(),
+        "--socket",
+        elsewhere.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 3);
+}
+
+#[test]
+fn a_refused_takeover_says_why() {
+    let daemon = FakeDaemon::steady(
+        standby_fixture(),
+        Response::error("maintenance is on (set by beta)"),
+    );
+    let out = failoverd(&["takeover", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "failoverd: takeover refused: maintenance is on (set by beta)\n"
+    );
+}
+
+#[test]
+fn takeover_waits_until_this_node_holds_the_vips() {
+    let before = standby_fixture();
+    let mut half_done = fixture();
+    half_done.vips[1].held_here = false;
+    let done = fixture();
+    let mut polls_after_command = None;
+    let daemon = FakeDaemon::start(move |command| {
+        if *command == Command::Takeover {
+            polls_after_command = Some(0);
+            return Response::done("takeover requested");
+        }
+        let status = match polls_after_command {
+            None => &before,
+            Some(0) => &half_done,
+            Some(_) => &done,
+        };
+        polls_after_command = polls_after_command.map(|n| n + 1);
+        with_status(status)
+    });
+    let out = failoverd(&["takeover", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "takeover requested\nalpha is active and holds 198.18.0.10/24, 2001:db8::10/64\n"
+    );
+    assert_eq!(
+        daemon.requests(),
+        [
+            Command::Status,
+            Command::Takeover,
+            Command::Status,
+            Command::Status
+        ]
+    );
+}
+
+#[test]
+fn a_takeover_that_does_not_happen_times_out() {
+    let daemon = FakeDaemon::steady(standby_fixture(), Response::done("takeover requested"));
+    let started = Instant::now();
+    let out = failoverd(&[
+        "takeover",
+        "--timeout",
+        "300ms",
+        "--socket",
+        daemon.socket(),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "failoverd: takeover not complete after 300ms: this node is standby\n"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn no_wait_returns_once_accepted() {
+    let daemon = FakeDaemon::steady(standby_fixture(), Response::done("standby requested"));
+    let out = failoverd(&["standby", "--no-wait", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "standby requested\n");
+    assert_eq!(daemon.requests(), [Command::Standby]);
+}
+
+#[test]
+fn maintenance_on() {
+    let mut status = fixture();
+    let daemon = FakeDaemon::start(move |command| {
+        if let Command::Maintenance { on } = command {
+            status.maintenance.on = *on;
+            status.maintenance.set_by = vec!["alpha".to_string()];
+            return Response::done("maintenance on");
+        }
+        with_status(&status)
+    });
+    let out = failoverd(&["maintenance", "on", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "maintenance on\nmaintenance is on (set by alpha): automatic transitions are frozen\n"
+    );
+    assert!(
+        daemon
+            .requests()
+            .contains(&Command::Maintenance { on: true })
+    );
+}
+
+#[test]
+fn reload_prints_the_answer() {
+    let daemon = FakeDaemon::steady(fixture(), Response::error("line 3: cluster.name: missing"));
+    let out = failoverd(&["reload", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "failoverd: reload refused: line 3: cluster.name: missing\n"
+    );
+}
+
+fn events_reply(events: Vec<EventRecord>) -> Response {
+    Response {
+        events: Some(events),
+        ..Response::done("events")
+    }
+}
+
+#[test]
+fn events_prints_one_line_each() {
+    let events = fixture().events;
+    let daemon = FakeDaemon::steady(fixture(), events_reply(events.clone()));
+    let out = failoverd(&["events", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), events.len());
+    assert_eq!(
+        lines[0],
+        "2026-11-22T01:15:02.004Z  info   failoverd started"
+    );
+    assert_eq!(daemon.requests(), [Command::Events { after: None }]);
+
+    let out = failoverd(&["events", "--json", "--socket", daemon.socket()]);
+    let parsed: Vec<EventRecord> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(parsed, events);
+}
+
+#[test]
+fn events_follow_asks_for_what_is_new_until_the_daemon_leaves() {
+    let events = fixture().events;
+    let daemon = FakeDaemon::leaving_after(3, move |command| match command {
+        Command::Events { after: None } => events_reply(events[..3].to_vec()),
+        Command::Events { after: Some(3) } => events_reply(events[3..5].to_vec()),
+        _ => events_reply(Vec::new()),
+    });
+    let out = failoverd(&["events", "-f", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 5);
+    assert!(
+        stderr(&out).starts_with("failoverd: not running"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn watch_prints_views_until_the_daemon_leaves() {
+    let status = fixture();
+    let daemon = FakeDaemon::leaving_after(2, move |_| with_status(&status));
+    let out = failoverd(&[
+        "status",
+        "--watch",
+        "--interval",
+        "100ms",
+        "--socket",
+        daemon.socket(),
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let text = stdout(&out);
+    let views: Vec<&str> = text.split("\n\n").collect();
+    assert_eq!(views.len(), 2, "{text}");
+    assert!(views.iter().all(|v| v.starts_with("cluster web:")));
+    assert!(!text.contains("\x1b[2J"), "no screen clearing into a pipe");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "failoverd: not running (no daemon at {})\n",
+            daemon.socket()
+        )
+    );
+}
