@@ -16,10 +16,11 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Output};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 use common::{Lab, Probe, VIP, failoverd};
+use failoverd::status::Status;
 use nix::sys::signal::Signal;
 
 /// The VIP as the config writes it and `ip addr` lists it.
@@ -371,7 +372,14 @@ impl<'a> Cluster<'a> {
     /// Starts both daemons and waits until alpha, the preferred node, holds the VIP
     /// and beta has settled as its standby.
     fn start(lab: &'a Lab) -> Cluster<'a> {
+        Cluster::start_with(lab, |text| text)
+    }
+
+    /// Like `start`, with the configuration text changed by `edit` first.
+    fn start_with(lab: &'a Lab, edit: impl Fn(String) -> String) -> Cluster<'a> {
         let config = write_config(lab);
+        let text = fs::read_to_string(&config).expect("read the config");
+        fs::write(&config, edit(text)).expect("write the config");
         lab.serve("n1", "alpha");
         lab.serve("n2", "beta");
         let alpha = start_daemon(lab, "n1", "alpha", &config);
@@ -447,6 +455,15 @@ impl<'a> Cluster<'a> {
     }
 
     /// Both daemon logs and both hook logs, for failure messages.
+    /// Stops alpha's daemon gracefully and starts it again.
+    fn restart_alpha(&mut self) {
+        self.lab
+            .kill(&self.alpha, Signal::SIGTERM)
+            .expect("send SIGTERM to alpha");
+        self.alpha.wait().expect("reap alpha");
+        self.alpha = start_daemon(self.lab, "n1", "alpha", &self.config);
+    }
+
     fn logs(&self) -> String {
         let mut out = String::new();
         for (node, child) in [("alpha", &self.alpha), ("beta", &self.beta)] {
@@ -590,4 +607,238 @@ fn watch_handover(
         std::thread::sleep(HANDOVER_POLL);
     }
     watch
+}
+
+// --- operations through the control socket ----------------------------------------
+
+/// Runs a client command against `node`'s daemon.
+fn ctl(lab: &Lab, node: &str, args: &[&str]) -> Output {
+    let socket = node_socket(lab, node);
+    Command::new(failoverd())
+        .args(args)
+        .arg("--socket")
+        .arg(&socket)
+        .output()
+        .expect("run the failoverd client")
+}
+
+/// The status, or None while the daemon is not answering yet.
+fn try_status_of(lab: &Lab, node: &str) -> Option<Status> {
+    let output = ctl(lab, node, &["status", "--json"]);
+    serde_json::from_slice(&output.stdout).ok()
+}
+
+fn status_of(lab: &Lab, node: &str) -> Status {
+    let output = ctl(lab, node, &["status", "--json"]);
+    assert!(
+        output.status.success(),
+        "status --json: {}",
+        describe(&output)
+    );
+    serde_json::from_slice(&output.stdout).expect("status --json parses")
+}
+
+#[test]
+fn status_shows_the_active_node_and_live_links() {
+    let lab = Lab::new();
+    let cluster = Cluster::start(&lab);
+    cluster.wait_for("beta to see alpha on both links", || {
+        status_of(&lab, "beta").peers[0]
+            .links
+            .iter()
+            .all(|l| l.state == "ok")
+    });
+
+    let alpha = status_of(&lab, "alpha");
+    assert_eq!(alpha.node, "alpha");
+    assert_eq!(alpha.state, "active");
+    assert_eq!(alpha.vips[0].address, "198.18.0.10/24");
+    assert!(alpha.vips[0].held_here);
+    assert_eq!(alpha.peers[0].name, "beta");
+    assert_eq!(alpha.peers[0].state, "standby");
+    assert_eq!(alpha.peers[0].fingerprint_match, Some(true));
+    assert!(alpha.health.gateways[0].reachable);
+    let beta = status_of(&lab, "beta");
+    assert_eq!(beta.state, "standby");
+    assert_eq!(beta.vips[0].holder.as_deref(), Some("alpha"));
+    assert!(!beta.vips[0].held_here);
+
+    let human = ctl(&lab, "alpha", &["status"]);
+    assert_eq!(human.status.code(), Some(0), "{}", describe(&human));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("alpha") && text.contains("ACTIVE"), "{text}");
+    assert!(!text.contains('\x1b'), "colour on a pipe: {text}");
+}
+
+#[test]
+fn takeover_moves_the_vip_to_the_asking_node_without_overlap() {
+    let lab = Lab::new();
+    let cluster = Cluster::start(&lab);
+    let watcher = std::thread::scope(|scope| {
+        let watch =
+            scope.spawn(|| watch_handover(&lab, "n1", "n2", |on_n1, on_n2| on_n2 && !on_n1));
+        let output = ctl(&lab, "beta", &["takeover", "--timeout", "10s"]);
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        watch.join().expect("watcher")
+    });
+    assert!(
+        watcher.finished,
+        "the VIP did not move to n2\n{}",
+        cluster.logs()
+    );
+    assert_eq!(watcher.overlaps, 0, "VIP on both nodes\n{}", cluster.logs());
+    assert!(lab.log(&cluster.beta).contains("operator takeover"));
+    // The operator's choice stands against automatic failback (delay 1 s).
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        vip_on(&lab, "n2") && !vip_on(&lab, "n1"),
+        "{}",
+        cluster.logs()
+    );
+    // A second takeover is refused with a reason.
+    let again = ctl(&lab, "beta", &["takeover"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already active"));
+}
+
+#[test]
+fn standby_hands_the_vip_over_and_stays_standby() {
+    let lab = Lab::new();
+    let cluster = Cluster::start(&lab);
+    let output = ctl(&lab, "alpha", &["standby", "--timeout", "10s"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        vip_on(&lab, "n2") && !vip_on(&lab, "n1"),
+        "{}",
+        cluster.logs()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        vip_on(&lab, "n2") && !vip_on(&lab, "n1"),
+        "{}",
+        cluster.logs()
+    );
+    let alpha = status_of(&lab, "alpha");
+    assert_eq!(alpha.state, "standby");
+    assert!(alpha.standby_requested);
+}
+
+#[test]
+fn failback_returns_the_vip_to_the_preferred_node() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start_with(&lab, |c| {
+        c.replace("failback = \"auto\"", "failback = \"manual\"")
+    });
+    let output = ctl(&lab, "alpha", &["standby", "--timeout", "10s"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    // A restart clears alpha's standby request; with manual failback beta keeps
+    // the VIP until an operator moves it back.
+    cluster.restart_alpha();
+    cluster.wait_for("alpha standby again after its restart", || {
+        try_status_of(&lab, "alpha").is_some_and(|s| s.state == "standby")
+    });
+    assert!(vip_on(&lab, "n2"), "{}", cluster.logs());
+    let output = ctl(&lab, "beta", &["failback", "--timeout", "10s"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        vip_on(&lab, "n1") && !vip_on(&lab, "n2"),
+        "{}",
+        cluster.logs()
+    );
+    let refused = ctl(&lab, "alpha", &["failback"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already on the preferred node"));
+}
+
+#[test]
+fn maintenance_freezes_moves_until_turned_off() {
+    let lab = Lab::new();
+    let cluster = Cluster::start(&lab);
+    let output = ctl(&lab, "beta", &["maintenance", "on"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    cluster.wait_for("alpha to see the maintenance", || {
+        status_of(&lab, "alpha").maintenance.on
+    });
+    lab.blackhole("n1", common::GATEWAY);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        vip_on(&lab, "n1") && !vip_on(&lab, "n2"),
+        "moved in maintenance\n{}",
+        cluster.logs()
+    );
+    let text = String::from_utf8_lossy(&ctl(&lab, "alpha", &["status"]).stdout).to_string();
+    assert!(text.contains("MAINTENANCE"), "{text}");
+    let refused = ctl(&lab, "alpha", &["standby"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let output = ctl(&lab, "beta", &["maintenance", "off"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    cluster.wait_for("the VIP to move to beta once maintenance is off", || {
+        vip_on(&lab, "n2") && !vip_on(&lab, "n1")
+    });
+}
+
+#[test]
+fn reload_applies_a_new_priority_and_vip_without_dropping_the_old_one() {
+    let lab = Lab::new();
+    let cluster = Cluster::start(&lab);
+    let text = fs::read_to_string(&cluster.config).expect("read the config");
+    let text = text.replace("priority = 100", "priority = 250").replace(
+        "[health]",
+        "[[vip]]\naddress = \"198.18.0.20/24\"\ninterface = \"eth0\"\n\n[health]",
+    );
+    fs::write(&cluster.config, text).expect("write the config");
+    for node in ["alpha", "beta"] {
+        let output = ctl(&lab, node, &["reload"]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{node}: {}",
+            describe(&output)
+        );
+    }
+    // Right after the reload alpha holds both, the old one never dropped.
+    let addresses = lab.addresses("n1", "eth0");
+    assert!(
+        addresses.iter().any(|a| a == "198.18.0.10/24"),
+        "{addresses:?}"
+    );
+    cluster.wait_for("alpha to add the new VIP", || {
+        lab.addresses("n1", "eth0")
+            .iter()
+            .any(|a| a == "198.18.0.20/24")
+    });
+    // Beta now ranks first: failback (auto, 1 s) moves both VIPs to it.
+    cluster.wait_for("both VIPs on beta after the priority change", || {
+        let n2 = lab.addresses("n2", "eth0");
+        n2.iter().any(|a| a == "198.18.0.10/24") && n2.iter().any(|a| a == "198.18.0.20/24")
+    });
+    assert!(lab.log(&cluster.beta).contains("configuration reloaded"));
+}
+
+#[test]
+fn an_invalid_reload_is_rejected_and_the_old_configuration_kept() {
+    let lab = Lab::new();
+    let cluster = Cluster::start(&lab);
+    let text = fs::read_to_string(&cluster.config).expect("read the config");
+    fs::write(
+        &cluster.config,
+        text.replace("priority = 200", "priority = \"high\""),
+    )
+    .expect("write the config");
+    let output = ctl(&lab, "alpha", &["reload"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("node[0].priority"));
+    assert!(lab.log(&cluster.alpha).contains("reload rejected"));
+    assert_eq!(status_of(&lab, "alpha").state, "active");
+    assert!(vip_on(&lab, "n1"));
+}
+
+#[test]
+fn status_of_a_stopped_daemon_exits_3_with_one_line() {
+    let lab = Lab::new();
+    let output = ctl(&lab, "alpha", &["status"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not running"), "{stderr}");
 }
