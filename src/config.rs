@@ -42,8 +42,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The file was read but holds one or more problems.
-    #[error("{} has {} problem(s):\n{}", .path.display(), .problems.len(), Problems(.problems))]
+    /// The file was read but holds one or more problems: one line for one problem,
+    /// a count and a line each for several.
+    #[error("{}", describe_problems(.path, .problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<Problem>,
@@ -65,6 +66,18 @@ impl fmt::Display for Problem {
             Some(line) => write!(f, "line {line}: {}: {}", self.key, self.message),
             None => write!(f, "{}: {}", self.key, self.message),
         }
+    }
+}
+
+fn describe_problems(path: &Path, problems: &[Problem]) -> String {
+    match problems {
+        [one] => format!("{}: {one}", path.display()),
+        _ => format!(
+            "{} has {} problems:\n{}",
+            path.display(),
+            problems.len(),
+            Problems(problems)
+        ),
     }
 }
 

@@ -20,6 +20,7 @@
 // Each test crate uses a different part of the lab.
 #![allow(dead_code)]
 
+pub mod cluster;
 mod json;
 
 use std::fs::{self, File};

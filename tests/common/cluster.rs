@@ -1,0 +1,360 @@
+//! A two-node failoverd cluster on the lab, for the end-to-end and fault tests:
+//! the configuration, starting and stopping the daemons, and the client commands.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use failoverd::status::Status;
+use nix::sys::signal::Signal;
+
+use super::{Lab, Probe, VIP, failoverd};
+
+/// The VIP as the config writes it and `ip addr` lists it.
+pub const VIP_CIDR: &str = "198.18.0.10/24";
+/// Upper bound for anything the daemons should do by themselves.
+pub const LIMIT: Duration = Duration::from_secs(10);
+/// How often a wait looks again.
+pub const POLL: Duration = Duration::from_millis(50);
+/// How often a handover is sampled when looking for the VIP on both nodes.
+pub const HANDOVER_POLL: Duration = Duration::from_millis(5);
+/// `timing.dead` in the config: three of these pass without anything moving in
+/// `crossover_cut_moves_nothing`.
+pub const DEAD: Duration = Duration::from_millis(300);
+
+/// The cluster configuration; `{key}` and `{hook}` are filled in by `write_config`.
+pub const CONFIG: &str = r#"[cluster]
+name = "e2e"
+key_file = "{key}"
+port = 694
+failback = "auto"
+failback_delay = "1s"
+
+[timing]
+interval = "50ms"
+warn = "150ms"
+dead = "300ms"
+init_dead = "1s"
+
+[[link]]
+name = "crossover"
+
+[[link]]
+name = "lan"
+
+[[node]]
+name = "alpha"
+priority = 200
+addresses = { crossover = "198.19.0.1", lan = "198.18.0.11" }
+
+[[node]]
+name = "beta"
+priority = 100
+addresses = { crossover = "198.19.0.2", lan = "198.18.0.12" }
+
+[[vip]]
+address = "198.18.0.10/24"
+interface = "eth0"
+label = "eth0:vip"
+
+[health]
+gateways = ["198.18.0.1"]
+interval = "100ms"
+timeout = "100ms"
+failures = 3
+
+[hooks]
+start = "{hook}"
+stop = "{hook}"
+fault = "{hook}"
+timeout = "10s"
+
+[announce]
+count = 3
+interval = "50ms"
+refresh = "60s"
+"#;
+
+/// One line per hook run, in hooks-<node>.log; the reason goes last as it has spaces.
+pub const HOOK: &str = r#"#!/bin/sh
+echo "$FAILOVERD_HOOK state=$FAILOVERD_STATE prev=$FAILOVERD_PREVIOUS_STATE node=$FAILOVERD_NODE peer=$FAILOVERD_PEER cluster=$FAILOVERD_CLUSTER vips=$FAILOVERD_VIPS reason=$FAILOVERD_REASON" >> "{dir}/hooks-$FAILOVERD_NODE.log"
+"#;
+
+pub struct Cluster<'a> {
+    pub lab: &'a Lab,
+    pub config: PathBuf,
+    pub alpha: Child,
+    pub beta: Child,
+}
+
+impl<'a> Cluster<'a> {
+    /// Starts both daemons and waits until alpha, the preferred node, holds the VIP
+    /// and beta has settled as its standby.
+    pub fn start(lab: &'a Lab) -> Cluster<'a> {
+        Cluster::start_with(lab, |text| text)
+    }
+
+    /// Like `start`, with the configuration text changed by `edit` first.
+    pub fn start_with(lab: &'a Lab, edit: impl Fn(String) -> String) -> Cluster<'a> {
+        let config = write_config(lab);
+        let text = fs::read_to_string(&config).expect("read the config");
+        fs::write(&config, edit(text)).expect("write the config");
+        lab.serve("n1", "alpha");
+        lab.serve("n2", "beta");
+        let alpha = start_daemon(lab, "n1", "alpha", &config);
+        let beta = start_daemon(lab, "n2", "beta", &config);
+        let cluster = Cluster {
+            lab,
+            config,
+            alpha,
+            beta,
+        };
+        cluster.wait_for(
+            "alpha active with the VIP on n1 alone, beta standby",
+            || {
+                vip_on(lab, "n1")
+                    && !vip_on(lab, "n2")
+                    && lab.log(&cluster.beta).contains("-> standby")
+            },
+        );
+        cluster
+    }
+
+    /// Kills alpha's daemon outright and cuts n1 off both networks, as if the machine
+    /// had died: the VIP it leaves on eth0 can no longer answer.
+    pub fn crash_alpha(&mut self) {
+        self.lab
+            .kill(&self.alpha, Signal::SIGKILL)
+            .expect("send SIGKILL to alpha");
+        self.alpha.wait().expect("reap alpha");
+        self.lab.link_down("n1", "eth0");
+        self.lab.link_down("n1", "xo");
+    }
+
+    /// Polls `cond` every `POLL` for up to `LIMIT`; panics with both logs if it never
+    /// holds.
+    pub fn wait_for(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + LIMIT;
+        while !cond() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {LIMIT:?} waiting for {what}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits for a line in `node`'s hook log from `hook` carrying every one of
+    /// `fields` ("state=active"), and returns it.
+    pub fn wait_for_hook(&self, node: &str, hook: &str, fields: &[&str]) -> String {
+        let mut found = None;
+        self.wait_for(
+            &format!("a {hook} hook run on {node} with {fields:?}"),
+            || {
+                found = hook_lines(self.lab, node).into_iter().find(|line| {
+                    let mut words = line.split_whitespace();
+                    words.next() == Some(hook)
+                        && fields.iter().all(|f| words.clone().any(|w| w == *f))
+                });
+                found.is_some()
+            },
+        );
+        found.unwrap_or_default()
+    }
+
+    pub fn assert_log_contains(&self, node: &str, text: &str) {
+        let child = match node {
+            "alpha" => &self.alpha,
+            _ => &self.beta,
+        };
+        self.wait_for(&format!("{text:?} in {node}'s log"), || {
+            self.lab.log(child).contains(text)
+        });
+    }
+
+    /// Both daemon logs and both hook logs, for failure messages.
+    /// Stops alpha's daemon gracefully and starts it again.
+    pub fn restart_alpha(&mut self) {
+        self.lab
+            .kill(&self.alpha, Signal::SIGTERM)
+            .expect("send SIGTERM to alpha");
+        self.alpha.wait().expect("reap alpha");
+        self.alpha = start_daemon(self.lab, "n1", "alpha", &self.config);
+    }
+
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for (node, child) in [("alpha", &self.alpha), ("beta", &self.beta)] {
+            out.push_str(&format!(
+                "--- {node}: {}\n{}",
+                self.lab.log_path(child).display(),
+                self.lab.log(child)
+            ));
+            out.push_str(&format!(
+                "--- hooks-{node}.log\n{}\n",
+                hook_lines(self.lab, node).join("\n")
+            ));
+        }
+        out
+    }
+}
+
+/// Writes the key, the hook script and the config into the lab's directory; returns
+/// the config's path.
+pub fn write_config(lab: &Lab) -> PathBuf {
+    let key = lab.write_key();
+    let hook = lab.write_file(
+        "hook.sh",
+        &HOOK.replace("{dir}", &lab.tmpdir().display().to_string()),
+    );
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).expect("chmod the hook");
+    let text = CONFIG
+        .replace("{key}", &key.display().to_string())
+        .replace("{hook}", &hook.display().to_string());
+    lab.write_file("failoverd.toml", &text)
+}
+
+/// Both daemons share one file system here, so each gets its own control socket and
+/// state directory (on real nodes the defaults in /run and /var/lib are per host).
+pub fn start_daemon(lab: &Lab, host: &str, node: &str, config: &Path) -> Child {
+    let config = config.to_str().expect("UTF-8 path");
+    let socket = node_socket(lab, node);
+    let state = lab.tmpdir().join(format!("state-{node}"));
+    lab.spawn(
+        host,
+        failoverd(),
+        &[
+            "run",
+            "--config",
+            config,
+            "--node",
+            node,
+            "--socket",
+            socket.to_str().expect("UTF-8 path"),
+            "--state-dir",
+            state.to_str().expect("UTF-8 path"),
+        ],
+    )
+}
+
+pub fn node_socket(lab: &Lab, node: &str) -> std::path::PathBuf {
+    lab.tmpdir().join(format!("{node}.sock"))
+}
+
+/// `failoverd check` for alpha, run inside n1.
+pub fn check(lab: &Lab, config: &Path) -> Output {
+    let failoverd = failoverd();
+    let args = [
+        failoverd.to_str().expect("UTF-8 path"),
+        "check",
+        "--config",
+        config.to_str().expect("UTF-8 path"),
+        "--node",
+        "alpha",
+    ];
+    lab.exec("n1", &args)
+}
+
+pub fn describe(output: &Output) -> String {
+    format!(
+        "{}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout).trim(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    )
+}
+
+pub fn vip_on(lab: &Lab, host: &str) -> bool {
+    lab.addresses(host, "eth0").iter().any(|a| a == VIP_CIDR)
+}
+
+pub fn hook_lines(lab: &Lab, node: &str) -> Vec<String> {
+    fs::read_to_string(lab.tmpdir().join(format!("hooks-{node}.log")))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Probes the VIP from the client for up to ten seconds, stopping a few probes after
+/// `responder` first answers.
+pub fn answer_from(responder: &str) -> Probe {
+    Probe::new(VIP)
+        .count(1000)
+        .interval(Duration::from_millis(10))
+        .timeout(Duration::from_millis(200))
+        .stop_after(responder, 5)
+}
+
+/// What `watch_handover` saw.
+pub struct Watch {
+    /// Whether `done` held before `LIMIT`.
+    pub finished: bool,
+    pub polls: u32,
+    /// Polls that found the VIP on both nodes.
+    pub overlaps: u32,
+}
+
+/// Samples the VIP on both nodes every `HANDOVER_POLL` until `done(on_from, on_to)`
+/// holds or `LIMIT` passes. The node gaining the VIP is read first: during a handover
+/// `from` only loses it and `to` only gains it, so seeing it on `to` and then still on
+/// `from` means both held it at the same moment, not merely within one poll.
+pub fn watch_handover(
+    lab: &Lab,
+    from: &str,
+    to: &str,
+    mut done: impl FnMut(bool, bool) -> bool,
+) -> Watch {
+    let deadline = Instant::now() + LIMIT;
+    let mut watch = Watch {
+        finished: false,
+        polls: 0,
+        overlaps: 0,
+    };
+    while Instant::now() < deadline {
+        let on_to = vip_on(lab, to);
+        let on_from = vip_on(lab, from);
+        watch.polls += 1;
+        if on_to && on_from {
+            watch.overlaps += 1;
+        }
+        if done(on_from, on_to) {
+            watch.finished = true;
+            break;
+        }
+        std::thread::sleep(HANDOVER_POLL);
+    }
+    watch
+}
+
+// --- operations through the control socket ----------------------------------------
+
+/// Runs a client command against `node`'s daemon.
+pub fn ctl(lab: &Lab, node: &str, args: &[&str]) -> Output {
+    let socket = node_socket(lab, node);
+    Command::new(failoverd())
+        .args(args)
+        .arg("--socket")
+        .arg(&socket)
+        .output()
+        .expect("run the failoverd client")
+}
+
+/// The status, or None while the daemon is not answering yet.
+pub fn try_status_of(lab: &Lab, node: &str) -> Option<Status> {
+    let output = ctl(lab, node, &["status", "--json"]);
+    serde_json::from_slice(&output.stdout).ok()
+}
+
+pub fn status_of(lab: &Lab, node: &str) -> Status {
+    let output = ctl(lab, node, &["status", "--json"]);
+    assert!(
+        output.status.success(),
+        "status --json: {}",
+        describe(&output)
+    );
+    serde_json::from_slice(&output.stdout).expect("status --json parses")
+}
