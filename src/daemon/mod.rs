@@ -11,6 +11,7 @@ pub mod announce;
 pub mod executor;
 pub mod gateway;
 pub mod hooks;
+pub mod http;
 pub mod vip;
 
 use std::future::Future;
