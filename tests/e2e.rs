@@ -494,3 +494,45 @@ fn status_of_a_stopped_daemon_exits_3_with_one_line() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("not running"), "{stderr}");
 }
+
+#[test]
+fn status_page_status_json_and_metrics_answer_a_real_http_client() {
+    let lab = Lab::new();
+    let cluster = Cluster::start_with(&lab, |text| {
+        format!("{text}\n[http]\nlisten = \"0.0.0.0:9469\"\n")
+    });
+    let curl = |path: &str| {
+        let url = format!("http://198.18.0.11:9469{path}");
+        let output = lab.exec("cl", &["curl", "-sS", "--max-time", "5", "-i", &url]);
+        assert!(output.status.success(), "curl {url}: {}", describe(&output));
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let page = curl("/");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("text/html") && page.contains("alpha"),
+        "{page}"
+    );
+
+    cluster.wait_for("the published status to show alpha active", || {
+        let json = curl("/status");
+        json.contains("\"state\":\"active\"")
+    });
+    let json = curl("/status");
+    let body = json.split("\r\n\r\n").nth(1).expect("a body");
+    let status: failoverd::status::Status = serde_json::from_str(body).expect("JSON status");
+    assert_eq!(status.node, "alpha");
+    assert_eq!(status.peers[0].name, "beta");
+
+    let metrics = curl("/metrics");
+    assert!(
+        metrics.contains("failoverd_state{state=\"active\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("failoverd_heartbeats_sent_total"),
+        "{metrics}"
+    );
+    let missing = curl("/nope");
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+}

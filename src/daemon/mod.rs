@@ -13,6 +13,7 @@ pub mod events;
 pub mod executor;
 pub mod gateway;
 pub mod hooks;
+pub mod http;
 pub mod notify;
 pub mod vip;
 
@@ -55,6 +56,12 @@ pub enum DaemonError {
     /// The control socket could not be set up.
     #[error("{0}")]
     Control(#[from] control::ControlError),
+    /// The status page's address could not be bound (`[http] listen`).
+    #[error("cannot listen for HTTP on {address}: {source}")]
+    Http {
+        address: SocketAddr,
+        source: io::Error,
+    },
 }
 
 /// A datagram from one of the heartbeat sockets.
@@ -142,9 +149,18 @@ pub async fn run(
         "failoverd started"
     );
 
-    let (status_tx, _) = watch::channel(Arc::new(
+    let (status_tx, status_rx) = watch::channel(Arc::new(
         machine.status(Instant::now().into_std(), SystemTime::now()),
     ));
+    if let Some(address) = config.http.listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|source| DaemonError::Http { address, source })?;
+        info!(%address, "status page and metrics at http://{address}/");
+        tokio::spawn(http::serve(listener, status_rx));
+    } else {
+        drop(status_rx);
+    }
     let mut shell = Shell {
         events: EventLog::new(config.events.keep, config.events.file.clone()),
         config,
