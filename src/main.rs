@@ -358,8 +358,10 @@ fn run(
     socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
 ) -> ExitCode {
+    // Colour only on a terminal: journald and log files want plain text.
     tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

@@ -1,0 +1,399 @@
+//! Fault injection against real daemons in the namespace lab: the things that go
+//! wrong in ways nobody planned. A hook that hangs, a flood of junk, a daemon killed
+//! or frozen while it holds the VIP, strangers on the heartbeat links, a primary that
+//! keeps restarting, and broken configuration files.
+//!
+//! Like the end-to-end tests they need root, and every wait and loop is bounded.
+
+#![allow(
+    clippy::zombie_processes,
+    reason = "the Lab kills and reaps the processes it spawned when it is dropped"
+)]
+
+mod common;
+
+use std::fs::{self, File};
+use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::cluster::*;
+use common::{Lab, failoverd};
+use failoverd::wire::heartbeat::{Heartbeat, Signer, WireState};
+use nix::sched::{CloneFlags, setns};
+use nix::sys::signal::Signal;
+
+/// Resident memory of a process, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Sends `count` datagrams (alternately junk and heartbeats signed with the wrong
+/// key) from the client namespace to both nodes' heartbeat ports, on a thread that
+/// joins that namespace. Bounded in count and in time.
+fn flood(lab: &Lab, count: u32, limit: Duration) -> std::thread::JoinHandle<u32> {
+    let ns = format!("/run/netns/{}", lab.ns("cl"));
+    std::thread::spawn(move || {
+        let netns = File::open(&ns).expect("open the client namespace");
+        setns(&netns, CloneFlags::CLONE_NEWNET).expect("join the client namespace");
+        let socket = UdpSocket::bind("0.0.0.0:0").expect("bind in the client namespace");
+        let forger = Signer::new(b"not the cluster key, not at all");
+        let mut forged = Vec::new();
+        let started = Instant::now();
+        let mut sent = 0;
+        for i in 0..count {
+            if started.elapsed() > limit {
+                break;
+            }
+            let hb = Heartbeat {
+                link: 1,
+                state: WireState::Active,
+                flags: 0,
+                health: 0,
+                priority: u16::MAX,
+                incarnation: u64::from(i),
+                sequence: u64::from(i),
+                fingerprint: [0; 8],
+                nonce: 1,
+                echo: 1,
+                cluster: "e2e".into(),
+                node: "alpha".into(),
+            };
+            forged.clear();
+            hb.encode(&forger, &mut forged);
+            let junk = [0xa5u8; 64];
+            let payload: &[u8] = if i % 2 == 0 { &forged } else { &junk };
+            for target in ["198.18.0.11:694", "198.18.0.12:694"] {
+                if socket.send_to(payload, target).is_ok() {
+                    sent += 1;
+                }
+            }
+            if i % 64 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        sent
+    })
+}
+
+#[test]
+fn a_hanging_start_hook_is_killed_and_heartbeats_never_stall() {
+    let lab = Lab::new();
+    let hang = lab.write_file(
+        "hang.sh",
+        "#!/bin/sh\nsleep 1000 &\necho \"$!\" >> \"$(dirname \"$0\")/sleepers\"\nsleep 1000\n",
+    );
+    fs::set_permissions(&hang, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let hang = hang.display().to_string();
+    let cluster = Cluster::start_with(&lab, move |text| {
+        let text = text.replace("timeout = \"10s\"", "timeout = \"2s\"");
+        let start = text
+            .lines()
+            .find(|l| l.starts_with("start = "))
+            .expect("a start hook")
+            .to_string();
+        text.replace(&start, &format!("start = \"{hang}\""))
+    });
+    cluster.wait_for("alpha's start hook to be killed at its timeout", || {
+        lab.log(&cluster.alpha)
+            .contains("start hook failed: timed out after 2s")
+    });
+    // Meanwhile beta heard alpha all along: no late heartbeat, no takeover.
+    let beta = lab.log(&cluster.beta);
+    assert!(
+        !beta.contains("late heartbeat"),
+        "heartbeats stalled:\n{beta}"
+    );
+    assert!(!beta.contains("-> active"), "false failover:\n{beta}");
+    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
+    // The whole process group went, the backgrounded sleeper too.
+    let sleepers = fs::read_to_string(lab.tmpdir().join("sleepers")).expect("sleeper pids");
+    for pid in sleepers.split_whitespace() {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")),
+            "hook child {pid} outlived the timeout"
+        );
+    }
+}
+
+#[test]
+fn a_flood_of_junk_and_forged_packets_does_not_stop_a_failover() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start(&lab);
+    let beta_pid = cluster.beta.id();
+    let before = rss_kib(beta_pid);
+    let flooding = flood(&lab, 40_000, Duration::from_secs(8));
+    std::thread::sleep(Duration::from_millis(300));
+    cluster.crash_alpha();
+    let died = Instant::now();
+    cluster.wait_for("beta to take over during the flood", || vip_on(&lab, "n2"));
+    let took = died.elapsed();
+    let sent = flooding.join().expect("flood thread");
+    assert!(sent > 1000, "the flood hardly ran: {sent} datagrams");
+    // A generous sanity bound: dead is 300 ms.
+    assert!(
+        took < Duration::from_secs(3),
+        "takeover took {took:?} under the flood"
+    );
+    let status = status_of(&lab, "beta");
+    let rejected = |why: &str| {
+        status
+            .counters
+            .rejected
+            .iter()
+            .find(|(reason, _)| reason == why)
+            .map_or(0, |(_, n)| *n)
+    };
+    assert!(
+        rejected("authentication failed") > 0,
+        "{:?}",
+        status.counters
+    );
+    assert!(
+        rejected("bad length") + rejected("not a heartbeat") > 0,
+        "{:?}",
+        status.counters
+    );
+    assert!(lab.log(&cluster.beta).contains("dropped datagrams"));
+    let after = rss_kib(beta_pid);
+    assert!(
+        after < before + 8 * 1024,
+        "beta grew from {before} KiB to {after} KiB under the flood"
+    );
+}
+
+#[test]
+fn a_daemon_killed_and_restarted_while_holding_the_vip_never_shares_it() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start(&lab);
+    lab.kill(&cluster.alpha, Signal::SIGKILL)
+        .expect("SIGKILL alpha");
+    cluster.alpha.wait().expect("reap alpha");
+    assert!(
+        vip_on(&lab, "n1"),
+        "the kernel keeps the VIP of a killed daemon"
+    );
+    cluster.alpha = start_daemon(&lab, "n1", "alpha", &cluster.config);
+    // Sample both nodes while alpha reconciles and the election settles.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut overlaps = 0;
+    while Instant::now() < deadline {
+        let on_n2 = vip_on(&lab, "n2");
+        if on_n2 && vip_on(&lab, "n1") {
+            overlaps += 1;
+        }
+        std::thread::sleep(HANDOVER_POLL);
+    }
+    assert_eq!(overlaps, 0, "VIP on both nodes\n{}", cluster.logs());
+    cluster.wait_for("exactly one holder after the restart", || {
+        vip_on(&lab, "n1") != vip_on(&lab, "n2")
+    });
+    assert!(
+        lab.log(&cluster.alpha)
+            .contains("found on this node at start")
+    );
+}
+
+#[test]
+fn an_active_daemon_paused_past_dead_yields_on_resume() {
+    let lab = Lab::new();
+    let cluster = Cluster::start(&lab);
+    lab.kill(&cluster.alpha, Signal::SIGSTOP)
+        .expect("SIGSTOP alpha");
+    cluster.wait_for("beta to take over from the frozen alpha", || {
+        vip_on(&lab, "n2")
+    });
+    std::thread::sleep(DEAD);
+    lab.kill(&cluster.alpha, Signal::SIGCONT)
+        .expect("SIGCONT alpha");
+    cluster.wait_for("alpha to release after resuming", || {
+        !vip_on(&lab, "n1") && vip_on(&lab, "n2")
+    });
+    cluster.assert_log_contains(
+        "alpha",
+        "resumed after a stall, peer beta took over meanwhile",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let beta = lab.log(&cluster.beta);
+    let after_takeover = beta.rsplit("-> active").next().unwrap_or_default();
+    assert!(
+        !after_takeover.contains("-> standby"),
+        "beta released too, a second move:\n{beta}"
+    );
+    assert!(vip_on(&lab, "n2") && !vip_on(&lab, "n1"));
+}
+
+#[test]
+fn nodes_with_a_wrong_key_or_another_cluster_are_ignored_and_counted() {
+    let lab = Lab::new();
+    let cluster = Cluster::start(&lab);
+    let wrong_key = lab.write_file("wrong-key", "a key that belongs to nobody here, 32b");
+    fs::set_permissions(&wrong_key, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let key_line = fs::read_to_string(&cluster.config)
+        .expect("read config")
+        .lines()
+        .find(|l| l.starts_with("key_file"))
+        .expect("key_file")
+        .to_string();
+    // Two strangers on the client's address: one with the wrong key, one from
+    // another cluster (with the right key). Neither holds a VIP.
+    // The client gets a second address so both strangers can bind the port.
+    lab.exec_ok(
+        "cl",
+        &["ip", "addr", "add", "198.18.0.101/24", "dev", "eth0"],
+    );
+    for (name, cluster_name, key, address) in [
+        (
+            "stranger-key",
+            "e2e",
+            format!("key_file = \"{}\"", wrong_key.display()),
+            "198.18.0.100",
+        ),
+        (
+            "stranger-cluster",
+            "other",
+            key_line.clone(),
+            "198.18.0.101",
+        ),
+    ] {
+        let text = format!(
+            "[cluster]\nname = \"{cluster_name}\"\n{key}\n\
+             [timing]\ninterval = \"50ms\"\nwarn = \"150ms\"\ndead = \"300ms\"\ninit_dead = \"1s\"\n\
+             [[link]]\nname = \"lan\"\n\
+             [[node]]\nname = \"gamma\"\npriority = 999\naddresses = {{ lan = \"{address}\" }}\n\
+             [[node]]\nname = \"beta\"\npriority = 1\naddresses = {{ lan = \"198.18.0.12\" }}\n"
+        );
+        let config = lab.write_file(&format!("{name}.toml"), &text);
+        let socket = lab.tmpdir().join(format!("{name}.sock"));
+        let state = lab.tmpdir().join(format!("state-{name}"));
+        lab.spawn(
+            "cl",
+            failoverd(),
+            &[
+                "run",
+                "--config",
+                config.to_str().expect("UTF-8"),
+                "--node",
+                "gamma",
+                "--socket",
+                socket.to_str().expect("UTF-8"),
+                "--state-dir",
+                state.to_str().expect("UTF-8"),
+            ],
+        );
+    }
+    cluster.wait_for("beta to count both kinds of strangers", || {
+        let status = status_of(&lab, "beta");
+        let count = |why: &str| {
+            status
+                .counters
+                .rejected
+                .iter()
+                .any(|(reason, n)| reason == why && *n > 0)
+        };
+        count("authentication failed") && count("other cluster")
+    });
+    assert!(lab.log(&cluster.beta).contains("dropped datagrams"));
+    assert!(
+        vip_on(&lab, "n1") && !vip_on(&lab, "n2"),
+        "{}",
+        cluster.logs()
+    );
+    assert_eq!(status_of(&lab, "beta").state, "standby");
+}
+
+#[test]
+fn a_primary_that_keeps_restarting_never_pulls_the_vip_after_it() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start(&lab);
+    cluster.crash_alpha();
+    cluster.wait_for("beta to take over", || vip_on(&lab, "n2"));
+    lab.link_up("n1", "eth0");
+    lab.link_up("n1", "xo");
+    // failback_delay is 1 s: each run of alpha is shorter than that.
+    for round in 0..4 {
+        cluster.alpha = start_daemon(&lab, "n1", "alpha", &cluster.config);
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(
+            vip_on(&lab, "n2") && !vip_on(&lab, "n1"),
+            "round {round}: the VIP followed a restart\n{}",
+            cluster.logs()
+        );
+        lab.kill(&cluster.alpha, Signal::SIGKILL)
+            .expect("SIGKILL alpha");
+        cluster.alpha.wait().expect("reap alpha");
+    }
+    // Left running, alpha gets the VIP back once it has been up for the delay.
+    cluster.alpha = start_daemon(&lab, "n1", "alpha", &cluster.config);
+    cluster.wait_for("failback to alpha after a stable run", || {
+        vip_on(&lab, "n1") && !vip_on(&lab, "n2")
+    });
+}
+
+#[test]
+fn broken_configuration_files_give_one_line_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("failoverd-faults-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("temp dir");
+    let key = dir.join("authkey");
+    fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let good = CONFIG.replace("{key}", &key.display().to_string()).replace(
+        "start = \"{hook}\"\nstop = \"{hook}\"\nfault = \"{hook}\"\n",
+        "",
+    );
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("missing file", None, "cannot read"),
+        ("bad TOML", Some("[cluster\nname = ".into()), "line 1"),
+        (
+            "missing key file",
+            Some(good.replace(&key.display().to_string(), "/nonexistent/authkey")),
+            "cluster.key_file",
+        ),
+        ("wrong key mode", Some(good.clone()), "0644"),
+    ];
+    for (what, text, expect) in cases {
+        let path = dir.join(format!("{}.toml", what.replace(' ', "-")));
+        match &text {
+            Some(text) => fs::write(&path, text).expect("write config"),
+            None => {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        let mode = if what == "wrong key mode" {
+            0o644
+        } else {
+            0o600
+        };
+        fs::set_permissions(&key, fs::Permissions::from_mode(mode)).expect("chmod");
+        for command in ["check", "run"] {
+            let output = Command::new(failoverd())
+                .args([command, "--config"])
+                .arg(&path)
+                .args(["--node", "alpha"])
+                .output()
+                .expect("run failoverd");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{what} ({command}): {stderr}"
+            );
+            assert_eq!(
+                stderr.trim().lines().count(),
+                1,
+                "{what} ({command}): {stderr}"
+            );
+            assert!(stderr.contains(expect), "{what} ({command}): {stderr}");
+            assert!(!stderr.contains("panicked"), "{what} ({command}): {stderr}");
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
