@@ -675,6 +675,7 @@ fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
     write_vips(out, s)?;
     write_peers(out, s)?;
     write_gateways(out, s)?;
+    write_interfaces(out, s)?;
     write_hooks(out, s)?;
     write_events(out, s)?;
     write!(
@@ -857,6 +858,29 @@ fn write_gateways(out: &mut String, s: &Status) -> fmt::Result {
                 .map_or_else(|| "\u{2014}".to_string(), |ms| Age(ms).to_string()),
             failures = gw.consecutive_failures,
             probes = gw.probes,
+        )?;
+    }
+    out.push_str("</table></section>\n");
+    Ok(())
+}
+
+fn write_interfaces(out: &mut String, s: &Status) -> fmt::Result {
+    if s.health.interfaces.is_empty() {
+        return Ok(());
+    }
+    out.push_str(
+        "<section><h2>VIP interfaces</h2><table><tr><th>Interface</th><th>Link</th></tr>",
+    );
+    for iface in &s.health.interfaces {
+        let (class, word) = if iface.up {
+            ("c-ok", "up")
+        } else {
+            ("c-bad", "down")
+        };
+        write!(
+            out,
+            "<tr><td class=\"mono\">{name}</td><td class=\"{class}\"><span class=\"dot\"></span>{word}</td></tr>",
+            name = Esc(&iface.name),
         )?;
     }
     out.push_str("</table></section>\n");
@@ -1135,6 +1159,16 @@ impl Collector for StatusMetrics {
                     ConstGauge::new(i64::from(g.consecutive_failures)),
                 )
             }),
+        )?;
+        family(
+            &mut enc,
+            "interface_up",
+            "1 while an interface that carries a VIP is up and running.",
+            None,
+            s.health
+                .interfaces
+                .iter()
+                .map(|i| ([("interface", i.name.as_str())], gauge(i.up))),
         )?;
         let last_runs = last_run_per_hook(s);
         family(
