@@ -119,7 +119,9 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
 
     let health = &status.health;
     let checks = match health.failing {
-        0 if health.gateways.is_empty() => "healthy (no gateway checks)".to_string(),
+        0 if health.gateways.is_empty() && health.interfaces.is_empty() => {
+            "healthy (no health checks)".to_string()
+        }
         0 => paint.paint(Paint::Green, "healthy"),
         n => paint.paint(Paint::Red, &checks_failing(n)),
     };
@@ -145,6 +147,14 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
             )
         };
         out.push(format!("  gateway {:<gw_width$}  {reach}", gateway.address));
+    }
+    for iface in &health.interfaces {
+        let state = if iface.up {
+            paint.paint(Paint::Green, "up")
+        } else {
+            paint.paint(Paint::Red, "down")
+        };
+        out.push(format!("  interface {}  {state}", iface.name));
     }
 
     out.push(match status.failback.as_str() {

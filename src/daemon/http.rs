@@ -868,9 +868,7 @@ fn write_interfaces(out: &mut String, s: &Status) -> fmt::Result {
     if s.health.interfaces.is_empty() {
         return Ok(());
     }
-    out.push_str(
-        "<section><h2>VIP interfaces</h2><table><tr><th>Interface</th><th>Link</th></tr>",
-    );
+    out.push_str("<section><h2>VIP interfaces</h2><table><tr><th>Interface</th><th>Link</th></tr>");
     for iface in &s.health.interfaces {
         let (class, word) = if iface.up {
             ("c-ok", "up")
