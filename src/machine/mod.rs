@@ -466,6 +466,9 @@ impl Machine {
         let deciding = self.role == Role::Active && self.release.is_none() && !self.stopping;
         for peer in &self.peers {
             consider(peer.deadline(&self.timing));
+            if self.handshaking(peer) {
+                consider(peer.handshake_since.map(|t| t + self.handshake_wait()));
+            }
             if deciding && let Some(since) = peer.failback_since {
                 consider(Some(since + self.failback_delay));
             }
@@ -1224,6 +1227,13 @@ impl Machine {
             if self.role == Role::Starting && waited {
                 self.transition(now, Role::Standby, Reason::Maintenance { by });
             }
+            // Two holders is never left alone, maintenance or not: resolving it is
+            // a safety action, not an automatic move.
+            if self.role == Role::Active
+                && let Some(peer) = self.outranking_holder()
+            {
+                self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
+            }
             return;
         }
         match self.role {
@@ -1319,13 +1329,7 @@ impl Machine {
         if let Some(peer) = requested {
             return self.start_release(now, After::Standby, Reason::TakeoverRequested { peer });
         }
-        let me = self.rank();
-        let outranked_by = self
-            .peers
-            .iter()
-            .find(|p| p.holds() && !p.releasing && !p.leaving && !p.yielding && rank_of(p) > me)
-            .map(|p| p.name.clone());
-        if let Some(peer) = outranked_by {
+        if let Some(peer) = self.outranking_holder() {
             return self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
         }
         if self.failback != Failback::Auto || self.pinned {
@@ -1352,6 +1356,26 @@ impl Machine {
         if let Some(peer) = due {
             self.start_release(now, After::Standby, Reason::Failback { peer });
         }
+    }
+
+    /// An active peer that ranks above this node (and is not already backing off).
+    fn outranking_holder(&self) -> Option<String> {
+        let me = self.rank();
+        self.peers
+            .iter()
+            .find(|p| p.holds() && !p.releasing && !p.leaving && !p.yielding && rank_of(p) > me)
+            .map(|p| p.name.clone())
+    }
+
+    fn handshaking(&self, peer: &Peer) -> bool {
+        peer.handshake_since
+            .is_some_and(|since| self.now_hint < since + self.handshake_wait())
+    }
+
+    /// How long an election waits for a peer whose handshake is under way: a round
+    /// trip takes one interval, and one lost packet another.
+    fn handshake_wait(&self) -> Duration {
+        self.timing.interval * 3
     }
 
     /// When a fresh health loss has lasted long enough to act on, if it has not yet.
@@ -1402,8 +1426,13 @@ impl Machine {
             .map(|p| p.name.clone())
     }
 
-    /// Whether this node is the first among the nodes that could take over.
+    /// Whether this node is the first among the nodes that could take over. Not
+    /// while a peer is completing its handshake: it may rank first, and it may
+    /// already see things this node does not.
     fn ranks_first(&self) -> bool {
+        if self.peers.iter().any(|p| self.handshaking(p)) {
+            return false;
+        }
         let me = self.rank();
         !self
             .peers

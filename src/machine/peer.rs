@@ -11,6 +11,9 @@ use crate::wire::heartbeat::{
     FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat,
 };
 
+/// Silence after which a stale packet starts a new handshake.
+const QUIET: Duration = Duration::from_secs(1);
+
 /// Liveness of one link to one peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
@@ -56,6 +59,10 @@ pub struct Peer {
     newest: Option<u64>,
     /// The peer's latest nonce, echoed back in every heartbeat to it.
     pub heard_nonce: Option<u64>,
+    /// Since when a peer that is not alive has been sending heartbeats that do not
+    /// echo our nonce yet: it is about to count, so elections wait a moment for it.
+    pub handshake_since: Option<Instant>,
+    last_stale: Option<Instant>,
     pub role: Role,
     pub releasing: bool,
     pub leaving: bool,
@@ -107,6 +114,8 @@ impl Peer {
             incarnation: None,
             newest: None,
             heard_nonce: None,
+            handshake_since: None,
+            last_stale: None,
             role: Role::Starting,
             releasing: false,
             leaving: false,
@@ -155,9 +164,19 @@ impl Peer {
         if !fresh {
             if !self.alive {
                 self.heard_nonce = Some(hb.nonce);
+                // A handshake starts with the first stale packet after a quiet spell;
+                // a steady stream of them (a replay) does not keep one open.
+                let quiet = self
+                    .last_stale
+                    .is_none_or(|t| now.saturating_duration_since(t) > QUIET);
+                if quiet {
+                    self.handshake_since = Some(now);
+                }
+                self.last_stale = Some(now);
             }
             return Err(Reject::Stale);
         }
+        self.handshake_since = None;
         match self.incarnation {
             Some(current) if hb.incarnation == current => {
                 if self.links[link].seq.is_some_and(|seq| hb.sequence <= seq) {
