@@ -298,7 +298,9 @@ pub fn preferred_node(status: &Status) -> &str {
     status
         .peers
         .iter()
-        .filter(|p| p.alive)
+        // As the daemon chooses: live peers that are neither in fault nor asked to
+        // stand by.
+        .filter(|p| p.alive && p.state != "fault" && !p.standby_requested)
         .map(|p| (p.health_failing, p.priority, p.name.as_str()))
         .chain([me])
         .min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)))

@@ -164,6 +164,8 @@ struct Sim {
     seed: u64,
     /// The fault verbs applied, with their times, for the failure report.
     ops: Vec<(Duration, String)>,
+    /// Consecutive losses per (from, to, link).
+    loss_runs: BTreeMap<(usize, usize, usize), u32>,
 }
 
 impl Sim {
@@ -206,6 +208,7 @@ impl Sim {
             max_holders_seen: 0,
             seed,
             ops: Vec::new(),
+            loss_runs: BTreeMap::new(),
         };
         for i in 0..n {
             sim.start(i);
@@ -277,6 +280,7 @@ impl Sim {
     }
 
     fn cut_link(&mut self, link: usize) {
+        self.note(format!("cut link {link}"));
         self.cut[link] = true;
         if self.cut.iter().all(|c| *c) {
             self.split_allowed_until = self.now + Duration::from_secs(1_000_000);
@@ -284,6 +288,7 @@ impl Sim {
     }
 
     fn restore_link(&mut self, link: usize) {
+        self.note(format!("restore link {link}"));
         let was_separated = self.cut.iter().all(|c| *c);
         self.cut[link] = false;
         if was_separated && self.partitions.is_empty() {
@@ -365,9 +370,17 @@ impl Sim {
                             continue;
                         }
                     }
-                    if !self.reachable(i, dest, link) || self.rng.chance(self.loss) {
+                    if !self.reachable(i, dest, link) {
                         continue;
                     }
+                    // Random loss, but never more than two in a row on one path: a
+                    // longer run is a partition, and partitions are their own verb.
+                    let run = self.loss_runs.entry((i, dest, link)).or_default();
+                    if *run < 2 && self.rng.chance(self.loss) {
+                        *run += 1;
+                        continue;
+                    }
+                    *run = 0;
                     self.packets.push(packet);
                 }
                 Action::Effect { id, effect } => self.nodes[i].queue.push_back((id, effect)),
@@ -621,11 +634,24 @@ impl Sim {
         }
         for (i, node) in self.nodes.iter().enumerate() {
             out.push_str(&format!(
-                "node {} role {:?} vips {:?}\n",
+                "node {} role {:?} vips {:?} rejected {:?}\n",
                 self.config.nodes[i].name,
                 self.role(i),
-                node.vips
+                node.vips,
+                node.machine.as_ref().map(|m| m.rejected().clone())
             ));
+            if let Some(m) = &node.machine {
+                out.push_str(&format!(
+                    "  next timer in {:?}, sent {}, peers {:?}\n",
+                    m.poll_timeout()
+                        .map(|t| t.saturating_duration_since(self.now)),
+                    m.heartbeats_sent(),
+                    m.peers()
+                        .iter()
+                        .map(|p| (p.name.clone(), p.alive, p.heard_nonce, p.incarnation))
+                        .collect::<Vec<_>>()
+                ));
+            }
             for (t, e) in node.events.iter().rev().take(60).rev() {
                 out.push_str(&format!("  {t:>10?} {e}\n"));
             }
@@ -1456,4 +1482,28 @@ fn two_holders_are_resolved_even_in_maintenance() {
     sim.run_for(ms(50));
     assert_eq!(sim.role(1), Some(Role::Standby));
     assert_eq!(sim.active(), vec![0]);
+}
+
+#[test]
+fn a_node_asked_to_stand_by_still_takes_over_from_a_failing_holder() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 42);
+    sim.order(0, Order::Standby).unwrap();
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.gateway_down(1);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    assert_eq!(sim.role(1), Some(Role::Fault));
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+#[test]
+fn maintenance_on_the_standby_still_answers_a_graceful_stop_of_the_holder() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 43);
+    sim.order(1, Order::Maintenance(true)).unwrap();
+    sim.run_for(ms(300));
+    sim.shutdown(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.transitions(1).last().unwrap().2, "peer alpha shut down");
+    // The stopping node logged its last transition before exiting.
+    let (_, to, reason) = sim.transitions(0).last().unwrap().clone();
+    assert_eq!((to, reason.as_str()), (Role::Standby, "shutdown"));
 }

@@ -219,6 +219,8 @@ pub struct Machine {
     name: String,
     cluster: String,
     priority: u16,
+    /// This node's address on each link (the sockets are bound to them).
+    addresses: Vec<IpAddr>,
     port: u16,
     timing: Timing,
     failback: Failback,
@@ -314,6 +316,7 @@ impl Machine {
             .collect();
         let mut machine = Machine {
             name: node.name.clone(),
+            addresses: node.addresses.clone(),
             cluster: config.cluster.name.clone(),
             priority: node.priority,
             port: config.cluster.port,
@@ -773,8 +776,14 @@ impl Machine {
                     .into(),
             );
         }
-        let mut changes = Vec::new();
         let node = &config.nodes[me];
+        if node.addresses != self.addresses {
+            return Err(
+                "this node's heartbeat addresses changed: restart the daemon to listen on them"
+                    .into(),
+            );
+        }
+        let mut changes = Vec::new();
         if node.priority != self.priority {
             changes.push(format!("priority {} -> {}", self.priority, node.priority));
             self.priority = node.priority;
@@ -987,6 +996,8 @@ impl Machine {
                         p.role.as_str().to_string()
                     } else if p.leaving {
                         "stopped".to_string()
+                    } else if p.incarnation.is_none() {
+                        "unknown".to_string()
                     } else {
                         "dead".to_string()
                     },
@@ -1226,6 +1237,17 @@ impl Machine {
             let waited = now >= self.started + self.timing.interval * 2;
             if self.role == Role::Starting && waited {
                 self.transition(now, Role::Standby, Reason::Maintenance { by });
+            }
+            // An operator stopped the holder: taking over is the answer to a
+            // deliberate act, not an automatic move, so maintenance allows it.
+            let left = matches!(self.takeover_reason, Some(Reason::PeerLeft { .. }));
+            if left
+                && matches!(self.role, Role::Standby | Role::Fault)
+                && !self.peers.iter().any(|p| p.holds())
+                && self.ranks_first()
+            {
+                let reason = self.takeover_reason.take().unwrap_or(Reason::Elected);
+                return self.become_active(now, reason);
             }
             // Two holders is never left alone, maintenance or not: resolving it is
             // a safety action, not an automatic move.
@@ -1473,10 +1495,12 @@ impl Machine {
     /// Order matters: VIPs first, then the announcement, then the start hook, so the
     /// service starts only once clients can reach it.
     fn become_active(&mut self, now: Instant, reason: Reason) {
-        self.transition(now, Role::Active, reason);
-        self.pinned = self.takeover_requested;
+        // Cleared before the transition's heartbeat, which must not still ask.
+        let pinned = self.takeover_requested;
         self.takeover_requested = false;
         self.standby_requested = false;
+        self.transition(now, Role::Active, reason);
+        self.pinned = pinned;
         for i in 0..self.vips.len() {
             if self.vip_state[i] != VipState::Held {
                 let id = self.effect(Effect::AddVip(self.vips[i].clone()));
@@ -1567,6 +1591,8 @@ impl Machine {
         for _ in 0..FAREWELL_COPIES {
             self.heartbeat(now);
         }
+        // The last transition must reach the log before the shell exits.
+        self.flush_events();
         self.actions.push_back(Action::Exit);
         self.exited = true;
     }
@@ -1841,9 +1867,11 @@ fn nonce_for(incarnation: u64, epoch: u64) -> u64 {
 struct Rank {
     /// An operator asked this node to take over: it comes first.
     takeover: bool,
-    /// An operator asked this node to stand by: it comes last.
-    available: bool,
+    /// Health before the operator's standby request: a node asked to stand by
+    /// still takes over rather than leave the VIPs to a node that fails checks.
     health: std::cmp::Reverse<u8>,
+    /// An operator asked this node to stand by: it comes after its equals.
+    available: bool,
     priority: u16,
     name: std::cmp::Reverse<String>,
 }
