@@ -97,7 +97,8 @@ pub struct VipStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerStatus {
     pub name: String,
-    /// As the peer last reported it; "dead" when silent on every link.
+    /// As the peer last reported it; "dead" when silent on every link, "unknown"
+    /// when never heard, "stopped" after it announced its shutdown.
     pub state: String,
     pub alive: bool,
     pub priority: u16,
@@ -156,7 +157,7 @@ pub struct EventRecord {
     pub unix_ms: u64,
     /// info, warn or error.
     pub severity: String,
-    /// transition, peer, link, gateway, hook, vip, config, rejected.
+    /// transition, peer, link, health, hook, vip, config, rejected or stall.
     pub kind: String,
     pub message: String,
 }
