@@ -1507,3 +1507,16 @@ fn maintenance_on_the_standby_still_answers_a_graceful_stop_of_the_holder() {
     let (_, to, reason) = sim.transitions(0).last().unwrap().clone();
     assert_eq!((to, reason.as_str()), (Role::Standby, "shutdown"));
 }
+
+#[test]
+fn extra_heartbeats_never_delay_the_regular_ones() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 44);
+    // Each toggle sends a heartbeat out of turn; ten of them within one interval
+    // once pushed the next regular heartbeat a whole second away.
+    for i in 0..10 {
+        sim.order(1, Order::Maintenance(i % 2 == 0)).unwrap();
+    }
+    sim.run_for(ms(1500));
+    assert!(!sim.has_event(0, |e| matches!(e, Event::PeerLate { .. })));
+    assert!(!sim.has_event(0, |e| matches!(e, Event::LinkLate { .. })));
+}

@@ -366,7 +366,7 @@ impl Machine {
             ),
             vip_state: vec![VipState::Absent; config.vips.len()],
             hooks_running: BTreeMap::new(),
-            next_heartbeat: now,
+            next_heartbeat: now + config.timing.interval,
             next_refresh: None,
             next_effect: 0,
             actions: VecDeque::new(),
@@ -428,6 +428,12 @@ impl Machine {
         }
         if now >= self.next_heartbeat {
             self.heartbeat(now);
+            // Keep the cadence, whatever extra heartbeats role changes sent in
+            // between; after a stall, start again from now rather than bursting.
+            self.next_heartbeat += self.timing.interval;
+            if self.next_heartbeat <= now {
+                self.next_heartbeat = now + self.timing.interval;
+            }
         }
         self.retry_vips(now);
         if !self.rejects_pending.is_empty()
@@ -1725,7 +1731,10 @@ impl Machine {
         ]
     }
 
-    fn heartbeat(&mut self, now: Instant) {
+    /// Sends one heartbeat to every peer on every link, now. Role and health changes
+    /// call it out of turn; the regular cadence is kept by `handle_timeout`, so those
+    /// extra ones never delay the next regular heartbeat.
+    fn heartbeat(&mut self, _now: Instant) {
         self.sequence += 1;
         let mut flags = 0;
         if self.release.is_some() {
@@ -1773,11 +1782,6 @@ impl Machine {
                 });
                 self.sent += 1;
             }
-        }
-        // Keep the cadence; after a stall, start again from now rather than bursting.
-        self.next_heartbeat += self.timing.interval;
-        if self.next_heartbeat <= now {
-            self.next_heartbeat = now + self.timing.interval;
         }
     }
 
