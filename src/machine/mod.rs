@@ -288,6 +288,8 @@ pub struct Machine {
     transitions: BTreeMap<(Role, &'static str), u64>,
     /// After a stall, until when this node yields to an active peer.
     yield_until: Option<Instant>,
+    /// When this node last finished a release.
+    released_at: Option<Instant>,
 }
 
 impl Machine {
@@ -381,6 +383,7 @@ impl Machine {
             pinned: false,
             transitions: BTreeMap::new(),
             yield_until: None,
+            released_at: None,
         };
         if !machine.vips.is_empty() {
             let vips = machine.vips.clone();
@@ -473,6 +476,9 @@ impl Machine {
         // Only timers that `handle_timeout` acts on in the current state: a deadline
         // that is due but ignored would wake the shell in a busy loop.
         let deciding = self.role == Role::Active && self.release.is_none() && !self.stopping;
+        if self.just_released() {
+            consider(self.released_at.map(|t| t + self.timing.interval * 3));
+        }
         for peer in &self.peers {
             consider(peer.deadline(&self.timing));
             if self.handshaking(peer) {
@@ -1314,7 +1320,7 @@ impl Machine {
             }
             return;
         }
-        if self.ranks_first() {
+        if self.ranks_first() && !self.just_released() {
             let reason = if self.takeover_requested {
                 self.takeover_reason = None;
                 Reason::OperatorTakeover
@@ -1393,6 +1399,15 @@ impl Machine {
             .iter()
             .find(|p| p.holds() && !p.releasing && !p.leaving && !p.yielding && rank_of(p) > me)
             .map(|p| p.name.clone())
+    }
+
+    /// A node that has just handed the VIPs over gives the peer a few intervals to
+    /// say it took them before it would claim them back: its view of the peer may
+    /// be a heartbeat old, and one lost packet must not make two holders.
+    fn just_released(&self) -> bool {
+        self.released_at
+            .is_some_and(|t| self.now_hint < t + self.timing.interval * 3)
+            && self.peers.iter().any(|p| p.present())
     }
 
     fn handshaking(&self, peer: &Peer) -> bool {
@@ -1579,6 +1594,7 @@ impl Machine {
         let Some(release) = self.release.take() else {
             return;
         };
+        self.released_at = Some(now);
         match release.after {
             After::Standby => self.transition(now, Role::Standby, release.reason),
             After::Fault => {
