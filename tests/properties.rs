@@ -29,6 +29,16 @@ const CASES: u32 = 256;
 /// Configuration cases touch the file system, so fewer of them.
 const CONFIG_CASES: u32 = 64;
 
+/// `default` cases, or as many as PROPTEST_CASES says, for a longer hunt:
+/// `PROPTEST_CASES=100000 cargo test --release --test properties`.
+fn cases(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(cases)
+}
+
 /// Offset of the heartbeat's reserved byte: sent as 0, ignored on receipt.
 const RESERVED: usize = 9;
 
@@ -108,7 +118,7 @@ fn signed(body: &[u8], key: &[u8]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(cases(CASES))]
 
     #[test]
     fn decode_never_panics_on_arbitrary_bytes(
@@ -185,7 +195,7 @@ proptest! {
 // ARP and Neighbor Advertisement
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(cases(CASES))]
 
     #[test]
     fn arp_build_then_parse_round_trips(
@@ -232,7 +242,7 @@ fn whole_milliseconds() -> impl Strategy<Value = Duration> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(cases(CASES))]
 
     #[test]
     fn parse_duration_reads_back_format_duration(d in whole_milliseconds()) {
@@ -501,7 +511,7 @@ fn parse_checked(text: &str, base: &Path) -> Result<(), TestCaseError> {
 
 fn run_config_property<S: Strategy<Value = String>>(name: &str, strategy: S) {
     let base = BaseDir::new(name);
-    let mut runner = TestRunner::new(ProptestConfig::with_cases(CONFIG_CASES));
+    let mut runner = TestRunner::new(cases(CONFIG_CASES));
     if let Err(err) = runner.run(&strategy, |text| parse_checked(&text, base.path())) {
         panic!("{err}");
     }
