@@ -14,4 +14,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 cargo build --examples
-cargo test --all-targets "$@"
+# The examples' and benches' harnesses first (netprobe's unit tests; a quick run of
+# each micro-benchmark), then the library, binary and integration tests, so the
+# closing summary is that of a real test suite.
+cargo test --examples --benches "$@"
+cargo test --lib --bins --tests "$@"

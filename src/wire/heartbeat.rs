@@ -195,7 +195,11 @@ impl Heartbeat {
         let state = WireState::from_byte(r.u8()?).ok_or(DecodeError::Malformed)?;
         let flags = r.u8()?;
         let health = r.u8()?;
-        let _reserved = r.u8()?;
+        // Reserved for a later version: a version-1 packet has 0 here, so a signed
+        // packet with anything else is malformed rather than half understood.
+        if r.u8()? != 0 {
+            return Err(DecodeError::Malformed);
+        }
         let priority = u16::from_be_bytes(r.array()?);
         let incarnation = u64::from_be_bytes(r.array()?);
         let sequence = u64::from_be_bytes(r.array()?);
