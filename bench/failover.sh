@@ -60,8 +60,10 @@ GATEWAY=198.18.0.1
 PORT=9000
 # The client's probe period; downtimes are only as fine as this.
 PROBE_MS=10
-# Time between the start of the probe and the event, so the old holder answers first.
-PRE_MS=500
+# Time between the start of the probe and the event, so the old holder answers first;
+# each run adds a random part below one interval, so that events fall at every phase
+# of the heartbeat cadence rather than at one that the script's sleeps happen to pick.
+PRE_BASE_MS=500
 # Both daemons: one gateway ping a second (keepalived's vrrp_script interval is whole
 # seconds, at least 1), 1 s timeout, 3 failures to lose it, 1 answer to restore it.
 HEALTH_S=1
@@ -422,8 +424,8 @@ steady() {
         echo "beta never stood by" >"$rundir/error"
         return 1
     }
-    # A few heartbeats both ways, so that each side counts the other as alive.
-    sleep_ms $((2 * I + 300))
+    # Another heartbeat both ways, so that each side counts the other as alive.
+    sleep_ms $((I + 300))
     if holds "$n2" || ! holds "$n1"; then
         echo "the VIP is not on alpha alone after start" >"$rundir/error"
         return 1
@@ -513,7 +515,7 @@ row_json() {
             changes: $n,
             expected_changes: $expected,
             unnecessary_moves: ([$n - $expected, 0] | max),
-            move_ms: (if $expected > 0 and $moved_at != null then ($moved_at - $move_from) else null end),
+            move_ms: (if $expected > 0 and $moved_at != null then ([$moved_at - $move_from, 0] | max) else null end),
             probe: .
           }' "$2"
 }
@@ -565,18 +567,20 @@ run_one() {
             ok=0
             note="setup: alpha did not hand over to beta before the failback test"
         else
-            sleep_ms $((2 * I + 300))
+            sleep_ms $((I + 300))
         fi
     fi
 
     if [ "$ok" = 1 ]; then
         local poll_out=$rundir/vip-poll.txt stop=$rundir/poll.stop window count t_probe t_event
-        local floor probes=()
+        local floor probes=() PRE_MS=$((PRE_BASE_MS + RANDOM % I))
         case $scenario in
         node-death | graceful) window=$((PRE_MS + D + 3000)) ;;
         crossover) window=$((PRE_MS + D + 2000)) ;;
         gateway) window=$((PRE_MS + HEALTH_FAILURES * HEALTH_S * 1000 + HEALTH_S * 1000 + 2 * I + D + 4000)) ;;
-        failback-*) window=$((PRE_MS + INIT_DEAD + FAILBACK_S * 1000 + 2 * D + 3000)) ;;
+        # Longer than either daemon takes to fail back (failback delay, plus keepalived's
+        # master down interval), so that "no move" with manual failback means something.
+        failback-*) window=$((PRE_MS + FAILBACK_S * 1000 + D + 3000)) ;;
         pause) window=$((PRE_MS + PAUSE_MS + 1000 + D + 1000)) ;;
         esac
         count=$((window / PROBE_MS))
@@ -680,9 +684,11 @@ run_one() {
     rows_json=$(printf '%s\n' "$rows" | jq -s -c '.')
     jq -n -c --arg daemon "$DAEMON" --argjson interval "$I" --argjson dead "$D" \
         --arg scenario "$scenario" --argjson rep "$rep" --arg dir "$rundir" \
-        --arg note "$note" --argjson rows "$rows_json" --argjson setup_ok "$ok" '
+        --arg note "$note" --argjson rows "$rows_json" --argjson setup_ok "$ok" \
+        --argjson pre "${PRE_MS:-null}" '
         {daemon: $daemon, interval_ms: $interval, dead_ms: $dead, scenario: $scenario,
-         rep: $rep, setup_ok: ($setup_ok == 1), note: $note, logs: $dir, rows: $rows}' \
+         rep: $rep, setup_ok: ($setup_ok == 1), note: $note, pre_event_ms: $pre, logs: $dir,
+         rows: $rows}' \
         >>"$work/runs.jsonl"
     local summary
     summary=$(printf '%s\n' "$rows" | jq -r -s 'map("\(.row): gap \(.downtime_ms // "-") ms, lost \(.lost), overlap \(.overlap_ms // "-") ms, changes \(.changes)/\(.expected_changes)\(if .ok then "" else " NOT OK" end)") | join("; ")')
