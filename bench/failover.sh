@@ -436,13 +436,15 @@ steady() {
 
 # poll_vip OUT DEADLINE_US STOP_FILE PID1 PID2: samples, every few ms until the
 # deadline or the stop file, whether alpha and beta hold the VIP, and writes a line
-# "time_us alpha beta" (1 = holds) for each change and the last sample. It reads
+# "time_us alpha beta" (1 = holds) for each change, for the sample just before each
+# change, and for the last sample, which also carries the number of samples and the
+# longest time between two of them (the resolution actually achieved). It reads
 # /proc/PID/net/fib_trie of a process in each node's namespace instead of running ip:
 # a node holds the VIP while the VIP's local route is there and eth0 is up (the /24
 # connected route is there). No fork per sample, so the period stays near POLL_S.
 poll_vip() {
     local out=$1 deadline=$2 stop=$3 p1=$4 p2=$5
-    local fd buf t a b last="" samples=0
+    local fd buf t a b last="" last_t=0 samples=0 gap max_gap=0
     local vip_re="-- ${VIP//./\\.}"$'\n'" +/32 host LOCAL"
     exec {fd}<> <(:)
     while :; do
@@ -456,12 +458,17 @@ poll_vip() {
         b=0
         [[ $buf =~ $vip_re && $buf == *"/24 link UNICAST"* ]] && b=1
         samples=$((samples + 1))
+        gap=$((t - last_t))
+        ((samples > 1 && gap > max_gap)) && max_gap=$gap
         if [ "$a$b" != "$last" ]; then
+            # The last sample of the old state bounds how long that state lasted.
+            [ -n "$last" ] && echo "$last_t ${last:0:1} ${last:1:1}" >>"$out"
             echo "$t $a $b" >>"$out"
             last=$a$b
         fi
+        last_t=$t
         if ((t >= deadline)) || [[ -e $stop ]]; then
-            echo "$t $a $b end $samples" >>"$out"
+            echo "$t $a $b end $samples $max_gap" >>"$out"
             break
         fi
         read -r -t "$POLL_S" -u "$fd" _ || true
@@ -469,20 +476,27 @@ poll_vip() {
 }
 
 # overlap OUT FLOOR_US: the longest time both held the VIP after FLOOR_US, in ms, as
-# "ms open" (open = 1 when both still held it when polling ended).
+# "upper lower open period max_gap": upper runs from the first sample that saw both to
+# the first that did not, lower to the last that did; open = 1 when both still held it
+# when polling ended; period and max_gap are the mean and longest sampling intervals.
 overlap() {
     awk -v floor="$2" '
+        function close_run(end_t,   st) {
+            st = (s < floor) ? floor : s
+            if (end_t - st > best) { best = end_t - st; best_low = (lb > st) ? lb - st : 0 }
+            s = ""
+        }
+        NR == 1 { first_t = $1 }
         { t = $1; both = ($2 == 1 && $3 == 1) }
-        both && s == "" { s = t }
-        !both && s != "" { st = (s < floor) ? floor : s; if (t - st > best) best = t - st; s = "" }
-        NR == 1 { first_t = t }
+        both { if (s == "") s = t; lb = t }
+        !both && s != "" { close_run(t) }
         { last = t }
-        $4 == "end" { samples = $5 }
+        $4 == "end" { samples = $5; max_gap = $6 }
         END {
             open = 0
-            if (s != "") { st = (s < floor) ? floor : s; if (last - st > best) best = last - st; open = 1 }
+            if (s != "") { close_run(last); open = 1 }
             period = (samples > 1) ? (last - first_t) / (samples - 1) / 1000 : 0
-            printf "%.1f %d %.2f\n", best / 1000, open, period
+            printf "%.1f %.1f %d %.2f %.1f\n", best / 1000, best_low / 1000, open, period, max_gap / 1000
         }' "$1"
 }
 
@@ -498,10 +512,12 @@ start_probe() {
 }
 
 # row_json NAME PROBE_JSON EXPECTED_CHANGES EXPECTED_RESPONDER MOVE_FROM_MS OVERLAP_MS
-#   OVERLAP_OPEN: one result row of a run, from a netprobe summary.
+#   OVERLAP_OPEN [OVERLAP_LOW_MS POLL_MAX_GAP_MS]: one result row of a run, from a
+#   netprobe summary.
 row_json() {
     jq -c --arg row "$1" --argjson expected "$3" --arg to "$4" --argjson move_from "$5" \
-        --argjson overlap "$6" --argjson open "$7" '
+        --argjson overlap "$6" --argjson open "$7" --argjson overlap_low "${8:-null}" \
+        --argjson poll_gap "${9:-null}" '
         (.changes | length) as $n
         | ([.changes[] | select(.to == $to)][0].at_ms) as $moved_at
         | (if $expected > 0 then .last_responder == $to else true end) as $ok
@@ -511,7 +527,9 @@ row_json() {
             downtime_ms: (if $ok and .answered > 1 then .longest_gap_ms else null end),
             lost: .lost,
             overlap_ms: $overlap,
+            overlap_low_ms: $overlap_low,
             overlap_open: ($open == 1),
+            poll_longest_gap_ms: $poll_gap,
             changes: $n,
             expected_changes: $expected,
             unnecessary_moves: ([$n - $expected, 0] | max),
@@ -644,28 +662,28 @@ run_one() {
         { wait "$monitor"; } 2>/dev/null
         forget "$monitor"
 
-        local move_from=$(((t_event - t_probe) / 1000)) ov open period
-        read -r ov open period < <(overlap "$poll_out" "$floor")
-        echo "$period" >"$rundir/poll-period-ms"
+        local move_from=$(((t_event - t_probe) / 1000)) ov ov_low open period max_gap
+        read -r ov ov_low open period max_gap < <(overlap "$poll_out" "$floor")
+        echo "mean $period ms, longest $max_gap ms" >"$rundir/poll-period"
         if [ ! -s "$rundir/probe.json" ]; then
             ok=0
             note="${note:+$note; }the probe printed nothing"
         else
             case $scenario in
             node-death | graceful | gateway)
-                rows=$(row_json "$scenario" "$rundir/probe.json" 1 beta "$move_from" "$ov" "$open")
+                rows=$(row_json "$scenario" "$rundir/probe.json" 1 beta "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
                 ;;
             crossover | failback-manual)
-                rows=$(row_json "$scenario" "$rundir/probe.json" 0 "" "$move_from" "$ov" "$open")
+                rows=$(row_json "$scenario" "$rundir/probe.json" 0 "" "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
                 ;;
             failback-auto)
-                rows=$(row_json "$scenario" "$rundir/probe.json" 1 alpha "$move_from" "$ov" "$open")
+                rows=$(row_json "$scenario" "$rundir/probe.json" 1 alpha "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
                 ;;
             pause)
                 # Overlap while alpha is stopped cannot be helped; only after the resume counts.
                 rows=$(row_json "pause: takeover" "$rundir/probe.json" 1 beta "$move_from" null 0)
                 if [ -s "$rundir/probe-resume.json" ]; then
-                    rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "" 0 "$ov" "$open")
+                    rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "" 0 "$ov" "$open" "$ov_low" "$max_gap")
                 fi
                 ;;
             esac
@@ -860,6 +878,8 @@ jq -n \
         downtime_median: map(.downtime_ms) | median,
         lost_median: map(.lost) | median,
         overlap_max: (map(.overlap_ms) | map(select(. != null)) | max),
+        overlap_worst: (map(select(.overlap_ms != null)) | if length == 0 then null
+            else max_by(.overlap_ms) | {upper: .overlap_ms, lower: .overlap_low_ms} end),
         overlap_open: any(.overlap_open),
         unnecessary_moves: map(.unnecessary_moves) | add,
         move_median: map(.move_ms) | median
@@ -889,6 +909,7 @@ jq -n \
                                           then .failoverd.downtime_median / .keepalived.downtime_median else null end)})
             | sort_by([(.scenario as $s | $order | index($s)), .row, -.interval_ms])
         ),
+        poll_longest_gap_ms: ([$rows[] | .poll_longest_gap_ms | select(. != null)] | max),
         setup_failures: [$runs[] | select(.setup_ok | not) | {daemon, interval_ms, scenario, rep, note, logs}],
         footprint: $footprint,
         runs: $runs
@@ -899,18 +920,21 @@ jq -r '
     def i: if . == null then "–" else (. | round | tostring) end;
     def range: map(select(. != null)) | if length == 0 then "" else " [\(min | i)–\(max | i)]" end;
     def pair(a; b): "\(a) / \(b)";
+    def ov($s): if $s.overlap_worst == null then "–"
+        elif $s.overlap_worst.upper == 0 then "0"
+        else (if $s.overlap_open then "≥" else "" end) + "\($s.overlap_worst.lower | f)–\($s.overlap_worst.upper | f)" end;
     "## Failover: failoverd and keepalived \(.versions.keepalived) side by side",
     "",
     "Run \(.date) on \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); failoverd \(.versions.failoverd_commit); \(.reps) repetition(s) per cell; \(.elapsed_s) s in all.",
     "Command: `\(.command)`",
     "",
     "Downtime: the longest silence the client saw, probing the VIP every 10 ms (10 means nothing was lost); median [min–max] over the runs.",
-    "Ratio: failoverd median / keepalived median. Lost: median lost probes. Overlap: the longest time both nodes held the VIP (sampled every few ms; max over the runs; ≥ when it lasted to the end of the window). Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder. OK: runs that ended as expected.",
+    "Ratio: failoverd median / keepalived median. Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window). Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder. OK: runs that ended as expected.",
     "",
     "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
     "|---|---|---|---|---|---|---|---|---|---|",
     (.summary[] |
-        "| \(.row) | \(.interval_ms) ms (\(.dead_ms)) | \(.failoverd.downtime_median | i)\(.failoverd.downtime_ms | range) | \(.keepalived.downtime_median | i)\(.keepalived.downtime_ms | range) | \(if .downtime_ratio == null then "–" else (.downtime_ratio * 100 | round / 100 | tostring) end) | \(pair(.failoverd.lost_median | i; .keepalived.lost_median | i)) | \(pair((if .failoverd.overlap_open then "≥" else "" end) + (.failoverd.overlap_max | f); (if .keepalived.overlap_open then "≥" else "" end) + (.keepalived.overlap_max | f))) | \(pair(.failoverd.unnecessary_moves // "–"; .keepalived.unnecessary_moves // "–")) | \(pair(.failoverd.move_median | i; .keepalived.move_median | i)) | \(pair("\(.failoverd.ok)/\(.failoverd.runs)"; "\(.keepalived.ok)/\(.keepalived.runs)")) |"),
+        "| \(.row) | \(.interval_ms) ms (\(.dead_ms)) | \(.failoverd.downtime_median | i)\(.failoverd.downtime_ms | range) | \(.keepalived.downtime_median | i)\(.keepalived.downtime_ms | range) | \(if .downtime_ratio == null then "–" else (.downtime_ratio * 100 | round / 100 | tostring) end) | \(pair(.failoverd.lost_median | i; .keepalived.lost_median | i)) | \(pair(ov(.failoverd); ov(.keepalived))) | \(pair(.failoverd.unnecessary_moves // "–"; .keepalived.unnecessary_moves // "–")) | \(pair(.failoverd.move_median | i; .keepalived.move_median | i)) | \(pair("\(.failoverd.ok)/\(.failoverd.runs)"; "\(.keepalived.ok)/\(.keepalived.runs)")) |"),
     "",
     (if (.setup_failures | length) > 0 then
         "Runs that never reached the event: " + (.setup_failures | map("\(.daemon) \(.interval_ms) ms \(.scenario) #\(.rep): \(.note)") | join("; ")), ""
