@@ -1,0 +1,955 @@
+#!/usr/bin/env bash
+# Failover benchmark: failoverd and keepalived side by side, on the namespace lab of
+# scripts/lab.sh, configured as equivalently as the two allow.
+#
+# For every daemon, heartbeat interval, scenario and repetition it builds a fresh lab,
+# starts the daemon on alpha (n1, priority 200) and beta (n2, priority 100), waits
+# until alpha holds the VIP 198.18.0.10 and beta stands by, then has the client probe
+# the VIP every 10 ms while one event happens on alpha. Per run it records what the
+# client saw (longest gap between answers, lost probes, changes of responder), the
+# longest time both nodes held the VIP, and the daemons' logs.
+#
+# Scenarios (alpha is the active node):
+#   node-death       daemon SIGKILLed, then alpha's eth0 and xo taken down
+#   graceful         daemon SIGTERMed: a planned handover
+#   crossover        alpha's xo taken down: nothing should move
+#   gateway          blackhole route to the gateway inside alpha: the VIP should move
+#   failback-auto    alpha stopped (SIGTERM), beta active, alpha started again: the
+#                    VIP should come back after the failback delay (2 s)
+#   failback-manual  the same with manual failback: nothing should move
+#   pause            daemon SIGSTOPped for dead + 1 s, then SIGCONTed: beta takes over
+#                    during the pause; reported apart: what happens after the resume
+#
+# Usage, as root from anywhere:
+#   bench/failover.sh
+#   REPS=1 SCENARIOS="node-death graceful" INTERVALS=100 FAST=0 FOOTPRINT=0 bench/failover.sh
+#
+# Settings (environment):
+#   REPS=3           repetitions of every (daemon, interval, scenario)
+#   SCENARIOS=...    space-separated subset of the scenarios above (default: all)
+#   INTERVALS="1000 100"  heartbeat / advert intervals in ms
+#   DAEMONS="failoverd keepalived"
+#   FAST=1           also node-death at a 10 ms interval (when node-death is selected)
+#   FOOTPRINT=1      idle RSS and CPU time of both daemons (FOOTPRINT_SECS=20 at
+#                    100 ms, FOOTPRINT_FAST_SECS=10 at 10 ms; 0 skips that one)
+#   RESULTS=bench/results  where the Markdown and JSON results go
+#   KEEP_LOGS=1      keep the per-run logs (printed path); 0 deletes them at the end
+#
+# Installs keepalived, iputils-ping and jq from Debian's packages when missing, and
+# builds failoverd and netprobe in release mode. Every namespace it makes has a name
+# unique to this run and is deleted on exit; nothing is added to the host's namespace.
+set -uo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.." || exit 1
+repo=$PWD
+
+REPS=${REPS:-3}
+ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause"
+SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
+INTERVALS=${INTERVALS:-"1000 100"}
+DAEMONS=${DAEMONS:-"failoverd keepalived"}
+FAST=${FAST:-1}
+FOOTPRINT=${FOOTPRINT:-1}
+FOOTPRINT_SECS=${FOOTPRINT_SECS:-20}
+FOOTPRINT_FAST_SECS=${FOOTPRINT_FAST_SECS:-10}
+RESULTS=${RESULTS:-bench/results}
+KEEP_LOGS=${KEEP_LOGS:-1}
+
+VIP=198.18.0.10
+GATEWAY=198.18.0.1
+PORT=9000
+# The client's probe period; downtimes are only as fine as this.
+PROBE_MS=10
+# Time between the start of the probe and the event, so the old holder answers first;
+# each run adds a random part below one interval, so that events fall at every phase
+# of the heartbeat cadence rather than at one that the script's sleeps happen to pick.
+PRE_BASE_MS=500
+# Both daemons: one gateway ping a second (keepalived's vrrp_script interval is whole
+# seconds, at least 1), 1 s timeout, 3 failures to lose it, 1 answer to restore it.
+HEALTH_S=1
+HEALTH_FAILURES=3
+# Failback delay (failoverd failback_delay, keepalived preempt_delay).
+FAILBACK_S=2
+# Upper bound of the overlap poller's period.
+POLL_S=0.005
+
+say() { echo "[bench] $*" >&2; }
+fail() {
+    echo "[bench] FAILED: $*" >&2
+    exit 1
+}
+now_us() { echo "${EPOCHREALTIME/./}"; }
+sleep_ms() { sleep "$(awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }')"; }
+
+for s in $SCENARIOS; do
+    [[ " $ALL_SCENARIOS " == *" $s "* ]] || fail "unknown scenario $s (known: $ALL_SCENARIOS)"
+done
+for d in $DAEMONS; do
+    [[ $d == failoverd || $d == keepalived ]] || fail "unknown daemon $d"
+done
+[[ $REPS =~ ^[1-9][0-9]*$ ]] || fail "REPS must be a positive number"
+[ "$(id -u)" -eq 0 ] || fail "the benchmark builds network namespaces and needs root"
+
+# --- tools -------------------------------------------------------------------------
+
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v keepalived >/dev/null || missing+=(keepalived)
+command -v ping >/dev/null || missing+=(iputils-ping)
+command -v jq >/dev/null || missing+=(jq)
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]} from Debian's packages"
+    apt-get update -qq >/dev/null || fail "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" \
+        >/dev/null || fail "apt-get install ${missing[*]} failed"
+fi
+PING=$(command -v ping)
+KEEPALIVED=$(command -v keepalived)
+KA_VERSION=$("$KEEPALIVED" --version 2>&1 | sed -n 's/^Keepalived v\([^ ]*\).*/\1/p' | head -n1)
+
+say "building failoverd and netprobe (cargo build --release)"
+cargo build --release --quiet --examples --bins || fail "cargo build failed"
+FAILOVERD=$repo/target/release/failoverd
+NETPROBE=$repo/target/release/examples/netprobe
+
+# shellcheck source=scripts/lab.sh
+source "$repo/scripts/lab.sh"
+
+work=$(mktemp -d /tmp/failover-bench.XXXXXX)
+pids=()
+run_number=0
+
+# Stops what this script started (by PID) and deletes the current lab's namespaces.
+cleanup() {
+    local status=$?
+    set +e
+    if [ "${#pids[@]}" -gt 0 ]; then
+        kill -KILL "${pids[@]}" 2>/dev/null
+        wait "${pids[@]}" 2>/dev/null
+    fi
+    lab_down
+    if [ "$status" -ne 0 ] || [ "$KEEP_LOGS" = 1 ]; then
+        say "logs kept in $work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# forget PID...: drops waited-for processes from the cleanup list, so a reused PID is
+# never signalled.
+forget() {
+    local pid gone kept=()
+    for pid in "${pids[@]}"; do
+        for gone in "$@"; do
+            [ "$pid" = "$gone" ] && continue 2
+        done
+        kept+=("$pid")
+    done
+    pids=("${kept[@]}")
+}
+
+# stamp: copies stdin to stdout with the wall clock (µs) in front of every line, so
+# daemon logs line up with the event times this script records.
+stamp() {
+    local line
+    while IFS= read -r line; do
+        printf '%s %s\n' "${EPOCHREALTIME/./}" "$line"
+    done
+}
+
+# wait_exit TIMEOUT_MS PID...: waits (bounded) for processes to exit; 1 if one lives on.
+wait_exit() {
+    local deadline=$(($(now_us) + $1 * 1000)) pid
+    shift
+    for pid in "$@"; do
+        while kill -0 "$pid" 2>/dev/null; do
+            (($(now_us) < deadline)) || return 1
+            sleep 0.02
+        done
+    done
+    return 0
+}
+
+# wait_log FILE PATTERN TIMEOUT_MS: waits (bounded) for a line matching PATTERN.
+wait_log() {
+    local deadline=$(($(now_us) + $3 * 1000))
+    while (($(now_us) < deadline)); do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# --- timing derived from one interval ----------------------------------------------
+
+# set_timing INTERVAL_MS: the same nominal timers for both daemons. keepalived's
+# master down interval is 3 × advert_int + skew, skew = (256 − priority) / 256 ×
+# advert_int; for the standby (priority 100) that is 3.609 × advert_int, and failoverd
+# gets the same dead time.
+set_timing() {
+    I=$1
+    D=$(((924 * I + 128) / 256))
+    WARN=$((2 * I))
+    INIT_DEAD=$((2 * D))
+    ADV=$(awk -v i="$I" 'BEGIN { printf "%g", i / 1000 }')
+    PAUSE_MS=$((D + 1000))
+}
+
+# --- configurations ----------------------------------------------------------------
+
+# failoverd_conf DIR MODE: one file for both nodes.
+failoverd_conf() {
+    local dir=$1 mode=$2
+    (
+        umask 077
+        head -c 32 /dev/urandom | base64 >"$dir/authkey"
+    )
+    cat >"$dir/failoverd.toml" <<EOF
+[cluster]
+name = "bench"
+key_file = "$dir/authkey"
+port = 694
+failback = "$mode"
+failback_delay = "${FAILBACK_S}s"
+
+[timing]
+interval = "${I}ms"
+warn = "${WARN}ms"
+dead = "${D}ms"
+init_dead = "${INIT_DEAD}ms"
+
+[[link]]
+name = "crossover"
+[[link]]
+name = "lan"
+
+[[node]]
+name = "alpha"
+priority = 200
+addresses = { crossover = "198.19.0.1", lan = "198.18.0.11" }
+
+[[node]]
+name = "beta"
+priority = 100
+addresses = { crossover = "198.19.0.2", lan = "198.18.0.12" }
+
+[[vip]]
+address = "$VIP/24"
+interface = "eth0"
+label = "eth0:vip"
+
+[health]
+gateways = ["$GATEWAY"]
+interval = "${HEALTH_S}s"
+timeout = "${HEALTH_S}s"
+failures = $HEALTH_FAILURES
+
+[announce]
+count = 3
+interval = "100ms"
+refresh = "60s"
+EOF
+}
+
+# keepalived_conf FILE NODE PRIORITY OWN PEER MODE: VRRPv3 unicast over the LAN; both
+# start as BACKUP (required by nopreempt and preempt_delay). GARP: 3 messages 100 ms
+# apart on becoming master, no second burst, a refresh every 60 s, like failoverd's
+# [announce] above.
+keepalived_conf() {
+    local file=$1 node=$2 prio=$3 own=$4 peer=$5 mode=$6 preempt
+    if [ "$mode" = manual ]; then
+        preempt="nopreempt"
+    else
+        preempt="preempt_delay $FAILBACK_S"
+    fi
+    cat >"$file" <<EOF
+global_defs {
+    router_id $node
+    script_user root
+    enable_script_security
+    vrrp_version 3
+    vrrp_garp_master_delay 0
+    vrrp_garp_master_repeat 3
+    vrrp_garp_interval 0.1
+    vrrp_garp_master_refresh 60
+    vrrp_garp_master_refresh_repeat 1
+}
+
+vrrp_script gateway {
+    script "$PING -c1 -W$HEALTH_S $GATEWAY"
+    interval $HEALTH_S
+    timeout $HEALTH_S
+    fall $HEALTH_FAILURES
+    rise 1
+}
+
+vrrp_instance bench {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority $prio
+    advert_int $ADV
+    $preempt
+    unicast_src_ip $own
+    unicast_peer {
+        $peer
+    }
+    virtual_ipaddress {
+        $VIP/24 dev eth0 label eth0:vip
+    }
+    track_script {
+        gateway
+    }
+}
+EOF
+}
+
+# --- daemons -----------------------------------------------------------------------
+
+# Per node (alpha, beta): the PIDs of its daemon's processes. keepalived runs a parent
+# and a VRRP child; signals that must reach the VRRP logic go to both.
+declare -A DPIDS
+
+# start_daemon NODE: starts the current DAEMON on NODE, logging to $rundir/NODE.log.
+start_daemon() {
+    local node=$1 ns pid vpid
+    ns=$n1
+    [ "$node" = beta ] && ns=$n2
+    case $DAEMON in
+    failoverd)
+        NO_COLOR=1 ip netns exec "$ns" "$FAILOVERD" run --config "$rundir/failoverd.toml" --node "$node" \
+            --socket "$rundir/$node.sock" --state-dir "$rundir/state-$node" \
+            > >(stamp >>"$rundir/$node.log") 2>&1 &
+        pid=$!
+        pids+=("$pid")
+        DPIDS[$node]=$pid
+        ;;
+    keepalived)
+        rm -f "$rundir/$node.pid" "$rundir/$node.vrrp.pid"
+        ip netns exec "$ns" "$KEEPALIVED" --dont-fork --log-console --log-detail --no-syslog \
+            --vrrp --use-file "$rundir/$node.conf" --pid "$rundir/$node.pid" \
+            --vrrp_pid "$rundir/$node.vrrp.pid" \
+            > >(stamp >>"$rundir/$node.log") 2>&1 &
+        pid=$!
+        pids+=("$pid")
+        DPIDS[$node]=$pid
+        local deadline=$(($(now_us) + 5000000))
+        while [ ! -s "$rundir/$node.vrrp.pid" ] && (($(now_us) < deadline)); do
+            sleep 0.02
+        done
+        vpid=$(cat "$rundir/$node.vrrp.pid" 2>/dev/null) || true
+        [[ $vpid =~ ^[0-9]+$ ]] || {
+            echo "keepalived on $node started no VRRP process" >"$rundir/error"
+            return 1
+        }
+        # The VRRP child first, so it never outlives the parent in a signal's order.
+        DPIDS[$node]="$vpid $pid"
+        ;;
+    esac
+}
+
+# signal_daemon SIGNAL NODE: SIGTERM goes to the main process only (keepalived's
+# parent passes it on); every other signal goes to all the node's daemon processes.
+signal_daemon() {
+    local sig=$1 node=$2 all
+    read -r -a all <<<"${DPIDS[$node]}"
+    if [ "$sig" = TERM ]; then
+        kill -TERM "${all[-1]}" 2>/dev/null
+    else
+        kill "-$sig" "${all[@]}" 2>/dev/null
+    fi
+    if [ "$sig" = KILL ]; then
+        # Reaped here, or bash reports the killed job at some later, unrelated line.
+        { wait "${all[-1]}"; } 2>/dev/null
+        forget "${all[-1]}"
+        DPIDS[$node]=""
+    fi
+}
+
+# reap_daemon NODE TIMEOUT_MS: waits for NODE's daemon to exit and forgets its PIDs.
+reap_daemon() {
+    local node=$1 all main
+    read -r -a all <<<"${DPIDS[$node]}"
+    main=${all[-1]}
+    wait_exit "$2" "${all[@]}" || return 1
+    wait "$main" 2>/dev/null
+    forget "$main"
+    DPIDS[$node]=""
+}
+
+# The log line that says a node became the standby.
+standby_pattern() {
+    if [ "$DAEMON" = failoverd ]; then echo " -> standby"; else echo "Entering BACKUP STATE"; fi
+}
+
+# holds NS: whether the VIP is on NS's eth0 right now.
+holds() {
+    ip -n "$1" -br -4 addr show dev eth0 2>/dev/null | grep -q " $VIP/"
+}
+
+# probe_until NAME MAX_MS: probes every 20 ms until NAME answers on the VIP (bounded).
+probe_until() {
+    local out=$rundir/until-$1.json
+    ip netns exec "$cl" "$NETPROBE" probe --target "$VIP:$PORT" --interval 20ms \
+        --count $(($2 / 20)) --timeout 100ms --stop-after-responder "$1" --settle 0 \
+        >"$out" 2>>"$rundir/probe.err" || return 1
+    [ "$(jq -r .last_responder "$out")" = "$1" ]
+}
+
+# steady: starts both daemons and waits until alpha holds the VIP and answers on it,
+# and beta stands by. keepalived's alpha starts alone first: both start as BACKUP, and
+# with nopreempt whoever becomes master first stays master, so a start race could
+# leave beta active. failoverd starts both together: its election is deterministic.
+steady() {
+    local bound=$((INIT_DEAD + 4 * D + 5000))
+    if [ "$DAEMON" = keepalived ]; then
+        start_daemon alpha || return 1
+        wait_log "$rundir/alpha.log" "Entering MASTER STATE" "$bound" || {
+            echo "alpha never became master" >"$rundir/error"
+            return 1
+        }
+        start_daemon beta || return 1
+    else
+        start_daemon alpha || return 1
+        start_daemon beta || return 1
+    fi
+    probe_until alpha "$bound" || {
+        echo "alpha did not answer on the VIP" >"$rundir/error"
+        return 1
+    }
+    wait_log "$rundir/beta.log" "$(standby_pattern)" "$bound" || {
+        echo "beta never stood by" >"$rundir/error"
+        return 1
+    }
+    # Another heartbeat both ways, so that each side counts the other as alive.
+    sleep_ms $((I + 300))
+    if holds "$n2" || ! holds "$n1"; then
+        echo "the VIP is not on alpha alone after start" >"$rundir/error"
+        return 1
+    fi
+}
+
+# --- measurement -------------------------------------------------------------------
+
+# poll_vip OUT DEADLINE_US STOP_FILE PID1 PID2: samples, every few ms until the
+# deadline or the stop file, whether alpha and beta hold the VIP, and writes a line
+# "time_us alpha beta" (1 = holds) for each change, for the sample just before each
+# change, and for the last sample, which also carries the number of samples and the
+# longest time between two of them (the resolution actually achieved). It reads
+# /proc/PID/net/fib_trie of a process in each node's namespace instead of running ip:
+# a node holds the VIP while the VIP's local route is there and eth0 is up (the /24
+# connected route is there). No fork per sample, so the period stays near POLL_S.
+poll_vip() {
+    local out=$1 deadline=$2 stop=$3 p1=$4 p2=$5
+    local fd buf t a b last="" last_t=0 samples=0 gap max_gap=0
+    local vip_re="-- ${VIP//./\\.}"$'\n'" +/32 host LOCAL"
+    exec {fd}<> <(:)
+    while :; do
+        t=${EPOCHREALTIME/./}
+        buf=""
+        read -r -d '' buf <"/proc/$p1/net/fib_trie" || true
+        a=0
+        [[ $buf =~ $vip_re && $buf == *"/24 link UNICAST"* ]] && a=1
+        buf=""
+        read -r -d '' buf <"/proc/$p2/net/fib_trie" || true
+        b=0
+        [[ $buf =~ $vip_re && $buf == *"/24 link UNICAST"* ]] && b=1
+        samples=$((samples + 1))
+        gap=$((t - last_t))
+        ((samples > 1 && gap > max_gap)) && max_gap=$gap
+        if [ "$a$b" != "$last" ]; then
+            # The last sample of the old state bounds how long that state lasted.
+            [ -n "$last" ] && echo "$last_t ${last:0:1} ${last:1:1}" >>"$out"
+            echo "$t $a $b" >>"$out"
+            last=$a$b
+        fi
+        last_t=$t
+        if ((t >= deadline)) || [[ -e $stop ]]; then
+            echo "$t $a $b end $samples $max_gap" >>"$out"
+            break
+        fi
+        read -r -t "$POLL_S" -u "$fd" _ || true
+    done
+}
+
+# overlap OUT FLOOR_US: the longest time both held the VIP after FLOOR_US, in ms, as
+# "upper lower open period max_gap": upper runs from the first sample that saw both to
+# the first that did not, lower to the last that did; open = 1 when both still held it
+# when polling ended; period and max_gap are the mean and longest sampling intervals.
+overlap() {
+    awk -v floor="$2" '
+        function close_run(end_t,   st) {
+            st = (s < floor) ? floor : s
+            if (end_t - st > best) { best = end_t - st; best_low = (lb > st) ? lb - st : 0 }
+            s = ""
+        }
+        NR == 1 { first_t = $1 }
+        { t = $1; both = ($2 == 1 && $3 == 1) }
+        both { if (s == "") s = t; lb = t }
+        !both && s != "" { close_run(t) }
+        { last = t }
+        $4 == "end" { samples = $5; max_gap = $6 }
+        END {
+            open = 0
+            if (s != "") { close_run(last); open = 1 }
+            period = (samples > 1) ? (last - first_t) / (samples - 1) / 1000 : 0
+            printf "%.1f %.1f %d %.2f %.1f\n", best / 1000, best_low / 1000, open, period, max_gap / 1000
+        }' "$1"
+}
+
+# start_probe OUT COUNT [RESPONDER SETTLE]: the client's 10 ms probe in the background;
+# its PID goes to `probes`.
+start_probe() {
+    local out=$1 count=$2 extra=()
+    [ $# -ge 4 ] && extra=(--stop-after-responder "$3" --settle "$4")
+    ip netns exec "$cl" "$NETPROBE" probe --target "$VIP:$PORT" --interval "${PROBE_MS}ms" \
+        --count "$count" --timeout 200ms "${extra[@]}" >"$out" 2>>"$rundir/probe.err" &
+    probes+=("$!")
+    pids+=("$!")
+}
+
+# row_json NAME PROBE_JSON EXPECTED_CHANGES EXPECTED_RESPONDER MOVE_FROM_MS OVERLAP_MS
+#   OVERLAP_OPEN [OVERLAP_LOW_MS POLL_MAX_GAP_MS]: one result row of a run, from a
+#   netprobe summary.
+row_json() {
+    jq -c --arg row "$1" --argjson expected "$3" --arg to "$4" --argjson move_from "$5" \
+        --argjson overlap "$6" --argjson open "$7" --argjson overlap_low "${8:-null}" \
+        --argjson poll_gap "${9:-null}" '
+        (.changes | length) as $n
+        | ([.changes[] | select(.to == $to)][0].at_ms) as $moved_at
+        | (if $expected > 0 then .last_responder == $to else true end) as $ok
+        | {
+            row: $row,
+            ok: $ok,
+            downtime_ms: (if $ok and .answered > 1 then .longest_gap_ms else null end),
+            lost: .lost,
+            overlap_ms: $overlap,
+            overlap_low_ms: $overlap_low,
+            overlap_open: ($open == 1),
+            poll_longest_gap_ms: $poll_gap,
+            changes: $n,
+            expected_changes: $expected,
+            unnecessary_moves: ([$n - $expected, 0] | max),
+            move_ms: (if $expected > 0 and $moved_at != null then ([$moved_at - $move_from, 0] | max) else null end),
+            probe: .
+          }' "$2"
+}
+
+# --- one run -----------------------------------------------------------------------
+
+# run_one SCENARIO REP: one fresh lab, one event; appends a JSON object to runs.jsonl.
+run_one() {
+    local scenario=$1 rep=$2 mode=manual
+    [ "$scenario" = failback-auto ] && mode=auto
+    run_number=$((run_number + 1))
+    rundir=$work/$(printf '%03d' "$run_number")-$DAEMON-${I}ms-$scenario-$rep
+    mkdir -p "$rundir"
+    DPIDS=([alpha]="" [beta]="")
+
+    if ! lab_up "$(lab_free_prefix "fb$$-$run_number")" >"$rundir/lab.log" 2>&1; then
+        lab_down
+        fail "could not build the lab (see $rundir/lab.log)"
+    fi
+    n1=$(lab_ns n1)
+    n2=$(lab_ns n2)
+    cl=$(lab_ns cl)
+
+    if [ "$DAEMON" = failoverd ]; then
+        failoverd_conf "$rundir" "$mode"
+    else
+        keepalived_conf "$rundir/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 "$mode"
+        keepalived_conf "$rundir/beta.conf" beta 100 198.18.0.12 198.18.0.11 "$mode"
+    fi
+    ip netns exec "$n1" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
+        >"$rundir/serve-alpha.log" 2>&1 &
+    local serve1=$!
+    pids+=("$serve1")
+    ip netns exec "$n2" "$NETPROBE" serve --port "$PORT" --name beta --duration 300s \
+        >"$rundir/serve-beta.log" 2>&1 &
+    local serve2=$!
+    pids+=("$serve2")
+
+    local rows="" note="" ok=1
+    if ! steady; then
+        ok=0
+        note="setup: $(cat "$rundir/error" 2>/dev/null)"
+    fi
+
+    if [ "$ok" = 1 ] && [[ $scenario == failback-* ]]; then
+        # Alpha leaves cleanly, beta takes over; the event is alpha's return.
+        signal_daemon TERM alpha
+        if ! reap_daemon alpha 15000 || ! probe_until beta $((D + 5000)); then
+            ok=0
+            note="setup: alpha did not hand over to beta before the failback test"
+        else
+            sleep_ms $((I + 300))
+        fi
+    fi
+
+    if [ "$ok" = 1 ]; then
+        local poll_out=$rundir/vip-poll.txt stop=$rundir/poll.stop window count t_probe t_event
+        local floor probes=() PRE_MS=$((PRE_BASE_MS + RANDOM % I))
+        case $scenario in
+        node-death | graceful) window=$((PRE_MS + D + 3000)) ;;
+        crossover) window=$((PRE_MS + D + 2000)) ;;
+        gateway) window=$((PRE_MS + HEALTH_FAILURES * HEALTH_S * 1000 + HEALTH_S * 1000 + 2 * I + D + 4000)) ;;
+        # Longer than either daemon takes to fail back (failback delay, plus keepalived's
+        # master down interval), so that "no move" with manual failback means something.
+        failback-*) window=$((PRE_MS + FAILBACK_S * 1000 + D + 3000)) ;;
+        pause) window=$((PRE_MS + PAUSE_MS + 1000 + D + 1000)) ;;
+        esac
+        count=$((window / PROBE_MS))
+        poll_vip "$poll_out" $(($(now_us) + (window + 2000) * 1000)) "$stop" "$serve1" "$serve2" &
+        local poller=$!
+        pids+=("$poller")
+
+        # The client's ARP entry for the VIP, as it changes: which node it sends to.
+        ip -n "$cl" link show eth0 >/dev/null 2>&1 &&
+            for host in n1 n2; do
+                echo "$host $(ip -n "$(lab_ns "$host")" -br link show dev eth0 | awk '{ print $3 }')"
+            done >"$rundir/macs.txt"
+        ip -n "$cl" monitor neigh > >(stamp >"$rundir/client-neigh.log") 2>&1 &
+        local monitor=$!
+        pids+=("$monitor")
+
+        t_probe=$(now_us)
+        case $scenario in
+        node-death | graceful | gateway) start_probe "$rundir/probe.json" "$count" beta 100 ;;
+        failback-auto) start_probe "$rundir/probe.json" "$count" alpha 100 ;;
+        crossover | failback-manual) start_probe "$rundir/probe.json" "$count" ;;
+        pause) start_probe "$rundir/probe.json" $(((PRE_MS + PAUSE_MS - 100) / PROBE_MS)) ;;
+        esac
+        sleep_ms "$PRE_MS"
+
+        t_event=$(now_us)
+        floor=$t_event
+        case $scenario in
+        node-death)
+            signal_daemon KILL alpha
+            ip -n "$n1" link set eth0 down
+            ip -n "$n1" link set xo down
+            ;;
+        graceful) signal_daemon TERM alpha ;;
+        crossover) ip -n "$n1" link set xo down ;;
+        gateway) ip -n "$n1" route add blackhole "$GATEWAY/32" ;;
+        failback-*) start_daemon alpha || note="alpha did not start again" ;;
+        pause)
+            signal_daemon STOP alpha
+            sleep_ms $((PAUSE_MS - 300))
+            # A second probe from just before the resume isolates what the resume does.
+            start_probe "$rundir/probe-resume.json" $(((300 + 1000 + D + 1000) / PROBE_MS))
+            sleep 0.3
+            floor=$(now_us)
+            signal_daemon CONT alpha
+            echo "$floor" >"$rundir/t_resume"
+            ;;
+        esac
+        echo "$t_event" >"$rundir/t_event"
+
+        # Each probe is bounded by its count; then the poller is told to stop.
+        local p
+        for p in "${probes[@]}"; do
+            wait "$p" 2>/dev/null || note="${note:+$note; }a probe failed"
+            forget "$p"
+        done
+        touch "$stop"
+        wait "$poller" 2>/dev/null
+        forget "$poller"
+        kill -TERM "$monitor" 2>/dev/null
+        { wait "$monitor"; } 2>/dev/null
+        forget "$monitor"
+
+        local move_from=$(((t_event - t_probe) / 1000)) ov ov_low open period max_gap
+        read -r ov ov_low open period max_gap < <(overlap "$poll_out" "$floor")
+        echo "mean $period ms, longest $max_gap ms" >"$rundir/poll-period"
+        if [ ! -s "$rundir/probe.json" ]; then
+            ok=0
+            note="${note:+$note; }the probe printed nothing"
+        else
+            case $scenario in
+            node-death | graceful | gateway)
+                rows=$(row_json "$scenario" "$rundir/probe.json" 1 beta "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
+                ;;
+            crossover | failback-manual)
+                rows=$(row_json "$scenario" "$rundir/probe.json" 0 "" "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
+                ;;
+            failback-auto)
+                rows=$(row_json "$scenario" "$rundir/probe.json" 1 alpha "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
+                ;;
+            pause)
+                # Overlap while alpha is stopped cannot be helped; only after the resume counts.
+                rows=$(row_json "pause: takeover" "$rundir/probe.json" 1 beta "$move_from" null 0)
+                if [ -s "$rundir/probe-resume.json" ]; then
+                    rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "" 0 "$ov" "$open" "$ov_low" "$max_gap")
+                fi
+                ;;
+            esac
+        fi
+    fi
+
+    # Stop everything of this run by PID, then delete its namespaces.
+    if [ "${#pids[@]}" -gt 0 ]; then
+        kill -KILL "${pids[@]}" 2>/dev/null
+        wait "${pids[@]}" 2>/dev/null
+        pids=()
+    fi
+    lab_down
+
+    local rows_json
+    rows_json=$(printf '%s\n' "$rows" | jq -s -c '.')
+    jq -n -c --arg daemon "$DAEMON" --argjson interval "$I" --argjson dead "$D" \
+        --arg scenario "$scenario" --argjson rep "$rep" --arg dir "$rundir" \
+        --arg note "$note" --argjson rows "$rows_json" --argjson setup_ok "$ok" \
+        --argjson pre "${PRE_MS:-null}" '
+        {daemon: $daemon, interval_ms: $interval, dead_ms: $dead, scenario: $scenario,
+         rep: $rep, setup_ok: ($setup_ok == 1), note: $note, pre_event_ms: $pre, logs: $dir,
+         rows: $rows}' \
+        >>"$work/runs.jsonl"
+    local summary
+    summary=$(printf '%s\n' "$rows" | jq -r -s 'map("\(.row): gap \(.downtime_ms // "-") ms, lost \(.lost), overlap \(.overlap_ms // "-") ms, changes \(.changes)/\(.expected_changes)\(if .ok then "" else " NOT OK" end)") | join("; ")')
+    say "  $DAEMON ${I}ms $scenario #$rep: ${summary:-no result} ${note:+($note)}"
+}
+
+# --- footprint ---------------------------------------------------------------------
+
+# proc_stat PID: "cpu_self_ticks cpu_children_ticks rss_kib pss_kib" of one process.
+proc_stat() {
+    local pid=$1 stat fields rss pss
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    # Fields after "(comm) ": state is field 3, so field N is fields[N-3].
+    read -r -a fields <<<"${stat##*) }"
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+    pss=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null)
+    echo "$((fields[11] + fields[12])) $((fields[13] + fields[14])) ${rss:-0} ${pss:-0}"
+}
+
+# node_stat NODE: proc_stat summed over the node's daemon processes, plus their count.
+node_stat() {
+    local pid self=0 children=0 rss=0 pss=0 n=0 a b c d
+    for pid in ${DPIDS[$1]}; do
+        read -r a b c d < <(proc_stat "$pid") || continue
+        self=$((self + a))
+        children=$((children + b))
+        rss=$((rss + c))
+        pss=$((pss + d))
+        n=$((n + 1))
+    done
+    echo "$self $children $rss $pss $n"
+}
+
+# footprint SECS: both daemons' idle cost at the current interval: RSS and CPU time
+# over SECS seconds with alpha active, beta standing by and no client traffic.
+footprint() {
+    local secs=$1 tick node s0 c0 s1 c1 rss pss n
+    tick=$(getconf CLK_TCK)
+    rundir=$work/footprint-$DAEMON-${I}ms
+    mkdir -p "$rundir"
+    DPIDS=([alpha]="" [beta]="")
+    lab_up "$(lab_free_prefix "fb$$-fp$I-$DAEMON")" >"$rundir/lab.log" 2>&1 ||
+        fail "could not build the lab (see $rundir/lab.log)"
+    n1=$(lab_ns n1)
+    n2=$(lab_ns n2)
+    cl=$(lab_ns cl)
+    if [ "$DAEMON" = failoverd ]; then
+        failoverd_conf "$rundir" manual
+    else
+        keepalived_conf "$rundir/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 manual
+        keepalived_conf "$rundir/beta.conf" beta 100 198.18.0.12 198.18.0.11 manual
+    fi
+    ip netns exec "$n1" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
+        >"$rundir/serve-alpha.log" 2>&1 &
+    pids+=("$!")
+    ip netns exec "$n2" "$NETPROBE" serve --port "$PORT" --name beta --duration 300s \
+        >"$rundir/serve-beta.log" 2>&1 &
+    pids+=("$!")
+    if steady; then
+        sleep 1
+        declare -A before
+        for node in alpha beta; do
+            before[$node]=$(node_stat "$node")
+        done
+        sleep "$secs"
+        for node in alpha beta; do
+            read -r s0 c0 _ <<<"${before[$node]}"
+            read -r s1 c1 rss pss n < <(node_stat "$node")
+            jq -n -c --arg daemon "$DAEMON" --argjson interval "$I" --arg node "$node" \
+                --arg role "$([ "$node" = alpha ] && echo active || echo standby)" \
+                --argjson secs "$secs" --argjson procs "$n" --argjson rss "$rss" \
+                --argjson pss "$pss" \
+                --argjson self "$(((s1 - s0) * 1000 / tick))" \
+                --argjson children "$(((c1 - c0) * 1000 / tick))" '
+                {daemon: $daemon, interval_ms: $interval, node: $node, role: $role,
+                 seconds: $secs, processes: $procs, vmrss_kib: $rss, pss_kib: $pss,
+                 cpu_ms_self: $self, cpu_ms_children: $children,
+                 cpu_ms_per_s: (($self + $children) / $secs)}' >>"$work/footprint.jsonl"
+        done
+        say "  footprint $DAEMON ${I}ms: $(jq -r --arg d "$DAEMON" --argjson i "$I" \
+            'select(.daemon == $d and .interval_ms == $i) | "\(.node) \(.vmrss_kib) KiB, \(.cpu_ms_self)+\(.cpu_ms_children) ms CPU"' \
+            "$work/footprint.jsonl" | paste -sd ';' -)"
+    else
+        say "  footprint $DAEMON ${I}ms: setup failed: $(cat "$rundir/error" 2>/dev/null)"
+    fi
+    if [ "${#pids[@]}" -gt 0 ]; then
+        kill -KILL "${pids[@]}" 2>/dev/null
+        wait "${pids[@]}" 2>/dev/null
+        pids=()
+    fi
+    lab_down
+}
+
+# --- the runs ----------------------------------------------------------------------
+
+started=$(now_us)
+: >"$work/runs.jsonl"
+: >"$work/footprint.jsonl"
+say "work directory (logs of every run): $work"
+say "daemons: $DAEMONS; intervals: $INTERVALS ms; scenarios: $SCENARIOS; $REPS repetition(s)"
+
+for interval in $INTERVALS; do
+    set_timing "$interval"
+    say "interval ${I} ms: dead ${D} ms, keepalived advert_int $ADV"
+    for scenario in $SCENARIOS; do
+        for rep in $(seq 1 "$REPS"); do
+            for DAEMON in $DAEMONS; do
+                run_one "$scenario" "$rep"
+            done
+        done
+    done
+done
+if [ "$FAST" = 1 ] && [[ " $SCENARIOS " == *" node-death "* ]]; then
+    set_timing 10
+    say "interval ${I} ms: dead ${D} ms, keepalived advert_int $ADV (node death only)"
+    for rep in $(seq 1 "$REPS"); do
+        for DAEMON in $DAEMONS; do
+            run_one node-death "$rep"
+        done
+    done
+fi
+if [ "$FOOTPRINT" = 1 ]; then
+    for spec in "100 $FOOTPRINT_SECS" "10 $FOOTPRINT_FAST_SECS"; do
+        read -r interval secs <<<"$spec"
+        [ "$secs" -gt 0 ] || continue
+        set_timing "$interval"
+        for DAEMON in $DAEMONS; do
+            footprint "$secs"
+        done
+    done
+fi
+elapsed_s=$((($(now_us) - started) / 1000000))
+
+# --- report ------------------------------------------------------------------------
+
+mkdir -p "$RESULTS"
+stamp_name=$(date -u +%Y-%m-%d-%H%M)
+md=$RESULTS/$stamp_name.md
+json=$RESULTS/$stamp_name.json
+command_line="REPS=$REPS"
+[ "$SCENARIOS" != "$ALL_SCENARIOS" ] && command_line+=" SCENARIOS=\"$SCENARIOS\""
+[ "$INTERVALS" != "1000 100" ] && command_line+=" INTERVALS=\"$INTERVALS\""
+[ "$DAEMONS" != "failoverd keepalived" ] && command_line+=" DAEMONS=\"$DAEMONS\""
+[ "$FAST" != 1 ] && command_line+=" FAST=$FAST"
+[ "$FOOTPRINT" != 1 ] && command_line+=" FOOTPRINT=$FOOTPRINT"
+command_line+=" sudo bench/failover.sh"
+
+jq -n \
+    --slurpfile runs "$work/runs.jsonl" \
+    --slurpfile footprint "$work/footprint.jsonl" \
+    --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --arg nproc "$(nproc)" \
+    --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
+    --arg kernel "$(uname -r)" \
+    --arg keepalived "$KA_VERSION" \
+    --arg commit "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --arg command "$command_line" \
+    --argjson elapsed "$elapsed_s" \
+    --argjson reps "$REPS" \
+    --arg order "$ALL_SCENARIOS" '
+    def median: map(select(. != null)) | sort
+        | if length == 0 then null
+          elif length % 2 == 1 then .[length / 2 | floor]
+          else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+    def stats: {
+        runs: length,
+        ok: map(select(.ok)) | length,
+        downtime_ms: map(.downtime_ms),
+        downtime_median: map(.downtime_ms) | median,
+        lost_median: map(.lost) | median,
+        overlap_max: (map(.overlap_ms) | map(select(. != null)) | max),
+        overlap_worst: (map(select(.overlap_ms != null)) | if length == 0 then null
+            else max_by(.overlap_ms) | {upper: .overlap_ms, lower: .overlap_low_ms} end),
+        overlap_open: any(.overlap_open),
+        unnecessary_moves: map(.unnecessary_moves) | add,
+        move_median: map(.move_ms) | median
+    };
+    ($order | split(" ")) as $order
+    | [$runs[] | . as $r | .rows[] | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario}] as $rows
+    | {
+        machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel},
+        date: $date, elapsed_s: $elapsed, command: $command, reps: $reps,
+        versions: {failoverd_commit: $commit, keepalived: $keepalived},
+        settings: {
+            probe_interval_ms: 10, probe_timeout_ms: 200,
+            dead: "3 × interval + (256 − 100) / 256 × interval (keepalived master down interval of the priority-100 standby)",
+            warn: "2 × interval", init_dead: "2 × dead",
+            health: "gateway ping every 1 s, 1 s timeout, 3 failures, 1 success (keepalived vrrp_script interval is whole seconds)",
+            failback_delay_s: 2,
+            announce: "3 GARPs 100 ms apart on takeover, refresh every 60 s"
+        },
+        summary: (
+            $rows | group_by([.row, .interval_ms])
+            | map({
+                row: .[0].row, scenario: .[0].scenario, interval_ms: .[0].interval_ms, dead_ms: .[0].dead_ms,
+                failoverd: (map(select(.daemon == "failoverd")) | stats),
+                keepalived: (map(select(.daemon == "keepalived")) | stats)
+              })
+            | map(. + {downtime_ratio: (if .failoverd.downtime_median != null and (.keepalived.downtime_median // 0) > 0
+                                          then .failoverd.downtime_median / .keepalived.downtime_median else null end)})
+            | sort_by([(.scenario as $s | $order | index($s)), .row, -.interval_ms])
+        ),
+        poll_longest_gap_ms: ([$rows[] | .poll_longest_gap_ms | select(. != null)] | max),
+        setup_failures: [$runs[] | select(.setup_ok | not) | {daemon, interval_ms, scenario, rep, note, logs}],
+        footprint: $footprint,
+        runs: $runs
+      }' >"$json" || fail "could not write $json"
+
+jq -r '
+    def f: if . == null then "–" else (. * 10 | round / 10 | tostring) end;
+    def i: if . == null then "–" else (. | round | tostring) end;
+    def range: map(select(. != null)) | if length == 0 then "" else " [\(min | i)–\(max | i)]" end;
+    def pair(a; b): "\(a) / \(b)";
+    def ov($s): if $s.overlap_worst == null then "–"
+        elif $s.overlap_worst.upper == 0 then "0"
+        else (if $s.overlap_open then "≥" else "" end) + "\($s.overlap_worst.lower | f)–\($s.overlap_worst.upper | f)" end;
+    "## Failover: failoverd and keepalived \(.versions.keepalived) side by side",
+    "",
+    "Run \(.date) on \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); failoverd \(.versions.failoverd_commit); \(.reps) repetition(s) per cell; \(.elapsed_s) s in all.",
+    "Command: `\(.command)`",
+    "",
+    "Downtime: the longest silence the client saw, probing the VIP every 10 ms (10 means nothing was lost); median [min–max] over the runs.",
+    "Ratio: failoverd median / keepalived median. Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window). Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder. OK: runs that ended as expected.",
+    "",
+    "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    (.summary[] |
+        "| \(.row) | \(.interval_ms) ms (\(.dead_ms)) | \(.failoverd.downtime_median | i)\(.failoverd.downtime_ms | range) | \(.keepalived.downtime_median | i)\(.keepalived.downtime_ms | range) | \(if .downtime_ratio == null then "–" else (.downtime_ratio * 100 | round / 100 | tostring) end) | \(pair(.failoverd.lost_median | i; .keepalived.lost_median | i)) | \(pair(ov(.failoverd); ov(.keepalived))) | \(pair(.failoverd.unnecessary_moves // "–"; .keepalived.unnecessary_moves // "–")) | \(pair(.failoverd.move_median | i; .keepalived.move_median | i)) | \(pair("\(.failoverd.ok)/\(.failoverd.runs)"; "\(.keepalived.ok)/\(.keepalived.runs)")) |"),
+    "",
+    (if (.setup_failures | length) > 0 then
+        "Runs that never reached the event: " + (.setup_failures | map("\(.daemon) \(.interval_ms) ms \(.scenario) #\(.rep): \(.note)") | join("; ")), ""
+     else empty end),
+    (if (.footprint | length) > 0 then
+        "### Idle footprint (alpha active, beta standby, no client traffic)",
+        "",
+        "CPU: time used over the idle period, per second; \"checks\" is the CPU of reaped child processes (keepalived runs `ping` as its gateway check, failoverd pings from its own raw socket). keepalived is two processes (parent and VRRP child): RSS is their sum, PSS shares their common pages out.",
+        "",
+        "| daemon | interval | node | processes | VmRSS KiB | PSS KiB | CPU ms/s self | CPU ms/s checks | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+        (.footprint[] | "| \(.daemon) | \(.interval_ms) ms | \(.node) (\(.role)) | \(.processes) | \(.vmrss_kib) | \(.pss_kib) | \(.cpu_ms_self / .seconds | f) | \(.cpu_ms_children / .seconds | f) | \(.seconds) |"),
+        ""
+     else empty end)
+    ' "$json" >"$md" || fail "could not write $md"
+
+cat "$md"
+say "results: $md and $json (runs took ${elapsed_s} s)"
