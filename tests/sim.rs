@@ -858,6 +858,7 @@ fn partition_then_heal_leaves_one_active_within_an_interval() {
     sim.run_until(ms(3000), |s| s.active() == vec![0, 1]);
     sim.run_for(ms(500));
     let announces_before = sim.nodes[0].announces.len();
+    let loser_announces = sim.nodes[1].announces.len();
     sim.heal();
     // The check in `step` fails the test if both still hold after the slack.
     sim.run_until(ms(1000), |s| {
@@ -866,9 +867,11 @@ fn partition_then_heal_leaves_one_active_within_an_interval() {
     assert_eq!(sim.role(1), Some(Role::Standby));
     let reason = sim.transitions(1).last().unwrap().2.clone();
     assert!(reason.contains("ranks higher"), "{reason}");
-    // The winner re-announces so switches learn its MAC again.
+    // The winner re-announces so switches learn its MAC again; the loser, which
+    // heard the winner come back in the step it decided to release, does not.
     sim.run_for(ms(300));
     assert!(sim.nodes[0].announces.len() > announces_before);
+    assert_eq!(sim.nodes[1].announces.len(), loser_announces);
 }
 
 #[test]

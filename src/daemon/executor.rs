@@ -20,7 +20,23 @@ use crate::status::{HookRun, millis, rfc3339};
 /// Hook runs kept for `failoverd status`.
 const HOOK_HISTORY: usize = 20;
 
+/// Announcements in flight stop when this changes: a VIP being removed must not be
+/// announced again by rounds started while it was held.
+#[derive(Clone, Default)]
+pub struct Announcing(Arc<std::sync::atomic::AtomicU64>);
+
+impl Announcing {
+    fn epoch(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn cancel(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub struct Executor {
+    announcing: Announcing,
     netlink: Netlink,
     done: mpsc::UnboundedSender<(EffectId, Outcome)>,
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
@@ -29,6 +45,7 @@ pub struct Executor {
 impl Executor {
     pub fn new(netlink: Netlink, done: mpsc::UnboundedSender<(EffectId, Outcome)>) -> Executor {
         Executor {
+            announcing: Announcing::default(),
             netlink,
             done,
             hook_runs: Arc::new(Mutex::new(Vec::new())),
@@ -38,6 +55,10 @@ impl Executor {
     /// The most recent hook runs, newest first, shared with the status report.
     pub fn hook_runs(&self) -> Arc<Mutex<Vec<HookRun>>> {
         Arc::clone(&self.hook_runs)
+    }
+
+    pub fn announcing(&self) -> Announcing {
+        self.announcing.clone()
     }
 
     pub fn netlink(&self) -> Netlink {
@@ -77,6 +98,7 @@ impl Executor {
                 Outcome::Vip(result.map(|_| ()).map_err(|e| e.to_string()))
             }
             Effect::RemoveVip(vip) => {
+                self.announcing.cancel();
                 let result = self.netlink.remove(&spec(&vip)).await;
                 debug!(vip = %vip, ?result, "remove");
                 Outcome::Vip(result.map(|_| ()).map_err(|e| e.to_string()))
@@ -86,7 +108,13 @@ impl Executor {
                 rounds,
                 interval,
             } => {
-                spawn_announce(self.netlink.clone(), vips, rounds, interval);
+                spawn_announce(
+                    self.netlink.clone(),
+                    vips,
+                    rounds,
+                    interval,
+                    self.announcing.clone(),
+                );
                 Outcome::Done
             }
             Effect::RunHook {
@@ -138,10 +166,17 @@ fn spec(vip: &VipTarget) -> VipSpec {
 
 /// Announces the VIPs `rounds` times, `interval` apart, without holding up the
 /// caller: the first round goes out at once.
-pub fn spawn_announce(netlink: Netlink, vips: Vec<VipTarget>, rounds: u32, interval: Duration) {
+pub fn spawn_announce(
+    netlink: Netlink,
+    vips: Vec<VipTarget>,
+    rounds: u32,
+    interval: Duration,
+    announcing: Announcing,
+) {
     if vips.is_empty() || rounds == 0 {
         return;
     }
+    let epoch = announcing.epoch();
     tokio::spawn(async move {
         let mut by_interface: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
         for vip in &vips {
@@ -160,6 +195,9 @@ pub fn spawn_announce(netlink: Netlink, vips: Vec<VipTarget>, rounds: u32, inter
         for round in 0..rounds {
             if round > 0 {
                 tokio::time::sleep(interval).await;
+            }
+            if announcing.epoch() != epoch {
+                return;
             }
             for (info, addresses) in &targets {
                 if let Err(err) = announce::announce(info.index, info.mac, addresses) {

@@ -87,6 +87,7 @@ struct Shell {
     events: EventLog,
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
     status_tx: watch::Sender<Arc<Status>>,
+    announcing: executor::Announcing,
 }
 
 /// Runs node `me` until `shutdown` resolves and the handover is done.
@@ -124,6 +125,7 @@ pub async fn run(
     let (done_tx, mut done) = mpsc::unbounded_channel();
     let executor = Executor::new(netlink.clone(), done_tx);
     let hook_runs = executor.hook_runs();
+    let announcing = executor.announcing();
     let jobs = executor.spawn();
 
     let (control_tx, mut requests) = mpsc::channel::<Pending>(16);
@@ -170,6 +172,7 @@ pub async fn run(
         netlink,
         hook_runs,
         status_tx,
+        announcing,
     };
 
     let systemd = notify::Notifier::from_env();
@@ -332,9 +335,12 @@ impl Shell {
             match action {
                 Action::Send { link, to, datagram } => {
                     // Never wait on a full socket buffer: a heartbeat that cannot go
-                    // now is worth less than the next one.
+                    // now is worth less than the next one. Sent straight on the
+                    // non-blocking socket: tokio's try_send_to refuses until the
+                    // runtime has seen the socket writable, which lost the first one.
                     if let Some(socket) = self.sockets.get(link)
-                        && let Err(err) = socket.try_send_to(&datagram, to)
+                        && let Err(err) =
+                            socket2::SockRef::from(socket.as_ref()).send_to(&datagram, &to.into())
                     {
                         tracing::debug!(%to, "heartbeat not sent: {err}");
                     }
@@ -348,7 +354,13 @@ impl Shell {
                     vips,
                     rounds,
                     interval,
-                } => executor::spawn_announce(self.netlink.clone(), vips, rounds, interval),
+                } => executor::spawn_announce(
+                    self.netlink.clone(),
+                    vips,
+                    rounds,
+                    interval,
+                    self.announcing.clone(),
+                ),
                 Action::Log(event) => {
                     log_event(&event);
                     self.events.record(&event);

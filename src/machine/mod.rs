@@ -1556,6 +1556,10 @@ impl Machine {
     /// "releasing" so the peer waits for the release to finish rather than adding
     /// the VIPs while this node still has them.
     fn start_release(&mut self, now: Instant, after: After, reason: Reason) {
+        // An announcement decided in this same step (the peer came back) must not
+        // go out for VIPs about to be removed.
+        self.actions
+            .retain(|a| !matches!(a, Action::Announce { .. }));
         self.events.push(Event::Releasing {
             reason: reason.clone(),
         });
