@@ -1523,3 +1523,46 @@ fn extra_heartbeats_never_delay_the_regular_ones() {
     assert!(!sim.has_event(0, |e| matches!(e, Event::PeerLate { .. })));
     assert!(!sim.has_event(0, |e| matches!(e, Event::LinkLate { .. })));
 }
+
+// --- announcements ---------------------------------------------------------------
+
+#[test]
+fn the_holder_refreshes_its_announcements_unless_turned_off() {
+    let mut on = config(2, Failback::Auto);
+    on.announce.refresh = Some(ms(1000));
+    let mut sim = Sim::settled(on, 45);
+    let before = sim.nodes[0].announces.len();
+    sim.run_for(ms(3500));
+    assert!(
+        sim.nodes[0].announces.len() >= before + 3,
+        "no periodic refresh"
+    );
+    assert!(sim.nodes[1].announces.is_empty(), "the standby announced");
+
+    let mut off = config(2, Failback::Auto);
+    off.announce.refresh = None;
+    let mut sim = Sim::settled(off, 46);
+    let before = sim.nodes[0].announces.len();
+    sim.run_for(ms(3500));
+    assert_eq!(sim.nodes[0].announces.len(), before, "refresh turned off");
+}
+
+#[test]
+fn the_holder_announces_again_when_a_link_heals() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 47);
+    sim.cut_link(1);
+    sim.run_until(ms(2000), |s| {
+        s.has_event(
+            0,
+            |e| matches!(e, Event::LinkDown { link, .. } if link == "lan"),
+        )
+    });
+    let before = sim.nodes[0].announces.len();
+    sim.restore_link(1);
+    sim.run_for(ms(300));
+    assert!(
+        sim.nodes[0].announces.len() > before,
+        "no announcement on link heal"
+    );
+    assert_eq!(sim.holders(), vec![0]);
+}

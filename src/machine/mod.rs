@@ -252,8 +252,6 @@ pub struct Machine {
     /// Why the next takeover happens, learned when the holder went away.
     takeover_reason: Option<Reason>,
     stale_probe: Option<EffectId>,
-    /// Set while the stop hook for a VIP left by a crash is being requested.
-    stale_cleanup: bool,
     /// Active, waiting for the VIPs before running the start hook.
     start_pending: bool,
     takeover_started: Option<Instant>,
@@ -353,7 +351,6 @@ impl Machine {
             exited: false,
             takeover_reason: None,
             stale_probe: None,
-            stale_cleanup: false,
             start_pending: false,
             takeover_started: None,
             last_takeover: None,
@@ -389,7 +386,7 @@ impl Machine {
             let vips = machine.vips.clone();
             machine.stale_probe = Some(machine.effect(Effect::FindStale { vips }));
         }
-        machine.heartbeat(now);
+        machine.heartbeat();
         machine
     }
 
@@ -430,7 +427,7 @@ impl Machine {
             self.next_nonce_at = now + self.timing.dead;
         }
         if now >= self.next_heartbeat {
-            self.heartbeat(now);
+            self.heartbeat();
             // Keep the cadence, whatever extra heartbeats role changes sent in
             // between; after a stall, start again from now rather than bursting.
             self.next_heartbeat += self.timing.interval;
@@ -593,7 +590,7 @@ impl Machine {
 
     fn obey(&mut self, now: Instant, order: Order) -> Result<String, String> {
         if let Order::Maintenance(on) = order {
-            return self.set_maintenance(now, on);
+            return self.set_maintenance(on);
         }
         if let Some(by) = self.frozen_by() {
             return Err(format!(
@@ -607,14 +604,14 @@ impl Machine {
             return Err("a release is under way; try again in a moment".into());
         }
         match order {
-            Order::Takeover => self.order_takeover(now),
+            Order::Takeover => self.order_takeover(),
             Order::Standby => self.order_standby(now),
             Order::Failback => self.order_failback(now),
             Order::Maintenance(_) => unreachable!("handled above"),
         }
     }
 
-    fn order_takeover(&mut self, now: Instant) -> Result<String, String> {
+    fn order_takeover(&mut self) -> Result<String, String> {
         match self.role {
             Role::Active => return Err("this node is already active".into()),
             Role::Starting => return Err("this node is still starting".into()),
@@ -628,7 +625,7 @@ impl Machine {
         }
         self.takeover_requested = true;
         self.standby_requested = false;
-        self.heartbeat(now);
+        self.heartbeat();
         Ok(match self.peers.iter().find(|p| p.holds()) {
             Some(holder) => format!("asked {} to release; taking over then", holder.name),
             None => "taking over".into(),
@@ -655,7 +652,7 @@ impl Machine {
             self.start_release(now, After::Standby, Reason::OperatorStandby);
             Ok("releasing the VIPs to a peer; staying standby".into())
         } else {
-            self.heartbeat(now);
+            self.heartbeat();
             Ok("standing by: this node will not take over while a peer can".into())
         }
     }
@@ -697,14 +694,14 @@ impl Machine {
             return Ok(format!("handing the VIPs back to {preferred}"));
         }
         if preferred == self.name {
-            return self.order_takeover(now);
+            return self.order_takeover();
         }
         Err(format!(
             "run it on {holder} (the holder) or {preferred} (the preferred node)"
         ))
     }
 
-    fn set_maintenance(&mut self, now: Instant, on: bool) -> Result<String, String> {
+    fn set_maintenance(&mut self, on: bool) -> Result<String, String> {
         if !on && !self.maintenance {
             let by: Vec<&str> = self
                 .peers
@@ -724,7 +721,7 @@ impl Machine {
             return Ok("maintenance is already on".into());
         }
         self.maintenance = on;
-        self.heartbeat(now);
+        self.heartbeat();
         Ok(if on {
             "maintenance on: no automatic transitions until `maintenance off`".into()
         } else {
@@ -861,7 +858,7 @@ impl Machine {
             }
         }
         self.reconfigure_vips(vip_targets(config, me), &mut changes);
-        self.heartbeat(now);
+        self.heartbeat();
         self.evaluate(now);
         self.flush_events();
         Ok(changes)
@@ -1147,7 +1144,7 @@ impl Machine {
             }
         }
         // Peers rank on health: tell them now rather than at the next interval.
-        self.heartbeat(now);
+        self.heartbeat();
     }
 
     fn on_done(&mut self, now: Instant, id: EffectId, outcome: &Outcome) {
@@ -1189,7 +1186,6 @@ impl Machine {
             return;
         };
         let vip = self.vips[i].to_string();
-        let _ = &vip;
         match (self.vip_state[i], result) {
             (VipState::Adding(_), Ok(())) => {
                 self.vip_state[i] = VipState::Held;
@@ -1233,7 +1229,7 @@ impl Machine {
         if self.role == Role::Active || self.vip_state.iter().any(|s| *s != VipState::Absent) {
             self.start_release(now, After::Exit, Reason::Shutdown);
         } else {
-            self.farewell(now);
+            self.farewell();
         }
     }
 
@@ -1510,7 +1506,7 @@ impl Machine {
         for peer in &mut self.peers {
             peer.failback_since = None;
         }
-        self.heartbeat(now);
+        self.heartbeat();
     }
 
     /// Order matters: VIPs first, then the announcement, then the start hook, so the
@@ -1583,7 +1579,7 @@ impl Machine {
             }
         }
         self.next_refresh = None;
-        self.heartbeat(now);
+        self.heartbeat();
         match last {
             Some(id) => {
                 if let Some(release) = &mut self.release {
@@ -1607,15 +1603,15 @@ impl Machine {
             }
             After::Exit => {
                 self.transition(now, Role::Standby, release.reason);
-                self.farewell(now);
+                self.farewell();
             }
         }
     }
 
     /// Tells the peers this node is leaving and holds nothing, then asks to exit.
-    fn farewell(&mut self, now: Instant) {
+    fn farewell(&mut self) {
         for _ in 0..FAREWELL_COPIES {
-            self.heartbeat(now);
+            self.heartbeat();
         }
         // The last transition must reach the log before the shell exits.
         self.flush_events();
@@ -1648,9 +1644,8 @@ impl Machine {
             }
         }
         // A crash while active can leave the service running too.
-        self.stale_cleanup = true;
-        self.run_hook(Hook::Stop);
-        self.stale_cleanup = false;
+        let role = self.role.as_str();
+        self.run_hook_as(Hook::Stop, (role, role, Reason::StaleVip.to_string()));
         for &i in found {
             if self.vip_state.get(i) == Some(&VipState::Absent) {
                 let id = self.effect(Effect::RemoveVip(self.vips[i].clone()));
@@ -1697,13 +1692,23 @@ impl Machine {
     }
 
     fn run_hook(&mut self, hook: Hook) -> Option<EffectId> {
+        let context = self.hook_context(hook);
+        self.run_hook_as(hook, context)
+    }
+
+    /// Runs `hook` with the given (new state, previous state, reason).
+    fn run_hook_as(
+        &mut self,
+        hook: Hook,
+        (state, previous, reason): (&'static str, &'static str, String),
+    ) -> Option<EffectId> {
         let index = match hook {
             Hook::Start => 0,
             Hook::Stop => 1,
             Hook::Fault => 2,
         };
         let program = self.hooks[index].clone()?;
-        let env = self.hook_env(hook);
+        let env = self.hook_env(hook, state, previous, reason);
         let id = self.effect(Effect::RunHook {
             hook,
             program,
@@ -1714,14 +1719,10 @@ impl Machine {
         Some(id)
     }
 
-    /// The environment every hook sees; documented in the README.
-    fn hook_env(&self, hook: Hook) -> Vec<(String, String)> {
-        let (state, previous, reason) = match (&self.release, hook) {
-            _ if self.stale_cleanup => (
-                self.role.as_str(),
-                self.role.as_str(),
-                Reason::StaleVip.to_string(),
-            ),
+    /// What a hook run now is about: the new state, the previous one, and why. A
+    /// stop hook during a release speaks of where the release ends.
+    fn hook_context(&self, hook: Hook) -> (&'static str, &'static str, String) {
+        match (&self.release, hook) {
             (Some(release), Hook::Stop) => (
                 match release.after {
                     After::Standby => "standby",
@@ -1736,7 +1737,17 @@ impl Machine {
                 self.previous_role.as_str(),
                 self.reason.to_string(),
             ),
-        };
+        }
+    }
+
+    /// The environment every hook sees; documented in the README.
+    fn hook_env(
+        &self,
+        hook: Hook,
+        state: &str,
+        previous: &str,
+        reason: String,
+    ) -> Vec<(String, String)> {
         let peers: Vec<&str> = self.peers.iter().map(|p| p.name.as_str()).collect();
         let vips: Vec<String> = self.vips.iter().map(ToString::to_string).collect();
         vec![
@@ -1754,7 +1765,7 @@ impl Machine {
     /// Sends one heartbeat to every peer on every link, now. Role and health changes
     /// call it out of turn; the regular cadence is kept by `handle_timeout`, so those
     /// extra ones never delay the next regular heartbeat.
-    fn heartbeat(&mut self, _now: Instant) {
+    fn heartbeat(&mut self) {
         self.sequence += 1;
         let mut flags = 0;
         if self.release.is_some() {
