@@ -28,18 +28,18 @@
 pub mod event;
 pub mod health;
 pub mod peer;
+mod report;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 pub use event::{Event, Reason, Reject, Role, Severity};
 use health::{Change, Health, Source};
 use peer::Peer;
 
 use crate::config::{Config, Failback, Timing};
-use crate::status::{self, Status, millis, rfc3339, unix_ms};
 use crate::wire::heartbeat::{
     FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING,
     Heartbeat, Signer,
@@ -895,163 +895,6 @@ impl Machine {
             }
             let effect = self.announce_effect(self.announce_rounds);
             self.effect(effect);
-        }
-    }
-
-    /// What this node knows, for `failoverd status`. The shell adds what only it
-    /// knows (process, hook runs, events) and the wall-clock times.
-    pub fn status(&self, now: Instant, wall: SystemTime) -> Status {
-        let at = |t: Instant| {
-            wall.checked_sub(now.saturating_duration_since(t))
-                .unwrap_or(wall)
-        };
-        let holder = if self.role == Role::Active {
-            Some(self.name.clone())
-        } else {
-            self.peers
-                .iter()
-                .find(|p| p.holds())
-                .map(|p| p.name.clone())
-        };
-        let mut set_by: Vec<String> = Vec::new();
-        if self.maintenance {
-            set_by.push(self.name.clone());
-        }
-        set_by.extend(
-            self.peers
-                .iter()
-                .filter(|p| p.present() && p.maintenance)
-                .map(|p| p.name.clone()),
-        );
-        let mut received: BTreeMap<String, u64> = BTreeMap::new();
-        for peer in &self.peers {
-            for link in &peer.links {
-                *received.entry(link.name.clone()).or_default() += link.received;
-            }
-        }
-        Status {
-            version: crate::status::VERSION,
-            cluster: self.cluster.clone(),
-            node: self.name.clone(),
-            priority: self.priority,
-            pid: 0,
-            daemon_version: String::new(),
-            config: String::new(),
-            fingerprint: self
-                .fingerprint
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-            state: self.role.as_str().to_string(),
-            since: rfc3339(at(self.since)),
-            since_unix_ms: unix_ms(at(self.since)),
-            reason: self.reason.to_string(),
-            releasing: self.release.is_some(),
-            maintenance: status::Maintenance {
-                on: !set_by.is_empty(),
-                set_by,
-            },
-            standby_requested: self.standby_requested,
-            failback: self.failback.to_string(),
-            failback_delay_ms: u64::try_from(self.failback_delay.as_millis()).unwrap_or(u64::MAX),
-            health: status::HealthStatus {
-                failing: self.health.failing(),
-                gateways: self
-                    .health
-                    .checks()
-                    .iter()
-                    .filter_map(|c| match &c.target {
-                        health::Target::Gateway(address) => Some(status::GatewayStatus {
-                            address: address.to_string(),
-                            reachable: !c.failing,
-                            rtt_ms: c.last_rtt.map(millis),
-                            consecutive_failures: c.failures,
-                            probes: c.probes,
-                        }),
-                        health::Target::Interface(_) => None,
-                    })
-                    .collect(),
-                interfaces: self
-                    .health
-                    .checks()
-                    .iter()
-                    .filter_map(|c| match &c.target {
-                        health::Target::Interface(name) => Some(status::InterfaceStatus {
-                            name: name.clone(),
-                            up: !c.failing,
-                        }),
-                        health::Target::Gateway(_) => None,
-                    })
-                    .collect(),
-            },
-            vips: self
-                .vips
-                .iter()
-                .zip(&self.vip_state)
-                .map(|(v, s)| status::VipStatus {
-                    address: v.to_string(),
-                    interface: v.interface.clone(),
-                    label: v.label.clone(),
-                    held_here: *s == VipState::Held,
-                    holder: holder.clone(),
-                })
-                .collect(),
-            peers: self
-                .peers
-                .iter()
-                .map(|p| status::PeerStatus {
-                    name: p.name.clone(),
-                    state: if p.alive {
-                        p.role.as_str().to_string()
-                    } else if p.leaving {
-                        "stopped".to_string()
-                    } else if p.incarnation.is_none() {
-                        "unknown".to_string()
-                    } else {
-                        "dead".to_string()
-                    },
-                    alive: p.alive,
-                    priority: p.priority,
-                    health_failing: p.health,
-                    maintenance: p.maintenance,
-                    standby_requested: p.standby,
-                    fingerprint_match: p.fingerprint.map(|f| f == self.fingerprint),
-                    links: p
-                        .links
-                        .iter()
-                        .map(|l| status::LinkStatus {
-                            name: l.name.clone(),
-                            address: l.address.to_string(),
-                            state: l.state.as_str().to_string(),
-                            last_heartbeat_ms: l
-                                .last_rx
-                                .map(|t| millis(now.saturating_duration_since(t))),
-                            received: l.received,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            counters: status::Counters {
-                heartbeats_sent: self.sent,
-                heartbeats_received: received.into_iter().collect(),
-                rejected: self
-                    .rejects_total
-                    .iter()
-                    .map(|(k, v)| ((*k).to_string(), *v))
-                    .collect(),
-                transitions: self
-                    .transitions
-                    .iter()
-                    .map(|((to, reason), count)| status::TransitionCount {
-                        to: to.as_str().to_string(),
-                        reason: (*reason).to_string(),
-                        count: *count,
-                    })
-                    .collect(),
-            },
-            hooks: Vec::new(),
-            events: Vec::new(),
-            last_takeover_ms: self.last_takeover.map(millis),
         }
     }
 
