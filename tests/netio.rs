@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use failoverd::daemon::announce::{AnnounceError, announce};
 use failoverd::daemon::gateway::{PingError, Pinger, ProbeResult, run_prober};
-use failoverd::daemon::vip::{self, AddOutcome, RemoveOutcome, VipError, VipSpec};
+use failoverd::daemon::vip::{self, AddOutcome, RemoveOutcome, VipError};
+use failoverd::machine::VipTarget;
 use failoverd::wire::arp::{ArpOp, parse_arp, parse_na};
 use futures_util::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use netlink_packet_route::route::RouteType;
 use nix::sched::{CloneFlags, unshare};
-use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
-use rtnetlink::packet_route::route::RouteType;
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type, socklen_t};
 
@@ -112,8 +113,8 @@ fn flags_of(message: &AddressMessage) -> AddressFlags {
         .unwrap_or(AddressFlags::empty())
 }
 
-fn spec(address: &str, prefix_len: u8, interface: &str, label: Option<&str>) -> VipSpec {
-    VipSpec {
+fn spec(address: &str, prefix_len: u8, interface: &str, label: Option<&str>) -> VipTarget {
+    VipTarget {
         address: address.parse().expect("test address"),
         prefix_len,
         interface: interface.to_owned(),

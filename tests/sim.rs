@@ -18,7 +18,8 @@ use failoverd::config::{
 };
 use failoverd::machine::health::Source;
 use failoverd::machine::{
-    Action, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome, Role,
+    Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
+    Refusal, ReloadError, Role,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -252,7 +253,7 @@ impl Sim {
         self.start(i);
     }
 
-    fn order(&mut self, i: usize, order: Order) -> Result<String, String> {
+    fn order(&mut self, i: usize, order: Order) -> Result<Accepted, Refusal> {
         let now = self.now;
         let result = self.nodes[i]
             .machine
@@ -1238,8 +1239,13 @@ fn random_run(seed: u64) {
 #[test]
 fn takeover_moves_the_vip_to_the_asking_node_without_overlap() {
     let mut sim = Sim::settled(config(2, Failback::Auto), 30);
-    let message = sim.order(1, Order::Takeover).unwrap();
-    assert!(message.contains("alpha"), "{message}");
+    let accepted = sim.order(1, Order::Takeover).unwrap();
+    assert_eq!(
+        accepted,
+        Accepted::TakingOver {
+            holder: Some("alpha".into())
+        }
+    );
     sim.run_until(ms(2000), |s| s.holders() == vec![1]);
     assert_eq!(sim.max_holders_seen, 1);
     assert_eq!(sim.transitions(1).last().unwrap().2, "operator takeover");
@@ -1257,14 +1263,13 @@ fn takeover_is_refused_when_it_cannot_be_done() {
     let mut sim = Sim::settled(config(2, Failback::Auto), 31);
     assert_eq!(
         sim.order(0, Order::Takeover).unwrap_err(),
-        "this node is already active"
+        Refusal::AlreadyActive
     );
     sim.gateway_down(1);
     sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Fault));
-    assert!(
-        sim.order(1, Order::Takeover)
-            .unwrap_err()
-            .contains("health check")
+    assert_eq!(
+        sim.order(1, Order::Takeover).unwrap_err(),
+        Refusal::Unhealthy { failing: 1 }
     );
 }
 
@@ -1295,7 +1300,7 @@ fn standby_is_refused_without_a_live_peer() {
     });
     assert_eq!(
         sim.order(0, Order::Standby).unwrap_err(),
-        "no live peer could take over"
+        Refusal::NoLivePeer
     );
 }
 
@@ -1313,7 +1318,9 @@ fn manual_failback_returns_the_vip_to_the_preferred_node() {
     assert_eq!(sim.max_holders_seen, 1);
     assert_eq!(
         sim.order(0, Order::Failback).unwrap_err(),
-        "the VIPs are already on the preferred node alpha"
+        Refusal::AlreadyPreferred {
+            node: "alpha".into()
+        }
     );
 }
 
@@ -1327,15 +1334,13 @@ fn maintenance_freezes_automatic_moves_until_turned_off() {
     sim.run_for(ms(3000));
     assert_eq!(sim.holders(), vec![0]);
     assert_eq!(sim.role(0), Some(Role::Active));
-    assert!(
-        sim.order(1, Order::Takeover)
-            .unwrap_err()
-            .contains("maintenance")
+    assert_eq!(
+        sim.order(1, Order::Takeover).unwrap_err(),
+        Refusal::Frozen { by: "beta".into() }
     );
-    assert!(
-        sim.order(0, Order::Maintenance(false))
-            .unwrap_err()
-            .contains("beta")
+    assert_eq!(
+        sim.order(0, Order::Maintenance(false)).unwrap_err(),
+        Refusal::MaintenanceElsewhere { by: "beta".into() }
     );
     sim.order(1, Order::Maintenance(false)).unwrap();
     sim.run_until(ms(3000), |s| s.holders() == vec![1]);
@@ -1402,7 +1407,7 @@ fn reload_applies_priority_and_a_new_vip_without_dropping_the_old_one() {
             .reconfigure(now, &next)
             .unwrap();
         assert!(
-            changes.iter().any(|c| c.contains("198.18.0.20")),
+            changes.contains(&ConfigChange::VipAdded("198.18.0.20/24".into())),
             "{changes:?}"
         );
         sim.drain(i);
@@ -1440,7 +1445,7 @@ fn reload_refuses_changes_that_need_a_restart() {
         .unwrap()
         .reconfigure(now, &next)
         .unwrap_err();
-    assert!(err.contains("restart"), "{err}");
+    assert_eq!(err, ReloadError::ClusterChanged);
 }
 
 // --- stalls ----------------------------------------------------------------------

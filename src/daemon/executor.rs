@@ -10,9 +10,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::announce;
-use super::hooks::{self, HookStatus};
-use super::vip::{Netlink, VipSpec};
+use super::hooks::HookStatus;
+use super::host::Host;
 use crate::config::format_duration;
 use crate::machine::{Effect, EffectId, Outcome, VipTarget};
 use crate::status::{HookRun, millis, rfc3339};
@@ -35,18 +34,18 @@ impl Announcing {
     }
 }
 
-pub struct Executor {
+pub struct Executor<H: Host> {
     announcing: Announcing,
-    netlink: Netlink,
+    host: H,
     done: mpsc::UnboundedSender<(EffectId, Outcome)>,
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
 }
 
-impl Executor {
-    pub fn new(netlink: Netlink, done: mpsc::UnboundedSender<(EffectId, Outcome)>) -> Executor {
+impl<H: Host> Executor<H> {
+    pub fn new(host: H, done: mpsc::UnboundedSender<(EffectId, Outcome)>) -> Executor<H> {
         Executor {
             announcing: Announcing::default(),
-            netlink,
+            host,
             done,
             hook_runs: Arc::new(Mutex::new(Vec::new())),
         }
@@ -59,10 +58,6 @@ impl Executor {
 
     pub fn announcing(&self) -> Announcing {
         self.announcing.clone()
-    }
-
-    pub fn netlink(&self) -> Netlink {
-        self.netlink.clone()
     }
 
     /// Starts the executor task; effects sent on the returned channel run in order.
@@ -84,7 +79,7 @@ impl Executor {
             Effect::FindStale { vips } => {
                 let mut present = Vec::new();
                 for (i, vip) in vips.iter().enumerate() {
-                    match self.netlink.is_present(&spec(vip)).await {
+                    match self.host.has_vip(vip).await {
                         Ok(true) => present.push(i),
                         Ok(false) => {}
                         Err(err) => warn!("checking for a stale VIP: {err}"),
@@ -93,15 +88,15 @@ impl Executor {
                 Outcome::Present(present)
             }
             Effect::AddVip(vip) => {
-                let result = self.netlink.add(&spec(&vip)).await;
+                let result = self.host.add_vip(&vip).await;
                 debug!(vip = %vip, ?result, "add");
-                Outcome::Vip(result.map(|_| ()).map_err(|e| e.to_string()))
+                Outcome::Vip(result)
             }
             Effect::RemoveVip(vip) => {
                 self.announcing.cancel();
-                let result = self.netlink.remove(&spec(&vip)).await;
+                let result = self.host.remove_vip(&vip).await;
                 debug!(vip = %vip, ?result, "remove");
-                Outcome::Vip(result.map(|_| ()).map_err(|e| e.to_string()))
+                Outcome::Vip(result)
             }
             Effect::Announce {
                 vips,
@@ -109,7 +104,7 @@ impl Executor {
                 interval,
             } => {
                 spawn_announce(
-                    self.netlink.clone(),
+                    self.host.clone(),
                     vips,
                     rounds,
                     interval,
@@ -124,7 +119,7 @@ impl Executor {
                 timeout,
             } => {
                 let started = SystemTime::now();
-                let outcome = hooks::run_hook(hook.as_str(), &program, &env, timeout).await;
+                let outcome = self.host.run_hook(hook, &program, &env, timeout).await;
                 let took = format_duration(outcome.duration);
                 let summary = match &outcome.status {
                     HookStatus::Exited(code) => format!("exited {code} after {took}"),
@@ -155,19 +150,10 @@ impl Executor {
     }
 }
 
-fn spec(vip: &VipTarget) -> VipSpec {
-    VipSpec {
-        address: vip.address,
-        prefix_len: vip.prefix_len,
-        interface: vip.interface.clone(),
-        label: vip.label.clone(),
-    }
-}
-
 /// Announces the VIPs `rounds` times, `interval` apart, without holding up the
 /// caller: the first round goes out at once.
-pub fn spawn_announce(
-    netlink: Netlink,
+pub fn spawn_announce<H: Host>(
+    host: H,
     vips: Vec<VipTarget>,
     rounds: u32,
     interval: Duration,
@@ -187,7 +173,7 @@ pub fn spawn_announce(
         }
         let mut targets = Vec::new();
         for (interface, addresses) in by_interface {
-            match netlink.link_info(&interface).await {
+            match host.link(&interface).await {
                 Ok(info) => targets.push((info, addresses)),
                 Err(err) => warn!("cannot announce on {interface}: {err}"),
             }
@@ -200,7 +186,7 @@ pub fn spawn_announce(
                 return;
             }
             for (info, addresses) in &targets {
-                if let Err(err) = announce::announce(info.index, info.mac, addresses) {
+                if let Err(err) = host.announce(info, addresses) {
                     warn!("announcing VIPs: {err}");
                 }
             }

@@ -1,11 +1,16 @@
-//! The async shell around the [`Machine`]: it owns the sockets, the netlink handle,
-//! the hook processes and the signals, turns what happens into inputs and carries out
-//! the actions. It decides nothing.
+//! The async shell around the [`Machine`]: it owns the sockets, the host (netlink,
+//! packet sockets, hook processes) and the signals, turns what happens into inputs
+//! and carries out the actions. It decides nothing.
 //!
 //! One task per source of input (a receiver per heartbeat link, the gateway prober,
-//! the effect executor, the control socket, signals) feeds channels that a single
-//! loop selects on. Slow effects run in the executor, one at a time and in order, so
-//! heartbeats keep flowing while a hook runs or netlink is slow.
+//! the link monitor, the effect executor, the control socket) feeds channels that a
+//! single loop selects on, together with signals and the machine's next deadline.
+//! Slow effects run in the executor, one at a time and in order, so heartbeats keep
+//! flowing while a hook runs or netlink is slow.
+//!
+//! Everything the shell touches is given to it ([`Listeners`], a [`Host`]), so its
+//! paths (carrying out actions, answering the control socket, reloading) are tested
+//! without root against a recording host; see `mod tests`.
 
 pub mod announce;
 pub mod control;
@@ -13,6 +18,7 @@ pub mod events;
 pub mod executor;
 pub mod gateway;
 pub mod hooks;
+pub mod host;
 pub mod http;
 pub mod notify;
 pub mod vip;
@@ -24,20 +30,24 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, ConfigError};
 use crate::control::{Command, Response};
 use crate::machine::health::Source;
-use crate::machine::{Action, Effect, EffectId, Event, Input, Machine, Order, Severity};
+use crate::machine::{
+    Action, Effect, EffectId, Event, Input, Machine, Order, Outcome, ReloadError, Severity,
+};
 use crate::status::{HookRun, Status};
 use crate::wire::heartbeat;
 use events::EventLog;
-use executor::Executor;
+use executor::{Announcing, Executor};
+pub use host::{Host, Kernel};
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -64,30 +74,33 @@ pub enum DaemonError {
     },
 }
 
-/// A datagram from one of the heartbeat sockets.
-struct Datagram {
-    link: usize,
-    from: IpAddr,
-    bytes: Vec<u8>,
+/// Why a reload was rejected; the running configuration stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadFailure {
+    /// The file could not be read or holds problems.
+    #[error("reload rejected: {}", one_line(.0))]
+    Config(ConfigError),
+    /// The file is valid but changes what only a restart can.
+    #[error("reload rejected: {0}")]
+    Refused(ReloadError),
+}
+
+/// A configuration error on one line, for the operator's one-line answer.
+fn one_line(err: &ConfigError) -> String {
+    match err {
+        ConfigError::Invalid { problems, .. } => problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        ConfigError::Read { .. } => err.to_string(),
+    }
 }
 
 /// A control request waiting for the loop's answer.
 pub struct Pending {
     pub command: Command,
     pub reply: oneshot::Sender<Response>,
-}
-
-/// What the loop needs besides the machine.
-struct Shell {
-    config: Arc<Config>,
-    config_path: PathBuf,
-    sockets: Vec<Arc<UdpSocket>>,
-    jobs: mpsc::UnboundedSender<(EffectId, Effect)>,
-    netlink: vip::Netlink,
-    events: EventLog,
-    hook_runs: Arc<Mutex<Vec<HookRun>>>,
-    status_tx: watch::Sender<Arc<Status>>,
-    announcing: executor::Announcing,
 }
 
 /// Runs node `me` until `shutdown` resolves and the handover is done.
@@ -97,238 +110,302 @@ pub async fn run(
     me: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
-    let config = Arc::new(config);
-    let node = &config.nodes[me];
+    let listeners = Listeners::bind(&config, me).await?;
+    let host = Kernel::connect().await?;
+    let (shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host);
+    shell.run(machine, inputs, shutdown).await;
+    Ok(())
+}
 
-    let mut sockets = Vec::new();
-    for (link, address) in node.addresses.iter().enumerate() {
-        let address = SocketAddr::new(*address, config.cluster.port);
-        let socket = UdpSocket::bind(address)
-            .await
-            .map_err(|source| DaemonError::Bind {
-                link: config.links[link].clone(),
-                address,
-                source,
-            })?;
-        sockets.push(Arc::new(socket));
-    }
-    let (datagram_tx, mut datagrams) = mpsc::channel::<Datagram>(256);
-    for (link, socket) in sockets.iter().enumerate() {
-        tokio::spawn(receive(link, Arc::clone(socket), datagram_tx.clone()));
-    }
-    drop(datagram_tx);
+/// What the daemon listens on, bound before anything starts, so that an address
+/// not on this host or a port in use fails the start with a clear message.
+pub struct Listeners {
+    /// One heartbeat socket per link, in the order of the configuration's links.
+    pub links: Vec<Arc<UdpSocket>>,
+    pub control: Option<UnixListener>,
+    pub http: Option<TcpListener>,
+}
 
-    let (mut probes, mut prober) = start_prober(&config);
-
-    let netlink = vip::connect().await?;
-    let (mut links, mut link_monitor) = start_link_monitor(&config, me, netlink.clone());
-    let (done_tx, mut done) = mpsc::unbounded_channel();
-    let executor = Executor::new(netlink.clone(), done_tx);
-    let hook_runs = executor.hook_runs();
-    let announcing = executor.announcing();
-    let jobs = executor.spawn();
-
-    let (control_tx, mut requests) = mpsc::channel::<Pending>(16);
-    let listener = control::bind(&config.control)?;
-    tokio::spawn(control::serve(listener, control_tx));
-
-    let maintenance = control::maintenance_flag(&config.control.state_dir);
-    let incarnation = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    let mut machine = Machine::with_maintenance(
-        &config,
-        me,
-        incarnation,
-        maintenance,
-        Instant::now().into_std(),
-    );
-    info!(
-        node = %node.name,
-        cluster = %config.cluster.name,
-        incarnation,
-        maintenance,
-        "failoverd started"
-    );
-
-    let (status_tx, status_rx) = watch::channel(Arc::new(
-        machine.status(Instant::now().into_std(), SystemTime::now()),
-    ));
-    if let Some(address) = config.http.listen {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|source| DaemonError::Http { address, source })?;
-        info!(%address, "status page and metrics at http://{address}/");
-        tokio::spawn(http::serve(listener, status_rx));
-    } else {
-        drop(status_rx);
-    }
-    let mut shell = Shell {
-        events: EventLog::new(config.events.keep, config.events.file.clone()),
-        config,
-        config_path,
-        sockets,
-        jobs,
-        netlink,
-        hook_runs,
-        status_tx,
-        announcing,
-    };
-
-    let systemd = notify::Notifier::from_env();
-    let mut ready = false;
-    let mut shown = String::new();
-    // Sent from this loop, so a wedged loop stops the pings and systemd restarts us.
-    let mut watchdog =
-        tokio::time::interval(notify::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
-    let mut hangup = signal(SignalKind::hangup()).ok();
-    let mut publish = tokio::time::interval(Duration::from_secs(1));
-    tokio::pin!(shutdown);
-    let mut shutdown_requested = false;
-    loop {
-        if !shell.perform(&mut machine) {
-            info!("handover complete, exiting");
-            return Ok(());
+impl Listeners {
+    pub async fn bind(config: &Config, me: usize) -> Result<Listeners, DaemonError> {
+        let mut links = Vec::new();
+        for (link, address) in config.nodes[me].addresses.iter().enumerate() {
+            let address = SocketAddr::new(*address, config.cluster.port);
+            let socket = UdpSocket::bind(address)
+                .await
+                .map_err(|source| DaemonError::Bind {
+                    link: config.links[link].clone(),
+                    address,
+                    source,
+                })?;
+            links.push(Arc::new(socket));
         }
-        if let Some(systemd) = &systemd {
-            if !ready && machine.reconciled() {
-                systemd.ready();
-                ready = true;
-            }
-            let (_, reason) = machine.since();
-            let line = format!("{}: {reason}", machine.role());
-            if line != shown {
-                systemd.status(&line);
-                shown = line;
-            }
+        let control = Some(control::bind(&config.control)?);
+        let http = match config.http.listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|source| DaemonError::Http { address, source })?,
+            ),
+            None => None,
+        };
+        Ok(Listeners {
+            links,
+            control,
+            http,
+        })
+    }
+}
+
+/// A datagram from one of the heartbeat sockets.
+struct Datagram {
+    link: usize,
+    from: IpAddr,
+    bytes: Vec<u8>,
+}
+
+/// The channels the loop selects on, besides the health monitors the shell
+/// restarts on reload.
+pub struct Inputs {
+    datagrams: mpsc::Receiver<Datagram>,
+    done: mpsc::UnboundedReceiver<(EffectId, Outcome)>,
+    requests: mpsc::Receiver<Pending>,
+}
+
+/// The health probes (gateway pings, link states), restarted when a reload
+/// changes what they watch.
+struct Monitors {
+    probes: mpsc::Receiver<gateway::ProbeResult>,
+    links: mpsc::Receiver<(usize, bool)>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Monitors {
+    fn start<H: Host>(config: &Config, me: usize, host: &H) -> Monitors {
+        let (probe_tx, probes) = mpsc::channel(64);
+        let (link_tx, links) = mpsc::channel(16);
+        let mut tasks = Vec::new();
+        if !config.health.gateways.is_empty() {
+            tasks.push(tokio::spawn(gateway::run_prober(
+                config.health.gateways.clone(),
+                config.health.interval,
+                config.health.timeout,
+                probe_tx,
+            )));
         }
-        let deadline = machine
-            .poll_timeout()
-            .map(Instant::from_std)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
-            Some(d) = datagrams.recv() => {
-                let now = Instant::now().into_std();
-                machine.handle(now, Input::Datagram { link: d.link, from: d.from, bytes: &d.bytes });
-            }
-            Some(p) = probes.recv() => {
-                let p: gateway::ProbeResult = p;
-                let rtt = p.outcome.ok();
-                let now = Instant::now().into_std();
-                machine.handle(now, Input::Probe { source: Source::Gateway(p.target_index), rtt });
-            }
-            Some((index, up)) = links.recv() => {
-                let now = Instant::now().into_std();
-                let rtt = up.then_some(Duration::ZERO);
-                machine.handle(now, Input::Probe { source: Source::Interface(index), rtt });
-            }
-            Some((id, outcome)) = done.recv() => {
-                let now = Instant::now().into_std();
-                machine.handle(now, Input::Done { id, outcome: &outcome });
-            }
-            Some(pending) = requests.recv() => {
-                let response = shell.answer(&mut machine, &pending.command, &mut prober, &mut probes);
-                if matches!(pending.command, Command::Reload) && response.ok {
-                    restart_link_monitor(&shell, me, &mut link_monitor, &mut links);
-                }
-                let _ = pending.reply.send(response);
-            }
-            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => {
-                info!("SIGHUP: reloading the configuration");
-                if let Some(systemd) = &systemd {
-                    systemd.reloading();
-                }
-                shell.events.reopen();
-                if shell.reload(&mut machine, &mut prober, &mut probes).is_ok() {
-                    restart_link_monitor(&shell, me, &mut link_monitor, &mut links);
-                }
-                if let Some(systemd) = &systemd {
-                    systemd.ready();
-                }
-            }
-            _ = publish.tick() => shell.publish(&machine),
-            _ = watchdog.tick() => {
-                if let Some(systemd) = &systemd {
-                    systemd.watchdog();
-                }
-            }
-            () = &mut shutdown, if !shutdown_requested => {
-                shutdown_requested = true;
-                info!("shutdown requested: handing over");
-                if let Some(systemd) = &systemd {
-                    systemd.stopping();
-                }
-                machine.handle(Instant::now().into_std(), Input::Shutdown);
-            }
-            () = tokio::time::sleep_until(deadline) => {
-                // Read the clock on waking rather than trusting the deadline.
-                machine.handle_timeout(Instant::now().into_std());
-            }
+        let interfaces = crate::machine::checked_interfaces(config, me);
+        if !interfaces.is_empty() {
+            tasks.push(tokio::spawn(watch_links(
+                host.clone(),
+                interfaces,
+                config.health.interval,
+                link_tx,
+            )));
+        }
+        Monitors {
+            probes,
+            links,
+            tasks,
+        }
+    }
+
+    fn stop(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
         }
     }
 }
 
-type Probes = mpsc::Receiver<gateway::ProbeResult>;
-type LinkStates = mpsc::Receiver<(usize, bool)>;
-
-/// Polls the link state (up and running) of the interfaces that carry VIPs, every
-/// health interval. A missing interface counts as down.
-fn start_link_monitor(
-    config: &Config,
-    me: usize,
-    netlink: vip::Netlink,
-) -> (LinkStates, Option<tokio::task::JoinHandle<()>>) {
-    let (tx, rx) = mpsc::channel(16);
-    let interfaces = crate::machine::checked_interfaces(config, me);
-    if interfaces.is_empty() {
-        return (rx, None);
-    }
-    let interval = config.health.interval;
-    let handle = tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        loop {
-            ticks.tick().await;
-            for (i, name) in interfaces.iter().enumerate() {
-                let up = netlink.link_info(name).await.is_ok_and(|info| info.up);
-                if tx.send((i, up)).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    (rx, Some(handle))
-}
-
-fn restart_link_monitor(
-    shell: &Shell,
-    me: usize,
-    handle: &mut Option<tokio::task::JoinHandle<()>>,
-    links: &mut LinkStates,
+/// Polls the link state (up and running) of the given interfaces every health
+/// interval. A missing interface counts as down.
+async fn watch_links<H: Host>(
+    host: H,
+    interfaces: Vec<String>,
+    interval: Duration,
+    tx: mpsc::Sender<(usize, bool)>,
 ) {
-    if let Some(handle) = handle.take() {
-        handle.abort();
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        ticks.tick().await;
+        for (i, name) in interfaces.iter().enumerate() {
+            let up = host.link(name).await.is_ok_and(|info| info.up);
+            if tx.send((i, up)).await.is_err() {
+                return;
+            }
+        }
     }
-    let (rx, next) = start_link_monitor(&shell.config, me, shell.netlink.clone());
-    *links = rx;
-    *handle = next;
 }
 
-/// Starts the gateway prober; the handle stops it on reload.
-fn start_prober(config: &Config) -> (Probes, Option<tokio::task::JoinHandle<()>>) {
-    let (tx, rx) = mpsc::channel(64);
-    if config.health.gateways.is_empty() {
-        return (rx, None);
-    }
-    let handle = tokio::spawn(gateway::run_prober(
-        config.health.gateways.clone(),
-        config.health.interval,
-        config.health.timeout,
-        tx,
-    ));
-    (rx, Some(handle))
+/// What the loop needs besides the machine.
+pub struct Shell<H: Host> {
+    config: Arc<Config>,
+    config_path: PathBuf,
+    me: usize,
+    sockets: Vec<Arc<UdpSocket>>,
+    host: H,
+    jobs: mpsc::UnboundedSender<(EffectId, Effect)>,
+    events: EventLog,
+    hook_runs: Arc<Mutex<Vec<HookRun>>>,
+    status_tx: watch::Sender<Arc<Status>>,
+    announcing: Announcing,
+    monitors: Monitors,
+    systemd: Option<notify::Notifier>,
 }
 
-impl Shell {
+impl<H: Host> Shell<H> {
+    /// Starts the tasks that feed the loop and the machine for node `me`.
+    pub fn start(
+        config: Config,
+        config_path: PathBuf,
+        me: usize,
+        listeners: Listeners,
+        host: H,
+    ) -> (Shell<H>, Machine, Inputs) {
+        let (datagram_tx, datagrams) = mpsc::channel::<Datagram>(256);
+        for (link, socket) in listeners.links.iter().enumerate() {
+            tokio::spawn(receive(link, Arc::clone(socket), datagram_tx.clone()));
+        }
+        let monitors = Monitors::start(&config, me, &host);
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let executor = Executor::new(host.clone(), done_tx);
+        let hook_runs = executor.hook_runs();
+        let announcing = executor.announcing();
+        let jobs = executor.spawn();
+        let (control_tx, requests) = mpsc::channel::<Pending>(16);
+        if let Some(listener) = listeners.control {
+            tokio::spawn(control::serve(listener, control_tx));
+        }
+
+        let maintenance = control::maintenance_flag(&config.control.state_dir);
+        let incarnation = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let now = Instant::now().into_std();
+        let machine = Machine::with_maintenance(&config, me, incarnation, maintenance, now);
+        info!(
+            node = %config.nodes[me].name,
+            cluster = %config.cluster.name,
+            incarnation,
+            maintenance,
+            "failoverd started"
+        );
+        let (status_tx, status_rx) =
+            watch::channel(Arc::new(machine.status(now, SystemTime::now())));
+        if let Some(listener) = listeners.http {
+            if let Ok(address) = listener.local_addr() {
+                info!(%address, "status page and metrics at http://{address}/");
+            }
+            tokio::spawn(http::serve(listener, status_rx));
+        }
+        let shell = Shell {
+            events: EventLog::new(config.events.keep, config.events.file.clone()),
+            config: Arc::new(config),
+            config_path,
+            me,
+            sockets: listeners.links,
+            host,
+            jobs,
+            hook_runs,
+            status_tx,
+            announcing,
+            monitors,
+            systemd: notify::Notifier::from_env(),
+        };
+        let inputs = Inputs {
+            datagrams,
+            done,
+            requests,
+        };
+        (shell, machine, inputs)
+    }
+
+    /// The loop: until `shutdown` resolves and the machine has handed over.
+    pub async fn run(
+        mut self,
+        mut machine: Machine,
+        mut inputs: Inputs,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let mut ready = false;
+        let mut shown = String::new();
+        // Sent from this loop, so a wedged loop stops the pings and systemd restarts us.
+        let mut watchdog =
+            tokio::time::interval(notify::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
+        let mut hangup = signal(SignalKind::hangup()).ok();
+        let mut publish = tokio::time::interval(Duration::from_secs(1));
+        tokio::pin!(shutdown);
+        let mut shutdown_requested = false;
+        loop {
+            if !self.perform(&mut machine) {
+                info!("handover complete, exiting");
+                return;
+            }
+            if let Some(systemd) = &self.systemd {
+                if !ready && machine.reconciled() {
+                    systemd.ready();
+                    ready = true;
+                }
+                let (_, reason) = machine.since();
+                let line = format!("{}: {reason}", machine.role());
+                if line != shown {
+                    systemd.status(&line);
+                    shown = line;
+                }
+            }
+            let deadline = machine
+                .poll_timeout()
+                .map(Instant::from_std)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                Some(d) = inputs.datagrams.recv() => {
+                    let now = Instant::now().into_std();
+                    machine.handle(now, Input::Datagram { link: d.link, from: d.from, bytes: &d.bytes });
+                }
+                Some(p) = self.monitors.probes.recv() => {
+                    let rtt = p.outcome.ok();
+                    let source = Source::Gateway(p.target_index);
+                    machine.handle(Instant::now().into_std(), Input::Probe { source, rtt });
+                }
+                Some((index, up)) = self.monitors.links.recv() => {
+                    let rtt = up.then_some(Duration::ZERO);
+                    let source = Source::Interface(index);
+                    machine.handle(Instant::now().into_std(), Input::Probe { source, rtt });
+                }
+                Some((id, outcome)) = inputs.done.recv() => {
+                    let now = Instant::now().into_std();
+                    machine.handle(now, Input::Done { id, outcome: &outcome });
+                }
+                Some(pending) = inputs.requests.recv() => {
+                    let response = self.answer(&mut machine, &pending.command);
+                    let _ = pending.reply.send(response);
+                }
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => {
+                    info!("SIGHUP: reloading the configuration");
+                    // The outcome is logged; there is nobody to answer.
+                    let _ = self.reload(&mut machine);
+                }
+                _ = publish.tick() => self.publish(&machine),
+                _ = watchdog.tick() => {
+                    if let Some(systemd) = &self.systemd {
+                        systemd.watchdog();
+                    }
+                }
+                () = &mut shutdown, if !shutdown_requested => {
+                    shutdown_requested = true;
+                    info!("shutdown requested: handing over");
+                    if let Some(systemd) = &self.systemd {
+                        systemd.stopping();
+                    }
+                    machine.handle(Instant::now().into_std(), Input::Shutdown);
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    // Read the clock on waking rather than trusting the deadline.
+                    machine.handle_timeout(Instant::now().into_std());
+                }
+            }
+        }
+    }
+
     /// Carries out the pending actions; returns false once the machine asked to exit.
     fn perform(&mut self, machine: &mut Machine) -> bool {
         while let Some(action) = machine.poll_action() {
@@ -355,7 +432,7 @@ impl Shell {
                     rounds,
                     interval,
                 } => executor::spawn_announce(
-                    self.netlink.clone(),
+                    self.host.clone(),
                     vips,
                     rounds,
                     interval,
@@ -387,14 +464,7 @@ impl Shell {
         }
     }
 
-    fn answer(
-        &mut self,
-        machine: &mut Machine,
-        command: &Command,
-        prober: &mut Option<tokio::task::JoinHandle<()>>,
-        probes: &mut Probes,
-    ) -> Response {
-        let now = Instant::now().into_std();
+    fn answer(&mut self, machine: &mut Machine, command: &Command) -> Response {
         let order = match command {
             Command::Status => {
                 let mut response = Response::done("status");
@@ -407,9 +477,9 @@ impl Shell {
                 return response;
             }
             Command::Reload => {
-                return match self.reload(machine, prober, probes) {
-                    Ok(message) => Response::done(message),
-                    Err(message) => Response::error(message),
+                return match self.reload(machine) {
+                    Ok(summary) => Response::done(summary),
+                    Err(failure) => Response::error(failure.to_string()),
                 };
             }
             Command::Takeover => Order::Takeover,
@@ -417,15 +487,11 @@ impl Shell {
             Command::Failback => Order::Failback,
             Command::Maintenance { on } => Order::Maintenance(*on),
         };
-        let result = machine.order(now, order);
-        info!(
-            command = command.name(),
-            "operator: {}",
-            match &result {
-                Ok(message) => message.clone(),
-                Err(reason) => format!("refused: {reason}"),
-            }
-        );
+        let result = machine.order(Instant::now().into_std(), order);
+        match &result {
+            Ok(accepted) => info!(command = command.name(), "operator: {accepted}"),
+            Err(refusal) => info!(command = command.name(), "operator: refused: {refusal}"),
+        }
         if let (Order::Maintenance(_), Ok(_)) = (order, &result)
             && let Err(err) =
                 control::store_maintenance(&self.config.control.state_dir, machine.maintenance())
@@ -434,60 +500,50 @@ impl Shell {
         }
         self.publish(machine);
         match result {
-            Ok(message) => Response::done(message),
-            Err(reason) => Response::error(reason),
+            Ok(accepted) => Response::done(accepted.to_string()),
+            Err(refusal) => Response::error(refusal.to_string()),
         }
     }
 
-    /// Re-reads the file; a broken one is rejected and the running one kept.
-    fn reload(
-        &mut self,
-        machine: &mut Machine,
-        prober: &mut Option<tokio::task::JoinHandle<()>>,
-        probes: &mut Probes,
-    ) -> Result<String, String> {
-        let mut config = match Config::load(&self.config_path) {
-            Ok(config) => config,
-            Err(err) => {
-                let message = match &err {
-                    ConfigError::Invalid { problems, .. } => problems
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    ConfigError::Read { .. } => err.to_string(),
-                };
-                error!("reload rejected, keeping the running configuration: {err}");
-                return Err(format!("reload rejected: {message}"));
-            }
-        };
+    /// Re-reads the file and applies it; a broken one is rejected and the running
+    /// one kept. SIGHUP and the control socket's `reload` both come here, so both do
+    /// the same: reopen the event file (log rotation), reload, tell systemd.
+    fn reload(&mut self, machine: &mut Machine) -> Result<String, ReloadFailure> {
+        if let Some(systemd) = &self.systemd {
+            systemd.reloading();
+        }
+        self.events.reopen();
+        let result = self.apply(machine);
+        match &result {
+            Ok(summary) => info!("{summary}"),
+            Err(failure) => error!("{failure}; keeping the running configuration"),
+        }
+        if let Some(systemd) = &self.systemd {
+            systemd.ready();
+        }
+        result
+    }
+
+    fn apply(&mut self, machine: &mut Machine) -> Result<String, ReloadFailure> {
+        let mut config = Config::load(&self.config_path).map_err(ReloadFailure::Config)?;
         // The socket stays bound where it is; command-line overrides stay too.
         config.control = self.config.control.clone();
-        let changes = match machine.reconfigure(Instant::now().into_std(), &config) {
-            Ok(changes) => changes,
-            Err(reason) => {
-                error!("reload rejected, keeping the running configuration: {reason}");
-                return Err(format!("reload rejected: {reason}"));
-            }
-        };
-        if config.health != self.config.health {
-            if let Some(handle) = prober.take() {
-                handle.abort();
-            }
-            let (rx, handle) = start_prober(&config);
-            *probes = rx;
-            *prober = handle;
+        let changes = machine
+            .reconfigure(Instant::now().into_std(), &config)
+            .map_err(ReloadFailure::Refused)?;
+        if config.health != self.config.health || config.vips != self.config.vips {
+            self.monitors.stop();
+            self.monitors = Monitors::start(&config, self.me, &self.host);
         }
         self.events
             .configure(config.events.keep, config.events.file.clone());
         self.config = Arc::new(config);
-        let summary = if changes.is_empty() {
+        Ok(if changes.is_empty() {
             "configuration reloaded: nothing changed".to_string()
         } else {
+            let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
             format!("configuration reloaded: {}", changes.join(", "))
-        };
-        info!("{summary}");
-        Ok(summary)
+        })
     }
 }
 
@@ -528,3 +584,6 @@ async fn receive(link: usize, socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,27 +10,18 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures_util::TryStreamExt;
-use nix::errno::Errno;
-use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::packet_route::address::{
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags};
+use nix::errno::Errno;
 use rtnetlink::{AddressMessageBuilder, Handle};
+
+use crate::machine::VipTarget;
 
 /// Longest label the kernel accepts (IFNAMSIZ less the terminating NUL).
 const MAX_LABEL_LEN: usize = 15;
-
-/// One virtual address and where it lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VipSpec {
-    pub address: IpAddr,
-    pub prefix_len: u8,
-    pub interface: String,
-    /// IPv4 only: the name `ip addr` and `ifconfig` show for the address.
-    /// The kernel wants it to start with the interface name, e.g. `eth0:vip`.
-    pub label: Option<String>,
-}
 
 /// What an interface offers to announcements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +114,7 @@ impl Netlink {
     /// Adds the VIP. IPv6 addresses skip duplicate address detection so they
     /// are usable at once: during a takeover the old holder may still answer
     /// for a moment, and DAD would then disable the address for good.
-    pub async fn add(&self, vip: &VipSpec) -> Result<AddOutcome, VipError> {
+    pub async fn add(&self, vip: &VipTarget) -> Result<AddOutcome, VipError> {
         validate_label(vip)?;
         let index = self.link_index(&vip.interface).await?;
         let mut request = self
@@ -162,7 +153,7 @@ impl Netlink {
     ///
     /// A missing interface counts as `Absent`: the address cannot be held on
     /// a link that does not exist, and stopping must not fail because of it.
-    pub async fn remove(&self, vip: &VipSpec) -> Result<RemoveOutcome, VipError> {
+    pub async fn remove(&self, vip: &VipTarget) -> Result<RemoveOutcome, VipError> {
         let index = match self.link_index(&vip.interface).await {
             Ok(index) => index,
             Err(VipError::InterfaceNotFound { .. }) => return Ok(RemoveOutcome::Absent),
@@ -191,7 +182,7 @@ impl Netlink {
 
     /// Whether the interface has the VIP's address with the VIP's prefix
     /// length, the same pair `add` and `remove` act on.
-    pub async fn is_present(&self, vip: &VipSpec) -> Result<bool, VipError> {
+    pub async fn is_present(&self, vip: &VipTarget) -> Result<bool, VipError> {
         let index = self.link_index(&vip.interface).await?;
         let mut request = self
             .handle
@@ -268,7 +259,7 @@ impl Netlink {
     }
 }
 
-fn validate_label(vip: &VipSpec) -> Result<(), VipError> {
+fn validate_label(vip: &VipTarget) -> Result<(), VipError> {
     let Some(label) = &vip.label else {
         return Ok(());
     };
@@ -329,8 +320,8 @@ fn to_io(err: rtnetlink::Error) -> io::Error {
 mod tests {
     use super::*;
 
-    fn spec(address: &str, interface: &str, label: Option<&str>) -> VipSpec {
-        VipSpec {
+    fn spec(address: &str, interface: &str, label: Option<&str>) -> VipTarget {
+        VipTarget {
             address: address.parse().unwrap(),
             prefix_len: 24,
             interface: interface.to_owned(),
@@ -338,7 +329,7 @@ mod tests {
         }
     }
 
-    fn reason(vip: &VipSpec) -> Option<&'static str> {
+    fn reason(vip: &VipTarget) -> Option<&'static str> {
         match validate_label(vip) {
             Ok(()) => None,
             Err(VipError::InvalidLabel { reason, .. }) => Some(reason),

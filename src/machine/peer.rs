@@ -81,8 +81,6 @@ pub struct Peer {
     late: bool,
     /// Since when the peer has been alive in its current incarnation.
     pub up_since: Option<Instant>,
-    /// Since when the peer has met the failback conditions without a break.
-    pub failback_since: Option<Instant>,
 }
 
 /// What a received heartbeat changed, for the election to act on.
@@ -129,7 +127,6 @@ impl Peer {
             alive: false,
             late: false,
             up_since: None,
-            failback_since: None,
         }
     }
 
@@ -185,8 +182,8 @@ impl Peer {
             }
             previous => {
                 // A new incarnation: the peer restarted. Sequence windows start over
-                // and so does any failback wait, so a node that restarts again and
-                // again never pulls the VIPs after it.
+                // and so does `up_since`, which any failback wait counts from, so a
+                // node that restarts again and again never pulls the VIPs after it.
                 if previous.is_some() && self.alive {
                     update.restarted = true;
                     events.push(Event::PeerRestarted {
@@ -200,7 +197,6 @@ impl Peer {
                     l.seq = None;
                 }
                 self.up_since = Some(now);
-                self.failback_since = None;
             }
         }
         self.heard_nonce = Some(hb.nonce);
@@ -305,7 +301,6 @@ impl Peer {
             self.alive = false;
             self.late = false;
             self.up_since = None;
-            self.failback_since = None;
             // The last LinkDown said "still alive on another link"; it was not.
             events.retain(|e| !matches!(e, Event::LinkDown { peer, .. } if *peer == self.name));
             events.push(Event::PeerDead {
@@ -345,7 +340,6 @@ impl Peer {
     pub fn forget(&mut self) {
         self.alive = false;
         self.up_since = None;
-        self.failback_since = None;
         for view in &mut self.links {
             view.state = LinkState::Down;
         }

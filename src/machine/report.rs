@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
-use super::{Machine, Role, VipState, health};
+use super::election::{Request, VipState};
+use super::{Machine, Role, health};
 use crate::status::{self, Status, millis, rfc3339, unix_ms};
 
 impl Machine {
@@ -15,8 +16,8 @@ impl Machine {
             wall.checked_sub(now.saturating_duration_since(t))
                 .unwrap_or(wall)
         };
-        let holder = if self.role == Role::Active {
-            Some(self.name.clone())
+        let holder = if self.role() == Role::Active {
+            Some(self.settings.name.clone())
         } else {
             self.peers
                 .iter()
@@ -25,7 +26,7 @@ impl Machine {
         };
         let mut set_by: Vec<String> = Vec::new();
         if self.maintenance {
-            set_by.push(self.name.clone());
+            set_by.push(self.settings.name.clone());
         }
         set_by.extend(
             self.peers
@@ -41,29 +42,31 @@ impl Machine {
         }
         Status {
             version: crate::status::VERSION,
-            cluster: self.cluster.clone(),
-            node: self.name.clone(),
-            priority: self.priority,
+            cluster: self.settings.cluster.clone(),
+            node: self.settings.name.clone(),
+            priority: self.settings.priority,
             pid: 0,
             daemon_version: String::new(),
             config: String::new(),
             fingerprint: self
+                .settings
                 .fingerprint
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect(),
-            state: self.role.as_str().to_string(),
-            since: rfc3339(at(self.since)),
-            since_unix_ms: unix_ms(at(self.since)),
-            reason: self.reason.to_string(),
-            releasing: self.release.is_some(),
+            state: self.role().as_str().to_string(),
+            since: rfc3339(at(self.election.since)),
+            since_unix_ms: unix_ms(at(self.election.since)),
+            reason: self.election.reason.to_string(),
+            releasing: self.releasing(),
             maintenance: status::Maintenance {
                 on: !set_by.is_empty(),
                 set_by,
             },
-            standby_requested: self.standby_requested,
-            failback: self.failback.to_string(),
-            failback_delay_ms: u64::try_from(self.failback_delay.as_millis()).unwrap_or(u64::MAX),
+            standby_requested: self.election.request == Some(Request::Standby),
+            failback: self.settings.failback.to_string(),
+            failback_delay_ms: u64::try_from(self.settings.failback_delay.as_millis())
+                .unwrap_or(u64::MAX),
             health: status::HealthStatus {
                 failing: self.health.failing(),
                 gateways: self
@@ -95,9 +98,10 @@ impl Machine {
                     .collect(),
             },
             vips: self
+                .settings
                 .vips
                 .iter()
-                .zip(&self.vip_state)
+                .zip(&self.election.vips)
                 .map(|(v, s)| status::VipStatus {
                     address: v.to_string(),
                     interface: v.interface.clone(),
@@ -125,7 +129,7 @@ impl Machine {
                     health_failing: p.health,
                     maintenance: p.maintenance,
                     standby_requested: p.standby,
-                    fingerprint_match: p.fingerprint.map(|f| f == self.fingerprint),
+                    fingerprint_match: p.fingerprint.map(|f| f == self.settings.fingerprint),
                     links: p
                         .links
                         .iter()
@@ -150,6 +154,7 @@ impl Machine {
                     .map(|(k, v)| ((*k).to_string(), *v))
                     .collect(),
                 transitions: self
+                    .election
                     .transitions
                     .iter()
                     .map(|((to, reason), count)| status::TransitionCount {
@@ -161,7 +166,7 @@ impl Machine {
             },
             hooks: Vec::new(),
             events: Vec::new(),
-            last_takeover_ms: self.last_takeover.map(millis),
+            last_takeover_ms: self.election.last_takeover.map(millis),
         }
     }
 }

@@ -1,0 +1,144 @@
+//! What the shell does to the host, behind one small trait: VIPs and link facts
+//! through netlink, announcements through a packet socket, hooks as processes.
+//!
+//! The daemon uses [`Kernel`]. Tests of the shell use a recorder instead, so that
+//! carrying out actions, answering the control socket and reloading run without
+//! root; the real netlink and packet paths are tested in network namespaces.
+
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use super::announce::{self, AnnounceError};
+use super::hooks::{self, HookOutcome};
+use super::vip::{LinkInfo, Netlink, VipError};
+use crate::machine::{Hook, VipFailure, VipFailureKind, VipTarget};
+
+/// The host's side of the effects the machine asks for.
+pub trait Host: Clone + Send + Sync + 'static {
+    /// Adds the VIP; already present counts as success.
+    fn add_vip(&self, vip: &VipTarget) -> impl Future<Output = Result<(), VipFailure>> + Send;
+    /// Removes the VIP; already gone counts as success.
+    fn remove_vip(&self, vip: &VipTarget) -> impl Future<Output = Result<(), VipFailure>> + Send;
+    /// Whether the VIP is on its interface.
+    fn has_vip(&self, vip: &VipTarget) -> impl Future<Output = Result<bool, VipFailure>> + Send;
+    /// The interface's index, MAC and link state.
+    fn link(&self, interface: &str) -> impl Future<Output = Result<LinkInfo, VipError>> + Send;
+    /// One round of gratuitous ARP / unsolicited NA for `addresses` out of `link`.
+    /// Never blocks.
+    fn announce(&self, link: &LinkInfo, addresses: &[IpAddr]) -> Result<(), AnnounceError>;
+    /// Runs a hook to completion or its timeout.
+    fn run_hook(
+        &self,
+        hook: Hook,
+        program: &Path,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> impl Future<Output = HookOutcome> + Send;
+}
+
+/// The real host: netlink in the daemon's network namespace, packet sockets, and
+/// processes.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    netlink: Netlink,
+}
+
+impl Kernel {
+    /// Opens the netlink connection (the daemon needs CAP_NET_ADMIN).
+    pub async fn connect() -> Result<Kernel, VipError> {
+        Ok(Kernel {
+            netlink: super::vip::connect().await?,
+        })
+    }
+}
+
+impl Host for Kernel {
+    async fn add_vip(&self, vip: &VipTarget) -> Result<(), VipFailure> {
+        self.netlink.add(vip).await.map(|_| ()).map_err(failure)
+    }
+
+    async fn remove_vip(&self, vip: &VipTarget) -> Result<(), VipFailure> {
+        self.netlink.remove(vip).await.map(|_| ()).map_err(failure)
+    }
+
+    async fn has_vip(&self, vip: &VipTarget) -> Result<bool, VipFailure> {
+        self.netlink.is_present(vip).await.map_err(failure)
+    }
+
+    async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {
+        self.netlink.link_info(interface).await
+    }
+
+    fn announce(&self, link: &LinkInfo, addresses: &[IpAddr]) -> Result<(), AnnounceError> {
+        announce::announce(link.index, link.mac, addresses)
+    }
+
+    async fn run_hook(
+        &self,
+        hook: Hook,
+        program: &Path,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> HookOutcome {
+        hooks::run_hook(hook.as_str(), program, env, timeout).await
+    }
+}
+
+/// What a netlink error means to the core: a missing interface, a refusal that
+/// the same request would meet again, or a failure on the way.
+fn failure(err: VipError) -> VipFailure {
+    let refused = |source: &io::Error| {
+        matches!(
+            source.raw_os_error().map(Errno::from_raw),
+            Some(Errno::EPERM | Errno::EACCES | Errno::EINVAL | Errno::EOPNOTSUPP)
+        )
+    };
+    let kind = match &err {
+        VipError::InterfaceNotFound { .. } => VipFailureKind::NoInterface,
+        VipError::InvalidLabel { .. } | VipError::NotEthernet { .. } => VipFailureKind::Refused,
+        VipError::Add { source, .. } | VipError::Remove { source, .. } if refused(source) => {
+            VipFailureKind::Refused
+        }
+        VipError::Connect(_)
+        | VipError::Link { .. }
+        | VipError::Add { .. }
+        | VipError::Remove { .. }
+        | VipError::List { .. } => VipFailureKind::Transient,
+    };
+    VipFailure {
+        kind,
+        message: err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netlink_errors_map_to_the_kind_the_core_decides_on() {
+        let missing = VipError::InterfaceNotFound {
+            interface: "eth9".into(),
+        };
+        let denied = VipError::Add {
+            address: "198.18.0.10".parse().unwrap(),
+            interface: "eth0".into(),
+            source: io::Error::from_raw_os_error(Errno::EPERM as i32),
+        };
+        let busy = VipError::Add {
+            address: "198.18.0.10".parse().unwrap(),
+            interface: "eth0".into(),
+            source: io::Error::from_raw_os_error(Errno::ENOBUFS as i32),
+        };
+        assert_eq!(failure(missing).kind, VipFailureKind::NoInterface);
+        let denied = failure(denied);
+        assert_eq!(denied.kind, VipFailureKind::Refused);
+        assert!(denied.message.contains("198.18.0.10"), "{}", denied.message);
+        assert_eq!(failure(busy).kind, VipFailureKind::Transient);
+    }
+}

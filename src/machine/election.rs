@@ -1,0 +1,723 @@
+//! One election: who among the live nodes holds a set of VIPs, and the rules that
+//! move them.
+//!
+//! [`Election`] holds what belongs to the election rather than to the node: the
+//! role, the data only that role has ([`Phase`]), the state of each VIP, and the
+//! operator's standing request. The rules are methods of the machine, because they
+//! read the node's peers, health and timers; each role change goes through
+//! [`Machine::transition`], which logs from, to and why.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::rank::Rank;
+use super::timer::Timer;
+use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure};
+
+/// A VIP that could not be added is tried again after this long.
+const VIP_RETRY: Duration = Duration::from_secs(1);
+
+/// Where the daemon is in its life; the same for every election it takes part in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lifecycle {
+    Running,
+    /// Asked to leave (SIGTERM): releasing whatever it holds, then saying goodbye.
+    Stopping,
+    /// The farewell went out; the machine does nothing more.
+    Exited,
+}
+
+/// The role this node plays in an election, with what only makes sense in it.
+#[derive(Debug, Clone)]
+pub(super) enum Phase {
+    /// Listening for peers before claiming anything (the `HeardBack` and
+    /// `InitDead` timers bound the wait).
+    Starting,
+    Standby,
+    Fault,
+    Active(Active),
+    /// Handing the VIPs back: stop hook, then removal. Peers see the role it is
+    /// leaving, flagged "releasing", until the last effect completes.
+    Releasing(Release),
+}
+
+impl Phase {
+    pub(super) fn role(&self) -> Role {
+        match self {
+            Phase::Starting => Role::Starting,
+            Phase::Standby => Role::Standby,
+            Phase::Fault => Role::Fault,
+            Phase::Active(_) => Role::Active,
+            Phase::Releasing(release) => release.from,
+        }
+    }
+}
+
+/// What only an active node has.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Active {
+    /// When the takeover began, while it waits for every VIP before running the
+    /// start hook; `None` once the hook has run (or for VIPs adopted in maintenance).
+    pub starting_service: Option<Instant>,
+    /// Active by an operator's takeover: automatic failback leaves it alone.
+    pub pinned: bool,
+    /// The preferred peer automatic failback is waiting for.
+    pub failback: Option<FailbackWait>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FailbackWait {
+    pub peer: usize,
+    pub since: Instant,
+}
+
+/// Where a release ends, unless the daemon is stopping (then it ends in the exit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum After {
+    Standby,
+    Fault,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Release {
+    pub from: Role,
+    pub after: After,
+    pub reason: Reason,
+    /// The last effect of the release; its completion ends the release.
+    pub last: Option<EffectId>,
+}
+
+/// An operator's standing request on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Request {
+    /// `failoverd takeover` (or failback on the preferred node), until active.
+    Takeover,
+    /// `failoverd standby`: keep out while another node can hold the VIPs.
+    Standby,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum VipState {
+    Absent,
+    Adding(EffectId),
+    Held,
+    Removing(EffectId),
+    Failed { retry_at: Instant },
+}
+
+#[derive(Debug)]
+pub(super) struct Election {
+    pub phase: Phase,
+    pub previous: Role,
+    pub since: Instant,
+    pub reason: Reason,
+    /// The state of each VIP, indexed like the settings' VIPs.
+    pub vips: Vec<VipState>,
+    pub request: Option<Request>,
+    /// Why the next takeover happens, learned when the holder went away.
+    pub takeover_reason: Option<Reason>,
+    /// The start-up check for VIPs left by a crash, until answered.
+    pub stale_probe: Option<EffectId>,
+    pub hooks_running: BTreeMap<EffectId, Hook>,
+    pub last_takeover: Option<Duration>,
+    pub transitions: BTreeMap<(Role, &'static str), u64>,
+}
+
+impl Election {
+    pub(super) fn new(vips: usize, now: Instant) -> Election {
+        Election {
+            phase: Phase::Starting,
+            previous: Role::Starting,
+            since: now,
+            reason: Reason::Start,
+            vips: vec![VipState::Absent; vips],
+            request: None,
+            takeover_reason: None,
+            stale_probe: None,
+            hooks_running: BTreeMap::new(),
+            last_takeover: None,
+            transitions: BTreeMap::new(),
+        }
+    }
+
+    pub(super) fn role(&self) -> Role {
+        self.phase.role()
+    }
+}
+
+impl Machine {
+    pub(super) fn evaluate(&mut self, now: Instant) {
+        if self.lifecycle != Lifecycle::Running || self.releasing() {
+            return;
+        }
+        if let Some(by) = self.frozen_by() {
+            return self.evaluate_frozen(now, by);
+        }
+        match self.role() {
+            Role::Starting => {
+                if let Some(holder) = self.peers.iter().find(|p| p.holds()) {
+                    let peer = holder.name.clone();
+                    return self.transition(now, Phase::Standby, Reason::PeerActive { peer });
+                }
+                // Hearing every peer ends the wait early, but not before our own
+                // "starting" heartbeats have had time to reach them (see
+                // `Settings::heard_back`).
+                let all_heard = self.peers.iter().all(|p| p.alive || p.leaving);
+                let heard_back = all_heard && !self.timers.pending(Timer::HeardBack, now);
+                if !heard_back && self.timers.pending(Timer::InitDead, now) {
+                    return;
+                }
+                let reason = if self.peers.iter().any(|p| p.present()) {
+                    Reason::Elected
+                } else {
+                    Reason::NoPeerAtStart
+                };
+                self.settle(now, reason);
+            }
+            Role::Standby | Role::Fault => self.settle(now, Reason::Elected),
+            Role::Active => self.keep_or_release(now),
+        }
+    }
+
+    /// Maintenance: nothing moves automatically. A starting node still has to say
+    /// what it is; it holds nothing (or, in its own maintenance, adopted what it
+    /// found).
+    fn evaluate_frozen(&mut self, now: Instant, by: String) {
+        if self.role() == Role::Starting && !self.timers.pending(Timer::HeardBack, now) {
+            self.transition(now, Phase::Standby, Reason::Maintenance { by });
+        }
+        // An operator stopped the holder: taking over is the answer to a deliberate
+        // act, not an automatic move, so maintenance allows it.
+        let left = matches!(self.election.takeover_reason, Some(Reason::PeerLeft { .. }));
+        if left
+            && matches!(self.role(), Role::Standby | Role::Fault)
+            && !self.peers.iter().any(|p| p.holds())
+            && self.ranks_first()
+        {
+            let reason = self
+                .election
+                .takeover_reason
+                .take()
+                .unwrap_or(Reason::Elected);
+            return self.become_active(now, reason);
+        }
+        // Two holders is never left alone, maintenance or not: resolving it is a
+        // safety action, not an automatic move.
+        if self.role() == Role::Active
+            && let Some(peer) = self.outranking_holder()
+        {
+            self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
+        }
+    }
+
+    /// A node that holds nothing: fault, standby, or take over.
+    fn settle(&mut self, now: Instant, default_reason: Reason) {
+        if let Some(peer) = self.healthier_peer(now) {
+            if self.role() != Role::Fault {
+                self.transition(now, Phase::Fault, Reason::HealthLost { peer });
+                self.run_hook(Hook::Fault);
+            }
+            return;
+        }
+        let recovered = if self.health.failing() == 0 {
+            Reason::HealthRestored
+        } else {
+            Reason::NoHealthierPeer
+        };
+        if let Some(holder) = self.peers.iter().find(|p| p.holds()) {
+            let peer = holder.name.clone();
+            match self.role() {
+                Role::Fault => self.transition(now, Phase::Standby, recovered),
+                Role::Starting => self.transition(now, Phase::Standby, Reason::PeerActive { peer }),
+                _ => {}
+            }
+            return;
+        }
+        if self.ranks_first() && !self.just_released() {
+            let reason = if self.election.request == Some(Request::Takeover) {
+                self.election.takeover_reason = None;
+                Reason::OperatorTakeover
+            } else {
+                self.election
+                    .takeover_reason
+                    .take()
+                    .unwrap_or(default_reason)
+            };
+            return self.become_active(now, reason);
+        }
+        match self.role() {
+            Role::Fault => self.transition(now, Phase::Standby, recovered),
+            Role::Starting => {
+                let reason = match self.first_ranked_peer() {
+                    Some(peer) => Reason::PeerRanksFirst { peer },
+                    None => default_reason,
+                };
+                self.transition(now, Phase::Standby, reason);
+            }
+            _ => {}
+        }
+    }
+
+    fn keep_or_release(&mut self, now: Instant) {
+        if let Some(peer) = self.healthier_peer(now) {
+            return self.start_release(now, After::Fault, Reason::HealthLost { peer });
+        }
+        if self.yielding()
+            && let Some(peer) = self
+                .peers
+                .iter()
+                .find(|p| p.holds() && !p.releasing && !p.leaving)
+                .map(|p| p.name.clone())
+        {
+            return self.start_release(now, After::Standby, Reason::ResumedAfterStall { peer });
+        }
+        let requested = self
+            .peers
+            .iter()
+            .find(|p| p.present() && p.takeover && p.role != Role::Fault)
+            .map(|p| p.name.clone());
+        if let Some(peer) = requested {
+            return self.start_release(now, After::Standby, Reason::TakeoverRequested { peer });
+        }
+        if let Some(peer) = self.outranking_holder() {
+            return self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
+        }
+        self.consider_failback(now);
+    }
+
+    /// `failback = "auto"`: hands the VIPs to the preferred node (the first by
+    /// [`Rank`]) once it has been up and standing by for `failback_delay` without a
+    /// break. Its restart or death starts the wait over, so a node that keeps
+    /// restarting never pulls the VIPs after it.
+    fn consider_failback(&mut self, now: Instant) {
+        let candidate = self.preferred_peer().filter(|&i| {
+            let peer = &self.peers[i];
+            peer.role == Role::Standby && !peer.maintenance
+        });
+        let auto = self.settings.failback == crate::config::Failback::Auto;
+        let delay = self.settings.failback_delay;
+        let Phase::Active(active) = &mut self.election.phase else {
+            return;
+        };
+        let wait = match candidate {
+            Some(peer) if auto && !active.pinned => {
+                let up_since = self.peers[peer].up_since;
+                let since = match active.failback {
+                    Some(w) if w.peer == peer && up_since.is_some_and(|u| u <= w.since) => w.since,
+                    _ => now,
+                };
+                Some(FailbackWait { peer, since })
+            }
+            _ => None,
+        };
+        active.failback = wait;
+        let Some(wait) = wait else {
+            self.timers.stop(Timer::Failback);
+            return;
+        };
+        if now.saturating_duration_since(wait.since) >= delay {
+            let peer = self.peers[wait.peer].name.clone();
+            self.start_release(now, After::Standby, Reason::Failback { peer });
+        } else {
+            self.timers.set(Timer::Failback, wait.since + delay);
+        }
+    }
+
+    /// An active peer that ranks above this node (and is not already backing off).
+    pub(super) fn outranking_holder(&self) -> Option<String> {
+        let me = self.rank();
+        self.peers
+            .iter()
+            .find(|p| {
+                p.holds() && !p.releasing && !p.leaving && !p.yielding && Rank::of_peer(p) > me
+            })
+            .map(|p| p.name.clone())
+    }
+
+    /// A node that has just handed the VIPs over gives the peer the release grace to
+    /// say it took them before it would claim them back.
+    fn just_released(&self) -> bool {
+        self.timers.pending(Timer::ReleaseGrace, self.now_hint)
+            && self.peers.iter().any(|p| p.present())
+    }
+
+    /// A live, settled peer that fails fewer health checks than this node. A loss
+    /// counts only once the health grace is over (see `Settings::health_grace`).
+    fn healthier_peer(&self, now: Instant) -> Option<String> {
+        if self.timers.pending(Timer::HealthGrace, now) {
+            return None;
+        }
+        let mine = self.health.failing();
+        self.peers
+            .iter()
+            .filter(|p| p.present() && matches!(p.role, Role::Standby | Role::Active))
+            .filter(|p| p.health < mine)
+            .min_by_key(|p| p.health)
+            .map(|p| p.name.clone())
+    }
+
+    /// Who put the cluster in maintenance, if anyone alive did.
+    pub(super) fn frozen_by(&self) -> Option<String> {
+        let mut by: Vec<&str> = Vec::new();
+        if self.maintenance {
+            by.push(&self.settings.name);
+        }
+        by.extend(
+            self.peers
+                .iter()
+                .filter(|p| p.present() && p.maintenance)
+                .map(|p| p.name.as_str()),
+        );
+        (!by.is_empty()).then(|| by.join(", "))
+    }
+
+    // --- role changes -------------------------------------------------------
+
+    /// The one place a role changes: logs from, to and why, and tells the peers.
+    pub(super) fn transition(&mut self, now: Instant, next: Phase, reason: Reason) {
+        let from = self.role();
+        let to = next.role();
+        self.election.phase = next;
+        if to != Role::Active {
+            self.timers.stop(Timer::Failback);
+        }
+        if from == to {
+            return;
+        }
+        *self
+            .election
+            .transitions
+            .entry((to, reason.kind()))
+            .or_default() += 1;
+        self.events.push(Event::Transition {
+            from,
+            to,
+            reason: reason.clone(),
+        });
+        self.election.previous = from;
+        self.election.since = now;
+        self.election.reason = reason;
+        self.heartbeat();
+    }
+
+    /// Order matters: VIPs first, then the announcement, then the start hook, so the
+    /// service starts only once clients can reach it.
+    pub(super) fn become_active(&mut self, now: Instant, reason: Reason) {
+        // Cleared before the transition's heartbeat, which must not still ask.
+        let pinned = self.election.request == Some(Request::Takeover);
+        self.election.request = None;
+        let active = Active {
+            starting_service: Some(now),
+            pinned,
+            failback: None,
+        };
+        self.transition(now, Phase::Active(active), reason);
+        for i in 0..self.settings.vips.len() {
+            if self.election.vips[i] != VipState::Held {
+                let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
+                self.election.vips[i] = VipState::Adding(id);
+            }
+        }
+        if !self.settings.vips.is_empty() {
+            let effect = self.announce_effect(self.settings.announce.rounds);
+            self.effect(effect);
+        }
+        let refresh = self.settings.announce.refresh.map(|r| now + r);
+        self.timers.set_or_stop(Timer::Refresh, refresh);
+        self.start_when_held(now);
+    }
+
+    /// Runs the start hook once every VIP is in place: a service started while an
+    /// address is missing would answer nobody. A failed add is retried, and the hook
+    /// waits for it.
+    fn start_when_held(&mut self, now: Instant) {
+        let Phase::Active(active) = &mut self.election.phase else {
+            return;
+        };
+        let Some(started) = active.starting_service else {
+            return;
+        };
+        if self.election.vips.iter().any(|s| *s != VipState::Held) {
+            return;
+        }
+        active.starting_service = None;
+        self.election.last_takeover = Some(now.saturating_duration_since(started));
+        self.run_hook(Hook::Start);
+    }
+
+    /// The reverse order: stop hook, then VIPs. The heartbeat sent now says
+    /// "releasing" so the peer waits for the release to finish rather than adding
+    /// the VIPs while this node still has them.
+    pub(super) fn start_release(&mut self, now: Instant, after: After, reason: Reason) {
+        // An announcement decided in this same step (the peer came back) must not
+        // go out for VIPs about to be removed.
+        self.actions
+            .retain(|a| !matches!(a, Action::Announce { .. }));
+        self.events.push(Event::Releasing {
+            reason: reason.clone(),
+        });
+        let service_started = matches!(
+            &self.election.phase,
+            Phase::Active(active) if active.starting_service.is_none()
+        );
+        self.election.phase = Phase::Releasing(Release {
+            from: self.role(),
+            after,
+            reason,
+            last: None,
+        });
+        self.timers.stop(Timer::Refresh);
+        self.timers.stop(Timer::Failback);
+        self.timers.stop(Timer::VipRetry);
+        let mut last = None;
+        if service_started {
+            last = self.run_hook(Hook::Stop);
+        }
+        for i in 0..self.settings.vips.len() {
+            if !matches!(
+                self.election.vips[i],
+                VipState::Absent | VipState::Removing(_)
+            ) {
+                let id = self.effect(Effect::RemoveVip(self.settings.vips[i].clone()));
+                self.election.vips[i] = VipState::Removing(id);
+                last = Some(id);
+            }
+        }
+        self.heartbeat();
+        match (&mut self.election.phase, last) {
+            (Phase::Releasing(release), Some(id)) => release.last = Some(id),
+            _ => self.finish_release(now),
+        }
+    }
+
+    pub(super) fn finish_release(&mut self, now: Instant) {
+        let Phase::Releasing(release) = &self.election.phase else {
+            return;
+        };
+        let (after, reason) = (release.after, release.reason.clone());
+        let grace = now + self.settings.release_grace();
+        self.timers.set(Timer::ReleaseGrace, grace);
+        if self.lifecycle == Lifecycle::Stopping {
+            self.transition(now, Phase::Standby, reason);
+            return self.farewell();
+        }
+        match after {
+            After::Standby => self.transition(now, Phase::Standby, reason),
+            After::Fault => {
+                self.transition(now, Phase::Fault, reason);
+                self.run_hook(Hook::Fault);
+            }
+        }
+    }
+
+    /// Tells the peers this node is leaving and holds nothing, then asks to exit.
+    pub(super) fn farewell(&mut self) {
+        for _ in 0..super::FAREWELL_COPIES {
+            self.heartbeat();
+        }
+        // The last transition must reach the log before the shell exits.
+        self.flush_events();
+        self.actions.push_back(Action::Exit);
+        self.lifecycle = Lifecycle::Exited;
+    }
+
+    // --- VIPs ---------------------------------------------------------------
+
+    pub(super) fn on_vip_done(
+        &mut self,
+        now: Instant,
+        id: EffectId,
+        result: &Result<(), VipFailure>,
+    ) {
+        let Some(i) = self
+            .election
+            .vips
+            .iter()
+            .position(|s| matches!(s, VipState::Adding(x) | VipState::Removing(x) if *x == id))
+        else {
+            return;
+        };
+        let vip = self.settings.vips[i].to_string();
+        match (self.election.vips[i], result) {
+            (VipState::Adding(_), Ok(())) => {
+                self.election.vips[i] = VipState::Held;
+                self.start_when_held(now);
+            }
+            (VipState::Adding(_), Err(failure)) => {
+                // Whatever the kind, another try may work: an interface can appear
+                // and an administrator can fix a permission while we wait.
+                self.events.push(Event::VipFailed {
+                    vip,
+                    action: "add",
+                    error: failure.message.clone(),
+                });
+                self.election.vips[i] = VipState::Failed {
+                    retry_at: now + VIP_RETRY,
+                };
+                self.arm_vip_retry();
+            }
+            (VipState::Removing(_), result) => {
+                if let Err(failure) = result {
+                    self.events.push(Event::VipFailed {
+                        vip,
+                        action: "remove",
+                        error: failure.message.clone(),
+                    });
+                }
+                self.election.vips[i] = VipState::Absent;
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn retry_vips(&mut self, now: Instant) {
+        if self.role() != Role::Active || self.releasing() {
+            return;
+        }
+        let mut retried = false;
+        for i in 0..self.settings.vips.len() {
+            if let VipState::Failed { retry_at } = self.election.vips[i]
+                && now >= retry_at
+            {
+                let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
+                self.election.vips[i] = VipState::Adding(id);
+                retried = true;
+            }
+        }
+        if retried {
+            let effect = self.announce_effect(self.settings.announce.rounds);
+            self.effect(effect);
+        }
+        self.arm_vip_retry();
+    }
+
+    fn arm_vip_retry(&mut self) {
+        let next = self
+            .election
+            .vips
+            .iter()
+            .filter_map(|s| match s {
+                VipState::Failed { retry_at } => Some(*retry_at),
+                _ => None,
+            })
+            .min();
+        self.timers.set_or_stop(Timer::VipRetry, next);
+    }
+
+    /// VIPs found on this node at start were left by a crash: removed, with the stop
+    /// hook first since the service may have survived too. In this node's own
+    /// maintenance they are adopted instead, as maintenance leaves everything where
+    /// it is, across a restart too.
+    pub(super) fn remove_stale(&mut self, now: Instant, found: &[usize]) {
+        if matches!(self.election.phase, Phase::Active(_) | Phase::Releasing(_)) || found.is_empty()
+        {
+            return;
+        }
+        if self.maintenance {
+            for &i in found {
+                if let Some(state) = self.election.vips.get_mut(i) {
+                    *state = VipState::Held;
+                }
+            }
+            if self.role() == Role::Starting {
+                let by = self.settings.name.clone();
+                self.transition(
+                    now,
+                    Phase::Active(Active::default()),
+                    Reason::Maintenance { by },
+                );
+            }
+            return;
+        }
+        for &i in found {
+            if let Some(vip) = self.settings.vips.get(i) {
+                self.events.push(Event::StaleVip {
+                    vip: vip.to_string(),
+                });
+            }
+        }
+        let role = self.role().as_str();
+        self.run_hook_as(Hook::Stop, (role, role, Reason::StaleVip.to_string()));
+        for &i in found {
+            if self.election.vips.get(i) == Some(&VipState::Absent) {
+                let id = self.effect(Effect::RemoveVip(self.settings.vips[i].clone()));
+                self.election.vips[i] = VipState::Removing(id);
+            }
+        }
+    }
+
+    /// Active with every VIP in place and nothing being released.
+    pub(super) fn holding(&self) -> bool {
+        matches!(self.election.phase, Phase::Active(_))
+            && !self.settings.vips.is_empty()
+            && self.election.vips.iter().all(|s| *s == VipState::Held)
+    }
+
+    // --- hooks --------------------------------------------------------------
+
+    pub(super) fn run_hook(&mut self, hook: Hook) -> Option<EffectId> {
+        let context = self.hook_context(hook);
+        self.run_hook_as(hook, context)
+    }
+
+    /// Runs `hook` with the given (new state, previous state, reason).
+    fn run_hook_as(
+        &mut self,
+        hook: Hook,
+        (state, previous, reason): (&'static str, &'static str, String),
+    ) -> Option<EffectId> {
+        let program = self.settings.hooks.program(hook)?.clone();
+        let env = self.hook_env(hook, state, previous, reason);
+        let id = self.effect(Effect::RunHook {
+            hook,
+            program,
+            env,
+            timeout: self.settings.hooks.timeout,
+        });
+        self.election.hooks_running.insert(id, hook);
+        Some(id)
+    }
+
+    /// What a hook run now is about: the new state, the previous one, and why. A
+    /// stop hook during a release speaks of where the release ends.
+    fn hook_context(&self, hook: Hook) -> (&'static str, &'static str, String) {
+        match (&self.election.phase, hook) {
+            (Phase::Releasing(release), Hook::Stop) => (
+                match (self.lifecycle, release.after) {
+                    (Lifecycle::Stopping | Lifecycle::Exited, _) => "stopped",
+                    (Lifecycle::Running, After::Standby) => "standby",
+                    (Lifecycle::Running, After::Fault) => "fault",
+                },
+                release.from.as_str(),
+                release.reason.to_string(),
+            ),
+            _ => (
+                self.role().as_str(),
+                self.election.previous.as_str(),
+                self.election.reason.to_string(),
+            ),
+        }
+    }
+
+    /// The environment every hook sees; documented in the README.
+    fn hook_env(
+        &self,
+        hook: Hook,
+        state: &str,
+        previous: &str,
+        reason: String,
+    ) -> Vec<(String, String)> {
+        let peers: Vec<&str> = self.peers.iter().map(|p| p.name.as_str()).collect();
+        let vips: Vec<String> = self.settings.vips.iter().map(ToString::to_string).collect();
+        vec![
+            ("FAILOVERD_HOOK".into(), hook.as_str().into()),
+            ("FAILOVERD_STATE".into(), state.into()),
+            ("FAILOVERD_PREVIOUS_STATE".into(), previous.into()),
+            ("FAILOVERD_REASON".into(), reason),
+            ("FAILOVERD_NODE".into(), self.settings.name.clone()),
+            ("FAILOVERD_PEER".into(), peers.join(" ")),
+            ("FAILOVERD_CLUSTER".into(), self.settings.cluster.clone()),
+            ("FAILOVERD_VIPS".into(), vips.join(" ")),
+        ]
+    }
+}

@@ -1,0 +1,234 @@
+//! An operator's orders (from the control socket): what each one does to the
+//! election, and the typed answer, accepted or refused, with why.
+//!
+//! Moves are planned moves: whoever holds the VIPs releases first, so they are never
+//! on two nodes. The shell watches the status for the outcome.
+
+use std::fmt;
+use std::time::Instant;
+
+use super::election::{After, Lifecycle, Request};
+use super::peer::Peer;
+use super::{Machine, Reason, Role};
+
+/// An operator's request, from the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Make this node active now; the holder releases first.
+    Takeover,
+    /// Hand the VIPs to a peer and keep out of the way while a peer can hold them.
+    Standby,
+    /// Move the VIPs to the preferred (first-ranked) node.
+    Failback,
+    /// Freeze or thaw automatic transitions.
+    Maintenance(bool),
+}
+
+/// What an accepted order set in motion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// This node takes over; `holder` is first asked to release.
+    TakingOver {
+        holder: Option<String>,
+    },
+    /// This node releases the VIPs to a peer and stays standby.
+    Releasing,
+    /// This node holds nothing and stays out of the way.
+    StandingBy,
+    /// This node (the holder) hands the VIPs to the preferred node.
+    HandingBack {
+        to: String,
+    },
+    Maintenance {
+        on: bool,
+    },
+    MaintenanceAlreadyOn,
+}
+
+impl fmt::Display for Accepted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Accepted::TakingOver {
+                holder: Some(holder),
+            } => write!(f, "asked {holder} to release; taking over then"),
+            Accepted::TakingOver { holder: None } => f.write_str("taking over"),
+            Accepted::Releasing => f.write_str("releasing the VIPs to a peer; staying standby"),
+            Accepted::StandingBy => {
+                f.write_str("standing by: this node will not take over while a peer can")
+            }
+            Accepted::HandingBack { to } => write!(f, "handing the VIPs back to {to}"),
+            Accepted::Maintenance { on: true } => {
+                f.write_str("maintenance on: no automatic transitions until `maintenance off`")
+            }
+            Accepted::Maintenance { on: false } => {
+                f.write_str("maintenance off: automatic transitions resume")
+            }
+            Accepted::MaintenanceAlreadyOn => f.write_str("maintenance is already on"),
+        }
+    }
+}
+
+/// Why an order cannot be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Automatic and operator moves are frozen.
+    #[error("maintenance is on (set on {by}); turn it off first")]
+    Frozen { by: String },
+    #[error("this node is shutting down")]
+    ShuttingDown,
+    #[error("a release is under way; try again in a moment")]
+    Releasing,
+    #[error("this node is already active")]
+    AlreadyActive,
+    #[error("this node is still starting")]
+    Starting,
+    #[error("this node fails {failing} health check(s); fix them first")]
+    Unhealthy { failing: u8 },
+    #[error("no live peer could take over")]
+    NoLivePeer,
+    /// Every live peer that could take over is in fault (names comma-separated).
+    #[error("peer {peers} is in fault")]
+    PeersInFault { peers: String },
+    #[error("no node holds the VIPs")]
+    NoHolder,
+    #[error("the VIPs are already on the preferred node {node}")]
+    AlreadyPreferred { node: String },
+    /// Failback asked of a node that is neither the holder nor the preferred one.
+    #[error("run it on {holder} (the holder) or {preferred} (the preferred node)")]
+    NotInvolved { holder: String, preferred: String },
+    #[error("maintenance is not on")]
+    MaintenanceOff,
+    #[error("maintenance was turned on on {by}; turn it off there")]
+    MaintenanceElsewhere { by: String },
+}
+
+impl Machine {
+    /// Carries out an operator's order, or says why it cannot be done.
+    pub fn order(&mut self, now: Instant, order: Order) -> Result<Accepted, Refusal> {
+        self.now_hint = now;
+        let result = self.obey(now, order);
+        self.evaluate(now);
+        self.flush_events();
+        result
+    }
+
+    fn obey(&mut self, now: Instant, order: Order) -> Result<Accepted, Refusal> {
+        match order {
+            Order::Maintenance(on) => self.set_maintenance(on),
+            Order::Takeover => self.may_move().and_then(|()| self.order_takeover()),
+            Order::Standby => self.may_move().and_then(|()| self.order_standby(now)),
+            Order::Failback => self.may_move().and_then(|()| self.order_failback(now)),
+        }
+    }
+
+    /// Whether this node can take part in a move at all.
+    fn may_move(&self) -> Result<(), Refusal> {
+        if let Some(by) = self.frozen_by() {
+            return Err(Refusal::Frozen { by });
+        }
+        if self.lifecycle != Lifecycle::Running {
+            return Err(Refusal::ShuttingDown);
+        }
+        if self.releasing() {
+            return Err(Refusal::Releasing);
+        }
+        Ok(())
+    }
+
+    fn order_takeover(&mut self) -> Result<Accepted, Refusal> {
+        match self.role() {
+            Role::Active => return Err(Refusal::AlreadyActive),
+            Role::Starting => return Err(Refusal::Starting),
+            Role::Fault => {
+                return Err(Refusal::Unhealthy {
+                    failing: self.health.failing(),
+                });
+            }
+            Role::Standby => {}
+        }
+        self.election.request = Some(Request::Takeover);
+        self.heartbeat();
+        Ok(Accepted::TakingOver {
+            holder: self
+                .peers
+                .iter()
+                .find(|p| p.holds())
+                .map(|p| p.name.clone()),
+        })
+    }
+
+    fn order_standby(&mut self, now: Instant) -> Result<Accepted, Refusal> {
+        let candidates: Vec<&Peer> = self
+            .peers
+            .iter()
+            .filter(|p| p.present() && p.role != Role::Starting)
+            .collect();
+        if candidates.is_empty() {
+            return Err(Refusal::NoLivePeer);
+        }
+        if candidates.iter().all(|p| p.role == Role::Fault) {
+            let names: Vec<&str> = candidates.iter().map(|p| p.name.as_str()).collect();
+            return Err(Refusal::PeersInFault {
+                peers: names.join(", "),
+            });
+        }
+        self.election.request = Some(Request::Standby);
+        if self.role() == Role::Active {
+            self.start_release(now, After::Standby, Reason::OperatorStandby);
+            Ok(Accepted::Releasing)
+        } else {
+            self.heartbeat();
+            Ok(Accepted::StandingBy)
+        }
+    }
+
+    fn order_failback(&mut self, now: Instant) -> Result<Accepted, Refusal> {
+        let holder = if self.role() == Role::Active {
+            Some(self.settings.name.clone())
+        } else {
+            self.peers
+                .iter()
+                .find(|p| p.holds())
+                .map(|p| p.name.clone())
+        };
+        let Some(holder) = holder else {
+            return Err(Refusal::NoHolder);
+        };
+        let preferred = self.preferred_node();
+        if preferred == holder {
+            return Err(Refusal::AlreadyPreferred { node: holder });
+        }
+        if holder == self.settings.name {
+            let reason = Reason::Failback {
+                peer: preferred.clone(),
+            };
+            self.start_release(now, After::Standby, reason);
+            return Ok(Accepted::HandingBack { to: preferred });
+        }
+        if preferred == self.settings.name {
+            return self.order_takeover();
+        }
+        Err(Refusal::NotInvolved { holder, preferred })
+    }
+
+    fn set_maintenance(&mut self, on: bool) -> Result<Accepted, Refusal> {
+        if !on && !self.maintenance {
+            let by: Vec<&str> = self
+                .peers
+                .iter()
+                .filter(|p| p.present() && p.maintenance)
+                .map(|p| p.name.as_str())
+                .collect();
+            if by.is_empty() {
+                return Err(Refusal::MaintenanceOff);
+            }
+            return Err(Refusal::MaintenanceElsewhere { by: by.join(", ") });
+        }
+        if on == self.maintenance {
+            return Ok(Accepted::MaintenanceAlreadyOn);
+        }
+        self.maintenance = on;
+        self.heartbeat();
+        Ok(Accepted::Maintenance { on })
+    }
+}

@@ -1,0 +1,102 @@
+//! The ranking of nodes, in one place: who takes over when no node is active, which
+//! of two holders keeps the VIPs, and which node is preferred (for failback, manual
+//! or automatic, and for `failoverd status`). Clients read the preferred node from
+//! the status instead of ranking nodes themselves.
+
+use std::cmp::Reverse;
+
+use super::election::Request;
+use super::peer::Peer;
+use super::timer::Timer;
+use super::{Machine, Role};
+
+/// A node's place in the election; greater ranks first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rank {
+    /// An operator asked this node to take over: it comes first.
+    takeover: bool,
+    /// Health before the operator's standby request: a node asked to stand by
+    /// still takes over rather than leave the VIPs to a node that fails checks.
+    health: Reverse<u8>,
+    /// An operator asked this node to stand by: it comes after its equals.
+    available: bool,
+    priority: u16,
+    /// Equal priorities are broken by name, the smaller first.
+    name: Reverse<String>,
+}
+
+impl Rank {
+    pub fn of_peer(peer: &Peer) -> Rank {
+        Rank {
+            takeover: peer.takeover,
+            health: Reverse(peer.health),
+            available: !peer.standby,
+            priority: peer.priority,
+            name: Reverse(peer.name.clone()),
+        }
+    }
+}
+
+impl Machine {
+    pub(super) fn rank(&self) -> Rank {
+        Rank {
+            takeover: self.election.request == Some(Request::Takeover),
+            health: Reverse(self.health.failing()),
+            available: self.election.request != Some(Request::Standby),
+            priority: self.settings.priority,
+            name: Reverse(self.settings.name.clone()),
+        }
+    }
+
+    /// The node that should hold the VIPs when nothing else stands in the way: the
+    /// first by rank among this node and the live peers that are neither in fault
+    /// nor asked to stand by.
+    pub fn preferred_node(&self) -> String {
+        match self.preferred_peer() {
+            Some(i) => self.peers[i].name.clone(),
+            None => self.settings.name.clone(),
+        }
+    }
+
+    /// The preferred node when it is a peer (by index).
+    pub(super) fn preferred_peer(&self) -> Option<usize> {
+        let me = self.rank();
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.present() && p.role != Role::Fault && !p.standby)
+            .map(|(i, p)| (i, Rank::of_peer(p)))
+            .filter(|(_, rank)| *rank > me)
+            .max_by(|a, b| a.1.cmp(&b.1))
+            .map(|(i, _)| i)
+    }
+
+    /// The best-ranked peer that could take over, if it outranks this node.
+    pub(super) fn first_ranked_peer(&self) -> Option<String> {
+        let me = self.rank();
+        self.peers
+            .iter()
+            .filter(|p| p.present() && p.role != Role::Active)
+            .map(|p| (p, Rank::of_peer(p)))
+            .filter(|(_, rank)| *rank > me)
+            .max_by(|a, b| a.1.cmp(&b.1))
+            .map(|(p, _)| p.name.clone())
+    }
+
+    /// Whether this node is the first among the nodes that could take over. Not
+    /// while a peer is completing its handshake: it may rank first, and it may
+    /// already see things this node does not.
+    pub(super) fn ranks_first(&self) -> bool {
+        if (0..self.peers.len()).any(|i| self.timers.pending(Timer::Handshake(i), self.now_hint)) {
+            return false;
+        }
+        let me = self.rank();
+        !self
+            .peers
+            .iter()
+            // Peers in fault count too: their fault may have been relative to a node
+            // that is gone now, and health comes first in the rank anyway.
+            .filter(|p| p.present() && p.role != Role::Active)
+            .any(|p| Rank::of_peer(p) > me)
+    }
+}

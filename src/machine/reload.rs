@@ -1,0 +1,177 @@
+//! A reloaded configuration applied to a running node, without dropping a VIP that
+//! stays configured. What the sockets are bound to (the cluster, the port, the
+//! nodes, the links, this node's addresses) needs a restart and is refused.
+
+use std::fmt;
+use std::time::Instant;
+
+use super::election::{Phase, VipState};
+use super::settings::Settings;
+use super::timer::Timer;
+use super::{Effect, Machine, Role, VipTarget};
+use crate::config::Config;
+
+/// Why a reloaded configuration was not applied; the running one stays.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    #[error("this node ({node}) is no longer in the file")]
+    NodeRemoved { node: String },
+    #[error("the cluster name, port, nodes or links changed: restart the daemons to apply")]
+    ClusterChanged,
+    #[error("this node's heartbeat addresses changed: restart the daemon to listen on them")]
+    AddressesChanged,
+}
+
+/// One thing a reload changed, for the log and the operator's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Priority { from: u16, to: u16 },
+    Timing,
+    Failback,
+    Hooks,
+    Announce,
+    HealthChecks,
+    VipRemoved(String),
+    VipAdded(String),
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Priority { from, to } => write!(f, "priority {from} -> {to}"),
+            Change::Timing => f.write_str("timing"),
+            Change::Failback => f.write_str("failback"),
+            Change::Hooks => f.write_str("hooks"),
+            Change::Announce => f.write_str("announce"),
+            Change::HealthChecks => f.write_str("health checks"),
+            Change::VipRemoved(vip) => write!(f, "VIP {vip} removed"),
+            Change::VipAdded(vip) => write!(f, "VIP {vip} added"),
+        }
+    }
+}
+
+impl Machine {
+    /// Applies a reloaded configuration. Returns what changed, for the log.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        config: &Config,
+    ) -> Result<Vec<Change>, ReloadError> {
+        self.now_hint = now;
+        let Some(me) = config.node_index(&self.settings.name) else {
+            return Err(ReloadError::NodeRemoved {
+                node: self.settings.name.clone(),
+            });
+        };
+        let next = Settings::new(config, me);
+        let peer_names = |s: &Settings| s.peers.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        if next.cluster != self.settings.cluster
+            || next.port != self.settings.port
+            || next.links != self.settings.links
+            || peer_names(&next) != peer_names(&self.settings)
+        {
+            return Err(ReloadError::ClusterChanged);
+        }
+        if next.addresses != self.settings.addresses {
+            return Err(ReloadError::AddressesChanged);
+        }
+        let old = std::mem::replace(&mut self.settings, next);
+        let new = &self.settings;
+        let mut changes = Vec::new();
+        if new.priority != old.priority {
+            changes.push(Change::Priority {
+                from: old.priority,
+                to: new.priority,
+            });
+        }
+        if new.timing != old.timing {
+            changes.push(Change::Timing);
+        }
+        if (new.failback, new.failback_delay) != (old.failback, old.failback_delay) {
+            changes.push(Change::Failback);
+        }
+        if new.hooks != old.hooks {
+            changes.push(Change::Hooks);
+        }
+        if new.announce.refresh != old.announce.refresh {
+            changes.push(Change::Announce);
+        }
+        if new.health.gateways != old.health.gateways
+            || new.health.interfaces != old.health.interfaces
+        {
+            changes.push(Change::HealthChecks);
+        }
+
+        // A check that stays keeps its state, so a reload never makes a lost
+        // gateway look reachable.
+        self.health = self.health.reconfigured(
+            &new.health.gateways,
+            &new.health.interfaces,
+            new.health.failures,
+        );
+        for (peer, settings) in self.peers.iter_mut().zip(&new.peers) {
+            for (view, address) in peer.links.iter_mut().zip(&settings.addresses) {
+                view.address = *address;
+            }
+        }
+        if new.timing != old.timing && self.role() == Role::Starting {
+            let started = self.election.since;
+            self.timers
+                .set(Timer::HeardBack, started + self.settings.heard_back());
+            self.timers
+                .set(Timer::InitDead, started + self.settings.timing.init_dead);
+        }
+        if self.settings.announce.refresh != old.announce.refresh {
+            let refresh = match self.election.phase {
+                Phase::Active(_) => self.settings.announce.refresh.map(|r| now + r),
+                _ => None,
+            };
+            self.timers.set_or_stop(Timer::Refresh, refresh);
+        }
+        self.reconfigure_vips(&old.vips, &mut changes);
+        self.heartbeat();
+        self.evaluate(now);
+        self.flush_events();
+        Ok(changes)
+    }
+
+    /// Keeps the state of every VIP that stays, removes those that left the file,
+    /// and adds the new ones at once on an active node.
+    fn reconfigure_vips(&mut self, old: &[VipTarget], changes: &mut Vec<Change>) {
+        let states: Vec<VipState> = self
+            .settings
+            .vips
+            .iter()
+            .map(|target| {
+                old.iter()
+                    .position(|v| v == target)
+                    .map_or(VipState::Absent, |i| self.election.vips[i])
+            })
+            .collect();
+        for (i, vip) in old.iter().enumerate() {
+            if self.settings.vips.contains(vip) {
+                continue;
+            }
+            changes.push(Change::VipRemoved(vip.to_string()));
+            if self.election.vips[i] != VipState::Absent {
+                // Not tracked: the VIP leaves the configuration with this removal.
+                self.effect(Effect::RemoveVip(vip.clone()));
+            }
+        }
+        let added: Vec<usize> = (0..self.settings.vips.len())
+            .filter(|&i| !old.contains(&self.settings.vips[i]))
+            .collect();
+        self.election.vips = states;
+        for &i in &added {
+            changes.push(Change::VipAdded(self.settings.vips[i].to_string()));
+        }
+        if matches!(self.election.phase, Phase::Active(_)) && !added.is_empty() {
+            for &i in &added {
+                let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
+                self.election.vips[i] = VipState::Adding(id);
+            }
+            let effect = self.announce_effect(self.settings.announce.rounds);
+            self.effect(effect);
+        }
+    }
+}
