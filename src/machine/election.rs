@@ -288,11 +288,15 @@ impl Machine {
     /// `failback = "auto"`: hands the VIPs to the preferred node (the first by
     /// [`Rank`]) once it has been up and standing by for `failback_delay` without a
     /// break. Its restart or death starts the wait over, so a node that keeps
-    /// restarting never pulls the VIPs after it.
+    /// restarting never pulls the VIPs after it. Only a higher priority is worth an
+    /// automatic move: between equal priorities the name decides who takes over
+    /// when nobody holds the VIPs, but it never moves them by itself.
     fn consider_failback(&mut self, now: Instant) {
         let candidate = self.preferred_peer().filter(|&i| {
             let peer = &self.peers[i];
-            peer.role == Role::Standby && !peer.maintenance
+            peer.role == Role::Standby
+                && !peer.maintenance
+                && peer.priority > self.settings.priority
         });
         let auto = self.settings.failback == crate::config::Failback::Auto;
         let delay = self.settings.failback_delay;
