@@ -11,7 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use failoverd::config::{Config, format_duration, parse_duration};
+use failoverd::config::Config;
+use failoverd::duration::{format_duration, parse_duration};
 use failoverd::wire::arp::{ArpOp, gratuitous_arp, parse_arp, parse_na, unsolicited_na};
 use failoverd::wire::heartbeat::{
     DecodeError, Heartbeat, MAGIC, MAX_LEN, Signer, TAG_LEN, VERSION, WireState,

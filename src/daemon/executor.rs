@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 use super::announce;
 use super::hooks::{self, HookStatus};
 use super::vip::{Netlink, VipSpec};
-use crate::config::format_duration;
+use crate::duration::format_duration;
 use crate::machine::{Effect, EffectId, Outcome, VipTarget};
 use crate::status::{HookRun, millis, rfc3339};
 
