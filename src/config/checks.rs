@@ -649,7 +649,7 @@ fn read_key(path: &Path) -> Result<Key, String> {
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
-    use crate::config::tests::{GOOD, dir_with_key, keys, parse, tempdir};
+    use crate::config::tests::{dir_with_key, good, keys, parse, tempdir};
 
     #[test]
     fn missing_required_keys_are_each_reported() {
@@ -662,7 +662,12 @@ mod tests {
 
     #[test]
     fn addresses_must_name_declared_links() {
-        let text = GOOD.replace("lan = \"198.18.0.11\"", "wan = \"198.18.0.11\"");
+        let text = good()
+            .set(
+                "node[0].addresses",
+                r#"{ crossover = "198.19.0.1", wan = "198.18.0.11" }"#,
+            )
+            .to_string();
         let problems = parse(&text).unwrap_err();
         let keys = keys(&problems);
         assert!(keys.contains(&"node[0].addresses.wan"), "{problems:#?}");
@@ -671,9 +676,10 @@ mod tests {
 
     #[test]
     fn timing_relations_are_checked() {
-        let text = GOOD
-            .replace("interval = \"100ms\"", "interval = \"5ms\"")
-            .replace("init_dead = \"1s\"", "init_dead = \"100ms\"");
+        let text = good()
+            .set("timing.interval", "5ms")
+            .set("timing.init_dead", "100ms")
+            .to_string();
         let problems = parse(&text).unwrap_err();
         let keys = keys(&problems);
         assert!(keys.contains(&"timing.interval"), "{problems:#?}");
@@ -682,13 +688,14 @@ mod tests {
 
     #[test]
     fn key_file_mode_and_length_are_checked() {
+        let good = good().to_string();
         let dir = dir_with_key(0o644, "0123456789abcdef0123456789abcdef");
-        let problems = Config::parse(GOOD, dir.path()).unwrap_err();
+        let problems = Config::parse(&good, dir.path()).unwrap_err();
         assert_eq!(keys(&problems), ["cluster.key_file"]);
         assert!(problems[0].message.contains("0644"), "{}", problems[0]);
 
         let dir = dir_with_key(0o600, "short");
-        let problems = Config::parse(GOOD, dir.path()).unwrap_err();
+        let problems = Config::parse(&good, dir.path()).unwrap_err();
         assert!(
             problems[0].message.contains("at least 16"),
             "{}",
@@ -696,19 +703,20 @@ mod tests {
         );
 
         let dir = tempdir::TempDir::new();
-        let problems = Config::parse(GOOD, dir.path()).unwrap_err();
+        let problems = Config::parse(&good, dir.path()).unwrap_err();
         assert_eq!(keys(&problems), ["cluster.key_file"]);
     }
 
     #[test]
     fn vip_problems() {
-        let text = GOOD
-            .replace("198.18.0.10/24", "198.18.0.11")
-            .replace("label = \"eth0:vip\"", "label = \"bond0:vip\"");
+        let text = good()
+            .set("vip[0].address", "198.18.0.11")
+            .set("vip[0].label", "bond0:vip")
+            .to_string();
         let problems = parse(&text).unwrap_err();
         assert_eq!(keys(&problems), ["vip[0].address"], "{problems:#?}");
 
-        let text = GOOD.replace("label = \"eth0:vip\"", "label = \"bond0:vip\"");
+        let text = good().set("vip[0].label", "bond0:vip").to_string();
         let problems = parse(&text).unwrap_err();
         assert_eq!(keys(&problems), ["vip[0].label", "vip[0].label"]);
     }

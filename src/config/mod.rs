@@ -16,6 +16,10 @@
 mod checks;
 mod diagnostics;
 mod raw;
+/// The sample configuration (config/failoverd.toml) that the tests set values in.
+#[cfg(test)]
+#[path = "../../tests/common/sample.rs"]
+mod sample;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -377,51 +381,17 @@ mod tests {
 
     use std::os::unix::fs::PermissionsExt;
 
+    use super::sample::Sample;
     use super::*;
 
-    pub(super) const GOOD: &str = r#"
-[cluster]
-name = "web"
-key_file = "authkey"
-failback = "manual"
-failback_delay = "5s"
-
-[timing]
-interval = "100ms"
-warn = "300ms"
-dead = "500ms"
-init_dead = "1s"
-
-[[link]]
-name = "crossover"
-[[link]]
-name = "lan"
-
-[[node]]
-name = "alpha"
-priority = 200
-addresses = { crossover = "198.19.0.1", lan = "198.18.0.11" }
-interfaces = { eth0 = "ens3" }
-
-[[node]]
-name = "beta"
-priority = 100
-addresses = { crossover = "198.19.0.2", lan = "198.18.0.12" }
-
-[[vip]]
-address = "198.18.0.10/24"
-interface = "eth0"
-label = "eth0:vip"
-
-[[vip]]
-address = "2001:db8::10/64"
-interface = "eth0"
-
-[health]
-gateways = ["198.18.0.1"]
-interval = "500ms"
-failures = 2
-"#;
+    /// The sample with its key file next to it (see `dir_with_key`), no hooks (they
+    /// would have to exist), and a second VIP, an IPv6 one.
+    pub(super) fn good() -> Sample {
+        Sample::new()
+            .set("cluster.key_file", "authkey")
+            .remove("hooks")
+            .append("[[vip]]\naddress = \"2001:db8::10/64\"\ninterface = \"eth0\"")
+    }
 
     pub(super) fn dir_with_key(mode: u32, key: &str) -> tempdir::TempDir {
         let dir = tempdir::TempDir::new();
@@ -470,11 +440,15 @@ failures = 2
 
     #[test]
     fn good_file_parses_into_typed_values() {
-        let config = parse(GOOD).expect("valid config");
+        let text = good()
+            .set("cluster.failback", "manual")
+            .remove("health.timeout")
+            .to_string();
+        let config = parse(&text).expect("valid config");
         assert_eq!(config.cluster.name, "web");
         assert_eq!(config.cluster.port, DEFAULT_PORT);
         assert_eq!(config.cluster.failback, Failback::Manual);
-        assert_eq!(config.timing.interval, Duration::from_millis(100));
+        assert_eq!(config.timing.interval, Duration::from_millis(200));
         assert_eq!(config.links, ["crossover", "lan"]);
         assert_eq!(
             config.nodes[1].addresses,
@@ -488,29 +462,29 @@ failures = 2
             config.vips[1].address,
             "2001:db8::10".parse::<IpAddr>().unwrap()
         );
-        assert_eq!(config.health.timeout, Duration::from_millis(500));
+        assert_eq!(config.health.timeout, config.health.interval, "the default");
         assert_eq!(config.key.as_bytes().len(), 32, "trailing newline trimmed");
         assert_eq!(config.announce.refresh, Some(Duration::from_secs(60)));
     }
 
     #[test]
     fn per_node_interface_overrides_rewrite_the_label() {
-        let config = parse(GOOD).unwrap();
-        let alpha = &config.nodes[0];
-        assert_eq!(alpha.interface("eth0"), "ens3");
-        assert_eq!(config.vips[0].label_on(alpha).as_deref(), Some("ens3:vip"));
+        let config = parse(&good().to_string()).unwrap();
+        let beta = &config.nodes[1];
+        assert_eq!(beta.interface("eth0"), "enp1s0");
+        assert_eq!(config.vips[0].label_on(beta).as_deref(), Some("enp1s0:vip"));
         assert_eq!(
-            config.vips[0].label_on(&config.nodes[1]).as_deref(),
+            config.vips[0].label_on(&config.nodes[0]).as_deref(),
             Some("eth0:vip")
         );
     }
 
     #[test]
     fn fingerprint_covers_the_shared_part_only() {
-        let a = parse(GOOD).unwrap();
-        let hooks_changed = parse(&GOOD.replace("failures = 2", "failures = 5")).unwrap();
-        assert_eq!(a.fingerprint(), hooks_changed.fingerprint());
-        let priority_changed = parse(&GOOD.replace("priority = 100", "priority = 101")).unwrap();
+        let a = parse(&good().to_string()).unwrap();
+        let health_changed = parse(&good().set("health.failures", 5).to_string()).unwrap();
+        assert_eq!(a.fingerprint(), health_changed.fingerprint());
+        let priority_changed = parse(&good().set("node[1].priority", 101).to_string()).unwrap();
         assert_ne!(a.fingerprint(), priority_changed.fingerprint());
     }
 

@@ -239,16 +239,20 @@ fn remove_in_value(value: &mut DeValue<'_>, path: &[Seg]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::tests::{GOOD, keys, parse};
+    use crate::config::tests::{good, keys, parse};
 
     #[test]
     fn every_problem_is_reported_at_once_with_key_and_line() {
-        let text = GOOD
-            .replace("priority = 200", "priority = \"high\"")
-            .replace("failures = 2", "failures = 2\nretries = 4")
-            .replace("dead = \"500ms\"", "dead = \"150ms\"")
-            .replace("lan = \"198.18.0.12\"", "lan = \"198.18.0.x\"")
-            .replace("name = \"lan\"", "name = \"lan\"\nmtu = 9000");
+        let text = good()
+            .set("node[0].priority", "\"high\"")
+            .set("health.retries", 4)
+            .set("timing.dead", "150ms")
+            .set(
+                "node[1].addresses",
+                r#"{ crossover = "198.19.0.2", lan = "198.18.0.x" }"#,
+            )
+            .set("link[1].mtu", 9000)
+            .to_string();
         let problems = parse(&text).unwrap_err();
         let keys = keys(&problems);
         for expected in [
