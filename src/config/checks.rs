@@ -5,6 +5,8 @@
 //! nodes, VIPs against node addresses and interface names, health, hooks (existing
 //! executables), announcements, and the key file (mode and length). Every broken
 //! rule is one [`Problem`] with its key; none stops the others from being checked.
+//! Syntax, unknown keys and wrong types are the first pass's (`raw`); finding the
+//! line of a key is `diagnostics`'.
 
 use std::collections::HashMap;
 use std::fs;
