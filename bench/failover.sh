@@ -114,6 +114,8 @@ NETPROBE=$repo/target/release/examples/netprobe
 
 # shellcheck source=scripts/lab.sh
 source "$repo/scripts/lab.sh"
+# shellcheck source=scripts/sample.sh
+source "$repo/scripts/sample.sh"
 
 work=$(mktemp -d /tmp/failover-bench.XXXXXX)
 pids=()
@@ -207,51 +209,26 @@ failoverd_conf() {
         umask 077
         head -c 32 /dev/urandom | base64 >"$dir/authkey"
     )
-    cat >"$dir/failoverd.toml" <<EOF
-[cluster]
-name = "bench"
-key_file = "$dir/authkey"
-port = 694
-failback = "$mode"
-failback_delay = "${FAILBACK_S}s"
-
-[timing]
-interval = "${I}ms"
-warn = "${WARN}ms"
-dead = "${D}ms"
-init_dead = "${INIT_DEAD}ms"
-
-[[link]]
-name = "crossover"
-[[link]]
-name = "lan"
-
-[[node]]
-name = "alpha"
-priority = 200
-addresses = { crossover = "198.19.0.1", lan = "198.18.0.11" }
-
-[[node]]
-name = "beta"
-priority = 100
-addresses = { crossover = "198.19.0.2", lan = "198.18.0.12" }
-
-[[vip]]
-address = "$VIP/24"
-interface = "eth0"
-label = "eth0:vip"
-
-[health]
-gateways = ["$GATEWAY"]
-interval = "${HEALTH_S}s"
-timeout = "${HEALTH_S}s"
-failures = $HEALTH_FAILURES
-
-[announce]
-count = 3
-interval = "100ms"
-refresh = "60s"
-EOF
+    # The sample configuration (config/failoverd.toml) on the lab: both nodes' LAN
+    # interface is eth0, and there are no hooks.
+    sample_config \
+        cluster.name=bench \
+        cluster.key_file="$dir/authkey" \
+        cluster.failback="$mode" \
+        cluster.failback_delay="${FAILBACK_S}s" \
+        timing.interval="${I}ms" \
+        timing.warn="${WARN}ms" \
+        timing.dead="${D}ms" \
+        timing.init_dead="${INIT_DEAD}ms" \
+        'node[1].interfaces={}' \
+        'vip[0].address='"$VIP/24" \
+        health.gateways="[\"$GATEWAY\"]" \
+        health.interval="${HEALTH_S}s" \
+        health.timeout="${HEALTH_S}s" \
+        health.failures="$HEALTH_FAILURES" \
+        -hooks \
+        announce.interval=100ms \
+        >"$dir/failoverd.toml" || fail "cannot render the failoverd configuration"
 }
 
 # keepalived_conf FILE NODE PRIORITY OWN PEER MODE: VRRPv3 unicast over the LAN; both

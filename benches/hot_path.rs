@@ -1,11 +1,15 @@
 //! Micro-benchmarks of the heartbeat hot path: what every node does per interval
 //! and per link, so a change that makes it slower shows up here. `cargo bench`.
 
+#[path = "../tests/common/sample.rs"]
+mod sample;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failoverd::wire::heartbeat::{Heartbeat, Signer, WireState};
+use sample::Sample;
 
 fn sample() -> Heartbeat {
     Heartbeat {
@@ -45,14 +49,26 @@ fn codec(c: &mut Criterion) {
 /// One interval of a settled two-node cluster: alpha's timer fires (heartbeats on
 /// both links) and beta handles them. The two machines talk only to each other.
 fn machine_step(c: &mut Criterion) {
-    let text = include_str!("../tests/fixtures/bench.toml");
+    // The sample's two nodes and links with fast timers; no VIPs, gateways or hooks,
+    // whose effects nobody here would carry out.
+    let text = Sample::new()
+        .set("cluster.name", "bench")
+        .set("cluster.key_file", "authkey")
+        .set("timing.interval", "100ms")
+        .set("timing.warn", "300ms")
+        .set("timing.dead", "500ms")
+        .set("timing.init_dead", "1s")
+        .remove("vip")
+        .remove("health")
+        .remove("hooks")
+        .to_string();
     let dir = std::env::temp_dir().join(format!("failoverd-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let key = dir.join("authkey");
     std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .expect("chmod");
-    let config = failoverd::config::Config::parse(text, &dir).expect("bench config");
+    let config = failoverd::config::Config::parse(&text, &dir).expect("bench config");
     let start = Instant::now();
     let mut alpha = failoverd::machine::Machine::new(&config, 0, 1, start);
     let mut beta = failoverd::machine::Machine::new(&config, 1, 2, start);

@@ -6,6 +6,9 @@
 //! the first checks reaches the deeper code much sooner than one that starts from
 //! nothing. Existing files of the same name are overwritten; others are left alone.
 
+#[path = "../tests/common/sample.rs"]
+mod sample;
+
 use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -17,13 +20,13 @@ use failoverd::wire::heartbeat::{
     FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, Heartbeat, Signer, WireState,
 };
 use failoverd::wire::icmp::{EchoId, checksum, echo_request_v4, echo_request_v6};
+use sample::Sample;
 
 /// The key the `heartbeat_decode` target decodes with (fuzz/fuzz_targets/heartbeat_decode.rs).
 const HEARTBEAT_KEY: &[u8] = b"failoverd fuzzing key, not secret";
 
-/// The annotated example configuration, for a seed that uses every section.
-const EXAMPLE_CONFIG: &str = include_str!("../config/failoverd.toml");
-
+/// The one-link document with every optional key left out: it is about the defaults,
+/// so it stays written out rather than cut down from the sample.
 const SMALL_CONFIG: &str = r#"[cluster]
 name = "web"
 key_file = "authkey"
@@ -42,73 +45,57 @@ priority = 100
 addresses = { lan = "198.18.0.12" }
 "#;
 
-const IPV6_CONFIG: &str = r#"[cluster]
-name = "db"
-key_file = "authkey"
-port = 6940
-failback = "manual"
-failback_delay = "1.5s"
+/// The sample as installed, comments and all, with the key file and hooks that the
+/// `config_parse` target's base directory holds (fuzz/fuzz_targets/config_parse.rs).
+fn example_config() -> Sample {
+    Sample::new()
+        .set("cluster.key_file", "authkey")
+        .set("hooks.start", "hook")
+        .set("hooks.stop", "hook")
+        .set("hooks.fault", "hook")
+}
 
-[timing]
-interval = "50ms"
-warn = "150ms"
-dead = "250ms"
-init_dead = "2s"
-
-[[link]]
-name = "crossover"
-[[link]]
-name = "lan"
-
-[[node]]
-name = "alpha"
-priority = 1
-addresses = { crossover = "fd00:19::1", lan = "fd00:18::11" }
-interfaces = { eth0 = "ens3" }
-
-[[node]]
-name = "beta"
-priority = 2
-addresses = { crossover = "fd00:19::2", lan = "fd00:18::12" }
-
-[[vip]]
-address = "fd00:18::10/64"
-interface = "eth0"
-
-[[vip]]
-address = "198.18.0.10/24"
-interface = "eth0"
-label = "eth0:db"
-
-[health]
-gateways = ["fd00:18::1", "198.18.0.1"]
-interval = "500ms"
-timeout = "400ms"
-failures = 2
-
-[hooks]
-start = "hook"
-stop = "hook"
-fault = "hook"
-timeout = "10s"
-
-[announce]
-count = 5
-interval = "100ms"
-refresh = "off"
-
-[control]
-socket = "failoverd.sock"
-group = "root"
-state_dir = "state"
-
-[events]
-file = "events.jsonl"
-keep = 50
-
-[http]
-listen = "127.0.0.1:9469"
-"#;
+/// The sample on IPv6 links with an IPv6 VIP besides the IPv4 one, and other values
+/// than the example's wherever a value can vary, so the two seeds cover more ground.
+fn ipv6_config() -> Sample {
+    example_config()
+        .without_comments()
+        .set("cluster.name", "db")
+        .set("cluster.port", 6940)
+        .set("cluster.failback", "manual")
+        .set("cluster.failback_delay", "1.5s")
+        .set("timing.interval", "50ms")
+        .set("timing.warn", "150ms")
+        .set("timing.dead", "250ms")
+        .set("timing.init_dead", "2s")
+        .set("node[0].priority", 1)
+        .set(
+            "node[0].addresses",
+            r#"{ crossover = "fd00:19::1", lan = "fd00:18::11" }"#,
+        )
+        .set("node[0].interfaces", r#"{ eth0 = "ens3" }"#)
+        .set("node[1].priority", 2)
+        .set(
+            "node[1].addresses",
+            r#"{ crossover = "fd00:19::2", lan = "fd00:18::12" }"#,
+        )
+        .set("vip[0].label", "eth0:db")
+        .set("health.gateways", r#"["fd00:18::1", "198.18.0.1"]"#)
+        .set("health.interval", "500ms")
+        .set("health.timeout", "400ms")
+        .set("health.failures", 2)
+        .set("hooks.timeout", "10s")
+        .set("announce.count", 5)
+        .set("announce.interval", "100ms")
+        .set("announce.refresh", "off")
+        .set("control.socket", "failoverd.sock")
+        .set("control.group", "root")
+        .set("control.state_dir", "state")
+        .set("events.file", "events.jsonl")
+        .set("events.keep", 50)
+        .set("http.listen", "127.0.0.1:9469")
+        .append("[[vip]]\naddress = \"fd00:18::10/64\"\ninterface = \"eth0\"")
+}
 
 fn main() -> ExitCode {
     let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
@@ -164,12 +151,13 @@ fn write_all(dir: &Path) -> std::io::Result<usize> {
     reply[0] = 129;
     seeds.write("icmp_parse", "v6-reply", &reply)?;
 
-    let example = EXAMPLE_CONFIG
-        .replace("/etc/failoverd/authkey", "authkey")
-        .replace("/etc/failoverd/hooks/service.sh", "hook");
-    seeds.write("config_parse", "example", example.as_bytes())?;
+    seeds.write(
+        "config_parse",
+        "example",
+        example_config().to_string().as_bytes(),
+    )?;
     seeds.write("config_parse", "small", SMALL_CONFIG.as_bytes())?;
-    seeds.write("config_parse", "ipv6", IPV6_CONFIG.as_bytes())?;
+    seeds.write("config_parse", "ipv6", ipv6_config().to_string().as_bytes())?;
 
     for (i, command) in [
         Command::Status,

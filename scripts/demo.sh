@@ -30,6 +30,8 @@ NETPROBE=$repo/target/release/examples/netprobe
 
 # shellcheck source=scripts/lab.sh
 source "$repo/scripts/lab.sh"
+# shellcheck source=scripts/sample.sh
+source "$repo/scripts/sample.sh"
 
 work=$(mktemp -d /tmp/failoverd-demo.XXXXXX)
 pids=()
@@ -90,51 +92,23 @@ say "lab $LAB_PREFIX: gateway 198.18.0.1, client 198.18.0.100," \
     head -c 32 /dev/urandom >"$work/authkey"
 )
 chmod 600 "$work/authkey"
-cat >"$work/failoverd.toml" <<EOF
-[cluster]
-name = "demo"
-key_file = "$work/authkey"
-port = 694
-failback = "auto"
-failback_delay = "2s"
-
-[timing]
-interval = "100ms"
-warn = "300ms"
-dead = "${DEAD_MS}ms"
-init_dead = "1s"
-
-[[link]]
-name = "crossover"
-[[link]]
-name = "lan"
-
-[[node]]
-name = "alpha"
-priority = 200
-addresses = { crossover = "198.19.0.1", lan = "198.18.0.11" }
-
-[[node]]
-name = "beta"
-priority = 100
-addresses = { crossover = "198.19.0.2", lan = "198.18.0.12" }
-
-[[vip]]
-address = "$VIP/24"
-interface = "eth0"
-label = "eth0:vip"
-
-[health]
-gateways = ["198.18.0.1"]
-interval = "200ms"
-timeout = "200ms"
-failures = 3
-
-[announce]
-count = 3
-interval = "100ms"
-refresh = "60s"
-EOF
+# The sample configuration (config/failoverd.toml) on the lab: both nodes' LAN
+# interface is eth0, and there are no hooks.
+sample_config \
+    cluster.name=demo \
+    cluster.key_file="$work/authkey" \
+    cluster.failback_delay=2s \
+    timing.interval=100ms \
+    timing.warn=300ms \
+    timing.dead="${DEAD_MS}ms" \
+    timing.init_dead=1s \
+    'node[1].interfaces={}' \
+    'vip[0].address='"$VIP/24" \
+    health.interval=200ms \
+    health.timeout=200ms \
+    -hooks \
+    announce.interval=100ms \
+    >"$work/failoverd.toml" || fail "cannot render the configuration"
 say "config $work/failoverd.toml, key $work/authkey (mode 0600)"
 
 for node in alpha beta; do

@@ -20,9 +20,9 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::format_duration;
 use crate::control::Command;
 use crate::control::client::{self, ClientError};
+use crate::duration::format_duration;
 use crate::status::{EventRecord, PeerStatus, Status, unix_ms};
 
 pub const EXIT_OK: u8 = 0;

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML file, parsed into a typed, checked [`config::Config`].
+//! - [`duration`]: durations as the file and the logs write them ("200ms", "1.5s").
 //! - [`wire`]: pure codecs: the heartbeat packet, ARP/NA announcements, ICMP echo.
 //! - [`machine`]: the election state machine, free of I/O and clocks.
 //! - [`daemon`]: the async shell that feeds the machine and carries out its actions.
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod duration;
 pub mod machine;
 pub mod status;
 pub mod wire;

@@ -9,7 +9,10 @@ use std::path::Path;
 const FORBIDDEN: &[(&str, &str)] = &[
     ("tokio", "the async runtime"),
     ("Instant::now", "the clock (time comes with each input)"),
-    ("SystemTime::now", "the wall clock (the shell passes it to status)"),
+    (
+        "SystemTime::now",
+        "the wall clock (the shell passes it to status)",
+    ),
     ("std::net::UdpSocket", "sockets"),
     ("socket2", "sockets"),
     ("rtnetlink", "netlink"),
@@ -47,5 +50,9 @@ fn the_election_core_imports_no_io_clock_or_runtime() {
         checked += 1;
     }
     assert!(checked >= 8, "only {checked} files in {}", dir.display());
-    assert!(found.is_empty(), "the core must stay pure:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "the core must stay pure:\n{}",
+        found.join("\n")
+    );
 }

@@ -378,9 +378,7 @@ fn standby_hands_the_vip_over_and_stays_standby() {
 #[test]
 fn failback_returns_the_vip_to_the_preferred_node() {
     let lab = Lab::new();
-    let mut cluster = Cluster::start_with(&lab, |c| {
-        c.replace("failback = \"auto\"", "failback = \"manual\"")
-    });
+    let mut cluster = Cluster::start_with(&lab, |sample| sample.set("cluster.failback", "manual"));
     let output = ctl(&lab, "alpha", &["standby", "--timeout", "10s"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     // A restart clears alpha's standby request; with manual failback beta keeps
@@ -498,9 +496,7 @@ fn status_of_a_stopped_daemon_exits_3_with_one_line() {
 #[test]
 fn status_page_status_json_and_metrics_answer_a_real_http_client() {
     let lab = Lab::new();
-    let cluster = Cluster::start_with(&lab, |text| {
-        format!("{text}\n[http]\nlisten = \"0.0.0.0:9469\"\n")
-    });
+    let cluster = Cluster::start_with(&lab, |sample| sample.set("http.listen", "0.0.0.0:9469"));
     let curl = |path: &str| {
         let url = format!("http://198.18.0.11:9469{path}");
         let output = lab.exec("cl", &["curl", "-sS", "--max-time", "5", "-i", &url]);

@@ -15,6 +15,7 @@ mod common;
 use std::fs::{self, File};
 use std::net::UdpSocket;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -90,15 +91,10 @@ fn a_hanging_start_hook_is_killed_and_heartbeats_never_stall() {
         "#!/bin/sh\nsleep 1000 &\necho \"$!\" >> \"$(dirname \"$0\")/sleepers\"\nsleep 1000\n",
     );
     fs::set_permissions(&hang, fs::Permissions::from_mode(0o755)).expect("chmod");
-    let hang = hang.display().to_string();
-    let cluster = Cluster::start_with(&lab, move |text| {
-        let text = text.replace("timeout = \"10s\"", "timeout = \"2s\"");
-        let start = text
-            .lines()
-            .find(|l| l.starts_with("start = "))
-            .expect("a start hook")
-            .to_string();
-        text.replace(&start, &format!("start = \"{hang}\""))
+    let cluster = Cluster::start_with(&lab, |sample| {
+        sample
+            .set("hooks.timeout", "2s")
+            .set("hooks.start", hang.display())
     });
     cluster.wait_for("alpha's start hook to be killed at its timeout", || {
         lab.log(&cluster.alpha)
@@ -345,19 +341,16 @@ fn broken_configuration_files_give_one_line_and_exit_2() {
     let key = dir.join("authkey");
     fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
-    let good = CONFIG.replace("{key}", &key.display().to_string()).replace(
-        "start = \"{hook}\"\nstop = \"{hook}\"\nfault = \"{hook}\"\n",
-        "",
-    );
+    let good = config(&key, None).to_string();
     let cases: Vec<(&str, Option<String>, &str)> = vec![
         ("missing file", None, "cannot read"),
         ("bad TOML", Some("[cluster\nname = ".into()), "line 1"),
         (
             "missing key file",
-            Some(good.replace(&key.display().to_string(), "/nonexistent/authkey")),
+            Some(config(Path::new("/nonexistent/authkey"), None).to_string()),
             "cluster.key_file",
         ),
-        ("wrong key mode", Some(good.clone()), "0644"),
+        ("wrong key mode", Some(good), "0644"),
     ];
     for (what, text, expect) in cases {
         let path = dir.join(format!("{}.toml", what.replace(' ', "-")));

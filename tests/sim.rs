@@ -8,19 +8,23 @@
 //! `restore_link`, `gateway_down`, `gateway_up`. After every step it checks that no
 //! two nodes hold the VIP unless they have recently been unable to hear each other.
 
+#[path = "common/sample.rs"]
+mod sample;
+
 use std::collections::{BTreeMap, VecDeque};
+use std::fs;
 use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use failoverd::config::{
-    Announce, Cluster, Config, Control, Events, Failback, Health, Hooks, Http, Key, Node, Timing,
-    Vip,
-};
+use failoverd::config::{Config, Failback, Key};
 use failoverd::machine::health::Source;
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
     Refusal, ReloadError, Role,
 };
+use sample::Sample;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -28,70 +32,64 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// `nodes` nodes (alpha, beta, gamma, delta, with priorities 200, 150, 100, 50) on the
+/// sample configuration with fast timers, parsed as a file is. What a file cannot say
+/// is set afterwards: hooks that need not exist, and a key without a key file.
 fn config(nodes: usize, failback: Failback) -> Config {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    assert!((2..=4).contains(&nodes), "the simulator runs 2 to 4 nodes");
+    let mut sample = Sample::new()
+        .set("cluster.name", "sim")
+        .set("cluster.key_file", "authkey")
+        .set("cluster.failback", failback)
+        .set("cluster.failback_delay", "2s")
+        .set("timing.interval", "100ms")
+        .set("timing.warn", "300ms")
+        .set("timing.dead", "500ms")
+        .set("timing.init_dead", "1s")
+        .set("node[1].priority", 150)
+        .set("node[1].interfaces", "{}")
+        .remove("vip[0].label")
+        .set("health.interval", "100ms")
+        .set("health.timeout", "100ms")
+        .set("health.link_state", false)
+        .remove("hooks.start")
+        .remove("hooks.stop")
+        .remove("hooks.fault")
+        .set("hooks.timeout", "5s")
+        .set("announce.interval", "100ms")
+        .set("announce.refresh", "10s")
+        .set("control.socket", "/nonexistent/failoverd.sock")
+        .set("control.state_dir", "/nonexistent")
+        .set("events.keep", 100);
     let names = ["alpha", "beta", "gamma", "delta"];
-    Config {
-        cluster: Cluster {
-            name: "sim".into(),
-            key_file: "/dev/null".into(),
-            port: 694,
-            failback,
-            failback_delay: ms(2000),
-        },
-        timing: Timing {
-            interval: ms(100),
-            warn: ms(300),
-            dead: ms(500),
-            init_dead: ms(1000),
-        },
-        links: vec!["crossover".into(), "lan".into()],
-        nodes: (0..nodes)
-            .map(|i| Node {
-                name: names[i].into(),
-                priority: 200 - 50 * i as u16,
-                addresses: vec![
-                    format!("198.19.0.{}", i + 1).parse().unwrap(),
-                    format!("198.18.0.{}", i + 11).parse().unwrap(),
-                ],
-                interfaces: BTreeMap::new(),
-            })
-            .collect(),
-        vips: vec![Vip {
-            address: "198.18.0.10".parse().unwrap(),
-            prefix_len: 24,
-            interface: "eth0".into(),
-            label: None,
-        }],
-        health: Health {
-            gateways: vec!["198.18.0.1".parse().unwrap()],
-            interval: ms(100),
-            timeout: ms(100),
-            failures: 3,
-            link_state: false,
-        },
-        hooks: Hooks {
-            start: Some("/start".into()),
-            stop: Some("/stop".into()),
-            fault: Some("/fault".into()),
-            timeout: ms(5000),
-        },
-        announce: Announce {
-            count: 3,
-            interval: ms(100),
-            refresh: Some(ms(10_000)),
-        },
-        control: Control {
-            socket: "/nonexistent/failoverd.sock".into(),
-            group: None,
-            state_dir: "/nonexistent".into(),
-        },
-        events: Events {
-            file: None,
-            keep: 100,
-        },
-        http: Http { listen: None },
-        key: Key::new(b"simulation-key-simulation-key".to_vec()),
+    for (i, name) in names.iter().enumerate().take(nodes).skip(2) {
+        sample = sample.append(&format!(
+            "[[node]]\nname = \"{name}\"\npriority = {}\n\
+             addresses = {{ crossover = \"198.19.0.{}\", lan = \"198.18.0.{}\" }}",
+            200 - 50 * i,
+            i + 1,
+            i + 11
+        ));
     }
+    let key = b"simulation-key-simulation-key";
+    let dir = std::env::temp_dir().join(format!(
+        "failoverd-sim-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).expect("create a directory for the key");
+    fs::write(dir.join("authkey"), key).expect("write the key");
+    fs::set_permissions(dir.join("authkey"), fs::Permissions::from_mode(0o600))
+        .expect("chmod the key");
+    let parsed = Config::parse(&sample.to_string(), &dir);
+    let _ = fs::remove_dir_all(&dir);
+    let mut config = parsed.unwrap_or_else(|problems| panic!("the sample: {problems:#?}"));
+    config.cluster.key_file = "/dev/null".into();
+    config.hooks.start = Some("/start".into());
+    config.hooks.stop = Some("/stop".into());
+    config.hooks.fault = Some("/fault".into());
+    config
 }
 
 /// A tiny deterministic generator; the seed is printed on failure to replay a run.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{Command, Request, Response};
-use crate::config::format_duration;
+use crate::duration::format_duration;
 use crate::status::VERSION;
 
 /// Replies larger than this are not read to the end: a status document with a full

@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 
 use super::hooks::HookStatus;
 use super::host::Host;
-use crate::config::format_duration;
+use crate::duration::format_duration;
 use crate::machine::{Effect, EffectId, Outcome, VipTarget};
 use crate::status::{HookRun, millis, rfc3339};
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::hooks::{HookOutcome, HookStatus};
 use super::*;
+use crate::config::sample::Sample;
 use crate::machine::{Hook, Role, VipFailure, VipTarget};
 use crate::wire::heartbeat::{Heartbeat, Signer, WireState};
 
@@ -80,8 +81,9 @@ impl Host for Recorder {
 /// A directory for one test's configuration, key and state, removed on drop.
 struct Lab {
     dir: PathBuf,
-    /// Where the peer, beta, listens; it never answers.
-    peer: std::net::UdpSocket,
+    /// Where the peer, beta, listens on the crossover and on the LAN; it never
+    /// answers.
+    peer: [std::net::UdpSocket; 2],
 }
 
 impl Lab {
@@ -96,9 +98,12 @@ impl Lab {
         let start = dir.join("start");
         fs::write(&start, "#!/bin/sh\n").unwrap();
         fs::set_permissions(&start, fs::Permissions::from_mode(0o755)).unwrap();
-        let peer = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+        let crossover = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+        let port = crossover.local_addr().unwrap().port();
+        let lan = std::net::UdpSocket::bind(("127.0.0.4", port)).unwrap();
+        let peer = [crossover, lan];
         let lab = Lab { dir, peer };
-        lab.write(200, "");
+        lab.write(200);
         lab
     }
 
@@ -107,59 +112,48 @@ impl Lab {
     }
 
     fn port(&self) -> u16 {
-        self.peer.local_addr().unwrap().port()
+        self.peer[0].local_addr().unwrap().port()
     }
 
-    /// Writes the configuration with this priority for alpha and `extra` appended.
-    fn write(&self, priority: u16, extra: &str) {
+    /// Writes the sample configuration for this lab, with this priority for alpha.
+    fn write(&self, priority: u16) {
         let dir = self.dir.display();
-        let text = format!(
-            r#"[cluster]
-name = "shell"
-key_file = "authkey"
-port = {port}
-
-[timing]
-interval = "20ms"
-warn = "40ms"
-dead = "60ms"
-init_dead = "100ms"
-
-[[link]]
-name = "lan"
-
-[[node]]
-name = "alpha"
-priority = {priority}
-addresses = {{ lan = "127.0.0.1" }}
-
-[[node]]
-name = "beta"
-priority = 100
-addresses = {{ lan = "127.0.0.2" }}
-
-[[vip]]
-address = "198.18.0.10/24"
-interface = "eth0"
-
-[hooks]
-start = "{dir}/start"
-
-[control]
-socket = "{dir}/failoverd.sock"
-state_dir = "{dir}/state"
-{extra}"#,
-            port = self.port(),
-        );
+        let text = Sample::new()
+            .set("cluster.name", "shell")
+            .set("cluster.key_file", "authkey")
+            .set("cluster.port", self.port())
+            .set("timing.interval", "20ms")
+            .set("timing.warn", "40ms")
+            .set("timing.dead", "60ms")
+            .set("timing.init_dead", "100ms")
+            .set("node[0].priority", priority)
+            .set(
+                "node[0].addresses",
+                r#"{ crossover = "127.0.0.1", lan = "127.0.0.3" }"#,
+            )
+            .set(
+                "node[1].addresses",
+                r#"{ crossover = "127.0.0.2", lan = "127.0.0.4" }"#,
+            )
+            // No pings from the host's own namespace.
+            .set("health.gateways", "[]")
+            .set("health.link_state", false)
+            .set("hooks.start", format!("{dir}/start"))
+            .remove("hooks.stop")
+            .remove("hooks.fault")
+            .set("control.socket", format!("{dir}/failoverd.sock"))
+            .set("control.state_dir", format!("{dir}/state"))
+            .to_string();
         fs::write(self.path(), text).unwrap();
     }
 
     async fn start(&self) -> (Shell<Recorder>, Machine, Inputs, Recorder) {
         let config = Config::load(&self.path()).expect("the test configuration is valid");
-        // The port is the peer's: alpha sends from an ephemeral one.
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        // The port is the peer's: alpha sends from ephemeral ones.
+        let crossover = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let lan = UdpSocket::bind("127.0.0.3:0").await.unwrap();
         let listeners = Listeners {
-            links: vec![Arc::new(socket)],
+            links: vec![Arc::new(crossover), Arc::new(lan)],
             control: None,
             http: None,
         };
@@ -213,17 +207,21 @@ async fn heartbeats_go_to_every_peer_as_soon_as_the_shell_performs() {
     let lab = Lab::new("send");
     let (mut shell, mut machine, _inputs, _host) = lab.start().await;
     assert!(shell.perform(&mut machine));
-    let mut buf = [0u8; 512];
-    lab.peer
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let (n, from) = lab.peer.recv_from(&mut buf).expect("a heartbeat");
-    assert_eq!(from.ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
     let key = fs::read(lab.dir.join("authkey")).unwrap();
     let signer = Signer::new(key.trim_ascii());
-    let hb = Heartbeat::decode(&buf[..n], &signer).expect("signed with the cluster key");
-    assert_eq!(hb.node, "alpha");
-    assert_eq!(hb.state, WireState::Starting);
+    for (link, (socket, from)) in lab.peer.iter().zip(["127.0.0.1", "127.0.0.3"]).enumerate() {
+        let mut buf = [0u8; 512];
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let (n, sender) = socket
+            .recv_from(&mut buf)
+            .expect("a heartbeat on every link");
+        assert_eq!(sender.ip(), from.parse::<IpAddr>().unwrap());
+        let hb = Heartbeat::decode(&buf[..n], &signer).expect("signed with the cluster key");
+        assert_eq!((hb.node.as_str(), usize::from(hb.link)), ("alpha", link));
+        assert_eq!(hb.state, WireState::Starting);
+    }
 }
 
 #[tokio::test]
@@ -289,7 +287,7 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
     let lab = Lab::new("reload");
     let (mut shell, mut machine, _inputs, _host) = lab.start().await;
 
-    lab.write(150, "");
+    lab.write(150);
     let applied = shell.answer(&mut machine, &Command::Reload);
     assert!(applied.ok, "{applied:?}");
     assert_eq!(
@@ -297,7 +295,7 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
         Some("configuration reloaded: priority 200 -> 150")
     );
 
-    lab.write(120, "");
+    lab.write(120);
     let text = fs::read_to_string(lab.path()).unwrap();
     fs::write(
         lab.path(),
@@ -310,7 +308,7 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
     assert!(error.starts_with("reload rejected: "), "{error}");
     assert!(error.contains("timing.interval"), "names the key: {error}");
 
-    lab.write(120, "");
+    lab.write(120);
     let text = fs::read_to_string(lab.path())
         .unwrap()
         .replace(&format!("port = {}", lab.port()), "port = 1");

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::format_duration;
+use crate::duration::format_duration;
 use crate::wire::heartbeat::{DecodeError, WireState};
 
 /// A node's role in the cluster.

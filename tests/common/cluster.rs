@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use failoverd::status::Status;
 use nix::sys::signal::Signal;
 
+use super::sample::Sample;
 use super::{Lab, Probe, VIP, failoverd};
 
 /// The VIP as the config writes it and `ip addr` lists it.
@@ -24,58 +25,34 @@ pub const HANDOVER_POLL: Duration = Duration::from_millis(5);
 /// `crossover_cut_moves_nothing`.
 pub const DEAD: Duration = Duration::from_millis(300);
 
-/// The cluster configuration; `{key}` and `{hook}` are filled in by `write_config`.
-pub const CONFIG: &str = r#"[cluster]
-name = "e2e"
-key_file = "{key}"
-port = 694
-failback = "auto"
-failback_delay = "1s"
-
-[timing]
-interval = "50ms"
-warn = "150ms"
-dead = "300ms"
-init_dead = "1s"
-
-[[link]]
-name = "crossover"
-
-[[link]]
-name = "lan"
-
-[[node]]
-name = "alpha"
-priority = 200
-addresses = { crossover = "198.19.0.1", lan = "198.18.0.11" }
-
-[[node]]
-name = "beta"
-priority = 100
-addresses = { crossover = "198.19.0.2", lan = "198.18.0.12" }
-
-[[vip]]
-address = "198.18.0.10/24"
-interface = "eth0"
-label = "eth0:vip"
-
-[health]
-gateways = ["198.18.0.1"]
-interval = "100ms"
-timeout = "100ms"
-failures = 3
-
-[hooks]
-start = "{hook}"
-stop = "{hook}"
-fault = "{hook}"
-timeout = "10s"
-
-[announce]
-count = 3
-interval = "50ms"
-refresh = "60s"
-"#;
+/// The cluster's configuration: the sample (config/failoverd.toml) on the lab, with
+/// short timers, the key file at `key`, and `hook` as every hook (none without it).
+pub fn config(key: &Path, hook: Option<&Path>) -> Sample {
+    let sample = Sample::new()
+        .set("cluster.name", "e2e")
+        .set("cluster.key_file", key.display())
+        .set("cluster.failback_delay", "1s")
+        .set("timing.interval", "50ms")
+        .set("timing.warn", "150ms")
+        .set("timing.dead", "300ms")
+        .set("timing.init_dead", "1s")
+        // Both nodes of the lab call their LAN interface eth0.
+        .set("node[1].interfaces", "{}")
+        .set("health.interval", "100ms")
+        .set("health.timeout", "100ms")
+        .set("hooks.timeout", "10s")
+        .set("announce.interval", "50ms");
+    match hook {
+        Some(hook) => sample
+            .set("hooks.start", hook.display())
+            .set("hooks.stop", hook.display())
+            .set("hooks.fault", hook.display()),
+        None => sample
+            .remove("hooks.start")
+            .remove("hooks.stop")
+            .remove("hooks.fault"),
+    }
+}
 
 /// One line per hook run, in hooks-<node>.log; the reason goes last as it has spaces.
 pub const HOOK: &str = r#"#!/bin/sh
@@ -93,14 +70,12 @@ impl<'a> Cluster<'a> {
     /// Starts both daemons and waits until alpha, the preferred node, holds the VIP
     /// and beta has settled as its standby.
     pub fn start(lab: &'a Lab) -> Cluster<'a> {
-        Cluster::start_with(lab, |text| text)
+        Cluster::start_with(lab, |sample| sample)
     }
 
-    /// Like `start`, with the configuration text changed by `edit` first.
-    pub fn start_with(lab: &'a Lab, edit: impl Fn(String) -> String) -> Cluster<'a> {
-        let config = write_config(lab);
-        let text = fs::read_to_string(&config).expect("read the config");
-        fs::write(&config, edit(text)).expect("write the config");
+    /// Like `start`, with the configuration changed by `edit` first.
+    pub fn start_with(lab: &'a Lab, edit: impl FnOnce(Sample) -> Sample) -> Cluster<'a> {
+        let config = write_config_with(lab, edit);
         lab.serve("n1", "alpha");
         lab.serve("n2", "beta");
         let alpha = start_daemon(lab, "n1", "alpha", &config);
@@ -205,16 +180,19 @@ impl<'a> Cluster<'a> {
 /// Writes the key, the hook script and the config into the lab's directory; returns
 /// the config's path.
 pub fn write_config(lab: &Lab) -> PathBuf {
+    write_config_with(lab, |sample| sample)
+}
+
+/// Like `write_config`, with the configuration changed by `edit` first.
+pub fn write_config_with(lab: &Lab, edit: impl FnOnce(Sample) -> Sample) -> PathBuf {
     let key = lab.write_key();
     let hook = lab.write_file(
         "hook.sh",
         &HOOK.replace("{dir}", &lab.tmpdir().display().to_string()),
     );
     fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).expect("chmod the hook");
-    let text = CONFIG
-        .replace("{key}", &key.display().to_string())
-        .replace("{hook}", &hook.display().to_string());
-    lab.write_file("failoverd.toml", &text)
+    let sample = edit(config(&key, Some(&hook)));
+    lab.write_file("failoverd.toml", &sample.to_string())
 }
 
 /// Both daemons share one file system here, so each gets its own control socket and

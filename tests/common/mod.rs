@@ -22,6 +22,7 @@
 
 pub mod cluster;
 mod json;
+pub mod sample;
 
 use std::fs::{self, File};
 use std::io::Read;

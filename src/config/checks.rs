@@ -1,0 +1,725 @@
+//! The second pass: raw values converted into typed ones, and their relations checked.
+//!
+//! Owns every rule a value must follow once it has the right type: names, addresses
+//! and prefixes, the timing relations (dead >= 2 x interval, ...), links named by the
+//! nodes, VIPs against node addresses and interface names, health, hooks (existing
+//! executables), announcements, and the key file (mode and length). Every broken
+//! rule is one [`Problem`] with its key; none stops the others from being checked.
+//! Syntax, unknown keys and wrong types are the first pass's (`raw`); finding the
+//! line of a key is `diagnostics`'.
+
+use std::collections::HashMap;
+use std::fs;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{
+    RawAnnounce, RawCluster, RawConfig, RawControl, RawEvents, RawHealth, RawHooks, RawHttp,
+    RawLink, RawNode, RawTiming, RawVip,
+};
+use super::{
+    Announce, Cluster, Config, Control, DEFAULT_PORT, DEFAULT_SOCKET, Events, Failback, Health,
+    Hooks, Http, Key, MAX_IFNAME_LEN, MAX_NAME_LEN, MIN_INTERVAL, MIN_KEY_LEN, Node, Problem,
+    Timing, Vip,
+};
+use crate::duration::{format_duration, parse_duration};
+
+/// Converts the raw document, if the first pass got one, adding to the `problems` it
+/// found; `positions` gives the line of each key. A configuration comes out only when
+/// no pass found anything.
+pub(super) fn convert(
+    raw: Option<RawConfig>,
+    base: &Path,
+    problems: Vec<Problem>,
+    positions: HashMap<String, usize>,
+) -> Result<Config, Vec<Problem>> {
+    let mut check = Checker {
+        problems,
+        positions,
+    };
+    let config = raw.and_then(|raw| check.convert(raw, base));
+    match config {
+        Some(config) if check.problems.is_empty() => Ok(config),
+        _ => Err(check.problems),
+    }
+}
+
+/// Second pass: raw values to typed ones, collecting every problem.
+struct Checker {
+    problems: Vec<Problem>,
+    positions: HashMap<String, usize>,
+}
+
+impl Checker {
+    fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        let line = self.line_of(&key);
+        self.problems.push(Problem {
+            key,
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// Line of `key`, or of the nearest enclosing key that is in the file.
+    fn line_of(&self, key: &str) -> Option<usize> {
+        let mut k = key;
+        loop {
+            if let Some(line) = self.positions.get(k) {
+                return Some(*line);
+            }
+            let cut = k.rfind(['.', '['])?;
+            k = &k[..cut];
+        }
+    }
+
+    fn required<T>(&mut self, key: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.problem(key, "is required");
+        }
+        value
+    }
+
+    fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
+        match value.map(parse_duration) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(message)) => {
+                self.problem(key, message);
+                default
+            }
+        }
+    }
+
+    fn name(&mut self, key: &str, name: &str) {
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            self.problem(key, format!("must be 1 to {MAX_NAME_LEN} bytes long"));
+        } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.problem(key, format!("\"{name}\" must not contain spaces"));
+        }
+    }
+
+    fn convert(&mut self, raw: RawConfig, base: &Path) -> Option<Config> {
+        let cluster = self.cluster(raw.cluster, base);
+        let timing = self.timing(raw.timing.unwrap_or_default());
+        let links = self.links(raw.link.unwrap_or_default());
+        let nodes = self.nodes(raw.node.unwrap_or_default(), &links);
+        let vips = self.vips(raw.vip.unwrap_or_default(), &nodes);
+        let health = self.health(raw.health.unwrap_or_default());
+        let hooks = self.hooks(raw.hooks.unwrap_or_default(), base);
+        let announce = self.announce(raw.announce.unwrap_or_default());
+        let control = self.control(raw.control.unwrap_or_default(), base);
+        let events = self.events(raw.events.unwrap_or_default(), base);
+        let http = self.http(raw.http.unwrap_or_default());
+        let (cluster, key) = cluster?;
+        Some(Config {
+            cluster,
+            timing,
+            links,
+            nodes,
+            vips,
+            health,
+            hooks,
+            announce,
+            control,
+            events,
+            http,
+            key,
+        })
+    }
+
+    fn control(&mut self, raw: RawControl, base: &Path) -> Control {
+        if let Some(group) = &raw.group {
+            match nix::unistd::Group::from_name(group) {
+                Ok(Some(_)) => {}
+                Ok(None) => self.problem("control.group", format!("no group named \"{group}\"")),
+                Err(err) => self.problem("control.group", format!("{group}: {err}")),
+            }
+        }
+        Control {
+            socket: base.join(raw.socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))),
+            group: raw.group,
+            state_dir: base.join(
+                raw.state_dir
+                    .unwrap_or_else(|| PathBuf::from("/var/lib/failoverd")),
+            ),
+        }
+    }
+
+    fn events(&mut self, raw: RawEvents, base: &Path) -> Events {
+        let keep = raw.keep.unwrap_or(200);
+        if !(1..=100_000).contains(&keep) {
+            self.problem("events.keep", "must be between 1 and 100000");
+        }
+        Events {
+            file: raw.file.map(|f| base.join(f)),
+            keep,
+        }
+    }
+
+    fn http(&mut self, raw: RawHttp) -> Http {
+        let listen = raw.listen.and_then(|text| match text.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.problem(
+                    "http.listen",
+                    format!("\"{text}\" is not an address:port such as \"127.0.0.1:9469\""),
+                );
+                None
+            }
+        });
+        Http { listen }
+    }
+
+    fn cluster(&mut self, raw: Option<RawCluster>, base: &Path) -> Option<(Cluster, Key)> {
+        let Some(raw) = raw else {
+            self.problem("cluster", "the [cluster] table is required");
+            return None;
+        };
+        let name = self.required("cluster.name", raw.name);
+        if let Some(name) = &name {
+            self.name("cluster.name", name);
+        }
+        let failback = match raw.failback.as_deref() {
+            None | Some("auto") => Failback::Auto,
+            Some("manual") => Failback::Manual,
+            Some(other) => {
+                self.problem(
+                    "cluster.failback",
+                    format!("\"{other}\" is not one of \"auto\", \"manual\""),
+                );
+                Failback::Auto
+            }
+        };
+        let failback_delay = self.duration(
+            "cluster.failback_delay",
+            raw.failback_delay.as_deref(),
+            Duration::from_secs(30),
+        );
+        let port = raw.port.unwrap_or(DEFAULT_PORT);
+        if port == 0 {
+            self.problem("cluster.port", "must not be 0");
+        }
+        let key_file = self.required("cluster.key_file", raw.key_file);
+        let key = key_file.as_ref().and_then(|path| {
+            let path = base.join(path);
+            match read_key(&path) {
+                Ok(key) => Some(key),
+                Err(message) => {
+                    self.problem("cluster.key_file", message);
+                    None
+                }
+            }
+        });
+        Some((
+            Cluster {
+                name: name?,
+                key_file: key_file.map(|p| base.join(p))?,
+                port,
+                failback,
+                failback_delay,
+            },
+            key?,
+        ))
+    }
+
+    fn timing(&mut self, raw: RawTiming) -> Timing {
+        let interval = self.duration(
+            "timing.interval",
+            raw.interval.as_deref(),
+            Duration::from_millis(200),
+        );
+        let warn = self.duration(
+            "timing.warn",
+            raw.warn.as_deref(),
+            Duration::from_millis(600),
+        );
+        let dead = self.duration("timing.dead", raw.dead.as_deref(), Duration::from_secs(1));
+        let init_dead = self.duration(
+            "timing.init_dead",
+            raw.init_dead.as_deref(),
+            Duration::from_secs(3),
+        );
+        if interval < MIN_INTERVAL {
+            self.problem(
+                "timing.interval",
+                format!(
+                    "{} is shorter than the minimum {}",
+                    format_duration(interval),
+                    format_duration(MIN_INTERVAL)
+                ),
+            );
+        }
+        if dead < interval * 2 {
+            self.problem(
+                "timing.dead",
+                format!(
+                    "{} must be at least twice timing.interval ({}), or one lost packet \
+                     is a failover",
+                    format_duration(dead),
+                    format_duration(interval)
+                ),
+            );
+        }
+        if warn < interval || warn >= dead {
+            self.problem(
+                "timing.warn",
+                format!(
+                    "{} must lie between timing.interval ({}) and timing.dead ({})",
+                    format_duration(warn),
+                    format_duration(interval),
+                    format_duration(dead)
+                ),
+            );
+        }
+        if init_dead < dead {
+            self.problem(
+                "timing.init_dead",
+                format!(
+                    "{} must be at least timing.dead ({})",
+                    format_duration(init_dead),
+                    format_duration(dead)
+                ),
+            );
+        }
+        Timing {
+            interval,
+            warn,
+            dead,
+            init_dead,
+        }
+    }
+
+    fn links(&mut self, raw: Vec<RawLink>) -> Vec<String> {
+        if raw.is_empty() {
+            self.problem(
+                "link",
+                "at least one [[link]] is required (e.g. a crossover and the LAN)",
+            );
+        }
+        if raw.len() > usize::from(u8::MAX) {
+            self.problem("link", "too many links");
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (i, link) in raw.into_iter().enumerate() {
+            let key = format!("link[{i}].name");
+            let Some(name) = self.required(&key, link.name) else {
+                names.push(String::new());
+                continue;
+            };
+            self.name(&key, &name);
+            if names.contains(&name) {
+                self.problem(&key, format!("link \"{name}\" is declared twice"));
+            }
+            names.push(name);
+        }
+        names
+    }
+
+    fn nodes(&mut self, raw: Vec<RawNode>, links: &[String]) -> Vec<Node> {
+        if raw.len() < 2 {
+            self.problem(
+                "node",
+                format!(
+                    "at least two [[node]] entries are required, found {}",
+                    raw.len()
+                ),
+            );
+        }
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut seen_addresses: HashMap<IpAddr, String> = HashMap::new();
+        for (i, node) in raw.into_iter().enumerate() {
+            let prefix = format!("node[{i}]");
+            let name = self
+                .required(&format!("{prefix}.name"), node.name)
+                .unwrap_or_default();
+            self.name(&format!("{prefix}.name"), &name);
+            if nodes.iter().any(|n| n.name == name) {
+                self.problem(
+                    format!("{prefix}.name"),
+                    format!("node \"{name}\" is declared twice"),
+                );
+            }
+            let priority = self
+                .required(&format!("{prefix}.priority"), node.priority)
+                .unwrap_or(0);
+            let raw_addresses = self
+                .required(&format!("{prefix}.addresses"), node.addresses)
+                .unwrap_or_default();
+            for link in raw_addresses.keys() {
+                if !links.contains(link) {
+                    self.problem(
+                        format!("{prefix}.addresses.{link}"),
+                        format!(
+                            "no [[link]] is named \"{link}\" (links: {})",
+                            links.join(", ")
+                        ),
+                    );
+                }
+            }
+            let mut addresses = Vec::new();
+            for link in links {
+                let key = format!("{prefix}.addresses.{link}");
+                let Some(text) = raw_addresses.get(link) else {
+                    self.problem(
+                        format!("{prefix}.addresses"),
+                        format!("no address for link \"{link}\""),
+                    );
+                    continue;
+                };
+                match text.parse::<IpAddr>() {
+                    Ok(addr) => {
+                        if let Some(other) = seen_addresses.insert(addr, name.clone()) {
+                            self.problem(&key, format!("{addr} is also used by node \"{other}\""));
+                        }
+                        addresses.push(addr);
+                    }
+                    Err(_) => self.problem(&key, format!("\"{text}\" is not an IP address")),
+                }
+            }
+            let interfaces = node.interfaces.unwrap_or_default();
+            for (logical, real) in &interfaces {
+                if real.is_empty() || real.len() > MAX_IFNAME_LEN {
+                    self.problem(
+                        format!("{prefix}.interfaces.{logical}"),
+                        format!("\"{real}\" is not a valid interface name"),
+                    );
+                }
+            }
+            nodes.push(Node {
+                name,
+                priority,
+                addresses,
+                interfaces,
+            });
+        }
+        for (l, link) in links.iter().enumerate() {
+            let families: Vec<bool> = nodes
+                .iter()
+                .filter_map(|n| n.addresses.get(l).map(IpAddr::is_ipv4))
+                .collect();
+            if families.windows(2).any(|w| w[0] != w[1]) {
+                self.problem(
+                    "node",
+                    format!("link \"{link}\" mixes IPv4 and IPv6 addresses"),
+                );
+            }
+        }
+        nodes
+    }
+
+    fn vips(&mut self, raw: Vec<RawVip>, nodes: &[Node]) -> Vec<Vip> {
+        let mut vips: Vec<Vip> = Vec::new();
+        for (i, vip) in raw.into_iter().enumerate() {
+            let prefix = format!("vip[{i}]");
+            let address = self.required(&format!("{prefix}.address"), vip.address);
+            let interface = self.required(&format!("{prefix}.interface"), vip.interface);
+            let parsed = address.as_deref().and_then(|text| match parse_cidr(text) {
+                Ok(parsed) => Some(parsed),
+                Err(message) => {
+                    self.problem(format!("{prefix}.address"), message);
+                    None
+                }
+            });
+            let (Some((address, prefix_len)), Some(interface)) = (parsed, interface) else {
+                continue;
+            };
+            if vips.iter().any(|v| v.address == address) {
+                self.problem(
+                    format!("{prefix}.address"),
+                    format!("{address} is declared twice"),
+                );
+            }
+            if let Some(node) = nodes.iter().find(|n| n.addresses.contains(&address)) {
+                self.problem(
+                    format!("{prefix}.address"),
+                    format!(
+                        "{address} is node \"{}\"'s own address, not a virtual one",
+                        node.name
+                    ),
+                );
+            }
+            let vip = Vip {
+                address,
+                prefix_len,
+                interface,
+                label: vip.label,
+            };
+            if vip.label.is_some() && address.is_ipv6() {
+                self.problem(
+                    format!("{prefix}.label"),
+                    "labels exist for IPv4 addresses only",
+                );
+            }
+            for node in nodes {
+                let real = node.interface(&vip.interface);
+                if real.is_empty() || real.len() > MAX_IFNAME_LEN {
+                    self.problem(
+                        format!("{prefix}.interface"),
+                        format!("\"{real}\" is not a valid interface name"),
+                    );
+                }
+                if let Some(label) = vip.label_on(node)
+                    && (label.len() > MAX_IFNAME_LEN || !label.starts_with(real))
+                {
+                    self.problem(
+                        format!("{prefix}.label"),
+                        format!(
+                            "\"{label}\" on node \"{}\" must start with the interface \
+                             name \"{real}\" and be at most {MAX_IFNAME_LEN} bytes",
+                            node.name
+                        ),
+                    );
+                }
+            }
+            vips.push(vip);
+        }
+        vips
+    }
+
+    fn health(&mut self, raw: RawHealth) -> Health {
+        let mut gateways = Vec::new();
+        for (i, text) in raw.gateways.unwrap_or_default().iter().enumerate() {
+            match text.parse::<IpAddr>() {
+                Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local() => self.problem(
+                    format!("health.gateways[{i}]"),
+                    format!("{v6} is link-local; use the gateway's global or ULA address"),
+                ),
+                Ok(addr) => gateways.push(addr),
+                Err(_) => self.problem(
+                    format!("health.gateways[{i}]"),
+                    format!("\"{text}\" is not an IP address"),
+                ),
+            }
+        }
+        let interval = self.duration(
+            "health.interval",
+            raw.interval.as_deref(),
+            Duration::from_secs(1),
+        );
+        let timeout = self.duration("health.timeout", raw.timeout.as_deref(), interval);
+        if interval < MIN_INTERVAL {
+            self.problem(
+                "health.interval",
+                format!("must be at least {}", format_duration(MIN_INTERVAL)),
+            );
+        }
+        if timeout > interval || timeout.is_zero() {
+            self.problem(
+                "health.timeout",
+                format!(
+                    "{} must be positive and at most health.interval ({})",
+                    format_duration(timeout),
+                    format_duration(interval)
+                ),
+            );
+        }
+        let failures = raw.failures.unwrap_or(3);
+        if failures == 0 {
+            self.problem("health.failures", "must be at least 1");
+        }
+        Health {
+            gateways,
+            interval,
+            timeout,
+            failures,
+            link_state: raw.link_state.unwrap_or(true),
+        }
+    }
+
+    fn hooks(&mut self, raw: RawHooks, base: &Path) -> Hooks {
+        let mut hook = |name: &str, path: Option<PathBuf>| {
+            let path = base.join(path?);
+            let key = format!("hooks.{name}");
+            match fs::metadata(&path) {
+                Ok(meta) if !meta.is_file() => {
+                    self.problem(key, format!("{} is not a file", path.display()))
+                }
+                Ok(meta) if meta.permissions().mode() & 0o111 == 0 => {
+                    self.problem(key, format!("{} is not executable", path.display()))
+                }
+                Ok(_) => {}
+                Err(err) => self.problem(key, format!("{}: {err}", path.display())),
+            }
+            Some(path)
+        };
+        let start = hook("start", raw.start);
+        let stop = hook("stop", raw.stop);
+        let fault = hook("fault", raw.fault);
+        let timeout = self.duration(
+            "hooks.timeout",
+            raw.timeout.as_deref(),
+            Duration::from_secs(60),
+        );
+        if timeout.is_zero() {
+            self.problem("hooks.timeout", "must be positive");
+        }
+        Hooks {
+            start,
+            stop,
+            fault,
+            timeout,
+        }
+    }
+
+    fn announce(&mut self, raw: RawAnnounce) -> Announce {
+        let count = raw.count.unwrap_or(3);
+        if !(1..=100).contains(&count) {
+            self.problem("announce.count", "must be between 1 and 100");
+        }
+        let interval = self.duration(
+            "announce.interval",
+            raw.interval.as_deref(),
+            Duration::from_millis(200),
+        );
+        let refresh = match raw.refresh.as_deref() {
+            Some("off") => None,
+            other => {
+                let d = self.duration("announce.refresh", other, Duration::from_secs(60));
+                if d.is_zero() {
+                    None
+                } else {
+                    if d < Duration::from_secs(1) {
+                        self.problem(
+                            "announce.refresh",
+                            "must be at least 1s, or \"off\" to turn it off",
+                        );
+                    }
+                    Some(d)
+                }
+            }
+        };
+        Announce {
+            count,
+            interval,
+            refresh,
+        }
+    }
+}
+
+/// "198.18.0.10/24" or "2001:db8::10/64".
+fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
+    let hint = "expected address/prefix, e.g. \"198.18.0.10/24\"";
+    let Some((addr, prefix)) = text.split_once('/') else {
+        return Err(format!("\"{text}\" has no prefix length: {hint}"));
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("\"{addr}\" is not an IP address: {hint}"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    match prefix.parse::<u8>() {
+        Ok(p) if p <= max => Ok((addr, p)),
+        _ => Err(format!(
+            "\"{prefix}\" is not a prefix length between 0 and {max}"
+        )),
+    }
+}
+
+/// Reads the shared key, refusing one that others on the machine could read: the
+/// same rule Heartbeat applies to authkeys.
+fn read_key(path: &Path) -> Result<Key, String> {
+    let meta = fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    // A FIFO or a device would block `check` and every reload on reading it.
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} has mode {mode:04o}; it must not be readable by group or others \
+             (chmod 600 {})",
+            path.display(),
+            path.display()
+        ));
+    }
+    let bytes = fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let trimmed = bytes.trim_ascii();
+    if trimmed.len() < MIN_KEY_LEN {
+        return Err(format!(
+            "{} holds {} bytes; at least {MIN_KEY_LEN} are required \
+             (e.g. head -c 32 /dev/urandom | base64 > {})",
+            path.display(),
+            trimmed.len(),
+            path.display()
+        ));
+    }
+    Ok(Key::new(trimmed.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::config::tests::{dir_with_key, good, keys, parse, tempdir};
+
+    #[test]
+    fn missing_required_keys_are_each_reported() {
+        let problems = parse("[cluster]\nkey_file = \"authkey\"\n").unwrap_err();
+        let keys = keys(&problems);
+        assert!(keys.contains(&"cluster.name"), "{problems:#?}");
+        assert!(keys.contains(&"link"), "{problems:#?}");
+        assert!(keys.contains(&"node"), "{problems:#?}");
+    }
+
+    #[test]
+    fn addresses_must_name_declared_links() {
+        let text = good()
+            .set(
+                "node[0].addresses",
+                r#"{ crossover = "198.19.0.1", wan = "198.18.0.11" }"#,
+            )
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        let keys = keys(&problems);
+        assert!(keys.contains(&"node[0].addresses.wan"), "{problems:#?}");
+        assert!(keys.contains(&"node[0].addresses"), "{problems:#?}");
+    }
+
+    #[test]
+    fn timing_relations_are_checked() {
+        let text = good()
+            .set("timing.interval", "5ms")
+            .set("timing.init_dead", "100ms")
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        let keys = keys(&problems);
+        assert!(keys.contains(&"timing.interval"), "{problems:#?}");
+        assert!(keys.contains(&"timing.init_dead"), "{problems:#?}");
+    }
+
+    #[test]
+    fn key_file_mode_and_length_are_checked() {
+        let good = good().to_string();
+        let dir = dir_with_key(0o644, "0123456789abcdef0123456789abcdef");
+        let problems = Config::parse(&good, dir.path()).unwrap_err();
+        assert_eq!(keys(&problems), ["cluster.key_file"]);
+        assert!(problems[0].message.contains("0644"), "{}", problems[0]);
+
+        let dir = dir_with_key(0o600, "short");
+        let problems = Config::parse(&good, dir.path()).unwrap_err();
+        assert!(
+            problems[0].message.contains("at least 16"),
+            "{}",
+            problems[0]
+        );
+
+        let dir = tempdir::TempDir::new();
+        let problems = Config::parse(&good, dir.path()).unwrap_err();
+        assert_eq!(keys(&problems), ["cluster.key_file"]);
+    }
+
+    #[test]
+    fn vip_problems() {
+        let text = good()
+            .set("vip[0].address", "198.18.0.11")
+            .set("vip[0].label", "bond0:vip")
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(keys(&problems), ["vip[0].address"], "{problems:#?}");
+
+        let text = good().set("vip[0].label", "bond0:vip").to_string();
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(keys(&problems), ["vip[0].label", "vip[0].label"]);
+    }
+}

@@ -1,0 +1,535 @@
+//! The configuration file: TOML in, a typed and checked [`Config`] out.
+//!
+//! One file serves every node of a cluster. Parsing happens in two passes so that
+//! `failoverd check` can report every problem at once, each with its key and line:
+//! first serde reads the document into raw structs (unknown keys and wrong types are
+//! collected one by one, dropping the offending key and reading again), then the raw
+//! values are converted into [`Config`], where addresses, durations and the relations
+//! between them are checked. Nothing here touches the network.
+//!
+//! This file owns the typed [`Config`] and its parts, loading and parsing, and what is
+//! derived from a checked configuration (node lookup, the fingerprint, the control
+//! socket for clients). The passes live apart: `raw` reads the document into serde
+//! structs, `checks` turns them into typed values and checks their relations, and
+//! `diagnostics` ties each [`Problem`] to its key and line.
+
+mod checks;
+mod diagnostics;
+mod raw;
+/// The sample configuration (config/failoverd.toml) that the tests set values in.
+#[cfg(test)]
+#[path = "../../tests/common/sample.rs"]
+pub(crate) mod sample;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml::de::DeTable;
+
+pub use diagnostics::Problem;
+use diagnostics::{LineIndex, describe_problems, key_lines};
+
+/// Where the control socket lives unless `[control] socket` says otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/failoverd/failoverd.sock";
+/// Heartbeat's UDP port, kept so firewall rules written for it still apply.
+pub const DEFAULT_PORT: u16 = 694;
+/// The shortest heartbeat interval accepted; timers are tested down to it.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// Longest node or cluster name, in bytes: both travel in every heartbeat.
+pub const MAX_NAME_LEN: usize = 64;
+/// A shared key shorter than this is too easy to guess.
+pub const MIN_KEY_LEN: usize = 16;
+/// Linux limits interface names and address labels to 15 bytes.
+const MAX_IFNAME_LEN: usize = 15;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file itself could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file was read but holds one or more problems: one line for one problem,
+    /// a count and a line each for several.
+    #[error("{}", describe_problems(.path, .problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// What to do when a preferred node comes back while another holds the VIPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failback {
+    /// The preferred node takes the VIPs back once it has been up and healthy for
+    /// `failback_delay`.
+    Auto,
+    /// The VIPs stay where they are until an operator moves them.
+    Manual,
+}
+
+impl fmt::Display for Failback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Failback::Auto => "auto",
+            Failback::Manual => "manual",
+        })
+    }
+}
+
+/// A checked configuration, the same on every node.
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    pub cluster: Cluster,
+    pub timing: Timing,
+    /// Heartbeat link names, in file order; a link's index is its id on the wire.
+    pub links: Vec<String>,
+    pub nodes: Vec<Node>,
+    pub vips: Vec<Vip>,
+    pub health: Health,
+    pub hooks: Hooks,
+    pub announce: Announce,
+    pub control: Control,
+    pub events: Events,
+    pub http: Http,
+    /// The shared secret read from `cluster.key_file`.
+    pub key: Key,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    pub name: String,
+    pub key_file: PathBuf,
+    pub port: u16,
+    pub failback: Failback,
+    pub failback_delay: Duration,
+}
+
+/// Heartbeat timers, named after Heartbeat's keepalive / warntime / deadtime / initdead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// Time between two heartbeats on every link.
+    pub interval: Duration,
+    /// Silence on a link after which a late heartbeat is reported (< `dead`).
+    pub warn: Duration,
+    /// Silence on every link after which a peer is declared dead (>= 2 x `interval`).
+    pub dead: Duration,
+    /// Time to listen for peers at start before claiming the VIPs (>= `dead`).
+    pub init_dead: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub name: String,
+    /// Higher wins the election among equally healthy nodes.
+    pub priority: u16,
+    /// This node's address on each link, indexed like [`Config::links`].
+    pub addresses: Vec<IpAddr>,
+    /// Interface names on this node for the logical names used by `[[vip]]`.
+    pub interfaces: BTreeMap<String, String>,
+}
+
+impl Node {
+    /// The real interface on this node for a logical interface name.
+    pub fn interface<'a>(&'a self, logical: &'a str) -> &'a str {
+        self.interfaces.get(logical).map_or(logical, String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vip {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+    /// Logical interface name; see [`Node::interface`].
+    pub interface: String,
+    pub label: Option<String>,
+}
+
+impl Vip {
+    /// The label to set on `node`, with the logical interface prefix replaced by the
+    /// node's real interface (the kernel insists a label starts with the device name).
+    pub fn label_on(&self, node: &Node) -> Option<String> {
+        let label = self.label.as_ref()?;
+        let real = node.interface(&self.interface);
+        Some(match label.strip_prefix(self.interface.as_str()) {
+            Some(rest) => format!("{real}{rest}"),
+            None => label.clone(),
+        })
+    }
+}
+
+impl fmt::Display for Vip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// Addresses pinged to learn whether this node can still reach its clients.
+    pub gateways: Vec<IpAddr>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failed probes after which a gateway counts as lost.
+    pub failures: u32,
+    /// Check the link state of the interfaces that carry VIPs.
+    pub link_state: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hooks {
+    pub start: Option<PathBuf>,
+    pub stop: Option<PathBuf>,
+    pub fault: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Announce {
+    /// Gratuitous ARP / neighbour advertisement rounds on taking the VIPs.
+    pub count: u32,
+    pub interval: Duration,
+    /// Period of the low-rate re-announcement while active; `None` turns it off.
+    pub refresh: Option<Duration>,
+}
+
+/// The control socket that `failoverd status` and the commands talk to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    pub socket: PathBuf,
+    /// Group allowed to use the socket (mode 0660); root only when unset.
+    pub group: Option<String>,
+    /// Where state that must survive a restart (maintenance) is kept.
+    pub state_dir: PathBuf,
+}
+
+/// The event log kept for `failoverd status` and `failoverd events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Events {
+    /// Append every event as a JSON line here (reopened on SIGHUP).
+    pub file: Option<PathBuf>,
+    /// Events kept in memory.
+    pub keep: usize,
+}
+
+/// The status page and metrics endpoint; off unless `listen` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Http {
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// The cluster's shared secret. Its bytes never appear in logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(Vec<u8>);
+
+impl Key {
+    pub fn new(bytes: Vec<u8>) -> Key {
+        Key(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({} bytes)", self.0.len())
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cluster", &self.cluster)
+            .field("timing", &self.timing)
+            .field("links", &self.links)
+            .field("nodes", &self.nodes)
+            .field("vips", &self.vips)
+            .field("health", &self.health)
+            .field("hooks", &self.hooks)
+            .field("announce", &self.announce)
+            .field("control", &self.control)
+            .field("events", &self.events)
+            .field("http", &self.http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Reads, parses and checks the file at `path`, including the key file it names.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|problems| {
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            }
+        })
+    }
+
+    /// Parses a document; relative paths in it are taken from `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let lines = LineIndex::new(text);
+        let mut doc = match DeTable::parse(text) {
+            Ok(doc) => doc,
+            Err(err) => {
+                return Err(vec![Problem {
+                    key: "(document)".to_string(),
+                    line: err.span().map(|s| lines.line(s.start)),
+                    message: err.message().to_string(),
+                }]);
+            }
+        };
+        doc.get_mut().make_owned();
+        let positions = key_lines(doc.get_ref(), &lines);
+        let raw = raw::read_raw(doc, &lines, &mut problems);
+        checks::convert(raw, base, problems, positions)
+    }
+
+    /// Index of the node called `name`.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Short digest of the part of the configuration that every node must share:
+    /// cluster, timings, links, nodes and VIPs. Hooks, health targets and the key
+    /// file's path may differ between nodes without harm, so they are left out.
+    pub fn fingerprint(&self) -> [u8; 8] {
+        let mut canon = String::new();
+        let c = &self.cluster;
+        let t = &self.timing;
+        canon.push_str(&format!(
+            "cluster {} {} {} {}\n",
+            c.name,
+            c.port,
+            c.failback,
+            c.failback_delay.as_micros()
+        ));
+        canon.push_str(&format!(
+            "timing {} {} {} {}\n",
+            t.interval.as_micros(),
+            t.warn.as_micros(),
+            t.dead.as_micros(),
+            t.init_dead.as_micros()
+        ));
+        for link in &self.links {
+            canon.push_str(&format!("link {link}\n"));
+        }
+        for node in &self.nodes {
+            canon.push_str(&format!("node {} {}", node.name, node.priority));
+            for address in &node.addresses {
+                canon.push_str(&format!(" {address}"));
+            }
+            canon.push('\n');
+        }
+        for vip in &self.vips {
+            canon.push_str(&format!(
+                "vip {} {} {}\n",
+                vip,
+                vip.interface,
+                vip.label.as_deref().unwrap_or("-")
+            ));
+        }
+        let digest = Sha256::digest(canon.as_bytes());
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&digest[..8]);
+        out
+    }
+}
+
+/// The control socket that the file at `config` names, read without checking the rest
+/// of the file: a client needs only this path, and neither a valid file nor the key
+/// file it names. Falls back to [`DEFAULT_SOCKET`] when the file cannot be read, is not
+/// TOML, or sets no `[control] socket`. A relative path is taken from the file's
+/// directory, as [`Config::load`] does.
+pub fn socket_path(config: &Path) -> PathBuf {
+    #[derive(Deserialize)]
+    struct Document {
+        control: Option<ControlSocket>,
+    }
+    #[derive(Deserialize)]
+    struct ControlSocket {
+        socket: Option<PathBuf>,
+    }
+    let socket = fs::read_to_string(config)
+        .ok()
+        .and_then(|text| toml::from_str::<Document>(&text).ok())
+        .and_then(|document| document.control?.socket);
+    match socket {
+        Some(socket) => config.parent().unwrap_or(Path::new(".")).join(socket),
+        None => PathBuf::from(DEFAULT_SOCKET),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The sample document and helpers here serve the tests of raw, checks and
+    //! diagnostics too.
+
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::sample::Sample;
+    use super::*;
+
+    /// The sample with its key file next to it (see `dir_with_key`), no hooks (they
+    /// would have to exist), and a second VIP, an IPv6 one.
+    pub(super) fn good() -> Sample {
+        Sample::new()
+            .set("cluster.key_file", "authkey")
+            .remove("hooks")
+            .append("[[vip]]\naddress = \"2001:db8::10/64\"\ninterface = \"eth0\"")
+    }
+
+    pub(super) fn dir_with_key(mode: u32, key: &str) -> tempdir::TempDir {
+        let dir = tempdir::TempDir::new();
+        let path = dir.path().join("authkey");
+        fs::write(&path, key).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    }
+
+    /// A throwaway directory, removed on drop; enough for these tests.
+    pub(super) mod tempdir {
+        use std::path::{Path, PathBuf};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        pub struct TempDir(PathBuf);
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+        impl TempDir {
+            pub fn new() -> TempDir {
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                let path = std::env::temp_dir()
+                    .join(format!("failoverd-config-{}-{n}", std::process::id()));
+                std::fs::create_dir_all(&path).unwrap();
+                TempDir(path)
+            }
+            pub fn path(&self) -> &Path {
+                &self.0
+            }
+        }
+
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    pub(super) fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+        let dir = dir_with_key(0o600, "0123456789abcdef0123456789abcdef\n");
+        Config::parse(text, dir.path())
+    }
+
+    pub(super) fn keys(problems: &[Problem]) -> Vec<&str> {
+        problems.iter().map(|p| p.key.as_str()).collect()
+    }
+
+    #[test]
+    fn good_file_parses_into_typed_values() {
+        let text = good()
+            .set("cluster.failback", "manual")
+            .remove("health.timeout")
+            .to_string();
+        let config = parse(&text).expect("valid config");
+        assert_eq!(config.cluster.name, "web");
+        assert_eq!(config.cluster.port, DEFAULT_PORT);
+        assert_eq!(config.cluster.failback, Failback::Manual);
+        assert_eq!(config.timing.interval, Duration::from_millis(200));
+        assert_eq!(config.links, ["crossover", "lan"]);
+        assert_eq!(
+            config.nodes[1].addresses,
+            [
+                "198.19.0.2".parse::<IpAddr>().unwrap(),
+                "198.18.0.12".parse().unwrap()
+            ]
+        );
+        assert_eq!(config.vips[0].prefix_len, 24);
+        assert_eq!(
+            config.vips[1].address,
+            "2001:db8::10".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(config.health.timeout, config.health.interval, "the default");
+        assert_eq!(config.key.as_bytes().len(), 32, "trailing newline trimmed");
+        assert_eq!(config.announce.refresh, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn per_node_interface_overrides_rewrite_the_label() {
+        let config = parse(&good().to_string()).unwrap();
+        let beta = &config.nodes[1];
+        assert_eq!(beta.interface("eth0"), "enp1s0");
+        assert_eq!(config.vips[0].label_on(beta).as_deref(), Some("enp1s0:vip"));
+        assert_eq!(
+            config.vips[0].label_on(&config.nodes[0]).as_deref(),
+            Some("eth0:vip")
+        );
+    }
+
+    #[test]
+    fn fingerprint_covers_the_shared_part_only() {
+        let a = parse(&good().to_string()).unwrap();
+        let health_changed = parse(&good().set("health.failures", 5).to_string()).unwrap();
+        assert_eq!(a.fingerprint(), health_changed.fingerprint());
+        let priority_changed = parse(&good().set("node[1].priority", 101).to_string()).unwrap();
+        assert_ne!(a.fingerprint(), priority_changed.fingerprint());
+    }
+
+    #[test]
+    fn socket_path_reads_only_the_control_socket() {
+        let dir = tempdir::TempDir::new();
+        let path = dir.path().join("failoverd.toml");
+        // No key file and unknown keys elsewhere: only [control] socket matters.
+        fs::write(
+            &path,
+            "[cluster]\nname = 1\nbogus = true\n[control]\nsocket = \"ctl.sock\"\n",
+        )
+        .unwrap();
+        assert_eq!(socket_path(&path), dir.path().join("ctl.sock"));
+        fs::write(&path, "[control]\nsocket = \"/run/x/y.sock\"\n").unwrap();
+        assert_eq!(socket_path(&path), Path::new("/run/x/y.sock"));
+        for fallback in [
+            "[cluster]\nname = \"web\"\n",
+            "[[[",
+            "[control]\nsocket = 5\n",
+        ] {
+            fs::write(&path, fallback).unwrap();
+            assert_eq!(
+                socket_path(&path),
+                Path::new(DEFAULT_SOCKET),
+                "{fallback:?}"
+            );
+        }
+        assert_eq!(
+            socket_path(&dir.path().join("absent.toml")),
+            Path::new(DEFAULT_SOCKET)
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for text in [
+            "",
+            "[[[",
+            "cluster = 5",
+            "[cluster]\nname = []",
+            "node = [1, 2]",
+            "[[node]]\naddresses = 3",
+        ] {
+            assert!(parse(text).is_err(), "{text:?}");
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The first pass: the document read into serde structs, every key optional.
+//!
+//! Owns the `Raw*` structs (`deny_unknown_fields`, so an unknown key is an error) and
+//! [`read_raw`], which records each serde error, drops the key it points at and reads
+//! again, so that one run reports them all. Missing keys, values and their relations
+//! are left to `checks`, which reports them together with these.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::Problem;
+use super::diagnostics::{LineIndex, Seg, path_string, tidy_serde_message};
+
+/// The whole document. Every key is optional, so that a missing one is reported in the
+/// second pass together with everything else.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) cluster: Option<RawCluster>,
+    pub(super) timing: Option<RawTiming>,
+    pub(super) link: Option<Vec<RawLink>>,
+    pub(super) node: Option<Vec<RawNode>>,
+    pub(super) vip: Option<Vec<RawVip>>,
+    pub(super) health: Option<RawHealth>,
+    pub(super) hooks: Option<RawHooks>,
+    pub(super) announce: Option<RawAnnounce>,
+    pub(super) control: Option<RawControl>,
+    pub(super) events: Option<RawEvents>,
+    pub(super) http: Option<RawHttp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawControl {
+    pub(super) socket: Option<PathBuf>,
+    pub(super) group: Option<String>,
+    pub(super) state_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEvents {
+    pub(super) file: Option<PathBuf>,
+    pub(super) keep: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    pub(super) listen: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub(super) name: Option<String>,
+    pub(super) key_file: Option<PathBuf>,
+    pub(super) port: Option<u16>,
+    pub(super) failback: Option<String>,
+    pub(super) failback_delay: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTiming {
+    pub(super) interval: Option<String>,
+    pub(super) warn: Option<String>,
+    pub(super) dead: Option<String>,
+    pub(super) init_dead: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLink {
+    pub(super) name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNode {
+    pub(super) name: Option<String>,
+    pub(super) priority: Option<u16>,
+    pub(super) addresses: Option<BTreeMap<String, String>>,
+    pub(super) interfaces: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVip {
+    pub(super) address: Option<String>,
+    pub(super) interface: Option<String>,
+    pub(super) label: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealth {
+    pub(super) gateways: Option<Vec<String>>,
+    pub(super) interval: Option<String>,
+    pub(super) timeout: Option<String>,
+    pub(super) failures: Option<u32>,
+    pub(super) link_state: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHooks {
+    pub(super) start: Option<PathBuf>,
+    pub(super) stop: Option<PathBuf>,
+    pub(super) fault: Option<PathBuf>,
+    pub(super) timeout: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAnnounce {
+    pub(super) count: Option<u32>,
+    pub(super) interval: Option<String>,
+    pub(super) refresh: Option<String>,
+}
+
+/// First pass: serde with `deny_unknown_fields`. Each error is recorded, the key it
+/// points at is dropped and the document read again, so one run reports them all.
+pub(super) fn read_raw(
+    mut doc: Spanned<DeTable<'_>>,
+    lines: &LineIndex,
+    problems: &mut Vec<Problem>,
+) -> Option<RawConfig> {
+    // Bounded: every round removes a key, and a document this broken says enough.
+    for _ in 0..64 {
+        let err = match RawConfig::deserialize(toml::de::Deserializer::from(doc.clone())) {
+            Ok(raw) => return Some(raw),
+            Err(err) => err,
+        };
+        let span = err.span();
+        let path = span
+            .as_ref()
+            .and_then(|s| key_at(doc.get_ref(), s.start))
+            .unwrap_or_default();
+        let mut key = path_string(&path);
+        let mut removed = !path.is_empty() && remove_at(doc.get_mut(), &path);
+        if !removed && path.len() > 1 {
+            // The error sits on an array element: drop the whole key holding it.
+            let top: Vec<Seg> = path
+                .iter()
+                .take_while(|s| matches!(s, Seg::Key(_)))
+                .cloned()
+                .collect();
+            if !top.is_empty() {
+                key = path_string(&path);
+                removed = remove_at(doc.get_mut(), &top);
+            }
+        }
+        problems.push(Problem {
+            key: if key.is_empty() {
+                "(document)".to_string()
+            } else {
+                key
+            },
+            line: span.map(|s| lines.line(s.start)),
+            message: tidy_serde_message(err.message()),
+        });
+        if !removed {
+            return None;
+        }
+    }
+    None
+}
+
+/// The deepest key whose key or value covers `offset`.
+fn key_at(table: &DeTable<'_>, offset: usize) -> Option<Vec<Seg>> {
+    fn in_value(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<Vec<Seg>> {
+        match value.get_ref() {
+            DeValue::Table(t) => key_at(t, offset),
+            // The span of an array-of-tables element may cover only its header, so
+            // look inside every element rather than trusting the span.
+            DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let mut path = vec![Seg::Index(i)];
+                match in_value(item, offset) {
+                    Some(deeper) => path.extend(deeper),
+                    None if covers(item.span(), offset) => {}
+                    None => return None,
+                }
+                Some(path)
+            }),
+            _ => None,
+        }
+    }
+    fn covers(span: std::ops::Range<usize>, offset: usize) -> bool {
+        span.start <= offset && offset < span.end.max(span.start + 1)
+    }
+    for (key, value) in table {
+        let deeper = in_value(value, offset);
+        if deeper.is_some() || covers(key.span(), offset) || covers(value.span(), offset) {
+            let mut path = vec![Seg::Key(key.get_ref().to_string())];
+            path.extend(deeper.unwrap_or_default());
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// Removes the entry at `path`; returns false if there is none.
+fn remove_at(table: &mut DeTable<'_>, path: &[Seg]) -> bool {
+    let Some((Seg::Key(first), rest)) = path.split_first() else {
+        return false;
+    };
+    if rest.is_empty() {
+        return table.remove(first.as_str()).is_some();
+    }
+    let Some(value) = table.get_mut(first.as_str()) else {
+        return false;
+    };
+    remove_in_value(value.get_mut(), rest)
+}
+
+fn remove_in_value(value: &mut DeValue<'_>, path: &[Seg]) -> bool {
+    match (value, path.first()) {
+        (DeValue::Table(t), Some(Seg::Key(_))) => remove_at(t, path),
+        (DeValue::Array(items), Some(Seg::Index(i))) => {
+            let rest = &path[1..];
+            if rest.is_empty() {
+                // Dropping an array element would renumber the others; a bad
+                // element is reported and its whole array dropped instead.
+                return false;
+            }
+            match items.get_mut(*i) {
+                Some(item) => remove_in_value(item.get_mut(), rest),
+                None => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::{good, keys, parse};
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_key_and_line() {
+        let text = good()
+            .set("node[0].priority", "\"high\"")
+            .set("health.retries", 4)
+            .set("timing.dead", "150ms")
+            .set(
+                "node[1].addresses",
+                r#"{ crossover = "198.19.0.2", lan = "198.18.0.x" }"#,
+            )
+            .set("link[1].mtu", 9000)
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        let keys = keys(&problems);
+        for expected in [
+            "node[0].priority",
+            "health.retries",
+            "link[1].mtu",
+            "timing.dead",
+            "node[1].addresses.lan",
+        ] {
+            assert!(
+                keys.contains(&expected),
+                "{expected} missing in {problems:#?}"
+            );
+        }
+        let priority = problems
+            .iter()
+            .find(|p| p.key == "node[0].priority")
+            .unwrap();
+        let line = text.lines().position(|l| l.contains("\"high\"")).unwrap() + 1;
+        assert_eq!(priority.line, Some(line));
+        assert!(priority.message.contains("wrong type"), "{priority}");
+        let retries = problems.iter().find(|p| p.key == "health.retries").unwrap();
+        assert!(retries.message.contains("unknown key"), "{retries}");
+    }
+}
