@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use failoverd::daemon::http::{render_metrics, render_page};
+use failoverd::machine::event::EventKind;
+use failoverd::machine::{LinkState, Role, Severity};
 use failoverd::status::{
-    Counters, EventRecord, GatewayStatus, HealthStatus, HookRun, LinkStatus, Maintenance,
-    PeerStatus, Status, TransitionCount, VERSION, VipStatus, rfc3339, unix_ms,
+    Counters, EventRecord, Failback, GatewayStatus, HealthStatus, HookRun, LinkStatus, Maintenance,
+    PeerState, PeerStatus, Status, TransitionCount, VERSION, VipStatus, rfc3339, unix_ms,
 };
 
 fn main() -> ExitCode {
@@ -54,44 +56,64 @@ fn sample(now: SystemTime) -> Status {
     let events = [
         (
             3_900.0,
-            "info",
-            "transition",
+            Severity::Info,
+            EventKind::Transition,
             "starting -> standby: peer beta is active",
         ),
         (
             3_731.2,
-            "warn",
-            "peer",
+            Severity::Warn,
+            EventKind::Peer,
             "peer beta late: no heartbeat on any link for 300ms",
         ),
         (
             3_730.9,
-            "error",
-            "peer",
+            Severity::Error,
+            EventKind::Peer,
             "peer beta dead: silent on all links",
         ),
         (
             3_725.0,
-            "info",
-            "transition",
+            Severity::Info,
+            EventKind::Transition,
             "standby -> active: peer beta dead on all links",
         ),
-        (3_724.7, "info", "hook", "start hook exited 0 after 412ms"),
-        (912.4, "info", "peer", "peer beta up (first heard on lan)"),
+        (
+            3_724.7,
+            Severity::Info,
+            EventKind::Hook,
+            "start hook exited 0 after 412ms",
+        ),
+        (
+            912.4,
+            Severity::Info,
+            EventKind::Peer,
+            "peer beta up (first heard on lan)",
+        ),
         (
             908.0,
-            "warn",
-            "link",
+            Severity::Warn,
+            EventKind::Link,
             "late heartbeat from beta on crossover: 340ms since the last one",
         ),
-        (907.6, "info", "link", "link crossover to beta up again"),
+        (
+            907.6,
+            Severity::Info,
+            EventKind::Link,
+            "link crossover to beta up again",
+        ),
         (
             61.0,
-            "warn",
-            "gateway",
+            Severity::Warn,
+            EventKind::Health,
             "gateway 198.18.0.1 lost after 3 failed probes",
         ),
-        (58.5, "info", "gateway", "gateway 198.18.0.1 reachable"),
+        (
+            58.5,
+            Severity::Info,
+            EventKind::Health,
+            "gateway 198.18.0.1 reachable",
+        ),
     ];
     Status {
         version: VERSION,
@@ -102,14 +124,14 @@ fn sample(now: SystemTime) -> Status {
         daemon_version: env!("CARGO_PKG_VERSION").into(),
         config: "/etc/failoverd/failoverd.toml".into(),
         fingerprint: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        state: "active".into(),
+        state: Role::Active.into(),
         since: rfc3339(since),
         since_unix_ms: unix_ms(since),
         reason: "peer beta dead on all links".into(),
         releasing: false,
         maintenance: Maintenance::default(),
         standby_requested: false,
-        failback: "manual".into(),
+        failback: Failback::Manual.into(),
         failback_delay_ms: 30_000,
         health: HealthStatus {
             failing: 0,
@@ -140,7 +162,7 @@ fn sample(now: SystemTime) -> Status {
         ],
         peers: vec![PeerStatus {
             name: "beta".into(),
-            state: "standby".into(),
+            state: PeerState::Standby.into(),
             alive: true,
             priority: 100,
             health_failing: 0,
@@ -151,14 +173,14 @@ fn sample(now: SystemTime) -> Status {
                 LinkStatus {
                     name: "crossover".into(),
                     address: "198.19.0.2".into(),
-                    state: "ok".into(),
+                    state: LinkState::Up.into(),
                     last_heartbeat_ms: Some(42.7),
                     received: 9_104,
                 },
                 LinkStatus {
                     name: "lan".into(),
                     address: "198.18.0.3".into(),
-                    state: "late".into(),
+                    state: LinkState::Late.into(),
                     last_heartbeat_ms: Some(318.0),
                     received: 9_087,
                 },
@@ -170,12 +192,12 @@ fn sample(now: SystemTime) -> Status {
             rejected: vec![("replayed or duplicate".into(), 3)],
             transitions: vec![
                 TransitionCount {
-                    to: "standby".into(),
+                    to: Role::Standby.into(),
                     reason: "peer_active".into(),
                     count: 1,
                 },
                 TransitionCount {
-                    to: "active".into(),
+                    to: Role::Active.into(),
                     reason: "peer_dead".into(),
                     count: 1,
                 },

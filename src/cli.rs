@@ -23,7 +23,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::format_duration;
 use crate::control::Command;
 use crate::control::client::{self, ClientError};
-use crate::status::{EventRecord, PeerStatus, Status, unix_ms};
+use crate::machine::event::{Role, Severity};
+use crate::machine::peer::LinkState;
+use crate::status::{EventRecord, Failback, Named, PeerState, PeerStatus, Status, unix_ms};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -50,7 +52,10 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
     let now_ms = unix_ms(now);
     let mut out = Lines::default();
 
-    let state = paint.state(&status.state, &status.state.to_uppercase());
+    let state = paint.maybe(
+        status.state.known().and_then(role_paint),
+        &status.state.as_str().to_uppercase(),
+    );
     out.push(format!(
         "cluster {}: node {} is {state} since {} ({} ago) — {}",
         status.cluster,
@@ -157,12 +162,12 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
         out.push(format!("  interface {}  {state}", iface.name));
     }
 
-    out.push(match status.failback.as_str() {
-        "auto" => format!(
+    out.push(match status.failback.known() {
+        Some(Failback::Auto) => format!(
             "failback: auto, after {} of health",
             format_duration(Duration::from_millis(status.failback_delay_ms))
         ),
-        other => format!("failback: {other}"),
+        Some(Failback::Manual) | None => format!("failback: {}", status.failback),
     });
     if let Some(ms) = status.last_takeover_ms {
         out.push(format!(
@@ -229,10 +234,10 @@ pub fn render_event(event: &EventRecord, colour: bool) -> String {
 /// The exit code of `failoverd status` for this node's state; see the module docs.
 /// A state this client does not know counts as a failure.
 pub fn status_exit_code(status: &Status) -> u8 {
-    match status.state.as_str() {
-        "active" | "standby" => EXIT_OK,
-        "starting" => EXIT_STARTING,
-        _ => EXIT_FAILED,
+    match status.state.known() {
+        Some(Role::Active | Role::Standby) => EXIT_OK,
+        Some(Role::Starting) => EXIT_STARTING,
+        Some(Role::Fault) | None => EXIT_FAILED,
     }
 }
 
@@ -300,7 +305,7 @@ pub fn preferred_node(status: &Status) -> &str {
         .iter()
         // As the daemon chooses: live peers that are neither in fault nor asked to
         // stand by.
-        .filter(|p| p.alive && p.state != "fault" && !p.standby_requested)
+        .filter(|p| p.alive && p.state != PeerState::Fault && !p.standby_requested)
         .map(|p| (p.health_failing, p.priority, p.name.as_str()))
         .chain([me])
         .min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)))
@@ -327,7 +332,7 @@ pub fn outcome_summary(command: &Command, status: &Status) -> String {
     };
     match command {
         Command::Takeover => format!("{} is active and holds {}", status.node, vips()),
-        Command::Standby | Command::Failback if status.state != "active" => {
+        Command::Standby | Command::Failback if status.state != Role::Active => {
             format!(
                 "{} is {}; {} holds {}",
                 status.node,
@@ -392,7 +397,7 @@ pub fn wait_for(
 
 /// This node active, not releasing, every VIP on it.
 fn holds_everything(status: &Status) -> Result<(), String> {
-    if status.state != "active" {
+    if status.state != Role::Active {
         return Err(format!("this node is {}", status.state));
     }
     if status.releasing {
@@ -409,7 +414,7 @@ fn holds_everything(status: &Status) -> Result<(), String> {
 
 /// This node standby, and a peer (`peer` if given) active or holding every VIP.
 fn stands_by(status: &Status, peer: Option<&str>) -> Result<(), String> {
-    if status.state != "standby" || status.releasing {
+    if status.state != Role::Standby || status.releasing {
         let releasing = if status.releasing { ", releasing" } else { "" };
         return Err(format!("this node is {}{releasing}", status.state));
     }
@@ -417,7 +422,7 @@ fn stands_by(status: &Status, peer: Option<&str>) -> Result<(), String> {
     let peer_active = status
         .peers
         .iter()
-        .any(|p| p.alive && p.state == "active" && wanted(&p.name));
+        .any(|p| p.alive && p.state == PeerState::Active && wanted(&p.name));
     let vips_on_peer = !status.vips.is_empty()
         && status
             .vips
@@ -433,12 +438,18 @@ fn stands_by(status: &Status, peer: Option<&str>) -> Result<(), String> {
 }
 
 fn active_peer(status: &Status) -> Option<&PeerStatus> {
-    status.peers.iter().find(|p| p.alive && p.state == "active")
+    status
+        .peers
+        .iter()
+        .find(|p| p.alive && p.state == PeerState::Active)
 }
 
 fn render_peer(out: &mut Lines, paint: &Painter, peer: &PeerStatus) {
     let mut facts = vec![
-        paint.state(&peer.state, &peer.state.to_uppercase()),
+        paint.maybe(
+            peer.state.known().and_then(peer_paint),
+            &peer.state.as_str().to_uppercase(),
+        ),
         format!("priority {}", peer.priority),
         match peer.health_failing {
             0 => "healthy".to_string(),
@@ -464,12 +475,13 @@ fn render_peer(out: &mut Lines, paint: &Painter, peer: &PeerStatus) {
             Some(ms) => format!("{} ago", millis(ms)),
             None => "never".to_string(),
         };
-        let state = match link.state.as_str() {
-            "ok" => paint.paint(Paint::Green, "ok"),
-            "late" => paint.paint(Paint::Yellow, "late"),
-            "dead" => paint.paint(Paint::Red, "dead"),
-            other => other.to_string(),
+        let colour = match link.state.known() {
+            Some(LinkState::Up) => Some(Paint::Green),
+            Some(LinkState::Late) => Some(Paint::Yellow),
+            Some(LinkState::Down) => Some(Paint::Red),
+            Some(LinkState::Unknown) | None => None,
         };
+        let state = paint.maybe(colour, link.state.as_str());
         out.push(format!(
             "  link {:<nw$}  {:<aw$}  last heartbeat {age:>9}  {state}",
             link.name,
@@ -487,12 +499,27 @@ fn checks_failing(n: u8) -> String {
     }
 }
 
-fn severity(paint: &Painter, severity: &str) -> String {
-    let padded = format!("{severity:<5}");
-    match severity {
-        "warn" => paint.paint(Paint::Yellow, &padded),
-        "error" => paint.paint(Paint::Red, &padded),
-        _ => padded,
+fn severity(paint: &Painter, severity: &Named<Severity>) -> String {
+    let colour = match severity.known() {
+        Some(Severity::Warn) => Some(Paint::Yellow),
+        Some(Severity::Error) => Some(Paint::Red),
+        Some(Severity::Info) | None => None,
+    };
+    paint.maybe(colour, &format!("{:<5}", severity.as_str()))
+}
+
+/// The colour of this node's role.
+fn role_paint(role: Role) -> Option<Paint> {
+    peer_paint(role.into())
+}
+
+/// The colour of a peer's state.
+fn peer_paint(state: PeerState) -> Option<Paint> {
+    match state {
+        PeerState::Active => Some(Paint::Green),
+        PeerState::Standby => Some(Paint::Yellow),
+        PeerState::Fault | PeerState::Dead => Some(Paint::Red),
+        PeerState::Starting | PeerState::Unknown | PeerState::Stopped => None,
     }
 }
 
@@ -570,13 +597,11 @@ impl Painter {
         format!("\x1b[{code}m{text}\x1b[0m")
     }
 
-    /// `text` in the colour of the role `state`.
-    fn state(&self, state: &str, text: &str) -> String {
-        match state {
-            "active" => self.paint(Paint::Green, text),
-            "standby" => self.paint(Paint::Yellow, text),
-            "fault" | "dead" => self.paint(Paint::Red, text),
-            _ => text.to_string(),
+    /// `text` in `paint` if any, else as it is.
+    fn maybe(&self, paint: Option<Paint>, text: &str) -> String {
+        match paint {
+            Some(paint) => self.paint(paint, text),
+            None => text.to_string(),
         }
     }
 }
@@ -712,7 +737,7 @@ mod tests {
     #[test]
     fn trouble_shows() {
         let mut status = sample();
-        status.state = "fault".to_string();
+        status.state = Role::Fault.into();
         status.reason = "health checks failing, peer beta is healthier".to_string();
         status.releasing = true;
         status.maintenance.on = true;
@@ -733,9 +758,9 @@ mod tests {
         let peer = &mut status.peers[0];
         peer.fingerprint_match = Some(false);
         peer.health_failing = 2;
-        peer.links[1].state = "dead".to_string();
+        peer.links[1].state = LinkState::Down.into();
         peer.links[1].last_heartbeat_ms = Some(2_140.0);
-        status.failback = "auto".to_string();
+        status.failback = Failback::Auto.into();
         status.hooks.insert(
             0,
             HookRun {
@@ -833,10 +858,10 @@ mod tests {
             ("starting", 4),
             ("confused", 1),
         ] {
-            status.state = state.to_string();
+            status.state = serde_json::from_value(state.into()).unwrap();
             assert_eq!(status_exit_code(&status), code, "{state}");
         }
-        status.state = "standby".to_string();
+        status.state = Role::Standby.into();
         status.maintenance.on = true;
         assert_eq!(status_exit_code(&status), EXIT_OK, "maintenance is healthy");
     }
@@ -854,7 +879,7 @@ mod tests {
         status.vips[1].held_here = true;
         status.releasing = true;
         assert!(outcome(&Command::Takeover, &status).is_err());
-        status.state = "standby".to_string();
+        status.state = Role::Standby.into();
         assert_eq!(
             outcome(&Command::Takeover, &status),
             Err("this node is standby".to_string())
@@ -862,8 +887,8 @@ mod tests {
     }
 
     fn handed_to_beta(mut status: Status) -> Status {
-        status.state = "standby".to_string();
-        status.peers[0].state = "active".to_string();
+        status.state = Role::Standby.into();
+        status.peers[0].state = PeerState::Active.into();
         for vip in &mut status.vips {
             vip.held_here = false;
             vip.holder = Some("beta".to_string());
@@ -880,7 +905,7 @@ mod tests {
         );
         let mut handed = handed_to_beta(status);
         assert_eq!(outcome(&Command::Standby, &handed), Ok(()));
-        handed.peers[0].state = "starting".to_string();
+        handed.peers[0].state = PeerState::Starting.into();
         assert_eq!(outcome(&Command::Standby, &handed), Ok(()), "VIPs on beta");
         for vip in &mut handed.vips {
             vip.holder = None;

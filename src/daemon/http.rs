@@ -27,7 +27,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout;
 use tracing::{debug, warn};
 
-use crate::status::{Status, rfc3339, unix_ms};
+use crate::machine::event::{Role, Severity};
+use crate::machine::peer::LinkState;
+use crate::status::{Failback, Named, PeerState, Status, rfc3339, unix_ms};
 
 /// How often the status page reloads itself.
 const REFRESH_SECONDS: u32 = 2;
@@ -36,7 +38,7 @@ const EVENTS_SHOWN: usize = 20;
 /// Hook runs shown on the page, newest first.
 const HOOKS_SHOWN: usize = 10;
 /// The states of [`Status::state`], in the order the `state` metric lists them.
-const STATES: [&str; 4] = ["starting", "standby", "active", "fault"];
+const STATES: [Role; 4] = [Role::Starting, Role::Standby, Role::Active, Role::Fault];
 
 /// How long a connection stays open after its response to take in what the client
 /// still sends, and how much of it is read at most.
@@ -634,14 +636,14 @@ fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
          <link rel=\"icon\" href=\"data:,\">\
          <title>{node}: {state} \u{2014} failoverd</title><style>{STYLE}</style></head>\n<body>\n",
         node = Esc(&s.node),
-        state = Esc(&s.state),
+        state = Esc(s.state.as_str()),
     )?;
     writeln!(
         out,
         "<header><h1>{node}</h1>{badge}<div class=\"meta\">cluster <b>{cluster}</b> \
          \u{b7} failoverd {version} \u{b7} pid {pid}</div></header>",
         node = Esc(&s.node),
-        badge = StateBadge(&s.state),
+        badge = StateBadge::role(&s.state),
         cluster = Esc(&s.cluster),
         version = Esc(&s.daemon_version),
         pid = s.pid,
@@ -694,7 +696,7 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
         "<dt>State</dt><dd>{badge} for {age}</dd>\
          <dt>Since</dt><dd class=\"mono\">{since}</dd>\
          <dt>Reason</dt><dd>{reason}</dd>",
-        badge = StateBadge(&s.state),
+        badge = StateBadge::role(&s.state),
         age = Age(now_ms.saturating_sub(s.since_unix_ms) as f64),
         since = Esc(&display_time(&s.since)),
         reason = Esc(&s.reason),
@@ -714,8 +716,12 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
     } else {
         "off"
     });
-    write!(out, "</dd><dt>Failback</dt><dd>{}", Esc(&s.failback))?;
-    if s.failback == "auto" {
+    write!(
+        out,
+        "</dd><dt>Failback</dt><dd>{}",
+        Esc(s.failback.as_str())
+    )?;
+    if s.failback == Failback::Auto {
         write!(out, " after {}", Age(s.failback_delay_ms as f64))?;
     }
     out.push_str("</dd><dt>Last takeover</dt><dd>");
@@ -785,7 +791,7 @@ fn write_peers(out: &mut String, s: &Status) -> fmt::Result {
             "<div class=\"peer\"><div class=\"peer-head\"><h3>{name}</h3>{badge}\
              <span class=\"flag\">priority {priority}</span>",
             name = Esc(&peer.name),
-            badge = StateBadge(&peer.state),
+            badge = StateBadge::peer(&peer.state),
             priority = peer.priority,
         )?;
         match peer.health_failing {
@@ -819,7 +825,7 @@ fn write_peers(out: &mut String, s: &Status) -> fmt::Result {
                 name = Esc(&link.name),
                 address = Esc(&link.address),
                 class = link_class(&link.state),
-                state = Esc(&link.state),
+                state = Esc(link.state.as_str()),
                 age = link
                     .last_heartbeat_ms
                     .map_or_else(|| "never".to_string(), |ms| format!("{} ago", Age(ms))),
@@ -921,10 +927,10 @@ fn write_events(out: &mut String, s: &Status) -> fmt::Result {
         "<table><tr><th>Time (UTC)</th><th>Severity</th><th>Kind</th><th>Message</th></tr>",
     );
     for event in s.events.iter().rev().take(EVENTS_SHOWN) {
-        let class = match event.severity.as_str() {
-            "error" => "c-bad",
-            "warn" => "c-late",
-            _ => "c-idle",
+        let class = match event.severity.known() {
+            Some(Severity::Error) => "c-bad",
+            Some(Severity::Warn) => "c-late",
+            Some(Severity::Info) | None => "c-idle",
         };
         write!(
             out,
@@ -932,8 +938,8 @@ fn write_events(out: &mut String, s: &Status) -> fmt::Result {
              <td>{kind}</td><td>{message}</td></tr>",
             time = Esc(&event.time),
             short = Esc(time_of_day(&event.time)),
-            severity = Esc(&event.severity),
-            kind = Esc(&event.kind),
+            severity = Esc(event.severity.as_str()),
+            kind = Esc(event.kind.as_str()),
             message = Esc(&event.message),
         )?;
     }
@@ -951,20 +957,41 @@ fn write_joined(out: &mut String, items: &[String]) -> fmt::Result {
     Ok(())
 }
 
-/// A coloured badge for a node state; the colour comes from a fixed list, never from
-/// the string itself.
-struct StateBadge<'a>(&'a str);
+/// A coloured badge for a node state; the colour comes from the known state, never
+/// from the string itself.
+struct StateBadge<'a> {
+    word: &'a str,
+    state: Option<PeerState>,
+}
+
+impl<'a> StateBadge<'a> {
+    fn role(role: &'a Named<Role>) -> StateBadge<'a> {
+        StateBadge {
+            word: role.as_str(),
+            state: role.known().map(PeerState::from),
+        }
+    }
+
+    fn peer(state: &'a Named<PeerState>) -> StateBadge<'a> {
+        StateBadge {
+            word: state.as_str(),
+            state: state.known(),
+        }
+    }
+}
 
 impl fmt::Display for StateBadge<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let class = match self.0 {
-            "active" => "b-active",
-            "standby" => "b-standby",
-            "fault" => "b-fault",
-            "dead" => "b-dead",
-            _ => "b-starting",
+        let class = match self.state {
+            Some(PeerState::Active) => "b-active",
+            Some(PeerState::Standby) => "b-standby",
+            Some(PeerState::Fault) => "b-fault",
+            Some(PeerState::Dead) => "b-dead",
+            Some(PeerState::Starting | PeerState::Unknown | PeerState::Stopped) | None => {
+                "b-starting"
+            }
         };
-        write!(f, "<span class=\"badge {class}\">{}</span>", Esc(self.0))
+        write!(f, "<span class=\"badge {class}\">{}</span>", Esc(self.word))
     }
 }
 
@@ -980,12 +1007,12 @@ impl fmt::Display for FailingChecks {
     }
 }
 
-fn link_class(state: &str) -> &'static str {
-    match state {
-        "ok" => "c-ok",
-        "late" => "c-late",
-        "dead" => "c-bad",
-        _ => "c-idle",
+fn link_class(state: &Named<LinkState>) -> &'static str {
+    match state.known() {
+        Some(LinkState::Up) => "c-ok",
+        Some(LinkState::Late) => "c-late",
+        Some(LinkState::Down) => "c-bad",
+        Some(LinkState::Unknown) | None => "c-idle",
     }
 }
 
@@ -1051,7 +1078,7 @@ impl Collector for StatusMetrics {
             "state",
             "1 for the state this node is in, 0 for the others.",
             None,
-            STATES.map(|state| ([("state", state)], gauge(s.state == state))),
+            STATES.map(|state| ([("state", state.as_str())], gauge(s.state == state))),
         )?;
         single(
             &mut enc,
@@ -1314,6 +1341,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
+    use crate::machine::event::EventKind;
     use crate::status::{
         Counters, EventRecord, GatewayStatus, HealthStatus, HookRun, LinkStatus, Maintenance,
         PeerStatus, TransitionCount, VERSION, VipStatus,
@@ -1323,7 +1351,7 @@ mod tests {
     const NOW_MS: u64 = 1_795_321_800_000;
     const SCRIPT_MESSAGE: &str = "hook said <script>alert('x')</script> & \"quoted\"";
 
-    fn event(seq: u64, severity: &str, kind: &str, message: &str) -> EventRecord {
+    fn event(seq: u64, severity: Severity, kind: EventKind, message: &str) -> EventRecord {
         let unix_ms = NOW_MS - 60_000 + seq * 1000;
         EventRecord {
             seq,
@@ -1345,14 +1373,14 @@ mod tests {
             daemon_version: "0.1.0".into(),
             config: "/etc/failoverd/failoverd.toml".into(),
             fingerprint: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into(),
-            state: "active".into(),
+            state: Role::Active.into(),
             since: "2026-11-22T04:20:00.000Z".into(),
             since_unix_ms: NOW_MS - 600_000,
             reason: "peer beta dead on all links".into(),
             releasing: false,
             maintenance: Maintenance::default(),
             standby_requested: false,
-            failback: "auto".into(),
+            failback: Failback::Auto.into(),
             failback_delay_ms: 30_000,
             health: HealthStatus {
                 failing: 0,
@@ -1383,7 +1411,7 @@ mod tests {
             ],
             peers: vec![PeerStatus {
                 name: "beta".into(),
-                state: "standby".into(),
+                state: PeerState::Standby.into(),
                 alive: true,
                 priority: 100,
                 health_failing: 0,
@@ -1394,14 +1422,14 @@ mod tests {
                     LinkStatus {
                         name: "crossover".into(),
                         address: "198.19.0.2".into(),
-                        state: "ok".into(),
+                        state: LinkState::Up.into(),
                         last_heartbeat_ms: Some(45.0),
                         received: 5000,
                     },
                     LinkStatus {
                         name: "lan".into(),
                         address: "198.18.0.3".into(),
-                        state: "dead".into(),
+                        state: LinkState::Down.into(),
                         last_heartbeat_ms: None,
                         received: 0,
                     },
@@ -1413,12 +1441,12 @@ mod tests {
                 rejected: vec![("replayed or duplicate".into(), 2)],
                 transitions: vec![
                     TransitionCount {
-                        to: "standby".into(),
+                        to: Role::Standby.into(),
                         reason: "peer_active".into(),
                         count: 1,
                     },
                     TransitionCount {
-                        to: "active".into(),
+                        to: Role::Active.into(),
                         reason: "peer_dead".into(),
                         count: 2,
                     },
@@ -1443,12 +1471,17 @@ mod tests {
             events: vec![
                 event(
                     1,
-                    "info",
-                    "transition",
+                    Severity::Info,
+                    EventKind::Transition,
                     "starting -> standby: peer beta is active",
                 ),
-                event(2, "error", "peer", "peer beta dead: silent on all links"),
-                event(3, "warn", "hook", SCRIPT_MESSAGE),
+                event(
+                    2,
+                    Severity::Error,
+                    EventKind::Peer,
+                    "peer beta dead: silent on all links",
+                ),
+                event(3, Severity::Warn, EventKind::Hook, SCRIPT_MESSAGE),
             ],
             last_takeover_ms: Some(180.0),
         }
@@ -1528,7 +1561,7 @@ mod tests {
         let peer = &mut status.peers[0];
         peer.health_failing = 1;
         peer.alive = false;
-        peer.state = "dead".into();
+        peer.state = PeerState::Dead.into();
         peer.fingerprint_match = Some(false);
         let page = render_page_at(&status, NOW_MS);
         for needle in [
@@ -1559,7 +1592,14 @@ mod tests {
     fn page_lists_the_last_twenty_events_newest_first() {
         let mut status = sample_status();
         status.events = (1..=30)
-            .map(|seq| event(seq, "info", "peer", &format!("event number {seq}.")))
+            .map(|seq| {
+                event(
+                    seq,
+                    Severity::Info,
+                    EventKind::Peer,
+                    &format!("event number {seq}."),
+                )
+            })
             .collect();
         let page = render_page_at(&status, NOW_MS);
         let shown: Vec<u64> = (1..=30)
@@ -1580,7 +1620,7 @@ mod tests {
         status.hooks[0].started = "ü".into();
         status.hooks[0].duration_ms = f64::INFINITY;
         status.peers[0].links[0].last_heartbeat_ms = Some(-3.0);
-        status.state = "something new".into();
+        status.state = Named::Newer("something new".into());
         let page = render_page_at(&status, 0);
         assert!(page.contains("<span class=\"badge b-starting\">something new</span>"));
         assert!(page.contains(&"é".repeat(16)));
@@ -2106,7 +2146,7 @@ mod tests {
 
             // Still serving, and serving the latest status.
             let mut newer = sample_status();
-            newer.state = "standby".into();
+            newer.state = Role::Standby.into();
             tx.send(Arc::new(newer.clone())).unwrap();
             let json = get(addr, "/status").await;
             assert_eq!(serde_json::from_slice::<Status>(&json.body).unwrap(), newer);
