@@ -133,6 +133,7 @@ fn sample(now: SystemTime) -> Status {
         standby_requested: false,
         failback: Failback::Manual.into(),
         failback_delay_ms: 30_000,
+        preferred: Some("alpha".into()),
         health: HealthStatus {
             failing: 0,
             interfaces: Vec::new(),

@@ -265,8 +265,9 @@ pub fn fetch_status(socket: &Path, timeout: Duration) -> Result<Status, ClientEr
 ///
 /// - takeover: this node is active, not releasing, and holds every VIP;
 /// - standby: this node is standby and a peer is active (or holds every VIP);
-/// - failback: the preferred node (see [`preferred_node`]) holds the VIPs, as for
-///   takeover when that is this node, else as for standby with that peer active;
+/// - failback: the preferred node ([`Status::preferred`], this node when the daemon
+///   does not say) holds the VIPs, as for takeover when that is this node, else as
+///   for standby with that peer active;
 /// - maintenance on: maintenance is on; off: this node no longer asks for it (a peer
 ///   may still keep it on);
 /// - anything else has nothing to wait for.
@@ -275,7 +276,7 @@ pub fn outcome(command: &Command, status: &Status) -> Result<(), String> {
         Command::Takeover => holds_everything(status),
         Command::Standby => stands_by(status, None),
         Command::Failback => {
-            let preferred = preferred_node(status);
+            let preferred = status.preferred.as_deref().unwrap_or(&status.node);
             if preferred == status.node {
                 holds_everything(status)
                     .map_err(|seen| format!("this node is the preferred node; {seen}"))
@@ -293,23 +294,6 @@ pub fn outcome(command: &Command, status: &Status) -> Result<(), String> {
         Command::Maintenance { .. } => Ok(()),
         Command::Status | Command::Reload | Command::Events { .. } => Ok(()),
     }
-}
-
-/// The live node that should hold the VIPs when nothing else stands in the way: the
-/// first by the election's ranking (fewer failing checks, then higher priority, then
-/// the smaller name) among this node and the live peers.
-pub fn preferred_node(status: &Status) -> &str {
-    let me = (status.health.failing, status.priority, status.node.as_str());
-    status
-        .peers
-        .iter()
-        // As the daemon chooses: live peers that are neither in fault nor asked to
-        // stand by.
-        .filter(|p| p.alive && p.state != PeerState::Fault && !p.standby_requested)
-        .map(|p| (p.health_failing, p.priority, p.name.as_str()))
-        .chain([me])
-        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)))
-        .map_or(status.node.as_str(), |(_, _, name)| name)
 }
 
 /// One line saying what a command achieved, for when [`outcome`] is reached.
@@ -914,10 +898,10 @@ mod tests {
     }
 
     #[test]
-    fn failback_goes_to_the_first_ranked_live_node() {
-        // alpha (200) outranks beta (100): failback means alpha holds everything.
+    fn failback_waits_for_the_node_the_daemon_prefers() {
+        // The daemon names alpha: failback means alpha holds everything.
         let status = sample();
-        assert_eq!(preferred_node(&status), "alpha");
+        assert_eq!(status.preferred.as_deref(), Some("alpha"));
         assert_eq!(outcome(&Command::Failback, &status), Ok(()));
         let handed = handed_to_beta(status.clone());
         assert!(
@@ -926,35 +910,22 @@ mod tests {
                 .starts_with("this node is the preferred node")
         );
 
-        // beta with the higher priority is preferred while it is alive and healthy.
+        // The daemon names beta: failback means beta active, this node standby.
         let mut status = status;
-        status.peers[0].priority = 300;
-        assert_eq!(preferred_node(&status), "beta");
-        assert!(outcome(&Command::Failback, &status).is_err());
+        status.preferred = Some("beta".to_string());
+        assert_eq!(
+            outcome(&Command::Failback, &status),
+            Err("the preferred node is beta; this node is active".to_string())
+        );
         assert_eq!(
             outcome(&Command::Failback, &handed_to_beta(status.clone())),
             Ok(())
         );
-        status.peers[0].health_failing = 1;
-        assert_eq!(
-            preferred_node(&status),
-            "alpha",
-            "fewer failing checks first"
-        );
-        status.peers[0].health_failing = 0;
-        status.peers[0].alive = false;
-        assert_eq!(
-            preferred_node(&status),
-            "alpha",
-            "a dead peer is not preferred"
-        );
-        status.peers[0].alive = true;
-        status.peers[0].priority = 200;
-        assert_eq!(
-            preferred_node(&status),
-            "alpha",
-            "the smaller name breaks ties"
-        );
+
+        // An older daemon does not say: this node is taken for the preferred one.
+        status.preferred = None;
+        assert_eq!(outcome(&Command::Failback, &status), Ok(()));
+        assert!(outcome(&Command::Failback, &handed_to_beta(status)).is_err());
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub struct Status {
     pub version: u32,
     pub cluster: String,
     pub node: String,
-    /// This node's configured priority (peers carry theirs in `peers`); with it a
-    /// client can tell which live node is preferred. Absent from older documents.
+    /// This node's configured priority (peers carry theirs in `peers`). Absent from
+    /// older documents.
     #[serde(default)]
     pub priority: u16,
     pub pid: u32,
@@ -46,6 +46,13 @@ pub struct Status {
     pub standby_requested: bool,
     pub failback: Named<Failback>,
     pub failback_delay_ms: u64,
+    /// The node that should hold the VIPs when nothing else stands in the way, and
+    /// that `failoverd failback` moves them to: the first by the election's ranking
+    /// among this node and the live peers that are neither in fault nor asked to
+    /// stand by. The daemon ranks, so that no client has to repeat its rules. Absent
+    /// from older documents.
+    #[serde(default)]
+    pub preferred: Option<String>,
     pub health: HealthStatus,
     pub vips: Vec<VipStatus>,
     pub peers: Vec<PeerStatus>,

@@ -1382,6 +1382,7 @@ mod tests {
             standby_requested: false,
             failback: Failback::Auto.into(),
             failback_delay_ms: 30_000,
+            preferred: Some("alpha".into()),
             health: HealthStatus {
                 failing: 0,
                 interfaces: Vec::new(),

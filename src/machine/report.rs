@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
-use super::{Machine, Role, VipState, health};
+use super::{Machine, Role, VipState, health, rank_of};
 use crate::status::{self, PeerState, Status, millis, rfc3339, unix_ms};
 
 impl Machine {
@@ -64,6 +64,7 @@ impl Machine {
             standby_requested: self.standby_requested,
             failback: status::Failback::from(self.failback).into(),
             failback_delay_ms: u64::try_from(self.failback_delay.as_millis()).unwrap_or(u64::MAX),
+            preferred: Some(self.preferred_node()),
             health: status::HealthStatus {
                 failing: self.health.failing(),
                 gateways: self
@@ -164,5 +165,19 @@ impl Machine {
             events: Vec::new(),
             last_takeover_ms: self.last_takeover.map(millis),
         }
+    }
+
+    /// The node that should hold the VIPs when nothing else stands in the way: the
+    /// best-ranked ([`Machine::rank`]) among this node and the present peers that
+    /// are neither in fault nor asked to stand by. `failoverd failback` moves the
+    /// VIPs there, and the status names it so that clients need not rank nodes.
+    pub fn preferred_node(&self) -> String {
+        let me = self.rank();
+        self.peers
+            .iter()
+            .filter(|p| p.present() && p.role != Role::Fault && !p.standby)
+            .filter(|p| rank_of(p) > me)
+            .max_by_key(|p| rank_of(p))
+            .map_or_else(|| self.name.clone(), |p| p.name.clone())
     }
 }
