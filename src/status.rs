@@ -369,6 +369,30 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// The sample status of `tests/fixtures/status.json`, which the tests of its views and
+/// of the client read (and modify copies of); `examples/render_status.rs` renders it
+/// for `scripts/check-status-page.sh`.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::Status;
+
+    /// 2026-11-22T04:30:00Z: about three hours after the fixture's takeover, 28 s
+    /// after its last event.
+    pub const NOW_MS: u64 = 1_795_321_800_000;
+
+    pub fn status() -> Status {
+        serde_json::from_str(include_str!("../tests/fixtures/status.json"))
+            .expect("the fixture is a status document")
+    }
+
+    /// [`NOW_MS`] as a time.
+    pub fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(NOW_MS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
