@@ -1,21 +1,22 @@
 //! The metrics of a status snapshot, as text: Prometheus' exposition format 0.0.4, or
-//! OpenMetrics 1.0 for a scraper that asks for it. prometheus-client writes
-//! OpenMetrics; the Prometheus text is rewritten from it.
+//! OpenMetrics 1.0 for a scraper that asks for it.
+//!
+//! Written here rather than through a metrics library: for gauges and counters of
+//! one snapshot, both formats are a `# HELP` and a `# TYPE` line per family and one
+//! `name{label="value"} number` line per sample, and a library would bring its
+//! registry, its traits and its dependencies into the daemon for that. The formats
+//! differ in three places, all in [`Exposition::family`] and [`Exposition::finish`]:
+//! OpenMetrics names a counter's family without the `_total` that its samples carry,
+//! states a family's unit in a `# UNIT` line, and ends with `# EOF`.
 
 use std::collections::HashSet;
-use std::fmt;
-use std::sync::Arc;
-
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::TypedMetric;
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::registry::{Registry, Unit};
+use std::fmt::{self, Write as _};
 
 use crate::machine::event::Role;
-use crate::status::Status;
+use crate::status::{HookRun, Status};
 
+/// Every metric's name starts with this.
+const PREFIX: &str = "failoverd_";
 /// The states of [`Status::state`], in the order the `state` metric lists them.
 const STATES: [Role; 4] = [Role::Starting, Role::Standby, Role::Active, Role::Fault];
 
@@ -41,239 +42,143 @@ impl Format {
 /// The metrics of `status` in `format`. Every sample is the snapshot's value; a family
 /// without samples (no peers, no takeover yet) is left out. The README lists them.
 pub fn render_metrics(status: &Status, format: Format) -> String {
-    let openmetrics = render_openmetrics(Arc::new(status.clone()));
-    match format {
-        Format::OpenMetrics => openmetrics,
-        Format::Prometheus => openmetrics_to_prometheus(&openmetrics),
-    }
-}
-
-/// The metrics of one status snapshot. A fresh registry per scrape holds only this
-/// collector, so every sample is the snapshot's value and nothing outlives the scrape.
-#[derive(Debug)]
-struct StatusMetrics(Arc<Status>);
-
-impl Collector for StatusMetrics {
-    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let s = &*self.0;
-        family(
-            &mut enc,
-            "state",
-            "1 for the state this node is in, 0 for the others.",
-            None,
-            STATES.map(|state| ([("state", state.as_str())], gauge(s.state == state))),
-        )?;
-        single(
-            &mut enc,
-            "maintenance",
-            "1 while automatic transitions are frozen (set here or by a peer).",
-            None,
-            gauge(s.maintenance.on),
-        )?;
-        single(
-            &mut enc,
-            "health_failing_checks",
-            "Failing health checks on this node; 0 is healthy.",
-            None,
-            ConstGauge::new(i64::from(s.health.failing)),
-        )?;
-        family(
-            &mut enc,
-            "transitions",
-            "State transitions of this node, by target state and kind of reason.",
-            None,
-            s.counters.transitions.iter().map(|t| {
-                (
-                    [("to", t.to.as_str()), ("reason", t.reason.as_str())],
-                    ConstCounter::new(t.count),
-                )
-            }),
-        )?;
-        single(
-            &mut enc,
-            "heartbeats_sent",
-            "Heartbeats sent, over all links.",
-            None,
-            ConstCounter::new(s.counters.heartbeats_sent),
-        )?;
-        family(
-            &mut enc,
-            "heartbeats_received",
-            "Valid heartbeats received, by link.",
-            None,
-            s.counters
-                .heartbeats_received
-                .iter()
-                .map(|(link, n)| ([("link", link.as_str())], ConstCounter::new(*n))),
-        )?;
-        family(
-            &mut enc,
-            "heartbeats_rejected",
-            "Datagrams dropped on the heartbeat port, by reason.",
-            None,
-            s.counters
-                .rejected
-                .iter()
-                .map(|(reason, n)| ([("reason", reason.as_str())], ConstCounter::new(*n))),
-        )?;
-        family(
-            &mut enc,
-            "peer_up",
-            "1 while the peer is heard on at least one link.",
-            None,
-            s.peers
-                .iter()
-                .map(|p| ([("peer", p.name.as_str())], gauge(p.alive))),
-        )?;
-        family(
-            &mut enc,
-            "peer_last_heartbeat",
-            "Age of the last valid heartbeat from the peer on the link.",
-            Some(&Unit::Seconds),
-            s.peers.iter().flat_map(|p| {
-                p.links.iter().filter_map(|link| {
-                    let labels = [("peer", p.name.as_str()), ("link", link.name.as_str())];
-                    Some((labels, seconds(link.last_heartbeat_ms?)?))
-                })
-            }),
-        )?;
-        let gateways = &s.health.gateways;
-        family(
-            &mut enc,
-            "gateway_up",
-            "1 while the gateway answers its probes.",
-            None,
-            gateways
-                .iter()
-                .map(|g| ([("gateway", g.address.as_str())], gauge(g.reachable))),
-        )?;
-        family(
-            &mut enc,
-            "gateway_rtt",
-            "Round-trip time of the gateway's last answered probe.",
-            Some(&Unit::Seconds),
-            gateways
-                .iter()
-                .filter_map(|g| Some(([("gateway", g.address.as_str())], seconds(g.rtt_ms?)?))),
-        )?;
-        family(
-            &mut enc,
-            "gateway_consecutive_failures",
-            "Probes of the gateway that failed in a row.",
-            None,
-            gateways.iter().map(|g| {
-                (
-                    [("gateway", g.address.as_str())],
-                    ConstGauge::new(i64::from(g.consecutive_failures)),
-                )
-            }),
-        )?;
-        family(
-            &mut enc,
-            "interface_up",
-            "1 while an interface that carries a VIP is up and running.",
-            None,
-            s.health
-                .interfaces
-                .iter()
-                .map(|i| ([("interface", i.name.as_str())], gauge(i.up))),
-        )?;
-        let last_runs = last_run_per_hook(s);
-        family(
-            &mut enc,
-            "hook_last_duration",
-            "How long the hook's last run took.",
-            Some(&Unit::Seconds),
-            last_runs
-                .iter()
-                .filter_map(|run| Some(([("hook", run.hook.as_str())], seconds(run.duration_ms)?))),
-        )?;
-        family(
-            &mut enc,
-            "hook_last_success",
-            "1 if the hook's last run succeeded, 0 if it failed.",
-            None,
-            last_runs
-                .iter()
-                .map(|run| ([("hook", run.hook.as_str())], gauge(run.success))),
-        )?;
-        family(
-            &mut enc,
-            "vip_held",
-            "1 while the VIP is on this node's interface.",
-            None,
-            s.vips
-                .iter()
-                .map(|v| ([("vip", v.address.as_str())], gauge(v.held_here))),
-        )?;
-        if let Some(takeover) = s.last_takeover_ms.and_then(seconds) {
-            single(
-                &mut enc,
-                "last_takeover",
-                "How long the last takeover took, from the decision to every VIP in place.",
-                Some(&Unit::Seconds),
-                takeover,
-            )?;
-        }
-        family(
-            &mut enc,
-            "info",
-            "Always 1; the labels name this node, its cluster and the daemon's version.",
-            None,
-            [(
-                [
-                    ("node", s.node.as_str()),
-                    ("cluster", s.cluster.as_str()),
-                    ("version", s.daemon_version.as_str()),
-                ],
-                ConstGauge::new(1i64),
-            )],
-        )
-    }
-}
-
-/// One metric family without labels.
-fn single<M: EncodeMetric + TypedMetric>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    metric: M,
-) -> Result<(), fmt::Error> {
-    metric.encode(enc.encode_descriptor(name, help, unit, M::TYPE)?)
-}
-
-/// One metric family with a sample per label set, in the order given; nothing at all
-/// when there are no samples.
-fn family<L: EncodeLabelSet, M: EncodeMetric + TypedMetric>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    samples: impl IntoIterator<Item = (L, M)>,
-) -> Result<(), fmt::Error> {
-    let mut samples = samples.into_iter().peekable();
-    if samples.peek().is_none() {
-        return Ok(());
-    }
-    let mut metric = enc.encode_descriptor(name, help, unit, M::TYPE)?;
-    for (labels, value) in samples {
-        value.encode(metric.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
-fn gauge(on: bool) -> ConstGauge {
-    ConstGauge::new(i64::from(on))
-}
-
-/// Milliseconds as a gauge in seconds; None for values no scraper should see.
-fn seconds(ms: f64) -> Option<ConstGauge<f64>> {
-    ms.is_finite().then(|| ConstGauge::new(ms / 1000.0))
+    let s = status;
+    let mut out = Exposition::new(format);
+    out.gauge(
+        "state",
+        "1 for the state this node is in, 0 for the others.",
+        STATES.map(|state| ([("state", state.as_str())], s.state == state)),
+    );
+    out.gauge(
+        "maintenance",
+        "1 while automatic transitions are frozen (set here or by a peer).",
+        [([], s.maintenance.on)],
+    );
+    out.gauge(
+        "health_failing_checks",
+        "Failing health checks on this node; 0 is healthy.",
+        [([], s.health.failing)],
+    );
+    out.counter(
+        "transitions",
+        "State transitions of this node, by target state and kind of reason.",
+        s.counters.transitions.iter().map(|t| {
+            let labels = [("to", t.to.as_str()), ("reason", t.reason.as_str())];
+            (labels, t.count)
+        }),
+    );
+    out.counter(
+        "heartbeats_sent",
+        "Heartbeats sent, over all links.",
+        [([], s.counters.heartbeats_sent)],
+    );
+    out.counter(
+        "heartbeats_received",
+        "Valid heartbeats received, by link.",
+        s.counters
+            .heartbeats_received
+            .iter()
+            .map(|(link, n)| ([("link", link.as_str())], *n)),
+    );
+    out.counter(
+        "heartbeats_rejected",
+        "Datagrams dropped on the heartbeat port, by reason.",
+        s.counters
+            .rejected
+            .iter()
+            .map(|(reason, n)| ([("reason", reason.as_str())], *n)),
+    );
+    out.gauge(
+        "peer_up",
+        "1 while the peer is heard on at least one link.",
+        s.peers
+            .iter()
+            .map(|p| ([("peer", p.name.as_str())], p.alive)),
+    );
+    out.seconds(
+        "peer_last_heartbeat",
+        "Age of the last valid heartbeat from the peer on the link.",
+        s.peers.iter().flat_map(|p| {
+            p.links.iter().filter_map(|link| {
+                let labels = [("peer", p.name.as_str()), ("link", link.name.as_str())];
+                Some((labels, link.last_heartbeat_ms?))
+            })
+        }),
+    );
+    let gateways = &s.health.gateways;
+    out.gauge(
+        "gateway_up",
+        "1 while the gateway answers its probes.",
+        gateways
+            .iter()
+            .map(|g| ([("gateway", g.address.as_str())], g.reachable)),
+    );
+    out.seconds(
+        "gateway_rtt",
+        "Round-trip time of the gateway's last answered probe.",
+        gateways
+            .iter()
+            .filter_map(|g| Some(([("gateway", g.address.as_str())], g.rtt_ms?))),
+    );
+    out.gauge(
+        "gateway_consecutive_failures",
+        "Probes of the gateway that failed in a row.",
+        gateways
+            .iter()
+            .map(|g| ([("gateway", g.address.as_str())], g.consecutive_failures)),
+    );
+    out.gauge(
+        "interface_up",
+        "1 while an interface that carries a VIP is up and running.",
+        s.health
+            .interfaces
+            .iter()
+            .map(|i| ([("interface", i.name.as_str())], i.up)),
+    );
+    let last_runs = last_run_per_hook(s);
+    out.seconds(
+        "hook_last_duration",
+        "How long the hook's last run took.",
+        last_runs
+            .iter()
+            .map(|run| ([("hook", run.hook.as_str())], run.duration_ms)),
+    );
+    out.gauge(
+        "hook_last_success",
+        "1 if the hook's last run succeeded, 0 if it failed.",
+        last_runs
+            .iter()
+            .map(|run| ([("hook", run.hook.as_str())], run.success)),
+    );
+    out.gauge(
+        "vip_held",
+        "1 while the VIP is on this node's interface.",
+        s.vips
+            .iter()
+            .map(|v| ([("vip", v.address.as_str())], v.held_here)),
+    );
+    out.seconds(
+        "last_takeover",
+        "How long the last takeover took, from the decision to every VIP in place.",
+        s.last_takeover_ms.map(|ms| ([], ms)),
+    );
+    out.gauge(
+        "info",
+        "Always 1; the labels name this node, its cluster and the daemon's version.",
+        [(
+            [
+                ("node", s.node.as_str()),
+                ("cluster", s.cluster.as_str()),
+                ("version", s.daemon_version.as_str()),
+            ],
+            1u8,
+        )],
+    );
+    out.finish()
 }
 
 /// The most recent run of each hook (`status.hooks` is newest first).
-fn last_run_per_hook(s: &Status) -> Vec<&crate::status::HookRun> {
+fn last_run_per_hook(s: &Status) -> Vec<&HookRun> {
     let mut seen = HashSet::new();
     s.hooks
         .iter()
@@ -281,40 +186,187 @@ fn last_run_per_hook(s: &Status) -> Vec<&crate::status::HookRun> {
         .collect()
 }
 
-/// The metrics in the OpenMetrics text format, as prometheus-client writes them.
-fn render_openmetrics(status: Arc<Status>) -> String {
-    let mut registry = Registry::with_prefix("failoverd");
-    registry.register_collector(Box::new(StatusMetrics(status)));
-    let mut out = String::with_capacity(4096);
-    // Writing into a String cannot fail, and the collector only fails on write errors.
-    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
-    out
+/// One sample: its labels (name and value) and its value.
+type Sample<'a, const N: usize, V> = ([(&'static str, &'a str); N], V);
+
+/// The text of the metrics, one family after the other.
+struct Exposition {
+    out: String,
+    format: Format,
 }
 
-/// Turns prometheus-client's OpenMetrics text into Prometheus' text format 0.0.4.
-/// The two differ, for the metrics here, in three places: 0.0.4 has no `# EOF` and
-/// no `# UNIT` lines, and a counter's HELP and TYPE lines carry the name its samples
-/// have (`x_total`), not the family's (`x`). Label values are escaped alike.
-fn openmetrics_to_prometheus(openmetrics: &str) -> String {
-    let counters: HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len() + 64);
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
+impl Exposition {
+    fn new(format: Format) -> Exposition {
+        Exposition {
+            out: String::with_capacity(4096),
+            format,
         }
-        let renamed = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
-            let (name, rest) = line.strip_prefix(prefix)?.split_once(' ')?;
-            counters
-                .contains(name)
-                .then(|| format!("{prefix}{name}_total {rest}"))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
     }
-    out
+
+    fn gauge<'a, const N: usize, V: Into<Value>>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = Sample<'a, N, V>>,
+    ) {
+        self.family(name, help, Kind::Gauge, None, samples);
+    }
+
+    /// A counter; its samples are named `<name>_total`.
+    fn counter<'a, const N: usize, V: Into<Value>>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = Sample<'a, N, V>>,
+    ) {
+        self.family(name, help, Kind::Counter, None, samples);
+    }
+
+    /// A gauge in seconds, named `<name>_seconds`, of values given in milliseconds.
+    /// Values no scraper should see (NaN, infinite) are left out.
+    fn seconds<'a, const N: usize>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = Sample<'a, N, f64>>,
+    ) {
+        let samples = samples
+            .into_iter()
+            .filter(|(_, ms)| ms.is_finite())
+            .map(|(labels, ms)| (labels, Value::Float(ms / 1000.0)));
+        let name = format!("{name}_seconds");
+        self.family(&name, help, Kind::Gauge, Some("seconds"), samples);
+    }
+
+    /// One family: its HELP and TYPE lines (and UNIT, in OpenMetrics), then a line per
+    /// sample in the order given. Nothing at all when there are no samples.
+    fn family<'a, const N: usize, V: Into<Value>>(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: Kind,
+        unit: Option<&str>,
+        samples: impl IntoIterator<Item = Sample<'a, N, V>>,
+    ) {
+        let mut samples = samples.into_iter().peekable();
+        if samples.peek().is_none() {
+            return;
+        }
+        let (family, sample) = match kind {
+            Kind::Gauge => (name.to_string(), name.to_string()),
+            Kind::Counter => (name.to_string(), format!("{name}_total")),
+        };
+        let family = match self.format {
+            Format::Prometheus => &sample,
+            Format::OpenMetrics => &family,
+        };
+        // Help texts are constants without backslashes or line breaks: no escaping.
+        let out = &mut self.out;
+        let _ = writeln!(out, "# HELP {PREFIX}{family} {help}");
+        let _ = writeln!(out, "# TYPE {PREFIX}{family} {}", kind.as_str());
+        if let (Format::OpenMetrics, Some(unit)) = (self.format, unit) {
+            let _ = writeln!(out, "# UNIT {PREFIX}{family} {unit}");
+        }
+        for (labels, value) in samples {
+            out.push_str(PREFIX);
+            out.push_str(&sample);
+            for (i, (label, text)) in labels.iter().enumerate() {
+                out.push_str(if i == 0 { "{" } else { "," });
+                let _ = write!(out, "{label}=\"{}\"", LabelValue(text));
+            }
+            if N > 0 {
+                out.push('}');
+            }
+            let _ = writeln!(out, " {}", value.into());
+        }
+    }
+
+    fn finish(mut self) -> String {
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
+        }
+        self.out
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Gauge,
+    Counter,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        }
+    }
+}
+
+/// A sample's value: a count, a flag (1 or 0), or a measurement.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+impl From<bool> for Value {
+    fn from(on: bool) -> Value {
+        Value::Int(u64::from(on))
+    }
+}
+
+impl From<u8> for Value {
+    fn from(n: u8) -> Value {
+        Value::Int(u64::from(n))
+    }
+}
+
+impl From<u32> for Value {
+    fn from(n: u32) -> Value {
+        Value::Int(u64::from(n))
+    }
+}
+
+impl From<u64> for Value {
+    fn from(n: u64) -> Value {
+        Value::Int(n)
+    }
+}
+
+impl fmt::Display for Value {
+    /// A float in the fewest digits that read back as the same number, never with an
+    /// exponent; the special values as both formats spell them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Float(x) if x.is_nan() => f.write_str("NaN"),
+            Value::Float(x) if x == f64::INFINITY => f.write_str("+Inf"),
+            Value::Float(x) if x == f64::NEG_INFINITY => f.write_str("-Inf"),
+            Value::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A label value, escaped as both formats want it: backslash, double quote and line
+/// feed as `\\`, `\"` and `\n`.
+struct LabelValue<'a>(&'a str);
+
+impl fmt::Display for LabelValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(['\\', '"', '\n']) {
+            f.write_str(&rest[..i])?;
+            f.write_str(match rest.as_bytes()[i] {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => "\\n",
+            })?;
+            rest = &rest[i + 1..];
+        }
+        f.write_str(rest)
+    }
 }
 
 #[cfg(test)]
@@ -527,5 +579,21 @@ mod tests {
         assert!(!text.contains("last_takeover"));
         assert!(!text.contains("hook_last_duration"));
         assert!(!text.contains("heartbeat_seconds{peer=\"beta\",link=\"crossover\"}"));
+    }
+
+    #[test]
+    fn values_are_spelled_as_the_formats_want() {
+        for (value, text) in [
+            (Value::Int(95_012), "95012"),
+            (Value::from(true), "1"),
+            (Value::Float(2.0), "2"),
+            (Value::Float(0.0382), "0.0382"),
+            (Value::Float(0.000012), "0.000012"),
+            (Value::Float(f64::INFINITY), "+Inf"),
+            (Value::Float(f64::NEG_INFINITY), "-Inf"),
+            (Value::Float(f64::NAN), "NaN"),
+        ] {
+            assert_eq!(value.to_string(), text);
+        }
     }
 }
