@@ -168,7 +168,7 @@ impl Machine {
     }
 
     /// The node that should hold the VIPs when nothing else stands in the way: the
-    /// best-ranked ([`Machine::rank`]) among this node and the present peers that
+    /// best-ranked (`Machine::rank`) among this node and the present peers that
     /// are neither in fault nor asked to stand by. `failoverd failback` moves the
     /// VIPs there, and the status names it so that clients need not rank nodes.
     pub fn preferred_node(&self) -> String {

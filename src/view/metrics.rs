@@ -5,7 +5,7 @@
 //! one snapshot, both formats are a `# HELP` and a `# TYPE` line per family and one
 //! `name{label="value"} number` line per sample, and a library would bring its
 //! registry, its traits and its dependencies into the daemon for that. The formats
-//! differ in three places, all in [`Exposition::family`] and [`Exposition::finish`]:
+//! differ in three places, all in `Exposition::family` and `Exposition::finish`:
 //! OpenMetrics names a counter's family without the `_total` that its samples carry,
 //! states a family's unit in a `# UNIT` line, and ends with `# EOF`.
 

@@ -3,13 +3,13 @@
 //! JSON document of `failoverd status --json` (`/status`) and as Prometheus metrics
 //! (`/metrics`). It reads the status and nothing else: it changes nothing and
 //! decides nothing, so a slow or hostile client can cost a connection slot, never a
-//! heartbeat. The page and the metrics are [`crate::view`]s; this file parses
+//! heartbeat. The page and the metrics are [`crate::view`]s; this module parses
 //! requests, routes them and sends the responses.
 //!
 //! The server is small on purpose: GET and HEAD only, one request per connection
 //! (`Connection: close`), a request head of at most 8 KiB read within 5 s, at most
 //! 32 connections at a time. Parsing the head is pure code that never panics
-//! ([`request`]).
+//! (`request.rs`).
 
 mod request;
 
