@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Checks the status page in a real browser: renders the page of a sample status
-# (examples/render_status.rs), has headless Chromium load it, and checks that the
-# DOM shows the node and its state (and the maintenance banner when it is on) and
-# that a screenshot is a real picture rather than a blank page.
+# Checks the status page in a real browser: renders the page of the sample status,
+# tests/fixtures/status.json (examples/render_status.rs), has headless Chromium load
+# it, and checks that the DOM shows the node and its state (and the maintenance
+# banner when it is on) and that a screenshot is a real picture rather than a blank
+# page.
 #
 #   scripts/check-status-page.sh            check only
 #   scripts/check-status-page.sh --update   also replace docs/status-page.png

@@ -7,7 +7,9 @@
 //! - [`machine`]: the election state machine, free of I/O and clocks.
 //! - [`daemon`]: the async shell that feeds the machine and carries out its actions.
 //! - [`control`]: the control socket's protocol and its client.
-//! - [`cli`]: what the client commands show and wait for; `main.rs` parses arguments.
+//! - [`status`]: the status document that the daemon reports and clients read.
+//! - [`view`]: pure views of the status: the HTML page, the metrics text, the terminal.
+//! - [`cli`]: what the client commands wait for and conclude; `main.rs` parses arguments.
 
 pub mod cli;
 pub mod config;
@@ -16,4 +18,5 @@ pub mod daemon;
 pub mod duration;
 pub mod machine;
 pub mod status;
+pub mod view;
 pub mod wire;

@@ -11,13 +11,13 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use failoverd::cli::{
-    EXIT_FAILED, EXIT_NOT_RUNNING, fetch_status, outcome_summary, render_event, render_status,
-    status_exit_code, wait_for,
+    EXIT_FAILED, EXIT_NOT_RUNNING, fetch_status, outcome_summary, status_exit_code, wait_for,
 };
 use failoverd::config::{Config, ConfigError, socket_path};
 use failoverd::control::Command as Request;
 use failoverd::control::client::{self, ClientError};
 use failoverd::duration::{format_duration, parse_duration};
+use failoverd::view::text::{render_event, render_status};
 use tracing::error;
 use tracing_subscriber::filter::LevelFilter;
 

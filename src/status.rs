@@ -1,10 +1,19 @@
 //! The status report: what `failoverd status --json`, the control socket's `status`
 //! reply and the HTTP `/status` page all return. Field names are stable (documented in
 //! the README); new fields may be added, none renamed or removed within version 1.
+//!
+//! States, severities and the like are enums that serialize to the README's words. A
+//! client reads them leniently, as [`Named`]: a newer daemon may send a word this
+//! client does not know, and the document must still read.
 
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::config::Failback;
+use crate::machine::event::{EventKind, Role, Severity};
+use crate::machine::peer::LinkState;
 
 /// Version of the status document and of the control protocol.
 pub const VERSION: u32 = 1;
@@ -14,8 +23,8 @@ pub struct Status {
     pub version: u32,
     pub cluster: String,
     pub node: String,
-    /// This node's configured priority (peers carry theirs in `peers`); with it a
-    /// client can tell which live node is preferred. Absent from older documents.
+    /// This node's configured priority (peers carry theirs in `peers`). Absent from
+    /// older documents.
     #[serde(default)]
     pub priority: u16,
     pub pid: u32,
@@ -24,7 +33,7 @@ pub struct Status {
     /// Fingerprint of the shared configuration, hex.
     pub fingerprint: String,
     /// starting, standby, active or fault.
-    pub state: String,
+    pub state: Named<Role>,
     /// When the state was entered (RFC 3339, UTC).
     pub since: String,
     pub since_unix_ms: u64,
@@ -35,8 +44,15 @@ pub struct Status {
     /// Set by `failoverd standby`: this node keeps out of the way while a peer can
     /// hold the VIPs.
     pub standby_requested: bool,
-    pub failback: String,
+    pub failback: Named<Failback>,
     pub failback_delay_ms: u64,
+    /// The node that should hold the VIPs when nothing else stands in the way, and
+    /// that `failoverd failback` moves them to: the first by the election's ranking
+    /// among this node and the live peers that are neither in fault nor asked to
+    /// stand by. The daemon ranks, so that no client has to repeat its rules. Absent
+    /// from older documents.
+    #[serde(default)]
+    pub preferred: Option<String>,
     pub health: HealthStatus,
     pub vips: Vec<VipStatus>,
     pub peers: Vec<PeerStatus>,
@@ -99,7 +115,7 @@ pub struct PeerStatus {
     pub name: String,
     /// As the peer last reported it; "dead" when silent on every link, "unknown"
     /// when never heard, "stopped" after it announced its shutdown.
-    pub state: String,
+    pub state: Named<PeerState>,
     pub alive: bool,
     pub priority: u16,
     pub health_failing: u8,
@@ -115,7 +131,7 @@ pub struct LinkStatus {
     pub name: String,
     pub address: String,
     /// ok, late, dead or unknown.
-    pub state: String,
+    pub state: Named<LinkState>,
     /// Age of the last valid heartbeat on this link.
     pub last_heartbeat_ms: Option<f64>,
     pub received: u64,
@@ -134,7 +150,7 @@ pub struct Counters {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransitionCount {
-    pub to: String,
+    pub to: Named<Role>,
     pub reason: String,
     pub count: u64,
 }
@@ -156,10 +172,143 @@ pub struct EventRecord {
     pub time: String,
     pub unix_ms: u64,
     /// info, warn or error.
-    pub severity: String,
+    pub severity: Named<Severity>,
     /// transition, peer, link, health, hook, vip, config, rejected or stall.
-    pub kind: String,
+    pub kind: Named<EventKind>,
     pub message: String,
+}
+
+/// A peer as this node sees it: the role it last reported while alive, or why there
+/// is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerState {
+    Starting,
+    Standby,
+    Active,
+    Fault,
+    /// Silent on every link.
+    Dead,
+    /// Not heard since this daemon started.
+    Unknown,
+    /// It announced its shutdown.
+    Stopped,
+}
+
+impl From<Role> for PeerState {
+    fn from(role: Role) -> PeerState {
+        match role {
+            Role::Starting => PeerState::Starting,
+            Role::Standby => PeerState::Standby,
+            Role::Active => PeerState::Active,
+            Role::Fault => PeerState::Fault,
+        }
+    }
+}
+
+/// A closed list of words of the status document: roles, peer and link states,
+/// failback modes, event severities and kinds.
+pub trait Word: Copy {
+    /// The word as the document spells it (and as serde writes it).
+    fn as_str(self) -> &'static str;
+}
+
+impl Word for Role {
+    fn as_str(self) -> &'static str {
+        Role::as_str(self)
+    }
+}
+
+impl Word for PeerState {
+    fn as_str(self) -> &'static str {
+        match self {
+            PeerState::Starting => "starting",
+            PeerState::Standby => "standby",
+            PeerState::Active => "active",
+            PeerState::Fault => "fault",
+            PeerState::Dead => "dead",
+            PeerState::Unknown => "unknown",
+            PeerState::Stopped => "stopped",
+        }
+    }
+}
+
+impl Word for LinkState {
+    fn as_str(self) -> &'static str {
+        LinkState::as_str(self)
+    }
+}
+
+impl Word for Failback {
+    fn as_str(self) -> &'static str {
+        match self {
+            Failback::Auto => "auto",
+            Failback::Manual => "manual",
+        }
+    }
+}
+
+impl Word for Severity {
+    fn as_str(self) -> &'static str {
+        Severity::as_str(self)
+    }
+}
+
+impl Word for EventKind {
+    fn as_str(self) -> &'static str {
+        EventKind::as_str(self)
+    }
+}
+
+/// A [`Word`] as a client reads it from a status document.
+///
+/// A daemon newer than the client may send a word the client does not know. Rather
+/// than reject the whole document, the client keeps it as [`Named::Newer`]: it shows
+/// as sent, `status --json` writes it back unchanged, and it equals no known value,
+/// so a state the client does not know counts as a failure
+/// ([`crate::cli::status_exit_code`]). A daemon only ever writes [`Named::Known`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Named<T> {
+    Known(T),
+    /// A word this build does not know, as sent.
+    Newer(String),
+}
+
+impl<T: Word> Named<T> {
+    /// The known value; None for a word this build does not know.
+    pub fn known(&self) -> Option<T> {
+        match self {
+            Named::Known(word) => Some(*word),
+            Named::Newer(_) => None,
+        }
+    }
+
+    /// The word as the document spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Named::Known(word) => word.as_str(),
+            Named::Newer(word) => word,
+        }
+    }
+}
+
+impl<T> From<T> for Named<T> {
+    fn from(word: T) -> Named<T> {
+        Named::Known(word)
+    }
+}
+
+impl<T: PartialEq> PartialEq<T> for Named<T> {
+    fn eq(&self, other: &T) -> bool {
+        matches!(self, Named::Known(word) if word == other)
+    }
+}
+
+impl<T: Word> fmt::Display for Named<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Milliseconds, as a float with microsecond precision.
@@ -203,9 +352,95 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// The sample status of `tests/fixtures/status.json`, which the tests of its views and
+/// of the client read (and modify copies of); `examples/render_status.rs` renders it
+/// for `scripts/check-status-page.sh`.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::Status;
+
+    /// 2026-11-22T04:30:00Z: about three hours after the fixture's takeover, 28 s
+    /// after its last event.
+    pub const NOW_MS: u64 = 1_795_321_800_000;
+
+    pub fn status() -> Status {
+        serde_json::from_str(include_str!("../tests/fixtures/status.json"))
+            .expect("the fixture is a status document")
+    }
+
+    /// [`NOW_MS`] as a time.
+    pub fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(NOW_MS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every word serializes as `as_str` spells it, and reads back as itself.
+    fn words_round_trip<T>(words: &[T])
+    where
+        T: Word + fmt::Debug + PartialEq + Serialize + for<'de> Deserialize<'de>,
+    {
+        for &word in words {
+            let json = serde_json::to_value(Named::Known(word)).unwrap();
+            assert_eq!(json, serde_json::Value::from(word.as_str()), "{word:?}");
+            let back: Named<T> = serde_json::from_value(json).unwrap();
+            assert_eq!(back, word);
+        }
+    }
+
+    #[test]
+    fn words_are_the_documented_strings() {
+        words_round_trip(&[Role::Starting, Role::Standby, Role::Active, Role::Fault]);
+        words_round_trip(&[
+            PeerState::Starting,
+            PeerState::Standby,
+            PeerState::Active,
+            PeerState::Fault,
+            PeerState::Dead,
+            PeerState::Unknown,
+            PeerState::Stopped,
+        ]);
+        words_round_trip(&[
+            LinkState::Unknown,
+            LinkState::Up,
+            LinkState::Late,
+            LinkState::Down,
+        ]);
+        words_round_trip(&[Failback::Auto, Failback::Manual]);
+        words_round_trip(&[Severity::Info, Severity::Warn, Severity::Error]);
+        words_round_trip(&[
+            EventKind::Transition,
+            EventKind::Peer,
+            EventKind::Link,
+            EventKind::Health,
+            EventKind::Hook,
+            EventKind::Vip,
+            EventKind::Config,
+            EventKind::Rejected,
+            EventKind::Stall,
+        ]);
+        assert_eq!(LinkState::Up.as_str(), "ok");
+        assert_eq!(LinkState::Down.as_str(), "dead");
+    }
+
+    #[test]
+    fn words_from_a_newer_daemon_are_kept_as_sent() {
+        let state: Named<Role> = serde_json::from_str("\"draining\"").unwrap();
+        assert_eq!(state, Named::Newer("draining".to_string()));
+        assert_eq!(state.known(), None);
+        assert_eq!(state.as_str(), "draining");
+        assert_ne!(state, Role::Fault);
+        assert_eq!(serde_json::to_string(&state).unwrap(), "\"draining\"");
+        // Words are case-sensitive, as the daemon writes them.
+        let state: Named<Role> = serde_json::from_str("\"ACTIVE\"").unwrap();
+        assert_eq!(state.known(), None);
+        assert!(serde_json::from_str::<Named<Role>>("1").is_err());
+    }
 
     #[test]
     fn rfc3339_formats_known_instants() {

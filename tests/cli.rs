@@ -12,7 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use failoverd::control::{Command, Response, parse_request};
-use failoverd::status::{EventRecord, Status};
+use failoverd::machine::Role;
+use failoverd::status::{EventRecord, PeerState, Status};
 
 const FIXTURE: &str = include_str!("fixtures/status.json");
 /// No run of the binary in these tests should come near this.
@@ -25,9 +26,9 @@ fn fixture() -> Status {
 /// The fixture after alpha handed the VIPs to beta.
 fn standby_fixture() -> Status {
     let mut status = fixture();
-    status.state = "standby".to_string();
+    status.state = Role::Standby.into();
     status.reason = "failback to preferred node beta".to_string();
-    status.peers[0].state = "active".to_string();
+    status.peers[0].state = PeerState::Active.into();
     for vip in &mut status.vips {
         vip.held_here = false;
         vip.holder = Some("beta".to_string());
@@ -190,9 +191,15 @@ fn status_json_parses_back() {
 
 #[test]
 fn status_exit_code_follows_the_state() {
-    for (state, expected) in [("fault", 1), ("starting", 4), ("standby", 0)] {
+    // A state this client does not know, from a newer daemon, counts as a failure.
+    for (state, expected) in [
+        ("fault", 1),
+        ("starting", 4),
+        ("standby", 0),
+        ("draining", 1),
+    ] {
         let mut status = fixture();
-        status.state = state.to_string();
+        status.state = serde_json::from_value(state.into()).unwrap();
         let daemon = FakeDaemon::steady(status, Response::done("ok"));
         let out = failoverd(&["status", "--socket", daemon.socket()]);
         assert_eq!(code(&out), expected, "{state}: {}", stderr(&out));

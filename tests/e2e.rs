@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use common::Lab;
 use common::cluster::*;
+use failoverd::machine::{LinkState, Role};
+use failoverd::status::PeerState;
 use nix::sys::signal::Signal;
 
 #[test]
@@ -298,20 +300,20 @@ fn status_shows_the_active_node_and_live_links() {
         status_of(&lab, "beta").peers[0]
             .links
             .iter()
-            .all(|l| l.state == "ok")
+            .all(|l| l.state == LinkState::Up)
     });
 
     let alpha = status_of(&lab, "alpha");
     assert_eq!(alpha.node, "alpha");
-    assert_eq!(alpha.state, "active");
+    assert_eq!(alpha.state, Role::Active);
     assert_eq!(alpha.vips[0].address, "198.18.0.10/24");
     assert!(alpha.vips[0].held_here);
     assert_eq!(alpha.peers[0].name, "beta");
-    assert_eq!(alpha.peers[0].state, "standby");
+    assert_eq!(alpha.peers[0].state, PeerState::Standby);
     assert_eq!(alpha.peers[0].fingerprint_match, Some(true));
     assert!(alpha.health.gateways[0].reachable);
     let beta = status_of(&lab, "beta");
-    assert_eq!(beta.state, "standby");
+    assert_eq!(beta.state, Role::Standby);
     assert_eq!(beta.vips[0].holder.as_deref(), Some("alpha"));
     assert!(!beta.vips[0].held_here);
 
@@ -371,7 +373,7 @@ fn standby_hands_the_vip_over_and_stays_standby() {
         cluster.logs()
     );
     let alpha = status_of(&lab, "alpha");
-    assert_eq!(alpha.state, "standby");
+    assert_eq!(alpha.state, Role::Standby);
     assert!(alpha.standby_requested);
 }
 
@@ -385,7 +387,7 @@ fn failback_returns_the_vip_to_the_preferred_node() {
     // the VIP until an operator moves it back.
     cluster.restart_alpha();
     cluster.wait_for("alpha standby again after its restart", || {
-        try_status_of(&lab, "alpha").is_some_and(|s| s.state == "standby")
+        try_status_of(&lab, "alpha").is_some_and(|s| s.state == Role::Standby)
     });
     assert!(vip_on(&lab, "n2"), "{}", cluster.logs());
     let output = ctl(&lab, "beta", &["failback", "--timeout", "10s"]);
@@ -479,7 +481,7 @@ fn an_invalid_reload_is_rejected_and_the_old_configuration_kept() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("node[0].priority"));
     assert!(lab.log(&cluster.alpha).contains("reload rejected"));
-    assert_eq!(status_of(&lab, "alpha").state, "active");
+    assert_eq!(status_of(&lab, "alpha").state, Role::Active);
     assert!(vip_on(&lab, "n1"));
 }
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::*;
 use common::{Lab, failoverd};
+use failoverd::machine::Role;
 use failoverd::wire::heartbeat::{Heartbeat, Signer, WireState};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::Signal;
@@ -303,7 +304,7 @@ fn nodes_with_a_wrong_key_or_another_cluster_are_ignored_and_counted() {
         "{}",
         cluster.logs()
     );
-    assert_eq!(status_of(&lab, "beta").state, "standby");
+    assert_eq!(status_of(&lab, "beta").state, Role::Standby);
 }
 
 #[test]

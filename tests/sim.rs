@@ -16,7 +16,7 @@ use std::fs;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use failoverd::config::{Config, Failback, Key};
 use failoverd::machine::health::Source;
@@ -1320,6 +1320,52 @@ fn manual_failback_returns_the_vip_to_the_preferred_node() {
             node: "alpha".into()
         }
     );
+}
+
+/// The node `failoverd failback` moves the VIPs to, as node `i` names it in its status.
+fn preferred(sim: &Sim, i: usize) -> String {
+    let machine = sim.nodes[i].machine.as_ref().expect("a running node");
+    let status = machine.status(sim.now, SystemTime::now());
+    let preferred = machine.preferred_node();
+    assert_eq!(status.preferred.as_ref(), Some(&preferred));
+    preferred
+}
+
+#[test]
+fn the_preferred_node_is_the_first_ranked_live_one_that_may_hold_the_vips() {
+    // alpha (priority 200), beta (150), gamma (100).
+    let mut sim = Sim::new(config(3, Failback::Manual), 43);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.run_for(ms(300));
+    for i in 0..3 {
+        assert_eq!(
+            preferred(&sim, i),
+            "alpha",
+            "higher priority first, on node {i}"
+        );
+    }
+    // Fewer failing checks come before priority; a node in fault is never preferred.
+    sim.gateway_down(0);
+    sim.run_until(ms(3000), |s| {
+        s.role(0) == Some(Role::Fault) && s.holders() == vec![1]
+    });
+    for i in 0..3 {
+        assert_eq!(
+            preferred(&sim, i),
+            "beta",
+            "alpha fails a check, on node {i}"
+        );
+    }
+    // A node asked to stand by comes after its equals.
+    sim.order(1, Order::Standby).unwrap();
+    sim.run_until(ms(3000), |s| s.holders() == vec![2]);
+    for i in 0..3 {
+        assert_eq!(preferred(&sim, i), "gamma", "beta stands by, on node {i}");
+    }
+    // A dead peer is not preferred: beta, alone with alpha in fault, names itself.
+    sim.crash(2);
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    assert_eq!(preferred(&sim, 1), "beta");
 }
 
 #[test]

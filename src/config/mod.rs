@@ -67,7 +67,8 @@ pub enum ConfigError {
 }
 
 /// What to do when a preferred node comes back while another holds the VIPs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Failback {
     /// The preferred node takes the VIPs back once it has been up and healthy for
     /// `failback_delay`.

@@ -66,8 +66,8 @@ impl EventLog {
             seq: self.next_seq,
             time: rfc3339(now),
             unix_ms: unix_ms(now),
-            severity: event.severity().as_str().to_string(),
-            kind: event.kind().to_string(),
+            severity: event.severity().into(),
+            kind: event.kind().into(),
             message: event.to_string(),
         };
         self.next_seq += 1;
@@ -106,6 +106,7 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::event::EventKind;
     use crate::machine::{Reason, Role};
 
     fn event(n: usize) -> Event {
@@ -132,7 +133,7 @@ mod tests {
             log.recent(2)[1].message,
             "standby -> active: peer peer4 dead on all links"
         );
-        assert_eq!(all[0].kind, "transition");
+        assert_eq!(all[0].kind, EventKind::Transition);
     }
 
     #[test]

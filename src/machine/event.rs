@@ -4,11 +4,14 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::duration::format_duration;
 use crate::wire::heartbeat::{DecodeError, WireState};
 
-/// A node's role in the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A node's role in the cluster. Serialized as [`Role::as_str`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Listening for peers before claiming anything (`timing.init_dead`).
     Starting,
@@ -287,8 +290,9 @@ pub enum Event {
     },
 }
 
-/// How loud an event is in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How loud an event is in the log. Serialized as [`Severity::as_str`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
     Warn,
@@ -305,24 +309,72 @@ impl Severity {
     }
 }
 
-impl Event {
-    /// A short label for filtering: transition, peer, link, gateway, hook, vip, config
-    /// or rejected.
-    pub fn kind(&self) -> &'static str {
+/// What an event is about, a short label for filtering. Serialized as
+/// [`EventKind::as_str`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// A role change, or a release leading to one.
+    Transition,
+    /// A peer came up, restarted, went late or dead, or is leaving.
+    Peer,
+    /// One heartbeat link to a peer went late, dead or up again.
+    Link,
+    /// A health check (gateway or interface) failed or passed again.
+    Health,
+    /// A hook run failed or finished.
+    Hook,
+    /// A VIP could not be added or removed, or was found left over at start.
+    Vip,
+    /// A peer runs a different configuration.
+    Config,
+    /// Datagrams were dropped.
+    Rejected,
+    /// This node did not run for a while.
+    Stall,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Event::Transition { .. } | Event::Releasing { .. } => "transition",
+            EventKind::Transition => "transition",
+            EventKind::Peer => "peer",
+            EventKind::Link => "link",
+            EventKind::Health => "health",
+            EventKind::Hook => "hook",
+            EventKind::Vip => "vip",
+            EventKind::Config => "config",
+            EventKind::Rejected => "rejected",
+            EventKind::Stall => "stall",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Event {
+    /// What the event is about.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Transition { .. } | Event::Releasing { .. } => EventKind::Transition,
             Event::PeerUp { .. }
             | Event::PeerRestarted { .. }
             | Event::PeerLate { .. }
             | Event::PeerDead { .. }
-            | Event::PeerLeaving { .. } => "peer",
-            Event::LinkLate { .. } | Event::LinkDown { .. } | Event::LinkUp { .. } => "link",
-            Event::FingerprintMismatch { .. } => "config",
-            Event::CheckFailed { .. } | Event::CheckPassed { .. } => "health",
-            Event::Rejected { .. } => "rejected",
-            Event::VipFailed { .. } | Event::StaleVip { .. } => "vip",
-            Event::HookFailed { .. } | Event::HookDone { .. } => "hook",
-            Event::Stalled { .. } => "stall",
+            | Event::PeerLeaving { .. } => EventKind::Peer,
+            Event::LinkLate { .. } | Event::LinkDown { .. } | Event::LinkUp { .. } => {
+                EventKind::Link
+            }
+            Event::FingerprintMismatch { .. } => EventKind::Config,
+            Event::CheckFailed { .. } | Event::CheckPassed { .. } => EventKind::Health,
+            Event::Rejected { .. } => EventKind::Rejected,
+            Event::VipFailed { .. } | Event::StaleVip { .. } => EventKind::Vip,
+            Event::HookFailed { .. } | Event::HookDone { .. } => EventKind::Hook,
+            Event::Stalled { .. } => EventKind::Stall,
         }
     }
 

@@ -14,16 +14,20 @@ use crate::wire::heartbeat::{
 /// Silence after which a stale packet starts a new handshake.
 const QUIET: Duration = Duration::from_secs(1);
 
-/// Liveness of one link to one peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Liveness of one link to one peer. Serialized as [`LinkState::as_str`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LinkState {
     /// Nothing heard on it yet.
+    #[serde(rename = "unknown")]
     Unknown,
     /// Heard within `warn`.
+    #[serde(rename = "ok")]
     Up,
     /// Silent for more than `warn`.
+    #[serde(rename = "late")]
     Late,
     /// Silent for more than `dead`.
+    #[serde(rename = "dead")]
     Down,
 }
 

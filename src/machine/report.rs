@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use super::election::{Request, VipState};
 use super::{Machine, Role, health};
-use crate::status::{self, Status, millis, rfc3339, unix_ms};
+use crate::status::{self, PeerState, Status, millis, rfc3339, unix_ms};
 
 impl Machine {
     /// What this node knows, for `failoverd status`. The shell adds what only it
@@ -54,7 +54,7 @@ impl Machine {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect(),
-            state: self.role().as_str().to_string(),
+            state: self.role().into(),
             since: rfc3339(at(self.election.since)),
             since_unix_ms: unix_ms(at(self.election.since)),
             reason: self.election.reason.to_string(),
@@ -64,9 +64,10 @@ impl Machine {
                 set_by,
             },
             standby_requested: self.election.request == Some(Request::Standby),
-            failback: self.settings.failback.to_string(),
+            failback: self.settings.failback.into(),
             failback_delay_ms: u64::try_from(self.settings.failback_delay.as_millis())
                 .unwrap_or(u64::MAX),
+            preferred: Some(self.preferred_node()),
             health: status::HealthStatus {
                 failing: self.health.failing(),
                 gateways: self
@@ -116,14 +117,15 @@ impl Machine {
                 .map(|p| status::PeerStatus {
                     name: p.name.clone(),
                     state: if p.alive {
-                        p.role.as_str().to_string()
+                        PeerState::from(p.role)
                     } else if p.leaving {
-                        "stopped".to_string()
+                        PeerState::Stopped
                     } else if p.incarnation.is_none() {
-                        "unknown".to_string()
+                        PeerState::Unknown
                     } else {
-                        "dead".to_string()
-                    },
+                        PeerState::Dead
+                    }
+                    .into(),
                     alive: p.alive,
                     priority: p.priority,
                     health_failing: p.health,
@@ -136,7 +138,7 @@ impl Machine {
                         .map(|l| status::LinkStatus {
                             name: l.name.clone(),
                             address: l.address.to_string(),
-                            state: l.state.as_str().to_string(),
+                            state: l.state.into(),
                             last_heartbeat_ms: l
                                 .last_rx
                                 .map(|t| millis(now.saturating_duration_since(t))),
@@ -158,7 +160,7 @@ impl Machine {
                     .transitions
                     .iter()
                     .map(|((to, reason), count)| status::TransitionCount {
-                        to: to.as_str().to_string(),
+                        to: (*to).into(),
                         reason: (*reason).to_string(),
                         count: *count,
                     })

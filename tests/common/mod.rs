@@ -21,9 +21,9 @@
 #![allow(dead_code)]
 
 pub mod cluster;
-mod json;
 pub mod sample;
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+use serde::Deserialize;
 
 /// The hosts of the lab, in the order they are built.
 pub const HOSTS: [&str; 5] = ["lan", "gw", "cl", "n1", "n2"];
@@ -595,7 +596,7 @@ impl Probe {
 }
 
 /// A responder change seen by the client, in probe order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ResponderChange {
     /// Number of the first probe answered by `to`.
     pub seq: u64,
@@ -606,7 +607,7 @@ pub struct ResponderChange {
 }
 
 /// netprobe's JSON summary; `netprobe probe --help` documents each field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ProbeSummary {
     pub sent: u64,
     pub answered: u64,
@@ -624,77 +625,25 @@ pub struct ProbeSummary {
     pub first_responder: Option<String>,
     pub last_responder: Option<String>,
     pub stopped_early: bool,
-    /// Answers per responder, in order of first answer.
-    pub responders: Vec<(String, u64)>,
+    /// Answers per responder.
+    pub responders: BTreeMap<String, u64>,
     pub changes: Vec<ResponderChange>,
     /// The JSON line itself, for assertion messages.
+    #[serde(skip)]
     pub raw: String,
 }
 
 impl ProbeSummary {
     pub fn parse(line: &str) -> Result<ProbeSummary, String> {
-        let value = json::parse(line)?;
-        let number = |key: &str| {
-            value
-                .field(key)
-                .and_then(json::Value::as_f64)
-                .ok_or_else(|| format!("no number {key:?}"))
-        };
-        let count = |key: &str| number(key).map(|n| n as u64);
-        let name = |key: &str| match value.field(key) {
-            Some(json::Value::Null) => Ok(None),
-            Some(json::Value::String(s)) => Ok(Some(s.clone())),
-            _ => Err(format!("no string or null {key:?}")),
-        };
-        let Some(json::Value::Object(responders)) = value.field("responders") else {
-            return Err("no object \"responders\"".into());
-        };
-        let responders = responders
-            .iter()
-            .map(|(name, n)| n.as_f64().map(|n| (name.clone(), n as u64)))
-            .collect::<Option<Vec<_>>>()
-            .ok_or("a responder count is not a number")?;
-        let Some(json::Value::Array(changes)) = value.field("changes") else {
-            return Err("no array \"changes\"".into());
-        };
-        let changes = changes
-            .iter()
-            .map(|c| {
-                Some(ResponderChange {
-                    seq: c.field("seq")?.as_f64()? as u64,
-                    at_ms: c.field("at_ms")?.as_f64()?,
-                    from: c.field("from")?.as_str()?.to_owned(),
-                    to: c.field("to")?.as_str()?.to_owned(),
-                })
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or("a change lacks seq, at_ms, from or to")?;
+        let summary: ProbeSummary = serde_json::from_str(line).map_err(|e| e.to_string())?;
         Ok(ProbeSummary {
-            sent: count("sent")?,
-            answered: count("answered")?,
-            lost: count("lost")?,
-            late: count("late")?,
-            duplicates: count("duplicates")?,
-            foreign: count("foreign")?,
-            send_errors: count("send_errors")?,
-            elapsed_ms: number("elapsed_ms")?,
-            longest_gap_ms: value.field("longest_gap_ms").and_then(json::Value::as_f64),
-            lost_at_start: count("lost_at_start")?,
-            lost_at_end: count("lost_at_end")?,
-            first_responder: name("first_responder")?,
-            last_responder: name("last_responder")?,
-            stopped_early: value.field("stopped_early") == Some(&json::Value::Bool(true)),
-            responders,
-            changes,
             raw: line.to_owned(),
+            ..summary
         })
     }
 
     /// How many probes `name` answered.
     pub fn answers_from(&self, name: &str) -> u64 {
-        self.responders
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(0, |(_, n)| *n)
+        self.responders.get(name).copied().unwrap_or(0)
     }
 }

@@ -1,0 +1,563 @@
+//! The status page and metrics endpoint: a small HTTP/1.1 server that shows the
+//! [`Status`] the daemon publishes on a watch channel as an HTML page (`/`), as the
+//! JSON document of `failoverd status --json` (`/status`) and as Prometheus metrics
+//! (`/metrics`). It reads the status and nothing else: it changes nothing and
+//! decides nothing, so a slow or hostile client can cost a connection slot, never a
+//! heartbeat. The page and the metrics are [`crate::view`]s; this module parses
+//! requests, routes them and sends the responses.
+//!
+//! The server is small on purpose: GET and HEAD only, one request per connection
+//! (`Connection: close`), a request head of at most 8 KiB read within 5 s, at most
+//! 32 connections at a time. Parsing the head is pure code that never panics
+//! (`request.rs`).
+
+mod request;
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::timeout;
+use tracing::{debug, warn};
+
+use crate::status::{Status, rfc3339, unix_ms};
+use crate::view::html::render_page;
+use crate::view::metrics::{Format, render_metrics};
+use request::{Method, Request, Route, head_end, parse_request, prefers_openmetrics};
+
+/// How long a connection stays open after its response to take in what the client
+/// still sends, and how much of it is read at most.
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 256 * 1024;
+
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+/// What one client may cost the server.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Longest request head (request line and headers) read.
+    max_head: usize,
+    /// Time allowed for the whole request head to arrive.
+    head_timeout: Duration,
+    /// Time allowed for the response to be taken.
+    write_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    max_connections: usize,
+}
+
+impl Limits {
+    const DEFAULT: Limits = Limits {
+        max_head: 8 * 1024,
+        head_timeout: Duration::from_secs(5),
+        write_timeout: Duration::from_secs(5),
+        max_connections: 32,
+    };
+}
+
+/// Serves the status page, `/status` and `/metrics` on `listener` until the task is
+/// dropped or aborted. Every request sees the latest value of `status`.
+///
+/// Errors stay inside a connection: a failed accept (such as running out of file
+/// descriptors) is logged and retried after a pause.
+pub async fn serve(listener: TcpListener, status: watch::Receiver<Arc<Status>>) {
+    serve_with(listener, status, Limits::DEFAULT).await;
+}
+
+async fn serve_with(listener: TcpListener, status: watch::Receiver<Arc<Status>>, limits: Limits) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        // Take a slot before accepting, so that connections beyond the limit wait in
+        // the kernel's backlog rather than in memory here.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return; // Only a closed semaphore fails, and this one is never closed.
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors, typically: pause instead of spinning.
+                warn!("status page: accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let status = status.clone();
+        tokio::spawn(async move {
+            handle_connection(stream, &status, limits).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn handle_connection(
+    mut stream: TcpStream,
+    status: &watch::Receiver<Arc<Status>>,
+    limits: Limits,
+) {
+    let head = timeout(limits.head_timeout, read_head(&mut stream, limits.max_head)).await;
+    let (response, head_only) = match head {
+        Err(_elapsed) => (Response::error(Code::RequestTimeout), false),
+        Ok(Err(err)) => {
+            debug!("status page: reading a request failed: {err}");
+            return;
+        }
+        Ok(Ok(Head::Closed)) => return,
+        Ok(Ok(Head::Truncated)) => (Response::error(Code::BadRequest), false),
+        Ok(Ok(Head::TooLarge)) => (Response::error(Code::HeadTooLarge), false),
+        Ok(Ok(Head::Complete(bytes))) => match parse_request(&bytes) {
+            Ok(request) => {
+                // Clone the Arc and let go of the channel at once: rendering must not
+                // hold up the daemon's next update.
+                let snapshot = Arc::clone(&status.borrow());
+                (respond(&request, &snapshot), request.method == Method::Head)
+            }
+            Err(err) => (Response::error(err.code()), false),
+        },
+    };
+    let bytes = response.encode(SystemTime::now(), head_only);
+    let sent = timeout(limits.write_timeout, send_and_close(&mut stream, &bytes)).await;
+    if let Ok(Err(err)) = sent {
+        debug!("status page: sending a response failed: {err}");
+    }
+}
+
+/// How reading a request head ended.
+#[derive(Debug, PartialEq)]
+enum Head {
+    /// The bytes up to and including the empty line that ends the head.
+    Complete(Vec<u8>),
+    /// The client closed the connection without sending anything.
+    Closed,
+    /// The client closed the connection in the middle of the head.
+    Truncated,
+    /// The head did not end within the size limit.
+    TooLarge,
+}
+
+async fn read_head(stream: &mut (impl AsyncRead + Unpin), max_head: usize) -> io::Result<Head> {
+    let mut buf = vec![0u8; max_head];
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            return Ok(Head::TooLarge);
+        }
+        let n = stream.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            return Ok(if filled == 0 {
+                Head::Closed
+            } else {
+                Head::Truncated
+            });
+        }
+        // The end marker may straddle two reads: look a little behind the new bytes.
+        let from = filled.saturating_sub(2);
+        filled += n;
+        if let Some(end) = head_end(&buf[..filled], from) {
+            buf.truncate(end);
+            return Ok(Head::Complete(buf));
+        }
+    }
+}
+
+/// Writes the response, then reads and drops whatever the client still sends (a
+/// body, say) for a moment before closing. Closing a socket with unread input makes
+/// the kernel send a reset, which can destroy the response before the client reads it.
+async fn send_and_close(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    response: &[u8],
+) -> io::Result<()> {
+    stream.write_all(response).await?;
+    stream.shutdown().await?;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    let linger = tokio::time::sleep(LINGER);
+    tokio::pin!(linger);
+    while drained < LINGER_BYTES {
+        tokio::select! {
+            read = stream.read(&mut sink) => match read? {
+                0 => break,
+                n => drained += n,
+            },
+            () = &mut linger => break,
+        }
+    }
+    Ok(())
+}
+
+fn respond(request: &Request, status: &Arc<Status>) -> Response {
+    match (request.route, request.method) {
+        (Route::Unknown, _) => Response::error(Code::NotFound),
+        (_, Method::Other) => Response::error(Code::MethodNotAllowed),
+        (Route::Page, _) => Response::ok(
+            "text/html; charset=utf-8",
+            render_page(status, SystemTime::now()),
+        ),
+        (Route::Status, _) => match serde_json::to_string(&**status) {
+            Ok(json) => Response::ok("application/json", json),
+            Err(err) => {
+                warn!("status page: cannot serialize the status: {err}");
+                Response::error(Code::Internal)
+            }
+        },
+        (Route::Metrics, _) => {
+            let format = if prefers_openmetrics(&request.accept) {
+                Format::OpenMetrics
+            } else {
+                Format::Prometheus
+            };
+            Response::ok(format.content_type(), render_metrics(status, format))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Code {
+    Ok,
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    HeadTooLarge,
+    Internal,
+    VersionNotSupported,
+}
+
+impl Code {
+    fn number(self) -> u16 {
+        match self {
+            Code::Ok => 200,
+            Code::BadRequest => 400,
+            Code::NotFound => 404,
+            Code::MethodNotAllowed => 405,
+            Code::RequestTimeout => 408,
+            Code::HeadTooLarge => 431,
+            Code::Internal => 500,
+            Code::VersionNotSupported => 505,
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Code::Ok => "OK",
+            Code::BadRequest => "Bad Request",
+            Code::NotFound => "Not Found",
+            Code::MethodNotAllowed => "Method Not Allowed",
+            Code::RequestTimeout => "Request Timeout",
+            Code::HeadTooLarge => "Request Header Fields Too Large",
+            Code::Internal => "Internal Server Error",
+            Code::VersionNotSupported => "HTTP Version Not Supported",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Response {
+    code: Code,
+    content_type: &'static str,
+    body: String,
+}
+
+impl Response {
+    fn ok(content_type: &'static str, body: String) -> Response {
+        Response {
+            code: Code::Ok,
+            content_type,
+            body,
+        }
+    }
+
+    fn error(code: Code) -> Response {
+        Response {
+            code,
+            content_type: TEXT_PLAIN,
+            body: format!("{} {}\n", code.number(), code.reason().to_lowercase()),
+        }
+    }
+
+    /// The response as sent; without the body for HEAD, which still gets the
+    /// Content-Length a GET would.
+    fn encode(&self, now: SystemTime, head_only: bool) -> Vec<u8> {
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+             Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n",
+            self.code.number(),
+            self.code.reason(),
+            http_date(now),
+            self.content_type,
+            self.body.len(),
+        );
+        if self.code == Code::MethodNotAllowed {
+            head.push_str("Allow: GET, HEAD\r\n");
+        }
+        if self.content_type.starts_with("text/html") {
+            // The page needs nothing from anywhere: no scripts, no requests, no frames.
+            head.push_str(
+                "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; \
+                 img-src data:; frame-ancestors 'none'\r\n",
+            );
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        if !head_only {
+            bytes.extend_from_slice(self.body.as_bytes());
+        }
+        bytes
+    }
+}
+
+/// An IMF-fixdate (RFC 9110, section 5.6.7), e.g. `Sun, 22 Nov 2026 04:30:00 GMT`.
+fn http_date(t: SystemTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // 1970-01-01 was a Thursday.
+    let weekday = WEEKDAYS[(unix_ms(t) / 86_400_000 % 7) as usize];
+    // rfc3339 gives 2026-11-22T04:30:00.123Z.
+    let stamp = rfc3339(t);
+    let (date, time) = stamp.split_once('T').unwrap_or((&stamp, ""));
+    let mut ymd = date.split('-');
+    let (year, month, day) = (
+        ymd.next().unwrap_or_default(),
+        ymd.next().unwrap_or_default(),
+        ymd.next().unwrap_or_default(),
+    );
+    let month = month
+        .parse::<usize>()
+        .ok()
+        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+        .unwrap_or(&"Jan");
+    let time = time.get(..8).unwrap_or("00:00:00");
+    format!("{weekday}, {day} {month} {year} {time} GMT")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::machine::event::Role;
+    use crate::status::fixture;
+
+    #[tokio::test]
+    async fn reading_a_head_finds_its_end_across_reads() {
+        let mut input: &[u8] = b"GET / HTTP/1.0\r\n\r\nrest";
+        let head = read_head(&mut input, 64).await.unwrap();
+        assert_eq!(head, Head::Complete(b"GET / HTTP/1.0\r\n\r\n".to_vec()));
+        // The marker split over reads, one byte at a time.
+        let (mut client, mut server) = tokio::io::duplex(1);
+        let writer = tokio::spawn(async move {
+            client.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+            client
+        });
+        let head = read_head(&mut server, 64).await.unwrap();
+        assert_eq!(head, Head::Complete(b"GET / HTTP/1.0\r\n\r\n".to_vec()));
+        drop(writer.await.unwrap());
+        for (input, expected) in [
+            (&b""[..], Head::Closed),
+            (b"GET / HTTP/1.0\r\n", Head::Truncated),
+            (&[b'a'; 100][..], Head::TooLarge),
+        ] {
+            let mut input = input;
+            assert_eq!(read_head(&mut input, 64).await.unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn dates_follow_rfc_9110() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_321_800);
+        assert_eq!(http_date(t), "Sun, 22 Nov 2026 04:30:00 GMT");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(http_date(leap), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+
+    struct Reply {
+        code: u16,
+        headers: String,
+        body: Vec<u8>,
+    }
+
+    impl Reply {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name).then(|| value.trim())
+            })
+        }
+    }
+
+    /// Sends `request`, closes the sending side and reads the reply to the end.
+    async fn exchange(addr: SocketAddr, request: &[u8]) -> Option<Reply> {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        stream.shutdown().await.unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await.ok()?;
+        let end = head_end(&bytes, 0)?;
+        let head = String::from_utf8(bytes[..end].to_vec()).unwrap();
+        let (status_line, headers) = head.split_once("\r\n").unwrap();
+        let code = status_line
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let reply = Reply {
+            code,
+            headers: headers.to_string(),
+            body: bytes[end..].to_vec(),
+        };
+        assert_eq!(reply.header("connection"), Some("close"));
+        assert!(reply.header("date").is_some_and(|d| d.ends_with(" GMT")));
+        Some(reply)
+    }
+
+    async fn get(addr: SocketAddr, path: &str) -> Reply {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        exchange(addr, request.as_bytes()).await.expect("no reply")
+    }
+
+    async fn start(limits: Limits) -> (SocketAddr, watch::Sender<Arc<Status>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = watch::channel(Arc::new(fixture::status()));
+        tokio::spawn(serve_with(listener, rx, limits));
+        (addr, tx)
+    }
+
+    #[tokio::test]
+    async fn serves_the_routes_and_survives_bad_requests() {
+        let (addr, tx) = start(Limits::DEFAULT).await;
+        let check = async {
+            let page = get(addr, "/").await;
+            assert_eq!(page.code, 200);
+            assert_eq!(
+                page.header("content-type"),
+                Some("text/html; charset=utf-8")
+            );
+            assert_eq!(
+                page.header("content-length"),
+                Some(page.body.len().to_string().as_str())
+            );
+            assert!(
+                String::from_utf8(page.body)
+                    .unwrap()
+                    .contains("<h1>alpha</h1>")
+            );
+
+            let json = get(addr, "/status").await;
+            assert_eq!(json.code, 200);
+            assert_eq!(json.header("content-type"), Some("application/json"));
+            let status: Status = serde_json::from_slice(&json.body).unwrap();
+            assert_eq!(status, fixture::status());
+
+            let metrics = get(addr, "/metrics").await;
+            assert_eq!(metrics.code, 200);
+            assert_eq!(
+                metrics.header("content-type"),
+                Some(Format::Prometheus.content_type())
+            );
+            let text = String::from_utf8(metrics.body).unwrap();
+            assert_eq!(text, render_metrics(&fixture::status(), Format::Prometheus));
+            assert!(text.contains("\nfailoverd_state{state=\"active\"} 1\n"));
+
+            let openmetrics = exchange(
+                addr,
+                b"GET /metrics HTTP/1.1\r\nHost: a\r\nAccept: application/openmetrics-text;\
+                  version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                openmetrics.header("content-type"),
+                Some(Format::OpenMetrics.content_type())
+            );
+            let text = String::from_utf8(openmetrics.body).unwrap();
+            assert_eq!(
+                text,
+                render_metrics(&fixture::status(), Format::OpenMetrics)
+            );
+
+            let head = exchange(addr, b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await
+                .unwrap();
+            assert_eq!(head.code, 200);
+            assert!(head.body.is_empty());
+            assert!(head.header("content-length").is_some_and(|n| n != "0"));
+
+            assert_eq!(get(addr, "/nope").await.code, 404);
+            let post = exchange(
+                addr,
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+            )
+            .await
+            .unwrap();
+            assert_eq!(post.code, 405);
+            assert_eq!(post.header("allow"), Some("GET, HEAD"));
+
+            for garbage in [
+                &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+                b"\0\0\0\0\r\n\r\n",
+                b"GET /\r\n\r\n",
+                b"GET / HTTP/1.1\r\n\r\n",
+                b"\xff\xfe\r\n\r\n\r\n",
+            ] {
+                let reply = exchange(addr, garbage).await;
+                assert!(reply.is_none_or(|r| r.code == 400), "{garbage:?}");
+            }
+            let version = exchange(addr, b"GET / HTTP/2.0\r\nHost: a\r\n\r\n").await;
+            assert_eq!(version.unwrap().code, 505);
+
+            let mut long = b"GET / HTTP/1.1\r\nHost: a\r\nX-Fill: ".to_vec();
+            long.resize(16 * 1024, b'a');
+            let reply = exchange(addr, &long)
+                .await
+                .expect("no reply to a long head");
+            assert!([400, 431].contains(&reply.code), "{}", reply.code);
+
+            // Still serving, and serving the latest status.
+            let mut newer = fixture::status();
+            newer.state = Role::Standby.into();
+            tx.send(Arc::new(newer.clone())).unwrap();
+            let json = get(addr, "/status").await;
+            assert_eq!(serde_json::from_slice::<Status>(&json.body).unwrap(), newer);
+            assert_eq!(get(addr, "/").await.code, 200);
+        };
+        timeout(Duration::from_secs(30), check)
+            .await
+            .expect("the server took too long");
+    }
+
+    #[tokio::test]
+    async fn idle_clients_time_out_and_free_their_slot() {
+        let head_timeout = Duration::from_millis(300);
+        let limits = Limits {
+            head_timeout,
+            max_connections: 2,
+            ..Limits::DEFAULT
+        };
+        let (addr, _tx) = start(limits).await;
+        let check = async {
+            let started = tokio::time::Instant::now();
+            let mut idle = Vec::new();
+            for _ in 0..2 {
+                idle.push(TcpStream::connect(addr).await.unwrap());
+            }
+            // Both slots are taken, so this one waits until an idle client times out.
+            let page = get(addr, "/").await;
+            assert_eq!(page.code, 200);
+            assert!(started.elapsed() >= head_timeout, "{:?}", started.elapsed());
+            for mut stream in idle {
+                let mut bytes = Vec::new();
+                stream.read_to_end(&mut bytes).await.unwrap();
+                assert!(bytes.starts_with(b"HTTP/1.1 408 "), "{bytes:?}");
+            }
+        };
+        timeout(Duration::from_secs(20), check)
+            .await
+            .expect("the server took too long");
+    }
+}

@@ -1,0 +1,599 @@
+//! The metrics of a status snapshot, as text: Prometheus' exposition format 0.0.4, or
+//! OpenMetrics 1.0 for a scraper that asks for it.
+//!
+//! Written here rather than through a metrics library: for gauges and counters of
+//! one snapshot, both formats are a `# HELP` and a `# TYPE` line per family and one
+//! `name{label="value"} number` line per sample, and a library would bring its
+//! registry, its traits and its dependencies into the daemon for that. The formats
+//! differ in three places, all in `Exposition::family` and `Exposition::finish`:
+//! OpenMetrics names a counter's family without the `_total` that its samples carry,
+//! states a family's unit in a `# UNIT` line, and ends with `# EOF`.
+
+use std::collections::HashSet;
+use std::fmt::{self, Write as _};
+
+use crate::machine::event::Role;
+use crate::status::{HookRun, Status};
+
+/// Every metric's name starts with this.
+const PREFIX: &str = "failoverd_";
+/// The states of [`Status::state`], in the order the `state` metric lists them.
+const STATES: [Role; 4] = [Role::Starting, Role::Standby, Role::Active, Role::Fault];
+
+/// A text format for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus' text format 0.0.4, for curl, browsers and most scrapers.
+    Prometheus,
+    /// OpenMetrics 1.0, which Prometheus asks for first.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The Content-Type of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// The metrics of `status` in `format`. Every sample is the snapshot's value; a family
+/// without samples (no peers, no takeover yet) is left out. The README lists them.
+pub fn render_metrics(status: &Status, format: Format) -> String {
+    let s = status;
+    let mut out = Exposition::new(format);
+    out.gauge(
+        "state",
+        "1 for the state this node is in, 0 for the others.",
+        STATES.map(|state| ([("state", state.as_str())], s.state == state)),
+    );
+    out.gauge(
+        "maintenance",
+        "1 while automatic transitions are frozen (set here or by a peer).",
+        [([], s.maintenance.on)],
+    );
+    out.gauge(
+        "health_failing_checks",
+        "Failing health checks on this node; 0 is healthy.",
+        [([], s.health.failing)],
+    );
+    out.counter(
+        "transitions",
+        "State transitions of this node, by target state and kind of reason.",
+        s.counters.transitions.iter().map(|t| {
+            let labels = [("to", t.to.as_str()), ("reason", t.reason.as_str())];
+            (labels, t.count)
+        }),
+    );
+    out.counter(
+        "heartbeats_sent",
+        "Heartbeats sent, over all links.",
+        [([], s.counters.heartbeats_sent)],
+    );
+    out.counter(
+        "heartbeats_received",
+        "Valid heartbeats received, by link.",
+        s.counters
+            .heartbeats_received
+            .iter()
+            .map(|(link, n)| ([("link", link.as_str())], *n)),
+    );
+    out.counter(
+        "heartbeats_rejected",
+        "Datagrams dropped on the heartbeat port, by reason.",
+        s.counters
+            .rejected
+            .iter()
+            .map(|(reason, n)| ([("reason", reason.as_str())], *n)),
+    );
+    out.gauge(
+        "peer_up",
+        "1 while the peer is heard on at least one link.",
+        s.peers
+            .iter()
+            .map(|p| ([("peer", p.name.as_str())], p.alive)),
+    );
+    out.seconds(
+        "peer_last_heartbeat",
+        "Age of the last valid heartbeat from the peer on the link.",
+        s.peers.iter().flat_map(|p| {
+            p.links.iter().filter_map(|link| {
+                let labels = [("peer", p.name.as_str()), ("link", link.name.as_str())];
+                Some((labels, link.last_heartbeat_ms?))
+            })
+        }),
+    );
+    let gateways = &s.health.gateways;
+    out.gauge(
+        "gateway_up",
+        "1 while the gateway answers its probes.",
+        gateways
+            .iter()
+            .map(|g| ([("gateway", g.address.as_str())], g.reachable)),
+    );
+    out.seconds(
+        "gateway_rtt",
+        "Round-trip time of the gateway's last answered probe.",
+        gateways
+            .iter()
+            .filter_map(|g| Some(([("gateway", g.address.as_str())], g.rtt_ms?))),
+    );
+    out.gauge(
+        "gateway_consecutive_failures",
+        "Probes of the gateway that failed in a row.",
+        gateways
+            .iter()
+            .map(|g| ([("gateway", g.address.as_str())], g.consecutive_failures)),
+    );
+    out.gauge(
+        "interface_up",
+        "1 while an interface that carries a VIP is up and running.",
+        s.health
+            .interfaces
+            .iter()
+            .map(|i| ([("interface", i.name.as_str())], i.up)),
+    );
+    let last_runs = last_run_per_hook(s);
+    out.seconds(
+        "hook_last_duration",
+        "How long the hook's last run took.",
+        last_runs
+            .iter()
+            .map(|run| ([("hook", run.hook.as_str())], run.duration_ms)),
+    );
+    out.gauge(
+        "hook_last_success",
+        "1 if the hook's last run succeeded, 0 if it failed.",
+        last_runs
+            .iter()
+            .map(|run| ([("hook", run.hook.as_str())], run.success)),
+    );
+    out.gauge(
+        "vip_held",
+        "1 while the VIP is on this node's interface.",
+        s.vips
+            .iter()
+            .map(|v| ([("vip", v.address.as_str())], v.held_here)),
+    );
+    out.seconds(
+        "last_takeover",
+        "How long the last takeover took, from the decision to every VIP in place.",
+        s.last_takeover_ms.map(|ms| ([], ms)),
+    );
+    out.gauge(
+        "info",
+        "Always 1; the labels name this node, its cluster and the daemon's version.",
+        [(
+            [
+                ("node", s.node.as_str()),
+                ("cluster", s.cluster.as_str()),
+                ("version", s.daemon_version.as_str()),
+            ],
+            1u8,
+        )],
+    );
+    out.finish()
+}
+
+/// The most recent run of each hook (`status.hooks` is newest first).
+fn last_run_per_hook(s: &Status) -> Vec<&HookRun> {
+    let mut seen = HashSet::new();
+    s.hooks
+        .iter()
+        .filter(|run| seen.insert(run.hook.as_str()))
+        .collect()
+}
+
+/// One sample: its labels (name and value) and its value.
+type Sample<'a, const N: usize, V> = ([(&'static str, &'a str); N], V);
+
+/// The text of the metrics, one family after the other.
+struct Exposition {
+    out: String,
+    format: Format,
+}
+
+impl Exposition {
+    fn new(format: Format) -> Exposition {
+        Exposition {
+            out: String::with_capacity(4096),
+            format,
+        }
+    }
+
+    fn gauge<'a, const N: usize, V: Into<Value>>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = Sample<'a, N, V>>,
+    ) {
+        self.family(name, help, Kind::Gauge, None, samples);
+    }
+
+    /// A counter; its samples are named `<name>_total`.
+    fn counter<'a, const N: usize, V: Into<Value>>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = Sample<'a, N, V>>,
+    ) {
+        self.family(name, help, Kind::Counter, None, samples);
+    }
+
+    /// A gauge in seconds, named `<name>_seconds`, of values given in milliseconds.
+    /// Values no scraper should see (NaN, infinite) are left out.
+    fn seconds<'a, const N: usize>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = Sample<'a, N, f64>>,
+    ) {
+        let samples = samples
+            .into_iter()
+            .filter(|(_, ms)| ms.is_finite())
+            .map(|(labels, ms)| (labels, Value::Float(ms / 1000.0)));
+        let name = format!("{name}_seconds");
+        self.family(&name, help, Kind::Gauge, Some("seconds"), samples);
+    }
+
+    /// One family: its HELP and TYPE lines (and UNIT, in OpenMetrics), then a line per
+    /// sample in the order given. Nothing at all when there are no samples.
+    fn family<'a, const N: usize, V: Into<Value>>(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: Kind,
+        unit: Option<&str>,
+        samples: impl IntoIterator<Item = Sample<'a, N, V>>,
+    ) {
+        let mut samples = samples.into_iter().peekable();
+        if samples.peek().is_none() {
+            return;
+        }
+        let (family, sample) = match kind {
+            Kind::Gauge => (name.to_string(), name.to_string()),
+            Kind::Counter => (name.to_string(), format!("{name}_total")),
+        };
+        let family = match self.format {
+            Format::Prometheus => &sample,
+            Format::OpenMetrics => &family,
+        };
+        // Help texts are constants without backslashes or line breaks: no escaping.
+        let out = &mut self.out;
+        let _ = writeln!(out, "# HELP {PREFIX}{family} {help}");
+        let _ = writeln!(out, "# TYPE {PREFIX}{family} {}", kind.as_str());
+        if let (Format::OpenMetrics, Some(unit)) = (self.format, unit) {
+            let _ = writeln!(out, "# UNIT {PREFIX}{family} {unit}");
+        }
+        for (labels, value) in samples {
+            out.push_str(PREFIX);
+            out.push_str(&sample);
+            for (i, (label, text)) in labels.iter().enumerate() {
+                out.push_str(if i == 0 { "{" } else { "," });
+                let _ = write!(out, "{label}=\"{}\"", LabelValue(text));
+            }
+            if N > 0 {
+                out.push('}');
+            }
+            let _ = writeln!(out, " {}", value.into());
+        }
+    }
+
+    fn finish(mut self) -> String {
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
+        }
+        self.out
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Gauge,
+    Counter,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        }
+    }
+}
+
+/// A sample's value: a count, a flag (1 or 0), or a measurement.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+impl From<bool> for Value {
+    fn from(on: bool) -> Value {
+        Value::Int(u64::from(on))
+    }
+}
+
+impl From<u8> for Value {
+    fn from(n: u8) -> Value {
+        Value::Int(u64::from(n))
+    }
+}
+
+impl From<u32> for Value {
+    fn from(n: u32) -> Value {
+        Value::Int(u64::from(n))
+    }
+}
+
+impl From<u64> for Value {
+    fn from(n: u64) -> Value {
+        Value::Int(n)
+    }
+}
+
+impl fmt::Display for Value {
+    /// A float in the fewest digits that read back as the same number, never with an
+    /// exponent; the special values as both formats spell them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Float(x) if x.is_nan() => f.write_str("NaN"),
+            Value::Float(x) if x == f64::INFINITY => f.write_str("+Inf"),
+            Value::Float(x) if x == f64::NEG_INFINITY => f.write_str("-Inf"),
+            Value::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A label value, escaped as both formats want it: backslash, double quote and line
+/// feed as `\\`, `\"` and `\n`.
+struct LabelValue<'a>(&'a str);
+
+impl fmt::Display for LabelValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(['\\', '"', '\n']) {
+            f.write_str(&rest[..i])?;
+            f.write_str(match rest.as_bytes()[i] {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => "\\n",
+            })?;
+            rest = &rest[i + 1..];
+        }
+        f.write_str(rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::status::{Counters, fixture};
+
+    /// Checks `text` against Prometheus' text format 0.0.4, strictly: every sample
+    /// follows its family's HELP and TYPE lines, families are contiguous, series are
+    /// unique. Returns each series (`name{labels}` as written) with its value.
+    fn parse_prometheus_text(text: &str) -> BTreeMap<String, f64> {
+        fn is_name(s: &str) -> bool {
+            let mut chars = s.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        }
+        assert!(text.ends_with('\n'), "no final newline");
+        let mut helped = HashSet::new();
+        let mut typed = HashSet::new();
+        let mut current: Option<String> = None;
+        let mut finished = HashSet::new();
+        let mut series = BTreeMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').expect("HELP without text");
+                assert!(is_name(name) && !help.is_empty(), "{line}");
+                assert!(helped.insert(name.to_string()), "second HELP: {line}");
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE without type");
+                assert!(is_name(name), "{line}");
+                assert!(["counter", "gauge", "untyped"].contains(&kind), "{line}");
+                assert!(helped.contains(name), "TYPE before HELP: {line}");
+                assert!(typed.insert(name.to_string()), "second TYPE: {line}");
+                if let Some(previous) = current.replace(name.to_string()) {
+                    finished.insert(previous);
+                }
+                continue;
+            }
+            assert!(!line.starts_with('#'), "unexpected comment: {line}");
+            let name_end = line.find(['{', ' ']).expect("sample without value");
+            let name = &line[..name_end];
+            assert!(is_name(name), "bad name: {line}");
+            assert_eq!(
+                current.as_deref(),
+                Some(name),
+                "sample outside its family: {line}"
+            );
+            assert!(!finished.contains(name), "family split: {line}");
+            let mut rest = &line[name_end..];
+            if let Some(labels) = rest.strip_prefix('{') {
+                let mut chars = labels.char_indices();
+                let mut expect_name = true;
+                let end = loop {
+                    let (i, c) = chars.next().expect("unterminated labels");
+                    match c {
+                        '}' if expect_name => break i,
+                        '"' => loop {
+                            match chars.next().expect("unterminated value").1 {
+                                '\\' => {
+                                    let escaped = chars.next().expect("lone backslash").1;
+                                    assert!(['\\', '"', 'n'].contains(&escaped), "{line}");
+                                }
+                                '"' => {
+                                    expect_name = true;
+                                    break;
+                                }
+                                '\n' => panic!("raw newline in {line}"),
+                                _ => {}
+                            }
+                        },
+                        ',' => {}
+                        _ => {
+                            let from = i;
+                            let eq = labels[from..].find('=').expect("label without value");
+                            let label = &labels[from..from + eq];
+                            assert!(is_name(label) && !label.contains(':'), "{line}");
+                            while chars.next().expect("label").0 < from + eq {}
+                            expect_name = false;
+                        }
+                    }
+                };
+                rest = &labels[end + 1..];
+            }
+            let value = rest.strip_prefix(' ').expect("no space before the value");
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                "NaN" => f64::NAN,
+                v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
+            };
+            let key = line[..line.len() - rest.len()].to_string();
+            assert!(
+                series.insert(key, value).is_none(),
+                "duplicate series: {line}"
+            );
+        }
+        series
+    }
+
+    #[test]
+    fn the_sample_gives_exactly_the_documented_metrics() {
+        // Names, labels, types, order and values, in both formats; the README lists
+        // them, and dashboards and alerts depend on them.
+        let status = fixture::status();
+        let prometheus = render_metrics(&status, Format::Prometheus);
+        assert_eq!(prometheus, include_str!("../../tests/fixtures/status.prom"));
+        let openmetrics = render_metrics(&status, Format::OpenMetrics);
+        assert_eq!(
+            openmetrics,
+            include_str!("../../tests/fixtures/status.openmetrics")
+        );
+    }
+
+    #[test]
+    fn metrics_parse_as_prometheus_text_and_hold_the_snapshot() {
+        let mut status = fixture::status();
+        status.peers[0].links[1].last_heartbeat_ms = None;
+        let mut older = status.hooks[0].clone();
+        older.success = false;
+        status.hooks.push(older);
+        let text = render_metrics(&status, Format::Prometheus);
+        let series = parse_prometheus_text(&text);
+        let value = |key: &str| series.get(key).copied().unwrap_or_else(|| panic!("{key}"));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert_eq!(value("failoverd_state{state=\"active\"}"), 1.0);
+        assert_eq!(value("failoverd_state{state=\"fault\"}"), 0.0);
+        assert_eq!(value("failoverd_heartbeats_sent_total"), 95_012.0);
+        assert!(close(
+            value("failoverd_peer_last_heartbeat_seconds{peer=\"beta\",link=\"crossover\"}"),
+            0.0382
+        ));
+        assert!(close(
+            value("failoverd_gateway_rtt_seconds{gateway=\"198.18.0.1\"}"),
+            0.000412
+        ));
+        assert!(close(value("failoverd_last_takeover_seconds"), 0.0034));
+        // A link not heard has no age, and only the newest run of a hook counts.
+        assert!(!text.contains("heartbeat_seconds{peer=\"beta\",link=\"lan\"}"));
+        assert_eq!(value("failoverd_hook_last_success{hook=\"start\"}"), 1.0);
+        // Every family says what it is.
+        let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+        assert_eq!(
+            families,
+            text.lines().filter(|l| l.starts_with("# HELP ")).count()
+        );
+        assert_eq!(families, 17);
+    }
+
+    #[test]
+    fn openmetrics_differs_only_where_the_formats_do() {
+        let status = fixture::status();
+        let openmetrics = render_metrics(&status, Format::OpenMetrics);
+        assert!(openmetrics.ends_with("\n# EOF\n"));
+        assert!(openmetrics.contains("# TYPE failoverd_heartbeats_sent counter\n"));
+        assert!(openmetrics.contains("\nfailoverd_heartbeats_sent_total 95012\n"));
+        assert!(openmetrics.contains("# UNIT failoverd_gateway_rtt_seconds seconds\n"));
+        // A UNIT line for each family in seconds, and the rest as in Prometheus' format.
+        let units = openmetrics.lines().filter(|l| l.starts_with("# UNIT "));
+        assert_eq!(units.count(), 4);
+        let prometheus = render_metrics(&status, Format::Prometheus);
+        let samples = |text: &str| -> Vec<String> {
+            let lines = text.lines().filter(|l| !l.starts_with('#'));
+            lines.map(str::to_string).collect()
+        };
+        assert_eq!(samples(&openmetrics), samples(&prometheus));
+    }
+
+    #[test]
+    fn metric_label_values_are_escaped() {
+        let mut status = fixture::status();
+        status.health.gateways[0].address = "a\"b\\c\nd".into();
+        let text = render_metrics(&status, Format::Prometheus);
+        parse_prometheus_text(&text);
+        assert!(text.contains("failoverd_gateway_up{gateway=\"a\\\"b\\\\c\\nd\"} 1"));
+    }
+
+    #[test]
+    fn metrics_of_an_empty_status_parse() {
+        let mut status = fixture::status();
+        status.vips.clear();
+        status.peers.clear();
+        status.hooks.clear();
+        status.health.gateways.clear();
+        status.counters = Counters::default();
+        status.last_takeover_ms = None;
+        let series = parse_prometheus_text(&render_metrics(&status, Format::Prometheus));
+        assert!(series.contains_key("failoverd_heartbeats_sent_total"));
+        assert!(!series.keys().any(|k| k.starts_with("failoverd_peer_up")));
+        assert!(
+            !series
+                .keys()
+                .any(|k| k.starts_with("failoverd_transitions"))
+        );
+    }
+
+    #[test]
+    fn values_no_scraper_should_see_are_left_out() {
+        let mut status = fixture::status();
+        status.last_takeover_ms = Some(f64::NAN);
+        status.hooks[0].duration_ms = f64::INFINITY;
+        status.peers[0].links[0].last_heartbeat_ms = Some(f64::NEG_INFINITY);
+        let text = render_metrics(&status, Format::Prometheus);
+        parse_prometheus_text(&text);
+        assert!(!text.contains("last_takeover"));
+        assert!(!text.contains("hook_last_duration"));
+        assert!(!text.contains("heartbeat_seconds{peer=\"beta\",link=\"crossover\"}"));
+    }
+
+    #[test]
+    fn values_are_spelled_as_the_formats_want() {
+        for (value, text) in [
+            (Value::Int(95_012), "95012"),
+            (Value::from(true), "1"),
+            (Value::Float(2.0), "2"),
+            (Value::Float(0.0382), "0.0382"),
+            (Value::Float(0.000012), "0.000012"),
+            (Value::Float(f64::INFINITY), "+Inf"),
+            (Value::Float(f64::NEG_INFINITY), "-Inf"),
+            (Value::Float(f64::NAN), "NaN"),
+        ] {
+            assert_eq!(value.to_string(), text);
+        }
+    }
+}

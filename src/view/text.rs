@@ -1,0 +1,612 @@
+//! `failoverd status` and `failoverd events` for people at a terminal: a [`Status`]
+//! as lines of text that fit in [`WIDTH`] columns, with ANSI colour when asked for.
+//!
+//! Pure: the time is a parameter and colour is a flag, so tests pin the output.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use crate::duration::format_duration;
+use crate::machine::event::{Role, Severity};
+use crate::machine::peer::LinkState;
+use crate::status::{EventRecord, Failback, Named, PeerState, PeerStatus, Status, unix_ms};
+
+/// No rendered line is wider than this many columns.
+pub const WIDTH: usize = 100;
+/// How many of the most recent events and hook runs `render_status` shows.
+const SHOWN_EVENTS: usize = 10;
+const SHOWN_HOOKS: usize = 5;
+
+/// The status as people read it: a headline with this node's state, then VIPs, peers
+/// and their links, health, failback, and the latest hook runs and events. ANSI colour
+/// only when `colour` is set. Every line fits in [`WIDTH`] columns; longer ones wrap
+/// with a deeper indent. Ends with a newline.
+pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
+    let paint = Painter { colour };
+    let now_ms = unix_ms(now);
+    let mut out = Lines::default();
+
+    let state = paint.maybe(
+        status.state.known().and_then(role_paint),
+        &status.state.as_str().to_uppercase(),
+    );
+    out.push(format!(
+        "cluster {}: node {} is {state} since {} ({} ago) — {}",
+        status.cluster,
+        status.node,
+        moment(&status.since, status.since_unix_ms, now_ms),
+        ago(now_ms.saturating_sub(status.since_unix_ms)),
+        status.reason
+    ));
+    if status.releasing {
+        out.push(paint.paint(
+            Paint::Yellow,
+            "RELEASING: running the stop hook, then removing the VIPs",
+        ));
+    }
+    let m = &status.maintenance;
+    if m.on {
+        let by = if m.set_by.is_empty() {
+            String::new()
+        } else {
+            format!(" (set by {})", m.set_by.join(", "))
+        };
+        out.push(paint.paint(
+            Paint::Alert,
+            &format!("MAINTENANCE: automatic transitions are frozen{by}"),
+        ));
+    }
+    if status.standby_requested {
+        out.push(paint.paint(
+            Paint::Yellow,
+            "standby requested: this node stays standby while a peer can hold the VIPs",
+        ));
+    }
+
+    let vips: Vec<(String, String)> = status
+        .vips
+        .iter()
+        .map(|vip| {
+            let label = vip
+                .label
+                .as_ref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            let place = match (&vip.holder, vip.held_here) {
+                (_, true) => paint.paint(Paint::Green, "here"),
+                (Some(holder), false) if *holder != status.node => format!("on {holder}"),
+                _ => paint.paint(Paint::Red, "nowhere"),
+            };
+            (
+                format!("{} on {}{label}", vip.address, vip.interface),
+                place,
+            )
+        })
+        .collect();
+    let vip_width = vips.iter().map(|(v, _)| v.chars().count()).max();
+    for (vip, place) in &vips {
+        let pad = vip_width.unwrap_or(0);
+        out.push(format!("vip {vip:<pad$}  {place}"));
+    }
+    if vips.is_empty() {
+        out.push("vip: none configured".to_string());
+    }
+
+    for peer in &status.peers {
+        render_peer(&mut out, &paint, peer);
+    }
+
+    let health = &status.health;
+    let checks = match health.failing {
+        0 if health.gateways.is_empty() && health.interfaces.is_empty() => {
+            "healthy (no health checks)".to_string()
+        }
+        0 => paint.paint(Paint::Green, "healthy"),
+        n => paint.paint(Paint::Red, &checks_failing(n)),
+    };
+    out.push(format!("this node: priority {}, {checks}", status.priority));
+    let gw_width = health
+        .gateways
+        .iter()
+        .map(|g| g.address.chars().count())
+        .max()
+        .unwrap_or(0);
+    for gateway in &health.gateways {
+        let reach = if gateway.reachable {
+            let rtt = gateway
+                .rtt_ms
+                .map(|rtt| format!(", rtt {}", millis(rtt)))
+                .unwrap_or_default();
+            format!("{}{rtt}", paint.paint(Paint::Green, "reachable"))
+        } else {
+            format!(
+                "{} ({} failed probes in a row)",
+                paint.paint(Paint::Red, "unreachable"),
+                gateway.consecutive_failures
+            )
+        };
+        out.push(format!("  gateway {:<gw_width$}  {reach}", gateway.address));
+    }
+    for iface in &health.interfaces {
+        let state = if iface.up {
+            paint.paint(Paint::Green, "up")
+        } else {
+            paint.paint(Paint::Red, "down")
+        };
+        out.push(format!("  interface {}  {state}", iface.name));
+    }
+
+    out.push(match status.failback.known() {
+        Some(Failback::Auto) => format!(
+            "failback: auto, after {} of health",
+            format_duration(Duration::from_millis(status.failback_delay_ms))
+        ),
+        Some(Failback::Manual) | None => format!("failback: {}", status.failback),
+    });
+    if let Some(ms) = status.last_takeover_ms {
+        out.push(format!(
+            "last takeover: {} from the decision to every VIP in place",
+            millis(ms)
+        ));
+    }
+
+    if !status.hooks.is_empty() {
+        out.push("hooks, most recent first:".to_string());
+        let name_width = status
+            .hooks
+            .iter()
+            .take(SHOWN_HOOKS)
+            .map(|h| h.hook.chars().count())
+            .max()
+            .unwrap_or(0);
+        for run in status.hooks.iter().take(SHOWN_HOOKS) {
+            let outcome = if run.success {
+                run.outcome.clone()
+            } else {
+                paint.paint(Paint::Red, &run.outcome)
+            };
+            out.push(format!(
+                "  {}  {:<name_width$}  {:>7}  {outcome}",
+                clock(&run.started),
+                run.hook,
+                millis(run.duration_ms)
+            ));
+        }
+    }
+
+    if !status.events.is_empty() {
+        out.push("events:".to_string());
+        let skip = status.events.len().saturating_sub(SHOWN_EVENTS);
+        for event in &status.events[skip..] {
+            out.push(format!(
+                "  {}  {}  {}",
+                clock(&event.time),
+                severity(&paint, &event.severity),
+                event.message
+            ));
+        }
+    }
+
+    out.push(format!(
+        "failoverd {}, pid {}, {} (fingerprint {})",
+        status.daemon_version, status.pid, status.config, status.fingerprint
+    ));
+    out.text
+}
+
+/// One event as `failoverd events` prints it: `time severity message`.
+pub fn render_event(event: &EventRecord, colour: bool) -> String {
+    let paint = Painter { colour };
+    format!(
+        "{}  {}  {}",
+        event.time,
+        severity(&paint, &event.severity),
+        event.message
+    )
+}
+
+fn render_peer(out: &mut Lines, paint: &Painter, peer: &PeerStatus) {
+    let mut facts = vec![
+        paint.maybe(
+            peer.state.known().and_then(peer_paint),
+            &peer.state.as_str().to_uppercase(),
+        ),
+        format!("priority {}", peer.priority),
+        match peer.health_failing {
+            0 => "healthy".to_string(),
+            n => paint.paint(Paint::Red, &checks_failing(n)),
+        },
+        match peer.fingerprint_match {
+            Some(true) => "config matches".to_string(),
+            Some(false) => paint.paint(Paint::Red, "config MISMATCH"),
+            None => "config not yet compared".to_string(),
+        },
+    ];
+    if peer.maintenance {
+        facts.push(paint.paint(Paint::Alert, "MAINTENANCE"));
+    }
+    if peer.standby_requested {
+        facts.push(paint.paint(Paint::Yellow, "standby requested"));
+    }
+    out.push(format!("peer {}: {}", peer.name, facts.join(", ")));
+    let name_width = peer.links.iter().map(|l| l.name.chars().count()).max();
+    let addr_width = peer.links.iter().map(|l| l.address.chars().count()).max();
+    for link in &peer.links {
+        let age = match link.last_heartbeat_ms {
+            Some(ms) => format!("{} ago", millis(ms)),
+            None => "never".to_string(),
+        };
+        let colour = match link.state.known() {
+            Some(LinkState::Up) => Some(Paint::Green),
+            Some(LinkState::Late) => Some(Paint::Yellow),
+            Some(LinkState::Down) => Some(Paint::Red),
+            Some(LinkState::Unknown) | None => None,
+        };
+        let state = paint.maybe(colour, link.state.as_str());
+        out.push(format!(
+            "  link {:<nw$}  {:<aw$}  last heartbeat {age:>9}  {state}",
+            link.name,
+            link.address,
+            nw = name_width.unwrap_or(0),
+            aw = addr_width.unwrap_or(0),
+        ));
+    }
+}
+
+fn checks_failing(n: u8) -> String {
+    match n {
+        1 => "1 check failing".to_string(),
+        n => format!("{n} checks failing"),
+    }
+}
+
+fn severity(paint: &Painter, severity: &Named<Severity>) -> String {
+    let colour = match severity.known() {
+        Some(Severity::Warn) => Some(Paint::Yellow),
+        Some(Severity::Error) => Some(Paint::Red),
+        Some(Severity::Info) | None => None,
+    };
+    paint.maybe(colour, &format!("{:<5}", severity.as_str()))
+}
+
+/// The colour of this node's role.
+fn role_paint(role: Role) -> Option<Paint> {
+    peer_paint(role.into())
+}
+
+/// The colour of a peer's state.
+fn peer_paint(state: PeerState) -> Option<Paint> {
+    match state {
+        PeerState::Active => Some(Paint::Green),
+        PeerState::Standby => Some(Paint::Yellow),
+        PeerState::Fault | PeerState::Dead => Some(Paint::Red),
+        PeerState::Starting | PeerState::Unknown | PeerState::Stopped => None,
+    }
+}
+
+/// `HH:MM:SS` out of an RFC 3339 time; the whole text if it is not one.
+fn clock(rfc3339: &str) -> &str {
+    match rfc3339.as_bytes().get(10) {
+        Some(b'T') => rfc3339.get(11..19).unwrap_or(rfc3339),
+        _ => rfc3339,
+    }
+}
+
+/// A moment as `HH:MM:SS UTC`, with the date in front when it is a day old or more.
+fn moment(rfc3339: &str, at_ms: u64, now_ms: u64) -> String {
+    const DAY_MS: u64 = 86_400_000;
+    match rfc3339.get(..10) {
+        Some(date) if now_ms.saturating_sub(at_ms) >= DAY_MS => {
+            format!("{date} {} UTC", clock(rfc3339))
+        }
+        _ => format!("{} UTC", clock(rfc3339)),
+    }
+}
+
+/// An age in two units at most: `850ms`, `42s`, `3m 12s`, `2h 5m`, `3d 4h`.
+fn ago(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// A short duration given in milliseconds: `0.4ms`, `38ms`, `1.2s`, then as [`ago`].
+fn millis(ms: f64) -> String {
+    if !ms.is_finite() || ms < 0.0 {
+        return "?".to_string();
+    }
+    if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else if ms < 60_000.0 {
+        format!("{:.1}s", ms / 1000.0)
+    } else {
+        ago(ms as u64)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Paint {
+    Green,
+    Yellow,
+    Red,
+    /// Bold magenta: maintenance, which changes what every other line means.
+    Alert,
+}
+
+struct Painter {
+    colour: bool,
+}
+
+impl Painter {
+    fn paint(&self, paint: Paint, text: &str) -> String {
+        if !self.colour {
+            return text.to_string();
+        }
+        let code = match paint {
+            Paint::Green => "32",
+            Paint::Yellow => "33",
+            Paint::Red => "31",
+            Paint::Alert => "1;35",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    /// `text` in `paint` if any, else as it is.
+    fn maybe(&self, paint: Option<Paint>, text: &str) -> String {
+        match paint {
+            Some(paint) => self.paint(paint, text),
+            None => text.to_string(),
+        }
+    }
+}
+
+/// Output lines, each wrapped to [`WIDTH`] visible columns.
+#[derive(Default)]
+struct Lines {
+    text: String,
+}
+
+impl Lines {
+    fn push(&mut self, line: String) {
+        for part in wrap(&line, WIDTH) {
+            let _ = writeln!(self.text, "{part}");
+        }
+    }
+}
+
+/// Splits `line` into pieces of at most `width` visible columns (ANSI colour codes
+/// take none), at spaces where possible. Continuations are indented four columns
+/// deeper than the line.
+fn wrap(line: &str, width: usize) -> Vec<String> {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let cont = " ".repeat((indent + 4).min(width / 2));
+    let mut pieces = Vec::new();
+    let mut rest = line.to_string();
+    loop {
+        let Some(cut) = overflow(&rest, width) else {
+            pieces.push(rest);
+            return pieces;
+        };
+        // Break at the last space that fits, past the indentation; else mid-word.
+        let floor = if pieces.is_empty() {
+            indent
+        } else {
+            cont.len()
+        };
+        let (head, tail) = match rest[..cut].rfind(' ').filter(|&i| i > floor) {
+            Some(space) => (&rest[..space], &rest[space + 1..]),
+            None => (&rest[..cut], &rest[cut..]),
+        };
+        let next = format!("{cont}{}", tail.trim_start_matches(' '));
+        pieces.push(head.trim_end_matches(' ').to_string());
+        rest = next;
+    }
+}
+
+/// The byte index of the first character past `width` visible columns, if any.
+fn overflow(line: &str, width: usize) -> Option<usize> {
+    let mut columns = 0;
+    let mut in_escape = false;
+    for (i, c) in line.char_indices() {
+        if in_escape {
+            in_escape = c != 'm';
+            continue;
+        }
+        if c == '\x1b' {
+            in_escape = true;
+            continue;
+        }
+        if columns == width {
+            return Some(i);
+        }
+        columns += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::status::fixture::{self, now};
+    use crate::status::{GatewayStatus, HookRun};
+
+    fn visible_width(line: &str) -> usize {
+        let mut plain = String::new();
+        let mut in_escape = false;
+        for c in line.chars() {
+            match (in_escape, c) {
+                (false, '\x1b') => in_escape = true,
+                (true, 'm') => in_escape = false,
+                (true, _) => {}
+                (false, c) => plain.push(c),
+            }
+        }
+        plain.chars().count()
+    }
+
+    #[test]
+    fn the_view_holds_every_piece() {
+        let view = render_status(&fixture::status(), false, now());
+        let first = view.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "cluster web: node alpha is ACTIVE since 01:17:39 UTC (3h 12m ago) \
+             — peer beta dead on all links"
+        );
+        for piece in [
+            "vip 198.18.0.10/24 on eth0 (eth0:vip)  here",
+            "vip 2001:db8::10/64 on eth0            here",
+            "peer beta: STANDBY, priority 100, healthy, config matches",
+            "  link crossover  198.19.0.2   last heartbeat  38ms ago  ok",
+            "  link lan        198.18.0.12  last heartbeat  42ms ago  ok",
+            "this node: priority 200, healthy",
+            "  gateway 198.18.0.1  reachable, rtt 0.4ms",
+            "failback: manual",
+            "last takeover: 3.4ms",
+            "  01:17:39  start    151ms  exited 0 after 151ms",
+            "  04:29:31  warn   late heartbeat from beta on lan: 412ms since the last one",
+            "fingerprint 3f9c2a71d04b8e65",
+        ] {
+            assert!(view.contains(piece), "{piece:?} missing in\n{view}");
+        }
+        // The ten most recent events, not the two before them.
+        assert!(!view.contains("failoverd started"), "{view}");
+        assert!(view.contains("starting -> standby: peer beta is active"));
+        assert!(!view.contains("MAINTENANCE"));
+        assert!(!view.contains('\x1b'), "no colour asked for:\n{view}");
+    }
+
+    #[test]
+    fn trouble_shows() {
+        let mut status = fixture::status();
+        status.state = Role::Fault.into();
+        status.reason = "health checks failing, peer beta is healthier".to_string();
+        status.releasing = true;
+        status.maintenance.on = true;
+        status.maintenance.set_by = vec!["beta".to_string()];
+        status.standby_requested = true;
+        status.health.failing = 1;
+        status.health.gateways.push(GatewayStatus {
+            address: "198.18.0.2".to_string(),
+            reachable: false,
+            rtt_ms: None,
+            consecutive_failures: 4,
+            probes: 90,
+        });
+        status.vips[0].held_here = false;
+        status.vips[0].holder = Some("beta".to_string());
+        status.vips[1].held_here = false;
+        status.vips[1].holder = None;
+        let peer = &mut status.peers[0];
+        peer.fingerprint_match = Some(false);
+        peer.health_failing = 2;
+        peer.links[1].state = LinkState::Down.into();
+        peer.links[1].last_heartbeat_ms = Some(2_140.0);
+        status.failback = Failback::Auto.into();
+        status.hooks.insert(
+            0,
+            HookRun {
+                hook: "stop".to_string(),
+                started: "2026-11-22T04:29:58.000Z".to_string(),
+                duration_ms: 30_000.0,
+                outcome: "timed out after 30s and was killed".to_string(),
+                success: false,
+            },
+        );
+        let view = render_status(&status, false, now());
+        for piece in [
+            "is FAULT since",
+            "RELEASING",
+            "MAINTENANCE: automatic transitions are frozen (set by beta)",
+            "standby requested",
+            "198.18.0.10/24 on eth0 (eth0:vip)  on beta",
+            "nowhere",
+            "2 checks failing, config MISMATCH",
+            "last heartbeat  2.1s ago  dead",
+            "this node: priority 200, 1 check failing",
+            "  gateway 198.18.0.2  unreachable (4 failed probes in a row)",
+            "failback: auto, after 5s of health",
+            "  04:29:58  stop     30.0s  timed out after 30s and was killed",
+        ] {
+            assert!(view.contains(piece), "{piece:?} missing in\n{view}");
+        }
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let mut status = fixture::status();
+        status.maintenance.on = true;
+        status.peers[0].fingerprint_match = Some(false);
+        let plain = render_status(&status, false, now());
+        let coloured = render_status(&status, true, now());
+        assert!(!plain.contains('\x1b'));
+        assert!(coloured.contains("\x1b[32mACTIVE\x1b[0m"), "{coloured}");
+        assert!(coloured.contains("\x1b[33mSTANDBY\x1b[0m"));
+        assert!(coloured.contains("\x1b[31mconfig MISMATCH\x1b[0m"));
+        assert!(coloured.contains("\x1b[1;35mMAINTENANCE"));
+        assert!(coloured.contains("\x1b[33mwarn \x1b[0m"));
+        // Colour changes nothing else.
+        let stripped: Vec<usize> = coloured.lines().map(visible_width).collect();
+        let widths: Vec<usize> = plain.lines().map(|l| l.chars().count()).collect();
+        assert_eq!(stripped, widths);
+    }
+
+    #[test]
+    fn long_lines_wrap_within_the_width() {
+        let mut status = fixture::status();
+        status.reason = "word ".repeat(40);
+        status.events.last_mut().unwrap().message = format!("path /{}", "x".repeat(250));
+        for colour in [false, true] {
+            let view = render_status(&status, colour, now());
+            for line in view.lines() {
+                assert!(visible_width(line) <= WIDTH, "{line:?}");
+            }
+            assert!(view.contains("\n    word word"), "{view}");
+        }
+        assert_eq!(wrap("short", 10), ["short"]);
+        assert_eq!(wrap("  aaaa bbbb cccc", 12), ["  aaaa bbbb", "      cccc"]);
+        assert_eq!(wrap("abcdefghijkl", 5), ["abcde", "  fgh", "  ijk", "  l"]);
+    }
+
+    #[test]
+    fn times_and_ages() {
+        let status = fixture::status();
+        let days_later = now() + Duration::from_secs(3 * 86_400);
+        let view = render_status(&status, false, days_later);
+        assert!(
+            view.starts_with(
+                "cluster web: node alpha is ACTIVE since 2026-11-22 01:17:39 UTC (3d 3h ago)"
+            ),
+            "{view}"
+        );
+        assert_eq!(ago(850), "850ms");
+        assert_eq!(ago(42_000), "42s");
+        assert_eq!(ago(192_000), "3m 12s");
+        assert_eq!(millis(0.412), "0.4ms");
+        assert_eq!(millis(1_234.0), "1.2s");
+        assert_eq!(clock("not a time"), "not a time");
+        // A clock that went backwards shows no negative age.
+        let view = render_status(&status, false, UNIX_EPOCH);
+        assert!(view.contains("(0ms ago)"), "{view}");
+    }
+
+    #[test]
+    fn events_render_on_one_line() {
+        let status = fixture::status();
+        let event = status.events.last().unwrap();
+        assert_eq!(
+            render_event(event, false),
+            "2026-11-22T04:29:31.640Z  warn   late heartbeat from beta on lan: 412ms since the last one"
+        );
+        assert!(render_event(event, true).contains("\x1b[33mwarn \x1b[0m"));
+    }
+}
