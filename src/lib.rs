@@ -1,5 +1,13 @@
 //! failoverd keeps a service reachable when one of two Linux servers dies.
 //!
+//! The election is a pure state machine ([`machine`]): inputs carry the time they
+//! happened, actions come out, every deadline sits in one timer table, and it never
+//! reads the clock, opens a socket or spawns a task. A thin async shell ([`daemon`])
+//! turns sockets, signals, timers and finished effects into inputs and carries out the
+//! actions, the slow ones in order on an executor so heartbeats never wait. What the
+//! daemon reports is one [`status::Status`] document, and every way of showing it is a
+//! pure function of it ([`view`]). docs/architecture.md walks one heartbeat through.
+//!
 //! # Layout
 //! - [`config`]: the TOML file, parsed into a typed, checked [`config::Config`].
 //! - [`duration`]: durations as the file and the logs write them ("200ms", "1.5s").
