@@ -1,11 +1,11 @@
 //! One election: who among the live nodes holds a set of VIPs, and the rules that
 //! move them.
 //!
-//! [`Election`] holds what belongs to the election rather than to the node: the
-//! role, the data only that role has ([`Phase`]), the state of each VIP, and the
-//! operator's standing request. The rules are methods of the machine, because they
-//! read the node's peers, health and timers; each role change goes through
-//! [`Machine::transition`], which logs from, to and why.
+//! `Election` holds what belongs to the election rather than to the node: the role,
+//! the data only that role has (`Phase`), the state of each VIP, and the operator's
+//! standing request. The rules are methods of the machine, because they read the
+//! node's peers, health and timers; each role change goes through
+//! `Machine::transition`, which logs from, to and why.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

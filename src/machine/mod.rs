@@ -12,7 +12,7 @@
 //!   before it claims anything, so a restarting node never grabs the VIPs from an
 //!   active peer.
 //! - Nodes rank by health (fewer failing checks), then priority, then name (smaller
-//!   first); see [`rank`]. When no live node is active, the first-ranked candidate
+//!   first); see `rank.rs`. When no live node is active, the first-ranked candidate
 //!   takes over.
 //! - The active node stays active against a better-ranked standby, except that with
 //!   `failback = "auto"` it hands over once the preferred node has been up and ready
@@ -27,18 +27,18 @@
 //!   So a planned move never leaves the VIPs on two nodes.
 //!
 //! # Where things live
-//! What the node is (its [`settings`], its peers, its health, its heartbeats, the
-//! [`timer`] table) is kept apart from the [`election`] it takes part in (its role
-//! and the data of that role, its VIPs, the operator's standing request). A node holds
+//! What the node is (its settings, its peers, its health, its heartbeats, the timer
+//! table) is kept apart from the election it takes part in (its role and the data of
+//! that role, its VIPs, the operator's standing request). A node holds
 //! one election today; VIP groups will hold one per group over the same peers and
 //! heartbeats.
 
-pub mod election;
+mod election;
 pub mod event;
 pub mod health;
-pub mod orders;
+mod orders;
 pub mod peer;
-pub mod rank;
+mod rank;
 mod reload;
 mod report;
 mod settings;
