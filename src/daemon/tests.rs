@@ -170,22 +170,36 @@ impl Drop for Lab {
     }
 }
 
-/// Plays the loop without signals or a control socket until `done` holds, for at
-/// most two seconds.
+/// How a run of [`pump`] ended.
+#[derive(Debug, PartialEq)]
+enum Pumped {
+    /// The condition holds.
+    Done,
+    /// The machine asked to exit.
+    Exited,
+}
+
+/// Plays the loop without signals or a control socket until `done` holds or the
+/// machine exits, for at most two seconds.
 async fn pump(
     shell: &mut Shell<Recorder>,
     machine: &mut Machine,
     inputs: &mut Inputs,
     done: impl Fn(&Machine) -> bool,
-) {
+) -> Pumped {
     let limit = Instant::now() + Duration::from_secs(2);
-    while !done(machine) {
+    loop {
+        if !shell.perform(machine) {
+            return Pumped::Exited;
+        }
+        if done(machine) {
+            return Pumped::Done;
+        }
         assert!(
             Instant::now() < limit,
             "gave up waiting; role {}",
             machine.role()
         );
-        assert!(shell.perform(machine), "the machine asked to exit");
         let deadline = machine
             .poll_timeout()
             .map_or(limit, Instant::from_std)
@@ -199,7 +213,12 @@ async fn pump(
             }
         }
     }
-    shell.perform(machine);
+}
+
+/// Until this node holds its VIPs, alone: beta never answers.
+async fn until_active(shell: &mut Shell<Recorder>, machine: &mut Machine, inputs: &mut Inputs) {
+    let active = |m: &Machine| m.role() == Role::Active && !m.held_vips().is_empty();
+    assert_eq!(pump(shell, machine, inputs, active).await, Pumped::Done);
 }
 
 #[tokio::test]
@@ -229,14 +248,12 @@ async fn effects_reach_the_host_in_the_order_the_machine_asked() {
     let lab = Lab::new("effects");
     let (mut shell, mut machine, mut inputs, host) = lab.start().await;
     // Beta never answers: after init_dead alpha takes over on its own.
-    pump(&mut shell, &mut machine, &mut inputs, |m| {
-        m.role() == Role::Active && !m.held_vips().is_empty()
-    })
-    .await;
-    pump(&mut shell, &mut machine, &mut inputs, |_| {
-        host.calls().iter().any(|c| c.starts_with("hook start"))
-    })
-    .await;
+    until_active(&mut shell, &mut machine, &mut inputs).await;
+    let started = |_: &Machine| host.calls().iter().any(|c| c.starts_with("hook start"));
+    assert_eq!(
+        pump(&mut shell, &mut machine, &mut inputs, started).await,
+        Pumped::Done
+    );
     let calls = host.calls();
     let at = |prefix: &str| {
         calls
@@ -331,27 +348,13 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
 async fn a_graceful_stop_releases_through_the_host_then_exits() {
     let lab = Lab::new("stop");
     let (mut shell, mut machine, mut inputs, host) = lab.start().await;
-    pump(&mut shell, &mut machine, &mut inputs, |m| {
-        m.role() == Role::Active && !m.held_vips().is_empty()
-    })
-    .await;
+    until_active(&mut shell, &mut machine, &mut inputs).await;
     machine.handle(Instant::now().into_std(), Input::Shutdown);
-    let limit = Instant::now() + Duration::from_secs(2);
-    while shell.perform(&mut machine) {
-        assert!(Instant::now() < limit, "no exit; calls {:?}", host.calls());
-        let deadline = machine
-            .poll_timeout()
-            .map_or(limit, Instant::from_std)
-            .min(limit);
-        tokio::select! {
-            Some((id, outcome)) = inputs.done.recv() => {
-                machine.handle(Instant::now().into_std(), Input::Done { id, outcome: &outcome });
-            }
-            () = tokio::time::sleep_until(deadline) => {
-                machine.handle_timeout(Instant::now().into_std());
-            }
-        }
-    }
+    let never = |_: &Machine| false;
+    assert_eq!(
+        pump(&mut shell, &mut machine, &mut inputs, never).await,
+        Pumped::Exited
+    );
     let calls = host.calls();
     let last_add = calls.iter().rposition(|c| c.starts_with("add")).unwrap();
     let remove = calls.iter().rposition(|c| c.starts_with("remove")).unwrap();

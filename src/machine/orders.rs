@@ -183,15 +183,7 @@ impl Machine {
     }
 
     fn order_failback(&mut self, now: Instant) -> Result<Accepted, Refusal> {
-        let holder = if self.role() == Role::Active {
-            Some(self.settings.name.clone())
-        } else {
-            self.peers
-                .iter()
-                .find(|p| p.holds())
-                .map(|p| p.name.clone())
-        };
-        let Some(holder) = holder else {
+        let Some(holder) = self.holder() else {
             return Err(Refusal::NoHolder);
         };
         let preferred = self.preferred_node();

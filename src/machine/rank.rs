@@ -58,6 +58,18 @@ impl Machine {
         }
     }
 
+    /// The node that holds the VIPs, as far as this node knows: itself or an
+    /// active peer.
+    pub(super) fn holder(&self) -> Option<String> {
+        if self.role() == Role::Active {
+            return Some(self.settings.name.clone());
+        }
+        self.peers
+            .iter()
+            .find(|p| p.holds())
+            .map(|p| p.name.clone())
+    }
+
     /// The preferred node when it is a peer (by index).
     pub(super) fn preferred_peer(&self) -> Option<usize> {
         let me = self.rank();

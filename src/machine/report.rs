@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 use super::election::{Request, VipState};
-use super::{Machine, Role, health};
+use super::{Machine, health};
 use crate::status::{self, PeerState, Status, millis, rfc3339, unix_ms};
 
 impl Machine {
@@ -16,14 +16,7 @@ impl Machine {
             wall.checked_sub(now.saturating_duration_since(t))
                 .unwrap_or(wall)
         };
-        let holder = if self.role() == Role::Active {
-            Some(self.settings.name.clone())
-        } else {
-            self.peers
-                .iter()
-                .find(|p| p.holds())
-                .map(|p| p.name.clone())
-        };
+        let holder = self.holder();
         let mut set_by: Vec<String> = Vec::new();
         if self.maintenance {
             set_by.push(self.settings.name.clone());
