@@ -30,6 +30,9 @@
 #   INTERVALS="1000 100"  heartbeat / advert intervals in ms
 #   DAEMONS="failoverd keepalived"
 #   FAST=1           also node-death at a 10 ms interval (when node-death is selected)
+#   KA_PATHS=2       keepalived heartbeats over the LAN and the crossover, as failoverd
+#                    does (two VRRP instances in a sync group, see keepalived_conf);
+#                    1: over the LAN only, as in the first published run
 #   FOOTPRINT=1      idle RSS and CPU time of both daemons (FOOTPRINT_SECS=20 at
 #                    100 ms, FOOTPRINT_FAST_SECS=10 at 10 ms; 0 skips that one)
 #   RESULTS=bench/results  where the Markdown and JSON results go
@@ -49,6 +52,7 @@ SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 INTERVALS=${INTERVALS:-"1000 100"}
 DAEMONS=${DAEMONS:-"failoverd keepalived"}
 FAST=${FAST:-1}
+KA_PATHS=${KA_PATHS:-2}
 FOOTPRINT=${FOOTPRINT:-1}
 FOOTPRINT_SECS=${FOOTPRINT_SECS:-20}
 FOOTPRINT_FAST_SECS=${FOOTPRINT_FAST_SECS:-10}
@@ -56,6 +60,9 @@ RESULTS=${RESULTS:-bench/results}
 KEEP_LOGS=${KEEP_LOGS:-1}
 
 VIP=198.18.0.10
+# keepalived's crossover instance (KA_PATHS=2) must have a VIP of its own; nothing
+# uses it.
+KA_XO_VIP=198.19.0.254
 GATEWAY=198.18.0.1
 PORT=9000
 # The client's probe period; downtimes are only as fine as this.
@@ -88,6 +95,7 @@ for d in $DAEMONS; do
     [[ $d == failoverd || $d == keepalived ]] || fail "unknown daemon $d"
 done
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || fail "REPS must be a positive number"
+[[ $KA_PATHS == 1 || $KA_PATHS == 2 ]] || fail "KA_PATHS must be 1 or 2"
 [ "$(id -u)" -eq 0 ] || fail "the benchmark builds network namespaces and needs root"
 
 # --- tools -------------------------------------------------------------------------
@@ -231,17 +239,34 @@ failoverd_conf() {
         >"$dir/failoverd.toml" || fail "cannot render the failoverd configuration"
 }
 
-# keepalived_conf FILE NODE PRIORITY OWN PEER MODE: VRRPv3 unicast over the LAN; both
+# keepalived_conf FILE NODE PRIORITY OWN PEER OWN_XO PEER_XO MODE: VRRPv3 unicast; both
 # start as BACKUP (required by nopreempt and preempt_delay). GARP: 3 messages 100 ms
 # apart on becoming master, no second burst, a refresh every 60 s, like failoverd's
 # [announce] above.
+#
+# Two paths (KA_PATHS=2, the default), as failoverd has. One VRRP instance talks over
+# one link only: its sockets are bound to its `interface` (SO_BINDTODEVICE) and to its
+# one unicast_src_ip, and unicast_peer lists addresses, not links. So each link gets
+# an instance, and a vrrp_sync_group joins them: the group goes MASTER only when every
+# member wants to (vrrp_sync_can_goto_master, "prefer backup state to avoid
+# thrashing"), so the standby takes over when the peer is silent on both links, and a
+# cut crossover moves nothing. A FAULT of either member faults the group and the
+# holder lets go, so the crossover instance does not track its link
+# (dont_track_primary; failoverd does not fault on a heartbeat link either), while
+# the LAN instance does, like failoverd's link_state check of the VIP's interface.
+# The VIP belongs to the LAN instance; the gateway script sits on the group,
+# unweighted, as sync groups require. KA_PATHS=1 is the LAN instance alone, as the first runs had it; a cut
+# crossover does not reach it, so its crossover rows compare nothing.
 keepalived_conf() {
-    local file=$1 node=$2 prio=$3 own=$4 peer=$5 mode=$6 preempt
+    local file=$1 node=$2 prio=$3 own=$4 peer=$5 own_xo=$6 peer_xo=$7 mode=$8 preempt track
     if [ "$mode" = manual ]; then
         preempt="nopreempt"
     else
         preempt="preempt_delay $FAILBACK_S"
     fi
+    track="    track_script {
+        gateway
+    }"
     cat >"$file" <<EOF
 global_defs {
     router_id $node
@@ -277,11 +302,46 @@ vrrp_instance bench {
     virtual_ipaddress {
         $VIP/24 dev eth0 label eth0:vip
     }
-    track_script {
-        gateway
-    }
+$([ "$KA_PATHS" = 1 ] && echo "$track")
 }
 EOF
+    [ "$KA_PATHS" = 1 ] && return
+    cat >>"$file" <<EOF
+
+vrrp_instance bench_xo {
+    state BACKUP
+    interface xo
+    virtual_router_id 52
+    priority $prio
+    advert_int $ADV
+    $preempt
+    unicast_src_ip $own_xo
+    unicast_peer {
+        $peer_xo
+    }
+    # A crossover down is silence on one path, not a fault: without this the group
+    # faults on either side of a cut cable and nobody holds the VIP.
+    dont_track_primary
+    # VRRPv3 wants a VIP in every instance; this one only marks the crossover holder.
+    virtual_ipaddress {
+        $KA_XO_VIP/32 dev xo
+    }
+}
+
+vrrp_sync_group bench_paths {
+    group {
+        bench
+        bench_xo
+    }
+$track
+}
+EOF
+}
+
+# keepalived_confs DIR MODE: alpha's and beta's configurations, DIR/NODE.conf.
+keepalived_confs() {
+    keepalived_conf "$1/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 198.19.0.1 198.19.0.2 "$2"
+    keepalived_conf "$1/beta.conf" beta 100 198.18.0.12 198.18.0.11 198.19.0.2 198.19.0.1 "$2"
 }
 
 # --- daemons -----------------------------------------------------------------------
@@ -537,8 +597,7 @@ run_one() {
     if [ "$DAEMON" = failoverd ]; then
         failoverd_conf "$rundir" "$mode"
     else
-        keepalived_conf "$rundir/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 "$mode"
-        keepalived_conf "$rundir/beta.conf" beta 100 198.18.0.12 198.18.0.11 "$mode"
+        keepalived_confs "$rundir" "$mode"
     fi
     ip netns exec "$n1" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
         >"$rundir/serve-alpha.log" 2>&1 &
@@ -733,8 +792,7 @@ footprint() {
     if [ "$DAEMON" = failoverd ]; then
         failoverd_conf "$rundir" manual
     else
-        keepalived_conf "$rundir/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 manual
-        keepalived_conf "$rundir/beta.conf" beta 100 198.18.0.12 198.18.0.11 manual
+        keepalived_confs "$rundir" manual
     fi
     ip netns exec "$n1" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
         >"$rundir/serve-alpha.log" 2>&1 &
