@@ -18,7 +18,8 @@
 #                    VIP should come back after the failback delay (2 s)
 #   failback-manual  the same with manual failback: nothing should move
 #   pause            daemon SIGSTOPped for dead + 1 s, then SIGCONTed: beta takes over
-#                    during the pause; reported apart: what happens after the resume
+#                    during the pause; reported apart: what happens after the resume,
+#                    where nothing should move (beta keeps the VIP)
 #
 # Usage, as root from anywhere:
 #   bench/failover.sh
@@ -548,31 +549,68 @@ start_probe() {
     pids+=("$!")
 }
 
-# row_json NAME PROBE_JSON EXPECTED_CHANGES EXPECTED_RESPONDER MOVE_FROM_MS OVERLAP_MS
-#   OVERLAP_OPEN [OVERLAP_LOW_MS POLL_MAX_GAP_MS]: one result row of a run, from a
-#   netprobe summary.
+# The outcome each result row expects, and the verdict on a row: one jq program for
+# the run log and the report (which judges again, so that a report made from an older
+# run's JSON with REPORT_FROM applies the same rules). For each row, `from` answers
+# the client before the event and `to` should answer at the end; from == to means
+# nothing should move. A row is ok when
+#   - a move is expected: the client saw `from` first and `to` last;
+#   - nothing should move: the client saw `from` alone (no change of responder), and
+#     the VIP was never on both nodes (overlap 0), except after a resume from pause,
+#     where the resumed node holds it by construction until it lets go.
+# Downtime is the longest gap the client saw; in a move that did not happen
+# correctly it measures nothing and is left out (null), in a no-move row it stays,
+# since a move that should not have happened is downtime like any other.
+JQ_JUDGE='
+def expectation:
+    {
+        "node-death": {from: "alpha", to: "beta"},
+        "graceful": {from: "alpha", to: "beta"},
+        "gateway": {from: "alpha", to: "beta"},
+        "failback-auto": {from: "beta", to: "alpha"},
+        "crossover": {from: "alpha", to: "alpha"},
+        "failback-manual": {from: "beta", to: "beta"},
+        "pause: takeover": {from: "alpha", to: "beta"},
+        "pause: after resume": {from: "beta", to: "beta", overlap_allowed: true}
+    }[.row] // error("no expectation for row \(.row)");
+def judged:
+    expectation as $e
+    | ($e.from != $e.to) as $move
+    | (.probe.changes | length) as $n
+    | (if $move then
+           .probe.first_responder == $e.from and .probe.last_responder == $e.to
+       else
+           $n == 0 and .probe.first_responder == $e.from and .probe.last_responder == $e.to
+           and (($e.overlap_allowed // false) or (.overlap_ms // 0) == 0)
+       end) as $ok
+    | . + {
+        ok: $ok,
+        move_expected: $move,
+        changes: $n,
+        expected_changes: (if $move then 1 else 0 end),
+        unnecessary_moves: ([$n - (if $move then 1 else 0 end), 0] | max),
+        downtime_ms: (if ($ok or ($move | not)) and .probe.answered > 1 then .probe.longest_gap_ms else null end)
+      };
+'
+
+# row_json NAME PROBE_JSON MOVE_FROM_MS OVERLAP_MS OVERLAP_OPEN [OVERLAP_LOW_MS
+#   POLL_MAX_GAP_MS]: one result row of a run, from a netprobe summary, judged.
 row_json() {
-    jq -c --arg row "$1" --argjson expected "$3" --arg to "$4" --argjson move_from "$5" \
-        --argjson overlap "$6" --argjson open "$7" --argjson overlap_low "${8:-null}" \
-        --argjson poll_gap "${9:-null}" '
-        (.changes | length) as $n
-        | ([.changes[] | select(.to == $to)][0].at_ms) as $moved_at
-        | (if $expected > 0 then .last_responder == $to else true end) as $ok
+    jq -c --arg row "$1" --argjson move_from "$3" --argjson overlap "$4" --argjson open "$5" \
+        --argjson overlap_low "${6:-null}" --argjson poll_gap "${7:-null}" "$JQ_JUDGE"'
+        {row: $row, probe: .} | expectation as $e
+        | ([.probe.changes[] | select(.to == $e.to)][0].at_ms) as $moved_at
         | {
             row: $row,
-            ok: $ok,
-            downtime_ms: (if $ok and .answered > 1 then .longest_gap_ms else null end),
-            lost: .lost,
+            lost: .probe.lost,
             overlap_ms: $overlap,
             overlap_low_ms: $overlap_low,
             overlap_open: ($open == 1),
             poll_longest_gap_ms: $poll_gap,
-            changes: $n,
-            expected_changes: $expected,
-            unnecessary_moves: ([$n - $expected, 0] | max),
-            move_ms: (if $expected > 0 and $moved_at != null then ([$moved_at - $move_from, 0] | max) else null end),
-            probe: .
-          }' "$2"
+            move_ms: (if $e.from != $e.to and $moved_at != null then ([$moved_at - $move_from, 0] | max) else null end),
+            probe: .probe
+          }
+        | judged' "$2"
 }
 
 # --- one run -----------------------------------------------------------------------
@@ -705,24 +743,16 @@ run_one() {
             ok=0
             note="${note:+$note; }the probe printed nothing"
         else
-            case $scenario in
-            node-death | graceful | gateway)
-                rows=$(row_json "$scenario" "$rundir/probe.json" 1 beta "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
-                ;;
-            crossover | failback-manual)
-                rows=$(row_json "$scenario" "$rundir/probe.json" 0 "" "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
-                ;;
-            failback-auto)
-                rows=$(row_json "$scenario" "$rundir/probe.json" 1 alpha "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
-                ;;
-            pause)
+            # The row's expectation (JQ_JUDGE) says who should answer before and after.
+            if [ "$scenario" = pause ]; then
                 # Overlap while alpha is stopped cannot be helped; only after the resume counts.
-                rows=$(row_json "pause: takeover" "$rundir/probe.json" 1 beta "$move_from" null 0)
+                rows=$(row_json "pause: takeover" "$rundir/probe.json" "$move_from" null 0)
                 if [ -s "$rundir/probe-resume.json" ]; then
-                    rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "" 0 "$ov" "$open" "$ov_low" "$max_gap")
+                    rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "$ov" "$open" "$ov_low" "$max_gap")
                 fi
-                ;;
-            esac
+            else
+                rows=$(row_json "$scenario" "$rundir/probe.json" "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
+            fi
         fi
     fi
 
@@ -901,7 +931,7 @@ jq -n \
     --arg command "$command_line" \
     --argjson elapsed "$elapsed_s" \
     --argjson reps "$REPS" \
-    --arg order "$ALL_SCENARIOS" '
+    --arg order "$ALL_SCENARIOS" "$JQ_JUDGE"'
     def median: map(select(. != null)) | sort
         | if length == 0 then null
           elif length % 2 == 1 then .[length / 2 | floor]
@@ -920,7 +950,7 @@ jq -n \
         move_median: map(.move_ms) | median
     };
     ($order | split(" ")) as $order
-    | [$runs[] | . as $r | .rows[] | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario}] as $rows
+    | [$runs[] | . as $r | .rows[] | judged | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario}] as $rows
     | {
         machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel},
         date: $date, elapsed_s: $elapsed, command: $command, reps: $reps,
@@ -964,7 +994,7 @@ jq -r '
     "Command: `\(.command)`",
     "",
     "Downtime: the longest silence the client saw, probing the VIP every 10 ms (10 means nothing was lost); median [min–max] over the runs.",
-    "Ratio: failoverd median / keepalived median. Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window). Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder. OK: runs that ended as expected.",
+    "Ratio: failoverd median / keepalived median. Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window). Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder. OK: runs that went as expected: where a move is expected, the client heard the old holder first and the new one last; where nothing should move (crossover, failback-manual, pause: after resume), the client heard the holder alone and the VIP was never on both nodes (after a resume from pause, the resumed node holds it by construction, so there only a change of responder counts).",
     "",
     "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
     "|---|---|---|---|---|---|---|---|---|---|",
