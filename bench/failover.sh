@@ -27,6 +27,12 @@
 #
 # Settings (environment):
 #   REPS=3           repetitions of every (daemon, interval, scenario)
+#   REPS_<SCENARIO>  repetitions of one scenario instead (REPS_NODE_DEATH,
+#                    REPS_FAILBACK_AUTO, REPS_PAUSE, ...). REPS_NODE_DEATH is 8 when
+#                    REPS is not set: node death is where the two daemons come
+#                    closest, so its ratios need the most runs to tell apart from the
+#                    noise (the 10 ms interval of FAST too). With REPS set, it follows
+#                    REPS unless set itself.
 #   SCENARIOS=...    space-separated subset of the scenarios above (default: all)
 #   INTERVALS="1000 100"  heartbeat / advert intervals in ms
 #   DAEMONS="failoverd keepalived"
@@ -47,7 +53,10 @@ export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
 repo=$PWD
 
-REPS=${REPS:-3}
+if [ -z "${REPS:-}" ]; then
+    REPS=3
+    REPS_NODE_DEATH=${REPS_NODE_DEATH:-8}
+fi
 ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 INTERVALS=${INTERVALS:-"1000 100"}
@@ -95,7 +104,16 @@ done
 for d in $DAEMONS; do
     [[ $d == failoverd || $d == keepalived ]] || fail "unknown daemon $d"
 done
+# reps_for SCENARIO: the repetitions of SCENARIO, REPS_<SCENARIO> or else REPS.
+reps_for() {
+    local var=REPS_${1//-/_}
+    var=${var^^}
+    echo "${!var:-$REPS}"
+}
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || fail "REPS must be a positive number"
+for s in $ALL_SCENARIOS; do
+    [[ $(reps_for "$s") =~ ^[1-9][0-9]*$ ]] || fail "REPS_$(echo "${s//-/_}" | tr a-z A-Z) must be a positive number"
+done
 [[ $KA_PATHS == 1 || $KA_PATHS == 2 ]] || fail "KA_PATHS must be 1 or 2"
 [ "$(id -u)" -eq 0 ] || fail "the benchmark builds network namespaces and needs root"
 
@@ -615,9 +633,18 @@ row_json() {
 
 # --- one run -----------------------------------------------------------------------
 
+# takes_part SCENARIO: whether the current DAEMON runs SCENARIO. keepalived on the LAN
+# alone (KA_PATHS=1) does not: a cut crossover does not reach it, so its run would
+# only measure the client's probe.
+takes_part() {
+    [ "$DAEMON" = keepalived ] && [ "$KA_PATHS" = 1 ] && [ "$1" = crossover ] && return 1
+    return 0
+}
+
 # run_one SCENARIO REP: one fresh lab, one event; appends a JSON object to runs.jsonl.
 run_one() {
-    local scenario=$1 rep=$2 mode=manual
+    local scenario=$1 rep=$2 mode=manual t_start
+    t_start=$(now_us)
     [ "$scenario" = failback-auto ] && mode=auto
     run_number=$((run_number + 1))
     rundir=$work/$(printf '%03d' "$run_number")-$DAEMON-${I}ms-$scenario-$rep
@@ -769,10 +796,10 @@ run_one() {
     jq -n -c --arg daemon "$DAEMON" --argjson interval "$I" --argjson dead "$D" \
         --arg scenario "$scenario" --argjson rep "$rep" --arg dir "$rundir" \
         --arg note "$note" --argjson rows "$rows_json" --argjson setup_ok "$ok" \
-        --argjson pre "${PRE_MS:-null}" '
+        --argjson pre "${PRE_MS:-null}" --argjson ms $((($(now_us) - t_start) / 1000)) '
         {daemon: $daemon, interval_ms: $interval, dead_ms: $dead, scenario: $scenario,
          rep: $rep, setup_ok: ($setup_ok == 1), note: $note, pre_event_ms: $pre, logs: $dir,
-         rows: $rows}' \
+         run_ms: $ms, rows: $rows}' \
         >>"$work/runs.jsonl"
     local summary
     summary=$(printf '%s\n' "$rows" | jq -r -s 'map("\(.row): gap \(.downtime_ms // "-") ms, lost \(.lost), overlap \(.overlap_ms // "-") ms, changes \(.changes)/\(.expected_changes)\(if .ok then "" else " NOT OK" end)") | join("; ")')
@@ -871,15 +898,18 @@ started=$(now_us)
 : >"$work/runs.jsonl"
 : >"$work/footprint.jsonl"
 say "work directory (logs of every run): $work"
-say "daemons: $DAEMONS; intervals: $INTERVALS ms; scenarios: $SCENARIOS; $REPS repetition(s)"
+reps_summary=$(for s in $SCENARIOS; do echo "$s $(reps_for "$s")"; done | paste -sd, - | sed 's/,/, /g')
+say "daemons: $DAEMONS; intervals: $INTERVALS ms; repetitions: $reps_summary"
+[ "$KA_PATHS" = 1 ] && [[ " $DAEMONS " == *" keepalived "* ]] &&
+    say "keepalived on the LAN only (KA_PATHS=1): it sits out the crossover scenario"
 
 for interval in $INTERVALS; do
     set_timing "$interval"
     say "interval ${I} ms: dead ${D} ms, keepalived advert_int $ADV"
     for scenario in $SCENARIOS; do
-        for rep in $(seq 1 "$REPS"); do
+        for rep in $(seq 1 "$(reps_for "$scenario")"); do
             for DAEMON in $DAEMONS; do
-                run_one "$scenario" "$rep"
+                takes_part "$scenario" && run_one "$scenario" "$rep"
             done
         done
     done
@@ -887,7 +917,7 @@ done
 if [ "$FAST" = 1 ] && [[ " $SCENARIOS " == *" node-death "* ]]; then
     set_timing 10
     say "interval ${I} ms: dead ${D} ms, keepalived advert_int $ADV (node death only)"
-    for rep in $(seq 1 "$REPS"); do
+    for rep in $(seq 1 "$(reps_for node-death)"); do
         for DAEMON in $DAEMONS; do
             run_one node-death "$rep"
         done
@@ -912,6 +942,11 @@ stamp_name=$(date -u +%Y-%m-%d-%H%M)
 md=$RESULTS/$stamp_name.md
 json=$RESULTS/$stamp_name.json
 command_line="REPS=$REPS"
+for s in $ALL_SCENARIOS; do
+    var=REPS_$(echo "${s//-/_}" | tr a-z A-Z)
+    [ -n "${!var:-}" ] && command_line+=" $var=${!var}"
+done
+[ "$KA_PATHS" != 2 ] && command_line+=" KA_PATHS=$KA_PATHS"
 [ "$SCENARIOS" != "$ALL_SCENARIOS" ] && command_line+=" SCENARIOS=\"$SCENARIOS\""
 [ "$INTERVALS" != "1000 100" ] && command_line+=" INTERVALS=\"$INTERVALS\""
 [ "$DAEMONS" != "failoverd keepalived" ] && command_line+=" DAEMONS=\"$DAEMONS\""
@@ -930,7 +965,9 @@ jq -n \
     --arg commit "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --arg command "$command_line" \
     --argjson elapsed "$elapsed_s" \
-    --argjson reps "$REPS" \
+    --argjson reps "$(for s in $SCENARIOS; do echo "$s $(reps_for "$s")"; done |
+        jq -R -n '[inputs | split(" ") | {key: .[0], value: (.[1] | tonumber)}] | from_entries')" \
+    --argjson ka_paths "$KA_PATHS" \
     --arg order "$ALL_SCENARIOS" "$JQ_JUDGE"'
     def median: map(select(. != null)) | sort
         | if length == 0 then null
@@ -953,7 +990,7 @@ jq -n \
     | [$runs[] | . as $r | .rows[] | judged | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario}] as $rows
     | {
         machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel},
-        date: $date, elapsed_s: $elapsed, command: $command, reps: $reps,
+        date: $date, elapsed_s: $elapsed, command: $command, reps: $reps, ka_paths: $ka_paths,
         versions: {failoverd_commit: $commit, keepalived: $keepalived},
         settings: {
             probe_interval_ms: 10, probe_timeout_ms: 200,
@@ -961,7 +998,10 @@ jq -n \
             warn: "2 × interval", init_dead: "2 × dead",
             health: "gateway ping every 1 s, 1 s timeout, 3 failures, 1 success (keepalived vrrp_script interval is whole seconds)",
             failback_delay_s: 2,
-            announce: "3 GARPs 100 ms apart on takeover, refresh every 60 s"
+            announce: "3 GARPs 100 ms apart on takeover, refresh every 60 s",
+            keepalived_paths: (if $ka_paths == 2
+                then "LAN and crossover: one VRRP instance per link in a sync group, the crossover instance with dont_track_primary"
+                else "LAN only: one VRRP instance" end)
         },
         summary: (
             $rows | group_by([.row, .interval_ms])
@@ -990,7 +1030,7 @@ jq -r '
         else (if $s.overlap_open then "≥" else "" end) + "\($s.overlap_worst.lower | f)–\($s.overlap_worst.upper | f)" end;
     "## Failover: failoverd and keepalived \(.versions.keepalived) side by side",
     "",
-    "Run \(.date) on \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); failoverd \(.versions.failoverd_commit); \(.reps) repetition(s) per cell; \(.elapsed_s) s in all.",
+    "Run \(.date) on \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); failoverd \(.versions.failoverd_commit); \(if (.reps | type) == "number" then "\(.reps) repetition(s) per cell" else "repetitions per cell: \(.reps | to_entries | map("\(.key) \(.value)") | join(", "))" end); \(.elapsed_s) s in all.",
     "Command: `\(.command)`",
     "",
     "Downtime: the longest silence the client saw, probing the VIP every 10 ms (10 means nothing was lost); median [min–max] over the runs.",
