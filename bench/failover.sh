@@ -28,7 +28,7 @@
 # Settings (environment):
 #   REPS=3           repetitions of every (daemon, interval, scenario)
 #   REPS_<SCENARIO>  repetitions of one scenario instead (REPS_NODE_DEATH,
-#                    REPS_FAILBACK_AUTO, REPS_PAUSE, ...). REPS_NODE_DEATH is 8 when
+#                    REPS_FAILBACK_AUTO, REPS_PAUSE, ...). REPS_NODE_DEATH is 10 when
 #                    REPS is not set: node death is where the two daemons come
 #                    closest, so its ratios need the most runs to tell apart from the
 #                    noise (the 10 ms interval of FAST too). With REPS set, it follows
@@ -66,7 +66,7 @@ repo=$PWD
 
 if [ -z "${REPS:-}" ]; then
     REPS=3
-    REPS_NODE_DEATH=${REPS_NODE_DEATH:-8}
+    REPS_NODE_DEATH=${REPS_NODE_DEATH:-10}
 fi
 ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
@@ -294,7 +294,7 @@ render() {
     | "## Failover: failoverd and keepalived \(.versions.keepalived) side by side",
     "",
     "Run \(.date) on \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); failoverd \(.versions.failoverd_commit); \(if (.reps | type) == "number" then "\(.reps) repetition(s) per cell" else "repetitions per cell: \(.reps | to_entries | map("\(.key) \(.value)") | join(", "))" end); \(.elapsed_s) s in all.",
-    "Command: `\(.command)`",
+    "Command: `\(.command)`\(if .machine.loadavg_before then "; load average (1, 5, 15 min) \(.machine.loadavg_before) before, \(.machine.loadavg_after) after" else "" end).",
     (if .rerendered then "Report made again on \(.rerendered.date) by bench/failover.sh of failoverd \(.rerendered.commit) (REPORT_FROM), from the runs as measured: the rules for ok and the noise columns are the newer ones." else empty end),
     "",
     (if $ka_paths == 2 then
@@ -1093,6 +1093,7 @@ footprint() {
 # --- the runs ----------------------------------------------------------------------
 
 started=$(now_us)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$work/runs.jsonl"
 : >"$work/footprint.jsonl"
 say "work directory (logs of every run): $work"
@@ -1132,6 +1133,7 @@ if [ "$FOOTPRINT" = 1 ]; then
     done
 fi
 elapsed_s=$((($(now_us) - started) / 1000000))
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- results -----------------------------------------------------------------------
 
@@ -1155,6 +1157,7 @@ jq -n \
     --arg nproc "$(nproc)" \
     --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
     --arg kernel "$(uname -r)" \
+    --arg load_before "$load_before" --arg load_after "$load_after" \
     --arg keepalived "$KA_VERSION" \
     --arg commit "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --arg command "$command_line" \
@@ -1163,7 +1166,8 @@ jq -n \
         jq -R -n '[inputs | split(" ") | {key: .[0], value: (.[1] | tonumber)}] | from_entries')" \
     --argjson ka_paths "$KA_PATHS" '
     {
-        machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel},
+        machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel,
+                  loadavg_before: $load_before, loadavg_after: $load_after},
         date: $date, elapsed_s: $elapsed, command: $command, reps: $reps, ka_paths: $ka_paths,
         versions: {failoverd_commit: $commit, keepalived: $keepalived},
         settings: {
