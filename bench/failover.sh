@@ -206,7 +206,9 @@ summarize() {
     | (.ka_paths // 1) as $ka_paths
     | .runs |= map(.rows |= map(judged))
     | [.runs[] | . as $r | .rows[] | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario}] as $rows
-    | . + {
+    # The summary before the footprint and the runs, for a reader of the file.
+    | {footprint, runs} as $data
+    | del(.footprint, .runs) + {
         summary: (
             $rows | group_by([.row, .interval_ms])
             | map({
@@ -218,8 +220,8 @@ summarize() {
             | sort_by([(.scenario as $s | $order | index($s)), .row, -.interval_ms])
         ),
         poll_longest_gap_ms: ([$rows[] | .poll_longest_gap_ms | select(. != null)] | max),
-        setup_failures: [.runs[] | select(.setup_ok | not) | {daemon, interval_ms, scenario, rep, note, logs}]
-      }' "$1" >"$2.tmp" || return 1
+        setup_failures: [$data.runs[] | select(.setup_ok | not) | {daemon, interval_ms, scenario, rep, note, logs}]
+      } + $data' "$1" >"$2.tmp" || return 1
     # Each ratio against the noise, by a bootstrap over the repetitions.
     python3 - "$2.tmp" "$2" "$BOOT_RESAMPLES" "$BOOT_SEED" <<'PY' || return 1
 import json, random, sys
