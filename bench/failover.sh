@@ -115,15 +115,20 @@ done
 for d in $DAEMONS; do
     [[ $d == failoverd || $d == keepalived ]] || fail "unknown daemon $d"
 done
+# reps_var SCENARIO: the name of its repetitions setting, REPS_NODE_DEATH and the like.
+reps_var() {
+    local var=REPS_${1//-/_}
+    echo "${var^^}"
+}
 # reps_for SCENARIO: the repetitions of SCENARIO, REPS_<SCENARIO> or else REPS.
 reps_for() {
-    local var=REPS_${1//-/_}
-    var=${var^^}
+    local var
+    var=$(reps_var "$1")
     echo "${!var:-$REPS}"
 }
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || fail "REPS must be a positive number"
 for s in $ALL_SCENARIOS; do
-    [[ $(reps_for "$s") =~ ^[1-9][0-9]*$ ]] || fail "REPS_$(echo "${s//-/_}" | tr a-z A-Z) must be a positive number"
+    [[ $(reps_for "$s") =~ ^[1-9][0-9]*$ ]] || fail "$(reps_var "$s") must be a positive number"
 done
 [[ $KA_PATHS == 1 || $KA_PATHS == 2 ]] || fail "KA_PATHS must be 1 or 2"
 # --- report ------------------------------------------------------------------------
@@ -150,6 +155,7 @@ BOOT_SEED=1
 # Downtime is the longest gap the client saw; in a move that did not happen
 # correctly it measures nothing and is left out (null), in a no-move row it stays,
 # since a move that should not have happened is downtime like any other.
+# shellcheck disable=SC2016 # jq's $variables, not the shell's
 JQ_JUDGE='
 def expectation:
     {
@@ -341,7 +347,9 @@ report() {
 }
 
 if [ -n "${REPORT_FROM:-}" ]; then
-    command -v jq >/dev/null && command -v python3 >/dev/null || fail "REPORT_FROM needs jq and python3"
+    if ! command -v jq >/dev/null || ! command -v python3 >/dev/null; then
+        fail "REPORT_FROM needs jq and python3"
+    fi
     [ -s "$REPORT_FROM" ] || fail "REPORT_FROM: no such file $REPORT_FROM"
     raw=$(mktemp /tmp/failover-report.XXXXXX) || exit 1
     trap 'rm -f "$raw"' EXIT
@@ -1141,7 +1149,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 command_line="REPS=$REPS"
 for s in $ALL_SCENARIOS; do
-    var=REPS_$(echo "${s//-/_}" | tr a-z A-Z)
+    var=$(reps_var "$s")
     [ -n "${!var:-}" ] && command_line+=" $var=${!var}"
 done
 [ "$KA_PATHS" != 2 ] && command_line+=" KA_PATHS=$KA_PATHS"
