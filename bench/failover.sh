@@ -18,7 +18,8 @@
 #                    VIP should come back after the failback delay (2 s)
 #   failback-manual  the same with manual failback: nothing should move
 #   pause            daemon SIGSTOPped for dead + 1 s, then SIGCONTed: beta takes over
-#                    during the pause; reported apart: what happens after the resume
+#                    during the pause; reported apart: what happens after the resume,
+#                    where nothing should move (beta keeps the VIP)
 #
 # Usage, as root from anywhere:
 #   bench/failover.sh
@@ -26,29 +27,53 @@
 #
 # Settings (environment):
 #   REPS=3           repetitions of every (daemon, interval, scenario)
+#   REPS_<SCENARIO>  repetitions of one scenario instead (REPS_NODE_DEATH,
+#                    REPS_FAILBACK_AUTO, REPS_PAUSE, ...). REPS_NODE_DEATH is 10 when
+#                    REPS is not set: node death is where the two daemons come
+#                    closest, so its ratios need the most runs to tell apart from the
+#                    noise (the 10 ms interval of FAST too). With REPS set, it follows
+#                    REPS unless set itself.
 #   SCENARIOS=...    space-separated subset of the scenarios above (default: all)
 #   INTERVALS="1000 100"  heartbeat / advert intervals in ms
 #   DAEMONS="failoverd keepalived"
 #   FAST=1           also node-death at a 10 ms interval (when node-death is selected)
+#   KA_PATHS=2       keepalived heartbeats over the LAN and the crossover, as failoverd
+#                    does (two VRRP instances in a sync group, see keepalived_conf);
+#                    1: over the LAN only, as in the first published run; keepalived
+#                    then sits out the crossover scenario, and its rows are "not
+#                    comparable"
 #   FOOTPRINT=1      idle RSS and CPU time of both daemons (FOOTPRINT_SECS=20 at
 #                    100 ms, FOOTPRINT_FAST_SECS=10 at 10 ms; 0 skips that one)
 #   RESULTS=bench/results  where the Markdown and JSON results go
 #   KEEP_LOGS=1      keep the per-run logs (printed path); 0 deletes them at the end
+#   REPORT_FROM=FILE.json  measure nothing: make the report again from the runs of an
+#                    earlier result (as RESULTS/FILE.md and .json), with this script's
+#                    rules for ok and noise; needs neither root nor a build
 #
-# Installs keepalived, iputils-ping and jq from Debian's packages when missing, and
-# builds failoverd and netprobe in release mode. Every namespace it makes has a name
-# unique to this run and is deleted on exit; nothing is added to the host's namespace.
+# The report (see "report" below) gives, per scenario and interval, each daemon's
+# downtime as median [min-max], the failoverd/keepalived ratio of the medians with a
+# 90 % bootstrap interval, and whether the ratio stands out of the noise of the runs
+# ("ranges apart", "outside noise") or not ("within noise").
+#
+# Installs keepalived, iputils-ping, jq and python3 from Debian's packages when
+# missing, and builds failoverd and netprobe in release mode. Every namespace it makes
+# has a name unique to this run and is deleted on exit; nothing is added to the host's
+# namespace.
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
 repo=$PWD
 
-REPS=${REPS:-3}
+if [ -z "${REPS:-}" ]; then
+    REPS=3
+    REPS_NODE_DEATH=${REPS_NODE_DEATH:-10}
+fi
 ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 INTERVALS=${INTERVALS:-"1000 100"}
 DAEMONS=${DAEMONS:-"failoverd keepalived"}
 FAST=${FAST:-1}
+KA_PATHS=${KA_PATHS:-2}
 FOOTPRINT=${FOOTPRINT:-1}
 FOOTPRINT_SECS=${FOOTPRINT_SECS:-20}
 FOOTPRINT_FAST_SECS=${FOOTPRINT_FAST_SECS:-10}
@@ -56,6 +81,9 @@ RESULTS=${RESULTS:-bench/results}
 KEEP_LOGS=${KEEP_LOGS:-1}
 
 VIP=198.18.0.10
+# keepalived's crossover instance (KA_PATHS=2) must have a VIP of its own; nothing
+# uses it.
+KA_XO_VIP=198.19.0.254
 GATEWAY=198.18.0.1
 PORT=9000
 # The client's probe period; downtimes are only as fine as this.
@@ -87,7 +115,257 @@ done
 for d in $DAEMONS; do
     [[ $d == failoverd || $d == keepalived ]] || fail "unknown daemon $d"
 done
+# reps_var SCENARIO: the name of its repetitions setting, REPS_NODE_DEATH and the like.
+reps_var() {
+    local var=REPS_${1//-/_}
+    echo "${var^^}"
+}
+# reps_for SCENARIO: the repetitions of SCENARIO, REPS_<SCENARIO> or else REPS.
+reps_for() {
+    local var
+    var=$(reps_var "$1")
+    echo "${!var:-$REPS}"
+}
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || fail "REPS must be a positive number"
+for s in $ALL_SCENARIOS; do
+    [[ $(reps_for "$s") =~ ^[1-9][0-9]*$ ]] || fail "$(reps_var "$s") must be a positive number"
+done
+[[ $KA_PATHS == 1 || $KA_PATHS == 2 ]] || fail "KA_PATHS must be 1 or 2"
+# --- report ------------------------------------------------------------------------
+#
+# A run writes its raw record (machine, settings, runs, footprint) and then the
+# report: `summarize` judges every row (JQ_JUDGE), groups the rows by (row,
+# interval), and adds each ratio with its noise verdict; `render` writes the
+# Markdown. REPORT_FROM=FILE.json does only these two steps, on the runs of an
+# earlier result, so a new report format or new rules apply to measured data.
+
+# The bootstrap of the ratios: resamples per row, and the seed (a run's report can be
+# made again, with the same intervals, from its JSON).
+BOOT_RESAMPLES=1000
+BOOT_SEED=1
+
+# The outcome each result row expects, and the verdict on a row: one jq program for
+# the run log and the report. For each row, `from` answers the client before the
+# event and `to` should answer at the end; from == to means nothing should move. A row
+# is ok when
+#   - a move is expected: the client saw `from` first and `to` last;
+#   - nothing should move: the client saw `from` alone (no change of responder), and
+#     the VIP was never on both nodes (overlap 0), except after a resume from pause,
+#     where the resumed node holds it by construction until it lets go.
+# Downtime is the longest gap the client saw; in a move that did not happen
+# correctly it measures nothing and is left out (null), in a no-move row it stays,
+# since a move that should not have happened is downtime like any other.
+# shellcheck disable=SC2016 # jq's $variables, not the shell's
+JQ_JUDGE='
+def expectation:
+    {
+        "node-death": {from: "alpha", to: "beta"},
+        "graceful": {from: "alpha", to: "beta"},
+        "gateway": {from: "alpha", to: "beta"},
+        "failback-auto": {from: "beta", to: "alpha"},
+        "crossover": {from: "alpha", to: "alpha"},
+        "failback-manual": {from: "beta", to: "beta"},
+        "pause: takeover": {from: "alpha", to: "beta"},
+        "pause: after resume": {from: "beta", to: "beta", overlap_allowed: true}
+    }[.row] // error("no expectation for row \(.row)");
+def judged:
+    expectation as $e
+    | ($e.from != $e.to) as $move
+    | (.probe.changes | length) as $n
+    | (if $move then
+           .probe.first_responder == $e.from and .probe.last_responder == $e.to
+       else
+           $n == 0 and .probe.first_responder == $e.from and .probe.last_responder == $e.to
+           and (($e.overlap_allowed // false) or (.overlap_ms // 0) == 0)
+       end) as $ok
+    | . + {
+        ok: $ok,
+        move_expected: $move,
+        changes: $n,
+        expected_changes: (if $move then 1 else 0 end),
+        unnecessary_moves: ([$n - (if $move then 1 else 0 end), 0] | max),
+        downtime_ms: (if ($ok or ($move | not)) and .probe.answered > 1 then .probe.longest_gap_ms else null end)
+      };
+'
+
+# summarize RAW_JSON OUT_JSON: the raw record with the summary added.
+summarize() {
+    jq --arg order "$ALL_SCENARIOS" "$JQ_JUDGE"'
+    def median: map(select(. != null)) | sort
+        | if length == 0 then null
+          elif length % 2 == 1 then .[length / 2 | floor]
+          else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+    def stats: {
+        runs: length,
+        ok: map(select(.ok)) | length,
+        downtime_ms: map(.downtime_ms),
+        downtime_median: map(.downtime_ms) | median,
+        lost_median: map(.lost) | median,
+        overlap_max: (map(.overlap_ms) | map(select(. != null)) | max),
+        overlap_worst: (map(select(.overlap_ms != null)) | if length == 0 then null
+            else max_by(.overlap_ms) | {upper: .overlap_ms, lower: .overlap_low_ms} end),
+        overlap_open: any(.overlap_open),
+        unnecessary_moves: map(.unnecessary_moves) | add,
+        move_median: map(.move_ms) | median
+    };
+    ($order | split(" ")) as $order
+    | (.ka_paths // 1) as $ka_paths
+    | .runs |= map(.rows |= map(judged))
+    | [.runs[] | . as $r | .rows[] | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario}] as $rows
+    # The summary before the footprint and the runs, for a reader of the file.
+    | {footprint, runs} as $data
+    | del(.footprint, .runs) + {
+        summary: (
+            $rows | group_by([.row, .interval_ms])
+            | map({
+                row: .[0].row, scenario: .[0].scenario, interval_ms: .[0].interval_ms, dead_ms: .[0].dead_ms,
+                comparable: (.[0].scenario != "crossover" or $ka_paths == 2),
+                failoverd: (map(select(.daemon == "failoverd")) | stats),
+                keepalived: (map(select(.daemon == "keepalived")) | stats)
+              })
+            | sort_by([(.scenario as $s | $order | index($s)), .row, -.interval_ms])
+        ),
+        poll_longest_gap_ms: ([$rows[] | .poll_longest_gap_ms | select(. != null)] | max),
+        setup_failures: [$data.runs[] | select(.setup_ok | not) | {daemon, interval_ms, scenario, rep, note, logs}]
+      } + $data' "$1" >"$2.tmp" || return 1
+    # Each ratio against the noise, by a bootstrap over the repetitions.
+    python3 - "$2.tmp" "$2" "$BOOT_RESAMPLES" "$BOOT_SEED" <<'PY' || return 1
+import json, random, sys
+
+src, dst, resamples, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+with open(src) as f:
+    report = json.load(f)
+for row in report["summary"]:
+    fo = [x for x in row["failoverd"]["downtime_ms"] if x is not None]
+    ka = [x for x in row["keepalived"]["downtime_ms"] if x is not None]
+    ratio, interval, noise = None, None, None
+    if fo and ka and median(ka) > 0:
+        ratio = median(fo) / median(ka)
+    if not row["comparable"]:
+        ratio, noise = None, "not comparable"
+    elif ratio is not None and min(len(fo), len(ka)) < 2:
+        noise = "too few runs"
+    elif ratio is not None:
+        # Each daemon's runs resampled with replacement, as many as it has; the ratio
+        # of the two medians; the 5th to the 95th percentile of those ratios. A seed
+        # per row, so adding a scenario does not move the other rows' intervals.
+        rng = random.Random(f"{seed}:{row['row']}:{row['interval_ms']}")
+        ratios = sorted(
+            median(rng.choices(fo, k=len(fo))) / median(rng.choices(ka, k=len(ka)))
+            for _ in range(resamples)
+        )
+        interval = [ratios[int(0.05 * resamples)], ratios[int(0.95 * resamples) - 1]]
+        if max(fo) < min(ka) or max(ka) < min(fo):
+            noise = "ranges apart"
+        elif interval[0] > 1 or interval[1] < 1:
+            noise = "outside noise"
+        else:
+            noise = "within noise"
+    row["downtime_ratio"] = ratio
+    row["ratio_interval90"] = interval
+    row["noise"] = noise
+report["settings"]["noise"] = (
+    f"{resamples} times, each daemon's downtimes resampled with replacement (as many as "
+    f"it has runs) and the ratio of the two medians taken; the interval runs from the 5th "
+    f"to the 95th percentile of those ratios (seeded with {seed}, the row and the "
+    f"interval: the same runs give the same interval)"
+)
+with open(dst, "w") as f:
+    json.dump(report, f, indent=2, ensure_ascii=False)
+    f.write("\n")
+PY
+    rm -f "$2.tmp"
+}
+
+# render JSON: the Markdown report of a summarized record, on stdout.
+render() {
+    jq -r '
+    def f: if . == null then "–" else (. * 10 | round / 10 | tostring) end;
+    def i: if . == null then "–" else (. | round | tostring) end;
+    def r2: if . == null then "–" else (. * 100 | round / 100 | tostring) end;
+    def range: map(select(. != null)) | if length == 0 then "" else " [\(min | i)–\(max | i)]" end;
+    def pair(a; b): "\(a) / \(b)";
+    def ov($s): if $s.overlap_worst == null then "–"
+        elif $s.overlap_worst.upper == 0 then "0"
+        else (if $s.overlap_open then "≥" else "" end) + "\($s.overlap_worst.lower | f)–\($s.overlap_worst.upper | f)" end;
+    def ratio: if .downtime_ratio == null then "–"
+        elif .ratio_interval90 == null then (.downtime_ratio | r2)
+        else "\(.downtime_ratio | r2) (\(.ratio_interval90[0] | r2)–\(.ratio_interval90[1] | r2))" end;
+    def okcell($s): if $s.runs == 0 then "–" else "\($s.ok)/\($s.runs)" end;
+    (.ka_paths // 1) as $ka_paths
+    | "## Failover: failoverd and keepalived \(.versions.keepalived) side by side",
+    "",
+    "Run \(.date) on \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); failoverd \(.versions.failoverd_commit); \(if (.reps | type) == "number" then "\(.reps) repetition(s) per cell" else "repetitions per cell: \(.reps | to_entries | map("\(.key) \(.value)") | join(", "))" end); \(.elapsed_s) s in all.",
+    "Command: `\(.command)`\(if .machine.loadavg_before then "; load average (1, 5, 15 min) \(.machine.loadavg_before) before, \(.machine.loadavg_after) after" else "" end).",
+    (if .rerendered then "Report made again on \(.rerendered.date) by bench/failover.sh of failoverd \(.rerendered.commit) (REPORT_FROM), from the runs as measured: the rules for ok and the noise columns are the newer ones." else empty end),
+    "",
+    (if $ka_paths == 2 then
+        "keepalived heartbeats over both links, as failoverd does: one VRRP instance per link (LAN, crossover) in a sync group, which goes master only when both instances want to, i.e. when the peer is silent on both links."
+     else
+        "keepalived heartbeats over the LAN only (one VRRP instance), failoverd over the LAN and the crossover: a cut crossover does not reach keepalived, so the crossover rows are not comparable and have no ratio."
+     end),
+    "",
+    "Downtime: the longest silence the client saw, probing the VIP every 10 ms (10 means nothing was lost); median [min–max] over the runs. Left out of a row where a move was expected but did not happen as expected.",
+    "Ratio: failoverd median / keepalived median; in parentheses its 90 % bootstrap interval: \(.settings.noise // "").",
+    "Noise: ranges apart: no run of one daemon lies within the other\u0027s [min–max]; outside noise: the ranges overlap, but the interval excludes 1; within noise: the interval contains 1, so these runs cannot tell the two daemons apart, whatever the ratio; too few runs: fewer than two on a side, no interval; not comparable: keepalived could not take part in the same event, so no ratio. Downtimes lie on the 10 ms probe grid: a difference below one probe interval means little even outside the noise.",
+    "Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window). Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder.",
+    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: after resume), the client heard the holder alone and the VIP was never on both nodes (after a resume from pause the resumed node holds it by construction, so there only a change of responder counts).",
+    "",
+    "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio (90 % interval) | noise | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    (.summary[] |
+        "| \(.row) | \(.interval_ms) ms (\(.dead_ms)) | \(.failoverd.downtime_median | i)\(.failoverd.downtime_ms | range) | \(.keepalived.downtime_median | i)\(.keepalived.downtime_ms | range) | \(ratio) | \(.noise // "–") | \(pair(.failoverd.lost_median | i; .keepalived.lost_median | i)) | \(pair(ov(.failoverd); ov(.keepalived))) | \(pair(.failoverd.unnecessary_moves // "–"; .keepalived.unnecessary_moves // "–")) | \(pair(.failoverd.move_median | i; .keepalived.move_median | i)) | \(pair(okcell(.failoverd); okcell(.keepalived))) |"),
+    "",
+    (if (.setup_failures | length) > 0 then
+        "Runs that never reached the event: " + (.setup_failures | map("\(.daemon) \(.interval_ms) ms \(.scenario) #\(.rep): \(.note)") | join("; ")), ""
+     else empty end),
+    (if (.footprint | length) > 0 then
+        "### Idle footprint (alpha active, beta standby, no client traffic)",
+        "",
+        "CPU: time used over the idle period, per second; \"checks\" is the CPU of reaped child processes (keepalived runs `ping` as its gateway check, failoverd pings from its own raw socket). keepalived is two processes (parent and VRRP child): RSS is their sum, PSS shares their common pages out.\(if $ka_paths == 2 then " keepalived runs two VRRP instances, one per link." else "" end)",
+        "",
+        "| daemon | interval | node | processes | VmRSS KiB | PSS KiB | CPU ms/s self | CPU ms/s checks | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+        (.footprint[] | "| \(.daemon) | \(.interval_ms) ms | \(.node) (\(.role)) | \(.processes) | \(.vmrss_kib) | \(.pss_kib) | \(.cpu_ms_self / .seconds | f) | \(.cpu_ms_children / .seconds | f) | \(.seconds) |"),
+        ""
+     else empty end)
+    ' "$1"
+}
+
+# report RAW_JSON STEM: STEM.json and STEM.md from a raw record; prints the Markdown.
+report() {
+    mkdir -p "$(dirname "$2")"
+    summarize "$1" "$2.json" || fail "could not write $2.json"
+    render "$2.json" >"$2.md" || fail "could not write $2.md"
+    cat "$2.md"
+}
+
+if [ -n "${REPORT_FROM:-}" ]; then
+    if ! command -v jq >/dev/null || ! command -v python3 >/dev/null; then
+        fail "REPORT_FROM needs jq and python3"
+    fi
+    [ -s "$REPORT_FROM" ] || fail "REPORT_FROM: no such file $REPORT_FROM"
+    raw=$(mktemp /tmp/failover-report.XXXXXX) || exit 1
+    trap 'rm -f "$raw"' EXIT
+    # Runs before KA_PATHS was recorded had keepalived on the LAN only.
+    jq --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        --arg commit "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" '
+        del(.summary, .poll_longest_gap_ms, .setup_failures)
+        | .ka_paths = (.ka_paths // 1)
+        | .rerendered = {date: $date, commit: $commit}' "$REPORT_FROM" >"$raw" ||
+        fail "REPORT_FROM: cannot read $REPORT_FROM"
+    stem=$RESULTS/$(basename "$REPORT_FROM" .json)
+    report "$raw" "$stem"
+    say "report made again from $REPORT_FROM: $stem.md and $stem.json"
+    exit 0
+fi
+
 [ "$(id -u)" -eq 0 ] || fail "the benchmark builds network namespaces and needs root"
 
 # --- tools -------------------------------------------------------------------------
@@ -97,6 +375,7 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v keepalived >/dev/null || missing+=(keepalived)
 command -v ping >/dev/null || missing+=(iputils-ping)
 command -v jq >/dev/null || missing+=(jq)
+command -v python3 >/dev/null || missing+=(python3)
 if [ "${#missing[@]}" -gt 0 ]; then
     say "installing ${missing[*]} from Debian's packages"
     apt-get update -qq >/dev/null || fail "apt-get update failed"
@@ -231,17 +510,34 @@ failoverd_conf() {
         >"$dir/failoverd.toml" || fail "cannot render the failoverd configuration"
 }
 
-# keepalived_conf FILE NODE PRIORITY OWN PEER MODE: VRRPv3 unicast over the LAN; both
+# keepalived_conf FILE NODE PRIORITY OWN PEER OWN_XO PEER_XO MODE: VRRPv3 unicast; both
 # start as BACKUP (required by nopreempt and preempt_delay). GARP: 3 messages 100 ms
 # apart on becoming master, no second burst, a refresh every 60 s, like failoverd's
 # [announce] above.
+#
+# Two paths (KA_PATHS=2, the default), as failoverd has. One VRRP instance talks over
+# one link only: its sockets are bound to its `interface` (SO_BINDTODEVICE) and to its
+# one unicast_src_ip, and unicast_peer lists addresses, not links. So each link gets
+# an instance, and a vrrp_sync_group joins them: the group goes MASTER only when every
+# member wants to (vrrp_sync_can_goto_master, "prefer backup state to avoid
+# thrashing"), so the standby takes over when the peer is silent on both links, and a
+# cut crossover moves nothing. A FAULT of either member faults the group and the
+# holder lets go, so the crossover instance does not track its link
+# (dont_track_primary; failoverd does not fault on a heartbeat link either), while
+# the LAN instance does, like failoverd's link_state check of the VIP's interface.
+# The VIP belongs to the LAN instance; the gateway script sits on the group,
+# unweighted, as sync groups require. KA_PATHS=1 is the LAN instance alone, as the first runs had it; a cut
+# crossover does not reach it, so its crossover rows compare nothing.
 keepalived_conf() {
-    local file=$1 node=$2 prio=$3 own=$4 peer=$5 mode=$6 preempt
+    local file=$1 node=$2 prio=$3 own=$4 peer=$5 own_xo=$6 peer_xo=$7 mode=$8 preempt track
     if [ "$mode" = manual ]; then
         preempt="nopreempt"
     else
         preempt="preempt_delay $FAILBACK_S"
     fi
+    track="    track_script {
+        gateway
+    }"
     cat >"$file" <<EOF
 global_defs {
     router_id $node
@@ -277,11 +573,46 @@ vrrp_instance bench {
     virtual_ipaddress {
         $VIP/24 dev eth0 label eth0:vip
     }
-    track_script {
-        gateway
-    }
+$([ "$KA_PATHS" = 1 ] && echo "$track")
 }
 EOF
+    [ "$KA_PATHS" = 1 ] && return
+    cat >>"$file" <<EOF
+
+vrrp_instance bench_xo {
+    state BACKUP
+    interface xo
+    virtual_router_id 52
+    priority $prio
+    advert_int $ADV
+    $preempt
+    unicast_src_ip $own_xo
+    unicast_peer {
+        $peer_xo
+    }
+    # A crossover down is silence on one path, not a fault: without this the group
+    # faults on either side of a cut cable and nobody holds the VIP.
+    dont_track_primary
+    # VRRPv3 wants a VIP in every instance; this one only marks the crossover holder.
+    virtual_ipaddress {
+        $KA_XO_VIP/32 dev xo
+    }
+}
+
+vrrp_sync_group bench_paths {
+    group {
+        bench
+        bench_xo
+    }
+$track
+}
+EOF
+}
+
+# keepalived_confs DIR MODE: alpha's and beta's configurations, DIR/NODE.conf.
+keepalived_confs() {
+    keepalived_conf "$1/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 198.19.0.1 198.19.0.2 "$2"
+    keepalived_conf "$1/beta.conf" beta 100 198.18.0.12 198.18.0.11 198.19.0.2 198.19.0.1 "$2"
 }
 
 # --- daemons -----------------------------------------------------------------------
@@ -488,38 +819,40 @@ start_probe() {
     pids+=("$!")
 }
 
-# row_json NAME PROBE_JSON EXPECTED_CHANGES EXPECTED_RESPONDER MOVE_FROM_MS OVERLAP_MS
-#   OVERLAP_OPEN [OVERLAP_LOW_MS POLL_MAX_GAP_MS]: one result row of a run, from a
-#   netprobe summary.
+# row_json NAME PROBE_JSON MOVE_FROM_MS OVERLAP_MS OVERLAP_OPEN [OVERLAP_LOW_MS
+#   POLL_MAX_GAP_MS]: one result row of a run, from a netprobe summary, judged.
 row_json() {
-    jq -c --arg row "$1" --argjson expected "$3" --arg to "$4" --argjson move_from "$5" \
-        --argjson overlap "$6" --argjson open "$7" --argjson overlap_low "${8:-null}" \
-        --argjson poll_gap "${9:-null}" '
-        (.changes | length) as $n
-        | ([.changes[] | select(.to == $to)][0].at_ms) as $moved_at
-        | (if $expected > 0 then .last_responder == $to else true end) as $ok
+    jq -c --arg row "$1" --argjson move_from "$3" --argjson overlap "$4" --argjson open "$5" \
+        --argjson overlap_low "${6:-null}" --argjson poll_gap "${7:-null}" "$JQ_JUDGE"'
+        {row: $row, probe: .} | expectation as $e
+        | ([.probe.changes[] | select(.to == $e.to)][0].at_ms) as $moved_at
         | {
             row: $row,
-            ok: $ok,
-            downtime_ms: (if $ok and .answered > 1 then .longest_gap_ms else null end),
-            lost: .lost,
+            lost: .probe.lost,
             overlap_ms: $overlap,
             overlap_low_ms: $overlap_low,
             overlap_open: ($open == 1),
             poll_longest_gap_ms: $poll_gap,
-            changes: $n,
-            expected_changes: $expected,
-            unnecessary_moves: ([$n - $expected, 0] | max),
-            move_ms: (if $expected > 0 and $moved_at != null then ([$moved_at - $move_from, 0] | max) else null end),
-            probe: .
-          }' "$2"
+            move_ms: (if $e.from != $e.to and $moved_at != null then ([$moved_at - $move_from, 0] | max) else null end),
+            probe: .probe
+          }
+        | judged' "$2"
 }
 
 # --- one run -----------------------------------------------------------------------
 
+# takes_part SCENARIO: whether the current DAEMON runs SCENARIO. keepalived on the LAN
+# alone (KA_PATHS=1) does not: a cut crossover does not reach it, so its run would
+# only measure the client's probe.
+takes_part() {
+    [ "$DAEMON" = keepalived ] && [ "$KA_PATHS" = 1 ] && [ "$1" = crossover ] && return 1
+    return 0
+}
+
 # run_one SCENARIO REP: one fresh lab, one event; appends a JSON object to runs.jsonl.
 run_one() {
-    local scenario=$1 rep=$2 mode=manual
+    local scenario=$1 rep=$2 mode=manual t_start
+    t_start=$(now_us)
     [ "$scenario" = failback-auto ] && mode=auto
     run_number=$((run_number + 1))
     rundir=$work/$(printf '%03d' "$run_number")-$DAEMON-${I}ms-$scenario-$rep
@@ -537,8 +870,7 @@ run_one() {
     if [ "$DAEMON" = failoverd ]; then
         failoverd_conf "$rundir" "$mode"
     else
-        keepalived_conf "$rundir/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 "$mode"
-        keepalived_conf "$rundir/beta.conf" beta 100 198.18.0.12 198.18.0.11 "$mode"
+        keepalived_confs "$rundir" "$mode"
     fi
     ip netns exec "$n1" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
         >"$rundir/serve-alpha.log" 2>&1 &
@@ -646,24 +978,16 @@ run_one() {
             ok=0
             note="${note:+$note; }the probe printed nothing"
         else
-            case $scenario in
-            node-death | graceful | gateway)
-                rows=$(row_json "$scenario" "$rundir/probe.json" 1 beta "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
-                ;;
-            crossover | failback-manual)
-                rows=$(row_json "$scenario" "$rundir/probe.json" 0 "" "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
-                ;;
-            failback-auto)
-                rows=$(row_json "$scenario" "$rundir/probe.json" 1 alpha "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
-                ;;
-            pause)
+            # The row's expectation (JQ_JUDGE) says who should answer before and after.
+            if [ "$scenario" = pause ]; then
                 # Overlap while alpha is stopped cannot be helped; only after the resume counts.
-                rows=$(row_json "pause: takeover" "$rundir/probe.json" 1 beta "$move_from" null 0)
+                rows=$(row_json "pause: takeover" "$rundir/probe.json" "$move_from" null 0)
                 if [ -s "$rundir/probe-resume.json" ]; then
-                    rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "" 0 "$ov" "$open" "$ov_low" "$max_gap")
+                    rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "$ov" "$open" "$ov_low" "$max_gap")
                 fi
-                ;;
-            esac
+            else
+                rows=$(row_json "$scenario" "$rundir/probe.json" "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
+            fi
         fi
     fi
 
@@ -680,10 +1004,10 @@ run_one() {
     jq -n -c --arg daemon "$DAEMON" --argjson interval "$I" --argjson dead "$D" \
         --arg scenario "$scenario" --argjson rep "$rep" --arg dir "$rundir" \
         --arg note "$note" --argjson rows "$rows_json" --argjson setup_ok "$ok" \
-        --argjson pre "${PRE_MS:-null}" '
+        --argjson pre "${PRE_MS:-null}" --argjson ms $((($(now_us) - t_start) / 1000)) '
         {daemon: $daemon, interval_ms: $interval, dead_ms: $dead, scenario: $scenario,
          rep: $rep, setup_ok: ($setup_ok == 1), note: $note, pre_event_ms: $pre, logs: $dir,
-         rows: $rows}' \
+         run_ms: $ms, rows: $rows}' \
         >>"$work/runs.jsonl"
     local summary
     summary=$(printf '%s\n' "$rows" | jq -r -s 'map("\(.row): gap \(.downtime_ms // "-") ms, lost \(.lost), overlap \(.overlap_ms // "-") ms, changes \(.changes)/\(.expected_changes)\(if .ok then "" else " NOT OK" end)") | join("; ")')
@@ -733,8 +1057,7 @@ footprint() {
     if [ "$DAEMON" = failoverd ]; then
         failoverd_conf "$rundir" manual
     else
-        keepalived_conf "$rundir/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 manual
-        keepalived_conf "$rundir/beta.conf" beta 100 198.18.0.12 198.18.0.11 manual
+        keepalived_confs "$rundir" manual
     fi
     ip netns exec "$n1" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
         >"$rundir/serve-alpha.log" 2>&1 &
@@ -780,18 +1103,22 @@ footprint() {
 # --- the runs ----------------------------------------------------------------------
 
 started=$(now_us)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$work/runs.jsonl"
 : >"$work/footprint.jsonl"
 say "work directory (logs of every run): $work"
-say "daemons: $DAEMONS; intervals: $INTERVALS ms; scenarios: $SCENARIOS; $REPS repetition(s)"
+reps_summary=$(for s in $SCENARIOS; do echo "$s $(reps_for "$s")"; done | paste -sd, - | sed 's/,/, /g')
+say "daemons: $DAEMONS; intervals: $INTERVALS ms; repetitions: $reps_summary"
+[ "$KA_PATHS" = 1 ] && [[ " $DAEMONS " == *" keepalived "* ]] &&
+    say "keepalived on the LAN only (KA_PATHS=1): it sits out the crossover scenario"
 
 for interval in $INTERVALS; do
     set_timing "$interval"
     say "interval ${I} ms: dead ${D} ms, keepalived advert_int $ADV"
     for scenario in $SCENARIOS; do
-        for rep in $(seq 1 "$REPS"); do
+        for rep in $(seq 1 "$(reps_for "$scenario")"); do
             for DAEMON in $DAEMONS; do
-                run_one "$scenario" "$rep"
+                takes_part "$scenario" && run_one "$scenario" "$rep"
             done
         done
     done
@@ -799,7 +1126,7 @@ done
 if [ "$FAST" = 1 ] && [[ " $SCENARIOS " == *" node-death "* ]]; then
     set_timing 10
     say "interval ${I} ms: dead ${D} ms, keepalived advert_int $ADV (node death only)"
-    for rep in $(seq 1 "$REPS"); do
+    for rep in $(seq 1 "$(reps_for node-death)"); do
         for DAEMON in $DAEMONS; do
             run_one node-death "$rep"
         done
@@ -816,14 +1143,16 @@ if [ "$FOOTPRINT" = 1 ]; then
     done
 fi
 elapsed_s=$((($(now_us) - started) / 1000000))
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# --- report ------------------------------------------------------------------------
+# --- results -----------------------------------------------------------------------
 
-mkdir -p "$RESULTS"
-stamp_name=$(date -u +%Y-%m-%d-%H%M)
-md=$RESULTS/$stamp_name.md
-json=$RESULTS/$stamp_name.json
 command_line="REPS=$REPS"
+for s in $ALL_SCENARIOS; do
+    var=$(reps_var "$s")
+    [ -n "${!var:-}" ] && command_line+=" $var=${!var}"
+done
+[ "$KA_PATHS" != 2 ] && command_line+=" KA_PATHS=$KA_PATHS"
 [ "$SCENARIOS" != "$ALL_SCENARIOS" ] && command_line+=" SCENARIOS=\"$SCENARIOS\""
 [ "$INTERVALS" != "1000 100" ] && command_line+=" INTERVALS=\"$INTERVALS\""
 [ "$DAEMONS" != "failoverd keepalived" ] && command_line+=" DAEMONS=\"$DAEMONS\""
@@ -838,34 +1167,18 @@ jq -n \
     --arg nproc "$(nproc)" \
     --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
     --arg kernel "$(uname -r)" \
+    --arg load_before "$load_before" --arg load_after "$load_after" \
     --arg keepalived "$KA_VERSION" \
     --arg commit "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --arg command "$command_line" \
     --argjson elapsed "$elapsed_s" \
-    --argjson reps "$REPS" \
-    --arg order "$ALL_SCENARIOS" '
-    def median: map(select(. != null)) | sort
-        | if length == 0 then null
-          elif length % 2 == 1 then .[length / 2 | floor]
-          else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-    def stats: {
-        runs: length,
-        ok: map(select(.ok)) | length,
-        downtime_ms: map(.downtime_ms),
-        downtime_median: map(.downtime_ms) | median,
-        lost_median: map(.lost) | median,
-        overlap_max: (map(.overlap_ms) | map(select(. != null)) | max),
-        overlap_worst: (map(select(.overlap_ms != null)) | if length == 0 then null
-            else max_by(.overlap_ms) | {upper: .overlap_ms, lower: .overlap_low_ms} end),
-        overlap_open: any(.overlap_open),
-        unnecessary_moves: map(.unnecessary_moves) | add,
-        move_median: map(.move_ms) | median
-    };
-    ($order | split(" ")) as $order
-    | [$runs[] | . as $r | .rows[] | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario}] as $rows
-    | {
-        machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel},
-        date: $date, elapsed_s: $elapsed, command: $command, reps: $reps,
+    --argjson reps "$(for s in $SCENARIOS; do echo "$s $(reps_for "$s")"; done |
+        jq -R -n '[inputs | split(" ") | {key: .[0], value: (.[1] | tonumber)}] | from_entries')" \
+    --argjson ka_paths "$KA_PATHS" '
+    {
+        machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel,
+                  loadavg_before: $load_before, loadavg_after: $load_after},
+        date: $date, elapsed_s: $elapsed, command: $command, reps: $reps, ka_paths: $ka_paths,
         versions: {failoverd_commit: $commit, keepalived: $keepalived},
         settings: {
             probe_interval_ms: 10, probe_timeout_ms: 200,
@@ -873,60 +1186,15 @@ jq -n \
             warn: "2 × interval", init_dead: "2 × dead",
             health: "gateway ping every 1 s, 1 s timeout, 3 failures, 1 success (keepalived vrrp_script interval is whole seconds)",
             failback_delay_s: 2,
-            announce: "3 GARPs 100 ms apart on takeover, refresh every 60 s"
+            announce: "3 GARPs 100 ms apart on takeover, refresh every 60 s",
+            keepalived_paths: (if $ka_paths == 2
+                then "LAN and crossover: one VRRP instance per link in a sync group, the crossover instance with dont_track_primary"
+                else "LAN only: one VRRP instance" end)
         },
-        summary: (
-            $rows | group_by([.row, .interval_ms])
-            | map({
-                row: .[0].row, scenario: .[0].scenario, interval_ms: .[0].interval_ms, dead_ms: .[0].dead_ms,
-                failoverd: (map(select(.daemon == "failoverd")) | stats),
-                keepalived: (map(select(.daemon == "keepalived")) | stats)
-              })
-            | map(. + {downtime_ratio: (if .failoverd.downtime_median != null and (.keepalived.downtime_median // 0) > 0
-                                          then .failoverd.downtime_median / .keepalived.downtime_median else null end)})
-            | sort_by([(.scenario as $s | $order | index($s)), .row, -.interval_ms])
-        ),
-        poll_longest_gap_ms: ([$rows[] | .poll_longest_gap_ms | select(. != null)] | max),
-        setup_failures: [$runs[] | select(.setup_ok | not) | {daemon, interval_ms, scenario, rep, note, logs}],
         footprint: $footprint,
         runs: $runs
-      }' >"$json" || fail "could not write $json"
+    }' >"$work/raw.json" || fail "could not collect the runs"
 
-jq -r '
-    def f: if . == null then "–" else (. * 10 | round / 10 | tostring) end;
-    def i: if . == null then "–" else (. | round | tostring) end;
-    def range: map(select(. != null)) | if length == 0 then "" else " [\(min | i)–\(max | i)]" end;
-    def pair(a; b): "\(a) / \(b)";
-    def ov($s): if $s.overlap_worst == null then "–"
-        elif $s.overlap_worst.upper == 0 then "0"
-        else (if $s.overlap_open then "≥" else "" end) + "\($s.overlap_worst.lower | f)–\($s.overlap_worst.upper | f)" end;
-    "## Failover: failoverd and keepalived \(.versions.keepalived) side by side",
-    "",
-    "Run \(.date) on \(.machine.nproc) × \(.machine.cpu), Linux \(.machine.kernel); failoverd \(.versions.failoverd_commit); \(.reps) repetition(s) per cell; \(.elapsed_s) s in all.",
-    "Command: `\(.command)`",
-    "",
-    "Downtime: the longest silence the client saw, probing the VIP every 10 ms (10 means nothing was lost); median [min–max] over the runs.",
-    "Ratio: failoverd median / keepalived median. Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window). Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder. OK: runs that ended as expected.",
-    "",
-    "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
-    "|---|---|---|---|---|---|---|---|---|---|",
-    (.summary[] |
-        "| \(.row) | \(.interval_ms) ms (\(.dead_ms)) | \(.failoverd.downtime_median | i)\(.failoverd.downtime_ms | range) | \(.keepalived.downtime_median | i)\(.keepalived.downtime_ms | range) | \(if .downtime_ratio == null then "–" else (.downtime_ratio * 100 | round / 100 | tostring) end) | \(pair(.failoverd.lost_median | i; .keepalived.lost_median | i)) | \(pair(ov(.failoverd); ov(.keepalived))) | \(pair(.failoverd.unnecessary_moves // "–"; .keepalived.unnecessary_moves // "–")) | \(pair(.failoverd.move_median | i; .keepalived.move_median | i)) | \(pair("\(.failoverd.ok)/\(.failoverd.runs)"; "\(.keepalived.ok)/\(.keepalived.runs)")) |"),
-    "",
-    (if (.setup_failures | length) > 0 then
-        "Runs that never reached the event: " + (.setup_failures | map("\(.daemon) \(.interval_ms) ms \(.scenario) #\(.rep): \(.note)") | join("; ")), ""
-     else empty end),
-    (if (.footprint | length) > 0 then
-        "### Idle footprint (alpha active, beta standby, no client traffic)",
-        "",
-        "CPU: time used over the idle period, per second; \"checks\" is the CPU of reaped child processes (keepalived runs `ping` as its gateway check, failoverd pings from its own raw socket). keepalived is two processes (parent and VRRP child): RSS is their sum, PSS shares their common pages out.",
-        "",
-        "| daemon | interval | node | processes | VmRSS KiB | PSS KiB | CPU ms/s self | CPU ms/s checks | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
-        (.footprint[] | "| \(.daemon) | \(.interval_ms) ms | \(.node) (\(.role)) | \(.processes) | \(.vmrss_kib) | \(.pss_kib) | \(.cpu_ms_self / .seconds | f) | \(.cpu_ms_children / .seconds | f) | \(.seconds) |"),
-        ""
-     else empty end)
-    ' "$json" >"$md" || fail "could not write $md"
-
-cat "$md"
-say "results: $md and $json (runs took ${elapsed_s} s)"
+stem=$RESULTS/$(date -u +%Y-%m-%d-%H%M)
+report "$work/raw.json" "$stem"
+say "results: $stem.md and $stem.json (runs took ${elapsed_s} s)"
