@@ -22,6 +22,7 @@
 
 pub mod cluster;
 pub mod sample;
+pub mod vipwatch;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
