@@ -248,3 +248,32 @@ fn the_vip_watcher_sees_overlaps_down_to_microseconds_and_no_clean_move_as_one()
     }
     assert_eq!(history.at_end(), [true, false]);
 }
+
+/// `Lab::start_probe` runs netprobe in the background; SIGUSR1 ends it early with its
+/// summary, which `Cluster::across` relies on to probe across events of any length.
+#[test]
+fn a_background_probe_stops_when_told_and_reports_every_answer() {
+    let lab = Lab::new();
+    let _alpha = lab.serve("n1", "alpha");
+    let probe = lab.start_probe(
+        &short(N1_LAN)
+            .count(10_000)
+            .interval(Duration::from_millis(5)),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let summary = probe.finish();
+    assert!(
+        (20..2000).contains(&summary.sent),
+        "stopped after {} probes: {}",
+        summary.sent,
+        summary.raw
+    );
+    assert_eq!(summary.answered, summary.sent, "{}", summary.raw);
+    assert_eq!(
+        summary.answers_from("alpha"),
+        summary.sent,
+        "{}",
+        summary.raw
+    );
+    assert!(!summary.stopped_early, "{}", summary.raw);
+}
