@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::Lab;
 use common::cluster::*;
-use common::crossing::{Expect, SHORT_GAP};
+use common::crossing::{Expect, PROBE_INTERVAL, SHORT_GAP};
 use failoverd::machine::{LinkState, Role};
 use failoverd::status::PeerState;
 use nix::sys::signal::Signal;
@@ -346,6 +346,152 @@ fn maintenance_freezes_moves_until_turned_off() {
         ctl(&lab, "beta", &["maintenance", "off"])
     });
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+}
+
+/// Maintenance mode: turned on on the standby, it freezes failover for as long as that
+/// node lives, so the holder's death leaves the VIP on no node. The flag is kept in
+/// `[control] state_dir`, so a real restart of the standby's daemon (SIGTERM, a new
+/// process) reads it back and the freeze goes on, past `init_dead`. `maintenance off`
+/// on beta then lets it take over at once.
+#[test]
+fn maintenance_on_the_standby_outlives_the_holders_death_and_a_restart() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start(&lab);
+    // Beta takes its state directory from its own file (relative to it), not from
+    // --state-dir: the key the README names.
+    let text = fs::read_to_string(&cluster.config).expect("read the config");
+    let own = text.replace(
+        "state_dir = \"/var/lib/failoverd\"",
+        "state_dir = \"beta-state\"",
+    );
+    assert_ne!(
+        own, text,
+        "the sample has no [control] state_dir line to replace"
+    );
+    let beta_config = lab.write_file("failoverd-beta.toml", &own);
+    let flag = lab.tmpdir().join("beta-state").join("maintenance");
+    cluster.restart("beta", &beta_config, None);
+    cluster.wait_for("beta standby again", || {
+        try_status_of(&lab, "beta").is_some_and(|s| s.state == Role::Standby)
+    });
+    let output = ctl(&lab, "beta", &["maintenance", "on"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(flag.exists(), "no maintenance flag at {}", flag.display());
+    cluster.wait_for("alpha to see the maintenance", || {
+        status_of(&lab, "alpha").maintenance.on
+    });
+
+    // One crossing from alpha's death to beta's takeover: the client hears alpha, a
+    // silence as long as the freeze, then beta.
+    let expect = Expect::unplanned("alpha", "beta").gap(LIMIT * 2);
+    let ((died, thawed), seen) = cluster.across(&expect, |c| {
+        let died = Instant::now();
+        c.crash_alpha();
+        std::thread::sleep(DEAD * 3);
+        let beta = status_of(&lab, "beta");
+        assert!(
+            beta.state == Role::Standby && !vip_on(&lab, "n2"),
+            "beta took over in maintenance: {:?}\n{}",
+            beta.state,
+            c.logs()
+        );
+        c.restart("beta", &beta_config, None);
+        c.wait_for("the restarted beta in maintenance, set by itself", || {
+            try_status_of(&lab, "beta").is_some_and(|s| {
+                s.state == Role::Standby && s.maintenance.on && s.maintenance.set_by == ["beta"]
+            })
+        });
+        assert!(lab.log(&c.beta).contains("maintenance mode (set on beta)"));
+        // Alone after a restart, beta would claim the VIP after init_dead (1 s).
+        std::thread::sleep(Duration::from_millis(1000) + DEAD * 2);
+        assert!(
+            !vip_on(&lab, "n2"),
+            "beta took over after its restart in maintenance\n{}",
+            c.logs()
+        );
+        let thawed = Instant::now();
+        let output = ctl(&lab, "beta", &["maintenance", "off"]);
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        (died, thawed)
+    });
+    assert!(!flag.exists(), "the flag outlived `maintenance off`");
+    // The kernel: the VIP came to beta only once maintenance was off, and at once.
+    let added = seen.kernel.started + seen.kernel.first_added(1).expect("added on n2");
+    assert!(
+        added > thawed && added - thawed < SHORT_GAP,
+        "beta added the VIP {:?} after `maintenance off`\n{}",
+        added.checked_duration_since(thawed),
+        seen.kernel.describe()
+    );
+    // The client: one silence, from alpha's death to beta's takeover.
+    let silence = seen.longest_silence(false);
+    let frozen = thawed - died;
+    assert!(
+        silence + PROBE_INTERVAL * 5 >= frozen && silence <= frozen + SHORT_GAP,
+        "the client's longest silence was {silence:?}, the freeze lasted {frozen:?}: {}",
+        seen.client.raw
+    );
+}
+
+/// SIGTERM: "A signal during a release lets the release finish first." A second
+/// SIGTERM, and a SIGINT, while the stop hook runs: the hook runs once and to its end,
+/// the VIP goes after it, the daemon exits 0 once, and beta takes over without overlap.
+#[test]
+fn a_signal_during_the_release_lets_it_finish_and_the_daemon_exits_once() {
+    let lab = Lab::new();
+    let slow_stop = write_hook(
+        &lab,
+        "slow-stop.sh",
+        r#"if [ "$FAILOVERD_HOOK" = stop ]; then
+  echo begin >> "{dir}/stop-$FAILOVERD_NODE.log"
+  sleep 1
+  echo "end vip=$(ip -o addr show | grep -c ' 198.18.0.10/')" >> "{dir}/stop-$FAILOVERD_NODE.log"
+fi"#,
+    );
+    let mut cluster =
+        Cluster::start_with(&lab, |sample| sample.set("hooks.stop", slow_stop.display()));
+    let stop_log = lab.tmpdir().join("stop-alpha.log");
+    let read = |path: &std::path::Path| fs::read_to_string(path).unwrap_or_default();
+    let ((exit, at_exit), _) = cluster.across(&Expect::planned("alpha", "beta"), |c| {
+        lab.kill(&c.alpha, Signal::SIGTERM)
+            .expect("send SIGTERM to alpha");
+        c.wait_for("alpha's stop hook to begin", || {
+            read(&stop_log).contains("begin")
+        });
+        for signal in [Signal::SIGTERM, Signal::SIGINT] {
+            lab.kill(&c.alpha, signal).expect("signal alpha");
+        }
+        let exit = wait_exit(&mut c.alpha);
+        (exit, read(&stop_log))
+    });
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "alpha's exit: {exit}\n{}",
+        cluster.logs()
+    );
+    // Read the moment alpha exited: the hook had run once, to its end, and the VIP was
+    // still there when it ended.
+    assert_eq!(
+        at_exit,
+        "begin\nend vip=1\n",
+        "alpha's stop hook\n{}",
+        cluster.logs()
+    );
+    let log = lab.log(&cluster.alpha);
+    for once in [
+        "releasing (stop hook, then VIPs): shutdown",
+        "shutdown requested",
+        "handover complete, exiting",
+    ] {
+        assert_eq!(
+            log.matches(once).count(),
+            1,
+            "{once:?} in alpha's log\n{}",
+            cluster.logs()
+        );
+    }
+    cluster.assert_log_contains("beta", "peer alpha shut down");
 }
 
 #[test]
