@@ -238,6 +238,116 @@ fn an_active_daemon_paused_past_dead_yields_on_resume() {
     );
 }
 
+/// Hooks: "A failing hook ... changes nothing else: a release goes on to remove the
+/// VIPs." A stop hook that exits 3 on SIGTERM: the VIP still goes, the daemon exits 0,
+/// and beta takes over without overlap.
+#[test]
+fn a_failing_stop_hook_still_removes_the_vip_and_the_daemon_exits_cleanly() {
+    let lab = Lab::new();
+    let failing = write_hook(
+        &lab,
+        "failing-stop.sh",
+        r#"[ "$FAILOVERD_HOOK" != stop ] || exit 3"#,
+    );
+    let mut cluster =
+        Cluster::start_with(&lab, |sample| sample.set("hooks.stop", failing.display()));
+    let (exit, _) = cluster.across(&Expect::planned("alpha", "beta"), |c| {
+        lab.kill(&c.alpha, Signal::SIGTERM)
+            .expect("send SIGTERM to alpha");
+        wait_exit(&mut c.alpha)
+    });
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "alpha's exit: {exit}\n{}",
+        cluster.logs()
+    );
+    cluster.wait_for_hook("alpha", "stop", &["state=stopped", "prev=active"]);
+    let alpha = lab.log(&cluster.alpha);
+    assert!(
+        alpha.contains("stop hook failed: exited 3") && alpha.contains("handover complete"),
+        "{}",
+        cluster.logs()
+    );
+    cluster.assert_log_contains("beta", "peer alpha shut down");
+}
+
+/// How the election works, Order of effects: "A VIP that cannot be added is logged as
+/// an error and tried again every second while the node is active; the start hook
+/// waits for it." Alpha's VIP interface (eth1 on alpha) does not exist when alpha
+/// becomes active; it appears three seconds later. Meanwhile the add fails about once
+/// a second, the client hears nobody and the start hook does not run; then the VIP
+/// comes within a retry, and the start hook runs with the VIP in place.
+#[test]
+fn a_vip_add_that_fails_is_retried_every_second_and_the_start_hook_waits_for_it() {
+    let lab = Lab::new();
+    // The hook records whether the VIP was on its node when it ran.
+    let hook = write_hook(
+        &lab,
+        "vip-check.sh",
+        r#"echo "$FAILOVERD_HOOK vip=$(ip -o addr show | grep -c ' 198.18.0.10/')" >> "{dir}/vip-at-hook-$FAILOVERD_NODE.log""#,
+    );
+    let mut cluster = Cluster::launch_with(&lab, |sample| {
+        sample
+            .set("node[0].interfaces", "{ eth0 = \"eth1\" }")
+            // A missing interface would fail alpha's link check and hand the VIP to
+            // beta; this test is about the add, not about health.
+            .set("health.link_state", "false")
+            .set("hooks.start", hook.display())
+    });
+    cluster.wait_for("alpha active", || {
+        try_status_of(&lab, "alpha").is_some_and(|s| s.state == Role::Active)
+    });
+    let hook_log = lab.tmpdir().join("vip-at-hook-alpha.log");
+    let failures = |log: &str| log.matches("failed to add VIP 198.18.0.10/24").count();
+    let missing = Duration::from_secs(3);
+    let expect = Expect::arrives("alpha");
+    let ((failed, created), seen) = cluster.across(&expect, |c| {
+        std::thread::sleep(missing);
+        let failed = failures(&lab.log(&c.alpha));
+        assert!(
+            !hook_log.exists() && !vip_on(&lab, "n1"),
+            "the start hook ran or the VIP came without its interface\n{}",
+            c.logs()
+        );
+        // eth1: a second port of n1 on the LAN bridge.
+        let lan = lab.ns("lan");
+        lab.exec_ok(
+            "n1",
+            &[
+                "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "n1b", "netns", &lan,
+            ],
+        );
+        lab.exec_ok("lan", &["ip", "link", "set", "n1b", "master", "br0", "up"]);
+        lab.exec_ok("n1", &["ip", "link", "set", "eth1", "up"]);
+        let created = Instant::now();
+        c.wait_for("the start hook to run", || hook_log.exists());
+        (failed, created)
+    });
+    // Tried about once a second while the interface was missing: three seconds of it,
+    // on top of the second since alpha became active.
+    assert!(
+        (3..=5).contains(&failed),
+        "{failed} failed adds in {missing:?} and a bit\n{}",
+        cluster.logs()
+    );
+    // The VIP came within a retry (1 s) of the interface, and no node had it before.
+    let added = seen.kernel.started + seen.kernel.first_added(0).expect("added on n1");
+    assert!(
+        added > created && added - created <= Duration::from_secs(1) + SHORT_GAP,
+        "the VIP came {:?} after its interface\n{}",
+        added.checked_duration_since(created),
+        seen.kernel.describe()
+    );
+    assert_eq!(
+        fs::read_to_string(&hook_log).expect("the hook's record"),
+        "start vip=1\n",
+        "the start hook ran without the VIP, or more than once\n{}",
+        cluster.logs()
+    );
+    assert_eq!(status_of(&lab, "beta").state, Role::Standby);
+}
+
 #[test]
 fn nodes_with_a_wrong_key_or_another_cluster_are_ignored_and_counted() {
     let lab = Lab::new();
