@@ -11,7 +11,7 @@ use failoverd::status::Status;
 use nix::sys::signal::Signal;
 
 use super::sample::Sample;
-use super::{Lab, Probe, VIP, failoverd};
+use super::{Lab, failoverd};
 
 /// The VIP as the config writes it and `ip addr` lists it.
 pub const VIP_CIDR: &str = "198.18.0.10/24";
@@ -19,8 +19,6 @@ pub const VIP_CIDR: &str = "198.18.0.10/24";
 pub const LIMIT: Duration = Duration::from_secs(10);
 /// How often a wait looks again.
 pub const POLL: Duration = Duration::from_millis(50);
-/// How often a handover is sampled when looking for the VIP on both nodes.
-pub const HANDOVER_POLL: Duration = Duration::from_millis(5);
 /// `timing.dead` in the config: three of these pass without anything moving in
 /// `crossover_cut_moves_nothing`.
 pub const DEAD: Duration = Duration::from_millis(300);
@@ -329,57 +327,6 @@ pub fn hook_lines(lab: &Lab, node: &str) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// Probes the VIP from the client for up to ten seconds, stopping a few probes after
-/// `responder` first answers.
-pub fn answer_from(responder: &str) -> Probe {
-    Probe::new(VIP)
-        .count(1000)
-        .interval(Duration::from_millis(10))
-        .timeout(Duration::from_millis(200))
-        .stop_after(responder, 5)
-}
-
-/// What `watch_handover` saw.
-pub struct Watch {
-    /// Whether `done` held before `LIMIT`.
-    pub finished: bool,
-    pub polls: u32,
-    /// Polls that found the VIP on both nodes.
-    pub overlaps: u32,
-}
-
-/// Samples the VIP on both nodes every `HANDOVER_POLL` until `done(on_from, on_to)`
-/// holds or `LIMIT` passes. The node gaining the VIP is read first: during a handover
-/// `from` only loses it and `to` only gains it, so seeing it on `to` and then still on
-/// `from` means both held it at the same moment, not merely within one poll.
-pub fn watch_handover(
-    lab: &Lab,
-    from: &str,
-    to: &str,
-    mut done: impl FnMut(bool, bool) -> bool,
-) -> Watch {
-    let deadline = Instant::now() + LIMIT;
-    let mut watch = Watch {
-        finished: false,
-        polls: 0,
-        overlaps: 0,
-    };
-    while Instant::now() < deadline {
-        let on_to = vip_on(lab, to);
-        let on_from = vip_on(lab, from);
-        watch.polls += 1;
-        if on_to && on_from {
-            watch.overlaps += 1;
-        }
-        if done(on_from, on_to) {
-            watch.finished = true;
-            break;
-        }
-        std::thread::sleep(HANDOVER_POLL);
-    }
-    watch
 }
 
 // --- operations through the control socket ----------------------------------------
