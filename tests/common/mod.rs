@@ -16,6 +16,11 @@
 //! namespace, and nothing in it is connected to the host's network.
 //!
 //! Hosts are named "lan", "gw", "cl", "n1" and "n2".
+//!
+//! Built on it: `cluster` (failoverd on the lab: its configuration, rendered by
+//! `sample`, the daemons and the client commands), `vipwatch` (where the VIP is, from
+//! the kernels' own notifications, in order) and `crossing` (`Cluster::across`, the
+//! check of what the client and the kernels see across an event).
 
 // Each test crate uses a different part of the lab.
 #![allow(dead_code)]
