@@ -63,7 +63,7 @@ pub const SETTLE: Duration = Duration::from_millis(500);
 
 /// Whether the VIP may be on both nodes at once during the event.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Overlap {
+pub enum Sharing {
     /// Never, for any length of time: planned moves, and events that move nothing.
     Forbidden,
     /// It may (a dead or frozen holder keeps its address); reported, not failed.
@@ -79,7 +79,7 @@ pub struct Expect {
     from_silence: bool,
     /// Longest silence; see the module docs.
     max_gap: Duration,
-    overlap: Overlap,
+    sharing: Sharing,
     /// With one responder: the VIP may leave its node and come back (a restart).
     may_leave: bool,
     settle: Duration,
@@ -93,7 +93,7 @@ impl Expect {
             responders: vec![node.to_owned()],
             from_silence: false,
             max_gap: SHORT_GAP,
-            overlap: Overlap::Forbidden,
+            sharing: Sharing::Forbidden,
             may_leave: false,
             settle: Duration::from_millis(200),
         }
@@ -117,7 +117,7 @@ impl Expect {
             responders: vec![from.to_owned(), to.to_owned()],
             from_silence: false,
             max_gap: SHORT_GAP,
-            overlap: Overlap::Forbidden,
+            sharing: Sharing::Forbidden,
             may_leave: false,
             settle: SETTLE,
         }
@@ -128,7 +128,7 @@ impl Expect {
     pub fn unplanned(from: &str, to: &str) -> Expect {
         Expect {
             max_gap: DEAD + DEATH_SLACK,
-            overlap: Overlap::Reported,
+            sharing: Sharing::Reported,
             ..Expect::planned(from, to)
         }
     }
@@ -149,7 +149,8 @@ impl Expect {
         self
     }
 
-    /// Probe this long after the VIP reached its last holder (default `SETTLE`).
+    /// Probe this long after the VIP reached its last holder (default `SETTLE`; 200 ms
+    /// for `stays`, whose event is itself the time to watch).
     pub fn settle(mut self, settle: Duration) -> Expect {
         self.settle = settle;
         self
@@ -182,17 +183,6 @@ impl Seen {
         };
         let end = self.client.lost_at_end as f64 * interval;
         Duration::from_secs_f64(gap.max(start).max(end) / 1e3)
-    }
-
-    /// The longest time both nodes held the VIP, if they ever did; `lasted: None` (both
-    /// still at the end) counts until the end of the watch.
-    pub fn longest_overlap(&self) -> Option<Duration> {
-        let end = self.kernel.ended - self.kernel.started;
-        self.kernel
-            .overlaps()
-            .iter()
-            .map(|o| o.lasted.unwrap_or(end - o.began))
-            .max()
     }
 
     /// The responders the client heard, in order.
@@ -235,7 +225,7 @@ impl Seen {
             ));
         }
         let overlaps = self.kernel.overlaps();
-        if expect.overlap == Overlap::Forbidden && !overlaps.is_empty() {
+        if expect.sharing == Sharing::Forbidden && !overlaps.is_empty() {
             wrong.push(format!("the VIP was on both nodes at once: {overlaps:?}"));
         }
         let last = node_index(expect.last());
@@ -244,7 +234,7 @@ impl Seen {
         if !at_end[last] {
             wrong.push(format!("the VIP is not on {} at the end", NODES[last]));
         }
-        if expect.overlap == Overlap::Forbidden && first != last && at_end[first] {
+        if expect.sharing == Sharing::Forbidden && first != last && at_end[first] {
             wrong.push(format!("the VIP is still on {} at the end", NODES[first]));
         }
         if expect.responders.len() == 1 {
@@ -288,7 +278,7 @@ impl Cluster<'_> {
 
         let last = node_index(expect.last());
         let first = node_index(&expect.responders[0]);
-        let planned = expect.overlap == Overlap::Forbidden;
+        let planned = expect.sharing == Sharing::Forbidden;
         let deadline = Instant::now() + LIMIT;
         while Instant::now() < deadline {
             let on = kernel.now();
