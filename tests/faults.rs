@@ -212,20 +212,31 @@ fn an_active_daemon_paused_past_dead_yields_on_resume() {
     // after it resumed, a move of its own that this test is not about.
     let mut cluster = Cluster::start_with(&lab, |sample| sample.set("cluster.failback", "manual"));
     // Frozen, alpha keeps the VIP in its kernel (a documented limitation): the overlap
-    // until it resumes and yields is reported, not failed. The client keeps hearing
-    // alpha's kernel until beta's announcement, so it hears one move, and the probing
-    // goes on for `SETTLE` after alpha yielded: no second move.
-    cluster.across(&Expect::unplanned("alpha", "beta"), |c| {
+    // is reported, not failed. The client keeps hearing alpha's kernel until beta's
+    // announcement, so it hears one move, and the probing goes on for `SETTLE` after
+    // alpha yielded: no second move.
+    let (resumed, seen) = cluster.across(&Expect::unplanned("alpha", "beta"), |c| {
         lab.kill(&c.alpha, Signal::SIGSTOP).expect("SIGSTOP alpha");
         c.wait_for("beta to take over from the frozen alpha", || {
             vip_on(&lab, "n2")
         });
         std::thread::sleep(DEAD);
+        let resumed = Instant::now();
         lab.kill(&c.alpha, Signal::SIGCONT).expect("SIGCONT alpha");
         c.wait_for("alpha to release after resuming", || {
             !vip_on(&lab, "n1") && vip_on(&lab, "n2")
         });
+        resumed
     });
+    // Once it runs again the overlap ends soon: alpha hears beta active within an
+    // interval (50 ms) and releases (stop hook, then the VIP).
+    let released = seen.kernel.started + seen.kernel.last_removed(0).expect("removed from n1");
+    assert!(
+        released > resumed && released - resumed <= Duration::from_millis(50) + SHORT_GAP,
+        "alpha let the VIP go {:?} after it resumed\n{}",
+        released.checked_duration_since(resumed),
+        seen.kernel.describe()
+    );
     cluster.assert_log_contains(
         "alpha",
         "resumed after a stall, peer beta took over meanwhile",

@@ -250,6 +250,14 @@ impl VipHistory {
             .map(|c| c.at - self.started)
     }
 
+    /// The last change that took the VIP off `node`, as time after the watch began.
+    pub fn last_removed(&self, node: usize) -> Option<Duration> {
+        self.changes
+            .iter()
+            .rfind(|c| c.node == node && !c.present)
+            .map(|c| c.at - self.started)
+    }
+
     /// One line per change, for assertion messages.
     pub fn describe(&self) -> String {
         let mut out = format!(
