@@ -8,9 +8,9 @@
 //! removes an address, whichever node it happens in, so the one queue holds both
 //! nodes' changes in the order they happened. Whether the VIP was ever on both nodes is
 //! therefore read from that order, not from samples: an overlap is seen however short
-//! it is, down to back-to-back system calls a few microseconds apart, and a clean move
+//! it is, down to two back-to-back netlink calls (about 40 µs), and a clean move
 //! (removed, then added) never looks like one. `tests/lab.rs` proves both with scripted
-//! moves: a 5 ms overlap, one of a few microseconds, and a clean move with no pause.
+//! moves: a 5 ms overlap, a back-to-back one, and clean moves with no pause.
 //! A netlink dump of each node's address table (a socket made in each namespace) gives
 //! the state before the first change.
 //!
