@@ -11,16 +11,20 @@
 //!   whom, when the responder changed and how long the longest silence was.
 //!
 //! Every loop here is bounded: the server by its duration, the client by its count.
+//! SIGUSR1 ends a probe run early, with the summary as usual, for a caller that probes
+//! across an event of unknown length.
 
 use std::fmt::Write as _;
 use std::io::{ErrorKind, IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use nix::libc;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::sys::socket::{
     ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
     sockopt,
@@ -28,6 +32,13 @@ use nix::sys::socket::{
 
 /// Tag that starts every probe payload, so stray datagrams are not taken for answers.
 const PROBE_TAG: &str = "netprobe";
+
+/// Set by SIGUSR1: send no more probes, wait for the answers on their way, report.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +78,9 @@ Output: one JSON object on stdout with
   changes [{seq, at_ms, from, to}]  each change of responder, in probe order; at_ms is
                                the send time of probe seq after the first probe
   stopped_early                true when --stop-after-responder ended the run
+
+SIGUSR1 ends the run early: no more probes are sent, answers on their way are awaited
+for --timeout, and the summary is printed as usual (stopped_early stays false).
 
 Durations take a unit: 500us, 10ms, 2s, 1.5s, 1m.";
 
@@ -284,6 +298,14 @@ fn probe(args: &ProbeArgs) -> Result<Summary, String> {
     if args.timeout.is_zero() {
         return Err("--timeout must be more than zero".into());
     }
+    let on_stop = SigAction::new(
+        SigHandler::Handler(on_stop_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe. Without
+    // SA_RESTART a wait for an answer returns at once, so the flag is seen promptly.
+    unsafe { sigaction(Signal::SIGUSR1, &on_stop) }.map_err(|e| format!("handle SIGUSR1: {e}"))?;
     let socket =
         UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| format!("bind udp: {e}"))?;
     let target = SocketAddr::V4(args.target);
@@ -313,6 +335,9 @@ fn probe(args: &ProbeArgs) -> Result<Summary, String> {
     loop {
         let now = Instant::now();
         let sent = run.probes.len() as u64;
+        if STOP.load(Ordering::SeqCst) {
+            stop_at = stop_at.min(sent);
+        }
         let wait_until = if sent < stop_at {
             if now >= next_due {
                 let payload = format!("{run_tag}{sent}");

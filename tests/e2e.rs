@@ -3,8 +3,10 @@
 //! They pin what only whole daemons on a real kernel can show: who holds the VIP, that
 //! the client follows it, that it is never on both nodes at once, and what hooks see.
 //!
-//! Every wait is a bounded poll; time limits are generous sanity bounds, not
-//! performance claims. They need root, like the lab itself.
+//! Every event that moves, or could move, the VIP runs inside `Cluster::across`
+//! (tests/common/crossing.rs), which holds the client's view and the kernels' record to
+//! the rule: who answers, the longest silence, and no overlap for planned moves. Every
+//! wait is a bounded poll. They need root, like the lab itself.
 
 #![allow(
     clippy::zombie_processes,
@@ -15,11 +17,11 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use common::Lab;
 use common::cluster::*;
+use common::crossing::{Expect, PROBE_INTERVAL, SHORT_GAP};
 use failoverd::machine::{LinkState, Role};
 use failoverd::status::PeerState;
 use nix::sys::signal::Signal;
@@ -27,24 +29,10 @@ use nix::sys::signal::Signal;
 #[test]
 fn preferred_node_takes_the_vip_and_the_client_reaches_it() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
+    let mut cluster = Cluster::start(&lab);
 
-    let probe = lab.probe(&answer_from("alpha"));
-    assert!(
-        probe.stopped_early,
-        "the client got no answers from alpha: {}\n{}",
-        probe.raw,
-        cluster.logs()
-    );
-    assert_eq!(
-        probe.answers_from("beta"),
-        0,
-        "beta answered for the VIP: {}\n{}",
-        probe.raw,
-        cluster.logs()
-    );
-
-    let output = check(&lab, &cluster.config);
+    // Settled, the client hears alpha alone, with no silence, while `check` runs.
+    let (output, _) = cluster.across(&Expect::stays("alpha"), |c| check(&lab, &c.config));
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -54,19 +42,11 @@ fn preferred_node_takes_the_vip_and_the_client_reaches_it() {
 }
 
 #[test]
-fn node_death_moves_the_vip_to_the_standby() {
+fn node_death_moves_the_vip_to_the_standby_within_dead() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);
 
-    cluster.crash_alpha();
-    let probe = lab.probe(&answer_from("beta"));
-    assert!(
-        probe.stopped_early && probe.last_responder.as_deref() == Some("beta"),
-        "the client never reached beta after alpha died: {}\n{}",
-        probe.raw,
-        cluster.logs()
-    );
-    cluster.wait_for("the VIP on n2", || vip_on(&lab, "n2"));
+    cluster.across(&Expect::unplanned("alpha", "beta"), Cluster::crash_alpha);
     cluster.assert_log_contains("beta", "peer alpha dead on all links");
 }
 
@@ -75,33 +55,15 @@ fn graceful_stop_hands_over_without_overlap() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);
 
-    lab.kill(&cluster.alpha, Signal::SIGTERM)
-        .expect("send SIGTERM to alpha");
-    let mut exit: Option<ExitStatus> = None;
-    let watch = watch_handover(&lab, "n1", "n2", |on_n1, on_n2| {
-        if exit.is_none() {
-            exit = cluster.alpha.try_wait().expect("wait for alpha");
-        }
-        exit.is_some() && on_n2 && !on_n1
+    let (exit, _) = cluster.across(&Expect::planned("alpha", "beta"), |c| {
+        lab.kill(&c.alpha, Signal::SIGTERM)
+            .expect("send SIGTERM to alpha");
+        wait_exit(&mut c.alpha)
     });
-    assert!(
-        watch.finished,
-        "within {LIMIT:?} of SIGTERM alpha did not exit (status {exit:?}) or the VIP did \
-         not end up on n2 alone\n{}",
-        cluster.logs()
-    );
     assert_eq!(
-        watch.overlaps,
-        0,
-        "the VIP was on both nodes in {} of {} polls\n{}",
-        watch.overlaps,
-        watch.polls,
-        cluster.logs()
-    );
-    assert_eq!(
-        exit.and_then(|s| s.code()),
+        exit.code(),
         Some(0),
-        "alpha's exit after SIGTERM: {exit:?}\n{}",
+        "alpha's exit after SIGTERM: {exit}\n{}",
         cluster.logs()
     );
     cluster.assert_log_contains("beta", "peer alpha shut down");
@@ -120,25 +82,17 @@ fn graceful_stop_hands_over_without_overlap() {
 #[test]
 fn crossover_cut_moves_nothing() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
+    let mut cluster = Cluster::start(&lab);
 
-    let cut = Instant::now();
-    lab.link_down("n1", "xo");
-    cluster.wait_for("beta to report the crossover link dead", || {
-        lab.log(&cluster.beta)
-            .contains("link crossover to alpha dead")
+    cluster.across(&Expect::stays("alpha"), |c| {
+        let cut = Instant::now();
+        lab.link_down("n1", "xo");
+        c.wait_for("beta to report the crossover link dead", || {
+            lab.log(&c.beta).contains("link crossover to alpha dead")
+        });
+        // Give a wrong decision time to show: three times `dead` since the cut.
+        std::thread::sleep((DEAD * 3).saturating_sub(cut.elapsed()));
     });
-    // Give a wrong decision time to show: three times `dead` since the cut.
-    let settle = (DEAD * 3 + Duration::from_millis(600)).saturating_sub(cut.elapsed());
-    std::thread::sleep(settle);
-
-    assert!(
-        vip_on(&lab, "n1") && !vip_on(&lab, "n2"),
-        "the VIP moved after a crossover cut: n1 {:?}, n2 {:?}\n{}",
-        lab.addresses("n1", "eth0"),
-        lab.addresses("n2", "eth0"),
-        cluster.logs()
-    );
     let beta = lab.log(&cluster.beta);
     assert!(
         !beta.contains("-> active"),
@@ -148,58 +102,89 @@ fn crossover_cut_moves_nothing() {
 }
 
 #[test]
-fn gateway_loss_on_the_active_node_moves_the_vip() {
+fn gateway_loss_on_the_active_node_hands_the_vip_over_without_overlap() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
+    let mut cluster = Cluster::start(&lab);
 
-    lab.blackhole("n1", common::GATEWAY);
-    let watch = watch_handover(&lab, "n1", "n2", |on_n1, on_n2| {
-        on_n2 && !on_n1 && lab.log(&cluster.alpha).contains("-> fault")
+    // Alpha still answers the client on the LAN; it releases when it counts the
+    // gateway as lost, and beta takes over on the released heartbeat.
+    cluster.across(&Expect::planned("alpha", "beta"), |c| {
+        lab.blackhole("n1", common::GATEWAY);
+        c.wait_for("alpha to go to fault", || {
+            lab.log(&c.alpha).contains("-> fault")
+        });
     });
-    assert!(
-        watch.finished,
-        "within {LIMIT:?} of losing its gateway alpha did not go to fault or the VIP did \
-         not end up on n2 alone: n1 {:?}, n2 {:?}\n{}",
-        lab.addresses("n1", "eth0"),
-        lab.addresses("n2", "eth0"),
-        cluster.logs()
-    );
-    assert_eq!(
-        watch.overlaps,
-        0,
-        "the VIP was on both nodes in {} of {} polls\n{}",
-        watch.overlaps,
-        watch.polls,
-        cluster.logs()
-    );
-    let probe = lab.probe(&answer_from("beta"));
-    assert!(
-        probe.stopped_early,
-        "the client does not reach beta: {}\n{}",
-        probe.raw,
-        cluster.logs()
-    );
 }
 
 #[test]
 fn vip_interface_down_on_the_active_node_moves_the_vip() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
+    // The gateway is behind the same interface; ten failed probes (a second) before
+    // it counts as lost keep that second loss out of the way of the first.
+    let mut cluster = Cluster::start_with(&lab, |sample| sample.set("health.failures", 10));
 
     // The crossover stays up, so the nodes still hear each other: alpha learns it
     // is less healthy than beta and hands over, rather than being declared dead.
-    lab.link_down("n1", "eth0");
-    cluster.wait_for("alpha to release after its VIP interface went down", || {
-        vip_on(&lab, "n2") && !vip_on(&lab, "n1") && lab.log(&cluster.alpha).contains("-> fault")
+    cluster.across(&interface_down_expectation(), |c| {
+        lab.link_down("n1", "eth0");
+        c.wait_for("alpha to go to fault", || {
+            lab.log(&c.alpha).contains("-> fault")
+        });
     });
     assert!(lab.log(&cluster.alpha).contains("interface eth0 is down"));
-    let probe = lab.probe(&answer_from("beta"));
+}
+
+/// The client loses alpha with its interface. The rule promises one look at the link
+/// (health.interval, 100 ms), the grace for a new loss (health.interval + 2 × interval,
+/// 200 ms), then a planned handover.
+fn interface_down_expectation() -> Expect {
+    Expect::planned("alpha", "beta").gap(Duration::from_millis(100 + 200) + SHORT_GAP)
+}
+
+/// The VIP's interface goes down and the gateway behind it, probed every 100 ms and
+/// lost after two failed probes, is lost within the interface's grace. Each loss
+/// should count one grace (health.interval + 2 × interval, 200 ms) after it was
+/// noticed; but the grace is one timer that every new loss re-arms, so the gateway's
+/// loss postpones the release for the interface's: about 300 ms after it was noticed.
+#[test]
+#[ignore = "daemon bug, reported: a later health loss re-arms the grace of an earlier one \
+            (src/machine/mod.rs, on_probe)"]
+fn a_later_health_loss_does_not_postpone_acting_on_an_earlier_one() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start_with(&lab, |sample| sample.set("health.failures", 2));
+    cluster.across(&interface_down_expectation(), |c| {
+        lab.link_down("n1", "eth0");
+        c.wait_for("alpha to go to fault", || {
+            lab.log(&c.alpha).contains("-> fault")
+        });
+    });
+    let log = lab.log(&cluster.alpha);
+    let noticed = logged_at(&log, "interface eth0 is down");
+    let released = logged_at(&log, "releasing (stop hook, then VIPs)");
+    let grace = Duration::from_millis(200);
     assert!(
-        probe.stopped_early,
-        "the client does not reach beta: {}\n{}",
-        probe.raw,
+        released - noticed <= grace + Duration::from_millis(50),
+        "alpha released {:?} after it noticed its interface down, one grace is {grace:?}\n{}",
+        released - noticed,
         cluster.logs()
     );
+}
+
+/// When the first log line containing `text` was written, as time of day.
+fn logged_at(log: &str, text: &str) -> Duration {
+    let line = log
+        .lines()
+        .find(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("no {text:?} in the log:\n{log}"));
+    // "2026-11-30T03:19:57.559419Z  WARN ...": hours, minutes, seconds.
+    let clock = line
+        .get(11..26)
+        .unwrap_or_else(|| panic!("no time in {line:?}"));
+    let parts: Vec<f64> = clock
+        .split(':')
+        .map(|p| p.parse().unwrap_or_else(|_| panic!("no time in {line:?}")))
+        .collect();
+    Duration::from_secs_f64(parts[0] * 3600.0 + parts[1] * 60.0 + parts[2])
 }
 
 #[test]
@@ -223,7 +208,7 @@ fn hooks_run_with_the_right_environment() {
         "alpha's start hook got no reason: {start}"
     );
 
-    cluster.crash_alpha();
+    cluster.across(&Expect::unplanned("alpha", "beta"), Cluster::crash_alpha);
     let start = cluster.wait_for_hook(
         "beta",
         "start",
@@ -327,28 +312,15 @@ fn status_shows_the_active_node_and_live_links() {
 #[test]
 fn takeover_moves_the_vip_to_the_asking_node_without_overlap() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
-    let watcher = std::thread::scope(|scope| {
-        let watch =
-            scope.spawn(|| watch_handover(&lab, "n1", "n2", |on_n1, on_n2| on_n2 && !on_n1));
-        let output = ctl(&lab, "beta", &["takeover", "--timeout", "10s"]);
-        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-        watch.join().expect("watcher")
+    let mut cluster = Cluster::start(&lab);
+    // The client keeps probing for two seconds after the move: the operator's choice
+    // stands against automatic failback (delay 1 s).
+    let expect = Expect::planned("alpha", "beta").settle(Duration::from_secs(2));
+    let (output, _) = cluster.across(&expect, |_| {
+        ctl(&lab, "beta", &["takeover", "--timeout", "10s"])
     });
-    assert!(
-        watcher.finished,
-        "the VIP did not move to n2\n{}",
-        cluster.logs()
-    );
-    assert_eq!(watcher.overlaps, 0, "VIP on both nodes\n{}", cluster.logs());
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(lab.log(&cluster.beta).contains("operator takeover"));
-    // The operator's choice stands against automatic failback (delay 1 s).
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        vip_on(&lab, "n2") && !vip_on(&lab, "n1"),
-        "{}",
-        cluster.logs()
-    );
     // A second takeover is refused with a reason.
     let again = ctl(&lab, "beta", &["takeover"]);
     assert_eq!(again.status.code(), Some(1));
@@ -358,20 +330,13 @@ fn takeover_moves_the_vip_to_the_asking_node_without_overlap() {
 #[test]
 fn standby_hands_the_vip_over_and_stays_standby() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
-    let output = ctl(&lab, "alpha", &["standby", "--timeout", "10s"]);
+    let mut cluster = Cluster::start(&lab);
+    // Two seconds after the move, twice the failback delay, alpha has not pulled it back.
+    let expect = Expect::planned("alpha", "beta").settle(Duration::from_secs(2));
+    let (output, _) = cluster.across(&expect, |_| {
+        ctl(&lab, "alpha", &["standby", "--timeout", "10s"])
+    });
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert!(
-        vip_on(&lab, "n2") && !vip_on(&lab, "n1"),
-        "{}",
-        cluster.logs()
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        vip_on(&lab, "n2") && !vip_on(&lab, "n1"),
-        "{}",
-        cluster.logs()
-    );
     let alpha = status_of(&lab, "alpha");
     assert_eq!(alpha.state, Role::Standby);
     assert!(alpha.standby_requested);
@@ -381,22 +346,23 @@ fn standby_hands_the_vip_over_and_stays_standby() {
 fn failback_returns_the_vip_to_the_preferred_node() {
     let lab = Lab::new();
     let mut cluster = Cluster::start_with(&lab, |sample| sample.set("cluster.failback", "manual"));
-    let output = ctl(&lab, "alpha", &["standby", "--timeout", "10s"]);
+    let (output, _) = cluster.across(&Expect::planned("alpha", "beta"), |_| {
+        ctl(&lab, "alpha", &["standby", "--timeout", "10s"])
+    });
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     // A restart clears alpha's standby request; with manual failback beta keeps
-    // the VIP until an operator moves it back.
-    cluster.restart_alpha();
-    cluster.wait_for("alpha standby again after its restart", || {
-        try_status_of(&lab, "alpha").is_some_and(|s| s.state == Role::Standby)
+    // the VIP until an operator moves it back, past the automatic delay (1 s).
+    let expect = Expect::stays("beta").settle(Duration::from_secs(2));
+    cluster.across(&expect, |c| {
+        c.restart_alpha();
+        c.wait_for("alpha standby again after its restart", || {
+            try_status_of(&lab, "alpha").is_some_and(|s| s.state == Role::Standby)
+        });
     });
-    assert!(vip_on(&lab, "n2"), "{}", cluster.logs());
-    let output = ctl(&lab, "beta", &["failback", "--timeout", "10s"]);
+    let (output, _) = cluster.across(&Expect::planned("beta", "alpha"), |_| {
+        ctl(&lab, "beta", &["failback", "--timeout", "10s"])
+    });
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert!(
-        vip_on(&lab, "n1") && !vip_on(&lab, "n2"),
-        "{}",
-        cluster.logs()
-    );
     let refused = ctl(&lab, "alpha", &["failback"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("already on the preferred node"));
@@ -405,64 +371,205 @@ fn failback_returns_the_vip_to_the_preferred_node() {
 #[test]
 fn maintenance_freezes_moves_until_turned_off() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
+    let mut cluster = Cluster::start(&lab);
+    // Alpha loses its gateway in maintenance: two seconds, well past the grace for a
+    // lost gateway, and nothing moves.
+    cluster.across(&Expect::stays("alpha"), |c| {
+        let output = ctl(&lab, "beta", &["maintenance", "on"]);
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        c.wait_for("alpha to see the maintenance", || {
+            status_of(&lab, "alpha").maintenance.on
+        });
+        lab.blackhole("n1", common::GATEWAY);
+        std::thread::sleep(Duration::from_secs(2));
+        let text = String::from_utf8_lossy(&ctl(&lab, "alpha", &["status"]).stdout).to_string();
+        assert!(text.contains("MAINTENANCE"), "{text}");
+        let refused = ctl(&lab, "alpha", &["standby"]);
+        assert_eq!(refused.status.code(), Some(1));
+    });
+    // Thawed, alpha acts on the lost gateway: a planned handover.
+    let (output, _) = cluster.across(&Expect::planned("alpha", "beta"), |_| {
+        ctl(&lab, "beta", &["maintenance", "off"])
+    });
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+}
+
+/// Maintenance mode: turned on on the standby, it freezes failover for as long as that
+/// node lives, so the holder's death leaves the VIP on no node. The flag is kept in
+/// `[control] state_dir`, so a real restart of the standby's daemon (SIGTERM, a new
+/// process) reads it back and the freeze goes on, past `init_dead`. `maintenance off`
+/// on beta then lets it take over at once.
+#[test]
+fn maintenance_on_the_standby_outlives_the_holders_death_and_a_restart() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start(&lab);
+    // Beta takes its state directory from its own file (relative to it), not from
+    // --state-dir: the key the README names.
+    let text = fs::read_to_string(&cluster.config).expect("read the config");
+    let own = text.replace(
+        "state_dir = \"/var/lib/failoverd\"",
+        "state_dir = \"beta-state\"",
+    );
+    assert_ne!(
+        own, text,
+        "the sample has no [control] state_dir line to replace"
+    );
+    let beta_config = lab.write_file("failoverd-beta.toml", &own);
+    let flag = lab.tmpdir().join("beta-state").join("maintenance");
+    cluster.restart("beta", &beta_config, None);
+    cluster.wait_for("beta standby again", || {
+        try_status_of(&lab, "beta").is_some_and(|s| s.state == Role::Standby)
+    });
     let output = ctl(&lab, "beta", &["maintenance", "on"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(flag.exists(), "no maintenance flag at {}", flag.display());
     cluster.wait_for("alpha to see the maintenance", || {
         status_of(&lab, "alpha").maintenance.on
     });
-    lab.blackhole("n1", common::GATEWAY);
-    std::thread::sleep(Duration::from_secs(2));
+
+    // One crossing from alpha's death to beta's takeover: the client hears alpha, a
+    // silence as long as the freeze, then beta.
+    let expect = Expect::unplanned("alpha", "beta").gap(LIMIT * 2);
+    let ((died, thawed), seen) = cluster.across(&expect, |c| {
+        let died = Instant::now();
+        c.crash_alpha();
+        std::thread::sleep(DEAD * 3);
+        let beta = status_of(&lab, "beta");
+        assert!(
+            beta.state == Role::Standby && !vip_on(&lab, "n2"),
+            "beta took over in maintenance: {:?}\n{}",
+            beta.state,
+            c.logs()
+        );
+        c.restart("beta", &beta_config, None);
+        c.wait_for("the restarted beta in maintenance, set by itself", || {
+            try_status_of(&lab, "beta").is_some_and(|s| {
+                s.state == Role::Standby && s.maintenance.on && s.maintenance.set_by == ["beta"]
+            })
+        });
+        assert!(lab.log(&c.beta).contains("maintenance mode (set on beta)"));
+        // Alone after a restart, beta would claim the VIP after init_dead (1 s).
+        std::thread::sleep(Duration::from_millis(1000) + DEAD * 2);
+        assert!(
+            !vip_on(&lab, "n2"),
+            "beta took over after its restart in maintenance\n{}",
+            c.logs()
+        );
+        let thawed = Instant::now();
+        let output = ctl(&lab, "beta", &["maintenance", "off"]);
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        (died, thawed)
+    });
+    assert!(!flag.exists(), "the flag outlived `maintenance off`");
+    // The kernel: the VIP came to beta only once maintenance was off, and at once.
+    let added = seen.kernel.started + seen.kernel.first_added(1).expect("added on n2");
     assert!(
-        vip_on(&lab, "n1") && !vip_on(&lab, "n2"),
-        "moved in maintenance\n{}",
+        added > thawed && added - thawed < SHORT_GAP,
+        "beta added the VIP {:?} after `maintenance off`\n{}",
+        added.checked_duration_since(thawed),
+        seen.kernel.describe()
+    );
+    // The client: one silence, from alpha's death to beta's takeover.
+    let silence = seen.longest_silence(false);
+    let frozen = thawed - died;
+    assert!(
+        silence + PROBE_INTERVAL * 5 >= frozen && silence <= frozen + SHORT_GAP,
+        "the client's longest silence was {silence:?}, the freeze lasted {frozen:?}: {}",
+        seen.client.raw
+    );
+}
+
+/// SIGTERM: "A signal during a release lets the release finish first." A second
+/// SIGTERM, and a SIGINT, while the stop hook runs: the hook runs once and to its end,
+/// the VIP goes after it, the daemon exits 0 once, and beta takes over without overlap.
+#[test]
+fn a_signal_during_the_release_lets_it_finish_and_the_daemon_exits_once() {
+    let lab = Lab::new();
+    let slow_stop = write_hook(
+        &lab,
+        "slow-stop.sh",
+        r#"if [ "$FAILOVERD_HOOK" = stop ]; then
+  echo begin >> "{dir}/stop-$FAILOVERD_NODE.log"
+  sleep 1
+  echo "end vip=$(ip -o addr show | grep -c ' 198.18.0.10/')" >> "{dir}/stop-$FAILOVERD_NODE.log"
+fi"#,
+    );
+    let mut cluster =
+        Cluster::start_with(&lab, |sample| sample.set("hooks.stop", slow_stop.display()));
+    let stop_log = lab.tmpdir().join("stop-alpha.log");
+    let read = |path: &std::path::Path| fs::read_to_string(path).unwrap_or_default();
+    let ((exit, at_exit), _) = cluster.across(&Expect::planned("alpha", "beta"), |c| {
+        lab.kill(&c.alpha, Signal::SIGTERM)
+            .expect("send SIGTERM to alpha");
+        c.wait_for("alpha's stop hook to begin", || {
+            read(&stop_log).contains("begin")
+        });
+        for signal in [Signal::SIGTERM, Signal::SIGINT] {
+            lab.kill(&c.alpha, signal).expect("signal alpha");
+        }
+        let exit = wait_exit(&mut c.alpha);
+        (exit, read(&stop_log))
+    });
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "alpha's exit: {exit}\n{}",
         cluster.logs()
     );
-    let text = String::from_utf8_lossy(&ctl(&lab, "alpha", &["status"]).stdout).to_string();
-    assert!(text.contains("MAINTENANCE"), "{text}");
-    let refused = ctl(&lab, "alpha", &["standby"]);
-    assert_eq!(refused.status.code(), Some(1));
-    let output = ctl(&lab, "beta", &["maintenance", "off"]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    cluster.wait_for("the VIP to move to beta once maintenance is off", || {
-        vip_on(&lab, "n2") && !vip_on(&lab, "n1")
-    });
+    // Read the moment alpha exited: the hook had run once, to its end, and the VIP was
+    // still there when it ended.
+    assert_eq!(
+        at_exit,
+        "begin\nend vip=1\n",
+        "alpha's stop hook\n{}",
+        cluster.logs()
+    );
+    let log = lab.log(&cluster.alpha);
+    for once in [
+        "releasing (stop hook, then VIPs): shutdown",
+        "shutdown requested",
+        "handover complete, exiting",
+    ] {
+        assert_eq!(
+            log.matches(once).count(),
+            1,
+            "{once:?} in alpha's log\n{}",
+            cluster.logs()
+        );
+    }
+    cluster.assert_log_contains("beta", "peer alpha shut down");
 }
 
 #[test]
 fn reload_applies_a_new_priority_and_vip_without_dropping_the_old_one() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
+    let mut cluster = Cluster::start(&lab);
     let text = fs::read_to_string(&cluster.config).expect("read the config");
     let text = text.replace("priority = 100", "priority = 250").replace(
         "[health]",
         "[[vip]]\naddress = \"198.18.0.20/24\"\ninterface = \"eth0\"\n\n[health]",
     );
     fs::write(&cluster.config, text).expect("write the config");
-    for node in ["alpha", "beta"] {
-        let output = ctl(&lab, node, &["reload"]);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{node}: {}",
-            describe(&output)
-        );
-    }
-    // Right after the reload alpha holds both, the old one never dropped.
-    let addresses = lab.addresses("n1", "eth0");
-    assert!(
-        addresses.iter().any(|a| a == "198.18.0.10/24"),
-        "{addresses:?}"
-    );
-    cluster.wait_for("alpha to add the new VIP", || {
-        lab.addresses("n1", "eth0")
-            .iter()
-            .any(|a| a == "198.18.0.20/24")
-    });
-    // Beta now ranks first: failback (auto, 1 s) moves both VIPs to it.
-    cluster.wait_for("both VIPs on beta after the priority change", || {
-        let n2 = lab.addresses("n2", "eth0");
-        n2.iter().any(|a| a == "198.18.0.10/24") && n2.iter().any(|a| a == "198.18.0.20/24")
+    // Beta now ranks first: failback (auto, 1 s) moves both VIPs to it, planned.
+    cluster.across(&Expect::planned("alpha", "beta"), |c| {
+        for node in ["alpha", "beta"] {
+            let output = ctl(&lab, node, &["reload"]);
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{node}: {}",
+                describe(&output)
+            );
+        }
+        c.wait_for("alpha to add the new VIP", || {
+            lab.addresses("n1", "eth0")
+                .iter()
+                .any(|a| a == "198.18.0.20/24")
+        });
+        c.wait_for("both VIPs on beta after the priority change", || {
+            let n2 = lab.addresses("n2", "eth0");
+            n2.iter().any(|a| a == "198.18.0.10/24") && n2.iter().any(|a| a == "198.18.0.20/24")
+        });
     });
     assert!(lab.log(&cluster.beta).contains("configuration reloaded"));
 }
@@ -470,14 +577,14 @@ fn reload_applies_a_new_priority_and_vip_without_dropping_the_old_one() {
 #[test]
 fn an_invalid_reload_is_rejected_and_the_old_configuration_kept() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
+    let mut cluster = Cluster::start(&lab);
     let text = fs::read_to_string(&cluster.config).expect("read the config");
     fs::write(
         &cluster.config,
         text.replace("priority = 200", "priority = \"high\""),
     )
     .expect("write the config");
-    let output = ctl(&lab, "alpha", &["reload"]);
+    let (output, _) = cluster.across(&Expect::stays("alpha"), |_| ctl(&lab, "alpha", &["reload"]));
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("node[0].priority"));
     assert!(lab.log(&cluster.alpha).contains("reload rejected"));

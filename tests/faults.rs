@@ -3,7 +3,10 @@
 //! or frozen while it holds the VIP, strangers on the heartbeat links, a primary that
 //! keeps restarting, and broken configuration files.
 //!
-//! Like the end-to-end tests they need root, and every wait and loop is bounded.
+//! Like the end-to-end tests they need root, every wait and loop is bounded, and every
+//! fault that moves, or could move, the VIP runs inside `Cluster::across`
+//! (tests/common/crossing.rs): the client's view and the kernels' record held to the
+//! rule.
 
 #![allow(
     clippy::zombie_processes,
@@ -20,6 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::*;
+use common::crossing::{DEATH_SLACK, Expect, SHORT_GAP};
 use common::{Lab, failoverd};
 use failoverd::machine::Role;
 use failoverd::wire::heartbeat::{Heartbeat, Signer, WireState};
@@ -92,14 +96,17 @@ fn a_hanging_start_hook_is_killed_and_heartbeats_never_stall() {
         "#!/bin/sh\nsleep 1000 &\necho \"$!\" >> \"$(dirname \"$0\")/sleepers\"\nsleep 1000\n",
     );
     fs::set_permissions(&hang, fs::Permissions::from_mode(0o755)).expect("chmod");
-    let cluster = Cluster::start_with(&lab, |sample| {
+    let mut cluster = Cluster::start_with(&lab, |sample| {
         sample
             .set("hooks.timeout", "2s")
             .set("hooks.start", hang.display())
     });
-    cluster.wait_for("alpha's start hook to be killed at its timeout", || {
-        lab.log(&cluster.alpha)
-            .contains("start hook failed: timed out after 2s")
+    // The VIP is in place before the start hook runs, and stays while it hangs.
+    cluster.across(&Expect::stays("alpha"), |c| {
+        c.wait_for("alpha's start hook to be killed at its timeout", || {
+            lab.log(&c.alpha)
+                .contains("start hook failed: timed out after 2s")
+        });
     });
     // Meanwhile beta heard alpha all along: no late heartbeat, no takeover.
     let beta = lab.log(&cluster.beta);
@@ -108,7 +115,6 @@ fn a_hanging_start_hook_is_killed_and_heartbeats_never_stall() {
         "heartbeats stalled:\n{beta}"
     );
     assert!(!beta.contains("-> active"), "false failover:\n{beta}");
-    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
     // The whole process group went, the backgrounded sleeper too.
     let sleepers = fs::read_to_string(lab.tmpdir().join("sleepers")).expect("sleeper pids");
     for pid in sleepers.split_whitespace() {
@@ -127,18 +133,23 @@ fn a_flood_of_junk_and_forged_packets_does_not_stop_a_failover() {
     let mut cluster = Cluster::start(&lab);
     let beta_pid = cluster.beta.id();
     let before = rss_kib(beta_pid);
-    let flooding = flood(&lab, 40_000, Duration::from_secs(8));
-    std::thread::sleep(Duration::from_millis(300));
-    cluster.crash_alpha();
-    let died = Instant::now();
-    cluster.wait_for("beta to take over during the flood", || vip_on(&lab, "n2"));
-    let took = died.elapsed();
+    // The flood, then alpha's death in the middle of it: the client's silence is held
+    // to `dead` plus the usual slack, flood or not.
+    let ((flooding, died), seen) = cluster.across(&Expect::unplanned("alpha", "beta"), |c| {
+        let flooding = flood(&lab, 40_000, Duration::from_secs(8));
+        std::thread::sleep(Duration::from_millis(300));
+        let died = Instant::now();
+        c.crash_alpha();
+        (flooding, died)
+    });
     let sent = flooding.join().expect("flood thread");
     assert!(sent > 1000, "the flood hardly ran: {sent} datagrams");
-    // A generous sanity bound: dead is 300 ms.
+    // And in beta's kernel: the VIP added within `dead` and the slack of alpha's death.
+    let added = seen.kernel.started + seen.kernel.first_added(1).expect("added on n2");
     assert!(
-        took < Duration::from_secs(3),
-        "takeover took {took:?} under the flood"
+        added - died <= DEAD + DEATH_SLACK,
+        "beta added the VIP {:?} after alpha died under the flood, dead is {DEAD:?}",
+        added - died
     );
     let status = status_of(&lab, "beta");
     let rejected = |why: &str| {
@@ -171,27 +182,22 @@ fn a_flood_of_junk_and_forged_packets_does_not_stop_a_failover() {
 fn a_daemon_killed_and_restarted_while_holding_the_vip_never_shares_it() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);
-    lab.kill(&cluster.alpha, Signal::SIGKILL)
-        .expect("SIGKILL alpha");
-    cluster.alpha.wait().expect("reap alpha");
-    assert!(
-        vip_on(&lab, "n1"),
-        "the kernel keeps the VIP of a killed daemon"
-    );
-    cluster.alpha = start_daemon(&lab, "n1", "alpha", &cluster.config);
-    // Sample both nodes while alpha reconciles and the election settles.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut overlaps = 0;
-    while Instant::now() < deadline {
-        let on_n2 = vip_on(&lab, "n2");
-        if on_n2 && vip_on(&lab, "n1") {
-            overlaps += 1;
-        }
-        std::thread::sleep(HANDOVER_POLL);
-    }
-    assert_eq!(overlaps, 0, "VIP on both nodes\n{}", cluster.logs());
-    cluster.wait_for("exactly one holder after the restart", || {
-        vip_on(&lab, "n1") != vip_on(&lab, "n2")
+    // The restarted daemon removes the VIP it finds (stop hook first), hears beta in
+    // standby and, ranking first, takes over once 2 × interval (100 ms) has passed
+    // since it started. Beta never gets it: alpha was silent for far less than `dead`.
+    let expect = Expect::returns("alpha", Duration::from_millis(100) + SHORT_GAP);
+    cluster.across(&expect, |c| {
+        lab.kill(&c.alpha, Signal::SIGKILL).expect("SIGKILL alpha");
+        c.alpha.wait().expect("reap alpha");
+        assert!(
+            vip_on(&lab, "n1"),
+            "the kernel keeps the VIP of a killed daemon"
+        );
+        c.alpha = start_daemon(&lab, "n1", "alpha", &c.config);
+        c.wait_for("the restarted alpha active with the VIP", || {
+            try_status_of(&lab, "alpha")
+                .is_some_and(|s| s.state == Role::Active && s.vips.iter().all(|v| v.held_here))
+        });
     });
     assert!(
         lab.log(&cluster.alpha)
@@ -202,36 +208,161 @@ fn a_daemon_killed_and_restarted_while_holding_the_vip_never_shares_it() {
 #[test]
 fn an_active_daemon_paused_past_dead_yields_on_resume() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
-    lab.kill(&cluster.alpha, Signal::SIGSTOP)
-        .expect("SIGSTOP alpha");
-    cluster.wait_for("beta to take over from the frozen alpha", || {
-        vip_on(&lab, "n2")
+    // Manual failback: the preferred alpha would otherwise take the VIP back a second
+    // after it resumed, a move of its own that this test is not about.
+    let mut cluster = Cluster::start_with(&lab, |sample| sample.set("cluster.failback", "manual"));
+    // Frozen, alpha keeps the VIP in its kernel (a documented limitation): the overlap
+    // is reported, not failed. The client keeps hearing alpha's kernel until beta's
+    // announcement, so it hears one move, and the probing goes on for `SETTLE` after
+    // alpha yielded: no second move.
+    let (resumed, seen) = cluster.across(&Expect::unplanned("alpha", "beta"), |c| {
+        lab.kill(&c.alpha, Signal::SIGSTOP).expect("SIGSTOP alpha");
+        c.wait_for("beta to take over from the frozen alpha", || {
+            vip_on(&lab, "n2")
+        });
+        std::thread::sleep(DEAD);
+        let resumed = Instant::now();
+        lab.kill(&c.alpha, Signal::SIGCONT).expect("SIGCONT alpha");
+        c.wait_for("alpha to release after resuming", || {
+            !vip_on(&lab, "n1") && vip_on(&lab, "n2")
+        });
+        resumed
     });
-    std::thread::sleep(DEAD);
-    lab.kill(&cluster.alpha, Signal::SIGCONT)
-        .expect("SIGCONT alpha");
-    cluster.wait_for("alpha to release after resuming", || {
-        !vip_on(&lab, "n1") && vip_on(&lab, "n2")
-    });
+    // Once it runs again the overlap ends soon: alpha hears beta active within an
+    // interval (50 ms) and releases (stop hook, then the VIP).
+    let released = seen.kernel.started + seen.kernel.last_removed(0).expect("removed from n1");
+    assert!(
+        released > resumed && released - resumed <= Duration::from_millis(50) + SHORT_GAP,
+        "alpha let the VIP go {:?} after it resumed\n{}",
+        released.checked_duration_since(resumed),
+        seen.kernel.describe()
+    );
     cluster.assert_log_contains(
         "alpha",
         "resumed after a stall, peer beta took over meanwhile",
     );
-    std::thread::sleep(Duration::from_millis(500));
     let beta = lab.log(&cluster.beta);
     let after_takeover = beta.rsplit("-> active").next().unwrap_or_default();
     assert!(
         !after_takeover.contains("-> standby"),
         "beta released too, a second move:\n{beta}"
     );
-    assert!(vip_on(&lab, "n2") && !vip_on(&lab, "n1"));
+}
+
+/// Hooks: "A failing hook ... changes nothing else: a release goes on to remove the
+/// VIPs." A stop hook that exits 3 on SIGTERM: the VIP still goes, the daemon exits 0,
+/// and beta takes over without overlap.
+#[test]
+fn a_failing_stop_hook_still_removes_the_vip_and_the_daemon_exits_cleanly() {
+    let lab = Lab::new();
+    let failing = write_hook(
+        &lab,
+        "failing-stop.sh",
+        r#"[ "$FAILOVERD_HOOK" != stop ] || exit 3"#,
+    );
+    let mut cluster =
+        Cluster::start_with(&lab, |sample| sample.set("hooks.stop", failing.display()));
+    let (exit, _) = cluster.across(&Expect::planned("alpha", "beta"), |c| {
+        lab.kill(&c.alpha, Signal::SIGTERM)
+            .expect("send SIGTERM to alpha");
+        wait_exit(&mut c.alpha)
+    });
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "alpha's exit: {exit}\n{}",
+        cluster.logs()
+    );
+    cluster.wait_for_hook("alpha", "stop", &["state=stopped", "prev=active"]);
+    let alpha = lab.log(&cluster.alpha);
+    assert!(
+        alpha.contains("stop hook failed: exited 3") && alpha.contains("handover complete"),
+        "{}",
+        cluster.logs()
+    );
+    cluster.assert_log_contains("beta", "peer alpha shut down");
+}
+
+/// How the election works, Order of effects: "A VIP that cannot be added is logged as
+/// an error and tried again every second while the node is active; the start hook
+/// waits for it." Alpha's VIP interface (eth1 on alpha) does not exist when alpha
+/// becomes active; it appears three seconds later. Meanwhile the add fails about once
+/// a second, the client hears nobody and the start hook does not run; then the VIP
+/// comes within a retry, and the start hook runs with the VIP in place.
+#[test]
+fn a_vip_add_that_fails_is_retried_every_second_and_the_start_hook_waits_for_it() {
+    let lab = Lab::new();
+    // The hook records whether the VIP was on its node when it ran.
+    let hook = write_hook(
+        &lab,
+        "vip-check.sh",
+        r#"echo "$FAILOVERD_HOOK vip=$(ip -o addr show | grep -c ' 198.18.0.10/')" >> "{dir}/vip-at-hook-$FAILOVERD_NODE.log""#,
+    );
+    let mut cluster = Cluster::launch_with(&lab, |sample| {
+        sample
+            .set("node[0].interfaces", "{ eth0 = \"eth1\" }")
+            // A missing interface would fail alpha's link check and hand the VIP to
+            // beta; this test is about the add, not about health.
+            .set("health.link_state", "false")
+            .set("hooks.start", hook.display())
+    });
+    cluster.wait_for("alpha active", || {
+        try_status_of(&lab, "alpha").is_some_and(|s| s.state == Role::Active)
+    });
+    let hook_log = lab.tmpdir().join("vip-at-hook-alpha.log");
+    let failures = |log: &str| log.matches("failed to add VIP 198.18.0.10/24").count();
+    let missing = Duration::from_secs(3);
+    let expect = Expect::arrives("alpha");
+    let ((failed, created), seen) = cluster.across(&expect, |c| {
+        std::thread::sleep(missing);
+        let failed = failures(&lab.log(&c.alpha));
+        assert!(
+            !hook_log.exists() && !vip_on(&lab, "n1"),
+            "the start hook ran or the VIP came without its interface\n{}",
+            c.logs()
+        );
+        // eth1: a second port of n1 on the LAN bridge.
+        let lan = lab.ns("lan");
+        lab.exec_ok(
+            "n1",
+            &[
+                "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "n1b", "netns", &lan,
+            ],
+        );
+        lab.exec_ok("lan", &["ip", "link", "set", "n1b", "master", "br0", "up"]);
+        lab.exec_ok("n1", &["ip", "link", "set", "eth1", "up"]);
+        let created = Instant::now();
+        c.wait_for("the start hook to run", || hook_log.exists());
+        (failed, created)
+    });
+    // Tried about once a second while the interface was missing: three seconds of it,
+    // on top of the second since alpha became active.
+    assert!(
+        (3..=5).contains(&failed),
+        "{failed} failed adds in {missing:?} and a bit\n{}",
+        cluster.logs()
+    );
+    // The VIP came within a retry (1 s) of the interface, and no node had it before.
+    let added = seen.kernel.started + seen.kernel.first_added(0).expect("added on n1");
+    assert!(
+        added > created && added - created <= Duration::from_secs(1) + SHORT_GAP,
+        "the VIP came {:?} after its interface\n{}",
+        added.checked_duration_since(created),
+        seen.kernel.describe()
+    );
+    assert_eq!(
+        fs::read_to_string(&hook_log).expect("the hook's record"),
+        "start vip=1\n",
+        "the start hook ran without the VIP, or more than once\n{}",
+        cluster.logs()
+    );
+    assert_eq!(status_of(&lab, "beta").state, Role::Standby);
 }
 
 #[test]
 fn nodes_with_a_wrong_key_or_another_cluster_are_ignored_and_counted() {
     let lab = Lab::new();
-    let cluster = Cluster::start(&lab);
+    let mut cluster = Cluster::start(&lab);
     let wrong_key = lab.write_file("wrong-key", "a key that belongs to nobody here, 32b");
     fs::set_permissions(&wrong_key, fs::Permissions::from_mode(0o600)).expect("chmod");
     let key_line = fs::read_to_string(&cluster.config)
@@ -247,6 +378,17 @@ fn nodes_with_a_wrong_key_or_another_cluster_are_ignored_and_counted() {
         "cl",
         &["ip", "addr", "add", "198.18.0.101/24", "dev", "eth0"],
     );
+    cluster.across(&Expect::stays("alpha"), |c| {
+        strangers(c, &wrong_key, &key_line)
+    });
+    assert!(lab.log(&cluster.beta).contains("dropped datagrams"));
+    assert_eq!(status_of(&lab, "beta").state, Role::Standby);
+}
+
+/// Starts a stranger with the wrong key and one from another cluster on the client,
+/// and waits until beta has counted both kinds.
+fn strangers(cluster: &Cluster, wrong_key: &Path, key_line: &str) {
+    let lab = cluster.lab;
     for (name, cluster_name, key, address) in [
         (
             "stranger-key",
@@ -257,7 +399,7 @@ fn nodes_with_a_wrong_key_or_another_cluster_are_ignored_and_counted() {
         (
             "stranger-cluster",
             "other",
-            key_line.clone(),
+            key_line.to_owned(),
             "198.18.0.101",
         ),
     ] {
@@ -288,7 +430,7 @@ fn nodes_with_a_wrong_key_or_another_cluster_are_ignored_and_counted() {
         );
     }
     cluster.wait_for("beta to count both kinds of strangers", || {
-        let status = status_of(&lab, "beta");
+        let status = status_of(lab, "beta");
         let count = |why: &str| {
             status
                 .counters
@@ -298,40 +440,30 @@ fn nodes_with_a_wrong_key_or_another_cluster_are_ignored_and_counted() {
         };
         count("authentication failed") && count("other cluster")
     });
-    assert!(lab.log(&cluster.beta).contains("dropped datagrams"));
-    assert!(
-        vip_on(&lab, "n1") && !vip_on(&lab, "n2"),
-        "{}",
-        cluster.logs()
-    );
-    assert_eq!(status_of(&lab, "beta").state, Role::Standby);
 }
 
 #[test]
 fn a_primary_that_keeps_restarting_never_pulls_the_vip_after_it() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);
-    cluster.crash_alpha();
-    cluster.wait_for("beta to take over", || vip_on(&lab, "n2"));
-    lab.link_up("n1", "eth0");
-    lab.link_up("n1", "xo");
+    cluster.across(&Expect::unplanned("alpha", "beta"), Cluster::crash_alpha);
+    cluster.reboot_alpha();
     // failback_delay is 1 s: each run of alpha is shorter than that.
-    for round in 0..4 {
-        cluster.alpha = start_daemon(&lab, "n1", "alpha", &cluster.config);
-        std::thread::sleep(Duration::from_millis(600));
-        assert!(
-            vip_on(&lab, "n2") && !vip_on(&lab, "n1"),
-            "round {round}: the VIP followed a restart\n{}",
-            cluster.logs()
-        );
-        lab.kill(&cluster.alpha, Signal::SIGKILL)
-            .expect("SIGKILL alpha");
-        cluster.alpha.wait().expect("reap alpha");
-    }
-    // Left running, alpha gets the VIP back once it has been up for the delay.
-    cluster.alpha = start_daemon(&lab, "n1", "alpha", &cluster.config);
-    cluster.wait_for("failback to alpha after a stable run", || {
-        vip_on(&lab, "n1") && !vip_on(&lab, "n2")
+    cluster.across(&Expect::stays("beta"), |c| {
+        for _ in 0..4 {
+            c.alpha = start_daemon(&lab, "n1", "alpha", &c.config);
+            std::thread::sleep(Duration::from_millis(600));
+            lab.kill(&c.alpha, Signal::SIGKILL).expect("SIGKILL alpha");
+            c.alpha.wait().expect("reap alpha");
+        }
+    });
+    // Left running, alpha gets the VIP back once it has been up for the delay: a
+    // planned move.
+    cluster.across(&Expect::planned("beta", "alpha"), |c| {
+        c.alpha = start_daemon(&lab, "n1", "alpha", &c.config);
+        c.wait_for("failback to alpha after a stable run", || {
+            vip_on(&lab, "n1") && !vip_on(&lab, "n2")
+        });
     });
 }
 

@@ -8,9 +8,11 @@
 
 mod common;
 
+use std::net::Ipv4Addr;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use common::vipwatch::{Rtnl, VipWatch};
 use common::{GATEWAY, Lab, N1_LAN, N1_XO, N2_LAN, N2_XO, Probe};
 
 /// A short probe: 20 probes 5 ms apart. The generous timeout keeps a loaded machine
@@ -170,4 +172,108 @@ fn a_panicking_test_still_cleans_up() {
         .filter(|n| names.contains(n))
         .collect();
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
+}
+
+/// The overlap detector that the end-to-end tests rely on (tests/common/vipwatch.rs):
+/// scripted moves of the VIP between n1 and n2, made with netlink calls from this
+/// process. An overlap of 5 ms and one of a few microseconds (two back-to-back calls)
+/// are both reported, in order; clean moves (removed, then added, also back to back)
+/// are not.
+#[test]
+fn the_vip_watcher_sees_overlaps_down_to_microseconds_and_no_clean_move_as_one() {
+    let lab = Lab::new();
+    let vip: Ipv4Addr = common::VIP.parse().unwrap();
+    let mut n1 = Rtnl::open_in(&lab, "n1");
+    let mut n2 = Rtnl::open_in(&lab, "n2");
+    let (i1, i2) = (n1.link_index("eth0"), n2.link_index("eth0"));
+    n1.add_address(i1, vip, 24);
+    let watch = VipWatch::start(&lab, vip);
+    // Beta gains it 5 ms before alpha lets it go; the overlap lies in [least, most].
+    let before_add = Instant::now();
+    n2.add_address(i2, vip, 24);
+    let added = Instant::now();
+    std::thread::sleep(Duration::from_millis(5));
+    let before_remove = Instant::now();
+    n1.remove_address(i1, vip, 24);
+    let (least, most) = (before_remove - added, before_add.elapsed());
+    // Back to alpha the same way, with nothing between the two calls.
+    let t = Instant::now();
+    n1.add_address(i1, vip, 24);
+    n2.remove_address(i2, vip, 24);
+    let tiny = t.elapsed();
+    // Clean moves, with nothing between the calls either.
+    n1.remove_address(i1, vip, 24);
+    n2.add_address(i2, vip, 24);
+    n2.remove_address(i2, vip, 24);
+    n1.add_address(i1, vip, 24);
+    let history = watch.finish();
+
+    let changes: Vec<(usize, bool)> = history
+        .changes
+        .iter()
+        .map(|c| (c.node, c.present))
+        .collect();
+    let expected = [
+        (1, true),
+        (0, false),
+        (0, true),
+        (1, false),
+        (0, false),
+        (1, true),
+        (1, false),
+        (0, true),
+    ];
+    assert_eq!(changes, expected, "{}", history.describe());
+    assert_eq!(history.initial, [true, false]);
+    let overlaps = history.overlaps();
+    assert_eq!(overlaps.len(), 2, "{overlaps:?}\n{}", history.describe());
+    let at = |i: usize| history.changes[i].at - history.started;
+    assert_eq!(overlaps[0].began, at(0), "{overlaps:?}");
+    assert_eq!(overlaps[1].began, at(2), "{overlaps:?}");
+    let (five, short) = (overlaps[0].lasted.unwrap(), overlaps[1].lasted.unwrap());
+    eprintln!(
+        "overlap detector (real-time: {}): a 5 ms overlap ({least:?} to {most:?}) measured \
+         as {five:?}; a back-to-back one (both calls within {tiny:?}) as {short:?}",
+        history.realtime
+    );
+    // Lengths are read times, late by the watcher's wake-ups: with real-time priority
+    // a few milliseconds at worst, which is the precision the module docs state.
+    if history.realtime {
+        let slack = Duration::from_millis(3);
+        assert!(
+            five + slack >= least && five <= most + slack,
+            "the 5 ms overlap measured as {five:?}, really {least:?} to {most:?}"
+        );
+        assert!(short <= tiny + slack, "{short:?} for calls {tiny:?} apart");
+    }
+    assert_eq!(history.at_end(), [true, false]);
+}
+
+/// `Lab::start_probe` runs netprobe in the background; SIGUSR1 ends it early with its
+/// summary, which `Cluster::across` relies on to probe across events of any length.
+#[test]
+fn a_background_probe_stops_when_told_and_reports_every_answer() {
+    let lab = Lab::new();
+    let _alpha = lab.serve("n1", "alpha");
+    let probe = lab.start_probe(
+        &short(N1_LAN)
+            .count(10_000)
+            .interval(Duration::from_millis(5)),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let summary = probe.finish();
+    assert!(
+        (20..2000).contains(&summary.sent),
+        "stopped after {} probes: {}",
+        summary.sent,
+        summary.raw
+    );
+    assert_eq!(summary.answered, summary.sent, "{}", summary.raw);
+    assert_eq!(
+        summary.answers_from("alpha"),
+        summary.sent,
+        "{}",
+        summary.raw
+    );
+    assert!(!summary.stopped_early, "{}", summary.raw);
 }

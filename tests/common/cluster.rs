@@ -4,14 +4,14 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 use failoverd::status::Status;
 use nix::sys::signal::Signal;
 
 use super::sample::Sample;
-use super::{Lab, Probe, VIP, failoverd};
+use super::{Lab, failoverd};
 
 /// The VIP as the config writes it and `ip addr` lists it.
 pub const VIP_CIDR: &str = "198.18.0.10/24";
@@ -19,8 +19,6 @@ pub const VIP_CIDR: &str = "198.18.0.10/24";
 pub const LIMIT: Duration = Duration::from_secs(10);
 /// How often a wait looks again.
 pub const POLL: Duration = Duration::from_millis(50);
-/// How often a handover is sampled when looking for the VIP on both nodes.
-pub const HANDOVER_POLL: Duration = Duration::from_millis(5);
 /// `timing.dead` in the config: three of these pass without anything moving in
 /// `crossover_cut_moves_nothing`.
 pub const DEAD: Duration = Duration::from_millis(300);
@@ -75,17 +73,7 @@ impl<'a> Cluster<'a> {
 
     /// Like `start`, with the configuration changed by `edit` first.
     pub fn start_with(lab: &'a Lab, edit: impl FnOnce(Sample) -> Sample) -> Cluster<'a> {
-        let config = write_config_with(lab, edit);
-        lab.serve("n1", "alpha");
-        lab.serve("n2", "beta");
-        let alpha = start_daemon(lab, "n1", "alpha", &config);
-        let beta = start_daemon(lab, "n2", "beta", &config);
-        let cluster = Cluster {
-            lab,
-            config,
-            alpha,
-            beta,
-        };
+        let cluster = Cluster::launch_with(lab, edit);
         cluster.wait_for(
             "alpha active with the VIP on n1 alone, beta standby",
             || {
@@ -97,6 +85,22 @@ impl<'a> Cluster<'a> {
         cluster
     }
 
+    /// Starts a probe responder on each node and both daemons, with the configuration
+    /// changed by `edit`, and returns at once.
+    pub fn launch_with(lab: &'a Lab, edit: impl FnOnce(Sample) -> Sample) -> Cluster<'a> {
+        let config = write_config_with(lab, edit);
+        lab.serve("n1", "alpha");
+        lab.serve("n2", "beta");
+        let alpha = start_daemon(lab, "n1", "alpha", &config);
+        let beta = start_daemon(lab, "n2", "beta", &config);
+        Cluster {
+            lab,
+            config,
+            alpha,
+            beta,
+        }
+    }
+
     /// Kills alpha's daemon outright and cuts n1 off both networks, as if the machine
     /// had died: the VIP it leaves on eth0 can no longer answer.
     pub fn crash_alpha(&mut self) {
@@ -106,6 +110,17 @@ impl<'a> Cluster<'a> {
         self.alpha.wait().expect("reap alpha");
         self.lab.link_down("n1", "eth0");
         self.lab.link_down("n1", "xo");
+    }
+
+    /// Brings n1 back after `crash_alpha` as a rebooted machine, without its daemon:
+    /// the kernel holds no VIP, and both links are up.
+    pub fn reboot_alpha(&mut self) {
+        if vip_on(self.lab, "n1") {
+            self.lab
+                .exec_ok("n1", &["ip", "addr", "del", VIP_CIDR, "dev", "eth0"]);
+        }
+        self.lab.link_up("n1", "eth0");
+        self.lab.link_up("n1", "xo");
     }
 
     /// Polls `cond` every `POLL` for up to `LIMIT`; panics with both logs if it never
@@ -150,16 +165,33 @@ impl<'a> Cluster<'a> {
         });
     }
 
-    /// Both daemon logs and both hook logs, for failure messages.
     /// Stops alpha's daemon gracefully and starts it again.
     pub fn restart_alpha(&mut self) {
-        self.lab
-            .kill(&self.alpha, Signal::SIGTERM)
-            .expect("send SIGTERM to alpha");
-        self.alpha.wait().expect("reap alpha");
-        self.alpha = start_daemon(self.lab, "n1", "alpha", &self.config);
+        let config = self.config.clone();
+        let state = state_dir(self.lab, "alpha");
+        self.restart("alpha", &config, Some(&state));
     }
 
+    /// Stops `node`'s daemon with SIGTERM, checks that it exited 0, and starts it again
+    /// with `config`, and `state` as its state directory (None: the configuration's).
+    pub fn restart(&mut self, node: &str, config: &Path, state: Option<&Path>) {
+        let (host, child) = match node {
+            "alpha" => ("n1", &mut self.alpha),
+            _ => ("n2", &mut self.beta),
+        };
+        self.lab
+            .kill(child, Signal::SIGTERM)
+            .unwrap_or_else(|e| panic!("send SIGTERM to {node}: {e}"));
+        let exit = wait_exit(child);
+        *child = start_daemon_in(self.lab, host, node, config, state);
+        assert!(
+            exit.success(),
+            "{node}'s exit after SIGTERM: {exit}\n{}",
+            self.logs()
+        );
+    }
+
+    /// Both daemon logs and both hook logs, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
         for (node, child) in [("alpha", &self.alpha), ("beta", &self.beta)] {
@@ -186,11 +218,7 @@ pub fn write_config(lab: &Lab) -> PathBuf {
 /// Like `write_config`, with the configuration changed by `edit` first.
 pub fn write_config_with(lab: &Lab, edit: impl FnOnce(Sample) -> Sample) -> PathBuf {
     let key = lab.write_key();
-    let hook = lab.write_file(
-        "hook.sh",
-        &HOOK.replace("{dir}", &lab.tmpdir().display().to_string()),
-    );
-    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).expect("chmod the hook");
+    let hook = write_hook(lab, "hook.sh", "");
     let sample = edit(config(&key, Some(&hook)));
     lab.write_file("failoverd.toml", &sample.to_string())
 }
@@ -198,24 +226,68 @@ pub fn write_config_with(lab: &Lab, edit: impl FnOnce(Sample) -> Sample) -> Path
 /// Both daemons share one file system here, so each gets its own control socket and
 /// state directory (on real nodes the defaults in /run and /var/lib are per host).
 pub fn start_daemon(lab: &Lab, host: &str, node: &str, config: &Path) -> Child {
-    let config = config.to_str().expect("UTF-8 path");
+    let state = state_dir(lab, node);
+    start_daemon_in(lab, host, node, config, Some(&state))
+}
+
+/// Like `start_daemon`; without `state`, the daemon takes `[control] state_dir` from
+/// its configuration file.
+pub fn start_daemon_in(
+    lab: &Lab,
+    host: &str,
+    node: &str,
+    config: &Path,
+    state: Option<&Path>,
+) -> Child {
     let socket = node_socket(lab, node);
-    let state = lab.tmpdir().join(format!("state-{node}"));
-    lab.spawn(
-        host,
-        failoverd(),
-        &[
-            "run",
-            "--config",
-            config,
-            "--node",
-            node,
-            "--socket",
-            socket.to_str().expect("UTF-8 path"),
-            "--state-dir",
-            state.to_str().expect("UTF-8 path"),
-        ],
-    )
+    let mut args = vec![
+        "run",
+        "--config",
+        config.to_str().expect("UTF-8 path"),
+        "--node",
+        node,
+        "--socket",
+        socket.to_str().expect("UTF-8 path"),
+    ];
+    if let Some(state) = state {
+        args.extend(["--state-dir", state.to_str().expect("UTF-8 path")]);
+    }
+    lab.spawn(host, failoverd(), &args)
+}
+
+/// The state directory `start_daemon` gives `node`.
+pub fn state_dir(lab: &Lab, node: &str) -> PathBuf {
+    lab.tmpdir().join(format!("state-{node}"))
+}
+
+/// Waits (at most `LIMIT`) for a daemon to exit and returns how it ended.
+pub fn wait_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the daemon") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon (pid {}) did not exit within {LIMIT:?}",
+            child.id()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Writes an executable hook `name` into the lab's directory: `HOOK`'s line in
+/// hooks-<node>.log, then the shell lines `more`.
+pub fn write_hook(lab: &Lab, name: &str, more: &str) -> PathBuf {
+    let dir = lab.tmpdir().display().to_string();
+    let text = format!(
+        "{}{}\n",
+        HOOK.replace("{dir}", &dir),
+        more.replace("{dir}", &dir)
+    );
+    let hook = lab.write_file(name, &text);
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).expect("chmod the hook");
+    hook
 }
 
 pub fn node_socket(lab: &Lab, node: &str) -> std::path::PathBuf {
@@ -255,57 +327,6 @@ pub fn hook_lines(lab: &Lab, node: &str) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// Probes the VIP from the client for up to ten seconds, stopping a few probes after
-/// `responder` first answers.
-pub fn answer_from(responder: &str) -> Probe {
-    Probe::new(VIP)
-        .count(1000)
-        .interval(Duration::from_millis(10))
-        .timeout(Duration::from_millis(200))
-        .stop_after(responder, 5)
-}
-
-/// What `watch_handover` saw.
-pub struct Watch {
-    /// Whether `done` held before `LIMIT`.
-    pub finished: bool,
-    pub polls: u32,
-    /// Polls that found the VIP on both nodes.
-    pub overlaps: u32,
-}
-
-/// Samples the VIP on both nodes every `HANDOVER_POLL` until `done(on_from, on_to)`
-/// holds or `LIMIT` passes. The node gaining the VIP is read first: during a handover
-/// `from` only loses it and `to` only gains it, so seeing it on `to` and then still on
-/// `from` means both held it at the same moment, not merely within one poll.
-pub fn watch_handover(
-    lab: &Lab,
-    from: &str,
-    to: &str,
-    mut done: impl FnMut(bool, bool) -> bool,
-) -> Watch {
-    let deadline = Instant::now() + LIMIT;
-    let mut watch = Watch {
-        finished: false,
-        polls: 0,
-        overlaps: 0,
-    };
-    while Instant::now() < deadline {
-        let on_to = vip_on(lab, to);
-        let on_from = vip_on(lab, from);
-        watch.polls += 1;
-        if on_to && on_from {
-            watch.overlaps += 1;
-        }
-        if done(on_from, on_to) {
-            watch.finished = true;
-            break;
-        }
-        std::thread::sleep(HANDOVER_POLL);
-    }
-    watch
 }
 
 // --- operations through the control socket ----------------------------------------

@@ -16,12 +16,19 @@
 //! namespace, and nothing in it is connected to the host's network.
 //!
 //! Hosts are named "lan", "gw", "cl", "n1" and "n2".
+//!
+//! Built on it: `cluster` (failoverd on the lab: its configuration, rendered by
+//! `sample`, the daemons and the client commands), `vipwatch` (where the VIP is, from
+//! the kernels' own notifications, in order) and `crossing` (`Cluster::across`, the
+//! check of what the client and the kernels see across an event).
 
 // Each test crate uses a different part of the lab.
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod crossing;
 pub mod sample;
+pub mod vipwatch;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -317,6 +324,30 @@ impl Lab {
             .unwrap_or_else(|e| panic!("netprobe printed {stdout:?}, which is not a summary: {e}"))
     }
 
+    /// Starts `probe` from the client in the background; `RunningProbe::finish` ends it
+    /// and returns its summary. Its count bounds it in any case.
+    pub fn start_probe(&self, probe: &Probe) -> RunningProbe<'_> {
+        let interval = format!("{}us", probe.interval.as_micros());
+        let timeout = format!("{}us", probe.timeout.as_micros());
+        let count = probe.count.to_string();
+        let args = [
+            "probe",
+            "--target",
+            &probe.target,
+            "--count",
+            &count,
+            "--interval",
+            &interval,
+            "--timeout",
+            &timeout,
+        ];
+        RunningProbe {
+            lab: self,
+            child: self.spawn("cl", netprobe(), &args),
+            timeout: probe.timeout,
+        }
+    }
+
     /// Writes a random 32-byte key with mode 0600 into `tmpdir()` and returns its path.
     pub fn write_key(&self) -> PathBuf {
         let mut key = [0u8; 32];
@@ -592,6 +623,43 @@ impl Probe {
     pub fn stop_after(mut self, responder: &str, settle: u64) -> Probe {
         self.stop_after = Some((responder.to_owned(), settle));
         self
+    }
+}
+
+/// A probe run in the background, from `Lab::start_probe`.
+pub struct RunningProbe<'a> {
+    lab: &'a Lab,
+    child: Child,
+    timeout: Duration,
+}
+
+impl RunningProbe<'_> {
+    /// Ends the run (SIGUSR1: netprobe sends no more probes, waits `timeout` for the
+    /// answers on their way and prints its summary) and returns the summary.
+    pub fn finish(mut self) -> ProbeSummary {
+        self.lab
+            .kill(&self.child, Signal::SIGUSR1)
+            .expect("send SIGUSR1 to netprobe");
+        let limit = self.timeout + Duration::from_secs(5);
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for netprobe") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "netprobe did not end within {limit:?} of SIGUSR1"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let output = self.lab.log(&self.child);
+        assert!(status.success(), "netprobe probe: {status}: {output}");
+        let line = output
+            .lines()
+            .rfind(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("netprobe printed no summary: {output}"));
+        ProbeSummary::parse(line)
+            .unwrap_or_else(|e| panic!("netprobe printed {line:?}, which is not a summary: {e}"))
     }
 }
 
