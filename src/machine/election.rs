@@ -345,13 +345,12 @@ impl Machine {
             && self.peers.iter().any(|p| p.present())
     }
 
-    /// A live, settled peer that fails fewer health checks than this node. A loss
-    /// counts only once the health grace is over (see `Settings::health_grace`).
+    /// A live, settled peer that fails fewer health checks than this node. Each loss
+    /// counts only once its own health grace is over (see `Settings::health_grace`).
     fn healthier_peer(&self, now: Instant) -> Option<String> {
-        if self.timers.pending(Timer::HealthGrace, now) {
-            return None;
-        }
-        let mine = self.health.failing();
+        let mine = self
+            .health
+            .settled_failing(now, self.settings.health_grace());
         self.peers
             .iter()
             .filter(|p| p.present() && matches!(p.role, Role::Standby | Role::Active))

@@ -6,7 +6,7 @@
 //! slot in as a new variant.
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A health check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +42,8 @@ pub struct Check {
     pub failures: u32,
     /// Failing: `failures` reached the threshold and no probe has passed since.
     pub failing: bool,
+    /// When the check started failing, for the grace before that counts.
+    pub failing_since: Option<Instant>,
     pub last_rtt: Option<Duration>,
     pub probes: u64,
 }
@@ -69,6 +71,7 @@ impl Health {
             target,
             failures: 0,
             failing: false,
+            failing_since: None,
             last_rtt: None,
             probes: 0,
         };
@@ -89,9 +92,9 @@ impl Health {
         }
     }
 
-    /// Records one probe. A check fails after `threshold` consecutive failures and
-    /// heals on the first success, so one lost ping never moves a VIP.
-    pub fn record(&mut self, source: Source, rtt: Option<Duration>) -> Change {
+    /// Records one probe, made at `now`. A check fails after `threshold` consecutive
+    /// failures and heals on the first success, so one lost ping never moves a VIP.
+    pub fn record(&mut self, source: Source, rtt: Option<Duration>, now: Instant) -> Change {
         let Some(check) = self.checks.iter_mut().find(|c| c.source == source) else {
             return Change::None;
         };
@@ -102,6 +105,7 @@ impl Health {
                 check.last_rtt = Some(rtt);
                 if check.failing {
                     check.failing = false;
+                    check.failing_since = None;
                     return Change::Restored;
                 }
             }
@@ -113,6 +117,7 @@ impl Health {
                 };
                 if !check.failing && check.failures >= threshold {
                     check.failing = true;
+                    check.failing_since = Some(now);
                     return Change::Lost;
                 }
             }
@@ -145,6 +150,27 @@ impl Health {
         u8::try_from(n).unwrap_or(u8::MAX)
     }
 
+    /// Failing checks that have been failing for `grace` or longer at `now`: the
+    /// losses the election acts on. Each loss waits out its own grace, so a second
+    /// loss never postpones acting on the first.
+    pub fn settled_failing(&self, now: Instant, grace: Duration) -> u8 {
+        let n = self
+            .checks
+            .iter()
+            .filter(|c| c.failing_since.is_some_and(|since| since + grace <= now))
+            .count();
+        u8::try_from(n).unwrap_or(u8::MAX)
+    }
+
+    /// When the next loss still in its grace at `now` will count.
+    pub fn next_settled(&self, now: Instant, grace: Duration) -> Option<Instant> {
+        self.checks
+            .iter()
+            .filter_map(|c| c.failing_since.map(|since| since + grace))
+            .filter(|at| *at > now)
+            .min()
+    }
+
     pub fn checks(&self) -> &[Check] {
         &self.checks
     }
@@ -158,19 +184,44 @@ impl Health {
 mod tests {
     use super::*;
 
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn each_loss_counts_after_its_own_grace() {
+        let start = t0();
+        let at = |ms| start + Duration::from_millis(ms);
+        let grace = Duration::from_millis(200);
+        let gw: IpAddr = "198.18.0.1".parse().unwrap();
+        let mut h = Health::new(&[gw], &["eth0".to_string()], 1);
+        h.record(Source::Interface(0), None, at(0));
+        h.record(Source::Gateway(0), None, at(100));
+        assert_eq!(h.failing(), 2);
+        assert_eq!(h.settled_failing(at(199), grace), 0);
+        assert_eq!(h.next_settled(at(0), grace), Some(at(200)));
+        // The first loss counts after its grace, whatever came after it.
+        assert_eq!(h.settled_failing(at(200), grace), 1);
+        assert_eq!(h.next_settled(at(200), grace), Some(at(300)));
+        assert_eq!(h.settled_failing(at(300), grace), 2);
+        assert_eq!(h.next_settled(at(300), grace), None);
+        h.record(Source::Interface(0), Some(Duration::ZERO), at(400));
+        assert_eq!(h.settled_failing(at(400), grace), 1);
+    }
+
     #[test]
     fn fails_after_threshold_and_heals_on_one_success() {
         let gw: IpAddr = "198.18.0.1".parse().unwrap();
         let mut h = Health::new(&[gw], &[], 3);
         let g = Source::Gateway(0);
-        assert_eq!(h.record(g, None), Change::None);
-        assert_eq!(h.record(g, None), Change::None);
+        assert_eq!(h.record(g, None, t0()), Change::None);
+        assert_eq!(h.record(g, None, t0()), Change::None);
         assert_eq!(h.failing(), 0);
-        assert_eq!(h.record(g, None), Change::Lost);
+        assert_eq!(h.record(g, None, t0()), Change::Lost);
         assert_eq!(h.failing(), 1);
-        assert_eq!(h.record(g, None), Change::None);
+        assert_eq!(h.record(g, None, t0()), Change::None);
         assert_eq!(
-            h.record(g, Some(Duration::from_millis(1))),
+            h.record(g, Some(Duration::from_millis(1)), t0()),
             Change::Restored
         );
         assert_eq!(h.failing(), 0);
@@ -181,9 +232,9 @@ mod tests {
         let gw: IpAddr = "198.18.0.1".parse().unwrap();
         let mut h = Health::new(&[gw], &[], 2);
         let g = Source::Gateway(0);
-        h.record(g, None);
-        h.record(g, Some(Duration::from_millis(1)));
-        assert_eq!(h.record(g, None), Change::None);
+        h.record(g, None, t0());
+        h.record(g, Some(Duration::from_millis(1)), t0());
+        assert_eq!(h.record(g, None, t0()), Change::None);
         assert_eq!(h.failing(), 0);
     }
 
@@ -191,10 +242,10 @@ mod tests {
     fn an_interface_fails_at_once() {
         let mut h = Health::new(&[], &["eth0".to_string()], 3);
         let i = Source::Interface(0);
-        assert_eq!(h.record(i, Some(Duration::ZERO)), Change::None);
-        assert_eq!(h.record(i, None), Change::Lost);
+        assert_eq!(h.record(i, Some(Duration::ZERO), t0()), Change::None);
+        assert_eq!(h.record(i, None, t0()), Change::Lost);
         assert_eq!(h.failing(), 1);
-        assert_eq!(h.record(i, Some(Duration::ZERO)), Change::Restored);
+        assert_eq!(h.record(i, Some(Duration::ZERO), t0()), Change::Restored);
     }
 
     #[test]

@@ -362,12 +362,12 @@ impl Machine {
                         self.report_rejects(now);
                     }
                 }
+                Timer::HealthGrace => self.arm_health_grace(now),
                 // Waits that rules ask about with `Timers::pending`: their end is
                 // for the election below to act on.
                 Timer::HeardBack
                 | Timer::InitDead
                 | Timer::Handshake(_)
-                | Timer::HealthGrace
                 | Timer::Yield
                 | Timer::ReleaseGrace
                 | Timer::Failback => {}
@@ -560,31 +560,29 @@ impl Machine {
     }
 
     fn on_probe(&mut self, now: Instant, source: Source, rtt: Option<Duration>) {
-        let change = self.health.record(source, rtt);
+        let change = self.health.record(source, rtt, now);
         let Some(check) = self.health.check(source) else {
             return;
         };
         match change {
             Change::None => return,
-            Change::Lost => {
-                self.events.push(Event::CheckFailed {
-                    check: check.target.to_string(),
-                    failures: check.failures,
-                });
-                self.timers
-                    .set(Timer::HealthGrace, now + self.settings.health_grace());
-            }
-            Change::Restored => {
-                self.events.push(Event::CheckPassed {
-                    check: check.target.to_string(),
-                });
-                if self.health.failing() == 0 {
-                    self.timers.stop(Timer::HealthGrace);
-                }
-            }
+            Change::Lost => self.events.push(Event::CheckFailed {
+                check: check.target.to_string(),
+                failures: check.failures,
+            }),
+            Change::Restored => self.events.push(Event::CheckPassed {
+                check: check.target.to_string(),
+            }),
         }
+        self.arm_health_grace(now);
         // Peers rank on health: tell them now rather than at the next interval.
         self.heartbeat();
+    }
+
+    /// Wakes the election when the next loss still in its grace starts to count.
+    pub(super) fn arm_health_grace(&mut self, now: Instant) {
+        let next = self.health.next_settled(now, self.settings.health_grace());
+        self.timers.set_or_stop(Timer::HealthGrace, next);
     }
 
     fn on_done(&mut self, now: Instant, id: EffectId, outcome: &Outcome) {

@@ -128,6 +128,7 @@ impl Machine {
             };
             self.timers.set_or_stop(Timer::Refresh, refresh);
         }
+        self.arm_health_grace(now);
         self.reconfigure_vips(&old.vips, &mut changes);
         self.heartbeat();
         self.evaluate(now);

@@ -32,7 +32,7 @@ pub(super) enum Timer {
     InitDead,
     /// Elections stop waiting for this peer's handshake.
     Handshake(usize),
-    /// A fresh health loss has lasted the health grace and now counts.
+    /// The earliest health loss still in its grace has lasted it and now counts.
     HealthGrace,
     /// A node that resumed after a stall stops yielding to an active peer.
     Yield,
