@@ -22,7 +22,7 @@ use super::raw::{
 use super::{
     Announce, Cluster, Config, Control, DEFAULT_PORT, DEFAULT_SOCKET, Events, Failback, Health,
     Hooks, Http, Key, MAX_IFNAME_LEN, MAX_NAME_LEN, MIN_INTERVAL, MIN_KEY_LEN, Node, Problem,
-    Timing, Vip,
+    StartFailure, Timing, Vip,
 };
 use crate::duration::{format_duration, parse_duration};
 
@@ -121,6 +121,7 @@ impl Checker {
             nodes,
             vips,
             health,
+            checks: Vec::new(),
             hooks,
             announce,
             control,
@@ -560,7 +561,9 @@ impl Checker {
             start,
             stop,
             fault,
+            standby: None,
             timeout,
+            start_failure: StartFailure::Release,
         }
     }
 

@@ -13,6 +13,7 @@
 //! structs, `checks` turns them into typed values and checks their relations, and
 //! `diagnostics` ties each [`Problem`] to its key and line.
 
+mod check;
 mod checks;
 mod diagnostics;
 mod raw;
@@ -32,6 +33,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 
+pub use check::{BUILTIN_CHECKS, Check, HttpUrl, MAX_HTTP_BODY, Probe, Scope, StartFailure};
 pub use diagnostics::Problem;
 use diagnostics::{LineIndex, describe_problems, key_lines};
 
@@ -96,6 +98,8 @@ pub struct Config {
     pub nodes: Vec<Node>,
     pub vips: Vec<Vip>,
     pub health: Health,
+    /// The `[[check]]` tables; [`Config::checks_for`] adds the `[health]` shorthand.
+    pub checks: Vec<Check>,
     pub hooks: Hooks,
     pub announce: Announce,
     pub control: Control,
@@ -190,7 +194,10 @@ pub struct Hooks {
     pub start: Option<PathBuf>,
     pub stop: Option<PathBuf>,
     pub fault: Option<PathBuf>,
+    /// Run on entering standby (keepalived's `notify_backup`).
+    pub standby: Option<PathBuf>,
     pub timeout: Duration,
+    pub start_failure: StartFailure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
