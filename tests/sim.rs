@@ -217,8 +217,11 @@ fn the_faulty_node_gets_the_vip_back_only_by_failback_rules() {
 
 // --- partitions -----------------------------------------------------------------
 
+/// After a partition, the first datagrams do not echo the receiver's nonce; the next
+/// heartbeat does (a handshake, at most three intervals), and the lower-ranked node
+/// then releases: its stop hook, then the removal.
 #[test]
-fn partition_then_heal_leaves_one_active_within_an_interval() {
+fn partition_then_heal_the_lower_ranked_releases_within_a_handshake_and_its_stop_hook() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 12);
     sim.partition(0, 1);
     sim.run_until(ms(3000), |s| s.active() == vec![0, 1]);
@@ -226,10 +229,12 @@ fn partition_then_heal_leaves_one_active_within_an_interval() {
     let announces_before = sim.nodes[0].announces.len();
     let loser_announces = sim.nodes[1].announces.len();
     sim.heal();
-    // The check in `step` fails the test if both still hold after the slack.
-    sim.run_until(ms(1000), |s| {
+    let took = sim.run_until(ms(1000), |s| {
         s.holders() == vec![0] && s.active() == vec![0]
     });
+    let t = &sim.config.timing;
+    let bound = t.interval * 3 + sim.hook_time + ms(5);
+    assert!(took <= bound, "took {took:?}, more than {bound:?}");
     assert_eq!(sim.role(1), Some(Role::Standby));
     let reason = sim.transitions(1).last().unwrap().2.clone();
     assert!(reason.contains("ranks higher"), "{reason}");
@@ -241,14 +246,32 @@ fn partition_then_heal_leaves_one_active_within_an_interval() {
 }
 
 #[test]
-fn an_isolated_active_node_is_replaced_and_yields_on_return() {
+fn an_isolated_holder_is_replaced_and_its_replacement_releases_to_it_on_return() {
     let mut sim = Sim::settled(config(2, Failback::Auto), 13);
     sim.isolate(0);
-    sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![0, 1]);
+    assert!(
+        took >= sim.config.timing.dead,
+        "replaced before dead: {took:?}"
+    );
+    assert_eq!(
+        sim.role(0),
+        Some(Role::Active),
+        "alone, alpha keeps the VIP"
+    );
+    sim.run_for(ms(1000));
     sim.heal();
-    sim.run_until(ms(1000), |s| s.active().len() == 1);
-    // alpha outranks beta, so beta released; with failback auto alpha keeps it.
+    // Alpha outranks beta, so beta releases, without waiting for a failback delay.
+    let took = sim.run_until(ms(1000), |s| {
+        s.holders() == vec![0] && s.active() == vec![0]
+    });
+    let t = &sim.config.timing;
+    assert!(took <= t.interval * 3 + sim.hook_time + ms(5), "{took:?}");
     assert_eq!(sim.active(), vec![0]);
+    let (from, to, reason) = sim.transitions(1).last().unwrap().clone();
+    assert_eq!((from, to), (Role::Active, Role::Standby));
+    assert_eq!(reason, "both nodes active, peer alpha ranks higher");
+    assert_eq!(sim.transitions(0).last().unwrap().1, Role::Active);
 }
 
 // --- failback --------------------------------------------------------------------
@@ -647,21 +670,33 @@ fn maintenance_on_a_node_that_dies_no_longer_freezes_its_peer() {
     sim.run_until(ms(2000), |s| s.holders() == vec![1]);
 }
 
+/// The machine is given the flag the daemon reads from its state directory; that the
+/// daemon stores and reads it is for the end-to-end tests.
 #[test]
-fn maintenance_survives_a_restart_and_keeps_the_vip_in_place() {
+fn a_node_restarting_in_its_own_maintenance_adopts_its_vips_without_a_hook() {
     let mut sim = Sim::settled(config(2, Failback::Auto), 37);
     sim.order(0, Order::Maintenance(true)).unwrap();
     sim.run_for(ms(300));
+    let hooks_before = sim.nodes[0].hooks.len();
     // The daemon restarts (an upgrade, say) while the kernel keeps the VIP.
     sim.kill_daemon(0);
-    let now = sim.now;
-    sim.nodes[0].machine = Some(Machine::with_maintenance(&sim.config, 0, 777, true, now));
-    sim.drain(0);
+    sim.run_for(ms(100));
+    sim.restart_in_maintenance(0);
     sim.run_for(ms(3000));
     assert_eq!(sim.holders(), vec![0]);
     assert_eq!(sim.role(0), Some(Role::Active));
     assert_eq!(sim.role(1), Some(Role::Standby));
-    assert!(sim.hook_runs(0, Hook::Stop).is_empty());
+    assert_eq!(
+        sim.transitions(0).last().unwrap().2,
+        "maintenance mode (set on alpha)"
+    );
+    assert!(!sim.has_event(0, |e| matches!(e, Event::StaleVip { .. })));
+    let hooks: Vec<Hook> = sim.nodes[0].hooks[hooks_before..]
+        .iter()
+        .map(|h| h.hook)
+        .collect();
+    assert!(hooks.is_empty(), "hooks ran: {hooks:?}");
+    assert_eq!(sim.max_holders_seen, 1);
 }
 
 // --- reload ----------------------------------------------------------------------

@@ -439,6 +439,16 @@ impl Sim {
         self.start(i);
     }
 
+    /// Restarts node i's daemon with maintenance on, as its state file would have it.
+    pub fn restart_in_maintenance(&mut self, i: usize) {
+        self.note(format!(
+            "start the daemon on {} in maintenance",
+            self.name(i)
+        ));
+        self.nodes[i].paused = false;
+        self.start_daemon(i, true);
+    }
+
     pub fn shutdown(&mut self, i: usize) {
         self.note(format!("SIGTERM to {}", self.name(i)));
         if self.nodes[i].machine.is_some() {
