@@ -26,8 +26,9 @@ use failoverd::config::{Failback, Key};
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Event, Hook, Input, Machine, Order, Refusal, ReloadError, Role,
 };
+use failoverd::wire::heartbeat::Heartbeat;
 
-use harness::{Sim, config, ms};
+use harness::{HookBehaviour, Sim, VIP_RETRY, config, ms};
 use invariants::Stats;
 
 // --- start-up ----------------------------------------------------------------
@@ -888,6 +889,286 @@ fn the_holder_announces_again_when_a_link_heals() {
         "no announcement on link heal"
     );
     assert_eq!(sim.holders(), vec![0]);
+}
+
+// --- rules the README states, one test each ---------------------------------------
+
+/// Two nodes that lose the same gateway notice up to a probe interval apart. A new
+/// loss counts only after the health grace, so the first to notice does not hand the
+/// VIP to a peer about to find itself just as cut off.
+#[test]
+fn a_gateway_lost_for_both_nodes_a_probe_apart_moves_nothing_within_the_health_grace() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 50);
+    let before = (sim.transitions(0).len(), sim.transitions(1).len());
+    sim.gateway_down(0);
+    sim.run_for(sim.config.health.interval);
+    sim.gateway_down(1);
+    sim.run_for(ms(5000));
+    assert_eq!((sim.transitions(0).len(), sim.transitions(1).len()), before);
+    assert_eq!(sim.holders(), vec![0]);
+    // For one probe interval alpha failed a check and beta did not: without the
+    // grace, alpha would have released.
+    let failed = |i| {
+        sim.event_time(i, |e| matches!(e, Event::CheckFailed { .. }))
+            .expect("the check failed")
+    };
+    assert_eq!(failed(1) - failed(0), sim.config.health.interval);
+}
+
+/// The heartbeat that says a release is over can be lost; the next one says the same
+/// an interval later, and the peer takes over then: without waiting for `dead`, and
+/// never while the VIP is still on the releasing node.
+#[test]
+fn a_handover_completes_when_the_releasing_nodes_last_heartbeat_is_lost() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 51);
+    let mut first = None;
+    sim.drop_rule = Some(Box::new(move |from, _, hb: &Heartbeat| {
+        if from != 0 || Role::from(hb.state) != Role::Standby || hb.releasing() {
+            return false;
+        }
+        hb.sequence == *first.get_or_insert(hb.sequence)
+    }));
+    sim.order(0, Order::Standby).unwrap();
+    let took = sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.dropped_by_rule, 2, "lost on both links");
+    let t = &sim.config.timing;
+    assert!(took <= sim.hook_time + t.interval + ms(5), "{took:?}");
+    assert_eq!(
+        sim.transitions(1).last().unwrap().2,
+        "planned handover from alpha"
+    );
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// A node hands the VIP over and the peer it hands it to dies before taking it. The
+/// peer still ranks first while it counts as alive (here it asked to take over), so
+/// the releasing node claims the VIP back once the peer is dead, not before.
+#[test]
+fn a_peer_killed_mid_handover_is_waited_for_until_dead_then_the_releasing_node_takes_back() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 52);
+    sim.order(1, Order::Takeover).unwrap();
+    sim.run_until(ms(1000), |s| s.machine(0).releasing());
+    sim.kill_daemon(1);
+    let killed = sim.t();
+    sim.run_until(ms(1000), |s| s.role(0) == Some(Role::Standby));
+    assert!(sim.holders().is_empty());
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    let t = &sim.config.timing;
+    let dead = sim
+        .event_time(0, |e| matches!(e, Event::PeerDead { .. }))
+        .expect("beta declared dead");
+    let claimed = sim.became(0, Role::Active).unwrap();
+    assert_eq!(claimed, dead, "claimed back as soon as beta was dead");
+    assert!(dead + t.interval >= killed + t.dead, "{dead:?} {killed:?}");
+    assert_eq!(
+        sim.transitions(0).last().unwrap().2,
+        "no node active, this node ranks first"
+    );
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// The release grace: a node that has just released gives the peers three intervals
+/// to say one took the VIPs before it claims them back itself, even when it ranks
+/// first among the live ones. Here the peer it released to is killed and declared
+/// dead within the grace; gamma stays live, so the grace, not the death, decides.
+#[test]
+fn the_releasing_node_claims_the_vips_back_only_after_its_release_grace() {
+    let mut sim = Sim::new(config(3, Failback::Manual), 53);
+    sim.run_until(ms(3000), |s| {
+        s.holders() == vec![0]
+            && s.role(1) == Some(Role::Standby)
+            && s.role(2) == Some(Role::Standby)
+    });
+    sim.run_for(ms(300));
+    sim.hook_time = ms(300);
+    sim.order(1, Order::Takeover).unwrap();
+    sim.run_until(ms(1000), |s| s.machine(0).releasing());
+    sim.kill_daemon(1);
+    sim.run_until(ms(1000), |s| s.role(0) == Some(Role::Standby));
+    let released = sim.t();
+    assert!(sim.holders().is_empty());
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    let t = &sim.config.timing;
+    let dead = sim
+        .event_time(0, |e| matches!(e, Event::PeerDead { .. }))
+        .expect("beta declared dead");
+    let claimed = sim.became(0, Role::Active).unwrap();
+    assert!(
+        dead < released + t.interval * 3,
+        "beta died within the grace"
+    );
+    assert_eq!(claimed, released + t.interval * 3);
+    assert!(
+        sim.transitions(2)
+            .iter()
+            .all(|(_, to, _)| *to != Role::Active)
+    );
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// A VIP the kernel refuses is logged and tried again every second while the node is
+/// active; the start hook waits until every VIP is in place.
+#[test]
+fn a_failed_vip_add_is_retried_every_second_and_the_start_hook_waits_for_it() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 54);
+    sim.vip_adds_fail(1, true, None);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    sim.run_for(ms(2500));
+    assert!(sim.holders().is_empty());
+    sim.vip_adds_fail(1, false, None);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    let adds = &sim.nodes[1].adds;
+    let added = adds[adds.len() - 1].at;
+    assert!(adds.iter().all(|a| a.vip == 0));
+    assert_eq!(
+        adds.iter().map(|a| a.ok).collect::<Vec<_>>(),
+        vec![false, false, false, true]
+    );
+    for pair in adds.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= VIP_RETRY && gap <= VIP_RETRY + ms(5), "{gap:?}");
+    }
+    let failed = sim.nodes[1]
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::VipFailed { action: "add", .. }))
+        .count();
+    assert_eq!(failed, 3);
+    sim.run_for(ms(500));
+    let starts = sim.hook_runs(1, Hook::Start);
+    assert_eq!(starts.len(), 1);
+    assert!(
+        starts[0].at > added,
+        "the start hook ran before the VIP was in place"
+    );
+}
+
+/// A failing stop hook is logged and the release goes on: the VIP is removed, the
+/// daemon exits, the peer takes over.
+#[test]
+fn a_failing_stop_hook_still_removes_the_vip_and_the_daemon_exits() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 55);
+    sim.hooks(0, HookBehaviour::Fail, None);
+    sim.shutdown(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert!(sim.nodes[0].machine.is_none(), "alpha exited");
+    assert!(sim.has_event(0, |e| matches!(e, Event::HookFailed { hook: "stop", .. })));
+    assert_eq!(sim.transitions(1).last().unwrap().2, "peer alpha shut down");
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// A stop hook that hangs is killed at `hooks.timeout`; until then the VIP stays on
+/// the releasing node and the peer waits, then the release goes on.
+#[test]
+fn a_hanging_stop_hook_holds_the_handover_until_the_hook_timeout() {
+    let mut cfg = config(2, Failback::Auto);
+    cfg.hooks.timeout = ms(1500);
+    let mut sim = Sim::settled(cfg, 56);
+    sim.hooks(0, HookBehaviour::Hang, None);
+    sim.order(0, Order::Standby).unwrap();
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    let t = &sim.config.timing;
+    assert!(
+        took >= ms(1500) && took <= ms(1500) + t.interval + ms(5),
+        "{took:?}"
+    );
+    assert!(sim.has_event(0, |e| matches!(
+        e,
+        Event::HookFailed { hook: "stop", outcome } if outcome.contains("timed out")
+    )));
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// Maintenance on the standby: the holder dies and nothing moves while it is on; the
+/// VIP stays on no node. Turned off, the standby takes the VIP at once.
+#[test]
+fn maintenance_on_the_standby_leaves_a_dead_holder_unreplaced_until_turned_off() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 57);
+    sim.order(1, Order::Maintenance(true)).unwrap();
+    sim.run_for(ms(300));
+    sim.crash(0);
+    sim.run_for(ms(5000));
+    assert!(sim.holders().is_empty());
+    assert_eq!(sim.role(1), Some(Role::Standby));
+    assert!(sim.has_event(1, |e| matches!(e, Event::PeerDead { .. })));
+    sim.order(1, Order::Maintenance(false)).unwrap();
+    let took = sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    assert!(took <= ms(5), "{took:?}");
+    assert_eq!(
+        sim.transitions(1).last().unwrap().2,
+        "peer alpha dead on all links"
+    );
+}
+
+/// Equal priorities: the name breaks the tie, the smaller first, when nobody holds the
+/// VIPs: at start, and when the holder dies.
+#[test]
+fn equal_priorities_the_smaller_name_takes_over_when_nobody_holds() {
+    let mut cfg = config(3, Failback::Manual);
+    cfg.nodes.iter_mut().for_each(|n| n.priority = 100);
+    let mut sim = Sim::new(cfg, 58);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.run_for(ms(1000));
+    assert_eq!(
+        (sim.role(1), sim.role(2)),
+        (Some(Role::Standby), Some(Role::Standby))
+    );
+    sim.crash(0);
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    sim.run_for(ms(1000));
+    assert_eq!(sim.role(2), Some(Role::Standby));
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// Automatic failback moves the VIPs only to a strictly higher priority: between equal
+/// priorities the name makes a node preferred, but it gets them back only by an
+/// operator's failback.
+#[test]
+fn equal_priorities_automatic_failback_never_moves_the_vips() {
+    let mut cfg = config(2, Failback::Auto);
+    cfg.nodes.iter_mut().for_each(|n| n.priority = 100);
+    let mut sim = Sim::settled(cfg, 59);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    sim.run_until(ms(3000), |s| {
+        s.role(0) == Some(Role::Standby) && s.machine(1).peers()[0].present()
+    });
+    assert_eq!(sim.machine(1).preferred_node(), "alpha");
+    sim.run_for(sim.config.cluster.failback_delay * 3);
+    assert_eq!(sim.holders(), vec![1]);
+    let takeovers = sim
+        .transitions(1)
+        .iter()
+        .filter(|t| t.1 == Role::Active)
+        .count();
+    assert_eq!(takeovers, 1);
+    assert_eq!(
+        sim.order(1, Order::Failback),
+        Ok(Accepted::HandingBack { to: "alpha".into() })
+    );
+    sim.run_until(ms(2000), |s| s.holders() == vec![0]);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// SIGTERM during a release lets the release finish (one stop hook, then the removal)
+/// and then the daemon says goodbye and exits.
+#[test]
+fn a_shutdown_during_a_release_lets_it_finish_then_exits_without_a_second_stop_hook() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 60);
+    sim.hook_time = ms(300);
+    sim.order(0, Order::Standby).unwrap();
+    sim.run_for(ms(100));
+    assert!(sim.machine(0).releasing());
+    sim.shutdown(0);
+    assert!(sim.nodes[0].vips[0], "the stop hook is still running");
+    sim.run_until(ms(2000), |s| s.nodes[0].machine.is_none());
+    assert!(!sim.nodes[0].vips[0]);
+    assert_eq!(sim.hook_runs(0, Hook::Stop).len(), 1);
+    sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.transitions(1).last().unwrap().2, "peer alpha shut down");
+    assert_eq!(sim.max_holders_seen, 1);
 }
 
 // --- seeded randomized runs ----------------------------------------------------------

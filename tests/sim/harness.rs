@@ -182,6 +182,7 @@ pub struct HookRun {
 /// One attempt to add a VIP, and whether the kernel took it.
 pub struct AddAttempt {
     pub at: Duration,
+    pub vip: usize,
     pub ok: bool,
 }
 
@@ -822,7 +823,7 @@ impl Sim {
             Effect::AddVip(vip) => {
                 let v = index(vip.address);
                 let ok = !self.nodes[i].vip_adds_fail;
-                self.nodes[i].adds.push(AddAttempt { at: t, ok });
+                self.nodes[i].adds.push(AddAttempt { at: t, vip: v, ok });
                 if ok {
                     self.nodes[i].vips[v] = true;
                     (MS, Outcome::Vip(Ok(())))
@@ -1095,8 +1096,23 @@ impl Sim {
             .collect()
     }
 
+    /// When node i last became `to`.
+    pub fn became(&self, i: usize, to: Role) -> Option<Duration> {
+        self.nodes[i].events.iter().rev().find_map(|(t, e)| {
+            matches!(e, Event::Transition { to: r, .. } if *r == to).then_some(*t)
+        })
+    }
+
     pub fn has_event(&self, i: usize, f: impl Fn(&Event) -> bool) -> bool {
         self.nodes[i].events.iter().any(|(_, e)| f(e))
+    }
+
+    /// When node i first logged an event that `f` picks.
+    pub fn event_time(&self, i: usize, f: impl Fn(&Event) -> bool) -> Option<Duration> {
+        self.nodes[i]
+            .events
+            .iter()
+            .find_map(|(t, e)| f(e).then_some(*t))
     }
 
     pub fn hook_runs(&self, i: usize, hook: Hook) -> Vec<&HookRun> {
