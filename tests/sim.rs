@@ -22,6 +22,8 @@ mod menu;
 #[path = "common/sample.rs"]
 mod sample;
 
+use std::time::Duration;
+
 use failoverd::config::{Failback, Key};
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Event, Hook, Input, Machine, Order, Refusal, ReloadError, Role,
@@ -29,7 +31,7 @@ use failoverd::machine::{
 use failoverd::wire::heartbeat::Heartbeat;
 
 use harness::{HookBehaviour, Sim, VIP_RETRY, config, ms};
-use invariants::Stats;
+use invariants::{Stats, takeover_bound};
 
 // --- start-up ----------------------------------------------------------------
 
@@ -1169,6 +1171,40 @@ fn a_shutdown_during_a_release_lets_it_finish_then_exits_without_a_second_stop_h
     sim.run_until(ms(1000), |s| s.holders() == vec![1]);
     assert_eq!(sim.transitions(1).last().unwrap().2, "peer alpha shut down");
     assert_eq!(sim.max_holders_seen, 1);
+}
+
+// --- the invariants themselves can fail ----------------------------------------------
+
+/// Two holders of a VIP that are in contact fail the run at once, faults elsewhere or
+/// not: beta's kernel gets the VIP behind the daemons' backs while gamma is cut off.
+#[test]
+#[should_panic(expected = "is on alpha and on beta, which are in contact")]
+fn the_safety_check_catches_two_holders_in_contact_while_other_nodes_are_apart() {
+    let mut sim = Sim::new(config(3, Failback::Manual), 61);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.run_for(ms(1000));
+    sim.isolate(2);
+    sim.run_for(ms(1000));
+    sim.nodes[1].vips[0] = true;
+    sim.run_for(ms(100));
+}
+
+/// A standby that fails to take over from a dead holder fails the run once the takeover
+/// bound has passed: here beta runs with a `dead` of 100 s, so it never notices.
+#[test]
+#[should_panic(expected = "no running node has held every VIP")]
+fn the_liveness_check_catches_a_standby_that_never_takes_over() {
+    let mut slow = config(2, Failback::Manual);
+    slow.timing.dead = Duration::from_secs(100);
+    slow.timing.init_dead = Duration::from_secs(100);
+    let mut sim = Sim::new(config(2, Failback::Manual), 62);
+    let now = sim.now;
+    sim.nodes[1].machine = Some(Machine::new(&slow, 1, 99, now));
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.crash(0);
+    let bound = takeover_bound(&sim.config, sim.hook_time);
+    assert!(bound < Duration::from_secs(100));
+    sim.run_for(bound + ms(100));
 }
 
 // --- seeded randomized runs ----------------------------------------------------------
