@@ -1,675 +1,37 @@
 //! Deterministic simulation of several election state machines over a simulated
-//! lossy network, driven by a fake clock: no root, no sleeps, no sockets.
+//! network, driven by a fake clock: no root, no sleeps, no sockets.
 //!
-//! The harness plays the shell's part: it delivers datagrams with delay and loss,
-//! executes effects one at a time in order (as the daemon's executor does), keeps
-//! the "kernel" view of which node really has each VIP, and feeds gateway probes.
-//! Fault verbs: `crash`, `restart`, `shutdown`, `partition`, `heal`, `cut_link`,
-//! `restore_link`, `gateway_down`, `gateway_up`. After every step it checks that no
-//! two nodes hold the VIP unless they have recently been unable to hear each other.
+//! - `sim/harness.rs`: the world (nodes, network, executors, kernel VIPs, gateways,
+//!   hooks) and the fault verbs, each written to a trace.
+//! - `sim/invariants.rs`: what is checked after every step, and the bounds: no two
+//!   holders of a VIP unless that pair is apart or only just back in contact; a holder
+//!   of every VIP within a bound whenever a takeover is expected; every node keeps
+//!   sending and counts only the VIPs the kernel has.
+//! - `sim/menu.rs`: the randomized runs and their menu of faults and orders.
+//!
+//! Below: one scenario test per rule, named for it, then the randomized runs.
+//! `SIM_SEEDS=N` runs N seeds, `SIM_SEED=N` replays one; a failure prints the seed,
+//! how to replay it and the trace.
 
+#[path = "sim/harness.rs"]
+mod harness;
+#[path = "sim/invariants.rs"]
+mod invariants;
+#[path = "sim/menu.rs"]
+mod menu;
 #[path = "common/sample.rs"]
 mod sample;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::fs;
-use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use failoverd::config::{Config, Failback, Key};
-use failoverd::machine::health::Source;
+use failoverd::config::{Failback, Key};
 use failoverd::machine::{
-    Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
-    Refusal, ReloadError, Role,
+    Accepted, Action, ConfigChange, Event, Hook, Input, Machine, Order, Refusal, ReloadError, Role,
 };
-use sample::Sample;
+use failoverd::wire::heartbeat::Heartbeat;
 
-const MS: Duration = Duration::from_millis(1);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// `nodes` nodes (alpha, beta, gamma, delta, with priorities 200, 150, 100, 50) on the
-/// sample configuration with fast timers, parsed as a file is. What a file cannot say
-/// is set afterwards: hooks that need not exist, and a key without a key file.
-fn config(nodes: usize, failback: Failback) -> Config {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    assert!((2..=4).contains(&nodes), "the simulator runs 2 to 4 nodes");
-    let mut sample = Sample::new()
-        .set("cluster.name", "sim")
-        .set("cluster.key_file", "authkey")
-        .set("cluster.failback", failback)
-        .set("cluster.failback_delay", "2s")
-        .set("timing.interval", "100ms")
-        .set("timing.warn", "300ms")
-        .set("timing.dead", "500ms")
-        .set("timing.init_dead", "1s")
-        .set("node[1].priority", 150)
-        .set("node[1].interfaces", "{}")
-        .remove("vip[0].label")
-        .set("health.interval", "100ms")
-        .set("health.timeout", "100ms")
-        .set("health.link_state", false)
-        .remove("hooks.start")
-        .remove("hooks.stop")
-        .remove("hooks.fault")
-        .set("hooks.timeout", "5s")
-        .set("announce.interval", "100ms")
-        .set("announce.refresh", "10s")
-        .set("control.socket", "/nonexistent/failoverd.sock")
-        .set("control.state_dir", "/nonexistent")
-        .set("events.keep", 100);
-    let names = ["alpha", "beta", "gamma", "delta"];
-    for (i, name) in names.iter().enumerate().take(nodes).skip(2) {
-        sample = sample.append(&format!(
-            "[[node]]\nname = \"{name}\"\npriority = {}\n\
-             addresses = {{ crossover = \"198.19.0.{}\", lan = \"198.18.0.{}\" }}",
-            200 - 50 * i,
-            i + 1,
-            i + 11
-        ));
-    }
-    let key = b"simulation-key-simulation-key";
-    let dir = std::env::temp_dir().join(format!(
-        "failoverd-sim-{}-{}",
-        std::process::id(),
-        RUNS.fetch_add(1, Ordering::Relaxed)
-    ));
-    fs::create_dir_all(&dir).expect("create a directory for the key");
-    fs::write(dir.join("authkey"), key).expect("write the key");
-    fs::set_permissions(dir.join("authkey"), fs::Permissions::from_mode(0o600))
-        .expect("chmod the key");
-    let parsed = Config::parse(&sample.to_string(), &dir);
-    let _ = fs::remove_dir_all(&dir);
-    let mut config = parsed.unwrap_or_else(|problems| panic!("the sample: {problems:#?}"));
-    config.cluster.key_file = "/dev/null".into();
-    config.hooks.start = Some("/start".into());
-    config.hooks.stop = Some("/stop".into());
-    config.hooks.fault = Some("/fault".into());
-    config
-}
-
-/// A tiny deterministic generator; the seed is printed on failure to replay a run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-struct Packet {
-    at: Instant,
-    to: usize,
-    link: usize,
-    from: IpAddr,
-    bytes: Vec<u8>,
-}
-
-struct SimNode {
-    machine: Option<Machine>,
-    /// Effects waiting, and the one running with its completion time.
-    queue: VecDeque<(EffectId, Effect)>,
-    running: Option<(Instant, EffectId, Outcome)>,
-    /// What the kernel has: is VIP i on this node's interface.
-    vips: Vec<bool>,
-    hooks: Vec<(Hook, BTreeMap<String, String>)>,
-    events: Vec<(Duration, Event)>,
-    announces: Vec<Duration>,
-    starts: u64,
-    /// The node's links are down (a dead box, or a pulled cable).
-    isolated: bool,
-    /// SIGSTOP: the process does not run; datagrams wait in its socket buffer.
-    paused: bool,
-    gateway_up: bool,
-}
-
-struct Sim {
-    base: Instant,
-    now: Instant,
-    config: Config,
-    nodes: Vec<SimNode>,
-    packets: Vec<Packet>,
-    rng: Rng,
-    loss: f64,
-    delay: (u64, u64),
-    /// `cut[link]`: the link is down for everyone.
-    cut: Vec<bool>,
-    /// Pairs that cannot hear each other at all.
-    partitions: Vec<(usize, usize)>,
-    /// Until when two holders are tolerated (the nodes could not hear each other).
-    split_allowed_until: Instant,
-    next_probe: Instant,
-    hook_time: Duration,
-    captured: Vec<Packet>,
-    capture: bool,
-    /// While capturing, keep the packets to node 1 from reaching it.
-    withhold: bool,
-    max_holders_seen: usize,
-    seed: u64,
-    /// The fault verbs applied, with their times, for the failure report.
-    ops: Vec<(Duration, String)>,
-    /// Consecutive losses per (from, to, link).
-    loss_runs: BTreeMap<(usize, usize, usize), u32>,
-}
-
-impl Sim {
-    fn new(config: Config, seed: u64) -> Sim {
-        let base = Instant::now();
-        let n = config.nodes.len();
-        let vips = config.vips.len();
-        let links = config.links.len();
-        let mut sim = Sim {
-            base,
-            now: base,
-            config,
-            nodes: (0..n)
-                .map(|_| SimNode {
-                    machine: None,
-                    queue: VecDeque::new(),
-                    running: None,
-                    vips: vec![false; vips],
-                    hooks: Vec::new(),
-                    events: Vec::new(),
-                    announces: Vec::new(),
-                    starts: 0,
-                    isolated: false,
-                    paused: false,
-                    gateway_up: true,
-                })
-                .collect(),
-            packets: Vec::new(),
-            rng: Rng(seed.max(1)),
-            loss: 0.0,
-            delay: (1, 2),
-            cut: vec![false; links],
-            partitions: Vec::new(),
-            split_allowed_until: base,
-            next_probe: base,
-            hook_time: ms(20),
-            captured: Vec::new(),
-            capture: false,
-            withhold: false,
-            max_holders_seen: 0,
-            seed,
-            ops: Vec::new(),
-            loss_runs: BTreeMap::new(),
-        };
-        for i in 0..n {
-            sim.start(i);
-        }
-        sim
-    }
-
-    fn t(&self) -> Duration {
-        self.now - self.base
-    }
-
-    fn start(&mut self, i: usize) {
-        let node = &mut self.nodes[i];
-        node.starts += 1;
-        node.queue.clear();
-        node.running = None;
-        // Incarnations grow across restarts, as the wall clock does.
-        let incarnation = (self.now - self.base).as_micros() as u64 + node.starts;
-        node.machine = Some(Machine::new(&self.config, i, incarnation, self.now));
-        self.drain(i);
-    }
-
-    // --- fault verbs --------------------------------------------------------
-
-    /// Power off: the daemon dies and the box with it (its VIPs go too).
-    fn crash(&mut self, i: usize) {
-        self.nodes[i].machine = None;
-        self.nodes[i].queue.clear();
-        self.nodes[i].running = None;
-        self.nodes[i].vips.iter_mut().for_each(|v| *v = false);
-    }
-
-    /// SIGKILL of the daemon alone: the kernel keeps whatever VIPs it had.
-    fn kill_daemon(&mut self, i: usize) {
-        self.nodes[i].machine = None;
-        self.nodes[i].queue.clear();
-        self.nodes[i].running = None;
-    }
-
-    fn restart(&mut self, i: usize) {
-        self.start(i);
-    }
-
-    fn order(&mut self, i: usize, order: Order) -> Result<Accepted, Refusal> {
-        let now = self.now;
-        let result = self.nodes[i]
-            .machine
-            .as_mut()
-            .expect("a running node")
-            .order(now, order);
-        self.drain(i);
-        result
-    }
-
-    fn shutdown(&mut self, i: usize) {
-        self.input(i, Input::Shutdown);
-    }
-
-    fn partition(&mut self, a: usize, b: usize) {
-        self.partitions.push((a, b));
-        self.split_allowed_until = self.now + Duration::from_secs(1_000_000);
-    }
-
-    fn heal(&mut self) {
-        self.partitions.clear();
-        self.cut.iter_mut().for_each(|c| *c = false);
-        self.nodes.iter_mut().for_each(|n| n.isolated = false);
-        self.allow_split_after_rejoin();
-    }
-
-    fn cut_link(&mut self, link: usize) {
-        self.note(format!("cut link {link}"));
-        self.cut[link] = true;
-        if self.cut.iter().all(|c| *c) {
-            self.split_allowed_until = self.now + Duration::from_secs(1_000_000);
-        }
-    }
-
-    fn restore_link(&mut self, link: usize) {
-        self.note(format!("restore link {link}"));
-        let was_separated = self.cut.iter().all(|c| *c);
-        self.cut[link] = false;
-        if was_separated && self.partitions.is_empty() {
-            self.allow_split_after_rejoin();
-        }
-    }
-
-    fn isolate(&mut self, i: usize) {
-        self.nodes[i].isolated = true;
-        self.split_allowed_until = self.now + Duration::from_secs(1_000_000);
-    }
-
-    /// After the network heals, the nodes first complete a handshake (a round trip:
-    /// one interval, two if a packet is lost), then find each other active and the
-    /// loser releases within an interval plus its stop hook and VIP removal.
-    fn allow_split_after_rejoin(&mut self) {
-        let t = &self.config.timing;
-        self.split_allowed_until = self.now + t.interval * 5 + self.hook_time * 2 + ms(20);
-    }
-
-    fn gateway_down(&mut self, i: usize) {
-        self.nodes[i].gateway_up = false;
-    }
-
-    fn gateway_up(&mut self, i: usize) {
-        self.nodes[i].gateway_up = true;
-    }
-
-    // --- the loop -----------------------------------------------------------
-
-    fn input(&mut self, i: usize, input: Input<'_>) {
-        let now = self.now;
-        if let Some(m) = self.nodes[i].machine.as_mut() {
-            m.handle(now, input);
-        }
-        self.drain(i);
-    }
-
-    fn reachable(&self, from: usize, to: usize, link: usize) -> bool {
-        !self.cut[link]
-            && !self.nodes[from].isolated
-            && !self.nodes[to].isolated
-            && !self
-                .partitions
-                .iter()
-                .any(|&(a, b)| (a, b) == (from, to) || (b, a) == (from, to))
-    }
-
-    fn drain(&mut self, i: usize) {
-        while let Some(action) = self.nodes[i]
-            .machine
-            .as_mut()
-            .and_then(Machine::poll_action)
-        {
-            match action {
-                Action::Send { link, to, datagram } => {
-                    let Some(dest) = self
-                        .config
-                        .nodes
-                        .iter()
-                        .position(|n| n.addresses[link] == to.ip())
-                    else {
-                        continue;
-                    };
-                    let packet = Packet {
-                        at: self.now
-                            + ms(self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1)),
-                        to: dest,
-                        link,
-                        from: self.config.nodes[i].addresses[link],
-                        bytes: datagram,
-                    };
-                    if self.capture {
-                        self.captured.push(Packet {
-                            bytes: packet.bytes.clone(),
-                            ..packet
-                        });
-                        if self.withhold && dest == 1 {
-                            continue;
-                        }
-                    }
-                    if !self.reachable(i, dest, link) {
-                        continue;
-                    }
-                    // Random loss, but never more than two in a row on one path: a
-                    // longer run is a partition, and partitions are their own verb.
-                    let run = self.loss_runs.entry((i, dest, link)).or_default();
-                    if *run < 2 && self.rng.chance(self.loss) {
-                        *run += 1;
-                        continue;
-                    }
-                    *run = 0;
-                    self.packets.push(packet);
-                }
-                Action::Effect { id, effect } => self.nodes[i].queue.push_back((id, effect)),
-                Action::Announce { .. } => {
-                    let t = self.t();
-                    self.nodes[i].announces.push(t);
-                }
-                Action::Log(event) => {
-                    let t = self.t();
-                    self.nodes[i].events.push((t, event));
-                }
-                Action::Exit => {
-                    self.nodes[i].machine = None;
-                    self.nodes[i].queue.clear();
-                }
-            }
-        }
-        self.start_effect(i);
-    }
-
-    /// Starts the next queued effect if none is running; the kernel change it makes
-    /// is applied when it completes.
-    fn start_effect(&mut self, i: usize) {
-        if self.nodes[i].running.is_some() {
-            return;
-        }
-        let Some((id, effect)) = self.nodes[i].queue.pop_front() else {
-            return;
-        };
-        let index = |address: IpAddr| {
-            self.config
-                .vips
-                .iter()
-                .position(|v| v.address == address)
-                .expect("a configured VIP")
-        };
-        let (delay, outcome) = match effect {
-            Effect::FindStale { vips } => {
-                let node = &self.nodes[i];
-                let found = (0..vips.len())
-                    .filter(|&v| node.vips[index(vips[v].address)])
-                    .collect();
-                (MS, Outcome::Present(found))
-            }
-            Effect::AddVip(vip) => {
-                // The address is usable when the kernel has it: mark it at once so
-                // an overlap with the peer shows up in the invariant check.
-                let v = index(vip.address);
-                self.nodes[i].vips[v] = true;
-                (MS, Outcome::Vip(Ok(())))
-            }
-            Effect::RemoveVip(vip) => {
-                let v = index(vip.address);
-                self.nodes[i].vips[v] = false;
-                (MS, Outcome::Vip(Ok(())))
-            }
-            Effect::Announce { .. } => {
-                let t = self.now - self.base;
-                self.nodes[i].announces.push(t);
-                (Duration::ZERO, Outcome::Done)
-            }
-            Effect::RunHook { hook, env, .. } => {
-                self.nodes[i].hooks.push((hook, env.into_iter().collect()));
-                (
-                    self.hook_time,
-                    Outcome::Hook {
-                        success: true,
-                        summary: "exited 0".into(),
-                    },
-                )
-            }
-        };
-        self.nodes[i].running = Some((self.now + delay, id, outcome));
-    }
-
-    fn next_time(&self) -> Instant {
-        let mut next = self.next_probe;
-        for p in self.packets.iter().filter(|p| !self.nodes[p.to].paused) {
-            next = next.min(p.at);
-        }
-        for node in self.nodes.iter().filter(|n| !n.paused) {
-            if let Some((at, _, _)) = &node.running {
-                next = next.min(*at);
-            }
-            if let Some(t) = node.machine.as_ref().and_then(Machine::poll_timeout) {
-                next = next.min(t);
-            }
-        }
-        next.max(self.now)
-    }
-
-    fn step(&mut self) {
-        self.now = self.next_time();
-        let now = self.now;
-        // Datagrams due now.
-        let mut due = Vec::new();
-        let mut i = 0;
-        while i < self.packets.len() {
-            if self.packets[i].at <= now && !self.nodes[self.packets[i].to].paused {
-                due.push(self.packets.swap_remove(i));
-            } else {
-                i += 1;
-            }
-        }
-        due.sort_by_key(|p| p.at);
-        for p in due {
-            self.input(
-                p.to,
-                Input::Datagram {
-                    link: p.link,
-                    from: p.from,
-                    bytes: &p.bytes,
-                },
-            );
-        }
-        // Effects completing now.
-        let running: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| !self.nodes[i].paused)
-            .collect();
-        for &i in &running {
-            let done = matches!(&self.nodes[i].running, Some((at, _, _)) if *at <= now);
-            if done {
-                let (_, id, outcome) = self.nodes[i].running.take().unwrap();
-                self.input(
-                    i,
-                    Input::Done {
-                        id,
-                        outcome: &outcome,
-                    },
-                );
-                self.start_effect(i);
-            }
-        }
-        // Gateway probes.
-        if now >= self.next_probe {
-            self.next_probe = now + self.config.health.interval;
-            for &i in &running {
-                let rtt = self.nodes[i].gateway_up.then_some(MS);
-                self.input(
-                    i,
-                    Input::Probe {
-                        source: Source::Gateway(0),
-                        rtt,
-                    },
-                );
-            }
-        }
-        // Timers.
-        for i in 0..self.nodes.len() {
-            let due = !self.nodes[i].paused
-                && self.nodes[i]
-                    .machine
-                    .as_ref()
-                    .and_then(Machine::poll_timeout)
-                    .is_some_and(|t| t <= now);
-            if due {
-                if let Some(m) = self.nodes[i].machine.as_mut() {
-                    m.handle_timeout(now);
-                    // A timer still due right after it ran would spin the shell.
-                    if let Some(t) = m.poll_timeout() {
-                        assert!(t > now, "seed {}: node {i} timer stuck at {t:?}", self.seed);
-                    }
-                }
-                self.drain(i);
-            }
-        }
-        self.check_invariants();
-    }
-
-    fn check_invariants(&mut self) {
-        let holders = self.holders();
-        self.max_holders_seen = self.max_holders_seen.max(holders.len());
-        if holders.len() > 1 && self.now > self.split_allowed_until {
-            panic!(
-                "seed {}: at {:?} the VIP is on nodes {:?}\n{}",
-                self.seed,
-                self.t(),
-                holders,
-                self.dump()
-            );
-        }
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
-        while self.next_time() <= end {
-            self.step();
-        }
-        self.now = end;
-    }
-
-    /// Runs until `cond` holds, at most `limit`; returns the time it took.
-    fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> Duration {
-        let start = self.now;
-        let end = self.now + limit;
-        while !cond(self) {
-            if self.next_time() > end {
-                panic!(
-                    "seed {}: condition not reached within {limit:?}\n{}",
-                    self.seed,
-                    self.dump()
-                );
-            }
-            self.step();
-        }
-        self.now - start
-    }
-
-    // --- observations -------------------------------------------------------
-
-    fn role(&self, i: usize) -> Option<Role> {
-        self.nodes[i].machine.as_ref().map(Machine::role)
-    }
-
-    fn holders(&self) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].vips[0] && !self.nodes[i].isolated)
-            .collect()
-    }
-
-    fn active(&self) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|&i| self.role(i) == Some(Role::Active))
-            .collect()
-    }
-
-    fn transitions(&self, i: usize) -> Vec<(Role, Role, String)> {
-        self.nodes[i]
-            .events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Transition { from, to, reason } => Some((*from, *to, reason.to_string())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn has_event(&self, i: usize, f: impl Fn(&Event) -> bool) -> bool {
-        self.nodes[i].events.iter().any(|(_, e)| f(e))
-    }
-
-    fn note(&mut self, op: String) {
-        let t = self.t();
-        self.ops.push((t, op));
-    }
-
-    fn dump(&self) -> String {
-        let mut out = String::new();
-        for (t, op) in &self.ops {
-            out.push_str(&format!("  {t:>10?} fault: {op}\n"));
-        }
-        for (i, node) in self.nodes.iter().enumerate() {
-            out.push_str(&format!(
-                "node {} role {:?} vips {:?} rejected {:?}\n",
-                self.config.nodes[i].name,
-                self.role(i),
-                node.vips,
-                node.machine.as_ref().map(|m| m.rejected().clone())
-            ));
-            if let Some(m) = &node.machine {
-                out.push_str(&format!(
-                    "  next timer in {:?}, sent {}, peers {:?}\n",
-                    m.poll_timeout()
-                        .map(|t| t.saturating_duration_since(self.now)),
-                    m.heartbeats_sent(),
-                    m.peers()
-                        .iter()
-                        .map(|p| (p.name.clone(), p.alive, p.heard_nonce, p.incarnation))
-                        .collect::<Vec<_>>()
-                ));
-            }
-            for (t, e) in node.events.iter().rev().take(60).rev() {
-                out.push_str(&format!("  {t:>10?} {e}\n"));
-            }
-        }
-        out
-    }
-
-    /// Settles a two-node cluster: alpha active, beta standby.
-    fn settled(config: Config, seed: u64) -> Sim {
-        let mut sim = Sim::new(config, seed);
-        sim.run_until(ms(3000), |s| {
-            s.role(0) == Some(Role::Active)
-                && s.nodes[0].vips[0]
-                && s.role(1) == Some(Role::Standby)
-        });
-        sim.run_for(ms(200));
-        sim
-    }
-}
+use harness::{HookBehaviour, Sim, VIP_RETRY, config, ms};
+use invariants::{Stats, takeover_bound};
 
 // --- start-up ----------------------------------------------------------------
 
@@ -707,19 +69,27 @@ fn startup_the_preferred_node_takes_the_vip_and_only_it() {
 #[test]
 fn start_hook_runs_after_the_vip_with_the_documented_environment() {
     let sim = Sim::settled(config(2, Failback::Auto), 2);
-    let (hook, env) = sim.nodes[0]
-        .hooks
+    let runs = sim.hook_runs(0, Hook::Start);
+    let start = runs.first().expect("start hook ran");
+    let added = sim.nodes[0]
+        .adds
         .iter()
-        .find(|(h, _)| *h == Hook::Start)
-        .expect("start hook ran");
-    assert_eq!(*hook, Hook::Start);
+        .find(|a| a.ok)
+        .expect("the VIP was added");
+    assert!(
+        start.at > added.at,
+        "start hook at {:?}, VIP at {:?}",
+        start.at,
+        added.at
+    );
+    let env = &start.env;
     assert_eq!(env["FAILOVERD_STATE"], "active");
     assert_eq!(env["FAILOVERD_NODE"], "alpha");
     assert_eq!(env["FAILOVERD_PEER"], "beta");
     assert_eq!(env["FAILOVERD_VIPS"], "198.18.0.10/24");
     assert_eq!(env["FAILOVERD_CLUSTER"], "sim");
     assert!(!env["FAILOVERD_REASON"].is_empty());
-    assert!(sim.nodes[1].hooks.iter().all(|(h, _)| *h != Hook::Start));
+    assert!(sim.hook_runs(1, Hook::Start).is_empty());
 }
 
 #[test]
@@ -798,7 +168,7 @@ fn gateway_loss_on_the_active_node_moves_the_vip_without_overlap() {
     assert_eq!(sim.role(0), Some(Role::Fault));
     assert_eq!(sim.role(1), Some(Role::Active));
     assert_eq!(sim.max_holders_seen, 1);
-    assert!(sim.nodes[0].hooks.iter().any(|(h, _)| *h == Hook::Fault));
+    assert!(!sim.hook_runs(0, Hook::Fault).is_empty());
     let reason = sim.transitions(0).last().unwrap().2.clone();
     assert!(reason.contains("health checks failing"), "{reason}");
     // Planned move: beta took over on alpha's heartbeat, not after `dead`.
@@ -850,8 +220,11 @@ fn the_faulty_node_gets_the_vip_back_only_by_failback_rules() {
 
 // --- partitions -----------------------------------------------------------------
 
+/// After a partition, the first datagrams do not echo the receiver's nonce; the next
+/// heartbeat does (a handshake, at most three intervals), and the lower-ranked node
+/// then releases: its stop hook, then the removal.
 #[test]
-fn partition_then_heal_leaves_one_active_within_an_interval() {
+fn partition_then_heal_the_lower_ranked_releases_within_a_handshake_and_its_stop_hook() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 12);
     sim.partition(0, 1);
     sim.run_until(ms(3000), |s| s.active() == vec![0, 1]);
@@ -859,10 +232,12 @@ fn partition_then_heal_leaves_one_active_within_an_interval() {
     let announces_before = sim.nodes[0].announces.len();
     let loser_announces = sim.nodes[1].announces.len();
     sim.heal();
-    // The check in `step` fails the test if both still hold after the slack.
-    sim.run_until(ms(1000), |s| {
+    let took = sim.run_until(ms(1000), |s| {
         s.holders() == vec![0] && s.active() == vec![0]
     });
+    let t = &sim.config.timing;
+    let bound = t.interval * 3 + sim.hook_time + ms(5);
+    assert!(took <= bound, "took {took:?}, more than {bound:?}");
     assert_eq!(sim.role(1), Some(Role::Standby));
     let reason = sim.transitions(1).last().unwrap().2.clone();
     assert!(reason.contains("ranks higher"), "{reason}");
@@ -874,14 +249,32 @@ fn partition_then_heal_leaves_one_active_within_an_interval() {
 }
 
 #[test]
-fn an_isolated_active_node_is_replaced_and_yields_on_return() {
+fn an_isolated_holder_is_replaced_and_its_replacement_releases_to_it_on_return() {
     let mut sim = Sim::settled(config(2, Failback::Auto), 13);
     sim.isolate(0);
-    sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![0, 1]);
+    assert!(
+        took >= sim.config.timing.dead,
+        "replaced before dead: {took:?}"
+    );
+    assert_eq!(
+        sim.role(0),
+        Some(Role::Active),
+        "alone, alpha keeps the VIP"
+    );
+    sim.run_for(ms(1000));
     sim.heal();
-    sim.run_until(ms(1000), |s| s.active().len() == 1);
-    // alpha outranks beta, so beta released; with failback auto alpha keeps it.
+    // Alpha outranks beta, so beta releases, without waiting for a failback delay.
+    let took = sim.run_until(ms(1000), |s| {
+        s.holders() == vec![0] && s.active() == vec![0]
+    });
+    let t = &sim.config.timing;
+    assert!(took <= t.interval * 3 + sim.hook_time + ms(5), "{took:?}");
     assert_eq!(sim.active(), vec![0]);
+    let (from, to, reason) = sim.transitions(1).last().unwrap().clone();
+    assert_eq!((from, to), (Role::Active, Role::Standby));
+    assert_eq!(reason, "both nodes active, peer alpha ranks higher");
+    assert_eq!(sim.transitions(0).last().unwrap().1, Role::Active);
 }
 
 // --- failback --------------------------------------------------------------------
@@ -946,12 +339,9 @@ fn graceful_shutdown_hands_over_at_once_and_never_overlaps() {
     assert!(took < sim.config.timing.dead, "waited for dead: {took:?}");
     assert_eq!(sim.max_holders_seen, 1);
     assert!(sim.nodes[0].machine.is_none(), "alpha exited");
-    let stop = sim.nodes[0]
-        .hooks
-        .iter()
-        .find(|(h, _)| *h == Hook::Stop)
-        .unwrap();
-    assert_eq!(stop.1["FAILOVERD_STATE"], "stopped");
+    let stop = sim.hook_runs(0, Hook::Stop);
+    assert_eq!(stop.len(), 1);
+    assert_eq!(stop[0].env["FAILOVERD_STATE"], "stopped");
     let (_, _, reason) = sim.transitions(1).last().unwrap().clone();
     assert_eq!(reason, "peer alpha shut down");
 }
@@ -986,15 +376,24 @@ fn a_stale_vip_found_at_start_is_removed() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 20);
     sim.kill_daemon(0);
     // Beta takes over while alpha's kernel keeps the VIP: only alpha's restart can
-    // clean that up, so the overlap is tolerated until then.
-    sim.split_allowed_until = sim.now + ms(10_000);
-    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
-    sim.split_allowed_until = sim.now + ms(100);
+    // clean that up, and the invariants allow the overlap until it has.
+    sim.run_until(ms(2000), |s| s.holders() == vec![0, 1]);
+    sim.run_for(ms(1000));
+    assert_eq!(sim.holders(), vec![0, 1]);
     sim.restart(0);
-    sim.run_for(ms(100));
-    assert_eq!(sim.holders(), vec![1]);
+    // The stale VIP goes after the stop hook, before alpha even knows beta is active.
+    let took = sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    assert!(took <= sim.hook_time + ms(5), "{took:?}");
     assert!(sim.has_event(0, |e| matches!(e, Event::StaleVip { .. })));
-    assert!(sim.nodes[0].hooks.iter().any(|(h, _)| *h == Hook::Stop));
+    let stop = sim.hook_runs(0, Hook::Stop);
+    assert_eq!(stop.len(), 1);
+    assert_eq!(
+        stop[0].env["FAILOVERD_REASON"],
+        "VIP found on this node at start, left by a crash"
+    );
+    sim.run_for(ms(1000));
+    assert_eq!(sim.holders(), vec![1]);
+    assert_eq!(sim.role(0), Some(Role::Standby));
 }
 
 #[test]
@@ -1150,86 +549,6 @@ fn three_nodes_elect_one_and_fail_over_in_priority_order() {
     sim.crash(1);
     sim.run_until(ms(3000), |s| s.holders() == vec![2]);
     assert_eq!(sim.max_holders_seen, 1);
-}
-
-// --- seeded randomized runs ----------------------------------------------------------
-
-/// Random faults over a lossy network. Invariants checked after every step: never two
-/// holders unless the nodes could not hear each other (or only just could again).
-/// After the faults stop and everything heals, exactly one node holds the VIP and it
-/// is the one the machines agree is active.
-#[test]
-fn randomized_runs_keep_the_invariants() {
-    if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        return random_run(seed);
-    }
-    let seeds: u64 = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
-    for seed in 1..=seeds {
-        random_run(seed * 7919);
-    }
-}
-
-fn random_run(seed: u64) {
-    let failback = if seed.is_multiple_of(2) {
-        Failback::Auto
-    } else {
-        Failback::Manual
-    };
-    let nodes = if seed.is_multiple_of(5) { 3 } else { 2 };
-    let mut sim = Sim::new(config(nodes, failback), seed);
-    sim.loss = 0.05;
-    sim.delay = (1, 5);
-    for _ in 0..25 {
-        let n = sim.rng.below(nodes as u64) as usize;
-        let verb = sim.rng.below(10);
-        sim.note(format!("verb {verb} on node {n}"));
-        match verb {
-            0 => sim.crash(n),
-            1 | 2 => {
-                if sim.nodes[n].machine.is_none() {
-                    sim.restart(n);
-                }
-            }
-            3 => sim.shutdown(n),
-            4 => sim.gateway_down(n),
-            5 => sim.gateway_up(n),
-            6 => {
-                let link = sim.rng.below(2) as usize;
-                sim.cut_link(link);
-            }
-            7 => {
-                let link = sim.rng.below(2) as usize;
-                sim.restore_link(link);
-            }
-            8 => {
-                let m = (n + 1) % nodes;
-                sim.partition(n, m);
-            }
-            _ => sim.heal(),
-        }
-        let d = ms(100 + sim.rng.below(2500));
-        sim.run_for(d);
-    }
-    sim.heal();
-    for n in 0..nodes {
-        sim.gateway_up(n);
-        if sim.nodes[n].machine.is_none() {
-            sim.crash(n);
-            sim.restart(n);
-        }
-    }
-    sim.run_for(ms(8000));
-    let holders = sim.holders();
-    assert_eq!(
-        holders.len(),
-        1,
-        "seed {seed}: holders {holders:?}\n{}",
-        sim.dump()
-    );
-    assert_eq!(sim.active(), holders, "seed {seed}\n{}", sim.dump());
 }
 
 // --- operator orders -------------------------------------------------------------
@@ -1400,28 +719,33 @@ fn maintenance_on_a_node_that_dies_no_longer_freezes_its_peer() {
     sim.run_until(ms(2000), |s| s.holders() == vec![1]);
 }
 
+/// The machine is given the flag the daemon reads from its state directory; that the
+/// daemon stores and reads it is for the end-to-end tests.
 #[test]
-fn maintenance_survives_a_restart_and_keeps_the_vip_in_place() {
+fn a_node_restarting_in_its_own_maintenance_adopts_its_vips_without_a_hook() {
     let mut sim = Sim::settled(config(2, Failback::Auto), 37);
     sim.order(0, Order::Maintenance(true)).unwrap();
     sim.run_for(ms(300));
+    let hooks_before = sim.nodes[0].hooks.len();
     // The daemon restarts (an upgrade, say) while the kernel keeps the VIP.
     sim.kill_daemon(0);
-    let now = sim.now;
-    sim.nodes[0].machine = Some(Machine::with_maintenance(&sim.config, 0, 777, true, now));
-    sim.drain(0);
+    sim.run_for(ms(100));
+    sim.restart_in_maintenance(0);
     sim.run_for(ms(3000));
     assert_eq!(sim.holders(), vec![0]);
     assert_eq!(sim.role(0), Some(Role::Active));
     assert_eq!(sim.role(1), Some(Role::Standby));
-    assert!(
-        sim.nodes[0]
-            .hooks
-            .iter()
-            .filter(|(h, _)| *h == Hook::Stop)
-            .count()
-            == 0
+    assert_eq!(
+        sim.transitions(0).last().unwrap().2,
+        "maintenance mode (set on alpha)"
     );
+    assert!(!sim.has_event(0, |e| matches!(e, Event::StaleVip { .. })));
+    let hooks: Vec<Hook> = sim.nodes[0].hooks[hooks_before..]
+        .iter()
+        .map(|h| h.hook)
+        .collect();
+    assert!(hooks.is_empty(), "hooks ran: {hooks:?}");
+    assert_eq!(sim.max_holders_seen, 1);
 }
 
 // --- reload ----------------------------------------------------------------------
@@ -1498,17 +822,16 @@ fn reload_refuses_changes_that_need_a_restart() {
 fn an_active_node_paused_past_dead_yields_on_resume() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 40);
     // SIGSTOP: alpha keeps its VIP in the kernel but sends nothing.
-    sim.nodes[0].paused = true;
-    sim.split_allowed_until = sim.now + ms(100_000);
+    sim.pause(0, None);
     sim.run_until(ms(3000), |s| {
         s.role(1) == Some(Role::Active) && s.nodes[1].vips[0]
     });
     sim.run_for(ms(500));
-    // SIGCONT: alpha finds beta active and backs off within about one interval
-    // plus its stop hook; beta keeps the VIP (no second move).
-    sim.nodes[0].paused = false;
-    sim.split_allowed_until = sim.now + sim.config.timing.interval * 2 + sim.hook_time * 2;
-    sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    // SIGCONT: alpha finds beta active in what waited in its socket and backs off at
+    // once: its stop hook, then the removal; beta keeps the VIP (no second move).
+    sim.resume(0);
+    let took = sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    assert!(took <= sim.hook_time + ms(5), "{took:?}");
     sim.run_for(ms(3000));
     assert_eq!(sim.holders(), vec![1]);
     assert_eq!(sim.active(), vec![1]);
@@ -1614,4 +937,467 @@ fn the_holder_announces_again_when_a_link_heals() {
         "no announcement on link heal"
     );
     assert_eq!(sim.holders(), vec![0]);
+}
+
+// --- rules the README states, one test each ---------------------------------------
+
+/// Two nodes that lose the same gateway notice up to a probe interval apart. A new
+/// loss counts only after the health grace, so the first to notice does not hand the
+/// VIP to a peer about to find itself just as cut off.
+#[test]
+fn a_gateway_lost_for_both_nodes_a_probe_apart_moves_nothing_within_the_health_grace() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 50);
+    let before = (sim.transitions(0).len(), sim.transitions(1).len());
+    sim.gateway_down(0);
+    sim.run_for(sim.config.health.interval);
+    sim.gateway_down(1);
+    sim.run_for(ms(5000));
+    assert_eq!((sim.transitions(0).len(), sim.transitions(1).len()), before);
+    assert_eq!(sim.holders(), vec![0]);
+    // For one probe interval alpha failed a check and beta did not: without the
+    // grace, alpha would have released.
+    let failed = |i| {
+        sim.event_time(i, |e| matches!(e, Event::CheckFailed { .. }))
+            .expect("the check failed")
+    };
+    assert_eq!(failed(1) - failed(0), sim.config.health.interval);
+}
+
+/// The heartbeat that says a release is over can be lost; the next one says the same
+/// an interval later, and the peer takes over then: without waiting for `dead`, and
+/// never while the VIP is still on the releasing node.
+#[test]
+fn a_handover_completes_when_the_releasing_nodes_last_heartbeat_is_lost() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 51);
+    let mut first = None;
+    sim.drop_rule = Some(Box::new(move |from, _, hb: &Heartbeat| {
+        if from != 0 || Role::from(hb.state) != Role::Standby || hb.releasing() {
+            return false;
+        }
+        hb.sequence == *first.get_or_insert(hb.sequence)
+    }));
+    sim.order(0, Order::Standby).unwrap();
+    let took = sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.dropped_by_rule, 2, "lost on both links");
+    let t = &sim.config.timing;
+    assert!(took <= sim.hook_time + t.interval + ms(5), "{took:?}");
+    assert_eq!(
+        sim.transitions(1).last().unwrap().2,
+        "planned handover from alpha"
+    );
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// A node hands the VIP over and the peer it hands it to dies before taking it. The
+/// peer still ranks first while it counts as alive (here it asked to take over), so
+/// the releasing node claims the VIP back once the peer is dead, not before.
+#[test]
+fn a_peer_killed_mid_handover_is_waited_for_until_dead_then_the_releasing_node_takes_back() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 52);
+    sim.order(1, Order::Takeover).unwrap();
+    sim.run_until(ms(1000), |s| s.machine(0).releasing());
+    sim.kill_daemon(1);
+    let killed = sim.t();
+    sim.run_until(ms(1000), |s| s.role(0) == Some(Role::Standby));
+    assert!(sim.holders().is_empty());
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    let t = &sim.config.timing;
+    let dead = sim
+        .event_time(0, |e| matches!(e, Event::PeerDead { .. }))
+        .expect("beta declared dead");
+    let claimed = sim.became(0, Role::Active).unwrap();
+    assert_eq!(claimed, dead, "claimed back as soon as beta was dead");
+    assert!(dead + t.interval >= killed + t.dead, "{dead:?} {killed:?}");
+    assert_eq!(
+        sim.transitions(0).last().unwrap().2,
+        "no node active, this node ranks first"
+    );
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// The release grace: a node that has just released gives the peers three intervals
+/// to say one took the VIPs before it claims them back itself, even when it ranks
+/// first among the live ones. Here the peer it released to is killed and declared
+/// dead within the grace; gamma stays live, so the grace, not the death, decides.
+#[test]
+fn the_releasing_node_claims_the_vips_back_only_after_its_release_grace() {
+    let mut sim = Sim::new(config(3, Failback::Manual), 53);
+    sim.run_until(ms(3000), |s| {
+        s.holders() == vec![0]
+            && s.role(1) == Some(Role::Standby)
+            && s.role(2) == Some(Role::Standby)
+    });
+    sim.run_for(ms(300));
+    sim.hook_time = ms(300);
+    sim.order(1, Order::Takeover).unwrap();
+    sim.run_until(ms(1000), |s| s.machine(0).releasing());
+    sim.kill_daemon(1);
+    sim.run_until(ms(1000), |s| s.role(0) == Some(Role::Standby));
+    let released = sim.t();
+    assert!(sim.holders().is_empty());
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    let t = &sim.config.timing;
+    let dead = sim
+        .event_time(0, |e| matches!(e, Event::PeerDead { .. }))
+        .expect("beta declared dead");
+    let claimed = sim.became(0, Role::Active).unwrap();
+    assert!(
+        dead < released + t.interval * 3,
+        "beta died within the grace"
+    );
+    assert_eq!(claimed, released + t.interval * 3);
+    assert!(
+        sim.transitions(2)
+            .iter()
+            .all(|(_, to, _)| *to != Role::Active)
+    );
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// A VIP the kernel refuses is logged and tried again every second while the node is
+/// active; the start hook waits until every VIP is in place.
+#[test]
+fn a_failed_vip_add_is_retried_every_second_and_the_start_hook_waits_for_it() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 54);
+    sim.vip_adds_fail(1, true, None);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    sim.run_for(ms(2500));
+    assert!(sim.holders().is_empty());
+    sim.vip_adds_fail(1, false, None);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    let adds = &sim.nodes[1].adds;
+    let added = adds[adds.len() - 1].at;
+    assert!(adds.iter().all(|a| a.vip == 0));
+    assert_eq!(
+        adds.iter().map(|a| a.ok).collect::<Vec<_>>(),
+        vec![false, false, false, true]
+    );
+    for pair in adds.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= VIP_RETRY && gap <= VIP_RETRY + ms(5), "{gap:?}");
+    }
+    let failed = sim.nodes[1]
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::VipFailed { action: "add", .. }))
+        .count();
+    assert_eq!(failed, 3);
+    sim.run_for(ms(500));
+    let starts = sim.hook_runs(1, Hook::Start);
+    assert_eq!(starts.len(), 1);
+    assert!(
+        starts[0].at > added,
+        "the start hook ran before the VIP was in place"
+    );
+}
+
+/// A failing stop hook is logged and the release goes on: the VIP is removed, the
+/// daemon exits, the peer takes over.
+#[test]
+fn a_failing_stop_hook_still_removes_the_vip_and_the_daemon_exits() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 55);
+    sim.hooks(0, HookBehaviour::Fail, None);
+    sim.shutdown(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert!(sim.nodes[0].machine.is_none(), "alpha exited");
+    assert!(sim.has_event(0, |e| matches!(e, Event::HookFailed { hook: "stop", .. })));
+    assert_eq!(sim.transitions(1).last().unwrap().2, "peer alpha shut down");
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// A stop hook that hangs is killed at `hooks.timeout`; until then the VIP stays on
+/// the releasing node and the peer waits, then the release goes on.
+#[test]
+fn a_hanging_stop_hook_holds_the_handover_until_the_hook_timeout() {
+    let mut cfg = config(2, Failback::Auto);
+    cfg.hooks.timeout = ms(1500);
+    let mut sim = Sim::settled(cfg, 56);
+    sim.hooks(0, HookBehaviour::Hang, None);
+    sim.order(0, Order::Standby).unwrap();
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    let t = &sim.config.timing;
+    assert!(
+        took >= ms(1500) && took <= ms(1500) + t.interval + ms(5),
+        "{took:?}"
+    );
+    assert!(sim.has_event(0, |e| matches!(
+        e,
+        Event::HookFailed { hook: "stop", outcome } if outcome.contains("timed out")
+    )));
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// Maintenance on the standby: the holder dies and nothing moves while it is on; the
+/// VIP stays on no node. Turned off, the standby takes the VIP at once.
+#[test]
+fn maintenance_on_the_standby_leaves_a_dead_holder_unreplaced_until_turned_off() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 57);
+    sim.order(1, Order::Maintenance(true)).unwrap();
+    sim.run_for(ms(300));
+    sim.crash(0);
+    sim.run_for(ms(5000));
+    assert!(sim.holders().is_empty());
+    assert_eq!(sim.role(1), Some(Role::Standby));
+    assert!(sim.has_event(1, |e| matches!(e, Event::PeerDead { .. })));
+    sim.order(1, Order::Maintenance(false)).unwrap();
+    let took = sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    assert!(took <= ms(5), "{took:?}");
+    assert_eq!(
+        sim.transitions(1).last().unwrap().2,
+        "peer alpha dead on all links"
+    );
+}
+
+/// Equal priorities: the name breaks the tie, the smaller first, when nobody holds the
+/// VIPs: at start, and when the holder dies.
+#[test]
+fn equal_priorities_the_smaller_name_takes_over_when_nobody_holds() {
+    let mut cfg = config(3, Failback::Manual);
+    cfg.nodes.iter_mut().for_each(|n| n.priority = 100);
+    let mut sim = Sim::new(cfg, 58);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.run_for(ms(1000));
+    assert_eq!(
+        (sim.role(1), sim.role(2)),
+        (Some(Role::Standby), Some(Role::Standby))
+    );
+    sim.crash(0);
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    sim.run_for(ms(1000));
+    assert_eq!(sim.role(2), Some(Role::Standby));
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// Automatic failback moves the VIPs only to a strictly higher priority: between equal
+/// priorities the name makes a node preferred, but it gets them back only by an
+/// operator's failback.
+#[test]
+fn equal_priorities_automatic_failback_never_moves_the_vips() {
+    let mut cfg = config(2, Failback::Auto);
+    cfg.nodes.iter_mut().for_each(|n| n.priority = 100);
+    let mut sim = Sim::settled(cfg, 59);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    sim.run_until(ms(3000), |s| {
+        s.role(0) == Some(Role::Standby) && s.machine(1).peers()[0].present()
+    });
+    assert_eq!(sim.machine(1).preferred_node(), "alpha");
+    sim.run_for(sim.config.cluster.failback_delay * 3);
+    assert_eq!(sim.holders(), vec![1]);
+    let takeovers = sim
+        .transitions(1)
+        .iter()
+        .filter(|t| t.1 == Role::Active)
+        .count();
+    assert_eq!(takeovers, 1);
+    assert_eq!(
+        sim.order(1, Order::Failback),
+        Ok(Accepted::HandingBack { to: "alpha".into() })
+    );
+    sim.run_until(ms(2000), |s| s.holders() == vec![0]);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// SIGTERM during a release lets the release finish (one stop hook, then the removal)
+/// and then the daemon says goodbye and exits.
+#[test]
+fn a_shutdown_during_a_release_lets_it_finish_then_exits_without_a_second_stop_hook() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 60);
+    sim.hook_time = ms(300);
+    sim.order(0, Order::Standby).unwrap();
+    sim.run_for(ms(100));
+    assert!(sim.machine(0).releasing());
+    sim.shutdown(0);
+    assert!(sim.nodes[0].vips[0], "the stop hook is still running");
+    sim.run_until(ms(2000), |s| s.nodes[0].machine.is_none());
+    assert!(!sim.nodes[0].vips[0]);
+    assert_eq!(sim.hook_runs(0, Hook::Stop).len(), 1);
+    sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.transitions(1).last().unwrap().2, "peer alpha shut down");
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+// --- the invariants themselves can fail ----------------------------------------------
+
+/// Two holders of a VIP that are in contact fail the run at once, faults elsewhere or
+/// not: beta's kernel gets the VIP behind the daemons' backs while gamma is cut off.
+#[test]
+#[should_panic(expected = "is on alpha and on beta, which are in contact")]
+fn the_safety_check_catches_two_holders_in_contact_while_other_nodes_are_apart() {
+    let mut sim = Sim::new(config(3, Failback::Manual), 61);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.run_for(ms(1000));
+    sim.isolate(2);
+    sim.run_for(ms(1000));
+    sim.nodes[1].vips[0] = true;
+    sim.run_for(ms(100));
+}
+
+/// A standby that fails to take over from a dead holder fails the run once the takeover
+/// bound has passed: here beta runs with a `dead` of 100 s, so it never notices.
+#[test]
+#[should_panic(expected = "no running node has held every VIP")]
+fn the_liveness_check_catches_a_standby_that_never_takes_over() {
+    let mut slow = config(2, Failback::Manual);
+    slow.timing.dead = Duration::from_secs(100);
+    slow.timing.init_dead = Duration::from_secs(100);
+    let mut sim = Sim::new(config(2, Failback::Manual), 62);
+    let now = sim.now;
+    sim.nodes[1].machine = Some(Machine::new(&slow, 1, 99, now));
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.crash(0);
+    let bound = takeover_bound(&sim.config, sim.hook_time);
+    assert!(bound < Duration::from_secs(100));
+    sim.run_for(bound + ms(100));
+}
+
+// --- core bugs found by the simulation, reported to the core's owner ------------------
+
+/// Found by the randomized runs (seeds 2067, 5658, 11188). A `takeover` order is accepted on
+/// beta, standby, and alpha releases for it; while alpha's stop hook runs, beta goes to
+/// fault (here its gateway is lost; in seed 2067 the order came within beta's health
+/// grace). From then on nobody holds the VIP: alpha defers to beta, because a takeover
+/// request ranks a node first ahead of health and `ranks_first` counts peers in fault,
+/// while beta stays in fault because alpha is healthier. Only beta's recovery or a
+/// restart of its daemon ends it. Unignore once the core is fixed.
+#[test]
+#[ignore = "core bug (reported): a node in fault with a takeover request blocks every takeover"]
+fn a_takeover_request_from_a_node_gone_to_fault_does_not_block_the_takeover() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 63);
+    sim.hook_time = ms(1000);
+    sim.order(1, Order::Takeover).unwrap();
+    sim.gateway_down(1);
+    sim.run_until(ms(3000), |s| {
+        s.role(1) == Some(Role::Fault) && s.role(0) == Some(Role::Standby)
+    });
+    // Beta cannot take the VIP while a healthier peer is live: alpha must take it back.
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+}
+
+/// Found by the randomized runs (seeds 2411, 3096, 3561, 16153 and others). A holder
+/// paused past `dead` resumes while it is frozen (its own maintenance here; in seed
+/// 16153 a peer's maintenance it still believes in). `evaluate_frozen` has no rule for
+/// a stalled node, so it does not yield, and its peer does not release to a yielding
+/// node: both hold the VIP, in contact, until the yield period (`dead`) is over; then
+/// the peer releases to it. Without maintenance the same stall resolves at once (see
+/// `an_active_node_paused_past_dead_yields_on_resume`). Unignore once the core is fixed.
+#[test]
+#[ignore = "core bug (reported): a frozen node that resumed after a stall does not yield"]
+fn an_active_node_paused_past_dead_in_its_own_maintenance_still_yields_on_resume() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 64);
+    sim.order(0, Order::Maintenance(true)).unwrap();
+    sim.run_for(ms(300));
+    sim.pause(0, None);
+    // Alpha dead, its maintenance no longer counts: beta takes over.
+    sim.run_until(ms(3000), |s| s.holders() == vec![0, 1]);
+    sim.run_for(ms(500));
+    sim.resume(0);
+    let took = sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    assert!(took <= sim.hook_time + ms(5), "{took:?}");
+}
+
+/// Found by the randomized runs (seeds 3809, 3818, 10361, 12689, 13496, 16143, 18843).
+/// A daemon killed while holding the VIP is restarted; it finds the VIP and starts
+/// removing it (stop hook, then removal). SIGTERM during that stop hook: `on_shutdown`
+/// counts the VIP as held and starts a release, but `start_release` skips VIPs already
+/// being removed and, with nothing of its own to wait for, says goodbye at once. The
+/// shell exits on `Action::Exit` without draining the executor, so the removal never
+/// runs: the VIP stays in the kernel of a node with no daemon, next to the peer's.
+/// Unignore once the core is fixed.
+#[test]
+#[ignore = "core bug (reported): SIGTERM during the stale-VIP cleanup exits before the removal"]
+fn a_shutdown_during_the_stale_vip_cleanup_at_start_exits_only_after_the_removal() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 65);
+    sim.kill_daemon(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![0, 1]);
+    sim.hook_time = ms(300);
+    sim.restart(0);
+    sim.run_for(ms(100));
+    sim.shutdown(0);
+    sim.run_until(ms(2000), |s| s.nodes[0].machine.is_none());
+    assert_eq!(sim.holders(), vec![1]);
+}
+
+/// Found by the randomized runs (seeds 5773, 8915, 12127; seed 3871 is the same race
+/// with health: a gateway back for two candidates at the same probe, each still seeing
+/// the other fail). Candidates elect by the ranks they last heard, so a rank change
+/// on its way lets two of them claim at once, in contact. Three nodes, gamma holds:
+/// beta is ordered to take over, and its flagged heartbeats are lost on the way to
+/// alpha for a moment. Gamma releases for beta; beta claims because its request ranks
+/// it first, and alpha claims too because, by what it heard, it ranks first. Then beta,
+/// whose request ended when it became active, releases to alpha: the order is defeated
+/// and the planned move overlapped. Unignore once the core is fixed.
+#[test]
+#[ignore = "core bug (reported): a takeover request a third node missed lets two nodes claim"]
+fn a_takeover_order_moves_the_vip_to_the_asking_node_alone_even_if_a_third_node_missed_it() {
+    let mut sim = Sim::new(config(3, Failback::Manual), 66);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.crash(0);
+    sim.crash(1);
+    sim.run_until(ms(3000), |s| s.holders() == vec![2]);
+    sim.restart(0);
+    sim.restart(1);
+    sim.run_until(ms(3000), |s| {
+        s.role(0) == Some(Role::Standby) && s.role(1) == Some(Role::Standby)
+    });
+    sim.run_for(ms(500));
+    sim.burst(1, 0, false, ms(300));
+    assert_eq!(
+        sim.order(1, Order::Takeover),
+        Ok(Accepted::TakingOver {
+            holder: Some("gamma".into())
+        })
+    );
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.run_for(ms(1000));
+    assert_eq!(sim.holders(), vec![1]);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+// --- seeded randomized runs ----------------------------------------------------------
+
+/// Seeds that `cargo test` runs; `SIM_SEEDS=N` runs seeds 1 to N, `SIM_SEED=N` replays
+/// seed N alone.
+const QUICK_SEEDS: u64 = 60;
+
+fn env_number(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value}: not a number")),
+    )
+}
+
+/// Random faults, orders, reloads, hook and VIP failures over a lossy network, on two
+/// to four nodes shaped by the seed; the invariants are checked after every step (see
+/// `sim/invariants.rs`), and after everything heals exactly one node holds every VIP.
+#[test]
+fn randomized_runs_keep_the_invariants() {
+    // One seed replayed is for looking at: its report is printed even if it passes
+    // (`-- --nocapture` shows it).
+    let replay = env_number("SIM_SEED");
+    let seeds: Vec<u64> = match replay {
+        Some(seed) => vec![seed],
+        None => (1..=env_number("SIM_SEEDS").unwrap_or(QUICK_SEEDS)).collect(),
+    };
+    let mut all = Stats::default();
+    let mut failed = Vec::new();
+    for &seed in &seeds {
+        // A failing seed prints its report; the others still run, so that a long run
+        // says how many seeds fail, not only the first.
+        match std::panic::catch_unwind(|| menu::random_run(seed, replay.is_some())) {
+            Ok(stats) => all.add(&stats, seed),
+            Err(_) => failed.push(seed),
+        }
+    }
+    eprintln!("{}", all.summary(seeds.len() - failed.len()));
+    assert!(
+        failed.is_empty(),
+        "{} of {} seeds failed: {failed:?}; replay one with SIM_SEED=N",
+        failed.len(),
+        seeds.len()
+    );
 }

@@ -1,0 +1,1198 @@
+//! The simulated world: nodes running election state machines, a network that
+//! delays, loses and blocks datagrams, an executor per node that performs effects one
+//! at a time in order (as the daemon's does), the kernel's VIPs, gateways, hook
+//! programs, and a fake clock. It plays the shell's part and decides nothing.
+//!
+//! Fault verbs, each written to the trace with its time: `crash` (power off: the VIPs
+//! go with the box), `kill_daemon` (SIGKILL: the kernel keeps the VIPs), `restart`,
+//! `shutdown` (SIGTERM), `pause`/`resume` (SIGSTOP/SIGCONT), `partition`, `one_way`,
+//! `cut_path`, `cut_link`/`restore_link`, `isolate`, `burst` (a path that drops
+//! everything for a while), `heal`, `gateway_down`/`gateway_up`, `hooks` (hook programs
+//! that fail, or hang until `hooks.timeout`), `vip_adds_fail`, operator orders and
+//! `reload`. After every step the [`Watch`] checks the invariants; a failure
+//! prints the seed, how to replay it and the trace.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use failoverd::config::{Config, Failback};
+use failoverd::machine::health::Source;
+use failoverd::machine::{
+    Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
+    Refusal, ReloadError, Role, VipFailure, VipFailureKind,
+};
+use failoverd::wire::heartbeat::{Heartbeat, Signer};
+
+use crate::invariants::Watch;
+use crate::sample::Sample;
+
+pub const MS: Duration = Duration::from_millis(1);
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A failed VIP addition is tried again after this long: `VIP_RETRY` in
+/// src/machine/election.rs, "tried again every second" in the README.
+pub const VIP_RETRY: Duration = Duration::from_secs(1);
+
+/// The node names, in configuration order.
+pub const NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
+
+/// `nodes` nodes (alpha, beta, gamma, delta, with priorities 200, 150, 100, 50) on the
+/// sample configuration with fast timers, parsed as a file is. What a file cannot say
+/// is set afterwards: hooks that need not exist, and a key without a key file.
+pub fn config(nodes: usize, failback: Failback) -> Config {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    assert!((2..=4).contains(&nodes), "the simulator runs 2 to 4 nodes");
+    let mut sample = Sample::new()
+        .set("cluster.name", "sim")
+        .set("cluster.key_file", "authkey")
+        .set("cluster.failback", failback)
+        .set("cluster.failback_delay", "2s")
+        .set("timing.interval", "100ms")
+        .set("timing.warn", "300ms")
+        .set("timing.dead", "500ms")
+        .set("timing.init_dead", "1s")
+        .set("node[1].priority", 150)
+        .set("node[1].interfaces", "{}")
+        .remove("vip[0].label")
+        .set("health.interval", "100ms")
+        .set("health.timeout", "100ms")
+        .set("health.link_state", false)
+        .remove("hooks.start")
+        .remove("hooks.stop")
+        .remove("hooks.fault")
+        .set("hooks.timeout", "5s")
+        .set("announce.interval", "100ms")
+        .set("announce.refresh", "10s")
+        .set("control.socket", "/nonexistent/failoverd.sock")
+        .set("control.state_dir", "/nonexistent")
+        .set("events.keep", 100);
+    for (i, name) in NAMES.iter().enumerate().take(nodes).skip(2) {
+        sample = sample.append(&format!(
+            "[[node]]\nname = \"{name}\"\npriority = {}\n\
+             addresses = {{ crossover = \"198.19.0.{}\", lan = \"198.18.0.{}\" }}",
+            200 - 50 * i,
+            i + 1,
+            i + 11
+        ));
+    }
+    let key = b"simulation-key-simulation-key";
+    let dir = std::env::temp_dir().join(format!(
+        "failoverd-sim-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).expect("create a directory for the key");
+    fs::write(dir.join("authkey"), key).expect("write the key");
+    fs::set_permissions(dir.join("authkey"), fs::Permissions::from_mode(0o600))
+        .expect("chmod the key");
+    let parsed = Config::parse(&sample.to_string(), &dir);
+    let _ = fs::remove_dir_all(&dir);
+    let mut config = parsed.unwrap_or_else(|problems| panic!("the sample: {problems:#?}"));
+    config.cluster.key_file = "/dev/null".into();
+    config.hooks.start = Some("/start".into());
+    config.hooks.stop = Some("/stop".into());
+    config.hooks.fault = Some("/fault".into());
+    config
+}
+
+/// Adds a second VIP on the same interface, as a reload or a bigger file would.
+pub fn add_vip(config: &mut Config) {
+    config.vips.push(failoverd::config::Vip {
+        address: "198.18.0.20".parse().expect("an address"),
+        prefix_len: 24,
+        interface: "eth0".into(),
+        label: None,
+    });
+}
+
+/// A small deterministic generator; the seed is printed on failure to replay a run.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Scrambles the seed (splitmix64) so that neighbouring seeds make unrelated runs.
+    pub fn new(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)).max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// A duration between `lo` and `hi` milliseconds, both included.
+    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        ms(lo + self.below(hi - lo + 1))
+    }
+
+    pub fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[self.below(from.len() as u64) as usize]
+    }
+}
+
+/// A datagram on its way.
+pub struct Packet {
+    pub at: Instant,
+    /// The order in which the network took the datagrams, over every sender.
+    pub sent: u64,
+    pub sender: usize,
+    pub to: usize,
+    pub link: usize,
+    pub from: IpAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// What the node's hook programs do when run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookBehaviour {
+    /// Exit 0 after `hook_time`.
+    Succeed,
+    /// Exit 1 after `hook_time`.
+    Fail,
+    /// Never exit: killed at `hooks.timeout`, which the shell reports as a failure.
+    Hang,
+}
+
+/// One hook run, with its environment and when it started.
+pub struct HookRun {
+    pub hook: Hook,
+    pub env: BTreeMap<String, String>,
+    pub at: Duration,
+}
+
+/// One attempt to add a VIP, and whether the kernel took it.
+pub struct AddAttempt {
+    pub at: Duration,
+    pub vip: usize,
+    pub ok: bool,
+}
+
+pub struct SimNode {
+    pub machine: Option<Machine>,
+    /// Effects waiting, and the one running with its completion time.
+    queue: VecDeque<(EffectId, Effect)>,
+    running: Option<(Instant, EffectId, Outcome)>,
+    /// What the kernel has: is VIP i on this node's interface.
+    pub vips: Vec<bool>,
+    pub hooks: Vec<HookRun>,
+    pub adds: Vec<AddAttempt>,
+    pub events: Vec<(Duration, Event)>,
+    pub announces: Vec<Duration>,
+    pub starts: u64,
+    /// The node's links are down (a pulled cable).
+    pub isolated: bool,
+    /// SIGSTOP: the process does not run; datagrams wait in its socket buffer.
+    pub paused: bool,
+    pub gateway_up: bool,
+    pub hook_behaviour: HookBehaviour,
+    /// The kernel refuses to add VIPs on this node.
+    pub vip_adds_fail: bool,
+    /// SIGTERM was sent to the daemon that runs now.
+    pub stopping: bool,
+    /// Since when the daemon has run without a break (its start, or its resume).
+    pub awake_since: Instant,
+    /// A daemon was killed while the kernel had VIPs: until a later daemon has removed
+    /// (or, in its own maintenance, adopted) them, the kernel holds VIPs that no
+    /// running election knows of.
+    pub stale_kernel: bool,
+    /// When this daemon last sent a datagram to (peer, link).
+    pub last_sent: BTreeMap<(usize, usize), Instant>,
+    /// The priority the running daemon read at its start or its last reload.
+    pub priority: u16,
+}
+
+/// A path that drops every datagram: from one node to another, on one link or all,
+/// until a time (a loss burst) or until `heal`.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    from: usize,
+    to: usize,
+    link: Option<usize>,
+    until: Option<Instant>,
+}
+
+/// A fault that ends by itself.
+#[derive(Debug, Clone, Copy)]
+enum Timed {
+    Resume(usize),
+    HooksSucceed(usize),
+    VipAddsWork(usize),
+    MaintenanceOff(usize),
+}
+
+/// Decides, for a heartbeat from one node to another, whether the network loses it.
+pub type DropRule = Box<dyn FnMut(usize, usize, &Heartbeat) -> bool>;
+
+pub struct Sim {
+    pub base: Instant,
+    pub now: Instant,
+    pub config: Config,
+    pub nodes: Vec<SimNode>,
+    pub packets: Vec<Packet>,
+    pub rng: Rng,
+    /// Random loss on every path, per datagram.
+    pub loss: f64,
+    /// Network delay, in whole milliseconds, both included.
+    pub delay: (u64, u64),
+    /// `cut[link]`: the link is down for everyone.
+    pub cut: Vec<bool>,
+    blocks: Vec<Block>,
+    timed: Vec<(Instant, Timed)>,
+    next_probe: Instant,
+    pub hook_time: Duration,
+    /// Until when a hook that hung may still be running: the bounds allow for
+    /// `hooks.timeout` where a window overlaps this.
+    pub hang_possible_until: Option<Instant>,
+    pub captured: Vec<Packet>,
+    pub capture: bool,
+    /// While capturing, keep the packets to node 1 from reaching it.
+    pub withhold: bool,
+    /// Drops chosen heartbeats (decoded) on every path.
+    pub drop_rule: Option<DropRule>,
+    pub dropped_by_rule: u64,
+    signer: Signer,
+    /// The most nodes that held one VIP at once.
+    pub max_holders_seen: usize,
+    pub seed: u64,
+    /// How to replay this run, for the failure report.
+    pub replay: Option<String>,
+    /// What the run is made of (nodes, loss, hooks...), for the failure report.
+    pub about: String,
+    /// The verbs applied, with their times, for the failure report.
+    pub ops: Vec<(Duration, String)>,
+    /// `last_rx[a][b]`: when a datagram from node a that was news to node b (sent after
+    /// every one delivered before it on that link) was last delivered to b's daemon.
+    pub last_rx: Vec<Vec<Option<Instant>>>,
+    /// The latest-sent datagram delivered on each (sender, receiver, link).
+    newest_delivered: BTreeMap<(usize, usize, usize), u64>,
+    sends: u64,
+    /// When each node last ran a live daemon with maintenance on: its peers may go on
+    /// seeing it for up to `dead` after it died or turned it off.
+    pub maintenance_seen: Vec<Option<Instant>>,
+    pub watch: Watch,
+}
+
+impl Sim {
+    pub fn new(config: Config, seed: u64) -> Sim {
+        let base = Instant::now();
+        let n = config.nodes.len();
+        let vips = config.vips.len();
+        let links = config.links.len();
+        let signer = Signer::new(config.key.as_bytes());
+        let mut sim = Sim {
+            base,
+            now: base,
+            config,
+            nodes: (0..n)
+                .map(|_| SimNode {
+                    machine: None,
+                    queue: VecDeque::new(),
+                    running: None,
+                    vips: vec![false; vips],
+                    hooks: Vec::new(),
+                    adds: Vec::new(),
+                    events: Vec::new(),
+                    announces: Vec::new(),
+                    starts: 0,
+                    isolated: false,
+                    paused: false,
+                    gateway_up: true,
+                    hook_behaviour: HookBehaviour::Succeed,
+                    vip_adds_fail: false,
+                    stopping: false,
+                    awake_since: base,
+                    stale_kernel: false,
+                    last_sent: BTreeMap::new(),
+                    priority: 0,
+                })
+                .collect(),
+            packets: Vec::new(),
+            rng: Rng::new(seed),
+            loss: 0.0,
+            delay: (1, 2),
+            cut: vec![false; links],
+            blocks: Vec::new(),
+            timed: Vec::new(),
+            next_probe: base,
+            hook_time: ms(20),
+            hang_possible_until: None,
+            captured: Vec::new(),
+            capture: false,
+            withhold: false,
+            drop_rule: None,
+            dropped_by_rule: 0,
+            signer,
+            max_holders_seen: 0,
+            seed,
+            replay: None,
+            about: String::new(),
+            ops: Vec::new(),
+            last_rx: vec![vec![None; n]; n],
+            newest_delivered: BTreeMap::new(),
+            sends: 0,
+            maintenance_seen: vec![None; n],
+            watch: Watch::default(),
+        };
+        for i in 0..n {
+            sim.start(i);
+        }
+        sim
+    }
+
+    /// Settles a two-node cluster: alpha active, beta standby.
+    pub fn settled(config: Config, seed: u64) -> Sim {
+        let mut sim = Sim::new(config, seed);
+        sim.run_until(ms(3000), |s| {
+            s.role(0) == Some(Role::Active)
+                && s.nodes[0].vips.iter().all(|v| *v)
+                && s.role(1) == Some(Role::Standby)
+        });
+        sim.run_for(ms(200));
+        sim
+    }
+
+    pub fn t(&self) -> Duration {
+        self.now - self.base
+    }
+
+    pub fn name(&self, i: usize) -> &str {
+        &self.config.nodes[i].name
+    }
+
+    fn start(&mut self, i: usize) {
+        self.start_daemon(i, false);
+    }
+
+    /// Starts node i's daemon; `maintenance` as if its state file said so.
+    fn start_daemon(&mut self, i: usize, maintenance: bool) {
+        let now = self.now;
+        let node = &mut self.nodes[i];
+        node.starts += 1;
+        node.queue.clear();
+        node.running = None;
+        node.stopping = false;
+        node.awake_since = now;
+        node.last_sent.clear();
+        node.priority = self.config.nodes[i].priority;
+        // Incarnations grow across restarts, as the wall clock does.
+        let incarnation = (now - self.base).as_micros() as u64 + node.starts;
+        node.machine = Some(Machine::with_maintenance(
+            &self.config,
+            i,
+            incarnation,
+            maintenance,
+            now,
+        ));
+        self.drain(i);
+    }
+
+    // --- fault verbs --------------------------------------------------------
+
+    /// Power off: the daemon dies and the box with it (its VIPs go too).
+    pub fn crash(&mut self, i: usize) {
+        self.note(format!("crash {}", self.name(i)));
+        let node = &mut self.nodes[i];
+        node.machine = None;
+        node.queue.clear();
+        node.running = None;
+        node.paused = false;
+        node.stopping = false;
+        node.stale_kernel = false;
+        node.vips.iter_mut().for_each(|v| *v = false);
+    }
+
+    /// SIGKILL of the daemon alone: the kernel keeps whatever VIPs it had.
+    pub fn kill_daemon(&mut self, i: usize) {
+        self.note(format!("kill the daemon on {}", self.name(i)));
+        let node = &mut self.nodes[i];
+        if node.machine.is_some() && node.vips.iter().any(|v| *v) {
+            node.stale_kernel = true;
+        }
+        node.machine = None;
+        node.queue.clear();
+        node.running = None;
+        node.paused = false;
+        node.stopping = false;
+    }
+
+    pub fn restart(&mut self, i: usize) {
+        self.note(format!("start the daemon on {}", self.name(i)));
+        self.nodes[i].paused = false;
+        self.start(i);
+    }
+
+    /// Restarts node i's daemon with maintenance on, as its state file would have it.
+    pub fn restart_in_maintenance(&mut self, i: usize) {
+        self.note(format!(
+            "start the daemon on {} in maintenance",
+            self.name(i)
+        ));
+        self.nodes[i].paused = false;
+        self.start_daemon(i, true);
+    }
+
+    pub fn shutdown(&mut self, i: usize) {
+        self.note(format!("SIGTERM to {}", self.name(i)));
+        if self.nodes[i].machine.is_some() {
+            self.nodes[i].stopping = true;
+        }
+        self.input(i, Input::Shutdown);
+    }
+
+    /// SIGSTOP: nothing runs on the node; the kernel keeps its VIPs and buffers what
+    /// arrives. `for_` schedules the SIGCONT.
+    pub fn pause(&mut self, i: usize, for_: Option<Duration>) {
+        self.note(format!(
+            "SIGSTOP to {}{}",
+            self.name(i),
+            for_.map_or(String::new(), |d| format!(" for {d:?}"))
+        ));
+        self.nodes[i].paused = true;
+        if let Some(d) = for_ {
+            self.timed.push((self.now + d, Timed::Resume(i)));
+        }
+    }
+
+    pub fn resume(&mut self, i: usize) {
+        if !self.nodes[i].paused {
+            return;
+        }
+        self.note(format!("SIGCONT to {}", self.name(i)));
+        self.nodes[i].paused = false;
+        self.nodes[i].awake_since = self.now;
+        self.timed
+            .retain(|(_, t)| !matches!(t, Timed::Resume(n) if *n == i));
+    }
+
+    pub fn order(&mut self, i: usize, order: Order) -> Result<Accepted, Refusal> {
+        self.note(format!("order {order:?} on {}", self.name(i)));
+        let now = self.now;
+        let result = self.nodes[i]
+            .machine
+            .as_mut()
+            .expect("a running node")
+            .order(now, order);
+        self.note(format!("  answer: {result:?}"));
+        self.drain(i);
+        result
+    }
+
+    /// Reloads `next` on every running daemon that is not paused, as `scp` then
+    /// `failoverd reload` would; a daemon started later reads it too.
+    pub fn reload(&mut self, next: Config) -> Vec<(usize, Result<Vec<ConfigChange>, ReloadError>)> {
+        let priorities: Vec<u16> = next.nodes.iter().map(|n| n.priority).collect();
+        self.note(format!("reload: priorities {priorities:?}"));
+        self.config = next;
+        let vips = self.config.vips.len();
+        for node in &mut self.nodes {
+            node.vips.resize(vips, false);
+        }
+        let mut answers = Vec::new();
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].paused {
+                continue;
+            }
+            let now = self.now;
+            let Some(machine) = self.nodes[i].machine.as_mut() else {
+                continue;
+            };
+            let answer = machine.reconfigure(now, &self.config);
+            if answer.is_ok() {
+                self.nodes[i].priority = self.config.nodes[i].priority;
+            }
+            answers.push((i, answer));
+            self.drain(i);
+        }
+        answers
+    }
+
+    /// Both ways, every link.
+    pub fn partition(&mut self, a: usize, b: usize) {
+        self.note(format!("partition {} | {}", self.name(a), self.name(b)));
+        self.block(a, b, None, None);
+        self.block(b, a, None, None);
+    }
+
+    /// Every datagram from `a` to `b` is lost; the other way works.
+    pub fn one_way(&mut self, a: usize, b: usize) {
+        self.note(format!("cut {} -> {}", self.name(a), self.name(b)));
+        self.block(a, b, None, None);
+    }
+
+    /// Datagrams from `a` to `b` on `link` are lost.
+    pub fn cut_path(&mut self, a: usize, b: usize, link: usize) {
+        self.note(format!(
+            "cut {} -> {} on link {link}",
+            self.name(a),
+            self.name(b)
+        ));
+        self.block(a, b, Some(link), None);
+    }
+
+    /// Everything from `a` to `b` (and back, with `both`) is lost for `d`.
+    pub fn burst(&mut self, a: usize, b: usize, both: bool, d: Duration) {
+        let arrow = if both { "<->" } else { "->" };
+        self.note(format!(
+            "loss burst {} {arrow} {} for {d:?}",
+            self.name(a),
+            self.name(b)
+        ));
+        let until = Some(self.now + d);
+        self.block(a, b, None, until);
+        if both {
+            self.block(b, a, None, until);
+        }
+    }
+
+    fn block(&mut self, from: usize, to: usize, link: Option<usize>, until: Option<Instant>) {
+        self.blocks.push(Block {
+            from,
+            to,
+            link,
+            until,
+        });
+    }
+
+    /// Every path works again: links restored, cables back, partitions and bursts over.
+    /// Paused, stopped and unhealthy nodes stay as they are.
+    pub fn heal(&mut self) {
+        self.note("heal the network".into());
+        self.blocks.clear();
+        self.cut.iter_mut().for_each(|c| *c = false);
+        self.nodes.iter_mut().for_each(|n| n.isolated = false);
+    }
+
+    pub fn cut_link(&mut self, link: usize) {
+        self.note(format!("cut link {}", self.config.links[link]));
+        self.cut[link] = true;
+    }
+
+    pub fn restore_link(&mut self, link: usize) {
+        self.note(format!("restore link {}", self.config.links[link]));
+        self.cut[link] = false;
+    }
+
+    pub fn isolate(&mut self, i: usize) {
+        self.note(format!("isolate {}", self.name(i)));
+        self.nodes[i].isolated = true;
+    }
+
+    pub fn gateway_down(&mut self, i: usize) {
+        self.note(format!("gateway down for {}", self.name(i)));
+        self.nodes[i].gateway_up = false;
+    }
+
+    pub fn gateway_up(&mut self, i: usize) {
+        self.note(format!("gateway up for {}", self.name(i)));
+        self.nodes[i].gateway_up = true;
+    }
+
+    /// Node i's hook programs behave so, for `for_` (then succeed again) or for good.
+    pub fn hooks(&mut self, i: usize, behaviour: HookBehaviour, for_: Option<Duration>) {
+        self.note(format!(
+            "hooks on {}: {behaviour:?}{}",
+            self.name(i),
+            for_.map_or(String::new(), |d| format!(" for {d:?}"))
+        ));
+        if behaviour == HookBehaviour::Hang || self.nodes[i].hook_behaviour == HookBehaviour::Hang {
+            self.hang_possible_until = Some(self.now + self.config.hooks.timeout);
+        }
+        self.nodes[i].hook_behaviour = behaviour;
+        self.timed
+            .retain(|(_, t)| !matches!(t, Timed::HooksSucceed(n) if *n == i));
+        if let Some(d) = for_ {
+            self.timed.push((self.now + d, Timed::HooksSucceed(i)));
+        }
+    }
+
+    /// The kernel refuses VIP additions on node i, for `for_` or until told otherwise.
+    pub fn vip_adds_fail(&mut self, i: usize, fail: bool, for_: Option<Duration>) {
+        self.note(format!(
+            "VIP adds on {} {}{}",
+            self.name(i),
+            if fail { "fail" } else { "work" },
+            for_.map_or(String::new(), |d| format!(" for {d:?}"))
+        ));
+        self.nodes[i].vip_adds_fail = fail;
+        self.timed
+            .retain(|(_, t)| !matches!(t, Timed::VipAddsWork(n) if *n == i));
+        if let Some(d) = for_ {
+            self.timed.push((self.now + d, Timed::VipAddsWork(i)));
+        }
+    }
+
+    /// Turns node i's maintenance off after `d`, if it is still on then.
+    pub fn maintenance_off_after(&mut self, i: usize, d: Duration) {
+        self.timed.push((self.now + d, Timed::MaintenanceOff(i)));
+    }
+
+    fn run_timed(&mut self) {
+        let now = self.now;
+        let mut due: Vec<(Instant, Timed)> = Vec::new();
+        self.timed.retain(|&(at, t)| {
+            if at <= now {
+                due.push((at, t));
+                false
+            } else {
+                true
+            }
+        });
+        due.sort_by_key(|(at, _)| *at);
+        for (_, t) in due {
+            match t {
+                Timed::Resume(i) => self.resume(i),
+                Timed::HooksSucceed(i) => self.hooks(i, HookBehaviour::Succeed, None),
+                Timed::VipAddsWork(i) => self.vip_adds_fail(i, false, None),
+                Timed::MaintenanceOff(i) => {
+                    let on = !self.nodes[i].paused
+                        && self.nodes[i]
+                            .machine
+                            .as_ref()
+                            .is_some_and(Machine::maintenance);
+                    if on {
+                        let answer = self.order(i, Order::Maintenance(false));
+                        assert_eq!(
+                            answer,
+                            Ok(Accepted::Maintenance { on: false }),
+                            "maintenance off where it is on"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // --- the loop -----------------------------------------------------------
+
+    pub fn input(&mut self, i: usize, input: Input<'_>) {
+        let now = self.now;
+        if let Some(m) = self.nodes[i].machine.as_mut() {
+            m.handle(now, input);
+        }
+        self.drain(i);
+    }
+
+    /// Whether the network carries a datagram from `from` to `to` on `link` now (before
+    /// random loss).
+    pub fn reachable(&self, from: usize, to: usize, link: usize) -> bool {
+        let now = self.now;
+        !self.cut[link]
+            && !self.nodes[from].isolated
+            && !self.nodes[to].isolated
+            && !self.blocks.iter().any(|b| {
+                b.from == from
+                    && b.to == to
+                    && b.link.is_none_or(|l| l == link)
+                    && b.until.is_none_or(|u| now < u)
+            })
+    }
+
+    /// Some link carries datagrams from `from` to `to` now.
+    pub fn path_open(&self, from: usize, to: usize) -> bool {
+        (0..self.cut.len()).any(|link| self.reachable(from, to, link))
+    }
+
+    /// How long ago a datagram from `from` was last delivered to `to`.
+    pub fn gap(&self, from: usize, to: usize) -> Duration {
+        self.last_rx[from][to].map_or(Duration::MAX, |t| self.now - t)
+    }
+
+    pub fn drain(&mut self, i: usize) {
+        while let Some(action) = self.nodes[i]
+            .machine
+            .as_mut()
+            .and_then(Machine::poll_action)
+        {
+            match action {
+                Action::Send { link, to, datagram } => self.send(i, link, to.ip(), datagram),
+                Action::Effect { id, effect } => self.nodes[i].queue.push_back((id, effect)),
+                Action::Announce { .. } => {
+                    let t = self.t();
+                    self.nodes[i].announces.push(t);
+                }
+                Action::Log(event) => {
+                    let t = self.t();
+                    self.nodes[i].events.push((t, event));
+                }
+                Action::Exit => {
+                    let vips = self.nodes[i].vips.clone();
+                    assert!(
+                        vips.iter().all(|v| !v),
+                        "{} exited with VIPs {vips:?} still in its kernel",
+                        self.name(i)
+                    );
+                    let t = self.t();
+                    self.ops.push((t, format!("{} exited", self.name(i))));
+                    let node = &mut self.nodes[i];
+                    node.machine = None;
+                    node.queue.clear();
+                    node.running = None;
+                    node.stopping = false;
+                }
+            }
+        }
+        self.start_effect(i);
+    }
+
+    fn send(&mut self, i: usize, link: usize, to: IpAddr, bytes: Vec<u8>) {
+        let Some(dest) = self
+            .config
+            .nodes
+            .iter()
+            .position(|n| n.addresses[link] == to)
+        else {
+            return;
+        };
+        self.nodes[i].last_sent.insert((dest, link), self.now);
+        self.sends += 1;
+        let packet = Packet {
+            at: self.now + ms(self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1)),
+            sent: self.sends,
+            sender: i,
+            to: dest,
+            link,
+            from: self.config.nodes[i].addresses[link],
+            bytes,
+        };
+        if self.capture {
+            self.captured.push(Packet {
+                bytes: packet.bytes.clone(),
+                ..packet
+            });
+            if self.withhold && dest == 1 {
+                return;
+            }
+        }
+        if let Some(rule) = self.drop_rule.as_mut()
+            && let Ok(hb) = Heartbeat::decode(&packet.bytes, &self.signer)
+            && rule(i, dest, &hb)
+        {
+            self.dropped_by_rule += 1;
+            return;
+        }
+        if !self.reachable(i, dest, link) || self.rng.chance(self.loss) {
+            return;
+        }
+        self.packets.push(packet);
+    }
+
+    /// Starts the next queued effect if none is running; the kernel change it makes
+    /// is applied when it starts, so an overlap shows up at once.
+    fn start_effect(&mut self, i: usize) {
+        if self.nodes[i].running.is_some() {
+            return;
+        }
+        let Some((id, effect)) = self.nodes[i].queue.pop_front() else {
+            return;
+        };
+        let index = |address: IpAddr| {
+            self.config
+                .vips
+                .iter()
+                .position(|v| v.address == address)
+                .expect("a configured VIP")
+        };
+        let t = self.t();
+        let (delay, outcome) = match effect {
+            Effect::FindStale { vips } => {
+                let node = &self.nodes[i];
+                let found = (0..vips.len())
+                    .filter(|&v| node.vips[index(vips[v].address)])
+                    .collect();
+                (MS, Outcome::Present(found))
+            }
+            Effect::AddVip(vip) => {
+                let v = index(vip.address);
+                let ok = !self.nodes[i].vip_adds_fail;
+                self.nodes[i].adds.push(AddAttempt { at: t, vip: v, ok });
+                if ok {
+                    self.nodes[i].vips[v] = true;
+                    (MS, Outcome::Vip(Ok(())))
+                } else {
+                    let kind = self.rng.pick(&[
+                        VipFailureKind::NoInterface,
+                        VipFailureKind::Refused,
+                        VipFailureKind::Transient,
+                    ]);
+                    let message = format!("adding {vip}: {kind:?} (simulated)");
+                    (MS, Outcome::Vip(Err(VipFailure { kind, message })))
+                }
+            }
+            Effect::RemoveVip(vip) => {
+                let v = index(vip.address);
+                self.nodes[i].vips[v] = false;
+                (MS, Outcome::Vip(Ok(())))
+            }
+            Effect::Announce { .. } => {
+                self.nodes[i].announces.push(t);
+                (Duration::ZERO, Outcome::Done)
+            }
+            Effect::RunHook {
+                hook, env, timeout, ..
+            } => {
+                self.nodes[i].hooks.push(HookRun {
+                    hook,
+                    env: env.into_iter().collect(),
+                    at: t,
+                });
+                let hook_time = self.hook_time;
+                let (delay, success, summary) = match self.nodes[i].hook_behaviour {
+                    HookBehaviour::Succeed => {
+                        (hook_time, true, format!("exited 0 after {hook_time:?}"))
+                    }
+                    HookBehaviour::Fail => {
+                        (hook_time, false, format!("exited 1 after {hook_time:?}"))
+                    }
+                    HookBehaviour::Hang => (timeout, false, format!("timed out after {timeout:?}")),
+                };
+                (delay, Outcome::Hook { success, summary })
+            }
+        };
+        self.nodes[i].running = Some((self.now + delay, id, outcome));
+    }
+
+    pub fn next_time(&self) -> Instant {
+        let mut next = self.next_probe;
+        for (at, _) in &self.timed {
+            next = next.min(*at);
+        }
+        for p in self.packets.iter().filter(|p| !self.nodes[p.to].paused) {
+            next = next.min(p.at);
+        }
+        for node in self.nodes.iter().filter(|n| !n.paused) {
+            if let Some((at, _, _)) = &node.running {
+                next = next.min(*at);
+            }
+            if let Some(t) = node.machine.as_ref().and_then(Machine::poll_timeout) {
+                next = next.min(t);
+            }
+        }
+        next.max(self.now)
+    }
+
+    pub fn step(&mut self) {
+        self.now = self.next_time();
+        let now = self.now;
+        self.run_timed();
+        // Datagrams due now, in the order they arrive.
+        let mut due = Vec::new();
+        let mut i = 0;
+        while i < self.packets.len() {
+            if self.packets[i].at <= now && !self.nodes[self.packets[i].to].paused {
+                due.push(self.packets.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        due.sort_by_key(|p| p.at);
+        for p in due {
+            // A datagram overtaken on its link by a later one is old news: the
+            // receiver drops it as a duplicate, so it shows no contact.
+            let newest = self
+                .newest_delivered
+                .entry((p.sender, p.to, p.link))
+                .or_default();
+            if self.nodes[p.to].machine.is_some() && p.sent > *newest {
+                *newest = p.sent;
+                self.last_rx[p.sender][p.to] = Some(now);
+            }
+            self.input(
+                p.to,
+                Input::Datagram {
+                    link: p.link,
+                    from: p.from,
+                    bytes: &p.bytes,
+                },
+            );
+        }
+        // Effects completing now.
+        let awake: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].paused)
+            .collect();
+        for &i in &awake {
+            let done = matches!(&self.nodes[i].running, Some((at, _, _)) if *at <= now);
+            if done {
+                let Some((_, id, outcome)) = self.nodes[i].running.take() else {
+                    continue;
+                };
+                self.input(
+                    i,
+                    Input::Done {
+                        id,
+                        outcome: &outcome,
+                    },
+                );
+                self.start_effect(i);
+            }
+        }
+        // Gateway probes.
+        if now >= self.next_probe {
+            self.next_probe = now + self.config.health.interval;
+            for &i in &awake {
+                let rtt = self.nodes[i].gateway_up.then_some(MS);
+                self.input(
+                    i,
+                    Input::Probe {
+                        source: Source::Gateway(0),
+                        rtt,
+                    },
+                );
+            }
+        }
+        // Timers.
+        for i in 0..self.nodes.len() {
+            let due = !self.nodes[i].paused
+                && self.nodes[i]
+                    .machine
+                    .as_ref()
+                    .and_then(Machine::poll_timeout)
+                    .is_some_and(|t| t <= now);
+            if due {
+                if let Some(m) = self.nodes[i].machine.as_mut() {
+                    m.handle_timeout(now);
+                    // A timer still due right after it ran would spin the shell.
+                    if let Some(t) = m.poll_timeout() {
+                        assert!(t > now, "{}: a timer stuck at {t:?}", self.name(i));
+                    }
+                }
+                self.drain(i);
+            }
+        }
+        self.check_invariants();
+    }
+
+    fn check_invariants(&mut self) {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let Some(m) = &node.machine else { continue };
+            if !node.paused && m.maintenance() {
+                self.maintenance_seen[i] = Some(self.now);
+            }
+            // A later daemon removed the VIPs a killed one left, or adopted them.
+            if node.stale_kernel {
+                let held = m.held_vips();
+                let accounted = self
+                    .config
+                    .vips
+                    .iter()
+                    .zip(&node.vips)
+                    .all(|(vip, &on)| !on || held.iter().any(|h| h.address == vip.address));
+                if accounted {
+                    node.stale_kernel = false;
+                }
+            }
+        }
+        for node in &mut self.nodes {
+            if node.stale_kernel && node.vips.iter().all(|v| !v) {
+                node.stale_kernel = false;
+            }
+        }
+        for v in 0..self.config.vips.len() {
+            self.max_holders_seen = self.max_holders_seen.max(self.holders_of(v).len());
+        }
+        if self
+            .nodes
+            .iter()
+            .any(|n| n.hook_behaviour == HookBehaviour::Hang)
+        {
+            self.hang_possible_until = Some(self.now + self.config.hooks.timeout);
+        }
+        let mut watch = std::mem::take(&mut self.watch);
+        let verdict = watch.check(self);
+        self.watch = watch;
+        if let Err(broken) = verdict {
+            panic!("seed {}: at {:?}: {broken}", self.seed, self.t());
+        }
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.next_time() <= end {
+            self.step();
+        }
+        self.now = end;
+    }
+
+    /// Runs until `cond` holds, at most `limit`; returns the time it took.
+    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> Duration {
+        let start = self.now;
+        let end = self.now + limit;
+        while !cond(self) {
+            if self.next_time() > end {
+                panic!("seed {}: condition not reached within {limit:?}", self.seed);
+            }
+            self.step();
+        }
+        self.now - start
+    }
+
+    // --- observations -------------------------------------------------------
+
+    pub fn role(&self, i: usize) -> Option<Role> {
+        self.nodes[i].machine.as_ref().map(Machine::role)
+    }
+
+    pub fn machine(&self, i: usize) -> &Machine {
+        self.nodes[i].machine.as_ref().expect("a running daemon")
+    }
+
+    /// The nodes whose kernel has the first VIP.
+    pub fn holders(&self) -> Vec<usize> {
+        self.holders_of(0)
+    }
+
+    /// The nodes whose kernel has VIP `v`.
+    pub fn holders_of(&self, v: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].vips.get(v).copied().unwrap_or(false))
+            .collect()
+    }
+
+    /// A node with a running daemon, not paused, whose kernel has every VIP.
+    pub fn holder_of_every_vip(&self) -> Option<usize> {
+        (0..self.nodes.len()).find(|&i| {
+            let node = &self.nodes[i];
+            node.machine.is_some() && !node.paused && node.vips.iter().all(|v| *v)
+        })
+    }
+
+    pub fn active(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.role(i) == Some(Role::Active))
+            .collect()
+    }
+
+    /// A daemon runs on node i and is not paused.
+    pub fn live(&self, i: usize) -> bool {
+        self.nodes[i].machine.is_some() && !self.nodes[i].paused
+    }
+
+    pub fn transitions(&self, i: usize) -> Vec<(Role, Role, String)> {
+        self.nodes[i]
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Transition { from, to, reason } => Some((*from, *to, reason.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// When node i last became `to`.
+    pub fn became(&self, i: usize, to: Role) -> Option<Duration> {
+        self.nodes[i].events.iter().rev().find_map(|(t, e)| {
+            matches!(e, Event::Transition { to: r, .. } if *r == to).then_some(*t)
+        })
+    }
+
+    pub fn has_event(&self, i: usize, f: impl Fn(&Event) -> bool) -> bool {
+        self.nodes[i].events.iter().any(|(_, e)| f(e))
+    }
+
+    /// When node i first logged an event that `f` picks.
+    pub fn event_time(&self, i: usize, f: impl Fn(&Event) -> bool) -> Option<Duration> {
+        self.nodes[i]
+            .events
+            .iter()
+            .find_map(|(t, e)| f(e).then_some(*t))
+    }
+
+    pub fn hook_runs(&self, i: usize, hook: Hook) -> Vec<&HookRun> {
+        self.nodes[i]
+            .hooks
+            .iter()
+            .filter(|h| h.hook == hook)
+            .collect()
+    }
+
+    pub fn note(&mut self, op: String) {
+        let t = self.t();
+        self.ops.push((t, op));
+    }
+
+    /// The failure report: the seed, how to replay, the trace of verbs, what the
+    /// invariants were watching, and the last events of every node.
+    pub fn report(&self) -> String {
+        let mut out = format!("--- simulation seed {} {}\n", self.seed, self.about);
+        if let Some(replay) = &self.replay {
+            out.push_str(&format!("replay: {replay}\n"));
+        }
+        out.push_str("trace:\n");
+        for (t, op) in &self.ops {
+            out.push_str(&format!("  {t:>12?}  {op}\n"));
+        }
+        out.push_str(&self.watch.describe(self));
+        for (i, node) in self.nodes.iter().enumerate() {
+            out.push_str(&format!(
+                "node {} role {:?}{} vips {:?} gateway {} hooks {:?} adds fail {}\n",
+                self.name(i),
+                self.role(i),
+                if node.paused { " (paused)" } else { "" },
+                node.vips,
+                if node.gateway_up { "up" } else { "down" },
+                node.hook_behaviour,
+                node.vip_adds_fail,
+            ));
+            if let Some(m) = &node.machine {
+                out.push_str(&format!(
+                    "  maintenance {}, releasing {}, next timer in {:?}, rejected {:?}\n  \
+                     peers (name, alive, role, takeover, incarnation) {:?}\n",
+                    m.maintenance(),
+                    m.releasing(),
+                    m.poll_timeout()
+                        .map(|t| t.saturating_duration_since(self.now)),
+                    m.rejected(),
+                    m.peers()
+                        .iter()
+                        .map(|p| (p.name.clone(), p.alive, p.role, p.takeover, p.incarnation))
+                        .collect::<Vec<_>>()
+                ));
+            }
+            for (t, e) in node.events.iter().rev().take(60).rev() {
+                out.push_str(&format!("  {t:>12?}  {e}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Full reports printed so far; a long run prints the first few in full.
+static REPORTS: AtomicUsize = AtomicUsize::new(0);
+const FULL_REPORTS: usize = 3;
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        if REPORTS.fetch_add(1, Ordering::Relaxed) < FULL_REPORTS {
+            eprintln!("{}", self.report());
+        } else {
+            eprintln!(
+                "--- simulation seed {}: report left out{}",
+                self.seed,
+                self.replay
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("; replay: {r}"))
+            );
+        }
+    }
+}

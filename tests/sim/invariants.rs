@@ -1,0 +1,421 @@
+//! What must hold after every step of a simulation, and the bounds it is held to.
+//!
+//! **Safety.** Two nodes may both have a VIP in their kernel only while that pair is
+//! apart (see [`Sim::apart`]: they cannot reach each other now, one of them could
+//! have declared the other dead, or one holds VIPs a killed daemon left behind), or,
+//! once they are back in clean contact, for at most [`resolve_bound`]. Never globally: every other pair is held to "never
+//! two", so a planned move, a health move, an operator's move or a reload that put a
+//! VIP on two nodes fails the run at once.
+//!
+//! **Liveness.** Whenever a takeover is expected (see [`takeover_blocked`]), some
+//! running node holds every VIP within [`takeover_bound`]: the check fails as soon as
+//! the cluster has gone longer than that without such a holder while a takeover was
+//! expected all along.
+//!
+//! **Progress of each node.** A running daemon sends a heartbeat to every peer on
+//! every link at least every interval (so a silence between two nodes comes from the
+//! network, a pause or a death, never from a node that stopped talking, and "apart"
+//! cannot hide a bug); it counts a VIP as held only if the kernel has it; and no timer
+//! stays due after it ran (checked in `Sim::step`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use failoverd::config::{Config, Timing};
+
+use crate::harness::{Sim, VIP_RETRY};
+
+/// Silence for this long, in one direction, lets the receiver declare the sender
+/// dead (every link silent for `dead`), after which both may hold the VIPs: that is
+/// a real separation. A shorter silence lets no node declare another dead, so it
+/// excuses nothing.
+pub fn real_separation(t: &Timing) -> Duration {
+    t.dead
+}
+
+/// In clean contact, a datagram arrives in each direction at least this often: the
+/// sender's heartbeats go out every interval on every link, and the network delay
+/// varies by less than its maximum. A longer gap means heartbeats were lost.
+pub fn clean_gap(t: &Timing, max_delay: Duration) -> Duration {
+    t.interval + max_delay
+}
+
+/// How long two nodes that both hold a VIP may go on doing so once they are in clean
+/// contact again after being apart (see [`Sim::apart`]). Only clean contact counts: a
+/// lost heartbeat stops the count for about as long as it delays the resolution, so
+/// no allowance for loss is needed, and a new silence that grows into a separation
+/// finds the allowance not yet spent.
+///
+/// - Handshake, 3 × interval (`Settings::handshake_wait`): the first datagrams after a
+///   separation do not echo the receiver's current nonce and are only counted; the
+///   answer that echoes it leaves with the next heartbeat, an interval later. A node
+///   that resumed after a stall finds its peer active in the buffered datagrams at once.
+/// - The release of the node that backs off (the lower-ranked of two active nodes, or
+///   the one that resumed after a stall), 2 × the longest hook: its executor may first
+///   finish a hook already running (the start hook of the takeover it made while
+///   apart, or the stop hook for a stale VIP found at restart), then runs the
+///   release's stop hook before the removal.
+/// - 10 ms: the effects around them (the search for stale VIPs, the removal) take 1 ms
+///   each in the simulation.
+pub fn resolve_bound(t: &Timing, hook_max: Duration) -> Duration {
+    t.interval * 3 + hook_max * 2 + Duration::from_millis(10)
+}
+
+/// The longest the cluster may go without a running node that holds every VIP while
+/// a takeover is expected. The terms add up waits that can come one after the other:
+///
+/// - `dead`: a holder that vanished (killed, paused, cut off) is declared dead this
+///   long after its last heartbeat.
+/// - `init_dead`: a node that has just started listens this long before it claims
+///   anything, and a peer it outranks waits for it.
+/// - Handshake, 3 × interval: elections wait for a peer whose handshake is under way.
+/// - Release grace, 3 × interval: a node that has just released waits this long before
+///   it would claim the VIPs back.
+/// - A holder that lost a check notices after `failures` probes and releases only
+///   after the health grace (`health.interval` + 2 × interval).
+/// - 3 × the longest hook: the old holder's executor may finish a hook and then run the
+///   release's stop hook before the removal, and the new holder's add may wait behind
+///   a hook (its fault hook, or the stop hook for a stale VIP found at its start).
+/// - `VIP_RETRY`: an add that failed just before the takeover became expected is tried
+///   again a second later (the start hook waits for it, the check does not).
+/// - 4 × interval for lost heartbeats: the one that says a release is over, a handshake
+///   round; with the loss rates of the randomized runs, five in a row on both links of
+///   one path happen about once in 10⁸ rounds.
+pub fn takeover_bound(config: &Config, hook_max: Duration) -> Duration {
+    let t = &config.timing;
+    let h = &config.health;
+    let health_grace = h.interval + t.interval * 2;
+    t.dead
+        + t.init_dead
+        + t.interval * 3
+        + t.interval * 3
+        + h.interval * h.failures
+        + health_grace
+        + hook_max * 3
+        + VIP_RETRY
+        + t.interval * 4
+}
+
+/// Why no takeover is expected now, or `None` when one is: some live node (a daemon
+/// runs, not paused) that is fit (its gateway answers, no SIGTERM sent) can exchange
+/// datagrams both ways, on some link each way, with every other live node, and nothing
+/// legitimately holds the cluster still. What does: maintenance on a live node (it
+/// freezes automatic moves), VIP additions failed on purpose (the first-ranked node
+/// takes over and keeps retrying them). Random loss does not block: the bound allows
+/// for it.
+pub fn takeover_blocked(sim: &Sim) -> Option<String> {
+    let live: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.live(i)).collect();
+    if live.is_empty() {
+        return Some("no daemon runs".into());
+    }
+    for &i in &live {
+        if sim.machine(i).maintenance() {
+            return Some(format!("maintenance on {}", sim.name(i)));
+        }
+        if sim.nodes[i].vip_adds_fail {
+            return Some(format!("VIP adds fail on {}", sim.name(i)));
+        }
+    }
+    let fit = |x: usize| sim.nodes[x].gateway_up && !sim.nodes[x].stopping;
+    let reaches_all = |x: usize| {
+        live.iter()
+            .all(|&y| y == x || (sim.path_open(x, y) && sim.path_open(y, x)))
+    };
+    if live.iter().any(|&x| fit(x) && reaches_all(x)) {
+        None
+    } else {
+        Some("no fit node reaches every live node".into())
+    }
+}
+
+/// The longest a hook run since `since` can take: `hooks.timeout` if a hook could have
+/// been hanging at any time since (one that hung then may still be running), the
+/// simulated hook time otherwise. So a run where hooks may hang is held to the tight
+/// bounds while none does.
+pub fn hook_max(sim: &Sim, since: Instant) -> Duration {
+    if sim.hang_possible_until.is_some_and(|until| until > since) {
+        sim.hook_time.max(sim.config.hooks.timeout)
+    } else {
+        sim.hook_time
+    }
+}
+
+/// What the invariants had to allow and what the runs reached, for long runs to
+/// report.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Longest clean contact during which a pair still both held a VIP after a real
+    /// separation, and the seed.
+    pub overlap_in_contact: (Duration, u64),
+    /// Longest stretch without a holder of every VIP while a takeover was expected,
+    /// and the seed.
+    pub unheld_while_expected: (Duration, u64),
+    /// Real separations that ended with both nodes holding a VIP, resolved in contact.
+    pub resolved_overlaps: u64,
+    /// How often each kind of transition and notable event happened.
+    pub reached: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// Adds the stats of one run of `seed`.
+    pub fn add(&mut self, run: &Stats, seed: u64) {
+        if run.overlap_in_contact.0 > self.overlap_in_contact.0 {
+            self.overlap_in_contact = (run.overlap_in_contact.0, seed);
+        }
+        if run.unheld_while_expected.0 > self.unheld_while_expected.0 {
+            self.unheld_while_expected = (run.unheld_while_expected.0, seed);
+        }
+        self.resolved_overlaps += run.resolved_overlaps;
+        for (what, n) in &run.reached {
+            *self.reached.entry(what.clone()).or_default() += n;
+        }
+    }
+
+    pub fn summary(&self, passed: usize) -> String {
+        let mut out = format!(
+            "{passed} seed(s) passed. Overlaps after a separation, resolved in contact: {}, \
+             the longest after {:?} of clean contact (seed {}). Longest without a holder \
+             while a takeover was expected: {:?} (seed {}).\nReached:",
+            self.resolved_overlaps,
+            self.overlap_in_contact.0,
+            self.overlap_in_contact.1,
+            self.unheld_while_expected.0,
+            self.unheld_while_expected.1,
+        );
+        for (what, n) in &self.reached {
+            out.push_str(&format!(" {what} {n},"));
+        }
+        out.pop();
+        out
+    }
+}
+
+/// What one pair of nodes looked like at the last check.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pair {
+    apart: bool,
+    clean: bool,
+    /// When the pair was last apart, if ever.
+    apart_until: Option<Instant>,
+    /// Clean contact since then.
+    clean_contact: Duration,
+    overlapping: bool,
+}
+
+/// The state the invariants carry from one step to the next.
+#[derive(Debug, Default)]
+pub struct Watch {
+    pairs: BTreeMap<(usize, usize), Pair>,
+    last: Option<Instant>,
+    expected_since: Option<Instant>,
+    unheld_since: Option<Instant>,
+    blocked: Option<String>,
+    pub stats: Stats,
+}
+
+impl Watch {
+    /// Checks every invariant at `sim.now`; the error says which broke and why.
+    pub fn check(&mut self, sim: &Sim) -> Result<(), String> {
+        let now = sim.now;
+        let elapsed = self.last.map_or(Duration::ZERO, |l| now - l);
+        self.last = Some(now);
+        check_nodes(sim)?;
+        self.check_safety(sim, elapsed)?;
+        self.check_liveness(sim)
+    }
+
+    fn check_safety(&mut self, sim: &Sim, elapsed: Duration) -> Result<(), String> {
+        let t = &sim.config.timing;
+        let n = sim.nodes.len();
+        for a in 0..n {
+            for b in a + 1..n {
+                let apart = sim.apart(a, b);
+                let clean = sim.clean(a, b);
+                let pair = self.pairs.entry((a, b)).or_default();
+                if apart {
+                    pair.apart_until = Some(sim.now);
+                    pair.clean_contact = Duration::ZERO;
+                } else if pair.clean && clean {
+                    pair.clean_contact += elapsed;
+                }
+                pair.apart = apart;
+                pair.clean = clean;
+            }
+        }
+        let mut overlapping = BTreeSet::new();
+        for v in 0..sim.config.vips.len() {
+            let holders = sim.holders_of(v);
+            for (x, &a) in holders.iter().enumerate() {
+                for &b in &holders[x + 1..] {
+                    overlapping.insert((a, b));
+                    let pair = self.pairs[&(a, b)];
+                    if pair.apart {
+                        continue;
+                    }
+                    let Some(since) = pair.apart_until else {
+                        return Err(format!(
+                            "VIP {} is on {} and on {}, which have never been apart",
+                            sim.config.vips[v].address,
+                            sim.name(a),
+                            sim.name(b),
+                        ));
+                    };
+                    let bound = resolve_bound(t, hook_max(sim, since));
+                    if pair.clean_contact >= bound {
+                        return Err(format!(
+                            "VIP {} is on {} and on {}, which are in contact and have \
+                             been for longer than the resolve bound {bound:?} since they \
+                             were last apart, at {:?}",
+                            sim.config.vips[v].address,
+                            sim.name(a),
+                            sim.name(b),
+                            since - sim.base,
+                        ));
+                    }
+                    if pair.clean_contact > self.stats.overlap_in_contact.0 {
+                        self.stats.overlap_in_contact = (pair.clean_contact, sim.seed);
+                    }
+                }
+            }
+        }
+        for (key, pair) in &mut self.pairs {
+            let now = overlapping.contains(key);
+            if pair.overlapping && !now && !pair.apart {
+                self.stats.resolved_overlaps += 1;
+            }
+            pair.overlapping = now;
+        }
+        Ok(())
+    }
+
+    fn check_liveness(&mut self, sim: &Sim) -> Result<(), String> {
+        let now = sim.now;
+        self.blocked = takeover_blocked(sim);
+        if self.blocked.is_some() {
+            self.expected_since = None;
+        } else {
+            self.expected_since.get_or_insert(now);
+        }
+        if sim.holder_of_every_vip().is_some() {
+            self.unheld_since = None;
+        } else {
+            self.unheld_since.get_or_insert(now);
+        }
+        let (Some(expected), Some(unheld)) = (self.expected_since, self.unheld_since) else {
+            return Ok(());
+        };
+        let waited = now - expected.max(unheld);
+        if waited > self.stats.unheld_while_expected.0 {
+            self.stats.unheld_while_expected = (waited, sim.seed);
+        }
+        let bound = takeover_bound(&sim.config, hook_max(sim, expected.max(unheld)));
+        if waited > bound {
+            return Err(format!(
+                "no running node has held every VIP for {waited:?} while a takeover was \
+                 expected (bound {bound:?})"
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the invariants see now, for the failure report.
+    pub fn describe(&self, sim: &Sim) -> String {
+        let show = |d: Duration| {
+            if d == Duration::MAX {
+                "never".to_string()
+            } else {
+                format!("{d:?}")
+            }
+        };
+        let mut out = String::from("watch:\n");
+        for (&(a, b), pair) in &self.pairs {
+            out.push_str(&format!(
+                "  {}-{}: last heard {} / {} ago, {}{}, last apart at {:?}, clean contact \
+                 since {:?}\n",
+                sim.name(a),
+                sim.name(b),
+                show(sim.gap(a, b)),
+                show(sim.gap(b, a)),
+                if pair.apart { "apart" } else { "in contact" },
+                if pair.clean { ", clean" } else { "" },
+                pair.apart_until.map(|t| t - sim.base),
+                pair.clean_contact,
+            ));
+        }
+        let since = |t: Option<Instant>| t.map(|t| format!("{:?}", t - sim.base));
+        match &self.blocked {
+            Some(why) => out.push_str(&format!("  no takeover expected: {why}\n")),
+            None => out.push_str(&format!(
+                "  takeover expected since {:?}; no holder of every VIP since {:?}\n",
+                since(self.expected_since),
+                since(self.unheld_since),
+            )),
+        }
+        out
+    }
+}
+
+/// What every node must do on its own, whatever the others do.
+fn check_nodes(sim: &Sim) -> Result<(), String> {
+    let interval = sim.config.timing.interval;
+    for (i, node) in sim.nodes.iter().enumerate() {
+        let Some(m) = &node.machine else { continue };
+        for vip in m.held_vips() {
+            let v = sim
+                .config
+                .vips
+                .iter()
+                .position(|c| c.address == vip.address);
+            if !v.is_some_and(|v| node.vips[v]) {
+                return Err(format!(
+                    "{} counts {vip} as held but its kernel does not have it",
+                    sim.name(i)
+                ));
+            }
+        }
+        if node.paused || sim.now - node.awake_since < interval {
+            continue;
+        }
+        for peer in (0..sim.nodes.len()).filter(|&p| p != i) {
+            for link in 0..sim.config.links.len() {
+                let last = node.last_sent.get(&(peer, link));
+                if last.is_none_or(|&t| sim.now - t > interval) {
+                    return Err(format!(
+                        "{} has sent nothing to {} on link {link} for more than an interval",
+                        sim.name(i),
+                        sim.name(peer)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Sim {
+    /// The pair cannot be held to "never two holders" now, because the two cannot reach
+    /// each other: every link is down in one direction at least (a cut, a partition,
+    /// an isolation, a loss burst), one of them is paused, or nothing from one has
+    /// reached the other for a [`real_separation`] (all of those, and a run of random
+    /// losses or a dead daemon, show up so); or one of them has VIPs in its kernel that
+    /// a killed daemon left and no daemon has dealt with yet. A pair cut off for less
+    /// than `dead` can still end up with two holders: both may declare a third node
+    /// dead, each without hearing that the other took over.
+    pub fn apart(&self, a: usize, b: usize) -> bool {
+        let separation = real_separation(&self.config.timing);
+        self.gap(a, b) >= separation
+            || self.gap(b, a) >= separation
+            || !self.path_open(a, b)
+            || !self.path_open(b, a)
+            || self.nodes[a].paused
+            || self.nodes[b].paused
+            || self.nodes[a].stale_kernel
+            || self.nodes[b].stale_kernel
+    }
+
+    /// Datagrams have reached each of the two from the other within [`clean_gap`].
+    pub fn clean(&self, a: usize, b: usize) -> bool {
+        let gap = clean_gap(&self.config.timing, Duration::from_millis(self.delay.1));
+        self.gap(a, b) < gap && self.gap(b, a) < gap
+    }
+}

@@ -1,0 +1,513 @@
+//! The randomized runs: a cluster shaped by the seed, then a random menu of faults and
+//! operator actions, each written to the trace, with the invariants of
+//! `invariants.rs` checked after every step. At the end everything heals and exactly
+//! one node must hold every VIP.
+
+use std::time::Duration;
+
+use failoverd::config::Failback;
+use failoverd::machine::{Accepted, ConfigChange, Event, Order, Refusal, Role};
+
+use crate::harness::{HookBehaviour, Rng, Sim, add_vip, config, ms};
+use crate::invariants::Stats;
+
+/// How a seed shapes its cluster.
+#[derive(Debug)]
+struct Plan {
+    nodes: usize,
+    vips: usize,
+    failback: Failback,
+    equal_priorities: bool,
+    loss: f64,
+    max_delay: u64,
+    hook_time: Duration,
+    /// Hooks may hang in this run, killed at this `hooks.timeout`.
+    hang: Option<Duration>,
+}
+
+impl Plan {
+    fn of(seed: u64) -> Plan {
+        let mut rng = Rng::new(!seed);
+        Plan {
+            nodes: rng.pick(&[2, 2, 2, 3, 3, 4]),
+            vips: if rng.chance(0.3) { 2 } else { 1 },
+            failback: if rng.chance(0.5) {
+                Failback::Auto
+            } else {
+                Failback::Manual
+            },
+            equal_priorities: rng.chance(0.25),
+            loss: rng.pick(&[0.0, 0.01, 0.05, 0.1, 0.2]),
+            max_delay: rng.pick(&[2, 5, 10]),
+            hook_time: ms(rng.pick(&[5, 20, 100, 300])),
+            hang: rng.chance(0.3).then(|| ms(rng.pick(&[500, 1000, 2000]))),
+        }
+    }
+}
+
+/// The verbs of the menu.
+#[derive(Debug, Clone, Copy)]
+enum Verb {
+    Crash,
+    Kill,
+    Restart,
+    Shutdown,
+    Pause,
+    GatewayDown,
+    GatewayUp,
+    CutLink,
+    RestoreLink,
+    Partition,
+    OneWay,
+    CutPath,
+    Isolate,
+    Burst,
+    Loss,
+    Heal,
+    Order,
+    Reload,
+    Hooks,
+    VipAddsFail,
+}
+
+/// Each verb with its weight.
+const MENU: &[(u64, Verb)] = &[
+    (2, Verb::Crash),
+    (2, Verb::Kill),
+    (6, Verb::Restart),
+    (2, Verb::Shutdown),
+    (3, Verb::Pause),
+    (2, Verb::GatewayDown),
+    (3, Verb::GatewayUp),
+    (2, Verb::CutLink),
+    (2, Verb::RestoreLink),
+    (2, Verb::Partition),
+    (2, Verb::OneWay),
+    (1, Verb::CutPath),
+    (1, Verb::Isolate),
+    (3, Verb::Burst),
+    (1, Verb::Loss),
+    (4, Verb::Heal),
+    (6, Verb::Order),
+    (1, Verb::Reload),
+    (2, Verb::Hooks),
+    (1, Verb::VipAddsFail),
+];
+
+/// Verbs per run.
+const VERBS: usize = 40;
+
+/// One seeded run; returns what the invariants had to allow. With `trace`, prints
+/// the report of a run that passed too.
+pub fn random_run(seed: u64, trace: bool) -> Stats {
+    let plan = Plan::of(seed);
+    let mut config = config(plan.nodes, plan.failback);
+    if plan.equal_priorities {
+        config.nodes.iter_mut().for_each(|n| n.priority = 100);
+    }
+    if plan.vips == 2 {
+        add_vip(&mut config);
+    }
+    if let Some(timeout) = plan.hang {
+        config.hooks.timeout = timeout;
+    }
+    let mut sim = Sim::new(config, seed);
+    sim.about = format!("{plan:?}");
+    sim.replay = Some(format!(
+        "SIM_SEED={seed} cargo test --test sim randomized_runs_keep_the_invariants"
+    ));
+    sim.loss = plan.loss;
+    sim.delay = (1, plan.max_delay);
+    sim.hook_time = plan.hook_time;
+    let total: u64 = MENU.iter().map(|(w, _)| w).sum();
+    for _ in 0..VERBS {
+        let mut roll = sim.rng.below(total);
+        let verb = MENU
+            .iter()
+            .find(|(w, _)| {
+                let hit = roll < *w;
+                roll = roll.saturating_sub(*w);
+                hit
+            })
+            .map_or(Verb::Heal, |(_, v)| *v);
+        apply(&mut sim, &plan, verb);
+        let d = sim.rng.millis(50, 2000);
+        sim.run_for(d);
+    }
+    finish(&mut sim, &plan);
+    if trace {
+        eprintln!("{}", sim.report());
+    }
+    let mut stats = sim.watch.stats.clone();
+    for node in &sim.nodes {
+        for (_, event) in &node.events {
+            let what = match event {
+                Event::Transition { to, reason, .. } => format!("->{to}:{}", reason.kind()),
+                Event::Stalled { .. } => "stalled".into(),
+                Event::StaleVip { .. } => "stale_vip".into(),
+                Event::HookFailed { hook, .. } => format!("{hook}_hook_failed"),
+                Event::VipFailed { action, .. } => format!("vip_{action}_failed"),
+                _ => continue,
+            };
+            *stats.reached.entry(what).or_default() += 1;
+        }
+    }
+    stats
+}
+
+fn apply(sim: &mut Sim, plan: &Plan, verb: Verb) {
+    let n = plan.nodes;
+    let a = sim.rng.below(n as u64) as usize;
+    let b = (a + 1 + sim.rng.below(n as u64 - 1) as usize) % n;
+    let link = sim.rng.below(sim.config.links.len() as u64) as usize;
+    match verb {
+        Verb::Crash => sim.crash(a),
+        Verb::Kill => sim.kill_daemon(a),
+        Verb::Restart => {
+            let stopped: Vec<usize> = (0..n).filter(|&i| sim.nodes[i].machine.is_none()).collect();
+            if !stopped.is_empty() {
+                let i = sim.rng.pick(&stopped);
+                sim.restart(i);
+            }
+        }
+        Verb::Shutdown => sim.shutdown(a),
+        Verb::Pause => {
+            if sim.live(a) {
+                let d = sim.rng.millis(100, 3000);
+                sim.pause(a, Some(d));
+            }
+        }
+        Verb::GatewayDown => sim.gateway_down(a),
+        Verb::GatewayUp => sim.gateway_up(a),
+        Verb::CutLink => sim.cut_link(link),
+        Verb::RestoreLink => sim.restore_link(link),
+        Verb::Partition => sim.partition(a, b),
+        Verb::OneWay => sim.one_way(a, b),
+        Verb::CutPath => sim.cut_path(a, b, link),
+        Verb::Isolate => sim.isolate(a),
+        Verb::Burst => {
+            let both = sim.rng.chance(0.5);
+            let d = sim.rng.millis(100, 3000);
+            sim.burst(a, b, both, d);
+        }
+        Verb::Loss => {
+            sim.loss = sim.rng.pick(&[0.0, 0.01, 0.05, 0.1, 0.2]);
+            let loss = sim.loss;
+            sim.note(format!("random loss {:.0}%", loss * 100.0));
+        }
+        Verb::Heal => sim.heal(),
+        Verb::Order => {
+            if sim.live(a) {
+                let order = sim.rng.pick(&[
+                    Order::Takeover,
+                    Order::Standby,
+                    Order::Failback,
+                    Order::Maintenance(true),
+                    Order::Maintenance(false),
+                ]);
+                order_and_check(sim, a, order);
+            }
+        }
+        Verb::Reload => reload(sim, a, b),
+        Verb::Hooks => {
+            let behaviour = if plan.hang.is_some() && sim.rng.chance(0.5) {
+                HookBehaviour::Hang
+            } else {
+                HookBehaviour::Fail
+            };
+            let d = sim.rng.millis(200, 4000);
+            sim.hooks(a, behaviour, Some(d));
+        }
+        Verb::VipAddsFail => {
+            let d = sim.rng.millis(300, 3000);
+            sim.vip_adds_fail(a, true, Some(d));
+        }
+    }
+}
+
+/// A new file with other priorities, reloaded on every running daemon: one node's
+/// priority changed, two swapped, or all made equal.
+fn reload(sim: &mut Sim, a: usize, b: usize) {
+    let mut next = sim.config.clone();
+    match sim.rng.below(3) {
+        0 => next.nodes[a].priority = 50 + sim.rng.below(201) as u16,
+        1 => {
+            let pa = next.nodes[a].priority;
+            next.nodes[a].priority = next.nodes[b].priority;
+            next.nodes[b].priority = pa;
+        }
+        _ => next.nodes.iter_mut().for_each(|n| n.priority = 100),
+    }
+    // A daemon that was paused at an earlier reload still runs an older file.
+    let before: Vec<u16> = sim.nodes.iter().map(|n| n.priority).collect();
+    for (i, answer) in sim.reload(next.clone()) {
+        let changes = answer.unwrap_or_else(|e| panic!("reload refused on {}: {e}", sim.name(i)));
+        let expected = (before[i] != next.nodes[i].priority).then_some(ConfigChange::Priority {
+            from: before[i],
+            to: next.nodes[i].priority,
+        });
+        let reported = changes
+            .iter()
+            .find(|c| matches!(c, ConfigChange::Priority { .. }))
+            .cloned();
+        assert_eq!(
+            reported,
+            expected,
+            "{} reported {changes:?} for a reload that changed priorities {before:?} -> {:?}",
+            sim.name(i),
+            next.nodes.iter().map(|n| n.priority).collect::<Vec<_>>()
+        );
+        assert!(
+            changes
+                .iter()
+                .all(|c| matches!(c, ConfigChange::Priority { .. })),
+            "{} reported more than the priority changed: {changes:?}",
+            sim.name(i)
+        );
+    }
+}
+
+/// What a node was like just before an order, to judge its answer by.
+struct Before {
+    role: Role,
+    releasing: bool,
+    maintenance: bool,
+    stopping: bool,
+    failing: u8,
+    preferred: String,
+    /// Each peer as this node saw it: name, present, role, maintenance, holds.
+    peers: Vec<(String, bool, Role, bool, bool)>,
+}
+
+impl Before {
+    fn frozen(&self) -> bool {
+        self.maintenance || self.peers.iter().any(|p| p.1 && p.3)
+    }
+
+    fn holding_peer(&self) -> Option<&str> {
+        self.peers.iter().find(|p| p.4).map(|p| p.0.as_str())
+    }
+}
+
+/// Gives node i an order and checks the answer makes sense: an accepted order was
+/// possible, and a refusal gives a reason that was true of the node (its role, its
+/// release, its shutdown, its health) or of what it saw of its peers, with names of
+/// real nodes; a node named as being in maintenance really had it on recently.
+pub fn order_and_check(sim: &mut Sim, i: usize, order: Order) {
+    let m = sim.machine(i);
+    let before = Before {
+        role: m.role(),
+        releasing: m.releasing(),
+        maintenance: m.maintenance(),
+        stopping: sim.nodes[i].stopping,
+        failing: m.health().failing(),
+        preferred: m.preferred_node(),
+        peers: m
+            .peers()
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.present(),
+                    p.role,
+                    p.maintenance,
+                    p.holds(),
+                )
+            })
+            .collect(),
+    };
+    let answer = sim.order(i, order);
+    if let Err(why) = judge(sim, i, order, &before, &answer) {
+        panic!("{} answered {order:?} with {answer:?}: {why}", sim.name(i));
+    }
+    if answer == Ok(Accepted::Maintenance { on: true }) {
+        let d = sim.rng.millis(300, 3000);
+        sim.maintenance_off_after(i, d);
+    }
+}
+
+fn judge(
+    sim: &Sim,
+    i: usize,
+    order: Order,
+    before: &Before,
+    answer: &Result<Accepted, Refusal>,
+) -> Result<(), String> {
+    let me = sim.name(i).to_string();
+    let t = &sim.config.timing;
+    // A peer's maintenance reaches this node's view within a heartbeat, and stays in
+    // it until the peer is declared dead.
+    let recently_in_maintenance = |name: &str| {
+        sim.config.node_index(name).is_some_and(|j| {
+            sim.maintenance_seen[j].is_some_and(|at| sim.now - at <= t.dead + t.interval * 2)
+        })
+    };
+    let peer = |name: &str| before.peers.iter().find(|p| p.0 == name);
+    let is_move = matches!(order, Order::Takeover | Order::Standby | Order::Failback);
+    let check = |ok: bool, why: &str| if ok { Ok(()) } else { Err(why.to_string()) };
+    if answer.is_ok() && is_move {
+        check(
+            !before.frozen() && !before.stopping && !before.releasing,
+            "a move accepted in maintenance, during a release or a shutdown",
+        )?;
+    }
+    match answer {
+        Ok(Accepted::TakingOver { holder }) => {
+            check(
+                matches!(order, Order::Takeover | Order::Failback) && before.role == Role::Standby,
+                "only a standby node takes over on an order",
+            )?;
+            check(
+                holder.as_deref() == before.holding_peer(),
+                "the holder named is not the one it saw",
+            )
+        }
+        Ok(Accepted::Releasing) => check(
+            order == Order::Standby && before.role == Role::Active && sim.machine(i).releasing(),
+            "only the active node releases on standby, and it must be releasing",
+        ),
+        Ok(Accepted::StandingBy) => check(
+            order == Order::Standby && before.role != Role::Active,
+            "the active node must release, not just stand by",
+        ),
+        Ok(Accepted::HandingBack { to }) => check(
+            order == Order::Failback
+                && before.role == Role::Active
+                && *to == before.preferred
+                && *to != me
+                && sim.machine(i).releasing(),
+            "only the holder hands back, to the preferred node, by releasing",
+        ),
+        Ok(Accepted::Maintenance { on }) => check(
+            order == Order::Maintenance(*on)
+                && before.maintenance != *on
+                && sim.machine(i).maintenance() == *on,
+            "maintenance did not change as answered",
+        ),
+        Ok(Accepted::MaintenanceAlreadyOn) => check(
+            order == Order::Maintenance(true) && before.maintenance,
+            "maintenance was not on",
+        ),
+        Err(Refusal::Frozen { by }) => {
+            check(is_move, "only moves are frozen")?;
+            for name in by.split(", ") {
+                let mine = name == me && before.maintenance;
+                let theirs =
+                    peer(name).is_some_and(|p| p.1 && p.3) && recently_in_maintenance(name);
+                check(mine || theirs, &format!("{name} is not in maintenance"))?;
+            }
+            Ok(())
+        }
+        Err(Refusal::ShuttingDown) => check(before.stopping, "no SIGTERM was sent"),
+        Err(Refusal::Releasing) => check(before.releasing, "no release was under way"),
+        Err(Refusal::AlreadyActive) => check(
+            order == Order::Takeover && before.role == Role::Active,
+            "it was not active",
+        ),
+        Err(Refusal::Starting) => check(before.role == Role::Starting, "it was not starting"),
+        Err(Refusal::Unhealthy { failing }) => check(
+            before.role == Role::Fault && *failing == before.failing,
+            "it was not in fault with that many failing checks",
+        ),
+        Err(Refusal::NoLivePeer) => check(
+            order == Order::Standby && !before.peers.iter().any(|p| p.1 && p.2 != Role::Starting),
+            "it saw a live peer",
+        ),
+        Err(Refusal::PeersInFault { peers }) => {
+            check(order == Order::Standby, "only standby looks for a peer")?;
+            for name in peers.split(", ") {
+                check(
+                    peer(name).is_some_and(|p| p.1 && p.2 == Role::Fault),
+                    &format!("{name} was not a live peer in fault"),
+                )?;
+            }
+            Ok(())
+        }
+        Err(Refusal::NoHolder) => check(
+            order == Order::Failback
+                && before.role != Role::Active
+                && before.holding_peer().is_none(),
+            "a holder was known",
+        ),
+        Err(Refusal::AlreadyPreferred { node }) => {
+            let holder = if before.role == Role::Active {
+                Some(me.as_str())
+            } else {
+                before.holding_peer()
+            };
+            check(
+                order == Order::Failback
+                    && holder == Some(node.as_str())
+                    && *node == before.preferred,
+                "the node named is not both the holder and the preferred node",
+            )
+        }
+        Err(Refusal::NotInvolved { holder, preferred }) => check(
+            order == Order::Failback
+                && *holder != me
+                && *preferred != me
+                && before.role != Role::Active
+                && before.holding_peer() == Some(holder.as_str())
+                && *preferred == before.preferred,
+            "it was the holder or the preferred node",
+        ),
+        Err(Refusal::MaintenanceOff) => check(
+            order == Order::Maintenance(false)
+                && !before.maintenance
+                && !before.peers.iter().any(|p| p.1 && p.3),
+            "maintenance was on, here or on a peer it saw",
+        ),
+        Err(Refusal::MaintenanceElsewhere { by }) => {
+            check(
+                order == Order::Maintenance(false) && !before.maintenance,
+                "maintenance was on here",
+            )?;
+            for name in by.split(", ") {
+                check(
+                    name != me
+                        && peer(name).is_some_and(|p| p.1 && p.3)
+                        && recently_in_maintenance(name),
+                    &format!("{name} is not in maintenance"),
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Heals everything, lets it settle, and checks that exactly one node holds every
+/// VIP, that no other holds any, and that the daemons agree it is the active one.
+fn finish(sim: &mut Sim, plan: &Plan) {
+    sim.note("the end: everything heals".into());
+    sim.heal();
+    sim.loss = plan.loss.min(0.05);
+    for i in 0..plan.nodes {
+        sim.resume(i);
+        sim.gateway_up(i);
+        sim.hooks(i, HookBehaviour::Succeed, None);
+        sim.vip_adds_fail(i, false, None);
+        if sim.nodes[i].machine.is_none() {
+            sim.restart(i);
+        } else if sim.machine(i).maintenance() {
+            order_and_check(sim, i, Order::Maintenance(false));
+        }
+    }
+    sim.run_for(ms(8000));
+    let holder = sim.holder_of_every_vip();
+    let Some(holder) = holder else {
+        panic!("no node holds every VIP after everything healed");
+    };
+    for v in 0..sim.config.vips.len() {
+        assert_eq!(
+            sim.holders_of(v),
+            vec![holder],
+            "VIP {v} is not on {} alone after everything healed",
+            sim.name(holder)
+        );
+    }
+    assert_eq!(
+        sim.active(),
+        vec![holder],
+        "the daemons disagree on the holder"
+    );
+}
