@@ -1253,17 +1253,14 @@ fn the_liveness_check_catches_a_standby_that_never_takes_over() {
     sim.run_for(bound + ms(100));
 }
 
-// --- core bugs found by the simulation, reported to the core's owner ------------------
+// --- rules the randomized runs found broken ---------------------------------------------
 
 /// Found by the randomized runs (seeds 2067, 5658, 11188). A `takeover` order is accepted on
 /// beta, standby, and alpha releases for it; while alpha's stop hook runs, beta goes to
-/// fault (here its gateway is lost; in seed 2067 the order came within beta's health
-/// grace). From then on nobody holds the VIP: alpha defers to beta, because a takeover
-/// request ranks a node first ahead of health and `ranks_first` counts peers in fault,
-/// while beta stays in fault because alpha is healthier. Only beta's recovery or a
-/// restart of its daemon ends it. Unignore once the core is fixed.
+/// fault (here its gateway is lost). A takeover request ranks a node first only while
+/// it is not in fault: otherwise alpha would defer to beta and beta, in fault, would
+/// defer to the healthier alpha, and nobody would hold the VIP.
 #[test]
-#[ignore = "core bug (reported): a node in fault with a takeover request blocks every takeover"]
 fn a_takeover_request_from_a_node_gone_to_fault_does_not_block_the_takeover() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 63);
     sim.hook_time = ms(1000);
@@ -1278,13 +1275,12 @@ fn a_takeover_request_from_a_node_gone_to_fault_does_not_block_the_takeover() {
 
 /// Found by the randomized runs (seeds 2411, 3096, 3561, 16153 and others). A holder
 /// paused past `dead` resumes while it is frozen (its own maintenance here; in seed
-/// 16153 a peer's maintenance it still believes in). `evaluate_frozen` has no rule for
-/// a stalled node, so it does not yield, and its peer does not release to a yielding
-/// node: both hold the VIP, in contact, until the yield period (`dead`) is over; then
-/// the peer releases to it. Without maintenance the same stall resolves at once (see
-/// `an_active_node_paused_past_dead_yields_on_resume`). Unignore once the core is fixed.
+/// 16153 a peer's maintenance it still believes in). Yielding after a stall is a
+/// safety action like resolving two holders, so maintenance does not stop it: the
+/// resumed node releases at once, as it does outside maintenance (see
+/// `an_active_node_paused_past_dead_yields_on_resume`), instead of both holding the
+/// VIP in contact for `dead`.
 #[test]
-#[ignore = "core bug (reported): a frozen node that resumed after a stall does not yield"]
 fn an_active_node_paused_past_dead_in_its_own_maintenance_still_yields_on_resume() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 64);
     sim.order(0, Order::Maintenance(true)).unwrap();
@@ -1300,14 +1296,11 @@ fn an_active_node_paused_past_dead_in_its_own_maintenance_still_yields_on_resume
 
 /// Found by the randomized runs (seeds 3809, 3818, 10361, 12689, 13496, 16143, 18843).
 /// A daemon killed while holding the VIP is restarted; it finds the VIP and starts
-/// removing it (stop hook, then removal). SIGTERM during that stop hook: `on_shutdown`
-/// counts the VIP as held and starts a release, but `start_release` skips VIPs already
-/// being removed and, with nothing of its own to wait for, says goodbye at once. The
-/// shell exits on `Action::Exit` without draining the executor, so the removal never
-/// runs: the VIP stays in the kernel of a node with no daemon, next to the peer's.
-/// Unignore once the core is fixed.
+/// removing it (stop hook, then removal). SIGTERM during that stop hook: the release
+/// waits for the removal already under way before the farewell, since the shell exits
+/// on `Action::Exit` without draining the executor and would otherwise leave the VIP
+/// in the kernel of a node with no daemon, next to the peer's.
 #[test]
-#[ignore = "core bug (reported): SIGTERM during the stale-VIP cleanup exits before the removal"]
 fn a_shutdown_during_the_stale_vip_cleanup_at_start_exits_only_after_the_removal() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 65);
     sim.kill_daemon(0);

@@ -202,11 +202,15 @@ impl Machine {
             return self.become_active(now, reason);
         }
         // Two holders is never left alone, maintenance or not: resolving it is a
-        // safety action, not an automatic move.
-        if self.role() == Role::Active
-            && let Some(peer) = self.outranking_holder()
-        {
-            self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
+        // safety action, not an automatic move. A node that resumed after a stall
+        // backs off as it would outside maintenance, for the same reason.
+        if self.role() == Role::Active && !self.releasing() {
+            if let Some(peer) = self.stalled_behind() {
+                return self.start_release(now, After::Standby, Reason::ResumedAfterStall { peer });
+            }
+            if let Some(peer) = self.outranking_holder() {
+                self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
+            }
         }
     }
 
@@ -262,13 +266,7 @@ impl Machine {
         if let Some(peer) = self.healthier_peer(now) {
             return self.start_release(now, After::Fault, Reason::HealthLost { peer });
         }
-        if self.yielding()
-            && let Some(peer) = self
-                .peers
-                .iter()
-                .find(|p| p.holds() && !p.releasing && !p.leaving)
-                .map(|p| p.name.clone())
-        {
+        if let Some(peer) = self.stalled_behind() {
             return self.start_release(now, After::Standby, Reason::ResumedAfterStall { peer });
         }
         let requested = self
@@ -325,6 +323,17 @@ impl Machine {
         } else {
             self.timers.set(Timer::Failback, wait.since + delay);
         }
+    }
+
+    /// While this node yields after a stall: the peer that took over meanwhile.
+    fn stalled_behind(&self) -> Option<String> {
+        if !self.yielding() {
+            return None;
+        }
+        self.peers
+            .iter()
+            .find(|p| p.holds() && !p.releasing && !p.leaving)
+            .map(|p| p.name.clone())
     }
 
     /// An active peer that ranks above this node (and is not already backing off).
@@ -477,13 +486,16 @@ impl Machine {
             last = self.run_hook(Hook::Stop);
         }
         for i in 0..self.settings.vips.len() {
-            if !matches!(
-                self.election.vips[i],
-                VipState::Absent | VipState::Removing(_)
-            ) {
-                let id = self.effect(Effect::RemoveVip(self.settings.vips[i].clone()));
-                self.election.vips[i] = VipState::Removing(id);
-                last = Some(id);
+            match self.election.vips[i] {
+                VipState::Absent => {}
+                // A removal already under way (a stale VIP found at start) is part of
+                // the release: the node must not say goodbye before it is done.
+                VipState::Removing(id) => last = last.max(Some(id)),
+                VipState::Adding(_) | VipState::Held | VipState::Failed { .. } => {
+                    let id = self.effect(Effect::RemoveVip(self.settings.vips[i].clone()));
+                    self.election.vips[i] = VipState::Removing(id);
+                    last = Some(id);
+                }
             }
         }
         self.heartbeat();

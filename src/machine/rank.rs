@@ -13,7 +13,8 @@ use super::{Machine, Role};
 /// A node's place in the election; greater ranks first.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rank {
-    /// An operator asked this node to take over: it comes first.
+    /// An operator asked this node to take over: it comes first, unless it is in
+    /// fault.
     takeover: bool,
     /// Health before the operator's standby request: a node asked to stand by
     /// still takes over rather than leave the VIPs to a node that fails checks.
@@ -28,7 +29,9 @@ pub struct Rank {
 impl Rank {
     pub fn of_peer(peer: &Peer) -> Rank {
         Rank {
-            takeover: peer.takeover,
+            // A node in fault cannot take over, so its request cannot put it first:
+            // it would keep every other node waiting for it.
+            takeover: peer.takeover && peer.role != Role::Fault,
             health: Reverse(peer.health),
             available: !peer.standby,
             priority: peer.priority,
@@ -40,7 +43,8 @@ impl Rank {
 impl Machine {
     pub(super) fn rank(&self) -> Rank {
         Rank {
-            takeover: self.election.request == Some(Request::Takeover),
+            takeover: self.election.request == Some(Request::Takeover)
+                && self.role() != Role::Fault,
             health: Reverse(self.health.failing()),
             available: self.election.request != Some(Request::Standby),
             priority: self.settings.priority,
