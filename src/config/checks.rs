@@ -76,10 +76,20 @@ impl Checker {
     }
 
     fn required<T>(&mut self, key: &str, value: Option<T>) -> Option<T> {
-        if value.is_none() {
+        if value.is_none() && !self.reported(key) {
             self.problem(key, "is required");
         }
         value
+    }
+
+    /// Whether `key`, or a part of it, has a problem already: the first pass drops a
+    /// key of the wrong type, which is then missing here but not to be called so.
+    fn reported(&self, key: &str) -> bool {
+        self.problems.iter().any(|p| {
+            p.key
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
     }
 
     fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
@@ -663,6 +673,13 @@ mod tests {
         assert!(keys.contains(&"cluster.name"), "{problems:#?}");
         assert!(keys.contains(&"link"), "{problems:#?}");
         assert!(keys.contains(&"node"), "{problems:#?}");
+    }
+
+    #[test]
+    fn a_key_of_the_wrong_type_is_not_also_missing() {
+        let text = good().set("node[0].priority", "\"high\"").to_string();
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(keys(&problems), ["node[0].priority"], "{problems:#?}");
     }
 
     #[test]
