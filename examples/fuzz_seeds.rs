@@ -97,6 +97,50 @@ fn ipv6_config() -> Sample {
         .append("[[vip]]\naddress = \"fd00:18::10/64\"\ninterface = \"eth0\"")
 }
 
+/// The example with a `[[check]]` of every kind and the `[hooks]` keys that came
+/// with them; the exec check runs the target's `hook`.
+fn checks_config() -> Sample {
+    example_config()
+        .set("hooks.standby", "hook")
+        .set("hooks.start_failure", "ignore")
+        .append(
+            r#"[[check]]
+name = "web"
+kind = "http"
+url = "http://127.0.0.1:8080/health"
+expect_status = "200-399"
+expect_body = "ok"
+
+[[check]]
+name = "db"
+kind = "exec"
+command = ["hook", "-q"]
+interval = "5s"
+timeout = "3s"
+fall = 3
+on = "active"
+start_grace = "30s"
+failure_timeout = "10m"
+
+[[check]]
+name = "db.port"
+kind = "tcp"
+address = "[::1]:5432"
+weight = 2
+
+[[check]]
+name = "upstream"
+kind = "ping"
+target = "198.18.0.254"
+
+[[check]]
+name = "backend-nic"
+kind = "link"
+interface = "eth1"
+fatal = true"#,
+        )
+}
+
 fn main() -> ExitCode {
     let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
         eprintln!("usage: fuzz_seeds DIR");
@@ -158,6 +202,11 @@ fn write_all(dir: &Path) -> std::io::Result<usize> {
     )?;
     seeds.write("config_parse", "small", SMALL_CONFIG.as_bytes())?;
     seeds.write("config_parse", "ipv6", ipv6_config().to_string().as_bytes())?;
+    seeds.write(
+        "config_parse",
+        "checks",
+        checks_config().to_string().as_bytes(),
+    )?;
 
     for (i, command) in [
         Command::Status,

@@ -13,13 +13,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 use failoverd::cli::{
     EXIT_FAILED, EXIT_NOT_RUNNING, fetch_status, outcome_summary, status_exit_code, wait_for,
 };
-use failoverd::config::{Config, ConfigError, socket_path};
+use failoverd::config::{Check, Config, ConfigError, Probe, Scope, StartFailure, socket_path};
 use failoverd::control::Command as Request;
 use failoverd::control::client::{self, ClientError};
 use failoverd::duration::{format_duration, parse_duration};
 use failoverd::view::text::{render_event, render_status};
 use tracing::error;
 use tracing_subscriber::filter::LevelFilter;
+
+/// The sample configuration, for the tests of what `check` prints.
+#[cfg(test)]
+#[path = "../tests/common/sample.rs"]
+mod sample;
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
@@ -315,24 +320,21 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
         ),
         failoverd::config::Failback::Manual => "failback: manual".to_string(),
     });
-    let h = &config.health;
-    if h.gateways.is_empty() {
-        line("health: no gateway checks".to_string());
+    let checks = config.checks_for(me);
+    if checks.is_empty() {
+        line("checks: none".to_string());
     } else {
-        let gateways: Vec<String> = h.gateways.iter().map(ToString::to_string).collect();
-        line(format!(
-            "health: ping {} every {} (timeout {}), lost after {} failures",
-            gateways.join(", "),
-            format_duration(h.interval),
-            format_duration(h.timeout),
-            h.failures
-        ));
+        line("checks:".to_string());
+    }
+    for check in &checks {
+        line(format!("  {}: {}", check.name, describe_check(check)));
     }
     let hooks = &config.hooks;
     for (name, path) in [
         ("start", &hooks.start),
         ("stop", &hooks.stop),
         ("fault", &hooks.fault),
+        ("standby", &hooks.standby),
     ] {
         match path {
             Some(path) => line(format!(
@@ -343,6 +345,15 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
             None => line(format!("hook {name}: none")),
         }
     }
+    line(
+        match hooks.start_failure {
+            StartFailure::Release => {
+                "start failure: release (a failing start hook hands the VIPs to a healthy peer)"
+            }
+            StartFailure::Ignore => "start failure: ignore (a failing start hook is logged only)",
+        }
+        .to_string(),
+    );
     let a = &config.announce;
     line(format!(
         "announce: {} rounds {} apart, refresh {}",
@@ -350,6 +361,46 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
         format_duration(a.interval),
         a.refresh.map_or("off".to_string(), format_duration)
     ));
+    out
+}
+
+/// One check as `check` lists it: what it looks at, how often, what it takes to
+/// change its mind, what it counts and when it runs.
+fn describe_check(check: &Check) -> String {
+    let mut out = check.probe.to_string();
+    if let Probe::Http { status, body, .. } = &check.probe {
+        if status.start() == status.end() {
+            out.push_str(&format!(", status {}", status.start()));
+        } else {
+            out.push_str(&format!(", status {}-{}", status.start(), status.end()));
+        }
+        if let Some(body) = body {
+            out.push_str(&format!(", body contains {body:?}"));
+        }
+    }
+    out.push_str(&format!(
+        ", every {} (timeout {}), rise {}, fall {}",
+        format_duration(check.interval),
+        format_duration(check.timeout),
+        check.rise,
+        check.fall
+    ));
+    if check.fatal {
+        out.push_str(", fatal");
+    } else {
+        out.push_str(&format!(", weight {}", check.weight));
+    }
+    match check.on {
+        Scope::Both => out.push_str(", on both"),
+        Scope::Active => out.push_str(&format!(
+            ", on active (start grace {}, failure timeout {})",
+            format_duration(check.start_grace),
+            check.failure_timeout.map_or_else(
+                || "never: until `failoverd clear`".to_string(),
+                format_duration
+            )
+        )),
+    }
     out
 }
 
@@ -590,4 +641,112 @@ fn interval(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::sample::Sample;
+    use super::*;
+
+    /// The sample with a `[[check]]` of each scope and the new `[hooks]` keys, parsed
+    /// in a fresh directory that holds its key file and a check program.
+    fn config_with_checks(dir: &Path) -> Config {
+        fs::create_dir_all(dir).unwrap();
+        let key = dir.join("authkey");
+        fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let probe = dir.join("probe");
+        fs::write(&probe, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&probe, fs::Permissions::from_mode(0o755)).unwrap();
+        let text = Sample::new()
+            .set("cluster.key_file", "authkey")
+            .remove("hooks")
+            .append(
+                r#"[hooks]
+standby = "/bin/true"
+start_failure = "ignore"
+
+[[check]]
+name = "web"
+kind = "http"
+url = "http://127.0.0.1:8080/health"
+expect_status = 200
+expect_body = "ok"
+weight = 3
+
+[[check]]
+name = "db"
+kind = "exec"
+command = ["probe", "-q", "a b"]
+interval = "5s"
+timeout = "2s"
+fall = 3
+fatal = true
+on = "active"
+failure_timeout = "never"
+
+[[check]]
+name = "nic"
+kind = "link"
+interface = "eth1"
+on = "active"
+start_grace = "30s"
+failure_timeout = "10s"
+"#,
+            )
+            .to_string();
+        Config::parse(&text, dir).unwrap_or_else(|problems| panic!("{problems:#?}"))
+    }
+
+    #[test]
+    fn check_lists_every_check_this_node_runs_and_the_new_hooks() {
+        let dir = std::env::temp_dir().join(format!("failoverd-main-{}", std::process::id()));
+        let config = config_with_checks(&dir);
+        let text = describe(&config, 1, Path::new("failoverd.toml"));
+        let _ = fs::remove_dir_all(&dir);
+        let probe = dir.join("probe");
+        let expected = [
+            "checks:".to_string(),
+            "  gateway-198.18.0.1: ping 198.18.0.1, every 1s (timeout 1s), rise 1, fall 3, \
+             weight 1, on both"
+                .to_string(),
+            "  link-enp1s0: link enp1s0, every 1s (timeout 1s), rise 1, fall 1, weight 1, on both"
+                .to_string(),
+            "  web: http http://127.0.0.1:8080/health, status 200, body contains \"ok\", every \
+             1s (timeout 1s), rise 2, fall 2, weight 3, on both"
+                .to_string(),
+            format!(
+                "  db: exec {} -q \"a b\", every 5s (timeout 2s), rise 2, fall 3, fatal, on \
+                 active (start grace 10s, failure timeout never: until `failoverd clear`)",
+                probe.display()
+            ),
+            "  nic: link eth1, every 1s (timeout 1s), rise 2, fall 2, weight 1, on active \
+             (start grace 30s, failure timeout 10s)"
+                .to_string(),
+        ];
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines.iter().position(|l| *l == "checks:").expect(&text);
+        assert_eq!(lines[at..at + expected.len()], expected, "{text}");
+        assert!(
+            text.contains("hook standby: /bin/true (timeout 60s)\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nstart failure: ignore"), "{text}");
+    }
+
+    #[test]
+    fn check_says_when_there_is_nothing_to_check() {
+        let dir = std::env::temp_dir().join(format!("failoverd-main-none-{}", std::process::id()));
+        let mut config = config_with_checks(&dir);
+        let _ = fs::remove_dir_all(&dir);
+        config.checks.clear();
+        config.health.gateways.clear();
+        config.health.link_state = false;
+        let text = describe(&config, 0, Path::new("failoverd.toml"));
+        assert!(text.contains("\nchecks: none\n"), "{text}");
+        assert!(text.contains("start failure: ignore"), "{text}");
+    }
 }

@@ -261,9 +261,50 @@ proptest! {
 // ---------------------------------------------------------------------------
 // Configuration
 
+/// A `[[check]]` of every kind, each with other keys set than the defaults, for
+/// [`valid`]; the exec check runs the `BaseDir`'s hook.
+const CHECKS: &str = r#"[[check]]
+name = "web"
+kind = "http"
+url = "http://[::1]:8080/health?full=1"
+expect_status = "200-299"
+expect_body = "ok"
+weight = 5
+
+[[check]]
+name = "db"
+kind = "exec"
+command = ["hook", "-q"]
+interval = "2s"
+timeout = "500ms"
+on = "active"
+start_grace = "30s"
+failure_timeout = "10m"
+
+[[check]]
+name = "db.port"
+kind = "tcp"
+address = "127.0.0.1:5432"
+rise = 1
+fall = 3
+
+[[check]]
+name = "upstream"
+kind = "ping"
+target = "fd00::1"
+fatal = true
+
+[[check]]
+name = "backend-nic"
+kind = "link"
+interface = "eth1"
+on = "active"
+failure_timeout = "never"
+"#;
+
 /// A document that uses every section and passes every check: the sample relative to
-/// a `BaseDir`, with an IPv6 VIP and gateway besides, and without comments, so that
-/// most mutations land on keys and values.
+/// a `BaseDir`, with an IPv6 VIP and gateway and a check of every kind besides, and
+/// without comments, so that most mutations land on keys and values.
 fn valid() -> String {
     Sample::new()
         .without_comments()
@@ -273,12 +314,15 @@ fn valid() -> String {
         .set("hooks.start", "hook")
         .set("hooks.stop", "hook")
         .remove("hooks.fault")
+        .set("hooks.standby", "hook")
+        .set("hooks.start_failure", "ignore")
         .set("announce.refresh", "off")
         .set("control.socket", "failoverd.sock")
         .set("control.state_dir", "state")
         .set("events.file", "events.jsonl")
         .set("http.listen", "127.0.0.1:9469")
         .append("[[vip]]\naddress = \"fd00::10/64\"\ninterface = \"eth0\"")
+        .append(CHECKS)
         .to_string()
 }
 
@@ -345,6 +389,19 @@ const TOKENS: &[&str] = &[
     "group = \"root\"",
     "group = \"no such group\"",
     "listen = \"[::1]:0\"",
+    "[[check]]",
+    "kind",
+    "\"exec\"",
+    "\"http\"",
+    "\"active\"",
+    "\"never\"",
+    "\"200-399\"",
+    "\"http://[::1]:80/\"",
+    "\"https://x/\"",
+    "\"hook\"",
+    "[\"hook\"]",
+    "name = \"vip\"",
+    "name = \"gateway-198.18.0.1\"",
 ];
 
 #[derive(Debug, Clone)]

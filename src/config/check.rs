@@ -1,14 +1,15 @@
 //! The checks of a node's fitness to hold the VIPs: the `[[check]]` tables, and the
 //! `[health]` shorthand (gateway pings, the link state of the VIPs' interfaces)
 //! expanded into the same model, so the election and the shell know one kind of
-//! check. Parsing and validating them is `checks.rs`' job; running them is the shell's.
+//! check. Parsing and validating them is the second pass's job (`checks/check_table.rs`);
+//! running them is the shell's.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::Config;
+use super::{Config, Health, Node, Vip};
 
 /// Names the core gives its own checks; a `[[check]]` may not take them.
 pub const BUILTIN_CHECKS: [&str; 2] = ["vip", "start-hook"];
@@ -78,7 +79,8 @@ pub const MAX_HTTP_BODY: usize = 64 * 1024;
 /// A plain `http://` URL, taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
-    /// The host as written (a name or an address), for the Host header.
+    /// The host as written (a name or an address; an IPv6 address keeps its
+    /// brackets, `[::1]`), for the Host header.
     pub host: String,
     pub port: u16,
     /// The path and query, starting with `/`.
@@ -94,7 +96,18 @@ impl fmt::Display for HttpUrl {
 impl fmt::Display for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Probe::Exec { command } => write!(f, "exec {}", command.join(" ")),
+            Probe::Exec { command } => {
+                f.write_str("exec")?;
+                for word in command {
+                    // Quoted where a space would otherwise split or hide it.
+                    if word.is_empty() || word.contains(|c: char| c.is_whitespace() || c == '"') {
+                        write!(f, " {word:?}")?;
+                    } else {
+                        write!(f, " {word}")?;
+                    }
+                }
+                Ok(())
+            }
             Probe::Tcp { address } => write!(f, "tcp {address}"),
             Probe::Http { url, .. } => write!(f, "http {url}"),
             Probe::Ping { target } => write!(f, "ping {target}"),
@@ -134,50 +147,55 @@ pub enum StartFailure {
 }
 
 impl Config {
-    /// Every check node `me` runs: the `[health]` shorthand first (a ping per
-    /// gateway, then the link state of each interface that carries a VIP on this
-    /// node), then the `[[check]]` tables in file order.
+    /// Every check node `me` runs: the `[health]` shorthand first (see `shorthand`),
+    /// then the `[[check]]` tables in file order.
     pub fn checks_for(&self, me: usize) -> Vec<Check> {
-        let health = &self.health;
-        let shorthand = |name: String, probe: Probe, fall: u32| Check {
-            name,
-            probe,
-            interval: health.interval,
-            timeout: health.timeout,
-            rise: 1,
-            fall,
-            weight: 1,
-            fatal: false,
-            on: Scope::Both,
-            start_grace: Duration::ZERO,
-            failure_timeout: None,
-        };
-        let mut checks: Vec<Check> = health
-            .gateways
-            .iter()
-            .map(|&target| {
-                let probe = Probe::Ping { target };
-                shorthand(format!("gateway-{target}"), probe, health.failures)
-            })
-            .collect();
-        if health.link_state {
-            let node = &self.nodes[me];
-            let mut interfaces: Vec<&str> = Vec::new();
-            for vip in &self.vips {
-                let interface = node.interface(&vip.interface);
-                if !interfaces.contains(&interface) {
-                    interfaces.push(interface);
-                }
-            }
-            // Link state does not get lost on the way: one "down" is down.
-            checks.extend(interfaces.into_iter().map(|interface| {
-                let probe = Probe::Link {
-                    interface: interface.to_string(),
-                };
-                shorthand(format!("link-{interface}"), probe, 1)
-            }));
-        }
+        let mut checks = shorthand(&self.health, &self.vips, &self.nodes[me]);
         checks.extend(self.checks.iter().cloned());
         checks
     }
+}
+
+/// The checks the `[health]` shorthand makes on `node`: a ping per gateway, then the
+/// link state of each interface that carries a VIP on this node. The second pass
+/// calls it too, for every node, to keep a `[[check]]` from taking one of these names.
+pub(super) fn shorthand(health: &Health, vips: &[Vip], node: &Node) -> Vec<Check> {
+    let check = |name: String, probe: Probe, fall: u32| Check {
+        name,
+        probe,
+        interval: health.interval,
+        timeout: health.timeout,
+        rise: 1,
+        fall,
+        weight: 1,
+        fatal: false,
+        on: Scope::Both,
+        start_grace: Duration::ZERO,
+        failure_timeout: None,
+    };
+    let mut checks: Vec<Check> = health
+        .gateways
+        .iter()
+        .map(|&target| {
+            let probe = Probe::Ping { target };
+            check(format!("gateway-{target}"), probe, health.failures)
+        })
+        .collect();
+    if health.link_state {
+        let mut interfaces: Vec<&str> = Vec::new();
+        for vip in vips {
+            let interface = node.interface(&vip.interface);
+            if !interfaces.contains(&interface) {
+                interfaces.push(interface);
+            }
+        }
+        // Link state does not get lost on the way: one "down" is down.
+        checks.extend(interfaces.into_iter().map(|interface| {
+            let probe = Probe::Link {
+                interface: interface.to_string(),
+            };
+            check(format!("link-{interface}"), probe, 1)
+        }));
+    }
+    checks
 }

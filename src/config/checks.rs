@@ -5,8 +5,12 @@
 //! nodes, VIPs against node addresses and interface names, health, hooks (existing
 //! executables), announcements, and the key file (mode and length). Every broken
 //! rule is one [`Problem`] with its key; none stops the others from being checked.
-//! Syntax, unknown keys and wrong types are the first pass's (`raw`); finding the
-//! line of a key is `diagnostics`'.
+//! The `[[check]]` tables have more rules than all of these together, so they live
+//! in `checks/check_table.rs`, which shares this `Checker`. Syntax, unknown keys
+//! and wrong types are the first pass's (`raw`); finding the line of a key is
+//! `diagnostics`'.
+
+mod check_table;
 
 use std::collections::HashMap;
 use std::fs;
@@ -76,10 +80,20 @@ impl Checker {
     }
 
     fn required<T>(&mut self, key: &str, value: Option<T>) -> Option<T> {
-        if value.is_none() {
+        if value.is_none() && !self.reported(key) {
             self.problem(key, "is required");
         }
         value
+    }
+
+    /// Whether `key`, or a part of it, has a problem already: the first pass drops a
+    /// key of the wrong type, which is then missing here but not to be called so.
+    fn reported(&self, key: &str) -> bool {
+        self.problems.iter().any(|p| {
+            p.key
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
     }
 
     fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
@@ -108,6 +122,7 @@ impl Checker {
         let nodes = self.nodes(raw.node.unwrap_or_default(), &links);
         let vips = self.vips(raw.vip.unwrap_or_default(), &nodes);
         let health = self.health(raw.health.unwrap_or_default());
+        let checks = self.checks(raw.check.unwrap_or_default(), base, &nodes, &vips, &health);
         let hooks = self.hooks(raw.hooks.unwrap_or_default(), base);
         let announce = self.announce(raw.announce.unwrap_or_default());
         let control = self.control(raw.control.unwrap_or_default(), base);
@@ -121,7 +136,7 @@ impl Checker {
             nodes,
             vips,
             health,
-            checks: Vec::new(),
+            checks,
             hooks,
             announce,
             control,
@@ -483,16 +498,14 @@ impl Checker {
     fn health(&mut self, raw: RawHealth) -> Health {
         let mut gateways = Vec::new();
         for (i, text) in raw.gateways.unwrap_or_default().iter().enumerate() {
-            match text.parse::<IpAddr>() {
-                Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local() => self.problem(
-                    format!("health.gateways[{i}]"),
-                    format!("{v6} is link-local; use the gateway's global or ULA address"),
-                ),
+            let key = format!("health.gateways[{i}]");
+            match ping_target(text) {
+                // Each gateway is a check named after it, and check names are unique.
+                Ok(addr) if gateways.contains(&addr) => {
+                    self.problem(key, format!("{addr} is listed twice"))
+                }
                 Ok(addr) => gateways.push(addr),
-                Err(_) => self.problem(
-                    format!("health.gateways[{i}]"),
-                    format!("\"{text}\" is not an IP address"),
-                ),
+                Err(message) => self.problem(key, message),
             }
         }
         let interval = self.duration(
@@ -533,22 +546,15 @@ impl Checker {
     fn hooks(&mut self, raw: RawHooks, base: &Path) -> Hooks {
         let mut hook = |name: &str, path: Option<PathBuf>| {
             let path = base.join(path?);
-            let key = format!("hooks.{name}");
-            match fs::metadata(&path) {
-                Ok(meta) if !meta.is_file() => {
-                    self.problem(key, format!("{} is not a file", path.display()))
-                }
-                Ok(meta) if meta.permissions().mode() & 0o111 == 0 => {
-                    self.problem(key, format!("{} is not executable", path.display()))
-                }
-                Ok(_) => {}
-                Err(err) => self.problem(key, format!("{}: {err}", path.display())),
+            if let Err(message) = executable(&path) {
+                self.problem(format!("hooks.{name}"), message);
             }
             Some(path)
         };
         let start = hook("start", raw.start);
         let stop = hook("stop", raw.stop);
         let fault = hook("fault", raw.fault);
+        let standby = hook("standby", raw.standby);
         let timeout = self.duration(
             "hooks.timeout",
             raw.timeout.as_deref(),
@@ -557,13 +563,24 @@ impl Checker {
         if timeout.is_zero() {
             self.problem("hooks.timeout", "must be positive");
         }
+        let start_failure = match raw.start_failure.as_deref() {
+            None | Some("release") => StartFailure::Release,
+            Some("ignore") => StartFailure::Ignore,
+            Some(other) => {
+                self.problem(
+                    "hooks.start_failure",
+                    format!("\"{other}\" is not one of \"release\", \"ignore\""),
+                );
+                StartFailure::Release
+            }
+        };
         Hooks {
             start,
             stop,
             fault,
-            standby: None,
+            standby,
             timeout,
-            start_failure: StartFailure::Release,
+            start_failure,
         }
     }
 
@@ -599,6 +616,31 @@ impl Checker {
             interval,
             refresh,
         }
+    }
+}
+
+/// A program failoverd runs: an existing regular file with an execute bit. Returns
+/// its mode for the callers that ask more of it.
+fn executable(path: &Path) -> Result<u32, String> {
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(format!("{} is not a regular file", path.display())),
+        Ok(meta) if meta.permissions().mode() & 0o111 == 0 => {
+            Err(format!("{} is not executable", path.display()))
+        }
+        Ok(meta) => Ok(meta.permissions().mode()),
+        Err(err) => Err(format!("{}: {err}", path.display())),
+    }
+}
+
+/// An address to ping: a gateway of `[health]` or the target of a ping check.
+fn ping_target(text: &str) -> Result<IpAddr, String> {
+    match text.parse::<IpAddr>() {
+        // The pinger cannot reach one: an IpAddr has no scope (interface) to go by.
+        Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local() => {
+            Err(format!("{v6} is link-local; use its global or ULA address"))
+        }
+        Ok(addr) => Ok(addr),
+        Err(_) => Err(format!("\"{text}\" is not an IP address")),
     }
 }
 
@@ -663,6 +705,13 @@ mod tests {
         assert!(keys.contains(&"cluster.name"), "{problems:#?}");
         assert!(keys.contains(&"link"), "{problems:#?}");
         assert!(keys.contains(&"node"), "{problems:#?}");
+    }
+
+    #[test]
+    fn a_key_of_the_wrong_type_is_not_also_missing() {
+        let text = good().set("node[0].priority", "\"high\"").to_string();
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(keys(&problems), ["node[0].priority"], "{problems:#?}");
     }
 
     #[test]

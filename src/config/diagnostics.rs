@@ -139,16 +139,33 @@ pub(super) fn key_lines(doc: &DeTable<'_>, lines: &LineIndex) -> HashMap<String,
 }
 
 pub(super) fn tidy_serde_message(message: &str) -> String {
-    message
+    let mut message = message
         .replace("invalid type: ", "wrong type: found ")
-        .replace("unknown field", "unknown key")
-        .trim()
-        .to_string()
+        .replace("unknown field", "unknown key");
+    // The name of a raw struct means nothing to the reader of the file.
+    const RAW: &str = "expected struct Raw";
+    if let Some(at) = message.find(RAW) {
+        let rest = &message[at + RAW.len()..];
+        let name_len = rest
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        message.replace_range(at..at + RAW.len() + name_len, "expected a table");
+    }
+    message.trim().to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use crate::config::tests::parse;
+
+    #[test]
+    fn a_table_of_the_wrong_type_is_called_a_table() {
+        let problems = parse("node = [1, 2]\n").unwrap_err();
+        assert_eq!(
+            problems[0].message, "wrong type: found integer `1`, expected a table",
+            "{problems:#?}"
+        );
+    }
 
     #[test]
     fn syntax_error_names_the_line() {

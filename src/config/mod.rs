@@ -10,8 +10,10 @@
 //! This file owns the typed [`Config`] and its parts, loading and parsing, and what is
 //! derived from a checked configuration (node lookup, the fingerprint, the control
 //! socket for clients). The passes live apart: `raw` reads the document into serde
-//! structs, `checks` turns them into typed values and checks their relations, and
-//! `diagnostics` ties each [`Problem`] to its key and line.
+//! structs, `checks` turns them into typed values and checks their relations (the
+//! `[[check]]` tables in `checks/check_table.rs`), and `diagnostics` ties each
+//! [`Problem`] to its key and line. `check` holds the types of the checks of a node's
+//! fitness and expands the `[health]` shorthand into them.
 
 mod check;
 mod checks;
@@ -263,6 +265,7 @@ impl fmt::Debug for Config {
             .field("nodes", &self.nodes)
             .field("vips", &self.vips)
             .field("health", &self.health)
+            .field("checks", &self.checks)
             .field("hooks", &self.hooks)
             .field("announce", &self.announce)
             .field("control", &self.control)

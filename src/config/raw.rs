@@ -6,6 +6,7 @@
 //! are left to `checks`, which reports them together with these.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -26,6 +27,7 @@ pub(super) struct RawConfig {
     pub(super) node: Option<Vec<RawNode>>,
     pub(super) vip: Option<Vec<RawVip>>,
     pub(super) health: Option<RawHealth>,
+    pub(super) check: Option<Vec<RawCheck>>,
     pub(super) hooks: Option<RawHooks>,
     pub(super) announce: Option<RawAnnounce>,
     pub(super) control: Option<RawControl>,
@@ -112,7 +114,60 @@ pub(super) struct RawHooks {
     pub(super) start: Option<PathBuf>,
     pub(super) stop: Option<PathBuf>,
     pub(super) fault: Option<PathBuf>,
+    pub(super) standby: Option<PathBuf>,
     pub(super) timeout: Option<String>,
+    pub(super) start_failure: Option<String>,
+}
+
+/// One `[[check]]`: the keys of every kind side by side, so that `checks` can name
+/// the kind a misplaced key belongs to instead of calling it unknown.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCheck {
+    pub(super) name: Option<String>,
+    pub(super) kind: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) expect_status: Option<RawStatus>,
+    pub(super) expect_body: Option<String>,
+    pub(super) command: Option<Vec<String>>,
+    pub(super) address: Option<String>,
+    pub(super) target: Option<String>,
+    pub(super) interface: Option<String>,
+    pub(super) interval: Option<String>,
+    pub(super) timeout: Option<String>,
+    pub(super) rise: Option<u32>,
+    pub(super) fall: Option<u32>,
+    pub(super) weight: Option<u32>,
+    pub(super) fatal: Option<bool>,
+    pub(super) on: Option<String>,
+    pub(super) start_grace: Option<String>,
+    pub(super) failure_timeout: Option<String>,
+}
+
+/// `expect_status` as written, an integer (`200`) or a string (`"200"`,
+/// `"200-399"`), kept as text for `checks` to read.
+pub(super) struct RawStatus(pub(super) String);
+
+impl<'de> Deserialize<'de> for RawStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawStatus;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a status code or a range such as \"200-399\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, code: i64) -> Result<RawStatus, E> {
+                Ok(RawStatus(code.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, code: u64) -> Result<RawStatus, E> {
+                Ok(RawStatus(code.to_string()))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RawStatus, E> {
+                Ok(RawStatus(text.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -141,18 +196,15 @@ pub(super) fn read_raw(
             .as_ref()
             .and_then(|s| key_at(doc.get_ref(), s.start))
             .unwrap_or_default();
-        let mut key = path_string(&path);
+        let key = path_string(&path);
         let mut removed = !path.is_empty() && remove_at(doc.get_mut(), &path);
         if !removed && path.len() > 1 {
-            // The error sits on an array element: drop the whole key holding it.
-            let top: Vec<Seg> = path
-                .iter()
-                .take_while(|s| matches!(s, Seg::Key(_)))
-                .cloned()
-                .collect();
-            if !top.is_empty() {
-                key = path_string(&path);
-                removed = remove_at(doc.get_mut(), &top);
+            // The error sits on an array element: drop the nearest key holding it
+            // (`check[1].command` for `check[1].command[0]`), so that the other
+            // tables of an array of tables are still read.
+            let holder = path.iter().rposition(|s| matches!(s, Seg::Key(_)));
+            if let Some(last) = holder {
+                removed = remove_at(doc.get_mut(), &path[..=last]);
             }
         }
         problems.push(Problem {
