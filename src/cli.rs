@@ -95,7 +95,9 @@ pub fn outcome(command: &Command, status: &Status) -> Result<(), String> {
             Err("this node still asks for maintenance".to_string())
         }
         Command::Maintenance { .. } => Ok(()),
-        Command::Status | Command::Reload | Command::Events { .. } => Ok(()),
+        Command::Status | Command::Reload | Command::Clear { .. } | Command::Events { .. } => {
+            Ok(())
+        }
     }
 }
 

@@ -166,6 +166,14 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// End the sticky failure of a check that failed while this node was active, so
+    /// that it may take the VIPs again.
+    Clear {
+        /// The check's name, as `failoverd status` shows it.
+        check: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Print the daemon's recent events, oldest first.
     Events {
         #[command(flatten)]
@@ -207,6 +215,7 @@ fn main() -> ExitCode {
             operate(&target.socket(), Request::Maintenance { on }, &wait)
         }
         Command::Reload { target } => reload(&target.socket()),
+        Command::Clear { check, target } => clear(&target.socket(), check),
         Command::Events {
             target,
             follow,
@@ -531,6 +540,14 @@ fn operate(socket: &Path, command: Request, wait: &Wait) -> ExitCode {
             eprintln!("failoverd: {sentence}");
             ExitCode::from(EXIT_FAILED)
         }
+    }
+}
+
+/// `clear`: nothing to wait for; the election decides what follows.
+fn clear(socket: &Path, check: String) -> ExitCode {
+    match send(socket, Request::Clear { check }, "clear") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::config::Failback;
+pub use crate::config::{Failback, Scope};
 use crate::machine::event::{EventKind, Role, Severity};
 use crate::machine::peer::LinkState;
 
@@ -75,12 +75,57 @@ pub struct Maintenance {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthStatus {
-    /// Number of failing checks (0 is healthy); sent to peers, lower ranks higher.
+    /// The health score: the weights of the failing checks, 255 while a fatal one
+    /// fails (0 is healthy); sent to peers, lower ranks higher. With every weight 1,
+    /// the number of failing checks.
     pub failing: u8,
+    /// The `[health] gateways` checks, as before checks had names.
     pub gateways: Vec<GatewayStatus>,
     /// Link state of the interfaces that carry VIPs (`[health] link_state`).
     #[serde(default)]
     pub interfaces: Vec<InterfaceStatus>,
+    /// Every check, the built-in ones too, in the order `failoverd check` lists them.
+    #[serde(default)]
+    pub checks: Vec<CheckStatus>,
+    /// A check failed while this node was active and sticks: this node takes the
+    /// VIPs only if no other node can (`failoverd clear CHECK` ends it).
+    #[serde(default)]
+    pub failed: bool,
+}
+
+/// One check and its last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    pub name: String,
+    /// ping, link, exec, tcp, http, or the built-in vip and start-hook.
+    pub kind: String,
+    /// What it looks at: an address, an interface, a command line, a URL.
+    pub target: String,
+    /// both, or active (runs only on the active node).
+    pub on: Scope,
+    pub weight: u8,
+    pub fatal: bool,
+    /// passing, failing, or idle (an active-only check on a node that is not
+    /// active, or in its start grace).
+    pub state: Named<CheckState>,
+    pub consecutive_failures: u32,
+    pub runs: u64,
+    pub last_duration_ms: Option<f64>,
+    /// The last run's output line or error, when it said something.
+    pub last_detail: Option<String>,
+    /// It failed while this node was active and sticks (see `HealthStatus::failed`).
+    pub failed: bool,
+    /// When that sticky failure ends on its own (`failure_timeout`), RFC 3339.
+    pub failed_until: Option<String>,
+}
+
+/// The state of a check, as the status names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckState {
+    Passing,
+    Failing,
+    Idle,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +168,9 @@ pub struct PeerStatus {
     pub standby_requested: bool,
     /// None until the first heartbeat.
     pub fingerprint_match: Option<bool>,
+    /// The peer has a sticky check failure (see [`HealthStatus::failed`]).
+    #[serde(default)]
+    pub failed: bool,
     pub links: Vec<LinkStatus>,
 }
 
@@ -244,6 +292,16 @@ impl Word for Failback {
         match self {
             Failback::Auto => "auto",
             Failback::Manual => "manual",
+        }
+    }
+}
+
+impl Word for CheckState {
+    fn as_str(self) -> &'static str {
+        match self {
+            CheckState::Passing => "passing",
+            CheckState::Failing => "failing",
+            CheckState::Idle => "idle",
         }
     }
 }

@@ -543,8 +543,8 @@ fn reload_applies_a_new_priority_and_vip_without_dropping_the_old_one() {
     let mut cluster = Cluster::start(&lab);
     let text = fs::read_to_string(&cluster.config).expect("read the config");
     let text = text.replace("priority = 100", "priority = 250").replace(
-        "[health]",
-        "[[vip]]\naddress = \"198.18.0.20/24\"\ninterface = \"eth0\"\n\n[health]",
+        "\n[health]\n",
+        "\n[[vip]]\naddress = \"198.18.0.20/24\"\ninterface = \"eth0\"\n\n[health]\n",
     );
     fs::write(&cluster.config, text).expect("write the config");
     // Beta now ranks first: failback (auto, 1 s) moves both VIPs to it, planned.

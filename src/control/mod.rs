@@ -30,6 +30,8 @@ pub enum Command {
     Maintenance { on: bool },
     /// Re-read the configuration file.
     Reload,
+    /// End a check's sticky failure, so this node may take the VIPs again.
+    Clear { check: String },
     /// Events with a sequence number above `after` (all kept events if absent).
     Events {
         #[serde(default)]
@@ -46,6 +48,7 @@ impl Command {
             Command::Failback => "failback",
             Command::Maintenance { .. } => "maintenance",
             Command::Reload => "reload",
+            Command::Clear { .. } => "clear",
             Command::Events { .. } => "events",
         }
     }

@@ -37,9 +37,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use crate::config::Probe;
 use crate::config::{Config, ConfigError};
 use crate::control::{Command, Response};
-use crate::machine::health::Source;
+use crate::machine::health::Run;
 use crate::machine::{
     Action, Effect, EffectId, Event, Input, Machine, Order, Outcome, ReloadError, Severity,
 };
@@ -173,9 +174,12 @@ pub struct Inputs {
 }
 
 /// The health probes (gateway pings, link states), restarted when a reload
-/// changes what they watch.
+/// changes what they watch. Each result is reported with the index of its check in
+/// [`Config::checks_for`], the numbering the machine uses.
 struct Monitors {
     probes: mpsc::Receiver<gateway::ProbeResult>,
+    /// Check index of each pinged target, by the prober's target index.
+    pinged: Vec<usize>,
     links: mpsc::Receiver<(usize, bool)>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -185,15 +189,28 @@ impl Monitors {
         let (probe_tx, probes) = mpsc::channel(64);
         let (link_tx, links) = mpsc::channel(16);
         let mut tasks = Vec::new();
-        if !config.health.gateways.is_empty() {
+        let checks = config.checks_for(me);
+        let mut pinged = Vec::new();
+        let mut targets = Vec::new();
+        let mut interfaces = Vec::new();
+        for (index, check) in checks.iter().enumerate() {
+            match &check.probe {
+                Probe::Ping { target } => {
+                    pinged.push(index);
+                    targets.push(*target);
+                }
+                Probe::Link { interface } => interfaces.push((index, interface.clone())),
+                Probe::Exec { .. } | Probe::Tcp { .. } | Probe::Http { .. } => {}
+            }
+        }
+        if !targets.is_empty() {
             tasks.push(tokio::spawn(gateway::run_prober(
-                config.health.gateways.clone(),
+                targets,
                 config.health.interval,
                 config.health.timeout,
                 probe_tx,
             )));
         }
-        let interfaces = crate::machine::checked_interfaces(config, me);
         if !interfaces.is_empty() {
             tasks.push(tokio::spawn(watch_links(
                 host.clone(),
@@ -204,6 +221,7 @@ impl Monitors {
         }
         Monitors {
             probes,
+            pinged,
             links,
             tasks,
         }
@@ -216,20 +234,20 @@ impl Monitors {
     }
 }
 
-/// Polls the link state (up and running) of the given interfaces every health
-/// interval. A missing interface counts as down.
+/// Polls the link state (up and running) of the given interfaces, each with the
+/// index of its check, every health interval. A missing interface counts as down.
 async fn watch_links<H: Host>(
     host: H,
-    interfaces: Vec<String>,
+    interfaces: Vec<(usize, String)>,
     interval: Duration,
     tx: mpsc::Sender<(usize, bool)>,
 ) {
     let mut ticks = tokio::time::interval(interval);
     loop {
         ticks.tick().await;
-        for (i, name) in interfaces.iter().enumerate() {
+        for (index, name) in &interfaces {
             let up = host.link(name).await.is_ok_and(|info| info.up);
-            if tx.send((i, up)).await.is_err() {
+            if tx.send((*index, up)).await.is_err() {
                 return;
             }
         }
@@ -362,14 +380,18 @@ impl<H: Host> Shell<H> {
                     machine.handle(now, Input::Datagram { link: d.link, from: d.from, bytes: &d.bytes });
                 }
                 Some(p) = self.monitors.probes.recv() => {
-                    let rtt = p.outcome.ok();
-                    let source = Source::Gateway(p.target_index);
-                    machine.handle(Instant::now().into_std(), Input::Probe { source, rtt });
+                    let run = match &p.outcome {
+                        Ok(rtt) => Run { passed: true, took: *rtt, detail: String::new() },
+                        Err(err) => Run { passed: false, took: Duration::ZERO, detail: err.to_string() },
+                    };
+                    if let Some(&index) = self.monitors.pinged.get(p.target_index) {
+                        machine.handle(Instant::now().into_std(), Input::Check { index, run: &run });
+                    }
                 }
                 Some((index, up)) = self.monitors.links.recv() => {
-                    let rtt = up.then_some(Duration::ZERO);
-                    let source = Source::Interface(index);
-                    machine.handle(Instant::now().into_std(), Input::Probe { source, rtt });
+                    let detail = if up { String::new() } else { "down".to_string() };
+                    let run = Run { passed: up, took: Duration::ZERO, detail };
+                    machine.handle(Instant::now().into_std(), Input::Check { index, run: &run });
                 }
                 Some((id, outcome)) = inputs.done.recv() => {
                     let now = Instant::now().into_std();
@@ -442,6 +464,8 @@ impl<H: Host> Shell<H> {
                     log_event(&event);
                     self.events.record(&event);
                 }
+                // The checks that run only on the active node are not run yet.
+                Action::ActiveChecks(_) => {}
                 Action::Exit => return false,
             }
         }
@@ -486,13 +510,16 @@ impl<H: Host> Shell<H> {
             Command::Standby => Order::Standby,
             Command::Failback => Order::Failback,
             Command::Maintenance { on } => Order::Maintenance(*on),
+            Command::Clear { check } => Order::Clear(check.clone()),
         };
+        let maintenance = matches!(order, Order::Maintenance(_));
         let result = machine.order(Instant::now().into_std(), order);
         match &result {
             Ok(accepted) => info!(command = command.name(), "operator: {accepted}"),
             Err(refusal) => info!(command = command.name(), "operator: refused: {refusal}"),
         }
-        if let (Order::Maintenance(_), Ok(_)) = (order, &result)
+        if maintenance
+            && result.is_ok()
             && let Err(err) =
                 control::store_maintenance(&self.config.control.state_dir, machine.maintenance())
         {
@@ -531,7 +558,9 @@ impl<H: Host> Shell<H> {
         let changes = machine
             .reconfigure(Instant::now().into_std(), &config)
             .map_err(ReloadFailure::Refused)?;
-        if config.health != self.config.health || config.vips != self.config.vips {
+        if config.checks_for(self.me) != self.config.checks_for(self.me)
+            || config.health != self.config.health
+        {
             self.monitors.stop();
             self.monitors = Monitors::start(&config, self.me, &self.host);
         }

@@ -10,9 +10,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::health::{Kind, Run};
 use super::rank::Rank;
 use super::timer::Timer;
 use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure};
+use crate::config::{Scope, StartFailure};
 
 /// A VIP that could not be added is tried again after this long.
 const VIP_RETRY: Duration = Duration::from_secs(1);
@@ -63,6 +65,9 @@ pub(super) struct Active {
     pub pinned: bool,
     /// The preferred peer automatic failback is waiting for.
     pub failback: Option<FailbackWait>,
+    /// When the service came up (the start hook finished): active-only checks count
+    /// from then, after their start grace.
+    pub service_up: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -218,12 +223,13 @@ impl Machine {
     fn settle(&mut self, now: Instant, default_reason: Reason) {
         if let Some(peer) = self.healthier_peer(now) {
             if self.role() != Role::Fault {
-                self.transition(now, Phase::Fault, Reason::HealthLost { peer });
+                let reason = self.health_lost(peer);
+                self.transition(now, Phase::Fault, reason);
                 self.run_hook(Hook::Fault);
             }
             return;
         }
-        let recovered = if self.health.failing() == 0 {
+        let recovered = if self.health.score() == 0 {
             Reason::HealthRestored
         } else {
             Reason::NoHealthierPeer
@@ -264,7 +270,8 @@ impl Machine {
 
     fn keep_or_release(&mut self, now: Instant) {
         if let Some(peer) = self.healthier_peer(now) {
-            return self.start_release(now, After::Fault, Reason::HealthLost { peer });
+            let reason = self.health_lost(peer);
+            return self.start_release(now, After::Fault, reason);
         }
         if let Some(peer) = self.stalled_behind() {
             return self.start_release(now, After::Standby, Reason::ResumedAfterStall { peer });
@@ -354,18 +361,34 @@ impl Machine {
             && self.peers.iter().any(|p| p.present())
     }
 
-    /// A live, settled peer that fails fewer health checks than this node. Each loss
-    /// counts only once its own health grace is over (see `Settings::health_grace`).
+    /// A live, settled peer that is healthier than this node (a lower score) and may
+    /// hold the VIPs (no sticky failure). Each loss counts only once its own grace is
+    /// over (see `health::Spec::grace`).
     fn healthier_peer(&self, now: Instant) -> Option<String> {
-        let mine = self
-            .health
-            .settled_failing(now, self.settings.health_grace());
+        let mine = self.health.settled_score(now);
         self.peers
             .iter()
             .filter(|p| p.present() && matches!(p.role, Role::Standby | Role::Active))
-            .filter(|p| p.health < mine)
+            .filter(|p| !p.failed && p.health < mine)
             .min_by_key(|p| p.health)
             .map(|p| p.name.clone())
+    }
+
+    /// Why this node lets a healthier peer have the VIPs, naming the check that
+    /// weighs most.
+    fn health_lost(&self, peer: String) -> Reason {
+        let check = self
+            .health
+            .worst()
+            .map_or_else(String::new, |c| c.spec.name.clone());
+        Reason::HealthLost { peer, check }
+    }
+
+    /// Whether the service has been up for `grace` at `now` (active-only checks
+    /// count from then).
+    pub(super) fn service_settled(&self, now: Instant, grace: Duration) -> bool {
+        matches!(&self.election.phase, Phase::Active(active)
+            if active.service_up.is_some_and(|up| now >= up + grace))
     }
 
     /// Who put the cluster in maintenance, if anyone alive did.
@@ -410,6 +433,9 @@ impl Machine {
         self.election.since = now;
         self.election.reason = reason;
         self.heartbeat();
+        if to == Role::Standby && self.lifecycle == Lifecycle::Running {
+            self.run_hook(Hook::Standby);
+        }
     }
 
     /// Order matters: VIPs first, then the announcement, then the start hook, so the
@@ -422,6 +448,7 @@ impl Machine {
             starting_service: Some(now),
             pinned,
             failback: None,
+            service_up: None,
         };
         self.transition(now, Phase::Active(active), reason);
         for i in 0..self.settings.vips.len() {
@@ -454,7 +481,59 @@ impl Machine {
         }
         active.starting_service = None;
         self.election.last_takeover = Some(now.saturating_duration_since(started));
-        self.run_hook(Hook::Start);
+        if self.run_hook(Hook::Start).is_none() {
+            self.service_started(now);
+        }
+    }
+
+    /// The start hook finished. A failure fails the built-in `start-hook` check unless
+    /// `[hooks] start_failure = "ignore"`: a node whose service did not start hands
+    /// over to a healthy peer rather than stay active for nothing.
+    pub(super) fn on_start_hook_done(&mut self, now: Instant, success: bool, summary: &str) {
+        if !matches!(self.election.phase, Phase::Active(_)) {
+            return;
+        }
+        if self.settings.start_failure == StartFailure::Release
+            && let Some(index) = self.builtin(&Kind::StartHook)
+        {
+            let run = Run {
+                passed: success,
+                took: Duration::ZERO,
+                detail: summary.to_string(),
+            };
+            self.record_check(now, index, run);
+        }
+        self.service_started(now);
+    }
+
+    /// The service is up: active-only checks run from now on.
+    fn service_started(&mut self, now: Instant) {
+        let Phase::Active(active) = &mut self.election.phase else {
+            return;
+        };
+        if active.service_up.is_some() {
+            return;
+        }
+        active.service_up = Some(now);
+        if self.has_active_checks() {
+            self.actions.push_back(Action::ActiveChecks(true));
+        }
+    }
+
+    /// Whether any configured check runs only on the active node.
+    fn has_active_checks(&self) -> bool {
+        self.settings
+            .checks
+            .iter()
+            .any(|c| c.scope == Scope::Active && !c.builtin())
+    }
+
+    /// The index of a built-in check.
+    fn builtin(&self, kind: &Kind) -> Option<usize> {
+        self.health
+            .checks()
+            .iter()
+            .position(|c| c.spec.kind == *kind)
     }
 
     /// The reverse order: stop hook, then VIPs. The heartbeat sent now says
@@ -468,10 +547,17 @@ impl Machine {
         self.events.push(Event::Releasing {
             reason: reason.clone(),
         });
-        let service_started = matches!(
-            &self.election.phase,
-            Phase::Active(active) if active.starting_service.is_none()
-        );
+        let (service_started, service_up) = match &self.election.phase {
+            Phase::Active(active) => (
+                active.starting_service.is_none(),
+                active.service_up.is_some(),
+            ),
+            _ => (false, false),
+        };
+        if service_up && self.has_active_checks() {
+            self.actions.push_back(Action::ActiveChecks(false));
+        }
+        self.leave_active(now);
         self.election.phase = Phase::Releasing(Release {
             from: self.role(),
             after,
@@ -525,6 +611,23 @@ impl Machine {
         }
     }
 
+    /// The node lets the VIPs go: its active-only checks stop counting, and those
+    /// that were failing stick (see `health`), each until cleared or its
+    /// `failure_timeout`.
+    fn leave_active(&mut self, now: Instant) {
+        for index in self.health.leave_active(now) {
+            let Some(check) = self.health.check(index) else {
+                continue;
+            };
+            let (check, until) = (check.spec.name.clone(), check.spec.failure_timeout);
+            self.events.push(Event::CheckStuck { check, until });
+            if let Some(timeout) = until {
+                self.timers.set(Timer::Unstick(index), now + timeout);
+            }
+        }
+        self.arm_health_grace(now);
+    }
+
     /// Tells the peers this node is leaving and holds nothing, then asks to exit.
     pub(super) fn farewell(&mut self) {
         for _ in 0..super::FAREWELL_COPIES {
@@ -556,6 +659,7 @@ impl Machine {
         match (self.election.vips[i], result) {
             (VipState::Adding(_), Ok(())) => {
                 self.election.vips[i] = VipState::Held;
+                self.vip_check(now, Ok(()));
                 self.start_when_held(now);
             }
             (VipState::Adding(_), Err(failure)) => {
@@ -570,6 +674,7 @@ impl Machine {
                     retry_at: now + VIP_RETRY,
                 };
                 self.arm_vip_retry();
+                self.vip_check(now, Err(failure));
             }
             (VipState::Removing(_), result) => {
                 if let Err(failure) = result {
@@ -583,6 +688,20 @@ impl Machine {
             }
             _ => {}
         }
+    }
+
+    /// Feeds the built-in `vip` check: a node that cannot add its VIPs (its add
+    /// and the retry a second later both failed) hands over to a healthy peer.
+    fn vip_check(&mut self, now: Instant, result: Result<(), &VipFailure>) {
+        let Some(index) = self.builtin(&Kind::Vip) else {
+            return;
+        };
+        let run = Run {
+            passed: result.is_ok(),
+            took: Duration::ZERO,
+            detail: result.err().map(|f| f.message.clone()).unwrap_or_default(),
+        };
+        self.record_check(now, index, run);
     }
 
     pub(super) fn retry_vips(&mut self, now: Instant) {
@@ -641,6 +760,8 @@ impl Machine {
                     Phase::Active(Active::default()),
                     Reason::Maintenance { by },
                 );
+                // The service runs on (maintenance left it alone): so do its checks.
+                self.service_started(now);
             }
             return;
         }

@@ -81,8 +81,9 @@ pub enum Reason {
     PeerLeft { peer: String },
     /// The active peer released the VIPs in a planned move.
     PeerReleased { peer: String },
-    /// This node fails more health checks than a live peer.
-    HealthLost { peer: String },
+    /// This node's health is worse than a live peer's; `check` is the failing check
+    /// that weighs most.
+    HealthLost { peer: String, check: String },
     /// This node's health checks pass again.
     HealthRestored,
     /// This node still fails checks, but no live peer is healthier any more.
@@ -145,8 +146,14 @@ impl fmt::Display for Reason {
             Reason::PeerDead { peer } => write!(f, "peer {peer} dead on all links"),
             Reason::PeerLeft { peer } => write!(f, "peer {peer} shut down"),
             Reason::PeerReleased { peer } => write!(f, "planned handover from {peer}"),
-            Reason::HealthLost { peer } => {
+            Reason::HealthLost { peer, check } if check.is_empty() => {
                 write!(f, "health checks failing, peer {peer} is healthier")
+            }
+            Reason::HealthLost { peer, check } => {
+                write!(
+                    f,
+                    "health checks failing ({check}), peer {peer} is healthier"
+                )
             }
             Reason::HealthRestored => write!(f, "health checks pass again"),
             Reason::NoHealthierPeer => write!(f, "no live peer is healthier any more"),
@@ -256,13 +263,31 @@ pub enum Event {
         ours: [u8; 8],
         theirs: [u8; 8],
     },
-    /// A health check started failing (`check` is e.g. "gateway 198.18.0.1").
+    /// A check started failing: `check` is its name, `kind` its kind ("ping",
+    /// "http", ...), `what` what it looks at ("gateway 198.18.0.1"), `detail` why
+    /// its last run failed.
     CheckFailed {
         check: String,
+        kind: &'static str,
+        what: String,
         failures: u32,
+        detail: String,
     },
     CheckPassed {
         check: String,
+        kind: &'static str,
+        what: String,
+    },
+    /// An active-only check was failing when this node let the VIPs go: it will not
+    /// take them back while another node can hold them, until cleared or `until`.
+    CheckStuck {
+        check: String,
+        until: Option<Duration>,
+    },
+    /// A sticky failure ended, by `failoverd clear` or its failure timeout.
+    CheckCleared {
+        check: String,
+        by: &'static str,
     },
     /// Datagrams dropped since the last report, by reason (reported at most every 10 s).
     Rejected {
@@ -370,7 +395,10 @@ impl Event {
                 EventKind::Link
             }
             Event::FingerprintMismatch { .. } => EventKind::Config,
-            Event::CheckFailed { .. } | Event::CheckPassed { .. } => EventKind::Health,
+            Event::CheckFailed { .. }
+            | Event::CheckPassed { .. }
+            | Event::CheckStuck { .. }
+            | Event::CheckCleared { .. } => EventKind::Health,
             Event::Rejected { .. } => EventKind::Rejected,
             Event::VipFailed { .. } | Event::StaleVip { .. } => EventKind::Vip,
             Event::HookFailed { .. } | Event::HookDone { .. } => EventKind::Hook,
@@ -387,12 +415,14 @@ impl Event {
             | Event::PeerLeaving { .. }
             | Event::LinkUp { .. }
             | Event::CheckPassed { .. }
+            | Event::CheckCleared { .. }
             | Event::HookDone { .. } => Severity::Info,
             Event::PeerLate { .. }
             | Event::LinkLate { .. }
             | Event::LinkDown { .. }
             | Event::PeerDead { .. }
             | Event::CheckFailed { .. }
+            | Event::CheckStuck { .. }
             | Event::Rejected { .. }
             | Event::StaleVip { .. }
             | Event::Stalled { .. } => Severity::Warn,
@@ -442,14 +472,57 @@ impl fmt::Display for Event {
                 hex(ours),
                 hex(theirs)
             ),
-            Event::CheckFailed { check, failures } if check.starts_with("gateway") => {
-                write!(f, "{check} lost after {failures} failed probes")
+            Event::CheckFailed {
+                kind: "ping",
+                what,
+                failures,
+                ..
+            } => write!(f, "{what} lost after {failures} failed probes"),
+            Event::CheckFailed {
+                kind: "link", what, ..
+            } => write!(f, "{what} is down"),
+            Event::CheckFailed {
+                check,
+                what,
+                failures,
+                detail,
+                ..
+            } => {
+                write!(
+                    f,
+                    "check {check} ({what}) failing after {failures} failed run"
+                )?;
+                if *failures != 1 {
+                    f.write_str("s")?;
+                }
+                if !detail.is_empty() {
+                    write!(f, ": {detail}")?;
+                }
+                Ok(())
             }
-            Event::CheckFailed { check, .. } => write!(f, "{check} is down"),
-            Event::CheckPassed { check } if check.starts_with("gateway") => {
-                write!(f, "{check} reachable")
+            Event::CheckPassed {
+                kind: "ping", what, ..
+            } => write!(f, "{what} reachable"),
+            Event::CheckPassed {
+                kind: "link", what, ..
+            } => write!(f, "{what} is up"),
+            Event::CheckPassed { check, what, .. } => {
+                write!(f, "check {check} ({what}) passes again")
             }
-            Event::CheckPassed { check } => write!(f, "{check} is up"),
+            Event::CheckStuck { check, until } => {
+                write!(
+                    f,
+                    "check {check} failed while this node was active: it will not take the \
+                     VIPs back while another node can hold them, until `failoverd clear {check}`"
+                )?;
+                match until {
+                    Some(timeout) => write!(f, " or for {}", format_duration(*timeout)),
+                    None => Ok(()),
+                }
+            }
+            Event::CheckCleared { check, by } => {
+                write!(f, "check {check} no longer counts as failed ({by})")
+            }
             Event::Rejected { counts } => {
                 write!(f, "dropped datagrams:")?;
                 for (i, (reason, n)) in counts.iter().enumerate() {

@@ -51,25 +51,40 @@ use std::time::{Duration, Instant};
 
 use election::{Election, Lifecycle, Phase, Request, VipState};
 pub use event::{Event, Reason, Reject, Role, Severity};
-use health::{Change, Health, Source};
+use health::{Change, Health, Run};
 pub use orders::{Accepted, Order, Refusal};
 use peer::Peer;
 pub use peer::{LinkState, LinkView};
 pub use reload::{Change as ConfigChange, ReloadError};
 use settings::Settings;
-pub use settings::checked_interfaces;
 use timer::{Timer, Timers};
 
-use crate::config::Config;
+use crate::config::{Config, Scope};
 use crate::wire::heartbeat::{
-    FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING,
-    Heartbeat,
+    FLAG_FAILED, FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY, FLAG_TAKEOVER,
+    FLAG_YIELDING, Heartbeat,
 };
 
 /// Rejections are summed up in one log line at most this often.
 const REJECT_REPORT_EVERY: Duration = Duration::from_secs(10);
 /// Copies of the farewell heartbeat, so one lost datagram does not cost a `dead` wait.
 const FAREWELL_COPIES: u32 = 2;
+
+/// What ended a sticky failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unstuck {
+    Operator,
+    Timeout,
+}
+
+impl Unstuck {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unstuck::Operator => "failoverd clear",
+            Unstuck::Timeout => "its failure_timeout",
+        }
+    }
+}
 
 /// Identifies a requested side effect and its completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,6 +96,8 @@ pub enum Hook {
     Start,
     Stop,
     Fault,
+    /// On entering standby (keepalived's `notify_backup`).
+    Standby,
 }
 
 impl Hook {
@@ -89,6 +106,7 @@ impl Hook {
             Hook::Start => "start",
             Hook::Stop => "stop",
             Hook::Fault => "fault",
+            Hook::Standby => "standby",
         }
     }
 }
@@ -178,11 +196,8 @@ pub enum Input<'a> {
         from: IpAddr,
         bytes: &'a [u8],
     },
-    /// A health probe finished: `rtt` is `None` when it failed.
-    Probe {
-        source: Source,
-        rtt: Option<Duration>,
-    },
+    /// A run of check `index` (in [`Config::checks_for`] order) finished.
+    Check { index: usize, run: &'a Run },
     /// The effect `id` finished.
     Done { id: EffectId, outcome: &'a Outcome },
     /// Leave the cluster gracefully (SIGTERM): hand over, then [`Action::Exit`].
@@ -200,6 +215,10 @@ pub enum Action {
     },
     /// Queue a slow effect; report it back with [`Input::Done`].
     Effect { id: EffectId, effect: Effect },
+    /// Run the checks that run only on the active node (`on = "active"`), or stop
+    /// them. Their results count once the service started and its start grace is
+    /// over.
+    ActiveChecks(bool),
     /// Announce the held VIPs now, outside the effect queue (they are already held).
     Announce {
         vips: Vec<VipTarget>,
@@ -262,11 +281,7 @@ impl Machine {
             .iter()
             .map(|p| Peer::new(p.name.clone(), &settings.links, &p.addresses, p.priority))
             .collect();
-        let health = Health::new(
-            &settings.health.gateways,
-            &settings.health.interfaces,
-            settings.health.failures,
-        );
+        let health = Health::new(settings.checks.clone());
         let mut timers = Timers::default();
         timers.set(Timer::Heartbeat, now + settings.timing.interval);
         timers.set(Timer::Nonce, now + settings.timing.dead);
@@ -310,7 +325,7 @@ impl Machine {
         self.observe(now);
         match input {
             Input::Datagram { link, from, bytes } => self.on_datagram(now, link, from, bytes),
-            Input::Probe { source, rtt } => self.on_probe(now, source, rtt),
+            Input::Check { index, run } => self.on_check(now, index, run),
             Input::Done { id, outcome } => self.on_done(now, id, outcome),
             Input::Shutdown => self.on_shutdown(now),
         }
@@ -363,6 +378,7 @@ impl Machine {
                     }
                 }
                 Timer::HealthGrace => self.arm_health_grace(now),
+                Timer::Unstick(i) => self.unstick(now, i, Unstuck::Timeout),
                 // Waits that rules ask about with `Timers::pending`: their end is
                 // for the election below to act on.
                 Timer::HeardBack
@@ -559,19 +575,46 @@ impl Machine {
         self.timers.set_or_stop(Timer::Handshake(i), handshake);
     }
 
-    fn on_probe(&mut self, now: Instant, source: Source, rtt: Option<Duration>) {
-        let change = self.health.record(source, rtt, now);
-        let Some(check) = self.health.check(source) else {
+    fn on_check(&mut self, now: Instant, index: usize, run: &Run) {
+        let Some(check) = self.health.check(index) else {
             return;
         };
+        // An active-only check counts once the service is up and its start grace is
+        // over; before, and on a node that is not active, its runs are only shown.
+        if check.spec.scope == Scope::Active && !self.service_settled(now, check.spec.start_grace) {
+            return self.health.note(index, run.clone());
+        }
+        self.record_check(now, index, run.clone());
+    }
+
+    /// Records a run of check `index` and acts on what it changed.
+    pub(super) fn record_check(&mut self, now: Instant, index: usize, run: Run) {
+        let change = self.health.record(index, run, now);
+        let Some(check) = self.health.check(index) else {
+            return;
+        };
+        let (name, kind, what) = (
+            check.spec.name.clone(),
+            check.spec.kind.as_str(),
+            check.spec.kind.to_string(),
+        );
         match change {
             Change::None => return,
             Change::Lost => self.events.push(Event::CheckFailed {
-                check: check.target.to_string(),
+                check: name,
+                kind,
+                what,
                 failures: check.failures,
+                detail: check
+                    .last
+                    .as_ref()
+                    .map(|r| r.detail.clone())
+                    .unwrap_or_default(),
             }),
             Change::Restored => self.events.push(Event::CheckPassed {
-                check: check.target.to_string(),
+                check: name,
+                kind,
+                what,
             }),
         }
         self.arm_health_grace(now);
@@ -581,8 +624,24 @@ impl Machine {
 
     /// Wakes the election when the next loss still in its grace starts to count.
     pub(super) fn arm_health_grace(&mut self, now: Instant) {
-        let next = self.health.next_settled(now, self.settings.health_grace());
+        let next = self.health.next_settled(now);
         self.timers.set_or_stop(Timer::HealthGrace, next);
+    }
+
+    /// Ends the sticky failure of check `index`.
+    pub(super) fn unstick(&mut self, now: Instant, index: usize, by: Unstuck) {
+        self.timers.stop(Timer::Unstick(index));
+        if !self.health.unstick(index) {
+            return;
+        }
+        if let Some(check) = self.health.check(index) {
+            self.events.push(Event::CheckCleared {
+                check: check.spec.name.clone(),
+                by: by.as_str(),
+            });
+        }
+        self.heartbeat();
+        self.evaluate(now);
     }
 
     fn on_done(&mut self, now: Instant, id: EffectId, outcome: &Outcome) {
@@ -593,22 +652,22 @@ impl Machine {
             }
             Outcome::Vip(result) => self.on_vip_done(now, id, result),
             Outcome::Hook { success, summary } => {
-                let hook = self
-                    .election
-                    .hooks_running
-                    .remove(&id)
-                    .map_or("hook", Hook::as_str);
+                let hook = self.election.hooks_running.remove(&id);
+                let name = hook.map_or("hook", Hook::as_str);
                 self.events.push(if *success {
                     Event::HookDone {
-                        hook,
+                        hook: name,
                         outcome: summary.clone(),
                     }
                 } else {
                     Event::HookFailed {
-                        hook,
+                        hook: name,
                         outcome: summary.clone(),
                     }
                 });
+                if hook == Some(Hook::Start) {
+                    self.on_start_hook_done(now, *success, summary);
+                }
             }
             _ => {}
         }
@@ -668,11 +727,14 @@ impl Machine {
         if self.yielding() {
             flags |= FLAG_YIELDING;
         }
+        if self.health.failed() {
+            flags |= FLAG_FAILED;
+        }
         let mut hb = Heartbeat {
             link: 0,
             state: self.role().wire(),
             flags,
-            health: self.health.failing(),
+            health: self.health.score(),
             priority: self.settings.priority,
             incarnation: self.incarnation,
             sequence: self.sequence,

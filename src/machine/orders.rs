@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use super::election::{After, Lifecycle, Request};
 use super::peer::Peer;
-use super::{Machine, Reason, Role};
+use super::{Machine, Reason, Role, Unstuck};
 
 /// An operator's request, from the control socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Order {
     /// Make this node active now; the holder releases first.
     Takeover,
@@ -22,6 +22,8 @@ pub enum Order {
     Failback,
     /// Freeze or thaw automatic transitions.
     Maintenance(bool),
+    /// End the sticky failure of this check (`failoverd clear CHECK`).
+    Clear(String),
 }
 
 /// What an accepted order set in motion.
@@ -43,6 +45,10 @@ pub enum Accepted {
         on: bool,
     },
     MaintenanceAlreadyOn,
+    /// The check's sticky failure is over: this node may take the VIPs again.
+    Cleared {
+        check: String,
+    },
 }
 
 impl fmt::Display for Accepted {
@@ -64,6 +70,12 @@ impl fmt::Display for Accepted {
                 f.write_str("maintenance off: automatic transitions resume")
             }
             Accepted::MaintenanceAlreadyOn => f.write_str("maintenance is already on"),
+            Accepted::Cleared { check } => {
+                write!(
+                    f,
+                    "check {check} cleared: this node may take the VIPs again"
+                )
+            }
         }
     }
 }
@@ -82,7 +94,8 @@ pub enum Refusal {
     AlreadyActive,
     #[error("this node is still starting")]
     Starting,
-    #[error("this node fails {failing} health check(s); fix them first")]
+    /// `failing` is the node's health score (the weights of its failing checks).
+    #[error("this node's health checks are failing (score {failing}); fix them first")]
     Unhealthy { failing: u8 },
     #[error("no live peer could take over")]
     NoLivePeer,
@@ -100,6 +113,10 @@ pub enum Refusal {
     MaintenanceOff,
     #[error("maintenance was turned on on {by}; turn it off there")]
     MaintenanceElsewhere { by: String },
+    #[error("this node has no check named {check}")]
+    UnknownCheck { check: String },
+    #[error("check {check} has not failed while this node was active; nothing to clear")]
+    NotFailed { check: String },
 }
 
 impl Machine {
@@ -118,6 +135,7 @@ impl Machine {
             Order::Takeover => self.may_move().and_then(|()| self.order_takeover()),
             Order::Standby => self.may_move().and_then(|()| self.order_standby(now)),
             Order::Failback => self.may_move().and_then(|()| self.order_failback(now)),
+            Order::Clear(check) => self.clear(now, check),
         }
     }
 
@@ -141,7 +159,7 @@ impl Machine {
             Role::Starting => return Err(Refusal::Starting),
             Role::Fault => {
                 return Err(Refusal::Unhealthy {
-                    failing: self.health.failing(),
+                    failing: self.health.score(),
                 });
             }
             Role::Standby => {}
@@ -201,6 +219,23 @@ impl Machine {
             return self.order_takeover();
         }
         Err(Refusal::NotInvolved { holder, preferred })
+    }
+
+    /// Clearing is no move (the election decides what follows), so it is allowed in
+    /// maintenance too.
+    fn clear(&mut self, now: Instant, check: String) -> Result<Accepted, Refusal> {
+        let Some(index) = self.health.index_of(&check) else {
+            return Err(Refusal::UnknownCheck { check });
+        };
+        if self
+            .health
+            .check(index)
+            .is_none_or(|c| c.failed_at.is_none())
+        {
+            return Err(Refusal::NotFailed { check });
+        }
+        self.unstick(now, index, Unstuck::Operator);
+        Ok(Accepted::Cleared { check })
     }
 
     fn set_maintenance(&mut self, on: bool) -> Result<Accepted, Refusal> {

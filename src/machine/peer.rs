@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::event::{Event, Reject, Role};
 use crate::config::Timing;
 use crate::wire::heartbeat::{
-    FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat,
+    FLAG_FAILED, FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat,
 };
 
 /// Silence after which a stale packet starts a new handshake.
@@ -78,6 +78,8 @@ pub struct Peer {
     pub standby: bool,
     /// The peer resumed after a stall and is about to yield.
     pub yielding: bool,
+    /// The peer has a sticky check failure: it takes the VIPs only if nobody else can.
+    pub failed: bool,
     pub health: u8,
     pub priority: u16,
     pub fingerprint: Option<[u8; 8]>,
@@ -125,6 +127,7 @@ impl Peer {
             takeover: false,
             standby: false,
             yielding: false,
+            failed: false,
             health: 0,
             priority,
             fingerprint: None,
@@ -260,6 +263,7 @@ impl Peer {
             self.takeover = hb.flags & FLAG_TAKEOVER != 0;
             self.standby = hb.flags & FLAG_STANDBY != 0;
             self.yielding = hb.flags & FLAG_YIELDING != 0;
+            self.failed = hb.flags & FLAG_FAILED != 0;
             self.health = hb.health;
             self.priority = hb.priority;
         }

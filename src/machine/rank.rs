@@ -16,6 +16,10 @@ pub struct Rank {
     /// An operator asked this node to take over: it comes first, unless it is in
     /// fault.
     takeover: bool,
+    /// No sticky check failure: a node whose service failed while it was active
+    /// comes after every node that may hold the VIPs, so it takes them back only
+    /// when nobody else can.
+    clean: bool,
     /// Health before the operator's standby request: a node asked to stand by
     /// still takes over rather than leave the VIPs to a node that fails checks.
     health: Reverse<u8>,
@@ -32,6 +36,7 @@ impl Rank {
             // A node in fault cannot take over, so its request cannot put it first:
             // it would keep every other node waiting for it.
             takeover: peer.takeover && peer.role != Role::Fault,
+            clean: !peer.failed,
             health: Reverse(peer.health),
             available: !peer.standby,
             priority: peer.priority,
@@ -45,7 +50,8 @@ impl Machine {
         Rank {
             takeover: self.election.request == Some(Request::Takeover)
                 && self.role() != Role::Fault,
-            health: Reverse(self.health.failing()),
+            clean: !self.health.failed(),
+            health: Reverse(self.health.score()),
             available: self.election.request != Some(Request::Standby),
             priority: self.settings.priority,
             name: Reverse(self.settings.name.clone()),

@@ -96,19 +96,27 @@ impl Machine {
         if new.announce.refresh != old.announce.refresh {
             changes.push(Change::Announce);
         }
-        if new.health.gateways != old.health.gateways
-            || new.health.interfaces != old.health.interfaces
-        {
+        if new.checks != old.checks {
             changes.push(Change::HealthChecks);
         }
 
-        // A check that stays keeps its state, so a reload never makes a lost
-        // gateway look reachable.
-        self.health = self.health.reconfigured(
-            &new.health.gateways,
-            &new.health.interfaces,
-            new.health.failures,
-        );
+        // A check that keeps its name keeps its state, so a reload never makes a
+        // lost gateway look reachable.
+        self.health = self.health.reconfigured(self.settings.checks.clone());
+        // Checks may have moved: the sticky failures' deadlines follow them.
+        for index in 0..old.checks.len() {
+            self.timers.stop(Timer::Unstick(index));
+        }
+        let deadlines: Vec<(usize, Instant)> = self
+            .health
+            .checks()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((i, c.failed_at? + c.spec.failure_timeout?)))
+            .collect();
+        for (index, at) in deadlines {
+            self.timers.set(Timer::Unstick(index), at);
+        }
         for (peer, settings) in self.peers.iter_mut().zip(&new.peers) {
             for (view, address) in peer.links.iter_mut().zip(&settings.addresses) {
                 view.address = *address;

@@ -5,16 +5,20 @@ use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 use super::election::{Request, VipState};
-use super::{Machine, health};
+use super::health::{self, Kind};
+use super::{Machine, Role};
+use crate::config::Scope;
 use crate::status::{self, PeerState, Status, millis, rfc3339, unix_ms};
 
 impl Machine {
     /// What this node knows, for `failoverd status`. The shell adds what only it
     /// knows (process, hook runs, events) and the wall-clock times.
     pub fn status(&self, now: Instant, wall: SystemTime) -> Status {
-        let at = |t: Instant| {
-            wall.checked_sub(now.saturating_duration_since(t))
-                .unwrap_or(wall)
+        let at = |t: Instant| match t.checked_duration_since(now) {
+            Some(ahead) => wall + ahead,
+            None => wall
+                .checked_sub(now.saturating_duration_since(t))
+                .unwrap_or(wall),
         };
         let holder = self.holder();
         let mut set_by: Vec<String> = Vec::new();
@@ -61,36 +65,7 @@ impl Machine {
             failback_delay_ms: u64::try_from(self.settings.failback_delay.as_millis())
                 .unwrap_or(u64::MAX),
             preferred: Some(self.preferred_node()),
-            health: status::HealthStatus {
-                failing: self.health.failing(),
-                gateways: self
-                    .health
-                    .checks()
-                    .iter()
-                    .filter_map(|c| match &c.target {
-                        health::Target::Gateway(address) => Some(status::GatewayStatus {
-                            address: address.to_string(),
-                            reachable: !c.failing,
-                            rtt_ms: c.last_rtt.map(millis),
-                            consecutive_failures: c.failures,
-                            probes: c.probes,
-                        }),
-                        health::Target::Interface(_) => None,
-                    })
-                    .collect(),
-                interfaces: self
-                    .health
-                    .checks()
-                    .iter()
-                    .filter_map(|c| match &c.target {
-                        health::Target::Interface(name) => Some(status::InterfaceStatus {
-                            name: name.clone(),
-                            up: !c.failing,
-                        }),
-                        health::Target::Gateway(_) => None,
-                    })
-                    .collect(),
-            },
+            health: self.health_status(now, &at),
             vips: self
                 .settings
                 .vips
@@ -125,6 +100,7 @@ impl Machine {
                     maintenance: p.maintenance,
                     standby_requested: p.standby,
                     fingerprint_match: p.fingerprint.map(|f| f == self.settings.fingerprint),
+                    failed: p.failed,
                     links: p
                         .links
                         .iter()
@@ -162,6 +138,83 @@ impl Machine {
             hooks: Vec::new(),
             events: Vec::new(),
             last_takeover_ms: self.election.last_takeover.map(millis),
+        }
+    }
+
+    fn health_status(
+        &self,
+        now: Instant,
+        at: &impl Fn(Instant) -> SystemTime,
+    ) -> status::HealthStatus {
+        let checks = self.health.checks();
+        let last_ms = |c: &health::Check| c.last.as_ref().map(|run| millis(run.took));
+        status::HealthStatus {
+            failing: self.health.score(),
+            gateways: checks
+                .iter()
+                .filter_map(|c| match &c.spec.kind {
+                    Kind::Ping(address) => Some(status::GatewayStatus {
+                        address: address.clone(),
+                        reachable: !c.failing,
+                        rtt_ms: c
+                            .last
+                            .as_ref()
+                            .filter(|run| run.passed)
+                            .map(|run| millis(run.took)),
+                        consecutive_failures: c.failures,
+                        probes: c.runs,
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            interfaces: checks
+                .iter()
+                .filter_map(|c| match &c.spec.kind {
+                    Kind::Link(name) if c.spec.name == format!("link-{name}") => {
+                        Some(status::InterfaceStatus {
+                            name: name.clone(),
+                            up: !c.failing,
+                        })
+                    }
+                    _ => None,
+                })
+                .collect(),
+            checks: checks
+                .iter()
+                .map(|c| {
+                    let counting = c.spec.scope == Scope::Both
+                        || (c.spec.builtin() && self.role() == Role::Active)
+                        || self.service_settled(now, c.spec.start_grace);
+                    let state = match (c.failing, counting) {
+                        (true, _) => status::CheckState::Failing,
+                        (false, true) => status::CheckState::Passing,
+                        (false, false) => status::CheckState::Idle,
+                    };
+                    status::CheckStatus {
+                        name: c.spec.name.clone(),
+                        kind: c.spec.kind.as_str().to_string(),
+                        target: c.spec.kind.target().to_string(),
+                        on: c.spec.scope,
+                        weight: c.spec.weight,
+                        fatal: c.spec.fatal,
+                        state: state.into(),
+                        consecutive_failures: c.failures,
+                        runs: c.runs,
+                        last_duration_ms: last_ms(c),
+                        last_detail: c
+                            .last
+                            .as_ref()
+                            .map(|run| run.detail.clone())
+                            .filter(|d| !d.is_empty()),
+                        failed: c.failed_at.is_some(),
+                        failed_until: c
+                            .failed_at
+                            .zip(c.spec.failure_timeout)
+                            .map(|(at_, timeout)| rfc3339(at(at_ + timeout))),
+                    }
+                })
+                .collect(),
+            failed: self.health.failed(),
         }
     }
 }

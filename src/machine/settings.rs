@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::Hook;
 use super::VipTarget;
-use crate::config::{Config, Failback, Timing};
+use super::health::Spec;
+use crate::config::{Config, Failback, StartFailure, Timing};
 use crate::wire::heartbeat::Signer;
 
 /// This node's view of the configuration.
@@ -28,7 +29,10 @@ pub(super) struct Settings {
     pub vips: Vec<VipTarget>,
     pub hooks: Hooks,
     pub announce: Announce,
-    pub health: HealthSettings,
+    /// Every check, configured ones first (in the order the shell numbers them),
+    /// then the built-in ones.
+    pub checks: Vec<Spec>,
+    pub start_failure: StartFailure,
     pub fingerprint: [u8; 8],
     pub signer: Signer,
 }
@@ -46,6 +50,7 @@ pub(super) struct Hooks {
     pub start: Option<PathBuf>,
     pub stop: Option<PathBuf>,
     pub fault: Option<PathBuf>,
+    pub standby: Option<PathBuf>,
     pub timeout: Duration,
 }
 
@@ -55,6 +60,7 @@ impl Hooks {
             Hook::Start => self.start.as_ref(),
             Hook::Stop => self.stop.as_ref(),
             Hook::Fault => self.fault.as_ref(),
+            Hook::Standby => self.standby.as_ref(),
         }
     }
 }
@@ -64,16 +70,6 @@ pub(super) struct Announce {
     pub rounds: u32,
     pub interval: Duration,
     pub refresh: Option<Duration>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct HealthSettings {
-    pub gateways: Vec<IpAddr>,
-    /// Interfaces whose link state is checked.
-    pub interfaces: Vec<String>,
-    /// Consecutive lost pings that make a gateway check fail.
-    pub failures: u32,
-    pub interval: Duration,
 }
 
 impl Settings {
@@ -105,6 +101,7 @@ impl Settings {
                 start: config.hooks.start.clone(),
                 stop: config.hooks.stop.clone(),
                 fault: config.hooks.fault.clone(),
+                standby: config.hooks.standby.clone(),
                 timeout: config.hooks.timeout,
             },
             announce: Announce {
@@ -112,12 +109,13 @@ impl Settings {
                 interval: config.announce.interval,
                 refresh: config.announce.refresh,
             },
-            health: HealthSettings {
-                gateways: config.health.gateways.clone(),
-                interfaces: checked_interfaces(config, me),
-                failures: config.health.failures,
-                interval: config.health.interval,
-            },
+            checks: config
+                .checks_for(me)
+                .iter()
+                .map(|check| Spec::configured(check, config.timing.interval))
+                .chain(Spec::builtins())
+                .collect(),
+            start_failure: config.hooks.start_failure,
             fingerprint: config.fingerprint(),
             signer: Signer::new(config.key.as_bytes()),
         }
@@ -142,28 +140,6 @@ impl Settings {
     pub fn handshake_wait(&self) -> Duration {
         self.timing.interval * 3
     }
-
-    /// How long a fresh health loss waits before it counts: one probe interval and
-    /// two heartbeats. When a gateway dies for everyone, the nodes notice up to a
-    /// probe interval apart, and a node that released at once would hand the VIPs
-    /// to a peer about to find itself just as cut off.
-    pub fn health_grace(&self) -> Duration {
-        self.health.interval + self.timing.interval * 2
-    }
-}
-
-/// The interfaces whose link state is checked: those that carry VIPs on node `me`.
-pub fn checked_interfaces(config: &Config, me: usize) -> Vec<String> {
-    if !config.health.link_state {
-        return Vec::new();
-    }
-    let mut names: Vec<String> = Vec::new();
-    for vip in vip_targets(config, me) {
-        if !names.contains(&vip.interface) {
-            names.push(vip.interface);
-        }
-    }
-    names
 }
 
 /// The VIPs as node `me` places them.

@@ -42,6 +42,8 @@ pub(super) enum Timer {
     Failback,
     /// The earliest failed VIP addition is due for another try.
     VipRetry,
+    /// The sticky failure of this check (by index) reaches its `failure_timeout`.
+    Unstick(usize),
     /// The held VIPs are due to be announced again (`announce.refresh`).
     Refresh,
     /// Dropped datagrams are due to be summed up in one log line.

@@ -52,6 +52,9 @@ pub const FLAG_TAKEOVER: u8 = 0b0_1000;
 pub const FLAG_STANDBY: u8 = 0b1_0000;
 /// The sender just resumed after a stall and yields to an active peer.
 pub const FLAG_YIELDING: u8 = 0b10_0000;
+/// The sender let the VIPs go while a check that runs only on the active node
+/// failed: it will not take them back while another node can hold them.
+pub const FLAG_FAILED: u8 = 0b100_0000;
 
 /// A node's role as it travels on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

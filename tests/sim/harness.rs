@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use failoverd::config::{Config, Failback};
-use failoverd::machine::health::Source;
+use failoverd::machine::health::Run;
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
     Refusal, ReloadError, Role, VipFailure, VipFailureKind,
@@ -218,6 +218,8 @@ pub struct SimNode {
     pub last_sent: BTreeMap<(usize, usize), Instant>,
     /// The priority the running daemon read at its start or its last reload.
     pub priority: u16,
+    /// The daemon asked for its active-only checks to run.
+    pub active_checks: bool,
 }
 
 /// A path that drops every datagram: from one node to another, on one link or all,
@@ -322,6 +324,7 @@ impl Sim {
                     awake_since: base,
                     stale_kernel: false,
                     last_sent: BTreeMap::new(),
+                    active_checks: false,
                     priority: 0,
                 })
                 .collect(),
@@ -391,6 +394,7 @@ impl Sim {
         node.running = None;
         node.stopping = false;
         node.awake_since = now;
+        node.active_checks = false;
         node.last_sent.clear();
         node.priority = self.config.nodes[i].priority;
         // Incarnations grow across restarts, as the wall clock does.
@@ -733,6 +737,7 @@ impl Sim {
                     let t = self.t();
                     self.nodes[i].events.push((t, event));
                 }
+                Action::ActiveChecks(on) => self.nodes[i].active_checks = on,
                 Action::Exit => {
                     let vips = self.nodes[i].vips.clone();
                     assert!(
@@ -948,12 +953,22 @@ impl Sim {
         if now >= self.next_probe {
             self.next_probe = now + self.config.health.interval;
             for &i in &awake {
-                let rtt = self.nodes[i].gateway_up.then_some(MS);
+                let passed = self.nodes[i].gateway_up;
+                let run = Run {
+                    passed,
+                    took: MS,
+                    detail: if passed {
+                        String::new()
+                    } else {
+                        "no echo reply".into()
+                    },
+                };
+                // The sample's first check is its gateway.
                 self.input(
                     i,
-                    Input::Probe {
-                        source: Source::Gateway(0),
-                        rtt,
+                    Input::Check {
+                        index: 0,
+                        run: &run,
                     },
                 );
             }

@@ -198,13 +198,15 @@ fn apply(sim: &mut Sim, plan: &Plan, verb: Verb) {
         Verb::Heal => sim.heal(),
         Verb::Order => {
             if sim.live(a) {
-                let order = sim.rng.pick(&[
+                let orders = [
                     Order::Takeover,
                     Order::Standby,
                     Order::Failback,
                     Order::Maintenance(true),
                     Order::Maintenance(false),
-                ]);
+                    Order::Clear("vip".into()),
+                ];
+                let order = orders[sim.rng.below(orders.len() as u64) as usize].clone();
                 order_and_check(sim, a, order);
             }
         }
@@ -300,7 +302,7 @@ pub fn order_and_check(sim: &mut Sim, i: usize, order: Order) {
         releasing: m.releasing(),
         maintenance: m.maintenance(),
         stopping: sim.nodes[i].stopping,
-        failing: m.health().failing(),
+        failing: m.health().score(),
         preferred: m.preferred_node(),
         peers: m
             .peers()
@@ -316,8 +318,8 @@ pub fn order_and_check(sim: &mut Sim, i: usize, order: Order) {
             })
             .collect(),
     };
-    let answer = sim.order(i, order);
-    if let Err(why) = judge(sim, i, order, &before, &answer) {
+    let answer = sim.order(i, order.clone());
+    if let Err(why) = judge(sim, i, &order, &before, &answer) {
         panic!("{} answered {order:?} with {answer:?}: {why}", sim.name(i));
     }
     if answer == Ok(Accepted::Maintenance { on: true }) {
@@ -329,7 +331,7 @@ pub fn order_and_check(sim: &mut Sim, i: usize, order: Order) {
 fn judge(
     sim: &Sim,
     i: usize,
-    order: Order,
+    order: &Order,
     before: &Before,
     answer: &Result<Accepted, Refusal>,
 ) -> Result<(), String> {
@@ -363,15 +365,15 @@ fn judge(
             )
         }
         Ok(Accepted::Releasing) => check(
-            order == Order::Standby && before.role == Role::Active && sim.machine(i).releasing(),
+            *order == Order::Standby && before.role == Role::Active && sim.machine(i).releasing(),
             "only the active node releases on standby, and it must be releasing",
         ),
         Ok(Accepted::StandingBy) => check(
-            order == Order::Standby && before.role != Role::Active,
+            *order == Order::Standby && before.role != Role::Active,
             "the active node must release, not just stand by",
         ),
         Ok(Accepted::HandingBack { to }) => check(
-            order == Order::Failback
+            *order == Order::Failback
                 && before.role == Role::Active
                 && *to == before.preferred
                 && *to != me
@@ -379,13 +381,13 @@ fn judge(
             "only the holder hands back, to the preferred node, by releasing",
         ),
         Ok(Accepted::Maintenance { on }) => check(
-            order == Order::Maintenance(*on)
+            *order == Order::Maintenance(*on)
                 && before.maintenance != *on
                 && sim.machine(i).maintenance() == *on,
             "maintenance did not change as answered",
         ),
         Ok(Accepted::MaintenanceAlreadyOn) => check(
-            order == Order::Maintenance(true) && before.maintenance,
+            *order == Order::Maintenance(true) && before.maintenance,
             "maintenance was not on",
         ),
         Err(Refusal::Frozen { by }) => {
@@ -398,10 +400,18 @@ fn judge(
             }
             Ok(())
         }
+        Ok(Accepted::Cleared { check: name }) | Err(Refusal::NotFailed { check: name }) => check(
+            *order == Order::Clear(name.clone()),
+            "only clear answers about a check's failure",
+        ),
+        Err(Refusal::UnknownCheck { check: name }) => check(
+            *order == Order::Clear(name.clone()) && name != "vip",
+            "vip is a built-in check of every node",
+        ),
         Err(Refusal::ShuttingDown) => check(before.stopping, "no SIGTERM was sent"),
         Err(Refusal::Releasing) => check(before.releasing, "no release was under way"),
         Err(Refusal::AlreadyActive) => check(
-            order == Order::Takeover && before.role == Role::Active,
+            *order == Order::Takeover && before.role == Role::Active,
             "it was not active",
         ),
         Err(Refusal::Starting) => check(before.role == Role::Starting, "it was not starting"),
@@ -410,11 +420,11 @@ fn judge(
             "it was not in fault with that many failing checks",
         ),
         Err(Refusal::NoLivePeer) => check(
-            order == Order::Standby && !before.peers.iter().any(|p| p.1 && p.2 != Role::Starting),
+            *order == Order::Standby && !before.peers.iter().any(|p| p.1 && p.2 != Role::Starting),
             "it saw a live peer",
         ),
         Err(Refusal::PeersInFault { peers }) => {
-            check(order == Order::Standby, "only standby looks for a peer")?;
+            check(*order == Order::Standby, "only standby looks for a peer")?;
             for name in peers.split(", ") {
                 check(
                     peer(name).is_some_and(|p| p.1 && p.2 == Role::Fault),
@@ -424,7 +434,7 @@ fn judge(
             Ok(())
         }
         Err(Refusal::NoHolder) => check(
-            order == Order::Failback
+            *order == Order::Failback
                 && before.role != Role::Active
                 && before.holding_peer().is_none(),
             "a holder was known",
@@ -436,14 +446,14 @@ fn judge(
                 before.holding_peer()
             };
             check(
-                order == Order::Failback
+                *order == Order::Failback
                     && holder == Some(node.as_str())
                     && *node == before.preferred,
                 "the node named is not both the holder and the preferred node",
             )
         }
         Err(Refusal::NotInvolved { holder, preferred }) => check(
-            order == Order::Failback
+            *order == Order::Failback
                 && *holder != me
                 && *preferred != me
                 && before.role != Role::Active
@@ -452,14 +462,14 @@ fn judge(
             "it was the holder or the preferred node",
         ),
         Err(Refusal::MaintenanceOff) => check(
-            order == Order::Maintenance(false)
+            *order == Order::Maintenance(false)
                 && !before.maintenance
                 && !before.peers.iter().any(|p| p.1 && p.3),
             "maintenance was on, here or on a peer it saw",
         ),
         Err(Refusal::MaintenanceElsewhere { by }) => {
             check(
-                order == Order::Maintenance(false) && !before.maintenance,
+                *order == Order::Maintenance(false) && !before.maintenance,
                 "maintenance was on here",
             )?;
             for name in by.split(", ") {
