@@ -24,13 +24,13 @@ mod sample;
 
 use std::time::{Duration, SystemTime};
 
-use failoverd::config::{Failback, Key};
+use failoverd::config::{Config, Failback, Key, Scope, StartFailure};
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Event, Hook, Input, Machine, Order, Refusal, ReloadError, Role,
 };
 use failoverd::wire::heartbeat::Heartbeat;
 
-use harness::{HookBehaviour, Sim, VIP_RETRY, config, ms};
+use harness::{HookBehaviour, Sim, VIP_RETRY, config, ms, service_check};
 use invariants::{Stats, takeover_bound};
 
 // --- start-up ----------------------------------------------------------------
@@ -1251,6 +1251,312 @@ fn the_liveness_check_catches_a_standby_that_never_takes_over() {
     let bound = takeover_bound(&sim.config, sim.hook_time);
     assert!(bound < Duration::from_secs(100));
     sim.run_for(bound + ms(100));
+}
+
+// --- service checks --------------------------------------------------------------------
+
+/// Two nodes that run a check `name` configured by `edit`, settled: alpha active.
+fn with_check(name: &str, seed: u64, edit: impl FnOnce(&mut failoverd::config::Check)) -> Sim {
+    let mut config = config(2, Failback::Manual);
+    let mut check = service_check(&config, name);
+    edit(&mut check);
+    config.checks.push(check);
+    Sim::settled(config, seed)
+}
+
+/// The reason of the node's last transition for its health (it names the check).
+fn lost_on(sim: &Sim, i: usize) -> String {
+    sim.transitions(i)
+        .iter()
+        .rev()
+        .find(|t| t.2.starts_with("health checks failing"))
+        .map(|t| t.2.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_service_check_fails_after_fall_runs_and_the_vips_move_with_a_planned_handover() {
+    let mut sim = with_check("web", 70, |_| {});
+    let interval = sim.config.health.interval;
+    sim.service_down(0, "web");
+    let took = sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    // Detected at the second failed run (fall 2), at most an interval after the
+    // service went; then a planned handover of a few ms.
+    assert!(took <= interval * 3 + ms(50), "{took:?}");
+    assert!(took >= interval, "{took:?}");
+    assert_eq!(sim.max_holders_seen, 1);
+    assert_eq!(
+        lost_on(&sim, 0),
+        "health checks failing (web), peer beta is healthier"
+    );
+    assert_eq!(
+        sim.transitions(1).last().map(|t| t.2.as_str()),
+        Some("planned handover from alpha")
+    );
+}
+
+#[test]
+fn a_single_failed_run_below_fall_moves_nothing() {
+    let mut sim = with_check("web", 71, |c| c.fall = 3);
+    let before = sim.transitions(0).len();
+    for _ in 0..5 {
+        sim.service_down(0, "web");
+        sim.run_for(sim.config.health.interval * 2);
+        sim.service_up(0, "web");
+        sim.run_for(sim.config.health.interval);
+    }
+    assert_eq!(sim.transitions(0).len(), before);
+    assert_eq!(sim.holders(), vec![0]);
+}
+
+#[test]
+fn rise_needs_that_many_passes_in_a_row_before_a_failed_check_passes_again() {
+    let mut sim = with_check("web", 72, |c| c.rise = 3);
+    let interval = sim.config.health.interval;
+    sim.service_down(0, "web");
+    sim.run_until(ms(2000), |s| s.role(0) == Some(Role::Fault));
+    sim.service_up(0, "web");
+    let back = sim.run_until(ms(2000), |s| s.role(0) == Some(Role::Standby));
+    // Three passing runs, an interval apart, the first at most an interval away.
+    assert!(back >= interval * 2, "standby again after {back:?}");
+    assert!(back <= interval * 4, "standby again after {back:?}");
+    assert_eq!(sim.holders(), vec![1], "manual failback: beta keeps them");
+}
+
+#[test]
+fn weights_decide_between_two_nodes_that_both_fail_a_check() {
+    let mut config = config(2, Failback::Manual);
+    let mut db = service_check(&config, "db");
+    db.weight = 5;
+    config.checks.push(db);
+    config.checks.push(service_check(&config, "web"));
+    let mut sim = Sim::settled(config, 73);
+    // Beta loses its web (1); alpha then its database (5): alpha is worse off.
+    sim.service_down(1, "web");
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Fault));
+    sim.service_down(0, "db");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.machine(0).health().score(), 5);
+    assert_eq!(sim.machine(1).health().score(), 1);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+#[test]
+fn a_fatal_check_makes_the_node_unfit_even_next_to_a_peer_that_fails_others() {
+    let mut config = config(2, Failback::Manual);
+    let mut disk = service_check(&config, "disk");
+    disk.fatal = true;
+    config.checks.push(disk);
+    let mut heavy = service_check(&config, "web");
+    heavy.weight = 100;
+    config.checks.push(heavy);
+    let mut sim = Sim::settled(config, 74);
+    sim.service_down(1, "web");
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Fault));
+    sim.service_down(0, "disk");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.machine(0).health().score(), u8::MAX);
+    assert!(lost_on(&sim, 0).contains("(disk)"), "{}", lost_on(&sim, 0));
+}
+
+#[test]
+fn an_active_only_check_runs_on_the_holder_alone_and_a_failure_there_sticks() {
+    let mut sim = with_check("app", 75, |c| c.on = Scope::Active);
+    assert!(
+        sim.nodes[0].active_checks,
+        "the holder runs its active-only checks"
+    );
+    assert!(!sim.nodes[1].active_checks, "the standby does not");
+    sim.service_down(0, "app");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert_eq!(sim.max_holders_seen, 1);
+    // Beta's checks run once its start hook is done.
+    sim.run_for(sim.hook_time + ms(10));
+    assert!(!sim.nodes[0].active_checks);
+    assert!(sim.nodes[1].active_checks);
+    assert!(sim.has_event(
+        0,
+        |e| matches!(e, Event::CheckStuck { check, .. } if check == "app")
+    ));
+    // Alpha's app would pass now, and alpha outranks beta; it still does not take
+    // the VIPs back while beta can hold them.
+    sim.service_up(0, "app");
+    sim.run_for(ms(3000));
+    assert_eq!(sim.holders(), vec![1]);
+    assert!(sim.machine(0).health().failed());
+    assert_eq!(sim.role(0), Some(Role::Standby));
+}
+
+#[test]
+fn two_nodes_whose_active_only_check_fails_leave_the_vips_where_they_are() {
+    let mut sim = with_check("app", 76, |c| c.on = Scope::Active);
+    sim.service_down(0, "app");
+    sim.service_down(1, "app");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.run_for(ms(5000));
+    // Beta fails too, but the only other node is failed: no ping-pong.
+    assert_eq!(sim.holders(), vec![1]);
+    let moves = sim
+        .transitions(1)
+        .iter()
+        .filter(|t| t.1 == Role::Active)
+        .count();
+    assert_eq!(moves, 1, "{:?}", sim.transitions(1));
+    let status = sim.machine(1).status(sim.now, SystemTime::now());
+    let app = status
+        .health
+        .checks
+        .iter()
+        .find(|c| c.name == "app")
+        .unwrap();
+    assert_eq!(app.state, failoverd::status::CheckState::Failing);
+    assert!(status.peers[0].failed, "beta's status says alpha failed");
+}
+
+#[test]
+fn a_failed_node_takes_the_vips_when_no_other_node_can_and_clear_ends_the_failure() {
+    let mut sim = with_check("app", 77, |c| c.on = Scope::Active);
+    sim.service_down(0, "app");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.service_up(0, "app");
+    // Beta dies: alpha, failed, is the only node that can hold the VIPs.
+    sim.crash(1);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    assert_eq!(
+        sim.order(0, Order::Clear("app".into())),
+        Ok(Accepted::Cleared {
+            check: "app".into()
+        })
+    );
+    assert!(!sim.machine(0).health().failed());
+    assert_eq!(
+        sim.order(0, Order::Clear("app".into())),
+        Err(Refusal::NotFailed {
+            check: "app".into()
+        })
+    );
+    assert_eq!(
+        sim.order(0, Order::Clear("nope".into())),
+        Err(Refusal::UnknownCheck {
+            check: "nope".into()
+        })
+    );
+}
+
+#[test]
+fn a_cleared_failure_lets_failback_bring_the_vips_home() {
+    let mut config = config(2, Failback::Auto);
+    let mut app = service_check(&config, "app");
+    app.on = Scope::Active;
+    config.checks.push(app);
+    let mut sim = Sim::settled(config, 78);
+    sim.service_down(0, "app");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.service_up(0, "app");
+    sim.run_for(sim.config.cluster.failback_delay * 2);
+    assert_eq!(sim.holders(), vec![1], "no failback to a failed node");
+    sim.order(0, Order::Clear("app".into())).unwrap();
+    let took = sim.run_until(ms(5000), |s| s.holders() == vec![0]);
+    assert!(took >= sim.config.cluster.failback_delay, "{took:?}");
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+#[test]
+fn a_sticky_failure_ends_on_its_own_after_failure_timeout() {
+    let mut sim = with_check("app", 79, |c| {
+        c.on = Scope::Active;
+        c.failure_timeout = Some(Duration::from_secs(2));
+    });
+    sim.service_down(0, "app");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    let stuck = sim
+        .event_time(0, |e| matches!(e, Event::CheckStuck { .. }))
+        .unwrap();
+    sim.run_until(ms(3000), |s| !s.machine(0).health().failed());
+    let cleared = sim
+        .event_time(
+            0,
+            |e| matches!(e, Event::CheckCleared { by, .. } if by.contains("timeout")),
+        )
+        .unwrap();
+    assert!(
+        cleared >= stuck + ms(2000) && cleared <= stuck + ms(2010),
+        "stuck at {stuck:?}, cleared at {cleared:?}"
+    );
+}
+
+#[test]
+fn an_active_only_check_counts_only_after_the_service_started_and_its_start_grace() {
+    let mut config = config(2, Failback::Manual);
+    let mut app = service_check(&config, "app");
+    app.on = Scope::Active;
+    app.start_grace = Duration::from_secs(1);
+    config.checks.push(app);
+    let mut sim = Sim::new(config, 80);
+    // The app is broken on alpha from the start.
+    sim.service_down(0, "app");
+    sim.run_until(ms(3000), |s| s.hook_runs(0, Hook::Start).len() == 1);
+    let started = sim.hook_runs(0, Hook::Start)[0].at + sim.hook_time;
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    let released = sim
+        .event_time(0, |e| matches!(e, Event::Releasing { .. }))
+        .unwrap();
+    let interval = sim.config.health.interval;
+    // Counted from the end of the grace: two failed runs (fall 2) after it.
+    assert!(
+        released >= started + ms(1000) + interval,
+        "{released:?} vs {started:?}"
+    );
+    assert!(
+        released <= started + ms(1000) + interval * 3 + ms(10),
+        "{released:?} vs {started:?}"
+    );
+}
+
+#[test]
+fn a_start_hook_that_fails_hands_the_vips_over_unless_told_to_ignore_it() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 81);
+    sim.hooks(1, HookBehaviour::Fail, None);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    sim.restart(0);
+    // Beta's start hook failed: it hands over to alpha once alpha is back, and sticks.
+    sim.run_until(ms(5000), |s| s.holders() == vec![0]);
+    assert!(sim.machine(1).health().failed());
+    assert!(
+        lost_on(&sim, 1).contains("(start-hook)"),
+        "{}",
+        lost_on(&sim, 1)
+    );
+    assert_eq!(sim.max_holders_seen, 1);
+
+    let mut ignore: Config = config(2, Failback::Manual);
+    ignore.hooks.start_failure = StartFailure::Ignore;
+    let mut sim = Sim::settled(ignore, 82);
+    sim.hooks(1, HookBehaviour::Fail, None);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    sim.restart(0);
+    sim.run_for(ms(4000));
+    assert_eq!(sim.holders(), vec![1]);
+    assert!(!sim.machine(1).health().failed());
+}
+
+#[test]
+fn a_node_that_cannot_add_its_vips_hands_over_once_the_retry_fails_too() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 83);
+    sim.vip_adds_fail(0, true, None);
+    // The address goes missing on alpha (someone ran `ip addr del`): alpha is not
+    // told; a takeover there shows it. Make alpha take over from beta instead.
+    sim.order(0, Order::Standby).unwrap();
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.order(0, Order::Takeover).unwrap();
+    sim.run_until(ms(5000), |s| {
+        s.role(0) != Some(Role::Active) && s.holders() == vec![1] && s.machine(0).health().failed()
+    });
+    let failed_adds = sim.nodes[0].adds.iter().filter(|a| !a.ok).count();
+    assert_eq!(failed_adds, 2, "the add and its retry");
+    assert!(lost_on(&sim, 0).contains("(vip)"), "{}", lost_on(&sim, 0));
 }
 
 // --- rules the randomized runs found broken ---------------------------------------------

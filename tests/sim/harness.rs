@@ -19,7 +19,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use failoverd::config::{Config, Failback};
+use failoverd::config::{Check, Config, Failback, Probe, Scope};
 use failoverd::machine::health::Run;
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
@@ -100,6 +100,27 @@ pub fn config(nodes: usize, failback: Failback) -> Config {
     config.hooks.stop = Some("/stop".into());
     config.hooks.fault = Some("/fault".into());
     config
+}
+
+/// A service check as `[[check]]` would give it, run every `health.interval` (the
+/// simulator runs every check on the gateway probes' tick): rise 2, fall 2, weight 1,
+/// on every node. Tests change what they need.
+pub fn service_check(config: &Config, name: &str) -> Check {
+    Check {
+        name: name.into(),
+        probe: Probe::Tcp {
+            address: "127.0.0.1:80".parse().expect("an address"),
+        },
+        interval: config.health.interval,
+        timeout: config.health.timeout,
+        rise: 2,
+        fall: 2,
+        weight: 1,
+        fatal: false,
+        on: Scope::Both,
+        start_grace: Duration::ZERO,
+        failure_timeout: None,
+    }
 }
 
 /// Adds a second VIP on the same interface, as a reload or a bigger file would.
@@ -203,6 +224,8 @@ pub struct SimNode {
     /// SIGSTOP: the process does not run; datagrams wait in its socket buffer.
     pub paused: bool,
     pub gateway_up: bool,
+    /// Services whose checks fail on this node, by check name.
+    pub services_down: Vec<String>,
     pub hook_behaviour: HookBehaviour,
     /// The kernel refuses to add VIPs on this node.
     pub vip_adds_fail: bool,
@@ -318,6 +341,7 @@ impl Sim {
                     isolated: false,
                     paused: false,
                     gateway_up: true,
+                    services_down: Vec::new(),
                     hook_behaviour: HookBehaviour::Succeed,
                     vip_adds_fail: false,
                     stopping: false,
@@ -608,6 +632,19 @@ impl Sim {
     pub fn gateway_up(&mut self, i: usize) {
         self.note(format!("gateway up for {}", self.name(i)));
         self.nodes[i].gateway_up = true;
+    }
+
+    /// The service that check `name` looks at stops answering on node i.
+    pub fn service_down(&mut self, i: usize, name: &str) {
+        self.note(format!("service {name} down on {}", self.name(i)));
+        if !self.nodes[i].services_down.iter().any(|s| s == name) {
+            self.nodes[i].services_down.push(name.to_string());
+        }
+    }
+
+    pub fn service_up(&mut self, i: usize, name: &str) {
+        self.note(format!("service {name} up on {}", self.name(i)));
+        self.nodes[i].services_down.retain(|s| s != name);
     }
 
     /// Node i's hook programs behave so, for `for_` (then succeed again) or for good.
@@ -949,28 +986,29 @@ impl Sim {
                 self.start_effect(i);
             }
         }
-        // Gateway probes.
+        // Checks: the gateway pings and the services, every `health.interval`; a
+        // check that runs only on the active node, only when its daemon asked.
         if now >= self.next_probe {
             self.next_probe = now + self.config.health.interval;
             for &i in &awake {
-                let passed = self.nodes[i].gateway_up;
-                let run = Run {
-                    passed,
-                    took: MS,
-                    detail: if passed {
-                        String::new()
-                    } else {
-                        "no echo reply".into()
-                    },
-                };
-                // The sample's first check is its gateway.
-                self.input(
-                    i,
-                    Input::Check {
-                        index: 0,
-                        run: &run,
-                    },
-                );
+                for (index, check) in self.config.checks_for(i).iter().enumerate() {
+                    let passed = match &check.probe {
+                        Probe::Ping { .. } => self.nodes[i].gateway_up,
+                        Probe::Link { .. } => continue,
+                        _ if check.on == Scope::Active && !self.nodes[i].active_checks => continue,
+                        _ => !self.nodes[i].services_down.contains(&check.name),
+                    };
+                    let run = Run {
+                        passed,
+                        took: MS,
+                        detail: if passed {
+                            String::new()
+                        } else {
+                            "failed".into()
+                        },
+                    };
+                    self.input(i, Input::Check { index, run: &run });
+                }
             }
         }
         // Timers.

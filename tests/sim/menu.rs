@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use failoverd::config::Failback;
+use failoverd::config::{Failback, Scope};
 use failoverd::machine::{Accepted, ConfigChange, Event, Order, Refusal, Role};
 
-use crate::harness::{HookBehaviour, Rng, Sim, add_vip, config, ms};
+use crate::harness::{HookBehaviour, Rng, Sim, add_vip, config, ms, service_check};
 use crate::invariants::Stats;
 
 /// How a seed shapes its cluster.
@@ -23,6 +23,9 @@ struct Plan {
     hook_time: Duration,
     /// Hooks may hang in this run, killed at this `hooks.timeout`.
     hang: Option<Duration>,
+    /// A service check `svc` (on every node, or only on the active one), whose
+    /// service the menu stops and starts.
+    service: Option<Scope>,
 }
 
 impl Plan {
@@ -41,6 +44,9 @@ impl Plan {
             max_delay: rng.pick(&[2, 5, 10]),
             hook_time: ms(rng.pick(&[5, 20, 100, 300])),
             hang: rng.chance(0.3).then(|| ms(rng.pick(&[500, 1000, 2000]))),
+            service: rng
+                .chance(0.5)
+                .then(|| rng.pick(&[Scope::Both, Scope::Active])),
         }
     }
 }
@@ -68,6 +74,7 @@ enum Verb {
     Reload,
     Hooks,
     VipAddsFail,
+    Service,
 }
 
 /// Each verb with its weight.
@@ -92,6 +99,7 @@ const MENU: &[(u64, Verb)] = &[
     (1, Verb::Reload),
     (2, Verb::Hooks),
     (1, Verb::VipAddsFail),
+    (3, Verb::Service),
 ];
 
 /// Verbs per run.
@@ -110,6 +118,11 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
     }
     if let Some(timeout) = plan.hang {
         config.hooks.timeout = timeout;
+    }
+    if let Some(on) = plan.service {
+        let mut check = service_check(&config, "svc");
+        check.on = on;
+        config.checks.push(check);
     }
     let mut sim = Sim::new(config, seed);
     sim.about = format!("{plan:?}");
@@ -196,6 +209,15 @@ fn apply(sim: &mut Sim, plan: &Plan, verb: Verb) {
             sim.note(format!("random loss {:.0}%", loss * 100.0));
         }
         Verb::Heal => sim.heal(),
+        Verb::Service => {
+            if plan.service.is_some() {
+                if sim.nodes[a].services_down.is_empty() {
+                    sim.service_down(a, "svc");
+                } else {
+                    sim.service_up(a, "svc");
+                }
+            }
+        }
         Verb::Order => {
             if sim.live(a) {
                 let orders = [
@@ -205,6 +227,7 @@ fn apply(sim: &mut Sim, plan: &Plan, verb: Verb) {
                     Order::Maintenance(true),
                     Order::Maintenance(false),
                     Order::Clear("vip".into()),
+                    Order::Clear("svc".into()),
                 ];
                 let order = orders[sim.rng.below(orders.len() as u64) as usize].clone();
                 order_and_check(sim, a, order);
@@ -496,6 +519,7 @@ fn finish(sim: &mut Sim, plan: &Plan) {
         sim.gateway_up(i);
         sim.hooks(i, HookBehaviour::Succeed, None);
         sim.vip_adds_fail(i, false, None);
+        sim.service_up(i, "svc");
         if sim.nodes[i].machine.is_none() {
             sim.restart(i);
         } else if sim.machine(i).maintenance() {
