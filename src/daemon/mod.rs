@@ -21,6 +21,7 @@ pub mod hooks;
 pub mod host;
 pub mod http;
 pub mod notify;
+pub mod process;
 pub mod vip;
 
 use std::future::Future;
