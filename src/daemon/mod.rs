@@ -13,6 +13,7 @@
 //! without root against a recording host; see `mod tests`.
 
 pub mod announce;
+pub mod checks;
 pub mod control;
 pub mod events;
 pub mod executor;
