@@ -1,25 +1,20 @@
-//! Runs the operator's start/stop/fault hook scripts.
+//! Runs the operator's start/stop/fault/standby hook scripts.
 //!
-//! Owns the child process from spawn to reaping: its environment, its output
-//! (logged line by line as it arrives) and its deadline. A hook runs in its own
-//! process group so a timeout can kill everything it started, not just the
-//! shell. What a hook's result means for the election is the caller's call.
+//! Owns what is particular to hooks: their output, logged line by line as it
+//! arrives, and their outcome. The process group, the environment every child gets
+//! and the kill at the deadline are `process.rs`'s, shared with `exec` checks. What
+//! a hook's result means for the election is the caller's call.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, timeout};
 use tracing::{info, warn};
 
-/// How long a timed-out hook's process group gets between SIGTERM and
-/// SIGKILL, to clean up.
-const KILL_GRACE: Duration = Duration::from_millis(1500);
+use super::process::{self, Exit, Group, Waited};
+
 /// How long output still in the pipes is waited for after the hook exits.
 /// Background processes the hook left behind may hold the pipes open for
 /// good; their output keeps being logged, but the caller does not wait.
@@ -27,8 +22,6 @@ const OUTPUT_DRAIN: Duration = Duration::from_millis(250);
 /// Longer lines are logged in pieces, so a hook cannot make us buffer
 /// unbounded output.
 const MAX_LINE: u64 = 4096;
-/// How often a terminated group is checked for survivors during the grace.
-const GROUP_POLL: Duration = Duration::from_millis(20);
 
 /// How a hook ended, and how long it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,64 +67,52 @@ pub async fn run_hook(
     timeout: Duration,
 ) -> HookOutcome {
     let started = Instant::now();
-    let status = run(name, program, env, timeout).await;
+    let status = run(name, program, env, started + timeout).await;
     HookOutcome {
         status,
         duration: started.elapsed(),
     }
 }
 
-async fn run(name: &str, program: &Path, env: &[(String, String)], limit: Duration) -> HookStatus {
-    // A hook that starts a service must not talk to systemd as if it were us.
-    let spawned = Command::new(program)
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
+async fn run(
+    name: &str,
+    program: &Path,
+    env: &[(String, String)],
+    deadline: Instant,
+) -> HookStatus {
+    let mut command = process::command(program);
+    command
         .envs(env.iter().map(|(key, value)| (key, value)))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
+        .stderr(Stdio::piped());
+    let mut group = match Group::spawn(command) {
+        Ok(group) => group,
         Err(err) => return HookStatus::SpawnFailed(format!("{}: {err}", program.display())),
-    };
-    // The leader's pid is its group id. It is None only once the child was
-    // reaped, which cannot have happened yet.
-    let Some(pgid) = child.id().and_then(|id| i32::try_from(id).ok()) else {
-        return HookStatus::SpawnFailed(format!("{}: no process id", program.display()));
-    };
-    let mut group = GroupGuard {
-        pgid: Pid::from_raw(pgid),
-        armed: true,
     };
 
     let mut readers = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
+    if let Some(stdout) = group.child().stdout.take() {
         readers.push(tokio::spawn(log_lines(name.to_owned(), stdout, false)));
     }
-    if let Some(stderr) = child.stderr.take() {
+    if let Some(stderr) = group.child().stderr.take() {
         readers.push(tokio::spawn(log_lines(name.to_owned(), stderr, true)));
     }
 
-    let status = match timeout(limit, child.wait()).await {
-        Ok(Ok(exit)) => status_of(exit),
-        Ok(Err(err)) => {
-            group.kill(Signal::SIGKILL);
-            HookStatus::SpawnFailed(format!("waiting for {}: {err}", program.display()))
+    let status = match group.wait_until(deadline).await {
+        Waited::Exited(exit) => {
+            group.release();
+            match exit {
+                Exit::Code(code) => HookStatus::Exited(code),
+                Exit::Signal(signal) => HookStatus::Signaled(signal),
+            }
         }
-        Err(_) => {
-            warn!(
-                hook = name,
-                ?limit,
-                "hook timed out, killing its process group"
-            );
-            terminate(&mut child, &group).await;
+        Waited::Failed(err) => HookStatus::SpawnFailed(format!("{}: {err}", program.display())),
+        Waited::TimedOut => {
+            warn!(hook = name, "hook timed out, killing its process group");
+            group.terminate().await;
             HookStatus::TimedOut
         }
     };
-    group.armed = false;
 
     // Readers that outlive the drain are left running detached: they end when
     // the last holder of the pipe exits.
@@ -142,39 +123,6 @@ async fn run(name: &str, program: &Path, env: &[(String, String)], limit: Durati
     })
     .await;
     status
-}
-
-/// SIGTERM to the group, SIGKILL to whatever is left after the grace.
-async fn terminate(child: &mut Child, group: &GroupGuard) {
-    group.kill(Signal::SIGTERM);
-    let deadline = Instant::now() + KILL_GRACE;
-    let mut leader_done = false;
-    while Instant::now() < deadline {
-        // Reap the leader as it goes: as a zombie it still counts as a
-        // member of the group.
-        if !leader_done {
-            leader_done = matches!(child.try_wait(), Ok(Some(_)));
-        }
-        if leader_done && !group.has_members() {
-            return;
-        }
-        sleep(GROUP_POLL).await;
-    }
-    group.kill(Signal::SIGKILL);
-    if !leader_done {
-        // SIGKILL cannot be caught, so this returns as soon as the kernel
-        // has torn the process down.
-        let _ = child.wait().await;
-    }
-}
-
-fn status_of(exit: ExitStatus) -> HookStatus {
-    match (exit.code(), exit.signal()) {
-        (Some(code), _) => HookStatus::Exited(code),
-        (None, Some(signal)) => HookStatus::Signaled(signal),
-        // Stopped or continued: wait() does not report those.
-        (None, None) => HookStatus::SpawnFailed(format!("unexpected wait status {exit}")),
-    }
 }
 
 async fn log_lines(hook: String, pipe: impl AsyncRead + Unpin, is_stderr: bool) {
@@ -202,38 +150,16 @@ async fn log_lines(hook: String, pipe: impl AsyncRead + Unpin, is_stderr: bool) 
     }
 }
 
-/// The hook's process group; killed on drop while armed, so a cancelled
-/// `run_hook` does not leave a hook running unsupervised.
-struct GroupGuard {
-    pgid: Pid,
-    armed: bool,
-}
-
-impl GroupGuard {
-    fn kill(&self, signal: Signal) {
-        // ESRCH only means everyone is gone already.
-        let _ = killpg(self.pgid, signal);
-    }
-
-    fn has_members(&self) -> bool {
-        killpg(self.pgid, None).is_ok()
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.kill(Signal::SIGKILL);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
     use std::path::PathBuf;
 
+    use nix::sys::signal::Signal;
+    use nix::unistd::Pid;
+
+    use super::process::KILL_GRACE;
     use super::*;
 
     /// A scratch directory removed on drop, without a tempfile dependency.

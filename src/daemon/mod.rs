@@ -2,17 +2,19 @@
 //! packet sockets, hook processes) and the signals, turns what happens into inputs
 //! and carries out the actions. It decides nothing.
 //!
-//! One task per source of input (a receiver per heartbeat link, the gateway prober,
-//! the link monitor, the effect executor, the control socket) feeds channels that a
-//! single loop selects on, together with signals and the machine's next deadline.
-//! Slow effects run in the executor, one at a time and in order, so heartbeats keep
-//! flowing while a hook runs or netlink is slow.
+//! One task per source of input (a receiver per heartbeat link, the effect executor,
+//! the control socket) feeds channels that a single loop selects on, together with
+//! signals and the machine's next deadline. Slow effects run in the executor, one at
+//! a time and in order, so heartbeats keep flowing while a hook runs or netlink is
+//! slow. The checks run on a thread of their own (`checks`) and send their runs to
+//! the same loop, so that no check, however slow or many, holds up a heartbeat.
 //!
 //! Everything the shell touches is given to it ([`Listeners`], a [`Host`]), so its
 //! paths (carrying out actions, answering the control socket, reloading) are tested
 //! without root against a recording host; see `mod tests`.
 
 pub mod announce;
+pub mod checks;
 pub mod control;
 pub mod events;
 pub mod executor;
@@ -21,6 +23,7 @@ pub mod hooks;
 pub mod host;
 pub mod http;
 pub mod notify;
+pub mod process;
 pub mod vip;
 
 use std::future::Future;
@@ -33,19 +36,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, UdpSocket, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::config::Probe;
 use crate::config::{Config, ConfigError};
 use crate::control::{Command, Response};
-use crate::machine::health::Run;
 use crate::machine::{
-    Action, Effect, EffectId, Event, Input, Machine, Order, Outcome, ReloadError, Severity,
+    Action, Effect, EffectId, Event, Input, Machine, Order, Outcome, ReloadError, Role, Severity,
 };
 use crate::status::{HookRun, Status};
 use crate::wire::heartbeat;
+use checks::Checks;
 use events::EventLog;
 use executor::{Announcing, Executor};
 pub use host::{Host, Kernel};
@@ -73,6 +74,10 @@ pub enum DaemonError {
         address: SocketAddr,
         source: io::Error,
     },
+    /// The thread that runs the checks could not be started (out of threads or
+    /// memory).
+    #[error("cannot start the check thread: {0}")]
+    Checks(io::Error),
 }
 
 /// Why a reload was rejected; the running configuration stays in force.
@@ -113,7 +118,7 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let listeners = Listeners::bind(&config, me).await?;
     let host = Kernel::connect().await?;
-    let (shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host);
+    let (shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host)?;
     shell.run(machine, inputs, shutdown).await;
     Ok(())
 }
@@ -165,93 +170,12 @@ struct Datagram {
     bytes: Vec<u8>,
 }
 
-/// The channels the loop selects on, besides the health monitors the shell
-/// restarts on reload.
+/// The channels the loop selects on, besides the checks' results, whose channel
+/// a reload replaces.
 pub struct Inputs {
     datagrams: mpsc::Receiver<Datagram>,
     done: mpsc::UnboundedReceiver<(EffectId, Outcome)>,
     requests: mpsc::Receiver<Pending>,
-}
-
-/// The health probes (gateway pings, link states), restarted when a reload
-/// changes what they watch. Each result is reported with the index of its check in
-/// [`Config::checks_for`], the numbering the machine uses.
-struct Monitors {
-    probes: mpsc::Receiver<gateway::ProbeResult>,
-    /// Check index of each pinged target, by the prober's target index.
-    pinged: Vec<usize>,
-    links: mpsc::Receiver<(usize, bool)>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Monitors {
-    fn start<H: Host>(config: &Config, me: usize, host: &H) -> Monitors {
-        let (probe_tx, probes) = mpsc::channel(64);
-        let (link_tx, links) = mpsc::channel(16);
-        let mut tasks = Vec::new();
-        let checks = config.checks_for(me);
-        let mut pinged = Vec::new();
-        let mut targets = Vec::new();
-        let mut interfaces = Vec::new();
-        for (index, check) in checks.iter().enumerate() {
-            match &check.probe {
-                Probe::Ping { target } => {
-                    pinged.push(index);
-                    targets.push(*target);
-                }
-                Probe::Link { interface } => interfaces.push((index, interface.clone())),
-                Probe::Exec { .. } | Probe::Tcp { .. } | Probe::Http { .. } => {}
-            }
-        }
-        if !targets.is_empty() {
-            tasks.push(tokio::spawn(gateway::run_prober(
-                targets,
-                config.health.interval,
-                config.health.timeout,
-                probe_tx,
-            )));
-        }
-        if !interfaces.is_empty() {
-            tasks.push(tokio::spawn(watch_links(
-                host.clone(),
-                interfaces,
-                config.health.interval,
-                link_tx,
-            )));
-        }
-        Monitors {
-            probes,
-            pinged,
-            links,
-            tasks,
-        }
-    }
-
-    fn stop(&mut self) {
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
-    }
-}
-
-/// Polls the link state (up and running) of the given interfaces, each with the
-/// index of its check, every health interval. A missing interface counts as down.
-async fn watch_links<H: Host>(
-    host: H,
-    interfaces: Vec<(usize, String)>,
-    interval: Duration,
-    tx: mpsc::Sender<(usize, bool)>,
-) {
-    let mut ticks = tokio::time::interval(interval);
-    loop {
-        ticks.tick().await;
-        for (index, name) in &interfaces {
-            let up = host.link(name).await.is_ok_and(|info| info.up);
-            if tx.send((*index, up)).await.is_err() {
-                return;
-            }
-        }
-    }
 }
 
 /// What the loop needs besides the machine.
@@ -266,24 +190,30 @@ pub struct Shell<H: Host> {
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
     status_tx: watch::Sender<Arc<Status>>,
     announcing: Announcing,
-    monitors: Monitors,
+    /// The check thread; see `checks`.
+    checks: Checks,
+    /// This node's role as of the last input, for the checks' `FAILOVERD_ROLE`.
+    role: watch::Sender<Role>,
     systemd: Option<notify::Notifier>,
 }
 
 impl<H: Host> Shell<H> {
-    /// Starts the tasks that feed the loop and the machine for node `me`.
+    /// Starts the tasks that feed the loop, the check thread, and the machine for
+    /// node `me`.
     pub fn start(
         config: Config,
         config_path: PathBuf,
         me: usize,
         listeners: Listeners,
         host: H,
-    ) -> (Shell<H>, Machine, Inputs) {
+    ) -> Result<(Shell<H>, Machine, Inputs), DaemonError> {
         let (datagram_tx, datagrams) = mpsc::channel::<Datagram>(256);
         for (link, socket) in listeners.links.iter().enumerate() {
             tokio::spawn(receive(link, Arc::clone(socket), datagram_tx.clone()));
         }
-        let monitors = Monitors::start(&config, me, &host);
+        let (role, role_rx) = watch::channel(Role::Starting);
+        let mut checks = Checks::start(host.clone(), role_rx).map_err(DaemonError::Checks)?;
+        checks.run(config.checks_for(me), check_context(&config, me));
         let (done_tx, done) = mpsc::unbounded_channel();
         let executor = Executor::new(host.clone(), done_tx);
         let hook_runs = executor.hook_runs();
@@ -326,7 +256,8 @@ impl<H: Host> Shell<H> {
             hook_runs,
             status_tx,
             announcing,
-            monitors,
+            checks,
+            role,
             systemd: notify::Notifier::from_env(),
         };
         let inputs = Inputs {
@@ -334,7 +265,7 @@ impl<H: Host> Shell<H> {
             done,
             requests,
         };
-        (shell, machine, inputs)
+        Ok((shell, machine, inputs))
     }
 
     /// The loop: until `shutdown` resolves and the machine has handed over.
@@ -379,19 +310,9 @@ impl<H: Host> Shell<H> {
                     let now = Instant::now().into_std();
                     machine.handle(now, Input::Datagram { link: d.link, from: d.from, bytes: &d.bytes });
                 }
-                Some(p) = self.monitors.probes.recv() => {
-                    let run = match &p.outcome {
-                        Ok(rtt) => Run { passed: true, took: *rtt, detail: String::new() },
-                        Err(err) => Run { passed: false, took: Duration::ZERO, detail: err.to_string() },
-                    };
-                    if let Some(&index) = self.monitors.pinged.get(p.target_index) {
-                        machine.handle(Instant::now().into_std(), Input::Check { index, run: &run });
-                    }
-                }
-                Some((index, up)) = self.monitors.links.recv() => {
-                    let detail = if up { String::new() } else { "down".to_string() };
-                    let run = Run { passed: up, took: Duration::ZERO, detail };
-                    machine.handle(Instant::now().into_std(), Input::Check { index, run: &run });
+                Some(report) = self.checks.recv() => {
+                    let now = Instant::now().into_std();
+                    machine.handle(now, Input::Check { index: report.index, run: &report.run });
                 }
                 Some((id, outcome)) = inputs.done.recv() => {
                     let now = Instant::now().into_std();
@@ -464,11 +385,13 @@ impl<H: Host> Shell<H> {
                     log_event(&event);
                     self.events.record(&event);
                 }
-                // The checks that run only on the active node are not run yet.
-                Action::ActiveChecks(_) => {}
+                Action::ActiveChecks(on) => self.checks.set_active(on),
                 Action::Exit => return false,
             }
         }
+        let role = machine.role();
+        self.role
+            .send_if_modified(|shown| std::mem::replace(shown, role) != role);
         true
     }
 
@@ -558,11 +481,11 @@ impl<H: Host> Shell<H> {
         let changes = machine
             .reconfigure(Instant::now().into_std(), &config)
             .map_err(ReloadFailure::Refused)?;
-        if config.checks_for(self.me) != self.config.checks_for(self.me)
-            || config.health != self.config.health
-        {
-            self.monitors.stop();
-            self.monitors = Monitors::start(&config, self.me, &self.host);
+        // The machine numbers the checks anew; so do the runners, and no run of an
+        // old one reaches the machine after this.
+        if config.checks_for(self.me) != self.config.checks_for(self.me) {
+            self.checks
+                .run(config.checks_for(self.me), check_context(&config, self.me));
         }
         self.events
             .configure(config.events.keep, config.events.file.clone());
@@ -573,6 +496,14 @@ impl<H: Host> Shell<H> {
             let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
             format!("configuration reloaded: {}", changes.join(", "))
         })
+    }
+}
+
+/// What every check run may want to know about node `me`.
+fn check_context(config: &Config, me: usize) -> checks::Context {
+    checks::Context {
+        node: config.nodes[me].name.clone(),
+        cluster: config.cluster.name.clone(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use super::hooks::{HookOutcome, HookStatus};
 use super::*;
@@ -12,7 +13,8 @@ use crate::config::sample::Sample;
 use crate::machine::{Hook, Role, VipFailure, VipTarget};
 use crate::wire::heartbeat::{Heartbeat, Signer, WireState};
 
-/// Records what the shell asked of the host; every request succeeds.
+/// Records what the shell asked of the host; every request succeeds, and every
+/// interface is up but those named `down…`.
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<String>>>);
 
@@ -46,7 +48,7 @@ impl Host for Recorder {
         Ok(vip::LinkInfo {
             index: 7,
             mac: [2, 0, 0, 0, 0, 1],
-            up: !interface.is_empty(),
+            up: !interface.starts_with("down"),
         })
     }
 
@@ -117,6 +119,12 @@ impl Lab {
 
     /// Writes the sample configuration for this lab, with this priority for alpha.
     fn write(&self, priority: u16) {
+        self.write_with(priority, "");
+    }
+
+    /// Writes the sample configuration with this priority for alpha and `tables`
+    /// (`[[check]]` tables) appended.
+    fn write_with(&self, priority: u16, tables: &str) {
         let dir = self.dir.display();
         let text = Sample::new()
             .set("cluster.name", "shell")
@@ -143,6 +151,7 @@ impl Lab {
             .remove("hooks.fault")
             .set("control.socket", format!("{dir}/failoverd.sock"))
             .set("control.state_dir", format!("{dir}/state"))
+            .append(tables)
             .to_string();
         fs::write(self.path(), text).unwrap();
     }
@@ -159,7 +168,7 @@ impl Lab {
         };
         let host = Recorder::default();
         let (shell, machine, inputs) =
-            Shell::start(config, self.path(), 0, listeners, host.clone());
+            Shell::start(config, self.path(), 0, listeners, host.clone()).unwrap();
         (shell, machine, inputs, host)
     }
 }
@@ -207,6 +216,10 @@ async fn pump(
         tokio::select! {
             Some((id, outcome)) = inputs.done.recv() => {
                 machine.handle(Instant::now().into_std(), Input::Done { id, outcome: &outcome });
+            }
+            Some(report) = shell.checks.recv() => {
+                let now = Instant::now().into_std();
+                machine.handle(now, Input::Check { index: report.index, run: &report.run });
             }
             () = tokio::time::sleep_until(deadline) => {
                 machine.handle_timeout(Instant::now().into_std());
@@ -363,5 +376,273 @@ async fn a_graceful_stop_releases_through_the_host_then_exits() {
         machine.poll_timeout(),
         None,
         "an exited machine sleeps for good"
+    );
+}
+
+/// The runs of check `name` so far, as the machine counts them.
+fn runs(machine: &Machine, name: &str) -> u64 {
+    let status = machine.status(Instant::now().into_std(), SystemTime::now());
+    let check = status.health.checks.iter().find(|c| c.name == name);
+    check.unwrap_or_else(|| panic!("no check {name}")).runs
+}
+
+#[tokio::test]
+async fn active_only_checks_run_once_the_service_is_up_and_exec_checks_see_the_role() {
+    let lab = Lab::new("active-checks");
+    let said = lab.dir.join("role");
+    let script = lab.dir.join("role.sh");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$FAILOVERD_ROLE\" > {}\n", said.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    lab.write_with(
+        200,
+        &format!(
+            "[[check]]\nname = \"role\"\nkind = \"exec\"\ncommand = [\"{}\"]\n\
+             interval = \"100ms\"\n\n\
+             [[check]]\nname = \"app\"\nkind = \"link\"\ninterface = \"app0\"\n\
+             on = \"active\"\ninterval = \"20ms\"\n",
+            script.display()
+        ),
+    );
+    let (mut shell, mut machine, mut inputs, host) = lab.start().await;
+    let ran = |m: &Machine| runs(m, "role") >= 1;
+    assert_eq!(
+        pump(&mut shell, &mut machine, &mut inputs, ran).await,
+        Pumped::Done
+    );
+    assert_eq!(
+        runs(&machine, "app"),
+        0,
+        "not active: the app is not checked"
+    );
+
+    until_active(&mut shell, &mut machine, &mut inputs).await;
+    let started = |m: &Machine| {
+        runs(m, "app") > 0 && host.calls().iter().any(|c| c.starts_with("hook start"))
+    };
+    assert_eq!(
+        pump(&mut shell, &mut machine, &mut inputs, started).await,
+        Pumped::Done
+    );
+    let told = |_: &Machine| fs::read_to_string(&said).is_ok_and(|r| r == "active\n");
+    assert_eq!(
+        pump(&mut shell, &mut machine, &mut inputs, told).await,
+        Pumped::Done,
+        "FAILOVERD_ROLE follows the machine"
+    );
+
+    machine.handle(Instant::now().into_std(), Input::Shutdown);
+    let never = |_: &Machine| false;
+    assert_eq!(
+        pump(&mut shell, &mut machine, &mut inputs, never).await,
+        Pumped::Exited
+    );
+    // Released: what is still queued may be the app's, nothing after it.
+    let drained = Instant::now() + Duration::from_millis(150);
+    while let Ok(Some(_)) = tokio::time::timeout_at(drained, shell.checks.recv()).await {}
+    let until = Instant::now() + Duration::from_millis(200);
+    while let Ok(Some(report)) = tokio::time::timeout_at(until, shell.checks.recv()).await {
+        assert_eq!(
+            report.index, 0,
+            "only the role check runs after the release"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_checks_renumbers_their_runs_too() {
+    let lab = Lab::new("reload-checks");
+    let check = |name: &str, interface: &str| {
+        format!(
+            "[[check]]\nname = \"{name}\"\nkind = \"link\"\ninterface = \"{interface}\"\n\
+             interval = \"20ms\"\nrise = 1\nfall = 1\n"
+        )
+    };
+    lab.write_with(200, &check("down", "down0"));
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    let failing = |m: &Machine| runs(m, "down") >= 2;
+    assert_eq!(
+        pump(&mut shell, &mut machine, &mut inputs, failing).await,
+        Pumped::Done
+    );
+    lab.write_with(
+        200,
+        &format!("{}\n{}", check("up", "eth0"), check("down", "down0")),
+    );
+    let applied = shell.answer(&mut machine, &Command::Reload);
+    assert!(applied.ok, "{applied:?}");
+    let before = runs(&machine, "down");
+    let both = |m: &Machine| runs(m, "up") >= 3 && runs(m, "down") > before;
+    assert_eq!(
+        pump(&mut shell, &mut machine, &mut inputs, both).await,
+        Pumped::Done
+    );
+    let status = machine.status(Instant::now().into_std(), SystemTime::now());
+    let up = status
+        .health
+        .checks
+        .iter()
+        .find(|c| c.name == "up")
+        .unwrap();
+    // A run of the old check 0 under its new index would have failed "up".
+    assert_eq!(up.consecutive_failures, 0, "{up:?}");
+    assert_eq!(up.state, crate::status::CheckState::Passing);
+}
+
+/// A server that takes connections (so a client's request goes out) and never
+/// answers. Each connection is held for a while, then dropped: by then its client
+/// gave up.
+struct Silent {
+    address: SocketAddr,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Silent {
+    fn start(hold: Duration) -> Silent {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, stopped) = (Arc::clone(&accepted), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let limit = std::time::Instant::now() + Duration::from_secs(60);
+            let mut held = std::collections::VecDeque::new();
+            while !stopped.load(Ordering::Relaxed) && std::time::Instant::now() < limit {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        held.push_back((std::time::Instant::now(), stream));
+                        count.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {}
+                }
+                while held.front().is_some_and(|(at, _)| at.elapsed() > hold) {
+                    held.pop_front();
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        Silent {
+            address,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Room for a few thousand sockets, whatever the soft limit this test started with.
+fn raise_open_files(want: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < want {
+            limit.rlim_cur = want.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// How late a heartbeat may be, beyond its interval, with a thousand checks
+/// hanging: scheduling on a loaded two-core CI box, and the loop taking in a burst
+/// of a thousand failed runs. A loop that waited on a check even once would be late
+/// by the checks' timeout, 500 ms.
+const HEARTBEAT_SLACK: Duration = Duration::from_millis(150);
+
+/// The issue's promise: checks never run on the thread that sends heartbeats and
+/// never delay them. A thousand http checks hang on a server that takes their
+/// connections and never answers, each until its timeout, run after run, and fail
+/// (each failure an event and a heartbeat out of turn), while alpha sends a
+/// heartbeat every 20 ms through the real loop; beta's socket sees no gap longer
+/// than the interval and [`HEARTBEAT_SLACK`].
+#[tokio::test]
+async fn a_thousand_hanging_checks_leave_the_heartbeats_on_time() {
+    const CHECKS: usize = 1000;
+    const RUN: Duration = Duration::from_secs(3);
+    let interval = Duration::from_millis(20);
+    raise_open_files(8192);
+    let server = Silent::start(Duration::from_secs(1));
+    let lab = Lab::new("thousand");
+    let mut tables = String::new();
+    for i in 0..CHECKS {
+        tables.push_str(&format!(
+            "[[check]]\nname = \"slow-{i}\"\nkind = \"http\"\nurl = \"http://{}/\"\n\
+             interval = \"500ms\"\ntimeout = \"500ms\"\nfall = 1\nweight = 0\n\n",
+            server.address
+        ));
+    }
+    lab.write_with(200, &tables);
+    let (shell, machine, inputs, _host) = lab.start().await;
+
+    let peer = lab.peer[0].try_clone().unwrap();
+    peer.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let listen_until = started + RUN + Duration::from_secs(1);
+    let listener = std::thread::spawn(move || {
+        let mut arrivals = Vec::new();
+        let mut buf = [0u8; 2048];
+        while std::time::Instant::now() < listen_until {
+            if peer.recv_from(&mut buf).is_ok() {
+                arrivals.push(std::time::Instant::now());
+            }
+        }
+        arrivals
+    });
+    let shutdown = tokio::time::sleep(RUN);
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        shell.run(machine, inputs, shutdown),
+    )
+    .await
+    .expect("the shell hands over and exits");
+    let arrivals = listener.join().unwrap();
+
+    let stop = started + RUN;
+    let mut edges = vec![started];
+    edges.extend(arrivals.iter().copied().filter(|at| *at <= stop));
+    edges.push(stop);
+    let worst = edges
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap();
+    eprintln!(
+        "{} datagrams in {RUN:?}, the longest gap {worst:?}, {} connections taken",
+        arrivals.len(),
+        server.accepted()
+    );
+    assert!(
+        worst <= interval + HEARTBEAT_SLACK,
+        "a heartbeat came {worst:?} after the one before"
+    );
+    assert!(
+        server.accepted() >= CHECKS,
+        "every check hung on the server at least once: {} connections",
+        server.accepted()
     );
 }

@@ -1,5 +1,5 @@
-//! The status page: this node's state, VIPs, peers and their links, health, hooks
-//! and events as one self-contained HTML document that reloads itself. It loads
+//! The status page: this node's state, VIPs, peers and their links, health and its
+//! checks, hooks and events as one self-contained HTML document that reloads itself. It loads
 //! nothing from anywhere else (no scripts, no external style sheets, fonts or
 //! images), and every string that comes from the status is escaped.
 
@@ -7,8 +7,9 @@ use std::fmt::{self, Write as _};
 use std::time::SystemTime;
 
 use crate::machine::event::{Role, Severity};
+use crate::machine::health::UNFIT;
 use crate::machine::peer::LinkState;
-use crate::status::{Failback, Named, PeerState, Status, unix_ms};
+use crate::status::{CheckState, Failback, Named, PeerState, Scope, Status, unix_ms};
 
 /// How often the status page reloads itself.
 const REFRESH_SECONDS: u32 = 2;
@@ -129,6 +130,7 @@ fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
     write_peers(out, s)?;
     write_gateways(out, s)?;
     write_interfaces(out, s)?;
+    write_checks(out, s)?;
     write_hooks(out, s)?;
     write_events(out, s)?;
     write!(
@@ -160,6 +162,9 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
             "<span class=\"c-bad\"><span class=\"dot\"></span>{}</span>",
             FailingChecks(n)
         )?,
+    }
+    if s.health.failed {
+        out.push_str(" <span class=\"flag bad\">a check failed while active</span>");
     }
     out.push_str("</dd><dt>Maintenance</dt><dd>");
     out.push_str(if s.maintenance.on {
@@ -263,6 +268,9 @@ fn write_peers(out: &mut String, s: &Status) -> fmt::Result {
         if peer.standby_requested {
             out.push_str("<span class=\"flag\">standby requested</span>");
         }
+        if peer.failed {
+            out.push_str("<span class=\"flag bad\">a check failed while active</span>");
+        }
         out.push_str(
             "</div><table><tr><th>Link</th><th>Address</th><th>Heartbeats</th>\
              <th class=\"num\">Last heard</th><th class=\"num\">Received</th></tr>",
@@ -339,6 +347,77 @@ fn write_interfaces(out: &mut String, s: &Status) -> fmt::Result {
         )?;
     }
     out.push_str("</table></section>\n");
+    Ok(())
+}
+
+/// Every check, the built-in ones too, in the order the daemon runs them; then, for
+/// each sticky failure, what it does and how to end it.
+fn write_checks(out: &mut String, s: &Status) -> fmt::Result {
+    let checks = &s.health.checks;
+    if checks.is_empty() {
+        return Ok(());
+    }
+    out.push_str(
+        "<section class=\"wide\"><h2>Checks</h2><table><tr><th>Check</th><th>Kind</th>\
+         <th>Target</th><th>Weight</th><th>State</th><th class=\"num\">Failures in a row</th>\
+         <th class=\"num\">Runs</th><th class=\"num\">Last took</th><th>Last output</th></tr>",
+    );
+    for check in checks {
+        let class = match check.state.known() {
+            Some(CheckState::Passing) => "c-ok",
+            Some(CheckState::Failing) => "c-bad",
+            Some(CheckState::Idle) | None => "c-idle",
+        };
+        write!(
+            out,
+            "<tr><td>{name}</td><td>{kind}</td><td class=\"mono\">{target}</td><td>",
+            name = Esc(&check.name),
+            kind = Esc(&check.kind),
+            target = Esc(&check.target),
+        )?;
+        if check.fatal {
+            out.push_str("fatal");
+        } else {
+            write!(out, "weight {}", check.weight)?;
+        }
+        if check.on == Scope::Active {
+            out.push_str(", on active");
+        }
+        write!(
+            out,
+            "</td><td class=\"{class}\"><span class=\"dot\"></span>{state}",
+            state = Esc(check.state.as_str()),
+        )?;
+        if check.failed {
+            out.push_str(" <span class=\"flag bad\">failed while active</span>");
+        }
+        write!(
+            out,
+            "</td><td class=\"num\">{failures}</td><td class=\"num\">{runs}</td>\
+             <td class=\"num\">{took}</td><td class=\"mono\">{detail}</td></tr>",
+            failures = check.consecutive_failures,
+            runs = check.runs,
+            took = check
+                .last_duration_ms
+                .map_or_else(|| "\u{2014}".to_string(), |ms| Age(ms).to_string()),
+            detail = Esc(check.last_detail.as_deref().unwrap_or("")),
+        )?;
+    }
+    out.push_str("</table>");
+    for check in checks.iter().filter(|c| c.failed) {
+        write!(
+            out,
+            "<p class=\"c-bad\"><b>{name}</b> failed while this node was active: this node \
+             takes the VIPs only if no other node can, until <span class=\"mono\">failoverd \
+             clear {name}</span>",
+            name = Esc(&check.name),
+        )?;
+        if let Some(until) = &check.failed_until {
+            write!(out, " or {}", Esc(&display_time(until)))?;
+        }
+        out.push_str(".</p>");
+    }
+    out.push_str("</section>\n");
     Ok(())
 }
 
@@ -453,6 +532,7 @@ impl fmt::Display for FailingChecks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             1 => f.write_str("1 failing check"),
+            UNFIT => f.write_str("a fatal check failing"),
             n => write!(f, "{n} failing checks"),
         }
     }
@@ -535,180 +615,4 @@ impl fmt::Display for Esc<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::UNIX_EPOCH;
-
-    use super::*;
-    use crate::status::fixture::{self, now};
-    use crate::status::{EventRecord, Maintenance};
-
-    const SCRIPT_MESSAGE: &str = "hook said <script>alert('x')</script> & \"quoted\"";
-
-    #[test]
-    fn page_shows_the_cluster_at_a_glance() {
-        let page = render_page(&fixture::status(), now());
-        for needle in [
-            "<h1>alpha</h1>",
-            "<title>alpha: active \u{2014} failoverd</title>",
-            "<span class=\"badge b-active\">active</span>",
-            "for 3 h 12 min",
-            "2026-11-22 01:17:39 UTC",
-            "peer beta dead on all links",
-            "<dt>Failback</dt><dd>manual</dd>",
-            "took 3 ms",
-            "198.18.0.10/24",
-            "2001:db8::10/64",
-            "<b>this node</b>",
-            "<h3>beta</h3>",
-            "<span class=\"badge b-standby\">standby</span>",
-            "priority 100",
-            "configuration matches",
-            "crossover",
-            "38 ms ago",
-            "<td class=\"c-ok\"><span class=\"dot\"></span>ok</td>",
-            "198.18.0.1",
-            "0.41 ms",
-            "exited 0 after 151ms",
-            "<td class=\"sev c-late\">warn</td><td>link</td>",
-            "http-equiv=\"refresh\" content=\"2\"",
-        ] {
-            assert!(page.contains(needle), "page lacks {needle:?}:\n{page}");
-        }
-        assert!(!page.contains("MAINTENANCE MODE"));
-        assert!(!page.contains("nobody"));
-    }
-
-    #[test]
-    fn page_escapes_every_string_from_the_status() {
-        let mut status = fixture::status();
-        status.peers[0].name = "\"><img src=x onerror=alert(1)>".into();
-        status.maintenance = Maintenance {
-            on: true,
-            set_by: vec!["<b>mallory</b>".into()],
-        };
-        status.events.last_mut().unwrap().message = SCRIPT_MESSAGE.into();
-        let page = render_page(&status, now());
-        assert!(page.contains(
-            "hook said &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;"
-        ));
-        assert!(page.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"));
-        assert!(page.contains("set by &lt;b&gt;mallory&lt;/b&gt;"));
-        let lower = page.to_lowercase();
-        assert!(!lower.contains("<script"), "{page}");
-        assert!(!lower.contains("<img"), "{page}");
-        assert!(!lower.contains("<b>mallory"), "{page}");
-    }
-
-    #[test]
-    fn page_needs_nothing_from_elsewhere() {
-        let page = render_page(&fixture::status(), now()).to_lowercase();
-        for outside in [
-            "http://",
-            "https://",
-            "src=",
-            "<script",
-            "stylesheet",
-            "@import",
-        ] {
-            assert!(!page.contains(outside), "page refers to {outside:?}");
-        }
-    }
-
-    #[test]
-    fn page_flags_trouble() {
-        let mut status = fixture::status();
-        status.health.failing = 2;
-        status.releasing = true;
-        status.failback = Failback::Auto.into();
-        status.vips[1].held_here = false;
-        status.vips[1].holder = None;
-        let peer = &mut status.peers[0];
-        peer.health_failing = 1;
-        peer.alive = false;
-        peer.state = PeerState::Dead.into();
-        peer.fingerprint_match = Some(false);
-        peer.links[1].state = LinkState::Down.into();
-        let page = render_page(&status, now());
-        for needle in [
-            "<span class=\"c-bad\"><span class=\"dot\"></span>2 failing checks</span>",
-            "<dt>Failback</dt><dd>auto after 5.0 s</dd>",
-            "<span class=\"c-bad\"><span class=\"dot\"></span>nobody</span>",
-            "<span class=\"flag bad\">1 failing check</span>",
-            "<span class=\"flag bad\">not heard on any link</span>",
-            "<span class=\"flag bad\">CONFIGURATION DIFFERS</span>",
-            "<span class=\"badge b-dead\">dead</span>",
-            "<td class=\"c-bad\"><span class=\"dot\"></span>dead</td>",
-            "Releasing:",
-        ] {
-            assert!(page.contains(needle), "page lacks {needle:?}");
-        }
-    }
-
-    #[test]
-    fn maintenance_is_a_banner() {
-        let mut status = fixture::status();
-        status.maintenance = Maintenance {
-            on: true,
-            set_by: vec!["alpha".into(), "beta".into()],
-        };
-        let page = render_page(&status, now());
-        assert!(page.contains("MAINTENANCE MODE"));
-        assert!(page.contains("(set by alpha, beta)"));
-    }
-
-    #[test]
-    fn page_lists_the_last_twenty_events_newest_first() {
-        let mut status = fixture::status();
-        let template = status.events[0].clone();
-        status.events = (1..=30)
-            .map(|seq| EventRecord {
-                seq,
-                message: format!("event number {seq}."),
-                ..template.clone()
-            })
-            .collect();
-        let page = render_page(&status, now());
-        let shown: Vec<u64> = (1..=30)
-            .filter(|seq| page.contains(&format!("event number {seq}.")))
-            .collect();
-        assert_eq!(shown, (11..=30).collect::<Vec<_>>());
-        let position = |seq: u64| page.find(&format!("event number {seq}.")).unwrap();
-        assert!(position(30) < position(29) && position(12) < position(11));
-    }
-
-    #[test]
-    fn odd_values_render_without_panicking() {
-        let mut status = fixture::status();
-        status.since = "not a time".into();
-        status.since_unix_ms = u64::MAX;
-        status.fingerprint = "é".repeat(40);
-        status.last_takeover_ms = Some(f64::NAN);
-        status.hooks[0].started = "ü".into();
-        status.hooks[0].duration_ms = f64::INFINITY;
-        status.peers[0].links[0].last_heartbeat_ms = Some(-3.0);
-        status.state = Named::Newer("something new".into());
-        status.peers[0].state = Named::Newer("<evicted>".into());
-        status.events[0].severity = Named::Newer("fatal".into());
-        let page = render_page(&status, UNIX_EPOCH);
-        assert!(page.contains("<span class=\"badge b-starting\">something new</span>"));
-        assert!(page.contains("<span class=\"badge b-starting\">&lt;evicted&gt;</span>"));
-        assert!(page.contains("<td class=\"sev c-idle\">fatal</td>"));
-        assert!(page.contains(&"é".repeat(16)));
-    }
-
-    #[test]
-    fn ages_read_naturally() {
-        for (ms, text) in [
-            (0.412, "0.41 ms"),
-            (45.0, "45 ms"),
-            (1500.0, "1.5 s"),
-            (200_000.0, "3 min 20 s"),
-            (7_500_000.0, "2 h 5 min"),
-            (273_600_000.0, "3 d 4 h"),
-            (-1.0, "?"),
-            (f64::NAN, "?"),
-        ] {
-            assert_eq!(Age(ms).to_string(), text, "{ms} ms");
-        }
-    }
-}
+mod tests;

@@ -13,10 +13,13 @@ use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 
 use crate::machine::event::Role;
-use crate::status::{HookRun, Status};
+use crate::status::{CheckState, HookRun, Status};
 
 /// Every metric's name starts with this.
 const PREFIX: &str = "failoverd_";
+/// The longest `line` label of `check_last_output_info`, in bytes; the daemon's
+/// details are shorter still.
+const MAX_OUTPUT_LABEL: usize = 200;
 /// The states of [`Status::state`], in the order the `state` metric lists them.
 const STATES: [Role; 4] = [Role::Starting, Role::Standby, Role::Active, Role::Fault];
 
@@ -56,8 +59,14 @@ pub fn render_metrics(status: &Status, format: Format) -> String {
     );
     out.gauge(
         "health_failing_checks",
-        "Failing health checks on this node; 0 is healthy.",
+        "The health score: the weights of the failing checks, 255 while a fatal one \
+         fails; 0 is healthy.",
         [([], s.health.failing)],
+    );
+    out.gauge(
+        "failed",
+        "1 while a check that failed while this node was active sticks.",
+        [([], s.health.failed)],
     );
     out.counter(
         "transitions",
@@ -135,6 +144,51 @@ pub fn render_metrics(status: &Status, format: Format) -> String {
             .iter()
             .map(|i| ([("interface", i.name.as_str())], i.up)),
     );
+    let checks = &s.health.checks;
+    out.gauge(
+        "check_failing",
+        "1 while the check fails.",
+        checks.iter().map(|c| {
+            let labels = [("check", c.name.as_str()), ("kind", c.kind.as_str())];
+            (labels, c.state == CheckState::Failing)
+        }),
+    );
+    out.gauge(
+        "check_consecutive_failures",
+        "Runs of the check that failed in a row.",
+        checks
+            .iter()
+            .map(|c| ([("check", c.name.as_str())], c.consecutive_failures)),
+    );
+    out.seconds(
+        "check_last_duration",
+        "How long the check's last run took.",
+        checks
+            .iter()
+            .filter_map(|c| Some(([("check", c.name.as_str())], c.last_duration_ms?))),
+    );
+    out.gauge(
+        "check_failed",
+        "1 while the check sticks: it failed while this node was active.",
+        checks
+            .iter()
+            .map(|c| ([("check", c.name.as_str())], c.failed)),
+    );
+    out.counter(
+        "check_runs",
+        "Runs of the check.",
+        checks
+            .iter()
+            .map(|c| ([("check", c.name.as_str())], c.runs)),
+    );
+    out.gauge(
+        "check_last_output_info",
+        "Always 1; the line label is what the check's last run said.",
+        checks.iter().filter_map(|c| {
+            let line = output_line(c.last_detail.as_deref()?);
+            Some(([("check", c.name.as_str()), ("line", line)], 1u8))
+        }),
+    );
     let last_runs = last_run_per_hook(s);
     out.seconds(
         "hook_last_duration",
@@ -175,6 +229,20 @@ pub fn render_metrics(status: &Status, format: Format) -> String {
         )],
     );
     out.finish()
+}
+
+/// The first line of a check's output, at most [`MAX_OUTPUT_LABEL`] bytes of it: a
+/// label value should stay short, whatever a document holds.
+fn output_line(detail: &str) -> &str {
+    let line = detail.lines().next().unwrap_or_default();
+    if line.len() <= MAX_OUTPUT_LABEL {
+        return line;
+    }
+    let mut cut = MAX_OUTPUT_LABEL;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &line[..cut]
 }
 
 /// The most recent run of each hook (`status.hooks` is newest first).
@@ -518,7 +586,30 @@ mod tests {
             families,
             text.lines().filter(|l| l.starts_with("# HELP ")).count()
         );
-        assert_eq!(families, 17);
+        assert_eq!(families, 24);
+        // Every check, the built-in ones too; its last line as a label.
+        assert_eq!(
+            value("failoverd_check_failing{check=\"web\",kind=\"http\"}"),
+            1.0
+        );
+        assert_eq!(value("failoverd_check_failed{check=\"db\"}"), 1.0);
+        assert_eq!(value("failoverd_check_runs_total{check=\"vip\"}"), 2.0);
+        assert_eq!(
+            value("failoverd_check_consecutive_failures{check=\"web\"}"),
+            4.0
+        );
+        assert!(close(
+            value("failoverd_check_last_duration_seconds{check=\"db\"}"),
+            0.00025
+        ));
+        assert_eq!(
+            value("failoverd_check_last_output_info{check=\"web\",line=\"status 503\"}"),
+            1.0
+        );
+        assert_eq!(value("failoverd_failed"), 1.0);
+        // A check that has not run has no duration and no output.
+        assert!(!text.contains("{check=\"app\",line="));
+        assert!(!text.contains("duration_seconds{check=\"app\"}"));
     }
 
     #[test]
@@ -531,7 +622,7 @@ mod tests {
         assert!(openmetrics.contains("# UNIT failoverd_gateway_rtt_seconds seconds\n"));
         // A UNIT line for each family in seconds, and the rest as in Prometheus' format.
         let units = openmetrics.lines().filter(|l| l.starts_with("# UNIT "));
-        assert_eq!(units.count(), 4);
+        assert_eq!(units.count(), 5);
         let prometheus = render_metrics(&status, Format::Prometheus);
         let samples = |text: &str| -> Vec<String> {
             let lines = text.lines().filter(|l| !l.starts_with('#'));
@@ -547,6 +638,30 @@ mod tests {
         let text = render_metrics(&status, Format::Prometheus);
         parse_prometheus_text(&text);
         assert!(text.contains("failoverd_gateway_up{gateway=\"a\\\"b\\\\c\\nd\"} 1"));
+    }
+
+    #[test]
+    fn a_checks_output_line_is_escaped_and_bounded() {
+        let mut status = fixture::status();
+        status.health.checks[1].last_detail = Some(format!("a\"b\\c{}", "é".repeat(200)));
+        status.health.checks[2].last_detail = Some("first\nsecond".to_string());
+        let text = render_metrics(&status, Format::Prometheus);
+        let series = parse_prometheus_text(&text);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("failoverd_check_last_output_info{check=\"web\""))
+            .unwrap();
+        assert!(
+            line.starts_with("failoverd_check_last_output_info{check=\"web\",line=\"a\\\"b\\\\cé")
+        );
+        let label = line.split("line=\"").nth(1).unwrap();
+        assert!(
+            label.len() <= MAX_OUTPUT_LABEL + 3 + "\"} 1".len(),
+            "{label}"
+        );
+        assert!(
+            series.contains_key("failoverd_check_last_output_info{check=\"app\",line=\"first\"}")
+        );
     }
 
     #[test]

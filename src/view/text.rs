@@ -8,8 +8,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::duration::format_duration;
 use crate::machine::event::{Role, Severity};
+use crate::machine::health::UNFIT;
 use crate::machine::peer::LinkState;
-use crate::status::{EventRecord, Failback, Named, PeerState, PeerStatus, Status, unix_ms};
+use crate::status::{
+    CheckState, CheckStatus, EventRecord, Failback, Named, PeerState, PeerStatus, Scope, Status,
+    rfc3339, unix_ms,
+};
 
 /// No rendered line is wider than this many columns.
 pub const WIDTH: usize = 100;
@@ -97,8 +101,9 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
     }
 
     let health = &status.health;
+    let configured = health.checks.iter().any(|c| !is_builtin(c));
     let checks = match health.failing {
-        0 if health.gateways.is_empty() && health.interfaces.is_empty() => {
+        0 if health.gateways.is_empty() && health.interfaces.is_empty() && !configured => {
             "healthy (no health checks)".to_string()
         }
         0 => paint.paint(Paint::Green, "healthy"),
@@ -135,6 +140,7 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
         };
         out.push(format!("  interface {}  {state}", iface.name));
     }
+    render_checks(&mut out, &paint, &health.checks, now);
 
     out.push(match status.failback.known() {
         Some(Failback::Auto) => format!(
@@ -228,6 +234,9 @@ fn render_peer(out: &mut Lines, paint: &Painter, peer: &PeerStatus) {
     if peer.standby_requested {
         facts.push(paint.paint(Paint::Yellow, "standby requested"));
     }
+    if peer.failed {
+        facts.push(paint.paint(Paint::Red, "a check FAILED while active"));
+    }
     out.push(format!("peer {}: {}", peer.name, facts.join(", ")));
     let name_width = peer.links.iter().map(|l| l.name.chars().count()).max();
     let addr_width = peer.links.iter().map(|l| l.address.chars().count()).max();
@@ -253,9 +262,80 @@ fn render_peer(out: &mut Lines, paint: &Painter, peer: &PeerStatus) {
     }
 }
 
+/// The checks besides the gateways and interfaces shown before them, a line each:
+/// name, state, what it looks at, how much it weighs, where it runs, and what its
+/// last run said; a sticky failure gets a line of its own, with how to clear it.
+/// The built-in checks show only when they fail or stick.
+fn render_checks(out: &mut Lines, paint: &Painter, checks: &[CheckStatus], now: SystemTime) {
+    let listed: Vec<&CheckStatus> = checks
+        .iter()
+        .filter(|c| !is_shorthand(c))
+        .filter(|c| !is_builtin(c) || c.state == CheckState::Failing || c.failed)
+        .collect();
+    let name_width = listed.iter().map(|c| c.name.chars().count()).max();
+    let name_width = name_width.unwrap_or(0);
+    let today = rfc3339(now);
+    for check in listed {
+        let state = format!("{:<7}", check.state.as_str());
+        let state = match check.state.known() {
+            Some(CheckState::Passing) => paint.paint(Paint::Green, &state),
+            Some(CheckState::Failing) => paint.paint(Paint::Red, &state),
+            Some(CheckState::Idle) | None => state,
+        };
+        let mut line = format!(
+            "  check {:<name_width$}  {state}  {} {}, ",
+            check.name, check.kind, check.target
+        );
+        if check.fatal {
+            line.push_str("fatal");
+        } else {
+            let _ = write!(line, "weight {}", check.weight);
+        }
+        if check.on == Scope::Active {
+            line.push_str(", on active");
+        }
+        if let Some(detail) = &check.last_detail {
+            let _ = write!(line, ": {detail}");
+        }
+        out.push(line);
+        if check.failed {
+            let until = check.failed_until.as_deref().map(|until| {
+                let date = until.get(..10).filter(|d| today.get(..10) != Some(*d));
+                let day = date.map(|d| format!("{d} ")).unwrap_or_default();
+                format!(" until {day}{} UTC", clock(until))
+            });
+            let sticky = format!(
+                "FAILED while active{}; clear with `failoverd clear {}`",
+                until.unwrap_or_default(),
+                check.name
+            );
+            out.push(format!(
+                "        {:name_width$}  {}",
+                "",
+                paint.paint(Paint::Red, &sticky)
+            ));
+        }
+    }
+}
+
+/// A check the core runs by itself (`vip`, `start-hook`).
+fn is_builtin(check: &CheckStatus) -> bool {
+    matches!(check.kind.as_str(), "vip" | "start-hook")
+}
+
+/// A check of the `[health]` shorthand, shown as a gateway or an interface line.
+fn is_shorthand(check: &CheckStatus) -> bool {
+    match check.kind.as_str() {
+        "ping" => check.name == format!("gateway-{}", check.target),
+        "link" => check.name == format!("link-{}", check.target),
+        _ => false,
+    }
+}
+
 fn checks_failing(n: u8) -> String {
     match n {
         1 => "1 check failing".to_string(),
+        UNFIT => "a fatal check failing".to_string(),
         n => format!("{n} checks failing"),
     }
 }
@@ -470,6 +550,10 @@ mod tests {
             "  link lan        198.18.0.12  last heartbeat  42ms ago  ok",
             "this node: priority 200, healthy",
             "  gateway 198.18.0.1  reachable, rtt 0.4ms",
+            "  check web  failing  http http://127.0.0.1:8080/health, weight 0: status 503",
+            "  check app  idle     exec /etc/failoverd/checks/app-ready --quiet, weight 1, on active",
+            "  check db   passing  tcp 127.0.0.1:5432, fatal, on active",
+            "             FAILED while active until 05:17:39 UTC; clear with `failoverd clear db`",
             "failback: manual",
             "last takeover: 3.4ms",
             "  01:17:39  start    151ms  exited 0 after 151ms",
@@ -478,6 +562,11 @@ mod tests {
         ] {
             assert!(view.contains(piece), "{piece:?} missing in\n{view}");
         }
+        // The gateway's check is its line; the built-in checks pass, so they are left
+        // out.
+        assert!(!view.contains("check gateway-"), "{view}");
+        assert!(!view.contains("check vip"), "{view}");
+        assert!(!view.contains("start-hook"), "{view}");
         // The ten most recent events, not the two before them.
         assert!(!view.contains("failoverd started"), "{view}");
         assert!(view.contains("starting -> standby: peer beta is active"));
@@ -511,7 +600,14 @@ mod tests {
         peer.health_failing = 2;
         peer.links[1].state = LinkState::Down.into();
         peer.links[1].last_heartbeat_ms = Some(2_140.0);
+        peer.failed = true;
         status.failback = Failback::Auto.into();
+        let vip = status.health.checks.iter_mut().find(|c| c.name == "vip");
+        let vip = vip.unwrap();
+        vip.state = CheckState::Failing.into();
+        vip.last_detail = Some("no interface eth9".to_string());
+        let db = status.health.checks.iter_mut().find(|c| c.name == "db");
+        db.unwrap().failed_until = Some("2026-11-23T01:00:00.000Z".to_string());
         status.hooks.insert(
             0,
             HookRun {
@@ -534,11 +630,36 @@ mod tests {
             "last heartbeat  2.1s ago  dead",
             "this node: priority 200, 1 check failing",
             "  gateway 198.18.0.2  unreachable (4 failed probes in a row)",
+            "a check FAILED while active",
+            "  check vip  failing  vip the VIPs, fatal, on active: no interface eth9",
+            "FAILED while active until 2026-11-23 01:00:00 UTC; clear with `failoverd clear db`",
             "failback: auto, after 5s of health",
             "  04:29:58  stop     30.0s  timed out after 30s and was killed",
         ] {
             assert!(view.contains(piece), "{piece:?} missing in\n{view}");
         }
+    }
+
+    #[test]
+    fn a_node_without_checks_says_so() {
+        let mut status = fixture::status();
+        status.health.gateways.clear();
+        status
+            .health
+            .checks
+            .retain(|c| c.kind == "vip" || c.kind == "start-hook");
+        status.health.failed = false;
+        let view = render_status(&status, false, now());
+        assert!(
+            view.contains("this node: priority 200, healthy (no health checks)\n"),
+            "{view}"
+        );
+        status.health.failing = UNFIT;
+        let view = render_status(&status, false, now());
+        assert!(
+            view.contains("priority 200, a fatal check failing"),
+            "{view}"
+        );
     }
 
     #[test]
@@ -554,6 +675,11 @@ mod tests {
         assert!(coloured.contains("\x1b[31mconfig MISMATCH\x1b[0m"));
         assert!(coloured.contains("\x1b[1;35mMAINTENANCE"));
         assert!(coloured.contains("\x1b[33mwarn \x1b[0m"));
+        assert!(
+            coloured.contains("\x1b[31mfailing\x1b[0m  http"),
+            "{coloured}"
+        );
+        assert!(coloured.contains("\x1b[32mpassing\x1b[0m  tcp"));
         // Colour changes nothing else.
         let stripped: Vec<usize> = coloured.lines().map(visible_width).collect();
         let widths: Vec<usize> = plain.lines().map(|l| l.chars().count()).collect();

@@ -1,0 +1,414 @@
+//! Runs the node's checks (`[[check]]` and the `[health]` shorthand, in
+//! [`Config::checks_for`] order) on a thread of their own, and hands each run back to
+//! the loop as a [`Report`] with the check's index, the numbering the machine uses.
+//!
+//! Why a thread: the loop's thread sends the heartbeats. A check may hang (a
+//! service that accepts and never answers), may be many (a thousand of them), may
+//! spawn processes; none of that may delay a heartbeat. So the checks run on the
+//! `failoverd-checks` thread, in a tokio runtime of its own, each on its own
+//! schedule, and their results come back over a channel that the loop selects on
+//! with everything else. The loop only ever does the cheap part: feed the machine.
+//!
+//! Owns each check's schedule (its interval, the first run at once or after a small
+//! jitter, its timeout) and which checks run: those `on = "both"` always, those
+//! `on = "active"` only between the machine's `ActiveChecks(true)` and
+//! `ActiveChecks(false)`. What a run means is the machine's call. The runners for
+//! each kind are in `exec.rs`, `tcp.rs` and `http.rs`; pings use the gateway
+//! prober's [`Pinger`], link states the [`Host`].
+
+mod exec;
+mod http;
+mod tcp;
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::gateway::Pinger;
+use super::host::Host;
+use crate::config::{Check, Probe, Scope};
+use crate::duration::format_duration;
+use crate::machine::Role;
+use crate::machine::health::Run;
+
+/// The longest detail a run reports, in bytes: it shows in the status, on the page
+/// and as a metric label.
+pub const MAX_DETAIL: usize = 200;
+/// Checks of one interval start spread over at most this much (or their interval,
+/// if shorter), so that many of them do not all run, and report, at once.
+const MAX_JITTER: Duration = Duration::from_millis(250);
+/// Results not yet taken by the loop; a full channel holds the checks back, never
+/// the loop.
+const RESULTS: usize = 256;
+/// How long the thread waits, at exit, for name lookups still running; they are
+/// left behind after that.
+const SHUTDOWN: Duration = Duration::from_millis(100);
+/// Threads for name lookups (`http` checks with a host name); a lookup that hangs
+/// holds one until the resolver gives up, and the checks behind it time out.
+const LOOKUP_THREADS: usize = 4;
+
+/// What every run of a check may want to know about this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    pub node: String,
+    pub cluster: String,
+}
+
+/// One finished run of check `index`.
+#[derive(Debug)]
+pub struct Report {
+    pub index: usize,
+    pub run: Run,
+}
+
+/// What must finish after a run's report and before its next run (an `exec`
+/// check's process group being killed after a timeout).
+pub type Cleanup = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The loop's handle on the check thread. Dropping it stops every check and joins
+/// the thread.
+pub struct Checks {
+    orders: Option<mpsc::UnboundedSender<Order>>,
+    /// Runs of the current set of checks; replaced with the set.
+    results: mpsc::Receiver<Report>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+/// What the loop asks of the check thread.
+enum Order {
+    /// Stop every check and run these, reporting on `results`.
+    Run {
+        checks: Vec<Check>,
+        context: Arc<Context>,
+        results: mpsc::Sender<Report>,
+    },
+    /// Run the active-only checks, or stop them.
+    Active(bool),
+}
+
+impl Checks {
+    /// Starts the check thread, with no checks yet. `host` answers link checks;
+    /// `role` is this node's role, which `exec` checks get in `FAILOVERD_ROLE`.
+    pub fn start<H: Host>(host: H, role: watch::Receiver<Role>) -> io::Result<Checks> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(LOOKUP_THREADS)
+            .thread_name("failoverd-lookup")
+            .build()?;
+        let (orders, received) = mpsc::unbounded_channel();
+        let thread = thread::Builder::new()
+            .name("failoverd-checks".to_string())
+            .spawn(move || {
+                runtime.block_on(serve(host, role, received));
+                runtime.shutdown_timeout(SHUTDOWN);
+            })?;
+        let (_, results) = mpsc::channel(1);
+        Ok(Checks {
+            orders: Some(orders),
+            results,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the running checks and starts `checks`. Runs of the old ones can no
+    /// longer arrive: their channel is gone with them, so a result never reaches the
+    /// machine under an index that now means another check.
+    pub fn run(&mut self, checks: Vec<Check>, context: Context) {
+        let (tx, rx) = mpsc::channel(RESULTS);
+        self.results = rx;
+        self.order(Order::Run {
+            checks,
+            context: Arc::new(context),
+            results: tx,
+        });
+    }
+
+    /// Runs the active-only checks from now on, or stops them.
+    pub fn set_active(&self, on: bool) {
+        self.order(Order::Active(on));
+    }
+
+    /// The next run of the current checks. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Report> {
+        self.results.recv().await
+    }
+
+    fn order(&self, order: Order) {
+        let sent = self.orders.as_ref().is_some_and(|o| o.send(order).is_ok());
+        if !sent {
+            tracing::error!("the check thread stopped: checks no longer run");
+        }
+    }
+}
+
+impl Drop for Checks {
+    fn drop(&mut self) {
+        // Closing the orders ends the thread's loop; its runtime then drops every
+        // check, and a check's process group with it.
+        self.orders = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The check thread's loop: carries out the orders until the loop's handle is gone.
+async fn serve<H: Host>(
+    host: H,
+    role: watch::Receiver<Role>,
+    mut orders: mpsc::UnboundedReceiver<Order>,
+) {
+    let mut active = false;
+    let mut current: Option<Set> = None;
+    let mut both = JoinSet::new();
+    let mut active_only = JoinSet::new();
+    while let Some(order) = orders.recv().await {
+        match order {
+            Order::Run {
+                checks,
+                context,
+                results,
+            } => {
+                // Dropping a JoinSet aborts its tasks.
+                both = JoinSet::new();
+                active_only = JoinSet::new();
+                let set = Set {
+                    checks,
+                    context,
+                    results,
+                };
+                set.spawn(Scope::Both, &mut both, &host, &role);
+                if active {
+                    set.spawn(Scope::Active, &mut active_only, &host, &role);
+                }
+                current = Some(set);
+            }
+            Order::Active(on) if on == active => {}
+            Order::Active(on) => {
+                active = on;
+                active_only = JoinSet::new();
+                if let (true, Some(set)) = (on, &current) {
+                    set.spawn(Scope::Active, &mut active_only, &host, &role);
+                }
+            }
+        }
+    }
+    drop((both, active_only));
+}
+
+/// The checks of one configuration, and where their runs go.
+struct Set {
+    checks: Vec<Check>,
+    context: Arc<Context>,
+    results: mpsc::Sender<Report>,
+}
+
+impl Set {
+    /// Starts a task per check of `scope`.
+    fn spawn<H: Host>(
+        &self,
+        scope: Scope,
+        tasks: &mut JoinSet<()>,
+        host: &H,
+        role: &watch::Receiver<Role>,
+    ) {
+        for (index, check) in self.checks.iter().enumerate() {
+            if check.on != scope {
+                continue;
+            }
+            let runner = Runner::new(check, host.clone(), Arc::clone(&self.context));
+            tasks.spawn(schedule(
+                index,
+                runner,
+                check.interval,
+                jitter(index, check.interval),
+                role.clone(),
+                self.results.clone(),
+            ));
+        }
+    }
+}
+
+/// How long check `index` waits before its first run: none for the first, and a
+/// spread over at most [`MAX_JITTER`] (or the interval) for the others, by the golden
+/// ratio so that any number of checks spread evenly.
+fn jitter(index: usize, interval: Duration) -> Duration {
+    let fraction = (index as f64 * 0.618_033_988_75).fract();
+    interval.min(MAX_JITTER).mul_f64(fraction)
+}
+
+/// Runs a check every `interval` (from the start of one run to the start of the
+/// next; a run that overruns delays the next rather than overlapping it) and sends
+/// each run, until the receiver is gone or the task is aborted.
+async fn schedule<H: Host>(
+    index: usize,
+    runner: Runner<H>,
+    interval: Duration,
+    delay: Duration,
+    role: watch::Receiver<Role>,
+    results: mpsc::Sender<Report>,
+) {
+    let mut ticks = tokio::time::interval_at(Instant::now() + delay, interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = results.closed() => return,
+            _ = ticks.tick() => {}
+        }
+        let role = *role.borrow();
+        let (run, cleanup) = runner.run(role).await;
+        if results.send(Report { index, run }).await.is_err() {
+            return;
+        }
+        if let Some(cleanup) = cleanup {
+            cleanup.await;
+        }
+    }
+}
+
+/// One check's runner, by kind.
+enum Runner<H> {
+    Exec(exec::Exec, Arc<Context>),
+    Tcp {
+        address: std::net::SocketAddr,
+        timeout: Duration,
+    },
+    Http(http::Http),
+    Ping {
+        pinger: Pinger,
+        target: std::net::IpAddr,
+        timeout: Duration,
+    },
+    Link {
+        host: H,
+        interface: String,
+        timeout: Duration,
+    },
+}
+
+impl<H: Host> Runner<H> {
+    fn new(check: &Check, host: H, context: Arc<Context>) -> Runner<H> {
+        let timeout = check.timeout;
+        match &check.probe {
+            Probe::Exec { command } => {
+                let (program, args) = command.split_first().map_or_else(
+                    || (String::new(), Vec::new()),
+                    |(program, args)| (program.clone(), args.to_vec()),
+                );
+                let exec = exec::Exec {
+                    name: check.name.clone(),
+                    program: program.into(),
+                    args,
+                    timeout,
+                };
+                Runner::Exec(exec, context)
+            }
+            Probe::Tcp { address } => Runner::Tcp {
+                address: *address,
+                timeout,
+            },
+            Probe::Http { url, status, body } => Runner::Http(http::Http {
+                url: url.clone(),
+                status: status.clone(),
+                body: body.clone(),
+                timeout,
+            }),
+            Probe::Ping { target } => Runner::Ping {
+                pinger: Pinger::new(),
+                target: *target,
+                timeout,
+            },
+            Probe::Link { interface } => Runner::Link {
+                host,
+                interface: interface.clone(),
+                timeout,
+            },
+        }
+    }
+
+    async fn run(&self, role: Role) -> (Run, Option<Cleanup>) {
+        let run = match self {
+            Runner::Exec(exec, context) => return exec.run(context, role).await,
+            Runner::Tcp { address, timeout } => tcp::run(*address, *timeout).await,
+            Runner::Http(http) => http.run().await,
+            Runner::Ping {
+                pinger,
+                target,
+                timeout,
+            } => match pinger.ping(*target, *timeout).await {
+                Ok(rtt) => Run {
+                    passed: true,
+                    took: rtt,
+                    detail: String::new(),
+                },
+                Err(err) => Run {
+                    passed: false,
+                    took: *timeout,
+                    detail: bounded_line(err.to_string().as_bytes()),
+                },
+            },
+            Runner::Link {
+                host,
+                interface,
+                timeout,
+            } => link(host, interface, *timeout).await,
+        };
+        (run, None)
+    }
+}
+
+/// Whether `interface` is up and running; a missing one counts as down.
+async fn link<H: Host>(host: &H, interface: &str, limit: Duration) -> Run {
+    let started = Instant::now();
+    let (passed, detail) = match tokio::time::timeout(limit, host.link(interface)).await {
+        Ok(Ok(info)) if info.up => (true, String::new()),
+        Ok(Ok(_)) => (false, "down".to_string()),
+        Ok(Err(err)) => (false, bounded_line(err.to_string().as_bytes())),
+        Err(_) => (false, format!("timed out after {}", format_duration(limit))),
+    };
+    Run {
+        passed,
+        took: started.elapsed(),
+        detail,
+    }
+}
+
+/// `bytes` as one short line of text for a run's detail: invalid UTF-8 replaced,
+/// control characters (tabs, escapes, line breaks) as spaces, runs of spaces as
+/// one, at most [`MAX_DETAIL`] bytes (cut at a character, marked with `…`).
+pub fn bounded_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut line = String::with_capacity(text.len().min(MAX_DETAIL));
+    for word in text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+    {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        if line.len() > MAX_DETAIL {
+            break;
+        }
+    }
+    if line.len() > MAX_DETAIL {
+        const MORE: char = '…';
+        let mut cut = MAX_DETAIL - MORE.len_utf8();
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push(MORE);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests;

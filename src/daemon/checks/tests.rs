@@ -1,0 +1,215 @@
+//! The check thread: schedules, active-only checks, a new set of checks on reload,
+//! and the bounds on a run's detail. The runners of each kind are tested in their
+//! own files.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use super::*;
+use crate::daemon::announce::AnnounceError;
+use crate::daemon::hooks::{HookOutcome, HookStatus};
+use crate::daemon::vip::{LinkInfo, VipError};
+use crate::machine::{Hook, VipFailure, VipTarget};
+
+/// A host whose interfaces are all up but `down0`, and that notes the thread each
+/// look at a link ran on; nothing else is asked of it.
+#[derive(Clone, Default)]
+struct Links(Arc<std::sync::Mutex<Vec<Option<String>>>>);
+
+impl Host for Links {
+    async fn add_vip(&self, _: &VipTarget) -> Result<(), VipFailure> {
+        Ok(())
+    }
+
+    async fn remove_vip(&self, _: &VipTarget) -> Result<(), VipFailure> {
+        Ok(())
+    }
+
+    async fn has_vip(&self, _: &VipTarget) -> Result<bool, VipFailure> {
+        Ok(false)
+    }
+
+    async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {
+        let thread = std::thread::current().name().map(str::to_string);
+        self.0.lock().unwrap().push(thread);
+        Ok(LinkInfo {
+            index: 2,
+            mac: [2, 0, 0, 0, 0, 2],
+            up: interface != "down0",
+        })
+    }
+
+    fn announce(&self, _: &LinkInfo, _: &[IpAddr]) -> Result<(), AnnounceError> {
+        Ok(())
+    }
+
+    async fn run_hook(
+        &self,
+        _: Hook,
+        _: &Path,
+        _: &[(String, String)],
+        _: Duration,
+    ) -> HookOutcome {
+        HookOutcome {
+            status: HookStatus::Exited(0),
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+fn link_check(name: &str, interface: &str, on: Scope) -> Check {
+    Check {
+        name: name.to_string(),
+        probe: Probe::Link {
+            interface: interface.to_string(),
+        },
+        interval: Duration::from_millis(20),
+        timeout: Duration::from_millis(20),
+        rise: 1,
+        fall: 1,
+        weight: 1,
+        fatal: false,
+        on,
+        start_grace: Duration::ZERO,
+        failure_timeout: None,
+    }
+}
+
+fn context() -> Context {
+    Context {
+        node: "alpha".to_string(),
+        cluster: "web".to_string(),
+    }
+}
+
+fn start() -> (Checks, watch::Sender<Role>) {
+    let (role, role_rx) = watch::channel(Role::Standby);
+    (Checks::start(Links::default(), role_rx).unwrap(), role)
+}
+
+/// The check indexes that report within `wait`, after the runs already queued are
+/// drained (they may predate what the test just changed).
+async fn reporting(checks: &mut Checks, wait: Duration) -> Vec<usize> {
+    let drained = Instant::now() + Duration::from_millis(100);
+    while let Ok(Some(_)) = tokio::time::timeout_at(drained, checks.recv()).await {}
+    let mut seen = Vec::new();
+    let until = Instant::now() + wait;
+    while let Ok(Some(report)) = tokio::time::timeout_at(until, checks.recv()).await {
+        if !seen.contains(&report.index) {
+            seen.push(report.index);
+        }
+    }
+    seen.sort_unstable();
+    seen
+}
+
+#[tokio::test]
+async fn active_only_checks_run_only_between_the_machines_orders() {
+    let (mut checks, _role) = start();
+    checks.run(
+        vec![
+            link_check("link-eth0", "eth0", Scope::Both),
+            link_check("app", "eth1", Scope::Active),
+        ],
+        context(),
+    );
+    let wait = Duration::from_millis(300);
+    assert_eq!(reporting(&mut checks, wait).await, [0]);
+    checks.set_active(true);
+    assert_eq!(reporting(&mut checks, wait).await, [0, 1]);
+    checks.set_active(false);
+    assert_eq!(reporting(&mut checks, wait).await, [0]);
+}
+
+#[tokio::test]
+async fn a_new_set_of_checks_replaces_the_old_and_keeps_the_active_state() {
+    let (mut checks, _role) = start();
+    checks.set_active(true);
+    checks.run(
+        vec![
+            link_check("a", "down0", Scope::Both),
+            link_check("b", "down0", Scope::Both),
+        ],
+        context(),
+    );
+    let first = tokio::time::timeout(Duration::from_secs(2), checks.recv())
+        .await
+        .expect("a run within the bound")
+        .unwrap();
+    assert!(!first.run.passed);
+    assert_eq!(first.run.detail, "down");
+
+    // Index 0 now names another check, which passes: no failing run of the old
+    // check 0 may come through under that index, not even one already queued.
+    checks.run(
+        vec![
+            link_check("c", "eth0", Scope::Active),
+            link_check("a", "down0", Scope::Both),
+        ],
+        context(),
+    );
+    let until = Instant::now() + Duration::from_millis(300);
+    let mut seen = [0u32; 2];
+    while let Ok(Some(report)) = tokio::time::timeout_at(until, checks.recv()).await {
+        seen[report.index] += 1;
+        assert_eq!(report.run.passed, report.index == 0, "{report:?}");
+    }
+    assert!(seen[0] > 0, "the active-only check runs: still active");
+    assert!(seen[1] > 0);
+}
+
+#[tokio::test]
+async fn checks_run_on_their_own_thread_never_on_the_loops() {
+    let host = Links::default();
+    let (_role, role_rx) = watch::channel(Role::Standby);
+    let mut checks = Checks::start(host.clone(), role_rx).unwrap();
+    checks.run(vec![link_check("a", "eth0", Scope::Both)], context());
+    for _ in 0..3 {
+        assert!(checks.recv().await.is_some());
+    }
+    let loop_thread = std::thread::current().name().map(str::to_string);
+    let threads = host.0.lock().unwrap().clone();
+    assert!(threads.len() >= 3);
+    for thread in threads {
+        assert_eq!(thread.as_deref(), Some("failoverd-checks"));
+        assert_ne!(thread, loop_thread);
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_thread() {
+    let (mut checks, _role) = start();
+    checks.run(vec![link_check("a", "eth0", Scope::Both)], context());
+    assert!(checks.recv().await.is_some());
+    let started = std::time::Instant::now();
+    drop(checks);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn first_runs_spread_over_a_short_jitter() {
+    let interval = Duration::from_secs(10);
+    assert_eq!(jitter(0, interval), Duration::ZERO);
+    let mut delays: Vec<Duration> = (0..100).map(|i| jitter(i, interval)).collect();
+    assert!(delays.iter().all(|d| *d < MAX_JITTER));
+    delays.sort_unstable();
+    delays.dedup();
+    assert_eq!(delays.len(), 100, "no two checks start together");
+    let short = Duration::from_millis(40);
+    assert!((0..100).all(|i| jitter(i, short) < short));
+}
+
+#[test]
+fn a_detail_is_one_short_clean_line() {
+    assert_eq!(bounded_line(b""), "");
+    assert_eq!(bounded_line(b"  ok \n"), "ok");
+    assert_eq!(
+        bounded_line(b"tab\there\r\nnext\x1b[0m \xff!"),
+        "tab here next [0m \u{fffd}!"
+    );
+    let long = bounded_line("é".repeat(300).as_bytes());
+    assert!(long.len() <= MAX_DETAIL, "{}", long.len());
+    assert!(long.ends_with("é…"), "{long}");
+    let words = bounded_line("word ".repeat(100).as_bytes());
+    assert!(words.len() <= MAX_DETAIL && words.ends_with('…'), "{words}");
+}

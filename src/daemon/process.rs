@@ -1,0 +1,181 @@
+//! A child process in a process group of its own, from spawn to reaping, and its
+//! deadline: what hooks (`hooks.rs`) and `exec` checks (`checks/exec.rs`) share.
+//!
+//! Owns the environment every child gets (systemd's variables removed, stdin from
+//! /dev/null), the process group, waiting with a deadline, and the kill at that
+//! deadline: SIGTERM to the whole group, SIGKILL to what is left after a grace. It
+//! does not own the child's output: hooks log it line by line, checks keep its last
+//! line.
+
+use std::ffi::OsStr;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep, timeout_at};
+
+/// How long a timed-out process group gets between SIGTERM and SIGKILL, to clean
+/// up.
+pub const KILL_GRACE: Duration = Duration::from_millis(1500);
+/// How often a terminated group is checked for survivors during the grace.
+const GROUP_POLL: Duration = Duration::from_millis(20);
+
+/// A command for `program` with what every child of the daemon gets: stdin from
+/// /dev/null, a process group of its own, and none of systemd's variables. The
+/// caller adds arguments, environment and output, then calls [`Group::spawn`].
+pub fn command(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
+    // A child that starts a service must not talk to systemd as if it were us.
+    command
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .stdin(Stdio::null())
+        .process_group(0);
+    command
+}
+
+/// How a child ended, by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this code.
+    Code(i32),
+    /// It was killed by this signal, not by us.
+    Signal(i32),
+}
+
+/// What waiting for a child came to.
+#[derive(Debug)]
+pub enum Waited {
+    Exited(Exit),
+    /// The deadline passed first; the child still runs.
+    TimedOut,
+    /// Waiting failed (rarely: the child cannot be reaped); the group was killed.
+    Failed(String),
+}
+
+/// A running child, leader of its own process group. Dropped before the child was
+/// waited for or released, it kills the whole group, so a cancelled run never leaves
+/// a process behind unsupervised.
+pub struct Group {
+    child: Child,
+    guard: GroupGuard,
+}
+
+impl Group {
+    /// Starts `command` (made by [`command`]). The command is consumed so that the
+    /// parent's copies of any pipe ends handed to the child close now: the reader
+    /// sees end of file once the child's side closes.
+    pub fn spawn(mut command: Command) -> std::io::Result<Group> {
+        let child = command.spawn()?;
+        drop(command);
+        // The leader's pid is its group id. It is None only once the child was
+        // reaped, which cannot have happened yet.
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .ok_or_else(|| std::io::Error::other("no process id"))?;
+        Ok(Group {
+            child,
+            guard: GroupGuard {
+                pgid: Pid::from_raw(pgid),
+                armed: true,
+            },
+        })
+    }
+
+    /// The child, to take its pipes.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Waits for the child to exit, until `deadline`. Cancel-safe: dropping the
+    /// future leaves the child running and the group armed.
+    pub async fn wait_until(&mut self, deadline: Instant) -> Waited {
+        match timeout_at(deadline, self.child.wait()).await {
+            Ok(Ok(exit)) => Waited::Exited(exit_of(exit)),
+            Ok(Err(err)) => {
+                self.guard.kill(Signal::SIGKILL);
+                Waited::Failed(format!("waiting for it: {err}"))
+            }
+            Err(_) => Waited::TimedOut,
+        }
+    }
+
+    /// SIGTERM to the group, SIGKILL to whatever is left after [`KILL_GRACE`].
+    /// Returns once the leader is reaped and the group is empty or killed.
+    pub async fn terminate(mut self) {
+        self.guard.kill(Signal::SIGTERM);
+        let deadline = Instant::now() + KILL_GRACE;
+        let mut leader_done = false;
+        while Instant::now() < deadline {
+            // Reap the leader as it goes: as a zombie it still counts as a member
+            // of the group.
+            if !leader_done {
+                leader_done = matches!(self.child.try_wait(), Ok(Some(_)));
+            }
+            if leader_done && !self.guard.has_members() {
+                self.guard.armed = false;
+                return;
+            }
+            sleep(GROUP_POLL).await;
+        }
+        self.guard.kill(Signal::SIGKILL);
+        self.guard.armed = false;
+        if !leader_done {
+            // SIGKILL cannot be caught, so this returns as soon as the kernel has
+            // torn the process down.
+            let _ = self.child.wait().await;
+        }
+    }
+
+    /// The child exited on its own: leave the rest of its group alone (a start hook
+    /// may legitimately have launched a service).
+    pub fn release(mut self) {
+        self.guard.armed = false;
+    }
+
+    /// The child exited on its own: SIGKILL whatever it left in its group.
+    pub fn kill_leftovers(mut self) {
+        self.guard.kill(Signal::SIGKILL);
+        self.guard.armed = false;
+    }
+}
+
+fn exit_of(exit: ExitStatus) -> Exit {
+    match (exit.code(), exit.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        // wait() reports neither stops nor continues; a status with neither code nor
+        // signal does not occur.
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// The process group; killed on drop while armed.
+struct GroupGuard {
+    pgid: Pid,
+    armed: bool,
+}
+
+impl GroupGuard {
+    fn kill(&self, signal: Signal) {
+        // ESRCH only means everyone is gone already.
+        let _ = killpg(self.pgid, signal);
+    }
+
+    fn has_members(&self) -> bool {
+        killpg(self.pgid, None).is_ok()
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.kill(Signal::SIGKILL);
+        }
+    }
+}
