@@ -14,7 +14,7 @@ use super::health::{Kind, Run};
 use super::rank::Rank;
 use super::timer::Timer;
 use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure};
-use crate::config::{Scope, StartFailure};
+use crate::config::StartFailure;
 
 /// A VIP that could not be added is tried again after this long.
 const VIP_RETRY: Duration = Duration::from_secs(1);
@@ -515,17 +515,9 @@ impl Machine {
             return;
         }
         active.service_up = Some(now);
-        if self.has_active_checks() {
-            self.actions.push_back(Action::ActiveChecks(true));
-        }
-    }
-
-    /// Whether any configured check runs only on the active node.
-    fn has_active_checks(&self) -> bool {
-        self.settings
-            .checks
-            .iter()
-            .any(|c| c.scope == Scope::Active && !c.builtin())
+        // Said even when no check runs only on the active node: the shell keeps it
+        // across a reload that adds one.
+        self.actions.push_back(Action::ActiveChecks(true));
     }
 
     /// The index of a built-in check.
@@ -554,7 +546,7 @@ impl Machine {
             ),
             _ => (false, false),
         };
-        if service_up && self.has_active_checks() {
+        if service_up {
             self.actions.push_back(Action::ActiveChecks(false));
         }
         self.leave_active(now);
