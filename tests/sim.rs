@@ -253,8 +253,10 @@ fn an_isolated_holder_is_replaced_and_its_replacement_releases_to_it_on_return()
     let mut sim = Sim::settled(config(2, Failback::Auto), 13);
     sim.isolate(0);
     let took = sim.run_until(ms(3000), |s| s.holders() == vec![0, 1]);
+    // Dead counts from alpha's last heartbeat, up to an interval before it was cut off.
+    let t = &sim.config.timing;
     assert!(
-        took >= sim.config.timing.dead,
+        took >= t.dead - t.interval,
         "replaced before dead: {took:?}"
     );
     assert_eq!(
@@ -1045,7 +1047,12 @@ fn the_releasing_node_claims_the_vips_back_only_after_its_release_grace() {
         dead < released + t.interval * 3,
         "beta died within the grace"
     );
-    assert_eq!(claimed, released + t.interval * 3);
+    // The grace, then the claim's round trip to gamma, a live rival.
+    let grace = released + t.interval * 3;
+    assert!(
+        claimed >= grace && claimed <= grace + ms(10),
+        "claimed at {claimed:?}, the grace ended at {grace:?}"
+    );
     assert!(
         sim.transitions(2)
             .iter()
@@ -1629,7 +1636,6 @@ fn a_shutdown_during_the_stale_vip_cleanup_at_start_exits_only_after_the_removal
 /// whose request ended when it became active, releases to alpha: the order is defeated
 /// and the planned move overlapped. Unignore once the core is fixed.
 #[test]
-#[ignore = "core bug (reported): a takeover request a third node missed lets two nodes claim"]
 fn a_takeover_order_moves_the_vip_to_the_asking_node_alone_even_if_a_third_node_missed_it() {
     let mut sim = Sim::new(config(3, Failback::Manual), 66);
     sim.run_until(ms(3000), |s| s.holders() == vec![0]);
@@ -1699,4 +1705,18 @@ fn randomized_runs_keep_the_invariants() {
         failed.len(),
         seeds.len()
     );
+}
+
+/// Seeds of long runs that once found a bug in the core (see the commits that fixed
+/// them: a takeover request in fault, a frozen node after a stall, SIGTERM during a
+/// stale-VIP cleanup, the three-node claim race, a restarted node taking over before
+/// hearing every peer). They run in every `cargo test`, so none comes back.
+#[test]
+fn seeds_that_once_found_a_bug_stay_green() {
+    for seed in [
+        2067, 5658, 2411, 16153, 3809, 18843, 3871, 5773, 8915, 12127, 2026, 15340, 21139, 21560,
+        29318,
+    ] {
+        menu::random_run(seed, false);
+    }
 }

@@ -41,6 +41,10 @@ pub(super) enum Phase {
     /// Handing the VIPs back: stop hook, then removal. Peers see the role it is
     /// leaving, flagged "releasing", until the last effect completes.
     Releasing(Release),
+    /// About to take the VIPs: peers see "active, claiming", and the node adds
+    /// nothing until every peer that might claim too has echoed the claim (or the
+    /// handshake wait is over). Locally it keeps the role it had.
+    Claiming(Claim),
 }
 
 impl Phase {
@@ -51,8 +55,38 @@ impl Phase {
             Phase::Fault => Role::Fault,
             Phase::Active(_) => Role::Active,
             Phase::Releasing(release) => release.from,
+            Phase::Claiming(claim) => claim.from,
         }
     }
+
+    /// The plain phase of a role that has no data of its own.
+    pub(super) fn from_role(role: Role) -> Phase {
+        match role {
+            Role::Starting => Phase::Starting,
+            Role::Fault => Phase::Fault,
+            Role::Standby | Role::Active => Phase::Standby,
+        }
+    }
+}
+
+/// A takeover waiting for its confirmations.
+///
+/// Candidates elect by the ranks they last heard. When a rank change is on its way
+/// (a takeover request, a health change) to one of them, two may each believe they
+/// rank first and both take the VIPs. So a node that may have a rival first says it
+/// claims, with a fresh nonce, and waits until each rival has answered with a
+/// heartbeat that echoes it: by then each rival has seen the claim, and a rival that
+/// outranks the claimer (and claims too) makes it withdraw, while one that does not
+/// defers to it. Peers answer a claim at once, so this costs one round trip. A node
+/// with no rival (its peer dead, or the peer that just released) takes over at once.
+#[derive(Debug, Clone)]
+pub(super) struct Claim {
+    pub from: Role,
+    pub reason: Reason,
+    /// This node's nonce when it claimed; a rival's echo of it confirms.
+    pub nonce: u64,
+    /// Rivals (peer indexes) that have not echoed the claim yet.
+    pub waiting: Vec<usize>,
 }
 
 /// What only an active node has.
@@ -156,7 +190,12 @@ impl Machine {
             return;
         }
         if let Some(by) = self.frozen_by() {
+            // No automatic move in maintenance: a claim under way is withdrawn.
+            self.withdraw_claim(now, Reason::Maintenance { by: by.clone() });
             return self.evaluate_frozen(now, by);
+        }
+        if matches!(self.election.phase, Phase::Claiming(_)) {
+            return self.pursue_claim(now);
         }
         match self.role() {
             Role::Starting => {
@@ -243,7 +282,7 @@ impl Machine {
             }
             return;
         }
-        if self.ranks_first() && !self.just_released() {
+        if self.ranks_first() && !self.just_released() && !self.listening(now) {
             let reason = if self.election.request == Some(Request::Takeover) {
                 self.election.takeover_reason = None;
                 Reason::OperatorTakeover
@@ -253,7 +292,7 @@ impl Machine {
                     .take()
                     .unwrap_or(default_reason)
             };
-            return self.become_active(now, reason);
+            return self.claim(now, reason);
         }
         match self.role() {
             Role::Fault => self.transition(now, Phase::Standby, recovered),
@@ -349,7 +388,12 @@ impl Machine {
         self.peers
             .iter()
             .find(|p| {
-                p.holds() && !p.releasing && !p.leaving && !p.yielding && Rank::of_peer(p) > me
+                p.holds()
+                    && !p.claiming
+                    && !p.releasing
+                    && !p.leaving
+                    && !p.yielding
+                    && Rank::of_peer(p) > me
             })
             .map(|p| p.name.clone())
     }
@@ -359,6 +403,15 @@ impl Machine {
     fn just_released(&self) -> bool {
         self.timers.pending(Timer::ReleaseGrace, self.now_hint)
             && self.peers.iter().any(|p| p.present())
+    }
+
+    /// Whether this node is still within its start wait with a peer it has not
+    /// heard: a node that left `starting` early, because it found a holder, takes
+    /// nothing before `init_dead` either, for a peer it has not heard yet may hold
+    /// the VIPs too (the holder it found may be handing them over to it).
+    fn listening(&self, now: Instant) -> bool {
+        self.timers.pending(Timer::InitDead, now)
+            && self.peers.iter().any(|p| p.incarnation.is_none())
     }
 
     /// A live, settled peer that is healthier than this node (a lower score) and may
@@ -436,6 +489,84 @@ impl Machine {
         if to == Role::Standby && self.lifecycle == Lifecycle::Running {
             self.run_hook(Hook::Standby);
         }
+    }
+
+    /// Takes the VIPs, at once when no live peer could be claiming them too, after a
+    /// round trip of confirmations otherwise (see [`Claim`]).
+    fn claim(&mut self, now: Instant, reason: Reason) {
+        // The peer whose release or departure this election answers defers to us.
+        let released_by = match &reason {
+            Reason::PeerReleased { peer } | Reason::PeerLeft { peer } => Some(peer.clone()),
+            _ => None,
+        };
+        let rivals: Vec<usize> = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.present() && !p.holds())
+            .filter(|(_, p)| released_by.as_deref() != Some(p.name.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        if rivals.is_empty() {
+            return self.become_active(now, reason);
+        }
+        self.renew_nonce(now);
+        self.election.phase = Phase::Claiming(Claim {
+            from: self.role(),
+            reason,
+            nonce: self.nonce,
+            waiting: rivals,
+        });
+        let wait = self.settings.handshake_wait();
+        self.timers.set(Timer::Claim, now + wait);
+        self.heartbeat();
+    }
+
+    /// A claim under way: withdrawn for a confirmed holder or a rival that ranks
+    /// higher; carried out once every rival has echoed it, or the wait is over.
+    fn pursue_claim(&mut self, now: Instant) {
+        if let Some(holder) = self.peers.iter().find(|p| p.holds() && !p.claiming) {
+            let peer = holder.name.clone();
+            return self.withdraw_claim(now, Reason::PeerActive { peer });
+        }
+        let me = self.rank();
+        if let Some(rival) = self
+            .peers
+            .iter()
+            .find(|p| p.holds() && p.claiming && Rank::of_peer(p) > me)
+        {
+            let peer = rival.name.clone();
+            return self.withdraw_claim(now, Reason::PeerRanksFirst { peer });
+        }
+        if !self.ranks_first() {
+            let peer = self.first_ranked_peer().unwrap_or_default();
+            return self.withdraw_claim(now, Reason::PeerRanksFirst { peer });
+        }
+        let Phase::Claiming(claim) = &mut self.election.phase else {
+            return;
+        };
+        let peers = &self.peers;
+        claim.waiting.retain(|&i| peers[i].present());
+        if claim.waiting.is_empty() || !self.timers.pending(Timer::Claim, now) {
+            let reason = claim.reason.clone();
+            self.timers.stop(Timer::Claim);
+            self.become_active(now, reason);
+        }
+    }
+
+    /// Gives up a claim under way; nothing was added. The node keeps the role it
+    /// had, standby if it was starting; peers hear that the claim is off.
+    fn withdraw_claim(&mut self, now: Instant, reason: Reason) {
+        let Phase::Claiming(claim) = &self.election.phase else {
+            return;
+        };
+        let from = claim.from;
+        self.timers.stop(Timer::Claim);
+        self.election.phase = Phase::from_role(from);
+        if from == Role::Starting {
+            return self.transition(now, Phase::Standby, reason);
+        }
+        self.heartbeat();
     }
 
     /// Order matters: VIPs first, then the announcement, then the start hook, so the

@@ -61,8 +61,8 @@ use timer::{Timer, Timers};
 
 use crate::config::{Config, Scope};
 use crate::wire::heartbeat::{
-    FLAG_FAILED, FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY, FLAG_TAKEOVER,
-    FLAG_YIELDING, Heartbeat,
+    FLAG_CLAIMING, FLAG_FAILED, FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY,
+    FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat,
 };
 
 /// Rejections are summed up in one log line at most this often.
@@ -342,13 +342,7 @@ impl Machine {
         for (timer, at) in self.timers.expire(now) {
             match timer {
                 Timer::Silence(i) => self.age_peer(now, i),
-                Timer::Nonce => {
-                    self.previous_nonce = self.nonce;
-                    self.nonce_epoch += 1;
-                    self.nonce = nonce_for(self.incarnation, self.nonce_epoch);
-                    self.timers
-                        .set(Timer::Nonce, now + self.settings.timing.dead);
-                }
+                Timer::Nonce => self.renew_nonce(now),
                 Timer::Heartbeat => {
                     self.heartbeat();
                     // Keep the cadence, whatever extra heartbeats role changes sent
@@ -386,6 +380,7 @@ impl Machine {
                 | Timer::Handshake(_)
                 | Timer::Yield
                 | Timer::ReleaseGrace
+                | Timer::Claim
                 | Timer::Failback => {}
             }
         }
@@ -478,6 +473,15 @@ impl Machine {
         self.now_hint = now;
     }
 
+    /// Moves to the next freshness nonce; the one before stays valid for a `dead`.
+    pub(super) fn renew_nonce(&mut self, now: Instant) {
+        self.previous_nonce = self.nonce;
+        self.nonce_epoch += 1;
+        self.nonce = nonce_for(self.incarnation, self.nonce_epoch);
+        self.timers
+            .set(Timer::Nonce, now + self.settings.timing.dead);
+    }
+
     fn yielding(&self) -> bool {
         self.timers.pending(Timer::Yield, self.now_hint)
     }
@@ -503,7 +507,9 @@ impl Machine {
         if usize::from(hb.link) != link || view.address != from {
             return self.reject(now, Reject::WrongSource);
         }
-        let was_holding = peer.holds();
+        // A claimer that withdraws held nothing: only a confirmed holder's release is
+        // the reason for a takeover.
+        let was_holding = peer.holds() && !peer.claiming;
         let alive = peer.alive;
         let accepted = peer.accept(link, &hb, ours, now, &mut self.events);
         self.track_peer(now, index);
@@ -531,6 +537,17 @@ impl Machine {
                 });
             }
         }
+        // A claimer waits for every peer that might claim too to echo its claim.
+        if let Phase::Claiming(claim) = &mut self.election.phase
+            && hb.echo == claim.nonce
+        {
+            claim.waiting.retain(|&i| i != index);
+        }
+        // Answer a claim at once rather than at the next interval.
+        if update.started_claiming {
+            self.heartbeat();
+        }
+        let peer = &mut self.peers[index];
         if was_holding && !peer.holds() {
             let peer = peer.name.clone();
             self.election.takeover_reason = Some(if self.peers[index].leaving {
@@ -683,6 +700,11 @@ impl Machine {
             return;
         }
         self.lifecycle = Lifecycle::Stopping;
+        if let Phase::Claiming(claim) = &self.election.phase {
+            // Nothing was added yet: the claim is simply withdrawn.
+            let from = claim.from;
+            self.election.phase = Phase::from_role(from);
+        }
         if self.releasing() {
             // The release under way ends in the farewell.
             return;
@@ -730,9 +752,19 @@ impl Machine {
         if self.health.failed() {
             flags |= FLAG_FAILED;
         }
+        // A claimer says "active" to its peers, so that none claims beside it, and
+        // "claiming", so that none takes it for a holder that may not be moved.
+        let claiming = matches!(self.election.phase, Phase::Claiming(_));
+        if claiming {
+            flags |= FLAG_CLAIMING;
+        }
         let mut hb = Heartbeat {
             link: 0,
-            state: self.role().wire(),
+            state: if claiming {
+                Role::Active.wire()
+            } else {
+                self.role().wire()
+            },
             flags,
             health: self.health.score(),
             priority: self.settings.priority,

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use super::event::{Event, Reject, Role};
 use crate::config::Timing;
 use crate::wire::heartbeat::{
-    FLAG_FAILED, FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat,
+    FLAG_CLAIMING, FLAG_FAILED, FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING,
+    Heartbeat,
 };
 
 /// Silence after which a stale packet starts a new handshake.
@@ -80,6 +81,8 @@ pub struct Peer {
     pub yielding: bool,
     /// The peer has a sticky check failure: it takes the VIPs only if nobody else can.
     pub failed: bool,
+    /// The peer says "active" but is still waiting for its claim to be confirmed.
+    pub claiming: bool,
     pub health: u8,
     pub priority: u16,
     pub fingerprint: Option<[u8; 8]>,
@@ -96,6 +99,8 @@ pub struct Update {
     pub link_healed: bool,
     pub restarted: bool,
     pub stopped_being_active: bool,
+    /// The peer has just begun to claim the VIPs: it waits for our echo.
+    pub started_claiming: bool,
 }
 
 impl Peer {
@@ -128,6 +133,7 @@ impl Peer {
             standby: false,
             yielding: false,
             failed: false,
+            claiming: false,
             health: 0,
             priority,
             fingerprint: None,
@@ -264,6 +270,9 @@ impl Peer {
             self.standby = hb.flags & FLAG_STANDBY != 0;
             self.yielding = hb.flags & FLAG_YIELDING != 0;
             self.failed = hb.flags & FLAG_FAILED != 0;
+            let claiming = hb.flags & FLAG_CLAIMING != 0;
+            update.started_claiming = claiming && !self.claiming;
+            self.claiming = claiming;
             self.health = hb.health;
             self.priority = hb.priority;
         }

@@ -38,6 +38,8 @@ pub(super) enum Timer {
     Yield,
     /// A node that just released may claim the VIPs back.
     ReleaseGrace,
+    /// A claim has waited long enough for its confirmations: it proceeds.
+    Claim,
     /// The preferred node has been ready for `failback_delay`.
     Failback,
     /// The earliest failed VIP addition is due for another try.

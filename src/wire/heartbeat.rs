@@ -55,6 +55,9 @@ pub const FLAG_YIELDING: u8 = 0b10_0000;
 /// The sender let the VIPs go while a check that runs only on the active node
 /// failed: it will not take them back while another node can hold them.
 pub const FLAG_FAILED: u8 = 0b100_0000;
+/// The sender is claiming the VIPs (it says "active") but adds nothing until every
+/// live peer that might claim them too has echoed the nonce of this claim.
+pub const FLAG_CLAIMING: u8 = 0b1000_0000;
 
 /// A node's role as it travels on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -243,6 +243,9 @@ pub struct SimNode {
     pub priority: u16,
     /// The daemon asked for its active-only checks to run.
     pub active_checks: bool,
+    /// The last SIGSTOP and the SIGCONT that ended it.
+    pub last_pause: Option<(Instant, Instant)>,
+    paused_at: Instant,
 }
 
 /// A path that drops every datagram: from one node to another, on one link or all,
@@ -349,6 +352,8 @@ impl Sim {
                     stale_kernel: false,
                     last_sent: BTreeMap::new(),
                     active_checks: false,
+                    last_pause: None,
+                    paused_at: base,
                     priority: 0,
                 })
                 .collect(),
@@ -494,6 +499,9 @@ impl Sim {
             self.name(i),
             for_.map_or(String::new(), |d| format!(" for {d:?}"))
         ));
+        if !self.nodes[i].paused {
+            self.nodes[i].paused_at = self.now;
+        }
         self.nodes[i].paused = true;
         if let Some(d) = for_ {
             self.timed.push((self.now + d, Timed::Resume(i)));
@@ -507,6 +515,7 @@ impl Sim {
         self.note(format!("SIGCONT to {}", self.name(i)));
         self.nodes[i].paused = false;
         self.nodes[i].awake_since = self.now;
+        self.nodes[i].last_pause = Some((self.nodes[i].paused_at, self.now));
         self.timed
             .retain(|(_, t)| !matches!(t, Timed::Resume(n) if *n == i));
     }

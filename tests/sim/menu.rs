@@ -361,10 +361,17 @@ fn judge(
     let me = sim.name(i).to_string();
     let t = &sim.config.timing;
     // A peer's maintenance reaches this node's view within a heartbeat, and stays in
-    // it until the peer is declared dead.
+    // it until the peer is declared dead. A node that was paused reads, on resuming,
+    // the heartbeats that waited for it, and ages its peers from then: its view is as
+    // old as its pause.
+    let stale_by = sim.nodes[i]
+        .last_pause
+        .filter(|(_, resumed)| sim.now - *resumed <= t.dead + t.interval * 2)
+        .map_or(Duration::ZERO, |(paused, _)| sim.now - paused);
     let recently_in_maintenance = |name: &str| {
         sim.config.node_index(name).is_some_and(|j| {
-            sim.maintenance_seen[j].is_some_and(|at| sim.now - at <= t.dead + t.interval * 2)
+            sim.maintenance_seen[j]
+                .is_some_and(|at| sim.now - at <= t.dead + t.interval * 2 + stale_by)
         })
     };
     let peer = |name: &str| before.peers.iter().find(|p| p.0 == name);
