@@ -35,8 +35,7 @@ use failoverd::machine::Role;
 use failoverd::status::{CheckState, CheckStatus, Status};
 use nix::sys::signal::Signal;
 
-/// `interval` of the checks here: twice the heartbeat interval, so a move that waited
-/// for a heartbeat too many shows against the bounds.
+/// `interval` of the checks here: twice the lab's heartbeat interval (50 ms).
 const INTERVAL: Duration = Duration::from_millis(100);
 /// `fall` of the checks here.
 const FALL: u32 = 3;
@@ -48,9 +47,10 @@ const FAILBACK_DELAY: Duration = Duration::from_secs(1);
 /// then take over on the released heartbeat) on a loaded two-core machine.
 const MOVE_SLACK: Duration = SHORT_GAP;
 
-/// Probes a client may lose in a planned handover: two promised (the stop hook and
-/// VIP removal on one node, the add on the other, each of 10 ms probes), three more
-/// for a loaded two-core machine. A peer that waited for `dead` loses thirty.
+/// Probes (one every 10 ms) a client may lose in a planned handover: none to two in
+/// practice (the release on one node, then the add on the other), three more for a
+/// loaded two-core machine. A peer that waited for `dead` instead of the released
+/// heartbeat loses thirty.
 const MAX_LOST: u64 = 5;
 /// Log lines carry the time they were written, a little after the moment they tell of.
 const LOG_SLACK: Duration = Duration::from_millis(10);
@@ -128,6 +128,7 @@ fn detection_bound(interval: Duration, fall: u32) -> Duration {
     interval * fall + interval
 }
 
+/// Prints how long `what` took, and panics with the logs unless within `low..=high`.
 fn assert_within(what: &str, took: Duration, low: Duration, high: Duration, cluster: &Cluster) {
     eprintln!("{what}: {took:?} (bounds {low:?} to {high:?})");
     assert!(
@@ -370,6 +371,11 @@ fn a_service_broken_on_both_nodes_leaves_the_vip_where_it_is() {
     assert_eq!(check_of(&beta, "app").state, CheckState::Failing);
     let alpha = status(&lab, "alpha");
     assert!(alpha.health.failed && alpha.state != Role::Active);
+    let own = String::from_utf8_lossy(&ctl(&lab, "alpha", &["status"]).stdout).to_string();
+    assert!(
+        own.contains("FAILED while active") && own.contains("failoverd clear app"),
+        "alpha's status does not show its sticky failure:\n{own}"
+    );
     let human = String::from_utf8_lossy(&ctl(&lab, "beta", &["status"]).stdout).to_string();
     assert!(
         human.contains("a check FAILED while active")
