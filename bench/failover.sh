@@ -20,6 +20,12 @@
 #   pause            daemon SIGSTOPped for dead + 1 s, then SIGCONTed: beta takes over
 #                    during the pause; reported apart: what happens after the resume,
 #                    where nothing should move (beta keeps the VIP)
+#   service-death    an HTTP service on both nodes (netprobe http-serve), checked by
+#                    each daemon every SERVICE_CHECK_S with SERVICE_FALL failures to
+#                    fail it: failoverd with an http check, keepalived with a
+#                    vrrp_script running curl; alpha's service is SIGKILLed, the VIP
+#                    should move (the daemons stay up: the client's gap is the
+#                    handover, "move after" is detection plus handover)
 #
 # Usage, as root from anywhere:
 #   bench/failover.sh
@@ -68,7 +74,7 @@ if [ -z "${REPS:-}" ]; then
     REPS=3
     REPS_NODE_DEATH=${REPS_NODE_DEATH:-10}
 fi
-ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause"
+ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause service-death"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 INTERVALS=${INTERVALS:-"1000 100"}
 DAEMONS=${DAEMONS:-"failoverd keepalived"}
@@ -96,6 +102,12 @@ PRE_BASE_MS=500
 # seconds, at least 1), 1 s timeout, 3 failures to lose it, 1 answer to restore it.
 HEALTH_S=1
 HEALTH_FAILURES=3
+# service-death: the service's port, and both daemons' check of it: one run a second
+# (keepalived's vrrp_script interval is whole seconds, at least 1), 1 s timeout,
+# SERVICE_FALL failures to fail it, one pass to pass again.
+SERVICE_PORT=8080
+SERVICE_CHECK_S=1
+SERVICE_FALL=2
 # Failback delay (failoverd failback_delay, keepalived preempt_delay).
 FAILBACK_S=2
 # Upper bound of the overlap poller's period.
@@ -166,7 +178,8 @@ def expectation:
         "crossover": {from: "alpha", to: "alpha"},
         "failback-manual": {from: "beta", to: "beta"},
         "pause: takeover": {from: "alpha", to: "beta"},
-        "pause: after resume": {from: "beta", to: "beta", overlap_allowed: true}
+        "pause: after resume": {from: "beta", to: "beta", overlap_allowed: true},
+        "service-death": {from: "alpha", to: "beta"}
     }[.row] // error("no expectation for row \(.row)");
 def judged:
     expectation as $e
@@ -376,6 +389,7 @@ command -v keepalived >/dev/null || missing+=(keepalived)
 command -v ping >/dev/null || missing+=(iputils-ping)
 command -v jq >/dev/null || missing+=(jq)
 command -v python3 >/dev/null || missing+=(python3)
+command -v curl >/dev/null || missing+=(curl)
 if [ "${#missing[@]}" -gt 0 ]; then
     say "installing ${missing[*]} from Debian's packages"
     apt-get update -qq >/dev/null || fail "apt-get update failed"
@@ -383,6 +397,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         >/dev/null || fail "apt-get install ${missing[*]} failed"
 fi
 PING=$(command -v ping)
+CURL=$(command -v curl)
 KEEPALIVED=$(command -v keepalived)
 KA_VERSION=$("$KEEPALIVED" --version 2>&1 | sed -n 's/^Keepalived v\([^ ]*\).*/\1/p' | head -n1)
 
@@ -481,9 +496,10 @@ set_timing() {
 
 # --- configurations ----------------------------------------------------------------
 
-# failoverd_conf DIR MODE: one file for both nodes.
+# failoverd_conf DIR MODE [SERVICE]: one file for both nodes; with SERVICE (1), an
+# http check of the node's own service, as keepalived's vrrp_script `service`.
 failoverd_conf() {
-    local dir=$1 mode=$2
+    local dir=$1 mode=$2 service=${3:-0}
     (
         umask 077
         head -c 32 /dev/urandom | base64 >"$dir/authkey"
@@ -508,9 +524,22 @@ failoverd_conf() {
         -hooks \
         announce.interval=100ms \
         >"$dir/failoverd.toml" || fail "cannot render the failoverd configuration"
+    [ "$service" = 1 ] || return 0
+    cat >>"$dir/failoverd.toml" <<EOF
+
+[[check]]
+name = "service"
+kind = "http"
+url = "http://127.0.0.1:$SERVICE_PORT/health"
+expect_body = "ok"
+interval = "${SERVICE_CHECK_S}s"
+timeout = "${SERVICE_CHECK_S}s"
+fall = $SERVICE_FALL
+rise = 1
+EOF
 }
 
-# keepalived_conf FILE NODE PRIORITY OWN PEER OWN_XO PEER_XO MODE: VRRPv3 unicast; both
+# keepalived_conf FILE NODE PRIORITY OWN PEER OWN_XO PEER_XO MODE [SERVICE]: VRRPv3 unicast; both
 # start as BACKUP (required by nopreempt and preempt_delay). GARP: 3 messages 100 ms
 # apart on becoming master, no second burst, a refresh every 60 s, like failoverd's
 # [announce] above.
@@ -528,15 +557,35 @@ failoverd_conf() {
 # The VIP belongs to the LAN instance; the gateway script sits on the group,
 # unweighted, as sync groups require. KA_PATHS=1 is the LAN instance alone, as the first runs had it; a cut
 # crossover does not reach it, so its crossover rows compare nothing.
+#
+# With SERVICE (1, the service-death scenario) a second script, `service`, runs curl
+# against the node's own HTTP service with failoverd's check's interval, timeout, fall
+# and rise, tracked unweighted beside the gateway script: when it fails, the node's
+# instances go to FAULT, the master lets go (a priority 0 advertisement) and the
+# backup takes over, as failoverd's holder goes to fault and hands over. Weighted
+# tracking cannot do it here: keepalived zeroes the weights of a sync group's members.
 keepalived_conf() {
-    local file=$1 node=$2 prio=$3 own=$4 peer=$5 own_xo=$6 peer_xo=$7 mode=$8 preempt track
+    local file=$1 node=$2 prio=$3 own=$4 peer=$5 own_xo=$6 peer_xo=$7 mode=$8 service=${9:-0}
+    local preempt track service_script="" service_track=""
     if [ "$mode" = manual ]; then
         preempt="nopreempt"
     else
         preempt="preempt_delay $FAILBACK_S"
     fi
+    if [ "$service" = 1 ]; then
+        service_script="
+vrrp_script service {
+    script \"$CURL -fsS -o /dev/null --max-time $SERVICE_CHECK_S http://127.0.0.1:$SERVICE_PORT/health\"
+    interval $SERVICE_CHECK_S
+    timeout $SERVICE_CHECK_S
+    fall $SERVICE_FALL
+    rise 1
+}"
+        service_track="
+        service"
+    fi
     track="    track_script {
-        gateway
+        gateway$service_track
     }"
     cat >"$file" <<EOF
 global_defs {
@@ -558,6 +607,7 @@ vrrp_script gateway {
     fall $HEALTH_FAILURES
     rise 1
 }
+$service_script
 
 vrrp_instance bench {
     state BACKUP
@@ -609,10 +659,10 @@ $track
 EOF
 }
 
-# keepalived_confs DIR MODE: alpha's and beta's configurations, DIR/NODE.conf.
+# keepalived_confs DIR MODE [SERVICE]: alpha's and beta's configurations, DIR/NODE.conf.
 keepalived_confs() {
-    keepalived_conf "$1/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 198.19.0.1 198.19.0.2 "$2"
-    keepalived_conf "$1/beta.conf" beta 100 198.18.0.12 198.18.0.11 198.19.0.2 198.19.0.1 "$2"
+    keepalived_conf "$1/alpha.conf" alpha 200 198.18.0.11 198.18.0.12 198.19.0.1 198.19.0.2 "$2" "${3:-0}"
+    keepalived_conf "$1/beta.conf" beta 100 198.18.0.12 198.18.0.11 198.19.0.2 198.19.0.1 "$2" "${3:-0}"
 }
 
 # --- daemons -----------------------------------------------------------------------
@@ -851,9 +901,10 @@ takes_part() {
 
 # run_one SCENARIO REP: one fresh lab, one event; appends a JSON object to runs.jsonl.
 run_one() {
-    local scenario=$1 rep=$2 mode=manual t_start
+    local scenario=$1 rep=$2 mode=manual t_start service=0
     t_start=$(now_us)
     [ "$scenario" = failback-auto ] && mode=auto
+    [ "$scenario" = service-death ] && service=1
     run_number=$((run_number + 1))
     rundir=$work/$(printf '%03d' "$run_number")-$DAEMON-${I}ms-$scenario-$rep
     mkdir -p "$rundir"
@@ -868,9 +919,9 @@ run_one() {
     cl=$(lab_ns cl)
 
     if [ "$DAEMON" = failoverd ]; then
-        failoverd_conf "$rundir" "$mode"
+        failoverd_conf "$rundir" "$mode" "$service"
     else
-        keepalived_confs "$rundir" "$mode"
+        keepalived_confs "$rundir" "$mode" "$service"
     fi
     ip netns exec "$n1" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
         >"$rundir/serve-alpha.log" 2>&1 &
@@ -880,6 +931,20 @@ run_one() {
         >"$rundir/serve-beta.log" 2>&1 &
     local serve2=$!
     pids+=("$serve2")
+    # The checked service, up before the daemons so that their checks pass from the
+    # start; alpha's is the one the event kills.
+    local http1=""
+    if [ "$service" = 1 ]; then
+        ip netns exec "$n1" "$NETPROBE" http-serve --port "$SERVICE_PORT" --body ok \
+            --duration 300s >"$rundir/http-alpha.log" 2>&1 &
+        http1=$!
+        pids+=("$http1")
+        ip netns exec "$n2" "$NETPROBE" http-serve --port "$SERVICE_PORT" --body ok \
+            --duration 300s >"$rundir/http-beta.log" 2>&1 &
+        pids+=("$!")
+        wait_log "$rundir/http-alpha.log" "serving http" 5000
+        wait_log "$rundir/http-beta.log" "serving http" 5000
+    fi
 
     local rows="" note="" ok=1
     if ! steady; then
@@ -909,6 +974,8 @@ run_one() {
         # master down interval), so that "no move" with manual failback means something.
         failback-*) window=$((PRE_MS + FAILBACK_S * 1000 + D + 3000)) ;;
         pause) window=$((PRE_MS + PAUSE_MS + 1000 + D + 1000)) ;;
+        # Detection within fall + 1 check intervals, then the handover.
+        service-death) window=$((PRE_MS + (SERVICE_FALL + 1) * SERVICE_CHECK_S * 1000 + D + 3000)) ;;
         esac
         count=$((window / PROBE_MS))
         poll_vip "$poll_out" $(($(now_us) + (window + 2000) * 1000)) "$stop" "$serve1" "$serve2" &
@@ -926,7 +993,7 @@ run_one() {
 
         t_probe=$(now_us)
         case $scenario in
-        node-death | graceful | gateway) start_probe "$rundir/probe.json" "$count" beta 100 ;;
+        node-death | graceful | gateway | service-death) start_probe "$rundir/probe.json" "$count" beta 100 ;;
         failback-auto) start_probe "$rundir/probe.json" "$count" alpha 100 ;;
         crossover | failback-manual) start_probe "$rundir/probe.json" "$count" ;;
         pause) start_probe "$rundir/probe.json" $(((PRE_MS + PAUSE_MS - 100) / PROBE_MS)) ;;
@@ -944,6 +1011,11 @@ run_one() {
         graceful) signal_daemon TERM alpha ;;
         crossover) ip -n "$n1" link set xo down ;;
         gateway) ip -n "$n1" route add blackhole "$GATEWAY/32" ;;
+        service-death)
+            kill -KILL "$http1" 2>/dev/null
+            { wait "$http1"; } 2>/dev/null
+            forget "$http1"
+            ;;
         failback-*) start_daemon alpha || note="alpha did not start again" ;;
         pause)
             signal_daemon STOP alpha

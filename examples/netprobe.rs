@@ -10,13 +10,17 @@
 //!   probes by number, and prints one JSON line that says how many were answered, by
 //!   whom, when the responder changed and how long the longest silence was.
 //!
-//! Every loop here is bounded: the server by its duration, the client by its count.
+//! - `netprobe http-serve` answers every HTTP request on a TCP port with a fixed body
+//!   and status 200: the service that the tests and the benchmark check with a
+//!   failoverd `http` check (or keepalived's curl), and kill to make it fail.
+//!
+//! Every loop here is bounded: the servers by their duration, the client by its count.
 //! SIGUSR1 ends a probe run early, with the summary as usual, for a caller that probes
 //! across an event of unknown length.
 
 use std::fmt::Write as _;
-use std::io::{ErrorKind, IoSlice, IoSliceMut};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +65,8 @@ enum Command {
     /// Send numbered probes to a target and print a one-line JSON summary on stdout.
     #[command(after_help = PROBE_AFTER_HELP)]
     Probe(ProbeArgs),
+    /// Answer every HTTP request with status 200 and --body until --duration runs out.
+    HttpServe(HttpServeArgs),
 }
 
 const PROBE_AFTER_HELP: &str = "\
@@ -98,6 +104,19 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
+struct HttpServeArgs {
+    /// TCP port to listen on (all IPv4 addresses).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The body of every answer, whatever the request's method or path.
+    #[arg(long, default_value = "ok")]
+    body: String,
+    /// Exit after this long.
+    #[arg(long, default_value = "600s", value_parser = parse_duration)]
+    duration: Duration,
+}
+
+#[derive(Args)]
 struct ProbeArgs {
     /// Address and port to probe, e.g. 198.18.0.10:9000.
     #[arg(long)]
@@ -124,6 +143,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Probe(args) => probe(&args).map(|summary| println!("{}", summary.to_json())),
+        Command::HttpServe(args) => http_serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -227,6 +247,72 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         args.name
     );
     Ok(())
+}
+
+/// How long `http_serve` waits for a client's request head, so that one silent client
+/// cannot hold the server (it answers one connection at a time) for long.
+const HTTP_READ_TIMEOUT: Duration = Duration::from_millis(500);
+/// The longest request head `http_serve` reads.
+const HTTP_MAX_HEAD: usize = 8192;
+
+/// One connection at a time: read the request head, answer 200 with the body, close.
+/// That is all a health check (failoverd's `http` kind, curl) needs, and a check that
+/// finds the port closed (the process killed) fails at once with "connection refused".
+fn http_serve(args: &HttpServeArgs) -> Result<(), String> {
+    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, args.port))
+        .map_err(|e| format!("bind tcp port {}: {e}", args.port))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("set the listener non-blocking: {e}"))?;
+    let deadline = Instant::now() + args.duration;
+    eprintln!(
+        "netprobe: serving http 0.0.0.0:{} for {:?}",
+        args.port, args.duration
+    );
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{}",
+        args.body.len(),
+        args.body
+    );
+    let mut answered: u64 = 0;
+    while Instant::now() < deadline {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            // Look at the deadline at least every 10 ms on an idle port.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                std::thread::sleep(Duration::from_millis(10).min(left));
+                continue;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("accept: {e}")),
+        };
+        // A client that goes away or never sends a whole head is its own loss.
+        if answer_http(stream, response.as_bytes()).is_ok() {
+            answered += 1;
+        }
+    }
+    eprintln!("netprobe: answered {answered} http requests, duration over");
+    Ok(())
+}
+
+/// Reads one request head (bounded in size and time) and writes `response`.
+fn answer_http(mut stream: TcpStream, response: &[u8]) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(HTTP_READ_TIMEOUT))?;
+    stream.set_write_timeout(Some(HTTP_READ_TIMEOUT))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HTTP_MAX_HEAD {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    stream.write_all(response)?;
+    stream.shutdown(Shutdown::Write)
 }
 
 /// Receives one datagram; returns its length, sender and the address it was sent to,

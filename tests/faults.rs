@@ -130,6 +130,135 @@ fn a_hanging_start_hook_is_killed_and_heartbeats_never_stall() {
     }
 }
 
+/// A check that hangs: "none of that may delay a heartbeat" (src/daemon/checks).
+/// An `exec` check on both nodes that sleeps far past its timeout once the file
+/// `hang-<node>` exists, with a sleeper in the background that the shell takes down
+/// with it on SIGTERM. On alpha every run times out and counts as failed, so after
+/// `fall` runs alpha hands over, as fast as a check that fails at once plus its
+/// timeout; meanwhile neither node logs a late heartbeat. Each timed-out run's
+/// process group is killed, the background sleeper too.
+#[test]
+fn a_hanging_check_delays_neither_heartbeats_nor_the_move_it_triggers() {
+    let lab = Lab::new();
+    let hang = "trap 'kill $!; wait; exit 1' TERM; sleep 1000 & echo $! >> {dir}/sleepers; wait";
+    let mut cluster = hanging_check_cluster(&lab, hang);
+    let took = hang_alpha(&mut cluster);
+    let bound = hang_bound();
+    eprintln!("hang to beta holding the VIP: {took:?} (at most {bound:?})");
+    assert!(
+        took <= bound,
+        "beta held the VIP {took:?} after alpha's check began to hang, at most \
+         {bound:?}\n{}",
+        cluster.logs()
+    );
+    // Every run that hung is gone a moment after its timeout: once the flag is gone
+    // the runs pass, and the last one that hung began at most an interval before.
+    fs::remove_file(lab.tmpdir().join("hang-alpha")).expect("remove the flag");
+    std::thread::sleep(HANG_INTERVAL + HANG_TIMEOUT + SHORT_GAP);
+    let sleepers = fs::read_to_string(lab.tmpdir().join("sleepers")).expect("sleeper pids");
+    let pids: Vec<&str> = sleepers.split_whitespace().collect();
+    assert!(pids.len() >= HANG_FALL as usize, "sleepers: {sleepers}");
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} of a timed-out check run outlived its timeout\n{}",
+            cluster.logs()
+        );
+    }
+}
+
+/// The same with a check whose processes ignore SIGTERM (a program that traps it):
+/// the README promises `fall` runs one `interval` apart, so the move should come as
+/// soon. It does not: the runner holds each next run until the timed-out run's
+/// process group is empty, which takes the whole SIGKILL grace (1.5 s), so each
+/// timed-out run costs 1.6 s and the move comes after about `fall` × 1.6 s. The same
+/// happens when a run leaves an orphan that init does not reap at once (this lab's
+/// PID 1 reaps about every 2 s). A daemon bug, pinned here until it is fixed.
+#[test]
+#[ignore = "daemon bug: a timed-out exec run holds the next run for the SIGKILL grace"]
+fn a_check_that_ignores_sigterm_still_fails_after_fall_intervals() {
+    let lab = Lab::new();
+    let mut cluster = hanging_check_cluster(&lab, "trap '' TERM; sleep 1000");
+    let took = hang_alpha(&mut cluster);
+    let bound = hang_bound();
+    assert!(
+        took <= bound,
+        "beta held the VIP {took:?} after alpha's check began to hang, at most \
+         {bound:?}\n{}",
+        cluster.logs()
+    );
+}
+
+/// The longest from the first hanging run to the peer holding the VIP, by the
+/// rule for every check: `fall` failed runs one interval apart, the first within an
+/// interval (here each failing at its timeout, which is at most an interval), then a
+/// planned handover (`SHORT_GAP`, as for every planned move).
+fn hang_bound() -> Duration {
+    HANG_INTERVAL * (HANG_FALL + 1) + SHORT_GAP
+}
+
+/// `interval`, `timeout` and `fall` of the hanging check.
+const HANG_INTERVAL: Duration = Duration::from_millis(200);
+const HANG_TIMEOUT: Duration = Duration::from_millis(100);
+const HANG_FALL: u32 = 2;
+
+/// The lab's cluster, failback manual, with an `exec` check named `hang` on both
+/// nodes that runs the shell line `hang` (`{dir}` is the lab's directory) while
+/// `hang-<node>` exists, and passes otherwise.
+fn hanging_check_cluster<'a>(lab: &'a Lab, hang: &str) -> Cluster<'a> {
+    let dir = lab.tmpdir().display().to_string();
+    let line = format!(
+        "if [ -e {dir}/hang-$FAILOVERD_NODE ]; then {}; fi",
+        hang.replace("{dir}", &dir)
+    );
+    let check = format!(
+        "[[check]]\nname = \"hang\"\nkind = \"exec\"\ncommand = [\"/bin/sh\", \"-c\", {}]\n\
+         interval = \"{}ms\"\ntimeout = \"{}ms\"\nfall = {HANG_FALL}\n",
+        toml_string(&line),
+        HANG_INTERVAL.as_millis(),
+        HANG_TIMEOUT.as_millis()
+    );
+    // Manual failback: alpha would take the VIP back once its check passes again,
+    // a move this test is not about.
+    Cluster::start_with(lab, |sample| {
+        sample.set("cluster.failback", "manual").append(&check)
+    })
+}
+
+/// Makes alpha's check hang, across the planned move it triggers; checks that it
+/// timed out and that no heartbeat was late; returns the time from the event until
+/// beta held the VIP.
+fn hang_alpha(cluster: &mut Cluster) -> Duration {
+    let lab = cluster.lab;
+    let (_, seen) = cluster.across(&Expect::planned("alpha", "beta"), |_| {
+        lab.write_file("hang-alpha", "");
+    });
+    assert!(
+        lab.log(&cluster.alpha).contains(&format!(
+            "failing after {HANG_FALL} failed runs: timed out after {}ms",
+            HANG_TIMEOUT.as_millis()
+        )),
+        "alpha's check did not time out\n{}",
+        cluster.logs()
+    );
+    for (node, child) in [("alpha", &cluster.alpha), ("beta", &cluster.beta)] {
+        assert!(
+            !lab.log(child).contains("late heartbeat"),
+            "{node} logged a late heartbeat while a check hung\n{}",
+            cluster.logs()
+        );
+    }
+    seen.kernel
+        .first_added(1)
+        .expect("the VIP reached beta")
+        .saturating_sub(seen.event_began)
+}
+
+/// `text` as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 #[test]
 fn a_flood_of_junk_and_forged_packets_does_not_stop_a_failover() {
     let lab = Lab::new();

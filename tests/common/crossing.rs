@@ -7,8 +7,9 @@
 //! reached its last holder and `Expect::settle` more has passed):
 //!
 //! - **Exactly the expected responders**, in order: `[alpha]` for an event that must
-//!   move nothing, `[alpha, beta]` for one move. A node that answers, stops and answers
-//!   again (alpha, beta, alpha) is named as interleaved answers.
+//!   move nothing, `[alpha, beta]` for one move, `[beta, alpha, beta]` for a round
+//!   trip. A node that answers, stops and answers again (alpha, beta, alpha) where the
+//!   rule does not expect it is named as interleaved answers.
 //! - **A bounded silence**: the longest time between two answered probes (measured on
 //!   their send times, so it is at least one interval), and the unanswered stretches
 //!   before the first and after the last answer, are at most `Expect`'s gap: a few
@@ -130,6 +131,17 @@ impl Expect {
             max_gap: DEAD + DEATH_SLACK,
             sharing: Sharing::Reported,
             ..Expect::planned(from, to)
+        }
+    }
+
+    /// Two planned moves, `from` to `via` and back, each with a silence of at most
+    /// `SHORT_GAP` and never on both nodes: a node that takes the VIP and hands it
+    /// back at once (its start hook failed). The VIP is on `from` before and after, so
+    /// `across` cannot tell when the round trip is over: the event must wait for it.
+    pub fn round_trip(from: &str, via: &str) -> Expect {
+        Expect {
+            responders: vec![from.to_owned(), via.to_owned(), from.to_owned()],
+            ..Expect::planned(from, via)
         }
     }
 

@@ -57,6 +57,8 @@ pub const N1_XO: &str = "198.19.0.1";
 pub const N2_XO: &str = "198.19.0.2";
 /// The UDP port `Lab::serve` listens on.
 pub const PROBE_PORT: u16 = 9000;
+/// The TCP port `Lab::serve_http` listens on.
+pub const HTTP_PORT: u16 = 8080;
 
 /// Hosts attached to the LAN bridge, with their eth0 address.
 const LAN_HOSTS: [(&str, &str); 4] = [
@@ -289,6 +291,41 @@ impl Lab {
             assert!(
                 Instant::now() < deadline,
                 "netprobe serve in {host} did not start listening within 5s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts `netprobe http-serve` on `HTTP_PORT` in `host`, answering every request
+    /// with status 200 and the body "ok", and waits until it listens: the service a
+    /// test checks with an `http` check and kills (by PID) to make it fail. It stops
+    /// by itself after two minutes at the latest.
+    pub fn serve_http(&self, host: &str) -> Child {
+        let port = HTTP_PORT.to_string();
+        let args = [
+            "http-serve",
+            "--port",
+            &port,
+            "--body",
+            "ok",
+            "--duration",
+            "120s",
+        ];
+        let mut child = self.spawn(host, netprobe(), &args);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log(&child).contains("serving http") {
+                return child;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "netprobe http-serve in {host} exited ({status}): {}",
+                    self.log(&child)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "netprobe http-serve in {host} did not start listening within 5s"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
