@@ -168,14 +168,11 @@ fn a_hanging_check_delays_neither_heartbeats_nor_the_move_it_triggers() {
 }
 
 /// The same with a check whose processes ignore SIGTERM (a program that traps it):
-/// the README promises `fall` runs one `interval` apart, so the move should come as
-/// soon. It does not: the runner holds each next run until the timed-out run's
-/// process group is empty, which takes the whole SIGKILL grace (1.5 s), so each
-/// timed-out run costs 1.6 s and the move comes after about `fall` × 1.6 s. The same
-/// happens when a run leaves an orphan that init does not reap at once (this lab's
-/// PID 1 reaps about every 2 s). A daemon bug, pinned here until it is fixed.
+/// `fall` runs one `interval` apart still make the move. Killing a timed-out run's
+/// group takes the whole SIGKILL grace (1.5 s) here, and the next run does not wait
+/// for it (it once did, and each timed-out run cost 1.6 s); the same holds for a run
+/// that leaves an orphan init does not reap at once.
 #[test]
-#[ignore = "daemon bug: a timed-out exec run holds the next run for the SIGKILL grace"]
 fn a_check_that_ignores_sigterm_still_fails_after_fall_intervals() {
     let lab = Lab::new();
     let mut cluster = hanging_check_cluster(&lab, "trap '' TERM; sleep 1000");

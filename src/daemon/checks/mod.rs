@@ -68,8 +68,8 @@ pub struct Report {
     pub run: Run,
 }
 
-/// What must finish after a run's report and before its next run (an `exec`
-/// check's process group being killed after a timeout).
+/// What must still happen after a run was reported (an `exec` check's process group
+/// being killed after a timeout); it runs on its own, beside the next runs.
 pub type Cleanup = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The loop's handle on the check thread. Dropping it stops every check and joins
@@ -264,11 +264,14 @@ async fn schedule<H: Host>(
         }
         let role = *role.borrow();
         let (run, cleanup) = runner.run(role).await;
+        // Killing a timed-out program's group may take the whole grace (a program
+        // that ignores SIGTERM, an orphan not reaped yet); the next run must not wait
+        // for it, or `fall` failures would take `fall` graces to count.
+        if let Some(cleanup) = cleanup {
+            tokio::spawn(cleanup);
+        }
         if results.send(Report { index, run }).await.is_err() {
             return;
-        }
-        if let Some(cleanup) = cleanup {
-            cleanup.await;
         }
     }
 }
