@@ -13,11 +13,8 @@ use std::time::{Duration, Instant};
 use super::health::{Kind, Run};
 use super::rank::Rank;
 use super::timer::Timer;
-use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure};
+use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role};
 use crate::config::StartFailure;
-
-/// A VIP that could not be added is tried again after this long.
-const VIP_RETRY: Duration = Duration::from_secs(1);
 
 /// Where the daemon is in its life; the same for every election it takes part in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -600,7 +597,7 @@ impl Machine {
     /// Runs the start hook once every VIP is in place: a service started while an
     /// address is missing would answer nobody. A failed add is retried, and the hook
     /// waits for it.
-    fn start_when_held(&mut self, now: Instant) {
+    pub(super) fn start_when_held(&mut self, now: Instant) {
         let Phase::Active(active) = &mut self.election.phase else {
             return;
         };
@@ -638,7 +635,7 @@ impl Machine {
     }
 
     /// The service is up: active-only checks run from now on.
-    fn service_started(&mut self, now: Instant) {
+    pub(super) fn service_started(&mut self, now: Instant) {
         let Phase::Active(active) = &mut self.election.phase else {
             return;
         };
@@ -652,7 +649,7 @@ impl Machine {
     }
 
     /// The index of a built-in check.
-    fn builtin(&self, kind: &Kind) -> Option<usize> {
+    pub(super) fn builtin(&self, kind: &Kind) -> Option<usize> {
         self.health
             .checks()
             .iter()
@@ -760,223 +757,5 @@ impl Machine {
         self.flush_events();
         self.actions.push_back(Action::Exit);
         self.lifecycle = Lifecycle::Exited;
-    }
-
-    // --- VIPs ---------------------------------------------------------------
-
-    pub(super) fn on_vip_done(
-        &mut self,
-        now: Instant,
-        id: EffectId,
-        result: &Result<(), VipFailure>,
-    ) {
-        let Some(i) = self
-            .election
-            .vips
-            .iter()
-            .position(|s| matches!(s, VipState::Adding(x) | VipState::Removing(x) if *x == id))
-        else {
-            return;
-        };
-        let vip = self.settings.vips[i].to_string();
-        match (self.election.vips[i], result) {
-            (VipState::Adding(_), Ok(())) => {
-                self.election.vips[i] = VipState::Held;
-                self.vip_check(now, Ok(()));
-                self.start_when_held(now);
-            }
-            (VipState::Adding(_), Err(failure)) => {
-                // Whatever the kind, another try may work: an interface can appear
-                // and an administrator can fix a permission while we wait.
-                self.events.push(Event::VipFailed {
-                    vip,
-                    action: "add",
-                    error: failure.message.clone(),
-                });
-                self.election.vips[i] = VipState::Failed {
-                    retry_at: now + VIP_RETRY,
-                };
-                self.arm_vip_retry();
-                self.vip_check(now, Err(failure));
-            }
-            (VipState::Removing(_), result) => {
-                if let Err(failure) = result {
-                    self.events.push(Event::VipFailed {
-                        vip,
-                        action: "remove",
-                        error: failure.message.clone(),
-                    });
-                }
-                self.election.vips[i] = VipState::Absent;
-            }
-            _ => {}
-        }
-    }
-
-    /// Feeds the built-in `vip` check: a node that cannot add its VIPs (its add
-    /// and the retry a second later both failed) hands over to a healthy peer.
-    fn vip_check(&mut self, now: Instant, result: Result<(), &VipFailure>) {
-        let Some(index) = self.builtin(&Kind::Vip) else {
-            return;
-        };
-        let run = Run {
-            passed: result.is_ok(),
-            took: Duration::ZERO,
-            detail: result.err().map(|f| f.message.clone()).unwrap_or_default(),
-        };
-        self.record_check(now, index, run);
-    }
-
-    pub(super) fn retry_vips(&mut self, now: Instant) {
-        if self.role() != Role::Active || self.releasing() {
-            return;
-        }
-        let mut retried = false;
-        for i in 0..self.settings.vips.len() {
-            if let VipState::Failed { retry_at } = self.election.vips[i]
-                && now >= retry_at
-            {
-                let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
-                self.election.vips[i] = VipState::Adding(id);
-                retried = true;
-            }
-        }
-        if retried {
-            let effect = self.announce_effect(self.settings.announce.rounds);
-            self.effect(effect);
-        }
-        self.arm_vip_retry();
-    }
-
-    fn arm_vip_retry(&mut self) {
-        let next = self
-            .election
-            .vips
-            .iter()
-            .filter_map(|s| match s {
-                VipState::Failed { retry_at } => Some(*retry_at),
-                _ => None,
-            })
-            .min();
-        self.timers.set_or_stop(Timer::VipRetry, next);
-    }
-
-    /// VIPs found on this node at start were left by a crash: removed, with the stop
-    /// hook first since the service may have survived too. In this node's own
-    /// maintenance they are adopted instead, as maintenance leaves everything where
-    /// it is, across a restart too.
-    pub(super) fn remove_stale(&mut self, now: Instant, found: &[usize]) {
-        if matches!(self.election.phase, Phase::Active(_) | Phase::Releasing(_)) || found.is_empty()
-        {
-            return;
-        }
-        if self.maintenance {
-            for &i in found {
-                if let Some(state) = self.election.vips.get_mut(i) {
-                    *state = VipState::Held;
-                }
-            }
-            if self.role() == Role::Starting {
-                let by = self.settings.name.clone();
-                self.transition(
-                    now,
-                    Phase::Active(Active::default()),
-                    Reason::Maintenance { by },
-                );
-                // The service runs on (maintenance left it alone): so do its checks.
-                self.service_started(now);
-            }
-            return;
-        }
-        for &i in found {
-            if let Some(vip) = self.settings.vips.get(i) {
-                self.events.push(Event::StaleVip {
-                    vip: vip.to_string(),
-                });
-            }
-        }
-        let role = self.role().as_str();
-        self.run_hook_as(Hook::Stop, (role, role, Reason::StaleVip.to_string()));
-        for &i in found {
-            if self.election.vips.get(i) == Some(&VipState::Absent) {
-                let id = self.effect(Effect::RemoveVip(self.settings.vips[i].clone()));
-                self.election.vips[i] = VipState::Removing(id);
-            }
-        }
-    }
-
-    /// Active with every VIP in place and nothing being released.
-    pub(super) fn holding(&self) -> bool {
-        matches!(self.election.phase, Phase::Active(_))
-            && !self.settings.vips.is_empty()
-            && self.election.vips.iter().all(|s| *s == VipState::Held)
-    }
-
-    // --- hooks --------------------------------------------------------------
-
-    pub(super) fn run_hook(&mut self, hook: Hook) -> Option<EffectId> {
-        let context = self.hook_context(hook);
-        self.run_hook_as(hook, context)
-    }
-
-    /// Runs `hook` with the given (new state, previous state, reason).
-    fn run_hook_as(
-        &mut self,
-        hook: Hook,
-        (state, previous, reason): (&'static str, &'static str, String),
-    ) -> Option<EffectId> {
-        let program = self.settings.hooks.program(hook)?.clone();
-        let env = self.hook_env(hook, state, previous, reason);
-        let id = self.effect(Effect::RunHook {
-            hook,
-            program,
-            env,
-            timeout: self.settings.hooks.timeout,
-        });
-        self.election.hooks_running.insert(id, hook);
-        Some(id)
-    }
-
-    /// What a hook run now is about: the new state, the previous one, and why. A
-    /// stop hook during a release speaks of where the release ends.
-    fn hook_context(&self, hook: Hook) -> (&'static str, &'static str, String) {
-        match (&self.election.phase, hook) {
-            (Phase::Releasing(release), Hook::Stop) => (
-                match (self.lifecycle, release.after) {
-                    (Lifecycle::Stopping | Lifecycle::Exited, _) => "stopped",
-                    (Lifecycle::Running, After::Standby) => "standby",
-                    (Lifecycle::Running, After::Fault) => "fault",
-                },
-                release.from.as_str(),
-                release.reason.to_string(),
-            ),
-            _ => (
-                self.role().as_str(),
-                self.election.previous.as_str(),
-                self.election.reason.to_string(),
-            ),
-        }
-    }
-
-    /// The environment every hook sees; documented in the README.
-    fn hook_env(
-        &self,
-        hook: Hook,
-        state: &str,
-        previous: &str,
-        reason: String,
-    ) -> Vec<(String, String)> {
-        let peers: Vec<&str> = self.peers.iter().map(|p| p.name.as_str()).collect();
-        let vips: Vec<String> = self.settings.vips.iter().map(ToString::to_string).collect();
-        vec![
-            ("FAILOVERD_HOOK".into(), hook.as_str().into()),
-            ("FAILOVERD_STATE".into(), state.into()),
-            ("FAILOVERD_PREVIOUS_STATE".into(), previous.into()),
-            ("FAILOVERD_REASON".into(), reason),
-            ("FAILOVERD_NODE".into(), self.settings.name.clone()),
-            ("FAILOVERD_PEER".into(), peers.join(" ")),
-            ("FAILOVERD_CLUSTER".into(), self.settings.cluster.clone()),
-            ("FAILOVERD_VIPS".into(), vips.join(" ")),
-        ]
     }
 }

@@ -33,6 +33,8 @@
 //! one election today; VIP groups will hold one per group over the same peers and
 //! heartbeats.
 
+mod checks;
+mod effects;
 mod election;
 pub mod event;
 pub mod health;
@@ -49,9 +51,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use checks::Unstuck;
 use election::{Election, Lifecycle, Phase, Request, VipState};
 pub use event::{Event, Reason, Reject, Role, Severity};
-use health::{Change, Health, Run};
+use health::{Health, Run};
 pub use orders::{Accepted, Order, Refusal};
 use peer::Peer;
 pub use peer::{LinkState, LinkView};
@@ -59,7 +62,7 @@ pub use reload::{Change as ConfigChange, ReloadError};
 use settings::Settings;
 use timer::{Timer, Timers};
 
-use crate::config::{Config, Scope};
+use crate::config::Config;
 use crate::wire::heartbeat::{
     FLAG_CLAIMING, FLAG_FAILED, FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY,
     FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat,
@@ -69,22 +72,6 @@ use crate::wire::heartbeat::{
 const REJECT_REPORT_EVERY: Duration = Duration::from_secs(10);
 /// Copies of the farewell heartbeat, so one lost datagram does not cost a `dead` wait.
 const FAREWELL_COPIES: u32 = 2;
-
-/// What ended a sticky failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Unstuck {
-    Operator,
-    Timeout,
-}
-
-impl Unstuck {
-    fn as_str(self) -> &'static str {
-        match self {
-            Unstuck::Operator => "failoverd clear",
-            Unstuck::Timeout => "its failure_timeout",
-        }
-    }
-}
 
 /// Identifies a requested side effect and its completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -590,75 +577,6 @@ impl Machine {
             .filter(|at| *at > now);
         self.timers.set_or_stop(Timer::Silence(i), silence);
         self.timers.set_or_stop(Timer::Handshake(i), handshake);
-    }
-
-    fn on_check(&mut self, now: Instant, index: usize, run: &Run) {
-        let Some(check) = self.health.check(index) else {
-            return;
-        };
-        // An active-only check counts once the service is up and its start grace is
-        // over; before, and on a node that is not active, its runs are only shown.
-        if check.spec.scope == Scope::Active && !self.service_settled(now, check.spec.start_grace) {
-            return self.health.note(index, run.clone());
-        }
-        self.record_check(now, index, run.clone());
-    }
-
-    /// Records a run of check `index` and acts on what it changed.
-    pub(super) fn record_check(&mut self, now: Instant, index: usize, run: Run) {
-        let change = self.health.record(index, run, now);
-        let Some(check) = self.health.check(index) else {
-            return;
-        };
-        let (name, kind, what) = (
-            check.spec.name.clone(),
-            check.spec.kind.as_str(),
-            check.spec.kind.to_string(),
-        );
-        match change {
-            Change::None => return,
-            Change::Lost => self.events.push(Event::CheckFailed {
-                check: name,
-                kind,
-                what,
-                failures: check.failures,
-                detail: check
-                    .last
-                    .as_ref()
-                    .map(|r| r.detail.clone())
-                    .unwrap_or_default(),
-            }),
-            Change::Restored => self.events.push(Event::CheckPassed {
-                check: name,
-                kind,
-                what,
-            }),
-        }
-        self.arm_health_grace(now);
-        // Peers rank on health: tell them now rather than at the next interval.
-        self.heartbeat();
-    }
-
-    /// Wakes the election when the next loss still in its grace starts to count.
-    pub(super) fn arm_health_grace(&mut self, now: Instant) {
-        let next = self.health.next_settled(now);
-        self.timers.set_or_stop(Timer::HealthGrace, next);
-    }
-
-    /// Ends the sticky failure of check `index`.
-    pub(super) fn unstick(&mut self, now: Instant, index: usize, by: Unstuck) {
-        self.timers.stop(Timer::Unstick(index));
-        if !self.health.unstick(index) {
-            return;
-        }
-        if let Some(check) = self.health.check(index) {
-            self.events.push(Event::CheckCleared {
-                check: check.spec.name.clone(),
-                by: by.as_str(),
-            });
-        }
-        self.heartbeat();
-        self.evaluate(now);
     }
 
     fn on_done(&mut self, now: Instant, id: EffectId, outcome: &Outcome) {
