@@ -25,6 +25,8 @@ pub mod control;
 pub mod daemon;
 pub mod duration;
 pub mod machine;
+#[cfg(test)]
+mod scratch;
 pub mod status;
 pub mod view;
 pub mod wire;

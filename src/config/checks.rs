@@ -696,7 +696,8 @@ fn read_key(path: &Path) -> Result<Key, String> {
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
-    use crate::config::tests::{dir_with_key, good, keys, parse, tempdir};
+    use crate::config::tests::{dir_with_key, good, keys, parse};
+    use crate::scratch::Scratch;
 
     #[test]
     fn missing_required_keys_are_each_reported() {
@@ -756,7 +757,7 @@ mod tests {
             problems[0]
         );
 
-        let dir = tempdir::TempDir::new();
+        let dir = Scratch::new("checks");
         let problems = Config::parse(&good, dir.path()).unwrap_err();
         assert_eq!(keys(&problems), ["cluster.key_file"]);
     }

@@ -394,6 +394,7 @@ mod tests {
 
     use super::sample::Sample;
     use super::*;
+    pub(crate) use crate::scratch::Scratch;
 
     /// The sample with its key file next to it (see `dir_with_key`), no hooks (they
     /// would have to exist), and a second VIP, an IPv6 one.
@@ -404,40 +405,12 @@ mod tests {
             .append("[[vip]]\naddress = \"2001:db8::10/64\"\ninterface = \"eth0\"")
     }
 
-    pub(super) fn dir_with_key(mode: u32, key: &str) -> tempdir::TempDir {
-        let dir = tempdir::TempDir::new();
+    pub(super) fn dir_with_key(mode: u32, key: &str) -> Scratch {
+        let dir = Scratch::new("config");
         let path = dir.path().join("authkey");
         fs::write(&path, key).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
         dir
-    }
-
-    /// A throwaway directory, removed on drop; enough for these tests.
-    pub(super) mod tempdir {
-        use std::path::{Path, PathBuf};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
-        pub struct TempDir(PathBuf);
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-        impl TempDir {
-            pub fn new() -> TempDir {
-                let n = NEXT.fetch_add(1, Ordering::Relaxed);
-                let path = std::env::temp_dir()
-                    .join(format!("failoverd-config-{}-{n}", std::process::id()));
-                std::fs::create_dir_all(&path).unwrap();
-                TempDir(path)
-            }
-            pub fn path(&self) -> &Path {
-                &self.0
-            }
-        }
-
-        impl Drop for TempDir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     pub(super) fn parse(text: &str) -> Result<Config, Vec<Problem>> {
@@ -501,7 +474,7 @@ mod tests {
 
     #[test]
     fn socket_path_reads_only_the_control_socket() {
-        let dir = tempdir::TempDir::new();
+        let dir = Scratch::new("config");
         let path = dir.path().join("failoverd.toml");
         // No key file and unknown keys elsewhere: only [control] socket matters.
         fs::write(

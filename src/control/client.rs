@@ -143,31 +143,11 @@ fn bad_reply(socket: &Path, reason: String) -> ClientError {
 mod tests {
     use std::io::BufRead;
     use std::os::unix::net::UnixListener;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread;
 
     use super::*;
     use crate::control::parse_request;
-
-    /// A directory of its own for each test's socket, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path =
-                std::env::temp_dir().join(format!("failoverd-client-{}-{n}", std::process::id()));
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::scratch::Scratch;
 
     /// Serves one connection: reads the request line, answers with `reply(request)`.
     fn serve_once(
@@ -188,8 +168,8 @@ mod tests {
 
     #[test]
     fn a_reply_comes_back() {
-        let dir = TempDir::new();
-        let socket = dir.0.join("ctl.sock");
+        let dir = Scratch::new("client");
+        let socket = dir.join("ctl.sock");
         let server = serve_once(&socket, |line| {
             let request = parse_request(line.trim_ascii_end()).unwrap();
             assert_eq!(request.command, Command::Maintenance { on: true });
@@ -205,8 +185,8 @@ mod tests {
 
     #[test]
     fn a_refusal_is_a_reply_not_an_error() {
-        let dir = TempDir::new();
-        let socket = dir.0.join("ctl.sock");
+        let dir = Scratch::new("client");
+        let socket = dir.join("ctl.sock");
         let server = serve_once(&socket, |_| {
             serde_json::to_vec(&Response::error("peer beta is releasing")).unwrap()
         });
@@ -218,8 +198,8 @@ mod tests {
 
     #[test]
     fn no_daemon_is_not_running() {
-        let dir = TempDir::new();
-        let socket = dir.0.join("absent.sock");
+        let dir = Scratch::new("client");
+        let socket = dir.join("absent.sock");
         let err = request(&socket, Command::Status, TIMEOUT).unwrap_err();
         assert!(matches!(err, ClientError::NotRunning { .. }), "{err:?}");
         assert_eq!(
@@ -231,7 +211,7 @@ mod tests {
         );
 
         // A socket file left behind by a daemon that is gone refuses connections.
-        let stale = dir.0.join("stale.sock");
+        let stale = dir.join("stale.sock");
         drop(UnixListener::bind(&stale).unwrap());
         let err = request(&stale, Command::Status, TIMEOUT).unwrap_err();
         assert!(matches!(err, ClientError::NotRunning { .. }), "{err:?}");
@@ -245,8 +225,8 @@ mod tests {
             b"{\"version\":1}\n",
             b"{\"version\":9,\"ok\":true}\n",
         ] {
-            let dir = TempDir::new();
-            let socket = dir.0.join("ctl.sock");
+            let dir = Scratch::new("client");
+            let socket = dir.join("ctl.sock");
             let server = serve_once(&socket, move |_| garbage.to_vec());
             let err = request(&socket, Command::Status, TIMEOUT).unwrap_err();
             server.join().unwrap();
@@ -259,8 +239,8 @@ mod tests {
 
     #[test]
     fn a_silent_daemon_times_out() {
-        let dir = TempDir::new();
-        let socket = dir.0.join("ctl.sock");
+        let dir = Scratch::new("client");
+        let socket = dir.join("ctl.sock");
         let listener = UnixListener::bind(&socket).unwrap();
         let server = thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();

@@ -153,44 +153,13 @@ async fn log_lines(hook: String, pipe: impl AsyncRead + Unpin, is_stderr: bool) 
 #[cfg(test)]
 mod tests {
     use std::fs;
-    use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
 
     use nix::sys::signal::Signal;
     use nix::unistd::Pid;
 
     use super::process::KILL_GRACE;
     use super::*;
-
-    /// A scratch directory removed on drop, without a tempfile dependency.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(test: &str) -> Scratch {
-            let dir =
-                std::env::temp_dir().join(format!("failoverd-hooks-{test}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            Scratch(dir)
-        }
-
-        fn script(&self, body: &str) -> PathBuf {
-            let path = self.0.join("hook.sh");
-            fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-            path
-        }
-
-        fn path(&self, name: &str) -> PathBuf {
-            self.0.join(name)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::scratch::Scratch;
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
@@ -232,11 +201,19 @@ mod tests {
     #[test]
     fn exit_codes_are_reported() {
         let scratch = Scratch::new("exit");
-        let ok = run(&scratch.script("exit 0"), &[], Duration::from_secs(10));
+        let ok = run(
+            &scratch.script("hook.sh", "exit 0"),
+            &[],
+            Duration::from_secs(10),
+        );
         assert_eq!(ok.status, HookStatus::Exited(0));
         assert!(ok.is_success());
 
-        let failed = run(&scratch.script("exit 3"), &[], Duration::from_secs(10));
+        let failed = run(
+            &scratch.script("hook.sh", "exit 3"),
+            &[],
+            Duration::from_secs(10),
+        );
         assert_eq!(failed.status, HookStatus::Exited(3));
         assert!(!failed.is_success());
     }
@@ -245,7 +222,7 @@ mod tests {
     fn death_by_signal_is_reported() {
         let scratch = Scratch::new("signal");
         let outcome = run(
-            &scratch.script("kill -USR1 $$"),
+            &scratch.script("hook.sh", "kill -USR1 $$"),
             &[],
             Duration::from_secs(10),
         );
@@ -256,12 +233,15 @@ mod tests {
     #[test]
     fn env_is_passed_and_stdin_is_empty() {
         let scratch = Scratch::new("env");
-        let out = scratch.path("out");
-        let script = scratch.script(&format!(
-            "printf '%s %s' \"$FAILOVERD_ROLE\" \"$FAILOVERD_VIP\" > {out}\n\
+        let out = scratch.join("out");
+        let script = scratch.script(
+            "hook.sh",
+            &format!(
+                "printf '%s %s' \"$FAILOVERD_ROLE\" \"$FAILOVERD_VIP\" > {out}\n\
              cat >> {out}",
-            out = out.display()
-        ));
+                out = out.display()
+            ),
+        );
         let env = [
             ("FAILOVERD_ROLE".to_owned(), "active".to_owned()),
             ("FAILOVERD_VIP".to_owned(), "198.18.0.10/24".to_owned()),
@@ -274,8 +254,10 @@ mod tests {
     #[test]
     fn output_is_captured_line_by_line() {
         let scratch = Scratch::new("output");
-        let script =
-            scratch.script("echo first\necho second\necho oops >&2\nprintf 'no newline \\377'");
+        let script = scratch.script(
+            "hook.sh",
+            "echo first\necho second\necho oops >&2\nprintf 'no newline \\377'",
+        );
         let (writer, lines) = capture::writer();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(writer)
@@ -305,11 +287,14 @@ mod tests {
     #[test]
     fn timeout_kills_the_whole_group() {
         let scratch = Scratch::new("timeout");
-        let pids = scratch.path("pids");
-        let script = scratch.script(&format!(
-            "sleep 1000 &\necho $! > {pids}\necho $$ >> {pids}\nsleep 1000",
-            pids = pids.display()
-        ));
+        let pids = scratch.join("pids");
+        let script = scratch.script(
+            "hook.sh",
+            &format!(
+                "sleep 1000 &\necho $! > {pids}\necho $$ >> {pids}\nsleep 1000",
+                pids = pids.display()
+            ),
+        );
         let outcome = run(&script, &[], LIMIT);
         assert_eq!(outcome.status, HookStatus::TimedOut);
         assert!(
@@ -326,13 +311,16 @@ mod tests {
     #[test]
     fn timeout_escalates_to_sigkill() {
         let scratch = Scratch::new("sigkill");
-        let pids = scratch.path("pids");
+        let pids = scratch.join("pids");
         // Ignored signals stay ignored across fork and exec, so every
         // process in this group shrugs off SIGTERM.
-        let script = scratch.script(&format!(
-            "trap '' TERM\nsleep 1000 &\necho $! > {pids}\necho $$ >> {pids}\nsleep 1000",
-            pids = pids.display()
-        ));
+        let script = scratch.script(
+            "hook.sh",
+            &format!(
+                "trap '' TERM\nsleep 1000 &\necho $! > {pids}\necho $$ >> {pids}\nsleep 1000",
+                pids = pids.display()
+            ),
+        );
         let outcome = run(&script, &[], LIMIT);
         assert_eq!(outcome.status, HookStatus::TimedOut);
         assert!(outcome.duration >= LIMIT + KILL_GRACE, "{outcome:?}");
@@ -348,13 +336,16 @@ mod tests {
     #[test]
     fn grandchild_holding_the_pipes_does_not_hang_the_caller() {
         let scratch = Scratch::new("pipes");
-        let pids = scratch.path("pids");
+        let pids = scratch.join("pids");
         // The grandchild leaves the group (setsid), so it survives the kill,
         // and it keeps stdout and stderr open.
-        let script = scratch.script(&format!(
-            "setsid sleep 5 &\necho $! > {pids}\nsleep 1000",
-            pids = pids.display()
-        ));
+        let script = scratch.script(
+            "hook.sh",
+            &format!(
+                "setsid sleep 5 &\necho $! > {pids}\nsleep 1000",
+                pids = pids.display()
+            ),
+        );
         let outcome = run(&script, &[], LIMIT);
         assert_eq!(outcome.status, HookStatus::TimedOut);
         assert!(

@@ -165,44 +165,19 @@ impl Tail {
 #[cfg(test)]
 mod tests {
     use std::fs;
-    use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
     use super::*;
     use crate::daemon::process::KILL_GRACE;
+    use crate::scratch::Scratch;
 
-    /// A scratch directory removed on drop, without a tempfile dependency.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(test: &str) -> Scratch {
-            let dir =
-                std::env::temp_dir().join(format!("failoverd-exec-{test}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            Scratch(dir)
-        }
-
-        fn check(&self, body: &str, timeout: Duration) -> Exec {
-            let path = self.0.join("check.sh");
-            fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-            Exec {
-                name: "app".to_string(),
-                program: path,
-                args: vec!["first arg".to_string(), "second".to_string()],
-                timeout,
-            }
-        }
-
-        fn path(&self, name: &str) -> PathBuf {
-            self.0.join(name)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
+    /// A check running `body` in `scratch`, with two arguments.
+    fn check(scratch: &Scratch, body: &str, timeout: Duration) -> Exec {
+        Exec {
+            name: "app".to_string(),
+            program: scratch.script("check.sh", body),
+            args: vec!["first arg".to_string(), "second".to_string()],
+            timeout,
         }
     }
 
@@ -243,7 +218,11 @@ mod tests {
     #[tokio::test]
     async fn exit_0_passes_and_the_last_line_is_the_detail() {
         let scratch = Scratch::new("pass");
-        let check = scratch.check("echo starting\necho 'all good'\necho\necho '   '", LONG);
+        let check = check(
+            &scratch,
+            "echo starting\necho 'all good'\necho\necho '   '",
+            LONG,
+        );
         let run = run(&check).await;
         assert!(run.passed, "{run:?}");
         assert_eq!(run.detail, "all good");
@@ -252,13 +231,18 @@ mod tests {
     #[tokio::test]
     async fn a_failure_says_its_last_line_or_its_exit_code() {
         let scratch = Scratch::new("fail");
-        let run1 = run(&scratch.check("echo ok >&2\necho 'disk full' >&2\nexit 1", LONG)).await;
+        let run1 = run(&check(
+            &scratch,
+            "echo ok >&2\necho 'disk full' >&2\nexit 1",
+            LONG,
+        ))
+        .await;
         assert!(!run1.passed);
         assert_eq!(run1.detail, "disk full", "stderr counts too");
-        let run3 = run(&scratch.check("exit 3", LONG)).await;
+        let run3 = run(&check(&scratch, "exit 3", LONG)).await;
         assert!(!run3.passed);
         assert_eq!(run3.detail, "exited 3");
-        let killed = run(&scratch.check("kill -USR1 $$", LONG)).await;
+        let killed = run(&check(&scratch, "kill -USR1 $$", LONG)).await;
         assert!(!killed.passed);
         assert_eq!(killed.detail, "killed by signal 10");
     }
@@ -266,8 +250,9 @@ mod tests {
     #[tokio::test]
     async fn arguments_and_environment_reach_the_program_and_stdin_is_empty() {
         let scratch = Scratch::new("env");
-        let out = scratch.path("out");
-        let check = scratch.check(
+        let out = scratch.join("out");
+        let check = check(
+            &scratch,
             &format!(
                 "printf '%s|%s|%s|%s|%s|%s|%s' \"$1\" \"$2\" \"$FAILOVERD_CHECK\" \
                  \"$FAILOVERD_NODE\" \"$FAILOVERD_ROLE\" \"$FAILOVERD_CLUSTER\" \
@@ -289,7 +274,8 @@ mod tests {
         let scratch = Scratch::new("bounded");
         // Far more output than is kept, then a long line with a tab, an escape and
         // invalid UTF-8.
-        let check = scratch.check(
+        let check = check(
+            &scratch,
             "i=0\nwhile [ $i -lt 2000 ]; do echo \"line $i\"; i=$((i+1)); done\n\
              printf 'last\\t\\033[31mred\\377 %0300d' 0\nexit 2",
             LONG,
@@ -312,9 +298,10 @@ mod tests {
     #[tokio::test]
     async fn a_timeout_fails_at_once_and_kills_the_whole_group() {
         let scratch = Scratch::new("timeout");
-        let pids = scratch.path("pids");
+        let pids = scratch.join("pids");
         let limit = Duration::from_millis(500);
-        let check = scratch.check(
+        let check = check(
+            &scratch,
             &format!(
                 "sleep 1000 &\necho $! > {pids}\necho $$ >> {pids}\necho waiting\nsleep 1000",
                 pids = pids.display()
@@ -344,8 +331,9 @@ mod tests {
     #[tokio::test]
     async fn what_a_passing_check_leaves_behind_is_killed() {
         let scratch = Scratch::new("leftover");
-        let pids = scratch.path("pids");
-        let check = scratch.check(
+        let pids = scratch.join("pids");
+        let check = check(
+            &scratch,
             &format!("sleep 1000 &\necho $! > {}\necho fine", pids.display()),
             LONG,
         );

@@ -7,12 +7,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use super::{parse_http_url, parse_status};
-use crate::config::tests::{dir_with_key, good, keys, tempdir::TempDir};
+use crate::config::tests::{dir_with_key, good, keys};
 use crate::config::{Check, Config, HttpUrl, MAX_HTTP_BODY, Probe, Problem, Scope, StartFailure};
+use crate::scratch::Scratch;
 
 /// A base directory with the key file and a program of every kind the exec rules
 /// tell apart, relative to which the documents below are parsed.
-fn base() -> TempDir {
+fn base() -> Scratch {
     let dir = dir_with_key(0o600, "0123456789abcdef0123456789abcdef\n");
     for (name, mode) in [
         ("probe", 0o755),
@@ -30,7 +31,7 @@ fn base() -> TempDir {
 
 /// The test sample with `tables` appended, parsed in a fresh [`base`]; the text too,
 /// to find lines in.
-fn parse(tables: &str) -> (String, TempDir, Result<Config, Vec<Problem>>) {
+fn parse(tables: &str) -> (String, Scratch, Result<Config, Vec<Problem>>) {
     let text = good().append(tables).to_string();
     let dir = base();
     let result = Config::parse(&text, dir.path());
