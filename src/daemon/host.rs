@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use tokio::sync::mpsc;
+
 use super::announce::{self, AnnounceError};
 use super::hooks::{self, HookOutcome};
+use super::probe::{self, ProbeError};
 use super::vip::{LinkInfo, Netlink, VipError};
-use crate::machine::{Hook, VipFailure, VipFailureKind, VipTarget};
+use crate::machine::{Hook, Sighting, VipFailure, VipFailureKind, VipTarget};
 
 /// The host's side of the effects the machine asks for.
 pub trait Host: Clone + Send + Sync + 'static {
@@ -31,6 +34,22 @@ pub trait Host: Clone + Send + Sync + 'static {
     /// One round of gratuitous ARP / unsolicited NA for `addresses` out of `link`.
     /// Never blocks.
     fn announce(&self, link: &LinkInfo, addresses: &[IpAddr]) -> Result<(), AnnounceError>;
+    /// Asks the LAN whether another host answers for `vips` (see `probe`).
+    /// Resolves with what answered from a MAC not this host's as soon as anything
+    /// did, or with nothing once `window` has passed.
+    fn probe(
+        &self,
+        vips: &[VipTarget],
+        window: Duration,
+    ) -> impl Future<Output = Result<Vec<Sighting>, ProbeError>> + Send;
+    /// Watches the VIPs' interfaces for other hosts claiming them and sends each
+    /// sighting on `tx` (at most one a second per VIP), until the future is
+    /// dropped or `tx` closes.
+    fn watch(
+        &self,
+        vips: Vec<VipTarget>,
+        tx: mpsc::Sender<Sighting>,
+    ) -> impl Future<Output = Result<(), ProbeError>> + Send;
     /// Runs a hook to completion or its timeout.
     fn run_hook(
         &self,
@@ -76,6 +95,22 @@ impl Host for Kernel {
 
     fn announce(&self, link: &LinkInfo, addresses: &[IpAddr]) -> Result<(), AnnounceError> {
         announce::announce(link.index, link.mac, addresses)
+    }
+
+    async fn probe(
+        &self,
+        vips: &[VipTarget],
+        window: Duration,
+    ) -> Result<Vec<Sighting>, ProbeError> {
+        probe::probe(&self.netlink, vips, window).await
+    }
+
+    async fn watch(
+        &self,
+        vips: Vec<VipTarget>,
+        tx: mpsc::Sender<Sighting>,
+    ) -> Result<(), ProbeError> {
+        probe::watch(&self.netlink, vips, tx).await
     }
 
     async fn run_hook(

@@ -23,6 +23,7 @@ pub mod hooks;
 pub mod host;
 pub mod http;
 pub mod notify;
+pub mod probe;
 pub mod process;
 pub mod vip;
 
@@ -43,6 +44,7 @@ use crate::config::{Config, ConfigError};
 use crate::control::{Command, Response};
 use crate::machine::{
     Action, Effect, EffectId, Event, Input, Machine, Order, Outcome, ReloadError, Role, Severity,
+    Sighting,
 };
 use crate::status::{HookRun, Status};
 use crate::wire::heartbeat;
@@ -176,6 +178,8 @@ pub struct Inputs {
     datagrams: mpsc::Receiver<Datagram>,
     done: mpsc::UnboundedReceiver<(EffectId, Outcome)>,
     requests: mpsc::Receiver<Pending>,
+    probed: mpsc::UnboundedReceiver<(u64, Result<Vec<Sighting>, String>)>,
+    conflicts: mpsc::Receiver<Sighting>,
 }
 
 /// What the loop needs besides the machine.
@@ -195,6 +199,10 @@ pub struct Shell<H: Host> {
     /// This node's role as of the last input, for the checks' `FAILOVERD_ROLE`.
     role: watch::Sender<Role>,
     systemd: Option<notify::Notifier>,
+    probed: mpsc::UnboundedSender<(u64, Result<Vec<Sighting>, String>)>,
+    conflicts: mpsc::Sender<Sighting>,
+    /// The task watching the VIPs for conflicts while this node holds them.
+    watching: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<H: Host> Shell<H> {
@@ -223,6 +231,9 @@ impl<H: Host> Shell<H> {
         if let Some(listener) = listeners.control {
             tokio::spawn(control::serve(listener, control_tx));
         }
+
+        let (probed_tx, probed) = mpsc::unbounded_channel();
+        let (conflicts_tx, conflicts) = mpsc::channel(16);
 
         let maintenance = control::maintenance_flag(&config.control.state_dir);
         let incarnation = SystemTime::now()
@@ -259,11 +270,16 @@ impl<H: Host> Shell<H> {
             checks,
             role,
             systemd: notify::Notifier::from_env(),
+            probed: probed_tx,
+            conflicts: conflicts_tx,
+            watching: None,
         };
         let inputs = Inputs {
             datagrams,
             done,
             requests,
+            probed,
+            conflicts,
         };
         Ok((shell, machine, inputs))
     }
@@ -317,6 +333,14 @@ impl<H: Host> Shell<H> {
                 Some((id, outcome)) = inputs.done.recv() => {
                     let now = Instant::now().into_std();
                     machine.handle(now, Input::Done { id, outcome: &outcome });
+                }
+                Some((id, result)) = inputs.probed.recv() => {
+                    let now = Instant::now().into_std();
+                    machine.handle(now, Input::Probed { id, result: &result });
+                }
+                Some(sighting) = inputs.conflicts.recv() => {
+                    let now = Instant::now().into_std();
+                    machine.handle(now, Input::Conflict(sighting));
                 }
                 Some(pending) = inputs.requests.recv() => {
                     let response = self.answer(&mut machine, &pending.command);
@@ -381,6 +405,26 @@ impl<H: Host> Shell<H> {
                     interval,
                     self.announcing.clone(),
                 ),
+                Action::Probe { id, vips, window } => {
+                    let (host, tx) = (self.host.clone(), self.probed.clone());
+                    tokio::spawn(async move {
+                        let result = host.probe(&vips, window).await.map_err(|e| e.to_string());
+                        let _ = tx.send((id, result));
+                    });
+                }
+                Action::Watch(vips) => {
+                    if let Some(task) = self.watching.take() {
+                        task.abort();
+                    }
+                    if !vips.is_empty() {
+                        let (host, tx) = (self.host.clone(), self.conflicts.clone());
+                        self.watching = Some(tokio::spawn(async move {
+                            if let Err(err) = host.watch(vips, tx).await {
+                                warn!("cannot watch the VIPs for conflicts: {err}");
+                            }
+                        }));
+                    }
+                }
                 Action::Log(event) => {
                     log_event(&event);
                     self.events.record(&event);

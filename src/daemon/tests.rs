@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use super::hooks::{HookOutcome, HookStatus};
 use super::*;
 use crate::config::sample::Sample;
-use crate::machine::{Hook, Role, VipFailure, VipTarget};
+use crate::machine::{Hook, Role, Sighting, VipFailure, VipTarget};
 use crate::wire::heartbeat::{Heartbeat, Signer, WireState};
 
 /// Records what the shell asked of the host; every request succeeds, and every
@@ -59,6 +59,26 @@ impl Host for Recorder {
     ) -> Result<(), announce::AnnounceError> {
         self.note(format!("announce {addresses:?} on {}", link.index));
         Ok(())
+    }
+
+    async fn probe(
+        &self,
+        vips: &[VipTarget],
+        _window: Duration,
+    ) -> Result<Vec<Sighting>, probe::ProbeError> {
+        let vips: Vec<String> = vips.iter().map(ToString::to_string).collect();
+        self.note(format!("probe {}", vips.join(" ")));
+        Ok(Vec::new())
+    }
+
+    async fn watch(
+        &self,
+        vips: Vec<VipTarget>,
+        _tx: mpsc::Sender<Sighting>,
+    ) -> Result<(), probe::ProbeError> {
+        let vips: Vec<String> = vips.iter().map(ToString::to_string).collect();
+        self.note(format!("watch {}", vips.join(" ")));
+        std::future::pending().await
     }
 
     async fn run_hook(

@@ -162,6 +162,16 @@ impl Machine {
             && self.election.vips.iter().all(|s| *s == VipState::Held)
     }
 
+    pub(super) fn on_probed(
+        &mut self,
+        _now: Instant,
+        _id: u64,
+        _result: &Result<Vec<super::Sighting>, String>,
+    ) {
+    }
+
+    pub(super) fn on_conflict(&mut self, _now: Instant, _sighting: super::Sighting) {}
+
     // --- hooks --------------------------------------------------------------
 
     pub(super) fn run_hook(&mut self, hook: Hook) -> Option<EffectId> {

@@ -161,6 +161,25 @@ pub enum VipFailureKind {
     Transient,
 }
 
+/// Another host seen answering for one of this node's VIPs: the address, and the
+/// MAC address that answered (never one of this node's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sighting {
+    pub address: IpAddr,
+    pub mac: [u8; 6],
+}
+
+impl std::fmt::Display for Sighting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.mac;
+        write!(
+            f,
+            "{} at {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            self.address, m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
 /// The result of an [`Effect`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -189,6 +208,15 @@ pub enum Input<'a> {
     Done { id: EffectId, outcome: &'a Outcome },
     /// Leave the cluster gracefully (SIGTERM): hand over, then [`Action::Exit`].
     Shutdown,
+    /// The probe `id` ([`Action::Probe`]) is over: the hosts that answered for a
+    /// VIP (as soon as one did), none when its window passed in silence, or why it
+    /// could not be made.
+    Probed {
+        id: u64,
+        result: &'a Result<Vec<Sighting>, String>,
+    },
+    /// While watching ([`Action::Watch`]): another host claimed one of the VIPs.
+    Conflict(Sighting),
 }
 
 /// What the shell must do.
@@ -212,6 +240,18 @@ pub enum Action {
         rounds: u32,
         interval: Duration,
     },
+    /// Ask the LAN whether another host still answers for these VIPs (an RFC 5227
+    /// ARP probe, a duplicate address detection solicitation for IPv6), and report
+    /// with [`Input::Probed`]. Runs beside everything else; never waits behind an
+    /// effect.
+    Probe {
+        id: u64,
+        vips: Vec<VipTarget>,
+        window: Duration,
+    },
+    /// Watch the VIPs' interfaces for other hosts claiming them, reporting each with
+    /// [`Input::Conflict`]; an empty list stops watching.
+    Watch(Vec<VipTarget>),
     /// Log an event.
     Log(Event),
     /// The graceful shutdown is complete: the process may exit.
@@ -315,6 +355,8 @@ impl Machine {
             Input::Check { index, run } => self.on_check(now, index, run),
             Input::Done { id, outcome } => self.on_done(now, id, outcome),
             Input::Shutdown => self.on_shutdown(now),
+            Input::Probed { id, result } => self.on_probed(now, id, result),
+            Input::Conflict(sighting) => self.on_conflict(now, sighting),
         }
         self.evaluate(now);
         self.flush_events();

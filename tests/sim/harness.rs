@@ -784,6 +784,7 @@ impl Sim {
                     self.nodes[i].events.push((t, event));
                 }
                 Action::ActiveChecks(on) => self.nodes[i].active_checks = on,
+                Action::Probe { .. } | Action::Watch(_) => {}
                 Action::Exit => {
                     let vips = self.nodes[i].vips.clone();
                     assert!(
