@@ -9,7 +9,7 @@ use super::*;
 use crate::daemon::announce::AnnounceError;
 use crate::daemon::hooks::{HookOutcome, HookStatus};
 use crate::daemon::vip::{LinkInfo, VipError};
-use crate::machine::{Hook, VipFailure, VipTarget};
+use crate::machine::{Hook, Sighting, VipFailure, VipTarget};
 
 /// A host whose interfaces are all up but `down0`, and that notes the thread each
 /// look at a link ran on; nothing else is asked of it.
@@ -40,6 +40,22 @@ impl Host for Links {
     }
 
     fn announce(&self, _: &LinkInfo, _: &[IpAddr]) -> Result<(), AnnounceError> {
+        Ok(())
+    }
+
+    async fn probe(
+        &self,
+        _: &[VipTarget],
+        _: Duration,
+    ) -> Result<Vec<Sighting>, crate::daemon::probe::ProbeError> {
+        Ok(Vec::new())
+    }
+
+    async fn watch(
+        &self,
+        _: Vec<VipTarget>,
+        _: tokio::sync::mpsc::Sender<Sighting>,
+    ) -> Result<(), crate::daemon::probe::ProbeError> {
         Ok(())
     }
 
