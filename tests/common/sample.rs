@@ -97,6 +97,16 @@ impl Sample {
         self
     }
 
+    /// Adds an empty `[table]` at the end unless the sample has one, so that `set` can
+    /// fill in an optional table the installed example leaves out or shows only in
+    /// comments: `with_table("fencing").set("fencing.command", path)`.
+    pub fn with_table(self, table: &str) -> Sample {
+        if self.places().iter().any(|p| p.header && p.table == table) {
+            return self;
+        }
+        self.append(&format!("[{table}]"))
+    }
+
     /// Drops the comment lines: the document a generator mutates should be mostly keys.
     pub fn without_comments(mut self) -> Sample {
         self.lines.retain(|l| !l.trim_start().starts_with('#'));
