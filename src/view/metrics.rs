@@ -597,7 +597,7 @@ mod tests {
             families,
             text.lines().filter(|l| l.starts_with("# HELP ")).count()
         );
-        assert_eq!(families, 24);
+        assert_eq!(families, 26);
         // Every check, the built-in ones too; its last line as a label.
         assert_eq!(
             value("failoverd_check_failing{check=\"web\",kind=\"http\"}"),
