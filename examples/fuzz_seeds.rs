@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use failoverd::control::{Command, Request};
-use failoverd::wire::arp::{ArpOp, gratuitous_arp, unsolicited_na};
+use failoverd::wire::arp::{ArpOp, arp_probe, dad_solicitation, gratuitous_arp, unsolicited_na};
 use failoverd::wire::heartbeat::{
     FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, Heartbeat, Signer, WireState,
 };
@@ -182,6 +182,8 @@ fn write_all(dir: &Path) -> std::io::Result<usize> {
         &gratuitous_arp(mac, v4, ArpOp::Reply),
     )?;
     seeds.write("arp_parse", "na", &unsolicited_na(mac, v6))?;
+    seeds.write("arp_parse", "arp-probe", &arp_probe(mac, v4))?;
+    seeds.write("arp_parse", "dad-ns", &dad_solicitation(mac, v6))?;
 
     let id = EchoId {
         ident: 0x1234,

@@ -1,11 +1,13 @@
-//! Arbitrary frames into the ARP and Neighbor Advertisement parsers, and a build and
-//! parse round trip with a MAC and addresses taken from the input.
+//! Arbitrary frames into the ARP, Neighbor Advertisement and Neighbor Solicitation
+//! parsers, and build and parse round trips with a MAC and addresses taken from the
+//! input.
 #![no_main]
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use failoverd::wire::arp::{
-    ARP_FRAME_LEN, ArpOp, gratuitous_arp, parse_arp, parse_na, unsolicited_na,
+    ARP_FRAME_LEN, ArpOp, arp_probe, dad_solicitation, gratuitous_arp, parse_arp, parse_na,
+    parse_ns, solicited_node, unsolicited_na,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -15,6 +17,14 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(parse_arp(&data[..ARP_FRAME_LEN]), Some(arp));
     }
     let _ = parse_na(data);
+    if let Some(ns) = parse_ns(data) {
+        // What parse_ns promises about solicitations from the unspecified address.
+        if ns.src_ip.is_unspecified() {
+            assert_eq!(ns.source_mac, None);
+            assert_eq!(solicited_node(ns.dst_ip), ns.dst_ip);
+        }
+        assert!(!ns.target.is_multicast());
+    }
 
     let Some((mac, rest)) = data.split_first_chunk::<6>() else {
         return;
@@ -48,4 +58,28 @@ fuzz_target!(|data: &[u8]| {
     let mut padded = frame.clone();
     padded.extend_from_slice(rest);
     assert_eq!(parse_na(&padded), Some(na));
+
+    let probe = parse_arp(&arp_probe(*mac, v4)).expect("our own ARP probe parses");
+    assert_eq!(
+        (probe.op, probe.eth_src, probe.sender_mac),
+        (ArpOp::Request, *mac, *mac)
+    );
+    assert_eq!(
+        (probe.sender_ip, probe.target_ip),
+        (Ipv4Addr::UNSPECIFIED, v4)
+    );
+    assert_eq!(probe.target_mac, [0; 6]);
+
+    // A multicast target is no solicitation's; every other address makes one.
+    let ns = parse_ns(&dad_solicitation(*mac, v6));
+    if v6.is_multicast() {
+        assert_eq!(ns, None);
+    } else {
+        let ns = ns.expect("our own solicitation parses");
+        assert_eq!((ns.eth_src, ns.target, ns.source_mac), (*mac, v6, None));
+        assert_eq!(
+            (ns.src_ip, ns.dst_ip),
+            (Ipv6Addr::UNSPECIFIED, solicited_node(v6))
+        );
+    }
 });

@@ -85,7 +85,7 @@ fn send(socket: &Socket, index: i32, ethertype: u16, frame: &[u8]) -> io::Result
 /// A `sockaddr_ll` naming the interface and protocol, which socket2 has no
 /// constructor for. No hardware address: on a SOCK_RAW socket the frame
 /// carries its own Ethernet header, and the kernel ignores it.
-fn link_address(index: i32, ethertype: u16) -> SockAddr {
+pub(super) fn link_address(index: i32, ethertype: u16) -> SockAddr {
     let mut storage = SockAddrStorage::zeroed();
     // SAFETY: sockaddr_ll is one of the platform's sockaddr types, and
     // view_as checks that it fits in the storage.

@@ -222,7 +222,7 @@ impl Machine {
     }
 
     /// Runs `hook` with the given (new state, previous state, reason).
-    fn run_hook_as(
+    pub(super) fn run_hook_as(
         &mut self,
         hook: Hook,
         (state, previous, reason): (&'static str, &'static str, String),

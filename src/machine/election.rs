@@ -269,25 +269,16 @@ impl Machine {
 
     /// A node that holds nothing: fault, standby, or take over.
     fn settle(&mut self, now: Instant, default_reason: Reason) {
-        let held = self.election.guard.held().is_some();
         if let Some(peer) = self.healthier_peer(now) {
-            let reason = self.health_lost(peer);
+            self.release_hold();
             if self.role() != Role::Fault {
+                let reason = self.health_lost(peer);
                 self.transition(now, Phase::Fault, reason);
                 self.run_hook(Hook::Fault);
-            } else if held {
-                // In fault already, for the guard; health is the reason now.
-                self.release_hold();
-                self.election.reason = reason;
             }
             return;
         }
-        let recovered = if held {
-            match self.first_ranked_peer() {
-                Some(peer) => Reason::PeerRanksFirst { peer },
-                None => default_reason.clone(),
-            }
-        } else if self.health.score() == 0 {
+        let recovered = if self.health.score() == 0 {
             Reason::HealthRestored
         } else {
             Reason::NoHealthierPeer
@@ -296,9 +287,6 @@ impl Machine {
             let peer = holder.name.clone();
             self.release_hold();
             match self.role() {
-                Role::Fault if held => {
-                    self.transition(now, Phase::Standby, Reason::PeerActive { peer })
-                }
                 Role::Fault => self.transition(now, Phase::Standby, recovered),
                 Role::Starting => self.transition(now, Phase::Standby, Reason::PeerActive { peer }),
                 _ => {}
@@ -337,12 +325,10 @@ impl Machine {
             };
             return self.claim(now, reason);
         }
-        if held && self.first_ranked_peer().is_none() {
-            // First but for a moment (a peer's handshake, a release grace): the hold
-            // stands until the election can be run again.
-            return;
+        if self.first_ranked_peer().is_some() {
+            // Not this node's takeover to hold any more.
+            self.release_hold();
         }
-        self.release_hold();
         match self.role() {
             Role::Fault => self.transition(now, Phase::Standby, recovered),
             Role::Starting => {

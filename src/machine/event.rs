@@ -136,11 +136,7 @@ impl Reason {
             Reason::OperatorStandby => "operator_standby",
             Reason::Maintenance { .. } => "maintenance",
             Reason::ResumedAfterStall { .. } => "resumed_after_stall",
-            Reason::TakeoverHeld { hold } => match hold {
-                Hold::LiveVip { .. } => "live_vip",
-                Hold::NoGateway => "no_gateway",
-                Hold::FenceFailed { .. } => "fence_failed",
-            },
+            Reason::TakeoverHeld { hold } => hold.kind(),
             Reason::Adopted => "adopted",
         }
     }

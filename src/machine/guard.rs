@@ -59,8 +59,10 @@ pub(super) struct Guard {
     probe_error: Option<String>,
     /// Fencing of each peer (by index) in this episode.
     fences: Vec<Fence>,
-    /// Why the takeover is held back, as last logged.
+    /// Why the takeover is held back now.
     held: Option<Hold>,
+    /// The kinds of hold already reported in this episode.
+    reported: Vec<&'static str>,
     /// When a conflict was last answered with an announcement.
     answered_conflict: Option<Instant>,
 }
@@ -90,6 +92,17 @@ pub enum Hold {
         failures: u32,
         retry: Duration,
     },
+}
+
+impl Hold {
+    /// A short, stable label: what is reported once per episode.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Hold::LiveVip { .. } => "live_vip",
+            Hold::NoGateway => "no_gateway",
+            Hold::FenceFailed { .. } => "fence_failed",
+        }
+    }
 }
 
 impl std::fmt::Display for Hold {
@@ -342,43 +355,26 @@ impl Machine {
         if waiting { Verdict::Wait } else { Verdict::Go }
     }
 
-    /// Holds the takeover back: the node goes to fault and says why, loudly, once
-    /// per reason; the fault hook hears it too.
+    /// Holds the takeover back and says why, loudly: an error event and the fault
+    /// hook, once per kind of hold in an episode, however often the election looks
+    /// again. The role stays what it was (a starting node stands by): the node is
+    /// healthy, it only may not take the VIPs, and a role that flapped with every
+    /// look would make its peers' elections flap too.
     pub(super) fn hold_takeover(&mut self, now: Instant, hold: Hold) {
-        if self.election.guard.held.as_ref() == Some(&hold) {
+        let guard = &mut self.election.guard;
+        guard.held = Some(hold.clone());
+        let kind = hold.kind();
+        if guard.reported.contains(&kind) {
             return;
         }
-        // The retry countdown changes on every look; only a new kind of hold, or a
-        // new failure count, is news.
-        let news = match (&self.election.guard.held, &hold) {
-            (
-                Some(Hold::FenceFailed {
-                    peer: a,
-                    failures: x,
-                    ..
-                }),
-                Hold::FenceFailed {
-                    peer: b,
-                    failures: y,
-                    ..
-                },
-            ) => a != b || x != y,
-            _ => true,
-        };
-        self.election.guard.held = Some(hold.clone());
-        if !news {
-            return;
-        }
+        guard.reported.push(kind);
         self.events.push(Event::TakeoverHeld { hold: hold.clone() });
         let reason = Reason::TakeoverHeld { hold };
-        if self.role() == Role::Fault {
-            self.election.reason = reason;
-            self.heartbeat();
-            self.run_hook(Hook::Fault);
-        } else {
-            self.transition(now, Phase::Fault, reason);
-            self.run_hook(Hook::Fault);
+        if self.role() == Role::Starting {
+            self.transition(now, Phase::Standby, reason.clone());
         }
+        let role = self.role().as_str();
+        self.run_hook_as(Hook::Fault, (role, role, reason.to_string()));
     }
 
     /// The hold is over (the takeover goes ahead, or is no longer this node's).

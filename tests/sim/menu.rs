@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use failoverd::config::{Failback, Scope};
+use failoverd::config::{Failback, LiveVip, Scope};
 use failoverd::machine::{Accepted, ConfigChange, Event, Order, Refusal, Role};
 
 use crate::harness::{HookBehaviour, Rng, Sim, add_vip, config, ms, service_check};
@@ -26,6 +26,10 @@ struct Plan {
     /// A service check `svc` (on every node, or only on the active one), whose
     /// service the menu stops and starts.
     service: Option<Scope>,
+    /// `[split_brain] live_vip = "take"`: the guard's probe is not heeded.
+    take: bool,
+    /// `[fencing] command`: a fence that works powers the peer off.
+    fencing: bool,
 }
 
 impl Plan {
@@ -47,6 +51,10 @@ impl Plan {
             service: rng
                 .chance(0.5)
                 .then(|| rng.pick(&[Scope::Both, Scope::Active])),
+            // Drawn last, so that the plans drawn before the guard existed stay as
+            // they were.
+            take: rng.chance(0.25),
+            fencing: rng.chance(0.2),
         }
     }
 }
@@ -124,6 +132,12 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
         check.on = on;
         config.checks.push(check);
     }
+    if plan.take {
+        config.split_brain.live_vip = LiveVip::Take;
+    }
+    if plan.fencing {
+        config.fencing.command = Some("/fence".into());
+    }
     let mut sim = Sim::new(config, seed);
     sim.about = format!("{plan:?}");
     sim.replay = Some(format!(
@@ -158,6 +172,9 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
                 Event::Transition { to, reason, .. } => format!("->{to}:{}", reason.kind()),
                 Event::Stalled { .. } => "stalled".into(),
                 Event::StaleVip { .. } => "stale_vip".into(),
+                Event::TakeoverHeld { .. } => "takeover_held".into(),
+                Event::Fenced { .. } => "fenced".into(),
+                Event::VipConflict { .. } => "vip_conflict".into(),
                 Event::HookFailed { hook, .. } => format!("{hook}_hook_failed"),
                 Event::VipFailed { action, .. } => format!("vip_{action}_failed"),
                 _ => continue,
