@@ -557,19 +557,31 @@ fn kill_alpha(cluster: &mut Cluster) {
     );
 }
 
-/// Waits until `node` is in fault with a reason naming the VIP still answered by
-/// `mac`.
+/// Waits (at most `LIMIT`) until `node` is in fault with a reason naming the VIP
+/// still answered by `mac`; a timeout says what `node` reported instead.
 fn wait_for_fault(cluster: &Cluster, node: &str, mac: &str) {
-    cluster.wait_for(
-        &format!("{node} in fault, the VIP still answered by {mac}"),
-        || {
-            try_status_of(cluster.lab, node).is_some_and(|s| {
-                s.state == Role::Fault
-                    && s.reason.contains("still answered by")
-                    && s.reason.to_lowercase().contains(mac)
-            })
-        },
-    );
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let last = try_status_of(cluster.lab, node);
+        if last.as_ref().is_some_and(|s| {
+            s.state == Role::Fault
+                && s.reason.contains("still answered by")
+                && s.reason.to_lowercase().contains(mac)
+        }) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {LIMIT:?} waiting for {node} in fault, the VIP still answered \
+             by {mac}; {node} reported {}\n{}",
+            last.map_or("no status".into(), |s| format!(
+                "state {:?}, reason {:?}, takeover_held {:?}",
+                s.state, s.reason, s.takeover_held
+            )),
+            cluster.logs()
+        );
+        std::thread::sleep(POLL);
+    }
 }
 
 /// `node`'s status, whatever its role (`status` exits 1 in fault).
