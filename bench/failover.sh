@@ -5,9 +5,10 @@
 # For every daemon, heartbeat interval, scenario and repetition it builds a fresh lab,
 # starts the daemon on alpha (n1, priority 200) and beta (n2, priority 100), waits
 # until alpha holds the VIP 198.18.0.10 and beta stands by, then has the client probe
-# the VIP every 10 ms while one event happens on alpha. Per run it records what the
-# client saw (longest gap between answers, lost probes, changes of responder), the
-# longest time both nodes held the VIP, and the daemons' logs.
+# the VIP every 10 ms while one event happens (on alpha, but in paused-standby). Per
+# run it records what the client saw (longest gap between answers, lost probes,
+# changes of responder), the longest time both nodes held the VIP, and the daemons'
+# logs.
 #
 # Scenarios (alpha is the active node):
 #   node-death       daemon SIGKILLed, then alpha's eth0 and xo taken down
@@ -26,6 +27,18 @@
 #                    vrrp_script running curl; alpha's service is SIGKILLed, the VIP
 #                    should move (the daemons stay up: the client's gap is the
 #                    handover, "move after" is detection plus handover)
+#   daemon-crash     alpha's daemon SIGKILLed (keepalived: both its processes), its
+#                    namespace, links, VIP and responder left up: alpha's kernel goes
+#                    on serving the VIP, so nothing should move and beta should never
+#                    hold the VIP too (failoverd's standby probes the VIP and finds it
+#                    answered; keepalived's backup takes it over beside alpha's)
+#   crash-restart    the same, and the daemon started again 1 s later with the same
+#                    command line: nothing should move and the client should see no
+#                    gap (failoverd adopts the VIP it finds; keepalived's restarted
+#                    instance removes it and adds it again, or beta took it meanwhile)
+#   paused-standby   beta's daemon SIGSTOPped for 3 × dead, then SIGCONTed: beta
+#                    should never hold the VIP, before or after the resume (a resumed
+#                    keepalived backup may go master for a moment)
 #
 # Usage, as root from anywhere:
 #   bench/failover.sh
@@ -74,7 +87,7 @@ if [ -z "${REPS:-}" ]; then
     REPS=3
     REPS_NODE_DEATH=${REPS_NODE_DEATH:-10}
 fi
-ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause service-death"
+ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause service-death daemon-crash crash-restart paused-standby"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 INTERVALS=${INTERVALS:-"1000 100"}
 DAEMONS=${DAEMONS:-"failoverd keepalived"}
@@ -110,6 +123,8 @@ SERVICE_CHECK_S=1
 SERVICE_FALL=2
 # Failback delay (failoverd failback_delay, keepalived preempt_delay).
 FAILBACK_S=2
+# crash-restart: from the SIGKILL to the daemon's new start.
+CRASH_RESTART_MS=1000
 # Upper bound of the overlap poller's period.
 POLL_S=0.005
 
@@ -179,7 +194,10 @@ def expectation:
         "failback-manual": {from: "beta", to: "beta"},
         "pause: takeover": {from: "alpha", to: "beta"},
         "pause: after resume": {from: "beta", to: "beta", overlap_allowed: true},
-        "service-death": {from: "alpha", to: "beta"}
+        "service-death": {from: "alpha", to: "beta"},
+        "daemon-crash": {from: "alpha", to: "alpha"},
+        "crash-restart": {from: "alpha", to: "alpha"},
+        "paused-standby": {from: "alpha", to: "alpha"}
     }[.row] // error("no expectation for row \(.row)");
 def judged:
     expectation as $e
@@ -328,7 +346,7 @@ render() {
     "Ratio: failoverd median / keepalived median; in parentheses its 90 % bootstrap interval: \(.settings.noise // "").",
     "Noise: ranges apart: no run of one daemon lies within the other\u0027s [min–max]; outside noise: the ranges overlap, but the interval excludes 1; within noise: the interval contains 1, so these runs cannot tell the two daemons apart, whatever the ratio; too few runs: fewer than two on a side, no interval; not comparable: keepalived could not take part in the same event, so no ratio. Downtimes lie on the 10 ms probe grid: a difference below one probe interval means little even outside the noise.",
     "Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window). Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder.",
-    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: after resume), the client heard the holder alone and the VIP was never on both nodes (after a resume from pause the resumed node holds it by construction, so there only a change of responder counts).",
+    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: after resume, daemon-crash, crash-restart, paused-standby), the client heard the holder alone and the VIP was never on both nodes (after a resume from pause the resumed node holds it by construction, so there only a change of responder counts).",
     "",
     "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio (90 % interval) | noise | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -492,6 +510,7 @@ set_timing() {
     INIT_DEAD=$((2 * D))
     ADV=$(awk -v i="$I" 'BEGIN { printf "%g", i / 1000 }')
     PAUSE_MS=$((D + 1000))
+    STANDBY_PAUSE_MS=$((3 * D))
 }
 
 # --- configurations ----------------------------------------------------------------
@@ -976,6 +995,13 @@ run_one() {
         pause) window=$((PRE_MS + PAUSE_MS + 1000 + D + 1000)) ;;
         # Detection within fall + 1 check intervals, then the handover.
         service-death) window=$((PRE_MS + (SERVICE_FALL + 1) * SERVICE_CHECK_S * 1000 + D + 3000)) ;;
+        # Past the standby's dead time twice over: time to probe the VIP, and to take it
+        # over if it is going to.
+        daemon-crash) window=$((PRE_MS + 2 * D + 3000)) ;;
+        # The restarted daemon's start (init_dead at most), then a dead time more.
+        crash-restart) window=$((PRE_MS + CRASH_RESTART_MS + INIT_DEAD + D + 3000)) ;;
+        # The pause, then a dead time and more for whatever the resumed standby does.
+        paused-standby) window=$((PRE_MS + STANDBY_PAUSE_MS + D + 3000)) ;;
         esac
         count=$((window / PROBE_MS))
         poll_vip "$poll_out" $(($(now_us) + (window + 2000) * 1000)) "$stop" "$serve1" "$serve2" &
@@ -995,7 +1021,9 @@ run_one() {
         case $scenario in
         node-death | graceful | gateway | service-death) start_probe "$rundir/probe.json" "$count" beta 100 ;;
         failback-auto) start_probe "$rundir/probe.json" "$count" alpha 100 ;;
-        crossover | failback-manual) start_probe "$rundir/probe.json" "$count" ;;
+        crossover | failback-manual | daemon-crash | crash-restart | paused-standby)
+            start_probe "$rundir/probe.json" "$count"
+            ;;
         pause) start_probe "$rundir/probe.json" $(((PRE_MS + PAUSE_MS - 100) / PROBE_MS)) ;;
         esac
         sleep_ms "$PRE_MS"
@@ -1017,6 +1045,17 @@ run_one() {
             forget "$http1"
             ;;
         failback-*) start_daemon alpha || note="alpha did not start again" ;;
+        daemon-crash) signal_daemon KILL alpha ;;
+        crash-restart)
+            signal_daemon KILL alpha
+            sleep_ms "$CRASH_RESTART_MS"
+            start_daemon alpha || note="alpha did not start again"
+            ;;
+        paused-standby)
+            signal_daemon STOP beta
+            sleep_ms "$STANDBY_PAUSE_MS"
+            signal_daemon CONT beta
+            ;;
         pause)
             signal_daemon STOP alpha
             sleep_ms $((PAUSE_MS - 300))
