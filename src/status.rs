@@ -63,6 +63,9 @@ pub struct Status {
     pub events: Vec<EventRecord>,
     /// How long the last takeover took, from the decision to every VIP in place.
     pub last_takeover_ms: Option<f64>,
+    /// Why an unplanned takeover is held back by the split-brain guard, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takeover_held: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -194,6 +197,13 @@ pub struct Counters {
     pub rejected: Vec<(String, u64)>,
     /// Transitions per target state and reason kind.
     pub transitions: Vec<TransitionCount>,
+    /// Other hosts seen claiming a VIP while this node held it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub vip_conflicts: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

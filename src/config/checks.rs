@@ -11,6 +11,7 @@
 //! `diagnostics`'.
 
 mod check_table;
+mod guard;
 
 use std::collections::HashMap;
 use std::fs;
@@ -128,6 +129,12 @@ impl Checker {
         let control = self.control(raw.control.unwrap_or_default(), base);
         let events = self.events(raw.events.unwrap_or_default(), base);
         let http = self.http(raw.http.unwrap_or_default());
+        let gateway_checks = !health.gateways.is_empty()
+            || checks
+                .iter()
+                .any(|c| matches!(c.probe, super::Probe::Ping { .. }));
+        let split_brain = self.split_brain(raw.split_brain.unwrap_or_default(), gateway_checks);
+        let fencing = self.fencing(raw.fencing.unwrap_or_default(), base);
         let (cluster, key) = cluster?;
         Some(Config {
             cluster,
@@ -142,6 +149,8 @@ impl Checker {
             control,
             events,
             http,
+            split_brain,
+            fencing,
             key,
         })
     }
@@ -574,6 +583,7 @@ impl Checker {
                 StartFailure::Release
             }
         };
+        let on_adopt = self.on_adopt(raw.on_adopt.as_deref());
         Hooks {
             start,
             stop,
@@ -581,6 +591,7 @@ impl Checker {
             standby,
             timeout,
             start_failure,
+            on_adopt,
         }
     }
 

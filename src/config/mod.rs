@@ -107,6 +107,8 @@ pub struct Config {
     pub control: Control,
     pub events: Events,
     pub http: Http,
+    pub split_brain: SplitBrain,
+    pub fencing: Fencing,
     /// The shared secret read from `cluster.key_file`.
     pub key: Key,
 }
@@ -200,6 +202,47 @@ pub struct Hooks {
     pub standby: Option<PathBuf>,
     pub timeout: Duration,
     pub start_failure: StartFailure,
+    /// What to do with the service when the daemon starts and keeps VIPs it found.
+    pub on_adopt: OnAdopt,
+}
+
+/// Whether the start hook runs when a starting daemon adopts the VIPs it found on
+/// its node (a restart of the active node's daemon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnAdopt {
+    /// The service normally ran on while the daemon was down: leave it.
+    Keep,
+    /// Run the start hook as on a takeover.
+    Start,
+}
+
+/// `[split_brain]`: what guards an unplanned takeover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitBrain {
+    pub live_vip: LiveVip,
+    /// A node that hears no peer takes over only while a gateway check passes.
+    pub require_gateway: bool,
+}
+
+/// What a node does when its peers are silent but another host still answers for
+/// a VIP (`[split_brain] live_vip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveVip {
+    /// Do not take the VIPs while they are answered (unless fencing succeeded).
+    Wait,
+    /// Take them anyway, as before the guard existed.
+    Take,
+}
+
+/// `[fencing]`: a command that makes sure a silent peer holds nothing before an
+/// unplanned takeover.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fencing {
+    pub command: Option<PathBuf>,
+    pub timeout: Duration,
+    /// The wait after the first failure; doubled after each one up to `retry_max`.
+    pub retry: Duration,
+    pub retry_max: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -33,6 +33,24 @@ pub(super) struct RawConfig {
     pub(super) control: Option<RawControl>,
     pub(super) events: Option<RawEvents>,
     pub(super) http: Option<RawHttp>,
+    pub(super) split_brain: Option<RawSplitBrain>,
+    pub(super) fencing: Option<RawFencing>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSplitBrain {
+    pub(super) live_vip: Option<String>,
+    pub(super) require_gateway: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFencing {
+    pub(super) command: Option<PathBuf>,
+    pub(super) timeout: Option<String>,
+    pub(super) retry: Option<String>,
+    pub(super) retry_max: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -117,6 +135,7 @@ pub(super) struct RawHooks {
     pub(super) standby: Option<PathBuf>,
     pub(super) timeout: Option<String>,
     pub(super) start_failure: Option<String>,
+    pub(super) on_adopt: Option<String>,
 }
 
 /// One `[[check]]`: the keys of every kind side by side, so that `checks` can name

@@ -241,6 +241,9 @@ async fn pump(
                 let now = Instant::now().into_std();
                 machine.handle(now, Input::Check { index: report.index, run: &report.run });
             }
+            Some((id, result)) = inputs.probed.recv() => {
+                machine.handle(Instant::now().into_std(), Input::Probed { id, result: &result });
+            }
             () = tokio::time::sleep_until(deadline) => {
                 machine.handle_timeout(Instant::now().into_std());
             }
@@ -303,6 +306,12 @@ async fn effects_reach_the_host_in_the_order_the_machine_asked() {
         "{calls:?}"
     );
     assert!(at("add 198.18.0.10/24") < at("announce"), "{calls:?}");
+    // Nobody was heard: the LAN was asked first, and the held VIPs are watched.
+    assert!(
+        at("probe 198.18.0.10/24") < at("add 198.18.0.10/24"),
+        "{calls:?}"
+    );
+    at("watch 198.18.0.10/24");
 }
 
 #[tokio::test]

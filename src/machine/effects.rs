@@ -111,10 +111,14 @@ impl Machine {
         self.timers.set_or_stop(Timer::VipRetry, next);
     }
 
-    /// VIPs found on this node at start were left by a crash: removed, with the stop
-    /// hook first since the service may have survived too. In this node's own
-    /// maintenance they are adopted instead, as maintenance leaves everything where
-    /// it is, across a restart too.
+    /// VIPs found on this node at start were left by the daemon before (a crash, a
+    /// SIGKILL, a restart). A starting node keeps them while it listens: if no live
+    /// peer holds the VIPs when the wait is over, it adopts them and clients lose
+    /// nothing (`Reason::Adopted`); otherwise they go at once (see `drop_found`). In
+    /// this node's own maintenance they are adopted at once, as maintenance leaves
+    /// everything where it is, across a restart too. Found later, by a node that has
+    /// moved on, they are removed, with the stop hook first since the service may
+    /// have survived too.
     pub(super) fn remove_stale(&mut self, now: Instant, found: &[usize]) {
         if matches!(self.election.phase, Phase::Active(_) | Phase::Releasing(_)) || found.is_empty()
         {
@@ -135,6 +139,18 @@ impl Machine {
                 );
                 // The service runs on (maintenance left it alone): so do its checks.
                 self.service_started(now);
+                self.watch(true);
+            }
+            return;
+        }
+        if self.role() == Role::Starting {
+            for &i in found {
+                if let Some(state) = self.election.vips.get_mut(i) {
+                    *state = VipState::Held;
+                    self.events.push(Event::VipFound {
+                        vip: self.settings.vips[i].to_string(),
+                    });
+                }
             }
             return;
         }
@@ -155,22 +171,48 @@ impl Machine {
         }
     }
 
+    /// Starting with VIPs found on this node, not yet adopted or dropped.
+    pub(super) fn adopting(&self) -> bool {
+        self.election.phase.role() == Role::Starting
+            && matches!(self.election.phase, Phase::Starting)
+            && self.election.vips.contains(&VipState::Held)
+    }
+
+    /// Drops the VIPs found at start: the removal first, since a live peer may hold
+    /// them too, then the stop hook for the service that may have survived.
+    pub(super) fn drop_found(&mut self) {
+        for i in 0..self.settings.vips.len() {
+            if self.election.vips[i] == VipState::Held {
+                self.events.push(Event::StaleVip {
+                    vip: self.settings.vips[i].to_string(),
+                });
+                let id = self.effect(Effect::RemoveVip(self.settings.vips[i].clone()));
+                self.election.vips[i] = VipState::Removing(id);
+            }
+        }
+        let role = self.role().as_str();
+        self.run_hook_as(Hook::Stop, (role, role, Reason::StaleVip.to_string()));
+    }
+
+    /// Starts or stops watching the VIPs for other hosts that claim them.
+    pub(super) fn watch(&mut self, on: bool) {
+        let vips = if on {
+            self.settings.vips.clone()
+        } else {
+            Vec::new()
+        };
+        if on && vips.is_empty() {
+            return;
+        }
+        self.actions.push_back(super::Action::Watch(vips));
+    }
+
     /// Active with every VIP in place and nothing being released.
     pub(super) fn holding(&self) -> bool {
         matches!(self.election.phase, Phase::Active(_))
             && !self.settings.vips.is_empty()
             && self.election.vips.iter().all(|s| *s == VipState::Held)
     }
-
-    pub(super) fn on_probed(
-        &mut self,
-        _now: Instant,
-        _id: u64,
-        _result: &Result<Vec<super::Sighting>, String>,
-    ) {
-    }
-
-    pub(super) fn on_conflict(&mut self, _now: Instant, _sighting: super::Sighting) {}
 
     // --- hooks --------------------------------------------------------------
 

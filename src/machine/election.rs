@@ -10,11 +10,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::guard::{Guard, Verdict};
 use super::health::{Kind, Run};
 use super::rank::Rank;
 use super::timer::Timer;
 use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role};
-use crate::config::StartFailure;
+use crate::config::{OnAdopt, StartFailure};
 
 /// Where the daemon is in its life; the same for every election it takes part in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,10 +158,14 @@ pub(super) struct Election {
     pub hooks_running: BTreeMap<EffectId, Hook>,
     pub last_takeover: Option<Duration>,
     pub transitions: BTreeMap<(Role, &'static str), u64>,
+    /// What guards an unplanned takeover (see `guard`).
+    pub guard: Guard,
+    /// Other hosts seen claiming a VIP while this node held it.
+    pub conflicts: u64,
 }
 
 impl Election {
-    pub(super) fn new(vips: usize, now: Instant) -> Election {
+    pub(super) fn new(vips: usize, peers: usize, now: Instant) -> Election {
         Election {
             phase: Phase::Starting,
             previous: Role::Starting,
@@ -173,6 +178,8 @@ impl Election {
             hooks_running: BTreeMap::new(),
             last_takeover: None,
             transitions: BTreeMap::new(),
+            guard: Guard::new(peers),
+            conflicts: 0,
         }
     }
 
@@ -203,6 +210,11 @@ impl Machine {
                 // Hearing every peer ends the wait early, but not before our own
                 // "starting" heartbeats have had time to reach them (see
                 // `Settings::heard_back`).
+                // Whether VIPs were left on this node decides what it does next.
+                if self.election.stale_probe.is_some() && self.timers.pending(Timer::InitDead, now)
+                {
+                    return;
+                }
                 let all_heard = self.peers.iter().all(|p| p.alive || p.leaving);
                 let heard_back = all_heard && !self.timers.pending(Timer::HeardBack, now);
                 if !heard_back && self.timers.pending(Timer::InitDead, now) {
@@ -257,29 +269,63 @@ impl Machine {
 
     /// A node that holds nothing: fault, standby, or take over.
     fn settle(&mut self, now: Instant, default_reason: Reason) {
+        let held = self.election.guard.held().is_some();
         if let Some(peer) = self.healthier_peer(now) {
+            let reason = self.health_lost(peer);
             if self.role() != Role::Fault {
-                let reason = self.health_lost(peer);
                 self.transition(now, Phase::Fault, reason);
                 self.run_hook(Hook::Fault);
+            } else if held {
+                // In fault already, for the guard; health is the reason now.
+                self.release_hold();
+                self.election.reason = reason;
             }
             return;
         }
-        let recovered = if self.health.score() == 0 {
+        let recovered = if held {
+            match self.first_ranked_peer() {
+                Some(peer) => Reason::PeerRanksFirst { peer },
+                None => default_reason.clone(),
+            }
+        } else if self.health.score() == 0 {
             Reason::HealthRestored
         } else {
             Reason::NoHealthierPeer
         };
         if let Some(holder) = self.peers.iter().find(|p| p.holds()) {
             let peer = holder.name.clone();
+            self.release_hold();
             match self.role() {
+                Role::Fault if held => {
+                    self.transition(now, Phase::Standby, Reason::PeerActive { peer })
+                }
                 Role::Fault => self.transition(now, Phase::Standby, recovered),
                 Role::Starting => self.transition(now, Phase::Standby, Reason::PeerActive { peer }),
                 _ => {}
             }
             return;
         }
+        // The VIPs found at start stay where clients find them, unless an operator
+        // asked another node to take over (see `Reason::Adopted`).
+        if self.adopting() && !self.peers.iter().any(|p| p.present() && p.takeover) {
+            self.release_hold();
+            return self.become_active(now, Reason::Adopted);
+        }
         if self.ranks_first() && !self.just_released() && !self.listening(now) {
+            // Only a holder that said it let go makes room for a takeover at once;
+            // anything else must get past the split-brain guard.
+            let planned = matches!(
+                self.election.takeover_reason,
+                Some(Reason::PeerReleased { .. } | Reason::PeerLeft { .. })
+            );
+            if !planned {
+                match self.guard_verdict(now) {
+                    Verdict::Go => {}
+                    Verdict::Wait => return,
+                    Verdict::Hold(hold) => return self.hold_takeover(now, hold),
+                }
+            }
+            self.release_hold();
             let reason = if self.election.request == Some(Request::Takeover) {
                 self.election.takeover_reason = None;
                 Reason::OperatorTakeover
@@ -291,6 +337,12 @@ impl Machine {
             };
             return self.claim(now, reason);
         }
+        if held && self.first_ranked_peer().is_none() {
+            // First but for a moment (a peer's handshake, a release grace): the hold
+            // stands until the election can be run again.
+            return;
+        }
+        self.release_hold();
         match self.role() {
             Role::Fault => self.transition(now, Phase::Standby, recovered),
             Role::Starting => {
@@ -462,7 +514,13 @@ impl Machine {
     pub(super) fn transition(&mut self, now: Instant, next: Phase, reason: Reason) {
         let from = self.role();
         let to = next.role();
+        // VIPs found at start and not adopted go at once, before anything else: a
+        // live peer may hold them too.
+        let drop_found = from == Role::Starting && to != Role::Active && self.adopting();
         self.election.phase = next;
+        if drop_found {
+            self.drop_found();
+        }
         if to != Role::Active {
             self.timers.stop(Timer::Failback);
         }
@@ -572,8 +630,10 @@ impl Machine {
         // Cleared before the transition's heartbeat, which must not still ask.
         let pinned = self.election.request == Some(Request::Takeover);
         self.election.request = None;
+        // An adopted service normally ran on while the daemon was away.
+        let keep = reason == Reason::Adopted && self.settings.on_adopt == OnAdopt::Keep;
         let active = Active {
-            starting_service: Some(now),
+            starting_service: (!keep).then_some(now),
             pinned,
             failback: None,
             service_up: None,
@@ -591,6 +651,10 @@ impl Machine {
         }
         let refresh = self.settings.announce.refresh.map(|r| now + r);
         self.timers.set_or_stop(Timer::Refresh, refresh);
+        if keep {
+            self.service_started(now);
+        }
+        self.watch(true);
         self.start_when_held(now);
     }
 
@@ -672,10 +736,15 @@ impl Machine {
                 active.starting_service.is_none(),
                 active.service_up.is_some(),
             ),
+            // VIPs found at start: their service may well run.
+            Phase::Starting => (self.adopting(), false),
             _ => (false, false),
         };
         if service_up {
             self.actions.push_back(Action::ActiveChecks(false));
+        }
+        if matches!(self.election.phase, Phase::Active(_)) {
+            self.watch(false);
         }
         self.leave_active(now);
         self.election.phase = Phase::Releasing(Release {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::{Hold, Sighting};
 use crate::duration::format_duration;
 use crate::wire::heartbeat::{DecodeError, WireState};
 
@@ -104,6 +105,11 @@ pub enum Reason {
     Maintenance { by: String },
     /// This node resumed after a stall and found `peer` active in its place.
     ResumedAfterStall { peer: String },
+    /// An unplanned takeover is held back by the split-brain guard.
+    TakeoverHeld { hold: Hold },
+    /// The daemon started, found the VIPs on this node, and no live peer holds them:
+    /// it keeps them (a restart of the active node's daemon).
+    Adopted,
 }
 
 impl Reason {
@@ -130,6 +136,12 @@ impl Reason {
             Reason::OperatorStandby => "operator_standby",
             Reason::Maintenance { .. } => "maintenance",
             Reason::ResumedAfterStall { .. } => "resumed_after_stall",
+            Reason::TakeoverHeld { hold } => match hold {
+                Hold::LiveVip { .. } => "live_vip",
+                Hold::NoGateway => "no_gateway",
+                Hold::FenceFailed { .. } => "fence_failed",
+            },
+            Reason::Adopted => "adopted",
         }
     }
 }
@@ -171,6 +183,11 @@ impl fmt::Display for Reason {
             Reason::ResumedAfterStall { peer } => {
                 write!(f, "resumed after a stall, peer {peer} took over meanwhile")
             }
+            Reason::TakeoverHeld { hold } => write!(f, "takeover held: {hold}"),
+            Reason::Adopted => write!(
+                f,
+                "adopted the VIPs found on this node at start: no live peer holds them"
+            ),
         }
     }
 }
@@ -313,6 +330,34 @@ pub enum Event {
     Stalled {
         gap: Duration,
     },
+    /// The split-brain guard holds an unplanned takeover back.
+    TakeoverHeld {
+        hold: Hold,
+    },
+    /// `live_vip = "take"`: taking the VIPs although another host answers for one.
+    TakingLiveVip {
+        sighting: Sighting,
+    },
+    /// A probe of the VIPs could not be made; takeovers go ahead without it.
+    ProbeFailed {
+        error: String,
+    },
+    /// While this node holds the VIPs, another host claimed one.
+    VipConflict {
+        sighting: Sighting,
+    },
+    /// The fence command runs for this silent peer.
+    Fencing {
+        peer: String,
+    },
+    /// The fence command for this peer exited 0.
+    Fenced {
+        peer: String,
+    },
+    /// A VIP was on this node at start; it is kept until the cluster is heard.
+    VipFound {
+        vip: String,
+    },
 }
 
 /// How loud an event is in the log. Serialized as [`Severity::as_str`] names it.
@@ -357,6 +402,8 @@ pub enum EventKind {
     Rejected,
     /// This node did not run for a while.
     Stall,
+    /// The split-brain guard: probes, conflicts, fencing, held takeovers.
+    Guard,
 }
 
 impl EventKind {
@@ -371,6 +418,7 @@ impl EventKind {
             EventKind::Config => "config",
             EventKind::Rejected => "rejected",
             EventKind::Stall => "stall",
+            EventKind::Guard => "guard",
         }
     }
 }
@@ -403,6 +451,13 @@ impl Event {
             Event::VipFailed { .. } | Event::StaleVip { .. } => EventKind::Vip,
             Event::HookFailed { .. } | Event::HookDone { .. } => EventKind::Hook,
             Event::Stalled { .. } => EventKind::Stall,
+            Event::TakeoverHeld { .. }
+            | Event::TakingLiveVip { .. }
+            | Event::ProbeFailed { .. }
+            | Event::VipConflict { .. }
+            | Event::Fencing { .. }
+            | Event::Fenced { .. } => EventKind::Guard,
+            Event::VipFound { .. } => EventKind::Vip,
         }
     }
 
@@ -416,7 +471,8 @@ impl Event {
             | Event::LinkUp { .. }
             | Event::CheckPassed { .. }
             | Event::CheckCleared { .. }
-            | Event::HookDone { .. } => Severity::Info,
+            | Event::HookDone { .. }
+            | Event::VipFound { .. } => Severity::Info,
             Event::PeerLate { .. }
             | Event::LinkLate { .. }
             | Event::LinkDown { .. }
@@ -425,10 +481,16 @@ impl Event {
             | Event::CheckStuck { .. }
             | Event::Rejected { .. }
             | Event::StaleVip { .. }
-            | Event::Stalled { .. } => Severity::Warn,
+            | Event::Stalled { .. }
+            | Event::ProbeFailed { .. }
+            | Event::Fencing { .. }
+            | Event::Fenced { .. } => Severity::Warn,
             Event::FingerprintMismatch { .. }
             | Event::VipFailed { .. }
-            | Event::HookFailed { .. } => Severity::Error,
+            | Event::HookFailed { .. }
+            | Event::TakeoverHeld { .. }
+            | Event::TakingLiveVip { .. }
+            | Event::VipConflict { .. } => Severity::Error,
         }
     }
 }
@@ -543,6 +605,26 @@ impl fmt::Display for Event {
                 f,
                 "this node did not run for {} (paused or starved): a peer may have taken over",
                 format_duration(*gap)
+            ),
+            Event::TakeoverHeld { hold } => write!(f, "takeover held: {hold}"),
+            Event::TakingLiveVip { sighting } => write!(
+                f,
+                "taking the VIPs although {sighting} still answers ([split_brain] live_vip = \"take\")"
+            ),
+            Event::ProbeFailed { error } => write!(
+                f,
+                "cannot probe the VIPs ({error}): takeovers go ahead without knowing whether \
+                 another host still answers for them"
+            ),
+            Event::VipConflict { sighting } => write!(
+                f,
+                "VIP conflict: {sighting} claims a VIP this node holds; announcing it again"
+            ),
+            Event::Fencing { peer } => write!(f, "fencing {peer} before taking over"),
+            Event::Fenced { peer } => write!(f, "{peer} fenced: taking over"),
+            Event::VipFound { vip } => write!(
+                f,
+                "VIP {vip} found on this node at start; keeping it until the cluster is heard"
             ),
         }
     }

@@ -37,6 +37,7 @@ mod checks;
 mod effects;
 mod election;
 pub mod event;
+mod guard;
 pub mod health;
 mod orders;
 pub mod peer;
@@ -54,6 +55,7 @@ use std::time::{Duration, Instant};
 use checks::Unstuck;
 use election::{Election, Lifecycle, Phase, Request, VipState};
 pub use event::{Event, Reason, Reject, Role, Severity};
+pub use guard::Hold;
 use health::{Health, Run};
 pub use orders::{Accepted, Order, Refusal};
 use peer::Peer;
@@ -85,6 +87,8 @@ pub enum Hook {
     Fault,
     /// On entering standby (keepalived's `notify_backup`).
     Standby,
+    /// `[fencing] command`, before an unplanned takeover.
+    Fence,
 }
 
 impl Hook {
@@ -94,6 +98,7 @@ impl Hook {
             Hook::Stop => "stop",
             Hook::Fault => "fault",
             Hook::Standby => "standby",
+            Hook::Fence => "fence",
         }
     }
 }
@@ -315,7 +320,7 @@ impl Machine {
         timers.set(Timer::HeardBack, now + settings.heard_back());
         timers.set(Timer::InitDead, now + settings.timing.init_dead);
         let mut machine = Machine {
-            election: Election::new(settings.vips.len(), now),
+            election: Election::new(settings.vips.len(), settings.peers.len(), now),
             settings,
             incarnation,
             sequence: 0,
@@ -359,6 +364,7 @@ impl Machine {
             Input::Conflict(sighting) => self.on_conflict(now, sighting),
         }
         self.evaluate(now);
+        self.tend_guard(now);
         self.flush_events();
     }
 
@@ -410,10 +416,14 @@ impl Machine {
                 | Timer::Yield
                 | Timer::ReleaseGrace
                 | Timer::Claim
-                | Timer::Failback => {}
+                | Timer::Failback
+                | Timer::Probe
+                | Timer::Fence(_)
+                | Timer::Resumed => {}
             }
         }
         self.evaluate(now);
+        self.tend_guard(now);
         self.flush_events();
     }
 
@@ -488,16 +498,34 @@ impl Machine {
         self.maintenance
     }
 
+    /// Why an unplanned takeover is held back, if one is (see `guard`).
+    pub fn takeover_held(&self) -> Option<&Hold> {
+        self.election.guard.held()
+    }
+
+    /// Other hosts seen claiming a VIP while this node held it.
+    pub fn vip_conflicts(&self) -> u64 {
+        self.election.conflicts
+    }
+
     /// Notices that this node did not run for `dead` or more (SIGSTOP, a VM pause,
     /// swapping): its peers will have declared it dead and one may hold the VIPs
     /// now. For one `dead` period it then yields to an active peer, and says so in
     /// its heartbeats, so that exactly one node backs off instead of both.
+    ///
+    /// A node of any role that did not run for `dead` judges no peer dead for one
+    /// interval: the heartbeats that queued up while it was away are read first, so
+    /// a standby never takes the VIPs because of its own pause.
     fn observe(&mut self, now: Instant) {
         let gap = now.saturating_duration_since(self.now_hint);
         let dead = self.settings.timing.dead;
-        if gap >= dead && self.role() == Role::Active {
-            self.events.push(Event::Stalled { gap });
-            self.timers.set(Timer::Yield, now + dead);
+        if gap >= dead {
+            self.timers
+                .set(Timer::Resumed, now + self.settings.timing.interval);
+            if self.role() == Role::Active {
+                self.events.push(Event::Stalled { gap });
+                self.timers.set(Timer::Yield, now + dead);
+            }
         }
         self.now_hint = now;
     }
@@ -599,6 +627,9 @@ impl Machine {
     /// Ages the links to peer `i`; a holder that went silent on every link is dead,
     /// and that is why the next takeover happens.
     fn age_peer(&mut self, now: Instant, i: usize) {
+        if self.timers.pending(Timer::Resumed, now) {
+            return self.track_peer(now, i);
+        }
         let held = self.peers[i].holds();
         if self.peers[i].age(now, &self.settings.timing, &mut self.events) && held {
             self.election.takeover_reason = Some(Reason::PeerDead {
@@ -612,7 +643,10 @@ impl Machine {
     /// threshold, and the end of a handshake under way.
     fn track_peer(&mut self, now: Instant, i: usize) {
         let peer = &self.peers[i];
-        let silence = peer.deadline(&self.settings.timing);
+        let resumed = self.timers.get(Timer::Resumed).filter(|at| *at > now);
+        let silence = peer
+            .deadline(&self.settings.timing)
+            .map(|at| resumed.map_or(at, |r| at.max(r)));
         let handshake = peer
             .handshake_since
             .map(|since| since + self.settings.handshake_wait())
@@ -642,8 +676,10 @@ impl Machine {
                         outcome: summary.clone(),
                     }
                 });
-                if hook == Some(Hook::Start) {
-                    self.on_start_hook_done(now, *success, summary);
+                match hook {
+                    Some(Hook::Start) => self.on_start_hook_done(now, *success, summary),
+                    Some(Hook::Fence) => self.on_fence_done(now, id, *success),
+                    _ => {}
                 }
             }
             _ => {}

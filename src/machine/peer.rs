@@ -148,6 +148,11 @@ impl Peer {
         self.alive && self.role == Role::Active
     }
 
+    /// Alive and heard within `warn`.
+    pub fn on_time(&self) -> bool {
+        self.alive && !self.late
+    }
+
     /// Whether this peer counts in the election at all.
     pub fn present(&self) -> bool {
         self.alive && !self.leaving

@@ -134,10 +134,12 @@ impl Machine {
                         count: *count,
                     })
                     .collect(),
+                vip_conflicts: self.election.conflicts,
             },
             hooks: Vec::new(),
             events: Vec::new(),
             last_takeover_ms: self.election.last_takeover.map(millis),
+            takeover_held: self.election.guard.held().map(ToString::to_string),
         }
     }
 

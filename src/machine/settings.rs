@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Hook;
 use super::VipTarget;
 use super::health::Spec;
-use crate::config::{Config, Failback, StartFailure, Timing};
+use crate::config::{Config, Failback, Fencing, OnAdopt, SplitBrain, StartFailure, Timing};
 use crate::wire::heartbeat::Signer;
 
 /// This node's view of the configuration.
@@ -33,6 +33,9 @@ pub(super) struct Settings {
     /// then the built-in ones.
     pub checks: Vec<Spec>,
     pub start_failure: StartFailure,
+    pub on_adopt: OnAdopt,
+    pub split_brain: SplitBrain,
+    pub fencing: Fencing,
     pub fingerprint: [u8; 8],
     pub signer: Signer,
 }
@@ -61,6 +64,8 @@ impl Hooks {
             Hook::Stop => self.stop.as_ref(),
             Hook::Fault => self.fault.as_ref(),
             Hook::Standby => self.standby.as_ref(),
+            // Run with its own environment and timeout; see `guard`.
+            Hook::Fence => None,
         }
     }
 }
@@ -116,6 +121,9 @@ impl Settings {
                 .chain(Spec::builtins())
                 .collect(),
             start_failure: config.hooks.start_failure,
+            on_adopt: config.hooks.on_adopt,
+            split_brain: config.split_brain,
+            fencing: config.fencing.clone(),
             fingerprint: config.fingerprint(),
             signer: Signer::new(config.key.as_bytes()),
         }

@@ -50,6 +50,13 @@ pub(super) enum Timer {
     Refresh,
     /// Dropped datagrams are due to be summed up in one log line.
     RejectReport,
+    /// The split-brain guard's next probe is due (see `guard`).
+    Probe,
+    /// The fence of this peer (by index) is due for another try.
+    Fence(usize),
+    /// This node resumed after a stall: peers are not judged dead before the
+    /// heartbeats that queued up meanwhile have been read.
+    Resumed,
 }
 
 /// The armed deadlines. A handful at most per peer, so a short list beats a map.

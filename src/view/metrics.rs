@@ -58,6 +58,17 @@ pub fn render_metrics(status: &Status, format: Format) -> String {
         [([], s.maintenance.on)],
     );
     out.gauge(
+        "takeover_held",
+        "1 while the split-brain guard holds an unplanned takeover back (a VIP still \
+         answered, no gateway, a failed fence).",
+        [([], s.takeover_held.is_some())],
+    );
+    out.counter(
+        "vip_conflicts",
+        "Other hosts seen claiming a VIP while this node held it.",
+        [([], s.counters.vip_conflicts)],
+    );
+    out.gauge(
         "health_failing_checks",
         "The health score: the weights of the failing checks, 255 while a fatal one \
          fails; 0 is healthy.",

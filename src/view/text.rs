@@ -42,6 +42,9 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
         ago(now_ms.saturating_sub(status.since_unix_ms)),
         status.reason
     ));
+    if let Some(held) = &status.takeover_held {
+        out.push(paint.paint(Paint::Alert, &format!("TAKEOVER HELD: {held}")));
+    }
     if status.releasing {
         out.push(paint.paint(
             Paint::Yellow,

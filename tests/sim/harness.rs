@@ -23,7 +23,7 @@ use failoverd::config::{Check, Config, Failback, Probe, Scope};
 use failoverd::machine::health::Run;
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
-    Refusal, ReloadError, Role, VipFailure, VipFailureKind,
+    Refusal, ReloadError, Role, Sighting, VipFailure, VipFailureKind,
 };
 use failoverd::wire::heartbeat::{Heartbeat, Signer};
 
@@ -246,6 +246,18 @@ pub struct SimNode {
     /// The last SIGSTOP and the SIGCONT that ended it.
     pub last_pause: Option<(Instant, Instant)>,
     paused_at: Instant,
+    /// Probes of the VIPs on their way: id, when sent, when the window ends.
+    probes: Vec<(u64, Instant, Instant)>,
+    /// The daemon watches its VIPs for conflicts.
+    pub watching: bool,
+    /// VIP additions that succeeded while another node's kernel, reachable on the
+    /// LAN and with no daemon running to release it, still had the VIP.
+    pub stolen: Vec<String>,
+}
+
+/// The MAC address of node `i`'s VIP interface.
+pub fn mac(i: usize) -> [u8; 6] {
+    [2, 0, 0, 0, 0, i as u8 + 1]
 }
 
 /// A path that drops every datagram: from one node to another, on one link or all,
@@ -355,6 +367,9 @@ impl Sim {
                     last_pause: None,
                     paused_at: base,
                     priority: 0,
+                    probes: Vec::new(),
+                    watching: false,
+                    stolen: Vec::new(),
                 })
                 .collect(),
             packets: Vec::new(),
@@ -425,6 +440,8 @@ impl Sim {
         node.awake_since = now;
         node.active_checks = false;
         node.last_sent.clear();
+        node.probes.clear();
+        node.watching = false;
         node.priority = self.config.nodes[i].priority;
         // Incarnations grow across restarts, as the wall clock does.
         let incarnation = (now - self.base).as_micros() as u64 + node.starts;
@@ -449,6 +466,8 @@ impl Sim {
         node.running = None;
         node.paused = false;
         node.stopping = false;
+        node.probes.clear();
+        node.watching = false;
         node.stale_kernel = false;
         node.vips.iter_mut().for_each(|v| *v = false);
     }
@@ -465,6 +484,19 @@ impl Sim {
         node.running = None;
         node.paused = false;
         node.stopping = false;
+        node.probes.clear();
+        node.watching = false;
+    }
+
+    /// SIGCONT, as the shell may see it: the timers that came due during the pause
+    /// run before the datagrams that queued up meanwhile are read.
+    pub fn resume_timers_first(&mut self, i: usize) {
+        self.resume(i);
+        let now = self.now;
+        if let Some(m) = self.nodes[i].machine.as_mut() {
+            m.handle_timeout(now);
+        }
+        self.drain(i);
     }
 
     pub fn restart(&mut self, i: usize) {
@@ -778,13 +810,18 @@ impl Sim {
                 Action::Announce { .. } => {
                     let t = self.t();
                     self.nodes[i].announces.push(t);
+                    self.conflicts_from(i);
                 }
+                Action::Probe { id, window, .. } => {
+                    let now = self.now;
+                    self.nodes[i].probes.push((id, now, now + window));
+                }
+                Action::Watch(vips) => self.nodes[i].watching = !vips.is_empty(),
                 Action::Log(event) => {
                     let t = self.t();
                     self.nodes[i].events.push((t, event));
                 }
                 Action::ActiveChecks(on) => self.nodes[i].active_checks = on,
-                Action::Probe { .. } | Action::Watch(_) => {}
                 Action::Exit => {
                     let vips = self.nodes[i].vips.clone();
                     assert!(
@@ -876,6 +913,15 @@ impl Sim {
                 let v = index(vip.address);
                 let ok = !self.nodes[i].vip_adds_fail;
                 self.nodes[i].adds.push(AddAttempt { at: t, vip: v, ok });
+                if ok && let Some(j) = self.left_behind(i, v) {
+                    let theft = format!(
+                        "{:?}: {} added VIP {v} while {}'s kernel still answered for it",
+                        t,
+                        self.name(i),
+                        self.name(j)
+                    );
+                    self.nodes[i].stolen.push(theft);
+                }
                 if ok {
                     self.nodes[i].vips[v] = true;
                     (MS, Outcome::Vip(Ok(())))
@@ -896,11 +942,21 @@ impl Sim {
             }
             Effect::Announce { .. } => {
                 self.nodes[i].announces.push(t);
+                self.conflicts_from(i);
                 (Duration::ZERO, Outcome::Done)
             }
             Effect::RunHook {
                 hook, env, timeout, ..
             } => {
+                // A fence that works powers the peer off, as IPMI would.
+                if hook == Hook::Fence && self.nodes[i].hook_behaviour == HookBehaviour::Succeed {
+                    let peer = env.iter().find(|(k, _)| k == "FAILOVERD_PEER");
+                    if let Some(j) = peer.and_then(|(_, name)| {
+                        self.config.nodes.iter().position(|n| n.name == *name)
+                    }) {
+                        self.crash(j);
+                    }
+                }
                 self.nodes[i].hooks.push(HookRun {
                     hook,
                     env: env.into_iter().collect(),
@@ -922,8 +978,96 @@ impl Sim {
         self.nodes[i].running = Some((self.now + delay, id, outcome));
     }
 
+    /// What node `i`'s probe sees now: the VIPs that another node's kernel has, on
+    /// a LAN both reach.
+    fn sightings(&self, i: usize) -> Vec<Sighting> {
+        let mut seen = Vec::new();
+        for (j, node) in self.nodes.iter().enumerate() {
+            if j == i || node.isolated || self.nodes[i].isolated {
+                continue;
+            }
+            for (v, &on) in node.vips.iter().enumerate() {
+                if on {
+                    seen.push(Sighting {
+                        address: self.config.vips[v].address,
+                        mac: mac(j),
+                    });
+                }
+            }
+        }
+        seen
+    }
+
+    /// A node whose kernel has VIP `v` with no running daemon to release it (killed,
+    /// or paused), that node `i` could ask on the LAN.
+    pub fn left_behind(&self, i: usize, v: usize) -> Option<usize> {
+        (0..self.nodes.len()).find(|&j| {
+            let node = &self.nodes[j];
+            j != i
+                && node.vips[v]
+                && !node.isolated
+                && !self.nodes[i].isolated
+                && (node.machine.is_none() || node.paused)
+        })
+    }
+
+    /// Node `i` announced its VIPs: every other node that watches and holds one of
+    /// them hears of the conflict.
+    fn conflicts_from(&mut self, i: usize) {
+        if self.nodes[i].isolated {
+            return;
+        }
+        for j in 0..self.nodes.len() {
+            if j == i || !self.nodes[j].watching || self.nodes[j].paused || self.nodes[j].isolated {
+                continue;
+            }
+            for v in 0..self.config.vips.len() {
+                if self.nodes[i].vips[v] && self.nodes[j].vips[v] {
+                    let sighting = Sighting {
+                        address: self.config.vips[v].address,
+                        mac: mac(i),
+                    };
+                    self.input(j, Input::Conflict(sighting));
+                }
+            }
+        }
+    }
+
+    /// Answers the probes due now: at once (a millisecond) when a VIP answers, at
+    /// the end of the window otherwise.
+    fn answer_probes(&mut self, awake: &[usize]) {
+        let now = self.now;
+        for &i in awake {
+            let probes = std::mem::take(&mut self.nodes[i].probes);
+            let mut waiting = Vec::new();
+            for (id, sent, end) in probes {
+                let seen = self.sightings(i);
+                let answered = !seen.is_empty() && now >= sent + MS;
+                if answered || now >= end {
+                    let result = Ok(if answered { seen } else { Vec::new() });
+                    self.input(
+                        i,
+                        Input::Probed {
+                            id,
+                            result: &result,
+                        },
+                    );
+                } else {
+                    waiting.push((id, sent, end));
+                }
+            }
+            self.nodes[i].probes.extend(waiting);
+        }
+    }
+
     pub fn next_time(&self) -> Instant {
         let mut next = self.next_probe;
+        for node in self.nodes.iter().filter(|n| !n.paused) {
+            for &(_, sent, end) in &node.probes {
+                let first = sent + MS;
+                next = next.min(if self.now < first { first } else { end });
+            }
+        }
         for (at, _) in &self.timed {
             next = next.min(*at);
         }
@@ -996,6 +1140,7 @@ impl Sim {
                 self.start_effect(i);
             }
         }
+        self.answer_probes(&awake);
         // Checks: the gateway pings and the services, every `health.interval`; a
         // check that runs only on the active node, only when its daemon asked.
         if now >= self.next_probe {

@@ -21,9 +21,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use failoverd::config::{Config, Timing};
+use failoverd::config::{Config, LiveVip, Timing};
 
-use crate::harness::{Sim, VIP_RETRY};
+use crate::harness::{HookBehaviour, Sim, VIP_RETRY};
 
 /// Silence for this long, in one direction, lets the receiver declare the sender
 /// dead (every link silent for `dead`), after which both may hold the VIPs: that is
@@ -115,6 +115,28 @@ pub fn takeover_blocked(sim: &Sim) -> Option<String> {
         if sim.nodes[i].vip_adds_fail {
             return Some(format!("VIP adds fail on {}", sim.name(i)));
         }
+    }
+    // The split-brain guard waits while a kernel whose daemon is gone (killed) or
+    // paused still answers for a VIP: its service may well still serve clients.
+    if sim.config.split_brain.live_vip == LiveVip::Wait && sim.config.fencing.command.is_none() {
+        for v in 0..sim.config.vips.len() {
+            if let Some(&i) = live.first()
+                && let Some(j) = sim.left_behind(i, v)
+            {
+                return Some(format!(
+                    "VIP {v} still answered by {}, whose daemon does not run",
+                    sim.name(j)
+                ));
+            }
+        }
+    }
+    // Fencing that fails holds every unplanned takeover back, by design.
+    if sim.config.fencing.command.is_some()
+        && let Some(&i) = live
+            .iter()
+            .find(|&&i| sim.nodes[i].hook_behaviour != HookBehaviour::Succeed)
+    {
+        return Some(format!("fences fail on {}", sim.name(i)));
     }
     let fit = |x: usize| sim.nodes[x].gateway_up && !sim.nodes[x].stopping;
     let reaches_all = |x: usize| {
@@ -358,7 +380,14 @@ impl Watch {
 /// What every node must do on its own, whatever the others do.
 fn check_nodes(sim: &Sim) -> Result<(), String> {
     let interval = sim.config.timing.interval;
+    let guarded =
+        sim.config.split_brain.live_vip == LiveVip::Wait && sim.config.fencing.command.is_none();
     for (i, node) in sim.nodes.iter().enumerate() {
+        // The split-brain guard: a VIP that a kernel with no daemon to release it
+        // still answers for is never taken.
+        if guarded && let Some(theft) = node.stolen.first() {
+            return Err(theft.clone());
+        }
         let Some(m) = &node.machine else { continue };
         for vip in m.held_vips() {
             let v = sim

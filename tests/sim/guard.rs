@@ -1,0 +1,252 @@
+//! The split-brain guard, rule by rule: a VIP still answered is never taken, a
+//! restarted daemon keeps what it held, a resumed node reads before it judges,
+//! fencing comes before an unplanned takeover and never before a planned one, and a
+//! node that hears nobody needs its gateway when asked to.
+
+use failoverd::config::{Failback, LiveVip};
+use failoverd::machine::{Event, Hold, Hook, Order, Reason, Role};
+
+use crate::harness::{HookBehaviour, Sim, config, mac, ms};
+
+fn held(sim: &Sim, i: usize) -> Option<Hold> {
+    sim.machine(i).takeover_held().cloned()
+}
+
+/// The daemon on the active node dies, its kernel keeps the VIP: the standby sees
+/// the VIP answered by alpha's MAC and holds back, in fault, saying why.
+#[test]
+fn a_killed_daemons_vip_is_never_taken_and_the_standby_says_who_answers() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 201);
+    sim.kill_daemon(0);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.holders(), vec![0], "only alpha's kernel has the VIP");
+    assert!(sim.nodes[1].adds.is_empty(), "beta added nothing");
+    assert_eq!(sim.role(1), Some(Role::Fault));
+    let Some(Hold::LiveVip { sighting }) = held(&sim, 1) else {
+        panic!("beta holds back for another reason: {:?}", held(&sim, 1));
+    };
+    assert_eq!(sighting.mac, mac(0));
+    let fault = sim.hook_runs(1, Hook::Fault);
+    let reason = &fault.last().expect("a fault hook run").env["FAILOVERD_REASON"];
+    assert!(reason.contains("still answered"), "{reason}");
+    assert!(reason.contains("02:00:00:00:00:01"), "{reason}");
+    // It keeps asking, at a gentle pace: a few probes a second, not a stream.
+    let status = sim.machine(1).status(sim.now, std::time::SystemTime::now());
+    assert!(status.takeover_held.is_some());
+}
+
+/// The daemon restarts on the active node (systemd, a second later): it finds its
+/// VIP, hears nobody holding the VIPs, and keeps it. The VIP never leaves alpha's
+/// kernel, no hook runs (the service ran on), and beta stands by again.
+#[test]
+fn a_restarted_daemon_adopts_the_vip_it_left_and_clients_lose_nothing() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 202);
+    sim.kill_daemon(0);
+    sim.run_for(ms(1000));
+    let hooks_before = sim.nodes[0].hooks.len();
+    sim.restart(0);
+    let mut always_on = true;
+    for _ in 0..3000 {
+        sim.step();
+        always_on &= sim.nodes[0].vips[0];
+        if sim.role(0) == Some(Role::Active) && sim.role(1) == Some(Role::Standby) {
+            break;
+        }
+    }
+    assert!(always_on, "the VIP left alpha's kernel");
+    assert_eq!(sim.role(0), Some(Role::Active));
+    assert_eq!(sim.role(1), Some(Role::Standby));
+    assert_eq!(
+        sim.transitions(0).last().unwrap().2,
+        Reason::Adopted.to_string()
+    );
+    assert_eq!(
+        sim.nodes[0].hooks.len(),
+        hooks_before,
+        "no hook on adoption"
+    );
+    assert!(sim.nodes[1].adds.is_empty());
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// `[hooks] on_adopt = "start"`: the start hook runs on adoption too.
+#[test]
+fn on_adopt_start_runs_the_start_hook_when_the_vip_is_adopted() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.hooks.start = Some("/start".into());
+    cfg.hooks.on_adopt = failoverd::config::OnAdopt::Start;
+    let mut sim = Sim::settled(cfg, 203);
+    sim.kill_daemon(0);
+    sim.run_for(ms(500));
+    let starts = sim.hook_runs(0, Hook::Start).len();
+    sim.restart(0);
+    sim.run_until(ms(3000), |s| s.role(0) == Some(Role::Active));
+    sim.run_for(ms(100));
+    assert_eq!(sim.hook_runs(0, Hook::Start).len(), starts + 1);
+    assert!(sim.hook_runs(0, Hook::Stop).is_empty());
+}
+
+/// With `live_vip = "take"` the standby takes the killed daemon's VIP (the old
+/// behaviour); the restarted daemon then hears it active and drops its own copy at
+/// once, before its stop hook.
+#[test]
+fn a_restarted_daemon_drops_its_vip_at_once_when_a_peer_holds_them() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.split_brain.live_vip = LiveVip::Take;
+    let mut sim = Sim::settled(cfg, 204);
+    sim.kill_daemon(0);
+    sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
+    assert!(sim.has_event(1, |e| matches!(e, Event::TakingLiveVip { .. })));
+    sim.run_for(ms(300));
+    sim.restart(0);
+    let took = sim.run_until(ms(3000), |s| !s.nodes[0].vips[0]);
+    let bound = sim.config.timing.interval * 4;
+    assert!(
+        took <= bound,
+        "alpha kept the VIP for {took:?} after its start"
+    );
+    assert_eq!(sim.holders(), vec![1]);
+    assert_eq!(sim.role(0), Some(Role::Standby));
+}
+
+/// A node powered off answers nothing: the standby takes over at `dead`, as before
+/// the guard, because its probe began at `warn` and ended before `dead`.
+#[test]
+fn a_powered_off_holder_is_replaced_at_dead_as_before() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 205);
+    sim.crash(0);
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    let t = &sim.config.timing;
+    assert!(took <= t.dead + ms(5), "took {took:?}");
+    assert!(took >= t.dead - t.interval, "took {took:?}");
+}
+
+/// Heartbeats cut both ways (a firewall rule on the heartbeat port) while the LAN
+/// works: the standby sees alpha's VIP answered and never takes it; when the
+/// heartbeats come back it stands by again.
+#[test]
+fn a_heartbeat_partition_with_the_lan_up_never_makes_two_holders() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 206);
+    sim.partition(0, 1);
+    sim.run_for(ms(5000));
+    assert_eq!(sim.max_holders_seen, 1);
+    assert_eq!(sim.holders(), vec![0]);
+    assert!(matches!(held(&sim, 1), Some(Hold::LiveVip { .. })));
+    sim.heal();
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Standby));
+    assert_eq!(held(&sim, 1), None);
+    let reason = sim.transitions(1).last().unwrap().2.clone();
+    assert!(reason.contains("alpha is active"), "{reason}");
+}
+
+/// A standby stopped for 3 × dead and resumed, with the timers due during the pause
+/// run before the queued heartbeats are read (as the shell may do): it judges nobody
+/// dead before it has read them, and adds nothing.
+#[test]
+fn a_resumed_standby_reads_its_queue_before_it_judges_the_holder_dead() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 207);
+    let alpha_moves = sim.transitions(0).len();
+    sim.pause(1, None);
+    sim.run_for(sim.config.timing.dead * 3);
+    sim.resume_timers_first(1);
+    sim.run_for(ms(2000));
+    assert!(sim.nodes[1].adds.is_empty(), "beta added the VIP");
+    assert!(!sim.has_event(1, |e| matches!(e, Event::PeerDead { .. })));
+    assert_eq!(sim.transitions(0).len(), alpha_moves);
+    assert_eq!(sim.role(1), Some(Role::Standby));
+}
+
+/// Fencing: a silent peer is fenced before an unplanned takeover, with its name and
+/// addresses in the environment, and the takeover follows the fence even while the
+/// VIP was still answered (the fence powered the peer off). A planned move fences
+/// nobody.
+#[test]
+fn fencing_comes_before_an_unplanned_takeover_and_never_before_a_planned_one() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.fencing.command = Some("/fence".into());
+    let mut sim = Sim::settled(cfg.clone(), 208);
+    sim.shutdown(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert!(
+        sim.hook_runs(1, Hook::Fence).is_empty(),
+        "a planned move fenced"
+    );
+
+    let mut sim = Sim::settled(cfg, 209);
+    sim.kill_daemon(0);
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    let fences = sim.hook_runs(1, Hook::Fence);
+    assert_eq!(fences.len(), 1);
+    let env = &fences[0].env;
+    assert_eq!(env["FAILOVERD_PEER"], "alpha");
+    assert_eq!(env["FAILOVERD_PEER_ADDRESSES"], "198.19.0.1 198.18.0.11");
+    assert_eq!(env["FAILOVERD_ANSWERED_BY"], "02:00:00:00:00:01");
+    let add = sim.nodes[1].adds.first().expect("beta added the VIP");
+    assert!(
+        add.at >= fences[0].at + sim.hook_time,
+        "added before the fence ended"
+    );
+    let t = &sim.config.timing;
+    assert!(took <= t.dead + sim.hook_time + ms(10), "took {took:?}");
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// A fence that fails holds the takeover back, in fault, and is tried again after a
+/// wait that doubles up to `retry_max`.
+#[test]
+fn a_failed_fence_holds_the_takeover_and_is_retried_with_a_growing_wait() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.fencing.command = Some("/fence".into());
+    cfg.fencing.retry = ms(200);
+    cfg.fencing.retry_max = ms(800);
+    let mut sim = Sim::settled(cfg, 210);
+    sim.hooks(1, HookBehaviour::Fail, None);
+    sim.crash(0);
+    sim.run_for(ms(4000));
+    assert!(sim.holders().is_empty());
+    assert_eq!(sim.role(1), Some(Role::Fault));
+    assert!(matches!(held(&sim, 1), Some(Hold::FenceFailed { .. })));
+    let starts: Vec<_> = sim.hook_runs(1, Hook::Fence).iter().map(|r| r.at).collect();
+    let waits: Vec<_> = starts
+        .windows(2)
+        .map(|w| w[1] - w[0] - sim.hook_time)
+        .collect();
+    assert!(waits.len() >= 4, "{waits:?}");
+    for (wait, want) in waits.iter().zip([200, 400, 800, 800]) {
+        let want = ms(want);
+        assert!(*wait >= want && *wait <= want + ms(5), "{waits:?}");
+    }
+    // Once the fence works, the takeover follows.
+    sim.hooks(1, HookBehaviour::Succeed, None);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+}
+
+/// `require_gateway`: a node that hears no peer takes over only while a gateway check
+/// passes.
+#[test]
+fn require_gateway_keeps_a_node_alone_without_its_gateway_from_taking_over() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.split_brain.require_gateway = true;
+    let mut sim = Sim::settled(cfg, 211);
+    sim.gateway_down(1);
+    sim.crash(0);
+    sim.run_for(ms(3000));
+    assert!(sim.holders().is_empty());
+    assert_eq!(held(&sim, 1), Some(Hold::NoGateway));
+    sim.gateway_up(1);
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+}
+
+/// Maintenance keeps a dead holder unreplaced; the probes go on meanwhile, so when
+/// it ends the takeover is immediate.
+#[test]
+fn probes_go_on_in_maintenance_so_its_end_is_answered_at_once() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 212);
+    sim.order(1, Order::Maintenance(true)).unwrap();
+    sim.run_for(ms(300));
+    sim.crash(0);
+    sim.run_for(ms(3000));
+    sim.order(1, Order::Maintenance(false)).unwrap();
+    let took = sim.run_until(ms(1000), |s| s.holders() == vec![1]);
+    assert!(took <= ms(5), "{took:?}");
+}
