@@ -5,9 +5,10 @@
 # For every daemon, heartbeat interval, scenario and repetition it builds a fresh lab,
 # starts the daemon on alpha (n1, priority 200) and beta (n2, priority 100), waits
 # until alpha holds the VIP 198.18.0.10 and beta stands by, then has the client probe
-# the VIP every 10 ms while one event happens on alpha. Per run it records what the
-# client saw (longest gap between answers, lost probes, changes of responder), the
-# longest time both nodes held the VIP, and the daemons' logs.
+# the VIP every 10 ms while one event happens (on alpha, but in paused-standby). Per
+# run it records what the client saw (longest gap between answers, lost probes,
+# changes of responder), the longest time both nodes held the VIP, and the daemons'
+# logs.
 #
 # Scenarios (alpha is the active node):
 #   node-death       daemon SIGKILLed, then alpha's eth0 and xo taken down
@@ -26,6 +27,18 @@
 #                    vrrp_script running curl; alpha's service is SIGKILLed, the VIP
 #                    should move (the daemons stay up: the client's gap is the
 #                    handover, "move after" is detection plus handover)
+#   daemon-crash     alpha's daemon SIGKILLed (keepalived: both its processes), its
+#                    namespace, links, VIP and responder left up: alpha's kernel goes
+#                    on serving the VIP, so nothing should move and beta should never
+#                    hold the VIP too (failoverd's standby probes the VIP and finds it
+#                    answered; keepalived's backup takes it over beside alpha's)
+#   crash-restart    the same, and the daemon started again 1 s later with the same
+#                    command line: nothing should move and the client should see no
+#                    gap (failoverd adopts the VIP it finds; keepalived's restarted
+#                    instance removes it and adds it again, or beta took it meanwhile)
+#   paused-standby   beta's daemon SIGSTOPped for 3 × dead, then SIGCONTed: beta
+#                    should never hold the VIP, before or after the resume (a resumed
+#                    keepalived backup may go master for a moment)
 #
 # Usage, as root from anywhere:
 #   bench/failover.sh
@@ -74,7 +87,7 @@ if [ -z "${REPS:-}" ]; then
     REPS=3
     REPS_NODE_DEATH=${REPS_NODE_DEATH:-10}
 fi
-ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause service-death"
+ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause service-death daemon-crash crash-restart paused-standby"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 INTERVALS=${INTERVALS:-"1000 100"}
 DAEMONS=${DAEMONS:-"failoverd keepalived"}
@@ -110,6 +123,8 @@ SERVICE_CHECK_S=1
 SERVICE_FALL=2
 # Failback delay (failoverd failback_delay, keepalived preempt_delay).
 FAILBACK_S=2
+# crash-restart: from the SIGKILL to the daemon's new start.
+CRASH_RESTART_MS=1000
 # Upper bound of the overlap poller's period.
 POLL_S=0.005
 
@@ -162,8 +177,11 @@ BOOT_SEED=1
 # is ok when
 #   - a move is expected: the client saw `from` first and `to` last;
 #   - nothing should move: the client saw `from` alone (no change of responder), and
-#     the VIP was never on both nodes (overlap 0), except after a resume from pause,
-#     where the resumed node holds it by construction until it lets go.
+#     the VIP was never on both nodes (overlap 0) nor ever added on the other node
+#     (stray adds 0: the address events catch a hold too brief for the poller),
+#     except after a resume from pause, where the resumed node holds it by
+#     construction until it lets go. Records from before the address events have no
+#     stray adds (null), and only the overlap counts there.
 # Downtime is the longest gap the client saw; in a move that did not happen
 # correctly it measures nothing and is left out (null), in a no-move row it stays,
 # since a move that should not have happened is downtime like any other.
@@ -179,17 +197,23 @@ def expectation:
         "failback-manual": {from: "beta", to: "beta"},
         "pause: takeover": {from: "alpha", to: "beta"},
         "pause: after resume": {from: "beta", to: "beta", overlap_allowed: true},
-        "service-death": {from: "alpha", to: "beta"}
+        "service-death": {from: "alpha", to: "beta"},
+        "daemon-crash": {from: "alpha", to: "alpha"},
+        "crash-restart": {from: "alpha", to: "alpha"},
+        "paused-standby": {from: "alpha", to: "alpha"}
     }[.row] // error("no expectation for row \(.row)");
 def judged:
     expectation as $e
     | ($e.from != $e.to) as $move
     | (.probe.changes | length) as $n
+    | (if $move or ($e.overlap_allowed // false) or .vip_adds == null then null
+       else .vip_adds[if $e.to == "alpha" then "beta" else "alpha" end] end) as $stray
     | (if $move then
            .probe.first_responder == $e.from and .probe.last_responder == $e.to
        else
            $n == 0 and .probe.first_responder == $e.from and .probe.last_responder == $e.to
            and (($e.overlap_allowed // false) or (.overlap_ms // 0) == 0)
+           and ($stray // 0) == 0
        end) as $ok
     | . + {
         ok: $ok,
@@ -197,6 +221,7 @@ def judged:
         changes: $n,
         expected_changes: (if $move then 1 else 0 end),
         unnecessary_moves: ([$n - (if $move then 1 else 0 end), 0] | max),
+        stray_adds: $stray,
         downtime_ms: (if ($ok or ($move | not)) and .probe.answered > 1 then .probe.longest_gap_ms else null end)
       };
 '
@@ -219,6 +244,7 @@ summarize() {
             else max_by(.overlap_ms) | {upper: .overlap_ms, lower: .overlap_low_ms} end),
         overlap_open: any(.overlap_open),
         unnecessary_moves: map(.unnecessary_moves) | add,
+        stray_adds: (map(.stray_adds) | map(select(. != null)) | if length == 0 then null else add end),
         move_median: map(.move_ms) | median
     };
     ($order | split(" ")) as $order
@@ -304,9 +330,10 @@ render() {
     def r2: if . == null then "–" else (. * 100 | round / 100 | tostring) end;
     def range: map(select(. != null)) | if length == 0 then "" else " [\(min | i)–\(max | i)]" end;
     def pair(a; b): "\(a) / \(b)";
-    def ov($s): if $s.overlap_worst == null then "–"
+    def ov($s): (if $s.overlap_worst == null then "–"
         elif $s.overlap_worst.upper == 0 then "0"
-        else (if $s.overlap_open then "≥" else "" end) + "\($s.overlap_worst.lower | f)–\($s.overlap_worst.upper | f)" end;
+        else (if $s.overlap_open then "≥" else "" end) + "\($s.overlap_worst.lower | f)–\($s.overlap_worst.upper | f)" end)
+        + (if ($s.stray_adds // 0) > 0 then " (\($s.stray_adds) stray add\(if $s.stray_adds > 1 then "s" else "" end))" else "" end);
     def ratio: if .downtime_ratio == null then "–"
         elif .ratio_interval90 == null then (.downtime_ratio | r2)
         else "\(.downtime_ratio | r2) (\(.ratio_interval90[0] | r2)–\(.ratio_interval90[1] | r2))" end;
@@ -327,8 +354,8 @@ render() {
     "Downtime: the longest silence the client saw, probing the VIP every 10 ms (10 means nothing was lost); median [min–max] over the runs. Left out of a row where a move was expected but did not happen as expected.",
     "Ratio: failoverd median / keepalived median; in parentheses its 90 % bootstrap interval: \(.settings.noise // "").",
     "Noise: ranges apart: no run of one daemon lies within the other\u0027s [min–max]; outside noise: the ranges overlap, but the interval excludes 1; within noise: the interval contains 1, so these runs cannot tell the two daemons apart, whatever the ratio; too few runs: fewer than two on a side, no interval; not comparable: keepalived could not take part in the same event, so no ratio. Downtimes lie on the 10 ms probe grid: a difference below one probe interval means little even outside the noise.",
-    "Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window). Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder.",
-    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: after resume), the client heard the holder alone and the VIP was never on both nodes (after a resume from pause the resumed node holds it by construction, so there only a change of responder counts).",
+    "Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window); where nothing should move, \"stray adds\" counts, over the runs, the times the VIP was added on the node that should not hold it, from that node\u0027s address events, which catch a hold too brief for the sampling. Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder.",
+    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: after resume, daemon-crash, crash-restart, paused-standby), the client heard the holder alone and the VIP was never on both nodes nor added on the other one (after a resume from pause the resumed node holds it by construction, so there only a change of responder counts).",
     "",
     "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio (90 % interval) | noise | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -492,6 +519,7 @@ set_timing() {
     INIT_DEAD=$((2 * D))
     ADV=$(awk -v i="$I" 'BEGIN { printf "%g", i / 1000 }')
     PAUSE_MS=$((D + 1000))
+    STANDBY_PAUSE_MS=$((3 * D))
 }
 
 # --- configurations ----------------------------------------------------------------
@@ -858,6 +886,14 @@ overlap() {
         }' "$1"
 }
 
+# vip_adds LOG FLOOR_US: how often the VIP was added in a node's address events
+# (stamped `ip monitor address`) from FLOOR_US on.
+vip_adds() {
+    awk -v floor="$2" -v vip=" inet $VIP/" '
+        $1 >= floor && $2 != "Deleted" && index($0, vip) { n++ }
+        END { print n + 0 }' "$1" 2>/dev/null || echo 0
+}
+
 # start_probe OUT COUNT [RESPONDER SETTLE]: the client's 10 ms probe in the background;
 # its PID goes to `probes`.
 start_probe() {
@@ -870,10 +906,12 @@ start_probe() {
 }
 
 # row_json NAME PROBE_JSON MOVE_FROM_MS OVERLAP_MS OVERLAP_OPEN [OVERLAP_LOW_MS
-#   POLL_MAX_GAP_MS]: one result row of a run, from a netprobe summary, judged.
+#   POLL_MAX_GAP_MS VIP_ADDS]: one result row of a run, from a netprobe summary, judged.
+#   VIP_ADDS: {"alpha": N, "beta": N}, the VIP's adds on each node after the event.
 row_json() {
     jq -c --arg row "$1" --argjson move_from "$3" --argjson overlap "$4" --argjson open "$5" \
-        --argjson overlap_low "${6:-null}" --argjson poll_gap "${7:-null}" "$JQ_JUDGE"'
+        --argjson overlap_low "${6:-null}" --argjson poll_gap "${7:-null}" \
+        --argjson vip_adds "${8:-null}" "$JQ_JUDGE"'
         {row: $row, probe: .} | expectation as $e
         | ([.probe.changes[] | select(.to == $e.to)][0].at_ms) as $moved_at
         | {
@@ -883,6 +921,7 @@ row_json() {
             overlap_low_ms: $overlap_low,
             overlap_open: ($open == 1),
             poll_longest_gap_ms: $poll_gap,
+            vip_adds: $vip_adds,
             move_ms: (if $e.from != $e.to and $moved_at != null then ([$moved_at - $move_from, 0] | max) else null end),
             probe: .probe
           }
@@ -976,6 +1015,13 @@ run_one() {
         pause) window=$((PRE_MS + PAUSE_MS + 1000 + D + 1000)) ;;
         # Detection within fall + 1 check intervals, then the handover.
         service-death) window=$((PRE_MS + (SERVICE_FALL + 1) * SERVICE_CHECK_S * 1000 + D + 3000)) ;;
+        # Past the standby's dead time twice over: time to probe the VIP, and to take it
+        # over if it is going to.
+        daemon-crash) window=$((PRE_MS + 2 * D + 3000)) ;;
+        # The restarted daemon's start (init_dead at most), then a dead time more.
+        crash-restart) window=$((PRE_MS + CRASH_RESTART_MS + INIT_DEAD + D + 3000)) ;;
+        # The pause, then a dead time and more for whatever the resumed standby does.
+        paused-standby) window=$((PRE_MS + STANDBY_PAUSE_MS + D + 3000)) ;;
         esac
         count=$((window / PROBE_MS))
         poll_vip "$poll_out" $(($(now_us) + (window + 2000) * 1000)) "$stop" "$serve1" "$serve2" &
@@ -987,15 +1033,24 @@ run_one() {
             for host in n1 n2; do
                 echo "$host $(ip -n "$(lab_ns "$host")" -br link show dev eth0 | awk '{ print $3 }')"
             done >"$rundir/macs.txt"
+        local monitors=() m
         ip -n "$cl" monitor neigh > >(stamp >"$rundir/client-neigh.log") 2>&1 &
-        local monitor=$!
-        pids+=("$monitor")
+        monitors+=("$!")
+        # Each node's address events: an add of the VIP shows here however briefly it
+        # stayed, where the poller samples only every few ms.
+        ip -n "$n1" monitor address > >(stamp >"$rundir/addr-alpha.log") 2>&1 &
+        monitors+=("$!")
+        ip -n "$n2" monitor address > >(stamp >"$rundir/addr-beta.log") 2>&1 &
+        monitors+=("$!")
+        pids+=("${monitors[@]}")
 
         t_probe=$(now_us)
         case $scenario in
         node-death | graceful | gateway | service-death) start_probe "$rundir/probe.json" "$count" beta 100 ;;
         failback-auto) start_probe "$rundir/probe.json" "$count" alpha 100 ;;
-        crossover | failback-manual) start_probe "$rundir/probe.json" "$count" ;;
+        crossover | failback-manual | daemon-crash | crash-restart | paused-standby)
+            start_probe "$rundir/probe.json" "$count"
+            ;;
         pause) start_probe "$rundir/probe.json" $(((PRE_MS + PAUSE_MS - 100) / PROBE_MS)) ;;
         esac
         sleep_ms "$PRE_MS"
@@ -1017,6 +1072,17 @@ run_one() {
             forget "$http1"
             ;;
         failback-*) start_daemon alpha || note="alpha did not start again" ;;
+        daemon-crash) signal_daemon KILL alpha ;;
+        crash-restart)
+            signal_daemon KILL alpha
+            sleep_ms "$CRASH_RESTART_MS"
+            start_daemon alpha || note="alpha did not start again"
+            ;;
+        paused-standby)
+            signal_daemon STOP beta
+            sleep_ms "$STANDBY_PAUSE_MS"
+            signal_daemon CONT beta
+            ;;
         pause)
             signal_daemon STOP alpha
             sleep_ms $((PAUSE_MS - 300))
@@ -1039,12 +1105,17 @@ run_one() {
         touch "$stop"
         wait "$poller" 2>/dev/null
         forget "$poller"
-        kill -TERM "$monitor" 2>/dev/null
-        { wait "$monitor"; } 2>/dev/null
-        forget "$monitor"
+        kill -TERM "${monitors[@]}" 2>/dev/null
+        for m in "${monitors[@]}"; do
+            { wait "$m"; } 2>/dev/null
+        done
+        forget "${monitors[@]}"
 
         local move_from=$(((t_event - t_probe) / 1000)) ov ov_low open period max_gap
         read -r ov ov_low open period max_gap < <(overlap "$poll_out" "$floor")
+        local adds
+        adds=$(printf '{"alpha": %d, "beta": %d}' "$(vip_adds "$rundir/addr-alpha.log" "$floor")" \
+            "$(vip_adds "$rundir/addr-beta.log" "$floor")")
         echo "mean $period ms, longest $max_gap ms" >"$rundir/poll-period"
         if [ ! -s "$rundir/probe.json" ]; then
             ok=0
@@ -1058,7 +1129,7 @@ run_one() {
                     rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "$ov" "$open" "$ov_low" "$max_gap")
                 fi
             else
-                rows=$(row_json "$scenario" "$rundir/probe.json" "$move_from" "$ov" "$open" "$ov_low" "$max_gap")
+                rows=$(row_json "$scenario" "$rundir/probe.json" "$move_from" "$ov" "$open" "$ov_low" "$max_gap" "$adds")
             fi
         fi
     fi
@@ -1082,7 +1153,7 @@ run_one() {
          run_ms: $ms, rows: $rows}' \
         >>"$work/runs.jsonl"
     local summary
-    summary=$(printf '%s\n' "$rows" | jq -r -s 'map("\(.row): gap \(.downtime_ms // "-") ms, lost \(.lost), overlap \(.overlap_ms // "-") ms, changes \(.changes)/\(.expected_changes)\(if .ok then "" else " NOT OK" end)") | join("; ")')
+    summary=$(printf '%s\n' "$rows" | jq -r -s 'map("\(.row): gap \(.downtime_ms // "-") ms, lost \(.lost), overlap \(.overlap_ms // "-") ms, changes \(.changes)/\(.expected_changes)\(if (.stray_adds // 0) > 0 then ", stray adds \(.stray_adds)" else "" end)\(if .ok then "" else " NOT OK" end)") | join("; ")')
     say "  $DAEMON ${I}ms $scenario #$rep: ${summary:-no result} ${note:+($note)}"
 }
 

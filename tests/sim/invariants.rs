@@ -78,6 +78,7 @@ pub fn resolve_bound(t: &Timing, hook_max: Duration) -> Duration {
 ///   a hook (its fault hook, or the stop hook for a stale VIP found at its start).
 /// - `VIP_RETRY`: an add that failed just before the takeover became expected is tried
 ///   again a second later (the start hook waits for it, the check does not).
+/// - With fencing, a fence run and, after a failed one, the wait up to `retry_max`.
 /// - 4 × interval for lost heartbeats: the one that says a release is over, a handshake
 ///   round; with the loss rates of the randomized runs, five in a row on both links of
 ///   one path happen about once in 10⁸ rounds.
@@ -85,7 +86,16 @@ pub fn takeover_bound(config: &Config, hook_max: Duration) -> Duration {
     let t = &config.timing;
     let h = &config.health;
     let health_grace = h.interval + t.interval * 2;
-    t.dead
+    // With fencing, an unplanned takeover first runs the fence (a hook run), and a
+    // fence that failed while hooks failed is tried again after at most
+    // `retry_max`.
+    let fencing = if config.fencing.command.is_some() {
+        hook_max * 2 + config.fencing.retry_max
+    } else {
+        Duration::ZERO
+    };
+    fencing
+        + t.dead
         + t.init_dead
         + t.interval * 3
         + t.interval * 3

@@ -136,7 +136,10 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
         config.split_brain.live_vip = LiveVip::Take;
     }
     if plan.fencing {
+        // A fence that hangs holds the effect queue for its timeout, like any hook:
+        // the same bound as the hooks keeps the runs' recovery bounds meaningful.
         config.fencing.command = Some("/fence".into());
+        config.fencing.timeout = config.hooks.timeout;
     }
     let mut sim = Sim::new(config, seed);
     sim.about = format!("{plan:?}");
