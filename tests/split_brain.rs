@@ -65,22 +65,22 @@ const STARTUP_SLACK: Duration = Duration::from_millis(250);
 
 /// Alpha's daemon is killed; its namespace, its kernel and the VIP in it live on. Beta
 /// hears nothing on either link, probes the VIP, hears alpha's MAC answer, and waits
-/// in fault instead of taking it: the client is served by alpha's kernel throughout.
+/// instead of taking it: the client is served by alpha's kernel throughout.
 #[test]
-fn a_killed_daemon_on_a_live_node_keeps_its_vip_and_the_peer_waits_in_fault() {
+fn a_killed_daemon_on_a_live_node_keeps_its_vip_and_the_peer_holds_back() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);
     let mac = mac_of(&lab, "n1");
 
     let (_, seen) = cluster.across(&Expect::stays("alpha"), |c| {
         kill_alpha(c);
-        wait_for_fault(c, "beta", &mac);
+        wait_for_hold(c, "beta", &mac);
         std::thread::sleep(WRONG_MOVE_WINDOW);
     });
     assert_no_loss(&seen, &cluster);
     let beta = status(&lab, "beta");
-    assert_eq!(beta.state, Role::Fault, "{}", cluster.logs());
-    let fault = cluster.wait_for_hook("beta", "fault", &["state=fault", "node=beta"]);
+    assert_eq!(beta.state, Role::Standby, "{}", cluster.logs());
+    let fault = cluster.wait_for_hook("beta", "fault", &["state=standby", "node=beta"]);
     assert!(
         fault.contains("still answered by") && fault.contains(&mac),
         "beta's fault hook: {fault}\n{}",
@@ -94,17 +94,17 @@ fn a_killed_daemon_on_a_live_node_keeps_its_vip_and_the_peer_waits_in_fault() {
     );
 }
 
-/// Beta waits in fault while alpha's kernel answers for the VIP, and keeps probing:
+/// Beta holds back, standing by, while alpha's kernel answers for the VIP, and keeps probing:
 /// once the address is gone from n1 (an operator deleted it, the machine went down),
 /// beta takes over as soon as the VIP stops answering, as from a dead node.
 #[test]
-fn a_node_waiting_in_fault_takes_over_once_the_vip_stops_answering() {
+fn a_node_holding_back_takes_over_once_the_vip_stops_answering() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);
     let mac = mac_of(&lab, "n1");
     cluster.across(&Expect::stays("alpha"), |c| {
         kill_alpha(c);
-        wait_for_fault(c, "beta", &mac);
+        wait_for_hold(c, "beta", &mac);
     });
     // Removed before beta adds it: never on both. The client's silence runs from the
     // removal until beta has announced it.
@@ -137,7 +137,7 @@ fn silent_vip_bound() -> Duration {
 
 /// The heartbeat port is blocked by nftables in both nodes, in both directions, while
 /// the LAN carries everything else: each node hears no peer. Beta probes, hears
-/// alpha's MAC answer for the VIP and waits in fault; alpha stays active; the client
+/// alpha's MAC answer for the VIP and holds back, standing by,; alpha stays active; the client
 /// is served throughout. Unblocked, beta hears alpha active again and is standby.
 #[test]
 fn blocked_heartbeats_with_a_working_lan_leave_one_holder() {
@@ -150,11 +150,12 @@ fn blocked_heartbeats_with_a_working_lan_leave_one_holder() {
         for host in ["n1", "n2"] {
             block_heartbeats(&lab, host);
         }
-        wait_for_fault(c, "beta", &mac);
+        wait_for_hold(c, "beta", &mac);
         std::thread::sleep(WRONG_MOVE_WINDOW);
         let alpha = status(&lab, "alpha");
         assert_eq!(alpha.state, Role::Active, "{}", c.logs());
-        assert_eq!(status(&lab, "beta").state, Role::Fault, "{}", c.logs());
+        assert_eq!(status(&lab, "beta").state, Role::Standby, "{}", c.logs());
+        assert!(status(&lab, "beta").takeover_held.is_some(), "{}", c.logs());
         for host in ["n1", "n2"] {
             unblock_heartbeats(&lab, host);
         }
@@ -168,11 +169,11 @@ fn blocked_heartbeats_with_a_working_lan_leave_one_holder() {
 }
 
 /// Alpha's daemon, the holder, is paused (SIGSTOP, as a stalled VM) for three times
-/// `dead`: its kernel keeps answering for the VIP, so beta waits in fault instead of
+/// `dead`: its kernel keeps answering for the VIP, so beta holds back, standing by, instead of
 /// doubling it. Resumed, alpha carries on as active and beta returns to standby:
 /// nothing moved, and the client was served throughout.
 #[test]
-fn a_paused_active_daemon_keeps_its_vip_and_the_peer_waits_in_fault() {
+fn a_paused_active_daemon_keeps_its_vip_and_the_peer_holds_back() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);
     let mac = mac_of(&lab, "n1");
@@ -180,7 +181,7 @@ fn a_paused_active_daemon_keeps_its_vip_and_the_peer_waits_in_fault() {
     let (_, seen) = cluster.across(&expect, |c| {
         lab.kill(&c.alpha, Signal::SIGSTOP).expect("SIGSTOP alpha");
         let paused = Instant::now();
-        wait_for_fault(c, "beta", &mac);
+        wait_for_hold(c, "beta", &mac);
         std::thread::sleep((DEAD * 3).saturating_sub(paused.elapsed()));
         lab.kill(&c.alpha, Signal::SIGCONT).expect("SIGCONT alpha");
         c.wait_for("beta standby once it hears alpha again", || {
@@ -218,8 +219,8 @@ fn a_daemon_restarted_a_second_after_sigkill_keeps_its_vip_at_a_1s_interval() {
 }
 
 /// At a 100 ms interval the restart comes after `dead`: beta has found the VIP still
-/// answered and waits in fault. The restarted alpha adopts the VIP all the same (a
-/// peer in fault holds nothing), beta returns to standby. With `on_adopt = "start"`
+/// answered and holds back, standing by,. The restarted alpha adopts the VIP all the same (a
+/// peer holding back holds nothing), beta stays standby. With `on_adopt = "start"`
 /// the start hook runs once for the adoption.
 #[test]
 fn a_daemon_restarted_a_second_after_sigkill_keeps_its_vip_at_a_100ms_interval() {
@@ -557,22 +558,23 @@ fn kill_alpha(cluster: &mut Cluster) {
     );
 }
 
-/// Waits (at most `LIMIT`) until `node` is in fault with a reason naming the VIP
+/// Waits (at most `LIMIT`) until `node` stands by with a takeover held for the VIP
 /// still answered by `mac`; a timeout says what `node` reported instead.
-fn wait_for_fault(cluster: &Cluster, node: &str, mac: &str) {
+fn wait_for_hold(cluster: &Cluster, node: &str, mac: &str) {
     let deadline = Instant::now() + LIMIT;
     loop {
         let last = try_status_of(cluster.lab, node);
         if last.as_ref().is_some_and(|s| {
-            s.state == Role::Fault
-                && s.reason.contains("still answered by")
-                && s.reason.to_lowercase().contains(mac)
+            s.state == Role::Standby
+                && s.takeover_held.as_ref().is_some_and(|held| {
+                    held.contains("still answered by") && held.to_lowercase().contains(mac)
+                })
         }) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "timed out after {LIMIT:?} waiting for {node} in fault, the VIP still answered \
+            "timed out after {LIMIT:?} waiting for {node} to hold back, the VIP still answered \
              by {mac}; {node} reported {}\n{}",
             last.map_or("no status".into(), |s| format!(
                 "state {:?}, reason {:?}, takeover_held {:?}",

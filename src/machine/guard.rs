@@ -250,6 +250,11 @@ impl Machine {
         }
         self.election.conflicts += 1;
         self.events.push(Event::VipConflict { sighting });
+        // A node that resumed after a stall reads what queued up before it pulls
+        // the VIPs back: the claimer may be the peer that took over meanwhile.
+        if self.yielding() || self.timers.pending(Timer::Resumed, now) {
+            return;
+        }
         // Two holders that both watch would answer each other's announcements for
         // ever: one answer per second at most.
         let guard = &mut self.election.guard;

@@ -539,7 +539,7 @@ impl Machine {
             .set(Timer::Nonce, now + self.settings.timing.dead);
     }
 
-    fn yielding(&self) -> bool {
+    pub(super) fn yielding(&self) -> bool {
         self.timers.pending(Timer::Yield, self.now_hint)
     }
 
