@@ -120,17 +120,19 @@ impl Machine {
     /// moved on, they are removed, with the stop hook first since the service may
     /// have survived too.
     pub(super) fn remove_stale(&mut self, now: Instant, found: &[usize]) {
-        if matches!(self.election.phase, Phase::Active(_) | Phase::Releasing(_)) || found.is_empty()
-        {
+        if matches!(self.election.phase, Phase::Active(_) | Phase::Releasing(_)) {
             return;
         }
-        if self.maintenance {
-            for &i in found {
-                if let Some(state) = self.election.vips.get_mut(i) {
-                    *state = VipState::Held;
-                }
+        for &i in found {
+            if self.election.vips.get(i) == Some(&VipState::Absent) {
+                self.election.vips[i] = VipState::Held;
+                self.events.push(Event::VipFound {
+                    vip: self.settings.vips[i].to_string(),
+                });
             }
-            if self.role() == Role::Starting {
+        }
+        if self.maintenance {
+            if self.role() == Role::Starting && self.adopting() {
                 let by = self.settings.name.clone();
                 self.transition(
                     now,
@@ -143,43 +145,20 @@ impl Machine {
             }
             return;
         }
-        if self.role() == Role::Starting {
-            for &i in found {
-                if let Some(state) = self.election.vips.get_mut(i) {
-                    *state = VipState::Held;
-                    self.events.push(Event::VipFound {
-                        vip: self.settings.vips[i].to_string(),
-                    });
-                }
-            }
-            return;
-        }
-        for &i in found {
-            if let Some(vip) = self.settings.vips.get(i) {
-                self.events.push(Event::StaleVip {
-                    vip: vip.to_string(),
-                });
-            }
-        }
-        let role = self.role().as_str();
-        self.run_hook_as(Hook::Stop, (role, role, Reason::StaleVip.to_string()));
-        for &i in found {
-            if self.election.vips.get(i) == Some(&VipState::Absent) {
-                let id = self.effect(Effect::RemoveVip(self.settings.vips[i].clone()));
-                self.election.vips[i] = VipState::Removing(id);
-            }
+        if self.role() != Role::Starting {
+            self.drop_found();
         }
     }
 
     /// Starting with VIPs found on this node, not yet adopted or dropped.
     pub(super) fn adopting(&self) -> bool {
-        self.election.phase.role() == Role::Starting
-            && matches!(self.election.phase, Phase::Starting)
+        matches!(self.election.phase, Phase::Starting)
             && self.election.vips.contains(&VipState::Held)
     }
 
-    /// Drops the VIPs found at start: the removal first, since a live peer may hold
-    /// them too, then the stop hook for the service that may have survived.
+    /// Drops the VIPs found at start (held, not adopted): the removal first, since
+    /// a live peer may hold them too, then the stop hook for the service that may
+    /// have survived.
     pub(super) fn drop_found(&mut self) {
         for i in 0..self.settings.vips.len() {
             if self.election.vips[i] == VipState::Held {
@@ -261,7 +240,7 @@ impl Machine {
     }
 
     /// The environment every hook sees; documented in the README.
-    fn hook_env(
+    pub(super) fn hook_env(
         &self,
         hook: Hook,
         state: &str,

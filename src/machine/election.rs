@@ -162,6 +162,8 @@ pub(super) struct Election {
     pub guard: Guard,
     /// Other hosts seen claiming a VIP while this node held it.
     pub conflicts: u64,
+    /// When a conflict was last answered with an announcement.
+    pub conflict_answered: Option<Instant>,
 }
 
 impl Election {
@@ -180,6 +182,7 @@ impl Election {
             transitions: BTreeMap::new(),
             guard: Guard::new(peers),
             conflicts: 0,
+            conflict_answered: None,
         }
     }
 

@@ -63,8 +63,6 @@ pub(super) struct Guard {
     held: Option<Hold>,
     /// The kinds of hold already reported in this episode.
     reported: Vec<&'static str>,
-    /// When a conflict was last answered with an announcement.
-    answered_conflict: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,8 +73,8 @@ enum Fence {
     Running { id: EffectId, failures: u32 },
     /// The fence command exited 0: the peer holds nothing any more.
     Done,
-    /// It failed this many times; the next try is due at `retry_at`.
-    Failed { failures: u32, retry_at: Instant },
+    /// It failed this many times; the next try is due when `Timer::Fence` expires.
+    Failed { failures: u32 },
 }
 
 /// Why an unplanned takeover does not happen now.
@@ -172,6 +170,9 @@ impl Machine {
                     ..Guard::new(peers)
                 };
                 self.timers.stop(Timer::Probe);
+                for i in 0..peers {
+                    self.timers.stop(Timer::Fence(i));
+                }
             }
             return;
         }
@@ -203,7 +204,7 @@ impl Machine {
         self.actions.push_back(Action::Probe {
             id,
             vips: self.settings.vips.clone(),
-            window: self.probe_window(),
+            window,
         });
     }
 
@@ -257,14 +258,14 @@ impl Machine {
         }
         // Two holders that both watch would answer each other's announcements for
         // ever: one answer per second at most.
-        let guard = &mut self.election.guard;
-        if guard
-            .answered_conflict
+        let election = &mut self.election;
+        if election
+            .conflict_answered
             .is_some_and(|at| now.saturating_duration_since(at) < REANNOUNCE)
         {
             return;
         }
-        guard.answered_conflict = Some(now);
+        election.conflict_answered = Some(now);
         let action = self.announce_action(self.settings.announce.rounds);
         self.actions.push_back(action);
     }
@@ -285,10 +286,9 @@ impl Machine {
         let Fence::Running { failures, .. } = self.election.guard.fences[i] else {
             return;
         };
-        let peer = self.peers[i].name.clone();
-        let fence = &mut self.election.guard.fences[i];
         if success {
-            *fence = Fence::Done;
+            self.election.guard.fences[i] = Fence::Done;
+            let peer = self.peers[i].name.clone();
             self.events.push(Event::Fenced { peer });
             return;
         }
@@ -296,10 +296,7 @@ impl Machine {
         let wait = retry
             .saturating_mul(1 << (failures - 1).min(16))
             .min(retry_max);
-        self.election.guard.fences[i] = Fence::Failed {
-            failures,
-            retry_at: now + wait,
-        };
+        self.election.guard.fences[i] = Fence::Failed { failures };
         self.timers.set(Timer::Fence(i), now + wait);
     }
 
@@ -343,16 +340,20 @@ impl Machine {
                         self.fence(i);
                         waiting = true;
                     }
-                    Fence::Failed { retry_at, .. } if now >= retry_at => {
-                        self.fence(i);
-                        waiting = true;
-                    }
-                    Fence::Failed { failures, retry_at } => {
-                        return Verdict::Hold(Hold::FenceFailed {
-                            peer: peer.name.clone(),
-                            failures,
-                            retry: retry_at.saturating_duration_since(now),
-                        });
+                    Fence::Failed { failures } => {
+                        match self.timers.get(Timer::Fence(i)).filter(|at| *at > now) {
+                            Some(at) => {
+                                return Verdict::Hold(Hold::FenceFailed {
+                                    peer: peer.name.clone(),
+                                    failures,
+                                    retry: at - now,
+                                });
+                            }
+                            None => {
+                                self.fence(i);
+                                waiting = true;
+                            }
+                        }
                     }
                 }
             }
@@ -420,31 +421,31 @@ impl Machine {
             return;
         };
         let peer = &self.peers[i];
-        let addresses: Vec<String> = peer.links.iter().map(|l| l.address.to_string()).collect();
-        let vips: Vec<String> = self.settings.vips.iter().map(ToString::to_string).collect();
-        let answered_by = self
-            .election
-            .guard
-            .answered_by()
-            .map(|s| mac_string(s.mac))
-            .unwrap_or_default();
-        let reason = match self.election.guard.answered_by() {
-            Some(sighting) => format!("peer {} silent, VIP {sighting} still answered", peer.name),
-            None => format!("peer {} silent on every link", peer.name),
+        let (name, addresses) = (
+            peer.name.clone(),
+            peer.links
+                .iter()
+                .map(|l| l.address.to_string())
+                .collect::<Vec<_>>(),
+        );
+        let answered = self.election.guard.answered_by().copied();
+        let reason = match answered {
+            Some(sighting) => format!("peer {name} silent, VIP {sighting} still answered"),
+            None => format!("peer {name} silent on every link"),
         };
-        self.events.push(Event::Fencing {
-            peer: peer.name.clone(),
-        });
-        let env = vec![
-            ("FAILOVERD_HOOK".into(), Hook::Fence.as_str().into()),
-            ("FAILOVERD_NODE".into(), self.settings.name.clone()),
-            ("FAILOVERD_CLUSTER".into(), self.settings.cluster.clone()),
-            ("FAILOVERD_PEER".into(), peer.name.clone()),
-            ("FAILOVERD_PEER_ADDRESSES".into(), addresses.join(" ")),
-            ("FAILOVERD_VIPS".into(), vips.join(" ")),
-            ("FAILOVERD_REASON".into(), reason),
-            ("FAILOVERD_ANSWERED_BY".into(), answered_by),
-        ];
+        self.events.push(Event::Fencing { peer: name.clone() });
+        // Every hook's environment, with the one peer to fence and what is known of
+        // it.
+        let role = self.role().as_str();
+        let mut env = self.hook_env(Hook::Fence, role, role, reason);
+        for (key, value) in &mut env {
+            if key == "FAILOVERD_PEER" {
+                value.clone_from(&name);
+            }
+        }
+        env.push(("FAILOVERD_PEER_ADDRESSES".into(), addresses.join(" ")));
+        let answered_by = answered.map(|s| mac_string(s.mac)).unwrap_or_default();
+        env.push(("FAILOVERD_ANSWERED_BY".into(), answered_by));
         let id = self.effect(Effect::RunHook {
             hook: Hook::Fence,
             program,

@@ -176,12 +176,7 @@ pub struct Sighting {
 
 impl std::fmt::Display for Sighting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let m = self.mac;
-        write!(
-            f,
-            "{} at {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            self.address, m[0], m[1], m[2], m[3], m[4], m[5]
-        )
+        write!(f, "{} at {}", self.address, guard::mac_string(self.mac))
     }
 }
 

@@ -4,7 +4,7 @@
 //! node that hears nobody needs its gateway when asked to.
 
 use failoverd::config::{Failback, LiveVip};
-use failoverd::machine::{Event, Hold, Hook, Order, Reason, Role};
+use failoverd::machine::{Event, Hold, Hook, Input, Order, Reason, Role, Sighting};
 
 use crate::harness::{HookBehaviour, Sim, config, mac, ms};
 
@@ -32,9 +32,13 @@ fn a_killed_daemons_vip_is_never_taken_and_the_standby_says_who_answers() {
     let reason = &fault[0].env["FAILOVERD_REASON"];
     assert!(reason.contains("still answered"), "{reason}");
     assert!(reason.contains("02:00:00:00:00:01"), "{reason}");
-    // It keeps asking, at a gentle pace: a few probes a second, not a stream.
     let status = sim.machine(1).status(sim.now, std::time::SystemTime::now());
     assert!(status.takeover_held.is_some());
+    // It keeps asking, at a gentle pace: twice a second, not a stream.
+    let before = sim.nodes[1].probes_sent;
+    sim.run_for(ms(2000));
+    let asked = sim.nodes[1].probes_sent - before;
+    assert!((3..=5).contains(&asked), "{asked} probes in 2 s");
 }
 
 /// The daemon restarts on the active node (systemd, a second later): it finds its
@@ -255,4 +259,44 @@ fn probes_go_on_in_maintenance_so_its_end_is_answered_at_once() {
     sim.order(1, Order::Maintenance(false)).unwrap();
     let took = sim.run_until(ms(1000), |s| s.holders() == vec![1]);
     assert!(took <= ms(5), "{took:?}");
+}
+
+/// A probe that cannot be made (no CAP_NET_RAW) is reported once, and the node takes
+/// over as it would without the guard: at `dead`.
+#[test]
+fn a_probe_that_cannot_be_made_is_reported_once_and_the_takeover_goes_ahead() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 213);
+    sim.nodes[1].probes_fail = true;
+    sim.crash(0);
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    assert!(took <= sim.config.timing.dead + ms(5), "took {took:?}");
+    sim.run_for(ms(2000));
+    let reports = sim.nodes[1]
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::ProbeFailed { .. }))
+        .count();
+    assert_eq!(reports, 1);
+}
+
+/// A holder that hears others claim its VIP counts every claim and answers with an
+/// announcement at most once a second, so two holders that watch never flood the LAN
+/// answering each other.
+#[test]
+fn conflicts_are_counted_and_answered_at_most_once_a_second() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 214);
+    let claim = Sighting {
+        address: sim.config.vips[0].address,
+        mac: [2, 0, 0, 0, 0, 9],
+    };
+    let announces = sim.nodes[0].announces.len();
+    for _ in 0..5 {
+        sim.input(0, Input::Conflict(claim));
+        sim.run_for(ms(100));
+    }
+    assert_eq!(sim.machine(0).vip_conflicts(), 5);
+    assert_eq!(sim.nodes[0].announces.len(), announces + 1);
+    sim.run_for(ms(600));
+    sim.input(0, Input::Conflict(claim));
+    assert_eq!(sim.nodes[0].announces.len(), announces + 2);
 }

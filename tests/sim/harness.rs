@@ -250,6 +250,10 @@ pub struct SimNode {
     probes: Vec<(u64, Instant, Instant)>,
     /// The daemon watches its VIPs for conflicts.
     pub watching: bool,
+    /// Probes asked for, over the node's life.
+    pub probes_sent: u64,
+    /// Probes cannot be made (no CAP_NET_RAW, say): each answers with an error.
+    pub probes_fail: bool,
     /// VIP additions that succeeded while another node's kernel, reachable on the
     /// LAN and with no daemon running to release it, still had the VIP.
     pub stolen: Vec<String>,
@@ -369,6 +373,8 @@ impl Sim {
                     priority: 0,
                     probes: Vec::new(),
                     watching: false,
+                    probes_sent: 0,
+                    probes_fail: false,
                     stolen: Vec::new(),
                 })
                 .collect(),
@@ -815,6 +821,7 @@ impl Sim {
                 Action::Probe { id, window, .. } => {
                     let now = self.now;
                     self.nodes[i].probes.push((id, now, now + window));
+                    self.nodes[i].probes_sent += 1;
                 }
                 Action::Watch(vips) => self.nodes[i].watching = !vips.is_empty(),
                 Action::Log(event) => {
@@ -1055,7 +1062,16 @@ impl Sim {
             for (id, sent, end) in probes {
                 let seen = self.sightings(i);
                 let answered = !seen.is_empty() && now >= sent + MS;
-                if answered || now >= end {
+                if self.nodes[i].probes_fail && now >= sent + MS {
+                    let result = Err("cannot open a packet socket (simulated)".to_string());
+                    self.input(
+                        i,
+                        Input::Probed {
+                            id,
+                            result: &result,
+                        },
+                    );
+                } else if answered || now >= end {
                     let result = Ok(if answered { seen } else { Vec::new() });
                     self.input(
                         i,
