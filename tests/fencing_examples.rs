@@ -11,10 +11,15 @@
 //! environment is built from nothing, so settings of the machine running the tests
 //! cannot leak in. No root needed.
 
+#[path = "common/fakes.rs"]
+mod fakes;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use fakes::{Fakes, stderr, stdout};
 
 const SCRIPTS: [&str; 3] = ["ipmi.sh", "ssh-vip.sh", "libvirt.sh"];
 
@@ -150,30 +155,21 @@ fn fencing_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/fencing")
 }
 
-/// A scratch directory with the fakes in `bin/` and their records and state in
-/// `records/`; removed on drop.
+/// The fakes, and node alpha's fencing commands run against them.
 struct Bench {
-    dir: PathBuf,
+    fakes: Fakes,
 }
 
 impl Bench {
     fn new(test: &str) -> Bench {
-        let dir =
-            std::env::temp_dir().join(format!("failoverd-fencing-{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("bin")).unwrap();
-        fs::create_dir_all(dir.join("records")).unwrap();
-        for (name, text) in FAKES {
-            let path = dir.join("bin").join(name);
-            fs::write(&path, text).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        Bench {
+            fakes: Fakes::new(&format!("fencing-{test}"), &FAKES),
         }
-        Bench { dir }
     }
 
     /// A file in the scratch directory, e.g. a password file.
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.join(name);
+        let path = self.fakes.dir().join(name);
         fs::write(&path, text).unwrap();
         path
     }
@@ -182,11 +178,11 @@ impl Bench {
     fn peer_addresses(&self, lines: &[&str]) {
         let mut text = lines.join("\n");
         text.push('\n');
-        fs::write(self.dir.join("records/addrs"), text).unwrap();
+        fs::write(self.fakes.record("addrs"), text).unwrap();
     }
 
     fn peer_table(&self) -> Vec<String> {
-        fs::read_to_string(self.dir.join("records/addrs"))
+        fs::read_to_string(self.fakes.record("addrs"))
             .unwrap_or_default()
             .lines()
             .map(str::to_string)
@@ -196,41 +192,22 @@ impl Bench {
     /// Runs config/fencing/`script` as node alpha fencing beta, with `env` added to
     /// (or replacing) the FAILOVERD_* variables failoverd gives a fencing command.
     fn run(&self, script: &str, env: &[(&str, &str)]) -> Output {
-        let path = format!(
-            "{}:/usr/local/bin:/usr/bin:/bin",
-            self.dir.join("bin").display()
-        );
-        let output = Command::new(fencing_dir().join(script))
-            .env_clear()
-            .env("PATH", path)
-            .env("FAKE_RECORDS", self.dir.join("records"))
-            .env("FAILOVERD_HOOK", "fence")
-            .env("FAILOVERD_NODE", "alpha")
-            .env("FAILOVERD_CLUSTER", "web")
-            .env("FAILOVERD_PEER", "beta")
-            .env("FAILOVERD_PEER_ADDRESSES", PEER_ADDRESSES)
-            .env("FAILOVERD_VIPS", VIPS)
-            .env("FAILOVERD_REASON", "peer beta dead on all links")
-            .env("FAILOVERD_ANSWERED_BY", ANSWERED_BY)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run {script}: {e}"));
-        eprintln!(
-            "{script}: {}\nstdout: {}stderr: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+        let mut all = vec![
+            ("FAILOVERD_HOOK", "fence"),
+            ("FAILOVERD_NODE", "alpha"),
+            ("FAILOVERD_CLUSTER", "web"),
+            ("FAILOVERD_PEER", "beta"),
+            ("FAILOVERD_PEER_ADDRESSES", PEER_ADDRESSES),
+            ("FAILOVERD_VIPS", VIPS),
+            ("FAILOVERD_REASON", "peer beta dead on all links"),
+            ("FAILOVERD_ANSWERED_BY", ANSWERED_BY),
+        ];
+        all.extend_from_slice(env);
+        self.fakes.run(&fencing_dir().join(script), &all)
     }
 
-    /// The arguments of every call of the fake `name`, one entry per call.
     fn calls(&self, name: &str) -> Vec<String> {
-        match fs::read_to_string(self.dir.join("records").join(format!("{name}.calls"))) {
-            Ok(text) => text.lines().map(str::to_string).collect(),
-            Err(_) => Vec::new(),
-        }
+        self.fakes.calls(name)
     }
 
     fn no_calls(&self) {
@@ -238,20 +215,6 @@ impl Bench {
             assert_eq!(self.calls(name), Vec::<String>::new(), "{name} was called");
         }
     }
-}
-
-impl Drop for Bench {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]
@@ -340,7 +303,12 @@ fn ipmi_powers_the_peer_off_and_confirms_it() {
     let env = ipmi_env(&bench);
     let output = bench.run("ipmi.sh", &borrowed(&env));
     assert_eq!(output.status.code(), Some(0));
-    let file = bench.dir.join("ipmi-password").display().to_string();
+    let file = bench
+        .fakes
+        .dir()
+        .join("ipmi-password")
+        .display()
+        .to_string();
     let login = format!("-I lanplus -H 10.0.9.12 -U failoverd -f {file}");
     assert_eq!(
         bench.calls("ipmitool"),

@@ -7,10 +7,15 @@
 //! environment is built from nothing, so settings of the machine running the tests
 //! cannot leak in. No root needed.
 
+#[path = "common/fakes.rs"]
+mod fakes;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use fakes::{Fakes, stderr, stdout};
 
 const FAKES: [&str; 3] = ["systemctl", "sendmail", "nsupdate"];
 
@@ -26,30 +31,21 @@ fn hooks_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/hooks")
 }
 
-/// A scratch directory with the fakes in `bin/` and their records in `records/`;
-/// removed on drop.
+/// The fakes, and node alpha's hooks run against them.
 struct Bench {
-    dir: PathBuf,
+    fakes: Fakes,
 }
 
 impl Bench {
     fn new(test: &str) -> Bench {
-        let dir =
-            std::env::temp_dir().join(format!("failoverd-hooks-{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("bin")).unwrap();
-        fs::create_dir_all(dir.join("records")).unwrap();
-        let bench = Bench { dir };
-        for name in FAKES {
-            let path = bench.fake(name);
-            fs::write(&path, FAKE).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        let fakes: Vec<(&str, &str)> = FAKES.iter().map(|name| (*name, FAKE)).collect();
+        Bench {
+            fakes: Fakes::new(&format!("hooks-{test}"), &fakes),
         }
-        bench
     }
 
     fn fake(&self, name: &str) -> PathBuf {
-        self.dir.join("bin").join(name)
+        self.fakes.dir().join("bin").join(name)
     }
 
     /// Runs config/hooks/`script` as the `hook` hook of node alpha, with `env` added
@@ -61,47 +57,27 @@ impl Bench {
             "fault" => ("standby", "fault"),
             _ => ("standby", "standby"),
         };
-        let path = format!(
-            "{}:/usr/local/bin:/usr/bin:/bin",
-            self.dir.join("bin").display()
-        );
-        let output = Command::new(hooks_dir().join(script))
-            .env_clear()
-            .env("PATH", path)
-            .env("FAKE_RECORDS", self.dir.join("records"))
-            .env("FAILOVERD_HOOK", hook)
-            .env("FAILOVERD_STATE", state)
-            .env("FAILOVERD_PREVIOUS_STATE", previous)
-            .env("FAILOVERD_REASON", "peer beta dead on all links")
-            .env("FAILOVERD_NODE", "alpha")
-            .env("FAILOVERD_PEER", "beta")
-            .env("FAILOVERD_CLUSTER", "web")
-            .env("FAILOVERD_VIPS", "198.18.0.10/24 198.18.0.20/24")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run {script}: {e}"));
-        eprintln!(
-            "{script} {hook}: {}\nstdout: {}stderr: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+        let mut all = vec![
+            ("FAILOVERD_HOOK", hook),
+            ("FAILOVERD_STATE", state),
+            ("FAILOVERD_PREVIOUS_STATE", previous),
+            ("FAILOVERD_REASON", "peer beta dead on all links"),
+            ("FAILOVERD_NODE", "alpha"),
+            ("FAILOVERD_PEER", "beta"),
+            ("FAILOVERD_CLUSTER", "web"),
+            ("FAILOVERD_VIPS", "198.18.0.10/24 198.18.0.20/24"),
+        ];
+        all.extend_from_slice(env);
+        self.fakes.run(&hooks_dir().join(script), &all)
     }
 
-    /// The arguments of every call of the fake `name`, one entry per call.
     fn calls(&self, name: &str) -> Vec<String> {
-        match fs::read_to_string(self.dir.join("records").join(format!("{name}.calls"))) {
-            Ok(text) => text.lines().map(str::to_string).collect(),
-            Err(_) => Vec::new(),
-        }
+        self.fakes.calls(name)
     }
 
     /// Everything the fake `name` read on stdin, over all calls.
     fn stdin(&self, name: &str) -> String {
-        fs::read_to_string(self.dir.join("records").join(format!("{name}.stdin")))
-            .unwrap_or_default()
+        fs::read_to_string(self.fakes.record(&format!("{name}.stdin"))).unwrap_or_default()
     }
 
     fn no_calls(&self) {
@@ -109,20 +85,6 @@ impl Bench {
             assert_eq!(self.calls(name), Vec::<String>::new(), "{name} was called");
         }
     }
-}
-
-impl Drop for Bench {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// The header lines and the body of a message.

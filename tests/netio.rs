@@ -6,10 +6,15 @@
 //! the host's namespace: every test thread unshares its own before creating
 //! any socket, and only 198.18.0.0/15 and fd00::/8 addresses are used.
 
+#[path = "common/capture.rs"]
+mod capture;
+
 use std::future::Future;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
+
+use capture::capture_socket;
 
 use failoverd::daemon::announce::{AnnounceError, announce};
 use failoverd::daemon::gateway::{PingError, Pinger, ProbeResult, run_prober};
@@ -21,7 +26,7 @@ use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessa
 use netlink_packet_route::route::RouteType;
 use nix::sched::{CloneFlags, unshare};
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
-use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type, socklen_t};
+use socket2::Socket;
 
 /// Upper bound for any one test, so a kernel that never answers fails the
 /// test instead of hanging the suite.
@@ -246,31 +251,6 @@ fn link_info_reports_index_mac_and_state() {
     });
 }
 
-/// A packet socket that sees every frame on interface `ifindex`, both ways.
-fn capture_socket(ifindex: u32) -> Socket {
-    let all = (libc::ETH_P_ALL as u16).to_be();
-    let socket = Socket::new(
-        Domain::PACKET,
-        Type::RAW,
-        Some(Protocol::from(i32::from(all))),
-    )
-    .expect("capture socket");
-    let mut storage = SockAddrStorage::zeroed();
-    // SAFETY: sockaddr_ll is a platform sockaddr type; view_as checks the size.
-    let address = unsafe { storage.view_as::<libc::sockaddr_ll>() };
-    address.sll_family = libc::AF_PACKET as libc::sa_family_t;
-    address.sll_protocol = all;
-    address.sll_ifindex = i32::try_from(ifindex).expect("small index");
-    let len = std::mem::size_of::<libc::sockaddr_ll>() as socklen_t;
-    // SAFETY: family and length match the sockaddr_ll written above.
-    let address = unsafe { SockAddr::new(storage, len) };
-    socket.bind(&address).expect("bind capture socket");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("read timeout");
-    socket
-}
-
 /// Frames read from `socket` until `done` says enough, at most 2 s or 500
 /// frames, whichever comes first.
 fn capture_until(socket: &Socket, done: impl Fn(&[Vec<u8>]) -> bool) -> Vec<Vec<u8>> {
@@ -301,7 +281,7 @@ fn announce_sends_arp_both_ways_and_na() {
         let netlink = vip::connect().await.expect("netlink");
         let sender = netlink.link_info("va").await.expect("va");
         let receiver = netlink.link_info("vb").await.expect("vb");
-        let capture = capture_socket(receiver.index);
+        let capture = capture_socket(receiver.index, Duration::from_millis(50));
         let v4: Ipv4Addr = "198.18.0.10".parse().unwrap();
         let v6: Ipv6Addr = "fd00::10".parse().unwrap();
 

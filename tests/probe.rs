@@ -12,6 +12,8 @@
     reason = "the Lab kills and reaps the processes it spawned when it is dropped"
 )]
 
+#[path = "common/capture.rs"]
+mod capture;
 mod common;
 
 use std::fs::File;
@@ -20,6 +22,7 @@ use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
+use capture::capture_socket;
 use common::Lab;
 use failoverd::daemon::announce::announce;
 use failoverd::daemon::probe::{ProbeError, probe, watch};
@@ -27,7 +30,7 @@ use failoverd::daemon::vip::{self, VipError};
 use failoverd::machine::{Sighting, VipTarget};
 use failoverd::wire::arp::{parse_arp, parse_ns, solicited_node};
 use nix::sched::{CloneFlags, setns};
-use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type, socklen_t};
+use socket2::Socket;
 use tokio::sync::mpsc;
 
 /// The VIPs asked about; n1's and n2's LAN interface is eth0.
@@ -104,27 +107,7 @@ fn announce_from(lab: &Lab, host: &str, mac: [u8; 6], addresses: &[IpAddr]) {
 fn capture_in(lab: &Lab, host: &str) -> Socket {
     run_in(lab, host, || async {
         let index = nix::net::if_::if_nametoindex("eth0").expect("eth0");
-        let all = (libc::ETH_P_ALL as u16).to_be();
-        let socket = Socket::new(
-            Domain::PACKET,
-            Type::RAW,
-            Some(Protocol::from(i32::from(all))),
-        )
-        .expect("capture socket");
-        let mut storage = SockAddrStorage::zeroed();
-        // SAFETY: sockaddr_ll is a platform sockaddr type; view_as checks the size.
-        let address = unsafe { storage.view_as::<libc::sockaddr_ll>() };
-        address.sll_family = libc::AF_PACKET as libc::sa_family_t;
-        address.sll_protocol = all;
-        address.sll_ifindex = i32::try_from(index).expect("small index");
-        let len = std::mem::size_of::<libc::sockaddr_ll>() as socklen_t;
-        // SAFETY: family and length match the sockaddr_ll written above.
-        let address = unsafe { SockAddr::new(storage, len) };
-        socket.bind(&address).expect("bind capture socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .expect("read timeout");
-        socket
+        capture_socket(index, Duration::from_millis(20))
     })
 }
 
