@@ -1,7 +1,8 @@
 //! The split-brain guard end to end: real daemons in the namespace lab (tests/common)
 //! where a silent peer is not a dead one. A daemon killed on a machine that runs on,
 //! heartbeats blocked while the LAN works, a restart that should cost nothing, a
-//! standby that was paused, and the fencing command that makes a takeover safe.
+//! standby that was paused, the fencing command that makes a takeover safe, and a
+//! node that reaches no gateway when its peer is cut off from everything.
 //!
 //! The rules pinned, from the README's split-brain guard:
 //! - **Do not steal a live VIP.** A node whose peer is silent on every link ARP-probes
@@ -16,6 +17,10 @@
 //! - **Fencing.** Before an unplanned takeover, never before a planned one, the
 //!   fencing command runs for the silent peer; the takeover follows its exit 0, and a
 //!   failure is retried after `retry`, doubled after each failure.
+//! - **A gateway** (`require_gateway = true`). A node that hears no peer and reaches
+//!   no gateway holds its takeover (`takeover_held`, an error event, the fault hook
+//!   once) and takes over once a gateway answers again; in reach of its gateway it
+//!   takes over at `dead`.
 //!
 //! Every event that moves, or could move, the VIP runs inside `Cluster::across`
 //! (tests/common/crossing.rs): the client's view and the kernels' record (no overlap
@@ -57,6 +62,18 @@ const REPROBE: Duration = Duration::from_millis(500);
 /// How long a test waits after the fact for a wrong decision to show: three times
 /// `dead`, as `crossover_cut_moves_nothing` does.
 const WRONG_MOVE_WINDOW: Duration = Duration::from_millis(900);
+/// What a node says while `require_gateway` holds its takeover back (the status,
+/// the error event and the fault hook's reason).
+const NO_GATEWAY: &str = "no peer heard and no gateway reachable";
+/// How long a held takeover is watched for a wrong move: three times `dead`, and
+/// more, past several of the guard's looks (`REPROBE`).
+const HOLD_WINDOW: Duration = Duration::from_millis(1500);
+/// From the gateway's return to the VIP on the node that held back: the next gateway
+/// probe and its answer (`health.interval`, 100 ms, and `health.timeout`, 100 ms; one
+/// answer restores the gateway), the election that follows with the ARP probe's
+/// answer at hand, then the add, with `DEATH_SLACK` for a loaded machine; and a
+/// `REPROBE` more, in case the guard looks at the LAN again first.
+const GATEWAY_BACK_BOUND: Duration = Duration::from_millis(900);
 /// From a daemon's spawn to its first decisions: exec, the configuration, sockets
 /// and the address dump, on a loaded machine.
 const STARTUP_SLACK: Duration = Duration::from_millis(250);
@@ -544,6 +561,133 @@ fn a_planned_move_never_runs_the_fence() {
     );
 }
 
+// --- 4. cut off from everything (require_gateway) --------------------------------
+
+/// `[split_brain] require_gateway = true`, both nodes pinging the lab's gateway. Beta
+/// loses its gateway (a blackhole route in n2: its links stay up) and then alpha, the
+/// holder, dies with every link cut, LAN included. Beta hears no peer and reaches no
+/// gateway: it does not add the VIP, and says why (`takeover_held` in its status, the
+/// error event, the fault hook once). Its gateway back, it takes over within
+/// `GATEWAY_BACK_BOUND`, and not a moment before: the kernels' record has the VIP
+/// reach n2 only after the route is gone.
+#[test]
+fn require_gateway_holds_a_takeover_without_the_gateway_until_it_answers_again() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start_with(&lab, require_gateway);
+    // The client hears alpha, nobody from the crash until beta's takeover, then beta.
+    // That silence is beta's verdict on alpha (at `dead`, with `DEATH_SLACK`), the
+    // hold watched for `HOLD_WINDOW`, and the gateway's return.
+    let expect = Expect::unplanned("alpha", "beta")
+        .gap(DEAD + DEATH_SLACK + HOLD_WINDOW + GATEWAY_BACK_BOUND);
+    let (restored, seen) = cluster.across(&expect, |c| {
+        lab.blackhole("n2", common::GATEWAY);
+        c.wait_for("beta to count its gateway as lost", || {
+            try_status_of(&lab, "beta").is_some_and(|s| {
+                !s.health.gateways.is_empty() && s.health.gateways.iter().all(|g| !g.reachable)
+            })
+        });
+        assert!(
+            vip_on(&lab, "n1") && !vip_on(&lab, "n2"),
+            "beta's gateway loss moved the VIP\n{}",
+            c.logs()
+        );
+        c.crash_alpha();
+        wait_for_gateway_hold(c);
+        std::thread::sleep(HOLD_WINDOW);
+        let beta = status(&lab, "beta");
+        assert!(
+            beta.state != Role::Active && !vip_on(&lab, "n2"),
+            "beta took over with no peer heard and no gateway: state {:?}, VIP on n2 {}\n{}",
+            beta.state,
+            vip_on(&lab, "n2"),
+            c.logs()
+        );
+        assert!(
+            beta.takeover_held
+                .as_deref()
+                .is_some_and(|h| h.contains(NO_GATEWAY)),
+            "beta's takeover_held after {HOLD_WINDOW:?} on hold: {:?}\n{}",
+            beta.takeover_held,
+            c.logs()
+        );
+        lab.unblackhole("n2", common::GATEWAY);
+        Instant::now()
+    });
+
+    // Not before the gateway answered again, and soon after.
+    let added = seen.kernel.started
+        + seen
+            .kernel
+            .first_added(1)
+            .unwrap_or_else(|| panic!("the VIP never reached n2: {}", seen.kernel.describe()));
+    assert!(
+        added > restored,
+        "beta added the VIP {:?} before its gateway came back\n{}\n{}",
+        restored - added,
+        seen.kernel.describe(),
+        cluster.logs()
+    );
+    let took = added - restored;
+    eprintln!("gateway back to the VIP on n2: {took:?} (at most {GATEWAY_BACK_BOUND:?})");
+    assert!(
+        took <= GATEWAY_BACK_BOUND,
+        "beta added the VIP {took:?} after its gateway came back, at most \
+         {GATEWAY_BACK_BOUND:?}\n{}\n{}",
+        seen.kernel.describe(),
+        cluster.logs()
+    );
+
+    assert_logged_error(
+        &cluster,
+        "beta",
+        &[NO_GATEWAY, "[split_brain] require_gateway"],
+    );
+    let holds: Vec<String> = hooks_of(&lab, "beta", "fault")
+        .into_iter()
+        .filter(|l| l.contains(NO_GATEWAY))
+        .collect();
+    assert_eq!(
+        holds.len(),
+        1,
+        "beta's fault hook runs for the hold, once however often the election looked \
+         again: {holds:?}\n{}",
+        cluster.logs()
+    );
+    let beta = status(&lab, "beta");
+    assert_eq!(beta.state, Role::Active, "{}", cluster.logs());
+    assert_eq!(beta.takeover_held, None, "{}", cluster.logs());
+}
+
+/// The control: with `require_gateway = true` and the gateway in reach, the same
+/// death of alpha (every link cut) lets beta take over at `dead`, as without it
+/// (`Expect::unplanned` bounds the client's silence by `dead` and `DEATH_SLACK`), and
+/// nothing is held.
+#[test]
+fn require_gateway_lets_a_node_that_reaches_its_gateway_take_over_at_dead() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start_with(&lab, require_gateway);
+    cluster.across(&Expect::unplanned("alpha", "beta"), |c| {
+        assert!(
+            status(&lab, "beta")
+                .health
+                .gateways
+                .iter()
+                .any(|g| g.reachable),
+            "beta's gateway is not reachable before the crash\n{}",
+            c.logs()
+        );
+        c.crash_alpha();
+    });
+    let beta = status(&lab, "beta");
+    assert_eq!(beta.state, Role::Active, "{}", cluster.logs());
+    assert_eq!(beta.takeover_held, None, "{}", cluster.logs());
+    assert!(
+        !lab.log(&cluster.beta).contains(NO_GATEWAY),
+        "beta held its takeover for a gateway it reaches\n{}",
+        cluster.logs()
+    );
+}
+
 // --- helpers ---------------------------------------------------------------------
 
 /// Kills alpha's daemon outright and reaps it; unlike `Cluster::crash_alpha` the
@@ -578,6 +722,47 @@ fn wait_for_hold(cluster: &Cluster, node: &str, mac: &str) {
             Instant::now() < deadline,
             "timed out after {LIMIT:?} waiting for {node} to hold back, the VIP still answered \
              by {mac}; {node} reported {}\n{}",
+            last.map_or("no status".into(), |s| format!(
+                "state {:?}, reason {:?}, takeover_held {:?}",
+                s.state, s.reason, s.takeover_held
+            )),
+            cluster.logs()
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The lab's configuration with `[split_brain] require_gateway = true`; the sample
+/// pings the lab's gateway (`[health] gateways`), which the setting needs.
+fn require_gateway(sample: Sample) -> Sample {
+    sample
+        .with_table("split_brain")
+        .set("split_brain.require_gateway", true)
+}
+
+/// Waits (at most `LIMIT`) until beta holds its takeover back for want of a gateway,
+/// without the VIP; a timeout says what beta reported instead.
+fn wait_for_gateway_hold(cluster: &Cluster) {
+    let lab = cluster.lab;
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let last = try_status_of(lab, "beta");
+        assert!(
+            !vip_on(lab, "n2"),
+            "beta added the VIP with no peer heard and no gateway\n{}",
+            cluster.logs()
+        );
+        if last
+            .as_ref()
+            .and_then(|s| s.takeover_held.as_deref())
+            .is_some_and(|held| held.contains(NO_GATEWAY))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {LIMIT:?} waiting for beta to hold its takeover for want of a \
+             gateway; beta reported {}\n{}",
             last.map_or("no status".into(), |s| format!(
                 "state {:?}, reason {:?}, takeover_held {:?}",
                 s.state, s.reason, s.takeover_held
