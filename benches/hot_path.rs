@@ -23,6 +23,7 @@ fn sample() -> Heartbeat {
         fingerprint: [7; 8],
         nonce: 99,
         echo: 77,
+        votes: None,
         cluster: "web".into(),
         node: "alpha".into(),
     }
@@ -83,13 +84,15 @@ fn machine_step(c: &mut Criterion) {
         for (from, to) in [(&mut *alpha, 0usize), (&mut *beta, 1usize)] {
             while let Some(action) = from.poll_action() {
                 if let failoverd::machine::Action::Send { link, datagram, .. } = action {
-                    let source = config.nodes[to].addresses[link];
-                    datagrams.push((link, source, datagram));
+                    // Both sample nodes are on every link.
+                    if let Some(source) = config.nodes[to].addresses[link] {
+                        datagrams.push((link, source, datagram));
+                    }
                 }
             }
         }
         for (link, source, bytes) in datagrams.drain(..) {
-            let target = if config.nodes[0].addresses[link] == source {
+            let target = if config.nodes[0].addresses[link] == Some(source) {
                 &mut *beta
             } else {
                 &mut *alpha

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use failoverd::control::{Command, Request};
 use failoverd::wire::arp::{ArpOp, arp_probe, dad_solicitation, gratuitous_arp, unsolicited_na};
 use failoverd::wire::heartbeat::{
-    FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, Heartbeat, Signer, WireState,
+    FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, Heartbeat, Signer, Votes, WireState,
 };
 use failoverd::wire::icmp::{EchoId, checksum, echo_request_v4, echo_request_v6};
 use sample::Sample;
@@ -258,11 +258,21 @@ fn heartbeats() -> Vec<Heartbeat> {
         fingerprint: [1, 2, 3, 4, 5, 6, 7, 8],
         nonce: 0x0102_0304_0506_0708,
         echo: 0,
+        votes: None,
         cluster: "web".into(),
         node: "alpha".into(),
     };
     vec![
         base.clone(),
+        // A cluster of three: version 2, with votes.
+        Heartbeat {
+            state: WireState::Standby,
+            votes: Some(Votes {
+                ack: 41,
+                heard: 0b101,
+            }),
+            ..base.clone()
+        },
         Heartbeat {
             link: 1,
             state: WireState::Active,

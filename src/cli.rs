@@ -38,7 +38,7 @@ const POLL_TIMEOUT: Duration = Duration::from_secs(5);
 /// A state this client does not know counts as a failure.
 pub fn status_exit_code(status: &Status) -> u8 {
     match status.state.known() {
-        Some(Role::Active | Role::Standby) => EXIT_OK,
+        Some(Role::Active | Role::Standby | Role::Witness) => EXIT_OK,
         Some(Role::Starting) => EXIT_STARTING,
         Some(Role::Fault) | None => EXIT_FAILED,
     }

@@ -289,23 +289,43 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     ));
-    line(format!(
-        "this node: {} (priority {})",
-        node.name, node.priority
-    ));
-    for (link, address) in config.links.iter().zip(&node.addresses) {
-        line(format!("  listens on {link}: {address}:{}", c.port));
+    let role = |n: &failoverd::config::Node| {
+        if n.witness {
+            "witness, holds nothing".to_string()
+        } else {
+            format!("priority {}", n.priority)
+        }
+    };
+    line(format!("this node: {} ({})", node.name, role(node)));
+    for (link, address) in node.link_addresses() {
+        line(format!(
+            "  listens on {}: {address}:{}",
+            config.links[link], c.port
+        ));
     }
     for (i, peer) in config.nodes.iter().enumerate() {
         if i == me {
             continue;
         }
-        line(format!("peer: {} (priority {})", peer.name, peer.priority));
-        for (link, address) in config.links.iter().zip(&peer.addresses) {
-            line(format!("  heartbeats on {link} to {address}:{}", c.port));
+        line(format!("peer: {} ({})", peer.name, role(peer)));
+        for (link, address) in peer.link_addresses() {
+            // Only the links both nodes are on carry heartbeats between them.
+            if node.addresses[link].is_some() {
+                line(format!(
+                    "  heartbeats on {} to {address}:{}",
+                    config.links[link], c.port
+                ));
+            }
         }
     }
-    for vip in &config.vips {
+    if config.majority_rule() {
+        line(format!(
+            "majority rule: {} voters, an unplanned takeover needs {}",
+            config.voters(),
+            config.voters() / 2 + 1
+        ));
+    }
+    for vip in config.vips.iter().filter(|_| !node.witness) {
         let label = vip
             .label_on(node)
             .map(|l| format!(" label {l}"))

@@ -245,6 +245,8 @@ pub enum PeerState {
     Standby,
     Active,
     Fault,
+    /// A witness, heard: it votes and holds nothing.
+    Witness,
     /// Silent on every link.
     Dead,
     /// Not heard since this daemon started.
@@ -260,6 +262,7 @@ impl From<Role> for PeerState {
             Role::Standby => PeerState::Standby,
             Role::Active => PeerState::Active,
             Role::Fault => PeerState::Fault,
+            Role::Witness => PeerState::Witness,
         }
     }
 }
@@ -284,6 +287,7 @@ impl Word for PeerState {
             PeerState::Standby => "standby",
             PeerState::Active => "active",
             PeerState::Fault => "fault",
+            PeerState::Witness => "witness",
             PeerState::Dead => "dead",
             PeerState::Unknown => "unknown",
             PeerState::Stopped => "stopped",
@@ -463,7 +467,13 @@ mod tests {
 
     #[test]
     fn words_are_the_documented_strings() {
-        words_round_trip(&[Role::Starting, Role::Standby, Role::Active, Role::Fault]);
+        words_round_trip(&[
+            Role::Starting,
+            Role::Standby,
+            Role::Active,
+            Role::Fault,
+            Role::Witness,
+        ]);
         words_round_trip(&[
             PeerState::Starting,
             PeerState::Standby,

@@ -68,6 +68,7 @@ fn flood(lab: &Lab, count: u32, limit: Duration) -> std::thread::JoinHandle<u32>
                 fingerprint: [0; 8],
                 nonce: 1,
                 echo: 1,
+                votes: None,
                 cluster: "e2e".into(),
                 node: "alpha".into(),
             };

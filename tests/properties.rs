@@ -18,7 +18,7 @@ use failoverd::config::Config;
 use failoverd::duration::{format_duration, parse_duration};
 use failoverd::wire::arp::{ArpOp, gratuitous_arp, parse_arp, parse_na, unsolicited_na};
 use failoverd::wire::heartbeat::{
-    DecodeError, Heartbeat, MAGIC, MAX_LEN, Signer, TAG_LEN, VERSION, WireState,
+    DecodeError, Heartbeat, MAGIC, MAX_LEN, Signer, TAG_LEN, VERSION, Votes, WireState,
 };
 use hmac::{Hmac, KeyInit, Mac};
 use proptest::collection::vec;
@@ -79,12 +79,14 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat> {
         (any::<u8>(), wire_state(), any::<u8>(), any::<u8>()),
         (any::<u16>(), any::<u64>(), any::<u64>(), any::<[u8; 8]>()),
         (any::<u64>(), any::<u64>(), name(), name()),
+        proptest::option::of((any::<u64>(), any::<u32>())),
     )
         .prop_map(
             |(
                 (link, state, flags, health),
                 (priority, incarnation, sequence, fingerprint),
                 (nonce, echo, cluster, node),
+                votes,
             )| Heartbeat {
                 link,
                 state,
@@ -96,6 +98,7 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat> {
                 fingerprint,
                 nonce,
                 echo,
+                votes: votes.map(|(ack, heard)| Votes { ack, heard }),
                 cluster,
                 node,
             },

@@ -521,9 +521,9 @@ fn packets_from_another_cluster_or_key_are_counted_and_ignored() {
         impostor.handle_timeout(now);
         while let Some(action) = impostor.poll_action() {
             if let Action::Send { link, to, datagram } = action
-                && to.ip() == sim.config.nodes[1].addresses[link]
+                && Some(to.ip()) == sim.config.nodes[1].addresses[link]
+                && let Some(from) = sim.config.nodes[0].addresses[link]
             {
-                let from = sim.config.nodes[0].addresses[link];
                 sim.input(
                     1,
                     Input::Datagram {
@@ -820,7 +820,7 @@ fn reload_refuses_changes_that_need_a_restart() {
     let mut next = sim.config.clone();
     next.links.push("backup".into());
     for node in &mut next.nodes {
-        node.addresses.push("198.18.1.1".parse().unwrap());
+        node.addresses.push(Some("198.18.1.1".parse().unwrap()));
     }
     let now = sim.now;
     let err = sim.nodes[0]

@@ -1,13 +1,15 @@
 //! Structured heartbeats, any key: encode, then decode.
 //!
 //! The codec's contract, stated exactly: a heartbeat decodes to itself if and only if
-//! both names are non-empty and together fit in the largest packet (`MAX_LEN`);
+//! both names are non-empty and, with the votes, fit in the largest packet (`MAX_LEN`);
 //! anything else is refused, never mangled. A single flipped bit and a different key
 //! are always refused.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use failoverd::wire::heartbeat::{DecodeError, Heartbeat, MAX_LEN, MIN_LEN, Signer, WireState};
+use failoverd::wire::heartbeat::{
+    DecodeError, Heartbeat, MAX_LEN, MIN_LEN, Signer, Votes, WireState,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -23,6 +25,7 @@ struct Input {
     fingerprint: [u8; 8],
     nonce: u64,
     echo: u64,
+    votes: Option<(u64, u32)>,
     cluster: String,
     node: String,
     /// A bit of the packet to flip, counted modulo its length in bits.
@@ -57,6 +60,7 @@ fuzz_target!(|input: Input| {
         fingerprint: input.fingerprint,
         nonce: input.nonce,
         echo: input.echo,
+        votes: input.votes.map(|(ack, heard)| Votes { ack, heard }),
         cluster: input.cluster,
         node: input.node,
     };
@@ -66,12 +70,13 @@ fuzz_target!(|input: Input| {
     // Encoding appends and leaves what was in the buffer alone.
     assert_eq!(packet.drain(..3).as_slice(), [0xa5; 3]);
 
-    let names = heartbeat.cluster.len() + heartbeat.node.len();
-    let fits = OVERHEAD + names <= MAX_LEN;
+    let votes = if heartbeat.votes.is_some() { 12 } else { 0 };
+    let payload = heartbeat.cluster.len() + heartbeat.node.len() + votes;
+    let fits = OVERHEAD + payload <= MAX_LEN;
     let valid = !heartbeat.cluster.is_empty() && !heartbeat.node.is_empty() && fits;
     let decoded = Heartbeat::decode(&packet, &signer);
     if valid {
-        assert_eq!(packet.len(), OVERHEAD + names);
+        assert_eq!(packet.len(), OVERHEAD + payload);
         assert_eq!(decoded.as_ref(), Ok(&heartbeat));
     } else {
         assert!(decoded.is_err(), "{heartbeat:?} decoded from {packet:?}");

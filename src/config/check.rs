@@ -150,6 +150,10 @@ impl Config {
     /// Every check node `me` runs: the `[health]` shorthand first (see `shorthand`),
     /// then the `[[check]]` tables in file order.
     pub fn checks_for(&self, me: usize) -> Vec<Check> {
+        // A witness holds nothing, so there is no fitness of its to check.
+        if self.nodes[me].witness {
+            return Vec::new();
+        }
         let mut checks = shorthand(&self.health, &self.vips, &self.nodes[me]);
         checks.extend(self.checks.iter().cloned());
         checks

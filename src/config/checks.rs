@@ -30,6 +30,7 @@ use super::{
     StartFailure, Timing, Vip,
 };
 use crate::duration::{format_duration, parse_duration};
+use crate::wire::heartbeat::MAX_NODES;
 
 /// Converts the raw document, if the first pass got one, adding to the `problems` it
 /// found; `positions` gives the line of each key. A configuration comes out only when
@@ -121,6 +122,7 @@ impl Checker {
         let timing = self.timing(raw.timing.unwrap_or_default());
         let links = self.links(raw.link.unwrap_or_default());
         let nodes = self.nodes(raw.node.unwrap_or_default(), &links);
+        self.majority_timing(&timing, &nodes);
         let vips = self.vips(raw.vip.unwrap_or_default(), &nodes);
         let health = self.health(raw.health.unwrap_or_default());
         let checks = self.checks(raw.check.unwrap_or_default(), base, &nodes, &vips, &health);
@@ -153,6 +155,27 @@ impl Checker {
             fencing,
             key,
         })
+    }
+
+    /// With three voters or more, a holder lets go an interval before a majority
+    /// could have declared it dead, and that moment trails its heartbeats by up to an
+    /// interval (the acknowledgement's round trip): `dead` must leave room for both
+    /// and a lost heartbeat, or the holder would let go at every heartbeat.
+    fn majority_timing(&mut self, timing: &Timing, nodes: &[Node]) {
+        if nodes.len() < 3 || timing.dead >= timing.interval * 3 {
+            return;
+        }
+        self.problem(
+            "timing.dead",
+            format!(
+                "{} must be at least three times timing.interval ({}) with {} nodes: \
+                 the holder lets go an interval before a majority could have declared \
+                 it dead",
+                format_duration(timing.dead),
+                format_duration(timing.interval),
+                nodes.len()
+            ),
+        );
     }
 
     fn control(&mut self, raw: RawControl, base: &Path) -> Control {
@@ -344,11 +367,21 @@ impl Checker {
     }
 
     fn nodes(&mut self, raw: Vec<RawNode>, links: &[String]) -> Vec<Node> {
-        if raw.len() < 2 {
+        let holders = raw.iter().filter(|n| n.witness != Some(true)).count();
+        if holders < 2 {
             self.problem(
                 "node",
                 format!(
-                    "at least two [[node]] entries are required, found {}",
+                    "at least two [[node]] entries that are not witnesses are required, \
+                     found {holders}"
+                ),
+            );
+        }
+        if raw.len() > MAX_NODES {
+            self.problem(
+                "node",
+                format!(
+                    "at most {MAX_NODES} [[node]] entries are supported, found {}",
                     raw.len()
                 ),
             );
@@ -367,9 +400,19 @@ impl Checker {
                     format!("node \"{name}\" is declared twice"),
                 );
             }
-            let priority = self
-                .required(&format!("{prefix}.priority"), node.priority)
-                .unwrap_or(0);
+            let witness = node.witness.unwrap_or(false);
+            let priority = if witness {
+                if node.priority.is_some() {
+                    self.problem(
+                        format!("{prefix}.priority"),
+                        "a witness never holds the VIPs, so it has no priority",
+                    );
+                }
+                0
+            } else {
+                self.required(&format!("{prefix}.priority"), node.priority)
+                    .unwrap_or(0)
+            };
             let raw_addresses = self
                 .required(&format!("{prefix}.addresses"), node.addresses)
                 .unwrap_or_default();
@@ -388,10 +431,15 @@ impl Checker {
             for link in links {
                 let key = format!("{prefix}.addresses.{link}");
                 let Some(text) = raw_addresses.get(link) else {
-                    self.problem(
-                        format!("{prefix}.addresses"),
-                        format!("no address for link \"{link}\""),
-                    );
+                    // A witness joins the links it is on: a crossover cable joins
+                    // the two machines it plugs into and no third.
+                    if !witness {
+                        self.problem(
+                            format!("{prefix}.addresses"),
+                            format!("no address for link \"{link}\""),
+                        );
+                    }
+                    addresses.push(None);
                     continue;
                 };
                 match text.parse::<IpAddr>() {
@@ -399,12 +447,27 @@ impl Checker {
                         if let Some(other) = seen_addresses.insert(addr, name.clone()) {
                             self.problem(&key, format!("{addr} is also used by node \"{other}\""));
                         }
-                        addresses.push(addr);
+                        addresses.push(Some(addr));
                     }
-                    Err(_) => self.problem(&key, format!("\"{text}\" is not an IP address")),
+                    Err(_) => {
+                        self.problem(&key, format!("\"{text}\" is not an IP address"));
+                        addresses.push(None);
+                    }
                 }
             }
+            if witness && !raw_addresses.is_empty() && addresses.iter().all(Option::is_none) {
+                self.problem(
+                    format!("{prefix}.addresses"),
+                    "a witness needs an address on at least one link",
+                );
+            }
             let interfaces = node.interfaces.unwrap_or_default();
+            if witness && !interfaces.is_empty() {
+                self.problem(
+                    format!("{prefix}.interfaces"),
+                    "a witness holds no VIPs, so it has no interfaces for them",
+                );
+            }
             for (logical, real) in &interfaces {
                 if real.is_empty() || real.len() > MAX_IFNAME_LEN {
                     self.problem(
@@ -415,6 +478,7 @@ impl Checker {
             }
             nodes.push(Node {
                 name,
+                witness,
                 priority,
                 addresses,
                 interfaces,
@@ -423,7 +487,7 @@ impl Checker {
         for (l, link) in links.iter().enumerate() {
             let families: Vec<bool> = nodes
                 .iter()
-                .filter_map(|n| n.addresses.get(l).map(IpAddr::is_ipv4))
+                .filter_map(|n| n.addresses.get(l).copied().flatten().map(|a| a.is_ipv4()))
                 .collect();
             if families.windows(2).any(|w| w[0] != w[1]) {
                 self.problem(
@@ -457,7 +521,7 @@ impl Checker {
                     format!("{address} is declared twice"),
                 );
             }
-            if let Some(node) = nodes.iter().find(|n| n.addresses.contains(&address)) {
+            if let Some(node) = nodes.iter().find(|n| n.addresses.contains(&Some(address))) {
                 self.problem(
                     format!("{prefix}.address"),
                     format!(
@@ -478,7 +542,7 @@ impl Checker {
                     "labels exist for IPv4 addresses only",
                 );
             }
-            for node in nodes {
+            for node in nodes.iter().filter(|n| !n.witness) {
                 let real = node.interface(&vip.interface);
                 if real.is_empty() || real.len() > MAX_IFNAME_LEN {
                     self.problem(

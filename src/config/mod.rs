@@ -138,15 +138,28 @@ pub struct Timing {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub name: String,
-    /// Higher wins the election among equally healthy nodes.
+    /// A witness votes in the majority rule and holds nothing: it never becomes
+    /// active, has no VIPs, checks or hooks.
+    pub witness: bool,
+    /// Higher wins the election among equally healthy nodes (0 for a witness).
     pub priority: u16,
-    /// This node's address on each link, indexed like [`Config::links`].
-    pub addresses: Vec<IpAddr>,
+    /// This node's address on each link, indexed like [`Config::links`]. Every node
+    /// that may hold the VIPs has one on every link; a witness only on the links it
+    /// is on (a crossover cable joins two machines only).
+    pub addresses: Vec<Option<IpAddr>>,
     /// Interface names on this node for the logical names used by `[[vip]]`.
     pub interfaces: BTreeMap<String, String>,
 }
 
 impl Node {
+    /// This node's addresses, link by link, on the links it is on.
+    pub fn link_addresses(&self) -> impl Iterator<Item = (usize, IpAddr)> + '_ {
+        self.addresses
+            .iter()
+            .enumerate()
+            .filter_map(|(link, address)| Some((link, (*address)?)))
+    }
+
     /// The real interface on this node for a logical interface name.
     pub fn interface<'a>(&'a self, logical: &'a str) -> &'a str {
         self.interfaces.get(logical).map_or(logical, String::as_str)
@@ -358,6 +371,17 @@ impl Config {
         self.nodes.iter().position(|n| n.name == name)
     }
 
+    /// How many nodes vote: every node, witnesses included. With three or more, an
+    /// unplanned takeover needs a majority of them (see `machine::quorum`).
+    pub fn voters(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the majority rule applies: three voters or more.
+    pub fn majority_rule(&self) -> bool {
+        self.voters() >= 3
+    }
+
     /// Short digest of the part of the configuration that every node must share:
     /// cluster, timings, links, nodes and VIPs. Hooks, health targets and the key
     /// file's path may differ between nodes without harm, so they are left out.
@@ -385,7 +409,14 @@ impl Config {
         for node in &self.nodes {
             canon.push_str(&format!("node {} {}", node.name, node.priority));
             for address in &node.addresses {
-                canon.push_str(&format!(" {address}"));
+                match address {
+                    Some(address) => canon.push_str(&format!(" {address}")),
+                    None => canon.push_str(" -"),
+                }
+            }
+            // Written only for a witness, so two-node files keep their fingerprint.
+            if node.witness {
+                canon.push_str(" witness");
             }
             canon.push('\n');
         }
@@ -480,8 +511,8 @@ mod tests {
         assert_eq!(
             config.nodes[1].addresses,
             [
-                "198.19.0.2".parse::<IpAddr>().unwrap(),
-                "198.18.0.12".parse().unwrap()
+                Some("198.19.0.2".parse::<IpAddr>().unwrap()),
+                Some("198.18.0.12".parse().unwrap())
             ]
         );
         assert_eq!(config.vips[0].prefix_len, 24);

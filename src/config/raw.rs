@@ -103,6 +103,7 @@ pub(super) struct RawLink {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNode {
     pub(super) name: Option<String>,
+    pub(super) witness: Option<bool>,
     pub(super) priority: Option<u16>,
     pub(super) addresses: Option<BTreeMap<String, String>>,
     pub(super) interfaces: Option<BTreeMap<String, String>>,

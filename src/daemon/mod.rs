@@ -128,8 +128,9 @@ pub async fn run(
 /// What the daemon listens on, bound before anything starts, so that an address
 /// not on this host or a port in use fails the start with a clear message.
 pub struct Listeners {
-    /// One heartbeat socket per link, in the order of the configuration's links.
-    pub links: Vec<Arc<UdpSocket>>,
+    /// One heartbeat socket per link, in the order of the configuration's links;
+    /// none on a link this node has no address on (a witness off the crossover).
+    pub links: Vec<Option<Arc<UdpSocket>>>,
     pub control: Option<UnixListener>,
     pub http: Option<TcpListener>,
 }
@@ -138,6 +139,10 @@ impl Listeners {
     pub async fn bind(config: &Config, me: usize) -> Result<Listeners, DaemonError> {
         let mut links = Vec::new();
         for (link, address) in config.nodes[me].addresses.iter().enumerate() {
+            let Some(address) = address else {
+                links.push(None);
+                continue;
+            };
             let address = SocketAddr::new(*address, config.cluster.port);
             let socket = UdpSocket::bind(address)
                 .await
@@ -146,7 +151,7 @@ impl Listeners {
                     address,
                     source,
                 })?;
-            links.push(Arc::new(socket));
+            links.push(Some(Arc::new(socket)));
         }
         let control = Some(control::bind(&config.control)?);
         let http = match config.http.listen {
@@ -187,7 +192,7 @@ pub struct Shell<H: Host> {
     config: Arc<Config>,
     config_path: PathBuf,
     me: usize,
-    sockets: Vec<Arc<UdpSocket>>,
+    sockets: Vec<Option<Arc<UdpSocket>>>,
     host: H,
     jobs: mpsc::UnboundedSender<(EffectId, Effect)>,
     events: EventLog,
@@ -217,6 +222,7 @@ impl<H: Host> Shell<H> {
     ) -> Result<(Shell<H>, Machine, Inputs), DaemonError> {
         let (datagram_tx, datagrams) = mpsc::channel::<Datagram>(256);
         for (link, socket) in listeners.links.iter().enumerate() {
+            let Some(socket) = socket else { continue };
             tokio::spawn(receive(link, Arc::clone(socket), datagram_tx.clone()));
         }
         let (role, role_rx) = watch::channel(Role::Starting);
@@ -382,7 +388,7 @@ impl<H: Host> Shell<H> {
                     // now is worth less than the next one. Sent straight on the
                     // non-blocking socket: tokio's try_send_to refuses until the
                     // runtime has seen the socket writable, which lost the first one.
-                    if let Some(socket) = self.sockets.get(link)
+                    if let Some(Some(socket)) = self.sockets.get(link)
                         && let Err(err) =
                             socket2::SockRef::from(socket.as_ref()).send_to(&datagram, &to.into())
                     {

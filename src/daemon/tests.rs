@@ -182,7 +182,7 @@ impl Lab {
         let crossover = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let lan = UdpSocket::bind("127.0.0.3:0").await.unwrap();
         let listeners = Listeners {
-            links: vec![Arc::new(crossover), Arc::new(lan)],
+            links: vec![Some(Arc::new(crossover)), Some(Arc::new(lan))],
             control: None,
             http: None,
         };

@@ -35,6 +35,8 @@ pub(super) enum Phase {
     Starting,
     Standby,
     Fault,
+    /// A witness's only phase: it votes and holds nothing.
+    Witness,
     Active(Active),
     /// Handing the VIPs back: stop hook, then removal. Peers see the role it is
     /// leaving, flagged "releasing", until the last effect completes.
@@ -51,6 +53,7 @@ impl Phase {
             Phase::Starting => Role::Starting,
             Phase::Standby => Role::Standby,
             Phase::Fault => Role::Fault,
+            Phase::Witness => Role::Witness,
             Phase::Active(_) => Role::Active,
             Phase::Releasing(release) => release.from,
             Phase::Claiming(claim) => claim.from,
@@ -62,6 +65,7 @@ impl Phase {
         match role {
             Role::Starting => Phase::Starting,
             Role::Fault => Phase::Fault,
+            Role::Witness => Phase::Witness,
             Role::Standby | Role::Active => Phase::Standby,
         }
     }
@@ -167,9 +171,13 @@ pub(super) struct Election {
 }
 
 impl Election {
-    pub(super) fn new(vips: usize, peers: usize, now: Instant) -> Election {
+    pub(super) fn new(vips: usize, peers: usize, witness: bool, now: Instant) -> Election {
         Election {
-            phase: Phase::Starting,
+            phase: if witness {
+                Phase::Witness
+            } else {
+                Phase::Starting
+            },
             previous: Role::Starting,
             since: now,
             reason: Reason::Start,
@@ -232,6 +240,7 @@ impl Machine {
             }
             Role::Standby | Role::Fault => self.settle(now, Reason::Elected),
             Role::Active => self.keep_or_release(now),
+            Role::Witness => {}
         }
     }
 
@@ -261,6 +270,9 @@ impl Machine {
         // safety action, not an automatic move. A node that resumed after a stall
         // backs off as it would outside maintenance, for the same reason.
         if self.role() == Role::Active && !self.releasing() {
+            if let Some(reason) = self.majority_lost(now) {
+                return self.start_release(now, After::Standby, reason);
+            }
             if let Some(peer) = self.stalled_behind() {
                 return self.start_release(now, After::Standby, Reason::ResumedAfterStall { peer });
             }
@@ -298,7 +310,10 @@ impl Machine {
         }
         // The VIPs found at start stay where clients find them, unless an operator
         // asked another node to take over (see `Reason::Adopted`).
-        if self.adopting() && !self.peers.iter().any(|p| p.present() && p.takeover) {
+        if self.adopting()
+            && !self.peers.iter().any(|p| p.present() && p.takeover)
+            && self.majority_hold().is_none()
+        {
             self.release_hold();
             return self.become_active(now, Reason::Adopted);
         }
@@ -346,6 +361,9 @@ impl Machine {
     }
 
     fn keep_or_release(&mut self, now: Instant) {
+        if let Some(reason) = self.majority_lost(now) {
+            return self.start_release(now, After::Standby, reason);
+        }
         if let Some(peer) = self.healthier_peer(now) {
             let reason = self.health_lost(peer);
             return self.start_release(now, After::Fault, reason);
@@ -409,6 +427,30 @@ impl Machine {
         }
     }
 
+    /// With the majority rule, a holder whose majority ran out lets go: the others
+    /// may form one without it and take the VIPs (see `quorum`).
+    fn majority_lost(&self, now: Instant) -> Option<Reason> {
+        if self.majority_holds(now) {
+            return None;
+        }
+        Some(Reason::MajorityLost {
+            heard: self.voters_heard(),
+            voters: self.settings.voters,
+        })
+    }
+
+    /// Arms the moment the holder's majority runs out, while it holds the VIPs.
+    pub(super) fn tend_majority(&mut self, now: Instant) {
+        let holding = self.settings.majority_rule()
+            && matches!(self.election.phase, Phase::Active(_))
+            && self.lifecycle == Lifecycle::Running;
+        let until = holding
+            .then(|| self.majority_until())
+            .flatten()
+            .filter(|at| *at > now);
+        self.timers.set_or_stop(Timer::Majority, until);
+    }
+
     /// While this node yields after a stall: the peer that took over meanwhile.
     fn stalled_behind(&self) -> Option<String> {
         if !self.yielding() {
@@ -440,7 +482,7 @@ impl Machine {
     /// say it took them before it would claim them back.
     fn just_released(&self) -> bool {
         self.timers.pending(Timer::ReleaseGrace, self.now_hint)
-            && self.peers.iter().any(|p| p.present())
+            && self.peers.iter().any(|p| p.present() && !p.witness)
     }
 
     /// Whether this node is still within its start wait with a peer it has not
@@ -547,7 +589,7 @@ impl Machine {
             .peers
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.present() && !p.holds())
+            .filter(|(_, p)| p.present() && !p.holds() && !p.witness)
             .filter(|(_, p)| released_by.as_deref() != Some(p.name.as_str()))
             .map(|(i, _)| i)
             .collect();
@@ -713,6 +755,10 @@ impl Machine {
     /// "releasing" so the peer waits for the release to finish rather than adding
     /// the VIPs while this node still has them.
     pub(super) fn start_release(&mut self, now: Instant, after: After, reason: Reason) {
+        // A holder that lost its majority races the others' takeover: the VIPs go
+        // first and the service after (see `quorum`). Otherwise the service stops
+        // before its addresses go, so clients see a refusal and not a timeout.
+        let urgent = matches!(reason, Reason::MajorityLost { .. });
         // An announcement decided in this same step (the peer came back) must not
         // go out for VIPs about to be removed.
         self.actions
@@ -746,7 +792,7 @@ impl Machine {
         self.timers.stop(Timer::Failback);
         self.timers.stop(Timer::VipRetry);
         let mut last = None;
-        if service_started {
+        if service_started && !urgent {
             last = self.run_hook(Hook::Stop);
         }
         for i in 0..self.settings.vips.len() {
@@ -761,6 +807,9 @@ impl Machine {
                     last = Some(id);
                 }
             }
+        }
+        if service_started && urgent {
+            last = self.run_hook(Hook::Stop).or(last);
         }
         self.heartbeat();
         match (&mut self.election.phase, last) {

@@ -22,6 +22,8 @@ pub enum Role {
     Active,
     /// Less healthy than a live peer; holds nothing until it recovers.
     Fault,
+    /// A witness (`[[node]] witness = true`): it votes and holds nothing, ever.
+    Witness,
 }
 
 impl Role {
@@ -31,6 +33,7 @@ impl Role {
             Role::Standby => "standby",
             Role::Active => "active",
             Role::Fault => "fault",
+            Role::Witness => "witness",
         }
     }
 
@@ -40,6 +43,8 @@ impl Role {
             Role::Standby => WireState::Standby,
             Role::Active => WireState::Active,
             Role::Fault => WireState::Fault,
+            // Peers know a witness from the file; old ones take it for a standby.
+            Role::Witness => WireState::Standby,
         }
     }
 }
@@ -107,6 +112,9 @@ pub enum Reason {
     ResumedAfterStall { peer: String },
     /// An unplanned takeover is held back by the split-brain guard.
     TakeoverHeld { hold: Hold },
+    /// This node held the VIPs and no longer hears a majority of the voters: the
+    /// others may be about to take them.
+    MajorityLost { heard: usize, voters: usize },
     /// The daemon started, found the VIPs on this node, and no live peer holds them:
     /// it keeps them (a restart of the active node's daemon).
     Adopted,
@@ -137,6 +145,7 @@ impl Reason {
             Reason::Maintenance { .. } => "maintenance",
             Reason::ResumedAfterStall { .. } => "resumed_after_stall",
             Reason::TakeoverHeld { hold } => hold.kind(),
+            Reason::MajorityLost { .. } => "majority_lost",
             Reason::Adopted => "adopted",
         }
     }
@@ -180,6 +189,11 @@ impl fmt::Display for Reason {
                 write!(f, "resumed after a stall, peer {peer} took over meanwhile")
             }
             Reason::TakeoverHeld { hold } => write!(f, "takeover held: {hold}"),
+            Reason::MajorityLost { heard, voters } => write!(
+                f,
+                "no longer heard by a majority ({heard} of {voters} voters, itself \
+                 included): letting go before the others take over"
+            ),
             Reason::Adopted => write!(
                 f,
                 "adopted the VIPs found on this node at start: no live peer holds them"

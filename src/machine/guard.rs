@@ -10,13 +10,16 @@
 //! 1. **A gateway** (`[split_brain] require_gateway`): a node that hears no peer
 //!    takes over only while one of its gateway checks passes, so a node cut off from
 //!    everything does not take the VIPs for a LAN it cannot reach.
-//! 2. **The LAN's answer.** While the VIPs are up for grabs (no holder heard on time)
+//! 2. **A majority** (three voters or more, see `quorum`): this node and the peers
+//!    it hears must be most of the voters, and none of them may still hear the
+//!    silent holder.
+//! 3. **The LAN's answer.** While the VIPs are up for grabs (no holder heard on time)
 //!    the node probes them, RFC 5227 style, from the moment a holder is late (`warn`)
 //!    or from its start, so an answer is at hand when `dead` expires and node death
 //!    costs no more time. If another MAC answers, the old holder's kernel is alive:
 //!    with `live_vip = "wait"` the node goes to fault, says who answers, and probes on;
 //!    it takes over once the VIP falls silent or the peer is heard releasing.
-//! 3. **Fencing** (`[fencing] command`): every silent peer is fenced (powered off, or
+//! 4. **Fencing** (`[fencing] command`): every silent peer is fenced (powered off, or
 //!    its VIPs removed) before the takeover; only a fence that exited 0 counts, and a
 //!    failed one is retried with a growing wait. A fenced peer counts as gone even if
 //!    the probe still saw its VIP.
@@ -84,6 +87,10 @@ pub enum Hold {
     LiveVip { sighting: Sighting },
     /// No peer is heard and no gateway check passes (`require_gateway`).
     NoGateway,
+    /// This node and the peers it hears are no majority of the voters (see `quorum`).
+    NoMajority { heard: usize, voters: usize },
+    /// Peer `by` still hears `hears`, which this node finds silent.
+    Vetoed { by: String, hears: String },
     /// Fencing `peer` failed; it is tried again in `retry`.
     FenceFailed {
         peer: String,
@@ -98,6 +105,8 @@ impl Hold {
         match self {
             Hold::LiveVip { .. } => "live_vip",
             Hold::NoGateway => "no_gateway",
+            Hold::NoMajority { .. } => "no_majority",
+            Hold::Vetoed { .. } => "vetoed",
             Hold::FenceFailed { .. } => "fence_failed",
         }
     }
@@ -115,6 +124,15 @@ impl std::fmt::Display for Hold {
             Hold::NoGateway => write!(
                 f,
                 "no peer heard and no gateway reachable ([split_brain] require_gateway)"
+            ),
+            Hold::NoMajority { heard, voters } => write!(
+                f,
+                "this node hears {heard} of {voters} voters, itself included: no majority"
+            ),
+            Hold::Vetoed { by, hears } => write!(
+                f,
+                "{by} still hears {hears}, which is silent here: {hears} may still hold \
+                 the VIPs"
             ),
             Hold::FenceFailed {
                 peer,
@@ -306,6 +324,9 @@ impl Machine {
         if self.settings.split_brain.require_gateway && alone && !self.gateway_reachable() {
             return Verdict::Hold(Hold::NoGateway);
         }
+        if let Some(hold) = self.majority_hold() {
+            return Verdict::Hold(hold);
+        }
         let fencing = self.settings.fencing.command.is_some();
         let mut waiting = false;
         if !self.settings.vips.is_empty() {
@@ -330,7 +351,8 @@ impl Machine {
         if fencing {
             for i in 0..self.peers.len() {
                 let peer = &self.peers[i];
-                if peer.alive || peer.leaving {
+                // A witness holds nothing: there is nothing to fence.
+                if peer.alive || peer.leaving || peer.witness {
                     continue;
                 }
                 match self.election.guard.fences[i] {

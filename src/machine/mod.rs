@@ -41,6 +41,7 @@ mod guard;
 pub mod health;
 mod orders;
 pub mod peer;
+mod quorum;
 mod rank;
 mod reload;
 mod report;
@@ -284,6 +285,8 @@ pub struct Machine {
     rejects_total: BTreeMap<&'static str, u64>,
     last_reject_report: Option<Instant>,
     sent: u64,
+    /// When recent heartbeats left, for the peers' acknowledgements (see `quorum`).
+    sent_at: quorum::Sent,
 }
 
 impl Machine {
@@ -306,7 +309,7 @@ impl Machine {
         let peers = settings
             .peers
             .iter()
-            .map(|p| Peer::new(p.name.clone(), &settings.links, &p.addresses, p.priority))
+            .map(|p| Peer::new(p, &settings.links, &settings.addresses))
             .collect();
         let health = Health::new(settings.checks.clone());
         let mut timers = Timers::default();
@@ -315,7 +318,12 @@ impl Machine {
         timers.set(Timer::HeardBack, now + settings.heard_back());
         timers.set(Timer::InitDead, now + settings.timing.init_dead);
         let mut machine = Machine {
-            election: Election::new(settings.vips.len(), settings.peers.len(), now),
+            election: Election::new(
+                settings.vips.len(),
+                settings.peers.len(),
+                settings.witness,
+                now,
+            ),
             settings,
             incarnation,
             sequence: 0,
@@ -335,6 +343,7 @@ impl Machine {
             rejects_total: BTreeMap::new(),
             last_reject_report: None,
             sent: 0,
+            sent_at: quorum::Sent::default(),
         };
         if !machine.settings.vips.is_empty() {
             let vips = machine.settings.vips.clone();
@@ -360,6 +369,7 @@ impl Machine {
         }
         self.evaluate(now);
         self.tend_guard(now);
+        self.tend_majority(now);
         self.flush_events();
     }
 
@@ -414,11 +424,13 @@ impl Machine {
                 | Timer::Failback
                 | Timer::Probe
                 | Timer::Fence(_)
-                | Timer::Resumed => {}
+                | Timer::Resumed
+                | Timer::Majority => {}
             }
         }
         self.evaluate(now);
         self.tend_guard(now);
+        self.tend_majority(now);
         self.flush_events();
     }
 
@@ -553,17 +565,17 @@ impl Machine {
         };
         let ours = (self.nonce, self.previous_nonce);
         let peer = &mut self.peers[index];
-        let Some(view) = peer.links.get(link) else {
+        let Some(view) = peer.links.iter().position(|v| v.link == link) else {
             return self.reject(now, Reject::WrongSource);
         };
-        if usize::from(hb.link) != link || view.address != from {
+        if usize::from(hb.link) != link || peer.links[view].address != from {
             return self.reject(now, Reject::WrongSource);
         }
         // A claimer that withdraws held nothing: only a confirmed holder's release is
         // the reason for a takeover.
         let was_holding = peer.holds() && !peer.claiming;
         let alive = peer.alive;
-        let accepted = peer.accept(link, &hb, ours, now, &mut self.events);
+        let accepted = peer.accept(view, &hb, ours, now, &mut self.events);
         self.track_peer(now, index);
         let update = match accepted {
             Ok(update) => update,
@@ -595,8 +607,9 @@ impl Machine {
         {
             claim.waiting.retain(|&i| i != index);
         }
-        // Answer a claim at once rather than at the next interval.
-        if update.started_claiming {
+        // Answer a claim at once rather than at the next interval, and tell the
+        // other voters at once that this node hears a peer again.
+        if update.started_claiming || (update.came_up && self.settings.majority_rule()) {
             self.heartbeat();
         }
         let peer = &mut self.peers[index];
@@ -626,12 +639,18 @@ impl Machine {
             return self.track_peer(now, i);
         }
         let held = self.peers[i].holds();
-        if self.peers[i].age(now, &self.settings.timing, &mut self.events) && held {
+        let died = self.peers[i].age(now, &self.settings.timing, &mut self.events);
+        if died && held {
             self.election.takeover_reason = Some(Reason::PeerDead {
                 peer: self.peers[i].name.clone(),
             });
         }
         self.track_peer(now, i);
+        // Whom this node hears is a vote: its peers learn of the change at once,
+        // not an interval later (see `quorum`).
+        if died && self.settings.majority_rule() {
+            self.heartbeat();
+        }
     }
 
     /// Arms the deadlines that peer `i`'s state implies: the next link-silence
@@ -764,12 +783,16 @@ impl Machine {
             fingerprint: self.settings.fingerprint,
             nonce: self.nonce,
             echo: 0,
+            votes: None,
             cluster: self.settings.cluster.clone(),
             node: self.settings.name.clone(),
         };
+        self.record_sent(self.sequence);
         for peer in &self.peers {
             hb.echo = peer.heard_nonce.unwrap_or(0);
-            for (link, view) in peer.links.iter().enumerate() {
+            hb.votes = self.votes_for(peer);
+            for view in &peer.links {
+                let link = view.link;
                 hb.link = u8::try_from(link).unwrap_or(u8::MAX);
                 let mut datagram = Vec::with_capacity(128);
                 hb.encode(&self.settings.signer, &mut datagram);

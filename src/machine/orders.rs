@@ -92,6 +92,8 @@ pub enum Refusal {
     Releasing,
     #[error("this node is already active")]
     AlreadyActive,
+    #[error("this node is a witness: it never holds the VIPs")]
+    Witness,
     #[error("this node is still starting")]
     Starting,
     /// `failing` is the node's health score (the weights of its failing checks).
@@ -141,6 +143,9 @@ impl Machine {
 
     /// Whether this node can take part in a move at all.
     fn may_move(&self) -> Result<(), Refusal> {
+        if self.settings.witness {
+            return Err(Refusal::Witness);
+        }
         if let Some(by) = self.frozen_by() {
             return Err(Refusal::Frozen { by });
         }
@@ -162,6 +167,7 @@ impl Machine {
                     failing: self.health.score(),
                 });
             }
+            Role::Witness => return Err(Refusal::Witness),
             Role::Standby => {}
         }
         self.election.request = Some(Request::Takeover);
@@ -179,7 +185,7 @@ impl Machine {
         let candidates: Vec<&Peer> = self
             .peers
             .iter()
-            .filter(|p| p.present() && p.role != Role::Starting)
+            .filter(|p| p.present() && !p.witness && p.role != Role::Starting)
             .collect();
         if candidates.is_empty() {
             return Err(Refusal::NoLivePeer);

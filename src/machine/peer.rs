@@ -6,10 +6,11 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::event::{Event, Reject, Role};
+use super::settings::PeerSettings;
 use crate::config::Timing;
 use crate::wire::heartbeat::{
     FLAG_CLAIMING, FLAG_FAILED, FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING,
-    Heartbeat,
+    Heartbeat, Votes,
 };
 
 /// Silence after which a stale packet starts a new handshake.
@@ -45,6 +46,8 @@ impl LinkState {
 
 #[derive(Debug, Clone)]
 pub struct LinkView {
+    /// The link's index in the file, as heartbeats carry it.
+    pub link: usize,
     pub name: String,
     /// The peer's address on this link; datagrams from elsewhere are dropped.
     pub address: IpAddr,
@@ -58,6 +61,11 @@ pub struct LinkView {
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub name: String,
+    /// The peer's place in the file's `[[node]]` list: its bit in the votes.
+    pub index: usize,
+    /// A witness votes and never holds the VIPs; it ranks nowhere.
+    pub witness: bool,
+    /// The links both ends are on, in file order.
     pub links: Vec<LinkView>,
     pub incarnation: Option<u64>,
     /// Sequence of the heartbeat the view below comes from (in this incarnation).
@@ -85,6 +93,8 @@ pub struct Peer {
     pub claiming: bool,
     pub health: u8,
     pub priority: u16,
+    /// What the peer last said for the majority rule (clusters of three or more).
+    pub votes: Option<Votes>,
     pub fingerprint: Option<[u8; 8]>,
     pub alive: bool,
     late: bool,
@@ -104,11 +114,17 @@ pub struct Update {
 }
 
 impl Peer {
-    pub fn new(name: String, links: &[String], addresses: &[IpAddr], priority: u16) -> Peer {
+    /// A peer as `settings` describe it, joined to this node by the links both are on
+    /// (`mine` are this node's addresses, link by link).
+    pub(super) fn new(settings: &PeerSettings, links: &[String], mine: &[Option<IpAddr>]) -> Peer {
         let links = links
             .iter()
-            .zip(addresses)
-            .map(|(name, &address)| LinkView {
+            .zip(&settings.addresses)
+            .zip(mine)
+            .enumerate()
+            .filter_map(|(link, ((name, theirs), ours))| Some((link, name, (*theirs)?, (*ours)?)))
+            .map(|(link, name, address, _)| LinkView {
+                link,
                 name: name.clone(),
                 address,
                 state: LinkState::Unknown,
@@ -118,7 +134,9 @@ impl Peer {
             })
             .collect();
         Peer {
-            name,
+            name: settings.name.clone(),
+            index: settings.index,
+            witness: settings.witness,
             links,
             incarnation: None,
             newest: None,
@@ -135,7 +153,8 @@ impl Peer {
             failed: false,
             claiming: false,
             health: 0,
-            priority,
+            priority: settings.priority,
+            votes: None,
             fingerprint: None,
             alive: false,
             late: false,
@@ -166,9 +185,10 @@ impl Peer {
     /// the first packet of a handshake. Either way it changes nothing but the nonce
     /// to echo, and that only while the peer is not alive, so a flood of recordings
     /// cannot disturb a live exchange.
+    /// `view` is the position in [`Peer::links`] of the link it came on.
     pub fn accept(
         &mut self,
-        link: usize,
+        view: usize,
         hb: &Heartbeat,
         ours: (u64, u64),
         now: Instant,
@@ -194,7 +214,7 @@ impl Peer {
         self.handshake_since = None;
         match self.incarnation {
             Some(current) if hb.incarnation == current => {
-                if self.links[link].seq.is_some_and(|seq| hb.sequence <= seq) {
+                if self.links[view].seq.is_some_and(|seq| hb.sequence <= seq) {
                     return Err(Reject::Replay);
                 }
             }
@@ -218,10 +238,11 @@ impl Peer {
             }
         }
         self.heard_nonce = Some(hb.nonce);
-        let view = &mut self.links[link];
+        let role = self.role_of(hb);
+        let view = &mut self.links[view];
         view.seq = Some(hb.sequence);
         view.received += 1;
-        if hb.leaving() && Role::from(hb.state) != Role::Active {
+        if hb.leaving() && role != Role::Active {
             // Gone for good: it holds nothing and said so, so nobody needs to wait
             // `dead` for it. Later copies of its farewell change nothing.
             update.stopped_being_active = self.alive && self.role == Role::Active;
@@ -230,7 +251,7 @@ impl Peer {
                     peer: self.name.clone(),
                 });
             }
-            self.role = Role::from(hb.state);
+            self.role = role;
             self.releasing = false;
             self.leaving = true;
             self.forget();
@@ -260,7 +281,6 @@ impl Peer {
         self.late = false;
         if self.newest.is_none_or(|newest| hb.sequence > newest) {
             self.newest = Some(hb.sequence);
-            let role = Role::from(hb.state);
             update.stopped_being_active = self.role == Role::Active && role != Role::Active;
             self.role = role;
             self.releasing = hb.releasing();
@@ -280,8 +300,23 @@ impl Peer {
             self.claiming = claiming;
             self.health = hb.health;
             self.priority = hb.priority;
+            self.votes = hb.votes;
         }
         Ok(update)
+    }
+
+    /// The sequence of the peer's newest heartbeat accepted, for the votes' ack.
+    pub fn newest(&self) -> Option<u64> {
+        self.newest
+    }
+
+    /// A witness says "standby" on the wire; it is a witness whatever it says.
+    fn role_of(&self, hb: &Heartbeat) -> Role {
+        if self.witness {
+            Role::Witness
+        } else {
+            Role::from(hb.state)
+        }
     }
 
     /// Ages every link; returns true when the peer has just died.

@@ -86,7 +86,7 @@ impl Machine {
         self.peers
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.present() && p.role != Role::Fault && !p.standby)
+            .filter(|(_, p)| p.present() && !p.witness && p.role != Role::Fault && !p.standby)
             .map(|(i, p)| (i, Rank::of_peer(p)))
             .filter(|(_, rank)| *rank > me)
             .max_by(|a, b| a.1.cmp(&b.1))
@@ -98,7 +98,7 @@ impl Machine {
         let me = self.rank();
         self.peers
             .iter()
-            .filter(|p| p.present() && p.role != Role::Active)
+            .filter(|p| p.present() && !p.witness && p.role != Role::Active)
             .map(|p| (p, Rank::of_peer(p)))
             .filter(|(_, rank)| *rank > me)
             .max_by(|a, b| a.1.cmp(&b.1))
@@ -118,7 +118,7 @@ impl Machine {
             .iter()
             // Peers in fault count too: their fault may have been relative to a node
             // that is gone now, and health comes first in the rank anyway.
-            .filter(|p| p.present() && p.role != Role::Active)
+            .filter(|p| p.present() && !p.witness && p.role != Role::Active)
             .any(|p| Rank::of_peer(p) > me)
     }
 }

@@ -64,11 +64,22 @@ impl Machine {
             });
         };
         let next = Settings::new(config, me);
-        let peer_names = |s: &Settings| s.peers.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        // Who the peers are, where each sits in the votes, and which links join them
+        // to this node: the peer views and sockets are built from these at start.
+        let peers = |s: &Settings| {
+            s.peers
+                .iter()
+                .map(|p| {
+                    let links: Vec<bool> = p.addresses.iter().map(Option::is_some).collect();
+                    (p.name.clone(), p.index, p.witness, links)
+                })
+                .collect::<Vec<_>>()
+        };
         if next.cluster != self.settings.cluster
             || next.port != self.settings.port
             || next.links != self.settings.links
-            || peer_names(&next) != peer_names(&self.settings)
+            || (next.index, next.witness) != (self.settings.index, self.settings.witness)
+            || peers(&next) != peers(&self.settings)
         {
             return Err(ReloadError::ClusterChanged);
         }
@@ -118,8 +129,10 @@ impl Machine {
             self.timers.set(Timer::Unstick(index), at);
         }
         for (peer, settings) in self.peers.iter_mut().zip(&new.peers) {
-            for (view, address) in peer.links.iter_mut().zip(&settings.addresses) {
-                view.address = *address;
+            for view in &mut peer.links {
+                if let Some(Some(address)) = settings.addresses.get(view.link) {
+                    view.address = *address;
+                }
             }
         }
         if new.timing != old.timing && self.role() == Role::Starting {

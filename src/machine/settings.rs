@@ -16,11 +16,19 @@ use crate::wire::heartbeat::Signer;
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
     pub name: String,
+    /// This node's place in the file's `[[node]]` list: its bit in the votes.
+    pub index: usize,
+    /// A witness votes and holds nothing (see `quorum`).
+    pub witness: bool,
+    /// Every node of the file, witnesses included; with three or more, unplanned
+    /// takeovers follow the majority rule.
+    pub voters: usize,
     pub cluster: String,
     pub priority: u16,
     pub port: u16,
-    /// This node's address on each link (the sockets are bound to them).
-    pub addresses: Vec<IpAddr>,
+    /// This node's address on each link (the sockets are bound to them); none on a
+    /// link it is not on.
+    pub addresses: Vec<Option<IpAddr>>,
     pub links: Vec<String>,
     pub peers: Vec<PeerSettings>,
     pub timing: Timing,
@@ -43,9 +51,12 @@ pub(super) struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct PeerSettings {
     pub name: String,
+    /// The peer's place in the file's `[[node]]` list.
+    pub index: usize,
+    pub witness: bool,
     pub priority: u16,
     /// The peer's address on each link, indexed like [`Settings::links`].
-    pub addresses: Vec<IpAddr>,
+    pub addresses: Vec<Option<IpAddr>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +91,12 @@ pub(super) struct Announce {
 impl Settings {
     pub fn new(config: &Config, me: usize) -> Settings {
         let node = &config.nodes[me];
+        let witness = node.witness;
         Settings {
             name: node.name.clone(),
+            index: me,
+            witness,
+            voters: config.voters(),
             cluster: config.cluster.name.clone(),
             priority: node.priority,
             port: config.cluster.port,
@@ -92,8 +107,10 @@ impl Settings {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i != me)
-                .map(|(_, n)| PeerSettings {
+                .map(|(i, n)| PeerSettings {
                     name: n.name.clone(),
+                    index: i,
+                    witness: n.witness,
                     priority: n.priority,
                     addresses: n.addresses.clone(),
                 })
@@ -101,13 +118,28 @@ impl Settings {
             timing: config.timing,
             failback: config.cluster.failback,
             failback_delay: config.cluster.failback_delay,
-            vips: vip_targets(config, me),
-            hooks: Hooks {
-                start: config.hooks.start.clone(),
-                stop: config.hooks.stop.clone(),
-                fault: config.hooks.fault.clone(),
-                standby: config.hooks.standby.clone(),
-                timeout: config.hooks.timeout,
+            // A witness places no VIPs and runs no service, so no hook either.
+            vips: if witness {
+                Vec::new()
+            } else {
+                vip_targets(config, me)
+            },
+            hooks: if witness {
+                Hooks {
+                    start: None,
+                    stop: None,
+                    fault: None,
+                    standby: None,
+                    timeout: config.hooks.timeout,
+                }
+            } else {
+                Hooks {
+                    start: config.hooks.start.clone(),
+                    stop: config.hooks.stop.clone(),
+                    fault: config.hooks.fault.clone(),
+                    standby: config.hooks.standby.clone(),
+                    timeout: config.hooks.timeout,
+                }
             },
             announce: Announce {
                 rounds: config.announce.count,
@@ -127,6 +159,16 @@ impl Settings {
             fingerprint: config.fingerprint(),
             signer: Signer::new(config.key.as_bytes()),
         }
+    }
+
+    /// Whether unplanned takeovers need a majority of the voters (see `quorum`).
+    pub fn majority_rule(&self) -> bool {
+        self.voters >= 3
+    }
+
+    /// How many voters, this node included, make a majority.
+    pub fn majority(&self) -> usize {
+        self.voters / 2 + 1
     }
 
     /// How long a starting node that has heard every peer still listens: its own

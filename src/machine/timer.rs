@@ -57,6 +57,8 @@ pub(super) enum Timer {
     /// This node resumed after a stall: peers are not judged dead before the
     /// heartbeats that queued up meanwhile have been read.
     Resumed,
+    /// The holder's majority runs out (see `quorum`).
+    Majority,
 }
 
 /// The armed deadlines. A handful at most per peer, so a short list beats a map.

@@ -514,7 +514,7 @@ impl fmt::Display for StateBadge<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let class = match self.state {
             Some(PeerState::Active) => "b-active",
-            Some(PeerState::Standby) => "b-standby",
+            Some(PeerState::Standby | PeerState::Witness) => "b-standby",
             Some(PeerState::Fault) => "b-fault",
             Some(PeerState::Dead) => "b-dead",
             Some(PeerState::Starting | PeerState::Unknown | PeerState::Stopped) | None => {

@@ -21,7 +21,13 @@ const PREFIX: &str = "failoverd_";
 /// details are shorter still.
 const MAX_OUTPUT_LABEL: usize = 200;
 /// The states of [`Status::state`], in the order the `state` metric lists them.
-const STATES: [Role; 4] = [Role::Starting, Role::Standby, Role::Active, Role::Fault];
+const STATES: [Role; 5] = [
+    Role::Starting,
+    Role::Standby,
+    Role::Active,
+    Role::Fault,
+    Role::Witness,
+];
 
 /// A text format for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -363,7 +363,7 @@ fn peer_paint(state: PeerState) -> Option<Paint> {
         PeerState::Active => Some(Paint::Green),
         PeerState::Standby => Some(Paint::Yellow),
         PeerState::Fault | PeerState::Dead => Some(Paint::Red),
-        PeerState::Starting | PeerState::Unknown | PeerState::Stopped => None,
+        PeerState::Starting | PeerState::Unknown | PeerState::Stopped | PeerState::Witness => None,
     }
 }
 

@@ -21,6 +21,20 @@
 //! |        | 1+m  | node name (length, bytes)                         |
 //! |        | 32   | HMAC-SHA256 over every byte before it             |
 //!
+//! Version 2, sent only by clusters of three or more nodes (a witness, or more than
+//! two VIP nodes), carries the votes the majority rule needs between the echo and
+//! the names:
+//!
+//! | offset | size | field                                             |
+//! |--------|------|---------------------------------------------------|
+//! | 52     | 8    | ack: the receiver's latest sequence accepted, or 0 |
+//! | 60     | 4    | heard: bit i set if the sender hears node i alive  |
+//! | 64     | 1+n  | cluster name, then node name and tag as above     |
+//!
+//! Node i is the i-th `[[node]]` of the file, which the fingerprint makes the same
+//! on every node. A two-node cluster keeps sending version 1, so the format it uses
+//! did not change; a node decodes both.
+//!
 //! Decoding checks the tag before it trusts any field, and never panics.
 //!
 //! The echo is what makes a recorded packet useless later: a receiver trusts a
@@ -33,10 +47,15 @@ use sha2::Sha256;
 
 pub const MAGIC: [u8; 4] = *b"FOHB";
 pub const VERSION: u8 = 1;
+/// The version that carries [`Votes`].
+pub const VERSION_VOTES: u8 = 2;
 pub const TAG_LEN: usize = 32;
 const FIXED_LEN: usize = 52;
-/// Largest packet we ever send: two 64-byte names.
-pub const MAX_LEN: usize = FIXED_LEN + 2 * (1 + 64) + TAG_LEN;
+const VOTES_LEN: usize = 12;
+/// Largest packet we ever send: votes and two 64-byte names.
+pub const MAX_LEN: usize = FIXED_LEN + VOTES_LEN + 2 * (1 + 64) + TAG_LEN;
+/// Nodes a cluster may have: one bit each in [`Votes::heard`].
+pub const MAX_NODES: usize = 32;
 /// Smallest well-formed packet: two 1-byte names.
 pub const MIN_LEN: usize = FIXED_LEN + 2 * 2 + TAG_LEN;
 
@@ -102,8 +121,28 @@ pub struct Heartbeat {
     pub fingerprint: [u8; 8],
     pub nonce: u64,
     pub echo: u64,
+    /// Present in clusters of three or more nodes (version 2).
+    pub votes: Option<Votes>,
     pub cluster: String,
     pub node: String,
+}
+
+/// What a node of a cluster of three or more tells each peer for the majority rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Votes {
+    /// The receiver's latest heartbeat sequence the sender accepted, or 0: the
+    /// receiver knows when it sent that one, so it knows how long the sender will
+    /// go on counting it alive.
+    pub ack: u64,
+    /// Bit i: the sender hears node i (file order) alive.
+    pub heard: u32,
+}
+
+impl Votes {
+    /// Whether the sender hears node `index` alive.
+    pub fn hears(&self, index: usize) -> bool {
+        index < MAX_NODES && self.heard & (1 << index) != 0
+    }
 }
 
 /// Why a datagram was not accepted as a heartbeat. Each reason is counted apart.
@@ -160,7 +199,11 @@ impl Heartbeat {
     pub fn encode(&self, signer: &Signer, out: &mut Vec<u8>) {
         let start = out.len();
         out.extend_from_slice(&MAGIC);
-        out.push(VERSION);
+        out.push(if self.votes.is_some() {
+            VERSION_VOTES
+        } else {
+            VERSION
+        });
         out.push(self.link);
         out.push(self.state.to_byte());
         out.push(self.flags);
@@ -172,6 +215,10 @@ impl Heartbeat {
         out.extend_from_slice(&self.fingerprint);
         out.extend_from_slice(&self.nonce.to_be_bytes());
         out.extend_from_slice(&self.echo.to_be_bytes());
+        if let Some(votes) = &self.votes {
+            out.extend_from_slice(&votes.ack.to_be_bytes());
+            out.extend_from_slice(&votes.heard.to_be_bytes());
+        }
         for name in [&self.cluster, &self.node] {
             let bytes = &name.as_bytes()[..name.len().min(usize::from(u8::MAX))];
             out.push(bytes.len() as u8);
@@ -189,7 +236,8 @@ impl Heartbeat {
         if bytes[..4] != MAGIC {
             return Err(DecodeError::Magic);
         }
-        if bytes[4] != VERSION {
+        let version = bytes[4];
+        if version != VERSION && version != VERSION_VOTES {
             return Err(DecodeError::Version);
         }
         let (body, tag) = bytes.split_at(bytes.len() - TAG_LEN);
@@ -212,6 +260,14 @@ impl Heartbeat {
         let fingerprint = r.array()?;
         let nonce = u64::from_be_bytes(r.array()?);
         let echo = u64::from_be_bytes(r.array()?);
+        let votes = if version == VERSION_VOTES {
+            Some(Votes {
+                ack: u64::from_be_bytes(r.array()?),
+                heard: u32::from_be_bytes(r.array()?),
+            })
+        } else {
+            None
+        };
         let cluster = r.name()?;
         let node = r.name()?;
         if r.at != body.len() {
@@ -228,6 +284,7 @@ impl Heartbeat {
             fingerprint,
             nonce,
             echo,
+            votes,
             cluster,
             node,
         })
@@ -291,6 +348,7 @@ mod tests {
             fingerprint: [1, 2, 3, 4, 5, 6, 7, 8],
             nonce: 0x1122_3344_5566_7788,
             echo: 9,
+            votes: None,
             cluster: "web".into(),
             node: "alpha".into(),
         }
@@ -326,6 +384,30 @@ mod tests {
         assert_eq!(&bytes[44..52], &9u64.to_be_bytes());
         assert_eq!(bytes[52], 3);
         assert_eq!(&bytes[53..56], b"web");
+    }
+
+    #[test]
+    fn votes_travel_in_version_2_at_the_documented_offsets() {
+        let signer = Signer::new(b"k");
+        let mut hb = sample();
+        hb.votes = Some(Votes {
+            ack: 41,
+            heard: 0b101,
+        });
+        let bytes = encoded(&hb, b"k");
+        assert_eq!(bytes[4], VERSION_VOTES);
+        assert_eq!(&bytes[52..60], &41u64.to_be_bytes());
+        assert_eq!(&bytes[60..64], &5u32.to_be_bytes());
+        assert_eq!(bytes[64], 3);
+        assert_eq!(bytes.len(), FIXED_LEN + VOTES_LEN + 4 + 6 + TAG_LEN);
+        let decoded = Heartbeat::decode(&bytes, &signer).unwrap();
+        assert_eq!(decoded, hb);
+        let votes = decoded.votes.unwrap();
+        assert!(votes.hears(0) && !votes.hears(1) && votes.hears(2));
+        assert!(!votes.hears(MAX_NODES), "no bit beyond the last node");
+        // A version 1 packet from the same sender decodes without votes.
+        let v1 = encoded(&sample(), b"k");
+        assert_eq!(Heartbeat::decode(&v1, &signer).unwrap().votes, None);
     }
 
     #[test]
@@ -377,7 +459,11 @@ mod tests {
                 .collect();
             if junk.len() > 5 {
                 junk[..4].copy_from_slice(&MAGIC);
-                junk[4] = VERSION;
+                junk[4] = if seed & 1 == 0 {
+                    VERSION
+                } else {
+                    VERSION_VOTES
+                };
             }
             assert!(Heartbeat::decode(&junk, &signer).is_err());
         }

@@ -854,8 +854,11 @@ impl Sim {
             .config
             .nodes
             .iter()
-            .position(|n| n.addresses[link] == to)
+            .position(|n| n.addresses[link] == Some(to))
         else {
+            return;
+        };
+        let Some(from) = self.config.nodes[i].addresses[link] else {
             return;
         };
         self.nodes[i].last_sent.insert((dest, link), self.now);
@@ -866,7 +869,7 @@ impl Sim {
             sender: i,
             to: dest,
             link,
-            from: self.config.nodes[i].addresses[link],
+            from,
             bytes,
         };
         if self.capture {

@@ -465,6 +465,10 @@ fn judge(
             "it was not active",
         ),
         Err(Refusal::Starting) => check(before.role == Role::Starting, "it was not starting"),
+        Err(Refusal::Witness) => check(
+            is_move && before.role == Role::Witness,
+            "only a witness refuses moves for being one",
+        ),
         Err(Refusal::Unhealthy { failing }) => check(
             before.role == Role::Fault && *failing == before.failing,
             "it was not in fault with that many failing checks",

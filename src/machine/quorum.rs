@@ -1,0 +1,160 @@
+//! The majority rule: what a witness, or a third node, adds to the split-brain guard.
+//!
+//! Two nodes that stop hearing each other cannot tell a dead peer from a cut link;
+//! the guard's probe and fencing narrow that down, but only a third voice can settle
+//! it. With three voters or more (every `[[node]]` of the file votes, witnesses
+//! included), heartbeats carry votes (see `wire::heartbeat::Votes`): each node says
+//! which nodes it hears alive, and acknowledges the newest heartbeat it accepted from
+//! the peer it sends to. Two rules follow:
+//!
+//! - **Taking over.** An unplanned takeover needs a majority: this node and the peers
+//!   it hears alive must be more than half of the voters, and none of those peers
+//!   may still hear a node that this node finds silent. So two nodes cut from each
+//!   other but both heard by a witness never both take the VIPs (the witness hears
+//!   the holder and vetoes), and a node cut from everyone takes nothing.
+//! - **Keeping.** A holder keeps the VIPs only while a majority still hears it. A
+//!   peer counts this node alive until `dead` after it received this node's
+//!   heartbeat, and the acknowledgement says which heartbeat that was, so this node
+//!   knows the earliest moment each peer can declare it dead: the send time of the
+//!   acknowledged heartbeat plus `dead`. It lets go an interval before the majority
+//!   it can count on runs out, VIPs first and stop hook after, so the VIPs are gone
+//!   before any majority without it can have formed.
+//!
+//! A planned move (the holder said it let go) needs neither. With two voters none of
+//! this applies, and the two-node rules of `guard` stand alone.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::Machine;
+use super::guard::Hold;
+use super::peer::Peer;
+use crate::wire::heartbeat::Votes;
+
+/// The send times kept for acknowledgements: a peer acknowledges a heartbeat at most
+/// `dead` old, and at the shortest interval that is a few dozen. The cap bounds a
+/// burst of out-of-turn heartbeats.
+const SENT_KEPT: usize = 256;
+
+/// When this node sent its recent heartbeats, by sequence.
+#[derive(Debug, Default)]
+pub(super) struct Sent {
+    times: VecDeque<(u64, Instant)>,
+}
+
+impl Sent {
+    fn record(&mut self, sequence: u64, at: Instant) {
+        if self.times.len() == SENT_KEPT {
+            self.times.pop_front();
+        }
+        self.times.push_back((sequence, at));
+    }
+
+    fn at(&self, sequence: u64) -> Option<Instant> {
+        self.times
+            .binary_search_by_key(&sequence, |(s, _)| *s)
+            .ok()
+            .map(|i| self.times[i].1)
+    }
+}
+
+impl Machine {
+    /// Notes that heartbeat `sequence` left now.
+    pub(super) fn record_sent(&mut self, sequence: u64) {
+        if self.settings.majority_rule() {
+            self.sent_at.record(sequence, self.now_hint);
+        }
+    }
+
+    /// The votes for a heartbeat to `peer`: none in a two-node cluster.
+    pub(super) fn votes_for(&self, peer: &Peer) -> Option<Votes> {
+        if !self.settings.majority_rule() {
+            return None;
+        }
+        let heard = self
+            .peers
+            .iter()
+            .filter(|p| p.alive)
+            .fold(0u32, |bits, p| bits | bit(p.index));
+        Some(Votes {
+            ack: peer.newest().unwrap_or(0),
+            heard,
+        })
+    }
+
+    /// Why the majority rule forbids an unplanned takeover now, if it does.
+    pub(super) fn majority_hold(&self) -> Option<Hold> {
+        if !self.settings.majority_rule() {
+            return None;
+        }
+        // A peer that sends no votes (an older version) cannot agree to anything.
+        let voting: Vec<&Peer> = self
+            .peers
+            .iter()
+            .filter(|p| p.present() && p.votes.is_some())
+            .collect();
+        let heard = 1 + voting.len();
+        if heard < self.settings.majority() {
+            return Some(Hold::NoMajority {
+                heard,
+                voters: self.settings.voters,
+            });
+        }
+        let silent = self
+            .peers
+            .iter()
+            .filter(|p| !p.witness && !p.alive && !p.leaving);
+        for holder in silent {
+            if let Some(by) = voting
+                .iter()
+                .find(|p| p.votes.is_some_and(|v| v.hears(holder.index)))
+            {
+                return Some(Hold::Vetoed {
+                    by: by.name.clone(),
+                    hears: holder.name.clone(),
+                });
+            }
+        }
+        None
+    }
+
+    /// Until when this node can count on a majority that hears it: the moment, an
+    /// interval before the earliest time enough peers could have declared it dead
+    /// that the rest are no majority. `None` once that moment is past, or in a
+    /// two-node cluster (`Some(far future)` is never needed: callers ask only with
+    /// the rule on).
+    pub(super) fn majority_until(&self) -> Option<Instant> {
+        let t = &self.settings.timing;
+        let mut until: Vec<Instant> = self
+            .peers
+            .iter()
+            .filter(|p| p.alive)
+            .filter_map(|p| {
+                let ack = p.votes?.ack;
+                let sent = self.sent_at.at(ack)?;
+                (sent + t.dead).checked_sub(t.interval)
+            })
+            .collect();
+        // This node votes for itself; it needs `majority - 1` peers besides.
+        let needed = self.settings.majority() - 1;
+        until.sort_unstable_by(|a, b| b.cmp(a));
+        until.get(needed.checked_sub(1)?).copied()
+    }
+
+    /// Whether this node, holding the VIPs, still has its majority at `now`.
+    pub(super) fn majority_holds(&self, now: Instant) -> bool {
+        !self.settings.majority_rule() || self.majority_until().is_some_and(|until| now < until)
+    }
+
+    /// How many voters this node hears, itself included.
+    pub(super) fn voters_heard(&self) -> usize {
+        1 + self.peers.iter().filter(|p| p.present()).count()
+    }
+}
+
+fn bit(index: usize) -> u32 {
+    u32::try_from(index)
+        .ok()
+        .and_then(|i| 1u32.checked_shl(i))
+        .unwrap_or(0)
+}
