@@ -157,20 +157,20 @@ impl Checker {
         })
     }
 
-    /// With three voters or more, a holder lets go an interval before a majority
-    /// could have declared it dead, and that moment trails its heartbeats by up to an
-    /// interval (the acknowledgement's round trip): `dead` must leave room for both
-    /// and a lost heartbeat, or the holder would let go at every heartbeat.
+    /// With three voters or more, a holder lets go half an interval before a
+    /// majority could have declared it dead, and what it knows of that trails its
+    /// heartbeats by up to two intervals (its cadence, then the acknowledging
+    /// peer's): `dead` must leave room for both and a lost acknowledgement, or the
+    /// holder would let go in steady state (see `machine::quorum`).
     fn majority_timing(&mut self, timing: &Timing, nodes: &[Node]) {
-        if nodes.len() < 3 || timing.dead >= timing.interval * 3 {
+        if nodes.len() < 3 || timing.dead >= timing.interval * 4 {
             return;
         }
         self.problem(
             "timing.dead",
             format!(
-                "{} must be at least three times timing.interval ({}) with {} nodes: \
-                 the holder lets go an interval before a majority could have declared \
-                 it dead",
+                "{} must be at least four times timing.interval ({}) with {} nodes: \
+                 the holder must keep hearing from a majority well within timing.dead",
                 format_duration(timing.dead),
                 format_duration(timing.interval),
                 nodes.len()
@@ -835,6 +835,86 @@ mod tests {
         let dir = Scratch::new("checks");
         let problems = Config::parse(&good, dir.path()).unwrap_err();
         assert_eq!(keys(&problems), ["cluster.key_file"]);
+    }
+
+    const WITNESS: &str = "[[node]]\nname = \"witness\"\nwitness = true\n\
+                           addresses = { lan = \"198.18.0.13\" }";
+
+    #[test]
+    fn a_witness_joins_the_links_it_is_on_and_holds_nothing() {
+        let text = good().append(WITNESS).to_string();
+        let config = parse(&text).expect("a witness on the LAN only is valid");
+        let witness = &config.nodes[2];
+        assert!(witness.witness && !config.nodes[0].witness);
+        assert_eq!(witness.addresses[0], None, "not on the crossover");
+        assert_eq!(witness.addresses[1], Some("198.18.0.13".parse().unwrap()));
+        assert_eq!(config.voters(), 3);
+        assert!(config.majority_rule());
+        assert!(config.checks_for(2).is_empty(), "a witness checks nothing");
+        let two = parse(&good().to_string()).unwrap();
+        assert!(!two.majority_rule());
+        assert_ne!(two.fingerprint(), config.fingerprint());
+    }
+
+    #[test]
+    fn a_witness_needs_an_address_and_no_priority_or_interfaces() {
+        let text = good()
+            .append(
+                "[[node]]\nname = \"witness\"\nwitness = true\npriority = 5\n\
+                 addresses = {}\ninterfaces = { eth0 = \"ens3\" }",
+            )
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        let keys = keys(&problems);
+        assert!(keys.contains(&"node[2].priority"), "{problems:#?}");
+        assert!(keys.contains(&"node[2].interfaces"), "{problems:#?}");
+        let text = good()
+            .append("[[node]]\nname = \"witness\"\nwitness = true\naddresses = { lan = \"x\" }")
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("at least one link")),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn two_nodes_that_may_hold_the_vips_are_required_besides_witnesses() {
+        let text = good()
+            .set("node[1].witness", true)
+            .remove("node[1].priority");
+        let text = text.remove("node[1].interfaces").to_string();
+        let problems = parse(&text).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key == "node" && p.message.contains("not witnesses")),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn three_voters_need_dead_of_four_intervals() {
+        let text = good()
+            .set("timing.dead", "700ms")
+            .set("timing.warn", "600ms")
+            .append(WITNESS)
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(keys(&problems), ["timing.dead"], "{problems:#?}");
+        assert!(
+            problems[0].message.contains("four times"),
+            "{}",
+            problems[0]
+        );
+        // The same timing is fine for two nodes.
+        let two = good()
+            .set("timing.dead", "700ms")
+            .set("timing.warn", "600ms")
+            .to_string();
+        parse(&two).expect("two nodes need only twice the interval");
     }
 
     #[test]

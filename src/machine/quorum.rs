@@ -16,9 +16,16 @@
 //!   peer counts this node alive until `dead` after it received this node's
 //!   heartbeat, and the acknowledgement says which heartbeat that was, so this node
 //!   knows the earliest moment each peer can declare it dead: the send time of the
-//!   acknowledged heartbeat plus `dead`. It lets go an interval before the majority
-//!   it can count on runs out, VIPs first and stop hook after, so the VIPs are gone
-//!   before any majority without it can have formed.
+//!   acknowledged heartbeat plus `dead`. It lets go half an interval before the
+//!   majority it can count on runs out, VIPs first and stop hook after, so the VIPs
+//!   are gone before any majority without it can have formed (a removal takes a
+//!   millisecond; the others still need a datagram to agree).
+//!
+//! The acknowledgement the holder has in hand trails its heartbeats by up to two
+//! intervals (its own cadence, then the peer's) and two network delays, so the
+//! holder's majority would run out in steady state if `dead` were not longer than
+//! that plus the half interval: the configuration asks for `dead >= 4 x interval`
+//! with three voters or more, which also rides out one lost acknowledgement.
 //!
 //! A planned move (the holder said it let go) needs neither. With two voters none of
 //! this applies, and the two-node rules of `guard` stand alone.
@@ -118,8 +125,8 @@ impl Machine {
         None
     }
 
-    /// Until when this node can count on a majority that hears it: the moment, an
-    /// interval before the earliest time enough peers could have declared it dead
+    /// Until when this node can count on a majority that hears it: the moment, half
+    /// an interval before the earliest time enough peers could have declared it dead
     /// that the rest are no majority. `None` once that moment is past, or in a
     /// two-node cluster (`Some(far future)` is never needed: callers ask only with
     /// the rule on).
@@ -132,7 +139,7 @@ impl Machine {
             .filter_map(|p| {
                 let ack = p.votes?.ack;
                 let sent = self.sent_at.at(ack)?;
-                (sent + t.dead).checked_sub(t.interval)
+                (sent + t.dead).checked_sub(t.interval / 2)
             })
             .collect();
         // This node votes for itself; it needs `majority - 1` peers besides.
