@@ -278,6 +278,9 @@ pub struct Machine {
     timers: Timers,
     /// The time of the latest input, for the rules that ask whether a wait is over.
     now_hint: Instant,
+    /// When this daemon started: until it has listened for `dead`, it cannot say
+    /// that any peer is silent (see `quorum`).
+    started: Instant,
     next_effect: u64,
     actions: VecDeque<Action>,
     events: Vec<Event>,
@@ -336,6 +339,7 @@ impl Machine {
             health,
             timers,
             now_hint: now,
+            started: now,
             next_effect: 0,
             actions: VecDeque::new(),
             events: Vec::new(),

@@ -5,7 +5,8 @@
 //! it. With three voters or more (every `[[node]]` of the file votes, witnesses
 //! included), heartbeats carry votes (see `wire::heartbeat::Votes`): each node says
 //! which nodes it hears alive, and acknowledges the newest heartbeat it accepted from
-//! the peer it sends to. Two rules follow:
+//! the peer it sends to (a node that started less than `dead` ago says it hears
+//! every peer that has not left: it cannot tell a silent one yet). Two rules follow:
 //!
 //! - **Taking over.** An unplanned takeover needs a majority: this node and the peers
 //!   it hears alive must be more than half of the voters, and none of those peers
@@ -78,10 +79,14 @@ impl Machine {
         if !self.settings.majority_rule() {
             return None;
         }
+        // A node that has not listened for `dead` yet cannot say that anyone is
+        // silent: a witness that just restarted must not agree that the holder is
+        // gone only because it has not heard it yet.
+        let listened = self.now_hint >= self.started + self.settings.timing.dead;
         let heard = self
             .peers
             .iter()
-            .filter(|p| p.alive)
+            .filter(|p| p.alive || (!listened && !p.leaving))
             .fold(0u32, |bits, p| bits | bit(p.index));
         Some(Votes {
             ack: peer.newest().unwrap_or(0),
