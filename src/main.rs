@@ -342,6 +342,10 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
         format_duration(t.dead),
         format_duration(t.init_dead)
     ));
+    if node.witness {
+        line("a witness holds nothing: no VIPs, checks or hooks".to_string());
+        return out;
+    }
     line(match c.failback {
         failoverd::config::Failback::Auto => format!(
             "failback: auto, after {} of health",

@@ -188,6 +188,7 @@ impl Machine {
                     ..Guard::new(peers)
                 };
                 self.timers.stop(Timer::Probe);
+                self.timers.stop(Timer::Veto);
                 for i in 0..peers {
                     self.timers.stop(Timer::Fence(i));
                 }
@@ -324,8 +325,17 @@ impl Machine {
         if self.settings.split_brain.require_gateway && alone && !self.gateway_reachable() {
             return Verdict::Hold(Hold::NoGateway);
         }
-        if let Some(hold) = self.majority_hold() {
-            return Verdict::Hold(hold);
+        match self.majority_hold() {
+            // The voter heard the holder's last heartbeat a moment after this node
+            // did and will say so: a veto that lasts less than that is a wait, not
+            // something to page anyone about (see `quorum::veto_settles`).
+            Some(Hold::Vetoed { ref hears, .. }) if self.veto_settles(now, hears).is_some() => {
+                let at = self.veto_settles(now, hears);
+                self.timers.set_or_stop(Timer::Veto, at);
+                return Verdict::Wait;
+            }
+            Some(hold) => return Verdict::Hold(hold),
+            None => {}
         }
         let fencing = self.settings.fencing.command.is_some();
         let mut waiting = false;

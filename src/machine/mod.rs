@@ -429,7 +429,8 @@ impl Machine {
                 | Timer::Probe
                 | Timer::Fence(_)
                 | Timer::Resumed
-                | Timer::Majority => {}
+                | Timer::Majority
+                | Timer::Veto => {}
             }
         }
         self.evaluate(now);

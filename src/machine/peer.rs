@@ -305,6 +305,11 @@ impl Peer {
         Ok(update)
     }
 
+    /// When anything was last heard from the peer, on any link.
+    pub fn last_heard(&self) -> Option<Instant> {
+        self.links.iter().filter_map(|l| l.last_rx).max()
+    }
+
     /// The sequence of the peer's newest heartbeat accepted, for the votes' ack.
     pub fn newest(&self) -> Option<u64> {
         self.newest

@@ -130,6 +130,17 @@ impl Machine {
         None
     }
 
+    /// While a veto about `holder` may be only the voter's news on its way, the
+    /// moment it stops being so: an interval after this node judged the holder dead.
+    /// The voters got the holder's last heartbeat at about the same moment (it went
+    /// to all of them at once), judge it dead at about the same time, and say so at
+    /// once; an interval covers the spread of receipts and the news's trip.
+    pub(super) fn veto_settles(&self, now: Instant, holder: &str) -> Option<Instant> {
+        let t = &self.settings.timing;
+        let last = self.peers.iter().find(|p| p.name == holder)?.last_heard()?;
+        Some(last + t.dead + t.interval).filter(|at| *at > now)
+    }
+
     /// Until when this node can count on a majority that hears it: the moment, half
     /// an interval before the earliest time enough peers could have declared it dead
     /// that the rest are no majority. `None` once that moment is past, or in a

@@ -59,6 +59,8 @@ pub(super) enum Timer {
     Resumed,
     /// The holder's majority runs out (see `quorum`).
     Majority,
+    /// A veto has outlasted the voter's news about a dead holder: it is reported.
+    Veto,
 }
 
 /// The armed deadlines. A handful at most per peer, so a short list beats a map.

@@ -112,7 +112,12 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
         0 => paint.paint(Paint::Green, "healthy"),
         n => paint.paint(Paint::Red, &checks_failing(n)),
     };
-    out.push(format!("this node: priority {}, {checks}", status.priority));
+    let witness = status.state.known() == Some(Role::Witness);
+    if witness {
+        out.push("this node: a witness: it votes and holds nothing".to_string());
+    } else {
+        out.push(format!("this node: priority {}, {checks}", status.priority));
+    }
     let gw_width = health
         .gateways
         .iter()
@@ -145,13 +150,15 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
     }
     render_checks(&mut out, &paint, &health.checks, now);
 
-    out.push(match status.failback.known() {
-        Some(Failback::Auto) => format!(
-            "failback: auto, after {} of health",
-            format_duration(Duration::from_millis(status.failback_delay_ms))
-        ),
-        Some(Failback::Manual) | None => format!("failback: {}", status.failback),
-    });
+    if !witness {
+        out.push(match status.failback.known() {
+            Some(Failback::Auto) => format!(
+                "failback: auto, after {} of health",
+                format_duration(Duration::from_millis(status.failback_delay_ms))
+            ),
+            Some(Failback::Manual) | None => format!("failback: {}", status.failback),
+        });
+    }
     if let Some(ms) = status.last_takeover_ms {
         out.push(format!(
             "last takeover: {} from the decision to every VIP in place",
