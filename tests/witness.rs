@@ -206,11 +206,41 @@ fn with_the_witness_up_a_powered_off_holder_is_replaced_within_dead_and_an_inter
         w.logs()
     );
     // A veto that lasted only until the witness's own verdict arrived fits the bound
-    // above; say so when it happened, as it costs an error and a fault hook.
+    // above; it is pinned apart, by `a_clean_crash_with_the_witness_up_holds_nothing`.
     let held = held_lines(&lab, &w.cluster.beta);
     if !held.is_empty() {
         eprintln!("beta held its takeover on the way: {held:?}");
     }
+}
+
+/// The same crash, held to what an operator should see from a routine failover:
+/// beta waits for the witness's news of alpha's death (both find alpha silent within
+/// a millisecond of each other, and the witness sends its votes out of turn), and
+/// does not report that wait as a held takeover: no error "takeover held", no fault
+/// hook run. Today beta's timer for alpha fires a fraction of a millisecond before
+/// the witness's, so beta reports a veto by the witness (the error, and its fault
+/// hook with "takeover held: witness still hears alpha") that lifts about 2 ms later,
+/// in every run; ignored until the core waits for the witness's verdict, a network
+/// delay, before it reports one.
+#[test]
+#[ignore = "core: a clean crash with the witness up reports a transient veto (error and \
+            fault hook) before the takeover"]
+fn a_clean_crash_with_the_witness_up_holds_nothing() {
+    let lab = witness_lab();
+    let mut w = Witnessed::start(&lab);
+    let expect = Expect::unplanned("alpha", "beta").gap(WITNESS_DEAD + DEATH_SLACK);
+    w.cluster.across(&expect, Cluster::crash_alpha);
+    let held = held_lines(&lab, &w.cluster.beta);
+    let faults: Vec<String> = hook_lines(&lab, "beta")
+        .into_iter()
+        .filter(|l| l.starts_with("fault "))
+        .collect();
+    assert!(
+        held.is_empty() && faults.is_empty(),
+        "beta reported a held takeover for a routine failover: log {held:?}, fault \
+         hooks {faults:?}\n{}",
+        w.logs()
+    );
 }
 
 // --- 3. the witness's own commands -----------------------------------------------
