@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::vipwatch::{Rtnl, VipWatch};
-use common::{GATEWAY, Lab, N1_LAN, N1_XO, N2_LAN, N2_XO, Probe};
+use common::{GATEWAY, Lab, N1_LAN, N1_XO, N2_LAN, N2_XO, N3_LAN, Probe};
 
 /// A short probe: 20 probes 5 ms apart. The generous timeout keeps a loaded machine
 /// from turning a slow answer into a loss.
@@ -105,6 +105,39 @@ fn link_down_cuts_a_node_off_the_lan_and_link_up_restores_it() {
     let up = lab.probe(&short(N1_LAN).count(200).stop_after("alpha", 5));
     assert!(up.stopped_early, "no answer after link_up: {}", up.raw);
     assert_eq!(up.last_responder.as_deref(), Some("alpha"), "{}", up.raw);
+}
+
+/// A host added with `add_lan_host` (a witness's, in tests/witness.rs) is on the LAN
+/// like the nodes, reaching the gateway and both nodes, but not on the crossover;
+/// dropping the lab deletes its namespace with the others.
+#[test]
+fn an_added_lan_host_reaches_the_lan_only_and_goes_with_the_lab() {
+    let mut lab = Lab::new();
+    lab.add_lan_host("n3", N3_LAN);
+    let names = lab.namespaces();
+    assert_eq!(names.len(), 6, "{names:?}");
+    let eth0 = lab.addresses("n3", "eth0");
+    assert!(eth0.contains(&format!("{N3_LAN}/24")), "n3 eth0: {eth0:?}");
+    let _gw = lab.serve("gw", "gateway");
+    let _alpha = lab.serve("n1", "alpha");
+    let _beta = lab.serve("n2", "beta");
+    let _third = lab.serve("n3", "third");
+    for (target, name) in [(GATEWAY, "gateway"), (N1_LAN, "alpha"), (N2_LAN, "beta")] {
+        let summary = lab.probe_from("n3", &short(target));
+        assert_eq!(summary.answers_from(name), 20, "{target}: {}", summary.raw);
+    }
+    let from_n1 = lab.probe_from("n1", &short(N3_LAN));
+    assert_eq!(from_n1.answers_from("third"), 20, "{}", from_n1.raw);
+    for xo in [N1_XO, N2_XO] {
+        let cut = lab.probe_from("n3", &short(xo).timeout(Duration::from_millis(100)));
+        assert_eq!(cut.answered, 0, "{xo} from n3: {}", cut.raw);
+    }
+    drop(lab);
+    let left: Vec<String> = existing_namespaces()
+        .into_iter()
+        .filter(|n| names.contains(n))
+        .collect();
+    assert!(left.is_empty(), "namespaces left behind: {left:?}");
 }
 
 #[test]

@@ -15,7 +15,9 @@
 //! those namespaces. It never adds an address, route or link to the host's own
 //! namespace, and nothing in it is connected to the host's network.
 //!
-//! Hosts are named "lan", "gw", "cl", "n1" and "n2".
+//! Hosts are named "lan", "gw", "cl", "n1" and "n2". `Lab::add_lan_host` adds more
+//! hosts on the bridge alone (no crossover), such as a third node: `n3` at `N3_LAN`,
+//! a witness in tests/witness.rs.
 //!
 //! Built on it: `cluster` (failoverd on the lab: its configuration, rendered by
 //! `sample`, the daemons and the client commands), `vipwatch` (where the VIP is, from
@@ -55,6 +57,8 @@ pub const N1_LAN: &str = "198.18.0.11";
 pub const N2_LAN: &str = "198.18.0.12";
 pub const N1_XO: &str = "198.19.0.1";
 pub const N2_XO: &str = "198.19.0.2";
+/// The LAN address tests give a third host added with `Lab::add_lan_host`.
+pub const N3_LAN: &str = "198.18.0.13";
 /// The UDP port `Lab::serve` listens on.
 pub const PROBE_PORT: u16 = 9000;
 /// The TCP port `Lab::serve_http` listens on.
@@ -83,6 +87,8 @@ pub struct Lab {
     tmpdir: PathBuf,
     /// Namespaces created so far, so a half-built lab is cleaned up too.
     namespaces: Vec<String>,
+    /// Hosts added by `add_lan_host`, after `HOSTS`.
+    extra_hosts: Vec<String>,
     spawned: Mutex<Vec<Spawned>>,
     logs: AtomicU32,
 }
@@ -124,6 +130,7 @@ impl Lab {
             prefix,
             tmpdir,
             namespaces: Vec::new(),
+            extra_hosts: Vec::new(),
             spawned: Mutex::new(Vec::new()),
             logs: AtomicU32::new(0),
         };
@@ -131,18 +138,73 @@ impl Lab {
         lab
     }
 
-    /// The namespace name of `host` ("lan", "gw", "cl", "n1" or "n2").
+    /// The namespace name of `host` ("lan", "gw", "cl", "n1", "n2", or one added with
+    /// `add_lan_host`).
     pub fn ns(&self, host: &str) -> String {
         assert!(
-            HOSTS.contains(&host),
-            "unknown lab host {host:?}; hosts are {HOSTS:?}"
+            HOSTS.contains(&host) || self.extra_hosts.iter().any(|h| h == host),
+            "unknown lab host {host:?}; hosts are {HOSTS:?} and {:?}",
+            self.extra_hosts
         );
         format!("{}-{host}", self.prefix)
     }
 
     /// All namespaces of this lab.
     pub fn namespaces(&self) -> Vec<String> {
-        HOSTS.iter().map(|h| self.ns(h)).collect()
+        HOSTS
+            .iter()
+            .copied()
+            .chain(self.extra_hosts.iter().map(String::as_str))
+            .map(|h| self.ns(h))
+            .collect()
+    }
+
+    /// Adds a host named `host` on the LAN bridge alone, as the other hosts are: its
+    /// eth0 at `address`/24 (in 198.18.0.0/24 and not used by the lab), a default
+    /// route via the gateway, no crossover. For a third node, such as a witness that
+    /// reaches both nodes over the LAN only. Dropping the lab deletes it with the rest.
+    pub fn add_lan_host(&mut self, host: &str, address: &str) {
+        let taken = HOSTS.contains(&host) || self.extra_hosts.iter().any(|h| h == host);
+        // The host's name is also its port's name on the bridge: an interface name.
+        assert!(
+            !taken && host != "br0" && !host.is_empty() && host.len() <= 15,
+            "cannot add a lab host named {host:?}: taken, or not a short interface name"
+        );
+        let ip: std::net::Ipv4Addr = address
+            .parse()
+            .unwrap_or_else(|e| panic!("{address:?} is not an IPv4 address: {e}"));
+        let lan = ip.octets()[..3] == [198, 18, 0] && !matches!(ip.octets()[3], 0 | 255);
+        let used = [VIP, GATEWAY, CLIENT, N1_LAN, N2_LAN];
+        assert!(
+            lan && !used.contains(&address),
+            "{address} is not a free address of the lab's LAN (198.18.0.0/24)"
+        );
+        let ns = format!("{}-{host}", self.prefix);
+        assert!(
+            !Path::new("/run/netns").join(&ns).exists(),
+            "namespace {ns} exists already: left behind by a killed run? \
+             (delete it with `ip netns del {ns}`)"
+        );
+        run_ip(&["netns", "add", &ns]);
+        self.namespaces.push(ns);
+        self.extra_hosts.push(host.to_owned());
+        self.ip(host, &["link", "set", "lo", "up"]);
+        let lan = self.ns("lan");
+        // As in `build`: the pair is made in the host's namespace with the peer placed
+        // straight into the LAN's, so neither end exists in the host's namespace.
+        self.ip(
+            host,
+            &[
+                "link", "add", "eth0", "type", "veth", "peer", "name", host, "netns", &lan,
+            ],
+        );
+        self.ip("lan", &["link", "set", host, "master", "br0", "up"]);
+        self.ip(
+            host,
+            &["addr", "add", &format!("{address}/24"), "dev", "eth0"],
+        );
+        self.ip(host, &["link", "set", "eth0", "up"]);
+        self.ip(host, &["route", "add", "default", "via", GATEWAY]);
     }
 
     /// A directory for configs, keys and logs, private to this lab; removed on Drop
