@@ -247,7 +247,14 @@ impl Machine {
         previous: &str,
         reason: String,
     ) -> Vec<(String, String)> {
-        let peers: Vec<&str> = self.peers.iter().map(|p| p.name.as_str()).collect();
+        // The nodes a service may move to or from; a witness is none of them, and a
+        // hook written for two nodes takes FAILOVERD_PEER for one host name.
+        let peers: Vec<&str> = self
+            .peers
+            .iter()
+            .filter(|p| !p.witness)
+            .map(|p| p.name.as_str())
+            .collect();
         let vips: Vec<String> = self.settings.vips.iter().map(ToString::to_string).collect();
         vec![
             ("FAILOVERD_HOOK".into(), hook.as_str().into()),
