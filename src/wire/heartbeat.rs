@@ -5,7 +5,7 @@
 //! | offset | size | field                                             |
 //! |--------|------|---------------------------------------------------|
 //! | 0      | 4    | magic `FOHB`                                      |
-//! | 4      | 1    | version (1)                                       |
+//! | 4      | 1    | version: 1, or 2 with votes (below)               |
 //! | 5      | 1    | link index the copy was sent on                   |
 //! | 6      | 1    | state (0 starting, 1 standby, 2 active, 3 fault)  |
 //! | 7      | 1    | flags: see the `FLAG_*` constants                 |
@@ -21,9 +21,9 @@
 //! |        | 1+m  | node name (length, bytes)                         |
 //! |        | 32   | HMAC-SHA256 over every byte before it             |
 //!
-//! Version 2, sent only by clusters of three or more nodes (a witness, or more than
-//! two VIP nodes), carries the votes the majority rule needs between the echo and
-//! the names:
+//! Version 2, sent only by clusters of three or more nodes (a witness, or three
+//! nodes that may hold the VIPs), carries the votes the majority rule needs between
+//! the echo and the names:
 //!
 //! | offset | size | field                                             |
 //! |--------|------|---------------------------------------------------|
@@ -31,9 +31,11 @@
 //! | 60     | 4    | heard: bit i set if the sender hears node i alive  |
 //! | 64     | 1+n  | cluster name, then node name and tag as above     |
 //!
-//! Node i is the i-th `[[node]]` of the file, which the fingerprint makes the same
-//! on every node. A two-node cluster keeps sending version 1, so the format it uses
-//! did not change; a node decodes both.
+//! Node i is the i-th `[[node]]` of the file (from 0), which the fingerprint makes
+//! the same on every node; the sender's own bit is not set. A witness says standby
+//! (1) in the state byte; its peers know it is a witness from the file. A two-node
+//! cluster keeps sending version 1, so the format it uses did not change; a node
+//! decodes both.
 //!
 //! Decoding checks the tag before it trusts any field, and never panics.
 //!
