@@ -413,6 +413,7 @@ impl Checker {
                 self.required(&format!("{prefix}.priority"), node.priority)
                     .unwrap_or(0)
             };
+            let addresses_given = node.addresses.is_some();
             let raw_addresses = self
                 .required(&format!("{prefix}.addresses"), node.addresses)
                 .unwrap_or_default();
@@ -455,7 +456,7 @@ impl Checker {
                     }
                 }
             }
-            if witness && !raw_addresses.is_empty() && addresses.iter().all(Option::is_none) {
+            if witness && addresses_given && addresses.iter().all(Option::is_none) {
                 self.problem(
                     format!("{prefix}.addresses"),
                     "a witness needs an address on at least one link",
@@ -868,16 +869,20 @@ mod tests {
         let keys = keys(&problems);
         assert!(keys.contains(&"node[2].priority"), "{problems:#?}");
         assert!(keys.contains(&"node[2].interfaces"), "{problems:#?}");
-        let text = good()
-            .append("[[node]]\nname = \"witness\"\nwitness = true\naddresses = { lan = \"x\" }")
-            .to_string();
-        let problems = parse(&text).unwrap_err();
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.message.contains("at least one link")),
-            "{problems:#?}"
-        );
+        for addresses in ["{ lan = \"x\" }", "{}"] {
+            let text = good()
+                .append(&format!(
+                    "[[node]]\nname = \"witness\"\nwitness = true\naddresses = {addresses}"
+                ))
+                .to_string();
+            let problems = parse(&text).unwrap_err();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.message.contains("at least one link")),
+                "{addresses}: {problems:#?}"
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::guard::{Guard, Verdict};
+use super::guard::{Guard, Hold, Verdict};
 use super::health::{Kind, Run};
 use super::rank::Rank;
 use super::timer::Timer;
@@ -331,6 +331,15 @@ impl Machine {
                     Verdict::Hold(hold) => return self.hold_takeover(now, hold),
                 }
             }
+            // Even a planned handover waits while this node's majority has run out
+            // (the witness down and the holder leaving): it would let go at once.
+            if !self.could_keep(now) {
+                let hold = Hold::NoMajority {
+                    heard: self.voters_heard(now),
+                    voters: self.settings.voters,
+                };
+                return self.hold_takeover(now, hold);
+            }
             self.release_hold();
             let reason = if self.election.request == Some(Request::Takeover) {
                 self.election.takeover_reason = None;
@@ -434,7 +443,7 @@ impl Machine {
             return None;
         }
         Some(Reason::MajorityLost {
-            heard: self.voters_heard(),
+            heard: self.voters_heard(now),
             voters: self.settings.voters,
         })
     }

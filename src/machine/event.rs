@@ -513,6 +513,9 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Transition { from, to, reason } => write!(f, "{from} -> {to}: {reason}"),
+            Event::Releasing {
+                reason: reason @ Reason::MajorityLost { .. },
+            } => write!(f, "releasing (VIPs, then stop hook): {reason}"),
             Event::Releasing { reason } => {
                 write!(f, "releasing (stop hook, then VIPs): {reason}")
             }

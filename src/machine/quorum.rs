@@ -147,17 +147,7 @@ impl Machine {
     /// two-node cluster (`Some(far future)` is never needed: callers ask only with
     /// the rule on).
     pub(super) fn majority_until(&self) -> Option<Instant> {
-        let t = &self.settings.timing;
-        let mut until: Vec<Instant> = self
-            .peers
-            .iter()
-            .filter(|p| p.alive)
-            .filter_map(|p| {
-                let ack = p.votes?.ack;
-                let sent = self.sent_at.at(ack)?;
-                (sent + t.dead).checked_sub(t.interval / 2)
-            })
-            .collect();
+        let mut until: Vec<Instant> = self.majority_leases().collect();
         // This node votes for itself; it needs `majority - 1` peers besides.
         let needed = self.settings.majority() - 1;
         until.sort_unstable_by(|a, b| b.cmp(a));
@@ -169,9 +159,27 @@ impl Machine {
         !self.settings.majority_rule() || self.majority_until().is_some_and(|until| now < until)
     }
 
-    /// How many voters this node hears, itself included.
-    pub(super) fn voters_heard(&self) -> usize {
-        1 + self.peers.iter().filter(|p| p.present()).count()
+    /// How many voters this node can still count on at `now`, itself included:
+    /// the peers whose acknowledgements keep it alive to them.
+    pub(super) fn voters_heard(&self, now: Instant) -> usize {
+        1 + self.majority_leases().filter(|until| *until > now).count()
+    }
+
+    /// Whether this node could keep the VIPs if it took them now: with the majority
+    /// rule, a node whose majority already ran out would let go at once, so even a
+    /// planned handover to it would only leave the VIPs unheld after a flap.
+    pub(super) fn could_keep(&self, now: Instant) -> bool {
+        self.majority_holds(now)
+    }
+
+    /// For each alive peer that acknowledged one of our recent heartbeats: half an
+    /// interval before the earliest moment it could declare this node dead.
+    fn majority_leases(&self) -> impl Iterator<Item = Instant> + '_ {
+        let t = &self.settings.timing;
+        self.peers.iter().filter(|p| p.alive).filter_map(|p| {
+            let sent = self.sent_at.at(p.votes?.ack)?;
+            (sent + t.dead).checked_sub(t.interval / 2)
+        })
     }
 }
 
