@@ -124,17 +124,7 @@ impl Machine {
     /// two-node cluster (`Some(far future)` is never needed: callers ask only with
     /// the rule on).
     pub(super) fn majority_until(&self) -> Option<Instant> {
-        let t = &self.settings.timing;
-        let mut until: Vec<Instant> = self
-            .peers
-            .iter()
-            .filter(|p| p.alive)
-            .filter_map(|p| {
-                let ack = p.votes?.ack;
-                let sent = self.sent_at.at(ack)?;
-                (sent + t.dead).checked_sub(t.interval)
-            })
-            .collect();
+        let mut until: Vec<Instant> = self.leases().collect();
         // This node votes for itself; it needs `majority - 1` peers besides.
         let needed = self.settings.majority() - 1;
         until.sort_unstable_by(|a, b| b.cmp(a));
@@ -146,9 +136,24 @@ impl Machine {
         !self.settings.majority_rule() || self.majority_until().is_some_and(|until| now < until)
     }
 
-    /// How many voters this node hears, itself included.
+    /// How many voters still hear this node, itself included, as far as it can
+    /// tell: the peers whose lease has not run out (what `majority_until` counts).
+    /// It says why a holder lets go, so it counts who hears this node and not whom
+    /// this node hears: those peers are still alive here when the lease runs out.
     pub(super) fn voters_heard(&self) -> usize {
-        1 + self.peers.iter().filter(|p| p.present()).count()
+        let now = self.now_hint;
+        1 + self.leases().filter(|until| *until > now).count()
+    }
+
+    /// For each alive peer that acknowledged a heartbeat of ours: an interval before
+    /// the earliest moment it can declare this node dead.
+    fn leases(&self) -> impl Iterator<Item = Instant> + '_ {
+        let t = &self.settings.timing;
+        self.peers.iter().filter(|p| p.alive).filter_map(|p| {
+            let ack = p.votes?.ack;
+            let sent = self.sent_at.at(ack)?;
+            (sent + t.dead).checked_sub(t.interval)
+        })
     }
 }
 
