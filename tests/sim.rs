@@ -21,6 +21,8 @@ mod harness;
 mod invariants;
 #[path = "sim/menu.rs"]
 mod menu;
+#[path = "sim/quorum.rs"]
+mod quorum;
 #[path = "common/sample.rs"]
 mod sample;
 
