@@ -18,7 +18,7 @@
 //!   `failoverd check --node witness` describes it and the majority rule.
 //!
 //! Timing: a 100 ms interval and `dead` = 500 ms (warn 300 ms), not the lab's 50 ms
-//! and 300 ms: with three voters `dead` must be at least three intervals, and a
+//! and 300 ms: with three voters `dead` must be at least four intervals, and a
 //! holder cut from its peer lives on the witness's acknowledgements alone, so the
 //! wider margin keeps a loaded machine's scheduling from ending its lease. Every
 //! event that moves, or could move, the VIP runs inside `Cluster::across`
@@ -47,7 +47,7 @@ use failoverd::status::{PeerState, PeerStatus, Status};
 const WITNESS_HOST: &str = "n3";
 /// `timing.interval` in these tests.
 const INTERVAL: Duration = Duration::from_millis(100);
-/// `timing.dead` in these tests: five intervals (three at least with a witness).
+/// `timing.dead` in these tests: five intervals (four at least with a witness).
 const WITNESS_DEAD: Duration = Duration::from_millis(500);
 /// `cluster.port`: the heartbeats' UDP port, in the sample and so in the lab.
 const HEARTBEAT_PORT: u16 = 694;
