@@ -13,15 +13,17 @@
 //! expected all along.
 //!
 //! **Progress of each node.** A running daemon sends a heartbeat to every peer on
-//! every link at least every interval (so a silence between two nodes comes from the
-//! network, a pause or a death, never from a node that stopped talking, and "apart"
-//! cannot hide a bug); it counts a VIP as held only if the kernel has it; and no timer
-//! stays due after it ran (checked in `Sim::step`).
+//! every link both are on at least every interval (so a silence between two nodes
+//! comes from the network, a pause or a death, never from a node that stopped
+//! talking, and "apart" cannot hide a bug); it counts a VIP as held only if the
+//! kernel has it; a witness holds nothing and stays a witness; and no timer stays due
+//! after it ran (checked in `Sim::step`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use failoverd::config::{Config, LiveVip, Timing};
+use failoverd::machine::Role;
 
 use crate::harness::{HookBehaviour, Sim, VIP_RETRY};
 
@@ -398,6 +400,22 @@ fn check_nodes(sim: &Sim) -> Result<(), String> {
         if guarded && let Some(theft) = node.stolen.first() {
             return Err(theft.clone());
         }
+        // A witness votes and holds nothing, ever.
+        if sim.witness(i) {
+            if node.vips.iter().any(|&on| on) {
+                return Err(format!("{} is a witness and has a VIP", sim.name(i)));
+            }
+            if let Some(m) = &node.machine
+                && (m.role() != Role::Witness || !m.held_vips().is_empty())
+            {
+                return Err(format!(
+                    "{} is a witness and is {} holding {:?}",
+                    sim.name(i),
+                    m.role(),
+                    m.held_vips()
+                ));
+            }
+        }
         let Some(m) = &node.machine else { continue };
         for vip in m.held_vips() {
             let v = sim
@@ -416,7 +434,8 @@ fn check_nodes(sim: &Sim) -> Result<(), String> {
             continue;
         }
         for peer in (0..sim.nodes.len()).filter(|&p| p != i) {
-            for link in 0..sim.config.links.len() {
+            // Only the links both are on: a witness is on the LAN only.
+            for link in (0..sim.config.links.len()).filter(|&l| sim.on_link(i, peer, l)) {
                 let last = node.last_sent.get(&(peer, link));
                 if last.is_none_or(|&t| sim.now - t > interval) {
                     return Err(format!(
