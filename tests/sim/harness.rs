@@ -53,6 +53,13 @@ pub fn config(nodes: usize, failback: Failback) -> Config {
     build_config(nodes, false, failback)
 }
 
+/// [`config`] with one more node, a witness named `witness` after the others: it
+/// votes and holds nothing, and it is on the LAN only (198.18.0.x), not on the
+/// crossover cable, as a third machine would be.
+pub fn witness_config(nodes: usize, failback: Failback) -> Config {
+    build_config(nodes, true, failback)
+}
+
 fn build_config(nodes: usize, witness: bool, failback: Failback) -> Config {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     assert!((2..=4).contains(&nodes), "the simulator runs 2 to 4 nodes");
