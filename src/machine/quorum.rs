@@ -8,10 +8,14 @@
 //! the peer it sends to. Two rules follow:
 //!
 //! - **Taking over.** An unplanned takeover needs a majority: this node and the peers
-//!   it hears alive must be more than half of the voters, and none of those peers
-//!   may still hear a node that this node finds silent. So two nodes cut from each
+//!   whose votes count for it must be more than half of the voters, and none of the
+//!   peers it hears may still hear a node that this node finds silent. A vote counts
+//!   for this node only if it says it hears this node and acknowledges a heartbeat
+//!   recent enough to give it the lease below: a voter that two candidates both count
+//!   heard one of them first, and names it to the other. So two nodes cut from each
 //!   other but both heard by a witness never both take the VIPs (the witness hears
-//!   the holder and vetoes), and a node cut from everyone takes nothing.
+//!   the holder, or the first of them, and vetoes), and a node cut from everyone
+//!   takes nothing.
 //! - **Keeping.** A holder keeps the VIPs only while a majority still hears it. A
 //!   peer counts this node alive until `dead` after it received this node's
 //!   heartbeat, and the acknowledgement says which heartbeat that was, so this node
@@ -93,7 +97,17 @@ impl Machine {
             .iter()
             .filter(|p| p.present() && p.votes.is_some())
             .collect();
-        let heard = 1 + voting.len();
+        // Only a vote that hears this node counts for it: one sent before its peer
+        // heard this node may also predate its hearing another candidate, so it
+        // could not veto that one, and two nodes that do not hear each other could
+        // both count the same peer. And only while it would keep this node's lease
+        // (see `majority_until`): a holder that took the VIPs without one would let
+        // them go at once.
+        let now = self.now_hint;
+        let heard = 1 + voting
+            .iter()
+            .filter(|p| self.vote_until(p).is_some_and(|until| now < until))
+            .count();
         if heard < self.settings.majority() {
             return Some(Hold::NoMajority {
                 heard,
@@ -124,21 +138,30 @@ impl Machine {
     /// two-node cluster (`Some(far future)` is never needed: callers ask only with
     /// the rule on).
     pub(super) fn majority_until(&self) -> Option<Instant> {
-        let t = &self.settings.timing;
         let mut until: Vec<Instant> = self
             .peers
             .iter()
             .filter(|p| p.alive)
-            .filter_map(|p| {
-                let ack = p.votes?.ack;
-                let sent = self.sent_at.at(ack)?;
-                (sent + t.dead).checked_sub(t.interval)
-            })
+            .filter_map(|p| self.vote_until(p))
             .collect();
         // This node votes for itself; it needs `majority - 1` peers besides.
         let needed = self.settings.majority() - 1;
         until.sort_unstable_by(|a, b| b.cmp(a));
         until.get(needed.checked_sub(1)?).copied()
+    }
+
+    /// Until when `peer`'s vote counts for this node: it says it hears this node,
+    /// and it acknowledged a heartbeat of ours, so it counts this node alive until
+    /// `dead` after that one left at the earliest; this node lets go an interval
+    /// before. `None` for a peer that says neither.
+    fn vote_until(&self, peer: &Peer) -> Option<Instant> {
+        let t = &self.settings.timing;
+        let votes = peer.votes?;
+        if !votes.hears(self.settings.index) {
+            return None;
+        }
+        let sent = self.sent_at.at(votes.ack)?;
+        (sent + t.dead).checked_sub(t.interval)
     }
 
     /// Whether this node, holding the VIPs, still has its majority at `now`.
