@@ -114,10 +114,9 @@ impl Machine {
                 voters: self.settings.voters,
             });
         }
-        let silent = self
-            .peers
-            .iter()
-            .filter(|p| !p.witness && !p.alive && !p.leaving);
+        // A peer that said goodbye counts as silent too: a voter that hears it has
+        // newer news (it may have started again and taken the VIPs meanwhile).
+        let silent = self.peers.iter().filter(|p| !p.witness && !p.alive);
         for holder in silent {
             if let Some(by) = voting
                 .iter()
