@@ -558,14 +558,34 @@ fn a_different_configuration_on_the_peer_is_reported() {
 
 // --- more than two nodes ----------------------------------------------------------
 
+/// The VIPs go to the first node by priority among those a majority can reach: alpha,
+/// then beta when alpha dies, then alpha again (back, and ahead of gamma) when beta
+/// dies. The majority rule (src/machine/quorum.rs): with two of three nodes down, the
+/// last one hears 1 of 3 voters and takes nothing, until a second one is back.
 #[test]
 fn three_nodes_elect_one_and_fail_over_in_priority_order() {
     let mut sim = Sim::new(config(3, Failback::Manual), 24);
     sim.run_until(ms(3000), |s| s.holders() == vec![0]);
     sim.crash(0);
     sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    sim.run_for(ms(2000));
+    assert_eq!(sim.holders(), vec![1], "manual failback: beta keeps them");
     sim.crash(1);
-    sim.run_until(ms(3000), |s| s.holders() == vec![2]);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    // Majority rule: gamma alone is no majority, so it holds nothing and says why.
+    sim.crash(0);
+    sim.run_for(ms(3000));
+    assert!(sim.holders().is_empty(), "gamma took the VIPs alone");
+    assert_eq!(
+        sim.machine(2).takeover_held(),
+        Some(&failoverd::machine::Hold::NoMajority {
+            heard: 1,
+            voters: 3
+        })
+    );
+    sim.restart(1);
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
     assert_eq!(sim.max_holders_seen, 1);
 }
 
@@ -1651,13 +1671,24 @@ fn a_shutdown_during_the_stale_vip_cleanup_at_start_exits_only_after_the_removal
 /// it first, and alpha claims too because, by what it heard, it ranks first. Then beta,
 /// whose request ended when it became active, releases to alpha: the order is defeated
 /// and the planned move overlapped. Unignore once the core is fixed.
+///
+/// Gamma gets the VIPs while alpha and beta are down, one at a time, with an order
+/// in between. (This test once crashed both at once; under the majority rule,
+/// src/machine/quorum.rs, gamma alone hears 1 of 3 voters and takes nothing.) With
+/// this start the race is back: alpha's claim waits three intervals for beta's echo,
+/// the loss burst lasts as long, and alpha takes the VIPs while beta, late but alive,
+/// claims them too.
 #[test]
+#[ignore = "core bug (reported): a claim goes ahead without the echo of a rival that is late but alive"]
 fn a_takeover_order_moves_the_vip_to_the_asking_node_alone_even_if_a_third_node_missed_it() {
     let mut sim = Sim::new(config(3, Failback::Manual), 66);
     sim.run_until(ms(3000), |s| s.holders() == vec![0]);
     sim.crash(0);
-    sim.crash(1);
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    sim.order(2, Order::Takeover).unwrap();
     sim.run_until(ms(3000), |s| s.holders() == vec![2]);
+    sim.crash(1);
+    sim.run_for(ms(300));
     sim.restart(0);
     sim.restart(1);
     sim.run_until(ms(3000), |s| {

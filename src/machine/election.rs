@@ -301,6 +301,9 @@ impl Machine {
         if let Some(holder) = self.peers.iter().find(|p| p.holds()) {
             let peer = holder.name.clone();
             self.release_hold();
+            // Someone holds the VIPs: whatever release this node was answering has
+            // been answered.
+            self.election.takeover_reason = None;
             match self.role() {
                 Role::Fault => self.transition(now, Phase::Standby, recovered),
                 Role::Starting => self.transition(now, Phase::Standby, Reason::PeerActive { peer }),
@@ -320,25 +323,16 @@ impl Machine {
         if self.ranks_first() && !self.just_released() && !self.listening(now) {
             // Only a holder that said it let go makes room for a takeover at once;
             // anything else must get past the split-brain guard.
-            let planned = matches!(
-                self.election.takeover_reason,
-                Some(Reason::PeerReleased { .. } | Reason::PeerLeft { .. })
-            );
-            if !planned {
-                match self.guard_verdict(now) {
-                    Verdict::Go => {}
-                    Verdict::Wait => return,
-                    Verdict::Hold(hold) => return self.hold_takeover(now, hold),
-                }
-            }
-            // Even a planned handover waits while this node's majority has run out
-            // (the witness down and the holder leaving): it would let go at once.
-            if !self.could_keep(now) {
-                let hold = Hold::NoMajority {
-                    heard: self.voters_heard(now),
-                    voters: self.settings.voters,
-                };
-                return self.hold_takeover(now, hold);
+            let planned = self.planned();
+            let verdict = if planned {
+                self.majority_verdict(now).unwrap_or(Verdict::Go)
+            } else {
+                self.guard_verdict(now)
+            };
+            match verdict {
+                Verdict::Go => {}
+                Verdict::Wait => return,
+                Verdict::Hold(hold) => return self.hold_takeover(now, hold),
             }
             self.release_hold();
             let reason = if self.election.request == Some(Request::Takeover) {
@@ -485,6 +479,22 @@ impl Machine {
                     && Rank::of_peer(p) > me
             })
             .map(|p| p.name.clone())
+    }
+
+    /// Whether the takeover at hand answers a holder that said it let go, and still
+    /// does: a release answered by another node, or a leaver that came back, makes
+    /// any later takeover an unplanned one again.
+    fn planned(&self) -> bool {
+        let peer = |name: &str| self.peers.iter().find(|p| p.name == name);
+        match &self.election.takeover_reason {
+            Some(Reason::PeerReleased { peer: name }) => {
+                peer(name).is_some_and(|p| p.present() && !p.holds())
+            }
+            Some(Reason::PeerLeft { peer: name }) => {
+                peer(name).is_some_and(|p| p.leaving && !p.alive)
+            }
+            _ => false,
+        }
     }
 
     /// A node that has just handed the VIPs over gives the peer the release grace to
@@ -644,6 +654,18 @@ impl Machine {
         claim.waiting.retain(|&i| peers[i].present());
         if claim.waiting.is_empty() || !self.timers.pending(Timer::Claim, now) {
             let reason = claim.reason.clone();
+            // The majority that let the claim start may have gone during the
+            // wait (its voters died): it is asked again before anything is added.
+            if let Some(verdict) = self.majority_verdict(now) {
+                let hold = match verdict {
+                    Verdict::Hold(hold) => hold,
+                    _ => Hold::NoMajority {
+                        heard: self.voters_heard(now),
+                        voters: self.settings.voters,
+                    },
+                };
+                return self.withdraw_claim(now, Reason::TakeoverHeld { hold });
+            }
             self.timers.stop(Timer::Claim);
             self.become_active(now, reason);
         }

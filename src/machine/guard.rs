@@ -325,17 +325,8 @@ impl Machine {
         if self.settings.split_brain.require_gateway && alone && !self.gateway_reachable() {
             return Verdict::Hold(Hold::NoGateway);
         }
-        match self.majority_hold() {
-            // The voter heard the holder's last heartbeat a moment after this node
-            // did and will say so: a veto that lasts less than that is a wait, not
-            // something to page anyone about (see `quorum::veto_settles`).
-            Some(Hold::Vetoed { ref hears, .. }) if self.veto_settles(now, hears).is_some() => {
-                let at = self.veto_settles(now, hears);
-                self.timers.set_or_stop(Timer::Veto, at);
-                return Verdict::Wait;
-            }
-            Some(hold) => return Verdict::Hold(hold),
-            None => {}
+        if let Some(verdict) = self.majority_verdict(now) {
+            return verdict;
         }
         let fencing = self.settings.fencing.command.is_some();
         let mut waiting = false;
@@ -343,6 +334,16 @@ impl Machine {
             match &self.election.guard.answer {
                 None if self.settings.split_brain.live_vip == LiveVip::Wait || fencing => {
                     // Asked for in `tend_guard`; its answer runs the election again.
+                    waiting = true;
+                }
+                // A "nobody answered" from before a long hold (probes slow down to
+                // one every `REPROBE` then) is asked again before it lets a takeover
+                // go ahead: the VIP may have come up somewhere meanwhile.
+                Some((at, answers))
+                    if answers.is_empty()
+                        && now.saturating_duration_since(*at) > self.fresh_answer() =>
+                {
+                    self.election.guard.answer = None;
                     waiting = true;
                 }
                 Some((_, answers)) if !fencing => {
@@ -393,6 +394,30 @@ impl Machine {
         if waiting { Verdict::Wait } else { Verdict::Go }
     }
 
+    /// What the majority rule says of a takeover, planned or not; `None` when it
+    /// lets it go ahead (or does not apply).
+    pub(super) fn majority_verdict(&mut self, now: Instant) -> Option<Verdict> {
+        match self.majority_hold() {
+            // The voter heard the holder's last heartbeat a moment after this node
+            // did and will say so: a veto that lasts less than that is a wait, not
+            // something to page anyone about (see `quorum::veto_settles`).
+            Some(Hold::Vetoed { ref hears, .. }) if self.veto_settles(now, hears).is_some() => {
+                let at = self.veto_settles(now, hears);
+                self.timers.set_or_stop(Timer::Veto, at);
+                Some(Verdict::Wait)
+            }
+            Some(hold) => Some(Verdict::Hold(hold)),
+            // Even a planned handover waits while this node could not keep the
+            // VIPs (the witness down and the holder leaving): it would let go at
+            // once.
+            None if !self.could_keep(now) => Some(Verdict::Hold(Hold::NoMajority {
+                heard: self.voters_heard(now),
+                voters: self.settings.voters,
+            })),
+            None => None,
+        }
+    }
+
     /// Holds the takeover back and says why, loudly: an error event and the fault
     /// hook, once per kind of hold in an episode, however often the election looks
     /// again. The role stays what it was (a starting node stands by): the node is
@@ -418,6 +443,13 @@ impl Machine {
     /// The hold is over (the takeover goes ahead, or is no longer this node's).
     pub(super) fn release_hold(&mut self) {
         self.election.guard.held = None;
+    }
+
+    /// How old a probe's answer may be for a takeover to go on it: back-to-back
+    /// probes are at most a window old, and the election looks at least every
+    /// interval.
+    fn fresh_answer(&self) -> Duration {
+        self.probe_window() + self.settings.timing.interval
     }
 
     /// The probe window: it starts at `warn` and must end before `dead`.

@@ -579,7 +579,7 @@ impl Machine {
         // A claimer that withdraws held nothing: only a confirmed holder's release is
         // the reason for a takeover.
         let was_holding = peer.holds() && !peer.claiming;
-        let alive = peer.alive;
+        let (alive, was_leaving) = (peer.alive, peer.leaving);
         let accepted = peer.accept(view, &hb, ours, now, &mut self.events);
         self.track_peer(now, index);
         let update = match accepted {
@@ -613,8 +613,9 @@ impl Machine {
             claim.waiting.retain(|&i| i != index);
         }
         // Answer a claim at once rather than at the next interval, and tell the
-        // other voters at once that this node hears a peer again.
-        if update.started_claiming || (update.came_up && self.settings.majority_rule()) {
+        // other voters at once that this node hears a peer again, or no more.
+        let votes_changed = update.came_up || (self.peers[index].leaving && !was_leaving);
+        if update.started_claiming || (votes_changed && self.settings.majority_rule()) {
             self.heartbeat();
         }
         let peer = &mut self.peers[index];

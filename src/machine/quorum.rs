@@ -8,11 +8,17 @@
 //! the peer it sends to (a node that started less than `dead` ago says it hears
 //! every peer that has not left: it cannot tell a silent one yet). Two rules follow:
 //!
-//! - **Taking over.** An unplanned takeover needs a majority: this node and the peers
-//!   it hears alive must be more than half of the voters, and none of those peers
-//!   may still hear a node that this node finds silent. So two nodes cut from each
-//!   other but both heard by a witness never both take the VIPs (the witness hears
-//!   the holder and vetoes), and a node cut from everyone takes nothing.
+//! - **Taking over.** A takeover needs a majority: this node and the peers whose
+//!   votes count for it must be more than half of the voters, and none of the peers
+//!   it hears may still hear a node that this node finds silent. A vote counts for
+//!   this node only if it says it hears this node and acknowledges a heartbeat
+//!   recent enough to give it the lease below: a voter that two candidates both
+//!   count heard one of them first, and names it to the other. So two nodes cut
+//!   from each other but both heard by a witness never both take the VIPs (the
+//!   witness hears the holder, or the first of them, and vetoes), and a node cut
+//!   from everyone takes nothing. A planned move follows the rule too (two
+//!   candidates that both heard the holder let go may not hear each other), but
+//!   skips the probe and the fence: the holder said its VIPs are gone.
 //! - **Keeping.** A holder keeps the VIPs only while a majority still hears it. A
 //!   peer counts this node alive until `dead` after it received this node's
 //!   heartbeat, and the acknowledgement says which heartbeat that was, so this node
@@ -94,7 +100,7 @@ impl Machine {
         })
     }
 
-    /// Why the majority rule forbids an unplanned takeover now, if it does.
+    /// Why the majority rule forbids a takeover now, if it does.
     pub(super) fn majority_hold(&self) -> Option<Hold> {
         if !self.settings.majority_rule() {
             return None;
@@ -105,17 +111,25 @@ impl Machine {
             .iter()
             .filter(|p| p.present() && p.votes.is_some())
             .collect();
-        let heard = 1 + voting.len();
+        // Only a vote that hears this node counts for it: one sent before its peer
+        // heard this node may also predate its hearing another candidate, so it
+        // could not veto that one, and two nodes that do not hear each other could
+        // both count the same peer. And only while it would keep this node's lease:
+        // a holder that took the VIPs without one would let them go at once.
+        let now = self.now_hint;
+        let heard = 1 + voting
+            .iter()
+            .filter(|p| self.vote_until(p).is_some_and(|until| now < until))
+            .count();
         if heard < self.settings.majority() {
             return Some(Hold::NoMajority {
                 heard,
                 voters: self.settings.voters,
             });
         }
-        let silent = self
-            .peers
-            .iter()
-            .filter(|p| !p.witness && !p.alive && !p.leaving);
+        // A peer that said goodbye counts as silent too: a voter that hears it has
+        // newer news (it may have started again and taken the VIPs meanwhile).
+        let silent = self.peers.iter().filter(|p| !p.witness && !p.alive);
         for holder in silent {
             if let Some(by) = voting
                 .iter()
@@ -172,14 +186,26 @@ impl Machine {
         self.majority_holds(now)
     }
 
-    /// For each alive peer that acknowledged one of our recent heartbeats: half an
-    /// interval before the earliest moment it could declare this node dead.
+    /// For each alive peer whose vote counts for this node, until when it does.
     fn majority_leases(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.peers
+            .iter()
+            .filter(|p| p.alive)
+            .filter_map(|p| self.vote_until(p))
+    }
+
+    /// Until when `peer`'s vote counts for this node: it says it hears this node, and
+    /// it acknowledged a heartbeat of ours, so it counts this node alive until `dead`
+    /// after that one left at the earliest; this node lets go half an interval
+    /// before. `None` for a peer that says neither.
+    fn vote_until(&self, peer: &Peer) -> Option<Instant> {
         let t = &self.settings.timing;
-        self.peers.iter().filter(|p| p.alive).filter_map(|p| {
-            let sent = self.sent_at.at(p.votes?.ack)?;
-            (sent + t.dead).checked_sub(t.interval / 2)
-        })
+        let votes = peer.votes?;
+        if !votes.hears(self.settings.index) {
+            return None;
+        }
+        let sent = self.sent_at.at(votes.ack)?;
+        (sent + t.dead).checked_sub(t.interval / 2)
     }
 }
 

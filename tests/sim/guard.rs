@@ -300,3 +300,130 @@ fn conflicts_are_counted_and_answered_at_most_once_a_second() {
     sim.input(0, Input::Conflict(claim));
     assert_eq!(sim.nodes[0].announces.len(), announces + 2);
 }
+
+// --- the majority rule: core bugs the randomized runs found ---------------------------
+//
+// Each scenario below reproduces, deterministically, a class of seeds that fail the
+// majority rule's invariants (tests/sim/invariants.rs) because of the core. They are
+// ignored until src/machine is fixed; `cargo test --test sim -- --ignored` runs them.
+
+/// Three nodes settled, alpha active, beta and gamma standing by.
+fn three_settled(seed: u64) -> Sim {
+    let mut sim = Sim::new(config(3, Failback::Manual), seed);
+    sim.run_until(ms(3000), |s| {
+        s.holders() == vec![0]
+            && s.role(1) == Some(Role::Standby)
+            && s.role(2) == Some(Role::Standby)
+    });
+    sim.run_for(ms(300));
+    sim
+}
+
+/// A planned move skips the majority rule ("a planned move needs neither",
+/// src/machine/quorum.rs): beta and gamma, cut from each other, both hear alpha
+/// release and both take the VIPs, each ranking first among the nodes it hears. The
+/// releaser's votes say it hears both, so a veto would stop them. Randomized seeds
+/// 19, 25, 49, 57 and 21560 with `SIM_STRICT_PLANNED=1`, and 1916 (one of the two
+/// takes it as the operator's takeover).
+#[test]
+#[ignore = "core bug (reported): two nodes that cannot hear each other both answer one planned release"]
+fn a_planned_release_heard_by_two_nodes_that_cannot_hear_each_other_makes_one_holder() {
+    let mut sim = three_settled(215);
+    sim.partition(1, 2);
+    sim.run_for(ms(1000));
+    sim.order(0, Order::Standby).unwrap();
+    sim.run_for(ms(2000));
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// A release that another node answered stays the reason of the next takeover of a
+/// node that did not hear the answer, so that later takeover counts as planned and
+/// skips the majority rule. Alpha hands over to gamma on gamma's order; beta, cut
+/// from gamma, keeps "planned handover from alpha"; ordered to take over, it claims
+/// without the guard, where alpha's votes (it hears gamma, which beta does not)
+/// would veto it. Randomized seeds 142, 178, 350, 361, 743, 1195, 1811: there the
+/// releaser itself takes the VIPs back unheard, and dies.
+#[test]
+#[ignore = "core bug (reported): a stale planned-handover reason lets a later takeover skip the guard"]
+fn a_release_answered_elsewhere_does_not_make_a_later_takeover_planned() {
+    let mut sim = three_settled(216);
+    sim.partition(1, 2);
+    sim.run_for(ms(1000));
+    sim.order(2, Order::Takeover).unwrap();
+    sim.run_until(ms(2000), |s| s.holders() == vec![2]);
+    sim.run_for(ms(500));
+    assert_eq!(sim.order(1, Order::Takeover).err(), None);
+    sim.run_for(ms(2000));
+    assert_eq!(sim.holders(), vec![2]);
+    assert!(matches!(held(&sim, 1), Some(Hold::Vetoed { .. })));
+}
+
+/// The probe's answer may be half a second old when a majority hold ends (after the
+/// first `dead` of an episode the guard probes at a gentle pace), and the takeover
+/// goes by it. Beta, cut off (`isolate`: its probes reach no one), holds for want of
+/// a majority while alpha's killed daemon leaves the VIP in its kernel; the cable
+/// back, beta hears gamma, has its majority, and adds the VIP on the old "nobody
+/// answers" although alpha's kernel answers now. Randomized seeds 406, 644, 893.
+#[test]
+#[ignore = "core bug (reported): the takeover after a majority hold goes by a probe answer from before"]
+fn the_takeover_after_a_majority_hold_asks_the_lan_again() {
+    let mut sim = three_settled(217);
+    sim.isolate(1);
+    sim.run_for(ms(200));
+    sim.kill_daemon(0);
+    sim.run_for(ms(3000));
+    assert!(matches!(held(&sim, 1), Some(Hold::NoMajority { .. })));
+    // The cable goes back in just after beta's probe ended with no answer: the next
+    // comes half a second later, after the handshake with gamma.
+    let probes = sim.nodes[1].probes_sent;
+    sim.run_until(ms(1000), |s| s.nodes[1].probes_sent > probes);
+    sim.run_for(ms(160));
+    sim.heal();
+    sim.run_for(ms(2000));
+    assert!(
+        sim.nodes[1].adds.is_empty(),
+        "beta added the VIP alpha's kernel has"
+    );
+    assert!(matches!(held(&sim, 1), Some(Hold::LiveVip { .. })));
+}
+
+/// The majority rule is checked when a claim starts, not when it ends: the claim
+/// waits for its rivals' echoes (or three intervals), and a rival declared dead
+/// meanwhile leaves the wait, so the claim ends with the VIPs taken by a node that
+/// hears nobody. Alpha crashes; beta fences it (300 ms) and is cut off meanwhile,
+/// still counting gamma when the fence ends; gamma dies in its eyes during the claim.
+/// Randomized seed 1195 (four nodes: there a second holder follows).
+#[test]
+#[ignore = "core bug (reported): a claim ends without checking the majority again"]
+fn a_claim_that_outlives_its_majority_takes_nothing() {
+    let mut cfg = config(3, Failback::Manual);
+    cfg.fencing.command = Some("/fence".into());
+    let mut sim = Sim::new(cfg, 218);
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    sim.run_for(ms(300));
+    sim.hook_time = ms(300);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| !s.hook_runs(1, Hook::Fence).is_empty());
+    sim.run_for(ms(10));
+    sim.isolate(1);
+    sim.run_for(ms(2000));
+    assert!(
+        sim.nodes[1].adds.is_empty(),
+        "beta took the VIPs hearing 1 of 3 voters"
+    );
+}
+
+/// A node defers to the first-ranked peer it hears even when that peer may not take
+/// over: alpha and beta, cut from each other, are each vetoed by gamma (which hears
+/// the other); gamma hears everyone, could take over, and waits for alpha for ever.
+/// The liveness check counts this as blocked (see `majority_blocked`); with the
+/// simpler rule "some fit node reaches a majority and is not vetoed" the randomized
+/// runs fail on it (seeds 6, 32, 63, 166 and more).
+#[test]
+#[ignore = "core bug (reported): a node that could take over waits for a higher-ranked peer that is vetoed"]
+fn a_vetoed_first_ranked_node_does_not_keep_the_others_from_taking_over() {
+    let mut sim = Sim::new(config(3, Failback::Manual), 219);
+    sim.partition(0, 1);
+    sim.run_for(ms(4000));
+    assert_eq!(sim.holders().len(), 1, "nobody holds the VIPs");
+}

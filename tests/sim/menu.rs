@@ -8,7 +8,7 @@ use std::time::Duration;
 use failoverd::config::{Failback, LiveVip, Scope};
 use failoverd::machine::{Accepted, ConfigChange, Event, Order, Refusal, Role};
 
-use crate::harness::{HookBehaviour, Rng, Sim, add_vip, config, ms, service_check};
+use crate::harness::{HookBehaviour, Rng, Sim, add_vip, config, ms, service_check, witness_config};
 use crate::invariants::Stats;
 
 /// How a seed shapes its cluster.
@@ -30,13 +30,18 @@ struct Plan {
     take: bool,
     /// `[fencing] command`: a fence that works powers the peer off.
     fencing: bool,
+    /// One more node, a witness on the LAN only (with two nodes, the third voter of
+    /// the majority rule; with three, the fourth). It holds nothing; faults and
+    /// orders reach it as they reach the others.
+    witness: bool,
 }
 
 impl Plan {
     fn of(seed: u64) -> Plan {
         let mut rng = Rng::new(!seed);
+        let nodes = rng.pick(&[2, 2, 2, 3, 3, 4]);
         Plan {
-            nodes: rng.pick(&[2, 2, 2, 3, 3, 4]),
+            nodes,
             vips: if rng.chance(0.3) { 2 } else { 1 },
             failback: if rng.chance(0.5) {
                 Failback::Auto
@@ -55,6 +60,9 @@ impl Plan {
             // they were.
             take: rng.chance(0.25),
             fencing: rng.chance(0.2),
+            // Drawn after those, for the same reason: the plans drawn before the
+            // witness existed stay as they were.
+            witness: rng.chance(0.4) && nodes < 4,
         }
     }
 }
@@ -117,9 +125,18 @@ const VERBS: usize = 40;
 /// the report of a run that passed too.
 pub fn random_run(seed: u64, trace: bool) -> Stats {
     let plan = Plan::of(seed);
-    let mut config = config(plan.nodes, plan.failback);
+    let mut config = if plan.witness {
+        witness_config(plan.nodes, plan.failback)
+    } else {
+        config(plan.nodes, plan.failback)
+    };
     if plan.equal_priorities {
-        config.nodes.iter_mut().for_each(|n| n.priority = 100);
+        // A witness has no priority (0, as the loader leaves it).
+        config
+            .nodes
+            .iter_mut()
+            .filter(|n| !n.witness)
+            .for_each(|n| n.priority = 100);
     }
     if plan.vips == 2 {
         add_vip(&mut config);
@@ -189,7 +206,8 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
 }
 
 fn apply(sim: &mut Sim, plan: &Plan, verb: Verb) {
-    let n = plan.nodes;
+    // Every node, the witness too: it crashes, pauses and gets cut off like the others.
+    let n = sim.nodes.len();
     let a = sim.rng.below(n as u64) as usize;
     let b = (a + 1 + sim.rng.below(n as u64 - 1) as usize) % n;
     let link = sim.rng.below(sim.config.links.len() as u64) as usize;
@@ -271,17 +289,29 @@ fn apply(sim: &mut Sim, plan: &Plan, verb: Verb) {
 }
 
 /// A new file with other priorities, reloaded on every running daemon: one node's
-/// priority changed, two swapped, or all made equal.
+/// priority changed, two swapped, or all made equal. A witness has no priority, so
+/// a change that would give it one leaves the file as it was.
 fn reload(sim: &mut Sim, a: usize, b: usize) {
     let mut next = sim.config.clone();
+    let witness = |i: usize| next.nodes[i].witness;
     match sim.rng.below(3) {
-        0 => next.nodes[a].priority = 50 + sim.rng.below(201) as u16,
+        0 => {
+            let priority = 50 + sim.rng.below(201) as u16;
+            if !witness(a) {
+                next.nodes[a].priority = priority;
+            }
+        }
+        1 if witness(a) || witness(b) => {}
         1 => {
             let pa = next.nodes[a].priority;
             next.nodes[a].priority = next.nodes[b].priority;
             next.nodes[b].priority = pa;
         }
-        _ => next.nodes.iter_mut().for_each(|n| n.priority = 100),
+        _ => next
+            .nodes
+            .iter_mut()
+            .filter(|n| !n.witness)
+            .for_each(|n| n.priority = 100),
     }
     // A daemon that was paused at an earlier reload still runs an older file.
     let before: Vec<u16> = sim.nodes.iter().map(|n| n.priority).collect();
@@ -455,8 +485,8 @@ fn judge(
             "only clear answers about a check's failure",
         ),
         Err(Refusal::UnknownCheck { check: name }) => check(
-            *order == Order::Clear(name.clone()) && name != "vip",
-            "vip is a built-in check of every node",
+            *order == Order::Clear(name.clone()) && (name != "vip" || before.role == Role::Witness),
+            "vip is a built-in check of every node but a witness",
         ),
         Err(Refusal::ShuttingDown) => check(before.stopping, "no SIGTERM was sent"),
         Err(Refusal::Releasing) => check(before.releasing, "no release was under way"),
@@ -474,8 +504,12 @@ fn judge(
             "it was not in fault with that many failing checks",
         ),
         Err(Refusal::NoLivePeer) => check(
-            *order == Order::Standby && !before.peers.iter().any(|p| p.1 && p.2 != Role::Starting),
-            "it saw a live peer",
+            *order == Order::Standby
+                && !before
+                    .peers
+                    .iter()
+                    .any(|p| p.1 && !matches!(p.2, Role::Starting | Role::Witness)),
+            "it saw a live peer that may hold the VIPs",
         ),
         Err(Refusal::PeersInFault { peers }) => {
             check(*order == Order::Standby, "only standby looks for a peer")?;
@@ -545,7 +579,7 @@ fn finish(sim: &mut Sim, plan: &Plan) {
     sim.note("the end: everything heals".into());
     sim.heal();
     sim.loss = plan.loss.min(0.05);
-    for i in 0..plan.nodes {
+    for i in 0..sim.nodes.len() {
         sim.resume(i);
         sim.gateway_up(i);
         sim.hooks(i, HookBehaviour::Succeed, None);
