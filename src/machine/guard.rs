@@ -66,6 +66,9 @@ pub(super) struct Guard {
     held: Option<Hold>,
     /// The kinds of hold already reported in this episode.
     reported: Vec<&'static str>,
+    /// When the takeover was last held back: an answer from before says nothing of
+    /// the LAN the node sees now (it may have been cut off then).
+    held_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -336,12 +339,14 @@ impl Machine {
                     // Asked for in `tend_guard`; its answer runs the election again.
                     waiting = true;
                 }
-                // A "nobody answered" from before a long hold (probes slow down to
-                // one every `REPROBE` then) is asked again before it lets a takeover
-                // go ahead: the VIP may have come up somewhere meanwhile.
+                // A "nobody answered" from before a long wait (probes slow down to
+                // one every `REPROBE` then) or from before a hold (the node may have
+                // been cut off from the LAN then) is asked again before it lets a
+                // takeover go ahead: the VIP may have come up somewhere meanwhile.
                 Some((at, answers))
                     if answers.is_empty()
-                        && now.saturating_duration_since(*at) > self.fresh_answer() =>
+                        && (now.saturating_duration_since(*at) > self.fresh_answer()
+                            || self.election.guard.held_at.is_some_and(|held| *at <= held)) =>
                 {
                     self.election.guard.answer = None;
                     waiting = true;
@@ -426,6 +431,7 @@ impl Machine {
     pub(super) fn hold_takeover(&mut self, now: Instant, hold: Hold) {
         let guard = &mut self.election.guard;
         guard.held = Some(hold.clone());
+        guard.held_at = Some(now);
         let kind = hold.kind();
         if guard.reported.contains(&kind) {
             return;

@@ -579,7 +579,7 @@ impl Machine {
         // A claimer that withdraws held nothing: only a confirmed holder's release is
         // the reason for a takeover.
         let was_holding = peer.holds() && !peer.claiming;
-        let (alive, was_leaving) = (peer.alive, peer.leaving);
+        let alive = peer.alive;
         let accepted = peer.accept(view, &hb, ours, now, &mut self.events);
         self.track_peer(now, index);
         let update = match accepted {
@@ -614,7 +614,7 @@ impl Machine {
         }
         // Answer a claim at once rather than at the next interval, and tell the
         // other voters at once that this node hears a peer again, or no more.
-        let votes_changed = update.came_up || (self.peers[index].leaving && !was_leaving);
+        let votes_changed = self.peers[index].alive != alive;
         if update.started_claiming || (votes_changed && self.settings.majority_rule()) {
             self.heartbeat();
         }

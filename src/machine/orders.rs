@@ -94,6 +94,9 @@ pub enum Refusal {
     AlreadyActive,
     #[error("this node is a witness: it never holds the VIPs")]
     Witness,
+    /// The majority rule would hold this node's takeover back (the hold, as text).
+    #[error("the majority rule would not let this node take the VIPs: {why}")]
+    NoMajority { why: String },
     #[error("this node is still starting")]
     Starting,
     /// `failing` is the node's health score (the weights of its failing checks).
@@ -169,6 +172,13 @@ impl Machine {
             }
             Role::Witness => return Err(Refusal::Witness),
             Role::Standby => {}
+        }
+        // Asked before the holder lets go: a holder that released to a node the
+        // majority then held back would leave the VIPs on no node.
+        if let Some(hold) = self.majority_hold() {
+            return Err(Refusal::NoMajority {
+                why: hold.to_string(),
+            });
         }
         self.election.request = Some(Request::Takeover);
         self.heartbeat();

@@ -495,6 +495,10 @@ fn judge(
             "it was not active",
         ),
         Err(Refusal::Starting) => check(before.role == Role::Starting, "it was not starting"),
+        Err(Refusal::NoMajority { .. }) => check(
+            *order == Order::Takeover && sim.config.majority_rule(),
+            "only a takeover, and only under the majority rule, is refused for it",
+        ),
         Err(Refusal::Witness) => check(
             is_move && before.role == Role::Witness,
             "only a witness refuses moves for being one",

@@ -537,17 +537,16 @@ fn a_takeover_order_moves_the_vips_at_once_without_waiting_on_votes() {
     assert_eq!(sim.max_holders_seen, 1);
 }
 
-/// SIGTERM on alpha: its farewell says the VIPs are gone, and beta takes over at
-/// once, without a probe or a vote.
+/// SIGTERM on alpha: its farewell says the VIPs are gone, and beta takes over
+/// without waiting for a probe's answer or a fence: only for the witness's word that
+/// it read the farewell too, which the witness sends at once (a network delay).
 #[test]
 fn a_graceful_shutdown_of_the_holder_moves_the_vips_at_once() {
     let mut sim = settled(with_witness(), 416);
-    let probes = sim.nodes[BETA].probes_sent;
     sim.shutdown(ALPHA);
     let took = sim.run_until(ms(3000), |s| s.holders() == vec![BETA]);
-    let bound = sim.hook_time + max_delay(&sim) * 2 + ms(5);
+    let bound = sim.hook_time + max_delay(&sim) * 3 + ms(5);
     assert!(took <= bound, "took {took:?} (bound {bound:?})");
-    assert_eq!(sim.nodes[BETA].probes_sent, probes, "beta probed");
     assert!(!sim.has_event(BETA, |e| matches!(e, Event::TakeoverHeld { .. })));
     sim.run_for(ms(2000));
     assert_eq!(sim.holders(), vec![BETA]);
