@@ -29,7 +29,7 @@ impl Announcing {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn cancel(&self) {
+    pub(super) fn cancel(&self) {
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -199,6 +199,8 @@ pub struct Shell<H: Host> {
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
     status_tx: watch::Sender<Arc<Status>>,
     announcing: Announcing,
+    /// Where a removal made beside the effect queue reports (see `Action::Withdraw`).
+    done_now: mpsc::UnboundedSender<(EffectId, Outcome)>,
     /// The check thread; see `checks`.
     checks: Checks,
     /// This node's role as of the last input, for the checks' `FAILOVERD_ROLE`.
@@ -229,6 +231,7 @@ impl<H: Host> Shell<H> {
         let mut checks = Checks::start(host.clone(), role_rx).map_err(DaemonError::Checks)?;
         checks.run(config.checks_for(me), check_context(&config, me));
         let (done_tx, done) = mpsc::unbounded_channel();
+        let done_now = done_tx.clone();
         let executor = Executor::new(host.clone(), done_tx);
         let hook_runs = executor.hook_runs();
         let announcing = executor.announcing();
@@ -273,6 +276,7 @@ impl<H: Host> Shell<H> {
             hook_runs,
             status_tx,
             announcing,
+            done_now,
             checks,
             role,
             systemd: notify::Notifier::from_env(),
@@ -399,6 +403,15 @@ impl<H: Host> Shell<H> {
                     if self.jobs.send((id, effect)).is_err() {
                         error!("effect executor stopped");
                     }
+                }
+                Action::Withdraw { id, vip } => {
+                    self.announcing.cancel();
+                    let (host, done) = (self.host.clone(), self.done_now.clone());
+                    tokio::spawn(async move {
+                        let result = host.remove_vip(&vip).await;
+                        tracing::debug!(vip = %vip, ?result, "withdrawn");
+                        let _ = done.send((id, Outcome::Vip(result)));
+                    });
                 }
                 Action::Announce {
                     vips,

@@ -312,9 +312,11 @@ impl Machine {
             return;
         }
         // The VIPs found at start stay where clients find them, unless an operator
-        // asked another node to take over (see `Reason::Adopted`).
+        // asked another node to take over, or a peer that found them too (two
+        // daemons restarted after a split) ranks first (see `Reason::Adopted`).
         if self.adopting()
             && !self.peers.iter().any(|p| p.present() && p.takeover)
+            && self.ranks_first()
             && self.majority_hold().is_none()
         {
             self.release_hold();
@@ -832,8 +834,22 @@ impl Machine {
                 // A removal already under way (a stale VIP found at start) is part of
                 // the release: the node must not say goodbye before it is done.
                 VipState::Removing(id) => last = last.max(Some(id)),
+                // An add still queued would put the VIP back after a removal made
+                // beside the queue: that one is removed in the queue's order too.
+                VipState::Adding(_) if urgent => {
+                    let vip = self.settings.vips[i].clone();
+                    self.withdraw(vip.clone());
+                    let id = self.effect(Effect::RemoveVip(vip));
+                    self.election.vips[i] = VipState::Removing(id);
+                    last = Some(id);
+                }
                 VipState::Adding(_) | VipState::Held | VipState::Failed { .. } => {
-                    let id = self.effect(Effect::RemoveVip(self.settings.vips[i].clone()));
+                    let vip = self.settings.vips[i].clone();
+                    let id = if urgent {
+                        self.withdraw(vip)
+                    } else {
+                        self.effect(Effect::RemoveVip(vip))
+                    };
                     self.election.vips[i] = VipState::Removing(id);
                     last = Some(id);
                 }

@@ -231,6 +231,11 @@ pub enum Action {
     },
     /// Queue a slow effect; report it back with [`Input::Done`].
     Effect { id: EffectId, effect: Effect },
+    /// Remove a VIP now, beside the queue of effects rather than behind it, and
+    /// report it with [`Input::Done`] like a queued removal: a holder that lost its
+    /// majority races the others' takeover, and a start hook still running (a
+    /// database taking its time) must not keep the VIP on it.
+    Withdraw { id: EffectId, vip: VipTarget },
     /// Run the checks that run only on the active node (`on = "active"`), or stop
     /// them. Their results count once the service started and its start grace is
     /// over.
@@ -619,7 +624,9 @@ impl Machine {
             self.heartbeat();
         }
         let peer = &mut self.peers[index];
-        if was_holding && !peer.holds() {
+        // A holder that restarted did not let go: its daemon died, and its kernel
+        // may still hold the VIPs (it adopts them when it can).
+        if was_holding && !peer.holds() && !update.restarted {
             let peer = peer.name.clone();
             self.election.takeover_reason = Some(if self.peers[index].leaving {
                 Reason::PeerLeft { peer }
@@ -739,6 +746,14 @@ impl Machine {
         let id = EffectId(self.next_effect);
         self.next_effect += 1;
         self.actions.push_back(Action::Effect { id, effect });
+        id
+    }
+
+    /// Removes a VIP beside the effect queue (see [`Action::Withdraw`]).
+    fn withdraw(&mut self, vip: VipTarget) -> EffectId {
+        let id = EffectId(self.next_effect);
+        self.next_effect += 1;
+        self.actions.push_back(Action::Withdraw { id, vip });
         id
     }
 

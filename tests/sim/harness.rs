@@ -237,6 +237,8 @@ pub struct SimNode {
     /// Effects waiting, and the one running with its completion time.
     queue: VecDeque<(EffectId, Effect)>,
     running: Option<(Instant, EffectId, Outcome)>,
+    /// Removals made beside the queue (`Action::Withdraw`), done at the instant.
+    withdrawn: Vec<(Instant, EffectId)>,
     /// What the kernel has: is VIP i on this node's interface.
     pub vips: Vec<bool>,
     pub hooks: Vec<HookRun>,
@@ -390,6 +392,7 @@ impl Sim {
                     machine: None,
                     queue: VecDeque::new(),
                     running: None,
+                    withdrawn: Vec::new(),
                     vips: vec![false; vips],
                     hooks: Vec::new(),
                     adds: Vec::new(),
@@ -482,6 +485,7 @@ impl Sim {
         node.starts += 1;
         node.queue.clear();
         node.running = None;
+        node.withdrawn.clear();
         node.stopping = false;
         node.awake_since = now;
         node.active_checks = false;
@@ -510,6 +514,7 @@ impl Sim {
         node.machine = None;
         node.queue.clear();
         node.running = None;
+        node.withdrawn.clear();
         node.paused = false;
         node.stopping = false;
         node.probes.clear();
@@ -528,6 +533,7 @@ impl Sim {
         node.machine = None;
         node.queue.clear();
         node.running = None;
+        node.withdrawn.clear();
         node.paused = false;
         node.stopping = false;
         node.probes.clear();
@@ -866,6 +872,19 @@ impl Sim {
             match action {
                 Action::Send { link, to, datagram } => self.send(i, link, to.ip(), datagram),
                 Action::Effect { id, effect } => self.nodes[i].queue.push_back((id, effect)),
+                Action::Withdraw { id, vip } => {
+                    // Like a queued removal, applied to the kernel at once.
+                    if let Some(v) = self
+                        .config
+                        .vips
+                        .iter()
+                        .position(|c| c.address == vip.address)
+                    {
+                        self.nodes[i].vips[v] = false;
+                    }
+                    let at = self.now + MS;
+                    self.nodes[i].withdrawn.push((at, id));
+                }
                 Action::Announce { .. } => {
                     let t = self.t();
                     self.nodes[i].announces.push(t);
@@ -895,6 +914,7 @@ impl Sim {
                     node.machine = None;
                     node.queue.clear();
                     node.running = None;
+                    node.withdrawn.clear();
                     node.stopping = false;
                 }
             }
@@ -1162,6 +1182,9 @@ impl Sim {
             if let Some((at, _, _)) = &node.running {
                 next = next.min(*at);
             }
+            for (at, _) in &node.withdrawn {
+                next = next.min(*at);
+            }
             if let Some(t) = node.machine.as_ref().and_then(Machine::poll_timeout) {
                 next = next.min(t);
             }
@@ -1209,6 +1232,20 @@ impl Sim {
             .filter(|&i| !self.nodes[i].paused)
             .collect();
         for &i in &awake {
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.nodes[i].withdrawn)
+                .into_iter()
+                .partition(|(at, _)| *at <= now);
+            self.nodes[i].withdrawn = later;
+            for (_, id) in due {
+                let outcome = Outcome::Vip(Ok(()));
+                self.input(
+                    i,
+                    Input::Done {
+                        id,
+                        outcome: &outcome,
+                    },
+                );
+            }
             let done = matches!(&self.nodes[i].running, Some((at, _, _)) if *at <= now);
             if done {
                 let Some((_, id, outcome)) = self.nodes[i].running.take() else {

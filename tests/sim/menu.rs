@@ -496,8 +496,9 @@ fn judge(
         ),
         Err(Refusal::Starting) => check(before.role == Role::Starting, "it was not starting"),
         Err(Refusal::NoMajority { .. }) => check(
-            *order == Order::Takeover && sim.config.majority_rule(),
-            "only a takeover, and only under the majority rule, is refused for it",
+            matches!(order, Order::Takeover | Order::Failback) && sim.config.majority_rule(),
+            "only a takeover (or failback to this node), and only under the majority rule, \
+             is refused for it",
         ),
         Err(Refusal::Witness) => check(
             is_move && before.role == Role::Witness,

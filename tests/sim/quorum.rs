@@ -245,7 +245,9 @@ fn a_holder_cut_from_everyone_lets_go_vips_first_before_the_others_take_over() {
     let last = last_heartbeat(&sim, ALPHA);
     let moved = watch_the_move(&mut sim, ALPHA, BETA, ms(3000));
     let t = &sim.config.timing;
-    assert!(moved.removed < moved.stop_hook, "the stop hook ran first");
+    // The VIP goes beside the effect queue, at once; the stop hook starts with it
+    // at the earliest.
+    assert!(moved.removed <= moved.stop_hook, "the stop hook ran first");
     assert!(moved.removed < moved.added, "beta added first");
     // The lease ends `dead - interval` after the newest heartbeat the peers
     // acknowledged, and that one left before the cut.
@@ -308,7 +310,9 @@ fn a_holder_whose_heartbeats_reach_nobody_lets_go_before_the_standby_takes_over(
     sim.one_way(ALPHA, BETA);
     sim.one_way(ALPHA, THIRD);
     let moved = watch_the_move(&mut sim, ALPHA, BETA, ms(3000));
-    assert!(moved.removed < moved.stop_hook, "the stop hook ran first");
+    // The VIP goes beside the effect queue, at once; the stop hook starts with it
+    // at the earliest.
+    assert!(moved.removed <= moved.stop_hook, "the stop hook ran first");
     assert!(moved.removed < moved.added, "beta added first");
     assert!(sim.has_event(ALPHA, |e| matches!(
         e,
@@ -331,7 +335,9 @@ fn a_holder_that_hears_nobody_lets_go_and_the_standby_takes_over() {
     sim.one_way(BETA, ALPHA);
     sim.one_way(THIRD, ALPHA);
     let moved = watch_the_move(&mut sim, ALPHA, BETA, ms(3000));
-    assert!(moved.removed < moved.stop_hook, "the stop hook ran first");
+    // The VIP goes beside the effect queue, at once; the stop hook starts with it
+    // at the earliest.
+    assert!(moved.removed <= moved.stop_hook, "the stop hook ran first");
     assert!(moved.removed < moved.added, "beta added first");
     sim.run_for(ms(3000));
     assert_eq!(sim.holders(), vec![BETA]);
@@ -411,7 +417,9 @@ fn three_nodes_a_holder_cut_from_both_others_lets_go_and_the_two_elect_one() {
     sim.isolate(ALPHA);
     let moved = watch_the_move(&mut sim, ALPHA, BETA, ms(3000));
     assert!(moved.removed < moved.added, "beta added first");
-    assert!(moved.removed < moved.stop_hook, "the stop hook ran first");
+    // The VIP goes beside the effect queue, at once; the stop hook starts with it
+    // at the earliest.
+    assert!(moved.removed <= moved.stop_hook, "the stop hook ran first");
     sim.run_for(ms(3000));
     assert_eq!(sim.holders(), vec![BETA]);
     assert_eq!(sim.role(THIRD), Some(Role::Standby));
