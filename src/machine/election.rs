@@ -259,6 +259,13 @@ impl Machine {
             && !self.peers.iter().any(|p| p.holds())
             && self.ranks_first()
         {
+            // Two nodes that both heard the farewell may not hear each other: the
+            // majority rule decides in maintenance too.
+            match self.majority_verdict(now) {
+                None => {}
+                Some(Verdict::Hold(hold)) => return self.hold_takeover(now, hold),
+                Some(_) => return,
+            }
             let reason = self
                 .election
                 .takeover_reason

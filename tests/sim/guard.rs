@@ -320,12 +320,11 @@ fn three_settled(seed: u64) -> Sim {
     sim
 }
 
-/// A planned move skips the majority rule ("a planned move needs neither",
-/// src/machine/quorum.rs): beta and gamma, cut from each other, both hear alpha
-/// release and both take the VIPs, each ranking first among the nodes it hears. The
-/// releaser's votes say it hears both, so a veto would stop them. Randomized seeds
-/// 19, 25, 49, 57 and 21560 with `SIM_STRICT_PLANNED=1`, and 1916 (one of the two
-/// takes it as the operator's takeover).
+/// A planned move follows the majority rule too: beta and gamma, cut from each
+/// other, both hear alpha release; each ranks first among the nodes it hears, but
+/// the releaser's votes say it hears the other, which is silent here, so each is
+/// vetoed and at most one takes the VIPs. (When a planned move skipped the rule,
+/// both took them: randomized seeds 19, 25, 49, 57, 21560 and 1916.)
 #[test]
 fn a_planned_release_heard_by_two_nodes_that_cannot_hear_each_other_makes_one_holder() {
     let mut sim = three_settled(215);

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use failoverd::config::{Config, LiveVip, Timing};
-use failoverd::machine::{Event, Machine, Reason, Role};
+use failoverd::machine::{Event, Machine, Role};
 
 use crate::harness::{HookBehaviour, Sim, VIP_RETRY};
 
@@ -120,12 +120,6 @@ pub fn takeover_bound(config: &Config, hook_max: Duration) -> Duration {
         + hook_max * 3
         + VIP_RETRY
         + t.interval * 4
-}
-
-/// `SIM_STRICT_PLANNED=1`: hold planned moves to the majority rule's "never two
-/// holders" too (see `Watch::check_one_holder`).
-fn strict_planned() -> bool {
-    std::env::var("SIM_STRICT_PLANNED").is_ok_and(|v| v == "1")
 }
 
 /// Why no takeover is expected now, or `None` when one is: some live node (a daemon
@@ -333,9 +327,6 @@ pub struct Stats {
     /// Steps at which two running daemons' kernels had a VIP while one was in a
     /// release that excuses it (see [`Sim::excused_release`]; the majority rule only).
     pub overlaps_in_release: u64,
-    /// Steps at which two running daemons held a VIP, both in answer to one planned
-    /// release that the other did not hear of (see [`Sim::answered_one_release`]).
-    pub planned_overlaps: u64,
     /// How often each kind of transition and notable event happened.
     pub reached: BTreeMap<String, u64>,
 }
@@ -351,7 +342,6 @@ impl Stats {
         }
         self.resolved_overlaps += run.resolved_overlaps;
         self.overlaps_in_release += run.overlaps_in_release;
-        self.planned_overlaps += run.planned_overlaps;
         for (what, n) in &run.reached {
             *self.reached.entry(what.clone()).or_default() += n;
         }
@@ -362,15 +352,13 @@ impl Stats {
             "{passed} seed(s) passed. Overlaps after a separation, resolved in contact: {}, \
              the longest after {:?} of clean contact (seed {}). Longest without a holder \
              while a takeover was expected: {:?} (seed {}). Majority rule: steps with \
-             two running holders, one in an excused release: {}; both answering one \
-             planned release: {}.\nReached:",
+             two running holders, one in an excused release: {}.\nReached:",
             self.resolved_overlaps,
             self.overlap_in_contact.0,
             self.overlap_in_contact.1,
             self.unheld_while_expected.0,
             self.unheld_while_expected.1,
             self.overlaps_in_release,
-            self.planned_overlaps,
         );
         for (what, n) in &self.reached {
             out.push_str(&format!(" {what} {n},"));
@@ -488,14 +476,6 @@ impl Watch {
     /// - a release under way that [`Sim::excused_release`] excuses: a planned move's,
     ///   or the one of a holder that resumed after a pause and found its majority
     ///   gone, whose removal may wait behind a hook that was running when it stopped;
-    /// - for now, two nodes that could not hear each other and both took the VIPs in
-    ///   answer to the same planned release ([`Sim::answered_one_release`]): the core
-    ///   lets a planned move skip the majority rule (src/machine/quorum.rs: "a planned
-    ///   move needs neither"), so each takes the VIPs that the releaser hands over
-    ///   without knowing of the other. The issue's claim does not hold there yet; the
-    ///   scenario `a_planned_release_heard_by_two_nodes_that_cannot_hear_each_other`
-    ///   (guard.rs, ignored) pins it, and `SIM_STRICT_PLANNED=1` makes the runs fail
-    ///   on it;
     /// - a kernel that has VIPs a killed daemon left and that the daemon started since
     ///   has not dealt with yet: `stale_kernel`, or a daemon that is not active. A
     ///   daemon adds VIPs only as the active node, so what the kernel of a starting or
@@ -519,10 +499,6 @@ impl Watch {
                 for &b in &holders[x + 1..] {
                     if sim.excused_release(a) || sim.excused_release(b) {
                         self.stats.overlaps_in_release += 1;
-                        continue;
-                    }
-                    if !strict_planned() && sim.answered_one_release(a, b) {
-                        self.stats.planned_overlaps += 1;
                         continue;
                     }
                     return Err(format!(
@@ -710,25 +686,6 @@ impl Sim {
             began >= resumed && began - resumed <= self.config.timing.interval
         });
         why != "majority_lost" || after_pause
-    }
-
-    /// Nodes a and b are both active in answer to one planned move: the same peer's
-    /// release or farewell, and that peer holds nothing now. (The pairwise rule of
-    /// `Watch::check_safety` still holds them: they were apart, and once in clean
-    /// contact one lets go within [`resolve_bound`].)
-    pub fn answered_one_release(&self, a: usize, b: usize) -> bool {
-        let releaser = |i: usize| match self.machine(i).since().1 {
-            Reason::PeerReleased { peer } | Reason::PeerLeft { peer } => Some(peer.clone()),
-            _ => None,
-        };
-        let (Some(p), Some(q)) = (releaser(a), releaser(b)) else {
-            return false;
-        };
-        let released = self
-            .config
-            .node_index(&p)
-            .is_some_and(|r| self.role(r) != Some(Role::Active));
-        p == q && released
     }
 
     /// Datagrams have reached each of the two from the other within [`clean_gap`].
