@@ -320,7 +320,7 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
     }
     if config.majority_rule() {
         line(format!(
-            "majority rule: {} voters, an unplanned takeover needs {}",
+            "majority rule: {} voters, taking or keeping the VIPs needs {}",
             config.voters(),
             config.voters() / 2 + 1
         ));

@@ -319,7 +319,7 @@ fn the_witness_reports_its_role_refuses_moves_and_checks_as_a_witness() {
     assert!(
         check.status.success()
             && out.contains("this node: witness (witness, holds nothing)")
-            && out.contains("majority rule: 3 voters, an unplanned takeover needs 2"),
+            && out.contains("majority rule: 3 voters, taking or keeping the VIPs needs 2"),
         "failoverd check --node witness: {}",
         describe(&check)
     );

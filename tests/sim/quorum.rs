@@ -2,7 +2,8 @@
 //! or more, an unplanned takeover needs a majority that agrees the holder is silent
 //! (a voter that still hears it vetoes, a node alone is no majority); a holder keeps
 //! the VIPs only while a majority can count it alive, and lets go VIPs first, before
-//! the others can take over; a planned move needs neither. Most scenarios use the
+//! the others can take over; a planned move skips the probe and the fence but not
+//! the majority. Most scenarios use the
 //! smallest cluster the rule is for: alpha and beta, and a witness on the LAN.
 
 use std::time::Duration;
