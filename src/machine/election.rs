@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::guard::{Guard, Hold, Verdict};
+use super::guard::{Guard, Verdict};
 use super::health::{Kind, Run};
 use super::rank::Rank;
 use super::timer::Timer;
@@ -124,8 +124,13 @@ pub(super) struct Release {
     pub from: Role,
     pub after: After,
     pub reason: Reason,
-    /// The last effect of the release; its completion ends the release.
+    /// The last effect of the release; its completion ends the release, once no
+    /// VIP is still being removed (removals beside the queue may finish later).
     pub last: Option<EffectId>,
+    pub last_done: bool,
+    /// The majority ran out during the release: its VIPs were removed beside the
+    /// queue, without waiting for the stop hook before them.
+    pub withdrawn: bool,
 }
 
 /// An operator's standing request on this node.
@@ -231,6 +236,15 @@ impl Machine {
                 if !heard_back && self.timers.pending(Timer::InitDead, now) {
                     return;
                 }
+                // A restarted holder's voters back it again only `dead` after they
+                // last said they did not hear it (see `quorum`): the VIPs it found
+                // wait for that within the start wait, rather than go and come back.
+                if self.adopting()
+                    && self.majority_hold().is_some()
+                    && self.timers.pending(Timer::InitDead, now)
+                {
+                    return;
+                }
                 let reason = if self.peers.iter().any(|p| p.present()) {
                     Reason::Elected
                 } else {
@@ -323,7 +337,7 @@ impl Machine {
         // daemons restarted after a split) ranks first (see `Reason::Adopted`).
         if self.adopting()
             && !self.peers.iter().any(|p| p.present() && p.takeover)
-            && self.ranks_first()
+            && !self.outranked_by_a_starting_peer()
             && self.majority_hold().is_none()
         {
             self.release_hold();
@@ -451,16 +465,45 @@ impl Machine {
         })
     }
 
-    /// Arms the moment the holder's majority runs out, while it holds the VIPs.
+    /// Arms the moment the holder's majority runs out, while it holds the VIPs: as
+    /// the active node, and during a release until its VIPs are gone (a stop hook
+    /// that takes its time runs before the removal).
     pub(super) fn tend_majority(&mut self, now: Instant) {
+        let has_vips = self.election.vips.iter().any(|s| *s != VipState::Absent);
         let holding = self.settings.majority_rule()
-            && matches!(self.election.phase, Phase::Active(_))
-            && self.lifecycle == Lifecycle::Running;
+            && self.lifecycle != Lifecycle::Exited
+            && match &self.election.phase {
+                Phase::Active(_) => true,
+                Phase::Releasing(release) => !release.withdrawn && has_vips,
+                _ => false,
+            };
         let until = holding
             .then(|| self.majority_until())
             .flatten()
             .filter(|at| *at > now);
         self.timers.set_or_stop(Timer::Majority, until);
+    }
+
+    /// The majority ran out while a release was still running its stop hook: the
+    /// VIPs go now, beside the queue; the removals queued behind the hook find them
+    /// gone, which counts as done.
+    pub(super) fn withdraw_in_release(&mut self, now: Instant) {
+        if self.majority_holds(now) {
+            return;
+        }
+        let Phase::Releasing(release) = &mut self.election.phase else {
+            return;
+        };
+        if release.withdrawn {
+            return;
+        }
+        release.withdrawn = true;
+        for i in 0..self.settings.vips.len() {
+            if self.election.vips[i] != VipState::Absent {
+                let vip = self.settings.vips[i].clone();
+                self.withdraw(vip);
+            }
+        }
     }
 
     /// While this node yields after a stall: the peer that took over meanwhile.
@@ -488,6 +531,17 @@ impl Machine {
                     && Rank::of_peer(p) > me
             })
             .map(|p| p.name.clone())
+    }
+
+    /// Whether a peer that is starting too, and so may have found the VIPs as well,
+    /// ranks above this node: of two daemons restarted after a split, only the first
+    /// adopts. A standby that ranks higher does not count: the VIPs stay where
+    /// clients find them, as after an operator's move to this node.
+    fn outranked_by_a_starting_peer(&self) -> bool {
+        let me = self.rank();
+        self.peers
+            .iter()
+            .any(|p| p.present() && !p.witness && p.role == Role::Starting && Rank::of_peer(p) > me)
     }
 
     /// Whether the takeover at hand answers a holder that said it let go, and still
@@ -665,15 +719,13 @@ impl Machine {
             let reason = claim.reason.clone();
             // The majority that let the claim start may have gone during the
             // wait (its voters died): it is asked again before anything is added.
-            if let Some(verdict) = self.majority_verdict(now) {
-                let hold = match verdict {
-                    Verdict::Hold(hold) => hold,
-                    _ => Hold::NoMajority {
-                        heard: self.voters_heard(now),
-                        voters: self.settings.voters,
-                    },
-                };
-                return self.withdraw_claim(now, Reason::TakeoverHeld { hold });
+            match self.majority_verdict(now) {
+                None | Some(Verdict::Go) => {}
+                // A voter's word on its way: the claim waits for it.
+                Some(Verdict::Wait) => return,
+                Some(Verdict::Hold(hold)) => {
+                    return self.withdraw_claim(now, Reason::TakeoverHeld { hold });
+                }
             }
             self.timers.stop(Timer::Claim);
             self.become_active(now, reason);
@@ -827,6 +879,8 @@ impl Machine {
             after,
             reason,
             last: None,
+            last_done: false,
+            withdrawn: urgent,
         });
         self.timers.stop(Timer::Refresh);
         self.timers.stop(Timer::Failback);

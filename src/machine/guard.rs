@@ -343,8 +343,11 @@ impl Machine {
                 // one every `REPROBE` then) or from before a hold (the node may have
                 // been cut off from the LAN then) is asked again before it lets a
                 // takeover go ahead: the VIP may have come up somewhere meanwhile.
+                // (Under the majority rule only: that is where a node cut off from
+                // the LAN holds and then takes over as soon as it hears a majority.)
                 Some((at, answers))
                     if answers.is_empty()
+                        && self.settings.majority_rule()
                         && (now.saturating_duration_since(*at) > self.fresh_answer()
                             || self.election.guard.held_at.is_some_and(|held| *at <= held)) =>
                 {
@@ -406,20 +409,16 @@ impl Machine {
             // The voter heard the holder's last heartbeat a moment after this node
             // did and will say so: a veto that lasts less than that is a wait, not
             // something to page anyone about (see `quorum::veto_settles`).
-            Some(Hold::Vetoed { ref hears, .. }) if self.veto_settles(now, hears).is_some() => {
-                let at = self.veto_settles(now, hears);
-                self.timers.set_or_stop(Timer::Veto, at);
-                Some(Verdict::Wait)
-            }
-            Some(hold) => Some(Verdict::Hold(hold)),
-            // Even a planned handover waits while this node could not keep the
-            // VIPs (the witness down and the holder leaving): it would let go at
-            // once.
-            None if !self.could_keep(now) => Some(Verdict::Hold(Hold::NoMajority {
-                heard: self.voters_heard(now),
-                voters: self.settings.voters,
-            })),
-            None => None,
+            Some(Hold::Vetoed { by, hears }) => match self.veto_settles(now, &hears) {
+                Some(at) => {
+                    self.timers.set(Timer::Veto, at);
+                    Some(Verdict::Wait)
+                }
+                None => Some(Verdict::Hold(Hold::Vetoed { by, hears })),
+            },
+            // No majority holds even a planned handover (the witness down, the
+            // holder leaving): the node would let the VIPs go at once.
+            hold => hold.map(Verdict::Hold),
         }
     }
 

@@ -434,8 +434,8 @@ impl Machine {
                 | Timer::Probe
                 | Timer::Fence(_)
                 | Timer::Resumed
-                | Timer::Majority
                 | Timer::Veto => {}
+                Timer::Majority => self.withdraw_in_release(now),
             }
         }
         self.evaluate(now);
@@ -711,10 +711,16 @@ impl Machine {
             }
             _ => {}
         }
-        if let Phase::Releasing(release) = &self.election.phase
-            && release.last.is_some_and(|last| id >= last)
-        {
-            self.finish_release(now);
+        if let Phase::Releasing(release) = &mut self.election.phase {
+            release.last_done |= release.last == Some(id);
+            let removing = self
+                .election
+                .vips
+                .iter()
+                .any(|s| matches!(s, VipState::Removing(_)));
+            if release.last_done && !removing {
+                self.finish_release(now);
+            }
         }
     }
 
@@ -809,9 +815,10 @@ impl Machine {
             node: self.settings.name.clone(),
         };
         self.record_sent(self.sequence);
+        let heard = self.heard_now();
         for peer in &self.peers {
             hb.echo = peer.heard_nonce.unwrap_or(0);
-            hb.votes = self.votes_for(peer);
+            hb.votes = heard.map(|heard| self.votes_for(peer, heard));
             for view in &peer.links {
                 let link = view.link;
                 hb.link = u8::try_from(link).unwrap_or(u8::MAX);

@@ -95,6 +95,10 @@ pub struct Peer {
     pub priority: u16,
     /// What the peer last said for the majority rule (clusters of three or more).
     pub votes: Option<Votes>,
+    /// When this node last sent votes that did not hear this peer: a peer that took
+    /// those votes as leave to take the VIPs may act on them until it hears newer
+    /// ones, so this node backs this peer's lease only `dead` later (see `quorum`).
+    pub disowned_at: Option<Instant>,
     pub fingerprint: Option<[u8; 8]>,
     pub alive: bool,
     late: bool,
@@ -155,6 +159,7 @@ impl Peer {
             health: 0,
             priority: settings.priority,
             votes: None,
+            disowned_at: None,
             fingerprint: None,
             alive: false,
             late: false,

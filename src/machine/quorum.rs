@@ -15,7 +15,7 @@
 //!   recent enough to give it the lease below: a voter that two candidates both
 //!   count heard one of them first, and names it to the other. So two nodes cut
 //!   from each other but both heard by a witness never both take the VIPs (the
-//!   witness hears the holder, or the first of them, and vetoes), and a node cut
+//!   witness hears the holder, or the other candidate, and vetoes), and a node cut
 //!   from everyone takes nothing. A planned move follows the rule too (two
 //!   candidates that both heard the holder let go may not hear each other), but
 //!   skips the probe and the fence: the holder said its VIPs are gone.
@@ -34,8 +34,19 @@
 //! that plus the half interval: the configuration asks for `dead >= 4 x interval`
 //! with three voters or more, which also rides out one lost acknowledgement.
 //!
-//! A planned move (the holder said it let go) needs neither. With two voters none of
-//! this applies, and the two-node rules of `guard` stand alone.
+//! The holder's lease holds during a release too: a stop hook that takes its time
+//! runs before the removal, so when the lease runs out then, the VIPs go at once,
+//! beside the queue. A voter backs a peer's lease only `dead` after it last said it
+//! did not hear that peer: another node may be acting on that word meanwhile. And
+//! with three voters or more, `[timing]` changes only with every daemon restarted,
+//! since each node judges by its own `dead`.
+//!
+//! The margin is half an interval and a datagram: within it the holder's timer must
+//! fire and netlink must remove the address. A holder starved of the CPU for longer
+//! (but less than `dead`, which the stall detection would notice) can overrun it.
+//!
+//! With two voters none of this applies, and the two-node rules of `guard` stand
+//! alone.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -80,8 +91,41 @@ impl Machine {
         }
     }
 
-    /// The votes for a heartbeat to `peer`: none in a two-node cluster.
-    pub(super) fn votes_for(&self, peer: &Peer) -> Option<Votes> {
+    /// Whom this node hears, for the votes of the heartbeat it sends now; notes the
+    /// peers it says it does not hear (see `Peer::disowned_at`). `None` in a
+    /// two-node cluster.
+    pub(super) fn heard_now(&mut self) -> Option<u32> {
+        let heard = self.heard_bits()?;
+        let now = self.now_hint;
+        for p in &mut self.peers {
+            if heard & bit(p.index) == 0 {
+                p.disowned_at = Some(now);
+            }
+        }
+        Some(heard)
+    }
+
+    /// The votes for a heartbeat to `peer`, with `heard` from [`Machine::heard_now`].
+    /// The acknowledgement backs the peer's lease; it is withheld for `dead` after
+    /// this node last said it did not hear the peer: a third node may have taken
+    /// that vote as leave to take the VIPs, and may act on it until it hears a newer
+    /// one, so the peer must not keep its majority through this node meanwhile.
+    pub(super) fn votes_for(&self, peer: &Peer, heard: u32) -> Votes {
+        let now = self.now_hint;
+        let disowned = peer
+            .disowned_at
+            .is_some_and(|at| now < at + self.settings.timing.dead);
+        Votes {
+            ack: if disowned {
+                0
+            } else {
+                peer.newest().unwrap_or(0)
+            },
+            heard,
+        }
+    }
+
+    fn heard_bits(&self) -> Option<u32> {
         if !self.settings.majority_rule() {
             return None;
         }
@@ -94,10 +138,7 @@ impl Machine {
             .iter()
             .filter(|p| p.alive || (!listened && !p.leaving))
             .fold(0u32, |bits, p| bits | bit(p.index));
-        Some(Votes {
-            ack: peer.newest().unwrap_or(0),
-            heard,
-        })
+        Some(heard)
     }
 
     /// Why the majority rule forbids a takeover now, if it does.
@@ -177,13 +218,6 @@ impl Machine {
     /// the peers whose acknowledgements keep it alive to them.
     pub(super) fn voters_heard(&self, now: Instant) -> usize {
         1 + self.majority_leases().filter(|until| *until > now).count()
-    }
-
-    /// Whether this node could keep the VIPs if it took them now: with the majority
-    /// rule, a node whose majority already ran out would let go at once, so even a
-    /// planned handover to it would only leave the VIPs unheld after a flap.
-    pub(super) fn could_keep(&self, now: Instant) -> bool {
-        self.majority_holds(now)
     }
 
     /// For each alive peer whose vote counts for this node, until when it does.

@@ -20,6 +20,13 @@ pub enum ReloadError {
     ClusterChanged,
     #[error("this node's heartbeat addresses changed: restart the daemon to listen on them")]
     AddressesChanged,
+    /// With three voters or more, each holder's lease and each voter's verdict use
+    /// their own node's `dead`: a change on one node first would let them disagree.
+    #[error(
+        "[timing] changed with three nodes or more: stop every daemon, then start them with \
+         the new file"
+    )]
+    MajorityTimingChanged,
 }
 
 /// One thing a reload changed, for the log and the operator's answer.
@@ -85,6 +92,9 @@ impl Machine {
         }
         if next.addresses != self.settings.addresses {
             return Err(ReloadError::AddressesChanged);
+        }
+        if next.majority_rule() && next.timing != self.settings.timing {
+            return Err(ReloadError::MajorityTimingChanged);
         }
         let old = std::mem::replace(&mut self.settings, next);
         let new = &self.settings;

@@ -428,3 +428,28 @@ fn a_vetoed_first_ranked_node_does_not_keep_the_others_from_taking_over() {
     sim.run_for(ms(4000));
     assert_eq!(sim.holders().len(), 1, "nobody holds the VIPs");
 }
+
+/// A restart costs nothing on whichever node holds the VIPs, not only on the one
+/// that ranks first: after an operator's move to beta (manual failback), beta's
+/// daemon is killed and started again a second later; it adopts its VIP, which never
+/// leaves its kernel, and alpha, which ranks first but only stands by, adds nothing.
+#[test]
+fn a_restart_of_the_holder_that_ranks_second_adopts_its_vip() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 420);
+    sim.order(1, Order::Takeover).expect("beta takes over");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.run_for(ms(300));
+    let alpha_adds = sim.nodes[0].adds.len();
+    sim.kill_daemon(1);
+    sim.run_for(ms(1000));
+    sim.restart(1);
+    let mut always_on = true;
+    sim.run_until(ms(5000), |s| {
+        always_on &= s.nodes[1].vips[0];
+        s.role(1) == Some(Role::Active)
+    });
+    sim.run_for(ms(1000));
+    assert!(always_on, "the VIP left beta's kernel");
+    assert_eq!(sim.holders(), vec![1]);
+    assert_eq!(sim.nodes[0].adds.len(), alpha_adds, "alpha added the VIP");
+}

@@ -360,9 +360,6 @@ pub struct Sim {
     /// seeing it for up to `dead` after it died or turned it off.
     pub maintenance_seen: Vec<Option<Instant>>,
     pub watch: Watch,
-    /// Why the invariants are not checked in this run, if they are not: a scenario
-    /// test on a cluster the [`Watch`] does not model yet checks what it pins itself.
-    pub unwatched: Option<&'static str>,
 }
 
 impl Sim {
@@ -446,7 +443,6 @@ impl Sim {
             sends: 0,
             maintenance_seen: vec![None; n],
             watch: Watch::default(),
-            unwatched: None,
         };
         for i in 0..n {
             sim.start(i);
@@ -1343,9 +1339,6 @@ impl Sim {
             .any(|n| n.hook_behaviour == HookBehaviour::Hang)
         {
             self.hang_possible_until = Some(self.now + self.config.hooks.timeout);
-        }
-        if self.unwatched.is_some() {
-            return;
         }
         let mut watch = std::mem::take(&mut self.watch);
         let verdict = watch.check(self);
