@@ -1679,7 +1679,6 @@ fn a_shutdown_during_the_stale_vip_cleanup_at_start_exits_only_after_the_removal
 /// the loss burst lasts as long, and alpha takes the VIPs while beta, late but alive,
 /// claims them too.
 #[test]
-#[ignore = "core bug (reported): a claim goes ahead without the echo of a rival that is late but alive"]
 fn a_takeover_order_moves_the_vip_to_the_asking_node_alone_even_if_a_third_node_missed_it() {
     let mut sim = Sim::new(config(3, Failback::Manual), 66);
     sim.run_until(ms(3000), |s| s.holders() == vec![0]);

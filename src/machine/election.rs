@@ -550,8 +550,10 @@ impl Machine {
     fn planned(&self) -> bool {
         let peer = |name: &str| self.peers.iter().find(|p| p.name == name);
         match &self.election.takeover_reason {
+            // Heard on time: a releaser gone quiet may have taken the VIPs back
+            // since (after its own majority came back) without this node hearing it.
             Some(Reason::PeerReleased { peer: name }) => {
-                peer(name).is_some_and(|p| p.present() && !p.holds())
+                peer(name).is_some_and(|p| p.present() && p.on_time() && !p.holds())
             }
             Some(Reason::PeerLeft { peer: name }) => {
                 peer(name).is_some_and(|p| p.leaving && !p.alive)
@@ -715,7 +717,12 @@ impl Machine {
         };
         let peers = &self.peers;
         claim.waiting.retain(|&i| peers[i].present());
-        if claim.waiting.is_empty() || !self.timers.pending(Timer::Claim, now) {
+        // Under the majority rule a claim waits for every live rival, however late:
+        // one that is alive but unheard for a moment may be claiming too, and it
+        // either answers or is declared dead within `dead`. Two nodes keep the
+        // shorter wait, where the split-brain guard stands behind it.
+        let waited_out = !self.timers.pending(Timer::Claim, now) && !self.settings.majority_rule();
+        if claim.waiting.is_empty() || waited_out {
             let reason = claim.reason.clone();
             // The majority that let the claim start may have gone during the
             // wait (its voters died): it is asked again before anything is added.

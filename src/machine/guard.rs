@@ -343,11 +343,11 @@ impl Machine {
                 // one every `REPROBE` then) or from before a hold (the node may have
                 // been cut off from the LAN then) is asked again before it lets a
                 // takeover go ahead: the VIP may have come up somewhere meanwhile.
-                // (Under the majority rule only: that is where a node cut off from
-                // the LAN holds and then takes over as soon as it hears a majority.)
+                // This costs a takeover after a long wait (a node starting alone,
+                // a hold) at most one probe window; a node that was cut off from the
+                // LAN meanwhile would otherwise take a VIP that answers again.
                 Some((at, answers))
                     if answers.is_empty()
-                        && self.settings.majority_rule()
                         && (now.saturating_duration_since(*at) > self.fresh_answer()
                             || self.election.guard.held_at.is_some_and(|held| *at <= held)) =>
                 {

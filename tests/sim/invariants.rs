@@ -90,7 +90,9 @@ pub fn resolve_bound(t: &Timing, hook_max: Duration) -> Duration {
 /// - With the majority rule (three voters or more), an interval for the voters' news:
 ///   a peer that still hears the silent holder vetoes the takeover until it declares
 ///   the holder dead too (up to a network delay later) and says so, at once in a
-///   heartbeat out of turn, or, if that one is lost, in the next within an interval.
+///   heartbeat out of turn, or, if that one is lost, in the next within an interval;
+///   and `dead` for a claim, which waits for every rival that is still alive, however
+///   late, until it answers or is declared dead.
 pub fn takeover_bound(config: &Config, hook_max: Duration) -> Duration {
     let t = &config.timing;
     let h = &config.health;
@@ -103,9 +105,11 @@ pub fn takeover_bound(config: &Config, hook_max: Duration) -> Duration {
     } else {
         Duration::ZERO
     };
-    // The voters' news, with the majority rule.
+    // The voters' news, with the majority rule; and a claim that waits for a rival
+    // that is late but alive until it answers or is declared dead (`dead` instead
+    // of the handshake's three intervals).
     let news = if config.majority_rule() {
-        t.interval
+        t.interval + t.dead
     } else {
         Duration::ZERO
     };
