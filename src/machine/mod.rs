@@ -611,9 +611,13 @@ impl Machine {
                 });
             }
         }
-        // A claimer waits for every peer that might claim too to echo its claim.
+        // A claimer waits for every peer that might claim too to echo its claim, or
+        // a nonce of ours issued since: a claim that waits longer than `dead` for a
+        // late rival sees its nonce renewed, and the rival echoes the newer one.
+        let ours = [self.nonce, self.previous_nonce];
         if let Phase::Claiming(claim) = &mut self.election.phase
-            && hb.echo == claim.nonce
+            && hb.echo >= claim.nonce
+            && ours.contains(&hb.echo)
         {
             claim.waiting.retain(|&i| i != index);
         }
