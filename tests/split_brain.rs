@@ -40,13 +40,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::*;
-use common::crossing::{DEATH_SLACK, Expect, Seen};
+use common::crossing::{DEATH_SLACK, Expect, Seen, arrived_after};
 use common::sample::Sample;
-use common::{Lab, N1_LAN, N1_XO, failoverd};
+use common::{Lab, N1_LAN, N1_XO, failoverd, require_nft};
 use failoverd::machine::Role;
 use failoverd::status::Status;
 use nix::sys::signal::Signal;
@@ -821,27 +820,6 @@ fn hooks_of(lab: &Lab, node: &str, hook: &str) -> Vec<String> {
         .into_iter()
         .filter(|l| l.split_whitespace().next() == Some(hook))
         .collect()
-}
-
-/// How long after `event` the VIP was first added on `node` (index into NODES).
-fn arrived_after(seen: &Seen, node: usize, event: Instant) -> Duration {
-    let added = seen.kernel.started
-        + seen
-            .kernel
-            .first_added(node)
-            .unwrap_or_else(|| panic!("the VIP never arrived: {}", seen.kernel.describe()));
-    added.saturating_duration_since(event)
-}
-
-/// Fails the test, with what to install, unless `nft` runs in the lab.
-fn require_nft(lab: &Lab) {
-    let works = Command::new("nft").arg("--version").output();
-    assert!(
-        works.is_ok_and(|o| o.status.success()),
-        "this test blocks heartbeats with nftables, and `nft` is missing: install it \
-         (apt-get install nftables); .ci/run does"
-    );
-    lab.exec_ok("n1", &["nft", "list", "ruleset"]);
 }
 
 /// Drops every UDP datagram to or from the heartbeat port in `host`, both ways,

@@ -33,13 +33,13 @@
 
 mod common;
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::cluster::*;
-use common::crossing::{DEATH_SLACK, Expect, Seen};
+use common::crossing::{DEATH_SLACK, Expect, arrived_after};
 use common::sample::Sample;
-use common::{Lab, N1_LAN, N1_XO, N2_LAN, N2_XO, N3_LAN, failoverd};
+use common::{Lab, N1_LAN, N1_XO, N2_LAN, N2_XO, N3_LAN, failoverd, require_nft};
 use failoverd::machine::Role;
 use failoverd::status::{PeerState, PeerStatus, Status};
 
@@ -505,27 +505,6 @@ fn peer<'s>(status: &'s Status, name: &str) -> &'s PeerStatus {
         .iter()
         .find(|p| p.name == name)
         .unwrap_or_else(|| panic!("{} lists no peer {name}: {:?}", status.node, status.peers))
-}
-
-/// How long after `event` the VIP was first added on `node` (index into NODES).
-fn arrived_after(seen: &Seen, node: usize, event: Instant) -> Duration {
-    let added = seen.kernel.started
-        + seen
-            .kernel
-            .first_added(node)
-            .unwrap_or_else(|| panic!("the VIP never arrived: {}", seen.kernel.describe()));
-    added.saturating_duration_since(event)
-}
-
-/// Fails the test, with what to install, unless `nft` runs in the lab.
-fn require_nft(lab: &Lab) {
-    let works = Command::new("nft").arg("--version").output();
-    assert!(
-        works.is_ok_and(|o| o.status.success()),
-        "this test cuts heartbeats with nftables, and `nft` is missing: install it \
-         (apt-get install nftables); .ci/run does"
-    );
-    lab.exec_ok("n1", &["nft", "list", "ruleset"]);
 }
 
 /// The nftables table of the cut, in n1 and n2.

@@ -347,3 +347,13 @@ fn node_index(node: &str) -> usize {
         _ => panic!("no node {node:?} in the lab; the nodes are alpha and beta"),
     }
 }
+
+/// How long after `event` the VIP was first added on `node` (index into NODES).
+pub fn arrived_after(seen: &Seen, node: usize, event: Instant) -> Duration {
+    let added = seen.kernel.started
+        + seen
+            .kernel
+            .first_added(node)
+            .unwrap_or_else(|| panic!("the VIP never arrived: {}", seen.kernel.describe()));
+    added.saturating_duration_since(event)
+}

@@ -814,3 +814,15 @@ impl ProbeSummary {
         self.responders.get(name).copied().unwrap_or(0)
     }
 }
+
+/// Fails the test, with what to install, unless `nft` runs in the lab: the tests
+/// that cut heartbeats do it with nftables rules inside the nodes' namespaces.
+pub fn require_nft(lab: &Lab) {
+    let works = Command::new("nft").arg("--version").output();
+    assert!(
+        works.is_ok_and(|o| o.status.success()),
+        "this test cuts heartbeats with nftables, and `nft` is missing: install it \
+         (apt-get install nftables); .ci/run does"
+    );
+    lab.exec_ok("n1", &["nft", "list", "ruleset"]);
+}
