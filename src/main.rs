@@ -322,7 +322,7 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
         line(format!(
             "majority rule: {} voters, taking or keeping the VIPs needs {}",
             config.voters(),
-            config.voters() / 2 + 1
+            config.majority()
         ));
     }
     for vip in config.vips.iter().filter(|_| !node.witness) {

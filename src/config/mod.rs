@@ -382,6 +382,11 @@ impl Config {
         self.voters() >= 3
     }
 
+    /// How many voters make a majority: more than half of them.
+    pub fn majority(&self) -> usize {
+        self.voters() / 2 + 1
+    }
+
     /// Short digest of the part of the configuration that every node must share:
     /// cluster, timings, links, nodes and VIPs. Hooks, health targets and the key
     /// file's path may differ between nodes without harm, so they are left out.

@@ -98,7 +98,7 @@ impl Machine {
         let heard = self.heard_bits()?;
         let now = self.now_hint;
         for p in &mut self.peers {
-            if heard & bit(p.index) == 0 {
+            if heard & Votes::bit(p.index) == 0 {
                 p.disowned_at = Some(now);
             }
         }
@@ -137,7 +137,7 @@ impl Machine {
             .peers
             .iter()
             .filter(|p| p.alive || (!listened && !p.leaving))
-            .fold(0u32, |bits, p| bits | bit(p.index));
+            .fold(0u32, |bits, p| bits | Votes::bit(p.index));
         Some(heard)
     }
 
@@ -162,7 +162,7 @@ impl Machine {
             .iter()
             .filter(|p| self.vote_until(p).is_some_and(|until| now < until))
             .count();
-        if heard < self.settings.majority() {
+        if heard < self.settings.majority {
             return Some(Hold::NoMajority {
                 heard,
                 voters: self.settings.voters,
@@ -204,7 +204,7 @@ impl Machine {
     pub(super) fn majority_until(&self) -> Option<Instant> {
         let mut until: Vec<Instant> = self.majority_leases().collect();
         // This node votes for itself; it needs `majority - 1` peers besides.
-        let needed = self.settings.majority() - 1;
+        let needed = self.settings.majority - 1;
         until.sort_unstable_by(|a, b| b.cmp(a));
         until.get(needed.checked_sub(1)?).copied()
     }
@@ -241,11 +241,4 @@ impl Machine {
         let sent = self.sent_at.at(votes.ack)?;
         (sent + t.dead).checked_sub(t.interval / 2)
     }
-}
-
-fn bit(index: usize) -> u32 {
-    u32::try_from(index)
-        .ok()
-        .and_then(|i| 1u32.checked_shl(i))
-        .unwrap_or(0)
 }

@@ -20,9 +20,11 @@ pub(super) struct Settings {
     pub index: usize,
     /// A witness votes and holds nothing (see `quorum`).
     pub witness: bool,
-    /// Every node of the file, witnesses included; with three or more, unplanned
-    /// takeovers follow the majority rule.
+    /// Every node of the file, witnesses included; with three or more, takeovers
+    /// and holders follow the majority rule.
     pub voters: usize,
+    /// How many of them, this node included, make a majority.
+    pub majority: usize,
     pub cluster: String,
     pub priority: u16,
     pub port: u16,
@@ -97,6 +99,7 @@ impl Settings {
             index: me,
             witness,
             voters: config.voters(),
+            majority: config.majority(),
             cluster: config.cluster.name.clone(),
             priority: node.priority,
             port: config.cluster.port,
@@ -164,11 +167,6 @@ impl Settings {
     /// Whether unplanned takeovers need a majority of the voters (see `quorum`).
     pub fn majority_rule(&self) -> bool {
         self.voters >= 3
-    }
-
-    /// How many voters, this node included, make a majority.
-    pub fn majority(&self) -> usize {
-        self.voters / 2 + 1
     }
 
     /// How long a starting node that has heard every peer still listens: its own

@@ -143,7 +143,15 @@ pub struct Votes {
 impl Votes {
     /// Whether the sender hears node `index` alive.
     pub fn hears(&self, index: usize) -> bool {
-        index < MAX_NODES && self.heard & (1 << index) != 0
+        self.heard & Votes::bit(index) != 0
+    }
+
+    /// Node `index`'s bit in [`Votes::heard`]; none beyond the last node.
+    pub fn bit(index: usize) -> u32 {
+        u32::try_from(index)
+            .ok()
+            .and_then(|i| 1u32.checked_shl(i))
+            .unwrap_or(0)
     }
 }
 
