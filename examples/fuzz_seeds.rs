@@ -270,6 +270,7 @@ fn heartbeats() -> Vec<Heartbeat> {
             votes: Some(Votes {
                 ack: 41,
                 heard: 0b101,
+                held: true,
             }),
             ..base.clone()
         },

@@ -79,7 +79,7 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat> {
         (any::<u8>(), wire_state(), any::<u8>(), any::<u8>()),
         (any::<u16>(), any::<u64>(), any::<u64>(), any::<[u8; 8]>()),
         (any::<u64>(), any::<u64>(), name(), name()),
-        proptest::option::of((any::<u64>(), any::<u32>())),
+        proptest::option::of((any::<u64>(), any::<u32>(), any::<bool>())),
     )
         .prop_map(
             |(
@@ -98,7 +98,7 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat> {
                 fingerprint,
                 nonce,
                 echo,
-                votes: votes.map(|(ack, heard)| Votes { ack, heard }),
+                votes: votes.map(|(ack, heard, held)| Votes { ack, heard, held }),
                 cluster,
                 node,
             },

@@ -25,7 +25,7 @@ struct Input {
     fingerprint: [u8; 8],
     nonce: u64,
     echo: u64,
-    votes: Option<(u64, u32)>,
+    votes: Option<(u64, u32, bool)>,
     cluster: String,
     node: String,
     /// A bit of the packet to flip, counted modulo its length in bits.
@@ -60,7 +60,7 @@ fuzz_target!(|input: Input| {
         fingerprint: input.fingerprint,
         nonce: input.nonce,
         echo: input.echo,
-        votes: input.votes.map(|(ack, heard)| Votes { ack, heard }),
+        votes: input.votes.map(|(ack, heard, held)| Votes { ack, heard, held }),
         cluster: input.cluster,
         node: input.node,
     };

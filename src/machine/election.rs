@@ -266,12 +266,15 @@ impl Machine {
             self.transition(now, Phase::Standby, Reason::Maintenance { by });
         }
         // An operator stopped the holder: taking over is the answer to a deliberate
-        // act, not an automatic move, so maintenance allows it.
+        // act, not an automatic move, so maintenance allows it. It takes no claim
+        // (maintenance withdraws claims), so only the first of every candidate goes,
+        // held or not: two nodes that each passed over the other's hold would both
+        // take the VIPs once the hold lifts.
         let left = matches!(self.election.takeover_reason, Some(Reason::PeerLeft { .. }));
         if left
             && matches!(self.role(), Role::Standby | Role::Fault)
             && !self.peers.iter().any(|p| p.holds())
-            && self.ranks_first()
+            && self.ranks_first_of_every_candidate()
         {
             // Two nodes that both heard the farewell may not hear each other: the
             // majority rule decides in maintenance too.
@@ -586,6 +589,9 @@ impl Machine {
         self.peers
             .iter()
             .filter(|p| p.present() && matches!(p.role, Role::Standby | Role::Active))
+            // A peer whose takeover is held cannot have the VIPs; one that can only
+            // fail its checks is better than none.
+            .filter(|p| !p.held())
             .filter(|p| !p.failed && p.health < mine)
             .min_by_key(|p| p.health)
             .map(|p| p.name.clone())

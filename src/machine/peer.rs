@@ -182,6 +182,24 @@ impl Peer {
         self.alive && !self.leaving
     }
 
+    /// Whether this peer may take over, for the ranking: present, not a witness, and
+    /// not holding already.
+    pub fn candidate(&self) -> bool {
+        self.present() && !self.witness && self.role != Role::Active
+    }
+
+    /// A candidate not held back by its split-brain guard (it said so in its votes).
+    /// A node that waited for a held peer that ranks first would wait as long as the
+    /// hold lasts, which a partition that one voter straddles makes for ever.
+    pub fn in_the_running(&self) -> bool {
+        self.candidate() && !self.held()
+    }
+
+    /// The peer's votes say the split-brain guard holds its takeover back.
+    pub fn held(&self) -> bool {
+        self.votes.is_some_and(|v| v.held)
+    }
+
     /// Checks freshness and the replay window, then updates the view. The datagram
     /// already passed authentication, the cluster check and the source check.
     ///

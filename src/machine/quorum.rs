@@ -122,6 +122,7 @@ impl Machine {
                 peer.newest().unwrap_or(0)
             },
             heard,
+            held: self.election.guard.held().is_some(),
         }
     }
 

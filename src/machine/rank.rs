@@ -98,7 +98,7 @@ impl Machine {
         let me = self.rank();
         self.peers
             .iter()
-            .filter(|p| p.present() && !p.witness && p.role != Role::Active)
+            .filter(|p| p.in_the_running())
             .map(|p| (p, Rank::of_peer(p)))
             .filter(|(_, rank)| *rank > me)
             .max_by(|a, b| a.1.cmp(&b.1))
@@ -109,6 +109,16 @@ impl Machine {
     /// while a peer is completing its handshake: it may rank first, and it may
     /// already see things this node does not.
     pub(super) fn ranks_first(&self) -> bool {
+        self.ranks_first_of(Peer::in_the_running)
+    }
+
+    /// Whether this node is the first among the nodes that could take over, counting
+    /// those held back by their guard too: for a takeover that makes no claim.
+    pub(super) fn ranks_first_of_every_candidate(&self) -> bool {
+        self.ranks_first_of(Peer::candidate)
+    }
+
+    fn ranks_first_of(&self, candidate: fn(&Peer) -> bool) -> bool {
         if (0..self.peers.len()).any(|i| self.timers.pending(Timer::Handshake(i), self.now_hint)) {
             return false;
         }
@@ -118,7 +128,7 @@ impl Machine {
             .iter()
             // Peers in fault count too: their fault may have been relative to a node
             // that is gone now, and health comes first in the rank anyway.
-            .filter(|p| p.present() && !p.witness && p.role != Role::Active)
+            .filter(|p| candidate(p))
             .any(|p| Rank::of_peer(p) > me)
     }
 }

@@ -10,7 +10,7 @@
 //! | 6      | 1    | state (0 starting, 1 standby, 2 active, 3 fault)  |
 //! | 7      | 1    | flags: see the `FLAG_*` constants                 |
 //! | 8      | 1    | health: number of failing health checks           |
-//! | 9      | 1    | reserved, 0                                       |
+//! | 9      | 1    | vote flags in version 2 (below); 0 in version 1   |
 //! | 10     | 2    | priority                                          |
 //! | 12     | 8    | incarnation (start time of the sender, µs)        |
 //! | 20     | 8    | sequence number within the incarnation            |
@@ -30,6 +30,10 @@
 //! | 52     | 8    | ack: the receiver's latest sequence accepted, or 0 |
 //! | 60     | 4    | heard: bit i set if the sender hears node i alive  |
 //! | 64     | 1+n  | cluster name, then node name and tag as above     |
+//!
+//! and uses byte 9 for vote flags: bit 0 (`VOTE_HELD`) says the sender would take
+//! over but the split-brain guard holds it back (the majority rule, a live VIP, a
+//! failed fence), so its peers do not wait for it; every other bit is 0.
 //!
 //! Node i is the i-th `[[node]]` of the file (from 0), which the fingerprint makes
 //! the same on every node; the sender's own bit is not set. A witness says standby
@@ -79,6 +83,9 @@ pub const FLAG_FAILED: u8 = 0b100_0000;
 /// The sender is claiming the VIPs (it says "active") but adds nothing until every
 /// live peer that might claim them too has echoed the nonce of this claim.
 pub const FLAG_CLAIMING: u8 = 0b1000_0000;
+
+/// Version 2, byte 9: the sender's takeover is held back (see [`Votes::held`]).
+pub const VOTE_HELD: u8 = 0b1;
 
 /// A node's role as it travels on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +145,10 @@ pub struct Votes {
     pub ack: u64,
     /// Bit i: the sender hears node i (file order) alive.
     pub heard: u32,
+    /// The sender ranks first among the nodes it hears but the split-brain guard
+    /// holds its takeover back: the others do not wait for it, or a node that one
+    /// voter vetoes would keep the VIPs from a node that may take them.
+    pub held: bool,
 }
 
 impl Votes {
@@ -218,7 +229,10 @@ impl Heartbeat {
         out.push(self.state.to_byte());
         out.push(self.flags);
         out.push(self.health);
-        out.push(0);
+        out.push(match &self.votes {
+            Some(votes) if votes.held => VOTE_HELD,
+            _ => 0,
+        });
         out.extend_from_slice(&self.priority.to_be_bytes());
         out.extend_from_slice(&self.incarnation.to_be_bytes());
         out.extend_from_slice(&self.sequence.to_be_bytes());
@@ -259,9 +273,15 @@ impl Heartbeat {
         let state = WireState::from_byte(r.u8()?).ok_or(DecodeError::Malformed)?;
         let flags = r.u8()?;
         let health = r.u8()?;
-        // Reserved for a later version: a version-1 packet has 0 here, so a signed
-        // packet with anything else is malformed rather than half understood.
-        if r.u8()? != 0 {
+        // Vote flags in version 2, reserved in version 1: a signed packet with a bit
+        // this version does not know is malformed rather than half understood.
+        let vote_flags = r.u8()?;
+        let known = if version == VERSION_VOTES {
+            VOTE_HELD
+        } else {
+            0
+        };
+        if vote_flags & !known != 0 {
             return Err(DecodeError::Malformed);
         }
         let priority = u16::from_be_bytes(r.array()?);
@@ -274,6 +294,7 @@ impl Heartbeat {
             Some(Votes {
                 ack: u64::from_be_bytes(r.array()?),
                 heard: u32::from_be_bytes(r.array()?),
+                held: vote_flags & VOTE_HELD != 0,
             })
         } else {
             None
@@ -403,9 +424,11 @@ mod tests {
         hb.votes = Some(Votes {
             ack: 41,
             heard: 0b101,
+            held: true,
         });
         let bytes = encoded(&hb, b"k");
         assert_eq!(bytes[4], VERSION_VOTES);
+        assert_eq!(bytes[9], VOTE_HELD);
         assert_eq!(&bytes[52..60], &41u64.to_be_bytes());
         assert_eq!(&bytes[60..64], &5u32.to_be_bytes());
         assert_eq!(bytes[64], 3);
@@ -418,6 +441,25 @@ mod tests {
         // A version 1 packet from the same sender decodes without votes.
         let v1 = encoded(&sample(), b"k");
         assert_eq!(Heartbeat::decode(&v1, &signer).unwrap().votes, None);
+    }
+
+    #[test]
+    fn a_vote_flag_is_malformed_in_version_1_and_an_unknown_one_in_version_2() {
+        let signer = Signer::new(b"k");
+        let resigned = |mut bytes: Vec<u8>, flags: u8| {
+            bytes[9] = flags;
+            bytes.truncate(bytes.len() - TAG_LEN);
+            let tag = signer.tag(&bytes);
+            bytes.extend_from_slice(&tag);
+            Heartbeat::decode(&bytes, &signer)
+        };
+        let v1 = encoded(&sample(), b"k");
+        assert_eq!(resigned(v1, VOTE_HELD), Err(DecodeError::Malformed));
+        let mut hb = sample();
+        hb.votes = Some(Votes::default());
+        let v2 = encoded(&hb, b"k");
+        assert!(resigned(v2.clone(), VOTE_HELD).is_ok_and(|hb| hb.votes.is_some_and(|v| v.held)));
+        assert_eq!(resigned(v2, 0b10), Err(DecodeError::Malformed));
     }
 
     #[test]

@@ -92,7 +92,9 @@ pub fn resolve_bound(t: &Timing, hook_max: Duration) -> Duration {
 ///   the holder dead too (up to a network delay later) and says so, at once in a
 ///   heartbeat out of turn, or, if that one is lost, in the next within an interval;
 ///   and `dead` for a claim, which waits for every rival that is still alive, however
-///   late, until it answers or is declared dead.
+///   late, until it answers or is declared dead. A first-ranked node that is held
+///   back says so in its votes, and the next node in rank stops waiting for it; that
+///   fits in the same allowances (the hold comes when a veto settles).
 pub fn takeover_bound(config: &Config, hook_max: Duration) -> Duration {
     let t = &config.timing;
     let h = &config.health;
@@ -189,20 +191,17 @@ pub fn takeover_blocked(sim: &Sim) -> Option<String> {
 /// takeover is expected, or `None` when one is. The core lets a node take over
 /// unplanned only while it and the peers whose votes count for it (they hear it) are a
 /// majority of the voters and none of the peers it hears still hears a non-witness
-/// node that it finds silent (a veto: that node may hold the VIPs); and a node defers
-/// to any non-witness peer it hears that ranks first, whether or not that peer may take
-/// over itself (a gap in the core, pinned by the ignored scenario
-/// `a_vetoed_first_ranked_node_does_not_keep_the_others_from_taking_over`). So a
-/// takeover is expected only in a group of live nodes (joined by paths open both
+/// node that it finds silent (a veto: that node may hold the VIPs); a node that ranks
+/// first but is held back says so in its votes, and the others stop waiting for it
+/// (pinned by `a_vetoed_first_ranked_node_does_not_keep_the_others_from_taking_over`).
+/// So a takeover is expected in a group of live nodes (joined by paths open both
 /// ways, a witness included) such that
 ///
 /// - no live node outside the group has a path into it (one may stay alive in a
 ///   member's eyes, which may then defer to it, or be vetoed for it);
-/// - it holds a fit non-witness node;
-/// - every non-witness member could take over itself, whichever ranks first (rank
-///   depends on health, orders and priorities): the members it exchanges datagrams
-///   with both ways, not stopping, make a majority with it; and none of those may
-///   hear a non-witness node that it does not surely hear. A node may hear another
+/// - some fit non-witness member could take over itself: the members it exchanges
+///   datagrams with both ways, not stopping, make a majority with it; and none of
+///   those may hear a non-witness node that it does not surely hear. A node may hear another
 ///   whose datagrams reached it within `dead` (a paused, killed or cut-off node stays
 ///   heard that long), or that is live with a path to it; a node surely hears a live
 ///   node it exchanges datagrams with both ways.
@@ -262,11 +261,11 @@ pub fn majority_blocked(sim: &Sim, live: &[usize], fit: impl Fn(usize) -> bool) 
             why.push(format!("no fit node that may hold the VIPs among {names}"));
             continue;
         }
-        let blocked = members
+        let mut blocked = members
             .iter()
             .copied()
-            .filter(|&x| !sim.witness(x))
-            .find_map(|x| {
+            .filter(|&x| !sim.witness(x) && fit(x))
+            .map(|x| {
                 let reached: Vec<usize> = members
                     .iter()
                     .copied()
@@ -296,10 +295,14 @@ pub fn majority_blocked(sim: &Sim, live: &[usize], fit: impl Fn(usize) -> bool) 
                     )
                 })
             });
-        match blocked {
-            Some(reason) => why.push(reason),
-            None => return None,
+        let mut reasons = Vec::new();
+        for reason in &mut blocked {
+            match reason {
+                Some(reason) => reasons.push(reason),
+                None => return None,
+            }
         }
+        why.extend(reasons);
     }
     Some(format!("majority rule: {}", why.join("; ")))
 }
