@@ -15,11 +15,12 @@ mod guard;
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::Read;
 use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::files::{self, Checked, Use};
 use super::raw::{
     RawAnnounce, RawCluster, RawConfig, RawControl, RawEvents, RawHealth, RawHooks, RawHttp,
     RawLink, RawNode, RawTiming, RawVip,
@@ -43,6 +44,7 @@ pub(super) fn convert(
 ) -> Result<Config, Vec<Problem>> {
     let mut check = Checker {
         problems,
+        warnings: Vec::new(),
         positions,
     };
     let config = raw.and_then(|raw| check.convert(raw, base));
@@ -55,10 +57,51 @@ pub(super) fn convert(
 /// Second pass: raw values to typed ones, collecting every problem.
 struct Checker {
     problems: Vec<Problem>,
+    /// What is reported but keeps nothing from running: see [`Config::warnings`].
+    warnings: Vec<Problem>,
     positions: HashMap<String, usize>,
 }
 
 impl Checker {
+    fn warning(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        let line = self.line_of(&key);
+        self.warnings.push(Problem {
+            key,
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// A program failoverd runs (a hook, an `exec` check's program, the fencing
+    /// command): an executable regular file that only root can change (`files`).
+    /// Reports what is wrong under `key`, adding `hint` when the file cannot be
+    /// opened; returns whether it may be run.
+    fn program(&mut self, key: &str, path: &Path, hint: &str) -> bool {
+        match files::open(path, Use::Program) {
+            Ok(checked) => self.findings(key, &checked),
+            Err(err) => {
+                self.problem(key, format!("{}: {err}{hint}", path.display()));
+                false
+            }
+        }
+    }
+
+    /// Reports the findings about a file under `key`; returns whether there was no
+    /// error among them.
+    fn findings(&mut self, key: &str, checked: &Checked) -> bool {
+        for warning in checked.warnings() {
+            self.warning(key, warning);
+        }
+        match checked.errors() {
+            Some(errors) => {
+                self.problem(key, errors);
+                false
+            }
+            None => true,
+        }
+    }
+
     fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
         let key = key.into();
         let line = self.line_of(&key);
@@ -154,6 +197,7 @@ impl Checker {
             split_brain,
             fencing,
             key,
+            warnings: std::mem::take(&mut self.warnings),
         })
     }
 
@@ -253,10 +297,19 @@ impl Checker {
         let key_file = self.required("cluster.key_file", raw.key_file);
         let key = key_file.as_ref().and_then(|path| {
             let path = base.join(path);
-            match read_key(&path) {
-                Ok(key) => Some(key),
-                Err(message) => {
-                    self.problem("cluster.key_file", message);
+            match files::open(&path, Use::Key) {
+                Ok(checked) if self.findings("cluster.key_file", &checked) => {
+                    match read_key(checked.file, &path) {
+                        Ok(key) => Some(key),
+                        Err(message) => {
+                            self.problem("cluster.key_file", message);
+                            None
+                        }
+                    }
+                }
+                Ok(_) => None,
+                Err(err) => {
+                    self.problem("cluster.key_file", format!("{}: {err}", path.display()));
                     None
                 }
             }
@@ -620,9 +673,7 @@ impl Checker {
     fn hooks(&mut self, raw: RawHooks, base: &Path) -> Hooks {
         let mut hook = |name: &str, path: Option<PathBuf>| {
             let path = base.join(path?);
-            if let Err(message) = executable(&path) {
-                self.problem(format!("hooks.{name}"), message);
-            }
+            self.program(&format!("hooks.{name}"), &path, "");
             Some(path)
         };
         let start = hook("start", raw.start);
@@ -695,19 +746,6 @@ impl Checker {
     }
 }
 
-/// A program failoverd runs: an existing regular file with an execute bit. Returns
-/// its mode for the callers that ask more of it.
-fn executable(path: &Path) -> Result<u32, String> {
-    match fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => Err(format!("{} is not a regular file", path.display())),
-        Ok(meta) if meta.permissions().mode() & 0o111 == 0 => {
-            Err(format!("{} is not executable", path.display()))
-        }
-        Ok(meta) => Ok(meta.permissions().mode()),
-        Err(err) => Err(format!("{}: {err}", path.display())),
-    }
-}
-
 /// An address to ping: a gateway of `[health]` or the target of a ping check.
 fn ping_target(text: &str) -> Result<IpAddr, String> {
     match text.parse::<IpAddr>() {
@@ -738,24 +776,11 @@ fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
     }
 }
 
-/// Reads the shared key, refusing one that others on the machine could read: the
-/// same rule Heartbeat applies to authkeys.
-fn read_key(path: &Path) -> Result<Key, String> {
-    let meta = fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    // A FIFO or a device would block `check` and every reload on reading it.
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "{} has mode {mode:04o}; it must not be readable by group or others \
-             (chmod 600 {})",
-            path.display(),
-            path.display()
-        ));
-    }
-    let bytes = fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
+/// Reads the shared key from `file`, opened and checked (`files`) at `path`.
+fn read_key(mut file: fs::File, path: &Path) -> Result<Key, String> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|err| format!("{}: {err}", path.display()))?;
     let trimmed = bytes.trim_ascii();
     if trimmed.len() < MIN_KEY_LEN {
         return Err(format!(

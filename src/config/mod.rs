@@ -18,6 +18,7 @@
 mod check;
 mod checks;
 mod diagnostics;
+mod files;
 mod raw;
 /// The sample configuration (config/failoverd.toml) that the tests set values in.
 #[cfg(test)]
@@ -27,6 +28,7 @@ pub(crate) mod sample;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
+use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -111,6 +113,10 @@ pub struct Config {
     pub fencing: Fencing,
     /// The shared secret read from `cluster.key_file`.
     pub key: Key,
+    /// What is wrong but stops nothing: a file failoverd reads or runs that a user
+    /// other than root owns, or in a directory that a group can write. `check`
+    /// prints them and the daemon logs them.
+    pub warnings: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -333,17 +339,37 @@ impl fmt::Debug for Config {
 
 impl Config {
     /// Reads, parses and checks the file at `path`, including the key file it names.
+    /// The file must be one that only root can change, as the programs it names
+    /// must be (see `files`).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|problems| {
-            ConfigError::Invalid {
+        };
+        let mut checked = files::open(path, files::Use::Config).map_err(read)?;
+        let file_problem = |message: &str| Problem {
+            key: "(file)".to_string(),
+            line: None,
+            message: message.to_string(),
+        };
+        if let Some(errors) = checked.errors() {
+            return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
-                problems,
-            }
-        })
+                problems: vec![file_problem(&errors)],
+            });
+        }
+        let mut text = String::new();
+        checked.file.read_to_string(&mut text).map_err(read)?;
+        let mut config =
+            Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|problems| {
+                ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    problems,
+                }
+            })?;
+        let warnings: Vec<Problem> = checked.warnings().map(file_problem).collect();
+        config.warnings.splice(0..0, warnings);
+        Ok(config)
     }
 
     /// Parses a document; relative paths in it are taken from `base`.
