@@ -22,6 +22,7 @@ pub mod gateway;
 pub mod hooks;
 pub mod host;
 pub mod http;
+pub mod listen;
 pub mod notify;
 pub mod probe;
 pub mod process;
@@ -56,8 +57,8 @@ pub use host::{Host, Kernel};
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    /// A heartbeat socket could not be bound: the address is not on this host, or
-    /// the port is taken.
+    /// A heartbeat socket could not be bound: the port is taken. (An address not on
+    /// this host yet is bound all the same; see `listen`.)
     #[error("cannot listen on {address} (link {link}): {source}")]
     Bind {
         link: String,
@@ -118,15 +119,23 @@ pub async fn run(
     me: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    for warning in &config.warnings {
+        warn!("{}: {warning}", config_path.display());
+    }
     let listeners = Listeners::bind(&config, me).await?;
+    let addresses = config.nodes[me]
+        .link_addresses()
+        .map(|(link, address)| (config.links[link].clone(), address))
+        .collect();
+    listen::report_missing(addresses);
     let host = Kernel::connect().await?;
     let (shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host)?;
     shell.run(machine, inputs, shutdown).await;
     Ok(())
 }
 
-/// What the daemon listens on, bound before anything starts, so that an address
-/// not on this host or a port in use fails the start with a clear message.
+/// What the daemon listens on, bound before anything starts, so that a port in use
+/// fails the start with a clear message.
 pub struct Listeners {
     /// One heartbeat socket per link, in the order of the configuration's links;
     /// none on a link this node has no address on (a witness off the crossover).
@@ -144,13 +153,11 @@ impl Listeners {
                 continue;
             };
             let address = SocketAddr::new(*address, config.cluster.port);
-            let socket = UdpSocket::bind(address)
-                .await
-                .map_err(|source| DaemonError::Bind {
-                    link: config.links[link].clone(),
-                    address,
-                    source,
-                })?;
+            let socket = listen::heartbeat_socket(address).map_err(|source| DaemonError::Bind {
+                link: config.links[link].clone(),
+                address,
+                source,
+            })?;
             links.push(Some(Arc::new(socket)));
         }
         let control = Some(control::bind(&config.control)?);
@@ -539,6 +546,9 @@ impl<H: Host> Shell<H> {
 
     fn apply(&mut self, machine: &mut Machine) -> Result<String, ReloadFailure> {
         let mut config = Config::load(&self.config_path).map_err(ReloadFailure::Config)?;
+        for warning in &config.warnings {
+            warn!("{}: {warning}", self.config_path.display());
+        }
         // The socket stays bound where it is; command-line overrides stay too.
         config.control = self.config.control.clone();
         let changes = machine
