@@ -406,6 +406,14 @@ fn describe_node(config: &Config, me: usize, path: &Path) -> String {
             None => line(format!("hook {name}: none")),
         }
     }
+    line(match &hooks.run_as {
+        Some(run_as) => format!(
+            "hooks, exec checks and the fencing command run as {run_as}, without capabilities"
+        ),
+        None => {
+            "hooks, exec checks and the fencing command run as failoverd's own user".to_string()
+        }
+    });
     line(
         match hooks.start_failure {
             StartFailure::Release => {

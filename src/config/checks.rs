@@ -14,11 +14,14 @@ mod check_table;
 mod guard;
 
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::fs;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use nix::unistd::{Gid, Group, Uid, User, getgrouplist};
 
 use super::files::{self, Checked, Use};
 use super::raw::{
@@ -28,7 +31,7 @@ use super::raw::{
 use super::{
     Announce, Cluster, Config, Control, DEFAULT_PORT, DEFAULT_SOCKET, Events, Failback, Health,
     Hooks, Http, Key, MAX_IFNAME_LEN, MAX_NAME_LEN, MIN_INTERVAL, MIN_KEY_LEN, Node, Problem,
-    StartFailure, Timing, Vip,
+    RunAs, StartFailure, Timing, Vip,
 };
 use crate::duration::{format_duration, parse_duration};
 use crate::wire::heartbeat::MAX_NODES;
@@ -700,6 +703,7 @@ impl Checker {
             }
         };
         let on_adopt = self.on_adopt(raw.on_adopt.as_deref());
+        let run_as = self.run_as(raw.user.as_deref(), raw.group.as_deref());
         Hooks {
             start,
             stop,
@@ -708,7 +712,91 @@ impl Checker {
             timeout,
             start_failure,
             on_adopt,
+            run_as,
         }
+    }
+
+    /// `[hooks] user` and `group`, looked up now: an unknown name is an error here
+    /// rather than a hook that cannot start when it is needed.
+    fn run_as(&mut self, user: Option<&str>, group: Option<&str>) -> Option<RunAs> {
+        let Some(name) = user else {
+            if group.is_some() {
+                self.problem(
+                    "hooks.group",
+                    "needs hooks.user: the group goes with the user hooks run as",
+                );
+            }
+            return None;
+        };
+        let found = match name.parse::<u32>() {
+            Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+            Err(_) => User::from_name(name),
+        };
+        let user = match found {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                self.problem(
+                    "hooks.user",
+                    format!("there is no user \"{name}\" on this host (getent passwd {name})"),
+                );
+                return None;
+            }
+            Err(err) => {
+                self.problem(
+                    "hooks.user",
+                    format!("cannot look up user \"{name}\": {err}"),
+                );
+                return None;
+            }
+        };
+        let gid = match group {
+            None => user.gid,
+            Some(group) => {
+                let found = match group.parse::<u32>() {
+                    Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
+                    Err(_) => Group::from_name(group),
+                };
+                match found {
+                    Ok(Some(group)) => group.gid,
+                    Ok(None) => {
+                        self.problem(
+                            "hooks.group",
+                            format!(
+                                "there is no group \"{group}\" on this host (getent group {group})"
+                            ),
+                        );
+                        return None;
+                    }
+                    Err(err) => {
+                        self.problem(
+                            "hooks.group",
+                            format!("cannot look up group \"{group}\": {err}"),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        let groups = CString::new(user.name.as_str())
+            .map_err(|err| err.to_string())
+            .and_then(|name| getgrouplist(&name, gid).map_err(|err| err.to_string()));
+        let groups = match groups {
+            Ok(groups) => groups.into_iter().map(Gid::as_raw).collect(),
+            Err(err) => {
+                self.problem(
+                    "hooks.user",
+                    format!("cannot list the groups of user \"{name}\": {err}"),
+                );
+                return None;
+            }
+        };
+        Some(RunAs {
+            user: user.name,
+            uid: user.uid.as_raw(),
+            gid: gid.as_raw(),
+            groups,
+            home: user.dir,
+        })
     }
 
     fn announce(&mut self, raw: RawAnnounce) -> Announce {
@@ -959,5 +1047,58 @@ mod tests {
         let text = good().set("vip[0].label", "bond0:vip").to_string();
         let problems = parse(&text).unwrap_err();
         assert_eq!(keys(&problems), ["vip[0].label", "vip[0].label"]);
+    }
+
+    #[test]
+    fn hooks_user_and_group_are_resolved_to_ids_when_the_file_is_read() {
+        let config = parse(&good().append("[hooks]\nuser = \"root\"").to_string()).unwrap();
+        let run_as = config.hooks.run_as.expect("resolved");
+        assert_eq!(
+            (run_as.user.as_str(), run_as.uid, run_as.gid),
+            ("root", 0, 0)
+        );
+        assert!(run_as.groups.contains(&0), "{:?}", run_as.groups);
+        let config = parse(
+            &good()
+                .append("[hooks]\nuser = \"0\"\ngroup = \"0\"")
+                .to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.hooks.run_as.map(|r| r.user),
+            Some("root".to_string())
+        );
+        let config = parse(&good().to_string()).unwrap();
+        assert_eq!(config.hooks.run_as, None);
+    }
+
+    #[test]
+    fn an_unknown_hooks_user_or_group_is_named() {
+        let problems = parse(
+            &good()
+                .append("[hooks]\nuser = \"no-such-user-here\"")
+                .to_string(),
+        )
+        .unwrap_err();
+        assert_eq!(keys(&problems), ["hooks.user"]);
+        assert!(
+            problems[0].message.contains("\"no-such-user-here\""),
+            "{}",
+            problems[0]
+        );
+        let problems = parse(
+            &good()
+                .append("[hooks]\nuser = \"root\"\ngroup = \"no-such-group-here\"")
+                .to_string(),
+        )
+        .unwrap_err();
+        assert_eq!(keys(&problems), ["hooks.group"]);
+        assert!(
+            problems[0].message.contains("\"no-such-group-here\""),
+            "{}",
+            problems[0]
+        );
+        let problems = parse(&good().append("[hooks]\ngroup = \"root\"").to_string()).unwrap_err();
+        assert_eq!(keys(&problems), ["hooks.group"]);
     }
 }

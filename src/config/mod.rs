@@ -223,6 +223,31 @@ pub struct Hooks {
     pub start_failure: StartFailure,
     /// What to do with the service when the daemon starts and keeps VIPs it found.
     pub on_adopt: OnAdopt,
+    /// Who hooks, `exec` checks and the fencing command run as; failoverd's own
+    /// user (root, as a rule) when unset.
+    pub run_as: Option<RunAs>,
+}
+
+/// A user and group to run children as (`[hooks] user` and `group`), resolved when
+/// the file is read: a child gets ids, since between fork and exec it must not look
+/// names up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// The user's name, for USER and LOGNAME.
+    pub user: String,
+    pub uid: u32,
+    /// `[hooks] group`, else the user's primary group.
+    pub gid: u32,
+    /// Every group the user is in, with `gid`: the supplementary groups.
+    pub groups: Vec<u32>,
+    /// The user's home directory, for HOME.
+    pub home: PathBuf,
+}
+
+impl fmt::Display for RunAs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (uid {}, gid {})", self.user, self.uid, self.gid)
+    }
 }
 
 /// Whether the start hook runs when a starting daemon adopts the VIPs it found on

@@ -234,6 +234,7 @@ impl<H: Host> Shell<H> {
             let Some(socket) = socket else { continue };
             tokio::spawn(receive(link, Arc::clone(socket), datagram_tx.clone()));
         }
+        host.set_hook_user(config.hooks.run_as.clone());
         let (role, role_rx) = watch::channel(Role::Starting);
         let mut checks = Checks::start(host.clone(), role_rx).map_err(DaemonError::Checks)?;
         checks.run(config.checks_for(me), check_context(&config, me));
@@ -555,8 +556,12 @@ impl<H: Host> Shell<H> {
             .reconfigure(Instant::now().into_std(), &config)
             .map_err(ReloadFailure::Refused)?;
         // The machine numbers the checks anew; so do the runners, and no run of an
-        // old one reaches the machine after this.
-        if config.checks_for(self.me) != self.config.checks_for(self.me) {
+        // old one reaches the machine after this. A new [hooks] user restarts them
+        // too: it is theirs as well.
+        self.host.set_hook_user(config.hooks.run_as.clone());
+        if config.checks_for(self.me) != self.config.checks_for(self.me)
+            || config.hooks.run_as != self.config.hooks.run_as
+        {
             self.checks
                 .run(config.checks_for(self.me), check_context(&config, self.me));
         }
@@ -577,6 +582,7 @@ fn check_context(config: &Config, me: usize) -> checks::Context {
     checks::Context {
         node: config.nodes[me].name.clone(),
         cluster: config.cluster.name.clone(),
+        run_as: config.hooks.run_as.clone(),
     }
 }
 
