@@ -3,7 +3,8 @@
 //! Owns every rule a value must follow once it has the right type: names, addresses
 //! and prefixes, the timing relations (dead >= 2 x interval, ...), links named by the
 //! nodes, VIPs against node addresses and interface names, health, hooks (existing
-//! executables), announcements, and the key file (mode and length). Every broken
+//! executables that only root can change, see `files`) and the user they run as,
+//! announcements, and the key file (who can read it, its length). Every broken
 //! rule is one [`Problem`] with its key; none stops the others from being checked.
 //! The `[[check]]` tables have more rules than all of these together, so they live
 //! in `checks/check_table.rs`, which shares this `Checker`. Syntax, unknown keys

@@ -18,7 +18,7 @@
 //!   administrator's, rarely an attack), and a directory writable by its group
 //!   (Debian's /usr/local is writable by group staff on some systems).
 //!
-//! Every finding names the fix: the chmod or chown that ends it.
+//! Every finding that a command can end names it: the chmod or chown.
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};

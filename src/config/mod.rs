@@ -5,7 +5,8 @@
 //! first serde reads the document into raw structs (unknown keys and wrong types are
 //! collected one by one, dropping the offending key and reading again), then the raw
 //! values are converted into [`Config`], where addresses, durations and the relations
-//! between them are checked. Nothing here touches the network.
+//! between them are checked. Nothing here touches the network; `[hooks] user` and
+//! `group` are looked up in the user database.
 //!
 //! This file owns the typed [`Config`] and its parts, loading and parsing, and what is
 //! derived from a checked configuration (node lookup, the fingerprint, the control
@@ -13,7 +14,9 @@
 //! structs, `checks` turns them into typed values and checks their relations (the
 //! `[[check]]` tables in `checks/check_table.rs`), and `diagnostics` ties each
 //! [`Problem`] to its key and line. `check` holds the types of the checks of a node's
-//! fitness and expands the `[health]` shorthand into them.
+//! fitness and expands the `[health]` shorthand into them. `files` opens the files
+//! the configuration names (and the configuration itself) and decides whether
+//! someone other than root could change them.
 
 mod check;
 mod checks;
