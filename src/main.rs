@@ -4,6 +4,7 @@
 //! use the codes documented in [`failoverd::cli`], 3 meaning that no daemon runs.
 
 use std::io::{self, IsTerminal, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
@@ -264,12 +265,39 @@ fn check(common: &Common) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    print!("{}", describe(&config, me, &common.config));
+    // Without the list of addresses, nothing can be said about them; the rest stands.
+    let local = failoverd::daemon::listen::local_addresses().ok();
+    print!(
+        "{}",
+        describe(&config, me, &common.config, local.as_deref())
+    );
     ExitCode::SUCCESS
 }
 
-/// What `check` prints: this node's view of the cluster.
-fn describe(config: &Config, me: usize, path: &Path) -> String {
+/// What `check` prints: this node's view of the cluster, then what may need fixing:
+/// the configuration's warnings, and each heartbeat address of this node that is not
+/// among `local`, the host's addresses (when known).
+fn describe(config: &Config, me: usize, path: &Path, local: Option<&[IpAddr]>) -> String {
+    let mut out = describe_node(config, me, path);
+    for warning in &config.warnings {
+        out.push_str(&format!("warning: {warning}\n"));
+    }
+    let node = &config.nodes[me];
+    for (link, address) in node.link_addresses() {
+        if local.is_some_and(|local| !local.contains(&address)) {
+            let name = &config.links[link];
+            out.push_str(&format!(
+                "warning: node[{me}].addresses.{name}: {address} is not configured on this \
+                 host: failoverd listens on it anyway, and link {name} carries no heartbeat \
+                 until it appears (configure it on its interface, or correct the address)\n"
+            ));
+        }
+    }
+    out
+}
+
+/// This node's view of the cluster, as `check` prints it first.
+fn describe_node(config: &Config, me: usize, path: &Path) -> String {
     let node = &config.nodes[me];
     let t = &config.timing;
     let c = &config.cluster;
@@ -378,6 +406,14 @@ fn describe(config: &Config, me: usize, path: &Path) -> String {
             None => line(format!("hook {name}: none")),
         }
     }
+    line(match &hooks.run_as {
+        Some(run_as) => format!(
+            "hooks, exec checks and the fencing command run as {run_as}, without capabilities"
+        ),
+        None => {
+            "hooks, exec checks and the fencing command run as failoverd's own user".to_string()
+        }
+    });
     line(
         match hooks.start_failure {
             StartFailure::Release => {
@@ -746,7 +782,7 @@ failure_timeout = "10s"
     fn check_lists_every_check_this_node_runs_and_the_new_hooks() {
         let dir = std::env::temp_dir().join(format!("failoverd-main-{}", std::process::id()));
         let config = config_with_checks(&dir);
-        let text = describe(&config, 1, Path::new("failoverd.toml"));
+        let text = describe(&config, 1, Path::new("failoverd.toml"), None);
         let _ = fs::remove_dir_all(&dir);
         let probe = dir.join("probe");
         let expected = [
@@ -786,8 +822,32 @@ failure_timeout = "10s"
         config.checks.clear();
         config.health.gateways.clear();
         config.health.link_state = false;
-        let text = describe(&config, 0, Path::new("failoverd.toml"));
+        let text = describe(&config, 0, Path::new("failoverd.toml"), None);
         assert!(text.contains("\nchecks: none\n"), "{text}");
         assert!(text.contains("start failure: ignore"), "{text}");
+    }
+
+    #[test]
+    fn check_warns_of_a_heartbeat_address_not_on_this_host() {
+        let dir = std::env::temp_dir().join(format!("failoverd-main-addr-{}", std::process::id()));
+        let config = config_with_checks(&dir);
+        let _ = fs::remove_dir_all(&dir);
+        let crossover: IpAddr = "198.19.0.1".parse().unwrap();
+        let lan: IpAddr = "198.18.0.11".parse().unwrap();
+        assert_eq!(config.nodes[0].addresses, [Some(crossover), Some(lan)]);
+        let path = Path::new("failoverd.toml");
+        let text = describe(&config, 0, path, Some(&[lan]));
+        let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+        assert_eq!(warnings.len(), 1, "{text}");
+        assert!(
+            warnings[0].starts_with(
+                "warning: node[0].addresses.crossover: 198.19.0.1 is not configured on this host"
+            ),
+            "{text}"
+        );
+        let text = describe(&config, 0, path, Some(&[lan, crossover]));
+        assert!(!text.contains("warning:"), "{text}");
+        let text = describe(&config, 0, path, None);
+        assert!(!text.contains("warning:"), "{text}");
     }
 }

@@ -15,6 +15,9 @@ use failoverd::control::{Command, Response, parse_request};
 use failoverd::machine::Role;
 use failoverd::status::{EventRecord, PeerState, Status};
 
+#[path = "common/sample.rs"]
+mod sample;
+
 const FIXTURE: &str = include_str!("fixtures/status.json");
 /// No run of the binary in these tests should come near this.
 const RUN_LIMIT: Duration = Duration::from_secs(20);
@@ -445,5 +448,154 @@ fn watch_prints_views_until_the_daemon_leaves() {
             "failoverd: not running (no daemon at {})\n",
             daemon.socket()
         )
+    );
+}
+
+// --- check: the files failoverd reads and runs ---------------------------------------
+
+/// A directory (mode 0755) holding a key (0600), a configuration (0644) and a
+/// directory `hooks` (0755) with a start hook (0755), for `check --node alpha`.
+struct Installed {
+    dir: PathBuf,
+    config: PathBuf,
+    hooks: PathBuf,
+    hook: PathBuf,
+}
+
+impl Installed {
+    fn new() -> Installed {
+        let dir = temp_dir();
+        chmod(&dir, 0o755);
+        let key = dir.join("authkey");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+        chmod(&key, 0o600);
+        let hooks = dir.join("hooks");
+        std::fs::create_dir(&hooks).unwrap();
+        chmod(&hooks, 0o755);
+        let hook = hooks.join("start.sh");
+        std::fs::write(&hook, "#!/bin/sh\n").unwrap();
+        chmod(&hook, 0o755);
+        let text = sample::Sample::new()
+            .set("cluster.key_file", key.display())
+            .remove("hooks")
+            .append(&format!("[hooks]\nstart = \"{}\"\n", hook.display()))
+            .to_string();
+        let config = dir.join("failoverd.toml");
+        std::fs::write(&config, text).unwrap();
+        chmod(&config, 0o644);
+        Installed {
+            dir,
+            config,
+            hooks,
+            hook,
+        }
+    }
+
+    fn check(&self) -> Output {
+        let config = self.config.to_str().unwrap();
+        failoverd(&["check", "--config", config, "--node", "alpha"])
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn check_accepts_files_only_root_can_change() {
+    let installed = Installed::new();
+    let output = installed.check();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let stdout = stdout(&output);
+    let files: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("warning:") && !l.contains(".addresses."))
+        .collect();
+    assert_eq!(files, Vec::<&str>::new(), "{stdout}");
+}
+
+#[test]
+fn check_refuses_a_hook_others_can_change_and_names_the_fix() {
+    let installed = Installed::new();
+    chmod(&installed.hook, 0o757);
+    let output = installed.check();
+    assert_eq!(code(&output), 2, "{}", stdout(&output));
+    let stderr = stderr(&output);
+    let hook = installed.hook.display();
+    assert!(
+        stderr.contains("hooks.start")
+            && stderr.contains("has mode 0757")
+            && stderr.contains(&format!("(chmod go-w {hook})")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_refuses_a_hook_in_a_directory_anyone_can_write() {
+    let installed = Installed::new();
+    chmod(&installed.hooks, 0o777);
+    let output = installed.check();
+    assert_eq!(code(&output), 2, "{}", stdout(&output));
+    let message = stderr(&output);
+    let dir = installed.hooks.display();
+    assert!(
+        message.contains("hooks.start")
+            && message.contains("anyone can replace")
+            && message.contains(&format!("(chmod o-w {dir})")),
+        "{message}"
+    );
+    // The sticky bit keeps others from replacing what they do not own, as in /tmp.
+    chmod(&installed.hooks, 0o1777);
+    let output = installed.check();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+}
+
+#[test]
+fn check_warns_of_a_directory_its_group_can_write_and_names_the_fix() {
+    let installed = Installed::new();
+    chmod(&installed.dir, 0o775);
+    let output = installed.check();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let stdout = stdout(&output);
+    let dir = installed.dir.display();
+    for key in ["(file)", "cluster.key_file", "hooks.start"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with("warning: ")
+                && l.contains(key)
+                && l.contains("members of group")
+                && l.ends_with(&format!("(chmod g-w {dir})"))),
+            "no warning for {key}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn check_refuses_a_key_or_configuration_others_can_read_or_change() {
+    let installed = Installed::new();
+    let key = installed.dir.join("authkey");
+    chmod(&key, 0o640);
+    let output = installed.check();
+    assert_eq!(code(&output), 2, "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains(&format!("(chmod 600 {})", key.display())),
+        "{}",
+        stderr(&output)
+    );
+    chmod(&key, 0o600);
+    chmod(&installed.config, 0o666);
+    let output = installed.check();
+    assert_eq!(code(&output), 2, "{}", stdout(&output));
+    let config = installed.config.display();
+    assert!(
+        stderr(&output).contains(&format!("(chmod go-w {config})")),
+        "{}",
+        stderr(&output)
     );
 }

@@ -1,7 +1,8 @@
 //! The shipped systemd unit: systemd itself must accept every line of it.
 //!
 //! `systemd-analyze verify` parses the unit the way PID 1 would and checks that the
-//! programs it runs exist. The test runs it on a copy whose ExecStart points at the
+//! programs it runs exist; `systemd-analyze security --offline=true` rates its
+//! sandbox, which must stay at an exposure of 5.0 or less. The test runs it on a copy whose ExecStart points at the
 //! failoverd just built, since /usr/local/sbin/failoverd is not installed here. It
 //! needs systemd-analyze (Debian package `systemd`; `.ci/run` installs it) and fails
 //! without it rather than pass untested.
@@ -9,10 +10,15 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const UNIT: &str = "failoverd.service";
+/// The drop-in for hooks that must do more than the sandbox allows, and its directory.
+const DROP_IN_DIR: &str = "failoverd.service.d";
+const HOOKS_AS_ROOT: &str = "hooks-as-root.conf";
+/// The highest `systemd-analyze security` exposure the shipped unit may have.
+const MAX_EXPOSURE: f64 = 5.0;
 const INSTALLED_BINARY: &str = "/usr/local/sbin/failoverd";
 /// What `hooks.timeout` defaults to, and how long an overrunning hook's process
 /// group gets between SIGTERM and SIGKILL (see README, Hooks).
@@ -69,12 +75,11 @@ impl Drop for Scratch {
     }
 }
 
-#[test]
-fn systemd_analyze_verify_accepts_the_unit() {
+/// The shipped unit as it would run here: ExecStart (and ExecReload, when its program
+/// is missing) point at programs that exist; everything else as shipped.
+fn runnable_unit() -> String {
     let shipped = shipped_unit();
     let built = Path::new(env!("CARGO_BIN_EXE_failoverd"));
-
-    // Point the copy at programs that exist here; keep everything else as shipped.
     let start = setting(&shipped, "ExecStart");
     let Some(arguments) = start.strip_prefix(INSTALLED_BINARY) else {
         panic!("{UNIT}: ExecStart={start} does not run {INSTALLED_BINARY}");
@@ -87,7 +92,7 @@ fn systemd_analyze_verify_accepts_the_unit() {
         eprintln!("{reload_program} is missing here; verifying ExecReload with {built:?}");
         format!("{} {reload_arguments}", systemd_word(built))
     };
-    let copy: String = shipped
+    shipped
         .lines()
         .map(|line| {
             if line.starts_with("ExecStart=") {
@@ -98,15 +103,31 @@ fn systemd_analyze_verify_accepts_the_unit() {
                 format!("{line}\n")
             }
         })
-        .collect();
+        .collect()
+}
 
-    let scratch = Scratch::new("verify");
+/// Writes the runnable unit into `scratch`, with the shipped drop-ins beside it when
+/// `drop_ins` is set (systemd-analyze reads `<unit>.d/` next to a unit it is given).
+fn install(scratch: &Scratch, drop_ins: bool) -> PathBuf {
     let path = scratch.0.join(UNIT);
-    fs::write(&path, copy).unwrap();
+    fs::write(&path, runnable_unit()).unwrap();
+    if drop_ins {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("systemd")
+            .join(DROP_IN_DIR);
+        let to = scratch.0.join(DROP_IN_DIR);
+        fs::create_dir_all(&to).unwrap();
+        fs::copy(from.join(HOOKS_AS_ROOT), to.join(HOOKS_AS_ROOT))
+            .unwrap_or_else(|e| panic!("copy {HOOKS_AS_ROOT}: {e}"));
+    }
+    path
+}
 
-    let output = match Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&path)
+/// Runs `systemd-analyze ARGS PATH`; fails the test when the tool is missing.
+fn systemd_analyze(args: &[&str], path: &Path) -> Output {
+    match Command::new("systemd-analyze")
+        .args(args)
+        .arg(path)
         .env("SYSTEMD_COLORS", "0")
         .output()
     {
@@ -116,7 +137,12 @@ fn systemd_analyze_verify_accepts_the_unit() {
              (Debian: apt-get install systemd; .ci/run does this)"
         ),
         Err(err) => panic!("cannot run systemd-analyze: {err}"),
-    };
+    }
+}
+
+/// `systemd-analyze verify` has nothing to say about the unit at `path`.
+fn assert_verified(path: &Path) {
+    let output = systemd_analyze(&["verify"], path);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
 
@@ -125,7 +151,11 @@ fn systemd_analyze_verify_accepts_the_unit() {
     let ours: Vec<&str> = stdout
         .lines()
         .chain(stderr.lines())
-        .filter(|line| line.contains(UNIT) || line.contains(&*path.to_string_lossy()))
+        .filter(|line| {
+            line.contains(UNIT)
+                || line.contains(HOOKS_AS_ROOT)
+                || line.contains(&*path.to_string_lossy())
+        })
         .collect();
     if ours.len() < stdout.lines().count() + stderr.lines().count() {
         eprintln!("systemd-analyze verify also said:\n{stdout}{stderr}");
@@ -139,6 +169,62 @@ fn systemd_analyze_verify_accepts_the_unit() {
         output.status.success(),
         "systemd-analyze verify failed ({}):\n{stdout}{stderr}",
         output.status
+    );
+}
+
+/// The overall exposure `systemd-analyze security --offline=true` gives the unit at
+/// `path`, from its last line: "→ Overall exposure level for failoverd.service: 3.1 OK".
+fn exposure(path: &Path) -> f64 {
+    let output = systemd_analyze(&["security", "--offline=true", "--no-pager"], path);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stdout
+        .lines()
+        .find(|line| line.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no overall exposure in:\n{stdout}{stderr}"));
+    line.rsplit_once(": ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|score| score.parse().ok())
+        .unwrap_or_else(|| panic!("no score in {line:?}"))
+}
+
+#[test]
+fn systemd_analyze_verify_accepts_the_unit() {
+    let scratch = Scratch::new("verify");
+    assert_verified(&install(&scratch, false));
+}
+
+#[test]
+fn systemd_analyze_verify_accepts_the_unit_with_the_hooks_as_root_drop_in() {
+    let scratch = Scratch::new("verify-drop-in");
+    assert_verified(&install(&scratch, true));
+}
+
+/// The sandbox is the unit's to keep: Debian's keepalived and heartbeat units score
+/// 9.6, and this one scored 8.1 before it named its capabilities and filtered its
+/// system calls.
+#[test]
+fn the_unit_is_sandboxed_to_an_exposure_of_5_or_less() {
+    let scratch = Scratch::new("security");
+    let score = exposure(&install(&scratch, false));
+    assert!(
+        score <= MAX_EXPOSURE,
+        "systemd-analyze security rates {UNIT} {score}, above {MAX_EXPOSURE}: run \
+         `systemd-analyze security --offline=true systemd/{UNIT}` to see which setting \
+         loosened it"
+    );
+}
+
+/// The drop-in must loosen what it says it does, or it is no answer for the hooks
+/// that need it.
+#[test]
+fn the_hooks_as_root_drop_in_lifts_the_sandbox() {
+    let tight = exposure(&install(&Scratch::new("security-tight"), false));
+    let loose = exposure(&install(&Scratch::new("security-loose"), true));
+    assert!(
+        loose > tight + 2.0,
+        "with {HOOKS_AS_ROOT}, the exposure is {loose}, against {tight} without: it lifts \
+         less than it says"
     );
 }
 

@@ -3,7 +3,8 @@
 //! Owns every rule a value must follow once it has the right type: names, addresses
 //! and prefixes, the timing relations (dead >= 2 x interval, ...), links named by the
 //! nodes, VIPs against node addresses and interface names, health, hooks (existing
-//! executables), announcements, and the key file (mode and length). Every broken
+//! executables that only root can change, see `files`) and the user they run as,
+//! announcements, and the key file (who can read it, its length). Every broken
 //! rule is one [`Problem`] with its key; none stops the others from being checked.
 //! The `[[check]]` tables have more rules than all of these together, so they live
 //! in `checks/check_table.rs`, which shares this `Checker`. Syntax, unknown keys
@@ -14,12 +15,16 @@ mod check_table;
 mod guard;
 
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::fs;
+use std::io::Read;
 use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nix::unistd::{Gid, Group, Uid, User, getgrouplist};
+
+use super::files::{self, Checked, Use};
 use super::raw::{
     RawAnnounce, RawCluster, RawConfig, RawControl, RawEvents, RawHealth, RawHooks, RawHttp,
     RawLink, RawNode, RawTiming, RawVip,
@@ -27,7 +32,7 @@ use super::raw::{
 use super::{
     Announce, Cluster, Config, Control, DEFAULT_PORT, DEFAULT_SOCKET, Events, Failback, Health,
     Hooks, Http, Key, MAX_IFNAME_LEN, MAX_NAME_LEN, MIN_INTERVAL, MIN_KEY_LEN, Node, Problem,
-    StartFailure, Timing, Vip,
+    RunAs, StartFailure, Timing, Vip,
 };
 use crate::duration::{format_duration, parse_duration};
 use crate::wire::heartbeat::MAX_NODES;
@@ -43,6 +48,7 @@ pub(super) fn convert(
 ) -> Result<Config, Vec<Problem>> {
     let mut check = Checker {
         problems,
+        warnings: Vec::new(),
         positions,
     };
     let config = raw.and_then(|raw| check.convert(raw, base));
@@ -55,10 +61,51 @@ pub(super) fn convert(
 /// Second pass: raw values to typed ones, collecting every problem.
 struct Checker {
     problems: Vec<Problem>,
+    /// What is reported but keeps nothing from running: see [`Config::warnings`].
+    warnings: Vec<Problem>,
     positions: HashMap<String, usize>,
 }
 
 impl Checker {
+    fn warning(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        let line = self.line_of(&key);
+        self.warnings.push(Problem {
+            key,
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// A program failoverd runs (a hook, an `exec` check's program, the fencing
+    /// command): an executable regular file that only root can change (`files`).
+    /// Reports what is wrong under `key`, adding `hint` when the file cannot be
+    /// opened; returns whether it may be run.
+    fn program(&mut self, key: &str, path: &Path, hint: &str) -> bool {
+        match files::open(path, Use::Program) {
+            Ok(checked) => self.findings(key, &checked),
+            Err(err) => {
+                self.problem(key, format!("{}: {err}{hint}", path.display()));
+                false
+            }
+        }
+    }
+
+    /// Reports the findings about a file under `key`; returns whether there was no
+    /// error among them.
+    fn findings(&mut self, key: &str, checked: &Checked) -> bool {
+        for warning in checked.warnings() {
+            self.warning(key, warning);
+        }
+        match checked.errors() {
+            Some(errors) => {
+                self.problem(key, errors);
+                false
+            }
+            None => true,
+        }
+    }
+
     fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
         let key = key.into();
         let line = self.line_of(&key);
@@ -154,6 +201,7 @@ impl Checker {
             split_brain,
             fencing,
             key,
+            warnings: std::mem::take(&mut self.warnings),
         })
     }
 
@@ -253,10 +301,19 @@ impl Checker {
         let key_file = self.required("cluster.key_file", raw.key_file);
         let key = key_file.as_ref().and_then(|path| {
             let path = base.join(path);
-            match read_key(&path) {
-                Ok(key) => Some(key),
-                Err(message) => {
-                    self.problem("cluster.key_file", message);
+            match files::open(&path, Use::Key) {
+                Ok(checked) if self.findings("cluster.key_file", &checked) => {
+                    match read_key(checked.file, &path) {
+                        Ok(key) => Some(key),
+                        Err(message) => {
+                            self.problem("cluster.key_file", message);
+                            None
+                        }
+                    }
+                }
+                Ok(_) => None,
+                Err(err) => {
+                    self.problem("cluster.key_file", format!("{}: {err}", path.display()));
                     None
                 }
             }
@@ -620,9 +677,7 @@ impl Checker {
     fn hooks(&mut self, raw: RawHooks, base: &Path) -> Hooks {
         let mut hook = |name: &str, path: Option<PathBuf>| {
             let path = base.join(path?);
-            if let Err(message) = executable(&path) {
-                self.problem(format!("hooks.{name}"), message);
-            }
+            self.program(&format!("hooks.{name}"), &path, "");
             Some(path)
         };
         let start = hook("start", raw.start);
@@ -649,6 +704,7 @@ impl Checker {
             }
         };
         let on_adopt = self.on_adopt(raw.on_adopt.as_deref());
+        let run_as = self.run_as(raw.user.as_deref(), raw.group.as_deref());
         Hooks {
             start,
             stop,
@@ -657,7 +713,91 @@ impl Checker {
             timeout,
             start_failure,
             on_adopt,
+            run_as,
         }
+    }
+
+    /// `[hooks] user` and `group`, looked up now: an unknown name is an error here
+    /// rather than a hook that cannot start when it is needed.
+    fn run_as(&mut self, user: Option<&str>, group: Option<&str>) -> Option<RunAs> {
+        let Some(name) = user else {
+            if group.is_some() {
+                self.problem(
+                    "hooks.group",
+                    "needs hooks.user: the group goes with the user hooks run as",
+                );
+            }
+            return None;
+        };
+        let found = match name.parse::<u32>() {
+            Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+            Err(_) => User::from_name(name),
+        };
+        let user = match found {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                self.problem(
+                    "hooks.user",
+                    format!("there is no user \"{name}\" on this host (getent passwd {name})"),
+                );
+                return None;
+            }
+            Err(err) => {
+                self.problem(
+                    "hooks.user",
+                    format!("cannot look up user \"{name}\": {err}"),
+                );
+                return None;
+            }
+        };
+        let gid = match group {
+            None => user.gid,
+            Some(group) => {
+                let found = match group.parse::<u32>() {
+                    Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
+                    Err(_) => Group::from_name(group),
+                };
+                match found {
+                    Ok(Some(group)) => group.gid,
+                    Ok(None) => {
+                        self.problem(
+                            "hooks.group",
+                            format!(
+                                "there is no group \"{group}\" on this host (getent group {group})"
+                            ),
+                        );
+                        return None;
+                    }
+                    Err(err) => {
+                        self.problem(
+                            "hooks.group",
+                            format!("cannot look up group \"{group}\": {err}"),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        let groups = CString::new(user.name.as_str())
+            .map_err(|err| err.to_string())
+            .and_then(|name| getgrouplist(&name, gid).map_err(|err| err.to_string()));
+        let groups = match groups {
+            Ok(groups) => groups.into_iter().map(Gid::as_raw).collect(),
+            Err(err) => {
+                self.problem(
+                    "hooks.user",
+                    format!("cannot list the groups of user \"{name}\": {err}"),
+                );
+                return None;
+            }
+        };
+        Some(RunAs {
+            user: user.name,
+            uid: user.uid.as_raw(),
+            gid: gid.as_raw(),
+            groups,
+            home: user.dir,
+        })
     }
 
     fn announce(&mut self, raw: RawAnnounce) -> Announce {
@@ -695,19 +835,6 @@ impl Checker {
     }
 }
 
-/// A program failoverd runs: an existing regular file with an execute bit. Returns
-/// its mode for the callers that ask more of it.
-fn executable(path: &Path) -> Result<u32, String> {
-    match fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => Err(format!("{} is not a regular file", path.display())),
-        Ok(meta) if meta.permissions().mode() & 0o111 == 0 => {
-            Err(format!("{} is not executable", path.display()))
-        }
-        Ok(meta) => Ok(meta.permissions().mode()),
-        Err(err) => Err(format!("{}: {err}", path.display())),
-    }
-}
-
 /// An address to ping: a gateway of `[health]` or the target of a ping check.
 fn ping_target(text: &str) -> Result<IpAddr, String> {
     match text.parse::<IpAddr>() {
@@ -738,24 +865,11 @@ fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
     }
 }
 
-/// Reads the shared key, refusing one that others on the machine could read: the
-/// same rule Heartbeat applies to authkeys.
-fn read_key(path: &Path) -> Result<Key, String> {
-    let meta = fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    // A FIFO or a device would block `check` and every reload on reading it.
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "{} has mode {mode:04o}; it must not be readable by group or others \
-             (chmod 600 {})",
-            path.display(),
-            path.display()
-        ));
-    }
-    let bytes = fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
+/// Reads the shared key from `file`, opened and checked (`files`) at `path`.
+fn read_key(mut file: fs::File, path: &Path) -> Result<Key, String> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|err| format!("{}: {err}", path.display()))?;
     let trimmed = bytes.trim_ascii();
     if trimmed.len() < MIN_KEY_LEN {
         return Err(format!(
@@ -934,5 +1048,58 @@ mod tests {
         let text = good().set("vip[0].label", "bond0:vip").to_string();
         let problems = parse(&text).unwrap_err();
         assert_eq!(keys(&problems), ["vip[0].label", "vip[0].label"]);
+    }
+
+    #[test]
+    fn hooks_user_and_group_are_resolved_to_ids_when_the_file_is_read() {
+        let config = parse(&good().append("[hooks]\nuser = \"root\"").to_string()).unwrap();
+        let run_as = config.hooks.run_as.expect("resolved");
+        assert_eq!(
+            (run_as.user.as_str(), run_as.uid, run_as.gid),
+            ("root", 0, 0)
+        );
+        assert!(run_as.groups.contains(&0), "{:?}", run_as.groups);
+        let config = parse(
+            &good()
+                .append("[hooks]\nuser = \"0\"\ngroup = \"0\"")
+                .to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.hooks.run_as.map(|r| r.user),
+            Some("root".to_string())
+        );
+        let config = parse(&good().to_string()).unwrap();
+        assert_eq!(config.hooks.run_as, None);
+    }
+
+    #[test]
+    fn an_unknown_hooks_user_or_group_is_named() {
+        let problems = parse(
+            &good()
+                .append("[hooks]\nuser = \"no-such-user-here\"")
+                .to_string(),
+        )
+        .unwrap_err();
+        assert_eq!(keys(&problems), ["hooks.user"]);
+        assert!(
+            problems[0].message.contains("\"no-such-user-here\""),
+            "{}",
+            problems[0]
+        );
+        let problems = parse(
+            &good()
+                .append("[hooks]\nuser = \"root\"\ngroup = \"no-such-group-here\"")
+                .to_string(),
+        )
+        .unwrap_err();
+        assert_eq!(keys(&problems), ["hooks.group"]);
+        assert!(
+            problems[0].message.contains("\"no-such-group-here\""),
+            "{}",
+            problems[0]
+        );
+        let problems = parse(&good().append("[hooks]\ngroup = \"root\"").to_string()).unwrap_err();
+        assert_eq!(keys(&problems), ["hooks.group"]);
     }
 }

@@ -5,7 +5,8 @@
 //! first serde reads the document into raw structs (unknown keys and wrong types are
 //! collected one by one, dropping the offending key and reading again), then the raw
 //! values are converted into [`Config`], where addresses, durations and the relations
-//! between them are checked. Nothing here touches the network.
+//! between them are checked. Nothing here touches the network; `[hooks] user` and
+//! `group` are looked up in the user database.
 //!
 //! This file owns the typed [`Config`] and its parts, loading and parsing, and what is
 //! derived from a checked configuration (node lookup, the fingerprint, the control
@@ -13,11 +14,14 @@
 //! structs, `checks` turns them into typed values and checks their relations (the
 //! `[[check]]` tables in `checks/check_table.rs`), and `diagnostics` ties each
 //! [`Problem`] to its key and line. `check` holds the types of the checks of a node's
-//! fitness and expands the `[health]` shorthand into them.
+//! fitness and expands the `[health]` shorthand into them. `files` opens the files
+//! the configuration names (and the configuration itself) and decides whether
+//! someone other than root could change them.
 
 mod check;
 mod checks;
 mod diagnostics;
+mod files;
 mod raw;
 /// The sample configuration (config/failoverd.toml) that the tests set values in.
 #[cfg(test)]
@@ -27,6 +31,7 @@ pub(crate) mod sample;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
+use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -111,6 +116,10 @@ pub struct Config {
     pub fencing: Fencing,
     /// The shared secret read from `cluster.key_file`.
     pub key: Key,
+    /// What is wrong but stops nothing: a file failoverd reads or runs that a user
+    /// other than root owns, or in a directory that a group can write. `check`
+    /// prints them and the daemon logs them.
+    pub warnings: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -217,6 +226,31 @@ pub struct Hooks {
     pub start_failure: StartFailure,
     /// What to do with the service when the daemon starts and keeps VIPs it found.
     pub on_adopt: OnAdopt,
+    /// Who hooks, `exec` checks and the fencing command run as; failoverd's own
+    /// user (root, as a rule) when unset.
+    pub run_as: Option<RunAs>,
+}
+
+/// A user and group to run children as (`[hooks] user` and `group`), resolved when
+/// the file is read: a child gets ids, since between fork and exec it must not look
+/// names up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// The user's name, for USER and LOGNAME.
+    pub user: String,
+    pub uid: u32,
+    /// `[hooks] group`, else the user's primary group.
+    pub gid: u32,
+    /// Every group the user is in, with `gid`: the supplementary groups.
+    pub groups: Vec<u32>,
+    /// The user's home directory, for HOME.
+    pub home: PathBuf,
+}
+
+impl fmt::Display for RunAs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (uid {}, gid {})", self.user, self.uid, self.gid)
+    }
 }
 
 /// Whether the start hook runs when a starting daemon adopts the VIPs it found on
@@ -333,17 +367,37 @@ impl fmt::Debug for Config {
 
 impl Config {
     /// Reads, parses and checks the file at `path`, including the key file it names.
+    /// The file must be one that only root can change, as the programs it names
+    /// must be (see `files`).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|problems| {
-            ConfigError::Invalid {
+        };
+        let mut checked = files::open(path, files::Use::Config).map_err(read)?;
+        let file_problem = |message: &str| Problem {
+            key: "(file)".to_string(),
+            line: None,
+            message: message.to_string(),
+        };
+        if let Some(errors) = checked.errors() {
+            return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
-                problems,
-            }
-        })
+                problems: vec![file_problem(&errors)],
+            });
+        }
+        let mut text = String::new();
+        checked.file.read_to_string(&mut text).map_err(read)?;
+        let mut config =
+            Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|problems| {
+                ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    problems,
+                }
+            })?;
+        let warnings: Vec<Problem> = checked.warnings().map(file_problem).collect();
+        config.warnings.splice(0..0, warnings);
+        Ok(config)
     }
 
     /// Parses a document; relative paths in it are taken from `base`.

@@ -137,6 +137,8 @@ pub(super) struct RawHooks {
     pub(super) timeout: Option<String>,
     pub(super) start_failure: Option<String>,
     pub(super) on_adopt: Option<String>,
+    pub(super) user: Option<String>,
+    pub(super) group: Option<String>,
 }
 
 /// One `[[check]]`: the keys of every kind side by side, so that `checks` can name

@@ -14,6 +14,7 @@ use tokio::time::{Instant, timeout};
 use tracing::{info, warn};
 
 use super::process::{self, Exit, Group, Waited};
+use crate::config::RunAs;
 
 /// How long output still in the pipes is waited for after the hook exits.
 /// Background processes the hook left behind may hold the pipes open for
@@ -50,7 +51,7 @@ impl HookOutcome {
 }
 
 /// Runs `program` with `env` added to the daemon's environment, stdin from
-/// /dev/null, and waits at most `timeout` for it.
+/// /dev/null, as `run_as` when given, and waits at most `timeout` for it.
 ///
 /// Never returns later than about `timeout` + 2 s: on timeout the hook's whole
 /// process group gets SIGTERM, then SIGKILL after a grace period, and nobody
@@ -65,9 +66,10 @@ pub async fn run_hook(
     program: &Path,
     env: &[(String, String)],
     timeout: Duration,
+    run_as: Option<&RunAs>,
 ) -> HookOutcome {
     let started = Instant::now();
-    let status = run(name, program, env, started + timeout).await;
+    let status = run(name, program, env, started + timeout, run_as).await;
     HookOutcome {
         status,
         duration: started.elapsed(),
@@ -79,8 +81,9 @@ async fn run(
     program: &Path,
     env: &[(String, String)],
     deadline: Instant,
+    run_as: Option<&RunAs>,
 ) -> HookStatus {
-    let mut command = process::command(program);
+    let mut command = process::command(program, run_as);
     command
         .envs(env.iter().map(|(key, value)| (key, value)))
         .stdout(Stdio::piped())
@@ -195,7 +198,7 @@ mod tests {
     const SLACK: Duration = Duration::from_millis(500);
 
     fn run(script: &Path, env: &[(String, String)], limit: Duration) -> HookOutcome {
-        block_on(run_hook("start", script, env, limit))
+        block_on(run_hook("start", script, env, limit, None))
     }
 
     #[test]

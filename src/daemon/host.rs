@@ -9,6 +9,7 @@ use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -19,6 +20,7 @@ use super::announce::{self, AnnounceError};
 use super::hooks::{self, HookOutcome};
 use super::probe::{self, ProbeError};
 use super::vip::{LinkInfo, Netlink, VipError};
+use crate::config::RunAs;
 use crate::machine::{Hook, Sighting, VipFailure, VipFailureKind, VipTarget};
 
 /// The host's side of the effects the machine asks for.
@@ -50,7 +52,10 @@ pub trait Host: Clone + Send + Sync + 'static {
         vips: Vec<VipTarget>,
         tx: mpsc::Sender<Sighting>,
     ) -> impl Future<Output = Result<(), ProbeError>> + Send;
-    /// Runs a hook to completion or its timeout.
+    /// Who hooks run as from now on (`[hooks] user`): set at start and on every
+    /// reload. A host that runs no processes ignores it.
+    fn set_hook_user(&self, _run_as: Option<RunAs>) {}
+    /// Runs a hook to completion or its timeout, as the user last set.
     fn run_hook(
         &self,
         hook: Hook,
@@ -65,6 +70,9 @@ pub trait Host: Clone + Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct Kernel {
     netlink: Netlink,
+    /// Shared by the clones the executor and the loop hold, so a reload reaches
+    /// the next hook wherever it runs.
+    hook_user: Arc<RwLock<Option<RunAs>>>,
 }
 
 impl Kernel {
@@ -72,6 +80,7 @@ impl Kernel {
     pub async fn connect() -> Result<Kernel, VipError> {
         Ok(Kernel {
             netlink: super::vip::connect().await?,
+            hook_user: Arc::default(),
         })
     }
 }
@@ -113,6 +122,12 @@ impl Host for Kernel {
         probe::watch(&self.netlink, vips, tx).await
     }
 
+    fn set_hook_user(&self, run_as: Option<RunAs>) {
+        if let Ok(mut user) = self.hook_user.write() {
+            *user = run_as;
+        }
+    }
+
     async fn run_hook(
         &self,
         hook: Hook,
@@ -120,7 +135,13 @@ impl Host for Kernel {
         env: &[(String, String)],
         timeout: Duration,
     ) -> HookOutcome {
-        hooks::run_hook(hook.as_str(), program, env, timeout).await
+        // Cloned out, so that no lock is held across the hook's run.
+        let run_as = self
+            .hook_user
+            .read()
+            .map(|user| user.clone())
+            .unwrap_or_default();
+        hooks::run_hook(hook.as_str(), program, env, timeout, run_as.as_ref()).await
     }
 }
 

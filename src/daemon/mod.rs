@@ -22,6 +22,7 @@ pub mod gateway;
 pub mod hooks;
 pub mod host;
 pub mod http;
+pub mod listen;
 pub mod notify;
 pub mod probe;
 pub mod process;
@@ -56,8 +57,8 @@ pub use host::{Host, Kernel};
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    /// A heartbeat socket could not be bound: the address is not on this host, or
-    /// the port is taken.
+    /// A heartbeat socket could not be bound: the port is taken. (An address not on
+    /// this host yet is bound all the same; see `listen`.)
     #[error("cannot listen on {address} (link {link}): {source}")]
     Bind {
         link: String,
@@ -118,15 +119,23 @@ pub async fn run(
     me: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    for warning in &config.warnings {
+        warn!("{}: {warning}", config_path.display());
+    }
     let listeners = Listeners::bind(&config, me).await?;
+    let addresses = config.nodes[me]
+        .link_addresses()
+        .map(|(link, address)| (config.links[link].clone(), address))
+        .collect();
+    listen::report_missing(addresses);
     let host = Kernel::connect().await?;
     let (shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host)?;
     shell.run(machine, inputs, shutdown).await;
     Ok(())
 }
 
-/// What the daemon listens on, bound before anything starts, so that an address
-/// not on this host or a port in use fails the start with a clear message.
+/// What the daemon listens on, bound before anything starts, so that a port in use
+/// fails the start with a clear message.
 pub struct Listeners {
     /// One heartbeat socket per link, in the order of the configuration's links;
     /// none on a link this node has no address on (a witness off the crossover).
@@ -144,13 +153,11 @@ impl Listeners {
                 continue;
             };
             let address = SocketAddr::new(*address, config.cluster.port);
-            let socket = UdpSocket::bind(address)
-                .await
-                .map_err(|source| DaemonError::Bind {
-                    link: config.links[link].clone(),
-                    address,
-                    source,
-                })?;
+            let socket = listen::heartbeat_socket(address).map_err(|source| DaemonError::Bind {
+                link: config.links[link].clone(),
+                address,
+                source,
+            })?;
             links.push(Some(Arc::new(socket)));
         }
         let control = Some(control::bind(&config.control)?);
@@ -227,6 +234,7 @@ impl<H: Host> Shell<H> {
             let Some(socket) = socket else { continue };
             tokio::spawn(receive(link, Arc::clone(socket), datagram_tx.clone()));
         }
+        host.set_hook_user(config.hooks.run_as.clone());
         let (role, role_rx) = watch::channel(Role::Starting);
         let mut checks = Checks::start(host.clone(), role_rx).map_err(DaemonError::Checks)?;
         checks.run(config.checks_for(me), check_context(&config, me));
@@ -539,14 +547,21 @@ impl<H: Host> Shell<H> {
 
     fn apply(&mut self, machine: &mut Machine) -> Result<String, ReloadFailure> {
         let mut config = Config::load(&self.config_path).map_err(ReloadFailure::Config)?;
+        for warning in &config.warnings {
+            warn!("{}: {warning}", self.config_path.display());
+        }
         // The socket stays bound where it is; command-line overrides stay too.
         config.control = self.config.control.clone();
         let changes = machine
             .reconfigure(Instant::now().into_std(), &config)
             .map_err(ReloadFailure::Refused)?;
         // The machine numbers the checks anew; so do the runners, and no run of an
-        // old one reaches the machine after this.
-        if config.checks_for(self.me) != self.config.checks_for(self.me) {
+        // old one reaches the machine after this. A new [hooks] user restarts them
+        // too: it is theirs as well.
+        self.host.set_hook_user(config.hooks.run_as.clone());
+        if config.checks_for(self.me) != self.config.checks_for(self.me)
+            || config.hooks.run_as != self.config.hooks.run_as
+        {
             self.checks
                 .run(config.checks_for(self.me), check_context(&config, self.me));
         }
@@ -567,6 +582,7 @@ fn check_context(config: &Config, me: usize) -> checks::Context {
     checks::Context {
         node: config.nodes[me].name.clone(),
         cluster: config.cluster.name.clone(),
+        run_as: config.hooks.run_as.clone(),
     }
 }
 

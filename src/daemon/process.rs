@@ -2,10 +2,11 @@
 //! deadline: what hooks (`hooks.rs`) and `exec` checks (`checks/exec.rs`) share.
 //!
 //! Owns the environment every child gets (systemd's variables removed, stdin from
-//! /dev/null), the process group, waiting with a deadline, and the kill at that
-//! deadline: SIGTERM to the whole group, SIGKILL to what is left after a grace. It
-//! does not own the child's output: hooks log it line by line, checks keep its last
-//! line.
+//! /dev/null), the user it runs as (`[hooks] user`: ids set and capabilities
+//! dropped between fork and exec), the process group, waiting with a deadline, and
+//! the kill at that deadline: SIGTERM to the whole group, SIGKILL to what is left
+//! after a grace. It does not own the child's output: hooks log it line by line,
+//! checks keep its last line.
 
 use std::ffi::OsStr;
 use std::os::unix::process::ExitStatusExt;
@@ -13,9 +14,11 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::unistd::{Gid, Pid, Uid, setgid, setgroups, setuid};
 use tokio::process::{Child, Command};
 use tokio::time::{Instant, sleep, timeout_at};
+
+use crate::config::RunAs;
 
 /// How long a timed-out process group gets between SIGTERM and SIGKILL, to clean
 /// up.
@@ -24,9 +27,10 @@ pub const KILL_GRACE: Duration = Duration::from_millis(1500);
 const GROUP_POLL: Duration = Duration::from_millis(20);
 
 /// A command for `program` with what every child of the daemon gets: stdin from
-/// /dev/null, a process group of its own, and none of systemd's variables. The
-/// caller adds arguments, environment and output, then calls [`Group::spawn`].
-pub fn command(program: impl AsRef<OsStr>) -> Command {
+/// /dev/null, a process group of its own, none of systemd's variables, and, with
+/// `run_as`, that user and group and no capabilities. The caller adds arguments,
+/// environment and output, then calls [`Group::spawn`].
+pub fn command(program: impl AsRef<OsStr>, run_as: Option<&RunAs>) -> Command {
     let mut command = Command::new(program);
     // A child that starts a service must not talk to systemd as if it were us.
     command
@@ -35,7 +39,60 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
         .env_remove("WATCHDOG_PID")
         .stdin(Stdio::null())
         .process_group(0);
+    if let Some(run_as) = run_as {
+        become_user(&mut command, run_as);
+    }
     command
+}
+
+/// Makes the child `run_as`'s user, in its groups, with no capabilities left.
+fn become_user(command: &mut Command, run_as: &RunAs) {
+    command
+        .env("USER", &run_as.user)
+        .env("LOGNAME", &run_as.user)
+        .env("HOME", &run_as.home);
+    let uid = Uid::from_raw(run_as.uid);
+    let gid = Gid::from_raw(run_as.gid);
+    // Resolved when the configuration was read and built here, before the fork: the
+    // child runs only async-signal-safe system calls, no name lookup and no
+    // allocation.
+    let groups: Vec<Gid> = run_as.groups.iter().copied().map(Gid::from_raw).collect();
+    let clear_ambient = || {
+        // Ambient capabilities would survive the exec even as another user (a
+        // daemon run as a user of its own with AmbientCapabilities=). EINVAL means a
+        // kernel without them (before 4.3): nothing to clear.
+        // SAFETY: prctl with integer arguments only.
+        let cleared = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        };
+        match cleared {
+            0 => Ok(()),
+            _ => match std::io::Error::last_os_error() {
+                err if err.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+                err => Err(err),
+            },
+        }
+    };
+    // SAFETY: the closure runs in the child between fork and exec and calls only
+    // setgroups, setgid, setuid and prctl, all async-signal-safe, on data prepared
+    // before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            // Groups first and the user last: once the user is not root, it may no
+            // longer change either. Leaving root also empties the permitted and
+            // effective capability sets.
+            setgroups(&groups)?;
+            setgid(gid)?;
+            setuid(uid)?;
+            clear_ambient()
+        });
+    }
 }
 
 /// How a child ended, by itself.

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use super::hooks::{HookOutcome, HookStatus};
 use super::*;
+use crate::config::RunAs;
 use crate::config::sample::Sample;
 use crate::machine::{Hook, Role, Sighting, VipFailure, VipTarget};
 use crate::wire::heartbeat::{Heartbeat, Signer, WireState};
@@ -16,7 +17,7 @@ use crate::wire::heartbeat::{Heartbeat, Signer, WireState};
 /// Records what the shell asked of the host; every request succeeds, and every
 /// interface is up but those named `down…`.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
+struct Recorder(Arc<Mutex<Vec<String>>>, Arc<Mutex<Option<RunAs>>>);
 
 impl Recorder {
     fn calls(&self) -> Vec<String> {
@@ -26,9 +27,18 @@ impl Recorder {
     fn note(&self, call: String) {
         self.0.lock().unwrap().push(call);
     }
+
+    /// The user hooks would run as, as last set.
+    fn hook_user(&self) -> Option<String> {
+        self.1.lock().unwrap().as_ref().map(ToString::to_string)
+    }
 }
 
 impl Host for Recorder {
+    fn set_hook_user(&self, run_as: Option<RunAs>) {
+        *self.1.lock().unwrap() = run_as;
+    }
+
     async fn add_vip(&self, vip: &VipTarget) -> Result<(), VipFailure> {
         self.note(format!("add {vip}"));
         Ok(())
@@ -145,8 +155,14 @@ impl Lab {
     /// Writes the sample configuration with this priority for alpha and `tables`
     /// (`[[check]]` tables) appended.
     fn write_with(&self, priority: u16, tables: &str) {
+        self.write_edited(priority, |sample| sample.append(tables));
+    }
+
+    /// Writes the sample configuration with this priority for alpha, changed by
+    /// `edit`.
+    fn write_edited(&self, priority: u16, edit: impl FnOnce(Sample) -> Sample) {
         let dir = self.dir.display();
-        let text = Sample::new()
+        let sample = Sample::new()
             .set("cluster.name", "shell")
             .set("cluster.key_file", "authkey")
             .set("cluster.port", self.port())
@@ -170,10 +186,8 @@ impl Lab {
             .remove("hooks.stop")
             .remove("hooks.fault")
             .set("control.socket", format!("{dir}/failoverd.sock"))
-            .set("control.state_dir", format!("{dir}/state"))
-            .append(tables)
-            .to_string();
-        fs::write(self.path(), text).unwrap();
+            .set("control.state_dir", format!("{dir}/state"));
+        fs::write(self.path(), edit(sample).to_string()).unwrap();
     }
 
     async fn start(&self) -> (Shell<Recorder>, Machine, Inputs, Recorder) {
@@ -384,6 +398,25 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
     let status = shell.answer(&mut machine, &Command::Status).status.unwrap();
     assert_eq!(status.priority, 150, "the last good file is still in force");
     assert_eq!(shell.config.cluster.port, lab.port());
+}
+
+/// `[hooks] user` reaches the host at start and with every reload, so the next hook
+/// runs as the file says without a restart.
+#[tokio::test]
+async fn a_reload_gives_the_host_the_new_hooks_user() {
+    let lab = Lab::new("reload-user");
+    let (mut shell, mut machine, _inputs, host) = lab.start().await;
+    assert_eq!(host.hook_user(), None);
+
+    lab.write_edited(200, |sample| sample.set("hooks.user", "root"));
+    let applied = shell.answer(&mut machine, &Command::Reload);
+    assert!(applied.ok, "{applied:?}");
+    assert_eq!(host.hook_user().as_deref(), Some("root (uid 0, gid 0)"));
+
+    lab.write(200);
+    let applied = shell.answer(&mut machine, &Command::Reload);
+    assert!(applied.ok, "{applied:?}");
+    assert_eq!(host.hook_user(), None);
 }
 
 #[tokio::test]

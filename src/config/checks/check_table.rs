@@ -14,7 +14,7 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Checker, executable, ping_target};
+use super::{Checker, ping_target};
 use crate::config::check::shorthand;
 use crate::config::raw::{RawCheck, RawStatus};
 use crate::config::{
@@ -393,7 +393,7 @@ impl Checker {
     }
 
     /// `command`: the program must be one that only root can change, since failoverd
-    /// runs it as root every interval.
+    /// runs it every interval (see `files`).
     fn exec_probe(&mut self, key: &str, mut command: Vec<String>, base: &Path) -> Option<Probe> {
         let Some(program) = command.first().filter(|p| !p.is_empty()) else {
             self.problem(
@@ -404,30 +404,13 @@ impl Checker {
         };
         let program_key = format!("{key}[0]");
         let path = base.join(program);
-        let mode = match executable(&path) {
-            Ok(mode) => mode,
-            Err(mut message) => {
-                if !program.contains('/') {
-                    message.push_str(
-                        " (there is no search of PATH: a relative path is taken from the \
-                         configuration file's directory)",
-                    );
-                }
-                self.problem(program_key, message);
-                return None;
-            }
+        let hint = if program.contains('/') {
+            ""
+        } else {
+            " (there is no search of PATH: a relative path is taken from the configuration \
+             file's directory)"
         };
-        if mode & 0o022 != 0 {
-            self.problem(
-                program_key,
-                format!(
-                    "{} has mode {:04o}: a check program runs as root, so it must not be \
-                     writable by group or others (chmod go-w {})",
-                    path.display(),
-                    mode & 0o7777,
-                    path.display()
-                ),
-            );
+        if !self.program(&program_key, &path, hint) {
             return None;
         }
         let Some(path) = path.to_str() else {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::super::raw::{RawFencing, RawSplitBrain};
 use super::super::{Fencing, LiveVip, OnAdopt, SplitBrain};
-use super::{Checker, executable};
+use super::Checker;
 
 impl Checker {
     pub(super) fn split_brain(&mut self, raw: RawSplitBrain, gateway_checks: bool) -> SplitBrain {
@@ -37,10 +37,8 @@ impl Checker {
 
     pub(super) fn fencing(&mut self, raw: RawFencing, base: &Path) -> Fencing {
         let command = raw.command.map(|path| base.join(path));
-        if let Some(path) = &command
-            && let Err(message) = executable(path)
-        {
-            self.problem("fencing.command", message);
+        if let Some(path) = &command {
+            self.program("fencing.command", path, "");
         }
         let timeout = self.duration(
             "fencing.timeout",

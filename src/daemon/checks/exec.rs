@@ -110,7 +110,7 @@ impl Exec {
 
     fn spawn(&self, context: &Context, role: Role) -> io::Result<(Group, pipe::Receiver)> {
         let (reader, writer) = io::pipe()?;
-        let mut command = process::command(&self.program);
+        let mut command = process::command(&self.program, context.run_as.as_ref());
         command
             .args(&self.args)
             .env("FAILOVERD_CHECK", &self.name)
@@ -185,6 +185,7 @@ mod tests {
         Context {
             node: "alpha".to_string(),
             cluster: "web".to_string(),
+            run_as: None,
         }
     }
 

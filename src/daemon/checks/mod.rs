@@ -33,7 +33,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::gateway::Pinger;
 use super::host::Host;
-use crate::config::{Check, Probe, Scope};
+use crate::config::{Check, Probe, RunAs, Scope};
 use crate::duration::format_duration;
 use crate::machine::Role;
 use crate::machine::health::Run;
@@ -59,6 +59,8 @@ const LOOKUP_THREADS: usize = 4;
 pub struct Context {
     pub node: String,
     pub cluster: String,
+    /// Who `exec` checks run as (`[hooks] user`).
+    pub run_as: Option<RunAs>,
 }
 
 /// One finished run of check `index`.

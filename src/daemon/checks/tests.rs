@@ -95,6 +95,7 @@ fn context() -> Context {
     Context {
         node: "alpha".to_string(),
         cluster: "web".to_string(),
+        run_as: None,
     }
 }
 

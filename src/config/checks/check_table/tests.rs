@@ -314,7 +314,7 @@ const BROKEN: &[&str] = &[
     r#"exec; command = ["/absent/x"] => command[0]: /absent/x: No such file"#,
     r#"exec; command = ["dir"] => command[0]: is not a regular file"#,
     r#"exec; command = ["plain"] => command[0]: is not executable"#,
-    r#"exec; command = ["group-writable"] => command[0]: has mode 0775: a check program runs as root"#,
+    r#"exec; command = ["group-writable"] => command[0]: has mode 0775: failoverd runs it, so it must not be writable"#,
     r#"exec; command = ["world-writable"] => command[0]: has mode 0757"#,
     // tcp, ping, link
     r#"tcp; address = "127.0.0.1" => address: is not an address:port"#,
