@@ -34,6 +34,29 @@ fn fast(sample: Sample) -> Sample {
         .set("timing.init_dead", "1s")
 }
 
+/// CPU time (user and system) that process `pid` has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // The fields after the command, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .map(|&i| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .expect("utime, stime")
+        })
+        .sum();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100);
+    Duration::from_millis(ticks * 1000 / hz.max(1))
+}
+
 /// How many heartbeats `node` counted from `peer` on `link`.
 fn received(status: &Status, peer: &str, link: &str) -> u64 {
     status
@@ -113,10 +136,12 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
     let beta_before = status_of(&lab, "beta");
     let alpha_before = status_of(&lab, "alpha");
     let from = lab.log(&cluster.beta).len();
+    let cpu_before = cpu_time(cluster.beta.id());
     let began = Instant::now();
     let flooding = junk_flood(&lab, 200_000, Duration::from_secs(5));
     let sent = flooding.join().expect("flood thread");
     let lasted = began.elapsed();
+    let cpu = cpu_time(cluster.beta.id()) - cpu_before;
     let alpha_after = status_of(&lab, "alpha");
     let beta_after = status_of(&lab, "beta");
 
@@ -132,9 +157,10 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
         .count();
     eprintln!(
         "flood: {sent} datagrams in {lasted:?} ({:.0}/s); alpha sent about {beats} heartbeats \
-         a link, beta counted {counted} on the crossover ({late} late); dropped on arrival {:?}; \
-         rejected {:?}",
+         a link, beta counted {counted} on the crossover ({late} late) and used {cpu:?} of CPU \
+         ({:.2} us a datagram); dropped on arrival {:?}; rejected {:?}",
         sent as f64 / lasted.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / sent.max(1) as f64,
         beta_after.counters.dropped,
         beta_after.counters.rejected,
     );
@@ -148,13 +174,31 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
         lost <= 10 + beats / 50,
         "the flood on the LAN cost {lost} of {beats} crossover heartbeats"
     );
-    // Late means 50 ms without one, five intervals: a busy machine may cause one or
-    // two; a loop that has to look at the junk, many (1 to 16 in 4 to 5 s, more than
-    // 2 in most runs, while one shared queue carried every link's datagrams to the
-    // loop and the loop authenticated each; 0 in every run since).
+    // Late means 50 ms without one, five intervals. A busy machine may cause one or
+    // two, more when it is so busy that alpha itself falls behind its interval; the
+    // bound allows for that. (While one shared queue carried every link's datagrams
+    // and the loop authenticated each, runs gave 1 to 16; since, 0 in nearly all.)
+    let due = u64::try_from(lasted.as_millis() / 10).unwrap_or(u64::MAX);
+    let behind = due.saturating_sub(beats);
     assert!(
-        late <= 2,
-        "{late} crossover heartbeats came late under the flood on the LAN"
+        late as u64 <= 2 + behind / 20,
+        "{late} crossover heartbeats came late under the flood on the LAN \
+         (alpha sent {beats} of {due})"
+    );
+    // What makes the flood cheap, whatever the machine's load: a stranger's junk is
+    // authenticated at most 200 times a second per link, then dropped on its address.
+    // (Before, the loop authenticated every datagram the shared queue took in:
+    // 48,000 of 166,000 in one run.)
+    let authenticated = beta_after
+        .counters
+        .rejected
+        .iter()
+        .find(|(reason, _)| reason == "authentication failed")
+        .map_or(0, |(_, n)| *n);
+    let budget = 200 * (lasted.as_secs() + 2);
+    assert!(
+        authenticated <= budget,
+        "beta authenticated {authenticated} junk datagrams in {lasted:?}, more than {budget}"
     );
     // The LAN's own heartbeats share the flooded socket's buffer with the junk: they
     // may be lost or late. Nothing may move.
