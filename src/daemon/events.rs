@@ -31,7 +31,6 @@ enum Job {
     /// Append one line.
     Append(Vec<u8>),
     /// Answer once every job before this one is done.
-    #[cfg(test)]
     Flush(std::sync::mpsc::Sender<()>),
 }
 
@@ -128,15 +127,15 @@ impl EventLog {
             .collect()
     }
 
-    /// Waits until the writer has done everything asked of it so far.
-    #[cfg(test)]
-    pub fn flush(&self) {
+    /// Waits until the writer has done everything asked of it so far, or `limit`
+    /// has passed; true when it has. For the daemon's exit, so that the last events
+    /// reach the file unless it is stuck.
+    pub fn flush(&self, limit: std::time::Duration) -> bool {
         let (done, wait) = std::sync::mpsc::channel();
-        if let Some(writer) = &self.writer
-            && writer.submit(Job::Flush(done)).is_ok()
-        {
-            let _ = wait.recv();
-        }
+        let Some(writer) = &self.writer else {
+            return true;
+        };
+        writer.submit(Job::Flush(done)).is_ok() && wait.recv_timeout(limit).is_ok()
     }
 
     fn submit(&mut self, job: Job) {
@@ -178,7 +177,6 @@ fn writer() -> impl FnMut(Job) + Send + 'static {
                 file = None;
             }
         }
-        #[cfg(test)]
         Job::Flush(done) => {
             let _ = done.send(());
         }
@@ -225,7 +223,7 @@ mod tests {
         let mut log = EventLog::new(10, Some(path.clone()));
         log.record(&event(1));
         log.record(&event(2));
-        log.flush();
+        assert!(log.flush(std::time::Duration::from_secs(5)));
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<EventRecord> = text
             .lines()
@@ -263,6 +261,10 @@ mod tests {
             "recording took {took:?}"
         );
         assert!(log.dropped() >= 99, "dropped {}", log.dropped());
+        assert!(
+            !log.flush(std::time::Duration::from_millis(50)),
+            "the writer is stuck"
+        );
         assert_eq!(log.after(None).len(), 10, "memory keeps its own");
         // Let the writer go: it finishes what it was given and stops with the log.
         drop(stuck);

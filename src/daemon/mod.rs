@@ -140,6 +140,9 @@ struct Persist {
     answer: (oneshot::Sender<Response>, Response),
 }
 
+/// Longest the exit waits for the event file's writer.
+const EXIT_FLUSH: Duration = Duration::from_secs(1);
+
 /// Reloads whose file may wait to be read; one more is refused.
 const RELOADS_WAITING: usize = 4;
 
@@ -371,6 +374,11 @@ impl<H: Host> Shell<H> {
         loop {
             if !self.perform(&mut machine) {
                 info!("handover complete, exiting");
+                // The last events are the shutdown's: give the writer a moment to put
+                // them in the file, but never hang the exit on a stuck one.
+                if !self.events.flush(EXIT_FLUSH) {
+                    warn!("the event file did not take the last events in time");
+                }
                 return;
             }
             if let Some(systemd) = &self.systemd {
