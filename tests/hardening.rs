@@ -302,3 +302,66 @@ fn an_event_file_that_stops_taking_writes_never_delays_heartbeats() {
     assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
     drop(stuck);
 }
+
+#[test]
+fn a_reload_whose_file_does_not_come_never_delays_heartbeats() {
+    let lab = Lab::new();
+    let cluster = Cluster::start_with(&lab, fast);
+    // The configuration becomes a FIFO that this test holds open and writes nothing
+    // to: reading it blocks, as on a hung mount or a slow NSS server.
+    let text = std::fs::read_to_string(&cluster.config).expect("read the config");
+    std::fs::remove_file(&cluster.config).expect("remove the config");
+    nix::unistd::mkfifo(
+        &cluster.config,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("mkfifo");
+    let mut pending = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&cluster.config)
+        .expect("open the FIFO");
+    let from_alpha = lab.log(&cluster.alpha).len();
+    let from_beta = lab.log(&cluster.beta).len();
+    lab.kill(&cluster.beta, nix::sys::signal::Signal::SIGHUP)
+        .expect("SIGHUP beta");
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let alpha = try_status_of(&lab, "alpha");
+        let beta = try_status_of(&lab, "beta");
+        let heard = |status: &Option<Status>, peer: &str| {
+            status
+                .as_ref()
+                .and_then(|s| s.peers.iter().find(|p| p.name == peer))
+                .is_some_and(|p| p.alive)
+        };
+        assert!(
+            heard(&alpha, "beta") && heard(&beta, "alpha"),
+            "a node stopped answering or hearing its peer while beta's reload waits for \
+             its file (alpha answers: {}, beta answers: {})\n{}",
+            alpha.is_some(),
+            beta.is_some(),
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The file comes: the reload goes through.
+    pending
+        .write_all(text.as_bytes())
+        .expect("write the config");
+    drop(pending);
+    cluster.wait_for("beta's reload to finish", || {
+        lab.log(&cluster.beta)[from_beta..].contains("configuration reloaded")
+    });
+    let trouble: Vec<String> = trouble(&lab.log(&cluster.alpha), from_alpha, None)
+        .into_iter()
+        .chain(trouble(&lab.log(&cluster.beta), from_beta, None))
+        .collect();
+    assert!(
+        trouble.is_empty(),
+        "heartbeats were missed while the reload waited:\n{}",
+        trouble.join("\n")
+    );
+    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
+}
