@@ -195,6 +195,11 @@ pub struct Counters {
     pub heartbeats_received: Vec<(String, u64)>,
     /// Dropped datagrams per reason.
     pub rejected: Vec<(String, u64)>,
+    /// Datagrams dropped on arrival, before the election saw them, per link name:
+    /// junk, strangers and forgeries, and valid heartbeats that found the link's
+    /// queue full. Absent from older documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<(String, u64)>,
     /// Transitions per target state and reason kind.
     pub transitions: Vec<TransitionCount>,
     /// Other hosts seen claiming a VIP while this node held it.

@@ -2,34 +2,65 @@
 //! optionally appended as JSON lines to a file (the failover.log older tools keep).
 //! The file is opened in append mode, so logrotate's copytruncate works, and it is
 //! reopened on SIGHUP for rotation by rename.
+//!
+//! The file is written on a thread of its own (`failoverd-events`), never by the
+//! loop: a file on a hung mount, a FIFO nobody reads or a full disk must not delay a
+//! heartbeat. Lines are written in order. When the writer falls [`BACKLOG`] lines
+//! behind, further lines are dropped (their sequence numbers show the gap), counted,
+//! and reported at most every 10 s; the in-memory log keeps every event.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tracing::warn;
 
+use super::worker::{Drops, Worker};
 use crate::machine::Event;
 use crate::status::{EventRecord, rfc3339, unix_ms};
+
+/// Lines that may wait for the writer; a few hundred KiB at most.
+pub const BACKLOG: usize = 1024;
+
+/// What the writer thread is asked to do, in order.
+enum Job {
+    /// Close the file and open `path` (or none) in append mode.
+    Open(Option<PathBuf>),
+    /// Append one line.
+    Append(Vec<u8>),
+    /// Answer once every job before this one is done.
+    Flush(std::sync::mpsc::Sender<()>),
+}
 
 pub struct EventLog {
     recent: VecDeque<EventRecord>,
     keep: usize,
     next_seq: u64,
     path: Option<PathBuf>,
-    file: Option<File>,
+    /// None when the writer thread could not be started: then no file is written.
+    writer: Option<Worker<Job>>,
+    /// Lines the writer had no room for.
+    dropped: Drops,
 }
 
 impl EventLog {
     pub fn new(keep: usize, path: Option<PathBuf>) -> EventLog {
+        let writer = match Worker::spawn("failoverd-events", BACKLOG, writer()) {
+            Ok(writer) => Some(writer),
+            Err(err) => {
+                warn!("cannot start the event file's writer, no event file: {err}");
+                None
+            }
+        };
         let mut log = EventLog {
             recent: VecDeque::new(),
             keep: keep.max(1),
             next_seq: 1,
             path,
-            file: None,
+            writer,
+            dropped: Drops::default(),
         };
         log.reopen();
         log
@@ -49,15 +80,7 @@ impl EventLog {
 
     /// Opens the file again (after a rotation by rename).
     pub fn reopen(&mut self) {
-        self.file = None;
-        let Some(path) = &self.path else { return };
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        match OpenOptions::new().create(true).append(true).open(path) {
-            Ok(file) => self.file = Some(file),
-            Err(err) => warn!("cannot open the event file {}: {err}", path.display()),
-        }
+        self.submit(Job::Open(self.path.clone()));
     }
 
     pub fn record(&mut self, event: &Event) {
@@ -71,19 +94,21 @@ impl EventLog {
             message: event.to_string(),
         };
         self.next_seq += 1;
-        if let Some(file) = &mut self.file
+        if self.path.is_some()
             && let Ok(mut line) = serde_json::to_vec(&record)
         {
             line.push(b'\n');
-            if let Err(err) = file.write_all(&line) {
-                warn!("writing the event file: {err}");
-                self.file = None;
-            }
+            self.submit(Job::Append(line));
         }
         self.recent.push_back(record);
         while self.recent.len() > self.keep {
             self.recent.pop_front();
         }
+    }
+
+    /// Lines not written to the file because the writer was behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.total()
     }
 
     /// The last `n` events, oldest first.
@@ -100,6 +125,61 @@ impl EventLog {
             .filter(|r| r.seq > after)
             .cloned()
             .collect()
+    }
+
+    /// Waits until the writer has done everything asked of it so far, or `limit`
+    /// has passed; true when it has. For the daemon's exit, so that the last events
+    /// reach the file unless it is stuck.
+    pub fn flush(&self, limit: std::time::Duration) -> bool {
+        let (done, wait) = std::sync::mpsc::channel();
+        let Some(writer) = &self.writer else {
+            return true;
+        };
+        writer.submit(Job::Flush(done)).is_ok() && wait.recv_timeout(limit).is_ok()
+    }
+
+    fn submit(&mut self, job: Job) {
+        let Some(writer) = &self.writer else { return };
+        if writer.submit(job).is_ok() {
+            return;
+        }
+        if let Some(n) = self.dropped.count(1, Instant::now()) {
+            let path = self.path.as_deref().unwrap_or(std::path::Path::new("-"));
+            warn!(
+                "the event file {} cannot keep up: {n} lines not written ({} in all)",
+                path.display(),
+                self.dropped.total()
+            );
+        }
+    }
+}
+
+/// The writer thread's state and its work: the one place the file is touched.
+fn writer() -> impl FnMut(Job) + Send + 'static {
+    let mut file: Option<(PathBuf, File)> = None;
+    move |job| match job {
+        Job::Open(path) => {
+            file = None;
+            let Some(path) = path else { return };
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            match OpenOptions::new().create(true).append(true).open(&path) {
+                Ok(opened) => file = Some((path, opened)),
+                Err(err) => warn!("cannot open the event file {}: {err}", path.display()),
+            }
+        }
+        Job::Append(line) => {
+            if let Some((path, open)) = &mut file
+                && let Err(err) = open.write_all(&line)
+            {
+                warn!("writing the event file {}: {err}", path.display());
+                file = None;
+            }
+        }
+        Job::Flush(done) => {
+            let _ = done.send(());
+        }
     }
 }
 
@@ -143,6 +223,7 @@ mod tests {
         let mut log = EventLog::new(10, Some(path.clone()));
         log.record(&event(1));
         log.record(&event(2));
+        assert!(log.flush(std::time::Duration::from_secs(5)));
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<EventRecord> = text
             .lines()
@@ -150,6 +231,44 @@ mod tests {
             .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].seq, 2);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_file_that_takes_no_writes_never_blocks_and_drops_past_the_backlog() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir().join(format!("failoverd-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.fifo");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // Open for reading (and never read), full to the brim: a write blocks.
+        let mut stuck = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        while matches!(stuck.write(&[b'\n'; 4096]), Ok(n) if n > 0) {}
+        let mut log = EventLog::new(10, Some(path));
+        let started = std::time::Instant::now();
+        for n in 0..BACKLOG + 100 {
+            log.record(&event(n));
+        }
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "recording took {took:?}"
+        );
+        assert!(log.dropped() >= 99, "dropped {}", log.dropped());
+        assert!(
+            !log.flush(std::time::Duration::from_millis(50)),
+            "the writer is stuck"
+        );
+        assert_eq!(log.after(None).len(), 10, "memory keeps its own");
+        // Let the writer go: it finishes what it was given and stops with the log.
+        drop(stuck);
+        drop(log);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

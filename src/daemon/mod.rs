@@ -4,10 +4,15 @@
 //!
 //! One task per source of input (a receiver per heartbeat link, the effect executor,
 //! the control socket) feeds channels that a single loop selects on, together with
-//! signals and the machine's next deadline. Slow effects run in the executor, one at
+//! signals and the machine's next deadline. Each link's receiver drops junk itself
+//! and queues the rest on a queue of its own (`receive`), so a flood on one link
+//! never delays another's heartbeats. Slow effects run in the executor, one at
 //! a time and in order, so heartbeats keep flowing while a hook runs or netlink is
 //! slow. The checks run on a thread of their own (`checks`) and send their runs to
-//! the same loop, so that no check, however slow or many, holds up a heartbeat.
+//! the same loop, so that no check, however slow or many, holds up a heartbeat. The
+//! loop makes no blocking call itself: the event file, the maintenance flag, systemd's
+//! socket and the reading of the file on reload each have a `worker` thread with a
+//! bounded queue.
 //!
 //! Everything the shell touches is given to it ([`Listeners`], a [`Host`]), so its
 //! paths (carrying out actions, answering the control socket, reloading) are tested
@@ -26,11 +31,13 @@ pub mod listen;
 pub mod notify;
 pub mod probe;
 pub mod process;
+pub mod receive;
 pub mod vip;
+pub mod worker;
 
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,11 +55,12 @@ use crate::machine::{
     Sighting,
 };
 use crate::status::{HookRun, Status};
-use crate::wire::heartbeat;
 use checks::Checks;
 use events::EventLog;
 use executor::{Announcing, Executor};
 pub use host::{Host, Kernel};
+use receive::{Datagrams, Intake};
+use worker::Worker;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +89,12 @@ pub enum DaemonError {
     /// memory).
     #[error("cannot start the check thread: {0}")]
     Checks(io::Error),
+    /// A thread for blocking work could not be started (out of threads or memory).
+    #[error("cannot start the {name} thread: {source}")]
+    Worker {
+        name: &'static str,
+        source: io::Error,
+    },
 }
 
 /// Why a reload was rejected; the running configuration stays in force.
@@ -111,6 +125,27 @@ pub struct Pending {
     pub command: Command,
     pub reply: oneshot::Sender<Response>,
 }
+
+/// The configuration file as read for a reload, off the loop, and whom to answer.
+pub struct Loaded {
+    config: Result<Config, ConfigError>,
+    reply: Option<oneshot::Sender<Response>>,
+}
+
+/// The maintenance flag to write to the state directory, and the operator's answer
+/// to send once it is written, so that `maintenance on` returns only when it will
+/// survive a restart.
+struct Persist {
+    dir: PathBuf,
+    on: bool,
+    answer: (oneshot::Sender<Response>, Response),
+}
+
+/// Longest the exit waits for the event file's writer.
+const EXIT_FLUSH: Duration = Duration::from_secs(1);
+
+/// Reloads whose file may wait to be read; one more is refused.
+const RELOADS_WAITING: usize = 4;
 
 /// Runs node `me` until `shutdown` resolves and the handover is done.
 pub async fn run(
@@ -177,17 +212,11 @@ impl Listeners {
     }
 }
 
-/// A datagram from one of the heartbeat sockets.
-struct Datagram {
-    link: usize,
-    from: IpAddr,
-    bytes: Vec<u8>,
-}
-
 /// The channels the loop selects on, besides the checks' results, whose channel
 /// a reload replaces.
 pub struct Inputs {
-    datagrams: mpsc::Receiver<Datagram>,
+    datagrams: Datagrams,
+    loaded: mpsc::UnboundedReceiver<Loaded>,
     done: mpsc::UnboundedReceiver<(EffectId, Outcome)>,
     requests: mpsc::Receiver<Pending>,
     probed: mpsc::UnboundedReceiver<(u64, Result<Vec<Sighting>, String>)>,
@@ -217,6 +246,12 @@ pub struct Shell<H: Host> {
     conflicts: mpsc::Sender<Sighting>,
     /// The task watching the VIPs for conflicts while this node holds them.
     watching: Option<tokio::task::JoinHandle<()>>,
+    /// The heartbeat links' filter and what their receivers dropped.
+    intake: Intake,
+    /// Writes the maintenance flag to the state directory, in order.
+    state: Worker<Persist>,
+    /// Reads the configuration file for a reload; see [`Loaded`].
+    loader: Worker<Option<oneshot::Sender<Response>>>,
 }
 
 impl<H: Host> Shell<H> {
@@ -229,12 +264,34 @@ impl<H: Host> Shell<H> {
         listeners: Listeners,
         host: H,
     ) -> Result<(Shell<H>, Machine, Inputs), DaemonError> {
-        let (datagram_tx, datagrams) = mpsc::channel::<Datagram>(256);
-        for (link, socket) in listeners.links.iter().enumerate() {
-            let Some(socket) = socket else { continue };
-            tokio::spawn(receive(link, Arc::clone(socket), datagram_tx.clone()));
-        }
+        let (intake, datagrams) = receive::start(&config, me, &listeners.links);
         host.set_hook_user(config.hooks.run_as.clone());
+        let state = Worker::spawn("failoverd-state", 16, |persist: Persist| {
+            if let Err(err) = control::store_maintenance(&persist.dir, persist.on) {
+                warn!("maintenance mode will not survive a restart: {err}");
+            }
+            let (reply, response) = persist.answer;
+            let _ = reply.send(response);
+        })
+        .map_err(|source| DaemonError::Worker {
+            name: "failoverd-state",
+            source,
+        })?;
+        let (loaded_tx, loaded) = mpsc::unbounded_channel();
+        let path = config_path.clone();
+        let loader = Worker::spawn(
+            "failoverd-reload",
+            RELOADS_WAITING,
+            move |reply: Option<oneshot::Sender<Response>>| {
+                // Config::load may block: a slow mount, NSS asked for group names.
+                let config = Config::load(&path);
+                let _ = loaded_tx.send(Loaded { config, reply });
+            },
+        )
+        .map_err(|source| DaemonError::Worker {
+            name: "failoverd-reload",
+            source,
+        })?;
         let (role, role_rx) = watch::channel(Role::Starting);
         let mut checks = Checks::start(host.clone(), role_rx).map_err(DaemonError::Checks)?;
         checks.run(config.checks_for(me), check_context(&config, me));
@@ -291,9 +348,13 @@ impl<H: Host> Shell<H> {
             probed: probed_tx,
             conflicts: conflicts_tx,
             watching: None,
+            intake,
+            state,
+            loader,
         };
         let inputs = Inputs {
             datagrams,
+            loaded,
             done,
             requests,
             probed,
@@ -321,6 +382,11 @@ impl<H: Host> Shell<H> {
         loop {
             if !self.perform(&mut machine) {
                 info!("handover complete, exiting");
+                // The last events are the shutdown's: give the writer a moment to put
+                // them in the file, but never hang the exit on a stuck one.
+                if !self.events.flush(EXIT_FLUSH) {
+                    warn!("the event file did not take the last events in time");
+                }
                 return;
             }
             if let Some(systemd) = &self.systemd {
@@ -360,16 +426,20 @@ impl<H: Host> Shell<H> {
                     let now = Instant::now().into_std();
                     machine.handle(now, Input::Conflict(sighting));
                 }
-                Some(pending) = inputs.requests.recv() => {
-                    let response = self.answer(&mut machine, &pending.command);
-                    let _ = pending.reply.send(response);
+                Some(pending) = inputs.requests.recv() => self.answer(&mut machine, pending),
+                Some(loaded) = inputs.loaded.recv() => {
+                    let _ = self.finish_reload(&mut machine, loaded);
                 }
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => {
                     info!("SIGHUP: reloading the configuration");
                     // The outcome is logged; there is nobody to answer.
-                    let _ = self.reload(&mut machine);
+                    self.begin_reload(None);
                 }
-                _ = publish.tick() => self.publish(&machine),
+                () = self.intake.dropping() => self.report_drops(),
+                _ = publish.tick() => {
+                    self.report_drops();
+                    self.publish(&machine);
+                }
                 _ = watchdog.tick() => {
                     if let Some(systemd) = &self.systemd {
                         systemd.watchdog();
@@ -452,10 +522,7 @@ impl<H: Host> Shell<H> {
                         }));
                     }
                 }
-                Action::Log(event) => {
-                    log_event(&event);
-                    self.events.record(&event);
-                }
+                Action::Log(event) => self.log(&event),
                 Action::ActiveChecks(on) => self.checks.set_active(on),
                 Action::Exit => return false,
             }
@@ -473,7 +540,20 @@ impl<H: Host> Shell<H> {
         status.config = self.config_path.display().to_string();
         status.hooks = self.hook_runs.lock().map(|r| r.clone()).unwrap_or_default();
         status.events = self.events.recent(50);
+        self.intake.count_into(&mut status.counters);
         status
+    }
+
+    fn log(&mut self, event: &Event) {
+        log_event(event);
+        self.events.record(event);
+    }
+
+    /// Logs what the links' receivers dropped, at most every ten seconds.
+    fn report_drops(&mut self) {
+        if let Some(event) = self.intake.report(std::time::Instant::now()) {
+            self.log(&event);
+        }
     }
 
     fn publish(&self, machine: &Machine) {
@@ -482,7 +562,34 @@ impl<H: Host> Shell<H> {
         }
     }
 
-    fn answer(&mut self, machine: &mut Machine, command: &Command) -> Response {
+    /// Answers a control request; a reload is answered once its file has been read
+    /// (see [`Shell::finish_reload`]).
+    fn answer(&mut self, machine: &mut Machine, pending: Pending) {
+        let Pending { command, reply } = pending;
+        if let Command::Reload = command {
+            self.begin_reload(Some(reply));
+            return;
+        }
+        let response = self.respond(machine, &command);
+        if !(matches!(command, Command::Maintenance { .. }) && response.ok) {
+            let _ = reply.send(response);
+            return;
+        }
+        let persist = Persist {
+            dir: self.config.control.state_dir.clone(),
+            on: machine.maintenance(),
+            answer: (reply, response),
+        };
+        if let Err(persist) = self.state.submit(persist) {
+            warn!(
+                "maintenance mode will not survive a restart: the state directory is not written in time"
+            );
+            let (reply, response) = persist.answer;
+            let _ = reply.send(response);
+        }
+    }
+
+    fn respond(&mut self, machine: &mut Machine, command: &Command) -> Response {
         let order = match command {
             Command::Status => {
                 let mut response = Response::done("status");
@@ -494,11 +601,9 @@ impl<H: Host> Shell<H> {
                 response.events = Some(self.events.after(*after));
                 return response;
             }
+            // Never reached: `answer` hands a reload to `begin_reload`.
             Command::Reload => {
-                return match self.reload(machine) {
-                    Ok(summary) => Response::done(summary),
-                    Err(failure) => Response::error(failure.to_string()),
-                };
+                return Response::error("a reload is answered once the file is read");
             }
             Command::Takeover => Order::Takeover,
             Command::Standby => Order::Standby,
@@ -506,18 +611,10 @@ impl<H: Host> Shell<H> {
             Command::Maintenance { on } => Order::Maintenance(*on),
             Command::Clear { check } => Order::Clear(check.clone()),
         };
-        let maintenance = matches!(order, Order::Maintenance(_));
         let result = machine.order(Instant::now().into_std(), order);
         match &result {
             Ok(accepted) => info!(command = command.name(), "operator: {accepted}"),
             Err(refusal) => info!(command = command.name(), "operator: refused: {refusal}"),
-        }
-        if maintenance
-            && result.is_ok()
-            && let Err(err) =
-                control::store_maintenance(&self.config.control.state_dir, machine.maintenance())
-        {
-            warn!("maintenance mode will not survive a restart: {err}");
         }
         self.publish(machine);
         match result {
@@ -526,15 +623,38 @@ impl<H: Host> Shell<H> {
         }
     }
 
-    /// Re-reads the file and applies it; a broken one is rejected and the running
-    /// one kept. SIGHUP and the control socket's `reload` both come here, so both do
-    /// the same: reopen the event file (log rotation), reload, tell systemd.
-    fn reload(&mut self, machine: &mut Machine) -> Result<String, ReloadFailure> {
+    /// Starts a reload: tells systemd, reopens the event file (log rotation) and has
+    /// the file read off the loop; [`Shell::finish_reload`] applies it when it comes
+    /// back. SIGHUP and the control socket's `reload` both come here, so both do the
+    /// same. `reply` is answered when the reload is done.
+    fn begin_reload(&mut self, reply: Option<oneshot::Sender<Response>>) {
         if let Some(systemd) = &self.systemd {
             systemd.reloading();
         }
         self.events.reopen();
-        let result = self.apply(machine);
+        if let Err(reply) = self.loader.submit(reply) {
+            let refusal = "reload refused: earlier ones are still reading the file";
+            error!("{refusal}");
+            if let Some(reply) = reply {
+                let _ = reply.send(Response::error(refusal));
+            }
+            if let Some(systemd) = &self.systemd {
+                systemd.ready();
+            }
+        }
+    }
+
+    /// Applies a file read for a reload; a broken one is rejected and the running
+    /// one kept.
+    fn finish_reload(
+        &mut self,
+        machine: &mut Machine,
+        loaded: Loaded,
+    ) -> Result<String, ReloadFailure> {
+        let result = loaded
+            .config
+            .map_err(ReloadFailure::Config)
+            .and_then(|config| self.apply(machine, config));
         match &result {
             Ok(summary) => info!("{summary}"),
             Err(failure) => error!("{failure}; keeping the running configuration"),
@@ -542,11 +662,21 @@ impl<H: Host> Shell<H> {
         if let Some(systemd) = &self.systemd {
             systemd.ready();
         }
+        if let Some(reply) = loaded.reply {
+            let _ = reply.send(match &result {
+                Ok(summary) => Response::done(summary.clone()),
+                Err(failure) => Response::error(failure.to_string()),
+            });
+        }
+        self.publish(machine);
         result
     }
 
-    fn apply(&mut self, machine: &mut Machine) -> Result<String, ReloadFailure> {
-        let mut config = Config::load(&self.config_path).map_err(ReloadFailure::Config)?;
+    fn apply(
+        &mut self,
+        machine: &mut Machine,
+        mut config: Config,
+    ) -> Result<String, ReloadFailure> {
         for warning in &config.warnings {
             warn!("{}: {warning}", self.config_path.display());
         }
@@ -567,6 +697,7 @@ impl<H: Host> Shell<H> {
         }
         self.events
             .configure(config.events.keep, config.events.file.clone());
+        self.intake.refilter(&config, self.me);
         self.config = Arc::new(config);
         Ok(if changes.is_empty() {
             "configuration reloaded: nothing changed".to_string()
@@ -594,33 +725,6 @@ fn log_event(event: &Event) {
         (_, Severity::Info) => info!("{event}"),
         (_, Severity::Warn) => warn!("{event}"),
         (_, Severity::Error) => error!("{event}"),
-    }
-}
-
-async fn receive(link: usize, socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>) {
-    // Longer than any valid packet: anything longer is junk, cut here and then
-    // rejected by the decoder for its length.
-    let mut buf = vec![0u8; heartbeat::MAX_LEN * 2 + 1];
-    loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, from)) => {
-                let datagram = Datagram {
-                    link,
-                    from: from.ip(),
-                    bytes: buf[..n].to_vec(),
-                };
-                // A full channel means the loop is behind: drop rather than queue
-                // without bound under a flood.
-                match tx.try_send(datagram) {
-                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
-                }
-            }
-            Err(err) => {
-                warn!(link, "heartbeat receive failed: {err}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
     }
 }
 

@@ -2,8 +2,10 @@
 //! datagram of `KEY=value` lines sent to the Unix socket that `$NOTIFY_SOCKET` names.
 //!
 //! Owns that socket and the text of the messages. When the daemon is ready, when it
-//! reloads and how often it pings the watchdog are the run loop's calls. Nothing here
-//! is fatal: a message that cannot be sent is logged at debug and dropped, because
+//! reloads and how often it pings the watchdog are the run loop's calls. The loop only
+//! queues a message: a thread of its own (`failoverd-notify`) sends it, so a service
+//! manager that stopped reading never holds up a heartbeat. Nothing here is fatal: a
+//! message that cannot be sent (or queued) is logged at debug and dropped, because
 //! holding the VIP matters more than what systemd thinks of us.
 
 use std::ffi::OsStr;
@@ -15,16 +17,19 @@ use std::time::Duration;
 
 use tracing::debug;
 
+use super::worker::Worker;
+
 /// Longest a message may wait for room in systemd's queue. The socket is blocking so
-/// that a burst is not lost to a momentarily full queue, but the run loop that sends
-/// must not stall behind a service manager that stopped reading.
+/// that a burst is not lost to a momentarily full queue; the sending thread moves on
+/// after this, so a stuck manager delays only the messages behind.
 const SEND_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// Messages that may wait for the sending thread; more are dropped.
+const BACKLOG: usize = 32;
+
 /// A connection to the service manager's notification socket.
-#[derive(Debug)]
 pub struct Notifier {
-    socket: UnixDatagram,
-    address: SocketAddr,
+    sender: Worker<String>,
 }
 
 impl Notifier {
@@ -51,8 +56,15 @@ impl Notifier {
             socket.set_write_timeout(Some(SEND_TIMEOUT))?;
             Ok(socket)
         });
-        match socket {
-            Ok(socket) => Some(Notifier { socket, address }),
+        let sender = socket.and_then(|socket| {
+            Worker::spawn("failoverd-notify", BACKLOG, move |message: String| {
+                if let Err(err) = socket.send_to_addr(message.as_bytes(), &address) {
+                    debug!(message, "systemd notification not sent: {err}");
+                }
+            })
+        });
+        match sender {
+            Ok(sender) => Some(Notifier { sender }),
             Err(err) => {
                 debug!(socket = ?name, "not notifying systemd: {err}");
                 None
@@ -103,8 +115,11 @@ impl Notifier {
     }
 
     fn send(&self, message: &str) {
-        if let Err(err) = self.socket.send_to_addr(message.as_bytes(), &self.address) {
-            debug!(message, "systemd notification not sent: {err}");
+        if let Err(message) = self.sender.submit(message.to_owned()) {
+            debug!(
+                message,
+                "systemd notification dropped: the sender is behind"
+            );
         }
     }
 }
@@ -267,6 +282,21 @@ mod tests {
             before <= usec && usec <= after,
             "{before} <= {usec} <= {after}"
         );
+    }
+
+    #[test]
+    fn a_manager_that_stopped_reading_never_holds_up_the_sender() {
+        let manager = Manager::new("stuck");
+        let notifier = manager.notifier();
+        // Far more than the socket's queue holds: the old blocking send waited its
+        // 100 ms timeout for each one past the queue's length, minutes in all.
+        let started = std::time::Instant::now();
+        for _ in 0..5_000 {
+            notifier.watchdog();
+        }
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "5000 messages took {took:?}");
+        assert_eq!(manager.receive(), "WATCHDOG=1");
     }
 
     #[test]

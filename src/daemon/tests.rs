@@ -2,6 +2,7 @@
 //! processes, heartbeat sockets on loopback, the configuration in a temporary file.
 
 use std::fs;
+use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -265,6 +266,41 @@ async fn pump(
     }
 }
 
+/// Asks the loop's way: a reload is answered once the loader thread has read the
+/// file and the loop has applied it.
+async fn ask(
+    shell: &mut Shell<Recorder>,
+    machine: &mut Machine,
+    inputs: &mut Inputs,
+    command: Command,
+) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let reloading = matches!(command, Command::Reload);
+    shell.answer(machine, Pending { command, reply });
+    if reloading {
+        let loaded = tokio::time::timeout(Duration::from_secs(5), inputs.loaded.recv())
+            .await
+            .expect("the file is read within 5 s")
+            .expect("the loader is running");
+        let _ = shell.finish_reload(machine, loaded);
+    }
+    answer.await.expect("an answer")
+}
+
+/// Reloads as SIGHUP does, and waits for the file to be read and applied.
+async fn reload(
+    shell: &mut Shell<Recorder>,
+    machine: &mut Machine,
+    inputs: &mut Inputs,
+) -> Result<String, ReloadFailure> {
+    shell.begin_reload(None);
+    let loaded = tokio::time::timeout(Duration::from_secs(5), inputs.loaded.recv())
+        .await
+        .expect("the file is read within 5 s")
+        .expect("the loader is running");
+    shell.finish_reload(machine, loaded)
+}
+
 /// Until this node holds its VIPs, alone: beta never answers.
 async fn until_active(shell: &mut Shell<Recorder>, machine: &mut Machine, inputs: &mut Inputs) {
     let active = |m: &Machine| m.role() == Role::Active && !m.held_vips().is_empty();
@@ -331,15 +367,15 @@ async fn effects_reach_the_host_in_the_order_the_machine_asked() {
 #[tokio::test]
 async fn answers_status_and_orders_and_keeps_maintenance_on_disk() {
     let lab = Lab::new("answer");
-    let (mut shell, mut machine, _inputs, _host) = lab.start().await;
-    let status = shell.answer(&mut machine, &Command::Status);
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    let status = ask(&mut shell, &mut machine, &mut inputs, Command::Status).await;
     assert!(status.ok);
     let status = status.status.expect("a status document");
     assert_eq!(status.node, "alpha");
     assert_eq!(status.pid, std::process::id());
     assert_eq!(status.config, lab.path().display().to_string());
 
-    let refused = shell.answer(&mut machine, &Command::Takeover);
+    let refused = ask(&mut shell, &mut machine, &mut inputs, Command::Takeover).await;
     assert!(!refused.ok);
     assert_eq!(
         refused.error.as_deref(),
@@ -347,10 +383,23 @@ async fn answers_status_and_orders_and_keeps_maintenance_on_disk() {
     );
 
     let flag = lab.dir.join("state").join("maintenance");
-    let on = shell.answer(&mut machine, &Command::Maintenance { on: true });
+    let on = ask(
+        &mut shell,
+        &mut machine,
+        &mut inputs,
+        Command::Maintenance { on: true },
+    )
+    .await;
     assert!(on.ok, "{on:?}");
+    // Written by the state thread, not the loop, before the answer.
     assert!(flag.exists(), "maintenance is kept on disk");
-    let off = shell.answer(&mut machine, &Command::Maintenance { on: false });
+    let off = ask(
+        &mut shell,
+        &mut machine,
+        &mut inputs,
+        Command::Maintenance { on: false },
+    )
+    .await;
     assert!(off.ok, "{off:?}");
     assert!(!flag.exists(), "and cleared");
 }
@@ -358,10 +407,10 @@ async fn answers_status_and_orders_and_keeps_maintenance_on_disk() {
 #[tokio::test]
 async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
     let lab = Lab::new("reload");
-    let (mut shell, mut machine, _inputs, _host) = lab.start().await;
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
 
     lab.write(150);
-    let applied = shell.answer(&mut machine, &Command::Reload);
+    let applied = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
     assert!(applied.ok, "{applied:?}");
     assert_eq!(
         applied.message.as_deref(),
@@ -375,7 +424,7 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
         text.replace("interval = \"20ms\"", "interval = \"fast\""),
     )
     .unwrap();
-    let broken = shell.answer(&mut machine, &Command::Reload);
+    let broken = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
     assert!(!broken.ok);
     let error = broken.error.unwrap_or_default();
     assert!(error.starts_with("reload rejected: "), "{error}");
@@ -386,7 +435,7 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
         .unwrap()
         .replace(&format!("port = {}", lab.port()), "port = 1");
     fs::write(lab.path(), text).unwrap();
-    let refused = shell.reload(&mut machine);
+    let refused = reload(&mut shell, &mut machine, &mut inputs).await;
     assert!(
         matches!(
             refused,
@@ -395,7 +444,10 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
         "{refused:?}"
     );
 
-    let status = shell.answer(&mut machine, &Command::Status).status.unwrap();
+    let status = ask(&mut shell, &mut machine, &mut inputs, Command::Status)
+        .await
+        .status
+        .unwrap();
     assert_eq!(status.priority, 150, "the last good file is still in force");
     assert_eq!(shell.config.cluster.port, lab.port());
 }
@@ -534,7 +586,7 @@ async fn a_reload_that_changes_the_checks_renumbers_their_runs_too() {
         200,
         &format!("{}\n{}", check("up", "eth0"), check("down", "down0")),
     );
-    let applied = shell.answer(&mut machine, &Command::Reload);
+    let applied = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
     assert!(applied.ok, "{applied:?}");
     let before = runs(&machine, "down");
     let both = |m: &Machine| runs(m, "up") >= 3 && runs(m, "down") > before;
@@ -707,4 +759,75 @@ async fn a_thousand_hanging_checks_leave_the_heartbeats_on_time() {
         "every check hung on the server at least once: {} connections",
         server.accepted()
     );
+}
+
+#[tokio::test]
+async fn each_link_drops_what_the_machine_would_reject_whatever_its_state() {
+    use crate::machine::Reject;
+    use crate::wire::heartbeat::DecodeError;
+
+    let lab = Lab::new("filter");
+    let config = Config::load(&lab.path()).unwrap();
+    let filter = receive::Filter::new(&config, 0);
+    let key = fs::read(lab.dir.join("authkey")).unwrap();
+    let beat = |signer: &Signer, cluster: &str, node: &str, link: u8| {
+        let hb = Heartbeat {
+            link,
+            state: WireState::Standby,
+            flags: 0,
+            health: 0,
+            priority: 100,
+            incarnation: 1,
+            sequence: 1,
+            fingerprint: [0; 8],
+            nonce: 1,
+            echo: 0,
+            votes: None,
+            cluster: cluster.into(),
+            node: node.into(),
+        };
+        let mut bytes = Vec::new();
+        hb.encode(signer, &mut bytes);
+        bytes
+    };
+    let ours = Signer::new(key.trim_ascii());
+    let theirs = Signer::new(b"somebody else's key entirely");
+    let beta_crossover: IpAddr = "127.0.0.2".parse().unwrap();
+    let beta_lan: IpAddr = "127.0.0.4".parse().unwrap();
+    let stranger: IpAddr = "127.0.0.9".parse().unwrap();
+    let good = beat(&ours, "shell", "beta", 0);
+    assert_eq!(filter.check(0, beta_crossover, &good), Ok(()));
+    let cases = [
+        (
+            0,
+            beta_crossover,
+            vec![0u8; 7],
+            Reject::Decode(DecodeError::Length),
+        ),
+        (
+            0,
+            beta_crossover,
+            beat(&theirs, "shell", "beta", 0),
+            Reject::Decode(DecodeError::Tag),
+        ),
+        (
+            0,
+            beta_crossover,
+            beat(&ours, "other", "beta", 0),
+            Reject::ForeignCluster,
+        ),
+        (
+            0,
+            beta_crossover,
+            beat(&ours, "shell", "alpha", 0),
+            Reject::UnknownNode,
+        ),
+        // beta's crossover heartbeat, but from its LAN address or on the LAN link.
+        (0, beta_lan, good.clone(), Reject::WrongSource),
+        (1, beta_lan, good.clone(), Reject::WrongSource),
+        (0, stranger, good.clone(), Reject::WrongSource),
+    ];
+    for (link, from, bytes, reject) in cases {
+        assert_eq!(filter.check(link, from, &bytes), Err(reject), "{reject}");
+    }
 }

@@ -124,6 +124,8 @@ impl Machine {
                     .iter()
                     .map(|(k, v)| ((*k).to_string(), *v))
                     .collect(),
+                // The shell's receivers count what they drop before the machine.
+                dropped: Vec::new(),
                 transitions: self
                     .election
                     .transitions

@@ -114,6 +114,14 @@ pub fn render_metrics(status: &Status, format: Format) -> String {
             .iter()
             .map(|(reason, n)| ([("reason", reason.as_str())], *n)),
     );
+    out.counter(
+        "heartbeats_dropped",
+        "Datagrams dropped on arrival by a link's receiver, before the election saw them, by link.",
+        s.counters
+            .dropped
+            .iter()
+            .map(|(link, n)| ([("link", link.as_str())], *n)),
+    );
     out.gauge(
         "peer_up",
         "1 while the peer is heard on at least one link.",
@@ -646,6 +654,16 @@ mod tests {
             lines.map(str::to_string).collect()
         };
         assert_eq!(samples(&openmetrics), samples(&prometheus));
+    }
+
+    #[test]
+    fn drops_on_arrival_are_counted_by_link() {
+        let mut status = fixture::status();
+        status.counters.dropped = vec![("crossover".into(), 0), ("lan".into(), 220_864)];
+        let text = render_metrics(&status, Format::Prometheus);
+        parse_prometheus_text(&text);
+        assert!(text.contains("\nfailoverd_heartbeats_dropped_total{link=\"lan\"} 220864\n"));
+        assert!(text.contains("\nfailoverd_heartbeats_dropped_total{link=\"crossover\"} 0\n"));
     }
 
     #[test]

@@ -1,0 +1,145 @@
+//! Threads for the blocking calls the loop must never make itself: appending to the
+//! event file, writing the maintenance flag, sending to systemd, reading the
+//! configuration on reload (which may ask NSS for group names).
+//!
+//! Each [`Worker`] is one thread with a bounded queue, so its jobs run in the order
+//! they were given and a stuck one (a FIFO nobody reads, a hung FUSE or NFS mount, a
+//! slow LDAP server) holds up only that worker. The loop never waits for room: a full
+//! queue refuses the job, and the caller counts it and says so at most every
+//! [`Drops::EVERY`].
+
+use std::io;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+/// A thread running jobs of type `J` one at a time, in order.
+pub struct Worker<J> {
+    queue: SyncSender<J>,
+}
+
+impl<J: Send + 'static> Worker<J> {
+    /// Starts thread `name`, which hands each job to `run` until every handle to
+    /// the worker is dropped. At most `capacity` jobs wait.
+    pub fn spawn(
+        name: &str,
+        capacity: usize,
+        mut run: impl FnMut(J) + Send + 'static,
+    ) -> io::Result<Worker<J>> {
+        let (queue, jobs) = mpsc::sync_channel::<J>(capacity);
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                for job in jobs {
+                    run(job);
+                }
+            })?;
+        Ok(Worker { queue })
+    }
+
+    /// Queues `job`, or gives it back when the queue is full (the worker is stuck or
+    /// behind) or the thread is gone.
+    pub fn submit(&self, job: J) -> Result<(), J> {
+        self.queue.try_send(job).map_err(|err| match err {
+            TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
+        })
+    }
+}
+
+impl<J> Clone for Worker<J> {
+    fn clone(&self) -> Self {
+        Worker {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+/// Counts what was dropped and says when to report it: at once for the first drop,
+/// then at most every [`Drops::EVERY`], so a flood or a stuck worker costs one log
+/// line every few seconds, never one per drop.
+#[derive(Debug, Default)]
+pub struct Drops {
+    total: u64,
+    pending: u64,
+    reported: Option<Instant>,
+}
+
+impl Drops {
+    pub const EVERY: Duration = Duration::from_secs(10);
+
+    /// Counts `n` more drops at `now`; returns how many to report now, if it is time.
+    pub fn count(&mut self, n: u64, now: Instant) -> Option<u64> {
+        self.total += n;
+        self.pending += n;
+        self.due(now)
+    }
+
+    /// The drops not yet reported, if it is time to report them.
+    pub fn due(&mut self, now: Instant) -> Option<u64> {
+        if self.pending == 0 {
+            return None;
+        }
+        if let Some(last) = self.reported
+            && now.saturating_duration_since(last) < Drops::EVERY
+        {
+            return None;
+        }
+        self.reported = Some(now);
+        Some(std::mem::take(&mut self.pending))
+    }
+
+    /// Everything dropped so far.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_run_in_order_and_a_stuck_worker_refuses_rather_than_blocks() {
+        let (gate_tx, gate) = mpsc::channel::<()>();
+        let (done_tx, done) = mpsc::channel::<u32>();
+        let worker = Worker::spawn("worker-test", 2, move |n: u32| {
+            if n == 0 {
+                // Stuck until the test lets go.
+                let _ = gate.recv();
+            }
+            let _ = done_tx.send(n);
+        })
+        .unwrap();
+        worker.submit(0).unwrap();
+        // The first job may not have been taken off the queue yet: wait until the
+        // queue refuses, which must come after at most three more.
+        let mut queued = Vec::new();
+        let mut refused = None;
+        for n in 1..=4 {
+            match worker.submit(n) {
+                Ok(()) => queued.push(n),
+                Err(n) => {
+                    refused = Some(n);
+                    break;
+                }
+            }
+        }
+        assert!(refused.is_some(), "a stuck worker's queue never filled");
+        gate_tx.send(()).unwrap();
+        let ran: Vec<u32> = (0..=queued.len()).map(|_| done.recv().unwrap()).collect();
+        let mut expected = vec![0];
+        expected.extend(&queued);
+        assert_eq!(ran, expected);
+    }
+
+    #[test]
+    fn drops_are_reported_at_once_then_at_most_every_ten_seconds() {
+        let start = Instant::now();
+        let mut drops = Drops::default();
+        assert_eq!(drops.count(1, start), Some(1));
+        assert_eq!(drops.count(5, start + Duration::from_secs(1)), None);
+        assert_eq!(drops.due(start + Duration::from_secs(9)), None);
+        assert_eq!(drops.due(start + Duration::from_secs(10)), Some(5));
+        assert_eq!(drops.due(start + Duration::from_secs(30)), None);
+        assert_eq!(drops.total(), 6);
+    }
+}

@@ -1,0 +1,367 @@
+//! The heartbeat path under pressure from outside the election: a LAN flooded with
+//! junk at line rate, and an event file that stops taking writes. Nodes beat every
+//! 10 ms; neither kind of pressure may make a node late or hand the VIP over.
+//!
+//! Like the other end-to-end tests they need root; the flood is bounded in count and
+//! time and stops by itself, and every namespace is the lab's own.
+
+#![allow(
+    clippy::zombie_processes,
+    reason = "the Lab kills and reaps the processes it spawned when it is dropped"
+)]
+
+mod common;
+
+use std::fs::File;
+use std::io::Write;
+use std::net::UdpSocket;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
+
+use common::cluster::*;
+use common::sample::Sample;
+use common::{Lab, N1_LAN, N2_LAN};
+use failoverd::status::Status;
+use failoverd::wire::heartbeat::{MAGIC, MAX_LEN, VERSION};
+use nix::sched::{CloneFlags, setns};
+
+/// The timing both tests run at: a heartbeat every 10 ms.
+fn fast(sample: Sample) -> Sample {
+    sample
+        .set("timing.interval", "10ms")
+        .set("timing.warn", "50ms")
+        .set("timing.dead", "200ms")
+        .set("timing.init_dead", "1s")
+}
+
+/// CPU time (user and system) that process `pid` has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    // The fields after the command, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .map(|&i| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .expect("utime, stime")
+        })
+        .sum();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100);
+    Duration::from_millis(ticks * 1000 / hz.max(1))
+}
+
+/// How many heartbeats `node` counted from `peer` on `link`.
+fn received(status: &Status, peer: &str, link: &str) -> u64 {
+    status
+        .peers
+        .iter()
+        .find(|p| p.name == peer)
+        .and_then(|p| p.links.iter().find(|l| l.name == link))
+        .map_or(0, |l| l.received)
+}
+
+/// The lines of `log` after the first `from` bytes that say a heartbeat was missed
+/// (on any link but `spared`) or the VIP moved: what must not happen under the
+/// pressure.
+fn trouble(log: &str, from: usize, spared: Option<&str>) -> Vec<String> {
+    let spared = |l: &str| {
+        spared.is_some_and(|link| {
+            l.contains(&format!(" on {link}: ")) || l.contains(&format!("link {link} "))
+        })
+    };
+    log.get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !spared(l))
+        .filter(|l| {
+            l.contains("late heartbeat")
+                || l.contains(" late: ")
+                || l.contains(" dead")
+                || l.contains("-> active")
+                || l.contains("-> standby")
+                || l.contains("releasing")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Sends datagrams that cost the most to reject (the right magic and version, the
+/// longest length, so only an HMAC over all of it tells them from a heartbeat) from the client namespace to beta's
+/// heartbeat port on the LAN, as fast as it can up to `rate` a second, for `limit`.
+/// Returns how many went out.
+fn junk_flood(lab: &Lab, rate: u32, limit: Duration) -> std::thread::JoinHandle<u64> {
+    let ns = format!("/run/netns/{}", lab.ns("cl"));
+    std::thread::spawn(move || {
+        let netns = File::open(&ns).expect("open the client namespace");
+        setns(&netns, CloneFlags::CLONE_NEWNET).expect("join the client namespace");
+        let socket = UdpSocket::bind("0.0.0.0:0").expect("bind in the client namespace");
+        let target = format!("{N2_LAN}:694");
+        let mut junk = vec![0x5au8; MAX_LEN];
+        junk[..4].copy_from_slice(&MAGIC);
+        junk[4] = VERSION;
+        let started = Instant::now();
+        let per_ms = u64::from(rate / 1000).max(1);
+        let most = per_ms * u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+        let mut sent = 0u64;
+        let mut tick = 0u64;
+        while sent < most && started.elapsed() < limit {
+            for _ in 0..per_ms {
+                junk[8] = junk[8].wrapping_add(1);
+                if socket.send_to(&junk, &target).is_ok() {
+                    sent += 1;
+                }
+            }
+            // Paced to `rate`: never ahead of the millisecond it is in.
+            tick += 1;
+            let due = Duration::from_millis(tick);
+            if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        }
+        sent
+    })
+}
+
+#[test]
+fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
+    let lab = Lab::new();
+    let cluster = Cluster::start_with(&lab, fast);
+    let beta_before = status_of(&lab, "beta");
+    let alpha_before = status_of(&lab, "alpha");
+    let from = lab.log(&cluster.beta).len();
+    let cpu_before = cpu_time(cluster.beta.id());
+    let began = Instant::now();
+    let flooding = junk_flood(&lab, 200_000, Duration::from_secs(5));
+    let sent = flooding.join().expect("flood thread");
+    let lasted = began.elapsed();
+    let cpu = cpu_time(cluster.beta.id()) - cpu_before;
+    let alpha_after = status_of(&lab, "alpha");
+    let beta_after = status_of(&lab, "beta");
+
+    // Alpha sends each heartbeat once on each of its two links to its one peer.
+    let beats = (alpha_after.counters.heartbeats_sent - alpha_before.counters.heartbeats_sent) / 2;
+    let counted =
+        received(&beta_after, "alpha", "crossover") - received(&beta_before, "alpha", "crossover");
+    let log = lab.log(&cluster.beta);
+    let late = log
+        .get(from..)
+        .unwrap_or_default()
+        .matches("late heartbeat from alpha on crossover")
+        .count();
+    eprintln!(
+        "flood: {sent} datagrams in {lasted:?} ({:.0}/s); alpha sent about {beats} heartbeats \
+         a link, beta counted {counted} on the crossover ({late} late) and used {cpu:?} of CPU \
+         ({:.2} us a datagram); dropped on arrival {:?}; rejected {:?}",
+        sent as f64 / lasted.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / sent.max(1) as f64,
+        beta_after.counters.dropped,
+        beta_after.counters.rejected,
+    );
+    assert!(
+        sent > 50_000,
+        "the flood hardly ran: {sent} datagrams in {lasted:?}"
+    );
+    // The slack covers the heartbeats in flight between the two status requests.
+    let lost = beats.saturating_sub(counted);
+    assert!(
+        lost <= 10 + beats / 50,
+        "the flood on the LAN cost {lost} of {beats} crossover heartbeats"
+    );
+    // Late means 50 ms without one, five intervals. A busy machine may cause one or
+    // two, more when it is so busy that alpha itself falls behind its interval; the
+    // bound allows for that. (While one shared queue carried every link's datagrams
+    // and the loop authenticated each, runs gave 1 to 16; since, 0 in nearly all.)
+    let due = u64::try_from(lasted.as_millis() / 10).unwrap_or(u64::MAX);
+    let behind = due.saturating_sub(beats);
+    assert!(
+        late as u64 <= 2 + behind / 20,
+        "{late} crossover heartbeats came late under the flood on the LAN \
+         (alpha sent {beats} of {due})"
+    );
+    // What makes the flood cheap, whatever the machine's load: a stranger's junk is
+    // authenticated at most 200 times a second per link, then dropped on its address.
+    // (Before, the loop authenticated every datagram the shared queue took in:
+    // 48,000 of 166,000 in one run.)
+    let authenticated = beta_after
+        .counters
+        .rejected
+        .iter()
+        .find(|(reason, _)| reason == "authentication failed")
+        .map_or(0, |(_, n)| *n);
+    let budget = 200 * (lasted.as_secs() + 2);
+    assert!(
+        authenticated <= budget,
+        "beta authenticated {authenticated} junk datagrams in {lasted:?}, more than {budget}"
+    );
+    // The LAN's own heartbeats share the flooded socket's buffer with the junk: they
+    // may be lost or late. Nothing may move.
+    let moved: Vec<&str> = log
+        .get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" dead") || l.contains(" -> "))
+        .collect();
+    assert!(
+        moved.is_empty(),
+        "beta lost alpha or moved under the flood:\n{}",
+        moved.join("\n")
+    );
+    assert_eq!(beta_after.state.as_str(), "standby", "{beta_after:?}");
+    let lan = beta_after
+        .counters
+        .dropped
+        .iter()
+        .find(|(link, _)| link == "lan")
+        .map_or(0, |(_, n)| *n);
+    assert!(
+        lan > 0,
+        "the junk is counted on the LAN: {:?}",
+        beta_after.counters
+    );
+    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
+}
+
+#[test]
+fn an_event_file_that_stops_taking_writes_never_delays_heartbeats() {
+    let lab = Lab::new();
+    let fifo = lab.tmpdir().join("events.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    // Held open for reading and never read: once the pipe is full, every write to
+    // it blocks. Opened read-write so that neither this open nor the daemons' waits
+    // for the other end.
+    let mut stuck = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open the FIFO");
+    let cluster = Cluster::start_with(&lab, |sample| {
+        fast(sample).set("events.file", format!("\"{}\"", fifo.display()))
+    });
+    // Fill what is left of the pipe: from here on the writer is stuck.
+    let chunk = [b'\n'; 4096];
+    let mut filled = 0;
+    loop {
+        match stuck.write(&chunk) {
+            Ok(n) if n > 0 => filled += n,
+            _ => break,
+        }
+        assert!(filled < 16 << 20, "the FIFO never filled");
+    }
+    let from_alpha = lab.log(&cluster.alpha).len();
+    let from_beta = lab.log(&cluster.beta).len();
+    // Events to write: beta's heartbeats to alpha's LAN address are cut, so alpha
+    // reports the link late, then dead (the crossover still carries them).
+    lab.blackhole("n2", N1_LAN);
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut polls = 0;
+    while Instant::now() < until {
+        let alpha = try_status_of(&lab, "alpha");
+        let beta = try_status_of(&lab, "beta");
+        let heard = |status: &Option<Status>, peer: &str| {
+            status
+                .as_ref()
+                .and_then(|s| s.peers.iter().find(|p| p.name == peer))
+                .is_some_and(|p| p.alive)
+        };
+        assert!(
+            heard(&alpha, "beta") && heard(&beta, "alpha"),
+            "a node stopped answering or hearing its peer while the event file is stuck \
+             (alpha answers: {}, beta answers: {})\n{}",
+            alpha.is_some(),
+            beta.is_some(),
+            cluster.logs()
+        );
+        polls += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(polls >= 5);
+    let alpha_log = lab.log(&cluster.alpha);
+    assert!(
+        alpha_log[from_alpha..].contains("link lan to beta dead"),
+        "alpha had an event to write:\n{}",
+        cluster.logs()
+    );
+    lab.unblackhole("n2", N1_LAN);
+    let trouble: Vec<String> = trouble(&alpha_log, from_alpha, Some("lan"))
+        .into_iter()
+        .chain(trouble(&lab.log(&cluster.beta), from_beta, Some("lan")))
+        .collect();
+    assert!(
+        trouble.is_empty(),
+        "heartbeats were missed while the event file was stuck:\n{}",
+        trouble.join("\n")
+    );
+    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
+    drop(stuck);
+}
+
+#[test]
+fn a_reload_whose_file_does_not_come_never_delays_heartbeats() {
+    let lab = Lab::new();
+    let cluster = Cluster::start_with(&lab, fast);
+    // The configuration becomes a FIFO that this test holds open and writes nothing
+    // to: reading it blocks, as on a hung mount or a slow NSS server.
+    let text = std::fs::read_to_string(&cluster.config).expect("read the config");
+    std::fs::remove_file(&cluster.config).expect("remove the config");
+    nix::unistd::mkfifo(
+        &cluster.config,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("mkfifo");
+    let mut pending = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&cluster.config)
+        .expect("open the FIFO");
+    let from_alpha = lab.log(&cluster.alpha).len();
+    let from_beta = lab.log(&cluster.beta).len();
+    lab.kill(&cluster.beta, nix::sys::signal::Signal::SIGHUP)
+        .expect("SIGHUP beta");
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let alpha = try_status_of(&lab, "alpha");
+        let beta = try_status_of(&lab, "beta");
+        let heard = |status: &Option<Status>, peer: &str| {
+            status
+                .as_ref()
+                .and_then(|s| s.peers.iter().find(|p| p.name == peer))
+                .is_some_and(|p| p.alive)
+        };
+        assert!(
+            heard(&alpha, "beta") && heard(&beta, "alpha"),
+            "a node stopped answering or hearing its peer while beta's reload waits for \
+             its file (alpha answers: {}, beta answers: {})\n{}",
+            alpha.is_some(),
+            beta.is_some(),
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The file comes: the reload goes through.
+    pending
+        .write_all(text.as_bytes())
+        .expect("write the config");
+    drop(pending);
+    cluster.wait_for("beta's reload to finish", || {
+        lab.log(&cluster.beta)[from_beta..].contains("configuration reloaded")
+    });
+    let trouble: Vec<String> = trouble(&lab.log(&cluster.alpha), from_alpha, None)
+        .into_iter()
+        .chain(trouble(&lab.log(&cluster.beta), from_beta, None))
+        .collect();
+    assert!(
+        trouble.is_empty(),
+        "heartbeats were missed while the reload waited:\n{}",
+        trouble.join("\n")
+    );
+    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
+}
