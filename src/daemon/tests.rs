@@ -457,16 +457,16 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
 #[tokio::test]
 async fn a_reload_gives_the_host_the_new_hooks_user() {
     let lab = Lab::new("reload-user");
-    let (mut shell, mut machine, _inputs, host) = lab.start().await;
+    let (mut shell, mut machine, mut inputs, host) = lab.start().await;
     assert_eq!(host.hook_user(), None);
 
     lab.write_edited(200, |sample| sample.set("hooks.user", "root"));
-    let applied = shell.answer(&mut machine, &Command::Reload);
+    let applied = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
     assert!(applied.ok, "{applied:?}");
     assert_eq!(host.hook_user().as_deref(), Some("root (uid 0, gid 0)"));
 
     lab.write(200);
-    let applied = shell.answer(&mut machine, &Command::Reload);
+    let applied = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
     assert!(applied.ok, "{applied:?}");
     assert_eq!(host.hook_user(), None);
 }
