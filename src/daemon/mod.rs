@@ -482,8 +482,10 @@ impl<H: Host> Shell<H> {
                 return response;
             }
             Command::Events { after } => {
+                let (events, more) = crate::control::page(self.events.since(after.unwrap_or(0)));
                 let mut response = Response::done("events");
-                response.events = Some(self.events.after(*after));
+                response.events = Some(events);
+                response.more = more;
                 return response;
             }
             Command::Reload => {
