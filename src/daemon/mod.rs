@@ -80,6 +80,9 @@ pub enum DaemonError {
     /// memory).
     #[error("cannot start the check thread: {0}")]
     Checks(io::Error),
+    /// The status page's thread could not be started (out of threads or memory).
+    #[error("cannot start the status page's thread: {0}")]
+    HttpThread(io::Error),
 }
 
 /// Why a reload was rejected; the running configuration stays in force.
@@ -263,7 +266,8 @@ impl<H: Host> Shell<H> {
             if let Ok(address) = listener.local_addr() {
                 info!(%address, "status page and metrics at http://{address}/");
             }
-            tokio::spawn(http::serve(listener, status_rx));
+            http::spawn(listener, status_rx, config.http.hosts.clone())
+                .map_err(DaemonError::HttpThread)?;
         }
         let shell = Shell {
             events: EventLog::new(config.events.keep, config.events.file.clone()),

@@ -2,80 +2,199 @@
 //! [`Status`] the daemon publishes on a watch channel as an HTML page (`/`), as the
 //! JSON document of `failoverd status --json` (`/status`) and as Prometheus metrics
 //! (`/metrics`). It reads the status and nothing else: it changes nothing and
-//! decides nothing, so a slow or hostile client can cost a connection slot, never a
-//! heartbeat. The page and the metrics are [`crate::view`]s; this module parses
-//! requests, routes them and sends the responses.
+//! decides nothing. The page and the metrics are [`crate::view`]s; this module
+//! accepts connections, routes requests and sends the responses.
 //!
-//! The server is small on purpose: GET and HEAD only, one request per connection
-//! (`Connection: close`), a request head of at most 8 KiB read within 5 s, at most
-//! 32 connections at a time. Parsing the head is pure code that never panics
-//! (`request.rs`).
+//! Why a thread: the loop's thread sends the heartbeats, and a flood of requests
+//! must not take its time. So the server runs on the `failoverd-http` thread, in a
+//! tokio runtime of its own, at a lower scheduling priority (nice 10), and reads the
+//! status from the watch channel; when the CPU is short, the heartbeats win. What a
+//! client may cost is bounded further:
+//! - connections: at most 32 open, 8 from one address, new ones at most 100 a second
+//!   and 10 from one address (`admission.rs`); a connection over a limit is closed at
+//!   once, so one flooding address leaves room for the others;
+//! - time: the request head must arrive within 3 s and the response be taken within
+//!   5 s, so a slow client is shed;
+//! - size: a head of at most 8 KiB, one request per connection (`Connection: close`);
+//! - host: a request must name the address it came in on, `localhost` on a loopback
+//!   address, or a name of `[http] hosts` (`host.rs`), against DNS rebinding.
+//!
+//! Parsing the head is pure code that never panics (`request.rs`).
 
+mod admission;
+mod host;
 mod request;
 
 use std::io;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::time::timeout;
 use tracing::{debug, warn};
 
 use crate::status::{Status, rfc3339, unix_ms};
 use crate::view::html::render_page;
-use crate::view::metrics::{Format, render_metrics};
+use crate::view::metrics::{Format, Served, render_served_metrics};
+use admission::{Admission, Refusal};
 use request::{Method, Request, Route, head_end, parse_request, prefers_openmetrics};
 
 /// How long a connection stays open after its response to take in what the client
 /// still sends, and how much of it is read at most.
 const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 256 * 1024;
+/// The server thread's nice value: above the loop's 0, so that under a flood the
+/// scheduler gives the heartbeats the CPU first.
+const NICE: libc::c_int = 10;
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
-/// What one client may cost the server.
+/// What one client, and all of them, may cost the server.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     /// Longest request head (request line and headers) read.
     max_head: usize,
-    /// Time allowed for the whole request head to arrive.
+    /// Time allowed for the whole request head to arrive. A request arrives in one
+    /// segment; 3 s leave room for its retransmission after the first timeout (1 s),
+    /// and cut a client that sends a byte a second long before it fills a slot for
+    /// good.
     head_timeout: Duration,
     /// Time allowed for the response to be taken.
     write_timeout: Duration,
-    /// Connections served at once; further ones wait in the listen backlog.
-    max_connections: usize,
+    /// Connections open and new ones per second, over all clients and per address.
+    admission: admission::Limits,
 }
 
 impl Limits {
     const DEFAULT: Limits = Limits {
         max_head: 8 * 1024,
-        head_timeout: Duration::from_secs(5),
+        head_timeout: Duration::from_secs(3),
         write_timeout: Duration::from_secs(5),
-        max_connections: 32,
+        admission: admission::Limits::DEFAULT,
     };
 }
 
-/// Serves the status page, `/status` and `/metrics` on `listener` until the task is
-/// dropped or aborted. Every request sees the latest value of `status`.
+/// Starts the server on a thread of its own (see the module docs); it serves on
+/// `listener` until the sender of `status` is dropped. Every request sees the latest
+/// value of `status`; `hosts` are the names of `[http] hosts`.
+pub fn spawn(
+    listener: TcpListener,
+    status: watch::Receiver<Arc<Status>>,
+    hosts: Vec<String>,
+) -> io::Result<thread::JoinHandle<()>> {
+    // The listener moves to the server's runtime; `into_std` leaves this one's.
+    let listener = listener.into_std()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    thread::Builder::new()
+        .name("failoverd-http".to_string())
+        .spawn(move || {
+            lower_priority();
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => serve_with(listener, status, hosts, Limits::DEFAULT).await,
+                    Err(err) => warn!("status page: cannot listen: {err}"),
+                }
+            });
+        })
+}
+
+/// Renices the calling thread (Linux schedules threads, and nice applies to each).
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
+    let result = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICE)
+    };
+    if result != 0 {
+        debug!(
+            "status page: cannot lower the thread's priority: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+/// What the server counts of itself; read for `/metrics`.
+#[derive(Debug, Default)]
+struct Counters {
+    busy: AtomicU64,
+    rate: AtomicU64,
+    host: AtomicU64,
+    slow: AtomicU64,
+}
+
+impl Counters {
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn served(&self) -> Served {
+        Served {
+            busy: self.busy.load(Ordering::Relaxed),
+            rate: self.rate.load(Ordering::Relaxed),
+            host: self.host.load(Ordering::Relaxed),
+            slow: self.slow.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What every connection shares.
+struct Shared {
+    status: watch::Receiver<Arc<Status>>,
+    hosts: Vec<String>,
+    limits: Limits,
+    admission: Mutex<Admission>,
+    counters: Counters,
+}
+
+/// An admitted connection; dropping it (also when its task ends early) frees its slot.
+struct Slot {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut admission) = self.shared.admission.lock() {
+            admission.release(self.peer);
+        }
+    }
+}
+
+/// Accepts connections until the sender of `status` is dropped.
 ///
 /// Errors stay inside a connection: a failed accept (such as running out of file
 /// descriptors) is logged and retried after a pause.
-pub async fn serve(listener: TcpListener, status: watch::Receiver<Arc<Status>>) {
-    serve_with(listener, status, Limits::DEFAULT).await;
-}
-
-async fn serve_with(listener: TcpListener, status: watch::Receiver<Arc<Status>>, limits: Limits) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+async fn serve_with(
+    listener: TcpListener,
+    status: watch::Receiver<Arc<Status>>,
+    hosts: Vec<String>,
+    limits: Limits,
+) {
+    let mut updates = status.clone();
+    let shared = Arc::new(Shared {
+        status,
+        hosts,
+        limits,
+        admission: Mutex::new(Admission::new(limits.admission, Instant::now())),
+        counters: Counters::default(),
+    });
     loop {
-        // Take a slot before accepting, so that connections beyond the limit wait in
-        // the kernel's backlog rather than in memory here.
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return; // Only a closed semaphore fails, and this one is never closed.
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            changed = updates.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return, // The daemon is gone.
+            },
         };
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors, typically: pause instead of spinning.
                 warn!("status page: accept failed: {err}");
@@ -83,22 +202,40 @@ async fn serve_with(listener: TcpListener, status: watch::Receiver<Arc<Status>>,
                 continue;
             }
         };
-        let status = status.clone();
+        let admitted = match shared.admission.lock() {
+            Ok(mut admission) => admission.admit(Instant::now(), peer.ip()),
+            Err(_) => Err(Refusal::Busy),
+        };
+        if let Err(refusal) = admitted {
+            let counters = &shared.counters;
+            Counters::count(match refusal {
+                Refusal::Busy => &counters.busy,
+                Refusal::Rate => &counters.rate,
+            });
+            debug!(%peer, ?refusal, "status page: connection closed at once");
+            drop(stream);
+            continue;
+        }
+        let slot = Slot {
+            shared: Arc::clone(&shared),
+            peer: peer.ip(),
+        };
         tokio::spawn(async move {
-            handle_connection(stream, &status, limits).await;
+            handle_connection(stream, &slot.shared).await;
             drop(slot);
         });
     }
 }
 
-async fn handle_connection(
-    mut stream: TcpStream,
-    status: &watch::Receiver<Arc<Status>>,
-    limits: Limits,
-) {
+async fn handle_connection(mut stream: TcpStream, shared: &Shared) {
+    let limits = shared.limits;
+    let counters = &shared.counters;
     let head = timeout(limits.head_timeout, read_head(&mut stream, limits.max_head)).await;
     let (response, head_only) = match head {
-        Err(_elapsed) => (Response::error(Code::RequestTimeout), false),
+        Err(_elapsed) => {
+            Counters::count(&counters.slow);
+            (Response::error(Code::RequestTimeout), false)
+        }
         Ok(Err(err)) => {
             debug!("status page: reading a request failed: {err}");
             return;
@@ -108,18 +245,32 @@ async fn handle_connection(
         Ok(Ok(Head::TooLarge)) => (Response::error(Code::HeadTooLarge), false),
         Ok(Ok(Head::Complete(bytes))) => match parse_request(&bytes) {
             Ok(request) => {
-                // Clone the Arc and let go of the channel at once: rendering must not
-                // hold up the daemon's next update.
-                let snapshot = Arc::clone(&status.borrow());
-                (respond(&request, &snapshot), request.method == Method::Head)
+                let local = stream.local_addr().map(|a| a.ip());
+                let allowed = local.is_ok_and(|local| {
+                    host::allowed(request.host.as_deref(), local, &shared.hosts)
+                });
+                if allowed {
+                    // Clone the Arc and let go of the channel at once: rendering must
+                    // not hold up the daemon's next update.
+                    let snapshot = Arc::clone(&shared.status.borrow());
+                    let served = counters.served();
+                    (
+                        respond(&request, &snapshot, &served),
+                        request.method == Method::Head,
+                    )
+                } else {
+                    Counters::count(&counters.host);
+                    (Response::error(Code::Misdirected), false)
+                }
             }
             Err(err) => (Response::error(err.code()), false),
         },
     };
     let bytes = response.encode(SystemTime::now(), head_only);
-    let sent = timeout(limits.write_timeout, send_and_close(&mut stream, &bytes)).await;
-    if let Ok(Err(err)) = sent {
-        debug!("status page: sending a response failed: {err}");
+    match timeout(limits.write_timeout, send_and_close(&mut stream, &bytes)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => debug!("status page: sending a response failed: {err}"),
+        Err(_elapsed) => Counters::count(&counters.slow),
     }
 }
 
@@ -186,7 +337,7 @@ async fn send_and_close(
     Ok(())
 }
 
-fn respond(request: &Request, status: &Arc<Status>) -> Response {
+fn respond(request: &Request, status: &Arc<Status>, served: &Served) -> Response {
     match (request.route, request.method) {
         (Route::Unknown, _) => Response::error(Code::NotFound),
         (_, Method::Other) => Response::error(Code::MethodNotAllowed),
@@ -207,7 +358,10 @@ fn respond(request: &Request, status: &Arc<Status>) -> Response {
             } else {
                 Format::Prometheus
             };
-            Response::ok(format.content_type(), render_metrics(status, format))
+            Response::ok(
+                format.content_type(),
+                render_served_metrics(status, served, format),
+            )
         }
     }
 }
@@ -219,6 +373,7 @@ enum Code {
     NotFound,
     MethodNotAllowed,
     RequestTimeout,
+    Misdirected,
     HeadTooLarge,
     Internal,
     VersionNotSupported,
@@ -232,6 +387,7 @@ impl Code {
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::RequestTimeout => 408,
+            Code::Misdirected => 421,
             Code::HeadTooLarge => 431,
             Code::Internal => 500,
             Code::VersionNotSupported => 505,
@@ -245,6 +401,7 @@ impl Code {
             Code::NotFound => "Not Found",
             Code::MethodNotAllowed => "Method Not Allowed",
             Code::RequestTimeout => "Request Timeout",
+            Code::Misdirected => "Misdirected Request",
             Code::HeadTooLarge => "Request Header Fields Too Large",
             Code::Internal => "Internal Server Error",
             Code::VersionNotSupported => "HTTP Version Not Supported",
@@ -420,12 +577,17 @@ mod tests {
         exchange(addr, request.as_bytes()).await.expect("no reply")
     }
 
+    /// A server on the test's runtime that also answers to the host name `a`.
     async fn start(limits: Limits) -> (SocketAddr, watch::Sender<Arc<Status>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = watch::channel(Arc::new(fixture::status()));
-        tokio::spawn(serve_with(listener, rx, limits));
+        tokio::spawn(serve_with(listener, rx, vec!["a".to_string()], limits));
         (addr, tx)
+    }
+
+    fn metrics_of(served: &Served, format: Format) -> String {
+        render_served_metrics(&fixture::status(), served, format)
     }
 
     #[tokio::test]
@@ -461,7 +623,7 @@ mod tests {
                 Some(Format::Prometheus.content_type())
             );
             let text = String::from_utf8(metrics.body).unwrap();
-            assert_eq!(text, render_metrics(&fixture::status(), Format::Prometheus));
+            assert_eq!(text, metrics_of(&Served::default(), Format::Prometheus));
             assert!(text.contains("\nfailoverd_state{state=\"active\"} 1\n"));
 
             let openmetrics = exchange(
@@ -476,10 +638,7 @@ mod tests {
                 Some(Format::OpenMetrics.content_type())
             );
             let text = String::from_utf8(openmetrics.body).unwrap();
-            assert_eq!(
-                text,
-                render_metrics(&fixture::status(), Format::OpenMetrics)
-            );
+            assert_eq!(text, metrics_of(&Served::default(), Format::OpenMetrics));
 
             let head = exchange(addr, b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
                 .await
@@ -532,11 +691,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn idle_clients_time_out_and_free_their_slot() {
+    async fn slow_clients_are_shed_and_a_full_server_closes_new_ones_at_once() {
         let head_timeout = Duration::from_millis(300);
         let limits = Limits {
             head_timeout,
-            max_connections: 2,
+            admission: admission::Limits {
+                connections: 2,
+                ..admission::Limits::DEFAULT
+            },
             ..Limits::DEFAULT
         };
         let (addr, _tx) = start(limits).await;
@@ -546,18 +708,80 @@ mod tests {
             for _ in 0..2 {
                 idle.push(TcpStream::connect(addr).await.unwrap());
             }
-            // Both slots are taken, so this one waits until an idle client times out.
-            let page = get(addr, "/").await;
-            assert_eq!(page.code, 200);
-            assert!(started.elapsed() >= head_timeout, "{:?}", started.elapsed());
+            // Both slots are taken: this one is closed at once, without a reply.
+            let turned_away = exchange(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+            assert!(turned_away.is_none());
+            assert!(started.elapsed() < head_timeout, "{:?}", started.elapsed());
+            // The idle ones are cut when their head is late, and free their slots.
             for mut stream in idle {
                 let mut bytes = Vec::new();
                 stream.read_to_end(&mut bytes).await.unwrap();
                 assert!(bytes.starts_with(b"HTTP/1.1 408 "), "{bytes:?}");
             }
+            assert!(started.elapsed() >= head_timeout, "{:?}", started.elapsed());
+            let metrics = get(addr, "/metrics").await;
+            assert_eq!(metrics.code, 200);
+            let served = Served {
+                busy: 1,
+                slow: 2,
+                ..Served::default()
+            };
+            let text = String::from_utf8(metrics.body).unwrap();
+            assert_eq!(text, metrics_of(&served, Format::Prometheus));
+            assert!(text.contains("\nfailoverd_http_refused_total{reason=\"slow\"} 2\n"));
         };
         timeout(Duration::from_secs(20), check)
             .await
             .expect("the server took too long");
+    }
+
+    #[tokio::test]
+    async fn a_request_for_another_host_gets_421() {
+        let (addr, _tx) = start(Limits::DEFAULT).await;
+        let check = async {
+            for (host, code) in [
+                ("evil.example.com", 421),
+                ("127.0.0.1:9469", 200),
+                ("localhost", 200),
+                ("a", 200),
+                ("127.0.0.2", 421),
+            ] {
+                let request = format!("GET /status HTTP/1.1\r\nHost: {host}\r\n\r\n");
+                let reply = exchange(addr, request.as_bytes()).await.unwrap();
+                assert_eq!(reply.code, code, "{host}");
+            }
+            let absolute = b"GET http://evil.example.com/ HTTP/1.1\r\nHost: a\r\n\r\n";
+            assert_eq!(exchange(addr, absolute).await.unwrap().code, 421);
+            let old = exchange(addr, b"GET /status HTTP/1.0\r\n\r\n").await;
+            assert_eq!(old.unwrap().code, 200, "no Host at all");
+            let metrics = String::from_utf8(get(addr, "/metrics").await.body).unwrap();
+            assert!(
+                metrics.contains("\nfailoverd_http_refused_total{reason=\"host\"} 3\n"),
+                "{metrics}"
+            );
+        };
+        timeout(Duration::from_secs(20), check)
+            .await
+            .expect("the server took too long");
+    }
+
+    /// The daemon's way: a thread of its own, which ends when the daemon drops its
+    /// side of the status channel.
+    #[tokio::test]
+    async fn the_server_thread_serves_until_the_status_goes_away() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = watch::channel(Arc::new(fixture::status()));
+        let thread = spawn(listener, rx, Vec::new()).unwrap();
+        let page = timeout(Duration::from_secs(20), get(addr, "/"))
+            .await
+            .expect("no reply from the server thread");
+        assert_eq!(page.code, 200);
+        drop(tx);
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .unwrap()
+            .expect("the server thread panicked");
+        assert!(TcpStream::connect(addr).await.is_err(), "still listening");
     }
 }
