@@ -420,7 +420,9 @@ fn events_asks_page_after_page_until_the_last() {
             .take(2)
             .cloned()
             .collect();
-        let more = rest.last().is_some_and(|l| l.seq < pages.last().unwrap().seq);
+        let more = rest
+            .last()
+            .is_some_and(|l| l.seq < pages.last().unwrap().seq);
         Response {
             more,
             ..events_reply(rest)

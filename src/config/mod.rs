@@ -595,7 +595,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.http.hosts, ["alpha.example.com", "alpha"]);
-        for bad in [r#"[""]"#, r#"["a b"]"#, r#"["evil.com/x"]"#, r#"["[::1]"]"#, r#"["a..b"]"#] {
+        for bad in [
+            r#"[""]"#,
+            r#"["a b"]"#,
+            r#"["evil.com/x"]"#,
+            r#"["[::1]"]"#,
+            r#"["a..b"]"#,
+        ] {
             let problems = parse(&good().set("http.hosts", bad).to_string()).unwrap_err();
             assert_eq!(keys(&problems), ["http.hosts"], "{bad}");
         }

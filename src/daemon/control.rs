@@ -222,7 +222,11 @@ mod tests {
             .expect("every slot still taken by the clients that never read");
         assert!(reply.len() > REPLY, "{} bytes", reply.len());
         assert!(reply.ends_with(b"\"}\n"));
-        assert!(started.elapsed() >= timeouts.write, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= timeouts.write,
+            "{:?}",
+            started.elapsed()
+        );
         // The ones that never read got a part of their reply, then the end. (Their
         // timeouts start when their replies are ready, one after the other: wait
         // for the last.)

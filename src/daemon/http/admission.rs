@@ -130,7 +130,10 @@ impl Admission {
     fn forget(&mut self, now: Instant) {
         let limits = self.limits;
         self.sources.retain(|_, c| {
-            c.open > 0 || c.bucket.refill(now, limits.rate_per_source, limits.burst_per_source) < limits.burst_per_source
+            c.open > 0
+                || c.bucket
+                    .refill(now, limits.rate_per_source, limits.burst_per_source)
+                    < limits.burst_per_source
         });
         if self.sources.len() >= MAX_SOURCES {
             self.sources.retain(|_, c| c.open > 0);
@@ -170,7 +173,10 @@ struct Bucket {
 
 impl Bucket {
     fn full(burst: f64, now: Instant) -> Bucket {
-        Bucket { tokens: burst, at: now }
+        Bucket {
+            tokens: burst,
+            at: now,
+        }
     }
 
     /// Adds what accrued since the last refill; returns the tokens now there.
