@@ -51,6 +51,9 @@ const LINGER_BYTES: usize = 256 * 1024;
 /// The server thread's nice value: above the loop's 0, so that under a flood the
 /// scheduler gives the heartbeats the CPU first.
 const NICE: libc::c_int = 10;
+/// How often at most the log says what the server turned away: once a minute is
+/// enough to notice a flood, and a flood cannot fill the journal.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
@@ -144,6 +147,39 @@ impl Counters {
     }
 }
 
+/// What the log last said about turned-away connections, and when.
+#[derive(Debug, Default)]
+struct Report {
+    at: Option<Instant>,
+    told: Served,
+}
+
+impl Report {
+    /// Logs what was turned away since the last report, at most every
+    /// [`REPORT_EVERY`].
+    fn log_news(&mut self, now_served: &Served, now: Instant) {
+        if *now_served == self.told
+            || self
+                .at
+                .is_some_and(|at| now.saturating_duration_since(at) < REPORT_EVERY)
+        {
+            return;
+        }
+        let since = |now: u64, then: u64| now.saturating_sub(then);
+        warn!(
+            "status page: turned away {} connections for too many open, {} for coming \
+             too fast, {} requests for another host and {} slow clients since the last \
+             report (failoverd_http_refused_total)",
+            since(now_served.busy, self.told.busy),
+            since(now_served.rate, self.told.rate),
+            since(now_served.host, self.told.host),
+            since(now_served.slow, self.told.slow),
+        );
+        self.at = Some(now);
+        self.told = *now_served;
+    }
+}
+
 /// What every connection shares.
 struct Shared {
     status: watch::Receiver<Arc<Status>>,
@@ -185,7 +221,9 @@ async fn serve_with(
         admission: Mutex::new(Admission::new(limits.admission, Instant::now())),
         counters: Counters::default(),
     });
+    let mut report = Report::default();
     loop {
+        report.log_news(&shared.counters.served(), Instant::now());
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             changed = updates.changed() => match changed {
@@ -733,6 +771,29 @@ mod tests {
         timeout(Duration::from_secs(20), check)
             .await
             .expect("the server took too long");
+    }
+
+    #[test]
+    fn turned_away_connections_are_logged_at_most_once_a_minute() {
+        let start = Instant::now();
+        let mut report = Report::default();
+        report.log_news(&Served::default(), start);
+        assert_eq!(report.at, None, "nothing to tell");
+        let one = Served {
+            rate: 1,
+            ..Served::default()
+        };
+        report.log_news(&one, start);
+        assert_eq!((report.at, report.told), (Some(start), one));
+        let many = Served {
+            rate: 500,
+            host: 2,
+            ..Served::default()
+        };
+        report.log_news(&many, start + Duration::from_secs(59));
+        assert_eq!(report.told, one, "told again within the minute");
+        report.log_news(&many, start + REPORT_EVERY);
+        assert_eq!(report.told, many);
     }
 
     #[tokio::test]
