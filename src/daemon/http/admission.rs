@@ -6,7 +6,9 @@
 //!
 //! Two limits apply to the server as a whole and again, tighter, to each client
 //! address (IPv6 addresses by their /64, which one host usually has whole): open
-//! connections, and new connections per second as a token bucket.
+//! connections, and new connections per second as a token bucket. When the server
+//! as a whole is full but the newcomer's address is within its limits, the server
+//! may close its slowest connection to make room (see `Refusal::Full`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -55,8 +57,12 @@ impl Limits {
 /// Why a connection was closed at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refusal {
-    /// As many connections open as allowed, for the server or for this address.
+    /// As many connections open from this address as allowed.
     Busy,
+    /// As many connections open as the server allows, though this address may open
+    /// one more: the server may make room by closing a slow one
+    /// ([`Admission::admit_in_place`]).
+    Full,
     /// New connections coming faster than allowed, to the server or from this address.
     Rate,
 }
@@ -85,6 +91,19 @@ impl Admission {
     ///
     /// [`release`]: Admission::release
     pub(super) fn admit(&mut self, now: Instant, peer: IpAddr) -> Result<(), Refusal> {
+        self.admit_with(now, peer, false)
+    }
+
+    /// Like [`admit`] after a [`Refusal::Full`], once the server closed a slow
+    /// connection to make room: the one it closed is still counted until its task
+    /// ends, which is at once.
+    ///
+    /// [`admit`]: Admission::admit
+    pub(super) fn admit_in_place(&mut self, now: Instant, peer: IpAddr) -> Result<(), Refusal> {
+        self.admit_with(now, peer, true)
+    }
+
+    fn admit_with(&mut self, now: Instant, peer: IpAddr, in_place: bool) -> Result<(), Refusal> {
         if self.sources.len() >= MAX_SOURCES {
             self.forget(now);
         }
@@ -96,7 +115,7 @@ impl Admission {
                 open: 0,
                 bucket: Bucket::full(limits.burst_per_source, now),
             });
-        if client.open >= limits.connections_per_source || self.open >= limits.connections {
+        if client.open >= limits.connections_per_source {
             return Err(Refusal::Busy);
         }
         let mine = client
@@ -105,6 +124,9 @@ impl Admission {
         let everyone = self.all.refill(now, limits.rate, limits.burst);
         if mine < 1.0 || everyone < 1.0 {
             return Err(Refusal::Rate);
+        }
+        if self.open >= limits.connections && !in_place {
+            return Err(Refusal::Full);
         }
         client.bucket.tokens -= 1.0;
         self.all.tokens -= 1.0;
@@ -223,10 +245,13 @@ mod tests {
         assert_eq!(admission.admit(now, b), Ok(()));
         assert_eq!(admission.admit(now, b), Ok(()));
         // The server is full too.
-        assert_eq!(admission.admit(now, c), Err(Refusal::Busy));
+        assert_eq!(admission.admit(now, c), Err(Refusal::Full));
+        assert_eq!(admission.open(), 4);
+        // Unless it closes a connection to make room.
+        assert_eq!(admission.admit_in_place(now, c), Ok(()));
+        admission.release(b);
         assert_eq!(admission.open(), 4);
         admission.release(a);
-        assert_eq!(admission.admit(now, c), Ok(()));
         admission.release(a);
         assert_eq!(admission.admit(now, a), Ok(()), "a's last token");
         admission.release(a);

@@ -12,7 +12,9 @@
 //! client may cost is bounded further:
 //! - connections: at most 32 open, 8 from one address, new ones at most 100 a second
 //!   and 10 from one address (`admission.rs`); a connection over a limit is closed at
-//!   once, so one flooding address leaves room for the others;
+//!   once, so one flooding address leaves room for the others; and when every slot
+//!   is taken, the connection that has waited longest (a second or more) for its
+//!   request head is closed to let a new one in;
 //! - time: the request head must arrive within 3 s and the response be taken within
 //!   5 s, so a slow client is shed;
 //! - size: a head of at most 8 KiB, one request per connection (`Connection: close`);
@@ -25,16 +27,17 @@ mod admission;
 mod host;
 mod request;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::timeout;
 use tracing::{debug, warn};
 
@@ -69,6 +72,12 @@ struct Limits {
     head_timeout: Duration,
     /// Time allowed for the response to be taken.
     write_timeout: Duration,
+    /// When the server is full, a connection still waiting for its head after this
+    /// long is closed to make room for a new one. A request arrives in one segment
+    /// at once; one that is a second late is most likely a slow client's, and
+    /// closing it lets the monitoring in while a crowd of them from several
+    /// addresses holds every slot.
+    evict_after: Duration,
     /// Connections open and new ones per second, over all clients and per address.
     admission: admission::Limits,
 }
@@ -78,6 +87,7 @@ impl Limits {
         max_head: 8 * 1024,
         head_timeout: Duration::from_secs(3),
         write_timeout: Duration::from_secs(5),
+        evict_after: Duration::from_secs(1),
         admission: admission::Limits::DEFAULT,
     };
 }
@@ -187,6 +197,27 @@ struct Shared {
     limits: Limits,
     admission: Mutex<Admission>,
     counters: Counters,
+    waiting: Mutex<Waiting>,
+}
+
+/// The connections still waiting for their request head, oldest first, each with
+/// the means to close it.
+#[derive(Debug, Default)]
+struct Waiting {
+    next: u64,
+    heads: BTreeMap<u64, (Instant, oneshot::Sender<()>)>,
+}
+
+impl Waiting {
+    /// Closes the oldest connection waiting since before `waited_since`, if any.
+    fn evict(&mut self, waited_since: Instant) -> bool {
+        match self.heads.first_key_value() {
+            Some((_, (since, _))) if *since <= waited_since => {}
+            _ => return false,
+        }
+        // The receiving task sees the sender dropped, and ends.
+        self.heads.pop_first().is_some()
+    }
 }
 
 /// An admitted connection; dropping it (also when its task ends early) frees its slot.
@@ -220,6 +251,7 @@ async fn serve_with(
         limits,
         admission: Mutex::new(Admission::new(limits.admission, Instant::now())),
         counters: Counters::default(),
+        waiting: Mutex::new(Waiting::default()),
     });
     let mut report = Report::default();
     loop {
@@ -240,14 +272,20 @@ async fn serve_with(
                 continue;
             }
         };
+        let now = Instant::now();
         let admitted = match shared.admission.lock() {
-            Ok(mut admission) => admission.admit(Instant::now(), peer.ip()),
+            Ok(mut admission) => match admission.admit(now, peer.ip()) {
+                Err(Refusal::Full) if evict(&shared, now) => {
+                    admission.admit_in_place(now, peer.ip())
+                }
+                admitted => admitted,
+            },
             Err(_) => Err(Refusal::Busy),
         };
         if let Err(refusal) = admitted {
             let counters = &shared.counters;
             Counters::count(match refusal {
-                Refusal::Busy => &counters.busy,
+                Refusal::Busy | Refusal::Full => &counters.busy,
                 Refusal::Rate => &counters.rate,
             });
             debug!(%peer, ?refusal, "status page: connection closed at once");
@@ -265,10 +303,60 @@ async fn serve_with(
     }
 }
 
+/// Closes the connection that has waited longest for its head, if it has waited
+/// `evict_after` or longer, and counts it slow.
+fn evict(shared: &Shared, now: Instant) -> bool {
+    let Some(waited_since) = now.checked_sub(shared.limits.evict_after) else {
+        return false;
+    };
+    let evicted = shared
+        .waiting
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .evict(waited_since);
+    if evicted {
+        Counters::count(&shared.counters.slow);
+    }
+    evicted
+}
+
+/// Reads the request head within the head timeout, unless the server closes the
+/// connection first to make room ([`evict`]); None then.
+async fn read_head_or_make_room(
+    stream: &mut TcpStream,
+    shared: &Shared,
+) -> Option<Result<io::Result<Head>, tokio::time::error::Elapsed>> {
+    let (close, closed) = oneshot::channel();
+    let id = {
+        let mut waiting = shared
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let id = waiting.next;
+        waiting.next += 1;
+        waiting.heads.insert(id, (Instant::now(), close));
+        id
+    };
+    let limits = shared.limits;
+    let head = timeout(limits.head_timeout, read_head(stream, limits.max_head));
+    let read = tokio::select! {
+        head = head => Some(head),
+        _ = closed => None,
+    };
+    let mut waiting = shared
+        .waiting
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    waiting.heads.remove(&id);
+    read
+}
+
 async fn handle_connection(mut stream: TcpStream, shared: &Shared) {
     let limits = shared.limits;
     let counters = &shared.counters;
-    let head = timeout(limits.head_timeout, read_head(&mut stream, limits.max_head)).await;
+    let Some(head) = read_head_or_make_room(&mut stream, shared).await else {
+        return; // Closed to make room; counted by `evict`.
+    };
     let (response, head_only) = match head {
         Err(_elapsed) => {
             Counters::count(&counters.slow);
@@ -794,6 +882,53 @@ mod tests {
         assert_eq!(report.told, one, "told again within the minute");
         report.log_news(&many, start + REPORT_EVERY);
         assert_eq!(report.told, many);
+    }
+
+    /// Slow clients from more addresses than one hold every slot: a new client is
+    /// let in by closing the one that has waited longest for its head.
+    #[tokio::test]
+    async fn a_full_server_closes_its_slowest_connection_to_let_a_new_one_in() {
+        let evict_after = Duration::from_millis(200);
+        let limits = Limits {
+            evict_after,
+            admission: admission::Limits {
+                connections: 2,
+                ..admission::Limits::DEFAULT
+            },
+            ..Limits::DEFAULT
+        };
+        let (addr, _tx) = start(limits).await;
+        let check = async {
+            let mut oldest = TcpStream::connect(addr).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut younger = TcpStream::connect(addr).await.unwrap();
+            // Both have waited less than `evict_after`: the newcomer is turned away.
+            let turned_away = exchange(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+            assert!(turned_away.is_none());
+            tokio::time::sleep(evict_after).await;
+            let page = get(addr, "/").await;
+            assert_eq!(page.code, 200);
+            let mut bytes = Vec::new();
+            oldest.read_to_end(&mut bytes).await.ok();
+            assert!(bytes.is_empty(), "{bytes:?}");
+            // The younger one is still open, and still served.
+            younger
+                .write_all(b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await
+                .unwrap();
+            let mut bytes = Vec::new();
+            younger.read_to_end(&mut bytes).await.unwrap();
+            assert!(bytes.starts_with(b"HTTP/1.1 200 "), "{bytes:?}");
+            let metrics = String::from_utf8(get(addr, "/metrics").await.body).unwrap();
+            assert!(
+                metrics.contains("\nfailoverd_http_refused_total{reason=\"slow\"} 1\n")
+                    && metrics.contains("\nfailoverd_http_refused_total{reason=\"busy\"} 1\n"),
+                "{metrics}"
+            );
+        };
+        timeout(Duration::from_secs(20), check)
+            .await
+            .expect("the server took too long");
     }
 
     #[tokio::test]
