@@ -228,9 +228,11 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Ok(mut admission) = self.shared.admission.lock() {
-            admission.release(self.peer);
-        }
+        self.shared
+            .admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .release(self.peer);
     }
 }
 
@@ -273,14 +275,17 @@ async fn serve_with(
             }
         };
         let now = Instant::now();
-        let admitted = match shared.admission.lock() {
-            Ok(mut admission) => match admission.admit(now, peer.ip()) {
+        let admitted = {
+            let mut admission = shared
+                .admission
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match admission.admit(now, peer.ip()) {
                 Err(Refusal::Full) if evict(&shared, now) => {
                     admission.admit_in_place(now, peer.ip())
                 }
                 admitted => admitted,
-            },
-            Err(_) => Err(Refusal::Busy),
+            }
         };
         if let Err(refusal) = admitted {
             let counters = &shared.counters;
