@@ -635,7 +635,10 @@ fn send(socket: &Path, command: Request, what: &str) -> Result<(), ExitCode> {
     Ok(())
 }
 
-/// `events`: the kept events, then with `follow` new ones as they come.
+/// `events`: the kept events, then with `follow` new ones as they come. The daemon
+/// answers a page at a time; a reply that says more follow is followed at once by a
+/// request for the events after its last one, so that every kept event is printed,
+/// whatever `[events] keep` is, while no reply grows with it.
 fn events(socket: &Path, follow: bool, json: bool) -> ExitCode {
     let colour = colour();
     let mut after = None;
@@ -676,6 +679,10 @@ fn events(socket: &Path, follow: bool, json: bool) -> ExitCode {
         after = fresh.iter().map(|e| e.seq).max().or(after);
         if !print(&text) {
             return ExitCode::from(EXIT_RUNTIME);
+        }
+        // A page that brought nothing new cannot be paged past: wait as for new events.
+        if reply.more && !fresh.is_empty() {
+            continue;
         }
         if !follow {
             return ExitCode::SUCCESS;

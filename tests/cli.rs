@@ -406,6 +406,49 @@ fn events_prints_one_line_each() {
     assert_eq!(parsed, events);
 }
 
+/// A daemon with more events than fit in a reply sends them a page at a time; the
+/// client asks for the next page at once, and prints every event once.
+#[test]
+fn events_asks_page_after_page_until_the_last() {
+    let events = fixture().events;
+    assert!(events.len() >= 5);
+    let pages = events.clone();
+    let daemon = FakeDaemon::start(move |command| {
+        let Command::Events { after } = command else {
+            return Response::error("not asked");
+        };
+        let rest: Vec<EventRecord> = pages
+            .iter()
+            .filter(|e| e.seq > after.unwrap_or(0))
+            .take(2)
+            .cloned()
+            .collect();
+        let more = rest
+            .last()
+            .is_some_and(|l| l.seq < pages.last().unwrap().seq);
+        Response {
+            more,
+            ..events_reply(rest)
+        }
+    });
+    let out = failoverd(&["events", "--json", "--socket", daemon.socket()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let printed: Vec<EventRecord> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed, events);
+    let asked = daemon.requests();
+    assert_eq!(asked.len(), events.len().div_ceil(2), "{asked:?}");
+    assert_eq!(asked[0], Command::Events { after: None });
+    assert_eq!(
+        asked[1],
+        Command::Events {
+            after: Some(events[1].seq)
+        }
+    );
+}
+
 #[test]
 fn events_follow_asks_for_what_is_new_until_the_daemon_leaves() {
     let events = fixture().events;

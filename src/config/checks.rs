@@ -266,7 +266,27 @@ impl Checker {
                 None
             }
         });
-        Http { listen }
+        let mut hosts = Vec::new();
+        for name in raw.hosts.unwrap_or_default() {
+            let bare = name.strip_suffix('.').unwrap_or(&name);
+            let valid = !bare.is_empty()
+                && bare.len() <= 253
+                && bare
+                    .split('.')
+                    .all(|label| !label.is_empty() && label.len() <= 63)
+                && bare
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if valid {
+                hosts.push(bare.to_ascii_lowercase());
+            } else {
+                self.problem(
+                    "http.hosts",
+                    format!("\"{name}\" is not a host name such as \"alpha.example.com\""),
+                );
+            }
+        }
+        Http { listen, hosts }
     }
 
     fn cluster(&mut self, raw: Option<RawCluster>, base: &Path) -> Option<(Cluster, Key)> {

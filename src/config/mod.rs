@@ -324,6 +324,9 @@ pub struct Events {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Http {
     pub listen: Option<std::net::SocketAddr>,
+    /// Host names the status page answers to besides the address a request came in
+    /// on (and `localhost` on a loopback address): lowercase, without a final dot.
+    pub hosts: Vec<String>,
 }
 
 /// The cluster's shared secret. Its bytes never appear in logs.
@@ -634,6 +637,28 @@ mod tests {
             socket_path(&dir.path().join("absent.toml")),
             Path::new(DEFAULT_SOCKET)
         );
+    }
+
+    #[test]
+    fn status_page_host_names_are_names() {
+        let config = parse(
+            &good()
+                .set("http.listen", "0.0.0.0:9469")
+                .set("http.hosts", r#"["Alpha.Example.com.", "alpha"]"#)
+                .to_string(),
+        )
+        .unwrap();
+        assert_eq!(config.http.hosts, ["alpha.example.com", "alpha"]);
+        for bad in [
+            r#"[""]"#,
+            r#"["a b"]"#,
+            r#"["evil.com/x"]"#,
+            r#"["[::1]"]"#,
+            r#"["a..b"]"#,
+        ] {
+            let problems = parse(&good().set("http.hosts", bad).to_string()).unwrap_err();
+            assert_eq!(keys(&problems), ["http.hosts"], "{bad}");
+        }
     }
 
     #[test]

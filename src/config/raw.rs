@@ -72,6 +72,7 @@ pub(super) struct RawEvents {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHttp {
     pub(super) listen: Option<String>,
+    pub(super) hosts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]

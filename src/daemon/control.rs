@@ -19,6 +19,12 @@ use crate::control::{MAX_REQUEST, Response, parse_request};
 
 /// How long a client may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to read its reply. Replies are small (an `events` reply
+/// is one page, [`crate::control::EVENTS_PAGE`]), so a client that reads takes it in
+/// a moment; one that never reads loses its connection after this, and its slot is
+/// free again. With [`READ_TIMEOUT`] it keeps the wait for a slot, when every slot
+/// is taken by such clients, within the command line's 10 s.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CLIENTS: usize = 16;
 
@@ -68,8 +74,23 @@ pub fn bind(control: &Control) -> Result<UnixListener, ControlError> {
     Ok(listener)
 }
 
+/// How long a client may take to send its request, and to take its reply.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    read: Duration,
+    write: Duration,
+}
+
 /// Accepts clients until the loop goes away.
 pub async fn serve(listener: UnixListener, loop_tx: mpsc::Sender<Pending>) {
+    let timeouts = Timeouts {
+        read: READ_TIMEOUT,
+        write: WRITE_TIMEOUT,
+    };
+    serve_with(listener, loop_tx, timeouts).await;
+}
+
+async fn serve_with(listener: UnixListener, loop_tx: mpsc::Sender<Pending>, timeouts: Timeouts) {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
     loop {
         let Ok(permit) = std::sync::Arc::clone(&slots).acquire_owned().await else {
@@ -85,7 +106,7 @@ pub async fn serve(listener: UnixListener, loop_tx: mpsc::Sender<Pending>) {
         };
         let loop_tx = loop_tx.clone();
         tokio::spawn(async move {
-            if let Err(err) = client(stream, loop_tx).await {
+            if let Err(err) = client(stream, loop_tx, timeouts).await {
                 debug!("control client: {err}");
             }
             drop(permit);
@@ -93,11 +114,15 @@ pub async fn serve(listener: UnixListener, loop_tx: mpsc::Sender<Pending>) {
     }
 }
 
-async fn client(stream: UnixStream, loop_tx: mpsc::Sender<Pending>) -> io::Result<()> {
+async fn client(
+    stream: UnixStream,
+    loop_tx: mpsc::Sender<Pending>,
+    timeouts: Timeouts,
+) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64 + 1));
     let mut line = Vec::new();
-    let read = tokio::time::timeout(READ_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
+    let read = tokio::time::timeout(timeouts.read, reader.read_until(b'\n', &mut line)).await;
     let response = match read {
         Err(_) => Response::error("timed out waiting for the request"),
         Ok(Err(err)) => Response::error(format!("reading the request: {err}")),
@@ -121,8 +146,13 @@ async fn client(stream: UnixStream, loop_tx: mpsc::Sender<Pending>) -> io::Resul
     };
     let mut bytes = serde_json::to_vec(&response).map_err(io::Error::other)?;
     bytes.push(b'\n');
-    write.write_all(&bytes).await?;
-    write.shutdown().await
+    let send = async {
+        write.write_all(&bytes).await?;
+        write.shutdown().await
+    };
+    tokio::time::timeout(timeouts.write, send)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client took no reply"))?
 }
 
 /// Whether maintenance was on when the daemon last stopped.
@@ -139,6 +169,72 @@ pub fn store_maintenance(state_dir: &Path, on: bool) -> io::Result<()> {
         match fs::remove_file(path) {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
             _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::scratch::Scratch;
+
+    const STATUS: &[u8] = b"{\"version\":1,\"command\":\"status\"}\n";
+    /// Bytes of a reply: several times a Unix socket's buffer (208 KiB).
+    const REPLY: usize = 768 * 1024;
+
+    /// Clients that ask for a reply far larger than a socket's buffer and never read
+    /// it take every slot; they are dropped after the write timeout, and the next
+    /// client is served. The daemon's loop answered each at once and never waited.
+    #[tokio::test]
+    async fn clients_that_never_read_are_dropped_and_the_next_is_served() {
+        let dir = Scratch::new("control");
+        let socket = dir.join("ctl.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let (loop_tx, mut requests) = mpsc::channel::<Pending>(16);
+        let timeouts = Timeouts {
+            read: READ_TIMEOUT,
+            write: Duration::from_millis(300),
+        };
+        tokio::spawn(serve_with(listener, loop_tx, timeouts));
+        tokio::spawn(async move {
+            while let Some(pending) = requests.recv().await {
+                let _ = pending.reply.send(Response::done("x".repeat(REPLY)));
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let mut stuck = Vec::new();
+        for _ in 0..MAX_CLIENTS {
+            let mut stream = UnixStream::connect(&socket).await.unwrap();
+            stream.write_all(STATUS).await.unwrap();
+            stuck.push(stream);
+        }
+        let mut reply = Vec::new();
+        let served = async {
+            let mut stream = UnixStream::connect(&socket).await.unwrap();
+            stream.write_all(STATUS).await.unwrap();
+            stream.shutdown().await.unwrap();
+            stream.read_to_end(&mut reply).await.unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(20), served)
+            .await
+            .expect("every slot still taken by the clients that never read");
+        assert!(reply.len() > REPLY, "{} bytes", reply.len());
+        assert!(reply.ends_with(b"\"}\n"));
+        assert!(
+            started.elapsed() >= timeouts.write,
+            "{:?}",
+            started.elapsed()
+        );
+        // The ones that never read got a part of their reply, then the end. (Their
+        // timeouts start when their replies are ready, one after the other: wait
+        // for the last.)
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for mut stream in stuck {
+            let mut part = Vec::new();
+            stream.read_to_end(&mut part).await.unwrap();
+            assert!(part.len() < REPLY, "{} bytes", part.len());
         }
     }
 }

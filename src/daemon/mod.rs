@@ -95,6 +95,9 @@ pub enum DaemonError {
         name: &'static str,
         source: io::Error,
     },
+    /// The status page's thread could not be started (out of threads or memory).
+    #[error("cannot start the status page's thread: {0}")]
+    HttpThread(io::Error),
 }
 
 /// Why a reload was rejected; the running configuration stays in force.
@@ -328,7 +331,8 @@ impl<H: Host> Shell<H> {
             if let Ok(address) = listener.local_addr() {
                 info!(%address, "status page and metrics at http://{address}/");
             }
-            tokio::spawn(http::serve(listener, status_rx));
+            http::spawn(listener, status_rx, config.http.hosts.clone())
+                .map_err(DaemonError::HttpThread)?;
         }
         let shell = Shell {
             events: EventLog::new(config.events.keep, config.events.file.clone()),
@@ -597,8 +601,10 @@ impl<H: Host> Shell<H> {
                 return response;
             }
             Command::Events { after } => {
+                let (events, more) = crate::control::page(self.events.since(after.unwrap_or(0)));
                 let mut response = Response::done("events");
-                response.events = Some(self.events.after(*after));
+                response.events = Some(events);
+                response.more = more;
                 return response;
             }
             // Never reached: `answer` hands a reload to `begin_reload`.

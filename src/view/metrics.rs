@@ -48,11 +48,58 @@ impl Format {
     }
 }
 
+/// What the status page's server counts of itself, for `/metrics` beside the status:
+/// connections and requests it turned away, by reason (see [`Served::REASONS`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Served {
+    /// Closed at once: the server, or this client's address, had as many
+    /// connections open as it may.
+    pub busy: u64,
+    /// Closed at once: over the rate of new connections, this address's or the
+    /// server's.
+    pub rate: u64,
+    /// Answered 421: the request named a host this server does not answer to.
+    pub host: u64,
+    /// Closed for being slow: the request head did not arrive in time, or the
+    /// response was not taken in time.
+    pub slow: u64,
+}
+
+impl Served {
+    /// The `reason` labels of `http_refused_total`, in the order listed.
+    pub const REASONS: [&'static str; 4] = ["busy", "rate", "host", "slow"];
+
+    fn counts(&self) -> [u64; 4] {
+        [self.busy, self.rate, self.host, self.slow]
+    }
+}
+
+/// The metrics of `status` and of the server that serves them, in `format`; see
+/// [`render_metrics`].
+pub fn render_served_metrics(status: &Status, served: &Served, format: Format) -> String {
+    let mut out = Exposition::new(format);
+    families(&mut out, status);
+    out.counter(
+        "http_refused",
+        "Connections and requests the status page turned away, by reason.",
+        Served::REASONS
+            .iter()
+            .zip(served.counts())
+            .map(|(reason, count)| ([("reason", *reason)], count)),
+    );
+    out.finish()
+}
+
 /// The metrics of `status` in `format`. Every sample is the snapshot's value; a family
 /// without samples (no peers, no takeover yet) is left out. The README lists them.
 pub fn render_metrics(status: &Status, format: Format) -> String {
-    let s = status;
     let mut out = Exposition::new(format);
+    families(&mut out, status);
+    out.finish()
+}
+
+fn families(out: &mut Exposition, status: &Status) {
+    let s = status;
     out.gauge(
         "state",
         "1 for the state this node is in, 0 for the others.",
@@ -253,7 +300,6 @@ pub fn render_metrics(status: &Status, format: Format) -> String {
             1u8,
         )],
     );
-    out.finish()
 }
 
 /// The first line of a check's output, at most [`MAX_OUTPUT_LABEL`] bytes of it: a

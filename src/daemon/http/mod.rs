@@ -2,80 +2,271 @@
 //! [`Status`] the daemon publishes on a watch channel as an HTML page (`/`), as the
 //! JSON document of `failoverd status --json` (`/status`) and as Prometheus metrics
 //! (`/metrics`). It reads the status and nothing else: it changes nothing and
-//! decides nothing, so a slow or hostile client can cost a connection slot, never a
-//! heartbeat. The page and the metrics are [`crate::view`]s; this module parses
-//! requests, routes them and sends the responses.
+//! decides nothing. The page and the metrics are [`crate::view`]s; this module
+//! accepts connections, routes requests and sends the responses.
 //!
-//! The server is small on purpose: GET and HEAD only, one request per connection
-//! (`Connection: close`), a request head of at most 8 KiB read within 5 s, at most
-//! 32 connections at a time. Parsing the head is pure code that never panics
-//! (`request.rs`).
+//! Why a thread: the loop's thread sends the heartbeats, and a flood of requests
+//! must not take its time. So the server runs on the `failoverd-http` thread, in a
+//! tokio runtime of its own, at a lower scheduling priority (nice 10), and reads the
+//! status from the watch channel; when the CPU is short, the heartbeats win. What a
+//! client may cost is bounded further:
+//! - connections: at most 32 open, 8 from one address, new ones at most 100 a second
+//!   and 10 from one address (`admission.rs`); a connection over a limit is closed at
+//!   once, so one flooding address leaves room for the others; and when every slot
+//!   is taken, the connection that has waited longest (a second or more) for its
+//!   request head is closed to let a new one in;
+//! - time: the request head must arrive within 3 s and the response be taken within
+//!   5 s, so a slow client is shed;
+//! - size: a head of at most 8 KiB, one request per connection (`Connection: close`);
+//! - host: a request must name the address it came in on, `localhost` on a loopback
+//!   address, or a name of `[http] hosts` (`host.rs`), against DNS rebinding.
+//!
+//! Parsing the head is pure code that never panics (`request.rs`).
 
+mod admission;
+mod host;
 mod request;
 
+use std::collections::BTreeMap;
 use std::io;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::timeout;
 use tracing::{debug, warn};
 
 use crate::status::{Status, rfc3339, unix_ms};
 use crate::view::html::render_page;
-use crate::view::metrics::{Format, render_metrics};
+use crate::view::metrics::{Format, Served, render_served_metrics};
+use admission::{Admission, Refusal};
 use request::{Method, Request, Route, head_end, parse_request, prefers_openmetrics};
 
 /// How long a connection stays open after its response to take in what the client
 /// still sends, and how much of it is read at most.
 const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 256 * 1024;
+/// The server thread's nice value: above the loop's 0, so that under a flood the
+/// scheduler gives the heartbeats the CPU first.
+const NICE: libc::c_int = 10;
+/// How often at most the log says what the server turned away: once a minute is
+/// enough to notice a flood, and a flood cannot fill the journal.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
-/// What one client may cost the server.
+/// What one client, and all of them, may cost the server.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     /// Longest request head (request line and headers) read.
     max_head: usize,
-    /// Time allowed for the whole request head to arrive.
+    /// Time allowed for the whole request head to arrive. A request arrives in one
+    /// segment; 3 s leave room for its retransmission after the first timeout (1 s),
+    /// and cut a client that sends a byte a second long before it fills a slot for
+    /// good.
     head_timeout: Duration,
     /// Time allowed for the response to be taken.
     write_timeout: Duration,
-    /// Connections served at once; further ones wait in the listen backlog.
-    max_connections: usize,
+    /// When the server is full, a connection still waiting for its head after this
+    /// long is closed to make room for a new one. A request arrives in one segment
+    /// at once; one that is a second late is most likely a slow client's, and
+    /// closing it lets the monitoring in while a crowd of them from several
+    /// addresses holds every slot.
+    evict_after: Duration,
+    /// Connections open and new ones per second, over all clients and per address.
+    admission: admission::Limits,
 }
 
 impl Limits {
     const DEFAULT: Limits = Limits {
         max_head: 8 * 1024,
-        head_timeout: Duration::from_secs(5),
+        head_timeout: Duration::from_secs(3),
         write_timeout: Duration::from_secs(5),
-        max_connections: 32,
+        evict_after: Duration::from_secs(1),
+        admission: admission::Limits::DEFAULT,
     };
 }
 
-/// Serves the status page, `/status` and `/metrics` on `listener` until the task is
-/// dropped or aborted. Every request sees the latest value of `status`.
+/// Starts the server on a thread of its own (see the module docs); it serves on
+/// `listener` until the sender of `status` is dropped. Every request sees the latest
+/// value of `status`; `hosts` are the names of `[http] hosts`.
+pub fn spawn(
+    listener: TcpListener,
+    status: watch::Receiver<Arc<Status>>,
+    hosts: Vec<String>,
+) -> io::Result<thread::JoinHandle<()>> {
+    // The listener moves to the server's runtime; `into_std` leaves this one's.
+    let listener = listener.into_std()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    thread::Builder::new()
+        .name("failoverd-http".to_string())
+        .spawn(move || {
+            lower_priority();
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => serve_with(listener, status, hosts, Limits::DEFAULT).await,
+                    Err(err) => warn!("status page: cannot listen: {err}"),
+                }
+            });
+        })
+}
+
+/// Renices the calling thread (Linux schedules threads, and nice applies to each).
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
+    let result = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICE)
+    };
+    if result != 0 {
+        debug!(
+            "status page: cannot lower the thread's priority: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+/// What the server counts of itself; read for `/metrics`.
+#[derive(Debug, Default)]
+struct Counters {
+    busy: AtomicU64,
+    rate: AtomicU64,
+    host: AtomicU64,
+    slow: AtomicU64,
+}
+
+impl Counters {
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn served(&self) -> Served {
+        Served {
+            busy: self.busy.load(Ordering::Relaxed),
+            rate: self.rate.load(Ordering::Relaxed),
+            host: self.host.load(Ordering::Relaxed),
+            slow: self.slow.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What the log last said about turned-away connections, and when.
+#[derive(Debug, Default)]
+struct Report {
+    at: Option<Instant>,
+    told: Served,
+}
+
+impl Report {
+    /// Logs what was turned away since the last report, at most every
+    /// [`REPORT_EVERY`].
+    fn log_news(&mut self, now_served: &Served, now: Instant) {
+        if *now_served == self.told
+            || self
+                .at
+                .is_some_and(|at| now.saturating_duration_since(at) < REPORT_EVERY)
+        {
+            return;
+        }
+        let since = |now: u64, then: u64| now.saturating_sub(then);
+        warn!(
+            "status page: turned away {} connections for too many open, {} for coming \
+             too fast, {} requests for another host and {} slow clients since the last \
+             report (failoverd_http_refused_total)",
+            since(now_served.busy, self.told.busy),
+            since(now_served.rate, self.told.rate),
+            since(now_served.host, self.told.host),
+            since(now_served.slow, self.told.slow),
+        );
+        self.at = Some(now);
+        self.told = *now_served;
+    }
+}
+
+/// What every connection shares.
+struct Shared {
+    status: watch::Receiver<Arc<Status>>,
+    hosts: Vec<String>,
+    limits: Limits,
+    admission: Mutex<Admission>,
+    counters: Counters,
+    waiting: Mutex<Waiting>,
+}
+
+/// The connections still waiting for their request head, oldest first, each with
+/// the means to close it.
+#[derive(Debug, Default)]
+struct Waiting {
+    next: u64,
+    heads: BTreeMap<u64, (Instant, oneshot::Sender<()>)>,
+}
+
+impl Waiting {
+    /// Closes the oldest connection waiting since before `waited_since`, if any.
+    fn evict(&mut self, waited_since: Instant) -> bool {
+        match self.heads.first_key_value() {
+            Some((_, (since, _))) if *since <= waited_since => {}
+            _ => return false,
+        }
+        // The receiving task sees the sender dropped, and ends.
+        self.heads.pop_first().is_some()
+    }
+}
+
+/// An admitted connection; dropping it (also when its task ends early) frees its slot.
+struct Slot {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared
+            .admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .release(self.peer);
+    }
+}
+
+/// Accepts connections until the sender of `status` is dropped.
 ///
 /// Errors stay inside a connection: a failed accept (such as running out of file
 /// descriptors) is logged and retried after a pause.
-pub async fn serve(listener: TcpListener, status: watch::Receiver<Arc<Status>>) {
-    serve_with(listener, status, Limits::DEFAULT).await;
-}
-
-async fn serve_with(listener: TcpListener, status: watch::Receiver<Arc<Status>>, limits: Limits) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+async fn serve_with(
+    listener: TcpListener,
+    status: watch::Receiver<Arc<Status>>,
+    hosts: Vec<String>,
+    limits: Limits,
+) {
+    let mut updates = status.clone();
+    let shared = Arc::new(Shared {
+        status,
+        hosts,
+        limits,
+        admission: Mutex::new(Admission::new(limits.admission, Instant::now())),
+        counters: Counters::default(),
+        waiting: Mutex::new(Waiting::default()),
+    });
+    let mut report = Report::default();
     loop {
-        // Take a slot before accepting, so that connections beyond the limit wait in
-        // the kernel's backlog rather than in memory here.
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return; // Only a closed semaphore fails, and this one is never closed.
+        report.log_news(&shared.counters.served(), Instant::now());
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            changed = updates.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return, // The daemon is gone.
+            },
         };
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors, typically: pause instead of spinning.
                 warn!("status page: accept failed: {err}");
@@ -83,22 +274,99 @@ async fn serve_with(listener: TcpListener, status: watch::Receiver<Arc<Status>>,
                 continue;
             }
         };
-        let status = status.clone();
+        let now = Instant::now();
+        let admitted = {
+            let mut admission = shared
+                .admission
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match admission.admit(now, peer.ip()) {
+                Err(Refusal::Full) if evict(&shared, now) => {
+                    admission.admit_in_place(now, peer.ip())
+                }
+                admitted => admitted,
+            }
+        };
+        if let Err(refusal) = admitted {
+            let counters = &shared.counters;
+            Counters::count(match refusal {
+                Refusal::Busy | Refusal::Full => &counters.busy,
+                Refusal::Rate => &counters.rate,
+            });
+            debug!(%peer, ?refusal, "status page: connection closed at once");
+            drop(stream);
+            continue;
+        }
+        let slot = Slot {
+            shared: Arc::clone(&shared),
+            peer: peer.ip(),
+        };
         tokio::spawn(async move {
-            handle_connection(stream, &status, limits).await;
+            handle_connection(stream, &slot.shared).await;
             drop(slot);
         });
     }
 }
 
-async fn handle_connection(
-    mut stream: TcpStream,
-    status: &watch::Receiver<Arc<Status>>,
-    limits: Limits,
-) {
-    let head = timeout(limits.head_timeout, read_head(&mut stream, limits.max_head)).await;
+/// Closes the connection that has waited longest for its head, if it has waited
+/// `evict_after` or longer, and counts it slow.
+fn evict(shared: &Shared, now: Instant) -> bool {
+    let Some(waited_since) = now.checked_sub(shared.limits.evict_after) else {
+        return false;
+    };
+    let evicted = shared
+        .waiting
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .evict(waited_since);
+    if evicted {
+        Counters::count(&shared.counters.slow);
+    }
+    evicted
+}
+
+/// Reads the request head within the head timeout, unless the server closes the
+/// connection first to make room ([`evict`]); None then.
+async fn read_head_or_make_room(
+    stream: &mut TcpStream,
+    shared: &Shared,
+) -> Option<Result<io::Result<Head>, tokio::time::error::Elapsed>> {
+    let (close, closed) = oneshot::channel();
+    let id = {
+        let mut waiting = shared
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let id = waiting.next;
+        waiting.next += 1;
+        waiting.heads.insert(id, (Instant::now(), close));
+        id
+    };
+    let limits = shared.limits;
+    let head = timeout(limits.head_timeout, read_head(stream, limits.max_head));
+    let read = tokio::select! {
+        head = head => Some(head),
+        _ = closed => None,
+    };
+    let mut waiting = shared
+        .waiting
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    waiting.heads.remove(&id);
+    read
+}
+
+async fn handle_connection(mut stream: TcpStream, shared: &Shared) {
+    let limits = shared.limits;
+    let counters = &shared.counters;
+    let Some(head) = read_head_or_make_room(&mut stream, shared).await else {
+        return; // Closed to make room; counted by `evict`.
+    };
     let (response, head_only) = match head {
-        Err(_elapsed) => (Response::error(Code::RequestTimeout), false),
+        Err(_elapsed) => {
+            Counters::count(&counters.slow);
+            (Response::error(Code::RequestTimeout), false)
+        }
         Ok(Err(err)) => {
             debug!("status page: reading a request failed: {err}");
             return;
@@ -108,18 +376,32 @@ async fn handle_connection(
         Ok(Ok(Head::TooLarge)) => (Response::error(Code::HeadTooLarge), false),
         Ok(Ok(Head::Complete(bytes))) => match parse_request(&bytes) {
             Ok(request) => {
-                // Clone the Arc and let go of the channel at once: rendering must not
-                // hold up the daemon's next update.
-                let snapshot = Arc::clone(&status.borrow());
-                (respond(&request, &snapshot), request.method == Method::Head)
+                let local = stream.local_addr().map(|a| a.ip());
+                let allowed = local.is_ok_and(|local| {
+                    host::allowed(request.host.as_deref(), local, &shared.hosts)
+                });
+                if allowed {
+                    // Clone the Arc and let go of the channel at once: rendering must
+                    // not hold up the daemon's next update.
+                    let snapshot = Arc::clone(&shared.status.borrow());
+                    let served = counters.served();
+                    (
+                        respond(&request, &snapshot, &served),
+                        request.method == Method::Head,
+                    )
+                } else {
+                    Counters::count(&counters.host);
+                    (Response::error(Code::Misdirected), false)
+                }
             }
             Err(err) => (Response::error(err.code()), false),
         },
     };
     let bytes = response.encode(SystemTime::now(), head_only);
-    let sent = timeout(limits.write_timeout, send_and_close(&mut stream, &bytes)).await;
-    if let Ok(Err(err)) = sent {
-        debug!("status page: sending a response failed: {err}");
+    match timeout(limits.write_timeout, send_and_close(&mut stream, &bytes)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => debug!("status page: sending a response failed: {err}"),
+        Err(_elapsed) => Counters::count(&counters.slow),
     }
 }
 
@@ -186,7 +468,7 @@ async fn send_and_close(
     Ok(())
 }
 
-fn respond(request: &Request, status: &Arc<Status>) -> Response {
+fn respond(request: &Request, status: &Arc<Status>, served: &Served) -> Response {
     match (request.route, request.method) {
         (Route::Unknown, _) => Response::error(Code::NotFound),
         (_, Method::Other) => Response::error(Code::MethodNotAllowed),
@@ -207,7 +489,10 @@ fn respond(request: &Request, status: &Arc<Status>) -> Response {
             } else {
                 Format::Prometheus
             };
-            Response::ok(format.content_type(), render_metrics(status, format))
+            Response::ok(
+                format.content_type(),
+                render_served_metrics(status, served, format),
+            )
         }
     }
 }
@@ -219,6 +504,7 @@ enum Code {
     NotFound,
     MethodNotAllowed,
     RequestTimeout,
+    Misdirected,
     HeadTooLarge,
     Internal,
     VersionNotSupported,
@@ -232,6 +518,7 @@ impl Code {
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::RequestTimeout => 408,
+            Code::Misdirected => 421,
             Code::HeadTooLarge => 431,
             Code::Internal => 500,
             Code::VersionNotSupported => 505,
@@ -245,6 +532,7 @@ impl Code {
             Code::NotFound => "Not Found",
             Code::MethodNotAllowed => "Method Not Allowed",
             Code::RequestTimeout => "Request Timeout",
+            Code::Misdirected => "Misdirected Request",
             Code::HeadTooLarge => "Request Header Fields Too Large",
             Code::Internal => "Internal Server Error",
             Code::VersionNotSupported => "HTTP Version Not Supported",
@@ -420,12 +708,17 @@ mod tests {
         exchange(addr, request.as_bytes()).await.expect("no reply")
     }
 
+    /// A server on the test's runtime that also answers to the host name `a`.
     async fn start(limits: Limits) -> (SocketAddr, watch::Sender<Arc<Status>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = watch::channel(Arc::new(fixture::status()));
-        tokio::spawn(serve_with(listener, rx, limits));
+        tokio::spawn(serve_with(listener, rx, vec!["a".to_string()], limits));
         (addr, tx)
+    }
+
+    fn metrics_of(served: &Served, format: Format) -> String {
+        render_served_metrics(&fixture::status(), served, format)
     }
 
     #[tokio::test]
@@ -461,7 +754,7 @@ mod tests {
                 Some(Format::Prometheus.content_type())
             );
             let text = String::from_utf8(metrics.body).unwrap();
-            assert_eq!(text, render_metrics(&fixture::status(), Format::Prometheus));
+            assert_eq!(text, metrics_of(&Served::default(), Format::Prometheus));
             assert!(text.contains("\nfailoverd_state{state=\"active\"} 1\n"));
 
             let openmetrics = exchange(
@@ -476,10 +769,7 @@ mod tests {
                 Some(Format::OpenMetrics.content_type())
             );
             let text = String::from_utf8(openmetrics.body).unwrap();
-            assert_eq!(
-                text,
-                render_metrics(&fixture::status(), Format::OpenMetrics)
-            );
+            assert_eq!(text, metrics_of(&Served::default(), Format::OpenMetrics));
 
             let head = exchange(addr, b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
                 .await
@@ -532,11 +822,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn idle_clients_time_out_and_free_their_slot() {
+    async fn slow_clients_are_shed_and_a_full_server_closes_new_ones_at_once() {
         let head_timeout = Duration::from_millis(300);
         let limits = Limits {
             head_timeout,
-            max_connections: 2,
+            admission: admission::Limits {
+                connections: 2,
+                ..admission::Limits::DEFAULT
+            },
             ..Limits::DEFAULT
         };
         let (addr, _tx) = start(limits).await;
@@ -546,18 +839,150 @@ mod tests {
             for _ in 0..2 {
                 idle.push(TcpStream::connect(addr).await.unwrap());
             }
-            // Both slots are taken, so this one waits until an idle client times out.
-            let page = get(addr, "/").await;
-            assert_eq!(page.code, 200);
-            assert!(started.elapsed() >= head_timeout, "{:?}", started.elapsed());
+            // Both slots are taken: this one is closed at once, without a reply.
+            let turned_away = exchange(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+            assert!(turned_away.is_none());
+            assert!(started.elapsed() < head_timeout, "{:?}", started.elapsed());
+            // The idle ones are cut when their head is late, and free their slots.
             for mut stream in idle {
                 let mut bytes = Vec::new();
                 stream.read_to_end(&mut bytes).await.unwrap();
                 assert!(bytes.starts_with(b"HTTP/1.1 408 "), "{bytes:?}");
             }
+            assert!(started.elapsed() >= head_timeout, "{:?}", started.elapsed());
+            let metrics = get(addr, "/metrics").await;
+            assert_eq!(metrics.code, 200);
+            let served = Served {
+                busy: 1,
+                slow: 2,
+                ..Served::default()
+            };
+            let text = String::from_utf8(metrics.body).unwrap();
+            assert_eq!(text, metrics_of(&served, Format::Prometheus));
+            assert!(text.contains("\nfailoverd_http_refused_total{reason=\"slow\"} 2\n"));
         };
         timeout(Duration::from_secs(20), check)
             .await
             .expect("the server took too long");
+    }
+
+    #[test]
+    fn turned_away_connections_are_logged_at_most_once_a_minute() {
+        let start = Instant::now();
+        let mut report = Report::default();
+        report.log_news(&Served::default(), start);
+        assert_eq!(report.at, None, "nothing to tell");
+        let one = Served {
+            rate: 1,
+            ..Served::default()
+        };
+        report.log_news(&one, start);
+        assert_eq!((report.at, report.told), (Some(start), one));
+        let many = Served {
+            rate: 500,
+            host: 2,
+            ..Served::default()
+        };
+        report.log_news(&many, start + Duration::from_secs(59));
+        assert_eq!(report.told, one, "told again within the minute");
+        report.log_news(&many, start + REPORT_EVERY);
+        assert_eq!(report.told, many);
+    }
+
+    /// Slow clients from more addresses than one hold every slot: a new client is
+    /// let in by closing the one that has waited longest for its head.
+    #[tokio::test]
+    async fn a_full_server_closes_its_slowest_connection_to_let_a_new_one_in() {
+        let evict_after = Duration::from_millis(200);
+        let limits = Limits {
+            evict_after,
+            admission: admission::Limits {
+                connections: 2,
+                ..admission::Limits::DEFAULT
+            },
+            ..Limits::DEFAULT
+        };
+        let (addr, _tx) = start(limits).await;
+        let check = async {
+            let mut oldest = TcpStream::connect(addr).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut younger = TcpStream::connect(addr).await.unwrap();
+            // Both have waited less than `evict_after`: the newcomer is turned away.
+            let turned_away = exchange(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+            assert!(turned_away.is_none());
+            tokio::time::sleep(evict_after).await;
+            let page = get(addr, "/").await;
+            assert_eq!(page.code, 200);
+            let mut bytes = Vec::new();
+            oldest.read_to_end(&mut bytes).await.ok();
+            assert!(bytes.is_empty(), "{bytes:?}");
+            // The younger one is still open, and still served.
+            younger
+                .write_all(b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await
+                .unwrap();
+            let mut bytes = Vec::new();
+            younger.read_to_end(&mut bytes).await.unwrap();
+            assert!(bytes.starts_with(b"HTTP/1.1 200 "), "{bytes:?}");
+            let metrics = String::from_utf8(get(addr, "/metrics").await.body).unwrap();
+            assert!(
+                metrics.contains("\nfailoverd_http_refused_total{reason=\"slow\"} 1\n")
+                    && metrics.contains("\nfailoverd_http_refused_total{reason=\"busy\"} 1\n"),
+                "{metrics}"
+            );
+        };
+        timeout(Duration::from_secs(20), check)
+            .await
+            .expect("the server took too long");
+    }
+
+    #[tokio::test]
+    async fn a_request_for_another_host_gets_421() {
+        let (addr, _tx) = start(Limits::DEFAULT).await;
+        let check = async {
+            for (host, code) in [
+                ("evil.example.com", 421),
+                ("127.0.0.1:9469", 200),
+                ("localhost", 200),
+                ("a", 200),
+                ("127.0.0.2", 421),
+            ] {
+                let request = format!("GET /status HTTP/1.1\r\nHost: {host}\r\n\r\n");
+                let reply = exchange(addr, request.as_bytes()).await.unwrap();
+                assert_eq!(reply.code, code, "{host}");
+            }
+            let absolute = b"GET http://evil.example.com/ HTTP/1.1\r\nHost: a\r\n\r\n";
+            assert_eq!(exchange(addr, absolute).await.unwrap().code, 421);
+            let old = exchange(addr, b"GET /status HTTP/1.0\r\n\r\n").await;
+            assert_eq!(old.unwrap().code, 200, "no Host at all");
+            let metrics = String::from_utf8(get(addr, "/metrics").await.body).unwrap();
+            assert!(
+                metrics.contains("\nfailoverd_http_refused_total{reason=\"host\"} 3\n"),
+                "{metrics}"
+            );
+        };
+        timeout(Duration::from_secs(20), check)
+            .await
+            .expect("the server took too long");
+    }
+
+    /// The daemon's way: a thread of its own, which ends when the daemon drops its
+    /// side of the status channel.
+    #[tokio::test]
+    async fn the_server_thread_serves_until_the_status_goes_away() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = watch::channel(Arc::new(fixture::status()));
+        let thread = spawn(listener, rx, Vec::new()).unwrap();
+        let page = timeout(Duration::from_secs(20), get(addr, "/"))
+            .await
+            .expect("no reply from the server thread");
+        assert_eq!(page.code, 200);
+        drop(tx);
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .unwrap()
+            .expect("the server thread panicked");
+        assert!(TcpStream::connect(addr).await.is_err(), "still listening");
     }
 }

@@ -1,5 +1,6 @@
 //! Request heads, parsed: pure code that never panics, whatever the bytes. Only what
-//! the server looks at is kept: the method, the route and the Accept header.
+//! the server looks at is kept: the method, the route, the host the request is for
+//! and the Accept header.
 
 use super::Code;
 
@@ -41,6 +42,10 @@ pub(super) struct Request {
     pub(super) route: Route,
     /// The Accept header fields, joined with commas.
     pub(super) accept: String,
+    /// The host the request is for, as sent (`name`, `name:port`, `[v6]:port`): the
+    /// authority of an absolute request target, else the Host header (RFC 9112,
+    /// section 3.2.2). None when neither names one (HTTP/1.0 without Host).
+    pub(super) host: Option<String>,
 }
 
 /// Why a request head was refused.
@@ -88,9 +93,10 @@ pub(super) fn parse_request(head: &[u8]) -> Result<Request, RequestError> {
         }
         _ => return Err(RequestError::Malformed),
     };
-    let path = request_path(target).ok_or(RequestError::Malformed)?;
+    let (authority, path) = request_path(target).ok_or(RequestError::Malformed)?;
 
     let mut hosts = 0;
+    let mut host = None;
     let mut accept = String::new();
     for line in lines.take_while(|line| !line.is_empty()) {
         // Names are tokens, which also rejects whitespace before the colon and a line
@@ -108,6 +114,7 @@ pub(super) fn parse_request(head: &[u8]) -> Result<Request, RequestError> {
         }
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
+            host = Some(String::from_utf8_lossy(value.trim_ascii()).into_owned());
         } else if name.eq_ignore_ascii_case(b"accept") {
             if !accept.is_empty() {
                 accept.push(',');
@@ -130,19 +137,25 @@ pub(super) fn parse_request(head: &[u8]) -> Result<Request, RequestError> {
         b"/metrics" => Route::Metrics,
         _ => Route::Unknown,
     };
+    let host = match authority {
+        Some(authority) => Some(String::from_utf8_lossy(authority).into_owned()),
+        None => host.filter(|h| !h.is_empty()),
+    };
     Ok(Request {
         method,
         route,
         accept,
+        host,
     })
 }
 
-/// The path of a request target in origin form (`/status?x`) or absolute form
-/// (`http://host/status`), without the query.
-fn request_path(target: &[u8]) -> Option<&[u8]> {
+/// The authority (absolute form only) and the path of a request target in origin
+/// form (`/status?x`) or absolute form (`http://host/status`), without the query.
+fn request_path(target: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     if !target.iter().all(|b| (0x21..=0x7e).contains(b)) {
         return None;
     }
+    let mut authority = None;
     let origin = if target.starts_with(b"/") {
         target
     } else {
@@ -152,13 +165,15 @@ fn request_path(target: &[u8]) -> Option<&[u8]> {
             return None;
         }
         let rest = &target[scheme_end + 3..];
-        match rest.iter().position(|&b| b == b'/' || b == b'?') {
+        let end = rest.iter().position(|&b| b == b'/' || b == b'?');
+        authority = Some(&rest[..end.unwrap_or(rest.len())]);
+        match end {
             Some(i) if rest[i] == b'/' => &rest[i..],
             _ => b"/",
         }
     };
     let end = origin.iter().position(|&b| b == b'?' || b == b'#');
-    Some(&origin[..end.unwrap_or(origin.len())])
+    Some((authority, &origin[..end.unwrap_or(origin.len())]))
 }
 
 /// A token character (RFC 9110, section 5.6.2): what method and header names are
@@ -228,6 +243,15 @@ mod tests {
                 method,
                 route,
                 accept: accept.into(),
+                host: Some("a".into()),
+            })
+        };
+        let no_host = |method, route| {
+            Ok(Request {
+                method,
+                route,
+                accept: String::new(),
+                host: None,
             })
         };
         let cases: &[(&[u8], Result<Request, RequestError>)] = &[
@@ -237,19 +261,32 @@ mod tests {
             ),
             (
                 b"GET /status HTTP/1.0\n\n",
-                ok(Method::Get, Route::Status, ""),
+                no_host(Method::Get, Route::Status),
             ),
             (
                 b"HEAD /metrics?x=1 HTTP/1.1\r\nhost: a\r\nAccept: a/b\r\naccept: c/d \r\n\r\n",
                 ok(Method::Head, Route::Metrics, "a/b,c/d"),
             ),
             (
-                b"GET http://a:9469/status HTTP/1.1\r\nHost: a\r\n\r\n",
-                ok(Method::Get, Route::Status, ""),
+                b"GET http://a:9469/status HTTP/1.1\r\nHost: b\r\n\r\n",
+                Ok(Request {
+                    method: Method::Get,
+                    route: Route::Status,
+                    accept: String::new(),
+                    host: Some("a:9469".into()),
+                }),
             ),
             (
                 b"GET http://a HTTP/1.0\r\n\r\n",
                 ok(Method::Get, Route::Page, ""),
+            ),
+            (
+                b"GET http://a/status HTTP/1.1\r\nHost: b\r\n\r\n",
+                ok(Method::Get, Route::Status, ""),
+            ),
+            (
+                b"GET / HTTP/1.0\r\nHost:\r\n\r\n",
+                no_host(Method::Get, Route::Page),
             ),
             (
                 b"POST / HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -261,7 +298,7 @@ mod tests {
             ),
             (
                 b"get / HTTP/1.0\r\n\r\n",
-                ok(Method::Other, Route::Page, ""),
+                no_host(Method::Other, Route::Page),
             ),
             (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Err(Version)),
             (b"GET / HTTP/1.1\r\n\r\n", Err(Malformed)),
