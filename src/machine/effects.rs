@@ -2,16 +2,69 @@
 //! and removed (and the stale ones found at start), and hook runs with the
 //! environment they get. The effects themselves are the shell's; the machine only
 //! asks for them, in order, and decides on what comes back.
+//!
+//! A VIP counts as held from the moment its add succeeded until a removal
+//! succeeded. A failed removal leaves it [`Unremoved`]: it is tried again (bounded
+//! backoff, for as long as it takes), reported each time, and a release does not
+//! end, nor does the node tell its peers it let go, while one may still be in the
+//! kernel.
 
 use std::time::{Duration, Instant};
 
-use super::election::{Active, After, Lifecycle, Phase, VipState};
+use super::election::{Active, After, Election, Lifecycle, Phase, VipState};
 use super::health::{Kind, Run};
 use super::timer::Timer;
 use super::{Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure};
 
 /// A VIP that could not be added is tried again after this long.
 const VIP_RETRY: Duration = Duration::from_secs(1);
+/// The first retry of a failed removal; each failure after it doubles the wait.
+/// Short, since a release (and the peer that waits for it) is held up meanwhile.
+const REMOVE_RETRY_FIRST: Duration = Duration::from_millis(500);
+/// The longest wait between two tries of a removal: a netlink that stays broken is
+/// not hammered, and one that recovers is noticed within this.
+const REMOVE_RETRY_MAX: Duration = Duration::from_secs(8);
+
+/// A VIP whose removal failed: until a removal succeeds it may still be on the
+/// node's interface, so it is not counted as gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Unremoved {
+    /// The try in flight, if one is.
+    pub retrying: Option<EffectId>,
+    /// When the next try is due, while none is in flight.
+    pub retry_at: Instant,
+    /// Failed tries in a row.
+    pub failures: u32,
+    /// Where the tries go: a removal made beside the queue (a withdrawal) is tried
+    /// again beside it, so that a hook in the queue cannot hold it up; a queued one
+    /// in the queue, so that it keeps its place before any later add.
+    pub lane: Lane,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lane {
+    Queue,
+    Beside,
+}
+
+/// How long to wait before the next try of a removal that failed `failures` times
+/// in a row: doubling from [`REMOVE_RETRY_FIRST`], never more than
+/// [`REMOVE_RETRY_MAX`].
+pub(super) fn remove_backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    REMOVE_RETRY_FIRST
+        .saturating_mul(1 << doublings)
+        .min(REMOVE_RETRY_MAX)
+}
+
+impl Election {
+    /// Whether a VIP is still being removed, or waits to be tried again.
+    pub(super) fn removing(&self) -> bool {
+        self.vips
+            .iter()
+            .any(|s| matches!(s, VipState::Removing(_) | VipState::Unremoved(_)))
+    }
+}
 
 impl Machine {
     pub(super) fn on_vip_done(
@@ -20,12 +73,16 @@ impl Machine {
         id: EffectId,
         result: &Result<(), VipFailure>,
     ) {
-        let Some(i) = self
-            .election
-            .vips
-            .iter()
-            .position(|s| matches!(s, VipState::Adding(x) | VipState::Removing(x) if *x == id))
-        else {
+        let lane = if self.election.withdrawals.remove(&id) {
+            Lane::Beside
+        } else {
+            Lane::Queue
+        };
+        let Some(i) = self.election.vips.iter().position(|s| match s {
+            VipState::Adding(x) | VipState::Removing(x) => *x == id,
+            VipState::Unremoved(u) => u.retrying == Some(id),
+            _ => false,
+        }) else {
             return;
         };
         let vip = self.settings.vips[i].to_string();
@@ -49,15 +106,32 @@ impl Machine {
                 self.arm_vip_retry();
                 self.vip_check(now, Err(failure));
             }
-            (VipState::Removing(_), result) => {
-                if let Err(failure) = result {
-                    self.events.push(Event::VipFailed {
-                        vip,
-                        action: "remove",
-                        error: failure.message.clone(),
-                    });
-                }
+            (VipState::Removing(_) | VipState::Unremoved(_), Ok(())) => {
                 self.election.vips[i] = VipState::Absent;
+                self.arm_vip_retry();
+            }
+            (VipState::Removing(_) | VipState::Unremoved(_), Err(failure)) => {
+                // Whatever the kind, the address may still be in the kernel: it is
+                // not gone until a removal says so. A missing interface or an address
+                // already gone are successes, so what fails here may well hold it.
+                let failures = match self.election.vips[i] {
+                    VipState::Unremoved(u) => u.failures + 1,
+                    _ => 1,
+                };
+                let retry_in = remove_backoff(failures);
+                self.events.push(Event::VipRemoveFailed {
+                    vip,
+                    error: failure.message.clone(),
+                    failures,
+                    retry_in,
+                });
+                self.election.vips[i] = VipState::Unremoved(Unremoved {
+                    retrying: None,
+                    retry_at: now + retry_in,
+                    failures,
+                    lane,
+                });
+                self.arm_vip_retry();
             }
             _ => {}
         }
@@ -77,21 +151,33 @@ impl Machine {
         self.record_check(now, index, run);
     }
 
+    /// Tries again what failed and is due: removals whatever the role (a VIP that
+    /// may still be here must go), additions only while active and not releasing.
     pub(super) fn retry_vips(&mut self, now: Instant) {
-        if self.role() != Role::Active || self.releasing() {
-            return;
-        }
-        let mut retried = false;
+        let adding = self.role() == Role::Active && !self.releasing();
+        let mut added = false;
         for i in 0..self.settings.vips.len() {
-            if let VipState::Failed { retry_at } = self.election.vips[i]
-                && now >= retry_at
-            {
-                let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
-                self.election.vips[i] = VipState::Adding(id);
-                retried = true;
+            match self.election.vips[i] {
+                VipState::Failed { retry_at } if adding && now >= retry_at => {
+                    let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
+                    self.election.vips[i] = VipState::Adding(id);
+                    added = true;
+                }
+                VipState::Unremoved(u) if u.retrying.is_none() && now >= u.retry_at => {
+                    let vip = self.settings.vips[i].clone();
+                    let id = match u.lane {
+                        Lane::Queue => self.effect(Effect::RemoveVip(vip)),
+                        Lane::Beside => self.withdraw(vip),
+                    };
+                    self.election.vips[i] = VipState::Unremoved(Unremoved {
+                        retrying: Some(id),
+                        ..u
+                    });
+                }
+                _ => {}
             }
         }
-        if retried {
+        if added {
             let effect = self.announce_effect(self.settings.announce.rounds);
             self.effect(effect);
         }
@@ -99,16 +185,26 @@ impl Machine {
     }
 
     fn arm_vip_retry(&mut self) {
+        let adding = self.role() == Role::Active && !self.releasing();
         let next = self
             .election
             .vips
             .iter()
             .filter_map(|s| match s {
-                VipState::Failed { retry_at } => Some(*retry_at),
+                VipState::Failed { retry_at } if adding => Some(*retry_at),
+                VipState::Unremoved(u) if u.retrying.is_none() => Some(u.retry_at),
                 _ => None,
             })
             .min();
         self.timers.set_or_stop(Timer::VipRetry, next);
+    }
+
+    /// VIPs whose removal keeps failing, with the failures in a row, for the status.
+    pub(super) fn removal_failures(&self, i: usize) -> u32 {
+        match self.election.vips.get(i) {
+            Some(VipState::Unremoved(u)) => u.failures,
+            _ => 0,
+        }
     }
 
     /// VIPs found on this node at start were left by the daemon before (a crash, a
@@ -266,5 +362,21 @@ impl Machine {
             ("FAILOVERD_CLUSTER".into(), self.settings.cluster.clone()),
             ("FAILOVERD_VIPS".into(), vips.join(" ")),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_removal_waits_longer_each_time_up_to_a_cap() {
+        let waits: Vec<u64> = (1..=8)
+            .map(|n| remove_backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000]);
+        // No overflow however long it fails.
+        assert_eq!(remove_backoff(u32::MAX), REMOVE_RETRY_MAX);
+        assert_eq!(remove_backoff(0), REMOVE_RETRY_FIRST);
     }
 }

@@ -715,13 +715,9 @@ impl Machine {
             }
             _ => {}
         }
+        let removing = self.election.removing();
         if let Phase::Releasing(release) = &mut self.election.phase {
             release.last_done |= release.last == Some(id);
-            let removing = self
-                .election
-                .vips
-                .iter()
-                .any(|s| matches!(s, VipState::Removing(_)));
             if release.last_done && !removing {
                 self.finish_release(now);
             }
@@ -764,6 +760,7 @@ impl Machine {
         let id = EffectId(self.next_effect);
         self.next_effect += 1;
         self.actions.push_back(Action::Withdraw { id, vip });
+        self.election.withdrawals.insert(id);
         id
     }
 
