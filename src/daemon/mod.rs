@@ -401,6 +401,7 @@ impl<H: Host> Shell<H> {
                     }
                 }
                 Action::Withdraw { id, vip } => self.jobs.beside(id, Effect::RemoveVip(vip)),
+                Action::Notify { id, effect } => self.jobs.beside(id, effect),
                 Action::Announce {
                     vips,
                     rounds,

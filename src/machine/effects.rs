@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::election::{Active, After, Election, Lifecycle, Phase, VipState};
 use super::health::{Kind, Run};
 use super::timer::Timer;
-use super::{Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure};
+use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure};
 
 /// A VIP that could not be added is tried again after this long.
 const VIP_RETRY: Duration = Duration::from_secs(1);
@@ -55,6 +55,15 @@ pub(super) fn remove_backoff(failures: u32) -> Duration {
     REMOVE_RETRY_FIRST
         .saturating_mul(1 << doublings)
         .min(REMOVE_RETRY_MAX)
+}
+
+/// Hooks that only tell someone (a mail, a page) and that nothing waits for run
+/// beside the queue, at once: a fault hook hung on a mail server must not hold up
+/// the VIPs of a takeover decided after it, nor the start hook. Start and stop
+/// stay in the queue, in their order with the VIP changes; the fence hook too,
+/// as the takeover waits for it.
+fn notifies_only(hook: Hook) -> bool {
+    matches!(hook, Hook::Fault | Hook::Standby)
 }
 
 impl Election {
@@ -304,12 +313,20 @@ impl Machine {
     ) -> Option<EffectId> {
         let program = self.settings.hooks.program(hook)?.clone();
         let env = self.hook_env(hook, state, previous, reason);
-        let id = self.effect(Effect::RunHook {
+        let effect = Effect::RunHook {
             hook,
             program,
             env,
             timeout: self.settings.hooks.timeout,
-        });
+        };
+        let id = if notifies_only(hook) {
+            let id = EffectId(self.next_effect);
+            self.next_effect += 1;
+            self.actions.push_back(Action::Notify { id, effect });
+            id
+        } else {
+            self.effect(effect)
+        };
         self.election.hooks_running.insert(id, hook);
         Some(id)
     }
@@ -378,5 +395,16 @@ mod tests {
         // No overflow however long it fails.
         assert_eq!(remove_backoff(u32::MAX), REMOVE_RETRY_MAX);
         assert_eq!(remove_backoff(0), REMOVE_RETRY_FIRST);
+    }
+
+    #[test]
+    fn only_hooks_that_notify_run_beside_the_queue() {
+        assert!(notifies_only(Hook::Fault));
+        assert!(notifies_only(Hook::Standby));
+        // The start and stop hooks keep their order with the VIP changes, and a
+        // takeover waits for the fence.
+        assert!(!notifies_only(Hook::Start));
+        assert!(!notifies_only(Hook::Stop));
+        assert!(!notifies_only(Hook::Fence));
     }
 }

@@ -1,12 +1,13 @@
 //! Effects that fail or hang, rule by rule (see `src/machine/effects.rs`): a VIP
 //! whose removal failed counts as held until a later try works, so its release (and
 //! the peer that waits for it) waits too; a withdrawal that failed is tried again
-//! beside the queue.
+//! beside the queue; a hook that only notifies runs beside the queue, so a hung one
+//! holds up no VIP.
 
 use failoverd::config::{Config, Failback, Node};
 use failoverd::machine::{Event, Hook, Order, Role};
 
-use crate::harness::{Sim, config, ms};
+use crate::harness::{HookBehaviour, Sim, config, ms};
 
 const ALPHA: usize = 0;
 const BETA: usize = 1;
@@ -124,4 +125,24 @@ fn a_failed_withdrawal_is_retried_beside_the_queue() {
         "the VIP left {gone:?} after the release began"
     );
     assert!(sim.t() - cut < ms(3000));
+}
+
+/// A fault hook that hangs (a mail server that does not answer) runs beside the
+/// queue: beta, in fault with its fault hook hung until `hooks.timeout` (5 s), takes
+/// the VIP as soon as it is alone, not after the hook is killed.
+#[test]
+fn a_hung_fault_hook_does_not_hold_up_a_takeover() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 74);
+    sim.hooks(BETA, HookBehaviour::Hang, None);
+    sim.gateway_down(BETA);
+    sim.run_until(ms(2000), |s| s.role(BETA) == Some(Role::Fault));
+    sim.run_for(ms(50));
+    assert_eq!(sim.hook_runs(BETA, Hook::Fault).len(), 1);
+    sim.crash(ALPHA);
+    let took = sim.run_until(ms(4000), |s| s.holders() == vec![BETA]);
+    let t = &sim.config.timing;
+    assert!(
+        took < t.dead + ms(1000),
+        "beta took {took:?} to add the VIP behind its fault hook"
+    );
 }

@@ -911,6 +911,17 @@ impl Sim {
                     let at = self.now + MS;
                     self.nodes[i].beside.push((at, id, outcome));
                 }
+                Action::Notify { id, effect } => {
+                    let Effect::RunHook {
+                        hook, env, timeout, ..
+                    } = effect
+                    else {
+                        panic!("only hooks are notified: {effect:?}");
+                    };
+                    let (delay, outcome) = self.run_hook(i, hook, env, timeout);
+                    let at = self.now + delay;
+                    self.nodes[i].beside.push((at, id, outcome));
+                }
                 Action::Announce { .. } => {
                     let t = self.t();
                     self.nodes[i].announces.push(t);
