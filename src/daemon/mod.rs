@@ -6,8 +6,9 @@
 //! the control socket) feeds channels that a single loop selects on, together with
 //! signals and the machine's next deadline. Slow effects run in the executor, one at
 //! a time and in order (but for the few the machine asks for beside the order), so
-//! heartbeats keep flowing while a hook runs or netlink is slow. The checks run on a thread of their own (`checks`) and send their runs to
-//! the same loop, so that no check, however slow or many, holds up a heartbeat.
+//! heartbeats keep flowing while a hook runs or netlink is slow. The checks run on a
+//! thread of their own (`checks`) and send their runs to the same loop, so that no
+//! check, however slow or many, holds up a heartbeat.
 //!
 //! Everything the shell touches is given to it ([`Listeners`], a [`Host`]), so its
 //! paths (carrying out actions, answering the control socket, reloading) are tested

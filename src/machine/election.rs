@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use super::effects::Unremoved;
+use super::effects::{Retired, Unremoved};
 use super::guard::{Guard, Verdict};
 use super::health::{Kind, Run};
 use super::rank::Rank;
@@ -152,8 +152,8 @@ pub(super) enum VipState {
     Failed {
         retry_at: Instant,
     },
-    /// A removal failed: the VIP may still be in the kernel, so it counts as held
-    /// until a later try succeeds (see `effects`).
+    /// A removal failed: the VIP may still be in the kernel, so it does not count
+    /// as gone until a later try succeeds (see `effects`).
     Unremoved(Unremoved),
 }
 
@@ -174,6 +174,8 @@ pub(super) struct Election {
     /// Removals under way beside the queue ([`Action::Withdraw`]): a failed one is
     /// tried again the same way.
     pub withdrawals: BTreeSet<EffectId>,
+    /// VIPs a reload took out of the file while on this node, until removed.
+    pub retired: Vec<Retired>,
     pub last_takeover: Option<Duration>,
     pub transitions: BTreeMap<(Role, &'static str), u64>,
     /// What guards an unplanned takeover (see `guard`).
@@ -201,6 +203,7 @@ impl Election {
             stale_probe: None,
             hooks_running: BTreeMap::new(),
             withdrawals: BTreeSet::new(),
+            retired: Vec::new(),
             last_takeover: None,
             transitions: BTreeMap::new(),
             guard: Guard::new(peers),
