@@ -156,6 +156,10 @@ pub struct VipStatus {
     pub held_here: bool,
     /// The node that holds it, as far as this node knows (itself or an active peer).
     pub holder: Option<String>,
+    /// Failed removals in a row: the VIP may still be on this node's interface, and
+    /// the removal is being tried again. 0 (left out) when no removal is failing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub removal_failures: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

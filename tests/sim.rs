@@ -13,6 +13,8 @@
 //! `SIM_SEEDS=N` runs N seeds, `SIM_SEED=N` replays one; a failure prints the seed,
 //! how to replay it and the trace.
 
+#[path = "sim/effects.rs"]
+mod effects;
 #[path = "sim/guard.rs"]
 mod guard;
 #[path = "sim/harness.rs"]

@@ -1,6 +1,10 @@
 //! Performs the machine's slow effects one at a time, in the order requested, and
 //! reports each outcome back. Order is the point: "stop hook, then remove the VIP"
 //! must never become the reverse because netlink happened to be faster.
+//!
+//! What the machine asks for beside the order ([`Jobs::beside`]: a withdrawal, a
+//! hook that only notifies) runs at once in a task of its own, and reports back
+//! the same way.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -34,6 +38,7 @@ impl Announcing {
     }
 }
 
+#[derive(Clone)]
 pub struct Executor<H: Host> {
     announcing: Announcing,
     host: H,
@@ -60,9 +65,11 @@ impl<H: Host> Executor<H> {
         self.announcing.clone()
     }
 
-    /// Starts the executor task; effects sent on the returned channel run in order.
-    pub fn spawn(self) -> mpsc::UnboundedSender<(EffectId, Effect)> {
+    /// Starts the executor task; effects queued on the returned [`Jobs`] run in
+    /// order.
+    pub fn spawn(self) -> Jobs<H> {
         let (tx, mut rx) = mpsc::unbounded_channel::<(EffectId, Effect)>();
+        let executor = self.clone();
         tokio::spawn(async move {
             while let Some((id, effect)) = rx.recv().await {
                 let outcome = self.perform(effect).await;
@@ -71,22 +78,15 @@ impl<H: Host> Executor<H> {
                 }
             }
         });
-        tx
+        Jobs {
+            queue: tx,
+            executor,
+        }
     }
 
     async fn perform(&self, effect: Effect) -> Outcome {
         match effect {
-            Effect::FindStale { vips } => {
-                let mut present = Vec::new();
-                for (i, vip) in vips.iter().enumerate() {
-                    match self.host.has_vip(vip).await {
-                        Ok(true) => present.push(i),
-                        Ok(false) => {}
-                        Err(err) => warn!("checking for a stale VIP: {err}"),
-                    }
-                }
-                Outcome::Present(present)
-            }
+            Effect::FindStale { vips } => Outcome::Present(find_stale(&self.host, &vips).await),
             Effect::AddVip(vip) => {
                 let result = self.host.add_vip(&vip).await;
                 debug!(vip = %vip, ?result, "add");
@@ -150,6 +150,50 @@ impl<H: Host> Executor<H> {
     }
 }
 
+/// The indexes of `vips` that may be on this node. A VIP that cannot be looked up
+/// counts as present: taken for absent, it could stay in the kernel unmanaged
+/// while a peer takes it; taken for present, it is adopted (and added again, which
+/// is harmless) or removed (harmless too, if it was not there).
+async fn find_stale<H: Host>(host: &H, vips: &[VipTarget]) -> Vec<usize> {
+    let mut present = Vec::new();
+    for (i, vip) in vips.iter().enumerate() {
+        match host.has_vip(vip).await {
+            Ok(true) => present.push(i),
+            Ok(false) => {}
+            Err(err) => {
+                warn!(
+                    "cannot tell whether VIP {vip} is on this node, so taking it as there: {err}"
+                );
+                present.push(i);
+            }
+        }
+    }
+    present
+}
+
+/// Where the shell hands effects to the executor.
+pub struct Jobs<H: Host> {
+    queue: mpsc::UnboundedSender<(EffectId, Effect)>,
+    executor: Executor<H>,
+}
+
+impl<H: Host> Jobs<H> {
+    /// Queues `effect`: it runs after every effect queued before it. False once the
+    /// executor task is gone.
+    pub fn queue(&self, id: EffectId, effect: Effect) -> bool {
+        self.queue.send((id, effect)).is_ok()
+    }
+
+    /// Runs `effect` now, beside the queue, and reports it like a queued one.
+    pub fn beside(&self, id: EffectId, effect: Effect) {
+        let executor = self.executor.clone();
+        tokio::spawn(async move {
+            let outcome = executor.perform(effect).await;
+            let _ = executor.done.send((id, outcome));
+        });
+    }
+}
+
 /// Announces the VIPs `rounds` times, `interval` apart, without holding up the
 /// caller: the first round goes out at once.
 pub fn spawn_announce<H: Host>(
@@ -192,4 +236,135 @@ pub fn spawn_announce<H: Host>(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tokio::sync::mpsc;
+
+    use super::super::announce::AnnounceError;
+    use super::super::hooks::HookOutcome;
+    use super::super::probe::ProbeError;
+    use super::super::vip::{LinkInfo, VipError};
+    use super::*;
+    use crate::machine::{Hook, Sighting, VipFailure, VipFailureKind};
+
+    /// A host whose lookups fail for addresses ending in .66, whose fault hook
+    /// hangs, and whose other requests succeed at once.
+    #[derive(Clone)]
+    struct Stubborn;
+
+    impl Host for Stubborn {
+        async fn add_vip(&self, _vip: &VipTarget) -> Result<(), VipFailure> {
+            Ok(())
+        }
+
+        async fn remove_vip(&self, _vip: &VipTarget) -> Result<(), VipFailure> {
+            Ok(())
+        }
+
+        async fn has_vip(&self, vip: &VipTarget) -> Result<bool, VipFailure> {
+            if vip.address.to_string().ends_with(".66") {
+                return Err(VipFailure {
+                    kind: VipFailureKind::Transient,
+                    message: format!("looking for {vip}: no answer from netlink within 5s"),
+                });
+            }
+            Ok(false)
+        }
+
+        async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {
+            Err(VipError::InterfaceNotFound {
+                interface: interface.to_owned(),
+            })
+        }
+
+        fn announce(&self, _link: &LinkInfo, _addresses: &[IpAddr]) -> Result<(), AnnounceError> {
+            Ok(())
+        }
+
+        async fn probe(
+            &self,
+            _vips: &[VipTarget],
+            _window: Duration,
+        ) -> Result<Vec<Sighting>, ProbeError> {
+            Ok(Vec::new())
+        }
+
+        async fn watch(
+            &self,
+            _vips: Vec<VipTarget>,
+            _tx: mpsc::Sender<Sighting>,
+        ) -> Result<(), ProbeError> {
+            std::future::pending().await
+        }
+
+        async fn run_hook(
+            &self,
+            hook: Hook,
+            _program: &Path,
+            _env: &[(String, String)],
+            timeout: Duration,
+        ) -> HookOutcome {
+            if hook == Hook::Fault {
+                tokio::time::sleep(timeout).await;
+            }
+            HookOutcome {
+                status: HookStatus::Exited(0),
+                duration: Duration::ZERO,
+            }
+        }
+    }
+
+    fn vip(address: &str) -> VipTarget {
+        VipTarget {
+            address: address.parse().unwrap(),
+            prefix_len: 24,
+            interface: "eth0".into(),
+            label: None,
+        }
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_vip_that_cannot_be_looked_up_counts_as_present() {
+        block_on(async {
+            let (done, mut outcomes) = mpsc::unbounded_channel();
+            let jobs = Executor::new(Stubborn, done).spawn();
+            let vips = vec![vip("198.18.0.66"), vip("198.18.0.10")];
+            assert!(jobs.queue(EffectId(1), Effect::FindStale { vips }));
+            let (id, outcome) = outcomes.recv().await.unwrap();
+            assert_eq!(id, EffectId(1));
+            assert_eq!(outcome, Outcome::Present(vec![0]));
+        });
+    }
+
+    #[test]
+    fn a_hung_hook_beside_the_queue_holds_up_no_vip() {
+        block_on(async {
+            let (done, mut outcomes) = mpsc::unbounded_channel();
+            let jobs = Executor::new(Stubborn, done).spawn();
+            let hook = Effect::RunHook {
+                hook: Hook::Fault,
+                program: "/fault".into(),
+                env: Vec::new(),
+                timeout: Duration::from_secs(30),
+            };
+            jobs.beside(EffectId(1), hook);
+            assert!(jobs.queue(EffectId(2), Effect::AddVip(vip("198.18.0.10"))));
+            let first = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
+            let (id, outcome) = first.expect("the add waited").unwrap();
+            assert_eq!(id, EffectId(2));
+            assert_eq!(outcome, Outcome::Vip(Ok(())));
+        });
+    }
 }

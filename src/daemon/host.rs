@@ -164,7 +164,8 @@ fn failure(err: VipError) -> VipFailure {
         | VipError::Link { .. }
         | VipError::Add { .. }
         | VipError::Remove { .. }
-        | VipError::List { .. } => VipFailureKind::Transient,
+        | VipError::List { .. }
+        | VipError::Timeout { .. } => VipFailureKind::Transient,
     };
     VipFailure {
         kind,

@@ -6,13 +6,13 @@
 //! the control socket) feeds channels that a single loop selects on, together with
 //! signals and the machine's next deadline. Each link's receiver drops junk itself
 //! and queues the rest on a queue of its own (`receive`), so a flood on one link
-//! never delays another's heartbeats. Slow effects run in the executor, one at
-//! a time and in order, so heartbeats keep flowing while a hook runs or netlink is
-//! slow. The checks run on a thread of their own (`checks`) and send their runs to
-//! the same loop, so that no check, however slow or many, holds up a heartbeat. The
-//! loop makes no blocking call itself: the event file, the maintenance flag, systemd's
-//! socket and the reading of the file on reload each have a `worker` thread with a
-//! bounded queue.
+//! never delays another's heartbeats. Slow effects run in the executor, one at a time
+//! and in order (but for the few the machine asks for beside the order), so
+//! heartbeats keep flowing while a hook runs or netlink is slow. The checks run on a
+//! thread of their own (`checks`) and send their runs to the same loop, so that no
+//! check, however slow or many, holds up a heartbeat. The loop makes no blocking call
+//! itself: the event file, the maintenance flag, systemd's socket and the reading of
+//! the file on reload each have a `worker` thread with a bounded queue.
 //!
 //! Everything the shell touches is given to it ([`Listeners`], a [`Host`]), so its
 //! paths (carrying out actions, answering the control socket, reloading) are tested
@@ -57,7 +57,7 @@ use crate::machine::{
 use crate::status::{HookRun, Status};
 use checks::Checks;
 use events::EventLog;
-use executor::{Announcing, Executor};
+use executor::{Announcing, Executor, Jobs};
 pub use host::{Host, Kernel};
 use receive::{Datagrams, Intake};
 use worker::Worker;
@@ -233,13 +233,11 @@ pub struct Shell<H: Host> {
     me: usize,
     sockets: Vec<Option<Arc<UdpSocket>>>,
     host: H,
-    jobs: mpsc::UnboundedSender<(EffectId, Effect)>,
+    jobs: Jobs<H>,
     events: EventLog,
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
     status_tx: watch::Sender<Arc<Status>>,
     announcing: Announcing,
-    /// Where a removal made beside the effect queue reports (see `Action::Withdraw`).
-    done_now: mpsc::UnboundedSender<(EffectId, Outcome)>,
     /// The check thread; see `checks`.
     checks: Checks,
     /// This node's role as of the last input, for the checks' `FAILOVERD_ROLE`.
@@ -299,7 +297,6 @@ impl<H: Host> Shell<H> {
         let mut checks = Checks::start(host.clone(), role_rx).map_err(DaemonError::Checks)?;
         checks.run(config.checks_for(me), check_context(&config, me));
         let (done_tx, done) = mpsc::unbounded_channel();
-        let done_now = done_tx.clone();
         let executor = Executor::new(host.clone(), done_tx);
         let hook_runs = executor.hook_runs();
         let announcing = executor.announcing();
@@ -345,7 +342,6 @@ impl<H: Host> Shell<H> {
             hook_runs,
             status_tx,
             announcing,
-            done_now,
             checks,
             role,
             systemd: notify::Notifier::from_env(),
@@ -482,19 +478,12 @@ impl<H: Host> Shell<H> {
                     }
                 }
                 Action::Effect { id, effect } => {
-                    if self.jobs.send((id, effect)).is_err() {
+                    if !self.jobs.queue(id, effect) {
                         error!("effect executor stopped");
                     }
                 }
-                Action::Withdraw { id, vip } => {
-                    self.announcing.cancel();
-                    let (host, done) = (self.host.clone(), self.done_now.clone());
-                    tokio::spawn(async move {
-                        let result = host.remove_vip(&vip).await;
-                        tracing::debug!(vip = %vip, ?result, "withdrawn");
-                        let _ = done.send((id, Outcome::Vip(result)));
-                    });
-                }
+                Action::Withdraw { id, vip } => self.jobs.beside(id, Effect::RemoveVip(vip)),
+                Action::Notify { id, effect } => self.jobs.beside(id, effect),
                 Action::Announce {
                     vips,
                     rounds,

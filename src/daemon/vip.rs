@@ -3,11 +3,15 @@
 //! Owns the netlink conversation about addresses and links: adding a VIP,
 //! removing it, asking whether it is there, and reading the interface facts
 //! that announcements need. Adding what is already there and removing what is
-//! already gone are successes, so the shell can repeat either safely. Deciding
-//! when to hold the VIP, and announcing it, belong elsewhere.
+//! already gone are successes, so the shell can repeat either safely. Every
+//! request is bounded by [`NETLINK_TIMEOUT`]; a request that outlives it is an
+//! error like any other. Deciding when to hold the VIP, and announcing it, belong
+//! elsewhere.
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::AddressFamily;
@@ -19,6 +23,12 @@ use nix::errno::Errno;
 use rtnetlink::{AddressMessageBuilder, Handle};
 
 use crate::machine::VipTarget;
+
+/// The longest any netlink request may take. The kernel answers in microseconds;
+/// one that does not answer in seconds (a wedged rtnl lock, a lost reply) must not
+/// stall the effect queue behind it for good: a takeover waits on the add, a
+/// release on the removal, and the failure is reported and retried instead.
+pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest label the kernel accepts (IFNAMSIZ less the terminating NUL).
 const MAX_LABEL_LEN: usize = 15;
@@ -92,6 +102,10 @@ pub enum VipError {
         interface: String,
         source: io::Error,
     },
+    /// The kernel did not answer in time; the request may or may not have taken
+    /// effect.
+    #[error("{what}: no answer from netlink within {}", crate::duration::format_duration(*.timeout))]
+    Timeout { what: String, timeout: Duration },
 }
 
 /// A route netlink connection in the current network namespace.
@@ -116,6 +130,11 @@ impl Netlink {
     /// for a moment, and DAD would then disable the address for good.
     pub async fn add(&self, vip: &VipTarget) -> Result<AddOutcome, VipError> {
         validate_label(vip)?;
+        let what = || format!("adding {} to {}", vip.address, vip.interface);
+        bounded(NETLINK_TIMEOUT, what, self.add_unbounded(vip)).await
+    }
+
+    async fn add_unbounded(&self, vip: &VipTarget) -> Result<AddOutcome, VipError> {
         let index = self.link_index(&vip.interface).await?;
         let mut request = self
             .handle
@@ -154,6 +173,11 @@ impl Netlink {
     /// A missing interface counts as `Absent`: the address cannot be held on
     /// a link that does not exist, and stopping must not fail because of it.
     pub async fn remove(&self, vip: &VipTarget) -> Result<RemoveOutcome, VipError> {
+        let what = || format!("removing {} from {}", vip.address, vip.interface);
+        bounded(NETLINK_TIMEOUT, what, self.remove_unbounded(vip)).await
+    }
+
+    async fn remove_unbounded(&self, vip: &VipTarget) -> Result<RemoveOutcome, VipError> {
         let index = match self.link_index(&vip.interface).await {
             Ok(index) => index,
             Err(VipError::InterfaceNotFound { .. }) => return Ok(RemoveOutcome::Absent),
@@ -183,6 +207,11 @@ impl Netlink {
     /// Whether the interface has the VIP's address with the VIP's prefix
     /// length, the same pair `add` and `remove` act on.
     pub async fn is_present(&self, vip: &VipTarget) -> Result<bool, VipError> {
+        let what = || format!("looking for {} on {}", vip.address, vip.interface);
+        bounded(NETLINK_TIMEOUT, what, self.is_present_unbounded(vip)).await
+    }
+
+    async fn is_present_unbounded(&self, vip: &VipTarget) -> Result<bool, VipError> {
         let index = self.link_index(&vip.interface).await?;
         let mut request = self
             .handle
@@ -210,6 +239,11 @@ impl Netlink {
 
     /// Index, MAC and state of an Ethernet-like interface.
     pub async fn link_info(&self, interface: &str) -> Result<LinkInfo, VipError> {
+        let what = || format!("looking up interface {interface}");
+        bounded(NETLINK_TIMEOUT, what, self.link_info_unbounded(interface)).await
+    }
+
+    async fn link_info_unbounded(&self, interface: &str) -> Result<LinkInfo, VipError> {
         let message = self
             .handle
             .link()
@@ -257,6 +291,22 @@ impl Netlink {
             }),
         }
     }
+}
+
+/// `request`, or a [`VipError::Timeout`] naming `what` once `timeout` has passed.
+async fn bounded<T>(
+    timeout: Duration,
+    what: impl FnOnce() -> String,
+    request: impl Future<Output = Result<T, VipError>>,
+) -> Result<T, VipError> {
+    tokio::time::timeout(timeout, request)
+        .await
+        .unwrap_or_else(|_| {
+            Err(VipError::Timeout {
+                what: what(),
+                timeout,
+            })
+        })
 }
 
 fn validate_label(vip: &VipTarget) -> Result<(), VipError> {
@@ -353,6 +403,26 @@ mod tests {
             reason(&spec("fd00::10", "eth0", Some("eth0:vip"))),
             Some("labels exist for ipv4 addresses only")
         );
+    }
+
+    #[test]
+    fn a_request_that_never_answers_times_out_with_what_it_was() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let never = std::future::pending::<Result<(), VipError>>();
+        let what = || "removing 198.18.0.10 from eth0".to_string();
+        let result = runtime.block_on(bounded(Duration::from_millis(20), what, never));
+        let err = result.unwrap_err();
+        assert!(matches!(err, VipError::Timeout { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "removing 198.18.0.10 from eth0: no answer from netlink within 20ms"
+        );
+        // An answer in time is passed through.
+        let answered = runtime.block_on(bounded(Duration::from_secs(5), what, async { Ok(7) }));
+        assert_eq!(answered.unwrap(), 7);
     }
 
     #[test]

@@ -2,16 +2,96 @@
 //! and removed (and the stale ones found at start), and hook runs with the
 //! environment they get. The effects themselves are the shell's; the machine only
 //! asks for them, in order, and decides on what comes back.
+//!
+//! A VIP counts as held from the moment its add succeeded until a removal
+//! succeeded. A failed removal leaves it [`Unremoved`]: it is tried again (bounded
+//! backoff, for as long as it takes), reported each time, and a release does not
+//! end, nor does the node tell its peers it let go, while one may still be in the
+//! kernel.
 
 use std::time::{Duration, Instant};
 
-use super::election::{Active, After, Lifecycle, Phase, VipState};
+use super::election::{Active, After, Election, Lifecycle, Phase, VipState};
 use super::health::{Kind, Run};
 use super::timer::Timer;
-use super::{Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure};
+use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure, VipTarget};
 
 /// A VIP that could not be added is tried again after this long.
 const VIP_RETRY: Duration = Duration::from_secs(1);
+/// The first retry of a failed removal; each failure after it doubles the wait.
+/// Short, since a release (and the peer that waits for it) is held up meanwhile.
+const REMOVE_RETRY_FIRST: Duration = Duration::from_millis(500);
+/// The longest wait between two tries of a removal: a netlink that stays broken is
+/// not hammered, and one that recovers is noticed within this.
+const REMOVE_RETRY_MAX: Duration = Duration::from_secs(8);
+
+/// A VIP whose removal failed: until a removal succeeds it may still be on the
+/// node's interface, so it is not counted as gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Unremoved {
+    /// The try in flight, if one is.
+    pub retrying: Option<EffectId>,
+    /// When the next try is due, while none is in flight.
+    pub retry_at: Instant,
+    /// Failed tries in a row.
+    pub failures: u32,
+    /// Where the tries go: a removal made beside the queue (a withdrawal) is tried
+    /// again beside it, so that a hook in the queue cannot hold it up; a queued one
+    /// in the queue, so that it keeps its place before any later add.
+    pub lane: Lane,
+}
+
+/// A VIP that a reload took out of the file while it was on this node: removed,
+/// and tried again until that works, like a configured one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Retired {
+    pub vip: VipTarget,
+    /// `Removing` or `Unremoved`; the entry goes once the removal worked.
+    pub state: VipState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lane {
+    Queue,
+    Beside,
+}
+
+/// How long to wait before the next try of a removal that failed `failures` times
+/// in a row: doubling from [`REMOVE_RETRY_FIRST`], never more than
+/// [`REMOVE_RETRY_MAX`].
+pub(super) fn remove_backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    REMOVE_RETRY_FIRST
+        .saturating_mul(1 << doublings)
+        .min(REMOVE_RETRY_MAX)
+}
+
+/// Hooks that only tell someone (a mail, a page) and that nothing waits for run
+/// beside the queue, at once: a fault hook hung on a mail server must not hold up
+/// the VIPs of a takeover decided after it, nor the start hook. Start and stop
+/// stay in the queue, in their order with the VIP changes; the fence hook too,
+/// as the takeover waits for it.
+fn notifies_only(hook: Hook) -> bool {
+    matches!(hook, Hook::Fault | Hook::Standby)
+}
+
+/// Whether a VIP in `state` waits for the outcome of effect `id`.
+fn waits_for(state: &VipState, id: EffectId) -> bool {
+    match state {
+        VipState::Adding(x) | VipState::Removing(x) => *x == id,
+        VipState::Unremoved(u) => u.retrying == Some(id),
+        _ => false,
+    }
+}
+
+impl Election {
+    /// Whether a VIP is still being removed, or waits to be tried again.
+    pub(super) fn removing(&self) -> bool {
+        self.vips
+            .iter()
+            .any(|s| matches!(s, VipState::Removing(_) | VipState::Unremoved(_)))
+    }
+}
 
 impl Machine {
     pub(super) fn on_vip_done(
@@ -20,12 +100,27 @@ impl Machine {
         id: EffectId,
         result: &Result<(), VipFailure>,
     ) {
-        let Some(i) = self
+        let lane = if self.election.withdrawals.remove(&id) {
+            Lane::Beside
+        } else {
+            Lane::Queue
+        };
+        if let Some(r) = self
             .election
-            .vips
+            .retired
             .iter()
-            .position(|s| matches!(s, VipState::Adding(x) | VipState::Removing(x) if *x == id))
-        else {
+            .position(|r| waits_for(&r.state, id))
+        {
+            let vip = self.election.retired[r].vip.to_string();
+            match self.removal_done(now, &vip, self.election.retired[r].state, lane, result) {
+                VipState::Absent => {
+                    self.election.retired.remove(r);
+                }
+                state => self.election.retired[r].state = state,
+            }
+            return self.arm_vip_retry();
+        }
+        let Some(i) = self.election.vips.iter().position(|s| waits_for(s, id)) else {
             return;
         };
         let vip = self.settings.vips[i].to_string();
@@ -49,18 +144,46 @@ impl Machine {
                 self.arm_vip_retry();
                 self.vip_check(now, Err(failure));
             }
-            (VipState::Removing(_), result) => {
-                if let Err(failure) = result {
-                    self.events.push(Event::VipFailed {
-                        vip,
-                        action: "remove",
-                        error: failure.message.clone(),
-                    });
-                }
-                self.election.vips[i] = VipState::Absent;
+            (state @ (VipState::Removing(_) | VipState::Unremoved(_)), _) => {
+                self.election.vips[i] = self.removal_done(now, &vip, state, lane, result);
+                self.arm_vip_retry();
             }
             _ => {}
         }
+    }
+
+    /// What a removal's outcome leaves of a VIP that was being removed (`state`):
+    /// gone, or, whatever the kind of failure, [`Unremoved`] with its next try
+    /// scheduled and the failure reported. A missing interface or an address already
+    /// gone count as successes, so what fails here may well still hold the address.
+    fn removal_done(
+        &mut self,
+        now: Instant,
+        vip: &str,
+        state: VipState,
+        lane: Lane,
+        result: &Result<(), VipFailure>,
+    ) -> VipState {
+        let Err(failure) = result else {
+            return VipState::Absent;
+        };
+        let failures = match state {
+            VipState::Unremoved(u) => u.failures + 1,
+            _ => 1,
+        };
+        let retry_in = remove_backoff(failures);
+        self.events.push(Event::VipRemoveFailed {
+            vip: vip.to_string(),
+            error: failure.message.clone(),
+            failures,
+            retry_in,
+        });
+        VipState::Unremoved(Unremoved {
+            retrying: None,
+            retry_at: now + retry_in,
+            failures,
+            lane,
+        })
     }
 
     /// Feeds the built-in `vip` check: a node that cannot add its VIPs (its add
@@ -77,38 +200,76 @@ impl Machine {
         self.record_check(now, index, run);
     }
 
+    /// Tries again what failed and is due: removals whatever the role (a VIP that
+    /// may still be here must go), additions only while active and not releasing.
     pub(super) fn retry_vips(&mut self, now: Instant) {
-        if self.role() != Role::Active || self.releasing() {
-            return;
-        }
-        let mut retried = false;
+        let adding = self.role() == Role::Active && !self.releasing();
+        let mut added = false;
         for i in 0..self.settings.vips.len() {
-            if let VipState::Failed { retry_at } = self.election.vips[i]
-                && now >= retry_at
-            {
-                let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
-                self.election.vips[i] = VipState::Adding(id);
-                retried = true;
+            match self.election.vips[i] {
+                VipState::Failed { retry_at } if adding && now >= retry_at => {
+                    let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
+                    self.election.vips[i] = VipState::Adding(id);
+                    added = true;
+                }
+                VipState::Unremoved(u) if u.retrying.is_none() && now >= u.retry_at => {
+                    let vip = self.settings.vips[i].clone();
+                    self.election.vips[i] = self.remove_again(vip, u);
+                }
+                _ => {}
             }
         }
-        if retried {
+        for r in 0..self.election.retired.len() {
+            if let VipState::Unremoved(u) = self.election.retired[r].state
+                && u.retrying.is_none()
+                && now >= u.retry_at
+            {
+                let vip = self.election.retired[r].vip.clone();
+                self.election.retired[r].state = self.remove_again(vip, u);
+            }
+        }
+        if added {
             let effect = self.announce_effect(self.settings.announce.rounds);
             self.effect(effect);
         }
         self.arm_vip_retry();
     }
 
+    /// Tries the removal of `vip` again, the way it went the first time.
+    fn remove_again(&mut self, vip: VipTarget, u: Unremoved) -> VipState {
+        let id = match u.lane {
+            Lane::Queue => self.effect(Effect::RemoveVip(vip)),
+            Lane::Beside => self.withdraw(vip),
+        };
+        VipState::Unremoved(Unremoved {
+            retrying: Some(id),
+            ..u
+        })
+    }
+
     fn arm_vip_retry(&mut self) {
+        let adding = self.role() == Role::Active && !self.releasing();
+        let retired = self.election.retired.iter().map(|r| &r.state);
         let next = self
             .election
             .vips
             .iter()
+            .chain(retired)
             .filter_map(|s| match s {
-                VipState::Failed { retry_at } => Some(*retry_at),
+                VipState::Failed { retry_at } if adding => Some(*retry_at),
+                VipState::Unremoved(u) if u.retrying.is_none() => Some(u.retry_at),
                 _ => None,
             })
             .min();
         self.timers.set_or_stop(Timer::VipRetry, next);
+    }
+
+    /// The failed removals in a row of VIP `i`: 0 unless its removal keeps failing.
+    pub(super) fn removal_failures(&self, i: usize) -> u32 {
+        match self.election.vips.get(i) {
+            Some(VipState::Unremoved(u)) => u.failures,
+            _ => 0,
+        }
     }
 
     /// VIPs found on this node at start were left by the daemon before (a crash, a
@@ -208,12 +369,20 @@ impl Machine {
     ) -> Option<EffectId> {
         let program = self.settings.hooks.program(hook)?.clone();
         let env = self.hook_env(hook, state, previous, reason);
-        let id = self.effect(Effect::RunHook {
+        let effect = Effect::RunHook {
             hook,
             program,
             env,
             timeout: self.settings.hooks.timeout,
-        });
+        };
+        let id = if notifies_only(hook) {
+            let id = EffectId(self.next_effect);
+            self.next_effect += 1;
+            self.actions.push_back(Action::Notify { id, effect });
+            id
+        } else {
+            self.effect(effect)
+        };
         self.election.hooks_running.insert(id, hook);
         Some(id)
     }
@@ -266,5 +435,164 @@ impl Machine {
             ("FAILOVERD_CLUSTER".into(), self.settings.cluster.clone()),
             ("FAILOVERD_VIPS".into(), vips.join(" ")),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::super::{Input, Outcome, VipFailureKind};
+    use super::*;
+    use crate::config::Config;
+    use crate::config::sample::Sample;
+    use crate::scratch::Scratch;
+
+    /// The sample with fast timers, no hooks and `vips` (IPv4 addresses on eth0).
+    fn config(vips: &[&str]) -> Config {
+        let dir = Scratch::new("effects");
+        let key = dir.join("authkey");
+        fs::write(&key, "effects-test-key-0123456789\n").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut sample = Sample::new()
+            .set("cluster.key_file", "authkey")
+            .set("timing.interval", "100ms")
+            .set("timing.warn", "300ms")
+            .set("timing.dead", "500ms")
+            .set("timing.init_dead", "1s")
+            .set("health.gateways", "[]")
+            .set("health.link_state", false)
+            .remove("hooks")
+            .remove("vip");
+        for vip in vips {
+            sample = sample.append(&format!(
+                "[[vip]]\naddress = \"{vip}/24\"\ninterface = \"eth0\""
+            ));
+        }
+        Config::parse(&sample.to_string(), dir.path()).expect("a valid configuration")
+    }
+
+    /// Plays the shell for a node alone (its peer never answers) from `from` for
+    /// `how_long`, 10 ms at a time: every effect and probe is answered at once, and
+    /// removals fail while `removals_fail`. Returns the removals asked for, with
+    /// the time they were.
+    fn run(
+        machine: &mut Machine,
+        from: Instant,
+        how_long: Duration,
+        removals_fail: bool,
+    ) -> Vec<(Instant, String)> {
+        let mut removals = Vec::new();
+        let mut probes = Vec::new();
+        let mut now = from;
+        while now < from + how_long {
+            if machine.poll_timeout().is_some_and(|t| t <= now) {
+                machine.handle_timeout(now);
+            }
+            // Probes are answered a step later, as the LAN would.
+            for id in std::mem::take(&mut probes) {
+                let result = Ok(Vec::new());
+                machine.handle(
+                    now,
+                    Input::Probed {
+                        id,
+                        result: &result,
+                    },
+                );
+            }
+            while let Some(action) = machine.poll_action() {
+                let (id, outcome) = match action {
+                    Action::Effect { id, effect } | Action::Notify { id, effect } => {
+                        let outcome = match effect {
+                            Effect::FindStale { .. } => Outcome::Present(Vec::new()),
+                            Effect::AddVip(_) => Outcome::Vip(Ok(())),
+                            Effect::RemoveVip(vip) => {
+                                removals.push((now, vip.to_string()));
+                                Outcome::Vip(if removals_fail {
+                                    Err(VipFailure {
+                                        kind: VipFailureKind::Transient,
+                                        message: "no answer from netlink within 5s".into(),
+                                    })
+                                } else {
+                                    Ok(())
+                                })
+                            }
+                            Effect::Announce { .. } => Outcome::Done,
+                            Effect::RunHook { .. } => Outcome::Hook {
+                                success: true,
+                                summary: "exited 0 after 1ms".into(),
+                            },
+                        };
+                        (id, outcome)
+                    }
+                    Action::Probe { id, .. } => {
+                        probes.push(id);
+                        continue;
+                    }
+                    _ => continue,
+                };
+                machine.handle(
+                    now,
+                    Input::Done {
+                        id,
+                        outcome: &outcome,
+                    },
+                );
+            }
+            now += Duration::from_millis(10);
+        }
+        removals
+    }
+
+    /// A reload that takes a VIP out of the file removes it from the node; when
+    /// that fails, the VIP is no longer the election's, but its removal is still
+    /// tried again until it works.
+    #[test]
+    fn a_vip_a_reload_took_out_is_removed_until_that_works() {
+        let t0 = Instant::now();
+        let mut machine = Machine::new(&config(&["198.18.0.10", "198.18.0.20"]), 0, 1, t0);
+        run(&mut machine, t0, Duration::from_secs(3), false);
+        assert!(machine.holding(), "alone, alpha took the VIPs");
+        let t1 = t0 + Duration::from_secs(3);
+        machine
+            .reconfigure(t1, &config(&["198.18.0.10"]))
+            .expect("the reload applies");
+        let removals = run(&mut machine, t1, Duration::from_secs(4), true);
+        assert!(removals.len() >= 3, "{removals:?}");
+        assert!(removals.iter().all(|(_, vip)| vip == "198.18.0.20/24"));
+        assert_eq!(
+            removals[2].0 - removals[1].0,
+            2 * (removals[1].0 - removals[0].0),
+            "the wait doubles"
+        );
+        assert_eq!(machine.election.retired.len(), 1);
+        let t2 = t1 + Duration::from_secs(4);
+        let removals = run(&mut machine, t2, Duration::from_secs(10), false);
+        assert_eq!(removals.len(), 1, "{removals:?}");
+        assert!(machine.election.retired.is_empty());
+        assert!(machine.holding(), "the VIP that stays is held");
+    }
+
+    #[test]
+    fn a_failing_removal_waits_longer_each_time_up_to_a_cap() {
+        let waits: Vec<u64> = (1..=8)
+            .map(|n| remove_backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000]);
+        // No overflow however long it fails.
+        assert_eq!(remove_backoff(u32::MAX), REMOVE_RETRY_MAX);
+        assert_eq!(remove_backoff(0), REMOVE_RETRY_FIRST);
+    }
+
+    #[test]
+    fn only_hooks_that_notify_run_beside_the_queue() {
+        assert!(notifies_only(Hook::Fault));
+        assert!(notifies_only(Hook::Standby));
+        // The start and stop hooks keep their order with the VIP changes, and a
+        // takeover waits for the fence.
+        assert!(!notifies_only(Hook::Start));
+        assert!(!notifies_only(Hook::Stop));
+        assert!(!notifies_only(Hook::Fence));
     }
 }

@@ -7,9 +7,10 @@
 //! node's peers, health and timers; each role change goes through
 //! `Machine::transition`, which logs from, to and why.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use super::effects::{Retired, Unremoved};
 use super::guard::{Guard, Verdict};
 use super::health::{Kind, Run};
 use super::rank::Rank;
@@ -148,7 +149,12 @@ pub(super) enum VipState {
     Adding(EffectId),
     Held,
     Removing(EffectId),
-    Failed { retry_at: Instant },
+    Failed {
+        retry_at: Instant,
+    },
+    /// A removal failed: the VIP may still be in the kernel, so it does not count
+    /// as gone until a later try succeeds (see `effects`).
+    Unremoved(Unremoved),
 }
 
 #[derive(Debug)]
@@ -165,6 +171,11 @@ pub(super) struct Election {
     /// The start-up check for VIPs left by a crash, until answered.
     pub stale_probe: Option<EffectId>,
     pub hooks_running: BTreeMap<EffectId, Hook>,
+    /// Removals under way beside the queue ([`Action::Withdraw`]): a failed one is
+    /// tried again the same way.
+    pub withdrawals: BTreeSet<EffectId>,
+    /// VIPs a reload took out of the file while on this node, until removed.
+    pub retired: Vec<Retired>,
     pub last_takeover: Option<Duration>,
     pub transitions: BTreeMap<(Role, &'static str), u64>,
     /// What guards an unplanned takeover (see `guard`).
@@ -191,6 +202,8 @@ impl Election {
             takeover_reason: None,
             stale_probe: None,
             hooks_running: BTreeMap::new(),
+            withdrawals: BTreeSet::new(),
+            retired: Vec::new(),
             last_takeover: None,
             transitions: BTreeMap::new(),
             guard: Guard::new(peers),
@@ -488,8 +501,9 @@ impl Machine {
     }
 
     /// The majority ran out while a release was still running its stop hook: the
-    /// VIPs go now, beside the queue; the removals queued behind the hook find them
-    /// gone, which counts as done.
+    /// VIPs go now, beside the queue. Each VIP waits for its withdrawal from then on
+    /// (tried again until it works); the removals queued behind the hook find the
+    /// VIPs gone, and only end the queue's part of the release.
     pub(super) fn withdraw_in_release(&mut self, now: Instant) {
         if self.majority_holds(now) {
             return;
@@ -503,8 +517,10 @@ impl Machine {
         release.withdrawn = true;
         for i in 0..self.settings.vips.len() {
             if self.election.vips[i] != VipState::Absent {
-                let vip = self.settings.vips[i].clone();
-                self.withdraw(vip);
+                // Tracked from now on, so that a failed withdrawal is tried again
+                // beside the queue rather than behind the stop hook.
+                let id = self.withdraw(self.settings.vips[i].clone());
+                self.election.vips[i] = VipState::Removing(id);
             }
         }
     }
@@ -768,6 +784,10 @@ impl Machine {
         self.election.request = None;
         // An adopted service normally ran on while the daemon was away.
         let keep = reason == Reason::Adopted && self.settings.on_adopt == OnAdopt::Keep;
+        // VIPs found at start are added again (already there is success): one that
+        // could not be looked up was only taken for there, and any may have been
+        // removed by hand during the wait.
+        let found = reason == Reason::Adopted;
         let active = Active {
             starting_service: (!keep).then_some(now),
             pinned,
@@ -776,7 +796,7 @@ impl Machine {
         };
         self.transition(now, Phase::Active(active), reason);
         for i in 0..self.settings.vips.len() {
-            if self.election.vips[i] != VipState::Held {
+            if found || self.election.vips[i] != VipState::Held {
                 let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
                 self.election.vips[i] = VipState::Adding(id);
             }
@@ -917,7 +937,10 @@ impl Machine {
                     self.election.vips[i] = VipState::Removing(id);
                     last = Some(id);
                 }
-                VipState::Adding(_) | VipState::Held | VipState::Failed { .. } => {
+                VipState::Adding(_)
+                | VipState::Held
+                | VipState::Failed { .. }
+                | VipState::Unremoved(_) => {
                     let vip = self.settings.vips[i].clone();
                     let id = if urgent {
                         self.withdraw(vip)

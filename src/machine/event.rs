@@ -325,6 +325,14 @@ pub enum Event {
         action: &'static str,
         error: String,
     },
+    /// A removal of this VIP failed for the `failures`-th time in a row: it may
+    /// still be on the interface, so it is tried again in `retry_in`.
+    VipRemoveFailed {
+        vip: String,
+        error: String,
+        failures: u32,
+        retry_in: Duration,
+    },
     StaleVip {
         vip: String,
     },
@@ -458,7 +466,9 @@ impl Event {
             | Event::CheckStuck { .. }
             | Event::CheckCleared { .. } => EventKind::Health,
             Event::Rejected { .. } => EventKind::Rejected,
-            Event::VipFailed { .. } | Event::StaleVip { .. } => EventKind::Vip,
+            Event::VipFailed { .. } | Event::VipRemoveFailed { .. } | Event::StaleVip { .. } => {
+                EventKind::Vip
+            }
             Event::HookFailed { .. } | Event::HookDone { .. } => EventKind::Hook,
             Event::Stalled { .. } => EventKind::Stall,
             Event::TakeoverHeld { .. }
@@ -497,6 +507,7 @@ impl Event {
             | Event::Fenced { .. } => Severity::Warn,
             Event::FingerprintMismatch { .. }
             | Event::VipFailed { .. }
+            | Event::VipRemoveFailed { .. }
             | Event::HookFailed { .. }
             | Event::TakeoverHeld { .. }
             | Event::TakingLiveVip { .. }
@@ -609,6 +620,17 @@ impl fmt::Display for Event {
             Event::VipFailed { vip, action, error } => {
                 write!(f, "failed to {action} VIP {vip}: {error}")
             }
+            Event::VipRemoveFailed {
+                vip,
+                error,
+                failures,
+                retry_in,
+            } => write!(
+                f,
+                "failed to remove VIP {vip} ({failures} in a row): {error}; it may still be \
+                 on this node, trying again in {}",
+                format_duration(*retry_in)
+            ),
             Event::StaleVip { vip } => {
                 write!(f, "VIP {vip} found on this node at start; removing it")
             }

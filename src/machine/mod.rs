@@ -236,6 +236,11 @@ pub enum Action {
     /// majority races the others' takeover, and a start hook still running (a
     /// database taking its time) must not keep the VIP on it.
     Withdraw { id: EffectId, vip: VipTarget },
+    /// Run a hook that only tells someone (always an [`Effect::RunHook`] of the
+    /// fault or standby hook) now, beside the queue of effects, and report it with
+    /// [`Input::Done`]: a fault hook hung on a mail server must not hold up the VIPs
+    /// of a takeover that follows. Such hooks may overlap each other and the queue.
+    Notify { id: EffectId, effect: Effect },
     /// Run the checks that run only on the active node (`on = "active"`), or stop
     /// them. Their results count once the service started and its start grace is
     /// over.
@@ -715,13 +720,9 @@ impl Machine {
             }
             _ => {}
         }
+        let removing = self.election.removing();
         if let Phase::Releasing(release) = &mut self.election.phase {
             release.last_done |= release.last == Some(id);
-            let removing = self
-                .election
-                .vips
-                .iter()
-                .any(|s| matches!(s, VipState::Removing(_)));
             if release.last_done && !removing {
                 self.finish_release(now);
             }
@@ -764,6 +765,7 @@ impl Machine {
         let id = EffectId(self.next_effect);
         self.next_effect += 1;
         self.actions.push_back(Action::Withdraw { id, vip });
+        self.election.withdrawals.insert(id);
         id
     }
 

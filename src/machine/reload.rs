@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Instant;
 
+use super::effects::Retired;
 use super::election::{Phase, VipState};
 use super::settings::Settings;
 use super::timer::Timer;
@@ -186,10 +187,19 @@ impl Machine {
             }
             changes.push(Change::VipRemoved(vip.to_string()));
             if self.election.vips[i] != VipState::Absent {
-                // Not tracked: the VIP leaves the configuration with this removal.
-                self.effect(Effect::RemoveVip(vip.clone()));
+                // Tracked apart, as it leaves the settings: a failed removal is
+                // tried again like any other.
+                let id = self.effect(Effect::RemoveVip(vip.clone()));
+                self.election.retired.push(Retired {
+                    vip: vip.clone(),
+                    state: VipState::Removing(id),
+                });
             }
         }
+        // A VIP back in the file is the election's again: a removal still queued
+        // for it runs before any add, and no later try may follow that add.
+        let vips = &self.settings.vips;
+        self.election.retired.retain(|r| !vips.contains(&r.vip));
         let added: Vec<usize> = (0..self.settings.vips.len())
             .filter(|&i| !old.contains(&self.settings.vips[i]))
             .collect();

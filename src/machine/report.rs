@@ -71,12 +71,14 @@ impl Machine {
                 .vips
                 .iter()
                 .zip(&self.election.vips)
-                .map(|(v, s)| status::VipStatus {
+                .enumerate()
+                .map(|(i, (v, s))| status::VipStatus {
                     address: v.to_string(),
                     interface: v.interface.clone(),
                     label: v.label.clone(),
                     held_here: *s == VipState::Held,
                     holder: holder.clone(),
+                    removal_failures: u64::from(self.removal_failures(i)),
                 })
                 .collect(),
             peers: self

@@ -42,7 +42,7 @@ pub(super) enum Timer {
     Claim,
     /// The preferred node has been ready for `failback_delay`.
     Failback,
-    /// The earliest failed VIP addition is due for another try.
+    /// The earliest failed VIP addition or removal is due for another try.
     VipRetry,
     /// The sticky failure of this check (by index) reaches its `failure_timeout`.
     Unstick(usize),

@@ -218,6 +218,11 @@ fn write_vips(out: &mut String, s: &Status) -> fmt::Result {
             label = Esc(vip.label.as_deref().unwrap_or("")),
         )?;
         match (&vip.holder, vip.held_here) {
+            _ if vip.removal_failures > 0 => write!(
+                out,
+                "<span class=\"c-bad\"><span class=\"dot\"></span>removal failing ({} in a row), may still be on this node</span>",
+                vip.removal_failures
+            )?,
             (_, true) => out.push_str(
                 "<span class=\"c-ok\"><span class=\"dot\"></span><b>this node</b></span>",
             ),

@@ -283,6 +283,13 @@ fn families(out: &mut Exposition, status: &Status) {
             .iter()
             .map(|v| ([("vip", v.address.as_str())], v.held_here)),
     );
+    out.gauge(
+        "vip_removal_failures",
+        "Failed removals of the VIP in a row; above 0 it may still be on this node.",
+        s.vips
+            .iter()
+            .map(|v| ([("vip", v.address.as_str())], v.removal_failures)),
+    );
     out.seconds(
         "last_takeover",
         "How long the last takeover took, from the decision to every VIP in place.",
@@ -657,7 +664,7 @@ mod tests {
             families,
             text.lines().filter(|l| l.starts_with("# HELP ")).count()
         );
-        assert_eq!(families, 26);
+        assert_eq!(families, 27);
         // Every check, the built-in ones too; its last line as a label.
         assert_eq!(
             value("failoverd_check_failing{check=\"web\",kind=\"http\"}"),

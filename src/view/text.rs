@@ -80,6 +80,13 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
                 .map(|l| format!(" ({l})"))
                 .unwrap_or_default();
             let place = match (&vip.holder, vip.held_here) {
+                _ if vip.removal_failures > 0 => paint.paint(
+                    Paint::Red,
+                    &format!(
+                        "removal failing ({} in a row), may still be here; trying again",
+                        vip.removal_failures
+                    ),
+                ),
                 (_, true) => paint.paint(Paint::Green, "here"),
                 (Some(holder), false) if *holder != status.node => format!("on {holder}"),
                 _ => paint.paint(Paint::Red, "nowhere"),
@@ -648,6 +655,17 @@ mod tests {
         ] {
             assert!(view.contains(piece), "{piece:?} missing in\n{view}");
         }
+    }
+
+    #[test]
+    fn a_vip_whose_removal_fails_shows_as_maybe_still_here() {
+        let mut status = fixture::status();
+        status.releasing = true;
+        status.vips[0].held_here = false;
+        status.vips[0].removal_failures = 3;
+        let view = render_status(&status, false, now());
+        let piece = "removal failing (3 in a row), may still be here; trying again";
+        assert!(view.contains(piece), "{piece:?} missing in\n{view}");
     }
 
     #[test]

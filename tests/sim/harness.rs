@@ -8,7 +8,8 @@
 //! `shutdown` (SIGTERM), `pause`/`resume` (SIGSTOP/SIGCONT), `partition`, `one_way`,
 //! `cut_path`, `cut_link`/`restore_link`, `isolate`, `burst` (a path that drops
 //! everything for a while), `heal`, `gateway_down`/`gateway_up`, `hooks` (hook programs
-//! that fail, or hang until `hooks.timeout`), `vip_adds_fail`, operator orders and
+//! that fail, or hang until `hooks.timeout`), `vip_adds_fail`, `vip_removes_fail`,
+//! operator orders and
 //! `reload`. After every step the [`Watch`] checks the invariants; a failure
 //! prints the seed, how to replay it and the trace.
 
@@ -23,7 +24,7 @@ use failoverd::config::{Check, Config, Failback, Probe, Scope};
 use failoverd::machine::health::Run;
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
-    Refusal, ReloadError, Role, Sighting, VipFailure, VipFailureKind,
+    Refusal, ReloadError, Role, Sighting, VipFailure, VipFailureKind, VipTarget,
 };
 use failoverd::wire::heartbeat::{Heartbeat, Signer};
 
@@ -225,6 +226,15 @@ pub struct HookRun {
     pub at: Duration,
 }
 
+/// One attempt to remove a VIP: when, which, beside the queue or in it, and whether
+/// the kernel took it.
+pub struct RemoveAttempt {
+    pub at: Duration,
+    pub vip: usize,
+    pub beside: bool,
+    pub ok: bool,
+}
+
 /// One attempt to add a VIP, and whether the kernel took it.
 pub struct AddAttempt {
     pub at: Duration,
@@ -237,8 +247,9 @@ pub struct SimNode {
     /// Effects waiting, and the one running with its completion time.
     queue: VecDeque<(EffectId, Effect)>,
     running: Option<(Instant, EffectId, Outcome)>,
-    /// Removals made beside the queue (`Action::Withdraw`), done at the instant.
-    withdrawn: Vec<(Instant, EffectId)>,
+    /// Effects run beside the queue (`Action::Withdraw`, `Action::Notify`), each
+    /// with its completion time and outcome.
+    beside: Vec<(Instant, EffectId, Outcome)>,
     /// What the kernel has: is VIP i on this node's interface.
     pub vips: Vec<bool>,
     pub hooks: Vec<HookRun>,
@@ -256,6 +267,11 @@ pub struct SimNode {
     pub hook_behaviour: HookBehaviour,
     /// The kernel refuses to add VIPs on this node.
     pub vip_adds_fail: bool,
+    /// The kernel refuses to remove VIPs on this node (netlink errors, timeouts).
+    pub vip_removes_fail: bool,
+    /// Removals tried, queued or beside: when, which VIP, beside the queue, whether
+    /// the kernel took it.
+    pub removes: Vec<RemoveAttempt>,
     /// SIGTERM was sent to the daemon that runs now.
     pub stopping: bool,
     /// Since when the daemon has run without a break (its start, or its resume).
@@ -307,6 +323,7 @@ enum Timed {
     Resume(usize),
     HooksSucceed(usize),
     VipAddsWork(usize),
+    VipRemovesWork(usize),
     MaintenanceOff(usize),
 }
 
@@ -389,7 +406,7 @@ impl Sim {
                     machine: None,
                     queue: VecDeque::new(),
                     running: None,
-                    withdrawn: Vec::new(),
+                    beside: Vec::new(),
                     vips: vec![false; vips],
                     hooks: Vec::new(),
                     adds: Vec::new(),
@@ -402,6 +419,8 @@ impl Sim {
                     services_down: Vec::new(),
                     hook_behaviour: HookBehaviour::Succeed,
                     vip_adds_fail: false,
+                    vip_removes_fail: false,
+                    removes: Vec::new(),
                     stopping: false,
                     awake_since: base,
                     stale_kernel: false,
@@ -481,7 +500,7 @@ impl Sim {
         node.starts += 1;
         node.queue.clear();
         node.running = None;
-        node.withdrawn.clear();
+        node.beside.clear();
         node.stopping = false;
         node.awake_since = now;
         node.active_checks = false;
@@ -510,7 +529,7 @@ impl Sim {
         node.machine = None;
         node.queue.clear();
         node.running = None;
-        node.withdrawn.clear();
+        node.beside.clear();
         node.paused = false;
         node.stopping = false;
         node.probes.clear();
@@ -529,7 +548,7 @@ impl Sim {
         node.machine = None;
         node.queue.clear();
         node.running = None;
-        node.withdrawn.clear();
+        node.beside.clear();
         node.paused = false;
         node.stopping = false;
         node.probes.clear();
@@ -770,6 +789,23 @@ impl Sim {
         }
     }
 
+    /// The kernel refuses VIP removals on node i (netlink failing or timing out),
+    /// for `for_` or until told otherwise.
+    pub fn vip_removes_fail(&mut self, i: usize, fail: bool, for_: Option<Duration>) {
+        self.note(format!(
+            "VIP removals on {} {}{}",
+            self.name(i),
+            if fail { "fail" } else { "work" },
+            for_.map_or(String::new(), |d| format!(" for {d:?}"))
+        ));
+        self.nodes[i].vip_removes_fail = fail;
+        self.timed
+            .retain(|(_, t)| !matches!(t, Timed::VipRemovesWork(n) if *n == i));
+        if let Some(d) = for_ {
+            self.timed.push((self.now + d, Timed::VipRemovesWork(i)));
+        }
+    }
+
     /// Turns node i's maintenance off after `d`, if it is still on then.
     pub fn maintenance_off_after(&mut self, i: usize, d: Duration) {
         self.timed.push((self.now + d, Timed::MaintenanceOff(i)));
@@ -792,6 +828,7 @@ impl Sim {
                 Timed::Resume(i) => self.resume(i),
                 Timed::HooksSucceed(i) => self.hooks(i, HookBehaviour::Succeed, None),
                 Timed::VipAddsWork(i) => self.vip_adds_fail(i, false, None),
+                Timed::VipRemovesWork(i) => self.vip_removes_fail(i, false, None),
                 Timed::MaintenanceOff(i) => {
                     let on = !self.nodes[i].paused
                         && self.nodes[i]
@@ -870,16 +907,20 @@ impl Sim {
                 Action::Effect { id, effect } => self.nodes[i].queue.push_back((id, effect)),
                 Action::Withdraw { id, vip } => {
                     // Like a queued removal, applied to the kernel at once.
-                    if let Some(v) = self
-                        .config
-                        .vips
-                        .iter()
-                        .position(|c| c.address == vip.address)
-                    {
-                        self.nodes[i].vips[v] = false;
-                    }
+                    let outcome = self.remove(i, &vip, true);
                     let at = self.now + MS;
-                    self.nodes[i].withdrawn.push((at, id));
+                    self.nodes[i].beside.push((at, id, outcome));
+                }
+                Action::Notify { id, effect } => {
+                    let Effect::RunHook {
+                        hook, env, timeout, ..
+                    } = effect
+                    else {
+                        panic!("only hooks are notified: {effect:?}");
+                    };
+                    let (delay, outcome) = self.run_hook(i, hook, env, timeout);
+                    let at = self.now + delay;
+                    self.nodes[i].beside.push((at, id, outcome));
                 }
                 Action::Announce { .. } => {
                     let t = self.t();
@@ -910,7 +951,7 @@ impl Sim {
                     node.machine = None;
                     node.queue.clear();
                     node.running = None;
-                    node.withdrawn.clear();
+                    node.beside.clear();
                     node.stopping = false;
                 }
             }
@@ -1026,11 +1067,7 @@ impl Sim {
                     (MS, Outcome::Vip(Err(VipFailure { kind, message })))
                 }
             }
-            Effect::RemoveVip(vip) => {
-                let v = index(vip.address);
-                self.nodes[i].vips[v] = false;
-                (MS, Outcome::Vip(Ok(())))
-            }
+            Effect::RemoveVip(vip) => (MS, self.remove(i, &vip, false)),
             Effect::Announce { .. } => {
                 self.nodes[i].announces.push(t);
                 self.conflicts_from(i);
@@ -1038,35 +1075,68 @@ impl Sim {
             }
             Effect::RunHook {
                 hook, env, timeout, ..
-            } => {
-                // A fence that works powers the peer off, as IPMI would.
-                if hook == Hook::Fence && self.nodes[i].hook_behaviour == HookBehaviour::Succeed {
-                    let peer = env.iter().find(|(k, _)| k == "FAILOVERD_PEER");
-                    if let Some(j) = peer.and_then(|(_, name)| {
-                        self.config.nodes.iter().position(|n| n.name == *name)
-                    }) {
-                        self.crash(j);
-                    }
-                }
-                self.nodes[i].hooks.push(HookRun {
-                    hook,
-                    env: env.into_iter().collect(),
-                    at: t,
-                });
-                let hook_time = self.hook_time;
-                let (delay, success, summary) = match self.nodes[i].hook_behaviour {
-                    HookBehaviour::Succeed => {
-                        (hook_time, true, format!("exited 0 after {hook_time:?}"))
-                    }
-                    HookBehaviour::Fail => {
-                        (hook_time, false, format!("exited 1 after {hook_time:?}"))
-                    }
-                    HookBehaviour::Hang => (timeout, false, format!("timed out after {timeout:?}")),
-                };
-                (delay, Outcome::Hook { success, summary })
-            }
+            } => self.run_hook(i, hook, env, timeout),
         };
         self.nodes[i].running = Some((self.now + delay, id, outcome));
+    }
+
+    /// Removes a VIP from node i's kernel, unless its removals fail.
+    fn remove(&mut self, i: usize, vip: &VipTarget, beside: bool) -> Outcome {
+        let v = self
+            .config
+            .vips
+            .iter()
+            .position(|c| c.address == vip.address)
+            .expect("a configured VIP");
+        let ok = !self.nodes[i].vip_removes_fail;
+        let t = self.t();
+        self.nodes[i].removes.push(RemoveAttempt {
+            at: t,
+            vip: v,
+            beside,
+            ok,
+        });
+        if !ok {
+            let message = format!("removing {vip}: no answer from netlink (simulated)");
+            return Outcome::Vip(Err(VipFailure {
+                kind: VipFailureKind::Transient,
+                message,
+            }));
+        }
+        self.nodes[i].vips[v] = false;
+        Outcome::Vip(Ok(()))
+    }
+
+    /// Runs a hook on node i: how long it takes and how it ends.
+    fn run_hook(
+        &mut self,
+        i: usize,
+        hook: Hook,
+        env: Vec<(String, String)>,
+        timeout: Duration,
+    ) -> (Duration, Outcome) {
+        let t = self.t();
+        // A fence that works powers the peer off, as IPMI would.
+        if hook == Hook::Fence && self.nodes[i].hook_behaviour == HookBehaviour::Succeed {
+            let peer = env.iter().find(|(k, _)| k == "FAILOVERD_PEER");
+            if let Some(j) =
+                peer.and_then(|(_, name)| self.config.nodes.iter().position(|n| n.name == *name))
+            {
+                self.crash(j);
+            }
+        }
+        self.nodes[i].hooks.push(HookRun {
+            hook,
+            env: env.into_iter().collect(),
+            at: t,
+        });
+        let hook_time = self.hook_time;
+        let (delay, success, summary) = match self.nodes[i].hook_behaviour {
+            HookBehaviour::Succeed => (hook_time, true, format!("exited 0 after {hook_time:?}")),
+            HookBehaviour::Fail => (hook_time, false, format!("exited 1 after {hook_time:?}")),
+            HookBehaviour::Hang => (timeout, false, format!("timed out after {timeout:?}")),
+        };
+        (delay, Outcome::Hook { success, summary })
     }
 
     /// What node `i`'s probe sees now: the VIPs that another node's kernel has, on
@@ -1178,7 +1248,7 @@ impl Sim {
             if let Some((at, _, _)) = &node.running {
                 next = next.min(*at);
             }
-            for (at, _) in &node.withdrawn {
+            for (at, _, _) in &node.beside {
                 next = next.min(*at);
             }
             if let Some(t) = node.machine.as_ref().and_then(Machine::poll_timeout) {
@@ -1228,12 +1298,11 @@ impl Sim {
             .filter(|&i| !self.nodes[i].paused)
             .collect();
         for &i in &awake {
-            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.nodes[i].withdrawn)
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.nodes[i].beside)
                 .into_iter()
-                .partition(|(at, _)| *at <= now);
-            self.nodes[i].withdrawn = later;
-            for (_, id) in due {
-                let outcome = Outcome::Vip(Ok(()));
+                .partition(|(at, _, _)| *at <= now);
+            self.nodes[i].beside = later;
+            for (_, id, outcome) in due {
                 self.input(
                     i,
                     Input::Done {
