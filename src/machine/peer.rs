@@ -507,3 +507,128 @@ impl Peer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::wire::heartbeat::WireState;
+
+    const DEAD: Duration = Duration::from_secs(3);
+    const HANDSHAKE: Duration = Duration::from_secs(3);
+
+    fn peer() -> Peer {
+        let address = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2));
+        let settings = PeerSettings {
+            name: "alpha".into(),
+            index: 0,
+            witness: false,
+            priority: 200,
+            addresses: vec![Some(address)],
+        };
+        let mine = [Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3)))];
+        Peer::new(&settings, &["lan".into()], &mine)
+    }
+
+    fn hb(incarnation: u64, sequence: u64) -> Heartbeat {
+        Heartbeat {
+            link: 0,
+            state: WireState::Active,
+            flags: 0,
+            health: 0,
+            priority: 200,
+            incarnation,
+            sequence,
+            fingerprint: [0; 8],
+            nonce: 42,
+            echo: 7,
+            votes: None,
+            cluster: "c".into(),
+            node: "alpha".into(),
+        }
+    }
+
+    /// Our nonce as echoed, issued at `issued`, or none that counts.
+    fn fresh(issued: Option<Instant>) -> Freshness {
+        Freshness {
+            issued,
+            dead: DEAD,
+            handshake: HANDSHAKE,
+        }
+    }
+
+    fn timing() -> Timing {
+        Timing {
+            interval: Duration::from_secs(1),
+            warn: Duration::from_secs(2),
+            dead: DEAD,
+            init_dead: DEAD,
+        }
+    }
+
+    #[test]
+    fn a_peer_opens_one_handshake_per_handshake_and_dead() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        let mut events = Vec::new();
+        let stale = fresh(None);
+        let at = |s: u64| t0 + Duration::from_millis(s);
+        assert_eq!(
+            p.accept(0, &hb(5, 1), &stale, t0, &mut events).err(),
+            Some(Reject::Stale)
+        );
+        assert_eq!(p.handshake_since, Some(t0));
+        // Stale packets every 1.5 s: none opens another until handshake + dead.
+        for (i, ms) in (1500..6000).step_by(1500).enumerate() {
+            let _ = p.accept(0, &hb(5, 2 + i as u64), &stale, at(ms), &mut events);
+            assert_eq!(p.handshake_since, Some(t0), "at {ms} ms");
+        }
+        assert!(matches!(events.as_slice(), [Event::StaleBurst { .. }]));
+        let _ = p.accept(0, &hb(5, 9), &stale, at(6000), &mut events);
+        assert_eq!(p.handshake_since, Some(at(6000)));
+    }
+
+    #[test]
+    fn a_stale_recording_of_what_was_heard_opens_no_handshake() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        let mut events = Vec::new();
+        p.accept(0, &hb(5, 10), &fresh(Some(t0)), t0, &mut events)
+            .expect("fresh");
+        let later = t0 + DEAD * 2;
+        assert!(p.age(later, &timing(), &mut events));
+        let stale = fresh(None);
+        let replayed = p.accept(0, &hb(5, 10), &stale, later, &mut events);
+        assert_eq!(replayed.err(), Some(Reject::Replay));
+        let older = p.accept(0, &hb(4, 99), &stale, later, &mut events);
+        assert_eq!(older.err(), Some(Reject::OldIncarnation));
+        assert_eq!(p.handshake_since, None);
+        // A later sequence may be a partition healing: that one opens a handshake.
+        let _ = p.accept(0, &hb(5, 11), &stale, later, &mut events);
+        assert_eq!(p.handshake_since, Some(later));
+    }
+
+    #[test]
+    fn an_older_incarnation_is_heard_only_once_the_known_one_is_dead_and_in_a_newer_echo() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        let mut events = Vec::new();
+        p.accept(0, &hb(5, 1), &fresh(Some(t0)), t0, &mut events)
+            .expect("fresh");
+        let t1 = t0 + Duration::from_secs(1);
+        // Alive: an older incarnation is a recording, whatever it echoes.
+        let alive = p.accept(0, &hb(4, 1), &fresh(Some(t1)), t1, &mut events);
+        assert_eq!(alive.err(), Some(Reject::OldIncarnation));
+        let t2 = t0 + DEAD;
+        assert!(p.age(t2, &timing(), &mut events));
+        // Dead, but the echo is of a nonce issued before the peer was last heard.
+        let early = p.accept(0, &hb(4, 2), &fresh(Some(t0)), t2, &mut events);
+        assert_eq!(early.err(), Some(Reject::OldIncarnation));
+        let update = p
+            .accept(0, &hb(4, 3), &fresh(Some(t1)), t2, &mut events)
+            .expect("a clock that went back");
+        assert!(update.came_up && !update.restarted);
+        assert_eq!(p.incarnation, Some(4));
+    }
+}
