@@ -71,8 +71,8 @@ fn machine_step(c: &mut Criterion) {
         .expect("chmod");
     let config = failoverd::config::Config::parse(&text, &dir).expect("bench config");
     let start = Instant::now();
-    let mut alpha = failoverd::machine::Machine::new(&config, 0, 1, start);
-    let mut beta = failoverd::machine::Machine::new(&config, 1, 2, start);
+    let mut alpha = failoverd::machine::Machine::new(&config, 0, 1, 1, start);
+    let mut beta = failoverd::machine::Machine::new(&config, 1, 2, 2, start);
     let mut now = start;
     let mut datagrams = Vec::new();
     let exchange = |alpha: &mut failoverd::machine::Machine,

@@ -20,6 +20,7 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("std::thread", "threads"),
     ("std::process", "processes"),
     ("rand::", "randomness (seeds are injected)"),
+    ("getrandom", "randomness (seeds are injected)"),
 ];
 
 #[test]

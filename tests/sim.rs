@@ -511,6 +511,167 @@ fn withheld_packets_replayed_later_are_stale() {
     assert!(beta.rejected()["stale (not echoing a recent nonce)"] > 0);
 }
 
+/// The two-node cluster at a heartbeat interval of `interval`: `warn` 2, `dead` and
+/// `init_dead` 3 intervals, so a handshake (3 intervals) lasts as long as `dead`.
+fn at_interval(interval: Duration) -> Config {
+    let mut config = config(2, Failback::Manual);
+    config.timing.interval = interval;
+    config.timing.warn = interval * 2;
+    config.timing.dead = interval * 3;
+    config.timing.init_dead = interval * 3;
+    config
+}
+
+/// Alpha active, beta standby, at `interval`; someone on the LAN records what alpha
+/// sends beta for a while, and keeps it until it no longer echoes a nonce of beta
+/// that counts (two nonce periods).
+fn recorded(interval: Duration, seed: u64) -> Sim {
+    let mut sim = Sim::new(at_interval(interval), seed);
+    sim.run_until(interval * 20, |s| {
+        s.role(0) == Some(Role::Active)
+            && s.holders() == vec![0]
+            && s.role(1) == Some(Role::Standby)
+    });
+    sim.record(0, 1);
+    sim.run_for(interval * 5);
+    sim.stop_recording();
+    sim.run_for(sim.config.timing.dead * 2 + interval);
+    sim
+}
+
+/// The replay period: more than the second of quiet after which the handshake rule
+/// used to open a new handshake, less than a handshake at either interval.
+const REPLAY_EVERY: Duration = Duration::from_millis(1500);
+
+/// A standby takes over as soon as nothing else holds it back, whatever an attacker
+/// replays of the old holder's heartbeats: it has heard their sequence numbers
+/// already, so they open no handshake. Here the holder's daemon died first and its
+/// kernel kept answering for the VIP, so the standby waited (in fault, probing) while
+/// the replays came; then the holder's box went down.
+fn replays_never_hold_off_a_standby(interval: Duration, seed: u64) {
+    let mut sim = recorded(interval, seed);
+    sim.kill_daemon(0);
+    sim.replay(REPLAY_EVERY);
+    let t = sim.config.timing;
+    sim.run_for(t.dead * 4);
+    assert!(sim.has_event(1, |e| matches!(e, Event::TakeoverHeld { .. })));
+    assert_eq!(sim.holders(), vec![0]);
+    sim.crash(0);
+    let took = sim.run_until(t.dead * 20, |s| s.holders() == vec![1]);
+    assert!(
+        took <= t.interval * 2 + sim.hook_time,
+        "took over too late: {took:?}"
+    );
+    assert!(sim.replayer.as_ref().unwrap().replayed >= 4);
+    // They keep coming, and change nothing.
+    sim.run_for(t.dead * 4);
+    assert_eq!(sim.holders(), vec![1]);
+    assert!(
+        !sim.machine(1).peers()[0].alive,
+        "a recording revived alpha"
+    );
+    assert!(sim.machine(1).rejected()["replayed or duplicate"] > 0);
+}
+
+#[test]
+fn replays_of_a_dead_holder_never_hold_off_the_standby_at_a_1s_interval() {
+    replays_never_hold_off_a_standby(Duration::from_secs(1), 27);
+}
+
+#[test]
+fn replays_of_a_dead_holder_never_hold_off_the_standby_at_a_2s_interval() {
+    replays_never_hold_off_a_standby(Duration::from_secs(2), 28);
+}
+
+/// A node that starts knows nothing of its peer, so a replayed heartbeat looks like
+/// the first packet of a handshake; but a peer opens one handshake per handshake and
+/// `dead`, so a replay delays the takeover by one handshake at most.
+fn replays_never_hold_off_a_starting_node(interval: Duration, seed: u64) {
+    let mut sim = recorded(interval, seed);
+    sim.crash(0);
+    sim.crash(1);
+    sim.packets.clear();
+    sim.restart(1);
+    sim.replay(REPLAY_EVERY);
+    let t = sim.config.timing;
+    let took = sim.run_until(t.dead * 20, |s| s.holders() == vec![1]);
+    let handshake = t.interval * 3;
+    assert!(
+        took <= t.init_dead + handshake + t.interval + sim.hook_time + ms(5),
+        "took over too late: {took:?}"
+    );
+    assert!(sim.replayer.as_ref().unwrap().replayed >= 2);
+    assert!(
+        !sim.machine(1).peers()[0].alive,
+        "a recording revived alpha"
+    );
+    // The burst is reported, once per handshake.
+    sim.run_for(t.dead * 4);
+    assert!(sim.has_event(1, |e| matches!(e, Event::StaleBurst { .. })));
+    assert_eq!(sim.holders(), vec![1]);
+}
+
+#[test]
+fn replays_of_a_dead_peer_never_hold_off_a_starting_node_at_a_1s_interval() {
+    replays_never_hold_off_a_starting_node(Duration::from_secs(1), 29);
+}
+
+#[test]
+fn replays_of_a_dead_peer_never_hold_off_a_starting_node_at_a_2s_interval() {
+    replays_never_hold_off_a_starting_node(Duration::from_secs(2), 30);
+}
+
+/// Incarnations only grow: heartbeats recorded before the peer restarted, replayed
+/// while they still echo a valid nonce, are dropped, never taken for a restart.
+#[test]
+fn a_recording_of_an_older_incarnation_is_never_taken_for_a_restart() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 31);
+    sim.record(0, 1);
+    sim.run_for(ms(300));
+    sim.restart(0);
+    sim.run_until(ms(2000), |s| {
+        s.has_event(1, |e| matches!(e, Event::PeerRestarted { .. }))
+    });
+    let restarted = sim.machine(1).peers()[0].incarnation;
+    sim.replay(ms(10));
+    sim.run_for(ms(300));
+    let beta = sim.machine(1);
+    let restarts = sim.nodes[1]
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::PeerRestarted { .. }))
+        .count();
+    assert_eq!(restarts, 1, "a recording was taken for a restart");
+    assert_eq!(beta.peers()[0].incarnation, restarted);
+    assert!(beta.rejected()["older incarnation"] > 0);
+    assert!(beta.peers()[0].alive);
+}
+
+/// The exception to "incarnations only grow": a peer whose clock went back between
+/// two starts is heard again once its last incarnation is dead here, as a new peer,
+/// never a restart.
+#[test]
+fn a_peer_whose_clock_went_back_is_heard_once_its_last_incarnation_is_dead() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 32);
+    sim.crash(1);
+    let known = sim.machine(0).peers()[0].incarnation.unwrap();
+    let now = sim.now;
+    sim.nodes[1].machine = Some(Machine::new(&sim.config, 1, known - 1, 7, now));
+    sim.drain(1);
+    let t = sim.config.timing;
+    let took = sim.run_until(t.dead * 4, |s| {
+        let beta = &s.machine(0).peers()[0];
+        beta.alive && beta.incarnation == Some(known - 1)
+    });
+    assert!(
+        took >= t.dead - t.interval,
+        "an older incarnation was heard while the newer one lived: {took:?}"
+    );
+    assert!(took <= t.dead * 2 + t.interval * 2, "{took:?}");
+    assert_eq!(sim.machine(0).peers()[0].incarnation, Some(known - 1));
+    assert!(!sim.has_event(0, |e| matches!(e, Event::PeerRestarted { .. })));
+}
+
 #[test]
 fn packets_from_another_cluster_or_key_are_counted_and_ignored() {
     let mut sim = Sim::settled(config(2, Failback::Auto), 22);
@@ -521,7 +682,7 @@ fn packets_from_another_cluster_or_key_are_counted_and_ignored() {
     let now = sim.now;
     for cfg in [foreign, wrong_key] {
         // An impostor claiming to be alpha, active, on beta's links.
-        let mut impostor = Machine::new(&cfg, 0, u64::MAX / 2, now);
+        let mut impostor = Machine::new(&cfg, 0, u64::MAX / 2, 1, now);
         impostor.handle_timeout(now);
         while let Some(action) = impostor.poll_action() {
             if let Action::Send { link, to, datagram } = action
@@ -552,7 +713,7 @@ fn a_different_configuration_on_the_peer_is_reported() {
     let mut other = config(2, Failback::Auto);
     other.timing.dead = ms(800);
     let mut sim = Sim::new(config(2, Failback::Auto), 23);
-    sim.nodes[1].machine = Some(Machine::new(&other, 1, 99, sim.now));
+    sim.nodes[1].machine = Some(Machine::new(&other, 1, 99, 1, sim.now));
     sim.run_for(ms(1500));
     assert!(sim.has_event(0, |e| matches!(e, Event::FingerprintMismatch { .. })));
     assert!(sim.has_event(1, |e| matches!(e, Event::FingerprintMismatch { .. })));
@@ -1290,7 +1451,7 @@ fn the_liveness_check_catches_a_standby_that_never_takes_over() {
     slow.timing.init_dead = Duration::from_secs(100);
     let mut sim = Sim::new(config(2, Failback::Manual), 62);
     let now = sim.now;
-    sim.nodes[1].machine = Some(Machine::new(&slow, 1, 99, now));
+    sim.nodes[1].machine = Some(Machine::new(&slow, 1, 99, 1, now));
     sim.run_until(ms(3000), |s| s.holders() == vec![0]);
     sim.crash(0);
     let bound = takeover_bound(&sim.config, sim.hook_time);

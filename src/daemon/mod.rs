@@ -98,6 +98,9 @@ pub enum DaemonError {
     /// The status page's thread could not be started (out of threads or memory).
     #[error("cannot start the status page's thread: {0}")]
     HttpThread(io::Error),
+    /// The kernel gave no random seed for the heartbeat nonces (getrandom(2)).
+    #[error("cannot read a random seed for the heartbeat nonces (getrandom): {0}")]
+    Seed(io::Error),
 }
 
 /// Why a reload was rejected; the running configuration stays in force.
@@ -121,6 +124,28 @@ fn one_line(err: &ConfigError) -> String {
             .join("; "),
         ConfigError::Read { .. } => err.to_string(),
     }
+}
+
+/// A seed for the machine's freshness nonces, from the kernel's random pool: a
+/// recording of this node's peers must never meet the same nonces again.
+fn random_seed() -> io::Result<u64> {
+    let mut bytes = [0u8; 8];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        let rest = &mut bytes[filled..];
+        // SAFETY: the pointer and length describe `rest`, which lives across the call.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match usize::try_from(n) {
+            Ok(n) => filled += n,
+            Err(_) => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    Ok(u64::from_ne_bytes(bytes))
 }
 
 /// A control request waiting for the loop's answer.
@@ -265,6 +290,7 @@ impl<H: Host> Shell<H> {
         listeners: Listeners,
         host: H,
     ) -> Result<(Shell<H>, Machine, Inputs), DaemonError> {
+        let seed = random_seed().map_err(DaemonError::Seed)?;
         let (intake, datagrams) = receive::start(&config, me, &listeners.links);
         host.set_hook_user(config.hooks.run_as.clone());
         let state = Worker::spawn("failoverd-state", 16, |persist: Persist| {
@@ -314,7 +340,7 @@ impl<H: Host> Shell<H> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         let now = Instant::now().into_std();
-        let machine = Machine::with_maintenance(&config, me, incarnation, maintenance, now);
+        let machine = Machine::with_maintenance(&config, me, incarnation, seed, maintenance, now);
         info!(
             node = %config.nodes[me].name,
             cluster = %config.cluster.name,

@@ -551,7 +551,7 @@ mod tests {
     #[test]
     fn a_vip_a_reload_took_out_is_removed_until_that_works() {
         let t0 = Instant::now();
-        let mut machine = Machine::new(&config(&["198.18.0.10", "198.18.0.20"]), 0, 1, t0);
+        let mut machine = Machine::new(&config(&["198.18.0.10", "198.18.0.20"]), 0, 1, 1, t0);
         run(&mut machine, t0, Duration::from_secs(3), false);
         assert!(machine.holding(), "alone, alpha took the VIPs");
         let t1 = t0 + Duration::from_secs(3);

@@ -86,8 +86,9 @@ impl Phase {
 pub(super) struct Claim {
     pub from: Role,
     pub reason: Reason,
-    /// This node's nonce when it claimed; a rival's echo of it confirms.
-    pub nonce: u64,
+    /// The epoch of this node's nonce when it claimed (a fresh one): a rival's echo
+    /// of it, or of a later one, confirms.
+    pub epoch: u64,
     /// Rivals (peer indexes) that have not echoed the claim yet.
     pub waiting: Vec<usize>,
 }
@@ -706,7 +707,7 @@ impl Machine {
         self.election.phase = Phase::Claiming(Claim {
             from: self.role(),
             reason,
-            nonce: self.nonce,
+            epoch: self.nonces.epoch(),
             waiting: rivals,
         });
         let wait = self.settings.handshake_wait();

@@ -218,6 +218,10 @@ pub enum Reject {
     /// It does not echo a recent nonce of this node: a recording, or the first
     /// packet of a handshake after a start or a partition.
     Stale,
+    /// It comes from an earlier incarnation of the peer than the one heard: a
+    /// recording (or a peer whose clock went back, heard once its last incarnation
+    /// is dead here; see `Peer::accept`).
+    OldIncarnation,
 }
 
 impl Reject {
@@ -233,6 +237,7 @@ impl Reject {
             Reject::WrongSource => "unexpected source address",
             Reject::Replay => "replayed or duplicate",
             Reject::Stale => "stale (not echoing a recent nonce)",
+            Reject::OldIncarnation => "older incarnation",
         }
     }
 }
@@ -319,6 +324,15 @@ pub enum Event {
     /// Datagrams dropped since the last report, by reason (reported at most every 10 s).
     Rejected {
         counts: Vec<(Reject, u64)>,
+    },
+    /// A peer that is not alive sent `count` stale heartbeats over `over`, after a
+    /// handshake that did not make it count: it does not hear this node (a one-way
+    /// cut), or someone replays recordings of it on the LAN. Elections do not wait
+    /// for them. Reported at most once a minute.
+    StaleBurst {
+        peer: String,
+        count: u64,
+        over: Duration,
     },
     VipFailed {
         vip: String,
@@ -465,7 +479,7 @@ impl Event {
             | Event::CheckPassed { .. }
             | Event::CheckStuck { .. }
             | Event::CheckCleared { .. } => EventKind::Health,
-            Event::Rejected { .. } => EventKind::Rejected,
+            Event::Rejected { .. } | Event::StaleBurst { .. } => EventKind::Rejected,
             Event::VipFailed { .. } | Event::VipRemoveFailed { .. } | Event::StaleVip { .. } => {
                 EventKind::Vip
             }
@@ -500,6 +514,7 @@ impl Event {
             | Event::CheckFailed { .. }
             | Event::CheckStuck { .. }
             | Event::Rejected { .. }
+            | Event::StaleBurst { .. }
             | Event::StaleVip { .. }
             | Event::Stalled { .. }
             | Event::ProbeFailed { .. }
@@ -617,6 +632,13 @@ impl fmt::Display for Event {
                 }
                 Ok(())
             }
+            Event::StaleBurst { peer, count, over } => write!(
+                f,
+                "{count} stale heartbeats from {peer} in {} while it is not alive: it does not \
+                 hear this node, or recordings of it are replayed on the LAN; elections do not \
+                 wait for them",
+                format_duration(*over)
+            ),
             Event::VipFailed { vip, action, error } => {
                 write!(f, "failed to {action} VIP {vip}: {error}")
             }

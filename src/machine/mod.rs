@@ -39,6 +39,7 @@ mod election;
 pub mod event;
 mod guard;
 pub mod health;
+mod nonce;
 mod orders;
 pub mod peer;
 mod quorum;
@@ -58,6 +59,7 @@ use election::{Election, Lifecycle, Phase, Request, VipState};
 pub use event::{Event, Reason, Reject, Role, Severity};
 pub use guard::Hold;
 use health::{Health, Run};
+use nonce::Nonces;
 pub use orders::{Accepted, Order, Refusal};
 use peer::Peer;
 pub use peer::{LinkState, LinkView};
@@ -275,10 +277,8 @@ pub struct Machine {
     settings: Settings,
     incarnation: u64,
     sequence: u64,
-    /// Freshness nonce, changed every `dead`; peers must echo it (see wire::heartbeat).
-    nonce: u64,
-    previous_nonce: u64,
-    nonce_epoch: u64,
+    /// Freshness nonces, changed every `dead`; peers must echo them (see wire::heartbeat).
+    nonces: Nonces,
     lifecycle: Lifecycle,
     /// Set by `failoverd maintenance on` here: no automatic transitions anywhere.
     maintenance: bool,
@@ -305,9 +305,12 @@ pub struct Machine {
 impl Machine {
     /// A machine for node `me` of `config`. `incarnation` must grow from one start of
     /// the daemon to the next (the shell uses the wall-clock start time in µs): peers
-    /// reject anything older, which is what makes replayed packets harmless.
-    pub fn new(config: &Config, me: usize, incarnation: u64, now: Instant) -> Machine {
-        Machine::with_maintenance(config, me, incarnation, false, now)
+    /// reject anything older while this one lives (see `Peer::accept` for a clock
+    /// that went back). `seed` seeds the freshness nonces: it must differ from one
+    /// start to the next and be unknown outside (the shell reads it from
+    /// getrandom(2)); the machine draws nothing random otherwise.
+    pub fn new(config: &Config, me: usize, incarnation: u64, seed: u64, now: Instant) -> Machine {
+        Machine::with_maintenance(config, me, incarnation, seed, false, now)
     }
 
     /// Like [`Machine::new`], for a node whose maintenance mode survived a restart.
@@ -315,6 +318,7 @@ impl Machine {
         config: &Config,
         me: usize,
         incarnation: u64,
+        seed: u64,
         maintenance: bool,
         now: Instant,
     ) -> Machine {
@@ -340,9 +344,7 @@ impl Machine {
             settings,
             incarnation,
             sequence: 0,
-            nonce: nonce_for(incarnation, 0),
-            previous_nonce: 0,
-            nonce_epoch: 0,
+            nonces: Nonces::new(seed, now),
             lifecycle: Lifecycle::Running,
             maintenance,
             peers,
@@ -554,9 +556,7 @@ impl Machine {
 
     /// Moves to the next freshness nonce; the one before stays valid for a `dead`.
     pub(super) fn renew_nonce(&mut self, now: Instant) {
-        self.previous_nonce = self.nonce;
-        self.nonce_epoch += 1;
-        self.nonce = nonce_for(self.incarnation, self.nonce_epoch);
+        self.nonces.renew(now);
         self.timers
             .set(Timer::Nonce, now + self.settings.timing.dead);
     }
@@ -578,7 +578,11 @@ impl Machine {
         let Some(index) = self.peers.iter().position(|p| p.name == hb.node) else {
             return self.reject(now, Reject::UnknownNode);
         };
-        let ours = (self.nonce, self.previous_nonce);
+        let fresh = peer::Freshness {
+            issued: self.nonces.find(hb.echo).map(|issued| issued.at),
+            dead: self.settings.timing.dead,
+            handshake: self.settings.handshake_wait(),
+        };
         let peer = &mut self.peers[index];
         let Some(view) = peer.links.iter().position(|v| v.link == link) else {
             return self.reject(now, Reject::WrongSource);
@@ -590,7 +594,7 @@ impl Machine {
         // the reason for a takeover.
         let was_holding = peer.holds() && !peer.claiming;
         let alive = peer.alive;
-        let accepted = peer.accept(view, &hb, ours, now, &mut self.events);
+        let accepted = peer.accept(view, &hb, &fresh, now, &mut self.events);
         self.track_peer(now, index);
         let update = match accepted {
             Ok(update) => update,
@@ -619,10 +623,10 @@ impl Machine {
         // A claimer waits for every peer that might claim too to echo its claim, or
         // a nonce of ours issued since: a claim that waits longer than `dead` for a
         // late rival sees its nonce renewed, and the rival echoes the newer one.
-        let ours = [self.nonce, self.previous_nonce];
+        // Nonces are random, so "since" is told by their epochs.
+        let echoed = self.nonces.find(hb.echo);
         if let Phase::Claiming(claim) = &mut self.election.phase
-            && hb.echo >= claim.nonce
-            && ours.contains(&hb.echo)
+            && echoed.is_some_and(|issued| issued.epoch >= claim.epoch)
         {
             claim.waiting.retain(|&i| i != index);
         }
@@ -814,7 +818,7 @@ impl Machine {
             incarnation: self.incarnation,
             sequence: self.sequence,
             fingerprint: self.settings.fingerprint,
-            nonce: self.nonce,
+            nonce: self.nonces.current(),
             echo: 0,
             votes: None,
             cluster: self.settings.cluster.clone(),
@@ -883,10 +887,4 @@ impl Machine {
             self.actions.push_back(Action::Log(event));
         }
     }
-}
-
-/// Unique over a node's life and across its restarts (the incarnation is the start
-/// time in µs); never 0, which means "nothing heard" on the wire.
-fn nonce_for(incarnation: u64, epoch: u64) -> u64 {
-    incarnation.wrapping_add(epoch).max(1)
 }

@@ -13,8 +13,20 @@ use crate::wire::heartbeat::{
     Heartbeat, Votes,
 };
 
-/// Silence after which a stale packet starts a new handshake.
-const QUIET: Duration = Duration::from_secs(1);
+/// Stale heartbeats that keep coming from a peer that is not alive are reported at
+/// most this often.
+const BURST_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// This node's side of the freshness rules, for one received heartbeat.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Freshness {
+    /// When this node issued the nonce the heartbeat echoes, if that nonce still
+    /// counts (see `nonce`).
+    pub issued: Option<Instant>,
+    pub dead: Duration,
+    /// How long a handshake holds elections (`Settings::handshake_wait`).
+    pub handshake: Duration,
+}
 
 /// Liveness of one link to one peer. Serialized as [`LinkState::as_str`] names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -75,7 +87,14 @@ pub struct Peer {
     /// Since when a peer that is not alive has been sending heartbeats that do not
     /// echo our nonce yet: it is about to count, so elections wait a moment for it.
     pub handshake_since: Option<Instant>,
-    last_stale: Option<Instant>,
+    /// When the latest handshake began, answered or not: the next may begin only a
+    /// handshake and `dead` later (see [`Peer::accept`]).
+    last_handshake: Option<Instant>,
+    /// Stale heartbeats since `stale_since` (the latest handshake or report), and
+    /// when they were last reported.
+    stale_count: u64,
+    stale_since: Option<Instant>,
+    burst_reported: Option<Instant>,
     pub role: Role,
     pub releasing: bool,
     pub leaving: bool,
@@ -146,7 +165,10 @@ impl Peer {
             newest: None,
             heard_nonce: None,
             handshake_since: None,
-            last_stale: None,
+            last_handshake: None,
+            stale_count: 0,
+            stale_since: None,
+            burst_reported: None,
             role: Role::Starting,
             releasing: false,
             leaving: false,
@@ -200,46 +222,41 @@ impl Peer {
         self.votes.is_some_and(|v| v.held)
     }
 
-    /// Checks freshness and the replay window, then updates the view. The datagram
-    /// already passed authentication, the cluster check and the source check.
+    /// Checks freshness, the incarnation and the replay window, then updates the
+    /// view. The datagram already passed authentication, the cluster check and the
+    /// source check. `view` is the position in [`Peer::links`] of the link it came on.
     ///
-    /// `ours` are this node's current and previous nonces. A heartbeat that echoes
-    /// neither was made before its sender heard this node recently: a recording, or
-    /// the first packet of a handshake. Either way it changes nothing but the nonce
-    /// to echo, and that only while the peer is not alive, so a flood of recordings
-    /// cannot disturb a live exchange.
-    /// `view` is the position in [`Peer::links`] of the link it came on.
-    pub fn accept(
+    /// A heartbeat that echoes no nonce of ours that still counts (`fresh.issued`
+    /// is `None`) was made before its sender heard this node recently: a recording,
+    /// or the first packet of a handshake (see [`Peer::stale`]).
+    ///
+    /// Incarnations only grow: a fresh heartbeat of a later one means the peer
+    /// restarted, and one of an earlier one is a recording, with one exception. A
+    /// peer whose clock went back between two starts (no RTC, NTP stepping it) comes
+    /// back with an older incarnation; it is heard once the incarnation this node
+    /// knows is dead to it (silent for `dead`), in a heartbeat that echoes a nonce
+    /// this node issued after it last heard that incarnation, which no recording can
+    /// echo. It comes up as a new peer, never as a restart.
+    pub(super) fn accept(
         &mut self,
         view: usize,
         hb: &Heartbeat,
-        ours: (u64, u64),
+        fresh: &Freshness,
         now: Instant,
         events: &mut Vec<Event>,
     ) -> Result<Update, Reject> {
         let mut update = Update::default();
-        let fresh = hb.echo != 0 && (hb.echo == ours.0 || hb.echo == ours.1);
-        if !fresh {
-            if !self.alive {
-                self.heard_nonce = Some(hb.nonce);
-                // A handshake starts with the first stale packet after a quiet spell;
-                // a steady stream of them (a replay) does not keep one open.
-                let quiet = self
-                    .last_stale
-                    .is_none_or(|t| now.saturating_duration_since(t) > QUIET);
-                if quiet {
-                    self.handshake_since = Some(now);
-                }
-                self.last_stale = Some(now);
-            }
-            return Err(Reject::Stale);
-        }
-        self.handshake_since = None;
+        let Some(issued) = fresh.issued else {
+            return Err(self.stale(view, hb, fresh, now, events));
+        };
         match self.incarnation {
             Some(current) if hb.incarnation == current => {
                 if self.links[view].seq.is_some_and(|seq| hb.sequence <= seq) {
                     return Err(Reject::Replay);
                 }
+            }
+            Some(current) if hb.incarnation < current && !self.went_back(issued, fresh, now) => {
+                return Err(Reject::OldIncarnation);
             }
             previous => {
                 // A new incarnation: the peer restarted. Sequence windows start over
@@ -260,6 +277,9 @@ impl Peer {
                 self.up_since = Some(now);
             }
         }
+        self.handshake_since = None;
+        self.stale_since = None;
+        self.stale_count = 0;
         self.heard_nonce = Some(hb.nonce);
         let role = self.role_of(hb);
         let view = &mut self.links[view];
@@ -326,6 +346,81 @@ impl Peer {
             self.votes = hb.votes;
         }
         Ok(update)
+    }
+
+    /// A heartbeat that echoes no recent nonce of ours. While the peer is alive it
+    /// changes nothing, so a flood of recordings cannot disturb a live exchange.
+    ///
+    /// While it is not, it may be the first packet of a handshake (the peer started,
+    /// or a partition healed): its nonce is the one to echo, and elections wait
+    /// `handshake` for the peer, which may rank first. Nothing tells such a packet
+    /// from a recording made by someone on the LAN, except what this node already
+    /// heard: an incarnation older than the one it knows, or a sequence number it
+    /// already accepted on that link, is a recording and opens nothing. For the rest,
+    /// a peer opens at most one handshake per `handshake` and `dead`: a replay can
+    /// delay a takeover by one handshake, never hold it off. Stale heartbeats that
+    /// keep coming once a handshake is over (recordings, or a peer that does not hear
+    /// this node) are reported at most once a minute.
+    fn stale(
+        &mut self,
+        view: usize,
+        hb: &Heartbeat,
+        fresh: &Freshness,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) -> Reject {
+        if self.alive {
+            return Reject::Stale;
+        }
+        if let Some(current) = self.incarnation {
+            if hb.incarnation < current {
+                return Reject::OldIncarnation;
+            }
+            if hb.incarnation == current && self.links[view].seq.is_some_and(|s| hb.sequence <= s) {
+                return Reject::Replay;
+            }
+        }
+        self.heard_nonce = Some(hb.nonce);
+        let since = self
+            .last_handshake
+            .map(|t| now.saturating_duration_since(t));
+        if since.is_none_or(|since| since >= fresh.handshake + fresh.dead) {
+            self.handshake_since = Some(now);
+            self.last_handshake = Some(now);
+            if self.stale_since.is_none() {
+                self.stale_since = Some(now);
+            }
+            self.stale_count += 1;
+            return Reject::Stale;
+        }
+        self.stale_count += 1;
+        let due = self
+            .burst_reported
+            .is_none_or(|t| now.saturating_duration_since(t) >= BURST_REPORT_EVERY);
+        if since.is_some_and(|since| since >= fresh.handshake)
+            && due
+            && let Some(from) = self.stale_since
+        {
+            events.push(Event::StaleBurst {
+                peer: self.name.clone(),
+                count: self.stale_count,
+                over: now.saturating_duration_since(from),
+            });
+            self.burst_reported = Some(now);
+            self.stale_since = Some(now);
+            self.stale_count = 0;
+        }
+        Reject::Stale
+    }
+
+    /// Whether a fresh heartbeat of an older incarnation than the one known comes
+    /// from a peer whose clock went back (see [`Peer::accept`]): the known one is
+    /// dead to this node, and the echoed nonce was issued after it was last heard.
+    fn went_back(&self, issued: Instant, fresh: &Freshness, now: Instant) -> bool {
+        !self.alive
+            && self.last_heard().is_none_or(|last| {
+                now.saturating_duration_since(last) >= fresh.dead && issued > last
+            })
     }
 
     /// When anything was last heard from the peer, on any link.
@@ -428,5 +523,130 @@ impl Peer {
         for view in &mut self.links {
             view.state = LinkState::Down;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::wire::heartbeat::WireState;
+
+    const DEAD: Duration = Duration::from_secs(3);
+    const HANDSHAKE: Duration = Duration::from_secs(3);
+
+    fn peer() -> Peer {
+        let address = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2));
+        let settings = PeerSettings {
+            name: "alpha".into(),
+            index: 0,
+            witness: false,
+            priority: 200,
+            addresses: vec![Some(address)],
+        };
+        let mine = [Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3)))];
+        Peer::new(&settings, &["lan".into()], &mine)
+    }
+
+    fn hb(incarnation: u64, sequence: u64) -> Heartbeat {
+        Heartbeat {
+            link: 0,
+            state: WireState::Active,
+            flags: 0,
+            health: 0,
+            priority: 200,
+            incarnation,
+            sequence,
+            fingerprint: [0; 8],
+            nonce: 42,
+            echo: 7,
+            votes: None,
+            cluster: "c".into(),
+            node: "alpha".into(),
+        }
+    }
+
+    /// Our nonce as echoed, issued at `issued`, or none that counts.
+    fn fresh(issued: Option<Instant>) -> Freshness {
+        Freshness {
+            issued,
+            dead: DEAD,
+            handshake: HANDSHAKE,
+        }
+    }
+
+    fn timing() -> Timing {
+        Timing {
+            interval: Duration::from_secs(1),
+            warn: Duration::from_secs(2),
+            dead: DEAD,
+            init_dead: DEAD,
+        }
+    }
+
+    #[test]
+    fn a_peer_opens_one_handshake_per_handshake_and_dead() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        let mut events = Vec::new();
+        let stale = fresh(None);
+        let at = |s: u64| t0 + Duration::from_millis(s);
+        assert_eq!(
+            p.accept(0, &hb(5, 1), &stale, t0, &mut events).err(),
+            Some(Reject::Stale)
+        );
+        assert_eq!(p.handshake_since, Some(t0));
+        // Stale packets every 1.5 s: none opens another until handshake + dead.
+        for (i, ms) in (1500..6000).step_by(1500).enumerate() {
+            let _ = p.accept(0, &hb(5, 2 + i as u64), &stale, at(ms), &mut events);
+            assert_eq!(p.handshake_since, Some(t0), "at {ms} ms");
+        }
+        assert!(matches!(events.as_slice(), [Event::StaleBurst { .. }]));
+        let _ = p.accept(0, &hb(5, 9), &stale, at(6000), &mut events);
+        assert_eq!(p.handshake_since, Some(at(6000)));
+    }
+
+    #[test]
+    fn a_stale_recording_of_what_was_heard_opens_no_handshake() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        let mut events = Vec::new();
+        p.accept(0, &hb(5, 10), &fresh(Some(t0)), t0, &mut events)
+            .expect("fresh");
+        let later = t0 + DEAD * 2;
+        assert!(p.age(later, &timing(), &mut events));
+        let stale = fresh(None);
+        let replayed = p.accept(0, &hb(5, 10), &stale, later, &mut events);
+        assert_eq!(replayed.err(), Some(Reject::Replay));
+        let older = p.accept(0, &hb(4, 99), &stale, later, &mut events);
+        assert_eq!(older.err(), Some(Reject::OldIncarnation));
+        assert_eq!(p.handshake_since, None);
+        // A later sequence may be a partition healing: that one opens a handshake.
+        let _ = p.accept(0, &hb(5, 11), &stale, later, &mut events);
+        assert_eq!(p.handshake_since, Some(later));
+    }
+
+    #[test]
+    fn an_older_incarnation_is_heard_only_once_the_known_one_is_dead_and_in_a_newer_echo() {
+        let t0 = Instant::now();
+        let mut p = peer();
+        let mut events = Vec::new();
+        p.accept(0, &hb(5, 1), &fresh(Some(t0)), t0, &mut events)
+            .expect("fresh");
+        let t1 = t0 + Duration::from_secs(1);
+        // Alive: an older incarnation is a recording, whatever it echoes.
+        let alive = p.accept(0, &hb(4, 1), &fresh(Some(t1)), t1, &mut events);
+        assert_eq!(alive.err(), Some(Reject::OldIncarnation));
+        let t2 = t0 + DEAD;
+        assert!(p.age(t2, &timing(), &mut events));
+        // Dead, but the echo is of a nonce issued before the peer was last heard.
+        let early = p.accept(0, &hb(4, 2), &fresh(Some(t0)), t2, &mut events);
+        assert_eq!(early.err(), Some(Reject::OldIncarnation));
+        let update = p
+            .accept(0, &hb(4, 3), &fresh(Some(t1)), t2, &mut events)
+            .expect("a clock that went back");
+        assert!(update.came_up && !update.restarted);
+        assert_eq!(p.incarnation, Some(4));
     }
 }

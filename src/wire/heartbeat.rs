@@ -44,9 +44,11 @@
 //! Decoding checks the tag before it trusts any field, and never panics.
 //!
 //! The echo is what makes a recorded packet useless later: a receiver trusts a
-//! heartbeat only if it echoes one of the receiver's two latest nonces, which change
-//! every `dead` period and at every start, so the packet was made after the sender
-//! heard the receiver recently.
+//! heartbeat only if it echoes one of the receiver's two latest nonces, which are
+//! random and change every `dead` period, at every claim and at every start, so the
+//! packet was made after the sender heard the receiver recently. The incarnation
+//! only grows from one start of the sender to the next; what a receiver makes of an
+//! older one, and of packets that echo nothing recent, is `machine::peer`'s.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

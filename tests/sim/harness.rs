@@ -9,8 +9,9 @@
 //! `cut_path`, `cut_link`/`restore_link`, `isolate`, `burst` (a path that drops
 //! everything for a while), `heal`, `gateway_down`/`gateway_up`, `hooks` (hook programs
 //! that fail, or hang until `hooks.timeout`), `vip_adds_fail`, `vip_removes_fail`,
-//! operator orders and
-//! `reload`. After every step the [`Watch`] checks the invariants; a failure
+//! operator orders, `reload`, and an attacker on the LAN that records a node's
+//! heartbeats to a peer and replays them later (`record`, `replay`). After every step
+//! the [`Watch`] checks the invariants; a failure
 //! prints the seed, how to replay it and the trace.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -327,6 +328,22 @@ enum Timed {
     MaintenanceOff(usize),
 }
 
+/// Someone on the LAN who records the heartbeats one node sends another, on every
+/// link, and replays them later, one every `every`, oldest first and round again.
+/// Replays reach the victim's daemon like any datagram; they are never contact
+/// (`Sim::last_rx`).
+pub struct Replayer {
+    pub from: usize,
+    pub to: usize,
+    pub recorded: Vec<Packet>,
+    recording: bool,
+    /// Replaying, one every `every`.
+    every: Option<Duration>,
+    next: Instant,
+    cursor: usize,
+    pub replayed: u64,
+}
+
 /// Decides, for a heartbeat from one node to another, whether the network loses it.
 pub type DropRule = Box<dyn FnMut(usize, usize, &Heartbeat) -> bool>;
 
@@ -377,6 +394,7 @@ pub struct Sim {
     /// seeing it for up to `dead` after it died or turned it off.
     pub maintenance_seen: Vec<Option<Instant>>,
     pub watch: Watch,
+    pub replayer: Option<Replayer>,
 }
 
 impl Sim {
@@ -462,6 +480,7 @@ impl Sim {
             sends: 0,
             maintenance_seen: vec![None; n],
             watch: Watch::default(),
+            replayer: None,
         };
         for i in 0..n {
             sim.start(i);
@@ -510,10 +529,14 @@ impl Sim {
         node.priority = self.config.nodes[i].priority;
         // Incarnations grow across restarts, as the wall clock does.
         let incarnation = (now - self.base).as_micros() as u64 + node.starts;
+        // A seed of its own for every daemon, as getrandom gives, drawn apart from the
+        // run's generator so that the network's draws stay what they were.
+        let seed = Rng::new(self.seed ^ ((i as u64) << 56) ^ node.starts).next();
         node.machine = Some(Machine::with_maintenance(
             &self.config,
             i,
             incarnation,
+            seed,
             maintenance,
             now,
         ));
@@ -730,6 +753,49 @@ impl Sim {
     pub fn isolate(&mut self, i: usize) {
         self.note(format!("isolate {}", self.name(i)));
         self.nodes[i].isolated = true;
+    }
+
+    /// Someone on the LAN starts recording what `from` sends `to` (see [`Replayer`]).
+    pub fn record(&mut self, from: usize, to: usize) {
+        self.note(format!(
+            "record what {} sends {}",
+            self.name(from),
+            self.name(to)
+        ));
+        self.replayer = Some(Replayer {
+            from,
+            to,
+            recorded: Vec::new(),
+            recording: true,
+            every: None,
+            next: self.now,
+            cursor: 0,
+            replayed: 0,
+        });
+    }
+
+    /// The recorder stops recording and keeps what it has.
+    pub fn stop_recording(&mut self) {
+        self.note("stop recording".into());
+        if let Some(r) = self.replayer.as_mut() {
+            r.recording = false;
+        }
+    }
+
+    /// The recorder stops recording and replays what it has, one every `every`,
+    /// from now on.
+    pub fn replay(&mut self, every: Duration) {
+        let Some(r) = self.replayer.as_mut() else {
+            return;
+        };
+        r.recording = false;
+        r.every = Some(every);
+        r.next = self.now;
+        let (n, to) = (r.recorded.len(), r.to);
+        self.note(format!(
+            "replay {n} recorded heartbeats to {}, one every {every:?}",
+            self.name(to)
+        ));
     }
 
     pub fn gateway_down(&mut self, i: usize) {
@@ -973,6 +1039,20 @@ impl Sim {
         };
         self.nodes[i].last_sent.insert((dest, link), self.now);
         self.sends += 1;
+        if let Some(r) = self.replayer.as_mut()
+            && r.recording
+            && (r.from, r.to) == (i, dest)
+        {
+            r.recorded.push(Packet {
+                at: self.now,
+                sent: 0,
+                sender: i,
+                to: dest,
+                link,
+                from,
+                bytes: bytes.clone(),
+            });
+        }
         let packet = Packet {
             at: self.now + ms(self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1)),
             sent: self.sends,
@@ -1241,6 +1321,12 @@ impl Sim {
         for (at, _) in &self.timed {
             next = next.min(*at);
         }
+        if let Some(r) = &self.replayer
+            && r.every.is_some()
+            && !r.recorded.is_empty()
+        {
+            next = next.min(r.next);
+        }
         for p in self.packets.iter().filter(|p| !self.nodes[p.to].paused) {
             next = next.min(p.at);
         }
@@ -1273,6 +1359,7 @@ impl Sim {
             }
         }
         due.sort_by_key(|p| p.at);
+        self.replay_due();
         for p in due {
             // A datagram overtaken on its link by a later one is old news: the
             // receiver drops it as a duplicate, so it shows no contact.
@@ -1372,6 +1459,37 @@ impl Sim {
             }
         }
         self.check_invariants();
+    }
+
+    /// The recorder's next replay, if it is due: the victim's daemon reads it if
+    /// it runs, and its LAN and the link work.
+    fn replay_due(&mut self) {
+        let now = self.now;
+        let Some(r) = self.replayer.as_mut() else {
+            return;
+        };
+        let Some(every) = r.every else { return };
+        if r.recorded.is_empty() || r.next > now {
+            return;
+        }
+        r.next = now + every;
+        let p = &r.recorded[r.cursor % r.recorded.len()];
+        r.cursor += 1;
+        let (to, link, from, bytes) = (p.to, p.link, p.from, p.bytes.clone());
+        if self.cut[link] || self.nodes[to].isolated || self.nodes[to].paused {
+            return;
+        }
+        if let Some(r) = self.replayer.as_mut() {
+            r.replayed += 1;
+        }
+        self.input(
+            to,
+            Input::Datagram {
+                link,
+                from,
+                bytes: &bytes,
+            },
+        );
     }
 
     fn check_invariants(&mut self) {

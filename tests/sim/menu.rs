@@ -34,7 +34,20 @@ struct Plan {
     /// the majority rule; with three, the fourth). It holds nothing; faults and
     /// orders reach it as they reach the others.
     witness: bool,
+    /// Someone on the LAN records what one node (`from`) sends another (`to`) from
+    /// the start, and from the tenth verb on replays it, one every `every`.
+    replay: Option<Replay>,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct Replay {
+    from: usize,
+    to: usize,
+    every: Duration,
+}
+
+/// The verb after which the recorder starts replaying.
+const REPLAY_FROM_VERB: usize = 10;
 
 impl Plan {
     fn of(seed: u64) -> Plan {
@@ -63,7 +76,22 @@ impl Plan {
             // Drawn after those, for the same reason: the plans drawn before the
             // witness existed stay as they were.
             witness: rng.chance(0.4) && nodes < 4,
+            replay: None,
         }
+        .with_replay(&mut rng)
+    }
+
+    /// Drawn after everything else, so that the plans drawn before the recorder
+    /// existed stay as they were.
+    fn with_replay(mut self, rng: &mut Rng) -> Plan {
+        let n = (self.nodes + usize::from(self.witness)) as u64;
+        if rng.chance(0.3) {
+            let from = rng.below(n) as usize;
+            let to = (from + 1 + rng.below(n - 1) as usize) % n as usize;
+            let every = ms(rng.pick(&[100, 700, 1500, 3000]));
+            self.replay = Some(Replay { from, to, every });
+        }
+        self
     }
 }
 
@@ -166,8 +194,18 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
     sim.loss = plan.loss;
     sim.delay = (1, plan.max_delay);
     sim.hook_time = plan.hook_time;
+    if let Some(r) = plan.replay {
+        sim.record(r.from, r.to);
+    }
     let total: u64 = MENU.iter().map(|(w, _)| w).sum();
-    for _ in 0..VERBS {
+    for verb_no in 0..VERBS {
+        // The recorder draws nothing from the run's generator: the verbs and the
+        // network stay what they are without it.
+        if let Some(r) = plan.replay
+            && verb_no == REPLAY_FROM_VERB
+        {
+            sim.replay(r.every);
+        }
         let mut roll = sim.rng.below(total);
         let verb = MENU
             .iter()
@@ -195,6 +233,7 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
                 Event::TakeoverHeld { .. } => "takeover_held".into(),
                 Event::Fenced { .. } => "fenced".into(),
                 Event::VipConflict { .. } => "vip_conflict".into(),
+                Event::StaleBurst { .. } => "stale_burst".into(),
                 Event::HookFailed { hook, .. } => format!("{hook}_hook_failed"),
                 Event::VipFailed { action, .. } => format!("vip_{action}_failed"),
                 _ => continue,

@@ -1,0 +1,151 @@
+//! This node's freshness nonces: the numbers its peers must echo for a heartbeat to
+//! count (see `wire::heartbeat`). A new one every `dead`, at every start and at every
+//! claim; the one before stays valid until the next.
+//!
+//! Nonces are random, drawn from a generator seeded by the shell (from getrandom(2)
+//! in the daemon, from the run's seed in simulations), so a node's nonces are
+//! unrelated from one start to the next and nobody can predict the next one. Being
+//! random, they carry no order: what was issued when is the epoch, kept here.
+
+use std::time::Instant;
+
+/// A nonce of this node that peers may still echo, and when it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Issued {
+    /// How many nonces this node issued before it, in this life.
+    pub epoch: u64,
+    pub at: Instant,
+}
+
+#[derive(Debug)]
+pub(super) struct Nonces {
+    current: u64,
+    current_at: Instant,
+    /// 0 until the first renewal: 0 on the wire means "nothing heard".
+    previous: u64,
+    previous_at: Instant,
+    epoch: u64,
+    rng: SplitMix64,
+}
+
+impl Nonces {
+    pub fn new(seed: u64, now: Instant) -> Nonces {
+        let mut rng = SplitMix64(seed);
+        let current = rng.nonce(&[]);
+        Nonces {
+            current,
+            current_at: now,
+            previous: 0,
+            previous_at: now,
+            epoch: 0,
+            rng,
+        }
+    }
+
+    /// The nonce to send.
+    pub fn current(&self) -> u64 {
+        self.current
+    }
+
+    /// The epoch of the nonce in use now; an echo of a nonce of this epoch or later
+    /// was made after the sender heard of it.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Issues a new nonce; the one before stays valid until the next renewal.
+    pub fn renew(&mut self, now: Instant) {
+        self.previous = self.current;
+        self.previous_at = self.current_at;
+        self.current = self.rng.nonce(&[self.current]);
+        self.current_at = now;
+        self.epoch += 1;
+    }
+
+    /// What `echo` is, if it is a nonce of this node that still counts: the current
+    /// one or the one before. 0 never is.
+    pub fn find(&self, echo: u64) -> Option<Issued> {
+        if echo == 0 {
+            None
+        } else if echo == self.current {
+            Some(Issued {
+                epoch: self.epoch,
+                at: self.current_at,
+            })
+        } else if echo == self.previous {
+            Some(Issued {
+                epoch: self.epoch - 1,
+                at: self.previous_at,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// splitmix64: a tiny generator with a full period, plenty for numbers that must be
+/// unpredictable only to someone who does not know the seed.
+#[derive(Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A nonce that is neither 0 nor one of `avoid`, so two valid nonces never match.
+    fn nonce(&mut self, avoid: &[u64]) -> u64 {
+        loop {
+            let n = self.next();
+            if n != 0 && !avoid.contains(&n) {
+                return n;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn an_echo_counts_for_the_current_and_the_previous_nonce_only() {
+        let t0 = Instant::now();
+        let mut nonces = Nonces::new(7, t0);
+        let first = nonces.current();
+        assert_eq!(nonces.find(0), None);
+        assert_eq!(nonces.find(first), Some(Issued { epoch: 0, at: t0 }));
+        let t1 = t0 + Duration::from_secs(1);
+        nonces.renew(t1);
+        let second = nonces.current();
+        assert_ne!(first, second);
+        assert_eq!(nonces.find(first), Some(Issued { epoch: 0, at: t0 }));
+        assert_eq!(nonces.find(second), Some(Issued { epoch: 1, at: t1 }));
+        nonces.renew(t1 + Duration::from_secs(1));
+        assert_eq!(nonces.find(first), None);
+        assert_eq!(nonces.find(second).map(|i| i.epoch), Some(1));
+    }
+
+    #[test]
+    fn the_seed_decides_the_nonces_and_they_are_not_ordered() {
+        let t0 = Instant::now();
+        let draw = |seed| {
+            let mut nonces = Nonces::new(seed, t0);
+            (0..16)
+                .map(|_| {
+                    nonces.renew(t0);
+                    nonces.current()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(1), draw(1));
+        assert_ne!(draw(1), draw(2));
+        let a = draw(3);
+        assert!(a.windows(2).any(|w| w[1] < w[0]), "{a:?}");
+    }
+}
