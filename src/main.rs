@@ -407,6 +407,11 @@ fn describe_node(config: &Config, me: usize, path: &Path) -> String {
         }
     }
     line(match &hooks.run_as {
+        // Only leaving uid 0 empties the capability sets: root keeps failoverd's.
+        Some(run_as) if run_as.uid == 0 => format!(
+            "hooks, exec checks and the fencing command run as {run_as}, with failoverd's \
+             capabilities"
+        ),
         Some(run_as) => format!(
             "hooks, exec checks and the fencing command run as {run_as}, without capabilities"
         ),
@@ -832,6 +837,32 @@ failure_timeout = "10s"
         let text = describe(&config, 0, Path::new("failoverd.toml"), None);
         assert!(text.contains("\nchecks: none\n"), "{text}");
         assert!(text.contains("start failure: ignore"), "{text}");
+    }
+
+    #[test]
+    fn check_says_a_hooks_user_of_uid_0_keeps_the_capabilities() {
+        let dir = std::env::temp_dir().join(format!("failoverd-main-root-{}", std::process::id()));
+        let mut config = config_with_checks(&dir);
+        let _ = fs::remove_dir_all(&dir);
+        let run_as = |user: &str, uid| failoverd::config::RunAs {
+            user: user.to_string(),
+            uid,
+            gid: uid,
+            groups: vec![uid],
+            home: PathBuf::from("/"),
+        };
+        config.hooks.run_as = Some(run_as("root", 0));
+        let text = describe(&config, 0, Path::new("failoverd.toml"), None);
+        assert!(
+            text.contains("run as root (uid 0, gid 0), with failoverd's capabilities"),
+            "{text}"
+        );
+        config.hooks.run_as = Some(run_as("hooks", 990));
+        let text = describe(&config, 0, Path::new("failoverd.toml"), None);
+        assert!(
+            text.contains("run as hooks (uid 990, gid 990), without capabilities"),
+            "{text}"
+        );
     }
 
     #[test]

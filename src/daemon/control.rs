@@ -25,6 +25,13 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// free again. With [`READ_TIMEOUT`] it keeps the wait for a slot, when every slot
 /// is taken by such clients, within the command line's 10 s.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a client's request may wait for the loop's answer. The loop answers at
+/// once, except a reload (answered once a thread has read the file) and `maintenance`
+/// (once a thread has written the flag): a hung mount or NSS server holds those up
+/// for as long as it hangs. Without a bound each such request would keep its slot
+/// for good, and a few retries would take every slot, `status` included. The
+/// command line gives up after 10 s anyway.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CLIENTS: usize = 16;
 
@@ -74,11 +81,13 @@ pub fn bind(control: &Control) -> Result<UnixListener, ControlError> {
     Ok(listener)
 }
 
-/// How long a client may take to send its request, and to take its reply.
+/// How long a client may take to send its request, and to take its reply; how long
+/// the loop may take to answer.
 #[derive(Debug, Clone, Copy)]
 struct Timeouts {
     read: Duration,
     write: Duration,
+    answer: Duration,
 }
 
 /// Accepts clients until the loop goes away.
@@ -86,6 +95,7 @@ pub async fn serve(listener: UnixListener, loop_tx: mpsc::Sender<Pending>) {
     let timeouts = Timeouts {
         read: READ_TIMEOUT,
         write: WRITE_TIMEOUT,
+        answer: ANSWER_TIMEOUT,
     };
     serve_with(listener, loop_tx, timeouts).await;
 }
@@ -137,9 +147,16 @@ async fn client(
                 if loop_tx.send(pending).await.is_err() {
                     Response::error("the daemon is shutting down")
                 } else {
-                    answer
-                        .await
-                        .unwrap_or_else(|_| Response::error("the daemon is shutting down"))
+                    match tokio::time::timeout(timeouts.answer, answer).await {
+                        Ok(answered) => answered
+                            .unwrap_or_else(|_| Response::error("the daemon is shutting down")),
+                        Err(_) => Response::error(format!(
+                            "no answer within {} s: the daemon is still reading its \
+                             configuration or writing its state directory (a hung mount?); \
+                             the command may yet take effect",
+                            timeouts.answer.as_secs()
+                        )),
+                    }
                 }
             }
         },
@@ -196,6 +213,7 @@ mod tests {
         let timeouts = Timeouts {
             read: READ_TIMEOUT,
             write: Duration::from_millis(300),
+            answer: ANSWER_TIMEOUT,
         };
         tokio::spawn(serve_with(listener, loop_tx, timeouts));
         tokio::spawn(async move {
@@ -236,5 +254,56 @@ mod tests {
             stream.read_to_end(&mut part).await.unwrap();
             assert!(part.len() < REPLY, "{} bytes", part.len());
         }
+    }
+
+    /// Requests the loop never answers (a reload whose file read hangs, a maintenance
+    /// flag that a hung state directory never takes) get an error after the answer
+    /// timeout and give their slot back: more of them than there are slots do not
+    /// lock out the next client.
+    #[tokio::test]
+    async fn requests_the_loop_never_answers_give_their_slots_back() {
+        let dir = Scratch::new("control-unanswered");
+        let socket = dir.join("ctl.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let (loop_tx, mut requests) = mpsc::channel::<Pending>(64);
+        let timeouts = Timeouts {
+            read: READ_TIMEOUT,
+            write: WRITE_TIMEOUT,
+            answer: Duration::from_millis(300),
+        };
+        tokio::spawn(serve_with(listener, loop_tx, timeouts));
+        // Takes every request and keeps it, unanswered, for as long as the test runs.
+        let (kept_tx, kept) = oneshot::channel::<Vec<Pending>>();
+        tokio::spawn(async move {
+            let mut kept = Vec::new();
+            while kept.len() < MAX_CLIENTS + 1 {
+                match requests.recv().await {
+                    Some(pending) => kept.push(pending),
+                    None => break,
+                }
+            }
+            let _ = kept_tx.send(kept);
+            std::future::pending::<()>().await;
+        });
+        let ask = |socket: PathBuf| async move {
+            let mut stream = UnixStream::connect(&socket).await.unwrap();
+            stream.write_all(STATUS).await.unwrap();
+            stream.shutdown().await.unwrap();
+            let mut reply = Vec::new();
+            stream.read_to_end(&mut reply).await.unwrap();
+            String::from_utf8(reply).unwrap()
+        };
+        let unanswered: Vec<_> = (0..MAX_CLIENTS)
+            .map(|_| tokio::spawn(ask(socket.clone())))
+            .collect();
+        let next = tokio::time::timeout(Duration::from_secs(10), ask(socket.clone()))
+            .await
+            .expect("every slot still held by a request the loop never answered");
+        assert!(next.contains("no answer within"), "{next}");
+        for reply in unanswered {
+            let reply = reply.await.unwrap();
+            assert!(reply.contains("\"ok\":false"), "{reply}");
+        }
+        assert_eq!(kept.await.unwrap().len(), MAX_CLIENTS + 1);
     }
 }

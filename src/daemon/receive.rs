@@ -38,6 +38,9 @@ const QUEUE: usize = 64;
 /// they are wrong; the rest are dropped as "unexpected source address".
 const DIAGNOSED: u32 = 200;
 
+/// The reason counted for datagrams that found their link's queue full.
+const QUEUE_FULL: &str = "queue full";
+
 /// Drops are logged at most this often (the machine's own rejections too).
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 
@@ -231,10 +234,15 @@ impl Intake {
                     None => counters.rejected.push(((*reason).to_string(), *n)),
                 }
             }
+            // Summed over the links like every other reason: one series per reason,
+            // or the metrics would repeat a label set, which scrapers refuse.
             if tally.overflow > 0 {
-                counters
-                    .rejected
-                    .push(("queue full".to_string(), tally.overflow));
+                match counters.rejected.iter_mut().find(|(r, _)| r == QUEUE_FULL) {
+                    Some((_, total)) => *total += tally.overflow,
+                    None => counters
+                        .rejected
+                        .push((QUEUE_FULL.to_string(), tally.overflow)),
+                }
             }
             counters.dropped.push((link.clone(), tally.total()));
         }
@@ -334,5 +342,68 @@ async fn receive(
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intake(links: &[(&str, Tally)]) -> Intake {
+        let filter = Filter {
+            cluster: "c".to_string(),
+            signer: Signer::new(b"key"),
+            peers: Vec::new(),
+        };
+        Intake {
+            filter: watch::channel(Arc::new(filter)).0,
+            tallies: links
+                .iter()
+                .map(|(name, tally)| {
+                    let copy = Tally {
+                        rejected: tally.rejected.clone(),
+                        pending: BTreeMap::new(),
+                        overflow: tally.overflow,
+                        overflow_pending: 0,
+                    };
+                    (name.to_string(), Arc::new(Mutex::new(copy)))
+                })
+                .collect(),
+            reported: None,
+            dropping: Arc::new(Notify::new()),
+        }
+    }
+
+    #[test]
+    fn each_reason_is_counted_once_whatever_the_links_that_dropped_it() {
+        let mut lan = Tally {
+            overflow: 3,
+            ..Tally::default()
+        };
+        lan.reject(Reject::WrongSource);
+        let mut crossover = Tally {
+            overflow: 4,
+            ..Tally::default()
+        };
+        crossover.reject(Reject::WrongSource);
+        crossover.reject(Reject::WrongSource);
+        let intake = intake(&[("lan", lan), ("crossover", crossover)]);
+        let mut counters = Counters::default();
+        intake.count_into(&mut counters);
+        let mut reasons: Vec<&str> = counters.rejected.iter().map(|(r, _)| r.as_str()).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(
+            reasons.len(),
+            counters.rejected.len(),
+            "{:?}",
+            counters.rejected
+        );
+        let full = counters.rejected.iter().find(|(r, _)| r == QUEUE_FULL);
+        assert_eq!(full.map(|(_, n)| *n), Some(7), "{:?}", counters.rejected);
+        assert_eq!(
+            counters.dropped,
+            [("lan".to_string(), 4), ("crossover".to_string(), 6)]
+        );
     }
 }

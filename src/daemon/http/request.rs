@@ -122,7 +122,10 @@ pub(super) fn parse_request(head: &[u8]) -> Result<Request, RequestError> {
             accept.push_str(String::from_utf8_lossy(value).trim());
         }
     }
-    if http11 && hosts != 1 {
+    // One Host, and none only in HTTP/1.0 (RFC 9112, section 3.2). Two would let
+    // the Host check pass on one name while something in front of the server went
+    // by the other.
+    if hosts > 1 || (http11 && hosts == 0) {
         return Err(RequestError::Malformed);
     }
 
@@ -304,6 +307,10 @@ mod tests {
             (b"GET / HTTP/1.1\r\n\r\n", Err(Malformed)),
             (
                 b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                Err(Malformed),
+            ),
+            (
+                b"GET / HTTP/1.0\r\nHost: evil.example\r\nHost: a\r\n\r\n",
                 Err(Malformed),
             ),
             (b"GET /\r\n\r\n", Err(Malformed)),
