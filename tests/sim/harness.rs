@@ -1122,8 +1122,12 @@ impl Sim {
                         "planned_handover" | "peer_left" | "operator_takeover"
                     )
                 });
+                // Adding a VIP the node's kernel already has changes nothing (an
+                // adoption adds what it found again): it steals nothing either.
+                let already = self.nodes[i].vips[v];
                 if ok
                     && !planned
+                    && !already
                     && let Some(j) = self.left_behind(i, v)
                 {
                     let theft = format!(
