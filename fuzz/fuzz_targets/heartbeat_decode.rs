@@ -6,7 +6,7 @@
 //! the result must give the same packet back.
 #![no_main]
 
-use failoverd::wire::heartbeat::{Heartbeat, Signer, TAG_LEN};
+use failoverd::wire::heartbeat::{Heartbeat, Signer, TAG_LEN, VERSION_VOTES, VOTE_HELD};
 use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
@@ -14,9 +14,10 @@ use sha2::Sha256;
 /// The key of every heartbeat seed; examples/fuzz_seeds.rs signs with the same bytes.
 const KEY: &[u8] = b"failoverd fuzzing key, not secret";
 
-/// Offset of the reserved byte: 0 in version 1, and a packet with anything else
-/// there is refused as malformed.
-const RESERVED: usize = 9;
+/// Offsets of the version and of the vote flags: 0 in version 1, at most `VOTE_HELD`
+/// in version 2; a packet with anything else there is refused as malformed.
+const VERSION_AT: usize = 4;
+const VOTE_FLAGS: usize = 9;
 
 fuzz_target!(|data: &[u8]| {
     let signer = Signer::new(KEY);
@@ -32,7 +33,12 @@ fn check(packet: &[u8], signer: &Signer) {
     };
     let mut again = Vec::new();
     heartbeat.encode(signer, &mut again);
-    assert_eq!(packet[RESERVED], 0, "a non-zero reserved byte was accepted");
+    let known = if packet[VERSION_AT] == VERSION_VOTES {
+        VOTE_HELD
+    } else {
+        0
+    };
+    assert_eq!(packet[VOTE_FLAGS] & !known, 0, "an unknown vote flag was accepted");
     assert_eq!(again, packet, "re-encoding {heartbeat:?}");
 }
 
