@@ -6,7 +6,9 @@
 //! (or of removals) is one lot, sent together ([`Host::add_vips`]), since nothing
 //! orders one VIP before another and a thousand round trips one at a time would be
 //! a takeover's slowest part. The lot ends at the first effect of another kind,
-//! which waits for all of it; each VIP's outcome is still its own effect's.
+//! which waits for all of it; each VIP's outcome is still its own effect's. Adds
+//! go out in the file's order and removals in the reverse, so the first VIP is
+//! the first added and the last removed.
 //!
 //! What the machine asks for beside the order ([`Jobs::beside`]: a withdrawal, a
 //! hook that only notifies) runs at once in a task of its own, and reports back
@@ -134,7 +136,14 @@ impl<H: Host> Executor<H> {
             VipKind::Add => self.host.add_vips(&vips).await,
             VipKind::Remove => {
                 self.announcing.cancel();
-                self.host.remove_vips(&vips).await
+                // Last in, first out: the first VIP of the file, added first, goes
+                // last, so its clients are served until the rest of the lot is
+                // through, and the silence they see in a handover is the new
+                // holder's adds alone.
+                let reversed: Vec<VipTarget> = vips.iter().rev().cloned().collect();
+                let mut results = self.host.remove_vips(&reversed).await;
+                results.reverse();
+                results
             }
         };
         let verb = match kind {
@@ -509,7 +518,8 @@ mod tests {
     /// Three adds, each of which can only finish once all three were sent: one at
     /// a time, the first would wait for ever. The start hook queued after them runs
     /// once all three are done, and a stop hook queued before the removals runs
-    /// before any of them is sent.
+    /// before any of them is sent. Adds go in the file's order, removals in the
+    /// reverse.
     #[test]
     fn a_run_of_vip_changes_is_sent_as_one_lot_in_its_place_in_the_queue() {
         block_on(async {
@@ -553,10 +563,15 @@ mod tests {
                     .all(|l| l.starts_with("add") && l.ends_with("done"))
             );
             assert_eq!(log[6..8], ["hook start", "hook stop"], "{log:#?}");
-            assert!(
-                log[8..11]
-                    .iter()
-                    .all(|l| l.starts_with("remove") && l.ends_with("sent"))
+            // Removals go in the reverse order: the first VIP is the last removed.
+            assert_eq!(
+                log[8..11],
+                [
+                    "remove 198.18.1.3 sent",
+                    "remove 198.18.1.2 sent",
+                    "remove 198.18.1.1 sent"
+                ],
+                "{log:#?}"
             );
             assert!(
                 log[11..]

@@ -34,8 +34,8 @@ pub trait Host: Clone + Send + Sync + 'static {
     fn remove_vip(&self, vip: &VipTarget) -> impl Future<Output = Result<(), VipFailure>> + Send;
     /// Adds every VIP in `vips`, the requests in flight together rather than one
     /// after another, and returns each one's outcome in the same order, as
-    /// `add_vip` would have. Nothing here orders one VIP before another: the caller
-    /// sends a lot whose members may complete in any order.
+    /// `add_vip` would have. The requests go out in the order of `vips`; nothing
+    /// waits for one before sending the next, so they may complete in any order.
     fn add_vips(
         &self,
         vips: &[VipTarget],
