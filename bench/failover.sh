@@ -267,19 +267,19 @@ summarize() {
     ($order | split(" ")) as $order
     | (.ka_paths // 1) as $ka_paths
     | .runs |= map(.rows |= map(judged))
-    | [.runs[] | . as $r | .rows[] | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario}] as $rows
+    | [.runs[] | . as $r | .rows[] | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario, vips: ($r.vips // 1)}] as $rows
     # The summary before the footprint and the runs, for a reader of the file.
     | {footprint, runs} as $data
     | del(.footprint, .runs) + {
         summary: (
             $rows | group_by([.row, .interval_ms])
             | map({
-                row: .[0].row, scenario: .[0].scenario, interval_ms: .[0].interval_ms, dead_ms: .[0].dead_ms,
+                row: .[0].row, scenario: .[0].scenario, vips: .[0].vips, interval_ms: .[0].interval_ms, dead_ms: .[0].dead_ms,
                 comparable: (.[0].scenario != "crossover" or $ka_paths == 2),
                 failoverd: (map(select(.daemon == "failoverd")) | stats),
                 keepalived: (map(select(.daemon == "keepalived")) | stats)
               })
-            | sort_by([(.scenario as $s | $order | index($s)), .row, -.interval_ms])
+            | sort_by([(.scenario as $s | $order | index($s)), .vips, .row, -.interval_ms])
         ),
         poll_longest_gap_ms: ([$rows[] | .poll_longest_gap_ms | select(. != null)] | max),
         setup_failures: [$data.runs[] | select(.setup_ok | not) | {daemon, interval_ms, scenario, rep, note, logs}]
