@@ -55,6 +55,13 @@
 #   SCENARIOS=...    space-separated subset of the scenarios above (default: all)
 #   INTERVALS="1000 100"  heartbeat / advert intervals in ms
 #   DAEMONS="failoverd keepalived"
+#   VIPS="1"         VIP counts to run every scenario with, e.g. VIPS="1 200 1000" with
+#                    SCENARIOS="graceful node-death": the client probes the first VIP,
+#                    198.18.0.10/24, the others are /32s in 198.18.4.0/22 (at most
+#                    1001 VIPs in all). Rows with more than one VIP are named
+#                    "SCENARIO, N VIPs". keepalived sits out counts above 255, the
+#                    most one VRRP instance carries (an advertisement counts its
+#                    addresses in one byte)
 #   FAST=1           also node-death at a 10 ms interval (when node-death is selected)
 #   KA_PATHS=2       keepalived heartbeats over the LAN and the crossover, as failoverd
 #                    does (two VRRP instances in a sync group, see keepalived_conf);
@@ -90,6 +97,7 @@ fi
 ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause service-death daemon-crash crash-restart paused-standby"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 INTERVALS=${INTERVALS:-"1000 100"}
+VIPS=${VIPS:-1}
 DAEMONS=${DAEMONS:-"failoverd keepalived"}
 FAST=${FAST:-1}
 KA_PATHS=${KA_PATHS:-2}
@@ -125,8 +133,12 @@ SERVICE_FALL=2
 FAILBACK_S=2
 # crash-restart: from the SIGKILL to the daemon's new start.
 CRASH_RESTART_MS=1000
-# Upper bound of the overlap poller's period.
+# Upper bound of the overlap poller's period. With many VIPs each sample reads a
+# routing table of thousands of lines (about 2 ms a node with 1,000 VIPs), which at
+# this period would take a core from the daemons being measured; those runs sample
+# every POLL_MANY_S instead (the report gives the resolution achieved).
 POLL_S=0.005
+POLL_MANY_S=0.05
 
 say() { echo "[bench] $*" >&2; }
 fail() {
@@ -158,6 +170,11 @@ for s in $ALL_SCENARIOS; do
     [[ $(reps_for "$s") =~ ^[1-9][0-9]*$ ]] || fail "$(reps_var "$s") must be a positive number"
 done
 [[ $KA_PATHS == 1 || $KA_PATHS == 2 ]] || fail "KA_PATHS must be 1 or 2"
+for n in $VIPS; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] && ((n <= 1001)) || fail "VIPS: $n is not a count from 1 to 1001"
+done
+# The VIPs' count of the runs being made (one of VIPS).
+NVIPS=1
 # --- report ------------------------------------------------------------------------
 #
 # A run writes its raw record (machine, settings, runs, footprint) and then the
@@ -201,7 +218,7 @@ def expectation:
         "daemon-crash": {from: "alpha", to: "alpha"},
         "crash-restart": {from: "alpha", to: "alpha"},
         "paused-standby": {from: "alpha", to: "alpha"}
-    }[.row] // error("no expectation for row \(.row)");
+    }[.row | sub(", [0-9]+ VIPs$"; "")] // error("no expectation for row \(.row)");
 def judged:
     expectation as $e
     | ($e.from != $e.to) as $move
@@ -250,19 +267,19 @@ summarize() {
     ($order | split(" ")) as $order
     | (.ka_paths // 1) as $ka_paths
     | .runs |= map(.rows |= map(judged))
-    | [.runs[] | . as $r | .rows[] | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario}] as $rows
+    | [.runs[] | . as $r | .rows[] | . + {daemon: $r.daemon, interval_ms: $r.interval_ms, dead_ms: $r.dead_ms, scenario: $r.scenario, vips: ($r.vips // 1)}] as $rows
     # The summary before the footprint and the runs, for a reader of the file.
     | {footprint, runs} as $data
     | del(.footprint, .runs) + {
         summary: (
             $rows | group_by([.row, .interval_ms])
             | map({
-                row: .[0].row, scenario: .[0].scenario, interval_ms: .[0].interval_ms, dead_ms: .[0].dead_ms,
+                row: .[0].row, scenario: .[0].scenario, vips: .[0].vips, interval_ms: .[0].interval_ms, dead_ms: .[0].dead_ms,
                 comparable: (.[0].scenario != "crossover" or $ka_paths == 2),
                 failoverd: (map(select(.daemon == "failoverd")) | stats),
                 keepalived: (map(select(.daemon == "keepalived")) | stats)
               })
-            | sort_by([(.scenario as $s | $order | index($s)), .row, -.interval_ms])
+            | sort_by([(.scenario as $s | $order | index($s)), .vips, .row, -.interval_ms])
         ),
         poll_longest_gap_ms: ([$rows[] | .poll_longest_gap_ms | select(. != null)] | max),
         setup_failures: [$data.runs[] | select(.setup_ok | not) | {daemon, interval_ms, scenario, rep, note, logs}]
@@ -354,6 +371,9 @@ render() {
     "Downtime: the longest silence the client saw, probing the VIP every 10 ms (10 means nothing was lost); median [min–max] over the runs. Left out of a row where a move was expected but did not happen as expected.",
     "Ratio: failoverd median / keepalived median; in parentheses its 90 % bootstrap interval: \(.settings.noise // "").",
     "Noise: ranges apart: no run of one daemon lies within the other\u0027s [min–max]; outside noise: the ranges overlap, but the interval excludes 1; within noise: the interval contains 1, so these runs cannot tell the two daemons apart, whatever the ratio; too few runs: fewer than two on a side, no interval; not comparable: keepalived could not take part in the same event, so no ratio. Downtimes lie on the 10 ms probe grid: a difference below one probe interval means little even outside the noise.",
+    (if [.runs[] | select((.vips // 1) > 1)] | length > 0 then
+        "\"SCENARIO, N VIPs\": the nodes hold N VIPs, the client probes the first, 198.18.0.10/24, the others are /32s in 198.18.4.0/22; the same VIPs for both daemons. keepalived sits out counts above 255, the most one VRRP instance carries."
+     else empty end),
     "Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window); where nothing should move, \"stray adds\" counts, over the runs, the times the VIP was added on the node that should not hold it, from that node\u0027s address events, which catch a hold too brief for the sampling. Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder.",
     "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: after resume, daemon-crash, crash-restart, paused-standby), the client heard the holder alone and the VIP was never on both nodes nor added on the other one (after a resume from pause the resumed node holds it by construction, so there only a change of responder counts).",
     "",
@@ -524,6 +544,15 @@ set_timing() {
 
 # --- configurations ----------------------------------------------------------------
 
+# extra_vips: the VIPs beside the first one, NVIPS − 1 of them, one a line:
+# 198.18.4.1 to .250, then 198.18.5.1 and on.
+extra_vips() {
+    local k
+    for ((k = 0; k < NVIPS - 1; k++)); do
+        echo "198.18.$((4 + k / 250)).$((1 + k % 250))"
+    done
+}
+
 # failoverd_conf DIR MODE [SERVICE]: one file for both nodes; with SERVICE (1), an
 # http check of the node's own service, as keepalived's vrrp_script `service`.
 failoverd_conf() {
@@ -552,6 +581,10 @@ failoverd_conf() {
         -hooks \
         announce.interval=100ms \
         >"$dir/failoverd.toml" || fail "cannot render the failoverd configuration"
+    local extra
+    for extra in $(extra_vips); do
+        printf '\n[[vip]]\naddress = "%s/32"\ninterface = "eth0"\n' "$extra"
+    done >>"$dir/failoverd.toml"
     [ "$service" = 1 ] || return 0
     cat >>"$dir/failoverd.toml" <<EOF
 
@@ -594,7 +627,7 @@ EOF
 # tracking cannot do it here: keepalived zeroes the weights of a sync group's members.
 keepalived_conf() {
     local file=$1 node=$2 prio=$3 own=$4 peer=$5 own_xo=$6 peer_xo=$7 mode=$8 service=${9:-0}
-    local preempt track service_script="" service_track=""
+    local preempt track extra service_script="" service_track=""
     if [ "$mode" = manual ]; then
         preempt="nopreempt"
     else
@@ -650,6 +683,7 @@ vrrp_instance bench {
     }
     virtual_ipaddress {
         $VIP/24 dev eth0 label eth0:vip
+$(for extra in $(extra_vips); do echo "        $extra/32 dev eth0"; done)
     }
 $([ "$KA_PATHS" = 1 ] && echo "$track")
 }
@@ -830,7 +864,8 @@ steady() {
 # connected route is there). No fork per sample, so the period stays near POLL_S.
 poll_vip() {
     local out=$1 deadline=$2 stop=$3 p1=$4 p2=$5
-    local fd buf t a b last="" last_t=0 samples=0 gap max_gap=0
+    local fd buf t a b last="" last_t=0 samples=0 gap max_gap=0 period=$POLL_S
+    ((NVIPS > 1)) && period=$POLL_MANY_S
     local vip_re="-- ${VIP//./\\.}"$'\n'" +/32 host LOCAL"
     exec {fd}<> <(:)
     while :; do
@@ -857,7 +892,7 @@ poll_vip() {
             echo "$t $a $b end $samples $max_gap" >>"$out"
             break
         fi
-        read -r -t "$POLL_S" -u "$fd" _ || true
+        read -r -t "$period" -u "$fd" _ || true
     done
 }
 
@@ -932,9 +967,10 @@ row_json() {
 
 # takes_part SCENARIO: whether the current DAEMON runs SCENARIO. keepalived on the LAN
 # alone (KA_PATHS=1) does not: a cut crossover does not reach it, so its run would
-# only measure the client's probe.
+# only measure the client's probe. Nor does keepalived with more than 255 VIPs.
 takes_part() {
     [ "$DAEMON" = keepalived ] && [ "$KA_PATHS" = 1 ] && [ "$1" = crossover ] && return 1
+    [ "$DAEMON" = keepalived ] && ((NVIPS > 255)) && return 1
     return 0
 }
 
@@ -945,7 +981,7 @@ run_one() {
     [ "$scenario" = failback-auto ] && mode=auto
     [ "$scenario" = service-death ] && service=1
     run_number=$((run_number + 1))
-    rundir=$work/$(printf '%03d' "$run_number")-$DAEMON-${I}ms-$scenario-$rep
+    rundir=$work/$(printf '%03d' "$run_number")-$DAEMON-${I}ms-$scenario-${NVIPS}vips-$rep
     mkdir -p "$rundir"
     DPIDS=([alpha]="" [beta]="")
 
@@ -1038,9 +1074,11 @@ run_one() {
         monitors+=("$!")
         # Each node's address events: an add of the VIP shows here however briefly it
         # stayed, where the poller samples only every few ms.
-        ip -n "$n1" monitor address > >(stamp >"$rundir/addr-alpha.log") 2>&1 &
+        # Only the lines of the first VIP, which vip_adds counts: with a thousand VIPs,
+        # stamping every line in bash would compete with the daemons for the CPU.
+        ip -n "$n1" monitor address > >(grep --line-buffered -F " $VIP/" | stamp >"$rundir/addr-alpha.log") 2>&1 &
         monitors+=("$!")
-        ip -n "$n2" monitor address > >(stamp >"$rundir/addr-beta.log") 2>&1 &
+        ip -n "$n2" monitor address > >(grep --line-buffered -F " $VIP/" | stamp >"$rundir/addr-beta.log") 2>&1 &
         monitors+=("$!")
         pids+=("${monitors[@]}")
 
@@ -1129,7 +1167,9 @@ run_one() {
                     rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "$ov" "$open" "$ov_low" "$max_gap")
                 fi
             else
-                rows=$(row_json "$scenario" "$rundir/probe.json" "$move_from" "$ov" "$open" "$ov_low" "$max_gap" "$adds")
+                local row=$scenario
+                ((NVIPS > 1)) && row="$scenario, $NVIPS VIPs"
+                rows=$(row_json "$row" "$rundir/probe.json" "$move_from" "$ov" "$open" "$ov_low" "$max_gap" "$adds")
             fi
         fi
     fi
@@ -1147,14 +1187,17 @@ run_one() {
     jq -n -c --arg daemon "$DAEMON" --argjson interval "$I" --argjson dead "$D" \
         --arg scenario "$scenario" --argjson rep "$rep" --arg dir "$rundir" \
         --arg note "$note" --argjson rows "$rows_json" --argjson setup_ok "$ok" \
-        --argjson pre "${PRE_MS:-null}" --argjson ms $((($(now_us) - t_start) / 1000)) '
+        --argjson pre "${PRE_MS:-null}" --argjson ms $((($(now_us) - t_start) / 1000)) \
+        --argjson vips "$NVIPS" '
         {daemon: $daemon, interval_ms: $interval, dead_ms: $dead, scenario: $scenario,
-         rep: $rep, setup_ok: ($setup_ok == 1), note: $note, pre_event_ms: $pre, logs: $dir,
+         vips: $vips, rep: $rep, setup_ok: ($setup_ok == 1), note: $note, pre_event_ms: $pre, logs: $dir,
          run_ms: $ms, rows: $rows}' \
         >>"$work/runs.jsonl"
     local summary
     summary=$(printf '%s\n' "$rows" | jq -r -s 'map("\(.row): gap \(.downtime_ms // "-") ms, lost \(.lost), overlap \(.overlap_ms // "-") ms, changes \(.changes)/\(.expected_changes)\(if (.stray_adds // 0) > 0 then ", stray adds \(.stray_adds)" else "" end)\(if .ok then "" else " NOT OK" end)") | join("; ")')
-    say "  $DAEMON ${I}ms $scenario #$rep: ${summary:-no result} ${note:+($note)}"
+    local what=$scenario
+    ((NVIPS > 1)) && what+=", $NVIPS VIPs"
+    say "  $DAEMON ${I}ms $what #$rep: ${summary:-no result} ${note:+($note)}"
 }
 
 # --- footprint ---------------------------------------------------------------------
@@ -1258,14 +1301,17 @@ say "daemons: $DAEMONS; intervals: $INTERVALS ms; repetitions: $reps_summary"
 for interval in $INTERVALS; do
     set_timing "$interval"
     say "interval ${I} ms: dead ${D} ms, keepalived advert_int $ADV"
-    for scenario in $SCENARIOS; do
-        for rep in $(seq 1 "$(reps_for "$scenario")"); do
-            for DAEMON in $DAEMONS; do
-                takes_part "$scenario" && run_one "$scenario" "$rep"
+    for NVIPS in $VIPS; do
+        for scenario in $SCENARIOS; do
+            for rep in $(seq 1 "$(reps_for "$scenario")"); do
+                for DAEMON in $DAEMONS; do
+                    takes_part "$scenario" && run_one "$scenario" "$rep"
+                done
             done
         done
     done
 done
+NVIPS=1
 if [ "$FAST" = 1 ] && [[ " $SCENARIOS " == *" node-death "* ]]; then
     set_timing 10
     say "interval ${I} ms: dead ${D} ms, keepalived advert_int $ADV (node death only)"
@@ -1298,6 +1344,7 @@ done
 [ "$KA_PATHS" != 2 ] && command_line+=" KA_PATHS=$KA_PATHS"
 [ "$SCENARIOS" != "$ALL_SCENARIOS" ] && command_line+=" SCENARIOS=\"$SCENARIOS\""
 [ "$INTERVALS" != "1000 100" ] && command_line+=" INTERVALS=\"$INTERVALS\""
+[ "$VIPS" != 1 ] && command_line+=" VIPS=\"$VIPS\""
 [ "$DAEMONS" != "failoverd keepalived" ] && command_line+=" DAEMONS=\"$DAEMONS\""
 [ "$FAST" != 1 ] && command_line+=" FAST=$FAST"
 [ "$FOOTPRINT" != 1 ] && command_line+=" FOOTPRINT=$FOOTPRINT"

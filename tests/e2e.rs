@@ -79,6 +79,54 @@ fn graceful_stop_hands_over_without_overlap() {
     );
 }
 
+/// The VIPs beside the first in `graceful_handover_moves_two_hundred_vips`:
+/// 198.18.1.1/32 to 198.18.1.199/32.
+fn more_vips() -> Vec<String> {
+    (1..200).map(|i| format!("198.18.1.{i}/32")).collect()
+}
+
+/// Two hundred VIPs, added and removed as lots: a graceful handover moves every one
+/// of them, leaves none behind, and the client of the first VIP sees the planned
+/// move's short silence.
+#[test]
+fn graceful_handover_moves_two_hundred_vips() {
+    let lab = Lab::new();
+    let more = more_vips();
+    let tables: String = more
+        .iter()
+        .map(|vip| format!("\n[[vip]]\naddress = \"{vip}\"\ninterface = \"eth0\"\n"))
+        .collect();
+    let mut cluster = Cluster::start_with(&lab, |sample| sample.append(&tables));
+    let all_on = |host: &str| {
+        let held = lab.addresses(host, "eth0");
+        more.iter().all(|vip| held.contains(vip))
+    };
+    let none_on = |host: &str| {
+        let held = lab.addresses(host, "eth0");
+        !more.iter().any(|vip| held.contains(vip))
+    };
+    cluster.wait_for("all 200 VIPs on n1 alone", || all_on("n1") && none_on("n2"));
+
+    let (exit, _) = cluster.across(&Expect::planned("alpha", "beta"), |c| {
+        lab.kill(&c.alpha, Signal::SIGTERM)
+            .expect("send SIGTERM to alpha");
+        wait_exit(&mut c.alpha)
+    });
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "alpha's exit after SIGTERM: {exit}\n{}",
+        cluster.logs()
+    );
+    cluster.wait_for("all 200 VIPs on n2 alone", || all_on("n2") && none_on("n1"));
+    assert!(!vip_on(&lab, "n1"), "the first VIP is still on n1");
+    // Nothing was lost on the way: no request timed out, no announcement failed.
+    let logs = cluster.logs();
+    for trouble in ["no answer from netlink", "announcing VIPs"] {
+        assert!(!logs.contains(trouble), "{trouble}\n{logs}");
+    }
+}
+
 #[test]
 fn crossover_cut_moves_nothing() {
     let lab = Lab::new();

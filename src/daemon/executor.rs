@@ -2,6 +2,14 @@
 //! reports each outcome back. Order is the point: "stop hook, then remove the VIP"
 //! must never become the reverse because netlink happened to be faster.
 //!
+//! One exception that keeps the order: a run of VIP adds queued one after another
+//! (or of removals) is one lot, sent together ([`Host::add_vips`]), since nothing
+//! orders one VIP before another and a thousand round trips one at a time would be
+//! a takeover's slowest part. The lot ends at the first effect of another kind,
+//! which waits for all of it; each VIP's outcome is still its own effect's. Adds
+//! go out in the file's order and removals in the reverse, so the first VIP is
+//! the first added and the last removed.
+//!
 //! What the machine asks for beside the order ([`Jobs::beside`]: a withdrawal, a
 //! hook that only notifies) runs at once in a task of its own, and reports back
 //! the same way.
@@ -11,14 +19,18 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use futures_util::{StreamExt, stream};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::hooks::HookStatus;
 use super::host::Host;
 use crate::duration::format_duration;
-use crate::machine::{Effect, EffectId, Outcome, VipTarget};
+use crate::machine::{Effect, EffectId, Outcome, VipFailure, VipFailureKind, VipTarget};
 use crate::status::{HookRun, millis, rfc3339};
+
+/// Most VIP lookups at start in flight at once.
+const LOOKUPS: usize = 64;
 
 /// Hook runs kept for `failoverd status`.
 const HOOK_HISTORY: usize = 20;
@@ -71,10 +83,36 @@ impl<H: Host> Executor<H> {
         let (tx, mut rx) = mpsc::unbounded_channel::<(EffectId, Effect)>();
         let executor = self.clone();
         tokio::spawn(async move {
-            while let Some((id, effect)) = rx.recv().await {
-                let outcome = self.perform(effect).await;
-                if self.done.send((id, outcome)).is_err() {
-                    return;
+            let mut next = None;
+            loop {
+                let (id, effect) = match next.take() {
+                    Some(item) => item,
+                    None => match rx.recv().await {
+                        Some(item) => item,
+                        None => return,
+                    },
+                };
+                let outcomes = if let Some(kind) = VipKind::of(&effect) {
+                    // A run of adds (or removals) already queued goes out as one lot:
+                    // what follows it waits for all of it, as it waited for the last
+                    // of them one at a time.
+                    let mut run = vec![(id, effect)];
+                    while let Ok(item) = rx.try_recv() {
+                        if VipKind::of(&item.1) == Some(kind) {
+                            run.push(item);
+                        } else {
+                            next = Some(item);
+                            break;
+                        }
+                    }
+                    self.perform_vips(kind, run).await
+                } else {
+                    vec![(id, self.perform(effect).await)]
+                };
+                for outcome in outcomes {
+                    if self.done.send(outcome).is_err() {
+                        return;
+                    }
                 }
             }
         });
@@ -82,6 +120,57 @@ impl<H: Host> Executor<H> {
             queue: tx,
             executor,
         }
+    }
+
+    /// Adds or removes the VIPs of `run`, all of the same `kind`, in one lot; each
+    /// VIP's outcome is reported under its own effect, as if it had run alone.
+    async fn perform_vips(
+        &self,
+        kind: VipKind,
+        run: Vec<(EffectId, Effect)>,
+    ) -> Vec<(EffectId, Outcome)> {
+        let (ids, vips): (Vec<EffectId>, Vec<VipTarget>) = run
+            .into_iter()
+            .filter_map(|(id, effect)| match effect {
+                Effect::AddVip(vip) | Effect::RemoveVip(vip) => Some((id, vip)),
+                _ => None,
+            })
+            .unzip();
+        let results = match kind {
+            VipKind::Add => self.host.add_vips(&vips).await,
+            VipKind::Remove => {
+                self.announcing.cancel();
+                // Last in, first out: the first VIP of the file, added first, goes
+                // last, so its clients are served until the rest of the lot is
+                // through, and the silence they see in a handover is the new
+                // holder's adds alone.
+                let reversed: Vec<VipTarget> = vips.iter().rev().cloned().collect();
+                let mut results = self.host.remove_vips(&reversed).await;
+                results.reverse();
+                results
+            }
+        };
+        let verb = match kind {
+            VipKind::Add => "add",
+            VipKind::Remove => "remove",
+        };
+        debug!(vips = vips.len(), "{verb} as one lot");
+        ids.into_iter()
+            .zip(vips)
+            .zip(results.into_iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|((id, vip), result)| {
+                // A host that answered for fewer VIPs than it was given left the rest
+                // undone; reported as failed, the core tries them again.
+                let result = result.unwrap_or_else(|| {
+                    Err(VipFailure {
+                        kind: VipFailureKind::Transient,
+                        message: format!("{verb} {vip}: no outcome reported"),
+                    })
+                });
+                debug!(vip = %vip, ?result, "{verb}");
+                (id, Outcome::Vip(result))
+            })
+            .collect()
     }
 
     async fn perform(&self, effect: Effect) -> Outcome {
@@ -150,14 +239,38 @@ impl<H: Host> Executor<H> {
     }
 }
 
+/// The effects run in lots: consecutive adds, or consecutive removals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VipKind {
+    Add,
+    Remove,
+}
+
+impl VipKind {
+    fn of(effect: &Effect) -> Option<VipKind> {
+        match effect {
+            Effect::AddVip(_) => Some(VipKind::Add),
+            Effect::RemoveVip(_) => Some(VipKind::Remove),
+            _ => None,
+        }
+    }
+}
+
 /// The indexes of `vips` that may be on this node. A VIP that cannot be looked up
 /// counts as present: taken for absent, it could stay in the kernel unmanaged
 /// while a peer takes it; taken for present, it is adopted (and added again, which
 /// is harmless) or removed (harmless too, if it was not there).
+///
+/// The lookups go out together, as a lot of adds does: with many VIPs a start
+/// would otherwise wait for one round trip per VIP before it could adopt them.
 async fn find_stale<H: Host>(host: &H, vips: &[VipTarget]) -> Vec<usize> {
+    // Collected first: a lazy iterator's closure held across the await makes the
+    // future's Send bound unprovable.
+    let lookups: Vec<_> = vips.iter().map(|vip| host.has_vip(vip)).collect();
+    let answers: Vec<_> = stream::iter(lookups).buffered(LOOKUPS).collect().await;
     let mut present = Vec::new();
-    for (i, vip) in vips.iter().enumerate() {
-        match host.has_vip(vip).await {
+    for ((i, vip), answer) in vips.iter().enumerate().zip(answers) {
+        match answer {
             Ok(true) => present.push(i),
             Ok(false) => {}
             Err(err) => {
@@ -316,6 +429,184 @@ mod tests {
                 duration: Duration::ZERO,
             }
         }
+    }
+
+    /// A host whose adds and removals each wait until `gate` of them are under way
+    /// together, and which logs when each starts and ends, and when hooks run.
+    #[derive(Clone)]
+    struct Gated {
+        gate: Arc<tokio::sync::Barrier>,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Gated {
+        fn new(gate: usize) -> Gated {
+            Gated {
+                gate: Arc::new(tokio::sync::Barrier::new(gate)),
+                log: Arc::default(),
+            }
+        }
+
+        fn note(&self, line: String) {
+            self.log.lock().unwrap().push(line);
+        }
+
+        fn log(&self) -> Vec<String> {
+            self.log.lock().unwrap().clone()
+        }
+
+        async fn change(&self, verb: &str, vip: &VipTarget) -> Result<(), VipFailure> {
+            self.note(format!("{verb} {} sent", vip.address));
+            self.gate.wait().await;
+            self.note(format!("{verb} {} done", vip.address));
+            Ok(())
+        }
+    }
+
+    impl Host for Gated {
+        async fn add_vip(&self, vip: &VipTarget) -> Result<(), VipFailure> {
+            self.change("add", vip).await
+        }
+
+        async fn remove_vip(&self, vip: &VipTarget) -> Result<(), VipFailure> {
+            self.change("remove", vip).await
+        }
+
+        async fn has_vip(&self, vip: &VipTarget) -> Result<bool, VipFailure> {
+            self.change("look up", vip).await.map(|()| false)
+        }
+
+        async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {
+            Err(VipError::InterfaceNotFound {
+                interface: interface.to_owned(),
+            })
+        }
+
+        fn announce(&self, _link: &LinkInfo, _addresses: &[IpAddr]) -> Result<(), AnnounceError> {
+            Ok(())
+        }
+
+        async fn probe(
+            &self,
+            _vips: &[VipTarget],
+            _window: Duration,
+        ) -> Result<Vec<Sighting>, ProbeError> {
+            Ok(Vec::new())
+        }
+
+        async fn watch(
+            &self,
+            _vips: Vec<VipTarget>,
+            _tx: mpsc::Sender<Sighting>,
+        ) -> Result<(), ProbeError> {
+            std::future::pending().await
+        }
+
+        async fn run_hook(
+            &self,
+            hook: Hook,
+            _program: &Path,
+            _env: &[(String, String)],
+            _timeout: Duration,
+        ) -> HookOutcome {
+            self.note(format!("hook {}", hook.as_str()));
+            HookOutcome {
+                status: HookStatus::Exited(0),
+                duration: Duration::ZERO,
+            }
+        }
+    }
+
+    fn hook(hook: Hook) -> Effect {
+        Effect::RunHook {
+            hook,
+            program: "/hook".into(),
+            env: Vec::new(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Three adds, each of which can only finish once all three were sent: one at
+    /// a time, the first would wait for ever. The start hook queued after them runs
+    /// once all three are done, and a stop hook queued before the removals runs
+    /// before any of them is sent. Adds go in the file's order, removals in the
+    /// reverse.
+    #[test]
+    fn a_run_of_vip_changes_is_sent_as_one_lot_in_its_place_in_the_queue() {
+        block_on(async {
+            let host = Gated::new(3);
+            let (done, mut outcomes) = mpsc::unbounded_channel();
+            let jobs = Executor::new(host.clone(), done).spawn();
+            let vips = [vip("198.18.1.1"), vip("198.18.1.2"), vip("198.18.1.3")];
+            let mut queue = Vec::new();
+            queue.extend(vips.iter().cloned().map(Effect::AddVip));
+            queue.push(hook(Hook::Start));
+            queue.push(hook(Hook::Stop));
+            queue.extend(vips.iter().cloned().map(Effect::RemoveVip));
+            for (i, effect) in queue.into_iter().enumerate() {
+                assert!(jobs.queue(EffectId(i as u64), effect));
+            }
+            let mut ids = Vec::new();
+            for _ in 0..8 {
+                let next = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
+                let next = next.expect("a VIP change waited for the one before it");
+                let (id, outcome) = next.expect("the executor stopped");
+                if id.0 != 3 && id.0 != 4 {
+                    assert_eq!(outcome, Outcome::Vip(Ok(())), "effect {id:?}");
+                }
+                ids.push(id.0);
+            }
+            // Each VIP's outcome comes back under its own effect, in queue order.
+            assert_eq!(ids, (0..8).collect::<Vec<u64>>());
+            let log = host.log();
+            let expected: Vec<String> = [
+                "add 198.18.1.1 sent",
+                "add 198.18.1.2 sent",
+                "add 198.18.1.3 sent",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect();
+            assert_eq!(log[..3], expected[..], "{log:#?}");
+            assert!(
+                log[3..6]
+                    .iter()
+                    .all(|l| l.starts_with("add") && l.ends_with("done"))
+            );
+            assert_eq!(log[6..8], ["hook start", "hook stop"], "{log:#?}");
+            // Removals go in the reverse order: the first VIP is the last removed.
+            assert_eq!(
+                log[8..11],
+                [
+                    "remove 198.18.1.3 sent",
+                    "remove 198.18.1.2 sent",
+                    "remove 198.18.1.1 sent"
+                ],
+                "{log:#?}"
+            );
+            assert!(
+                log[11..]
+                    .iter()
+                    .all(|l| l.starts_with("remove") && l.ends_with("done"))
+            );
+            assert_eq!(log.len(), 14);
+        });
+    }
+
+    /// The lookups at start go out together too: one at a time, the first would
+    /// wait for ever for the other two.
+    #[test]
+    fn the_vips_at_start_are_looked_up_together() {
+        block_on(async {
+            let host = Gated::new(3);
+            let (done, mut outcomes) = mpsc::unbounded_channel();
+            let jobs = Executor::new(host.clone(), done).spawn();
+            let vips = vec![vip("198.18.1.1"), vip("198.18.1.2"), vip("198.18.1.3")];
+            assert!(jobs.queue(EffectId(1), Effect::FindStale { vips }));
+            let next = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
+            let next = next.expect("a lookup waited for the one before it");
+            assert_eq!(next, Some((EffectId(1), Outcome::Present(Vec::new()))));
+        });
     }
 
     fn vip(address: &str) -> VipTarget {

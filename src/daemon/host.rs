@@ -12,8 +12,8 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures_util::{StreamExt, stream};
 use nix::errno::Errno;
-
 use tokio::sync::mpsc;
 
 use super::announce::{self, AnnounceError};
@@ -23,12 +23,40 @@ use super::vip::{LinkInfo, Netlink, VipError};
 use crate::config::RunAs;
 use crate::machine::{Hook, Sighting, VipFailure, VipFailureKind, VipTarget};
 
+/// Most VIP requests a lot keeps in flight at once (see [`Host::add_vips`]).
+const IN_FLIGHT: usize = 64;
+
 /// The host's side of the effects the machine asks for.
 pub trait Host: Clone + Send + Sync + 'static {
     /// Adds the VIP; already present counts as success.
     fn add_vip(&self, vip: &VipTarget) -> impl Future<Output = Result<(), VipFailure>> + Send;
     /// Removes the VIP; already gone counts as success.
     fn remove_vip(&self, vip: &VipTarget) -> impl Future<Output = Result<(), VipFailure>> + Send;
+    /// Adds every VIP in `vips`, the requests in flight together rather than one
+    /// after another, and returns each one's outcome in the same order, as
+    /// `add_vip` would have. The requests go out in the order of `vips`; nothing
+    /// waits for one before sending the next, so they may complete in any order.
+    fn add_vips(
+        &self,
+        vips: &[VipTarget],
+    ) -> impl Future<Output = Vec<Result<(), VipFailure>>> + Send {
+        async move {
+            // Collected first: a lazy iterator's closure held across the await
+            // makes the future's Send bound unprovable.
+            let adds: Vec<_> = vips.iter().map(|vip| self.add_vip(vip)).collect();
+            stream::iter(adds).buffered(IN_FLIGHT).collect().await
+        }
+    }
+    /// Removes every VIP in `vips` the way `add_vips` adds them.
+    fn remove_vips(
+        &self,
+        vips: &[VipTarget],
+    ) -> impl Future<Output = Vec<Result<(), VipFailure>>> + Send {
+        async move {
+            let removals: Vec<_> = vips.iter().map(|vip| self.remove_vip(vip)).collect();
+            stream::iter(removals).buffered(IN_FLIGHT).collect().await
+        }
+    }
     /// Whether the VIP is on its interface.
     fn has_vip(&self, vip: &VipTarget) -> impl Future<Output = Result<bool, VipFailure>> + Send;
     /// The interface's index, MAC and link state.
@@ -92,6 +120,22 @@ impl Host for Kernel {
 
     async fn remove_vip(&self, vip: &VipTarget) -> Result<(), VipFailure> {
         self.netlink.remove(vip).await.map(|_| ()).map_err(failure)
+    }
+
+    async fn add_vips(&self, vips: &[VipTarget]) -> Vec<Result<(), VipFailure>> {
+        let outcomes = self.netlink.add_all(vips).await;
+        outcomes
+            .into_iter()
+            .map(|outcome| outcome.map(|_| ()).map_err(failure))
+            .collect()
+    }
+
+    async fn remove_vips(&self, vips: &[VipTarget]) -> Vec<Result<(), VipFailure>> {
+        let outcomes = self.netlink.remove_all(vips).await;
+        outcomes
+            .into_iter()
+            .map(|outcome| outcome.map(|_| ()).map_err(failure))
+            .collect()
     }
 
     async fn has_vip(&self, vip: &VipTarget) -> Result<bool, VipFailure> {

@@ -8,12 +8,13 @@
 //! error like any other. Deciding when to hold the VIP, and announcing it, belong
 //! elsewhere.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
@@ -29,6 +30,13 @@ use crate::machine::VipTarget;
 /// stall the effect queue behind it for good: a takeover waits on the add, a
 /// release on the removal, and the failure is reported and retried instead.
 pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most requests [`Netlink::add_all`] and [`Netlink::remove_all`] keep on the
+/// socket at once. Every answer waits in the socket's receive buffer until the
+/// connection task reads it, and a full buffer drops answers (ENOBUFS), which would
+/// turn into timeouts; a few hundred small acknowledgements fit in the default
+/// buffer, and this many in flight already hide the round trip.
+const IN_FLIGHT: usize = 64;
 
 /// Longest label the kernel accepts (IFNAMSIZ less the terminating NUL).
 const MAX_LABEL_LEN: usize = 15;
@@ -136,6 +144,37 @@ impl Netlink {
 
     async fn add_unbounded(&self, vip: &VipTarget) -> Result<AddOutcome, VipError> {
         let index = self.link_index(&vip.interface).await?;
+        self.add_at(index, vip).await
+    }
+
+    /// Adds every VIP in `vips`, with up to [`IN_FLIGHT`] requests on the socket at
+    /// once, and returns each one's outcome in the same order. Each interface is
+    /// looked up once for the lot, and each add is bounded by [`NETLINK_TIMEOUT`]
+    /// on its own, exactly as [`Netlink::add`] would be: pipelining saves the round
+    /// trips, not the guarantees.
+    pub async fn add_all(&self, vips: &[VipTarget]) -> Vec<Result<AddOutcome, VipError>> {
+        let indexes = self.link_indexes(vips).await;
+        // Collected first: a lazy iterator's closure held across the await makes
+        // the future's Send bound unprovable.
+        let adds: Vec<_> = vips
+            .iter()
+            .map(|vip| self.add_one(indexes.get(vip.interface.as_str()).copied(), vip))
+            .collect();
+        stream::iter(adds).buffered(IN_FLIGHT).collect().await
+    }
+
+    /// One add of a lot, on the interface index looked up for it (none: the lookup
+    /// failed, and the single path looks again and reports it as a lone add would).
+    async fn add_one(&self, index: Option<u32>, vip: &VipTarget) -> Result<AddOutcome, VipError> {
+        let Some(index) = index else {
+            return self.add(vip).await;
+        };
+        validate_label(vip)?;
+        let what = || format!("adding {} to {}", vip.address, vip.interface);
+        bounded(NETLINK_TIMEOUT, what, self.add_at(index, vip)).await
+    }
+
+    async fn add_at(&self, index: u32, vip: &VipTarget) -> Result<AddOutcome, VipError> {
         let mut request = self
             .handle
             .address()
@@ -183,6 +222,34 @@ impl Netlink {
             Err(VipError::InterfaceNotFound { .. }) => return Ok(RemoveOutcome::Absent),
             Err(err) => return Err(err),
         };
+        self.remove_at(index, vip).await
+    }
+
+    /// Removes every VIP in `vips` the way [`Netlink::add_all`] adds them: pipelined,
+    /// each interface looked up once, each removal bounded on its own, outcomes in
+    /// order.
+    pub async fn remove_all(&self, vips: &[VipTarget]) -> Vec<Result<RemoveOutcome, VipError>> {
+        let indexes = self.link_indexes(vips).await;
+        let removals: Vec<_> = vips
+            .iter()
+            .map(|vip| self.remove_one(indexes.get(vip.interface.as_str()).copied(), vip))
+            .collect();
+        stream::iter(removals).buffered(IN_FLIGHT).collect().await
+    }
+
+    async fn remove_one(
+        &self,
+        index: Option<u32>,
+        vip: &VipTarget,
+    ) -> Result<RemoveOutcome, VipError> {
+        let Some(index) = index else {
+            return self.remove(vip).await;
+        };
+        let what = || format!("removing {} from {}", vip.address, vip.interface);
+        bounded(NETLINK_TIMEOUT, what, self.remove_at(index, vip)).await
+    }
+
+    async fn remove_at(&self, index: u32, vip: &VipTarget) -> Result<RemoveOutcome, VipError> {
         let message = address_message(index, vip.address, vip.prefix_len);
         match self
             .handle
@@ -272,6 +339,23 @@ impl Netlink {
             mac,
             up: flags.contains(LinkFlags::Up | LinkFlags::Running),
         })
+    }
+
+    /// The index of every interface `vips` name that could be looked up in time;
+    /// the others are left out, for the caller to try again VIP by VIP.
+    async fn link_indexes<'a>(&self, vips: &'a [VipTarget]) -> HashMap<&'a str, u32> {
+        let mut indexes = HashMap::new();
+        for vip in vips {
+            let interface = vip.interface.as_str();
+            if indexes.contains_key(interface) {
+                continue;
+            }
+            let what = || format!("looking up interface {interface}");
+            if let Ok(index) = bounded(NETLINK_TIMEOUT, what, self.link_index(interface)).await {
+                indexes.insert(interface, index);
+            }
+        }
+        indexes
     }
 
     async fn link_index(&self, interface: &str) -> Result<u32, VipError> {
