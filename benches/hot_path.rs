@@ -11,7 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use failoverd::wire::heartbeat::{Heartbeat, Signer, WireState};
 use sample::Sample;
 
-fn sample() -> Heartbeat {
+fn sample() -> Heartbeat<'static> {
     Heartbeat {
         link: 1,
         state: WireState::Active,
@@ -86,7 +86,7 @@ fn machine_step(c: &mut Criterion) {
                 if let failoverd::machine::Action::Send { link, datagram, .. } = action {
                     // Both sample nodes are on every link.
                     if let Some(source) = config.nodes[to].addresses[link] {
-                        datagrams.push((link, source, datagram));
+                        datagrams.push((link, source, datagram.to_vec()));
                     }
                 }
             }

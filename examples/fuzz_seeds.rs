@@ -246,7 +246,7 @@ impl Seeds<'_> {
 }
 
 /// Heartbeats in every state, with short, long and multi-byte names.
-fn heartbeats() -> Vec<Heartbeat> {
+fn heartbeats() -> Vec<Heartbeat<'static>> {
     let base = Heartbeat {
         link: 0,
         state: WireState::Starting,
@@ -293,8 +293,8 @@ fn heartbeats() -> Vec<Heartbeat> {
         Heartbeat {
             state: WireState::Fault,
             priority: u16::MAX,
-            cluster: "x".repeat(64),
-            node: "y".repeat(64),
+            cluster: "x".repeat(64).into(),
+            node: "y".repeat(64).into(),
             ..base.clone()
         },
         Heartbeat {

@@ -74,7 +74,7 @@ fn wire_state() -> impl Strategy<Value = WireState> {
     ])
 }
 
-fn heartbeat() -> impl Strategy<Value = Heartbeat> {
+fn heartbeat() -> impl Strategy<Value = Heartbeat<'static>> {
     (
         (any::<u8>(), wire_state(), any::<u8>(), any::<u8>()),
         (any::<u16>(), any::<u64>(), any::<u64>(), any::<[u8; 8]>()),
@@ -99,8 +99,8 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat> {
                 nonce,
                 echo,
                 votes: votes.map(|(ack, heard, held)| Votes { ack, heard, held }),
-                cluster,
-                node,
+                cluster: cluster.into(),
+                node: node.into(),
             },
         )
 }
@@ -176,7 +176,7 @@ proptest! {
     ) {
         let mut heartbeat = heartbeat;
         let room = MAX_LEN - encode(&heartbeat, &Signer::new(b"")).len();
-        heartbeat.node.push_str(&"n".repeat(room + extra));
+        heartbeat.node.to_mut().push_str(&"n".repeat(room + extra));
         let signer = Signer::new(&key);
         let packet = encode(&heartbeat, &signer);
         prop_assert_eq!(Heartbeat::decode(&packet, &signer), Err(DecodeError::Length));

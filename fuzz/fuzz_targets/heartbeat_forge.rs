@@ -61,8 +61,8 @@ fuzz_target!(|input: Input| {
         nonce: input.nonce,
         echo: input.echo,
         votes: input.votes.map(|(ack, heard, held)| Votes { ack, heard, held }),
-        cluster: input.cluster,
-        node: input.node,
+        cluster: input.cluster.into(),
+        node: input.node.into(),
     };
     let signer = Signer::new(&input.key);
     let mut packet = vec![0xa5; 3];

@@ -180,7 +180,7 @@ pub async fn run(
     config: Config,
     config_path: PathBuf,
     me: usize,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
     for warning in &config.warnings {
         warn!("{}: {warning}", config_path.display());
@@ -193,7 +193,15 @@ pub async fn run(
     listen::report_missing(addresses);
     let host = Kernel::connect().await?;
     let (shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host)?;
-    shell.run(machine, inputs, shutdown).await;
+    // A task rather than the future this one is polled in: tokio wakes the future
+    // `block_on` drives through its driver (an eventfd write and one more round of
+    // epoll_wait for every datagram a receiver hands over), where a task woken by
+    // another task of the same thread is only queued.
+    if let Err(err) = tokio::spawn(shell.run(machine, inputs, shutdown)).await
+        && err.is_panic()
+    {
+        std::panic::resume_unwind(err.into_panic());
+    }
     Ok(())
 }
 
@@ -405,6 +413,13 @@ impl<H: Host> Shell<H> {
         let mut publish = tokio::time::interval(Duration::from_secs(1));
         tokio::pin!(shutdown);
         let mut shutdown_requested = false;
+        // One timer, moved only when the machine's deadline moves: tokio wakes its
+        // own driver (an eventfd write and one more epoll_wait) whenever a timer is
+        // set earlier than the one it last slept for, which a timer made anew on
+        // every round did for nearly every datagram.
+        let timer = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(timer);
+        let mut armed = None;
         loop {
             if !self.perform(&mut machine) {
                 info!("handover complete, exiting");
@@ -431,6 +446,10 @@ impl<H: Host> Shell<H> {
                 .poll_timeout()
                 .map(Instant::from_std)
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            if armed != Some(deadline) {
+                timer.as_mut().reset(deadline);
+                armed = Some(deadline);
+            }
             tokio::select! {
                 Some(d) = inputs.datagrams.recv() => {
                     let now = Instant::now().into_std();
@@ -479,7 +498,10 @@ impl<H: Host> Shell<H> {
                     }
                     machine.handle(Instant::now().into_std(), Input::Shutdown);
                 }
-                () = tokio::time::sleep_until(deadline) => {
+                () = &mut timer => {
+                    // A fired timer stays ready: it is set again next round, even
+                    // for the same deadline.
+                    armed = None;
                     // Read the clock on waking rather than trusting the deadline.
                     machine.handle_timeout(Instant::now().into_std());
                 }

@@ -29,7 +29,7 @@ use tracing::warn;
 use crate::config::Config;
 use crate::machine::{Event, Reject};
 use crate::status::Counters;
-use crate::wire::heartbeat::{self, Heartbeat, Signer};
+use crate::wire::heartbeat::{self, Heartbeat, Packet, Signer};
 
 /// Datagrams that passed the filter and may wait on one link for the loop.
 const QUEUE: usize = 64;
@@ -48,7 +48,7 @@ pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 pub struct Datagram {
     pub link: usize,
     pub from: IpAddr,
-    pub bytes: Vec<u8>,
+    pub bytes: Packet,
 }
 
 /// What a datagram must be to reach the machine; rebuilt on every reload.
@@ -325,10 +325,14 @@ async fn receive(
             }
             continue;
         }
+        // The filter passed it, so it fits: no valid heartbeat is longer.
+        let Some(bytes) = Packet::from_slice(&buf[..n]) else {
+            continue;
+        };
         let datagram = Datagram {
             link,
             from: from.ip(),
-            bytes: buf[..n].to_vec(),
+            bytes,
         };
         // A full queue means the loop is behind: drop rather than queue without
         // bound.

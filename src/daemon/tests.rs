@@ -324,7 +324,7 @@ async fn heartbeats_go_to_every_peer_as_soon_as_the_shell_performs() {
             .expect("a heartbeat on every link");
         assert_eq!(sender.ip(), from.parse::<IpAddr>().unwrap());
         let hb = Heartbeat::decode(&buf[..n], &signer).expect("signed with the cluster key");
-        assert_eq!((hb.node.as_str(), usize::from(hb.link)), ("alpha", link));
+        assert_eq!((&*hb.node, usize::from(hb.link)), ("alpha", link));
         assert_eq!(hb.state, WireState::Starting);
     }
 }

@@ -336,15 +336,18 @@ impl Machine {
         } else {
             Reason::NoHealthierPeer
         };
-        if let Some(holder) = self.peers.iter().find(|p| p.holds()) {
-            let peer = holder.name.clone();
+        if let Some(holder) = self.peers.iter().position(|p| p.holds()) {
             self.release_hold();
             // Someone holds the VIPs: whatever release this node was answering has
             // been answered.
             self.election.takeover_reason = None;
             match self.role() {
                 Role::Fault => self.transition(now, Phase::Standby, recovered),
-                Role::Starting => self.transition(now, Phase::Standby, Reason::PeerActive { peer }),
+                Role::Starting => {
+                    // Named only here: a standby passes this way on every input.
+                    let peer = self.peers[holder].name.clone();
+                    self.transition(now, Phase::Standby, Reason::PeerActive { peer });
+                }
                 _ => {}
             }
             return;

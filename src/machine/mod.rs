@@ -49,6 +49,7 @@ mod report;
 mod settings;
 mod timer;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -70,7 +71,7 @@ use timer::{Timer, Timers};
 use crate::config::Config;
 use crate::wire::heartbeat::{
     FLAG_CLAIMING, FLAG_FAILED, FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY,
-    FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat,
+    FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat, Packet,
 };
 
 /// Rejections are summed up in one log line at most this often.
@@ -229,7 +230,7 @@ pub enum Action {
     Send {
         link: usize,
         to: SocketAddr,
-        datagram: Vec<u8>,
+        datagram: Packet,
     },
     /// Queue a slow effect; report it back with [`Input::Done`].
     Effect { id: EffectId, effect: Effect },
@@ -395,7 +396,8 @@ impl Machine {
             return;
         }
         self.observe(now);
-        for (timer, at) in self.timers.expire(now) {
+        let due = self.timers.expire(now);
+        for &(timer, at) in &due {
             match timer {
                 Timer::Silence(i) => self.age_peer(now, i),
                 Timer::Nonce => self.renew_nonce(now),
@@ -445,6 +447,7 @@ impl Machine {
                 Timer::Majority => self.withdraw_in_release(now),
             }
         }
+        self.timers.restore(due);
         self.evaluate(now);
         self.tend_guard(now);
         self.tend_majority(now);
@@ -821,23 +824,24 @@ impl Machine {
             nonce: self.nonces.current(),
             echo: 0,
             votes: None,
-            cluster: self.settings.cluster.clone(),
-            node: self.settings.name.clone(),
+            cluster: Cow::Borrowed(""),
+            node: Cow::Borrowed(""),
         };
         self.record_sent(self.sequence);
         let heard = self.heard_now();
+        // Borrowed only now, past the calls above that need the whole machine.
+        hb.cluster = Cow::Borrowed(&self.settings.cluster);
+        hb.node = Cow::Borrowed(&self.settings.name);
         for peer in &self.peers {
             hb.echo = peer.heard_nonce.unwrap_or(0);
             hb.votes = heard.map(|heard| self.votes_for(peer, heard));
             for view in &peer.links {
                 let link = view.link;
                 hb.link = u8::try_from(link).unwrap_or(u8::MAX);
-                let mut datagram = Vec::with_capacity(128);
-                hb.encode(&self.settings.signer, &mut datagram);
                 self.actions.push_back(Action::Send {
                     link,
                     to: SocketAddr::new(view.address, self.settings.port),
-                    datagram,
+                    datagram: hb.packet(&self.settings.signer),
                 });
                 self.sent += 1;
             }

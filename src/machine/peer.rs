@@ -549,7 +549,7 @@ mod tests {
         Peer::new(&settings, &["lan".into()], &mine)
     }
 
-    fn hb(incarnation: u64, sequence: u64) -> Heartbeat {
+    fn hb(incarnation: u64, sequence: u64) -> Heartbeat<'static> {
         Heartbeat {
             link: 0,
             state: WireState::Active,

@@ -10,9 +10,10 @@ use super::peer::Peer;
 use super::timer::Timer;
 use super::{Machine, Role};
 
-/// A node's place in the election; greater ranks first.
+/// A node's place in the election; greater ranks first. The name is borrowed: ranks
+/// are compared on every input, and cloning names there allocated every time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Rank {
+pub struct Rank<'a> {
     /// An operator asked this node to take over: it comes first, unless it is in
     /// fault.
     takeover: bool,
@@ -27,11 +28,11 @@ pub struct Rank {
     available: bool,
     priority: u16,
     /// Equal priorities are broken by name, the smaller first.
-    name: Reverse<String>,
+    name: Reverse<&'a str>,
 }
 
-impl Rank {
-    pub fn of_peer(peer: &Peer) -> Rank {
+impl Rank<'_> {
+    pub fn of_peer(peer: &Peer) -> Rank<'_> {
         Rank {
             // A node in fault cannot take over, so its request cannot put it first:
             // it would keep every other node waiting for it.
@@ -40,13 +41,13 @@ impl Rank {
             health: Reverse(peer.health),
             available: !peer.standby,
             priority: peer.priority,
-            name: Reverse(peer.name.clone()),
+            name: Reverse(&peer.name),
         }
     }
 }
 
 impl Machine {
-    pub(super) fn rank(&self) -> Rank {
+    pub(super) fn rank(&self) -> Rank<'_> {
         Rank {
             takeover: self.election.request == Some(Request::Takeover)
                 && self.role() != Role::Fault,
@@ -54,7 +55,7 @@ impl Machine {
             health: Reverse(self.health.score()),
             available: self.election.request != Some(Request::Standby),
             priority: self.settings.priority,
-            name: Reverse(self.settings.name.clone()),
+            name: Reverse(&self.settings.name),
         }
     }
 

@@ -67,6 +67,9 @@ pub(super) enum Timer {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Timers {
     armed: Vec<(Timer, Instant)>,
+    /// The list [`Timers::expire`] fills, kept between expiries so that the
+    /// heartbeat's own expiry allocates nothing.
+    spare: Vec<(Timer, Instant)>,
 }
 
 impl Timers {
@@ -109,17 +112,20 @@ impl Timers {
     }
 
     /// Disarms every timer due at `now` and returns them, with the deadline each
-    /// was set for, in handling order.
+    /// was set for, in handling order. Give the list back with [`Timers::restore`]
+    /// once handled, for the next expiry to fill.
     pub(super) fn expire(&mut self, now: Instant) -> Vec<(Timer, Instant)> {
-        let mut due: Vec<(Timer, Instant)> = self
-            .armed
-            .iter()
-            .filter(|(_, at)| *at <= now)
-            .copied()
-            .collect();
+        let mut due = std::mem::take(&mut self.spare);
+        due.extend(self.armed.iter().filter(|(_, at)| *at <= now).copied());
         self.armed.retain(|(_, at)| *at > now);
         due.sort_unstable_by_key(|(t, _)| *t);
         due
+    }
+
+    /// Takes back a list [`Timers::expire`] returned.
+    pub(super) fn restore(&mut self, mut due: Vec<(Timer, Instant)>) {
+        due.clear();
+        self.spare = due;
     }
 }
 

@@ -50,6 +50,9 @@
 //! only grows from one start of the sender to the next; what a receiver makes of an
 //! older one, and of packets that echo nothing recent, is `machine::peer`'s.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -119,9 +122,11 @@ impl WireState {
     }
 }
 
-/// One heartbeat, as sent and as received after its tag checked out.
+/// One heartbeat, as sent and as received after its tag checked out. The names
+/// borrow from the packet when decoded and from the configuration when sent, so
+/// that neither way allocates.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Heartbeat {
+pub struct Heartbeat<'a> {
     pub link: u8,
     pub state: WireState,
     pub flags: u8,
@@ -134,8 +139,8 @@ pub struct Heartbeat {
     pub echo: u64,
     /// Present in clusters of three or more nodes (version 2).
     pub votes: Option<Votes>,
-    pub cluster: String,
-    pub node: String,
+    pub cluster: Cow<'a, str>,
+    pub node: Cow<'a, str>,
 }
 
 /// What a node of a cluster of three or more tells each peer for the majority rule.
@@ -216,11 +221,21 @@ impl std::fmt::Debug for Signer {
     }
 }
 
-impl Heartbeat {
+impl<'a> Heartbeat<'a> {
+    /// The signed packet, held inline. Names are cut as [`Heartbeat::encode`] cuts
+    /// them, and whatever would not fit in [`MAX_LEN`] is left off, which the
+    /// receiver refuses: the configuration limits names to 64 bytes, so a node never
+    /// sends one that long.
+    pub fn packet(&self, signer: &Signer) -> Packet {
+        let mut out = Packet::default();
+        self.encode(signer, &mut out);
+        out
+    }
+
     /// Appends the signed packet to `out`. Names longer than 255 bytes are cut; the
     /// configuration already limits them to 64.
-    pub fn encode(&self, signer: &Signer, out: &mut Vec<u8>) {
-        let start = out.len();
+    pub fn encode(&self, signer: &Signer, out: &mut impl Out) {
+        let start = out.written().len();
         out.extend_from_slice(&MAGIC);
         out.push(if self.votes.is_some() {
             VERSION_VOTES
@@ -250,12 +265,12 @@ impl Heartbeat {
             out.push(bytes.len() as u8);
             out.extend_from_slice(bytes);
         }
-        let tag = signer.tag(&out[start..]);
+        let tag = signer.tag(&out.written()[start..]);
         out.extend_from_slice(&tag);
     }
 
     /// Checks the tag, then parses. Any byte string is safe to pass.
-    pub fn decode(bytes: &[u8], signer: &Signer) -> Result<Heartbeat, DecodeError> {
+    pub fn decode(bytes: &'a [u8], signer: &Signer) -> Result<Heartbeat<'a>, DecodeError> {
         if bytes.len() < MIN_LEN || bytes.len() > MAX_LEN {
             return Err(DecodeError::Length);
         }
@@ -337,8 +352,8 @@ struct Reader<'a> {
     at: usize,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self.at.checked_add(n).ok_or(DecodeError::Malformed)?;
         let slice = self.bytes.get(self.at..end).ok_or(DecodeError::Malformed)?;
         self.at = end;
@@ -355,13 +370,96 @@ impl Reader<'_> {
         Ok(out)
     }
 
-    fn name(&mut self) -> Result<String, DecodeError> {
+    fn name(&mut self) -> Result<Cow<'a, str>, DecodeError> {
         let len = usize::from(self.u8()?);
         if len == 0 {
             return Err(DecodeError::Malformed);
         }
         let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Malformed)
+        std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|_| DecodeError::Malformed)
+    }
+}
+
+/// Where [`Heartbeat::encode`] writes: a `Vec`, or a [`Packet`].
+pub trait Out {
+    fn push(&mut self, byte: u8);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+    /// Everything written so far.
+    fn written(&self) -> &[u8];
+}
+
+impl Out for Vec<u8> {
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+
+    fn written(&self) -> &[u8] {
+        self
+    }
+}
+
+/// A datagram of at most [`MAX_LEN`] bytes, held inline, so that one sent or
+/// received every interval costs no allocation. It reads as a `[u8]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Packet {
+    bytes: [u8; MAX_LEN],
+    len: usize,
+}
+
+impl Default for Packet {
+    fn default() -> Packet {
+        Packet {
+            bytes: [0; MAX_LEN],
+            len: 0,
+        }
+    }
+}
+
+impl Packet {
+    /// `bytes` as a packet, or None when they are longer than [`MAX_LEN`].
+    pub fn from_slice(bytes: &[u8]) -> Option<Packet> {
+        let mut packet = Packet::default();
+        packet.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        packet.len = bytes.len();
+        Some(packet)
+    }
+}
+
+impl Out for Packet {
+    /// Past [`MAX_LEN`], bytes are dropped (see [`Heartbeat::packet`]).
+    fn push(&mut self, byte: u8) {
+        self.extend_from_slice(&[byte]);
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        let end = (self.len + bytes.len()).min(MAX_LEN);
+        let n = end - self.len;
+        self.bytes[self.len..end].copy_from_slice(&bytes[..n]);
+        self.len = end;
+    }
+
+    fn written(&self) -> &[u8] {
+        self
+    }
+}
+
+impl std::ops::Deref for Packet {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl fmt::Debug for Packet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Packet({} bytes)", self.len)
     }
 }
 
@@ -369,7 +467,7 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
-    fn sample() -> Heartbeat {
+    fn sample() -> Heartbeat<'static> {
         Heartbeat {
             link: 1,
             state: WireState::Active,
@@ -399,6 +497,24 @@ mod tests {
         let bytes = encoded(&sample(), b"0123456789abcdef");
         assert_eq!(bytes.len(), FIXED_LEN + 4 + 6 + TAG_LEN);
         assert_eq!(Heartbeat::decode(&bytes, &signer), Ok(sample()));
+    }
+
+    #[test]
+    fn a_packet_holds_what_encode_writes_up_to_the_largest_heartbeat() {
+        let signer = Signer::new(b"k");
+        let mut hb = sample();
+        hb.votes = Some(Votes {
+            ack: 1,
+            heard: 3,
+            held: true,
+        });
+        hb.cluster = "c".repeat(64).into();
+        hb.node = "n".repeat(64).into();
+        let packet = hb.packet(&signer);
+        assert_eq!(&packet[..], &encoded(&hb, b"k")[..]);
+        assert_eq!(packet.len(), MAX_LEN);
+        assert_eq!(Heartbeat::decode(&packet, &signer), Ok(hb));
+        assert!(Packet::from_slice(&[0; MAX_LEN + 1]).is_none());
     }
 
     #[test]
@@ -453,14 +569,14 @@ mod tests {
             bytes.truncate(bytes.len() - TAG_LEN);
             let tag = signer.tag(&bytes);
             bytes.extend_from_slice(&tag);
-            Heartbeat::decode(&bytes, &signer)
+            Heartbeat::decode(&bytes, &signer).map(|hb| hb.votes)
         };
         let v1 = encoded(&sample(), b"k");
         assert_eq!(resigned(v1, VOTE_HELD), Err(DecodeError::Malformed));
         let mut hb = sample();
         hb.votes = Some(Votes::default());
         let v2 = encoded(&hb, b"k");
-        assert!(resigned(v2.clone(), VOTE_HELD).is_ok_and(|hb| hb.votes.is_some_and(|v| v.held)));
+        assert!(resigned(v2.clone(), VOTE_HELD).is_ok_and(|votes| votes.is_some_and(|v| v.held)));
         assert_eq!(resigned(v2, 0b10), Err(DecodeError::Malformed));
     }
 
@@ -527,7 +643,7 @@ mod tests {
     fn signed_but_malformed_fields_are_rejected() {
         let signer = Signer::new(b"k");
         let mut hb = sample();
-        hb.node = String::new();
+        hb.node = "".into();
         let bytes = encoded(&hb, b"k");
         assert_eq!(
             Heartbeat::decode(&bytes, &signer),

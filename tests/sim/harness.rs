@@ -969,7 +969,9 @@ impl Sim {
             .and_then(Machine::poll_action)
         {
             match action {
-                Action::Send { link, to, datagram } => self.send(i, link, to.ip(), datagram),
+                Action::Send { link, to, datagram } => {
+                    self.send(i, link, to.ip(), datagram.to_vec())
+                }
                 Action::Effect { id, effect } => self.nodes[i].queue.push_back((id, effect)),
                 Action::Withdraw { id, vip } => {
                     // Like a queued removal, applied to the kernel at once.

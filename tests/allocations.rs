@@ -1,0 +1,127 @@
+//! The heartbeat path allocates nothing once a cluster has settled: at a 10 ms
+//! interval every allocation per interval is hundreds a second per node, on the
+//! loop that must stay on time. Two machines exchange heartbeats on both links, as
+//! the daemon drives them, under an allocator that counts this thread's calls.
+
+#[path = "common/sample.rs"]
+mod sample;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use failoverd::machine::{Action, Input, Machine, Role};
+use failoverd::wire::heartbeat::Packet;
+use sample::Sample;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    // Only the thread under test counts: the harness's own threads allocate too.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn a_settled_interval_allocates_nothing() {
+    // The sample's two nodes and links; no VIPs, gateways or hooks, whose effects
+    // nobody here would carry out.
+    let text = Sample::new()
+        .set("cluster.name", "alloc")
+        .set("cluster.key_file", "authkey")
+        .set("timing.interval", "10ms")
+        .set("timing.warn", "20ms")
+        .set("timing.dead", "36ms")
+        .set("timing.init_dead", "72ms")
+        .remove("vip")
+        .remove("health")
+        .remove("hooks")
+        .to_string();
+    let dir = std::env::temp_dir().join(format!("failoverd-alloc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let key = dir.join("authkey");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let config = failoverd::config::Config::parse(&text, &dir).expect("test config");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let start = Instant::now();
+    let mut nodes = [
+        Machine::new(&config, 0, 1, 1, start),
+        Machine::new(&config, 1, 2, 2, start),
+    ];
+    let mut sent: Vec<(usize, usize, IpAddr, Packet)> = Vec::with_capacity(16);
+    let mut interval = |nodes: &mut [Machine; 2], now: Instant| {
+        for node in nodes.iter_mut() {
+            node.handle_timeout(now);
+        }
+        for (from, node) in nodes.iter_mut().enumerate() {
+            while let Some(action) = node.poll_action() {
+                if let Action::Send { link, datagram, .. } = action
+                    && let Some(source) = config.nodes[from].addresses[link]
+                {
+                    sent.push((1 - from, link, source, datagram));
+                }
+            }
+        }
+        for (to, link, from, datagram) in sent.drain(..) {
+            let bytes = &datagram[..];
+            nodes[to].handle(now, Input::Datagram { link, from, bytes });
+        }
+        for node in nodes.iter_mut() {
+            while node.poll_action().is_some() {}
+        }
+    };
+    let mut now = start;
+    for _ in 0..200 {
+        now += Duration::from_millis(10);
+        interval(&mut nodes, now);
+    }
+    assert_eq!(nodes[0].role(), Role::Active, "alpha did not settle active");
+    assert_eq!(
+        nodes[1].role(),
+        Role::Standby,
+        "beta did not settle standby"
+    );
+
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..100 {
+        now += Duration::from_millis(10);
+        interval(&mut nodes, now);
+    }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(nodes[0].role(), Role::Active);
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::Relaxed),
+        0,
+        "allocations in 100 settled intervals of two nodes"
+    );
+}
