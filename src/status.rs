@@ -66,6 +66,11 @@ pub struct Status {
     /// Why an unplanned takeover is held back by the split-brain guard, if one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub takeover_held: Option<String>,
+    /// This node's heartbeat addresses that are not on the host yet (link name,
+    /// address): the daemon listens on them and nothing goes out or comes in on
+    /// those links until they appear. Absent from older documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses_missing: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

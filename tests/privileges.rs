@@ -51,6 +51,13 @@ fn a_heartbeat_address_that_comes_up_late_is_listened_on_once_it_appears() {
         );
     }
     cluster.assert_log_contains("alpha", "is not on this host yet");
+    let missing =
+        |node: &str| try_status_of(&lab, node).map(|status| status.addresses_missing.clone());
+    assert_eq!(
+        missing("alpha"),
+        Some(vec![("crossover".to_string(), N1_XO.to_string())]),
+        "alpha's status does not list its missing crossover address"
+    );
     let crossover_up = |node: &str| {
         try_status_of(&lab, node).is_some_and(|status| {
             status.peers.first().is_some_and(|peer| {
@@ -73,6 +80,11 @@ fn a_heartbeat_address_that_comes_up_late_is_listened_on_once_it_appears() {
     cluster.assert_log_contains(
         "alpha",
         &format!("{N1_XO} (link crossover) is on this host now"),
+    );
+    assert_eq!(
+        missing("alpha"),
+        Some(Vec::new()),
+        "the address is still listed"
     );
     assert!(
         cluster.alpha.try_wait().expect("poll alpha").is_none(),

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -55,16 +56,24 @@ pub fn local_addresses() -> io::Result<Vec<IpAddr>> {
         .collect())
 }
 
+/// The heartbeat addresses (link name, address) not on this host yet, for the
+/// status; an address leaves the list when it appears.
+pub type Missing = Arc<Mutex<Vec<(String, IpAddr)>>>;
+
 /// Logs each of `addresses` (link name, address) that is not on this host yet, and
 /// watches for it in the background until it appears. Call from within the runtime.
-pub fn report_missing(addresses: Vec<(String, IpAddr)>) {
+pub fn report_missing(addresses: Vec<(String, IpAddr)>) -> Missing {
+    let missing = Missing::default();
     let Ok(local) = local_addresses() else {
         // Without the list there is nothing to report; the sockets listen anyway.
-        return;
+        return missing;
     };
     for (link, address) in addresses {
         if local.contains(&address) {
             continue;
+        }
+        if let Ok(mut list) = missing.lock() {
+            list.push((link.clone(), address));
         }
         warn!(
             link = link.as_str(),
@@ -72,15 +81,21 @@ pub fn report_missing(addresses: Vec<(String, IpAddr)>) {
             "heartbeat address {address} (link {link}) is not on this host yet: listening \
              on it anyway; no heartbeat goes out or comes in on this link until it appears"
         );
-        tokio::spawn(watch(link, address));
+        tokio::spawn(watch(link, address, Arc::clone(&missing)));
     }
+    missing
 }
 
-async fn watch(link: String, address: IpAddr) {
+/// Watches for `address` until it appears, then takes it off `missing`. One that
+/// never comes stays listed: the status keeps saying so after the watch gives up.
+async fn watch(link: String, address: IpAddr, missing: Missing) {
     let mut interval = tokio::time::interval(RECHECK);
     for _ in 0..RECHECKS {
         interval.tick().await;
         if local_addresses().is_ok_and(|local| local.contains(&address)) {
+            if let Ok(mut list) = missing.lock() {
+                list.retain(|(_, a)| *a != address);
+            }
             info!(
                 link = link.as_str(),
                 %address,

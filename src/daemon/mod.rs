@@ -190,9 +190,10 @@ pub async fn run(
         .link_addresses()
         .map(|(link, address)| (config.links[link].clone(), address))
         .collect();
-    listen::report_missing(addresses);
+    let missing = listen::report_missing(addresses);
     let host = Kernel::connect().await?;
-    let (shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host)?;
+    let (mut shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host)?;
+    shell.missing = missing;
     // A task rather than the future this one is polled in: tokio wakes the future
     // `block_on` drives through its driver (an eventfd write and one more round of
     // epoll_wait for every datagram a receiver hands over), where a task woken by
@@ -286,6 +287,8 @@ pub struct Shell<H: Host> {
     state: Worker<Persist>,
     /// Reads the configuration file for a reload; see [`Loaded`].
     loader: Worker<Option<oneshot::Sender<Response>>>,
+    /// Heartbeat addresses not on the host yet; see `listen`.
+    missing: listen::Missing,
 }
 
 impl<H: Host> Shell<H> {
@@ -385,6 +388,7 @@ impl<H: Host> Shell<H> {
             intake,
             state,
             loader,
+            missing: listen::Missing::default(),
         };
         let inputs = Inputs {
             datagrams,
@@ -582,6 +586,12 @@ impl<H: Host> Shell<H> {
         status.hooks = self.hook_runs.lock().map(|r| r.clone()).unwrap_or_default();
         status.events = self.events.recent(50);
         self.intake.count_into(&mut status.counters);
+        if let Ok(missing) = self.missing.lock() {
+            status.addresses_missing = missing
+                .iter()
+                .map(|(link, address)| (link.clone(), address.to_string()))
+                .collect();
+        }
         status
     }
 

@@ -144,6 +144,8 @@ impl Machine {
             events: Vec::new(),
             last_takeover_ms: self.election.last_takeover.map(millis),
             takeover_held: self.election.guard.held().map(ToString::to_string),
+            // The shell knows which addresses the host has.
+            addresses_missing: Vec::new(),
         }
     }
 

@@ -45,6 +45,15 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
     if let Some(held) = &status.takeover_held {
         out.push(paint.paint(Paint::Alert, &format!("TAKEOVER HELD: {held}")));
     }
+    for (link, address) in &status.addresses_missing {
+        out.push(paint.paint(
+            Paint::Yellow,
+            &format!(
+                "ADDRESS MISSING: heartbeat address {address} (link {link}) is not on this \
+                 host yet: nothing goes out or comes in on that link until it is"
+            ),
+        ));
+    }
     if status.releasing {
         out.push(paint.paint(
             Paint::Yellow,
@@ -612,6 +621,9 @@ mod tests {
         status.vips[0].holder = Some("beta".to_string());
         status.vips[1].held_here = false;
         status.vips[1].holder = None;
+        status
+            .addresses_missing
+            .push(("crossover".to_string(), "198.19.0.1".to_string()));
         let peer = &mut status.peers[0];
         peer.fingerprint_match = Some(false);
         peer.health_failing = 2;
@@ -639,6 +651,7 @@ mod tests {
         for piece in [
             "is FAULT since",
             "RELEASING",
+            "ADDRESS MISSING: heartbeat address 198.19.0.1 (link crossover) is not on this host yet",
             "MAINTENANCE: automatic transitions are frozen (set by beta)",
             "standby requested",
             "198.18.0.10/24 on eth0 (eth0:vip)  on beta",
