@@ -484,13 +484,26 @@ fn run(
     socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
 ) -> ExitCode {
-    // Colour only on a terminal: journald and log files want plain text.
-    tracing_subscriber::fmt()
+    // Colour only on a terminal: journald and log files want plain text. Lines go
+    // out through a thread of their own, so a log reader that stops reading never
+    // holds up the heartbeats; `_flush` writes what is left when `run` returns.
+    let ansi = std::io::stderr().is_terminal();
+    let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_ansi(ansi)
+        .with_target(false);
+    let _flush = match failoverd::daemon::stderr::Stderr::spawn(std::io::stderr()) {
+        Ok((stderr, flush)) => {
+            subscriber.with_writer(stderr).init();
+            Some(flush)
+        }
+        Err(err) => {
+            // Without a thread to spare, log straight to stderr as before.
+            subscriber.with_writer(std::io::stderr).init();
+            tracing::warn!("cannot start the log thread, logging directly: {err}");
+            None
+        }
+    };
     let (mut config, me) = match load(common) {
         Ok(loaded) => loaded,
         Err(code) => return code,

@@ -32,6 +32,7 @@ pub mod notify;
 pub mod probe;
 pub mod process;
 pub mod receive;
+pub mod stderr;
 pub mod vip;
 pub mod worker;
 
