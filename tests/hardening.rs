@@ -89,6 +89,34 @@ fn received(status: &Status, peer: &str, link: &str) -> u64 {
         .map_or(0, |l| l.received)
 }
 
+/// Asserts, every 200 ms for `how_long`, that both nodes answer and hear each other;
+/// `when` says what is going on, for the failure. Returns how many polls passed.
+fn keep_hearing(lab: &Lab, cluster: &Cluster, how_long: Duration, when: &str) -> u32 {
+    let heard = |status: &Option<Status>, peer: &str| {
+        status
+            .as_ref()
+            .and_then(|s| s.peers.iter().find(|p| p.name == peer))
+            .is_some_and(|p| p.alive)
+    };
+    let until = Instant::now() + how_long;
+    let mut polls = 0;
+    while Instant::now() < until {
+        let alpha = try_status_of(lab, "alpha");
+        let beta = try_status_of(lab, "beta");
+        assert!(
+            heard(&alpha, "beta") && heard(&beta, "alpha"),
+            "a node stopped answering or hearing its peer {when} (alpha answers: {}, beta \
+             answers: {})\n{}",
+            alpha.is_some(),
+            beta.is_some(),
+            cluster.logs()
+        );
+        polls += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    polls
+}
+
 /// The lines of `log` after the first `from` bytes that say a heartbeat was missed
 /// (on any link but `spared`) or the VIP moved: what must not happen under the
 /// pressure.
@@ -284,28 +312,12 @@ fn an_event_file_that_stops_taking_writes_never_delays_heartbeats() {
     // Events to write: beta's heartbeats to alpha's LAN address are cut, so alpha
     // reports the link late, then dead (the crossover still carries them).
     lab.blackhole("n2", N1_LAN);
-    let until = Instant::now() + Duration::from_secs(3);
-    let mut polls = 0;
-    while Instant::now() < until {
-        let alpha = try_status_of(&lab, "alpha");
-        let beta = try_status_of(&lab, "beta");
-        let heard = |status: &Option<Status>, peer: &str| {
-            status
-                .as_ref()
-                .and_then(|s| s.peers.iter().find(|p| p.name == peer))
-                .is_some_and(|p| p.alive)
-        };
-        assert!(
-            heard(&alpha, "beta") && heard(&beta, "alpha"),
-            "a node stopped answering or hearing its peer while the event file is stuck \
-             (alpha answers: {}, beta answers: {})\n{}",
-            alpha.is_some(),
-            beta.is_some(),
-            cluster.logs()
-        );
-        polls += 1;
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let polls = keep_hearing(
+        &lab,
+        &cluster,
+        Duration::from_secs(3),
+        "while the event file is stuck",
+    );
     assert!(polls >= 5);
     let alpha_log = lab.log(&cluster.alpha);
     assert!(
@@ -354,26 +366,12 @@ fn a_reload_of_a_file_that_would_block_is_refused_and_never_delays_heartbeats() 
     let from_beta = lab.log(&cluster.beta).len();
     lab.kill(&cluster.beta, nix::sys::signal::Signal::SIGHUP)
         .expect("SIGHUP beta");
-    let until = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < until {
-        let alpha = try_status_of(&lab, "alpha");
-        let beta = try_status_of(&lab, "beta");
-        let heard = |status: &Option<Status>, peer: &str| {
-            status
-                .as_ref()
-                .and_then(|s| s.peers.iter().find(|p| p.name == peer))
-                .is_some_and(|p| p.alive)
-        };
-        assert!(
-            heard(&alpha, "beta") && heard(&beta, "alpha"),
-            "a node stopped answering or hearing its peer after beta's reload of a FIFO \
-             (alpha answers: {}, beta answers: {})\n{}",
-            alpha.is_some(),
-            beta.is_some(),
-            cluster.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    keep_hearing(
+        &lab,
+        &cluster,
+        Duration::from_secs(2),
+        "after beta's reload of a FIFO",
+    );
     cluster.wait_for("beta to refuse the FIFO", || {
         lab.log(&cluster.beta)[from_beta..].contains("is not a regular file")
     });
