@@ -458,7 +458,7 @@ impl<H: Host> Shell<H> {
             tokio::select! {
                 Some(d) = inputs.datagrams.recv() => {
                     let now = Instant::now().into_std();
-                    machine.handle(now, Input::Datagram { link: d.link, from: d.from, bytes: &d.bytes });
+                    machine.handle(now, Input::Heartbeat { link: d.link, from: d.from, packet: &d.packet });
                 }
                 Some(report) = self.checks.recv() => {
                     let now = Instant::now().into_std();

@@ -29,7 +29,7 @@ use tracing::warn;
 use crate::config::Config;
 use crate::machine::{Event, Reject};
 use crate::status::Counters;
-use crate::wire::heartbeat::{self, Heartbeat, Packet, Signer};
+use crate::wire::heartbeat::{self, Signer, Verified};
 
 /// Datagrams that passed the filter and may wait on one link for the loop.
 const QUEUE: usize = 64;
@@ -44,11 +44,12 @@ const QUEUE_FULL: &str = "queue full";
 /// Drops are logged at most this often (the machine's own rejections too).
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 
-/// A datagram that passed its link's filter.
+/// A datagram that passed its link's filter; the machine does not check its tag
+/// again.
 pub struct Datagram {
     pub link: usize,
     pub from: IpAddr,
-    pub bytes: Packet,
+    pub packet: Verified,
 }
 
 /// What a datagram must be to reach the machine; rebuilt on every reload.
@@ -83,8 +84,9 @@ impl Filter {
 
     /// Checks in the machine's order, so that a datagram is counted under the
     /// reason the machine would have given.
-    pub fn check(&self, link: usize, from: IpAddr, bytes: &[u8]) -> Result<(), Reject> {
-        let hb = Heartbeat::decode(bytes, &self.signer).map_err(Reject::Decode)?;
+    pub fn check(&self, link: usize, from: IpAddr, bytes: &[u8]) -> Result<Verified, Reject> {
+        let packet = Verified::check(bytes, &self.signer).map_err(Reject::Decode)?;
+        let hb = packet.heartbeat();
         if hb.cluster != self.cluster {
             return Err(Reject::ForeignCluster);
         }
@@ -94,7 +96,8 @@ impl Filter {
         if usize::from(hb.link) != link || addresses.get(link).copied().flatten() != Some(from) {
             return Err(Reject::WrongSource);
         }
-        Ok(())
+        drop(hb);
+        Ok(packet)
     }
 }
 
@@ -317,22 +320,21 @@ async fn receive(
                 }
             }
         };
-        if let Err(reject) = verdict {
-            if let Ok(mut tally) = tally.lock()
-                && tally.reject(reject)
-            {
-                dropping.notify_one();
+        let packet = match verdict {
+            Ok(packet) => packet,
+            Err(reject) => {
+                if let Ok(mut tally) = tally.lock()
+                    && tally.reject(reject)
+                {
+                    dropping.notify_one();
+                }
+                continue;
             }
-            continue;
-        }
-        // The filter passed it, so it fits: no valid heartbeat is longer.
-        let Some(bytes) = Packet::from_slice(&buf[..n]) else {
-            continue;
         };
         let datagram = Datagram {
             link,
             from: from.ip(),
-            bytes,
+            packet,
         };
         // A full queue means the loop is behind: drop rather than queue without
         // bound.

@@ -71,7 +71,7 @@ use timer::{Timer, Timers};
 use crate::config::Config;
 use crate::wire::heartbeat::{
     FLAG_CLAIMING, FLAG_FAILED, FLAG_LEAVING, FLAG_MAINTENANCE, FLAG_RELEASING, FLAG_STANDBY,
-    FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat, Packet,
+    FLAG_TAKEOVER, FLAG_YIELDING, Heartbeat, Packet, Verified,
 };
 
 /// Rejections are summed up in one log line at most this often.
@@ -205,6 +205,12 @@ pub enum Input<'a> {
         link: usize,
         from: IpAddr,
         bytes: &'a [u8],
+    },
+    /// A datagram whose tag the link's receiver already checked.
+    Heartbeat {
+        link: usize,
+        from: IpAddr,
+        packet: &'a Verified,
     },
     /// A run of check `index` (in [`Config::checks_for`] order) finished.
     Check { index: usize, run: &'a Run },
@@ -377,7 +383,15 @@ impl Machine {
         }
         self.observe(now);
         match input {
-            Input::Datagram { link, from, bytes } => self.on_datagram(now, link, from, bytes),
+            Input::Datagram { link, from, bytes } => {
+                match Heartbeat::decode(bytes, &self.settings.signer) {
+                    Ok(hb) => self.on_heartbeat(now, link, from, &hb),
+                    Err(err) => self.reject(now, Reject::Decode(err)),
+                }
+            }
+            Input::Heartbeat { link, from, packet } => {
+                self.on_heartbeat(now, link, from, &packet.heartbeat());
+            }
             Input::Check { index, run } => self.on_check(now, index, run),
             Input::Done { id, outcome } => self.on_done(now, id, outcome),
             Input::Shutdown => self.on_shutdown(now),
@@ -570,11 +584,7 @@ impl Machine {
 
     // --- inputs -------------------------------------------------------------
 
-    fn on_datagram(&mut self, now: Instant, link: usize, from: IpAddr, bytes: &[u8]) {
-        let hb = match Heartbeat::decode(bytes, &self.settings.signer) {
-            Ok(hb) => hb,
-            Err(err) => return self.reject(now, Reject::Decode(err)),
-        };
+    fn on_heartbeat(&mut self, now: Instant, link: usize, from: IpAddr, hb: &Heartbeat<'_>) {
         if hb.cluster != self.settings.cluster {
             return self.reject(now, Reject::ForeignCluster);
         }
@@ -597,7 +607,7 @@ impl Machine {
         // the reason for a takeover.
         let was_holding = peer.holds() && !peer.claiming;
         let alive = peer.alive;
-        let accepted = peer.accept(view, &hb, &fresh, now, &mut self.events);
+        let accepted = peer.accept(view, hb, &fresh, now, &mut self.events);
         self.track_peer(now, index);
         let update = match accepted {
             Ok(update) => update,
