@@ -71,6 +71,26 @@ pub struct Status {
     /// those links until they appear. Absent from older documents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses_missing: Vec<(String, String)>,
+    /// Whether the heartbeat thread runs at realtime priority and the memory is
+    /// locked (`[scheduling]`). Absent from older documents.
+    #[serde(default)]
+    pub scheduling: SchedulingStatus,
+}
+
+/// What the kernel granted of `[scheduling]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchedulingStatus {
+    /// The SCHED_RR priority the heartbeat thread runs at; 0 at normal priority.
+    pub realtime_priority: u8,
+    /// Why the heartbeat thread is not at realtime priority (turned off, or what the
+    /// kernel refused and what to grant); absent when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime_off: Option<String>,
+    /// The daemon's memory is locked as it is touched.
+    pub memory_locked: bool,
+    /// Why it is not; absent when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_off: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

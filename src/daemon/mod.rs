@@ -32,6 +32,7 @@ pub mod notify;
 pub mod probe;
 pub mod process;
 pub mod receive;
+pub mod scheduling;
 pub mod stderr;
 pub mod vip;
 pub mod worker;
@@ -193,8 +194,14 @@ pub async fn run(
         .collect();
     let missing = listen::report_missing(addresses);
     let host = Kernel::connect().await?;
+    worker::start_closer().map_err(|source| DaemonError::Worker {
+        name: "failoverd-close",
+        source,
+    })?;
     let (mut shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host)?;
     shell.missing = missing;
+    // After the other threads have started, so that they keep normal priority.
+    shell.scheduling.apply(&shell.config.scheduling);
     // A task rather than the future this one is polled in: tokio wakes the future
     // `block_on` drives through its driver (an eventfd write and one more round of
     // epoll_wait for every datagram a receiver hands over), where a task woken by
@@ -290,6 +297,8 @@ pub struct Shell<H: Host> {
     loader: Worker<Option<oneshot::Sender<Response>>>,
     /// Heartbeat addresses not on the host yet; see `listen`.
     missing: listen::Missing,
+    /// The heartbeat thread's priority and the memory lock; see `scheduling`.
+    scheduling: scheduling::Standing,
 }
 
 impl<H: Host> Shell<H> {
@@ -390,6 +399,7 @@ impl<H: Host> Shell<H> {
             state,
             loader,
             missing: listen::Missing::default(),
+            scheduling: scheduling::Standing::default(),
         };
         let inputs = Inputs {
             datagrams,
@@ -574,8 +584,11 @@ impl<H: Host> Shell<H> {
             }
         }
         let role = machine.role();
-        self.role
-            .send_if_modified(|shown| std::mem::replace(shown, role) != role);
+        // The write lock only when the role changed: the check thread reads it, and a
+        // lock it holds while starved would stall this loop (priority inversion).
+        if *self.role.borrow() != role {
+            self.role.send_replace(role);
+        }
         true
     }
 
@@ -587,6 +600,7 @@ impl<H: Host> Shell<H> {
         status.hooks = self.hook_runs.lock().map(|r| r.clone()).unwrap_or_default();
         status.events = self.events.recent(50);
         self.intake.count_into(&mut status.counters);
+        status.scheduling = self.scheduling.status().clone();
         if let Ok(missing) = self.missing.lock() {
             status.addresses_missing = missing
                 .iter()
@@ -752,6 +766,7 @@ impl<H: Host> Shell<H> {
         self.events
             .configure(config.events.keep, config.events.file.clone());
         self.intake.refilter(&config, self.me);
+        self.scheduling.reload(&config.scheduling);
         self.config = Arc::new(config);
         Ok(if changes.is_empty() {
             "configuration reloaded: nothing changed".to_string()

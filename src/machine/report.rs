@@ -146,6 +146,7 @@ impl Machine {
             takeover_held: self.election.guard.held().map(ToString::to_string),
             // The shell knows which addresses the host has.
             addresses_missing: Vec::new(),
+            scheduling: status::SchedulingStatus::default(),
         }
     }
 

@@ -185,6 +185,28 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
         Some(ms) => write!(out, "took {}", Age(ms))?,
         None => out.push_str("<span class=\"muted\">none yet</span>"),
     }
+    let sched = &s.scheduling;
+    out.push_str("</dd><dt>Heartbeat thread</dt><dd>");
+    match &sched.realtime_off {
+        None if sched.realtime_priority > 0 => {
+            write!(out, "realtime (SCHED_RR {})", sched.realtime_priority)?;
+        }
+        None => out.push_str("<span class=\"muted\">not reported</span>"),
+        Some(why) => write!(
+            out,
+            "<span class=\"c-late\" title=\"{}\">normal priority</span>",
+            Esc(why)
+        )?,
+    }
+    match &sched.memory_off {
+        None if sched.memory_locked => out.push_str(", memory locked"),
+        None => {}
+        Some(why) => write!(
+            out,
+            ", <span class=\"c-late\" title=\"{}\">memory not locked</span>",
+            Esc(why)
+        )?,
+    }
     let short = shorten(&s.fingerprint, 16);
     writeln!(
         out,

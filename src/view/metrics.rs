@@ -116,6 +116,16 @@ fn families(out: &mut Exposition, status: &Status) {
          answered, no gateway, a failed fence).",
         [([], s.takeover_held.is_some())],
     );
+    out.gauge(
+        "realtime_priority",
+        "The SCHED_RR priority the heartbeat thread runs at; 0 at normal priority.",
+        [([], s.scheduling.realtime_priority)],
+    );
+    out.gauge(
+        "memory_locked",
+        "1 while the daemon's memory is locked as it is touched (mlockall).",
+        [([], s.scheduling.memory_locked)],
+    );
     out.counter(
         "vip_conflicts",
         "Other hosts seen claiming a VIP while this node held it.",
@@ -664,7 +674,7 @@ mod tests {
             families,
             text.lines().filter(|l| l.starts_with("# HELP ")).count()
         );
-        assert_eq!(families, 27);
+        assert_eq!(families, 29);
         // Every check, the built-in ones too; its last line as a label.
         assert_eq!(
             value("failoverd_check_failing{check=\"web\",kind=\"http\"}"),
