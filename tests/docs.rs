@@ -1,8 +1,9 @@
 //! The docs hold to the code: every configuration key in docs/configuration.md is one
-//! the parser accepts, every key the parser accepts is documented there, every
-//! `failoverd ...` command line shown in a code block of the docs parses with the
-//! real command line, and every link between the pages leads to a file and heading
-//! that exist. No root, no network.
+//! the parser accepts, every key the parser accepts is documented there, the TOML
+//! examples use only keys the parser takes (and the README's minimal configuration is
+//! complete), every `failoverd ...` command line shown in a code block of the docs
+//! parses with the real command line, and every link between the pages leads to a
+//! file and heading that exist. No root, no network.
 //!
 //! The keys the parser accepts are asked of the parser itself: a document with an
 //! unknown key in a table is refused with the list of keys that table takes (serde's
@@ -196,6 +197,78 @@ fn every_documented_configuration_key_exists_and_every_key_is_documented() {
         "the configuration reference and the parser disagree:\n  {}",
         wrong.join("\n  ")
     );
+}
+
+/// The ```toml blocks of a page, with the line each starts on.
+fn toml_blocks(text: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (index, line) in text.lines().enumerate() {
+        let fence = line.trim_start().starts_with("```");
+        match &mut current {
+            Some(_) if fence => blocks.extend(current.take()),
+            Some((_, block)) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None if fence && line.trim_start() == "```toml" => {
+                current = Some((index + 2, String::new()));
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_configuration_example_uses_keys_the_parser_takes() {
+    let mut wrong = Vec::new();
+    let mut blocks = 0;
+    for page in pages() {
+        for (line, block) in toml_blocks(&read(&page)) {
+            blocks += 1;
+            // Most examples are a table or two, not a whole file: what is missing
+            // is fine, a key the parser does not take or a value of the wrong type
+            // is not.
+            let Err(problems) = Config::parse(&block, Path::new("/nonexistent")) else {
+                continue;
+            };
+            for problem in problems {
+                if problem.message.contains("unknown") || problem.message.contains("wrong type") {
+                    wrong.push(format!("{}:{line}: {problem}", name(&page)));
+                }
+            }
+        }
+    }
+    assert!(blocks >= 5, "too few TOML examples found: {blocks}");
+    assert!(
+        wrong.is_empty(),
+        "configuration examples the parser refuses:\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
+#[test]
+fn the_minimal_configuration_of_the_readme_is_complete() {
+    let readme = read(&repo().join("README.md"));
+    let (line, block) = toml_blocks(&readme)
+        .into_iter()
+        .find(|(_, block)| block.contains("[cluster]"))
+        .expect("the README shows a minimal configuration");
+    // Only the files it names are missing here; on a node they exist.
+    let files = ["cluster.key_file", "hooks.start", "hooks.stop"];
+    if let Err(problems) = Config::parse(&block, Path::new("/nonexistent")) {
+        let other: Vec<String> = problems
+            .iter()
+            .filter(|p| !files.contains(&p.key.as_str()))
+            .map(|p| p.to_string())
+            .collect();
+        assert!(
+            other.is_empty(),
+            "README.md:{line}: the minimal configuration is refused:\n  {}",
+            other.join("\n  ")
+        );
+    }
 }
 
 // --- command lines ---------------------------------------------------------------
