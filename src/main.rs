@@ -188,8 +188,15 @@ enum Command {
     },
 }
 
+/// Set, the binary parses its arguments and exits 0 without acting on them: how
+/// tests/docs.rs holds every command line shown in the docs to the real parser.
+const PARSE_ONLY: &str = "FAILOVERD_PARSE_ONLY";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if std::env::var_os(PARSE_ONLY).is_some() {
+        return ExitCode::SUCCESS;
+    }
     match cli.command {
         Command::Check { common } => check(&common),
         Command::Run {

@@ -1,8 +1,8 @@
 //! The status report: what `failoverd status --json`, the control socket's `status`
 //! reply and the HTTP `/status` page all return. Field names are stable (documented in
-//! the README); new fields may be added, none renamed or removed within version 1.
+//! docs/operations.md); new fields may be added, none renamed or removed within version 1.
 //!
-//! States, severities and the like are enums that serialize to the README's words. A
+//! States, severities and the like are enums that serialize to the docs' words. A
 //! client reads them leniently, as [`Named`]: a newer daemon may send a word this
 //! client does not know, and the document must still read.
 

@@ -449,7 +449,7 @@ fn maintenance_on_the_standby_outlives_the_holders_death_and_a_restart() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);
     // Beta takes its state directory from its own file (relative to it), not from
-    // --state-dir: the key the README names.
+    // --state-dir: the key docs/configuration.md names.
     let text = fs::read_to_string(&cluster.config).expect("read the config");
     let own = text.replace(
         "state_dir = \"/var/lib/failoverd\"",

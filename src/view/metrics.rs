@@ -91,7 +91,8 @@ pub fn render_served_metrics(status: &Status, served: &Served, format: Format) -
 }
 
 /// The metrics of `status` in `format`. Every sample is the snapshot's value; a family
-/// without samples (no peers, no takeover yet) is left out. The README lists them.
+/// without samples (no peers, no takeover yet) is left out. docs/status-page.md lists
+/// them.
 pub fn render_metrics(status: &Status, format: Format) -> String {
     let mut out = Exposition::new(format);
     families(&mut out, status);
@@ -630,8 +631,8 @@ mod tests {
 
     #[test]
     fn the_sample_gives_exactly_the_documented_metrics() {
-        // Names, labels, types, order and values, in both formats; the README lists
-        // them, and dashboards and alerts depend on them.
+        // Names, labels, types, order and values, in both formats; docs/status-page.md
+        // lists them, and dashboards and alerts depend on them.
         let status = fixture::status();
         let prometheus = render_metrics(&status, Format::Prometheus);
         assert_eq!(prometheus, include_str!("../../tests/fixtures/status.prom"));
