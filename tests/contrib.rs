@@ -99,7 +99,10 @@ fn the_dashboard_is_importable_grafana_json() {
             queries += 1;
         }
     }
-    assert!(queries >= DASHBOARD_MUST_USE.len(), "only {queries} queries");
+    assert!(
+        queries >= DASHBOARD_MUST_USE.len(),
+        "only {queries} queries"
+    );
 }
 
 #[test]
