@@ -64,6 +64,30 @@ fn alert_rules_pass_their_unit_tests() {
 }
 
 #[test]
+fn every_alert_has_a_unit_test_that_makes_it_fire() {
+    let rules = read(RULES);
+    let alerts: BTreeSet<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .map(str::trim)
+        .collect();
+    assert!(alerts.len() >= 10, "only {alerts:?}");
+    let tests = read(RULE_TESTS);
+    // Each case: `alertname: NAME`, then its expected alerts, up to the next case.
+    let fired: BTreeSet<&str> = tests
+        .split("alertname: ")
+        .skip(1)
+        .filter(|case| {
+            let case = case.split("- eval_time:").next().unwrap_or_default();
+            case.contains("exp_labels:")
+        })
+        .filter_map(|case| case.lines().next().map(str::trim))
+        .collect();
+    let untested: Vec<_> = alerts.difference(&fired).collect();
+    assert!(untested.is_empty(), "no test makes {untested:?} fire");
+}
+
+#[test]
 fn the_dashboard_is_importable_grafana_json() {
     let dashboard = dashboard();
     assert_eq!(dashboard["uid"], "failoverd");
