@@ -1,8 +1,8 @@
 //! The status page: this node's state, VIPs, peers and their links, a timeline of
 //! roles (`timeline`), health and its checks, hooks and events as one self-contained
-//! HTML document that reloads itself. It loads
-//! nothing from anywhere else (no scripts, no external style sheets, fonts or
-//! images), and every string that comes from the status is escaped.
+//! HTML document that reloads itself. It loads nothing from anywhere else (no
+//! scripts, no external style sheets, fonts or images), and every string that comes
+//! from the status is escaped.
 
 use std::fmt::{self, Write as _};
 use std::time::SystemTime;
