@@ -674,6 +674,32 @@ fn status_page_status_json_and_metrics_answer_a_real_http_client() {
     assert_eq!(status.node, "alpha");
     assert_eq!(status.peers[0].name, "beta");
 
+    // The history behind the page's timeline: alpha's takeover with its reason, and
+    // beta as alpha saw it, looked at on the daemon's one-second tick.
+    let history = || -> failoverd::status::History {
+        let json = curl("/status");
+        let body = json.split("\r\n\r\n").nth(1).expect("a body");
+        let status: failoverd::status::Status = serde_json::from_str(body).expect("JSON status");
+        status.history
+    };
+    cluster.wait_for("the history to show beta", || {
+        // Slower than the server's 10 new connections a second from one address.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        history().changes.iter().any(|c| c.node == "beta")
+    });
+    let history = history();
+    assert!(
+        history.changes.iter().any(|c| c.node == "alpha"
+            && c.to == failoverd::status::PeerState::Active
+            && !c.reason.is_empty()),
+        "{history:?}"
+    );
+    let page = curl("/");
+    assert!(
+        page.contains("<svg class=\"timeline\"") && page.contains("<rect class=\"tl-active\""),
+        "{page}"
+    );
+
     let metrics = curl("/metrics");
     assert!(
         metrics.contains("failoverd_state{state=\"active\"} 1"),

@@ -24,6 +24,7 @@ pub mod control;
 pub mod events;
 pub mod executor;
 pub mod gateway;
+pub mod history;
 pub mod hooks;
 pub mod host;
 pub mod http;
@@ -60,6 +61,7 @@ use crate::status::{HookRun, Status};
 use checks::Checks;
 use events::EventLog;
 use executor::{Announcing, Executor, Jobs};
+use history::HistoryLog;
 pub use host::{Host, Kernel};
 use receive::{Datagrams, Intake};
 use worker::Worker;
@@ -277,6 +279,8 @@ pub struct Shell<H: Host> {
     host: H,
     jobs: Jobs<H>,
     events: EventLog,
+    /// Roles, peers and maintenance over time, for the status page's timeline.
+    history: HistoryLog,
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
     status_tx: watch::Sender<Arc<Status>>,
     announcing: Announcing,
@@ -380,6 +384,7 @@ impl<H: Host> Shell<H> {
         }
         let shell = Shell {
             events: EventLog::new(config.events.keep, config.events.file.clone()),
+            history: HistoryLog::new(&config.nodes[me].name, SystemTime::now(), maintenance),
             config: Arc::new(config),
             config_path,
             me,
@@ -498,6 +503,7 @@ impl<H: Host> Shell<H> {
                 () = self.intake.dropping() => self.report_drops(),
                 _ = publish.tick() => {
                     self.report_drops();
+                    self.look(&machine);
                     self.publish(&machine);
                 }
                 _ = watchdog.tick() => {
@@ -599,6 +605,7 @@ impl<H: Host> Shell<H> {
         status.config = self.config_path.display().to_string();
         status.hooks = self.hook_runs.lock().map(|r| r.clone()).unwrap_or_default();
         status.events = self.events.recent(50);
+        status.history = self.history.snapshot();
         self.intake.count_into(&mut status.counters);
         status.scheduling = self.scheduling.status().clone();
         if let Ok(missing) = self.missing.lock() {
@@ -613,6 +620,7 @@ impl<H: Host> Shell<H> {
     fn log(&mut self, event: &Event) {
         log_event(event);
         self.events.record(event);
+        self.history.record(event, SystemTime::now());
     }
 
     /// Logs what the links' receivers dropped, at most every ten seconds.
@@ -620,6 +628,14 @@ impl<H: Host> Shell<H> {
         if let Some(event) = self.intake.report(std::time::Instant::now()) {
             self.log(&event);
         }
+    }
+
+    /// Notes in the history what changed since the last second: peers' states and
+    /// maintenance. Allocates nothing unless something did.
+    fn look(&mut self, machine: &Machine) {
+        let frozen = machine.frozen();
+        self.history
+            .observe(machine.peer_states(), frozen, SystemTime::now());
     }
 
     fn publish(&self, machine: &Machine) {

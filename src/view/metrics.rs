@@ -187,6 +187,14 @@ fn families(out: &mut Exposition, status: &Status) {
             .iter()
             .map(|p| ([("peer", p.name.as_str())], p.alive)),
     );
+    out.gauge(
+        "peer_fingerprint_match",
+        "1 while the peer runs the configuration this node runs (same fingerprint), 0 \
+         while it runs another; absent until the peer is heard.",
+        s.peers
+            .iter()
+            .filter_map(|p| Some(([("peer", p.name.as_str())], p.fingerprint_match?))),
+    );
     out.seconds(
         "peer_last_heartbeat",
         "Age of the last valid heartbeat from the peer on the link.",
@@ -675,7 +683,7 @@ mod tests {
             families,
             text.lines().filter(|l| l.starts_with("# HELP ")).count()
         );
-        assert_eq!(families, 29);
+        assert_eq!(families, 30);
         // Every check, the built-in ones too; its last line as a label.
         assert_eq!(
             value("failoverd_check_failing{check=\"web\",kind=\"http\"}"),
@@ -728,6 +736,22 @@ mod tests {
         parse_prometheus_text(&text);
         assert!(text.contains("\nfailoverd_heartbeats_dropped_total{link=\"lan\"} 220864\n"));
         assert!(text.contains("\nfailoverd_heartbeats_dropped_total{link=\"crossover\"} 0\n"));
+    }
+
+    #[test]
+    fn a_peer_running_another_configuration_reads_0_and_one_not_heard_nothing() {
+        let mut status = fixture::status();
+        status.peers[0].fingerprint_match = Some(false);
+        let mut unheard = status.peers[0].clone();
+        unheard.name = "gamma".into();
+        unheard.fingerprint_match = None;
+        status.peers.push(unheard);
+        let series = parse_prometheus_text(&render_metrics(&status, Format::Prometheus));
+        assert_eq!(
+            series.get("failoverd_peer_fingerprint_match{peer=\"beta\"}"),
+            Some(&0.0)
+        );
+        assert!(!series.contains_key("failoverd_peer_fingerprint_match{peer=\"gamma\"}"));
     }
 
     #[test]
