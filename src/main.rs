@@ -186,6 +186,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Translate a Heartbeat or keepalived configuration into a failoverd one.
+    Import(failoverd::import::command::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -222,6 +224,7 @@ fn main() -> ExitCode {
             follow,
             json,
         } => events(&target.socket(), follow, json),
+        Command::Import(args) => failoverd::import::command::run(args),
     }
 }
 
