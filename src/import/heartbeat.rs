@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::{
     HOOK_DIR, Hook, ImportError, KEY_FILE, KeySource, Known, Note, Options, Plan, PlanHooks,
     PlanNode, PlanTiming, PlanVip, Translation, check_priority_flags, check_vip_flags,
-    resolve_addresses, shell_word, valid_name, vip_flag,
+    resolve_addresses, shell_word, sort_notes, valid_name, vip_flag,
 };
 
 /// The hook's file name under [`HOOK_DIR`].
@@ -148,6 +148,7 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Result<Translation, 
         checks: Vec::new(),
         hooks: plan_hooks,
     };
+    sort_notes(&mut notes);
     Ok(Translation {
         config: plan.render(),
         key,
@@ -624,9 +625,10 @@ fn plan_vip(vip: &VipSpec, options: &Options) -> PlanVip {
     let address = match (vip.prefix, flag) {
         (Some(prefix), _) => Known::Value(format!("{}/{prefix}", vip.address)),
         (None, Some((prefix, _))) => Known::Value(format!("{}/{prefix}", vip.address)),
+        // No slash here: check quotes an address/prefix only up to its slash.
         (None, None) => Known::Missing(format!(
-            "{}/PREFIX, the prefix length of {}'s network {hint}",
-            vip.address, vip.address
+            "{} and the prefix length of its network (failoverd import --vip takes both)",
+            vip.address
         )),
     };
     let interface = match (&vip.interface, flag) {
@@ -1027,7 +1029,10 @@ respawn hacluster /usr/lib/heartbeat/ipfail
         assert_eq!(config["node"][1]["priority"].as_integer(), Some(100));
         let vip = &config["vip"][0];
         let address = vip["address"].as_str().unwrap();
-        assert!(address.starts_with(FILL_IN) && address.contains("192.168.0.200/PREFIX"));
+        assert!(
+            address.starts_with(FILL_IN) && !address.contains('/'),
+            "{address}"
+        );
         assert!(vip["interface"].as_str().unwrap().starts_with(FILL_IN));
         assert_eq!(
             config["hooks"]["start"].as_str(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::{
     HOOK_DIR, Hook, ImportError, KEY_FILE, KeySource, Known, Note, Options, Plan, PlanCheck,
     PlanHooks, PlanNode, PlanProbe, PlanTiming, PlanVip, Translation, check_priority_flags,
-    resolve_addresses, shell_word, valid_name,
+    resolve_addresses, shell_word, sort_notes, valid_name,
 };
 
 /// The hook's file name under [`HOOK_DIR`].
@@ -339,6 +339,7 @@ pub fn translate(text: &str, options: &Options) -> Result<Translation, ImportErr
         checks,
         hooks: plan_hooks,
     };
+    sort_notes(&mut notes);
     Ok(Translation {
         config: plan.render(),
         key,
@@ -784,7 +785,7 @@ fn plan_checks(
     for (interface, weight, line) in &read.track_interfaces {
         let weight = weight.unwrap_or(0);
         if weight != 0 {
-            weight_note(*line, interface, notes);
+            weight_note(*line, &format!("track_interface {interface}"), notes);
         }
         checks.push(PlanCheck {
             name: check_name(&format!("track-{interface}")),

@@ -395,6 +395,17 @@ impl Plan {
     }
 }
 
+/// Puts the notes in reading order: file by file, as first met, each by line.
+fn sort_notes(notes: &mut [Note]) {
+    let mut files: Vec<String> = Vec::new();
+    for note in notes.iter() {
+        if !files.contains(&note.file) {
+            files.push(note.file.clone());
+        }
+    }
+    notes.sort_by_key(|n| (files.iter().position(|f| *f == n.file), n.line));
+}
+
 /// How many values of a rendered configuration still wait to be filled in.
 pub fn placeholders(config: &str) -> usize {
     config.matches(&format!("\"{FILL_IN}:")).count()
@@ -609,6 +620,29 @@ mod tests {
         );
         let parsed: toml::Table = text.parse().unwrap();
         assert!(parsed.contains_key("node"));
+    }
+
+    #[test]
+    fn notes_are_sorted_by_file_as_first_met_then_by_line() {
+        let n = |file: &str, line| Note {
+            file: file.to_string(),
+            line,
+            construct: String::new(),
+            advice: String::new(),
+        };
+        let mut notes = vec![
+            n("b", Some(9)),
+            n("a", Some(3)),
+            n("b", None),
+            n("b", Some(2)),
+        ];
+        sort_notes(&mut notes);
+        let order: Vec<(&str, Option<usize>)> =
+            notes.iter().map(|n| (n.file.as_str(), n.line)).collect();
+        assert_eq!(
+            order,
+            [("b", None), ("b", Some(2)), ("b", Some(9)), ("a", Some(3))]
+        );
     }
 
     #[test]
