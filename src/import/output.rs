@@ -65,12 +65,11 @@ pub fn write(dir: &Path, t: &Translation, force: bool) -> Result<Vec<PathBuf>, O
             mode: HOOK_MODE,
         });
     }
-    if !force {
-        if let Some(file) = files.iter().find(|f| f.path.symlink_metadata().is_ok()) {
-            return Err(OutputError::Exists {
-                path: file.path.clone(),
-            });
-        }
+    let existing = files.iter().find(|f| f.path.symlink_metadata().is_ok());
+    if let Some(file) = existing.filter(|_| !force) {
+        return Err(OutputError::Exists {
+            path: file.path.clone(),
+        });
     }
     let mut written = Vec::new();
     for file in &files {
