@@ -1,6 +1,7 @@
 //! The core stays pure: nothing in `src/machine/` reads the clock, opens a socket,
 //! touches files or spawns a task. That is what lets the simulation run it with a
-//! fake clock, and it is easy to lose one convenient import at a time.
+//! fake clock, and it is easy to lose one convenient import at a time. The same
+//! holds, for the same reason, for the translators of `failoverd import`.
 
 use std::fs;
 use std::path::Path;

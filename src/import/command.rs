@@ -41,10 +41,10 @@ pub enum From {
         /// The keepalived.conf to read.
         file: PathBuf,
         /// The vrrp_instance to translate [default: the first].
-        #[arg(long)]
+        #[arg(long, value_name = "NAME")]
         instance: Option<String>,
         /// This node's name (the host name of the node FILE is from) [default: node1].
-        #[arg(long)]
+        #[arg(long, value_name = "NAME")]
         this_node: Option<String>,
         /// A peer's name, in unicast_peer order (repeatable) [default: node2, ...].
         #[arg(long = "peer", value_name = "NAME")]
@@ -65,7 +65,7 @@ pub struct Common {
     force: bool,
     /// The cluster name [default: the node names (Heartbeat), the instance name
     /// (keepalived)].
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     cluster: Option<String>,
     /// A node's address on a link (a link is named after its interface), for what
     /// the input does not tell (repeatable).

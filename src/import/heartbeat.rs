@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::{
     HOOK_DIR, Hook, ImportError, KEY_FILE, KeySource, Known, Note, Options, Plan, PlanHooks,
     PlanNode, PlanTiming, PlanVip, Translation, check_priority_flags, check_vip_flags,
-    resolve_addresses, shell_word, sort_notes, valid_name, vip_flag,
+    resolve_addresses, seconds, shell_word, sort_notes, valid_name, vip_flag,
 };
 
 /// The hook's file name under [`HOOK_DIR`].
@@ -39,7 +39,7 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Result<Translation, 
         return Err(ImportError::Incomplete {
             file: "ha.cf".to_string(),
             what: format!(
-                "{} node(s) named; failoverd needs at least two `node` lines' worth",
+                "{} node(s) named: failoverd needs at least two (`node osm1 osm2`)",
                 cf.nodes.len()
             ),
         });
@@ -224,7 +224,7 @@ fn parse_time(text: &str) -> Option<Duration> {
         (text, 1.0)
     };
     let value: f64 = number.parse().ok()?;
-    (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
+    seconds(value * scale)
 }
 
 fn read_ha_cf(text: &str, notes: &mut Vec<Note>) -> Result<HaCf, ImportError> {
@@ -865,6 +865,8 @@ respawn hacluster /usr/lib/heartbeat/ipfail
         assert_eq!(parse_time("250000us"), Some(Duration::from_millis(250)));
         assert_eq!(parse_time("soon"), None);
         assert_eq!(parse_time("-1"), None);
+        assert_eq!(parse_time("1e300"), None);
+        assert_eq!(parse_time("NaN"), None);
     }
 
     #[test]
@@ -1004,6 +1006,15 @@ respawn hacluster /usr/lib/heartbeat/ipfail
         }
         assert!(notes_at(&t, "ha.cf", 4)[0].advice.contains("gateways"));
         assert!(notes_at(&t, "ha.cf", 9)[0].advice.contains("[fencing]"));
+    }
+
+    #[test]
+    fn a_time_beyond_a_day_is_an_error_not_an_overflow() {
+        let err = translate_text("node a b\ndeadtime 1e19\n", None, None, &Options::default());
+        assert!(
+            matches!(err, Err(ImportError::Syntax { line: 2, .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::{
     HOOK_DIR, Hook, ImportError, KEY_FILE, KeySource, Known, Note, Options, Plan, PlanCheck,
     PlanHooks, PlanNode, PlanProbe, PlanTiming, PlanVip, Translation, check_priority_flags,
-    resolve_addresses, shell_word, sort_notes, valid_name,
+    resolve_addresses, seconds, shell_word, sort_notes, valid_name,
 };
 
 /// The hook's file name under [`HOOK_DIR`].
@@ -487,11 +487,12 @@ fn read_instance(instance: &Statement, notes: &mut Vec<Note>) -> Result<Instance
             "advert_int" => {
                 let advert = first
                     .and_then(|a| a.parse::<f64>().ok())
-                    .filter(|a| a.is_finite() && *a > 0.0)
+                    .and_then(seconds)
+                    .filter(|a| !a.is_zero())
                     .ok_or_else(|| {
                         syntax(s.line, "advert_int: expected seconds, e.g. 1".to_string())
                     })?;
-                read.advert = Some(Duration::from_secs_f64(advert));
+                read.advert = Some(advert);
             }
             "state" => skip(
                 "not translated: failoverd has no initial state; the node with the higher \
@@ -730,15 +731,16 @@ fn plan_checks(
                     interval = value
                         .parse::<f64>()
                         .ok()
-                        .filter(|v| v.is_finite() && *v > 0.0)
-                        .map_or(interval, Duration::from_secs_f64)
+                        .and_then(seconds)
+                        .filter(|v| !v.is_zero())
+                        .unwrap_or(interval)
                 }
                 "timeout" => {
                     timeout = value
                         .parse::<f64>()
                         .ok()
-                        .filter(|v| v.is_finite() && *v > 0.0)
-                        .map(Duration::from_secs_f64)
+                        .and_then(seconds)
+                        .filter(|v| !v.is_zero())
                 }
                 "rise" => rise = value.parse().unwrap_or(rise).max(1),
                 "fall" => fall = value.parse().unwrap_or(fall).max(1),
@@ -1174,6 +1176,18 @@ vrrp_instance VI_2
             translate(CONF, &options),
             Err(ImportError::Flag { .. })
         ));
+    }
+
+    #[test]
+    fn a_time_beyond_a_day_is_an_error_not_an_overflow() {
+        let err = translate(
+            "vrrp_instance A {\n advert_int 1e19\n}\n",
+            &Options::default(),
+        );
+        assert!(
+            matches!(err, Err(ImportError::Syntax { line: 2, .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -395,6 +395,19 @@ impl Plan {
     }
 }
 
+/// The longest time an import reads: a day. Anything longer is a typo, and the
+/// bound keeps the sums made from it (3 × advert_int, 2 × deadtime) from overflowing.
+const MAX_SECONDS: f64 = 86_400.0;
+
+/// Seconds as the old files write them (`2`, `0.5`), as a duration; None when not a
+/// number from 0 to a day.
+fn seconds(value: f64) -> Option<Duration> {
+    if !(0.0..=MAX_SECONDS).contains(&value) {
+        return None;
+    }
+    Duration::try_from_secs_f64(value).ok()
+}
+
 /// Puts the notes in reading order: file by file, as first met, each by line.
 fn sort_notes(notes: &mut [Note]) {
     let mut files: Vec<String> = Vec::new();
@@ -669,5 +682,96 @@ mod tests {
             resolve_addresses(&nodes, &links, &flag("b:eth1=198.18.0.2"), |_, _| None).unwrap();
         assert_eq!(table[1][1], Known::Value("198.18.0.2".to_string()));
         assert!(matches!(&table[0][0], Known::Missing(m) if m.contains("--address a:eth0=")));
+    }
+
+    /// Words both formats use, and the ones that break them, so that generated
+    /// files reach deep into the translators rather than failing on the first line.
+    const WORDS: &[&str] = &[
+        "\n",
+        "\n",
+        "{",
+        "}",
+        "\"",
+        "#",
+        "!",
+        "\\",
+        "::",
+        "/",
+        "vrrp_instance",
+        "vrrp_script",
+        "virtual_ipaddress",
+        "unicast_peer",
+        "track_script",
+        "track_interface",
+        "notify",
+        "notify_master",
+        "script",
+        "weight",
+        "interval",
+        "timeout",
+        "fall",
+        "rise",
+        "priority",
+        "advert_int",
+        "preempt_delay",
+        "nopreempt",
+        "interface",
+        "dev",
+        "label",
+        "include",
+        "global_defs",
+        "node",
+        "keepalive",
+        "deadtime",
+        "initdead",
+        "bcast",
+        "ucast",
+        "mcast",
+        "ping",
+        "ping_group",
+        "auto_failback",
+        "auth",
+        "sha1",
+        "crc",
+        "1",
+        "2",
+        "-5",
+        "1e300",
+        "NaN",
+        "0",
+        "500ms",
+        "eth0",
+        "a",
+        "b",
+        "10.0.0.1",
+        "10.0.0.2/24/eth0",
+        "IPaddr::10.0.0.3/255.255.255.0",
+        "2001:db8::1/64",
+        "httpd",
+        "x::y::z",
+        "on",
+        "legacy",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_makes_a_translator_panic(
+            words in proptest::collection::vec(proptest::sample::select(WORDS), 0..80),
+            glue in proptest::collection::vec(proptest::sample::select(&[" ", "", "\n"][..]), 80),
+        ) {
+            let text: String = words
+                .iter()
+                .zip(&glue)
+                .flat_map(|(w, g)| [*w, *g])
+                .collect();
+            let options = Options::default();
+            let _ = keepalived::translate(&text, &options);
+            let inputs = heartbeat::Inputs {
+                ha_cf: &text,
+                haresources: Some(&text),
+                authkeys: Some(&text),
+            };
+            let _ = heartbeat::translate(&inputs, &options);
+        }
     }
 }
