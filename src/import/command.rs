@@ -33,6 +33,10 @@ pub enum From {
         /// 192.168.0.200/24/eth0 (repeatable).
         #[arg(long = "vip", value_name = "ADDRESS/PREFIX/INTERFACE")]
         vips: Vec<String>,
+        /// The node this ha.cf is from: a single ucast address in it is then taken as
+        /// the other node's.
+        #[arg(long, value_name = "NAME")]
+        this_node: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -95,9 +99,15 @@ impl Common {
 /// Runs `failoverd import`.
 pub fn run(args: ImportArgs) -> ExitCode {
     let (result, common) = match args.from {
-        From::Heartbeat { dir, vips, common } => {
+        From::Heartbeat {
+            dir,
+            vips,
+            this_node,
+            common,
+        } => {
             let options = Options {
                 vips,
+                this_node,
                 ..common.options()
             };
             (heartbeat_files(&dir, &options), common)

@@ -74,6 +74,13 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Result<Translation, 
         ucast.get(&(n, l)).cloned()
     })?;
     check_priority_flags(&options.priorities, &cf.nodes)?;
+    if let Some(this) = options.this_node.as_ref().filter(|n| !cf.nodes.contains(n)) {
+        return Err(ImportError::Flag {
+            flag: "--this-node",
+            value: this.clone(),
+            what: format!("no node {this} (nodes: {})", cf.nodes.join(", ")),
+        });
+    }
     let vip_addresses: Vec<String> = group
         .iter()
         .flat_map(|g| g.vips.iter().map(|v| v.address.clone()))
@@ -131,9 +138,6 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Result<Translation, 
         header: vec![
             "Made by `failoverd import heartbeat` from ha.cf, haresources and authkeys."
                 .to_string(),
-            "Install it as /etc/failoverd/failoverd.toml on every node and check it there:"
-                .to_string(),
-            "  failoverd check --config /etc/failoverd/failoverd.toml".to_string(),
         ],
         cluster,
         key_file: options.key_file.clone().unwrap_or(KEY_FILE.to_string()),
@@ -398,8 +402,8 @@ fn add_link(links: &mut Vec<String>, interface: &str) {
 }
 
 /// The `ucast` addresses that can be given to a node: on a link where every node but
-/// one has its address from `--address`, a single `ucast` address left over is that
-/// node's. The others are reported, since one ha.cf does not say whose they are.
+/// one has its address from `--address` or is the node the file is from
+/// (`--this-node`), a single `ucast` address left over is that node's. The others are reported, since one ha.cf does not say whose they are.
 fn assign_ucast(
     cf: &HaCf,
     links: &[String],
@@ -417,8 +421,11 @@ fn assign_ucast(
             .iter()
             .filter(|(i, a, _)| i == link && !flags.iter().any(|f| f.address == *a))
             .collect();
+        // A node's own ha.cf lists the others' addresses: Heartbeat skips its own.
+        let this = options.this_node.as_deref();
         let unset: Vec<usize> = (0..cf.nodes.len())
             .filter(|n| !flags.iter().any(|f| f.node == cf.nodes[*n]))
+            .filter(|n| Some(cf.nodes[*n].as_str()) != this)
             .collect();
         if let ([(_, address, _)], [n]) = (left.as_slice(), unset.as_slice()) {
             assigned.insert((*n, l), address.clone());
@@ -948,6 +955,29 @@ respawn hacluster /usr/lib/heartbeat/ipfail
         );
         assert!(notes_at(&t, "ha.cf", 2).is_empty(), "{:#?}", t.notes);
         assert_eq!(config["link"][1]["name"].as_str(), Some("eth0"));
+        // The same from the file's own node, whose address is then still asked for.
+        let options = Options {
+            this_node: Some("a".to_string()),
+            ..Options::default()
+        };
+        let t = translate_text(ha_cf, None, None, &options).unwrap();
+        let config = config_of(&t);
+        assert_eq!(
+            config["node"][1]["addresses"]["eth1"].as_str(),
+            Some("198.18.0.2")
+        );
+        let own = config["node"][0]["addresses"]["eth1"].as_str().unwrap();
+        assert!(own.starts_with(FILL_IN), "{own}");
+        // Two addresses: whose is whose is not in the file.
+        let t = translate_text(
+            "node a b\nucast eth1 198.18.0.1\nucast eth1 198.18.0.2\n",
+            None,
+            None,
+            &options,
+        )
+        .unwrap();
+        assert_eq!(notes_at(&t, "ha.cf", 2).len(), 1, "{:#?}", t.notes);
+        assert_eq!(notes_at(&t, "ha.cf", 3).len(), 1, "{:#?}", t.notes);
     }
 
     #[test]

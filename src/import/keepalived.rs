@@ -317,15 +317,10 @@ pub fn translate(text: &str, options: &Options) -> Result<Translation, ImportErr
         .or_else(|| Some(names_of(instance)).filter(|n| valid_name(n)))
         .unwrap_or_else(|| "keepalived".to_string());
     let plan = Plan {
-        header: vec![
-            format!(
-                "Made by `failoverd import keepalived` from vrrp_instance {} in {FILE}.",
-                names_of(instance)
-            ),
-            "Install it as /etc/failoverd/failoverd.toml on every node and check it there:"
-                .to_string(),
-            "  failoverd check --config /etc/failoverd/failoverd.toml".to_string(),
-        ],
+        header: vec![format!(
+            "Made by `failoverd import keepalived` from vrrp_instance {} in {FILE}.",
+            names_of(instance)
+        )],
         cluster,
         key_file: options.key_file.clone().unwrap_or(KEY_FILE.to_string()),
         port: None,

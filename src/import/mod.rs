@@ -126,7 +126,7 @@ pub struct Options {
     pub key_file: Option<String>,
     /// keepalived: `--instance NAME`, the `vrrp_instance` to translate.
     pub instance: Option<String>,
-    /// keepalived: `--this-node NAME`, the name of the node the file is from.
+    /// `--this-node NAME`, the name of the node the file is from.
     pub this_node: Option<String>,
     /// keepalived: `--peer NAME`, repeatable, the names of the `unicast_peer`s in order.
     pub peers: Vec<String>,
@@ -273,6 +273,11 @@ impl Plan {
         for line in &self.header {
             let _ = writeln!(out, "# {line}");
         }
+        out.push_str(
+            "# Install it in /etc/failoverd on every node, with the key and hooks/ beside it\n\
+             # (the paths below are relative to this file), and check it there:\n\
+             #   failoverd check --config /etc/failoverd/failoverd.toml\n",
+        );
         let _ = writeln!(
             out,
             "# Values starting with \"{FILL_IN}\" could not be read from the input: \
