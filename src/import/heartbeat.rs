@@ -202,7 +202,7 @@ fn note(file: &str, line: Option<usize>, construct: &str, advice: &str) -> Note 
     }
 }
 
-/// Lines without comments and blank lines, as numbered word lists.
+/// Lines without comments and blank lines, as numbered word lists of one word or more.
 fn words(text: &str) -> Vec<(usize, Vec<&str>)> {
     text.lines()
         .enumerate()
