@@ -402,6 +402,31 @@ fn import_refuses_to_overwrite_without_force() {
 }
 
 #[test]
+fn the_output_directories_are_writable_by_their_owner_only_whatever_the_umask() {
+    let out = TempDir::new();
+    let dir = out.arg("etc");
+    let fixture = fixtures("heartbeat");
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("umask 002 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_failoverd"))
+        .args([
+            "import",
+            "heartbeat",
+            fixture.to_str().unwrap(),
+            "--out",
+            &dir,
+        ]);
+    let imported = run(command);
+    assert_eq!(code(&imported), 0, "{}", stderr(&imported));
+    for name in ["etc", "etc/hooks"] {
+        let mode = fs::metadata(out.join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755, "{name}: {mode:o}");
+    }
+}
+
+#[test]
 fn without_out_the_configuration_goes_to_stdout_and_the_notes_to_stderr() {
     let fixture = fixtures("heartbeat");
     let printed = failoverd(&["import", "heartbeat", fixture.to_str().unwrap()]);

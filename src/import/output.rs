@@ -5,7 +5,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{CONFIG_FILE, HOOK_DIR, KEY_FILE, KeySource, Translation};
@@ -14,6 +14,7 @@ use super::{CONFIG_FILE, HOOK_DIR, KEY_FILE, KeySource, Translation};
 const CONFIG_MODE: u32 = 0o640;
 const KEY_MODE: u32 = 0o600;
 const HOOK_MODE: u32 = 0o755;
+const DIR_MODE: u32 = 0o755;
 /// Random bytes in a new key (written as hex, twice as many characters).
 const KEY_BYTES: usize = 32;
 
@@ -78,10 +79,16 @@ pub fn write(dir: &Path, t: &Translation, force: bool) -> Result<Vec<PathBuf>, O
             source,
         };
         if let Some(parent) = file.path.parent() {
-            fs::create_dir_all(parent).map_err(|source| OutputError::Write {
-                path: parent.to_path_buf(),
-                source,
-            })?;
+            // failoverd refuses a hook in a directory others may write, and warns of
+            // one its group may write: whatever the umask, only the owner writes here.
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(parent)
+                .map_err(|source| OutputError::Write {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
         }
         // Created with its mode so the key is never readable by others, and set again
         // for a file that was there before.
