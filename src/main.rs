@@ -188,11 +188,18 @@ enum Command {
     },
 }
 
+/// Set, the binary parses its arguments and exits 0 without acting on them: how
+/// tests/docs.rs holds every command line shown in the docs to the real parser.
+const PARSE_ONLY: &str = "FAILOVERD_PARSE_ONLY";
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return argument_error(err),
     };
+    if std::env::var_os(PARSE_ONLY).is_some() {
+        return ExitCode::SUCCESS;
+    }
     match cli.command {
         Command::Check { common } => check(&common),
         Command::Run {
@@ -487,6 +494,8 @@ fn run(
     socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
 ) -> ExitCode {
+    // Before the first thread; see the function.
+    failoverd::daemon::scheduling::single_arena();
     // Colour only on a terminal: journald and log files want plain text. Lines go
     // out through a thread of their own, so a log reader that stops reading never
     // holds up the heartbeats; `_flush` writes what is left when `run` returns.
