@@ -480,6 +480,30 @@ fn cases() -> Vec<Case> {
             line(&t, "target = \"198.18.0.10\"")
         ),
     ));
+    let t = sample()
+        .set("vip[0].address", "198.18.0.255/24")
+        .to_string();
+    cases.push(one(
+        "a VIP that is its subnet's broadcast address",
+        t.clone(),
+        format!(
+            "line {}: vip[0].address: 198.18.0.255 is the broadcast address of 198.18.0.0/24; \
+             a VIP is one of its hosts",
+            line(&t, "198.18.0.255/24")
+        ),
+    ));
+    let t = sample()
+        .set("health.gateways", r#"["127.0.0.1"]"#)
+        .to_string();
+    cases.push(one(
+        "a gateway that is the host itself",
+        t.clone(),
+        format!(
+            "line {}: health.gateways[0]: 127.0.0.1 is this host itself: every node would \
+             ping itself; name a router on the LAN",
+            line(&t, "gateways = [")
+        ),
+    ));
     let t = sample().set("vip[0].address", "198.18.0.11/24").to_string();
     cases.push(one(
         "a VIP that is a node's own address",

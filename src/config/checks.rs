@@ -664,6 +664,9 @@ impl Checker {
             let (Some((address, prefix_len)), Some(interface)) = (parsed, interface) else {
                 continue;
             };
+            if let Some(why) = not_holdable(address, prefix_len) {
+                self.problem(format!("{prefix}.address"), why);
+            }
             if vips.iter().any(|v| v.address == address) {
                 self.problem(
                     format!("{prefix}.address"),
@@ -989,6 +992,10 @@ fn ping_target(text: &str) -> Result<IpAddr, String> {
         Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local() => {
             Err(format!("{v6} is link-local; use its global or ULA address"))
         }
+        Ok(addr) if addr.is_loopback() || addr.is_unspecified() => Err(format!(
+            "{addr} is this host itself: every node would ping itself; name a router on \
+             the LAN"
+        )),
         Ok(addr) => Ok(addr),
         Err(_) => Err(format!("\"{text}\" is not an IP address")),
     }
@@ -1014,6 +1021,49 @@ fn pinged_self(address: IpAddr, vips: &[Vip], nodes: &[Node], links: &[String]) 
             node.name
         ))
     })
+}
+
+/// Why no node can hold `address` as a VIP, with `prefix_len`, if none can: it
+/// names no one host (unspecified, loopback, multicast, broadcast), or it is the
+/// network or broadcast address of its own IPv4 prefix.
+fn not_holdable(address: IpAddr, prefix_len: u8) -> Option<String> {
+    let what = if address.is_unspecified() {
+        "the unspecified address"
+    } else if address.is_loopback() {
+        "a loopback address"
+    } else if address.is_multicast() {
+        "a multicast address"
+    } else if address == IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
+        "the broadcast address"
+    } else {
+        ""
+    };
+    if !what.is_empty() {
+        return Some(format!(
+            "{address} is {what}, which no node can hold for its clients"
+        ));
+    }
+    // /31 and /32 have no network or broadcast address (RFC 3021).
+    let IpAddr::V4(v4) = address else {
+        return None;
+    };
+    if prefix_len > 30 {
+        return None;
+    }
+    let host_bits = u32::MAX >> prefix_len;
+    let host = u32::from(v4) & host_bits;
+    let network = std::net::Ipv4Addr::from(u32::from(v4) & !host_bits);
+    let role = if host == 0 {
+        "network"
+    } else if host == host_bits {
+        "broadcast"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{address} is the {role} address of {network}/{prefix_len}; a VIP is one of its \
+         hosts"
+    ))
 }
 
 /// "198.18.0.10/24" or "2001:db8::10/64".
@@ -1207,6 +1257,61 @@ mod tests {
             let problems = parse(&text).unwrap_err();
             assert_eq!(keys(&problems), ["health.gateways[1]"], "{problems:#?}");
             assert!(problems[0].message.starts_with(expected), "{}", problems[0]);
+        }
+    }
+
+    #[test]
+    fn a_vip_is_an_address_a_node_can_hold() {
+        for (vip, expected) in [
+            ("0.0.0.0/0", "0.0.0.0 is the unspecified address"),
+            ("127.0.0.2/8", "127.0.0.2 is a loopback address"),
+            ("224.0.0.18/24", "224.0.0.18 is a multicast address"),
+            (
+                "255.255.255.255/32",
+                "255.255.255.255 is the broadcast address",
+            ),
+            ("::/64", ":: is the unspecified address"),
+            (
+                "198.18.0.0/24",
+                "198.18.0.0 is the network address of 198.18.0.0/24",
+            ),
+            (
+                "198.18.0.255/24",
+                "198.18.0.255 is the broadcast address of 198.18.0.0/24",
+            ),
+            (
+                "198.18.0.15/29",
+                "198.18.0.15 is the broadcast address of 198.18.0.8/29",
+            ),
+        ] {
+            let text = good()
+                .set("vip[0].address", vip)
+                .remove("vip[0].label")
+                .to_string();
+            let problems = parse(&text).unwrap_err();
+            assert_eq!(keys(&problems), ["vip[0].address"], "{vip}: {problems:#?}");
+            assert!(problems[0].message.starts_with(expected), "{}", problems[0]);
+        }
+        for vip in [
+            "198.18.0.10/32",
+            "198.18.0.2/31",
+            "198.18.0.3/31",
+            "198.18.0.254/24",
+        ] {
+            let text = good().set("vip[0].address", vip).to_string();
+            parse(&text).unwrap_or_else(|p| panic!("{vip}: {p:#?}"));
+        }
+        for gateway in ["127.0.0.1", "::1", "0.0.0.0"] {
+            let text = good()
+                .set("health.gateways", format!("[\"{gateway}\"]"))
+                .to_string();
+            let problems = parse(&text).unwrap_err();
+            assert_eq!(keys(&problems), ["health.gateways[0]"], "{problems:#?}");
+            assert!(
+                problems[0].message.contains("is this host itself"),
+                "{}",
+                problems[0]
+            );
         }
     }
 

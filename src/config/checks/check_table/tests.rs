@@ -322,6 +322,7 @@ const BROKEN: &[&str] = &[
     r#"tcp; address = "127.0.0.1:0" => address: the port must not be 0"#,
     r#"ping; target = "fe80::1" => target: fe80::1 is link-local"#,
     r#"ping; target = "router" => target: "router" is not an IP address"#,
+    r#"ping; target = "127.0.0.1" => target: 127.0.0.1 is this host itself"#,
     r#"link; interface = "eth0:1" => interface: "eth0:1" holds ':', which Linux does not allow in an interface name"#,
     r#"link; interface = "eth/1" => interface: "eth/1" holds '/', which Linux does not allow"#,
     r#"link; interface = "eth 1" => interface: "eth 1" holds a space or a control character; Linux does not allow one"#,
