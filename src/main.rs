@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use failoverd::cli::{
     EXIT_FAILED, EXIT_NOT_RUNNING, fetch_status, outcome_summary, status_exit_code, wait_for,
 };
@@ -195,7 +195,10 @@ enum Command {
 const PARSE_ONLY: &str = "FAILOVERD_PARSE_ONLY";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return argument_error(err),
+    };
     if std::env::var_os(PARSE_ONLY).is_some() {
         return ExitCode::SUCCESS;
     }
@@ -755,6 +758,94 @@ fn interval(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// Bad arguments as every other failure is told: one `failoverd: ` line, exit 2,
+/// with clap's message, its tips, and the usage of the command at hand. Help and
+/// version are no failures: clap prints them as usual.
+fn argument_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        err.exit();
+    }
+    let message = match err.kind() {
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            "no command given".to_string()
+        }
+        // clap's text without "error: ", its usage and its pointer to --help: the
+        // first paragraph, a list in it (missing arguments, possible values) joined
+        // into the sentence, then the tips.
+        _ => {
+            let text = err.render().to_string();
+            let mut parts = Vec::new();
+            for (i, paragraph) in text.split("\n\n").enumerate() {
+                let mut lines = paragraph.lines().map(str::trim).filter(|l| !l.is_empty());
+                if i > 0 {
+                    parts.extend(lines.filter(|l| l.starts_with("tip: ")).map(String::from));
+                    continue;
+                }
+                let first = lines.next().unwrap_or_default();
+                let mut sentence = first.strip_prefix("error: ").unwrap_or(first).to_string();
+                for line in lines {
+                    match line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                        Some(list) => sentence.push_str(&format!("; {list}")),
+                        None => sentence.push_str(&format!(" {line}")),
+                    }
+                }
+                parts.push(sentence);
+            }
+            parts.join("; ")
+        }
+    };
+    eprintln!("failoverd: {message} (usage: {})", usage_of_the_arguments());
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// The usage of the deepest subcommand the arguments name, each option that may be
+/// left out in brackets: clap's own usage line after an error writes an option that
+/// was given, `--config <CONFIG>`, as if it were required.
+fn usage_of_the_arguments() -> String {
+    let mut command = Cli::command();
+    command.build();
+    let mut words = vec![command.get_name().to_string()];
+    let mut at = &command;
+    for arg in std::env::args_os().skip(1) {
+        // `help nosuch` is about the commands of failoverd itself.
+        let sub = arg.to_str().filter(|a| *a != "help");
+        if let Some(sub) = sub.and_then(|arg| at.find_subcommand(arg)) {
+            words.push(sub.get_name().to_string());
+            at = sub;
+        }
+    }
+    if at.has_subcommands() {
+        let path = words.join(" ");
+        return format!("{path} <COMMAND>; {path} --help lists the commands");
+    }
+    let (positional, options): (Vec<&clap::Arg>, Vec<&clap::Arg>) = at
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+        .partition(|a| a.is_positional());
+    for arg in options.into_iter().chain(positional) {
+        let value = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map_or_else(|| arg.get_id().as_str().to_uppercase(), |n| n.to_string());
+        let word = match arg.get_long() {
+            Some(long) if arg.get_action().takes_values() => format!("--{long} <{value}>"),
+            Some(long) => format!("--{long}"),
+            None if arg.is_required_set() => format!("<{value}>"),
+            None => value,
+        };
+        words.push(if arg.is_required_set() {
+            word
+        } else {
+            format!("[{word}]")
+        });
+    }
+    words.join(" ")
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ pub(super) fn convert(
     positions: HashMap<String, usize>,
 ) -> Result<Config, Vec<Problem>> {
     let mut check = Checker {
+        first_pass: problems.len(),
         problems,
         warnings: Vec::new(),
         positions,
@@ -54,13 +55,22 @@ pub(super) fn convert(
     let config = raw.and_then(|raw| check.convert(raw, base));
     match config {
         Some(config) if check.problems.is_empty() => Ok(config),
-        _ => Err(check.problems),
+        _ => {
+            // In the order of the file, as an editor shows it; a stable sort keeps
+            // the problems of one line in the order they were found, and those of
+            // no line (a missing table) first.
+            check.problems.sort_by_key(|p| p.line);
+            Err(check.problems)
+        }
     }
 }
 
 /// Second pass: raw values to typed ones, collecting every problem.
 struct Checker {
     problems: Vec<Problem>,
+    /// How many of `problems` the first pass found: keys of the wrong type, which
+    /// it dropped. This pass sees them as missing, and says nothing about them.
+    first_pass: usize,
     /// What is reported but keeps nothing from running: see [`Config::warnings`].
     warnings: Vec<Problem>,
     positions: HashMap<String, usize>,
@@ -106,8 +116,18 @@ impl Checker {
         }
     }
 
+    /// Records a problem with `key`, unless the first pass reported `key` or a key
+    /// holding it: a value of the wrong type was dropped, and whatever this pass
+    /// finds about it (missing, empty) follows from that and is not so.
     fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
         let key = key.into();
+        let dropped = self.problems[..self.first_pass].iter().any(|p| {
+            key.strip_prefix(p.key.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        });
+        if dropped {
+            return;
+        }
         let line = self.line_of(&key);
         self.problems.push(Problem {
             key,
@@ -171,8 +191,14 @@ impl Checker {
         let nodes = self.nodes(raw.node.unwrap_or_default(), &links);
         self.majority_timing(&timing, &nodes);
         let vips = self.vips(raw.vip.unwrap_or_default(), &nodes);
-        let health = self.health(raw.health.unwrap_or_default());
-        let checks = self.checks(raw.check.unwrap_or_default(), base, &nodes, &vips, &health);
+        let health = self.health(raw.health.unwrap_or_default(), (&nodes, &links), &vips);
+        let checks = self.checks(
+            raw.check.unwrap_or_default(),
+            base,
+            (&nodes, &links),
+            &vips,
+            &health,
+        );
         let hooks = self.hooks(raw.hooks.unwrap_or_default(), base);
         let announce = self.announce(raw.announce.unwrap_or_default());
         let control = self.control(raw.control.unwrap_or_default(), base);
@@ -203,7 +229,11 @@ impl Checker {
             fencing,
             scheduling,
             key,
-            warnings: std::mem::take(&mut self.warnings),
+            warnings: {
+                let mut warnings = std::mem::take(&mut self.warnings);
+                warnings.sort_by_key(|w| w.line);
+                warnings
+            },
         })
     }
 
@@ -268,7 +298,9 @@ impl Checker {
         }
         Events {
             file: raw.file.map(|f| base.join(f)),
-            keep,
+            // A u32 always fits a usize on the targets failoverd runs on (Linux, 32
+            // and 64 bits).
+            keep: keep as usize,
         }
     }
 
@@ -484,10 +516,11 @@ impl Checker {
         let mut seen_addresses: HashMap<IpAddr, String> = HashMap::new();
         for (i, node) in raw.into_iter().enumerate() {
             let prefix = format!("node[{i}]");
-            let name = self
-                .required(&format!("{prefix}.name"), node.name)
-                .unwrap_or_default();
-            self.name(&format!("{prefix}.name"), &name);
+            let name = self.required(&format!("{prefix}.name"), node.name);
+            if let Some(name) = &name {
+                self.name(&format!("{prefix}.name"), name);
+            }
+            let name = name.unwrap_or_default();
             if nodes.iter().any(|n| n.name == name) {
                 self.problem(
                     format!("{prefix}.name"),
@@ -511,8 +544,10 @@ impl Checker {
             let raw_addresses = self
                 .required(&format!("{prefix}.addresses"), node.addresses)
                 .unwrap_or_default();
+            // A link without a name (reported already) may be the one meant.
+            let links_named = !links.is_empty() && links.iter().all(|l| !l.is_empty());
             for link in raw_addresses.keys() {
-                if !links.contains(link) {
+                if links_named && !links.contains(link) {
                     self.problem(
                         format!("{prefix}.addresses.{link}"),
                         format!(
@@ -527,8 +562,9 @@ impl Checker {
                 let key = format!("{prefix}.addresses.{link}");
                 let Some(text) = raw_addresses.get(link) else {
                     // A witness joins the links it is on: a crossover cable joins
-                    // the two machines it plugs into and no third.
-                    if !witness {
+                    // the two machines it plugs into and no third. An address of
+                    // the wrong type is reported as such, not as missing.
+                    if !witness && !link.is_empty() && !self.reported(&key) {
                         self.problem(
                             format!("{prefix}.addresses"),
                             format!("no address for link \"{link}\""),
@@ -564,11 +600,8 @@ impl Checker {
                 );
             }
             for (logical, real) in &interfaces {
-                if real.is_empty() || real.len() > MAX_IFNAME_LEN {
-                    self.problem(
-                        format!("{prefix}.interfaces.{logical}"),
-                        format!("\"{real}\" is not a valid interface name"),
-                    );
+                if let Some(why) = interface_name_problem(real) {
+                    self.problem(format!("{prefix}.interfaces.{logical}"), why);
                 }
             }
             nodes.push(Node {
@@ -579,19 +612,40 @@ impl Checker {
                 interfaces,
             });
         }
+        self.one_family_per_link(&nodes, links);
+        nodes
+    }
+
+    /// The first node on a link sets its family; each address of the other family is
+    /// a problem of its own, on its own line.
+    fn one_family_per_link(&mut self, nodes: &[Node], links: &[String]) {
+        let family = |address: &IpAddr| if address.is_ipv4() { "IPv4" } else { "IPv6" };
         for (l, link) in links.iter().enumerate() {
-            let families: Vec<bool> = nodes
-                .iter()
-                .filter_map(|n| n.addresses.get(l).copied().flatten().map(|a| a.is_ipv4()))
-                .collect();
-            if families.windows(2).any(|w| w[0] != w[1]) {
-                self.problem(
-                    "node",
-                    format!("link \"{link}\" mixes IPv4 and IPv6 addresses"),
-                );
+            let on_link = nodes.iter().enumerate().filter_map(|(i, node)| {
+                let address = node.addresses.get(l).copied().flatten()?;
+                Some((i, node, address))
+            });
+            let mut first: Option<(&Node, IpAddr)> = None;
+            for (i, node, address) in on_link {
+                let Some((first_node, first_address)) = first else {
+                    first = Some((node, address));
+                    continue;
+                };
+                if address.is_ipv4() != first_address.is_ipv4() {
+                    self.problem(
+                        format!("node[{i}].addresses.{link}"),
+                        format!(
+                            "{address} is an {} address, but node \"{}\" has an {} address \
+                             on link \"{link}\" ({first_address}); all addresses on a link \
+                             must be of one family",
+                            family(&address),
+                            first_node.name,
+                            family(&first_address)
+                        ),
+                    );
+                }
             }
         }
-        nodes
     }
 
     fn vips(&mut self, raw: Vec<RawVip>, nodes: &[Node]) -> Vec<Vip> {
@@ -610,6 +664,9 @@ impl Checker {
             let (Some((address, prefix_len)), Some(interface)) = (parsed, interface) else {
                 continue;
             };
+            if let Some(why) = not_holdable(address, prefix_len) {
+                self.problem(format!("{prefix}.address"), why);
+            }
             if vips.iter().any(|v| v.address == address) {
                 self.problem(
                     format!("{prefix}.address"),
@@ -637,13 +694,30 @@ impl Checker {
                     "labels exist for IPv4 addresses only",
                 );
             }
-            for node in nodes.iter().filter(|n| !n.witness) {
+            let holders: Vec<&Node> = nodes.iter().filter(|n| !n.witness).collect();
+            // The name itself matters on the nodes that do not map it to another
+            // (a bad mapping is reported under the node's `interfaces`).
+            let unmapped: Vec<&str> = holders
+                .iter()
+                .filter(|n| !n.interfaces.contains_key(&vip.interface))
+                .map(|n| n.name.as_str())
+                .collect();
+            if let Some(why) = interface_name_problem(&vip.interface)
+                && !unmapped.is_empty()
+            {
+                let on = if unmapped.len() == holders.len() {
+                    String::new()
+                } else {
+                    let names: Vec<String> = unmapped.iter().map(|n| format!("\"{n}\"")).collect();
+                    let nodes = if names.len() == 1 { "node" } else { "nodes" };
+                    format!(" (on {nodes} {})", names.join(", "))
+                };
+                self.problem(format!("{prefix}.interface"), format!("{why}{on}"));
+            }
+            for node in holders {
                 let real = node.interface(&vip.interface);
-                if real.is_empty() || real.len() > MAX_IFNAME_LEN {
-                    self.problem(
-                        format!("{prefix}.interface"),
-                        format!("\"{real}\" is not a valid interface name"),
-                    );
+                if interface_name_problem(real).is_some() {
+                    continue;
                 }
                 if let Some(label) = vip.label_on(node)
                     && (label.len() > MAX_IFNAME_LEN || !label.starts_with(real))
@@ -663,7 +737,13 @@ impl Checker {
         vips
     }
 
-    fn health(&mut self, raw: RawHealth) -> Health {
+    /// `[health]`; the gateways must not be a VIP or a node (`pinged_self`).
+    fn health(
+        &mut self,
+        raw: RawHealth,
+        (nodes, links): (&[Node], &[String]),
+        vips: &[Vip],
+    ) -> Health {
         let mut gateways = Vec::new();
         for (i, text) in raw.gateways.unwrap_or_default().iter().enumerate() {
             let key = format!("health.gateways[{i}]");
@@ -672,7 +752,10 @@ impl Checker {
                 Ok(addr) if gateways.contains(&addr) => {
                     self.problem(key, format!("{addr} is listed twice"))
                 }
-                Ok(addr) => gateways.push(addr),
+                Ok(addr) => match pinged_self(addr, vips, nodes, links) {
+                    Some(why) => self.problem(key, why),
+                    None => gateways.push(addr),
+                },
                 Err(message) => self.problem(key, message),
             }
         }
@@ -872,6 +955,36 @@ impl Checker {
     }
 }
 
+/// Why Linux would refuse `name` as an interface name, if it would (the kernel's
+/// `dev_valid_name`).
+fn interface_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("an interface name must not be empty".to_string());
+    }
+    if name.len() > MAX_IFNAME_LEN {
+        return Some(format!(
+            "\"{name}\" is {} bytes long; Linux allows at most {MAX_IFNAME_LEN} in an \
+             interface name",
+            name.len()
+        ));
+    }
+    if name == "." || name == ".." {
+        return Some(format!("\"{name}\" is not an interface name Linux allows"));
+    }
+    if name.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Some(format!(
+            "\"{name}\" holds a space or a control character; Linux does not allow one \
+             in an interface name"
+        ));
+    }
+    if let Some(c) = name.chars().find(|&c| c == '/' || c == ':') {
+        return Some(format!(
+            "\"{name}\" holds '{c}', which Linux does not allow in an interface name"
+        ));
+    }
+    None
+}
+
 /// An address to ping: a gateway of `[health]` or the target of a ping check.
 fn ping_target(text: &str) -> Result<IpAddr, String> {
     match text.parse::<IpAddr>() {
@@ -879,9 +992,78 @@ fn ping_target(text: &str) -> Result<IpAddr, String> {
         Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local() => {
             Err(format!("{v6} is link-local; use its global or ULA address"))
         }
+        Ok(addr) if addr.is_loopback() || addr.is_unspecified() => Err(format!(
+            "{addr} is this host itself: every node would ping itself; name a router on \
+             the LAN"
+        )),
         Ok(addr) => Ok(addr),
         Err(_) => Err(format!("\"{text}\" is not an IP address")),
     }
+}
+
+/// Why pinging `address` would tell nothing, if it would: it is a VIP or a node's
+/// heartbeat address, so some node would ping itself, and would find itself fit
+/// however cut off it is. Meant to be a router on the clients' side.
+fn pinged_self(address: IpAddr, vips: &[Vip], nodes: &[Node], links: &[String]) -> Option<String> {
+    const FIX: &str = "name a router on the LAN";
+    if let Some(i) = vips.iter().position(|v| v.address == address) {
+        return Some(format!(
+            "{address} is the address of vip[{i}]: the node that holds it would ping \
+             itself; {FIX}"
+        ));
+    }
+    nodes.iter().find_map(|node| {
+        let (link, _) = node.link_addresses().find(|(_, a)| *a == address)?;
+        let link = links.get(link).map_or("", String::as_str);
+        Some(format!(
+            "{address} is node \"{}\"'s address on link \"{link}\": that node would ping \
+             itself; {FIX}",
+            node.name
+        ))
+    })
+}
+
+/// Why no node can hold `address` as a VIP, with `prefix_len`, if none can: it
+/// names no one host (unspecified, loopback, multicast, broadcast), or it is the
+/// network or broadcast address of its own IPv4 prefix.
+fn not_holdable(address: IpAddr, prefix_len: u8) -> Option<String> {
+    let what = if address.is_unspecified() {
+        "the unspecified address"
+    } else if address.is_loopback() {
+        "a loopback address"
+    } else if address.is_multicast() {
+        "a multicast address"
+    } else if address == IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
+        "the broadcast address"
+    } else {
+        ""
+    };
+    if !what.is_empty() {
+        return Some(format!(
+            "{address} is {what}, which no node can hold for its clients"
+        ));
+    }
+    // /31 and /32 have no network or broadcast address (RFC 3021).
+    let IpAddr::V4(v4) = address else {
+        return None;
+    };
+    if prefix_len > 30 {
+        return None;
+    }
+    let host_bits = u32::MAX >> prefix_len;
+    let host = u32::from(v4) & host_bits;
+    let network = std::net::Ipv4Addr::from(u32::from(v4) & !host_bits);
+    let role = if host == 0 {
+        "network"
+    } else if host == host_bits {
+        "broadcast"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{address} is the {role} address of {network}/{prefix_len}; a VIP is one of its \
+         hosts"
+    ))
 }
 
 /// "198.18.0.10/24" or "2001:db8::10/64".
@@ -910,8 +1092,8 @@ fn read_key(mut file: fs::File, path: &Path) -> Result<Key, String> {
     let trimmed = bytes.trim_ascii();
     if trimmed.len() < MIN_KEY_LEN {
         return Err(format!(
-            "{} holds {} bytes; at least {MIN_KEY_LEN} are required \
-             (e.g. head -c 32 /dev/urandom | base64 > {})",
+            "{} holds {} bytes; at least {MIN_KEY_LEN} are required; create one with: \
+             (umask 077; head -c 32 /dev/urandom | base64 > {})",
             path.display(),
             trimmed.len(),
             path.display()
@@ -940,6 +1122,197 @@ mod tests {
         let text = good().set("node[0].priority", "\"high\"").to_string();
         let problems = parse(&text).unwrap_err();
         assert_eq!(keys(&problems), ["node[0].priority"], "{problems:#?}");
+    }
+
+    #[test]
+    fn what_follows_from_a_key_of_the_wrong_type_is_not_reported() {
+        for (key, value) in [
+            ("node[0].name", "5"),
+            ("link[0].name", "5"),
+            ("node[1].addresses", "5"),
+            (
+                "node[1].addresses",
+                r#"{ crossover = "198.19.0.2", lan = 12 }"#,
+            ),
+            ("vip[0].address", "10"),
+            ("health.gateways", "[1]"),
+        ] {
+            let problems = parse(&good().set(key, value).to_string()).unwrap_err();
+            assert_eq!(problems.len(), 1, "{key} = {value}: {problems:#?}");
+            assert!(
+                problems[0].message.starts_with("wrong type"),
+                "{key} = {value}: {problems:#?}"
+            );
+        }
+        for table in ["cluster", "link", "node"] {
+            let text = format!("{table} = 5\n{}", good().remove(table));
+            let problems = parse(&text).unwrap_err();
+            let keys = keys(&problems);
+            assert!(
+                keys.contains(&table) && !keys.iter().any(|k| *k != table && k.starts_with(table)),
+                "{table}: {problems:#?}"
+            );
+            assert_eq!(
+                problems.iter().filter(|p| p.key == table).count(),
+                1,
+                "{table}: {problems:#?}"
+            );
+        }
+        // A missing name is missing, and not also too short.
+        let problems = parse(&good().remove("node[0].name").to_string()).unwrap_err();
+        assert_eq!(keys(&problems), ["node[0].name"], "{problems:#?}");
+    }
+
+    #[test]
+    fn problems_come_in_file_order() {
+        let text = good()
+            .set("events.keep", -1)
+            .set("timing.interval", 200)
+            .set("announce.count", 0)
+            .set("cluster.failback", "sometimes")
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        let lines: Vec<usize> = problems.iter().filter_map(|p| p.line).collect();
+        assert_eq!(lines.len(), 4, "{problems:#?}");
+        assert!(lines.is_sorted(), "{problems:#?}");
+    }
+
+    #[test]
+    fn an_interface_name_is_refused_once_with_the_reason() {
+        let text = good()
+            .set(
+                "node[1].interfaces",
+                r#"{ eth0 = "enp1s0-very-long-name" }"#,
+            )
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(
+            keys(&problems),
+            ["node[1].interfaces.eth0"],
+            "{problems:#?}"
+        );
+        assert!(
+            problems[0]
+                .message
+                .ends_with("is 21 bytes long; Linux allows at most 15 in an interface name"),
+            "{}",
+            problems[0]
+        );
+        // Named once however many nodes use it, with the nodes when not all do.
+        let text = good()
+            .set("vip[0].interface", "eth/0")
+            .remove("vip[0].label");
+        let problems = parse(&text.clone().to_string()).unwrap_err();
+        assert_eq!(keys(&problems), ["vip[0].interface"], "{problems:#?}");
+        assert!(!problems[0].message.contains("node"), "{}", problems[0]);
+        let text = text
+            .set("node[0].interfaces", r#"{ "eth/0" = "eth0" }"#)
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(keys(&problems), ["vip[0].interface"], "{problems:#?}");
+        assert!(
+            problems[0].message.ends_with("(on node \"beta\")"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn a_link_of_two_families_is_reported_at_the_odd_address() {
+        let text = good()
+            .set(
+                "node[1].addresses",
+                r#"{ crossover = "fd00::2", lan = "198.18.0.12" }"#,
+            )
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(
+            keys(&problems),
+            ["node[1].addresses.crossover"],
+            "{problems:#?}"
+        );
+        assert_eq!(
+            problems[0].message,
+            "fd00::2 is an IPv6 address, but node \"alpha\" has an IPv4 address on link \
+             \"crossover\" (198.19.0.1); all addresses on a link must be of one family"
+        );
+    }
+
+    #[test]
+    fn a_gateway_is_neither_a_vip_nor_a_node() {
+        for (gateway, expected) in [
+            ("198.18.0.10", "198.18.0.10 is the address of vip[0]"),
+            ("2001:db8::10", "2001:db8::10 is the address of vip[1]"),
+            (
+                "198.19.0.1",
+                "198.19.0.1 is node \"alpha\"'s address on link \"crossover\"",
+            ),
+        ] {
+            let text = good()
+                .set(
+                    "health.gateways",
+                    format!("[\"198.18.0.1\", \"{gateway}\"]"),
+                )
+                .to_string();
+            let problems = parse(&text).unwrap_err();
+            assert_eq!(keys(&problems), ["health.gateways[1]"], "{problems:#?}");
+            assert!(problems[0].message.starts_with(expected), "{}", problems[0]);
+        }
+    }
+
+    #[test]
+    fn a_vip_is_an_address_a_node_can_hold() {
+        for (vip, expected) in [
+            ("0.0.0.0/0", "0.0.0.0 is the unspecified address"),
+            ("127.0.0.2/8", "127.0.0.2 is a loopback address"),
+            ("224.0.0.18/24", "224.0.0.18 is a multicast address"),
+            (
+                "255.255.255.255/32",
+                "255.255.255.255 is the broadcast address",
+            ),
+            ("::/64", ":: is the unspecified address"),
+            (
+                "198.18.0.0/24",
+                "198.18.0.0 is the network address of 198.18.0.0/24",
+            ),
+            (
+                "198.18.0.255/24",
+                "198.18.0.255 is the broadcast address of 198.18.0.0/24",
+            ),
+            (
+                "198.18.0.15/29",
+                "198.18.0.15 is the broadcast address of 198.18.0.8/29",
+            ),
+        ] {
+            let text = good()
+                .set("vip[0].address", vip)
+                .remove("vip[0].label")
+                .to_string();
+            let problems = parse(&text).unwrap_err();
+            assert_eq!(keys(&problems), ["vip[0].address"], "{vip}: {problems:#?}");
+            assert!(problems[0].message.starts_with(expected), "{}", problems[0]);
+        }
+        for vip in [
+            "198.18.0.10/32",
+            "198.18.0.2/31",
+            "198.18.0.3/31",
+            "198.18.0.254/24",
+        ] {
+            let text = good().set("vip[0].address", vip).to_string();
+            parse(&text).unwrap_or_else(|p| panic!("{vip}: {p:#?}"));
+        }
+        for gateway in ["127.0.0.1", "::1", "0.0.0.0"] {
+            let text = good()
+                .set("health.gateways", format!("[\"{gateway}\"]"))
+                .to_string();
+            let problems = parse(&text).unwrap_err();
+            assert_eq!(keys(&problems), ["health.gateways[0]"], "{problems:#?}");
+            assert!(
+                problems[0].message.contains("is this host itself"),
+                "{}",
+                problems[0]
+            );
+        }
     }
 
     #[test]

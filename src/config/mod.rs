@@ -42,7 +42,7 @@ use toml::de::DeTable;
 
 pub use check::{BUILTIN_CHECKS, Check, HttpUrl, MAX_HTTP_BODY, Probe, Scope, StartFailure};
 pub use diagnostics::Problem;
-use diagnostics::{LineIndex, describe_problems, key_lines};
+use diagnostics::{LineIndex, describe_problems, duplicate_key, key_lines, not_utf8};
 
 /// Where the control socket lives unless `[control] socket` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/failoverd/failoverd.sock";
@@ -416,8 +416,12 @@ impl Config {
                 problems: vec![file_problem(&errors)],
             });
         }
-        let mut text = String::new();
-        checked.file.read_to_string(&mut text).map_err(read)?;
+        let mut bytes = Vec::new();
+        checked.file.read_to_end(&mut bytes).map_err(read)?;
+        let text = String::from_utf8(bytes).map_err(|err| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: vec![not_utf8(err.as_bytes(), err.utf8_error().valid_up_to())],
+        })?;
         let mut config =
             Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|problems| {
                 ConfigError::Invalid {
@@ -437,11 +441,15 @@ impl Config {
         let mut doc = match DeTable::parse(text) {
             Ok(doc) => doc,
             Err(err) => {
-                return Err(vec![Problem {
+                let duplicate = err
+                    .span()
+                    .filter(|_| err.message() == "duplicate key")
+                    .and_then(|span| duplicate_key(text, span.start..span.end, &lines));
+                return Err(vec![duplicate.unwrap_or_else(|| Problem {
                     key: "(document)".to_string(),
                     line: err.span().map(|s| lines.line(s.start)),
                     message: err.message().to_string(),
-                }]);
+                })]);
             }
         };
         doc.get_mut().make_owned();

@@ -56,8 +56,11 @@ pub(super) struct RawSplitBrain {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFencing {
     pub(super) command: Option<PathBuf>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) timeout: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) retry: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) retry_max: Option<String>,
 }
 
@@ -73,12 +76,13 @@ pub(super) struct RawControl {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEvents {
     pub(super) file: Option<PathBuf>,
-    pub(super) keep: Option<usize>,
+    pub(super) keep: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHttp {
+    #[serde(default, deserialize_with = "listen")]
     pub(super) listen: Option<String>,
     pub(super) hosts: Option<Vec<String>>,
 }
@@ -90,15 +94,20 @@ pub(super) struct RawCluster {
     pub(super) key_file: Option<PathBuf>,
     pub(super) port: Option<u16>,
     pub(super) failback: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) failback_delay: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTiming {
+    #[serde(default, deserialize_with = "duration")]
     pub(super) interval: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) warn: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) dead: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) init_dead: Option<String>,
 }
 
@@ -114,6 +123,7 @@ pub(super) struct RawNode {
     pub(super) name: Option<String>,
     pub(super) witness: Option<bool>,
     pub(super) priority: Option<u16>,
+    #[serde(default, deserialize_with = "addresses")]
     pub(super) addresses: Option<BTreeMap<String, String>>,
     pub(super) interfaces: Option<BTreeMap<String, String>>,
 }
@@ -121,6 +131,7 @@ pub(super) struct RawNode {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawVip {
+    #[serde(default, deserialize_with = "cidr")]
     pub(super) address: Option<String>,
     pub(super) interface: Option<String>,
     pub(super) label: Option<String>,
@@ -129,8 +140,11 @@ pub(super) struct RawVip {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHealth {
+    #[serde(default, deserialize_with = "ip_addresses")]
     pub(super) gateways: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) interval: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) timeout: Option<String>,
     pub(super) failures: Option<u32>,
     pub(super) link_state: Option<bool>,
@@ -143,6 +157,7 @@ pub(super) struct RawHooks {
     pub(super) stop: Option<PathBuf>,
     pub(super) fault: Option<PathBuf>,
     pub(super) standby: Option<PathBuf>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) timeout: Option<String>,
     pub(super) start_failure: Option<String>,
     pub(super) on_adopt: Option<String>,
@@ -157,21 +172,28 @@ pub(super) struct RawHooks {
 pub(super) struct RawCheck {
     pub(super) name: Option<String>,
     pub(super) kind: Option<String>,
+    #[serde(default, deserialize_with = "url")]
     pub(super) url: Option<String>,
     pub(super) expect_status: Option<RawStatus>,
     pub(super) expect_body: Option<String>,
     pub(super) command: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "tcp_address")]
     pub(super) address: Option<String>,
+    #[serde(default, deserialize_with = "ip_address")]
     pub(super) target: Option<String>,
     pub(super) interface: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) interval: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) timeout: Option<String>,
     pub(super) rise: Option<u32>,
     pub(super) fall: Option<u32>,
     pub(super) weight: Option<u32>,
     pub(super) fatal: Option<bool>,
     pub(super) on: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) start_grace: Option<String>,
+    #[serde(default, deserialize_with = "duration_or_never")]
     pub(super) failure_timeout: Option<String>,
 }
 
@@ -205,8 +227,123 @@ impl<'de> Deserialize<'de> for RawStatus {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAnnounce {
     pub(super) count: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) interval: Option<String>,
+    #[serde(default, deserialize_with = "duration_or_off")]
     pub(super) refresh: Option<String>,
+}
+
+/// A string that stands for something else, read with what it stands for in words:
+/// a key of the wrong type is then "expected a duration such as ..." rather than
+/// "expected a string". The second pass reads the string.
+struct Text(&'static str);
+
+impl serde::de::Visitor<'_> for Text {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
+        Ok(text.to_string())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Text {
+    type Value = String;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+const DURATION: &str = "a duration such as \"200ms\" or \"2s\"";
+const IP_ADDRESS: &str = "an IP address such as \"198.18.0.11\"";
+
+fn text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+    words: &'static str,
+) -> Result<Option<String>, D::Error> {
+    deserializer.deserialize_str(Text(words)).map(Some)
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text(d, DURATION)
+}
+
+fn duration_or_never<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text(d, "a duration such as \"10m\", or \"never\"")
+}
+
+fn duration_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text(d, "a duration such as \"60s\", or \"off\"")
+}
+
+fn ip_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text(d, IP_ADDRESS)
+}
+
+fn cidr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text(d, "an address and prefix length such as \"198.18.0.10/24\"")
+}
+
+fn listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text(d, "an address:port such as \"127.0.0.1:9469\"")
+}
+
+fn tcp_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text(d, "an address:port such as \"127.0.0.1:5432\"")
+}
+
+fn url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text(d, "a URL such as \"http://127.0.0.1:8080/health\"")
+}
+
+/// `[health] gateways`: an array of IP addresses.
+fn ip_addresses<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(address) = seq.next_element_seed(Text(IP_ADDRESS))? {
+                out.push(address);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_seq(Visitor).map(Some)
+}
+
+/// A node's `addresses`: an IP address for each link, by link name.
+fn addresses<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a table such as { lan = \"198.18.0.11\" }")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(link) = map.next_key::<String>()? {
+                let address = map.next_value_seed(Text(IP_ADDRESS))?;
+                out.insert(link, address);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Visitor).map(Some)
 }
 
 /// First pass: serde with `deny_unknown_fields`. Each error is recorded, the key it

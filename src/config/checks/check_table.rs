@@ -14,12 +14,12 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Checker, ping_target};
+use super::{Checker, interface_name_problem, ping_target, pinged_self};
 use crate::config::check::shorthand;
 use crate::config::raw::{RawCheck, RawStatus};
 use crate::config::{
-    BUILTIN_CHECKS, Check, Health, HttpUrl, MAX_HTTP_BODY, MAX_IFNAME_LEN, MAX_NAME_LEN,
-    MIN_INTERVAL, Node, Probe, Scope, Vip,
+    BUILTIN_CHECKS, Check, Health, HttpUrl, MAX_HTTP_BODY, MAX_NAME_LEN, MIN_INTERVAL, Node, Probe,
+    Scope, Vip,
 };
 use crate::duration::{format_duration, parse_duration};
 
@@ -74,12 +74,13 @@ struct ProbeKeys {
 
 impl Checker {
     /// The `[[check]]` tables in file order. `nodes`, `vips` and `health` give the
-    /// names the `[health]` shorthand takes on each node, which no table may take.
+    /// names the `[health]` shorthand takes on each node, which no table may take;
+    /// `nodes`, `vips` and `links` the addresses a ping check must not ping.
     pub(super) fn checks(
         &mut self,
         raw: Vec<RawCheck>,
         base: &Path,
-        nodes: &[Node],
+        (nodes, links): (&[Node], &[String]),
         vips: &[Vip],
         health: &Health,
     ) -> Vec<Check> {
@@ -113,9 +114,15 @@ impl Checker {
                 }
                 names.push(name.clone());
             }
-            if let Some(check) = self.check(&prefix, raw, base) {
-                checks.push(check);
+            let Some(check) = self.check(&prefix, raw, base) else {
+                continue;
+            };
+            if let Probe::Ping { target } = check.probe
+                && let Some(why) = pinged_self(target, vips, nodes, links)
+            {
+                self.problem(format!("{prefix}.target"), why);
             }
+            checks.push(check);
         }
         checks
     }
@@ -322,11 +329,8 @@ impl Checker {
                     missing("interface");
                     return None;
                 };
-                if !interface_name(&interface) {
-                    self.problem(
-                        key("interface"),
-                        format!("\"{interface}\" is not a valid interface name"),
-                    );
+                if let Some(why) = interface_name_problem(&interface) {
+                    self.problem(key("interface"), why);
                     return None;
                 }
                 Some(Probe::Link { interface })
@@ -591,13 +595,5 @@ fn parse_status(text: &str) -> Result<RangeInclusive<u16>, String> {
 }
 
 /// What Linux accepts as an interface name (`dev_valid_name`).
-fn interface_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_IFNAME_LEN
-        && name != "."
-        && name != ".."
-        && !name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
-}
-
 #[cfg(test)]
 mod tests;
