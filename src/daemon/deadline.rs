@@ -67,7 +67,12 @@ impl Deadline {
         };
         // SAFETY: `spec` lives across the call; the old value is not asked for.
         let done = unsafe {
-            libc::timerfd_settime(self.fd.as_raw_fd(), 0, &raw const spec, std::ptr::null_mut())
+            libc::timerfd_settime(
+                self.fd.as_raw_fd(),
+                0,
+                &raw const spec,
+                std::ptr::null_mut(),
+            )
         };
         if done != 0 {
             return Err(io::Error::last_os_error());
@@ -125,8 +130,7 @@ mod tests {
             deadline.fired().await;
             assert!(start.elapsed() >= Duration::from_millis(30));
             // Fired and not set again: waiting must not resolve.
-            let again =
-                tokio::time::timeout(Duration::from_millis(50), deadline.fired()).await;
+            let again = tokio::time::timeout(Duration::from_millis(50), deadline.fired()).await;
             assert!(again.is_err(), "a fired deadline fired again");
         });
     }
@@ -152,8 +156,7 @@ mod tests {
                 .await
                 .expect("a past deadline fires at once");
             deadline.set(None).expect("disarm");
-            let disarmed =
-                tokio::time::timeout(Duration::from_millis(30), deadline.fired()).await;
+            let disarmed = tokio::time::timeout(Duration::from_millis(30), deadline.fired()).await;
             assert!(disarmed.is_err(), "a disarmed deadline fired");
         });
     }

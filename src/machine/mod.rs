@@ -420,9 +420,24 @@ impl Machine {
         if self.lifecycle != Lifecycle::Running || due > now + interval / 2 {
             return;
         }
+        self.renew_nonce_early(now);
         self.heartbeat();
         self.timers
             .set(Timer::Heartbeat, now + interval + interval / 16);
+    }
+
+    /// Renews the nonce with this interval's heartbeats rather than on a wake-up of
+    /// its own when it is due before the next ones: a nonce a little younger than it
+    /// need be costs nothing, a wake-up every `dead` at a 10 ms interval a fifth more.
+    fn renew_nonce_early(&mut self, now: Instant) {
+        let interval = self.settings.timing.interval;
+        if self
+            .timers
+            .get(Timer::Nonce)
+            .is_some_and(|due| due <= now + interval)
+        {
+            self.renew_nonce(now);
+        }
     }
 
     /// Runs the timers due at `now`. Calling it early or twice is harmless.
@@ -437,6 +452,7 @@ impl Machine {
                 Timer::Silence(i) => self.age_peer(now, i),
                 Timer::Nonce => self.renew_nonce(now),
                 Timer::Heartbeat => {
+                    self.renew_nonce_early(now);
                     self.heartbeat();
                     // Keep the cadence, whatever extra heartbeats role changes sent
                     // in between; after a stall, start again from now, not in a burst.
