@@ -12,6 +12,7 @@
 //! `diagnostics`'.
 
 mod check_table;
+mod damping;
 mod guard;
 
 use std::collections::HashMap;
@@ -184,6 +185,7 @@ impl Checker {
                 .any(|c| matches!(c.probe, super::Probe::Ping { .. }));
         let split_brain = self.split_brain(raw.split_brain.unwrap_or_default(), gateway_checks);
         let fencing = self.fencing(raw.fencing.unwrap_or_default(), base);
+        let damping = self.damping(raw.damping.unwrap_or_default(), &timing);
         let (cluster, key) = cluster?;
         Some(Config {
             cluster,
@@ -200,6 +202,7 @@ impl Checker {
             http,
             split_brain,
             fencing,
+            damping,
             key,
             warnings: std::mem::take(&mut self.warnings),
         })

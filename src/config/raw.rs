@@ -35,6 +35,17 @@ pub(super) struct RawConfig {
     pub(super) http: Option<RawHttp>,
     pub(super) split_brain: Option<RawSplitBrain>,
     pub(super) fencing: Option<RawFencing>,
+    pub(super) damping: Option<RawDamping>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDamping {
+    pub(super) enabled: Option<bool>,
+    pub(super) changes: Option<u32>,
+    pub(super) window: Option<String>,
+    pub(super) quiet: Option<String>,
+    pub(super) max_silence: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
