@@ -1,8 +1,9 @@
 //! Steadiness, rule by rule (src/machine/steady.rs): flap damping engages after more
 //! unplanned changes of holder than `[damping] changes`, planned moves neither count
 //! nor wait, damping relaxes after `quiet`, and a holder that is really dead is still
-//! replaced, within `max_silence`; a standby woken late does not blame its peer for
-//! its own starvation, and still replaces a holder that is really dead.
+//! replaced, within `max_silence`; a holder that keeps stalling stops moving the
+//! VIPs once the nodes flap; a standby woken late does not blame its peer for its own
+//! starvation, and still replaces a holder that is really dead.
 
 use std::time::{Duration, SystemTime};
 
@@ -200,4 +201,46 @@ fn a_starved_standby_still_replaces_a_holder_that_is_really_dead() {
     let took = sim.now - start;
     assert!(took <= dead * 3, "took {took:?}");
     assert!(sim.has_event(1, |e| matches!(e, Event::Starved { .. })));
+}
+
+/// Takeovers by either node since it started (its start-up takeover aside).
+fn takeovers(sim: &Sim) -> usize {
+    (0..2)
+        .map(|i| {
+            sim.transitions(i)
+                .iter()
+                .filter(|(from, to, _)| *to == Role::Active && *from != Role::Starting)
+                .count()
+        })
+        .sum()
+}
+
+/// Twelve times, the holder of the moment is not run for a little more than `dead`
+/// (a starved host): the other node takes over and the holder, resumed, yields.
+/// Returns how many takeovers that made.
+fn starve_the_holder_again_and_again(cfg: Config, seed: u64) -> usize {
+    let mut sim = Sim::settled(cfg, seed);
+    let dead = sim.config.timing.dead;
+    let before = takeovers(&sim);
+    for _ in 0..12 {
+        let Some(holder) = sim.holder_of_every_vip() else {
+            panic!("no holder between two stalls");
+        };
+        sim.pause(holder, Some(dead + ms(100)));
+        sim.run_for(ms(1500));
+    }
+    takeovers(&sim) - before
+}
+
+/// The fight of the issue, in small: without damping every stall of the holder moves
+/// the VIPs; with it, the moves stop once the nodes flap, since a stall shorter than
+/// the damped silence ends before anyone acts on it.
+#[test]
+fn damping_stops_the_fight_over_a_holder_that_keeps_stalling() {
+    let mut off = fighting();
+    off.damping.enabled = false;
+    let undamped = starve_the_holder_again_and_again(off, 308);
+    assert_eq!(undamped, 12, "without damping, every stall moves the VIPs");
+    let damped = starve_the_holder_again_and_again(fighting(), 308);
+    assert!(damped <= 5, "{damped} takeovers with damping");
 }
