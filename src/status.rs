@@ -79,6 +79,12 @@ pub struct Status {
     /// documents.
     #[serde(default, skip_serializing_if = "History::is_empty")]
     pub history: History,
+    /// Flap damping (docs/steadiness.md). Absent from older documents.
+    #[serde(default)]
+    pub damping: DampingStatus,
+    /// When the host did not run this node on time. Absent from older documents.
+    #[serde(default)]
+    pub starved: StarvedStatus,
 }
 
 /// What the kernel granted of `[scheduling]`.
@@ -141,6 +147,39 @@ pub struct Change {
 pub struct MaintenanceChange {
     pub unix_ms: u64,
     pub on: bool,
+}
+
+/// Flap damping: whether this node flaps, and what an unplanned takeover waits for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DampingStatus {
+    /// `[damping] enabled`.
+    pub enabled: bool,
+    /// More unplanned changes of holder than `[damping] changes` within its window:
+    /// unplanned takeovers wait for a longer silence.
+    pub flapping: bool,
+    /// Unplanned changes of holder this node saw within the window.
+    pub changes: u64,
+    /// The silence of the holder an unplanned takeover waits for now: `timing.dead`,
+    /// or more while flapping (at most `[damping] max_silence`).
+    pub takeover_silence_ms: f64,
+    /// While flapping: since when (RFC 3339, UTC).
+    pub since: Option<String>,
+    /// While flapping: when it relaxes unless another unplanned change comes first.
+    pub until: Option<String>,
+    /// How many times this node began to flap since start.
+    pub episodes: u64,
+}
+
+/// Wake-ups an interval or more late: the host did not run this node when it asked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StarvedStatus {
+    /// Since start.
+    pub count: u64,
+    /// How late the longest one was.
+    pub longest_ms: Option<f64>,
+    /// The latest: how late, and when (RFC 3339, UTC).
+    pub last_ms: Option<f64>,
+    pub last: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -27,6 +27,8 @@ mod menu;
 mod quorum;
 #[path = "common/sample.rs"]
 mod sample;
+#[path = "sim/steady.rs"]
+mod steady;
 
 use std::time::{Duration, SystemTime};
 

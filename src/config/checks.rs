@@ -12,6 +12,7 @@
 //! `diagnostics`'.
 
 mod check_table;
+mod damping;
 mod guard;
 
 use std::collections::HashMap;
@@ -211,6 +212,7 @@ impl Checker {
                 .any(|c| matches!(c.probe, super::Probe::Ping { .. }));
         let split_brain = self.split_brain(raw.split_brain.unwrap_or_default(), gateway_checks);
         let fencing = self.fencing(raw.fencing.unwrap_or_default(), base);
+        let damping = self.damping(raw.damping.unwrap_or_default(), &timing);
         let (cluster, key) = cluster?;
         Some(Config {
             cluster,
@@ -228,6 +230,7 @@ impl Checker {
             split_brain,
             fencing,
             scheduling,
+            damping,
             key,
             warnings: {
                 let mut warnings = std::mem::take(&mut self.warnings);

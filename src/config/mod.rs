@@ -115,6 +115,9 @@ pub struct Config {
     pub split_brain: SplitBrain,
     pub fencing: Fencing,
     pub scheduling: Scheduling,
+    /// `[damping]`: how a node that sees the holder flap stops acting on short
+    /// silences.
+    pub damping: Damping,
     /// The shared secret read from `cluster.key_file`.
     pub key: Key,
     /// What is wrong but stops nothing: a file failoverd reads or runs that a user
@@ -291,6 +294,26 @@ pub struct Fencing {
     /// The wait after the first failure; doubled after each one up to `retry_max`.
     pub retry: Duration,
     pub retry_max: Duration,
+}
+
+/// `[damping]`: flap damping. A node that has seen more than `changes` unplanned
+/// changes of the VIPs' holder within `window` wants a longer silence (`dead`
+/// doubled with each further change, up to `max_silence`) before its next unplanned
+/// takeover, and relaxes after `quiet` without one. Planned moves neither count nor
+/// wait. See docs/steadiness.md.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Damping {
+    /// `false` turns damping off: every unplanned takeover waits `dead`, as before.
+    pub enabled: bool,
+    /// How many unplanned changes within `window` are still no flapping (>= 1).
+    pub changes: u32,
+    pub window: Duration,
+    /// Without an unplanned change for this long, damping relaxes.
+    pub quiet: Duration,
+    /// The longest silence damping ever asks for (>= `timing.dead`): with the
+    /// holder really dead, the VIPs are taken at most this long after its last
+    /// heartbeat (plus what an undamped takeover takes).
+    pub max_silence: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

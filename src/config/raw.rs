@@ -36,6 +36,7 @@ pub(super) struct RawConfig {
     pub(super) split_brain: Option<RawSplitBrain>,
     pub(super) fencing: Option<RawFencing>,
     pub(super) scheduling: Option<RawScheduling>,
+    pub(super) damping: Option<RawDamping>,
 }
 
 #[derive(Deserialize, Default)]
@@ -43,6 +44,16 @@ pub(super) struct RawConfig {
 pub(super) struct RawScheduling {
     pub(super) realtime_priority: Option<u8>,
     pub(super) lock_memory: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDamping {
+    pub(super) enabled: Option<bool>,
+    pub(super) changes: Option<u32>,
+    pub(super) window: Option<String>,
+    pub(super) quiet: Option<String>,
+    pub(super) max_silence: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

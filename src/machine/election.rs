@@ -367,6 +367,11 @@ impl Machine {
             // Only a holder that said it let go makes room for a takeover at once;
             // anything else must get past the split-brain guard.
             let planned = self.planned();
+            // A flapping node waits out a longer silence before the guard runs: a
+            // fence must not answer a silence that ends on its own.
+            if !planned && self.damped(now) {
+                return;
+            }
             let verdict = if planned {
                 self.majority_verdict(now).unwrap_or(Verdict::Go)
             } else {
@@ -892,6 +897,7 @@ impl Machine {
         // go out for VIPs about to be removed.
         self.actions
             .retain(|a| !matches!(a, Action::Announce { .. }));
+        self.note_let_go(Machine::planned_release(&reason));
         self.events.push(Event::Releasing {
             reason: reason.clone(),
         });

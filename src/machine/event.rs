@@ -390,6 +390,31 @@ pub enum Event {
     VipFound {
         vip: String,
     },
+    /// More unplanned changes of holder within the damping window than
+    /// `[damping] changes` (or one more while flapping): the next unplanned
+    /// takeover waits for `silence` (see `steady`).
+    Flapping {
+        changes: usize,
+        window: Duration,
+        silence: Duration,
+    },
+    /// `[damping] quiet` without an unplanned change, after flapping for `flapped`:
+    /// unplanned takeovers wait `dead` again.
+    Relaxed {
+        flapped: Duration,
+    },
+    /// A flapping node holds its takeover until `peer` has been silent for `silence`.
+    TakeoverDamped {
+        peer: String,
+        silence: Duration,
+    },
+    /// This node was woken `late` after its deadline (the host did not run it), the
+    /// latest of `times` such wake-ups since the last report: its peers' silence
+    /// meanwhile is not held against them. Reported at most every 10 s.
+    Starved {
+        late: Duration,
+        times: u64,
+    },
 }
 
 /// How loud an event is in the log. Serialized as [`Severity::as_str`] names it.
@@ -436,6 +461,8 @@ pub enum EventKind {
     Stall,
     /// The split-brain guard: probes, conflicts, fencing, held takeovers.
     Guard,
+    /// Flap damping engaged, held a takeover, or relaxed.
+    Flapping,
 }
 
 impl EventKind {
@@ -451,6 +478,7 @@ impl EventKind {
             EventKind::Rejected => "rejected",
             EventKind::Stall => "stall",
             EventKind::Guard => "guard",
+            EventKind::Flapping => "flapping",
         }
     }
 }
@@ -484,7 +512,10 @@ impl Event {
                 EventKind::Vip
             }
             Event::HookFailed { .. } | Event::HookDone { .. } => EventKind::Hook,
-            Event::Stalled { .. } => EventKind::Stall,
+            Event::Stalled { .. } | Event::Starved { .. } => EventKind::Stall,
+            Event::Flapping { .. } | Event::Relaxed { .. } | Event::TakeoverDamped { .. } => {
+                EventKind::Flapping
+            }
             Event::TakeoverHeld { .. }
             | Event::TakingLiveVip { .. }
             | Event::ProbeFailed { .. }
@@ -506,7 +537,8 @@ impl Event {
             | Event::CheckPassed { .. }
             | Event::CheckCleared { .. }
             | Event::HookDone { .. }
-            | Event::VipFound { .. } => Severity::Info,
+            | Event::VipFound { .. }
+            | Event::Relaxed { .. } => Severity::Info,
             Event::PeerLate { .. }
             | Event::LinkLate { .. }
             | Event::LinkDown { .. }
@@ -517,6 +549,9 @@ impl Event {
             | Event::StaleBurst { .. }
             | Event::StaleVip { .. }
             | Event::Stalled { .. }
+            | Event::Starved { .. }
+            | Event::Flapping { .. }
+            | Event::TakeoverDamped { .. }
             | Event::ProbeFailed { .. }
             | Event::Fencing { .. }
             | Event::Fenced { .. } => Severity::Warn,
@@ -683,6 +718,40 @@ impl fmt::Display for Event {
                 f,
                 "VIP {vip} found on this node at start; keeping it until the cluster is heard"
             ),
+            Event::Flapping {
+                changes,
+                window,
+                silence,
+            } => write!(
+                f,
+                "flapping: {changes} unplanned changes of holder within {}; an unplanned \
+                 takeover now waits for {} of silence",
+                format_duration(*window),
+                format_duration(*silence)
+            ),
+            Event::Relaxed { flapped } => write!(
+                f,
+                "damping relaxed after flapping for {}: an unplanned takeover waits for \
+                 timing.dead again",
+                format_duration(*flapped)
+            ),
+            Event::TakeoverDamped { peer, silence } => write!(
+                f,
+                "takeover damped: flapping, so waiting until {peer} has been silent for {}",
+                format_duration(*silence)
+            ),
+            Event::Starved { late, times } => {
+                write!(
+                    f,
+                    "this node was starved for {} (woken that late): its peers' silence \
+                     meanwhile is not held against them",
+                    format_duration(*late)
+                )?;
+                if *times > 1 {
+                    write!(f, " ({times} times since the last report)")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -47,6 +47,7 @@ mod rank;
 mod reload;
 mod report;
 mod settings;
+mod steady;
 mod timer;
 
 use std::borrow::Cow;
@@ -66,6 +67,8 @@ use peer::Peer;
 pub use peer::{LinkState, LinkView};
 pub use reload::{Change as ConfigChange, ReloadError};
 use settings::Settings;
+pub use steady::Damping;
+use steady::Steadiness;
 use timer::{Timer, Timers};
 
 use crate::config::Config;
@@ -307,6 +310,8 @@ pub struct Machine {
     sent: u64,
     /// When recent heartbeats left, for the peers' acknowledgements (see `quorum`).
     sent_at: quorum::Sent,
+    /// Flap damping and starvation (see `steady`).
+    steady: Steadiness,
 }
 
 impl Machine {
@@ -367,6 +372,7 @@ impl Machine {
             last_reject_report: None,
             sent: 0,
             sent_at: quorum::Sent::default(),
+            steady: Steadiness::default(),
         };
         if !machine.settings.vips.is_empty() {
             let vips = machine.settings.vips.clone();
@@ -402,6 +408,7 @@ impl Machine {
         self.evaluate(now);
         self.tend_guard(now);
         self.tend_majority(now);
+        self.note_holder(now);
         self.flush_events();
     }
 
@@ -494,14 +501,17 @@ impl Machine {
                 | Timer::Probe
                 | Timer::Fence(_)
                 | Timer::Resumed
-                | Timer::Veto => {}
+                | Timer::Veto
+                | Timer::Damped => {}
                 Timer::Majority => self.withdraw_in_release(now),
+                Timer::Relax => self.relax(now),
             }
         }
         self.timers.restore(due);
         self.evaluate(now);
         self.tend_guard(now);
         self.tend_majority(now);
+        self.note_holder(now);
         self.flush_events();
     }
 
@@ -591,19 +601,29 @@ impl Machine {
     /// now. For one `dead` period it then yields to an active peer, and says so in
     /// its heartbeats, so that exactly one node backs off instead of both.
     ///
-    /// A node of any role that did not run for `dead` judges no peer dead for one
-    /// interval: the heartbeats that queued up while it was away are read first, so
-    /// a standby never takes the VIPs because of its own pause.
+    /// A node of any role that did not run for `dead`, or that is woken an interval
+    /// or more after the deadline it asked for ([`Machine::poll_timeout`]), was
+    /// starved (see `steady`): for one interval it judges no peer dead that it heard
+    /// within `dead` before it stopped running. The heartbeats that queued up while
+    /// it was away are read first, so a standby never takes the VIPs because of its
+    /// own pause, and a peer that is really silent is still judged, only later.
     fn observe(&mut self, now: Instant) {
         let gap = now.saturating_duration_since(self.now_hint);
-        let dead = self.settings.timing.dead;
-        if gap >= dead {
-            self.timers
-                .set(Timer::Resumed, now + self.settings.timing.interval);
-            if self.role() == Role::Active {
+        let late = self
+            .timers
+            .next()
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        let (interval, dead) = (self.settings.timing.interval, self.settings.timing.dead);
+        let stalled = gap >= dead;
+        if stalled || late >= interval {
+            self.timers.set(Timer::Resumed, now + interval);
+            let yields = stalled && self.role() == Role::Active;
+            if yields {
                 self.events.push(Event::Stalled { gap });
                 self.timers.set(Timer::Yield, now + dead);
             }
+            let starved_for = if late >= interval { late } else { gap };
+            self.starved(now, self.now_hint, starved_for, !yields);
         }
         self.now_hint = now;
     }
@@ -686,6 +706,14 @@ impl Machine {
         if update.started_claiming || (votes_changed && self.settings.majority_rule()) {
             self.heartbeat();
         }
+        // For damping, a holder that backs off after a stall (it says "yielding")
+        // or that restarted did not hand over: the move it makes room for is
+        // unplanned.
+        let peer = &self.peers[index];
+        if was_holding && !peer.holds() {
+            let planned = !update.restarted && !peer.yielding;
+            self.note_let_go(planned);
+        }
         let peer = &mut self.peers[index];
         // A holder that restarted did not let go: its daemon died, and its kernel
         // may still hold the VIPs (it adopts them when it can).
@@ -711,7 +739,7 @@ impl Machine {
     /// Ages the links to peer `i`; a holder that went silent on every link is dead,
     /// and that is why the next takeover happens.
     fn age_peer(&mut self, now: Instant, i: usize) {
-        if self.timers.pending(Timer::Resumed, now) {
+        if self.timers.pending(Timer::Resumed, now) && self.excused(i) {
             return self.track_peer(now, i);
         }
         let held = self.peers[i].holds();
@@ -720,6 +748,7 @@ impl Machine {
             self.election.takeover_reason = Some(Reason::PeerDead {
                 peer: self.peers[i].name.clone(),
             });
+            self.note_let_go(false);
         }
         self.track_peer(now, i);
         // Whom this node hears is a vote: its peers learn of the change at once,

@@ -33,12 +33,17 @@ pub enum ReloadError {
 /// One thing a reload changed, for the log and the operator's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Priority { from: u16, to: u16 },
+    Priority {
+        from: u16,
+        to: u16,
+    },
     Timing,
     Failback,
     Hooks,
     Announce,
     HealthChecks,
+    /// `[damping]`: turned off, a flapping node relaxes at once.
+    Damping,
     VipRemoved(String),
     VipAdded(String),
 }
@@ -52,6 +57,7 @@ impl fmt::Display for Change {
             Change::Hooks => f.write_str("hooks"),
             Change::Announce => f.write_str("announce"),
             Change::HealthChecks => f.write_str("health checks"),
+            Change::Damping => f.write_str("damping"),
             Change::VipRemoved(vip) => write!(f, "VIP {vip} removed"),
             Change::VipAdded(vip) => write!(f, "VIP {vip} added"),
         }
@@ -121,6 +127,9 @@ impl Machine {
         if new.checks != old.checks {
             changes.push(Change::HealthChecks);
         }
+        if new.damping != old.damping {
+            changes.push(Change::Damping);
+        }
 
         // A check that keeps its name keeps its state, so a reload never makes a
         // lost gateway look reachable.
@@ -161,6 +170,9 @@ impl Machine {
             self.timers.set_or_stop(Timer::Refresh, refresh);
         }
         self.arm_health_grace(now);
+        if !self.settings.damping.enabled {
+            self.relax(now);
+        }
         self.reconfigure_vips(&old.vips, &mut changes);
         self.heartbeat();
         self.evaluate(now);

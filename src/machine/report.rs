@@ -152,6 +152,26 @@ impl Machine {
             scheduling: status::SchedulingStatus::default(),
             // The shell keeps it, from events and from what it sees each second.
             history: status::History::default(),
+            damping: self.damping_status(&at),
+            starved: status::StarvedStatus {
+                count: self.steady.starved,
+                longest_ms: (self.steady.starved > 0).then(|| millis(self.steady.longest_starved)),
+                last_ms: self.steady.last_starved.map(|(_, late)| millis(late)),
+                last: self.steady.last_starved.map(|(when, _)| rfc3339(at(when))),
+            },
+        }
+    }
+
+    fn damping_status(&self, at: &impl Fn(Instant) -> SystemTime) -> status::DampingStatus {
+        let d = self.damping();
+        status::DampingStatus {
+            enabled: d.enabled,
+            flapping: d.flapping,
+            changes: u64::try_from(d.changes).unwrap_or(u64::MAX),
+            takeover_silence_ms: millis(d.silence),
+            since: d.since.map(|t| rfc3339(at(t))),
+            until: d.until.map(|t| rfc3339(at(t))),
+            episodes: d.episodes,
         }
     }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 use super::Hook;
 use super::VipTarget;
 use super::health::Spec;
-use crate::config::{Config, Failback, Fencing, OnAdopt, SplitBrain, StartFailure, Timing};
+use crate::config::{
+    Config, Damping, Failback, Fencing, OnAdopt, SplitBrain, StartFailure, Timing,
+};
 use crate::wire::heartbeat::Signer;
 
 /// This node's view of the configuration.
@@ -46,6 +48,7 @@ pub(super) struct Settings {
     pub on_adopt: OnAdopt,
     pub split_brain: SplitBrain,
     pub fencing: Fencing,
+    pub damping: Damping,
     pub fingerprint: [u8; 8],
     pub signer: Signer,
 }
@@ -159,6 +162,7 @@ impl Settings {
             on_adopt: config.hooks.on_adopt,
             split_brain: config.split_brain,
             fencing: config.fencing.clone(),
+            damping: config.damping,
             fingerprint: config.fingerprint(),
             signer: Signer::new(config.key.as_bytes()),
         }

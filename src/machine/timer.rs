@@ -61,6 +61,11 @@ pub(super) enum Timer {
     Majority,
     /// A veto has outlasted the voter's news about a dead holder: it is reported.
     Veto,
+    /// A flapping node's damped takeover: the silent holder has been silent for
+    /// long enough (see `steady`).
+    Damped,
+    /// A flapping node has gone `quiet` without an unplanned change: it relaxes.
+    Relax,
 }
 
 /// The armed deadlines. A handful at most per peer, so a short list beats a map.

@@ -124,6 +124,24 @@ fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
         }
         out.push_str("</div>\n");
     }
+    let d = &s.damping;
+    if d.flapping {
+        write!(
+            out,
+            "<div class=\"banner notice\">Flapping: {changes} unplanned changes of holder \
+             lately; an unplanned takeover waits for {silence} of silence",
+            changes = d.changes,
+            silence = Age(d.takeover_silence_ms),
+        )?;
+        if let Some(until) = &d.until {
+            write!(
+                out,
+                " until {} unless the holder changes again",
+                Esc(&display_time(until))
+            )?;
+        }
+        out.push_str(".</div>\n");
+    }
     if s.releasing {
         out.push_str(
             "<div class=\"banner notice\">Releasing: the stop hook and the removal of \
@@ -192,6 +210,22 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
     )?;
     if s.failback == Failback::Auto {
         write!(out, " after {}", Age(s.failback_delay_ms as f64))?;
+    }
+    if s.damping.enabled {
+        write!(
+            out,
+            "</dd><dt>Takeover after</dt><dd>{} of silence",
+            Age(s.damping.takeover_silence_ms)
+        )?;
+        if s.damping.flapping {
+            out.push_str(" <span class=\"flag bad\">flapping</span>");
+        }
+    }
+    if s.starved.count > 0 {
+        write!(out, "</dd><dt>Starved</dt><dd>{} times", s.starved.count)?;
+        if let Some(ms) = s.starved.longest_ms {
+            write!(out, ", the longest {} late", Age(ms))?;
+        }
     }
     out.push_str("</dd><dt>Last takeover</dt><dd>");
     match s.last_takeover_ms {

@@ -133,6 +133,34 @@ fn families(out: &mut Exposition, status: &Status) {
         [([], s.counters.vip_conflicts)],
     );
     out.gauge(
+        "flapping",
+        "1 while flap damping makes this node's unplanned takeovers wait for a longer \
+         silence.",
+        [([], s.damping.flapping)],
+    );
+    out.seconds(
+        "takeover_silence",
+        "The silence of the holder an unplanned takeover waits for now: timing.dead, \
+         longer while flapping.",
+        [([], s.damping.takeover_silence_ms)],
+    );
+    out.counter(
+        "flapping_episodes",
+        "Times this node began to flap.",
+        [([], s.damping.episodes)],
+    );
+    out.counter(
+        "starved",
+        "Wake-ups an interval or more after the deadline this node asked for: the host \
+         did not run it on time.",
+        [([], s.starved.count)],
+    );
+    out.seconds(
+        "starved_longest",
+        "The longest this node was woken after the deadline it asked for, since start.",
+        s.starved.longest_ms.map(|ms| ([], ms)),
+    );
+    out.gauge(
         "health_failing_checks",
         "The health score: the weights of the failing checks, 255 while a fatal one \
          fails; 0 is healthy.",
@@ -683,7 +711,11 @@ mod tests {
             families,
             text.lines().filter(|l| l.starts_with("# HELP ")).count()
         );
-        assert_eq!(families, 30);
+        assert_eq!(families, 35);
+        assert_eq!(value("failoverd_flapping"), 0.0);
+        assert!(close(value("failoverd_takeover_silence_seconds"), 1.0));
+        assert_eq!(value("failoverd_starved_total"), 2.0);
+        assert!(close(value("failoverd_starved_longest_seconds"), 0.3125));
         // Every check, the built-in ones too; its last line as a label.
         assert_eq!(
             value("failoverd_check_failing{check=\"web\",kind=\"http\"}"),
@@ -719,7 +751,7 @@ mod tests {
         assert!(openmetrics.contains("# UNIT failoverd_gateway_rtt_seconds seconds\n"));
         // A UNIT line for each family in seconds, and the rest as in Prometheus' format.
         let units = openmetrics.lines().filter(|l| l.starts_with("# UNIT "));
-        assert_eq!(units.count(), 5);
+        assert_eq!(units.count(), 7);
         let prometheus = render_metrics(&status, Format::Prometheus);
         let samples = |text: &str| -> Vec<String> {
             let lines = text.lines().filter(|l| !l.starts_with('#'));

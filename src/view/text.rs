@@ -45,6 +45,23 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
     if let Some(held) = &status.takeover_held {
         out.push(paint.paint(Paint::Alert, &format!("TAKEOVER HELD: {held}")));
     }
+    let d = &status.damping;
+    if d.flapping {
+        let until = d
+            .until
+            .as_ref()
+            .map(|t| format!(" until {} UTC unless the holder changes again", clock(t)))
+            .unwrap_or_default();
+        out.push(paint.paint(
+            Paint::Yellow,
+            &format!(
+                "FLAPPING: {} unplanned changes of holder lately; an unplanned takeover waits \
+                 for {} of silence{until}",
+                d.changes,
+                millis(d.takeover_silence_ms)
+            ),
+        ));
+    }
     for (link, address) in &status.addresses_missing {
         out.push(paint.paint(
             Paint::Yellow,
@@ -179,6 +196,22 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
         out.push(format!(
             "last takeover: {} from the decision to every VIP in place",
             millis(ms)
+        ));
+    }
+    let starved = &status.starved;
+    if starved.count > 0 {
+        let longest = starved
+            .longest_ms
+            .map(|ms| format!(", the longest {} late", millis(ms)))
+            .unwrap_or_default();
+        let last = starved
+            .last
+            .as_ref()
+            .map(|t| format!(", the last at {} UTC", clock(t)))
+            .unwrap_or_default();
+        out.push(format!(
+            "starved: woken an interval or more late {} times{longest}{last}",
+            starved.count
         ));
     }
 
@@ -692,6 +725,26 @@ mod tests {
         ] {
             assert!(view.contains(piece), "{piece:?} missing in\n{view}");
         }
+    }
+
+    #[test]
+    fn flapping_and_starvation_show() {
+        let mut status = fixture::status();
+        let view = render_status(&status, false, now());
+        assert!(!view.contains("FLAPPING"), "{view}");
+        let piece = "starved: woken an interval or more late 2 times, the longest 312ms late, \
+                     the last at 04:29:31 UTC";
+        assert!(view.contains(piece), "{piece:?} missing in\n{view}");
+        status.damping.flapping = true;
+        status.damping.changes = 6;
+        status.damping.takeover_silence_ms = 4000.0;
+        status.damping.until = Some("2026-11-22T04:30:31.500Z".to_string());
+        let view = render_status(&status, false, now());
+        let piece = "FLAPPING: 6 unplanned changes of holder lately; an unplanned takeover \
+                     waits for 4.0s of silence until 04:30:31 UTC unless the holder changes \
+                     again";
+        let joined = view.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(joined.contains(piece), "{piece:?} missing in\n{view}");
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //! [`majority_blocked`] with three voters or more), some running node holds every
 //! VIP within [`takeover_bound`]: the check fails as soon as the cluster has gone
 //! longer than that without such a holder while a takeover was expected all along.
+//! Flap damping (src/machine/steady.rs) may make an unplanned takeover wait for a
+//! longer silence than `dead`: the bound grows by the most any running node asked
+//! for meanwhile, and no node ever asks for more than `[damping] max_silence`, so
+//! damping delays a takeover, within that cap, and never prevents one.
 //!
 //! **Progress of each node.** A running daemon sends a heartbeat to every peer on
 //! every link both are on at least every interval (so a silence between two nodes
@@ -334,6 +338,9 @@ pub struct Stats {
     /// Steps at which two running daemons' kernels had a VIP while one was in a
     /// release that excuses it (see [`Sim::excused_release`]; the majority rule only).
     pub overlaps_in_release: u64,
+    /// The most flap damping added to a takeover's wait while none held every VIP,
+    /// and the seed.
+    pub damped: (Duration, u64),
     /// How often each kind of transition and notable event happened.
     pub reached: BTreeMap<String, u64>,
 }
@@ -347,6 +354,9 @@ impl Stats {
         if run.unheld_while_expected.0 > self.unheld_while_expected.0 {
             self.unheld_while_expected = (run.unheld_while_expected.0, seed);
         }
+        if run.damped.0 > self.damped.0 {
+            self.damped = (run.damped.0, seed);
+        }
         self.resolved_overlaps += run.resolved_overlaps;
         self.overlaps_in_release += run.overlaps_in_release;
         for (what, n) in &run.reached {
@@ -359,13 +369,16 @@ impl Stats {
             "{passed} seed(s) passed. Overlaps after a separation, resolved in contact: {}, \
              the longest after {:?} of clean contact (seed {}). Longest without a holder \
              while a takeover was expected: {:?} (seed {}). Majority rule: steps with \
-             two running holders, one in an excused release: {}.\nReached:",
+             two running holders, one in an excused release: {}. Most flap damping added \
+             to a wait for a holder: {:?} (seed {}).\nReached:",
             self.resolved_overlaps,
             self.overlap_in_contact.0,
             self.overlap_in_contact.1,
             self.unheld_while_expected.0,
             self.unheld_while_expected.1,
             self.overlaps_in_release,
+            self.damped.0,
+            self.damped.1,
         );
         for (what, n) in &self.reached {
             out.push_str(&format!(" {what} {n},"));
@@ -395,6 +408,9 @@ pub struct Watch {
     expected_since: Option<Instant>,
     unheld_since: Option<Instant>,
     blocked: Option<String>,
+    /// The most that flap damping added to `dead` on any running node since the
+    /// cluster last had a holder of every VIP.
+    damped: Duration,
     pub stats: Stats,
 }
 
@@ -531,8 +547,21 @@ impl Watch {
         }
         if sim.holder_of_every_vip().is_some() {
             self.unheld_since = None;
+            self.damped = Duration::ZERO;
         } else {
             self.unheld_since.get_or_insert(now);
+            let dead = sim.config.timing.dead;
+            for node in sim.nodes.iter().filter(|n| !n.paused) {
+                let Some(d) = node.machine.as_ref().map(Machine::damping) else {
+                    continue;
+                };
+                if d.flapping {
+                    self.damped = self.damped.max(d.silence.saturating_sub(dead));
+                }
+            }
+            if self.damped > self.stats.damped.0 {
+                self.stats.damped = (self.damped, sim.seed);
+            }
         }
         let (Some(expected), Some(unheld)) = (self.expected_since, self.unheld_since) else {
             return Ok(());
@@ -541,11 +570,12 @@ impl Watch {
         if waited > self.stats.unheld_while_expected.0 {
             self.stats.unheld_while_expected = (waited, sim.seed);
         }
-        let bound = takeover_bound(&sim.config, hook_max(sim, expected.max(unheld)));
+        let bound = takeover_bound(&sim.config, hook_max(sim, expected.max(unheld))) + self.damped;
         if waited > bound {
             return Err(format!(
                 "no running node has held every VIP for {waited:?} while a takeover was \
-                 expected (bound {bound:?})"
+                 expected (bound {bound:?}, of which flap damping {:?})",
+                self.damped
             ));
         }
         Ok(())
@@ -616,6 +646,20 @@ fn check_nodes(sim: &Sim) -> Result<(), String> {
             }
         }
         let Some(m) = &node.machine else { continue };
+        // Flap damping lengthens the silence an unplanned takeover waits for, never
+        // beyond its cap, and not at all when turned off.
+        let (dead, damping) = (sim.config.timing.dead, &sim.config.damping);
+        let d = m.damping();
+        if d.flapping && (!damping.enabled || d.silence > damping.max_silence.max(dead)) {
+            return Err(format!(
+                "{} flaps and waits for {:?} of silence before an unplanned takeover, with \
+                 damping {} and a cap of {:?}",
+                sim.name(i),
+                d.silence,
+                if damping.enabled { "on" } else { "off" },
+                damping.max_silence,
+            ));
+        }
         for vip in m.held_vips() {
             let v = sim
                 .config

@@ -37,6 +37,16 @@ struct Plan {
     /// Someone on the LAN records what one node (`from`) sends another (`to`) from
     /// the start, and from the tenth verb on replays it, one every `every`.
     replay: Option<Replay>,
+    /// `[damping]`: as configured (the defaults), eager (flapping after two
+    /// unplanned changes within a minute, so that the runs reach it often), or off.
+    damping: Damping,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Damping {
+    Default,
+    Eager,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -77,8 +87,22 @@ impl Plan {
             // witness existed stay as they were.
             witness: rng.chance(0.4) && nodes < 4,
             replay: None,
+            damping: Damping::Default,
         }
         .with_replay(&mut rng)
+        .with_damping(&mut rng)
+    }
+
+    /// Drawn after everything else, so that the plans drawn before damping existed
+    /// stay as they were.
+    fn with_damping(mut self, rng: &mut Rng) -> Plan {
+        self.damping = rng.pick(&[
+            Damping::Default,
+            Damping::Eager,
+            Damping::Eager,
+            Damping::Off,
+        ]);
+        self
     }
 
     /// Drawn after everything else, so that the plans drawn before the recorder
@@ -186,6 +210,11 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
         config.fencing.command = Some("/fence".into());
         config.fencing.timeout = config.hooks.timeout;
     }
+    match plan.damping {
+        Damping::Default => {}
+        Damping::Eager => config.damping.changes = 1,
+        Damping::Off => config.damping.enabled = false,
+    }
     let mut sim = Sim::new(config, seed);
     sim.about = format!("{plan:?}");
     sim.replay = Some(format!(
@@ -232,6 +261,10 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
                 Event::StaleVip { .. } => "stale_vip".into(),
                 Event::TakeoverHeld { .. } => "takeover_held".into(),
                 Event::Fenced { .. } => "fenced".into(),
+                Event::Flapping { .. } => "flapping".into(),
+                Event::TakeoverDamped { .. } => "takeover_damped".into(),
+                Event::Relaxed { .. } => "relaxed".into(),
+                Event::Starved { .. } => "starved".into(),
                 Event::VipConflict { .. } => "vip_conflict".into(),
                 Event::StaleBurst { .. } => "stale_burst".into(),
                 Event::HookFailed { hook, .. } => format!("{hook}_hook_failed"),

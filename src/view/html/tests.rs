@@ -143,6 +143,20 @@ fn maintenance_is_a_banner() {
 }
 
 #[test]
+fn flapping_is_a_banner_and_the_takeover_silence_is_shown() {
+    let mut status = fixture::status();
+    let page = render_page(&status, now());
+    assert!(!page.contains("Flapping:"));
+    assert!(page.contains("<dt>Starved</dt><dd>2 times"));
+    status.damping.flapping = true;
+    status.damping.changes = 6;
+    status.damping.takeover_silence_ms = 4000.0;
+    let page = render_page(&status, now());
+    assert!(page.contains("Flapping: 6 unplanned changes of holder"));
+    assert!(page.contains("<span class=\"flag bad\">flapping</span>"));
+}
+
+#[test]
 fn page_lists_the_last_twenty_events_newest_first() {
     let mut status = fixture::status();
     let template = status.events[0].clone();
