@@ -18,6 +18,7 @@
 //! - [`status`]: the status document that the daemon reports and clients read.
 //! - [`view`]: pure views of the status: the HTML page, the metrics text, the terminal.
 //! - [`cli`]: what the client commands wait for and conclude; `main.rs` parses arguments.
+//! - [`manual`]: the configuration reference as the manual page failoverd.toml(5).
 
 pub mod cli;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod control;
 pub mod daemon;
 pub mod duration;
 pub mod machine;
+pub mod manual;
 #[cfg(test)]
 mod scratch;
 pub mod status;
