@@ -193,7 +193,11 @@ enum Command {
 /// definitions above (scripts/generate.sh runs it). Kept out of `Cli`, so that
 /// neither `--help` nor the pages and completions it writes list it.
 #[derive(Parser)]
-#[command(name = "failoverd generate-files")]
+#[command(
+    name = "failoverd generate-files",
+    bin_name = "failoverd generate-files",
+    about = "Write the manual pages and shell completions (for packaging)"
+)]
 struct GenerateFiles {
     /// The configuration reference (Markdown), source of failoverd.toml(5).
     #[arg(long)]
@@ -778,6 +782,14 @@ fn generate_files(args: &GenerateFiles) -> ExitCode {
 /// One page in section 8 for failoverd and each of its commands, failoverd.toml(5)
 /// from the reference, and completions for bash, zsh and fish.
 fn write_generated_files(args: &GenerateFiles) -> Result<(), String> {
+    // The one input that can be wrong, read before anything is written.
+    let reference = &args.reference;
+    let markdown =
+        fs::read_to_string(reference).map_err(|e| format!("read {}: {e}", reference.display()))?;
+    let configuration_page =
+        failoverd::manual::configuration_page(&markdown, env!("CARGO_PKG_VERSION"))
+            .map_err(|e| format!("{}: {e}", reference.display()))?;
+
     let man = args.dir.join("man");
     let completions = args.dir.join("completions");
     for dir in [&man, &completions] {
@@ -805,12 +817,7 @@ fn write_generated_files(args: &GenerateFiles) -> Result<(), String> {
         write(man.join(page.get_filename()), &roff)?;
     }
 
-    let reference = &args.reference;
-    let markdown =
-        fs::read_to_string(reference).map_err(|e| format!("read {}: {e}", reference.display()))?;
-    let page = failoverd::manual::configuration_page(&markdown, env!("CARGO_PKG_VERSION"))
-        .map_err(|e| format!("{}: {e}", reference.display()))?;
-    write(man.join("failoverd.toml.5"), page.as_bytes())?;
+    write(man.join("failoverd.toml.5"), configuration_page.as_bytes())?;
 
     let shells = [
         (clap_complete::Shell::Bash, "failoverd.bash"),
