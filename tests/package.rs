@@ -269,6 +269,19 @@ fn the_packaged_manual_pages_are_the_generated_ones() {
     }
 }
 
+/// Debian's copyright file is LICENSE in DEP-5 form (packaging/deb/copyright), not
+/// the stub cargo-deb writes when it finds none.
+#[test]
+fn the_packaged_copyright_file_carries_the_license() {
+    let packaged = fs::read(package().root.join("usr/share/doc/failoverd/copyright")).unwrap();
+    let written = fs::read(repository().join("packaging/deb/copyright")).unwrap();
+    assert!(
+        packaged == written,
+        "usr/share/doc/failoverd/copyright is not packaging/deb/copyright:\n{}",
+        String::from_utf8_lossy(&packaged)
+    );
+}
+
 #[test]
 fn the_packaged_binary_runs() {
     let binary = package().root.join(BINARY);
