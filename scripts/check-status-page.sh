@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Checks the status page in a real browser: renders the page of the sample status,
 # tests/fixtures/status.json (examples/render_status.rs), has headless Chromium load
-# it, and checks that the DOM shows the node and its state (and the maintenance
-# banner when it is on) and that a screenshot is a real picture rather than a blank
-# page.
+# it, and checks that the DOM shows the node, its state and the timeline of roles
+# (and the maintenance banner when it is on) and that a screenshot is a real
+# picture rather than a blank page.
 #
 #   scripts/check-status-page.sh            check only
 #   scripts/check-status-page.sh --update   also replace docs/status-page.png
@@ -59,7 +59,9 @@ fail() {
 }
 
 browser --dump-dom "file://$work/page.html" >"$work/page.dom" || fail "--dump-dom failed"
-for expected in '<h1>alpha</h1>' 'class="badge b-active">active</span>' '198.18.0.10/24'; do
+# The timeline: the sample's history draws alpha's takeover and beta's outage.
+for expected in '<h1>alpha</h1>' 'class="badge b-active">active</span>' '198.18.0.10/24' \
+    '<svg class="timeline"' '<rect class="tl-active"' '<rect class="tl-dead"'; do
     grep -qF "$expected" "$work/page.dom" || fail "the page's DOM lacks $expected"
 done
 if grep -qF 'MAINTENANCE MODE' "$work/page.dom"; then

@@ -20,9 +20,8 @@ out=$(realpath -m "${1:-$(dirname "$0")/..}")
 cd "$(dirname "$0")/.."
 
 # The configuration reference, source of failoverd.toml(5): the section under the
-# heading "Configuration reference". Until it has a page of its own, README.md's.
+# heading "Configuration reference".
 REFERENCE=docs/configuration.md
-[ -f "$REFERENCE" ] || REFERENCE=README.md
 
 # ExecStart of the unit as installed by hand, and as the package installs it.
 MANUAL_BINARY=/usr/local/sbin/failoverd

@@ -188,6 +188,10 @@ enum Command {
     },
 }
 
+/// Set, the binary parses its arguments and exits 0 without acting on them: how
+/// tests/docs.rs holds every command line shown in the docs to the real parser.
+const PARSE_ONLY: &str = "FAILOVERD_PARSE_ONLY";
+
 fn main() -> ExitCode {
     #[cfg(debug_assertions)]
     if std::env::args_os()
@@ -197,6 +201,9 @@ fn main() -> ExitCode {
         return generate::run();
     }
     let cli = Cli::parse();
+    if std::env::var_os(PARSE_ONLY).is_some() {
+        return ExitCode::SUCCESS;
+    }
     match cli.command {
         Command::Check { common } => check(&common),
         Command::Run {
@@ -491,6 +498,8 @@ fn run(
     socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
 ) -> ExitCode {
+    // Before the first thread; see the function.
+    failoverd::daemon::scheduling::single_arena();
     // Colour only on a terminal: journald and log files want plain text. Lines go
     // out through a thread of their own, so a log reader that stops reading never
     // holds up the heartbeats; `_flush` writes what is left when `run` returns.

@@ -1,8 +1,8 @@
 //! The status report: what `failoverd status --json`, the control socket's `status`
 //! reply and the HTTP `/status` page all return. Field names are stable (documented in
-//! the README); new fields may be added, none renamed or removed within version 1.
+//! docs/operations.md); new fields may be added, none renamed or removed within version 1.
 //!
-//! States, severities and the like are enums that serialize to the README's words. A
+//! States, severities and the like are enums that serialize to the docs' words. A
 //! client reads them leniently, as [`Named`]: a newer daemon may send a word this
 //! client does not know, and the document must still read.
 
@@ -71,6 +71,76 @@ pub struct Status {
     /// those links until they appear. Absent from older documents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses_missing: Vec<(String, String)>,
+    /// Whether the heartbeat thread runs at realtime priority and the memory is
+    /// locked (`[scheduling]`). Absent from older documents.
+    #[serde(default)]
+    pub scheduling: SchedulingStatus,
+    /// What this node saw happen, for the status page's timeline. Absent from older
+    /// documents.
+    #[serde(default, skip_serializing_if = "History::is_empty")]
+    pub history: History,
+}
+
+/// What the kernel granted of `[scheduling]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchedulingStatus {
+    /// The SCHED_RR priority the heartbeat thread runs at; 0 at normal priority.
+    pub realtime_priority: u8,
+    /// Why the heartbeat thread is not at realtime priority (turned off, or what the
+    /// kernel refused and what to grant); absent when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime_off: Option<String>,
+    /// The daemon's memory is locked as it is touched.
+    pub memory_locked: bool,
+    /// Why it is not; absent when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_off: Option<String>,
+}
+
+/// The roles of this node and the states of its peers over time, as this node saw
+/// them, and when maintenance went on and off: the last [`History::KEPT`] changes,
+/// oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Where the history begins: when the daemon started, or, once older changes
+    /// were let go, when the oldest one kept happened.
+    pub since_unix_ms: u64,
+    pub changes: Vec<Change>,
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceChange>,
+}
+
+impl History {
+    /// Changes kept, of roles and of maintenance each: a few days of a calm
+    /// cluster, an hour of a flapping one, and a few tens of KiB in the status.
+    pub const KEPT: usize = 128;
+
+    pub fn is_empty(&self) -> bool {
+        self.since_unix_ms == 0 && self.changes.is_empty() && self.maintenance.is_empty()
+    }
+}
+
+/// One node changing state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub unix_ms: u64,
+    /// This node or a peer.
+    pub node: String,
+    /// The state before and after, as `state` and `peers[].state` name them: a
+    /// role, or, for a peer, dead, stopped or unknown. This node's changes are its
+    /// transitions, at the moment they happened; a peer's are seen within a second.
+    pub from: Named<PeerState>,
+    pub to: Named<PeerState>,
+    /// Why, for this node's transitions (the reason it logged); empty for a peer.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// Maintenance going on or off (set here or by a peer), seen within a second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceChange {
+    pub unix_ms: u64,
+    pub on: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

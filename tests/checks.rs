@@ -1,7 +1,8 @@
 //! Service checks end to end: real `failoverd run` processes in the namespace lab
 //! (tests/common), a service on each node that a `[[check]]` watches, and a client
-//! probing the VIP. What each test pins is the README's promise under "Checks on the
-//! active node, and failures that stick" and "Hooks":
+//! probing the VIP. What each test pins is a promise of the docs: docs/election.md under
+//! "Checks on the active node, and failures that stick", docs/checks-and-hooks.md under
+//! "Hooks":
 //!
 //! - a service that dies on the active node moves the VIP with a planned handover
 //!   after `fall` failed runs (and at most one interval more), and back per the

@@ -449,7 +449,7 @@ fn maintenance_on_the_standby_outlives_the_holders_death_and_a_restart() {
     let lab = Lab::new();
     let mut cluster = Cluster::start(&lab);
     // Beta takes its state directory from its own file (relative to it), not from
-    // --state-dir: the key the README names.
+    // --state-dir: the key docs/configuration.md names.
     let text = fs::read_to_string(&cluster.config).expect("read the config");
     let own = text.replace(
         "state_dir = \"/var/lib/failoverd\"",
@@ -673,6 +673,32 @@ fn status_page_status_json_and_metrics_answer_a_real_http_client() {
     let status: failoverd::status::Status = serde_json::from_str(body).expect("JSON status");
     assert_eq!(status.node, "alpha");
     assert_eq!(status.peers[0].name, "beta");
+
+    // The history behind the page's timeline: alpha's takeover with its reason, and
+    // beta as alpha saw it, looked at on the daemon's one-second tick.
+    let history = || -> failoverd::status::History {
+        let json = curl("/status");
+        let body = json.split("\r\n\r\n").nth(1).expect("a body");
+        let status: failoverd::status::Status = serde_json::from_str(body).expect("JSON status");
+        status.history
+    };
+    cluster.wait_for("the history to show beta", || {
+        // Slower than the server's 10 new connections a second from one address.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        history().changes.iter().any(|c| c.node == "beta")
+    });
+    let history = history();
+    assert!(
+        history.changes.iter().any(|c| c.node == "alpha"
+            && c.to == failoverd::status::PeerState::Active
+            && !c.reason.is_empty()),
+        "{history:?}"
+    );
+    let page = curl("/");
+    assert!(
+        page.contains("<svg class=\"timeline\"") && page.contains("<rect class=\"tl-active\""),
+        "{page}"
+    );
 
     let metrics = curl("/metrics");
     assert!(

@@ -1140,7 +1140,7 @@ fn the_holder_announces_again_when_a_link_heals() {
     assert_eq!(sim.holders(), vec![0]);
 }
 
-// --- rules the README states, one test each ---------------------------------------
+// --- rules docs/election.md states, one test each ----------------------------------
 
 /// Two nodes that lose the same gateway notice up to a probe interval apart. A new
 /// loss counts only after the health grace, so the first to notice does not hand the

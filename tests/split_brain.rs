@@ -4,7 +4,7 @@
 //! standby that was paused, the fencing command that makes a takeover safe, and a
 //! node that reaches no gateway when its peer is cut off from everything.
 //!
-//! The rules pinned, from the README's split-brain guard:
+//! The rules pinned, from the split-brain guard of docs/split-brain.md:
 //! - **Do not steal a live VIP.** A node whose peer is silent on every link ARP-probes
 //!   the VIPs before it takes over; while another MAC answers (`live_vip = "wait"`,
 //!   the default) it goes to fault with "still answered by <MAC>", runs its fault
@@ -410,7 +410,7 @@ fn a_standby_paused_past_dead_never_takes_the_vip_when_it_resumes() {
 /// The daemon-dead case with the ssh-vip.sh example as fencing command, and a fake
 /// `ssh` on beta's PATH that runs the remote command in n1 (`ip netns exec`): the
 /// fence removes the VIP from alpha's kernel, and only then does beta add it. The
-/// fence runs once, with the environment the README promises.
+/// fence runs once, with the environment docs/configuration.md promises (`[fencing]`).
 #[test]
 fn a_fence_that_removes_the_vip_lets_the_peer_take_over_without_overlap() {
     let lab = Lab::new();

@@ -21,7 +21,7 @@ const HOOKS_AS_ROOT: &str = "hooks-as-root.conf";
 const MAX_EXPOSURE: f64 = 5.0;
 const INSTALLED_BINARY: &str = "/usr/local/sbin/failoverd";
 /// What `hooks.timeout` defaults to, and how long an overrunning hook's process
-/// group gets between SIGTERM and SIGKILL (see README, Hooks).
+/// group gets between SIGTERM and SIGKILL (see docs/checks-and-hooks.md, Hooks).
 const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 const HOOK_KILL_GRACE: Duration = Duration::from_millis(1500);
 

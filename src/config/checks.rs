@@ -27,12 +27,12 @@ use nix::unistd::{Gid, Group, Uid, User, getgrouplist};
 use super::files::{self, Checked, Use};
 use super::raw::{
     RawAnnounce, RawCluster, RawConfig, RawControl, RawEvents, RawHealth, RawHooks, RawHttp,
-    RawLink, RawNode, RawTiming, RawVip,
+    RawLink, RawNode, RawScheduling, RawTiming, RawVip,
 };
 use super::{
     Announce, Cluster, Config, Control, DEFAULT_PORT, DEFAULT_SOCKET, Events, Failback, Health,
     Hooks, Http, Key, MAX_IFNAME_LEN, MAX_NAME_LEN, MIN_INTERVAL, MIN_KEY_LEN, Node, Problem,
-    RunAs, StartFailure, Timing, Vip,
+    RunAs, Scheduling, StartFailure, Timing, Vip,
 };
 use crate::duration::{format_duration, parse_duration};
 use crate::wire::heartbeat::MAX_NODES;
@@ -177,6 +177,7 @@ impl Checker {
         let announce = self.announce(raw.announce.unwrap_or_default());
         let control = self.control(raw.control.unwrap_or_default(), base);
         let events = self.events(raw.events.unwrap_or_default(), base);
+        let scheduling = self.scheduling(raw.scheduling.unwrap_or_default());
         let http = self.http(raw.http.unwrap_or_default());
         let gateway_checks = !health.gateways.is_empty()
             || checks
@@ -200,6 +201,7 @@ impl Checker {
             http,
             split_brain,
             fencing,
+            scheduling,
             key,
             warnings: std::mem::take(&mut self.warnings),
         })
@@ -241,6 +243,21 @@ impl Checker {
                 raw.state_dir
                     .unwrap_or_else(|| PathBuf::from("/var/lib/failoverd")),
             ),
+        }
+    }
+
+    fn scheduling(&mut self, raw: RawScheduling) -> Scheduling {
+        let defaults = Scheduling::default();
+        let realtime_priority = raw.realtime_priority.unwrap_or(defaults.realtime_priority);
+        if realtime_priority > 99 {
+            self.problem(
+                "scheduling.realtime_priority",
+                "must be between 1 and 99 (SCHED_RR), or 0 for normal priority",
+            );
+        }
+        Scheduling {
+            realtime_priority,
+            lock_memory: raw.lock_memory.unwrap_or(defaults.lock_memory),
         }
     }
 

@@ -114,6 +114,7 @@ pub struct Config {
     pub http: Http,
     pub split_brain: SplitBrain,
     pub fencing: Fencing,
+    pub scheduling: Scheduling,
     /// The shared secret read from `cluster.key_file`.
     pub key: Key,
     /// What is wrong but stops nothing: a file failoverd reads or runs that a user
@@ -311,6 +312,31 @@ pub struct Control {
     pub state_dir: PathBuf,
 }
 
+/// How the daemon asks the kernel to favour its heartbeat path (`[scheduling]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scheduling {
+    /// SCHED_RR priority of the thread that receives, decides and sends heartbeats,
+    /// 1 to 99; 0 leaves it at normal priority.
+    pub realtime_priority: u8,
+    /// Lock the daemon's memory as it is touched (mlockall with MCL_ONFAULT), so that
+    /// memory pressure cannot page the heartbeat path out.
+    pub lock_memory: bool,
+}
+
+/// The default realtime priority: above every normal process, below the kernel's
+/// own realtime threads (interrupt threads run at 50, the watchdog at 99), and low
+/// enough that a site's own realtime work can be put above it.
+pub const DEFAULT_REALTIME_PRIORITY: u8 = 10;
+
+impl Default for Scheduling {
+    fn default() -> Scheduling {
+        Scheduling {
+            realtime_priority: DEFAULT_REALTIME_PRIORITY,
+            lock_memory: true,
+        }
+    }
+}
+
 /// The event log kept for `failoverd status` and `failoverd events`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Events {
@@ -364,6 +390,7 @@ impl fmt::Debug for Config {
             .field("control", &self.control)
             .field("events", &self.events)
             .field("http", &self.http)
+            .field("scheduling", &self.scheduling)
             .finish_non_exhaustive()
     }
 }
@@ -597,6 +624,23 @@ mod tests {
             config.vips[0].label_on(&config.nodes[0]).as_deref(),
             Some("eth0:vip")
         );
+    }
+
+    #[test]
+    fn scheduling_defaults_to_realtime_10_with_memory_locked_and_checks_its_range() {
+        let config = parse(&good().remove("scheduling").to_string()).expect("valid config");
+        assert_eq!(config.scheduling, Scheduling::default());
+        assert_eq!(config.scheduling.realtime_priority, 10);
+        assert!(config.scheduling.lock_memory);
+        let off = good()
+            .set("scheduling.realtime_priority", 0)
+            .set("scheduling.lock_memory", false);
+        let config = parse(&off.to_string()).expect("valid config");
+        assert_eq!(config.scheduling.realtime_priority, 0);
+        assert!(!config.scheduling.lock_memory);
+        let problems = parse(&good().set("scheduling.realtime_priority", 100).to_string())
+            .expect_err("priority 100");
+        assert_eq!(keys(&problems), ["scheduling.realtime_priority"]);
     }
 
     #[test]

@@ -35,6 +35,14 @@ pub(super) struct RawConfig {
     pub(super) http: Option<RawHttp>,
     pub(super) split_brain: Option<RawSplitBrain>,
     pub(super) fencing: Option<RawFencing>,
+    pub(super) scheduling: Option<RawScheduling>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScheduling {
+    pub(super) realtime_priority: Option<u8>,
+    pub(super) lock_memory: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

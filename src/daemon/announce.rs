@@ -1,12 +1,13 @@
 //! Puts VIP announcements on the wire.
 //!
-//! Owns the AF_PACKET socket that sends `wire::arp` frames out of one
+//! Owns the AF_PACKET socket that sends `wire::arp` frames out of any
 //! interface. How often to repeat an announcement, and with what spacing, is
 //! the caller's choice; one call sends one round.
 
 use std::io;
 use std::mem::size_of;
 use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
 
 use socket2::{Domain, SockAddr, SockAddrStorage, Socket, Type, socklen_t};
 
@@ -41,24 +42,60 @@ pub enum AnnounceError {
 /// call is safe to make from async code. A failure for one address does not
 /// stop the others; the first error is returned.
 pub fn announce(ifindex: u32, mac: [u8; 6], addresses: &[IpAddr]) -> Result<(), AnnounceError> {
-    if addresses.is_empty() {
-        return Ok(());
-    }
-    let index = i32::try_from(ifindex).map_err(|_| AnnounceError::InvalidIndex { ifindex })?;
-    // Protocol 0: the socket only sends, so the kernel queues nothing to it.
-    let socket = Socket::new(Domain::PACKET, Type::RAW, None)
-        .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
-        .map_err(|source| AnnounceError::Socket { ifindex, source })?;
+    Announcer::default().announce(ifindex, mac, addresses)
+}
 
+/// Sends announcements through one packet socket, opened on first use and kept.
+/// Closing a packet socket waits for an RCU grace period (synchronize_net), and on
+/// a host starved by realtime work that takes up to a second: too long for the
+/// heartbeat thread, which sends the announcements of a takeover.
+#[derive(Debug, Default)]
+pub struct Announcer {
+    socket: Mutex<Option<Socket>>,
+}
+
+impl Announcer {
+    /// Like [`announce`], through the kept socket.
+    pub fn announce(
+        &self,
+        ifindex: u32,
+        mac: [u8; 6],
+        addresses: &[IpAddr],
+    ) -> Result<(), AnnounceError> {
+        if addresses.is_empty() {
+            return Ok(());
+        }
+        let index = i32::try_from(ifindex).map_err(|_| AnnounceError::InvalidIndex { ifindex })?;
+        let mut kept = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
+        let socket = match kept.take() {
+            Some(socket) => socket,
+            // Protocol 0: the socket only sends, so the kernel queues nothing to it.
+            None => Socket::new(Domain::PACKET, Type::RAW, None)
+                .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+                .map_err(|source| AnnounceError::Socket { ifindex, source })?,
+        };
+        let sent = send_all(&socket, ifindex, index, mac, addresses);
+        *kept = Some(socket);
+        sent
+    }
+}
+
+fn send_all(
+    socket: &Socket,
+    ifindex: u32,
+    index: i32,
+    mac: [u8; 6],
+    addresses: &[IpAddr],
+) -> Result<(), AnnounceError> {
     let mut first_error = None;
     for &address in addresses {
         let sent = match address {
             IpAddr::V4(ip) => [ArpOp::Request, ArpOp::Reply]
                 .into_iter()
                 .try_for_each(|op| {
-                    send(&socket, index, ETHERTYPE_ARP, &gratuitous_arp(mac, ip, op))
+                    send(socket, index, ETHERTYPE_ARP, &gratuitous_arp(mac, ip, op))
                 }),
-            IpAddr::V6(ip) => send(&socket, index, ETHERTYPE_IPV6, &unsolicited_na(mac, ip)),
+            IpAddr::V6(ip) => send(socket, index, ETHERTYPE_IPV6, &unsolicited_na(mac, ip)),
         };
         if let Err(source) = sent {
             first_error.get_or_insert(AnnounceError::Send {

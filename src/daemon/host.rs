@@ -98,6 +98,7 @@ pub trait Host: Clone + Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct Kernel {
     netlink: Netlink,
+    announcer: Arc<announce::Announcer>,
     /// Shared by the clones the executor and the loop hold, so a reload reaches
     /// the next hook wherever it runs.
     hook_user: Arc<RwLock<Option<RunAs>>>,
@@ -108,6 +109,7 @@ impl Kernel {
     pub async fn connect() -> Result<Kernel, VipError> {
         Ok(Kernel {
             netlink: super::vip::connect().await?,
+            announcer: Arc::default(),
             hook_user: Arc::default(),
         })
     }
@@ -147,7 +149,7 @@ impl Host for Kernel {
     }
 
     fn announce(&self, link: &LinkInfo, addresses: &[IpAddr]) -> Result<(), AnnounceError> {
-        announce::announce(link.index, link.mac, addresses)
+        self.announcer.announce(link.index, link.mac, addresses)
     }
 
     async fn probe(

@@ -24,6 +24,7 @@ pub mod control;
 pub mod events;
 pub mod executor;
 pub mod gateway;
+pub mod history;
 pub mod hooks;
 pub mod host;
 pub mod http;
@@ -32,6 +33,7 @@ pub mod notify;
 pub mod probe;
 pub mod process;
 pub mod receive;
+pub mod scheduling;
 pub mod stderr;
 pub mod vip;
 pub mod worker;
@@ -59,6 +61,7 @@ use crate::status::{HookRun, Status};
 use checks::Checks;
 use events::EventLog;
 use executor::{Announcing, Executor, Jobs};
+use history::HistoryLog;
 pub use host::{Host, Kernel};
 use receive::{Datagrams, Intake};
 use worker::Worker;
@@ -193,8 +196,14 @@ pub async fn run(
         .collect();
     let missing = listen::report_missing(addresses);
     let host = Kernel::connect().await?;
+    worker::start_closer().map_err(|source| DaemonError::Worker {
+        name: "failoverd-close",
+        source,
+    })?;
     let (mut shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host)?;
     shell.missing = missing;
+    // After the other threads have started, so that they keep normal priority.
+    shell.scheduling.apply(&shell.config.scheduling);
     // A task rather than the future this one is polled in: tokio wakes the future
     // `block_on` drives through its driver (an eventfd write and one more round of
     // epoll_wait for every datagram a receiver hands over), where a task woken by
@@ -270,6 +279,8 @@ pub struct Shell<H: Host> {
     host: H,
     jobs: Jobs<H>,
     events: EventLog,
+    /// Roles, peers and maintenance over time, for the status page's timeline.
+    history: HistoryLog,
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
     status_tx: watch::Sender<Arc<Status>>,
     announcing: Announcing,
@@ -290,6 +301,8 @@ pub struct Shell<H: Host> {
     loader: Worker<Option<oneshot::Sender<Response>>>,
     /// Heartbeat addresses not on the host yet; see `listen`.
     missing: listen::Missing,
+    /// The heartbeat thread's priority and the memory lock; see `scheduling`.
+    scheduling: scheduling::Standing,
 }
 
 impl<H: Host> Shell<H> {
@@ -371,6 +384,7 @@ impl<H: Host> Shell<H> {
         }
         let shell = Shell {
             events: EventLog::new(config.events.keep, config.events.file.clone()),
+            history: HistoryLog::new(&config.nodes[me].name, SystemTime::now(), maintenance),
             config: Arc::new(config),
             config_path,
             me,
@@ -390,6 +404,7 @@ impl<H: Host> Shell<H> {
             state,
             loader,
             missing: listen::Missing::default(),
+            scheduling: scheduling::Standing::default(),
         };
         let inputs = Inputs {
             datagrams,
@@ -488,6 +503,7 @@ impl<H: Host> Shell<H> {
                 () = self.intake.dropping() => self.report_drops(),
                 _ = publish.tick() => {
                     self.report_drops();
+                    self.look(&machine);
                     self.publish(&machine);
                 }
                 _ = watchdog.tick() => {
@@ -574,8 +590,11 @@ impl<H: Host> Shell<H> {
             }
         }
         let role = machine.role();
-        self.role
-            .send_if_modified(|shown| std::mem::replace(shown, role) != role);
+        // The write lock only when the role changed: the check thread reads it, and a
+        // lock it holds while starved would stall this loop (priority inversion).
+        if *self.role.borrow() != role {
+            self.role.send_replace(role);
+        }
         true
     }
 
@@ -586,7 +605,9 @@ impl<H: Host> Shell<H> {
         status.config = self.config_path.display().to_string();
         status.hooks = self.hook_runs.lock().map(|r| r.clone()).unwrap_or_default();
         status.events = self.events.recent(50);
+        status.history = self.history.snapshot();
         self.intake.count_into(&mut status.counters);
+        status.scheduling = self.scheduling.status().clone();
         if let Ok(missing) = self.missing.lock() {
             status.addresses_missing = missing
                 .iter()
@@ -599,6 +620,7 @@ impl<H: Host> Shell<H> {
     fn log(&mut self, event: &Event) {
         log_event(event);
         self.events.record(event);
+        self.history.record(event, SystemTime::now());
     }
 
     /// Logs what the links' receivers dropped, at most every ten seconds.
@@ -606,6 +628,14 @@ impl<H: Host> Shell<H> {
         if let Some(event) = self.intake.report(std::time::Instant::now()) {
             self.log(&event);
         }
+    }
+
+    /// Notes in the history what changed since the last second: peers' states and
+    /// maintenance. Allocates nothing unless something did.
+    fn look(&mut self, machine: &Machine) {
+        let frozen = machine.frozen();
+        self.history
+            .observe(machine.peer_states(), frozen, SystemTime::now());
     }
 
     fn publish(&self, machine: &Machine) {
@@ -752,6 +782,7 @@ impl<H: Host> Shell<H> {
         self.events
             .configure(config.events.keep, config.events.file.clone());
         self.intake.refilter(&config, self.me);
+        self.scheduling.reload(&config.scheduling);
         self.config = Arc::new(config);
         Ok(if changes.is_empty() {
             "configuration reloaded: nothing changed".to_string()

@@ -14,6 +14,7 @@
 //! uses the same address does not take the VIP's traffic.
 
 use std::io::{self, Read};
+use std::mem::ManuallyDrop;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -181,7 +182,17 @@ struct Listener {
     mac: [u8; 6],
     /// What this socket asks about and reports: all IPv4 or all IPv6.
     addresses: Vec<IpAddr>,
-    socket: AsyncFd<Socket>,
+    /// Taken out only when the listener is dropped.
+    socket: ManuallyDrop<AsyncFd<Socket>>,
+}
+
+impl Drop for Listener {
+    /// Closes the socket off this thread: see `worker::close_elsewhere`.
+    fn drop(&mut self) {
+        // SAFETY: the field is taken once, here, and never used after.
+        let socket = unsafe { ManuallyDrop::take(&mut self.socket) };
+        super::worker::close_elsewhere(socket.into_inner());
+    }
 }
 
 impl Listeners {
@@ -227,7 +238,7 @@ impl Listeners {
                     interface: interface.to_owned(),
                     mac: link.mac,
                     addresses,
-                    socket,
+                    socket: ManuallyDrop::new(socket),
                 })
             })
             .collect::<Result<_, ProbeError>>()?;

@@ -405,6 +405,39 @@ async fn answers_status_and_orders_and_keeps_maintenance_on_disk() {
 }
 
 #[tokio::test]
+async fn the_status_carries_the_history_of_roles_peers_and_maintenance() {
+    let lab = Lab::new("history");
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    until_active(&mut shell, &mut machine, &mut inputs).await;
+    let on = ask(
+        &mut shell,
+        &mut machine,
+        &mut inputs,
+        Command::Maintenance { on: true },
+    )
+    .await;
+    assert!(on.ok, "{on:?}");
+    shell.look(&machine);
+    let status = ask(&mut shell, &mut machine, &mut inputs, Command::Status)
+        .await
+        .status
+        .expect("a status document");
+    let history = status.history;
+    let changes: Vec<_> = history
+        .changes
+        .iter()
+        .map(|c| format!("{} {}->{}: {}", c.node, c.from, c.to, c.reason))
+        .collect();
+    assert_eq!(
+        changes,
+        ["alpha starting->active: no peer answered within init_dead"]
+    );
+    assert!(history.since_unix_ms > 0 && history.since_unix_ms <= history.changes[0].unix_ms);
+    assert_eq!(history.maintenance.len(), 1);
+    assert!(history.maintenance[0].on);
+}
+
+#[tokio::test]
 async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
     let lab = Lab::new("reload");
     let (mut shell, mut machine, mut inputs, _host) = lab.start().await;

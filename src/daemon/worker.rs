@@ -11,6 +11,7 @@
 
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ impl<J: Send + 'static> Worker<J> {
         std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
+                let _helper = super::scheduling::helper_started();
                 for job in jobs {
                     // The job's state is its own; what `run` keeps between jobs (a
                     // file handle, a counter) stays usable after a panic in one.
@@ -57,6 +59,31 @@ impl<J> Clone for Worker<J> {
         Worker {
             queue: self.queue.clone(),
         }
+    }
+}
+
+/// Things whose closing blocks: a packet socket's close waits for an RCU grace
+/// period (synchronize_net), which a host starved by realtime work can stretch to
+/// a second. The loop's tasks hand them here rather than close them themselves.
+static CLOSER: OnceLock<Worker<Box<dyn Send>>> = OnceLock::new();
+
+/// Things that may wait to be closed; more are closed where they are dropped.
+const CLOSING: usize = 64;
+
+/// Starts the thread behind [`close_elsewhere`]; once is enough.
+pub fn start_closer() -> io::Result<()> {
+    if CLOSER.get().is_none() {
+        let closer = Worker::spawn("failoverd-close", CLOSING, drop::<Box<dyn Send>>)?;
+        let _ = CLOSER.set(closer);
+    }
+    Ok(())
+}
+
+/// Drops `value` on the closer thread, or here if it was never started (a tool, a
+/// test) or is behind.
+pub fn close_elsewhere<T: Send + 'static>(value: T) {
+    if let Some(closer) = CLOSER.get() {
+        let _ = closer.submit(Box::new(value));
     }
 }
 

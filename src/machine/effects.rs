@@ -408,7 +408,7 @@ impl Machine {
         }
     }
 
-    /// The environment every hook sees; documented in the README.
+    /// The environment every hook sees; docs/checks-and-hooks.md documents it.
     pub(super) fn hook_env(
         &self,
         hook: Hook,

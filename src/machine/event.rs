@@ -1,5 +1,5 @@
 //! What the machine tells the world: roles, the reasons for changing them, and the
-//! notable events the shell logs. One vocabulary for logs, hooks and the README.
+//! notable events the shell logs. One vocabulary for logs, hooks and the docs.
 
 use std::fmt;
 use std::time::Duration;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::event::{Event, Reject, Role};
 use super::settings::PeerSettings;
 use crate::config::Timing;
+use crate::status::PeerState;
 use crate::wire::heartbeat::{
     FLAG_CLAIMING, FLAG_FAILED, FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING,
     Heartbeat, Votes,
@@ -197,6 +198,20 @@ impl Peer {
     /// Alive and heard within `warn`.
     pub fn on_time(&self) -> bool {
         self.alive && !self.late
+    }
+
+    /// The peer's state as the status reports it: the role it last reported while
+    /// alive, or why there is none.
+    pub fn state(&self) -> PeerState {
+        if self.alive {
+            PeerState::from(self.role)
+        } else if self.leaving {
+            PeerState::Stopped
+        } else if self.incarnation.is_none() {
+            PeerState::Unknown
+        } else {
+            PeerState::Dead
+        }
     }
 
     /// Whether this peer counts in the election at all.

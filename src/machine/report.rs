@@ -11,6 +11,18 @@ use crate::config::Scope;
 use crate::status::{self, PeerState, Status, millis, rfc3339, unix_ms};
 
 impl Machine {
+    /// Each peer's name and state, as `status` reports them, without allocating:
+    /// the shell looks every second for the status page's timeline.
+    pub fn peer_states(&self) -> impl Iterator<Item = (&str, PeerState)> {
+        self.peers.iter().map(|p| (p.name.as_str(), p.state()))
+    }
+
+    /// Whether maintenance is on, set here or by a live peer (`status.maintenance.on`),
+    /// without allocating.
+    pub fn frozen(&self) -> bool {
+        self.maintenance || self.peers.iter().any(|p| p.present() && p.maintenance)
+    }
+
     /// What this node knows, for `failoverd status`. The shell adds what only it
     /// knows (process, hook runs, events) and the wall-clock times.
     pub fn status(&self, now: Instant, wall: SystemTime) -> Status {
@@ -86,16 +98,7 @@ impl Machine {
                 .iter()
                 .map(|p| status::PeerStatus {
                     name: p.name.clone(),
-                    state: if p.alive {
-                        PeerState::from(p.role)
-                    } else if p.leaving {
-                        PeerState::Stopped
-                    } else if p.incarnation.is_none() {
-                        PeerState::Unknown
-                    } else {
-                        PeerState::Dead
-                    }
-                    .into(),
+                    state: p.state().into(),
                     alive: p.alive,
                     priority: p.priority,
                     health_failing: p.health,
@@ -146,6 +149,9 @@ impl Machine {
             takeover_held: self.election.guard.held().map(ToString::to_string),
             // The shell knows which addresses the host has.
             addresses_missing: Vec::new(),
+            scheduling: status::SchedulingStatus::default(),
+            // The shell keeps it, from events and from what it sees each second.
+            history: status::History::default(),
         }
     }
 

@@ -1,7 +1,8 @@
-//! The status page: this node's state, VIPs, peers and their links, health and its
-//! checks, hooks and events as one self-contained HTML document that reloads itself. It loads
-//! nothing from anywhere else (no scripts, no external style sheets, fonts or
-//! images), and every string that comes from the status is escaped.
+//! The status page: this node's state, VIPs, peers and their links, a timeline of
+//! roles (`timeline`), health and its checks, hooks and events as one self-contained
+//! HTML document that reloads itself. It loads nothing from anywhere else (no
+//! scripts, no external style sheets, fonts or images), and every string that comes
+//! from the status is escaped.
 
 use std::fmt::{self, Write as _};
 use std::time::SystemTime;
@@ -77,7 +78,18 @@ color:var(--muted)}\
 .flag.bad{border-color:var(--bad);color:var(--bad);font-weight:700}\
 .sev{font-size:11px;font-weight:700;text-transform:uppercase}\
 footer{max-width:1200px;margin:0 auto;padding:0 24px 20px;color:var(--muted);font-size:12px}\
-a{color:var(--blue)}";
+a{color:var(--blue)}\
+svg.timeline{display:block;width:100%;height:auto;font-size:12px}\
+.timeline text{fill:var(--muted)}.timeline .tl-name{fill:var(--text);font-weight:600}\
+.tl-grid line{stroke:var(--soft)}.tl-move{fill:var(--text)}\
+.tl-active{fill:var(--ok);background:var(--ok)}\
+.tl-standby{fill:var(--blue);background:var(--blue)}\
+.tl-fault{fill:var(--bad);background:var(--bad)}\
+.tl-dead{fill:#82071e;background:#82071e}\
+.tl-unknown{fill:#afb8c1;background:#afb8c1}\
+.tl-maintenance{fill:#d4a72c;background:#d4a72c}\
+.key{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 4px 0 10px}\
+.tl-legend{margin:6px 0 0;font-size:12px}";
 
 fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
     write!(
@@ -128,6 +140,7 @@ fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
     write_node(out, s, now_ms)?;
     write_vips(out, s)?;
     write_peers(out, s)?;
+    timeline::write_timeline(out, s, now_ms)?;
     write_gateways(out, s)?;
     write_interfaces(out, s)?;
     write_checks(out, s)?;
@@ -184,6 +197,28 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
     match s.last_takeover_ms {
         Some(ms) => write!(out, "took {}", Age(ms))?,
         None => out.push_str("<span class=\"muted\">none yet</span>"),
+    }
+    let sched = &s.scheduling;
+    out.push_str("</dd><dt>Heartbeat thread</dt><dd>");
+    match &sched.realtime_off {
+        None if sched.realtime_priority > 0 => {
+            write!(out, "realtime (SCHED_RR {})", sched.realtime_priority)?;
+        }
+        None => out.push_str("<span class=\"muted\">not reported</span>"),
+        Some(why) => write!(
+            out,
+            "<span class=\"c-late\" title=\"{}\">normal priority</span>",
+            Esc(why)
+        )?,
+    }
+    match &sched.memory_off {
+        None if sched.memory_locked => out.push_str(", memory locked"),
+        None => {}
+        Some(why) => write!(
+            out,
+            ", <span class=\"c-late\" title=\"{}\">memory not locked</span>",
+            Esc(why)
+        )?,
     }
     let short = shorten(&s.fingerprint, 16);
     writeln!(
@@ -618,6 +653,8 @@ impl fmt::Display for Esc<'_> {
         f.write_str(rest)
     }
 }
+
+mod timeline;
 
 #[cfg(test)]
 mod tests;

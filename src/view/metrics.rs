@@ -91,7 +91,8 @@ pub fn render_served_metrics(status: &Status, served: &Served, format: Format) -
 }
 
 /// The metrics of `status` in `format`. Every sample is the snapshot's value; a family
-/// without samples (no peers, no takeover yet) is left out. The README lists them.
+/// without samples (no peers, no takeover yet) is left out. docs/status-page.md lists
+/// them.
 pub fn render_metrics(status: &Status, format: Format) -> String {
     let mut out = Exposition::new(format);
     families(&mut out, status);
@@ -115,6 +116,16 @@ fn families(out: &mut Exposition, status: &Status) {
         "1 while the split-brain guard holds an unplanned takeover back (a VIP still \
          answered, no gateway, a failed fence).",
         [([], s.takeover_held.is_some())],
+    );
+    out.gauge(
+        "realtime_priority",
+        "The SCHED_RR priority the heartbeat thread runs at; 0 at normal priority.",
+        [([], s.scheduling.realtime_priority)],
+    );
+    out.gauge(
+        "memory_locked",
+        "1 while the daemon's memory is locked as it is touched (mlockall).",
+        [([], s.scheduling.memory_locked)],
     );
     out.counter(
         "vip_conflicts",
@@ -175,6 +186,14 @@ fn families(out: &mut Exposition, status: &Status) {
         s.peers
             .iter()
             .map(|p| ([("peer", p.name.as_str())], p.alive)),
+    );
+    out.gauge(
+        "peer_fingerprint_match",
+        "1 while the peer runs the configuration this node runs (same fingerprint), 0 \
+         while it runs another; absent until the peer is heard.",
+        s.peers
+            .iter()
+            .filter_map(|p| Some(([("peer", p.name.as_str())], p.fingerprint_match?))),
     );
     out.seconds(
         "peer_last_heartbeat",
@@ -620,8 +639,8 @@ mod tests {
 
     #[test]
     fn the_sample_gives_exactly_the_documented_metrics() {
-        // Names, labels, types, order and values, in both formats; the README lists
-        // them, and dashboards and alerts depend on them.
+        // Names, labels, types, order and values, in both formats; docs/status-page.md
+        // lists them, and dashboards and alerts depend on them.
         let status = fixture::status();
         let prometheus = render_metrics(&status, Format::Prometheus);
         assert_eq!(prometheus, include_str!("../../tests/fixtures/status.prom"));
@@ -664,7 +683,7 @@ mod tests {
             families,
             text.lines().filter(|l| l.starts_with("# HELP ")).count()
         );
-        assert_eq!(families, 27);
+        assert_eq!(families, 30);
         // Every check, the built-in ones too; its last line as a label.
         assert_eq!(
             value("failoverd_check_failing{check=\"web\",kind=\"http\"}"),
@@ -717,6 +736,22 @@ mod tests {
         parse_prometheus_text(&text);
         assert!(text.contains("\nfailoverd_heartbeats_dropped_total{link=\"lan\"} 220864\n"));
         assert!(text.contains("\nfailoverd_heartbeats_dropped_total{link=\"crossover\"} 0\n"));
+    }
+
+    #[test]
+    fn a_peer_running_another_configuration_reads_0_and_one_not_heard_nothing() {
+        let mut status = fixture::status();
+        status.peers[0].fingerprint_match = Some(false);
+        let mut unheard = status.peers[0].clone();
+        unheard.name = "gamma".into();
+        unheard.fingerprint_match = None;
+        status.peers.push(unheard);
+        let series = parse_prometheus_text(&render_metrics(&status, Format::Prometheus));
+        assert_eq!(
+            series.get("failoverd_peer_fingerprint_match{peer=\"beta\"}"),
+            Some(&0.0)
+        );
+        assert!(!series.contains_key("failoverd_peer_fingerprint_match{peer=\"gamma\"}"));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::machine::event::{Role, Severity};
 use crate::machine::health::UNFIT;
 use crate::machine::peer::LinkState;
 use crate::status::{
-    CheckState, CheckStatus, EventRecord, Failback, Named, PeerState, PeerStatus, Scope, Status,
-    rfc3339, unix_ms,
+    CheckState, CheckStatus, EventRecord, Failback, Named, PeerState, PeerStatus, SchedulingStatus,
+    Scope, Status, rfc3339, unix_ms,
 };
 
 /// No rendered line is wider than this many columns.
@@ -219,11 +219,35 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
         }
     }
 
+    render_scheduling(&mut out, &paint, &status.scheduling);
     out.push(format!(
         "failoverd {}, pid {}, {} (fingerprint {})",
         status.daemon_version, status.pid, status.config, status.fingerprint
     ));
     out.text
+}
+
+/// Whether the heartbeat thread is favoured by the scheduler and its memory locked,
+/// and why not when not: yellow, since the node works without them but holds less
+/// steadily on a starved host.
+fn render_scheduling(out: &mut Lines, paint: &Painter, scheduling: &SchedulingStatus) {
+    match &scheduling.realtime_off {
+        // Neither: a daemon that does not report it.
+        None if scheduling.realtime_priority == 0 => {}
+        None => out.push(format!(
+            "heartbeat thread: realtime priority (SCHED_RR {})",
+            scheduling.realtime_priority
+        )),
+        Some(why) => out.push(paint.paint(
+            Paint::Yellow,
+            &format!("heartbeat thread: normal priority: {why}"),
+        )),
+    }
+    match &scheduling.memory_off {
+        None if scheduling.memory_locked => out.push("memory: locked".to_string()),
+        None => {}
+        Some(why) => out.push(paint.paint(Paint::Yellow, &format!("memory: not locked: {why}"))),
+    }
 }
 
 /// One event as `failoverd events` prints it: `time severity message`.

@@ -1,6 +1,6 @@
 //! The heartbeat packet: a fixed, versioned binary layout signed with HMAC-SHA256.
 //!
-//! Layout (all integers big-endian; the README carries the same table):
+//! Layout (all integers big-endian; docs/wire-format.md carries the same table):
 //!
 //! | offset | size | field                                             |
 //! |--------|------|---------------------------------------------------|

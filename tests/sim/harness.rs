@@ -39,7 +39,7 @@ pub fn ms(n: u64) -> Duration {
 }
 
 /// A failed VIP addition is tried again after this long: `VIP_RETRY` in
-/// src/machine/election.rs, "tried again every second" in the README.
+/// src/machine/election.rs, "tried again every second" in docs/election.md.
 pub const VIP_RETRY: Duration = Duration::from_secs(1);
 
 /// The node names, in configuration order.

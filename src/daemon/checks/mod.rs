@@ -108,6 +108,7 @@ impl Checks {
         let thread = thread::Builder::new()
             .name("failoverd-checks".to_string())
             .spawn(move || {
+                let _helper = crate::daemon::scheduling::helper_started();
                 runtime.block_on(serve(host, role, received));
                 runtime.shutdown_timeout(SHUTDOWN);
             })?;

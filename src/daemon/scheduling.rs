@@ -1,0 +1,308 @@
+//! The heartbeat thread's standing with the kernel: a realtime scheduling policy, so
+//! that a host busy with other work cannot hold a heartbeat back for longer than the
+//! daemon's own work takes, and memory locked as it is touched, so that a host short
+//! of memory cannot page the heartbeat path out and stall it on a disk read.
+//!
+//! Both are asked for on the thread that runs the loop and the links' receivers (the
+//! main thread), after the other threads have started, and again on a reload. The
+//! policy carries SCHED_RESET_ON_FORK, so hook processes, checks and any thread
+//! started later run at normal priority. What the kernel refuses is logged and shown
+//! in the status with the reason and the fix; it never stops the daemon, which works
+//! at normal priority too, only less steadily on a starved host.
+
+use std::io;
+use std::sync::{Mutex, PoisonError};
+
+use tracing::{info, warn};
+
+use crate::config::Scheduling;
+use crate::status::SchedulingStatus;
+
+/// What was asked of the kernel and what it granted.
+#[derive(Default)]
+pub struct Standing {
+    /// The settings last applied; `None` before the first time.
+    applied: Option<Scheduling>,
+    status: SchedulingStatus,
+}
+
+impl Standing {
+    /// Applies `wanted` to the calling thread and the process. A reload that leaves
+    /// `[scheduling]` as it was asks nothing and logs nothing.
+    pub fn apply(&mut self, wanted: &Scheduling) {
+        let was = self.applied.replace(wanted.clone());
+        if was
+            .as_ref()
+            .is_none_or(|w| w.realtime_priority != wanted.realtime_priority)
+        {
+            self.set_priority(wanted.realtime_priority);
+        }
+        if was
+            .as_ref()
+            .is_none_or(|w| w.lock_memory != wanted.lock_memory)
+        {
+            self.set_lock(wanted.lock_memory);
+        }
+    }
+
+    /// Applies `wanted` on a reload; nothing if the daemon never applied any (a
+    /// shell under test).
+    pub fn reload(&mut self, wanted: &Scheduling) {
+        if self.applied.is_some() {
+            self.apply(wanted);
+        }
+    }
+
+    pub fn status(&self) -> &SchedulingStatus {
+        &self.status
+    }
+
+    fn set_priority(&mut self, priority: u8) {
+        let status = &mut self.status;
+        // The helpers first: were the loop realtime and they not, one holding a lock
+        // the loop needs (a queue, the allocator's) while a busy host starves it
+        // would stall the loop all the same.
+        let helper = if priority == 0 {
+            0
+        } else {
+            (priority - 1).max(1)
+        };
+        let (helpers, refused) = set_helpers(helper);
+        match set_policy(0, priority) {
+            Ok(()) if priority == 0 => {
+                status.realtime_priority = 0;
+                status.realtime_off =
+                    Some("turned off ([scheduling] realtime_priority = 0)".into());
+                info!("heartbeat thread at normal priority: realtime_priority is 0");
+            }
+            Ok(()) => {
+                status.realtime_priority = priority;
+                status.realtime_off = None;
+                match refused {
+                    None => info!(
+                        "heartbeat thread at realtime priority: SCHED_RR {priority}, its {helpers} \
+                         helper threads at {helper}"
+                    ),
+                    Some(err) => warn!(
+                        "heartbeat thread at realtime priority: SCHED_RR {priority}, but \
+                         not every helper thread: {err}"
+                    ),
+                }
+            }
+            Err(err) => {
+                let why = refused_policy(priority, &err);
+                warn!("heartbeat thread at normal priority: {why}");
+                status.realtime_priority = 0;
+                status.realtime_off = Some(why);
+            }
+        }
+    }
+
+    fn set_lock(&mut self, on: bool) {
+        let status = &mut self.status;
+        match lock(on) {
+            Ok(()) if on => {
+                status.memory_locked = true;
+                status.memory_off = None;
+                info!("memory locked as it is touched (mlockall)");
+            }
+            Ok(()) => {
+                status.memory_locked = false;
+                status.memory_off = Some("turned off ([scheduling] lock_memory = false)".into());
+                info!("memory not locked: lock_memory is false");
+            }
+            Err(err) => {
+                let why = refused_lock(&err);
+                warn!("memory not locked: {why}");
+                status.memory_locked = false;
+                status.memory_off = Some(why);
+            }
+        }
+    }
+}
+
+/// One malloc arena for the whole process. Call before any thread starts. glibc
+/// otherwise gives each thread that allocates an arena of its own, reserving 64 MiB
+/// of address space apiece, and mlockall counts every reserved byte against
+/// LimitMEMLOCK even though MCL_ONFAULT locks only what is touched: six threads made
+/// an address space of 350 MiB instead of 28. The daemon's threads allocate little,
+/// and seldom at the same moment, so sharing one arena costs nothing measurable.
+pub fn single_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets a tunable; no pointer is involved.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// The daemon's threads that the loop exchanges work with (the log, the workers,
+/// the checks, the closer), by thread id, and the priority they run at. Not the
+/// status page's thread, which stays below normal priority so that no flood of
+/// requests can take a realtime thread's time.
+struct Helpers {
+    threads: Vec<libc::pid_t>,
+    priority: u8,
+}
+
+static HELPERS: Mutex<Helpers> = Mutex::new(Helpers {
+    threads: Vec::new(),
+    priority: 0,
+});
+
+/// Called first thing on a helper thread: it takes the helpers' priority now and
+/// whenever it changes, whether it started before the loop asked for realtime or
+/// after. The returned guard takes the thread off the list when it ends.
+pub fn helper_started() -> HelperGuard {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    let mut helpers = HELPERS.lock().unwrap_or_else(PoisonError::into_inner);
+    helpers.threads.push(tid);
+    if helpers.priority > 0 {
+        let _ = set_policy(0, helpers.priority);
+    }
+    HelperGuard(tid)
+}
+
+/// See [`helper_started`].
+pub struct HelperGuard(libc::pid_t);
+
+impl Drop for HelperGuard {
+    fn drop(&mut self) {
+        let mut helpers = HELPERS.lock().unwrap_or_else(PoisonError::into_inner);
+        helpers.threads.retain(|&tid| tid != self.0);
+    }
+}
+
+/// Puts every helper thread at `priority` (0: normal), now and as they start;
+/// returns how many there are and the first refusal.
+fn set_helpers(priority: u8) -> (usize, Option<io::Error>) {
+    let mut helpers = HELPERS.lock().unwrap_or_else(PoisonError::into_inner);
+    helpers.priority = priority;
+    let refused = helpers
+        .threads
+        .iter()
+        .filter_map(|&tid| set_policy(tid, priority).err())
+        .next();
+    (helpers.threads.len(), refused)
+}
+
+/// SCHED_RR at `priority` for thread `tid` (0: the calling thread), or SCHED_OTHER
+/// for priority 0. Children forked by the thread start at normal priority.
+fn set_policy(tid: libc::pid_t, priority: u8) -> io::Result<()> {
+    let policy = if priority == 0 {
+        libc::SCHED_OTHER
+    } else {
+        libc::SCHED_RR
+    };
+    let param = libc::sched_param {
+        sched_priority: libc::c_int::from(priority),
+    };
+    // SAFETY: `param` lives across the call.
+    let done = unsafe {
+        libc::sched_setscheduler(tid, policy | libc::SCHED_RESET_ON_FORK, &raw const param)
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Locks what is mapped now as each page is touched (MCL_ONFAULT: the resident size
+/// stays what the daemon uses rather than its whole binary), or unlocks it all.
+/// Mappings made later (a thread started after, a heap grown) are not locked: the
+/// heartbeat path allocates nothing once running.
+fn lock(on: bool) -> io::Result<()> {
+    // SAFETY: neither call takes a pointer; both only change how pages are kept.
+    let done = unsafe {
+        if on {
+            libc::mlockall(libc::MCL_CURRENT | libc::MCL_ONFAULT)
+        } else {
+            libc::munlockall()
+        }
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Why the policy was refused, and what to change.
+fn refused_policy(priority: u8, err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(libc::EPERM) => format!(
+            "SCHED_RR {priority} refused ({err}): the daemon needs LimitRTPRIO={priority} or \
+             higher, or CAP_SYS_NICE, and RestrictRealtime=no in its unit; on a kernel with \
+             realtime group scheduling its cgroup also needs cpu.rt_runtime_us"
+        ),
+        _ => format!("SCHED_RR {priority} refused: {err}"),
+    }
+}
+
+/// Why the memory lock was refused, and what to change.
+fn refused_lock(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(libc::ENOMEM | libc::EPERM) => format!(
+            "mlockall refused ({err}): the address space is larger than the locked-memory \
+             limit ({}); raise LimitMEMLOCK= in the unit or grant CAP_IPC_LOCK",
+            memlock_limit()
+        ),
+        Some(libc::EINVAL) => {
+            format!("mlockall refused ({err}): the kernel is older than 4.4 (no MCL_ONFAULT)")
+        }
+        _ => format!("mlockall refused: {err}"),
+    }
+}
+
+/// RLIMIT_MEMLOCK in words.
+fn memlock_limit() -> String {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` lives across the call and is the struct the call fills.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &raw mut limit) } != 0 {
+        return "unknown".into();
+    }
+    if limit.rlim_cur == libc::RLIM_INFINITY {
+        "unlimited".into()
+    } else {
+        format!("{} KiB", limit.rlim_cur / 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turned_off_says_so_and_why() {
+        let mut standing = Standing::default();
+        standing.apply(&Scheduling {
+            realtime_priority: 0,
+            lock_memory: false,
+        });
+        let status = standing.status();
+        assert_eq!(status.realtime_priority, 0);
+        assert_eq!(
+            status.realtime_off.as_deref(),
+            Some("turned off ([scheduling] realtime_priority = 0)")
+        );
+        assert!(!status.memory_locked);
+        assert_eq!(
+            status.memory_off.as_deref(),
+            Some("turned off ([scheduling] lock_memory = false)")
+        );
+    }
+
+    #[test]
+    fn a_refused_policy_names_what_the_unit_must_grant() {
+        let why = refused_policy(10, &io::Error::from_raw_os_error(libc::EPERM));
+        assert!(why.contains("LimitRTPRIO=10"), "{why}");
+        assert!(why.contains("CAP_SYS_NICE"), "{why}");
+        assert!(why.contains("RestrictRealtime=no"), "{why}");
+        let why = refused_lock(&io::Error::from_raw_os_error(libc::ENOMEM));
+        assert!(why.contains("LimitMEMLOCK="), "{why}");
+    }
+}
