@@ -17,6 +17,7 @@
 //! - [`control`]: the control socket's protocol and its client.
 //! - [`status`]: the status document that the daemon reports and clients read.
 //! - [`view`]: pure views of the status: the HTML page, the metrics text, the terminal.
+//! - [`import`]: `failoverd import`: Heartbeat and keepalived configurations translated.
 //! - [`cli`]: what the client commands wait for and conclude; `main.rs` parses arguments.
 //! - [`manual`]: the configuration reference as the manual page failoverd.toml(5).
 
@@ -25,6 +26,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod duration;
+pub mod import;
 pub mod machine;
 pub mod manual;
 #[cfg(test)]

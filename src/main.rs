@@ -186,6 +186,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Translate a Heartbeat or keepalived configuration into a failoverd one.
+    Import(failoverd::import::command::ImportArgs),
 }
 
 /// Set, the binary parses its arguments and exits 0 without acting on them: how
@@ -236,6 +238,7 @@ fn main() -> ExitCode {
             follow,
             json,
         } => events(&target.socket(), follow, json),
+        Command::Import(args) => failoverd::import::command::run(args),
     }
 }
 

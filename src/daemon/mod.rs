@@ -21,6 +21,7 @@
 pub mod announce;
 pub mod checks;
 pub mod control;
+pub mod deadline;
 pub mod events;
 pub mod executor;
 pub mod gateway;
@@ -433,10 +434,11 @@ impl<H: Host> Shell<H> {
         let mut publish = tokio::time::interval(Duration::from_secs(1));
         tokio::pin!(shutdown);
         let mut shutdown_requested = false;
-        // One timer, moved only when the machine's deadline moves: tokio wakes its
-        // own driver (an eventfd write and one more epoll_wait) whenever a timer is
-        // set earlier than the one it last slept for, which a timer made anew on
-        // every round did for nearly every datagram.
+        // The machine's deadline as a timerfd: see `deadline` for why not a tokio
+        // timer. Should the kernel refuse one (out of descriptors), a tokio timer.
+        let mut deadline = deadline::Deadline::new()
+            .inspect_err(|err| warn!("no timerfd for the heartbeat deadline, using a timer: {err}"))
+            .ok();
         let timer = tokio::time::sleep(Duration::from_secs(3600));
         tokio::pin!(timer);
         let mut armed = None;
@@ -462,13 +464,19 @@ impl<H: Host> Shell<H> {
                     shown = line;
                 }
             }
-            let deadline = machine
-                .poll_timeout()
-                .map(Instant::from_std)
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            if armed != Some(deadline) {
-                timer.as_mut().reset(deadline);
-                armed = Some(deadline);
+            let next = machine.poll_timeout();
+            if let Some(timerfd) = &mut deadline
+                && let Err(err) = timerfd.set(next)
+            {
+                warn!("cannot arm the timerfd for the heartbeat deadline, using a timer: {err}");
+                deadline = None;
+            }
+            if deadline.is_none() && armed != Some(next) {
+                let at = next
+                    .map(Instant::from_std)
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                timer.as_mut().reset(at);
+                armed = Some(next);
             }
             tokio::select! {
                 Some(d) = inputs.datagrams.recv() => {
@@ -519,11 +527,14 @@ impl<H: Host> Shell<H> {
                     }
                     machine.handle(Instant::now().into_std(), Input::Shutdown);
                 }
-                () = &mut timer => {
+                () = async { match deadline.as_mut() { Some(d) => d.fired().await, None => std::future::pending().await } } => {
+                    // Read the clock on waking rather than trusting the deadline.
+                    machine.handle_timeout(Instant::now().into_std());
+                }
+                () = &mut timer, if deadline.is_none() => {
                     // A fired timer stays ready: it is set again next round, even
                     // for the same deadline.
                     armed = None;
-                    // Read the clock on waking rather than trusting the deadline.
                     machine.handle_timeout(Instant::now().into_std());
                 }
             }

@@ -391,6 +391,7 @@ impl Machine {
             }
             Input::Heartbeat { link, from, packet } => {
                 self.on_heartbeat(now, link, from, &packet.heartbeat());
+                self.answer_early(now);
             }
             Input::Check { index, run } => self.on_check(now, index, run),
             Input::Done { id, outcome } => self.on_done(now, id, outcome),
@@ -402,6 +403,26 @@ impl Machine {
         self.tend_guard(now);
         self.tend_majority(now);
         self.flush_events();
+    }
+
+    /// Sends this interval's heartbeats now, with the ones just heard, when they are
+    /// due within half an interval anyway. Every wake-up costs a node more than the
+    /// work it wakes for, and this saves one an interval: the two nodes fall into
+    /// step, one beating on its timer and the other in the same wake-up as it hears
+    /// it. The next beat is then set a sixteenth of an interval past the next one
+    /// expected, so that it keeps following; should that one not come, this node
+    /// beats at most that much late, far inside any `warn`.
+    fn answer_early(&mut self, now: Instant) {
+        let interval = self.settings.timing.interval;
+        let Some(due) = self.timers.get(Timer::Heartbeat) else {
+            return;
+        };
+        if self.lifecycle != Lifecycle::Running || due > now + interval / 2 {
+            return;
+        }
+        self.heartbeat();
+        self.timers
+            .set(Timer::Heartbeat, now + interval + interval / 16);
     }
 
     /// Runs the timers due at `now`. Calling it early or twice is harmless.
