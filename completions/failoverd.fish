@@ -36,6 +36,7 @@ complete -c failoverd -n "__fish_failoverd_needs_command" -f -a "maintenance" -d
 complete -c failoverd -n "__fish_failoverd_needs_command" -f -a "reload" -d 'Make the daemon read its configuration file again'
 complete -c failoverd -n "__fish_failoverd_needs_command" -f -a "clear" -d 'End the sticky failure of a check that failed while this node was active, so that it may take the VIPs again'
 complete -c failoverd -n "__fish_failoverd_needs_command" -f -a "events" -d 'Print the daemon\'s recent events, oldest first'
+complete -c failoverd -n "__fish_failoverd_needs_command" -f -a "import" -d 'Translate a Heartbeat or keepalived configuration into a failoverd one'
 complete -c failoverd -n "__fish_failoverd_using_subcommand check" -s c -l config -d 'Configuration file (the same on every node)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand check" -l node -d 'This node\'s name in the file (default: the host name)' -r
 complete -c failoverd -n "__fish_failoverd_using_subcommand check" -s h -l help -d 'Print help'
@@ -82,3 +83,25 @@ complete -c failoverd -n "__fish_failoverd_using_subcommand events" -l socket -d
 complete -c failoverd -n "__fish_failoverd_using_subcommand events" -s f -l follow -d 'Keep printing new events as they happen'
 complete -c failoverd -n "__fish_failoverd_using_subcommand events" -l json -d 'One JSON object per line'
 complete -c failoverd -n "__fish_failoverd_using_subcommand events" -s h -l help -d 'Print help'
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and not __fish_seen_subcommand_from heartbeat keepalived" -s h -l help -d 'Print help'
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and not __fish_seen_subcommand_from heartbeat keepalived" -f -a "heartbeat" -d 'Heartbeat v1: ha.cf, haresources and authkeys in DIR (usually /etc/ha.d)'
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and not __fish_seen_subcommand_from heartbeat keepalived" -f -a "keepalived" -d 'keepalived: one vrrp_instance of FILE (usually /etc/keepalived/keepalived.conf)'
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from heartbeat" -l vip -d 'Completes a VIP that haresources gives without prefix or interface, e.g. 192.168.0.200/24/eth0 (repeatable)' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from heartbeat" -l this-node -d 'The node this ha.cf is from: a single ucast address in it is then taken as the other node\'s' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from heartbeat" -l out -d 'Write failoverd.toml, the key and the hooks into DIR (created if missing) instead of printing the configuration' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from heartbeat" -l cluster -d 'The cluster name [default: the node names (Heartbeat), the instance name (keepalived)]' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from heartbeat" -l address -d 'A node\'s address on a link (a link is named after its interface), for what the input does not tell (repeatable)' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from heartbeat" -l priority -d 'A node\'s priority, for what the input does not tell (repeatable)' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from heartbeat" -l key-file -d 'Name this existing key file in the configuration instead of writing one, e.g. the one the first node\'s import wrote, copied over' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from heartbeat" -l force -d 'Overwrite files that exist in the --out directory'
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from heartbeat" -s h -l help -d 'Print help'
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -l instance -d 'The vrrp_instance to translate [default: the first]' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -l this-node -d 'This node\'s name (the host name of the node FILE is from) [default: node1]' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -l peer -d 'A peer\'s name, in unicast_peer order (repeatable) [default: node2, ...]' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -l out -d 'Write failoverd.toml, the key and the hooks into DIR (created if missing) instead of printing the configuration' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -l cluster -d 'The cluster name [default: the node names (Heartbeat), the instance name (keepalived)]' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -l address -d 'A node\'s address on a link (a link is named after its interface), for what the input does not tell (repeatable)' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -l priority -d 'A node\'s priority, for what the input does not tell (repeatable)' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -l key-file -d 'Name this existing key file in the configuration instead of writing one, e.g. the one the first node\'s import wrote, copied over' -r
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -l force -d 'Overwrite files that exist in the --out directory'
+complete -c failoverd -n "__fish_failoverd_using_subcommand import; and __fish_seen_subcommand_from keepalived" -s h -l help -d 'Print help'

@@ -826,7 +826,19 @@ mod generate {
 
         let mut cli = Cli::command().disable_help_subcommand(true);
         cli.build();
-        for command in std::iter::once(cli.clone()).chain(cli.get_subcommands().cloned()) {
+        // failoverd, then its commands, then theirs (import heartbeat), and so on.
+        let mut commands = vec![cli.clone()];
+        let mut next = 0;
+        while let Some(command) = commands.get(next) {
+            let nested: Vec<_> = command
+                .get_subcommands()
+                .filter(|sub| !sub.is_hide_set())
+                .cloned()
+                .collect();
+            commands.extend(nested);
+            next += 1;
+        }
+        for command in commands {
             let see_also = if command.get_name() == cli.get_name() {
                 ".SH \"SEE ALSO\"\n\\fBfailoverd.toml\\fP(5)\n"
             } else {
