@@ -19,6 +19,7 @@
 //! - [`view`]: pure views of the status: the HTML page, the metrics text, the terminal.
 //! - [`import`]: `failoverd import`: Heartbeat and keepalived configurations translated.
 //! - [`cli`]: what the client commands wait for and conclude; `main.rs` parses arguments.
+//! - [`manual`]: the configuration reference as the manual page failoverd.toml(5).
 
 pub mod cli;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod daemon;
 pub mod duration;
 pub mod import;
 pub mod machine;
+pub mod manual;
 #[cfg(test)]
 mod scratch;
 pub mod status;

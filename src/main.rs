@@ -195,6 +195,13 @@ enum Command {
 const PARSE_ONLY: &str = "FAILOVERD_PARSE_ONLY";
 
 fn main() -> ExitCode {
+    #[cfg(debug_assertions)]
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "generate-files")
+    {
+        return generate::run();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return argument_error(err),
@@ -846,6 +853,112 @@ fn usage_of_the_arguments() -> String {
         });
     }
     words.join(" ")
+}
+
+/// `failoverd generate-files`: writes the manual pages and shell completions from the
+/// definitions of `Cli` (scripts/generate.sh runs it). Kept out of `Cli`, so that
+/// neither `--help` nor the pages and completions it writes list it. Only in debug
+/// builds: the release binary, which the package ships, then carries no code it
+/// never runs (clap_mangen and clap_complete made it 280 KB, 5%, larger).
+#[cfg(debug_assertions)]
+mod generate {
+    use std::fs;
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, EXIT_RUNTIME};
+
+    /// The arguments of `failoverd generate-files`.
+    #[derive(Parser)]
+    #[command(
+        name = "failoverd generate-files",
+        bin_name = "failoverd generate-files",
+        about = "Write the manual pages and shell completions (for packaging)"
+    )]
+    struct GenerateFiles {
+        /// The configuration reference (Markdown), source of failoverd.toml(5).
+        #[arg(long)]
+        reference: PathBuf,
+        /// The directory that receives man/ and completions/.
+        dir: PathBuf,
+    }
+
+    pub fn run() -> ExitCode {
+        match write_files(&GenerateFiles::parse_from(std::env::args_os().skip(1))) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("failoverd: generate-files: {message}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        }
+    }
+
+    /// One page in section 8 for failoverd and each of its commands, failoverd.toml(5)
+    /// from the reference, and completions for bash, zsh and fish.
+    fn write_files(args: &GenerateFiles) -> Result<(), String> {
+        // The one input that can be wrong, read before anything is written.
+        let reference = &args.reference;
+        let markdown = fs::read_to_string(reference)
+            .map_err(|e| format!("read {}: {e}", reference.display()))?;
+        let configuration_page =
+            failoverd::manual::configuration_page(&markdown, env!("CARGO_PKG_VERSION"))
+                .map_err(|e| format!("{}: {e}", reference.display()))?;
+
+        let man = args.dir.join("man");
+        let completions = args.dir.join("completions");
+        for dir in [&man, &completions] {
+            fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        }
+        let write = |path: PathBuf, contents: &[u8]| {
+            fs::write(&path, contents).map_err(|e| format!("write {}: {e}", path.display()))
+        };
+
+        let mut cli = Cli::command().disable_help_subcommand(true);
+        cli.build();
+        // failoverd, then its commands, then theirs (import heartbeat), and so on.
+        let mut commands = vec![cli.clone()];
+        let mut next = 0;
+        while let Some(command) = commands.get(next) {
+            let nested: Vec<_> = command
+                .get_subcommands()
+                .filter(|sub| !sub.is_hide_set())
+                .cloned()
+                .collect();
+            commands.extend(nested);
+            next += 1;
+        }
+        for command in commands {
+            let see_also = if command.get_name() == cli.get_name() {
+                ".SH \"SEE ALSO\"\n\\fBfailoverd.toml\\fP(5)\n"
+            } else {
+                ".SH \"SEE ALSO\"\n\\fBfailoverd\\fP(8), \\fBfailoverd.toml\\fP(5)\n"
+            };
+            let page = clap_mangen::Man::new(command)
+                .section("8")
+                .source(concat!("failoverd ", env!("CARGO_PKG_VERSION")));
+            let mut roff = Vec::new();
+            page.render(&mut roff)
+                .map_err(|e| format!("render {}: {e}", page.get_filename()))?;
+            roff.extend_from_slice(see_also.as_bytes());
+            write(man.join(page.get_filename()), &roff)?;
+        }
+
+        write(man.join("failoverd.toml.5"), configuration_page.as_bytes())?;
+
+        let shells = [
+            (clap_complete::Shell::Bash, "failoverd.bash"),
+            (clap_complete::Shell::Zsh, "_failoverd"),
+            (clap_complete::Shell::Fish, "failoverd.fish"),
+        ];
+        for (shell, file) in shells {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli.clone(), "failoverd", &mut script);
+            write(completions.join(file), &script)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
