@@ -39,6 +39,18 @@
 #   paused-standby   beta's daemon SIGSTOPped for 3 × dead, then SIGCONTed: beta
 #                    should never hold the VIP, before or after the resume (a resumed
 #                    keepalived backup may go master for a moment)
+#   busy-host        both nodes settled, then BUSY_THREADS CPU-bound threads in each
+#                    node's namespace (pressure spin, 64 in all) for BUSY_S seconds,
+#                    the client's probe and the responders at SCHED_FIFO BUSY_RT so
+#                    that only the daemons can be starved: nothing should move. Besides the usual columns, its own table
+#                    gives, side by side, the client's changes of responder, the
+#                    daemons' role changes (failoverd: "-> active" and "-> standby"
+#                    lines; keepalived: its LAN instance's "Entering MASTER STATE" and
+#                    "Entering BACKUP STATE" lines), probes answered by both nodes,
+#                    and the scheduling classes of each daemon's threads. keepalived
+#                    runs at its defaults, as Debian's package starts it (no
+#                    vrrp_rt_priority, vrrp_priority or vrrp_no_swap); failoverd at its
+#                    own ([scheduling] realtime_priority 10, lock_memory on)
 #
 # Usage, as root from anywhere:
 #   bench/failover.sh
@@ -70,6 +82,10 @@
 #                    comparable"
 #   FOOTPRINT=1      idle RSS and CPU time of both daemons (FOOTPRINT_SECS=20 at
 #                    100 ms, FOOTPRINT_FAST_SECS=10 at 10 ms; 0 skips that one)
+#   FO_REALTIME=1    failoverd at its scheduling defaults (heartbeat thread at SCHED_RR
+#                    10, memory locked); 0 turns both off ([scheduling]
+#                    realtime_priority = 0, lock_memory = false), to see what they
+#                    change, in busy-host above all
 #   RESULTS=bench/results  where the Markdown and JSON results go
 #   KEEP_LOGS=1      keep the per-run logs (printed path); 0 deletes them at the end
 #   REPORT_FROM=FILE.json  measure nothing: make the report again from the runs of an
@@ -94,7 +110,7 @@ if [ -z "${REPS:-}" ]; then
     REPS=3
     REPS_NODE_DEATH=${REPS_NODE_DEATH:-10}
 fi
-ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause service-death daemon-crash crash-restart paused-standby"
+ALL_SCENARIOS="node-death graceful crossover gateway failback-auto failback-manual pause service-death daemon-crash crash-restart paused-standby busy-host"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 INTERVALS=${INTERVALS:-"1000 100"}
 VIPS=${VIPS:-1}
@@ -106,6 +122,7 @@ FOOTPRINT_SECS=${FOOTPRINT_SECS:-20}
 FOOTPRINT_FAST_SECS=${FOOTPRINT_FAST_SECS:-10}
 RESULTS=${RESULTS:-bench/results}
 KEEP_LOGS=${KEEP_LOGS:-1}
+FO_REALTIME=${FO_REALTIME:-1}
 
 VIP=198.18.0.10
 # keepalived's crossover instance (KA_PATHS=2) must have a VIP of its own; nothing
@@ -139,6 +156,19 @@ CRASH_RESTART_MS=1000
 # every POLL_MANY_S instead (the report gives the resolution achieved).
 POLL_S=0.005
 POLL_MANY_S=0.05
+# busy-host: CPU-bound threads per node namespace and how long they spin, as
+# tests/steadiness.rs loads its pair (64 threads on a 2-core host is a load average
+# far above the core count, as a runaway job or a build makes it); then how long the
+# client goes on probing after the load ends.
+BUSY_THREADS=32
+BUSY_S=15
+BUSY_AFTER_MS=2000
+# busy-host: the client's probe and the nodes' responders (netprobe serve) run at
+# this SCHED_FIFO priority, so that neither the observer nor the answering service is
+# starved: what the client loses, the VIP's moves lost, not a responder that the
+# hogs kept off the CPU. Each handles one datagram every 10 ms and takes almost
+# nothing from the daemons.
+BUSY_RT=50
 
 say() { echo "[bench] $*" >&2; }
 fail() {
@@ -170,6 +200,7 @@ for s in $ALL_SCENARIOS; do
     [[ $(reps_for "$s") =~ ^[1-9][0-9]*$ ]] || fail "$(reps_var "$s") must be a positive number"
 done
 [[ $KA_PATHS == 1 || $KA_PATHS == 2 ]] || fail "KA_PATHS must be 1 or 2"
+[[ $FO_REALTIME == 0 || $FO_REALTIME == 1 ]] || fail "FO_REALTIME must be 0 or 1"
 for n in $VIPS; do
     [[ $n =~ ^[1-9][0-9]*$ ]] && ((n <= 1001)) || fail "VIPS: $n is not a count from 1 to 1001"
 done
@@ -217,7 +248,8 @@ def expectation:
         "service-death": {from: "alpha", to: "beta"},
         "daemon-crash": {from: "alpha", to: "alpha"},
         "crash-restart": {from: "alpha", to: "alpha"},
-        "paused-standby": {from: "alpha", to: "alpha"}
+        "paused-standby": {from: "alpha", to: "alpha"},
+        "busy-host": {from: "alpha", to: "alpha"}
     }[.row | sub(", [0-9]+ VIPs$"; "")] // error("no expectation for row \(.row)");
 def judged:
     expectation as $e
@@ -262,7 +294,13 @@ summarize() {
         overlap_open: any(.overlap_open),
         unnecessary_moves: map(.unnecessary_moves) | add,
         stray_adds: (map(.stray_adds) | map(select(. != null)) | if length == 0 then null else add end),
-        move_median: map(.move_ms) | median
+        move_median: map(.move_ms) | median,
+        # busy-host: per run, the changes of responder the client saw, the role
+        # changes both nodes logged, and probes answered by both nodes.
+        switches_runs: map(.changes),
+        role_changes_runs: map(.role_changes | if . == null then null else .alpha + .beta end),
+        duplicates_runs: map(.probe.duplicates // 0),
+        scheduling: (map(.scheduling | select(. != null)) | unique)
     };
     ($order | split(" ")) as $order
     | (.ka_paths // 1) as $ka_paths
@@ -375,13 +413,26 @@ render() {
         "\"SCENARIO, N VIPs\": the nodes hold N VIPs, the client probes the first, 198.18.0.10/24, the others are /32s in 198.18.4.0/22; the same VIPs for both daemons. keepalived sits out counts above 255, the most one VRRP instance carries."
      else empty end),
     "Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window); where nothing should move, \"stray adds\" counts, over the runs, the times the VIP was added on the node that should not hold it, from that node\u0027s address events, which catch a hold too brief for the sampling. Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder.",
-    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: after resume, daemon-crash, crash-restart, paused-standby), the client heard the holder alone and the VIP was never on both nodes nor added on the other one (after a resume from pause the resumed node holds it by construction, so there only a change of responder counts).",
+    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: after resume, daemon-crash, crash-restart, paused-standby, busy-host), the client heard the holder alone and the VIP was never on both nodes nor added on the other one (after a resume from pause the resumed node holds it by construction, so there only a change of responder counts).",
     "",
     "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio (90 % interval) | noise | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
     (.summary[] |
         "| \(.row) | \(.interval_ms) ms (\(.dead_ms)) | \(.failoverd.downtime_median | i)\(.failoverd.downtime_ms | range) | \(.keepalived.downtime_median | i)\(.keepalived.downtime_ms | range) | \(ratio) | \(.noise // "–") | \(pair(.failoverd.lost_median | i; .keepalived.lost_median | i)) | \(pair(ov(.failoverd); ov(.keepalived))) | \(pair(.failoverd.unnecessary_moves // "–"; .keepalived.unnecessary_moves // "–")) | \(pair(.failoverd.move_median | i; .keepalived.move_median | i)) | \(pair(okcell(.failoverd); okcell(.keepalived))) |"),
     "",
+    (if [.summary[] | select(.scenario == "busy-host")] | length > 0 then
+        "### Busy host: \(.settings.busy_host // "CPU-bound threads in both nodes")",
+        "",
+        "Side by side in the same run, per repetition (comma-separated): switches are the changes of responder the client saw probing the VIP every 10 ms (the probe and the responders at SCHED_FIFO \(.settings.busy_rt // .settings.busy_probe_rt // 50), so that they are not starved themselves); role changes are the ones both nodes logged (failoverd \"-> active\" and \"-> standby\", keepalived \"(bench) Entering MASTER STATE\" and \"Entering BACKUP STATE\"), two per move; both: probes answered by both nodes; lost: probes not answered within 200 ms. Fewer or more: the switches of failoverd against those of keepalived, summed over the runs. Scheduling: the classes of the daemon threads on alpha (TS: normal; RR and FF: realtime, with their priority). failoverd: \(.settings.failoverd_scheduling // "defaults"); keepalived: \(.settings.keepalived_scheduling // "defaults").",
+        "",
+        "| interval (dead) | switches fo / ka | failoverd switches | role changes fo / ka | both fo / ka | lost fo / ka | longest gap ms fo / ka | scheduling fo / ka |",
+        "|---|---|---|---|---|---|---|---|",
+        (.summary[] | select(.scenario == "busy-host") |
+            def runs: map(if . == null then "–" else tostring end) | join(",") | if . == "" then "–" else . end;
+            def total: map(select(. != null)) | add // 0;
+            "| \(.interval_ms) ms (\(.dead_ms)) | \(pair(.failoverd.switches_runs | runs; .keepalived.switches_runs | runs)) | \(if .failoverd.runs == 0 or .keepalived.runs == 0 then "–" else (.failoverd.switches_runs | total) as $f | (.keepalived.switches_runs | total) as $k | if $f < $k then "fewer (\($f) vs \($k))" elif $f > $k then "more (\($f) vs \($k))" else "as many (\($f))" end end) | \(pair(.failoverd.role_changes_runs | runs; .keepalived.role_changes_runs | runs)) | \(pair(.failoverd.duplicates_runs | runs; .keepalived.duplicates_runs | runs)) | \(pair(.failoverd.lost_median | i; .keepalived.lost_median | i)) | \(pair(.failoverd.downtime_median | i; .keepalived.downtime_median | i)) | \(pair(.failoverd.scheduling | join("; ") | if . == "" then "–" else . end; .keepalived.scheduling | join("; ") | if . == "" then "–" else . end)) |"),
+        ""
+     else empty end),
     (if (.setup_failures | length) > 0 then
         "Runs that never reached the event: " + (.setup_failures | map("\(.daemon) \(.interval_ms) ms \(.scenario) #\(.rep): \(.note)") | join("; ")), ""
      else empty end),
@@ -452,6 +503,7 @@ say "building failoverd and netprobe (cargo build --release)"
 cargo build --release --quiet --examples --bins || fail "cargo build failed"
 FAILOVERD=$repo/target/release/failoverd
 NETPROBE=$repo/target/release/examples/netprobe
+PRESSURE=$repo/target/release/examples/pressure
 
 # shellcheck source=scripts/lab.sh
 source "$repo/scripts/lab.sh"
@@ -556,7 +608,8 @@ extra_vips() {
 # failoverd_conf DIR MODE [SERVICE]: one file for both nodes; with SERVICE (1), an
 # http check of the node's own service, as keepalived's vrrp_script `service`.
 failoverd_conf() {
-    local dir=$1 mode=$2 service=${3:-0}
+    local dir=$1 mode=$2 service=${3:-0} scheduling=()
+    [ "$FO_REALTIME" = 0 ] && scheduling=(scheduling.realtime_priority=0 scheduling.lock_memory=false)
     (
         umask 077
         head -c 32 /dev/urandom | base64 >"$dir/authkey"
@@ -580,6 +633,7 @@ failoverd_conf() {
         health.failures="$HEALTH_FAILURES" \
         -hooks \
         announce.interval=100ms \
+        "${scheduling[@]}" \
         >"$dir/failoverd.toml" || fail "cannot render the failoverd configuration"
     local extra
     for extra in $(extra_vips); do
@@ -929,24 +983,56 @@ vip_adds() {
         END { print n + 0 }' "$1" 2>/dev/null || echo 0
 }
 
-# start_probe OUT COUNT [RESPONDER SETTLE]: the client's 10 ms probe in the background;
-# its PID goes to `probes`.
+# role_changes NODE FROM_BYTE: how many role changes NODE's daemon logged after the
+# first FROM_BYTE bytes of its log. failoverd: "-> active" and "-> standby";
+# keepalived: the LAN instance's (the VIP's) "Entering MASTER STATE" and "Entering
+# BACKUP STATE", so that the crossover instance, which follows it in the sync group,
+# does not count each change twice.
+role_changes() {
+    local pattern
+    if [ "$DAEMON" = failoverd ]; then
+        pattern=' -> (active|standby)'
+    else
+        pattern='\(bench\) Entering (MASTER|BACKUP) STATE'
+    fi
+    tail -c +$(($2 + 1)) "$rundir/$1.log" 2>/dev/null | grep -c -E -- "$pattern"
+}
+
+# log_size NODE: the bytes of NODE's daemon log so far.
+log_size() {
+    stat -c %s "$rundir/$1.log" 2>/dev/null || echo 0
+}
+
+# scheduling NODE: the scheduling classes of NODE's daemon threads, counted, e.g.
+# "RR 10 ×1, TS ×5" (ps: TS normal, RR and FF realtime with their priority).
+scheduling() {
+    local list
+    list=$(echo "${DPIDS[$1]}" | tr ' ' ',')
+    [ -n "$list" ] || return 0
+    ps -L -o cls=,rtprio= -p "$list" 2>/dev/null |
+        awk '{ k = $1; if ($2 != "-") k = k " " $2; n[k]++ }
+            END { for (k in n) print k " ×" n[k] }' | sort | paste -sd, - | sed 's/,/, /g'
+}
+
+# start_probe OUT COUNT [RESPONDER SETTLE]: the client's 10 ms probe in the background,
+# under `probe_prefix` (busy-host: a realtime priority); its PID goes to `probes`.
 start_probe() {
     local out=$1 count=$2 extra=()
     [ $# -ge 4 ] && extra=(--stop-after-responder "$3" --settle "$4")
-    ip netns exec "$cl" "$NETPROBE" probe --target "$VIP:$PORT" --interval "${PROBE_MS}ms" \
+    ip netns exec "$cl" "${probe_prefix[@]}" "$NETPROBE" probe --target "$VIP:$PORT" --interval "${PROBE_MS}ms" \
         --count "$count" --timeout 200ms "${extra[@]}" >"$out" 2>>"$rundir/probe.err" &
     probes+=("$!")
     pids+=("$!")
 }
 
 # row_json NAME PROBE_JSON MOVE_FROM_MS OVERLAP_MS OVERLAP_OPEN [OVERLAP_LOW_MS
-#   POLL_MAX_GAP_MS VIP_ADDS]: one result row of a run, from a netprobe summary, judged.
-#   VIP_ADDS: {"alpha": N, "beta": N}, the VIP's adds on each node after the event.
+#   POLL_MAX_GAP_MS VIP_ADDS EXTRA]: one result row of a run, from a netprobe summary,
+#   judged. VIP_ADDS: {"alpha": N, "beta": N}, the VIP's adds on each node after the
+#   event. EXTRA: an object of scenario-specific fields added to the row.
 row_json() {
     jq -c --arg row "$1" --argjson move_from "$3" --argjson overlap "$4" --argjson open "$5" \
         --argjson overlap_low "${6:-null}" --argjson poll_gap "${7:-null}" \
-        --argjson vip_adds "${8:-null}" "$JQ_JUDGE"'
+        --argjson vip_adds "${8:-null}" --argjson extra "${9:-"{}"}" "$JQ_JUDGE"'
         {row: $row, probe: .} | expectation as $e
         | ([.probe.changes[] | select(.to == $e.to)][0].at_ms) as $moved_at
         | {
@@ -959,7 +1045,7 @@ row_json() {
             vip_adds: $vip_adds,
             move_ms: (if $e.from != $e.to and $moved_at != null then ([$moved_at - $move_from, 0] | max) else null end),
             probe: .probe
-          }
+          } + $extra
         | judged' "$2"
 }
 
@@ -976,7 +1062,7 @@ takes_part() {
 
 # run_one SCENARIO REP: one fresh lab, one event; appends a JSON object to runs.jsonl.
 run_one() {
-    local scenario=$1 rep=$2 mode=manual t_start service=0
+    local scenario=$1 rep=$2 mode=manual t_start service=0 probe_prefix=() serve_prefix=()
     t_start=$(now_us)
     [ "$scenario" = failback-auto ] && mode=auto
     [ "$scenario" = service-death ] && service=1
@@ -998,11 +1084,12 @@ run_one() {
     else
         keepalived_confs "$rundir" "$mode" "$service"
     fi
-    ip netns exec "$n1" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
+    [ "$scenario" = busy-host ] && serve_prefix=(chrt -f "$BUSY_RT")
+    ip netns exec "$n1" "${serve_prefix[@]}" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
         >"$rundir/serve-alpha.log" 2>&1 &
     local serve1=$!
     pids+=("$serve1")
-    ip netns exec "$n2" "$NETPROBE" serve --port "$PORT" --name beta --duration 300s \
+    ip netns exec "$n2" "${serve_prefix[@]}" "$NETPROBE" serve --port "$PORT" --name beta --duration 300s \
         >"$rundir/serve-beta.log" 2>&1 &
     local serve2=$!
     pids+=("$serve2")
@@ -1040,7 +1127,8 @@ run_one() {
 
     if [ "$ok" = 1 ]; then
         local poll_out=$rundir/vip-poll.txt stop=$rundir/poll.stop window count t_probe t_event
-        local floor probes=() PRE_MS=$((PRE_BASE_MS + RANDOM % I))
+        local floor probes=() PRE_MS=$((PRE_BASE_MS + RANDOM % I)) busy_sched=""
+        local -A busy_from=()
         case $scenario in
         node-death | graceful) window=$((PRE_MS + D + 3000)) ;;
         crossover) window=$((PRE_MS + D + 2000)) ;;
@@ -1058,6 +1146,8 @@ run_one() {
         crash-restart) window=$((PRE_MS + CRASH_RESTART_MS + INIT_DEAD + D + 3000)) ;;
         # The pause, then a dead time and more for whatever the resumed standby does.
         paused-standby) window=$((PRE_MS + STANDBY_PAUSE_MS + D + 3000)) ;;
+        # The load, then time for whatever it held back to come out.
+        busy-host) window=$((PRE_MS + BUSY_S * 1000 + BUSY_AFTER_MS)) ;;
         esac
         count=$((window / PROBE_MS))
         poll_vip "$poll_out" $(($(now_us) + (window + 2000) * 1000)) "$stop" "$serve1" "$serve2" &
@@ -1087,6 +1177,10 @@ run_one() {
         node-death | graceful | gateway | service-death) start_probe "$rundir/probe.json" "$count" beta 100 ;;
         failback-auto) start_probe "$rundir/probe.json" "$count" alpha 100 ;;
         crossover | failback-manual | daemon-crash | crash-restart | paused-standby)
+            start_probe "$rundir/probe.json" "$count"
+            ;;
+        busy-host)
+            probe_prefix=(chrt -f "$BUSY_RT")
             start_probe "$rundir/probe.json" "$count"
             ;;
         pause) start_probe "$rundir/probe.json" $(((PRE_MS + PAUSE_MS - 100) / PROBE_MS)) ;;
@@ -1131,6 +1225,29 @@ run_one() {
             signal_daemon CONT alpha
             echo "$floor" >"$rundir/t_resume"
             ;;
+        busy-host)
+            # Where the daemons' logs stood before the load: role changes count from
+            # here. The scheduling classes are read while the nodes are settled.
+            busy_from=([alpha]=$(log_size alpha) [beta]=$(log_size beta))
+            busy_sched=$(scheduling alpha)
+            local hogs=() h
+            ip netns exec "$n1" "$PRESSURE" spin --threads "$BUSY_THREADS" --seconds "$BUSY_S" \
+                >"$rundir/hogs-alpha.log" 2>&1 &
+            hogs+=("$!")
+            ip netns exec "$n2" "$PRESSURE" spin --threads "$BUSY_THREADS" --seconds "$BUSY_S" \
+                >"$rundir/hogs-beta.log" 2>&1 &
+            hogs+=("$!")
+            pids+=("${hogs[@]}")
+            # The hogs stop by themselves after BUSY_S; by PID if they overstay.
+            if ! wait_exit $(((BUSY_S + 15) * 1000)) "${hogs[@]}"; then
+                kill -KILL "${hogs[@]}" 2>/dev/null
+                note="${note:+$note; }the load did not stop by itself"
+            fi
+            for h in "${hogs[@]}"; do
+                wait "$h" 2>/dev/null || note="${note:+$note; }a load process failed"
+            done
+            forget "${hogs[@]}"
+            ;;
         esac
         echo "$t_event" >"$rundir/t_event"
 
@@ -1167,9 +1284,15 @@ run_one() {
                     rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "$ov" "$open" "$ov_low" "$max_gap")
                 fi
             else
-                local row=$scenario
+                local row=$scenario row_extra="{}"
                 ((NVIPS > 1)) && row="$scenario, $NVIPS VIPs"
-                rows=$(row_json "$row" "$rundir/probe.json" "$move_from" "$ov" "$open" "$ov_low" "$max_gap" "$adds")
+                if [ "$scenario" = busy-host ]; then
+                    row_extra=$(jq -n -c --argjson a "$(role_changes alpha "${busy_from[alpha]}")" \
+                        --argjson b "$(role_changes beta "${busy_from[beta]}")" \
+                        --arg sched "$busy_sched" \
+                        '{role_changes: {alpha: $a, beta: $b}, scheduling: $sched}')
+                fi
+                rows=$(row_json "$row" "$rundir/probe.json" "$move_from" "$ov" "$open" "$ov_low" "$max_gap" "$adds" "$row_extra")
             fi
         fi
     fi
@@ -1197,6 +1320,7 @@ run_one() {
     summary=$(printf '%s\n' "$rows" | jq -r -s 'map("\(.row): gap \(.downtime_ms // "-") ms, lost \(.lost), overlap \(.overlap_ms // "-") ms, changes \(.changes)/\(.expected_changes)\(if (.stray_adds // 0) > 0 then ", stray adds \(.stray_adds)" else "" end)\(if .ok then "" else " NOT OK" end)") | join("; ")')
     local what=$scenario
     ((NVIPS > 1)) && what+=", $NVIPS VIPs"
+    [ "$scenario" = busy-host ] && summary+=$(printf '%s\n' "$rows" | jq -r -s 'map(select(.role_changes != null) | ", role changes \(.role_changes.alpha + .role_changes.beta), \(.scheduling)") | join("")')
     say "  $DAEMON ${I}ms $what #$rep: ${summary:-no result} ${note:+($note)}"
 }
 
@@ -1348,6 +1472,7 @@ done
 [ "$DAEMONS" != "failoverd keepalived" ] && command_line+=" DAEMONS=\"$DAEMONS\""
 [ "$FAST" != 1 ] && command_line+=" FAST=$FAST"
 [ "$FOOTPRINT" != 1 ] && command_line+=" FOOTPRINT=$FOOTPRINT"
+[ "$FO_REALTIME" != 1 ] && command_line+=" FO_REALTIME=$FO_REALTIME"
 command_line+=" sudo bench/failover.sh"
 
 jq -n \
@@ -1364,6 +1489,9 @@ jq -n \
     --argjson elapsed "$elapsed_s" \
     --argjson reps "$(for s in $SCENARIOS; do echo "$s $(reps_for "$s")"; done |
         jq -R -n '[inputs | split(" ") | {key: .[0], value: (.[1] | tonumber)}] | from_entries')" \
+    --argjson busy_threads "$BUSY_THREADS" --argjson busy_s "$BUSY_S" \
+    --argjson busy_after_ms "$BUSY_AFTER_MS" --argjson busy_rt "$BUSY_RT" \
+    --argjson fo_realtime "$FO_REALTIME" \
     --argjson ka_paths "$KA_PATHS" '
     {
         machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel,
@@ -1376,6 +1504,12 @@ jq -n \
             warn: "2 × interval", init_dead: "2 × dead",
             health: "gateway ping every 1 s, 1 s timeout, 3 failures, 1 success (keepalived vrrp_script interval is whole seconds)",
             failback_delay_s: 2,
+            busy_host: "\($busy_threads) CPU-bound threads in each node namespace (pressure spin) for \($busy_s) s, the client probing until \($busy_after_ms) ms after",
+            busy_rt: $busy_rt,
+            failoverd_scheduling: (if $fo_realtime == 1
+                then "defaults: heartbeat thread at SCHED_RR 10, memory locked"
+                else "realtime_priority = 0, lock_memory = false" end),
+            keepalived_scheduling: "defaults, as the Debian package starts it: no vrrp_rt_priority, vrrp_priority or vrrp_no_swap",
             announce: "3 GARPs 100 ms apart on takeover, refresh every 60 s",
             keepalived_paths: (if $ka_paths == 2
                 then "LAN and crossover: one VRRP instance per link in a sync group, the crossover instance with dont_track_primary"
