@@ -504,8 +504,6 @@ fn run(
     socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
 ) -> ExitCode {
-    // Before the first thread; see the function.
-    failoverd::daemon::scheduling::single_arena();
     // Colour only on a terminal: journald and log files want plain text. Lines go
     // out through a thread of their own, so a log reader that stops reading never
     // holds up the heartbeats; `_flush` writes what is left when `run` returns.

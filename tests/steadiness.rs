@@ -242,6 +242,7 @@ fn at_100ms_64_cpu_hogs_move_nothing() {
     let _one = one_at_a_time();
     let lab = Lab::new();
     let cluster = Cluster::start_with(&lab, timing(100, 500));
+    assert_realtime(&lab);
     let run = loaded(
         &lab,
         &cluster,
@@ -262,6 +263,7 @@ fn realtime_hogs_below_the_daemon_move_nothing() {
     let _one = one_at_a_time();
     let lab = Lab::new();
     let cluster = Cluster::start_with(&lab, timing(10, 100));
+    assert_realtime(&lab);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
     let run = loaded(
         &lab,
@@ -299,8 +301,9 @@ fn memory_pressure_reads_nothing_back_from_disk_and_moves_at_most_once() {
     let config = write_config_with(&lab, timing(10, 50));
     lab.serve("n1", "alpha");
     lab.serve("n2", "beta");
-    let alpha = start_copy(&lab, "n1", "alpha", &config);
-    let beta = start_copy(&lab, "n2", "beta", &config);
+    let copies = Copies::new();
+    let alpha = start_copy(&lab, &copies, "n1", "alpha", &config);
+    let beta = start_copy(&lab, &copies, "n2", "beta", &config);
     let cluster = Cluster {
         lab: &lab,
         config,
@@ -310,6 +313,7 @@ fn memory_pressure_reads_nothing_back_from_disk_and_moves_at_most_once() {
     cluster.wait_for("alpha active, beta standby", || {
         vip_on(&lab, "n1") && lab.log(&cluster.beta).contains("-> standby")
     });
+    assert_realtime(&lab);
     let daemons = [cluster.alpha.id(), cluster.beta.id()];
     let faults_before = daemons.map(major_faults);
     let run = loaded(
@@ -343,6 +347,27 @@ fn memory_pressure_reads_nothing_back_from_disk_and_moves_at_most_once() {
         },
         true,
     );
+    // The pager must have done its work, or this test would prove nothing: it
+    // pages out what is not locked (the mappings made after the start) and is
+    // refused the rest.
+    let pager = std::fs::read_dir(lab.tmpdir())
+        .expect("the lab's directory")
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .ends_with("-pressure.log")
+        })
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .find(|log| log.contains("\"rounds\""))
+        .expect("the pager's summary");
+    let summary: serde_json::Value =
+        serde_json::from_str(pager.trim()).expect("the pager's summary is JSON");
+    assert!(
+        summary["rounds"].as_u64() > Some(100) && summary["advised_bytes"].as_u64() > Some(0),
+        "the pager paged nothing out: {pager}"
+    );
     let faults_after = daemons.map(major_faults);
     assert_eq!(
         faults_before, faults_after,
@@ -356,9 +381,11 @@ fn memory_pressure_reads_nothing_back_from_disk_and_moves_at_most_once() {
     );
 }
 
-/// Starts `node` from a copy of the binary of its own; see the test above.
-fn start_copy(lab: &Lab, host: &str, node: &str, config: &Path) -> Child {
-    let copy = lab.tmpdir().join(format!("failoverd-{node}"));
+/// Starts `node` from a copy of the binary of its own; see the test above. The copy
+/// lives under target/, on the disk the build uses: a copy on a tmpfs without swap
+/// could never be paged out, and the test would prove nothing.
+fn start_copy(lab: &Lab, copies: &Copies, host: &str, node: &str, config: &Path) -> Child {
+    let copy = copies.0.join(format!("failoverd-{node}"));
     std::fs::copy(common::failoverd(), &copy).expect("copy the binary");
     let socket = node_socket(lab, node);
     let state = state_dir(lab, node);
@@ -377,4 +404,22 @@ fn start_copy(lab: &Lab, host: &str, node: &str, config: &Path) -> Child {
             state.to_str().expect("UTF-8 path"),
         ],
     )
+}
+
+/// The directory of the binaries' copies, removed with the test.
+struct Copies(PathBuf);
+
+impl Copies {
+    fn new() -> Copies {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("steadiness-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for the copies");
+        Copies(dir)
+    }
+}
+
+impl Drop for Copies {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

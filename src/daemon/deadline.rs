@@ -81,13 +81,11 @@ impl Deadline {
         Ok(())
     }
 
-    /// Resolves once the timer has fired; the next `set` arms it again.
-    pub async fn fired(&mut self) {
+    /// Resolves once the timer has fired; the next `set` arms it again. An error
+    /// (the runtime going away) is the caller's to fall back on another timer.
+    pub async fn fired(&mut self) -> io::Result<()> {
         loop {
-            let Ok(mut ready) = self.fd.readable().await else {
-                // The descriptor cannot fail to poll; never resolve rather than spin.
-                return std::future::pending().await;
-            };
+            let mut ready = self.fd.readable().await?;
             let mut expirations = [0u8; 8];
             // SAFETY: the buffer is 8 bytes, as a timerfd read needs, and lives
             // across the call.
@@ -100,7 +98,7 @@ impl Deadline {
             };
             if read == 8 {
                 self.armed = None;
-                return;
+                return Ok(());
             }
             ready.clear_ready();
         }
@@ -127,7 +125,7 @@ mod tests {
             deadline
                 .set(Some(start + Duration::from_millis(30)))
                 .expect("arm");
-            deadline.fired().await;
+            deadline.fired().await.expect("fired");
             assert!(start.elapsed() >= Duration::from_millis(30));
             // Fired and not set again: waiting must not resolve.
             let again = tokio::time::timeout(Duration::from_millis(50), deadline.fired()).await;
@@ -148,13 +146,15 @@ mod tests {
                 .expect("move");
             tokio::time::timeout(Duration::from_secs(5), deadline.fired())
                 .await
-                .expect("fires at the moved deadline");
+                .expect("fires at the moved deadline")
+                .expect("fired");
             deadline
                 .set(Some(start - Duration::from_millis(1)))
                 .expect("past");
             tokio::time::timeout(Duration::from_secs(1), deadline.fired())
                 .await
-                .expect("a past deadline fires at once");
+                .expect("a past deadline fires at once")
+                .expect("fired");
             deadline.set(None).expect("disarm");
             let disarmed = tokio::time::timeout(Duration::from_millis(30), deadline.fired()).await;
             assert!(disarmed.is_err(), "a disarmed deadline fired");

@@ -283,7 +283,10 @@ pub struct Shell<H: Host> {
     /// Roles, peers and maintenance over time, for the status page's timeline.
     history: HistoryLog,
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
-    status_tx: watch::Sender<Arc<Status>>,
+    /// Hands each second's status to the status page, when it is on. The page's
+    /// thread, at nice 10, reads the latest under a lock; the write goes through a
+    /// helper so that a reader starved while holding it can never stall this loop.
+    publisher: Option<Worker<Arc<Status>>>,
     announcing: Announcing,
     /// The check thread; see `checks`.
     checks: Checks,
@@ -374,14 +377,24 @@ impl<H: Host> Shell<H> {
             maintenance,
             "failoverd started"
         );
-        let (status_tx, status_rx) =
-            watch::channel(Arc::new(machine.status(now, SystemTime::now())));
+        let mut publisher = None;
         if let Some(listener) = listeners.http {
             if let Ok(address) = listener.local_addr() {
                 info!(%address, "status page and metrics at http://{address}/");
             }
+            let (status_tx, status_rx) =
+                watch::channel(Arc::new(machine.status(now, SystemTime::now())));
             http::spawn(listener, status_rx, config.http.hosts.clone())
                 .map_err(DaemonError::HttpThread)?;
+            publisher = Some(
+                Worker::spawn("failoverd-publish", 2, move |status| {
+                    status_tx.send_replace(status);
+                })
+                .map_err(|source| DaemonError::Worker {
+                    name: "failoverd-publish",
+                    source,
+                })?,
+            );
         }
         let shell = Shell {
             events: EventLog::new(config.events.keep, config.events.file.clone()),
@@ -393,7 +406,7 @@ impl<H: Host> Shell<H> {
             host,
             jobs,
             hook_runs,
-            status_tx,
+            publisher,
             announcing,
             checks,
             role,
@@ -527,7 +540,11 @@ impl<H: Host> Shell<H> {
                     }
                     machine.handle(Instant::now().into_std(), Input::Shutdown);
                 }
-                () = async { match deadline.as_mut() { Some(d) => d.fired().await, None => std::future::pending().await } } => {
+                fired = async { match deadline.as_mut() { Some(d) => d.fired().await, None => std::future::pending().await } } => {
+                    if let Err(err) = fired {
+                        warn!("the timerfd for the heartbeat deadline failed, using a timer: {err}");
+                        deadline = None;
+                    }
                     // Read the clock on waking rather than trusting the deadline.
                     machine.handle_timeout(Instant::now().into_std());
                 }
@@ -650,8 +667,9 @@ impl<H: Host> Shell<H> {
     }
 
     fn publish(&self, machine: &Machine) {
-        if self.status_tx.receiver_count() > 0 {
-            self.status_tx.send_replace(Arc::new(self.status(machine)));
+        if let Some(publisher) = &self.publisher {
+            // A page still behind on the last one skips this one.
+            let _ = publisher.submit(Arc::new(self.status(machine)));
         }
     }
 

@@ -5,8 +5,10 @@
 //!
 //! Both are asked for on the thread that runs the loop and the links' receivers (the
 //! main thread), after the other threads have started, and again on a reload. The
-//! policy carries SCHED_RESET_ON_FORK, so hook processes, checks and any thread
-//! started later run at normal priority. What the kernel refuses is logged and shown
+//! threads the loop waits on (they enlist, see [`helper_started`]) run one step
+//! below it; every policy carries SCHED_RESET_ON_FORK, so hook processes, the
+//! processes checks run and any thread not enlisted (the status page's) run at
+//! normal priority. What the kernel refuses is logged and shown
 //! in the status with the reason and the fix; it never stops the daemon, which works
 //! at normal priority too, only less steadily on a starved host.
 
@@ -62,11 +64,7 @@ impl Standing {
         // The helpers first: were the loop realtime and they not, one holding a lock
         // the loop needs (a queue, the allocator's) while a busy host starves it
         // would stall the loop all the same.
-        let helper = if priority == 0 {
-            0
-        } else {
-            (priority - 1).max(1)
-        };
+        let helper = helper_priority(priority);
         let (helpers, refused) = set_helpers(helper);
         match set_policy(0, priority) {
             Ok(()) if priority == 0 => {
@@ -90,10 +88,20 @@ impl Standing {
                 }
             }
             Err(err) => {
+                // The helpers must not stay above the loop, nor the status say other
+                // than what the loop runs at (a reload asking for more keeps what
+                // was granted before).
                 let why = refused_policy(priority, &err);
-                warn!("heartbeat thread at normal priority: {why}");
-                status.realtime_priority = 0;
-                status.realtime_off = Some(why);
+                let kept = current_priority();
+                set_helpers(helper_priority(kept));
+                status.realtime_priority = kept;
+                if kept == 0 {
+                    warn!("heartbeat thread at normal priority: {why}");
+                    status.realtime_off = Some(why);
+                } else {
+                    warn!("heartbeat thread kept at SCHED_RR {kept}: {why}");
+                    status.realtime_off = None;
+                }
             }
         }
     }
@@ -121,18 +129,42 @@ impl Standing {
     }
 }
 
-/// One malloc arena for the whole process. Call before any thread starts. glibc
-/// otherwise gives each thread that allocates an arena of its own, reserving 64 MiB
-/// of address space apiece, and mlockall counts every reserved byte against
-/// LimitMEMLOCK even though MCL_ONFAULT locks only what is touched: six threads made
-/// an address space of 350 MiB instead of 28. The daemon's threads allocate little,
-/// and seldom at the same moment, so sharing one arena costs nothing measurable.
-pub fn single_arena() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only sets a tunable; no pointer is involved.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
+/// The helpers' priority for a loop at `priority`: one step below, never below 1
+/// while the loop is realtime.
+fn helper_priority(priority: u8) -> u8 {
+    if priority == 0 {
+        0
+    } else {
+        (priority - 1).max(1)
     }
+}
+
+/// The calling thread's SCHED_RR or SCHED_FIFO priority; 0 under any other policy.
+fn current_priority() -> u8 {
+    // SAFETY: pid 0 is the calling thread; `param` lives across the call.
+    unsafe {
+        let policy = libc::sched_getscheduler(0) & !libc::SCHED_RESET_ON_FORK;
+        let mut param = libc::sched_param { sched_priority: 0 };
+        if !matches!(policy, libc::SCHED_RR | libc::SCHED_FIFO)
+            || libc::sched_getparam(0, &raw mut param) != 0
+        {
+            return 0;
+        }
+        u8::try_from(param.sched_priority).unwrap_or(0)
+    }
+}
+
+/// Puts the calling thread on the helpers' list for as long as it runs: for threads
+/// a library starts (a runtime's blocking pool), from its start hook.
+pub fn enlist_this_thread() {
+    thread_local! {
+        static ENLISTED: std::cell::RefCell<Option<HelperGuard>> = const { std::cell::RefCell::new(None) };
+    }
+    // Dropped with the thread's locals, so that the list never names a thread id
+    // that a later thread, of any process, may have taken.
+    ENLISTED.with(|slot| {
+        slot.borrow_mut().get_or_insert_with(helper_started);
+    });
 }
 
 /// The daemon's threads that the loop exchanges work with (the log, the workers,

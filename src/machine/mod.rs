@@ -298,6 +298,11 @@ pub struct Machine {
     timers: Timers,
     /// The time of the latest input, for the rules that ask whether a wait is over.
     now_hint: Instant,
+    /// A heartbeat was accepted by the input being handled: see `answer_early`.
+    heard: bool,
+    /// The deadline `poll_timeout` last gave the shell: how late a wake-up is, is
+    /// measured from it, not from a timer set in the past since (a reload's).
+    asked: std::cell::Cell<Option<Instant>>,
     /// When this daemon started: until it has listened for `dead`, it cannot say
     /// that any peer is silent (see `quorum`).
     started: Instant,
@@ -363,6 +368,8 @@ impl Machine {
             health,
             timers,
             now_hint: now,
+            heard: false,
+            asked: std::cell::Cell::new(None),
             started: now,
             next_effect: 0,
             actions: VecDeque::new(),
@@ -394,6 +401,7 @@ impl Machine {
                     Ok(hb) => self.on_heartbeat(now, link, from, &hb),
                     Err(err) => self.reject(now, Reject::Decode(err)),
                 }
+                self.answer_early(now);
             }
             Input::Heartbeat { link, from, packet } => {
                 self.on_heartbeat(now, link, from, &packet.heartbeat());
@@ -418,8 +426,12 @@ impl Machine {
     /// step, one beating on its timer and the other in the same wake-up as it hears
     /// it. The next beat is then set a sixteenth of an interval past the next one
     /// expected, so that it keeps following; should that one not come, this node
-    /// beats at most that much late, far inside any `warn`.
+    /// beats at most that much late, and never late by the peer's `warn`.
     fn answer_early(&mut self, now: Instant) {
+        // Only for a heartbeat accepted: junk and replays must not set the pace.
+        if !std::mem::take(&mut self.heard) {
+            return;
+        }
         let interval = self.settings.timing.interval;
         let Some(due) = self.timers.get(Timer::Heartbeat) else {
             return;
@@ -429,8 +441,11 @@ impl Machine {
         }
         self.renew_nonce_early(now);
         self.heartbeat();
-        self.timers
-            .set(Timer::Heartbeat, now + interval + interval / 16);
+        // Never so late that the peer would count it late: `warn` may be as short
+        // as an interval.
+        let warn = self.settings.timing.warn;
+        let slack = (interval / 16).min(warn.saturating_sub(interval) / 2);
+        self.timers.set(Timer::Heartbeat, now + interval + slack);
     }
 
     /// Renews the nonce with this interval's heartbeats rather than on a wake-up of
@@ -524,7 +539,9 @@ impl Machine {
         if self.lifecycle == Lifecycle::Exited {
             return None;
         }
-        self.timers.next()
+        let next = self.timers.next();
+        self.asked.set(next);
+        next
     }
 
     pub fn role(&self) -> Role {
@@ -610,8 +627,8 @@ impl Machine {
     fn observe(&mut self, now: Instant) {
         let gap = now.saturating_duration_since(self.now_hint);
         let late = self
-            .timers
-            .next()
+            .asked
+            .take()
             .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
         let (interval, dead) = (self.settings.timing.interval, self.settings.timing.dead);
         let stalled = gap >= dead;
@@ -667,7 +684,10 @@ impl Machine {
         let accepted = peer.accept(view, hb, &fresh, now, &mut self.events);
         self.track_peer(now, index);
         let update = match accepted {
-            Ok(update) => update,
+            Ok(update) => {
+                self.heard = true;
+                update
+            }
             // The first packets from a peer that has not heard us yet are stale by
             // design; only count them. Stale packets while it is alive are suspect.
             Err(Reject::Stale) if !alive => {

@@ -103,6 +103,8 @@ impl Checks {
             .enable_all()
             .max_blocking_threads(LOOKUP_THREADS)
             .thread_name("failoverd-lookup")
+            // The check thread waits on them, so they run at its priority.
+            .on_thread_start(crate::daemon::scheduling::enlist_this_thread)
             .build()?;
         let (orders, received) = mpsc::unbounded_channel();
         let thread = thread::Builder::new()
