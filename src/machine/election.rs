@@ -695,9 +695,15 @@ impl Machine {
     /// Takes the VIPs, at once when no live peer could be claiming them too, after a
     /// round trip of confirmations otherwise (see [`Claim`]).
     fn claim(&mut self, now: Instant, reason: Reason) {
-        // The peer whose release or departure this election answers defers to us.
+        // The peer whose release or departure this election answers defers to us,
+        // but under the majority rule only a peer that left: a holder there also
+        // lets go when it loses its majority, and two nodes that both did so, each
+        // answering the other's release once their majority is back, would both
+        // take the VIPs at once. There the releaser is a rival like any other, and
+        // the claim costs one round trip.
         let released_by = match &reason {
-            Reason::PeerReleased { peer } | Reason::PeerLeft { peer } => Some(peer.clone()),
+            Reason::PeerLeft { peer } => Some(peer.clone()),
+            Reason::PeerReleased { peer } if !self.settings.majority_rule() => Some(peer.clone()),
             _ => None,
         };
         let rivals: Vec<usize> = self
