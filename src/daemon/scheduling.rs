@@ -7,8 +7,9 @@
 //! main thread), after the other threads have started, and again on a reload. The
 //! threads the loop waits on (they enlist, see [`helper_started`]) run one step
 //! below it; every policy carries SCHED_RESET_ON_FORK, so hook processes, the
-//! processes checks run and any thread not enlisted (the status page's) run at
-//! normal priority. What the kernel refuses is logged and shown
+//! processes checks run and any thread not enlisted (the checks', whose cost must
+//! never be taken from the host's own work, and the status page's) run at normal
+//! priority. What the kernel refuses is logged and shown
 //! in the status with the reason and the fix; it never stops the daemon, which works
 //! at normal priority too, only less steadily on a starved host.
 
@@ -154,23 +155,11 @@ fn current_priority() -> u8 {
     }
 }
 
-/// Puts the calling thread on the helpers' list for as long as it runs: for threads
-/// a library starts (a runtime's blocking pool), from its start hook.
-pub fn enlist_this_thread() {
-    thread_local! {
-        static ENLISTED: std::cell::RefCell<Option<HelperGuard>> = const { std::cell::RefCell::new(None) };
-    }
-    // Dropped with the thread's locals, so that the list never names a thread id
-    // that a later thread, of any process, may have taken.
-    ENLISTED.with(|slot| {
-        slot.borrow_mut().get_or_insert_with(helper_started);
-    });
-}
-
 /// The daemon's threads that the loop exchanges work with (the log, the workers,
-/// the checks, the closer), by thread id, and the priority they run at. Not the
-/// status page's thread, which stays below normal priority so that no flood of
-/// requests can take a realtime thread's time.
+/// the closer, the status publisher), by thread id, and the priority they run at.
+/// Not the checks' thread (checks may be many and heavy), nor the status page's,
+/// which stays below normal priority so that no flood of requests can take a
+/// realtime thread's time.
 struct Helpers {
     threads: Vec<libc::pid_t>,
     priority: u8,

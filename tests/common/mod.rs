@@ -329,7 +329,12 @@ impl Lab {
     /// listens. It stops by itself after two minutes at the latest.
     pub fn serve(&self, host: &str, name: &str) -> Child {
         let port = PROBE_PORT.to_string();
+        let netprobe = netprobe();
+        let priority = OBSERVER_PRIORITY.to_string();
         let args = [
+            "-f",
+            &priority,
+            netprobe.to_str().expect("UTF-8 path"),
             "serve",
             "--port",
             &port,
@@ -338,7 +343,7 @@ impl Lab {
             "--duration",
             "120s",
         ];
-        let mut child = self.spawn(host, netprobe(), &args);
+        let mut child = self.spawn(host, "chrt", &args);
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if self.log(&child).contains("serving udp") {
@@ -402,6 +407,9 @@ impl Lab {
     pub fn probe_from(&self, host: &str, probe: &Probe) -> ProbeSummary {
         let netprobe = netprobe();
         let mut args = vec![
+            "chrt".to_owned(),
+            "-f".to_owned(),
+            OBSERVER_PRIORITY.to_string(),
             netprobe.to_str().expect("UTF-8 path").to_owned(),
             "probe".into(),
             "--target".into(),
@@ -429,7 +437,12 @@ impl Lab {
         let interval = format!("{}us", probe.interval.as_micros());
         let timeout = format!("{}us", probe.timeout.as_micros());
         let count = probe.count.to_string();
+        let netprobe = netprobe();
+        let priority = OBSERVER_PRIORITY.to_string();
         let args = [
+            "-f",
+            &priority,
+            netprobe.to_str().expect("UTF-8 path"),
             "probe",
             "--target",
             &probe.target,
@@ -442,7 +455,7 @@ impl Lab {
         ];
         RunningProbe {
             lab: self,
-            child: self.spawn("cl", netprobe(), &args),
+            child: self.spawn("cl", "chrt", &args),
             timeout: probe.timeout,
         }
     }
@@ -674,6 +687,13 @@ impl ProcessId for u32 {
         *self
     }
 }
+
+/// The realtime priority (SCHED_FIFO) of the client's probes and of the service
+/// that answers them, above the daemons' (10): the daemons run at realtime priority,
+/// and an observer or a service that they (or a parallel test's) could hold off the
+/// CPU for a moment would be measured instead of the VIP. Both are light: a
+/// datagram every few milliseconds.
+const OBSERVER_PRIORITY: u8 = 50;
 
 /// What `Lab::probe` should send; built with `Probe::new(target)` and the setters.
 #[derive(Debug, Clone)]

@@ -103,14 +103,14 @@ impl Checks {
             .enable_all()
             .max_blocking_threads(LOOKUP_THREADS)
             .thread_name("failoverd-lookup")
-            // The check thread waits on them, so they run at its priority.
-            .on_thread_start(crate::daemon::scheduling::enlist_this_thread)
             .build()?;
         let (orders, received) = mpsc::unbounded_channel();
         let thread = thread::Builder::new()
             .name("failoverd-checks".to_string())
             .spawn(move || {
-                let _helper = crate::daemon::scheduling::helper_started();
+                // Not a realtime helper: checks may be many and heavy, and what
+                // they cost must never be taken from the host's own work. Their
+                // results reach the loop through a queue that never blocks it.
                 runtime.block_on(serve(host, role, received));
                 runtime.shutdown_timeout(SHUTDOWN);
             })?;
