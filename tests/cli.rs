@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
-use std::process::{Command as Process, Output, Stdio};
+use std::process::{Command as Process, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -15,8 +15,12 @@ use failoverd::control::{Command, Response, parse_request};
 use failoverd::machine::Role;
 use failoverd::status::{EventRecord, PeerState, Status};
 
+#[path = "common/run.rs"]
+mod run;
 #[path = "common/sample.rs"]
 mod sample;
+
+use run::run_bounded;
 
 const FIXTURE: &str = include_str!("fixtures/status.json");
 /// No run of the binary in these tests should come near this.
@@ -134,26 +138,11 @@ fn temp_dir() -> PathBuf {
     dir
 }
 
-/// Runs the binary to completion, killing it if it outlives [`RUN_LIMIT`]. The
-/// outputs here are small, so polling while they sit in the pipes cannot block it.
+/// Runs the binary to completion, killing it if it outlives [`RUN_LIMIT`].
 fn failoverd(args: &[&str]) -> Output {
-    let mut child = Process::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args(args)
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            panic!("failoverd {args:?} still running after {RUN_LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
+    let mut command = Process::new(env!("CARGO_BIN_EXE_failoverd"));
+    command.args(args).env_remove("NO_COLOR");
+    run_bounded(command, RUN_LIMIT)
 }
 
 fn code(output: &Output) -> i32 {

@@ -6,12 +6,16 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// No run of the binary or a hook in these tests should come near this.
+#[path = "common/run.rs"]
+mod run;
+
+use run::run_bounded;
+
 const RUN_LIMIT: Duration = Duration::from_secs(20);
 
 fn fixtures(name: &str) -> PathBuf {
@@ -53,22 +57,8 @@ impl Drop for TempDir {
 }
 
 /// Runs a program to completion, killing it if it outlives [`RUN_LIMIT`].
-fn run(mut command: Command) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            panic!("{command:?} still running after {RUN_LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
+fn run(command: Command) -> Output {
+    run_bounded(command, RUN_LIMIT)
 }
 
 fn failoverd(args: &[&str]) -> Output {

@@ -6,14 +6,16 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+#[path = "common/run.rs"]
+mod run;
 #[path = "common/sample.rs"]
 mod sample;
 
+use run::run_bounded;
 use sample::Sample;
 
 /// No run of the binary in these tests should come near this.
@@ -21,22 +23,9 @@ const RUN_LIMIT: Duration = Duration::from_secs(20);
 
 /// Runs the binary to completion, killing it if it outlives [`RUN_LIMIT`].
 fn failoverd(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            panic!("failoverd {args:?} still running after {RUN_LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_failoverd"));
+    command.args(args);
+    run_bounded(command, RUN_LIMIT)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -399,3 +399,67 @@ impl Drop for Copies {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A node the kernel refuses realtime priority and locked memory (no CAP_SYS_NICE
+/// or CAP_IPC_LOCK, both limits 0, as under a unit without `LimitRTPRIO` and
+/// `LimitMEMLOCK`) runs all the same, and its status and log say what was refused
+/// and what to grant.
+#[test]
+fn a_node_refused_realtime_says_why_and_runs() {
+    let _one = one_at_a_time();
+    let lab = Lab::new();
+    let config = write_config_with(&lab, timing(100, 500));
+    lab.serve("n1", "alpha");
+    lab.serve("n2", "beta");
+    let alpha = start_daemon(&lab, "n1", "alpha", &config);
+    let failoverd = common::failoverd();
+    let socket = node_socket(&lab, "beta");
+    let state = state_dir(&lab, "beta");
+    let beta = lab.spawn(
+        "n2",
+        "setpriv",
+        &[
+            "--bounding-set=-sys_nice,-ipc_lock",
+            "--",
+            "prlimit",
+            "--rtprio=0",
+            "--memlock=0",
+            "--",
+            failoverd.to_str().expect("UTF-8 path"),
+            "run",
+            "--config",
+            config.to_str().expect("UTF-8 path"),
+            "--node",
+            "beta",
+            "--socket",
+            socket.to_str().expect("UTF-8 path"),
+            "--state-dir",
+            state.to_str().expect("UTF-8 path"),
+        ],
+    );
+    let cluster = Cluster {
+        lab: &lab,
+        config,
+        alpha,
+        beta,
+    };
+    cluster.wait_for("alpha active, beta standby", || {
+        vip_on(&lab, "n1") && lab.log(&cluster.beta).contains("-> standby")
+    });
+    let beta = status_of(&lab, "beta").scheduling;
+    assert_eq!(beta.realtime_priority, 0, "{beta:?}");
+    let why = beta.realtime_off.clone().unwrap_or_default();
+    assert!(why.contains("LimitRTPRIO=10"), "{beta:?}");
+    assert!(!beta.memory_locked, "{beta:?}");
+    let why = beta.memory_off.clone().unwrap_or_default();
+    assert!(why.contains("LimitMEMLOCK="), "{beta:?}");
+    let log = lab.log(&cluster.beta);
+    assert!(
+        log.contains("heartbeat thread at normal priority: SCHED_RR 10 refused")
+            && log.contains("memory not locked: mlockall refused"),
+        "{log}"
+    );
+    // Alpha, granted both, says so.
+    let alpha = status_of(&lab, "alpha").scheduling;
+    assert_eq!((alpha.realtime_priority, alpha.memory_locked), (10, true));
+}
