@@ -81,8 +81,8 @@ impl Deadline {
         Ok(())
     }
 
-    /// Resolves once the timer has fired; the next `set` arms it again. An error
-    /// (the runtime going away) is the caller's to fall back on another timer.
+    /// Resolves once the timer has fired; the next `set` arms it again. It fails
+    /// only when the runtime goes away.
     pub async fn fired(&mut self) -> io::Result<()> {
         loop {
             let mut ready = self.fd.readable().await?;

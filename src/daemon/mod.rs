@@ -103,6 +103,9 @@ pub enum DaemonError {
     /// The status page's thread could not be started (out of threads or memory).
     #[error("cannot start the status page's thread: {0}")]
     HttpThread(io::Error),
+    /// No timerfd for the machine's deadline (out of descriptors or memory).
+    #[error("cannot create the timerfd for the heartbeat deadline: {0}")]
+    Deadline(io::Error),
     /// The kernel gave no random seed for the heartbeat nonces (getrandom(2)).
     #[error("cannot read a random seed for the heartbeat nonces (getrandom): {0}")]
     Seed(io::Error),
@@ -269,6 +272,8 @@ pub struct Inputs {
     requests: mpsc::Receiver<Pending>,
     probed: mpsc::UnboundedReceiver<(u64, Result<Vec<Sighting>, String>)>,
     conflicts: mpsc::Receiver<Sighting>,
+    /// The machine's next deadline; see `deadline`.
+    deadline: deadline::Deadline,
 }
 
 /// What the loop needs besides the machine.
@@ -427,6 +432,7 @@ impl<H: Host> Shell<H> {
             requests,
             probed,
             conflicts,
+            deadline: deadline::Deadline::new().map_err(DaemonError::Deadline)?,
         };
         Ok((shell, machine, inputs))
     }
@@ -447,14 +453,6 @@ impl<H: Host> Shell<H> {
         let mut publish = tokio::time::interval(Duration::from_secs(1));
         tokio::pin!(shutdown);
         let mut shutdown_requested = false;
-        // The machine's deadline as a timerfd: see `deadline` for why not a tokio
-        // timer. Should the kernel refuse one (out of descriptors), a tokio timer.
-        let mut deadline = deadline::Deadline::new()
-            .inspect_err(|err| warn!("no timerfd for the heartbeat deadline, using a timer: {err}"))
-            .ok();
-        let timer = tokio::time::sleep(Duration::from_secs(3600));
-        tokio::pin!(timer);
-        let mut armed = None;
         loop {
             if !self.perform(&mut machine) {
                 info!("handover complete, exiting");
@@ -477,19 +475,11 @@ impl<H: Host> Shell<H> {
                     shown = line;
                 }
             }
-            let next = machine.poll_timeout();
-            if let Some(timerfd) = &mut deadline
-                && let Err(err) = timerfd.set(next)
-            {
-                warn!("cannot arm the timerfd for the heartbeat deadline, using a timer: {err}");
-                deadline = None;
-            }
-            if deadline.is_none() && armed != Some(next) {
-                let at = next
-                    .map(Instant::from_std)
-                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-                timer.as_mut().reset(at);
-                armed = Some(next);
+            // The machine's deadline as a timerfd: see `deadline` for why not a
+            // tokio timer. Neither call fails on a descriptor that was created.
+            if let Err(err) = inputs.deadline.set(machine.poll_timeout()) {
+                error!("cannot arm the heartbeat deadline, exiting: {err}");
+                return;
             }
             tokio::select! {
                 Some(d) = inputs.datagrams.recv() => {
@@ -540,18 +530,15 @@ impl<H: Host> Shell<H> {
                     }
                     machine.handle(Instant::now().into_std(), Input::Shutdown);
                 }
-                fired = async { match deadline.as_mut() { Some(d) => d.fired().await, None => std::future::pending().await } } => {
+                fired = inputs.deadline.fired() => {
+                    // Only a runtime going away fails a wait on a descriptor: without
+                    // timeouts the machine would neither beat nor judge, so stop,
+                    // and let systemd start the daemon again.
                     if let Err(err) = fired {
-                        warn!("the timerfd for the heartbeat deadline failed, using a timer: {err}");
-                        deadline = None;
+                        error!("waiting for the heartbeat deadline failed, exiting: {err}");
+                        return;
                     }
                     // Read the clock on waking rather than trusting the deadline.
-                    machine.handle_timeout(Instant::now().into_std());
-                }
-                () = &mut timer, if deadline.is_none() => {
-                    // A fired timer stays ready: it is set again next round, even
-                    // for the same deadline.
-                    armed = None;
                     machine.handle_timeout(Instant::now().into_std());
                 }
             }
