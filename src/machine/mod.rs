@@ -632,7 +632,11 @@ impl Machine {
             .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
         let (interval, dead) = (self.settings.timing.interval, self.settings.timing.dead);
         let stalled = gap >= dead;
-        if stalled || late >= interval {
+        // One starvation is one episode: the deadlines it left behind are still past
+        // on the inputs that follow the first, and counting them again would date
+        // the episode from after it, when the peers' silence is no longer excused.
+        let ongoing = self.timers.pending(Timer::Resumed, now);
+        if stalled || (late >= interval && !ongoing) {
             self.timers.set(Timer::Resumed, now + interval);
             let yields = stalled && self.role() == Role::Active;
             if yields {

@@ -589,6 +589,16 @@ impl Sim {
         self.drain(i);
     }
 
+    /// Node i's timeouts now, as its loop runs them once its deadline has passed.
+    pub fn timeout(&mut self, i: usize) {
+        let now = self.now;
+        if let Some(m) = self.nodes[i].machine.as_mut() {
+            let _ = m.poll_timeout();
+            m.handle_timeout(now);
+        }
+        self.drain(i);
+    }
+
     pub fn restart(&mut self, i: usize) {
         self.note(format!("start the daemon on {}", self.name(i)));
         self.nodes[i].paused = false;

@@ -8,7 +8,8 @@
 use std::time::{Duration, SystemTime};
 
 use failoverd::config::{Config, Failback, LiveVip};
-use failoverd::machine::{Event, Order, Role};
+use failoverd::machine::health::Run;
+use failoverd::machine::{Event, Input, Order, Role};
 
 use crate::harness::{Sim, config, ms};
 
@@ -177,6 +178,36 @@ fn a_standby_woken_late_does_not_blame_its_peer() {
     let status = sim.machine(1).status(sim.now, SystemTime::now());
     assert_eq!(status.starved.count, 1);
     assert!(status.starved.longest_ms.is_some_and(|ms| ms >= 200.0));
+}
+
+/// The same, woken first by a check's run rather than by its deadline: the
+/// timeouts that follow belong to the same starvation, which still dates from
+/// before the pause (a test in namespaces saw the standby take the VIP).
+#[test]
+fn a_standby_woken_late_by_another_input_first_does_not_blame_its_peer() {
+    let mut sim = Sim::settled(fighting(), 306);
+    let dead = sim.config.timing.dead;
+    sim.run_until(ms(1000), |s| s.gap(0, 1) >= ms(60));
+    sim.pause(1, None);
+    sim.run_for(dead * 2);
+    sim.resume(1);
+    let _ = sim.machine(1).poll_timeout();
+    let run = Run {
+        passed: true,
+        took: ms(1),
+        detail: String::new(),
+    };
+    sim.input(
+        1,
+        Input::Check {
+            index: 0,
+            run: &run,
+        },
+    );
+    sim.timeout(1);
+    sim.run_for(ms(2000));
+    assert_eq!(sim.holders(), vec![0]);
+    assert!(!sim.has_event(1, |e| matches!(e, Event::PeerDead { .. })));
 }
 
 /// A standby starved again and again still replaces a holder that is really dead:
