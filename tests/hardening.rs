@@ -258,13 +258,18 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
         authenticated <= budget,
         "beta authenticated {authenticated} junk datagrams in {lasted:?}, more than {budget}"
     );
-    // The LAN's own heartbeats share the flooded socket's buffer with the junk: they
-    // may be lost or late. Nothing may move.
+    // The LAN's own heartbeats share the flooded socket's buffer with the junk, and
+    // the link's reader rests after 128 datagrams in 10 ms: they may be lost, the LAN
+    // link even declared dead while the crossover carries alpha. Alpha itself may
+    // not be lost, and nothing may move.
     let moved: Vec<&str> = log
         .get(from..)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains(" dead") || l.contains(" -> "))
+        .filter(|l| {
+            (l.contains(" dead") && !l.contains("link lan to alpha dead (peer still alive"))
+                || l.contains(" -> ")
+        })
         .collect();
     assert!(
         moved.is_empty(),
