@@ -8,7 +8,8 @@
 //! a takeover's slowest part. The lot ends at the first effect of another kind,
 //! which waits for all of it; each VIP's outcome is still its own effect's. Adds
 //! go out in the file's order and removals in the reverse, so the first VIP is
-//! the first added and the last removed.
+//! the first added and the last removed. Adds the machine marked `announce` are
+//! announced a batch at a time as the kernel acknowledges them, within the lot.
 //!
 //! What the machine asks for beside the order ([`Jobs::beside`]: a withdrawal, a
 //! hook that only notifies) runs at once in a task of its own, and reports back
@@ -25,12 +26,19 @@ use tracing::{debug, warn};
 
 use super::hooks::HookStatus;
 use super::host::Host;
+use super::vip::LinkInfo;
 use crate::duration::format_duration;
 use crate::machine::{Effect, EffectId, Outcome, VipFailure, VipFailureKind, VipTarget};
 use crate::status::{HookRun, millis, rfc3339};
 
 /// Most VIP lookups at start in flight at once.
 const LOOKUPS: usize = 64;
+
+/// VIPs added between two announcements while a lot of adds is under way: small
+/// enough that the first VIPs' clients hear of a takeover within a millisecond or
+/// so, large enough that a thousand VIPs take few pauses (each waits for its
+/// batch's last acknowledgement before the next batch goes out).
+const ANNOUNCE_BATCH: usize = 32;
 
 /// Hook runs kept for `failoverd status`.
 const HOOK_HISTORY: usize = 20;
@@ -129,15 +137,21 @@ impl<H: Host> Executor<H> {
         kind: VipKind,
         run: Vec<(EffectId, Effect)>,
     ) -> Vec<(EffectId, Outcome)> {
-        let (ids, vips): (Vec<EffectId>, Vec<VipTarget>) = run
-            .into_iter()
-            .filter_map(|(id, effect)| match effect {
-                Effect::AddVip(vip) | Effect::RemoveVip(vip) => Some((id, vip)),
-                _ => None,
-            })
-            .unzip();
+        let mut ids = Vec::with_capacity(run.len());
+        let mut vips = Vec::with_capacity(run.len());
+        let mut announce = Vec::with_capacity(run.len());
+        for (id, effect) in run {
+            let (vip, early) = match effect {
+                Effect::AddVip { vip, announce } => (vip, announce),
+                Effect::RemoveVip(vip) => (vip, false),
+                _ => continue,
+            };
+            ids.push(id);
+            vips.push(vip);
+            announce.push(early);
+        }
         let results = match kind {
-            VipKind::Add => self.host.add_vips(&vips).await,
+            VipKind::Add => self.add_announcing(&vips, &announce).await,
             VipKind::Remove => {
                 self.announcing.cancel();
                 // Last in, first out: the first VIP of the file, added first, goes
@@ -173,13 +187,68 @@ impl<H: Host> Executor<H> {
             .collect()
     }
 
+    /// Adds `vips` [`ANNOUNCE_BATCH`] at a time and, before the next batch goes
+    /// out, sends one announcement round for the VIPs of the batch that were added
+    /// and asked for it (`announce`, in step with `vips`): the clients of the first
+    /// VIPs hear of a takeover while the kernel still works through the rest, which
+    /// takes it about 25 ms for a thousand.
+    async fn add_announcing(
+        &self,
+        vips: &[VipTarget],
+        announce: &[bool],
+    ) -> Vec<Result<(), VipFailure>> {
+        let mut results = Vec::with_capacity(vips.len());
+        let mut links: BTreeMap<String, Option<LinkInfo>> = BTreeMap::new();
+        let mut warned = false;
+        for (batch, flags) in vips
+            .chunks(ANNOUNCE_BATCH)
+            .zip(announce.chunks(ANNOUNCE_BATCH))
+        {
+            let outcomes = self.host.add_vips(batch).await;
+            let mut by_interface: BTreeMap<&str, Vec<IpAddr>> = BTreeMap::new();
+            for ((vip, &early), outcome) in batch.iter().zip(flags).zip(&outcomes) {
+                debug!(vip = %vip, result = ?outcome, "add");
+                if early && outcome.is_ok() {
+                    by_interface
+                        .entry(vip.interface.as_str())
+                        .or_default()
+                        .push(vip.address);
+                }
+            }
+            for (interface, addresses) in by_interface {
+                if !links.contains_key(interface) {
+                    let info = match self.host.link(interface).await {
+                        Ok(info) => Some(info),
+                        Err(err) => {
+                            warn!("cannot announce on {interface}: {err}");
+                            None
+                        }
+                    };
+                    links.insert(interface.to_string(), info);
+                }
+                if let Some(Some(info)) = links.get(interface)
+                    && let Err(err) = self.host.announce(info, &addresses)
+                    && !std::mem::replace(&mut warned, true)
+                {
+                    warn!("announcing VIPs: {err}");
+                }
+            }
+            results.extend(outcomes);
+        }
+        results
+    }
+
     async fn perform(&self, effect: Effect) -> Outcome {
         match effect {
             Effect::FindStale { vips } => Outcome::Present(find_stale(&self.host, &vips).await),
-            Effect::AddVip(vip) => {
-                let result = self.host.add_vip(&vip).await;
-                debug!(vip = %vip, ?result, "add");
-                Outcome::Vip(result)
+            Effect::AddVip { vip, announce } => {
+                let mut results = self.add_announcing(&[vip], &[announce]).await;
+                Outcome::Vip(results.pop().unwrap_or_else(|| {
+                    Err(VipFailure {
+                        kind: VipFailureKind::Transient,
+                        message: "add: no outcome reported".to_string(),
+                    })
+                }))
             }
             Effect::RemoveVip(vip) => {
                 self.announcing.cancel();
@@ -191,12 +260,16 @@ impl<H: Host> Executor<H> {
                 vips,
                 rounds,
                 interval,
+                delay,
             } => {
                 spawn_announce(
                     self.host.clone(),
-                    vips,
-                    rounds,
-                    interval,
+                    Rounds {
+                        vips,
+                        rounds,
+                        interval,
+                        delay,
+                    },
                     self.announcing.clone(),
                 );
                 Outcome::Done
@@ -249,7 +322,7 @@ enum VipKind {
 impl VipKind {
     fn of(effect: &Effect) -> Option<VipKind> {
         match effect {
-            Effect::AddVip(_) => Some(VipKind::Add),
+            Effect::AddVip { .. } => Some(VipKind::Add),
             Effect::RemoveVip(_) => Some(VipKind::Remove),
             _ => None,
         }
@@ -307,15 +380,24 @@ impl<H: Host> Jobs<H> {
     }
 }
 
-/// Announces the VIPs `rounds` times, `interval` apart, without holding up the
-/// caller: the first round goes out at once.
-pub fn spawn_announce<H: Host>(
-    host: H,
-    vips: Vec<VipTarget>,
-    rounds: u32,
-    interval: Duration,
-    announcing: Announcing,
-) {
+/// What [`spawn_announce`] sends: `vips`, `rounds` times, `interval` apart, the
+/// first round `delay` from now.
+pub struct Rounds {
+    pub vips: Vec<VipTarget>,
+    pub rounds: u32,
+    pub interval: Duration,
+    pub delay: Duration,
+}
+
+/// Announces the VIPs as `rounds` says without holding up the caller. A removal
+/// (`announcing` cancelled) ends the rounds not yet sent.
+pub fn spawn_announce<H: Host>(host: H, rounds: Rounds, announcing: Announcing) {
+    let Rounds {
+        vips,
+        rounds,
+        interval,
+        delay,
+    } = rounds;
     if vips.is_empty() || rounds == 0 {
         return;
     }
@@ -336,8 +418,9 @@ pub fn spawn_announce<H: Host>(
             }
         }
         for round in 0..rounds {
-            if round > 0 {
-                tokio::time::sleep(interval).await;
+            let wait = if round == 0 { delay } else { interval };
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
             if announcing.epoch() != epoch {
                 return;
@@ -539,7 +622,10 @@ mod tests {
             let jobs = Executor::new(host.clone(), done).spawn();
             let vips = [vip("198.18.1.1"), vip("198.18.1.2"), vip("198.18.1.3")];
             let mut queue = Vec::new();
-            queue.extend(vips.iter().cloned().map(Effect::AddVip));
+            queue.extend(vips.iter().cloned().map(|vip| Effect::AddVip {
+                vip,
+                announce: false,
+            }));
             queue.push(hook(Hook::Start));
             queue.push(hook(Hook::Stop));
             queue.extend(vips.iter().cloned().map(Effect::RemoveVip));
@@ -651,11 +737,137 @@ mod tests {
                 timeout: Duration::from_secs(30),
             };
             jobs.beside(EffectId(1), hook);
-            assert!(jobs.queue(EffectId(2), Effect::AddVip(vip("198.18.0.10"))));
+            let add = Effect::AddVip {
+                vip: vip("198.18.0.10"),
+                announce: true,
+            };
+            assert!(jobs.queue(EffectId(2), add));
             let first = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
             let (id, outcome) = first.expect("the add waited").unwrap();
             assert_eq!(id, EffectId(2));
             assert_eq!(outcome, Outcome::Vip(Ok(())));
+        });
+    }
+
+    /// A host that logs adds and announcements in the order they happen, and
+    /// refuses to add the addresses in `refuse`.
+    #[derive(Clone, Default)]
+    struct Recorder {
+        log: Arc<Mutex<Vec<String>>>,
+        refuse: Vec<IpAddr>,
+    }
+
+    impl Host for Recorder {
+        async fn add_vip(&self, vip: &VipTarget) -> Result<(), VipFailure> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("add {}", vip.address));
+            if self.refuse.contains(&vip.address) {
+                return Err(VipFailure {
+                    kind: VipFailureKind::Refused,
+                    message: format!("adding {vip}: refused"),
+                });
+            }
+            Ok(())
+        }
+
+        async fn remove_vip(&self, _vip: &VipTarget) -> Result<(), VipFailure> {
+            Ok(())
+        }
+
+        async fn has_vip(&self, _vip: &VipTarget) -> Result<bool, VipFailure> {
+            Ok(false)
+        }
+
+        async fn link(&self, _interface: &str) -> Result<LinkInfo, VipError> {
+            Ok(LinkInfo {
+                index: 2,
+                mac: [2, 0, 0, 0, 0, 1],
+                up: true,
+            })
+        }
+
+        fn announce(&self, _link: &LinkInfo, addresses: &[IpAddr]) -> Result<(), AnnounceError> {
+            let list: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
+            let line = format!("announce {}", list.join(" "));
+            self.log.lock().unwrap().push(line);
+            Ok(())
+        }
+
+        async fn probe(
+            &self,
+            _vips: &[VipTarget],
+            _window: Duration,
+        ) -> Result<Vec<Sighting>, ProbeError> {
+            Ok(Vec::new())
+        }
+
+        async fn watch(
+            &self,
+            _vips: Vec<VipTarget>,
+            _tx: mpsc::Sender<Sighting>,
+        ) -> Result<(), ProbeError> {
+            std::future::pending().await
+        }
+
+        async fn run_hook(
+            &self,
+            _hook: Hook,
+            _program: &Path,
+            _env: &[(String, String)],
+            _timeout: Duration,
+        ) -> HookOutcome {
+            HookOutcome {
+                status: HookStatus::Exited(0),
+                duration: Duration::ZERO,
+            }
+        }
+    }
+
+    /// With many VIPs the first ones' clients must not wait for the last add: each
+    /// batch is announced before the next goes out, and only what was added and
+    /// asked for it is announced.
+    #[test]
+    fn a_lot_of_adds_announces_each_batch_before_the_next() {
+        block_on(async {
+            let address = |n: usize| -> IpAddr { format!("198.18.4.{n}").parse().unwrap() };
+            let host = Recorder {
+                refuse: vec![address(3)],
+                ..Recorder::default()
+            };
+            let (done, mut outcomes) = mpsc::unbounded_channel();
+            let jobs = Executor::new(host.clone(), done).spawn();
+            let count = 2 * ANNOUNCE_BATCH + 6;
+            for n in 1..=count {
+                let effect = Effect::AddVip {
+                    vip: vip(&address(n).to_string()),
+                    announce: n != 5,
+                };
+                assert!(jobs.queue(EffectId(n as u64), effect));
+            }
+            for _ in 1..=count {
+                let next = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
+                next.expect("the adds stalled")
+                    .expect("the executor stopped");
+            }
+            let announced = |range: std::ops::RangeInclusive<usize>| {
+                let list: Vec<String> = range
+                    .filter(|&n| n != 3 && n != 5)
+                    .map(|n| address(n).to_string())
+                    .collect();
+                format!("announce {}", list.join(" "))
+            };
+            let mut expected = Vec::new();
+            for batch in [
+                1..=ANNOUNCE_BATCH,
+                ANNOUNCE_BATCH + 1..=2 * ANNOUNCE_BATCH,
+                2 * ANNOUNCE_BATCH + 1..=count,
+            ] {
+                expected.extend(batch.clone().map(|n| format!("add {}", address(n))));
+                expected.push(announced(batch));
+            }
+            assert_eq!(*host.log.lock().unwrap(), expected);
         });
     }
 }

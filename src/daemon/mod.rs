@@ -493,6 +493,12 @@ impl<H: Host> Shell<H> {
                 Some((id, outcome)) = inputs.done.recv() => {
                     let now = Instant::now().into_std();
                     machine.handle(now, Input::Done { id, outcome: &outcome });
+                    // A lot of VIPs reports a thousand outcomes at once: taken in
+                    // one wake-up, the release heartbeat that waits on the last
+                    // goes out without a loop turn per outcome before it.
+                    while let Ok((id, outcome)) = inputs.done.try_recv() {
+                        machine.handle(now, Input::Done { id, outcome: &outcome });
+                    }
                 }
                 Some((id, result)) = inputs.probed.recv() => {
                     let now = Instant::now().into_std();
@@ -574,9 +580,12 @@ impl<H: Host> Shell<H> {
                     interval,
                 } => executor::spawn_announce(
                     self.host.clone(),
-                    vips,
-                    rounds,
-                    interval,
+                    executor::Rounds {
+                        vips,
+                        rounds,
+                        interval,
+                        delay: Duration::ZERO,
+                    },
                     self.announcing.clone(),
                 ),
                 Action::Probe { id, vips, window } => {

@@ -208,7 +208,7 @@ impl Machine {
         for i in 0..self.settings.vips.len() {
             match self.election.vips[i] {
                 VipState::Failed { retry_at } if adding && now >= retry_at => {
-                    let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
+                    let id = self.add_effect(i);
                     self.election.vips[i] = VipState::Adding(id);
                     added = true;
                 }
@@ -229,8 +229,7 @@ impl Machine {
             }
         }
         if added {
-            let effect = self.announce_effect(self.settings.announce.rounds);
-            self.effect(effect);
+            self.announce_after_adds();
         }
         self.arm_vip_retry();
     }
@@ -506,7 +505,7 @@ mod tests {
                     Action::Effect { id, effect } | Action::Notify { id, effect } => {
                         let outcome = match effect {
                             Effect::FindStale { .. } => Outcome::Present(Vec::new()),
-                            Effect::AddVip(_) => Outcome::Vip(Ok(())),
+                            Effect::AddVip { .. } => Outcome::Vip(Ok(())),
                             Effect::RemoveVip(vip) => {
                                 removals.push((now, vip.to_string()));
                                 Outcome::Vip(if removals_fail {

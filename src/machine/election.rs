@@ -812,14 +812,11 @@ impl Machine {
         self.transition(now, Phase::Active(active), reason);
         for i in 0..self.settings.vips.len() {
             if found || self.election.vips[i] != VipState::Held {
-                let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
+                let id = self.add_effect(i);
                 self.election.vips[i] = VipState::Adding(id);
             }
         }
-        if !self.settings.vips.is_empty() {
-            let effect = self.announce_effect(self.settings.announce.rounds);
-            self.effect(effect);
-        }
+        self.announce_after_adds();
         let refresh = self.settings.announce.refresh.map(|r| now + r);
         self.timers.set_or_stop(Timer::Refresh, refresh);
         if keep {

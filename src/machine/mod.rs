@@ -137,14 +137,22 @@ pub enum Effect {
     FindStale {
         vips: Vec<VipTarget>,
     },
-    AddVip(VipTarget),
+    /// Add the VIP. With `announce`, the shell sends the VIP's first announcement
+    /// round as soon as the kernel has acknowledged the add, ahead of the rest of a
+    /// lot of adds: with a thousand VIPs, the clients of the first need not wait
+    /// for the last. The `Announce` queued after the adds carries the later rounds.
+    AddVip {
+        vip: VipTarget,
+        announce: bool,
+    },
     RemoveVip(VipTarget),
-    /// Announce the VIPs `rounds` times, `interval` apart; the rounds run in the
-    /// background, so this effect completes at once.
+    /// Announce the VIPs `rounds` times, `interval` apart, the first round `delay`
+    /// from now; the rounds run in the background, so this effect completes at once.
     Announce {
         vips: Vec<VipTarget>,
         rounds: u32,
         interval: Duration,
+        delay: Duration,
     },
     RunHook {
         hook: Hook,
@@ -948,13 +956,29 @@ impl Machine {
         }
     }
 
-    fn announce_effect(&self, rounds: u32) -> Effect {
-        Effect::Announce {
-            vips: self.settings.vips.clone(),
-            rounds,
-            interval: self.settings.announce.interval,
+    /// Adds VIP `i`, whose first announcement round goes out with the add (see
+    /// [`Effect::AddVip`]); [`Machine::announce_after_adds`] queues the rest.
+    fn add_effect(&mut self, i: usize) -> EffectId {
+        self.effect(Effect::AddVip {
+            vip: self.settings.vips[i].clone(),
+            announce: self.settings.announce.rounds > 0,
+        })
+    }
+
+    /// The announcement rounds after the first, which the adds just queued sent
+    /// each as its VIP was added: one interval after them, behind them in the queue.
+    fn announce_after_adds(&mut self) {
+        let announce = &self.settings.announce;
+        if announce.rounds > 1 && !self.settings.vips.is_empty() {
+            self.effect(Effect::Announce {
+                vips: self.settings.vips.clone(),
+                rounds: announce.rounds - 1,
+                interval: announce.interval,
+                delay: announce.interval,
+            });
         }
     }
+
 
     fn announce_action(&self, rounds: u32) -> Action {
         Action::Announce {

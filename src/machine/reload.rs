@@ -221,11 +221,10 @@ impl Machine {
         }
         if matches!(self.election.phase, Phase::Active(_)) && !added.is_empty() {
             for &i in &added {
-                let id = self.effect(Effect::AddVip(self.settings.vips[i].clone()));
+                let id = self.add_effect(i);
                 self.election.vips[i] = VipState::Adding(id);
             }
-            let effect = self.announce_effect(self.settings.announce.rounds);
-            self.effect(effect);
+            self.announce_after_adds();
         }
     }
 }

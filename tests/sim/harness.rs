@@ -1121,7 +1121,7 @@ impl Sim {
                     .collect();
                 (MS, Outcome::Present(found))
             }
-            Effect::AddVip(vip) => {
+            Effect::AddVip { vip, announce } => {
                 let v = index(vip.address);
                 let ok = !self.nodes[i].vip_adds_fail;
                 self.nodes[i].adds.push(AddAttempt { at: t, vip: v, ok });
@@ -1152,6 +1152,12 @@ impl Sim {
                 }
                 if ok {
                     self.nodes[i].vips[v] = true;
+                    // The shell announces a VIP that asks for it as the add is
+                    // acknowledged.
+                    if announce {
+                        self.nodes[i].announces.push(t);
+                        self.conflicts_from(i);
+                    }
                     (MS, Outcome::Vip(Ok(())))
                 } else {
                     let kind = self.rng.pick(&[
