@@ -24,6 +24,7 @@ fn sample() -> Heartbeat<'static> {
         nonce: 99,
         echo: 77,
         votes: None,
+        quiet: false,
         cluster: "web".into(),
         node: "alpha".into(),
     }

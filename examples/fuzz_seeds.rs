@@ -259,6 +259,7 @@ fn heartbeats() -> Vec<Heartbeat<'static>> {
         nonce: 0x0102_0304_0506_0708,
         echo: 0,
         votes: None,
+        quiet: false,
         cluster: "web".into(),
         node: "alpha".into(),
     };

@@ -69,6 +69,7 @@ fn flood(lab: &Lab, count: u32, limit: Duration) -> std::thread::JoinHandle<u32>
                 nonce: 1,
                 echo: 1,
                 votes: None,
+                quiet: false,
                 cluster: "e2e".into(),
                 node: "alpha".into(),
             };

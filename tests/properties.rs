@@ -99,6 +99,7 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat<'static>> {
                 nonce,
                 echo,
                 votes: votes.map(|(ack, heard, held)| Votes { ack, heard, held }),
+                quiet: false,
                 cluster: cluster.into(),
                 node: node.into(),
             },

@@ -26,6 +26,7 @@ struct Input {
     nonce: u64,
     echo: u64,
     votes: Option<(u64, u32, bool)>,
+    quiet: bool,
     cluster: String,
     node: String,
     /// A bit of the packet to flip, counted modulo its length in bits.
@@ -61,6 +62,7 @@ fuzz_target!(|input: Input| {
         nonce: input.nonce,
         echo: input.echo,
         votes: input.votes.map(|(ack, heard, held)| Votes { ack, heard, held }),
+        quiet: input.quiet,
         cluster: input.cluster.into(),
         node: input.node.into(),
     };

@@ -32,8 +32,8 @@ use super::raw::{
 };
 use super::{
     Announce, Cluster, Config, Control, DEFAULT_PORT, DEFAULT_SOCKET, Events, Failback, Health,
-    Hooks, Http, Key, MAX_IFNAME_LEN, MAX_NAME_LEN, MIN_INTERVAL, MIN_KEY_LEN, Node, Problem,
-    RunAs, Scheduling, StartFailure, Timing, Vip,
+    Hooks, Http, Key, MAX_IFNAME_LEN, MAX_NAME_LEN, MAX_STANDBY_INTERVAL, MIN_INTERVAL,
+    MIN_KEY_LEN, Node, Problem, RunAs, STANDBY_INTERVAL, Scheduling, StartFailure, Timing, Vip,
 };
 use crate::duration::{format_duration, parse_duration};
 use crate::wire::heartbeat::MAX_NODES;
@@ -419,6 +419,21 @@ impl Checker {
             raw.init_dead.as_deref(),
             Duration::from_secs(3),
         );
+        let standby_interval = self.duration(
+            "timing.standby_interval",
+            raw.standby_interval.as_deref(),
+            STANDBY_INTERVAL,
+        );
+        if standby_interval > MAX_STANDBY_INTERVAL {
+            self.problem(
+                "timing.standby_interval",
+                format!(
+                    "{} is longer than the maximum {}",
+                    format_duration(standby_interval),
+                    format_duration(MAX_STANDBY_INTERVAL)
+                ),
+            );
+        }
         if interval < MIN_INTERVAL {
             self.problem(
                 "timing.interval",
@@ -466,6 +481,9 @@ impl Checker {
             warn,
             dead,
             init_dead,
+            // Never faster than the others: a standby that beats more often than
+            // `interval` would only cost more.
+            standby_interval: standby_interval.max(interval),
         }
     }
 

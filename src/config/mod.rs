@@ -146,7 +146,17 @@ pub struct Timing {
     pub dead: Duration,
     /// Time to listen for peers at start before claiming the VIPs (>= `dead`).
     pub init_dead: Duration,
+    /// Time between two heartbeats of a standby that hears an active node, in a
+    /// cluster of two nodes (>= `interval`: a shorter value in the file means
+    /// `interval`). See `machine::pace`.
+    pub standby_interval: Duration,
 }
+
+/// `timing.standby_interval` when the file does not set it.
+pub const STANDBY_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest `timing.standby_interval`: the active node notices a dead standby
+/// that much later than `dead`, and learns of its health that much later.
+pub const MAX_STANDBY_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -523,6 +533,15 @@ impl Config {
             t.dead.as_micros(),
             t.init_dead.as_micros()
         ));
+        // Written only when set otherwise, so that files from before it keep their
+        // fingerprint; both nodes must agree on it, since each judges the other's
+        // silence by it.
+        if t.standby_interval != STANDBY_INTERVAL.max(t.interval) {
+            canon.push_str(&format!(
+                "standby_interval {}\n",
+                t.standby_interval.as_micros()
+            ));
+        }
         for link in &self.links {
             canon.push_str(&format!("link {link}\n"));
         }

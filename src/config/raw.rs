@@ -120,6 +120,8 @@ pub(super) struct RawTiming {
     pub(super) dead: Option<String>,
     #[serde(default, deserialize_with = "duration")]
     pub(super) init_dead: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub(super) standby_interval: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -816,6 +816,7 @@ async fn each_link_drops_what_the_machine_would_reject_whatever_its_state() {
             nonce: 1,
             echo: 0,
             votes: None,
+            quiet: false,
             cluster: cluster.into(),
             node: node.into(),
         };

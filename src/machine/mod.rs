@@ -41,6 +41,7 @@ mod guard;
 pub mod health;
 mod nonce;
 mod orders;
+mod pace;
 pub mod peer;
 mod quorum;
 mod rank;
@@ -308,6 +309,9 @@ pub struct Machine {
     now_hint: Instant,
     /// A heartbeat was accepted by the input being handled: see `answer_early`.
     heard: bool,
+    /// The nonce was due while this node was quiet: it is renewed with the next
+    /// heartbeat (see `pace`).
+    nonce_overdue: bool,
     /// The deadline `poll_timeout` last gave the shell: how late a wake-up is, is
     /// measured from it, not from a timer set in the past since (a reload's).
     asked: std::cell::Cell<Option<Instant>>,
@@ -377,6 +381,7 @@ impl Machine {
             timers,
             now_hint: now,
             heard: false,
+            nonce_overdue: false,
             asked: std::cell::Cell::new(None),
             started: now,
             next_effect: 0,
@@ -425,6 +430,7 @@ impl Machine {
         self.tend_guard(now);
         self.tend_majority(now);
         self.note_holder(now);
+        self.pace(now);
         self.flush_events();
     }
 
@@ -453,7 +459,8 @@ impl Machine {
         // as an interval.
         let warn = self.settings.timing.warn;
         let slack = (interval / 16).min(warn.saturating_sub(interval) / 2);
-        self.timers.set(Timer::Heartbeat, now + interval + slack);
+        self.timers
+            .set(Timer::Heartbeat, now + self.beat_interval() + slack);
     }
 
     /// Renews the nonce with this interval's heartbeats rather than on a wake-up of
@@ -461,10 +468,11 @@ impl Machine {
     /// need be costs nothing, a wake-up every `dead` at a 10 ms interval a fifth more.
     fn renew_nonce_early(&mut self, now: Instant) {
         let interval = self.settings.timing.interval;
-        if self
-            .timers
-            .get(Timer::Nonce)
-            .is_some_and(|due| due <= now + interval)
+        if self.nonce_overdue
+            || self
+                .timers
+                .get(Timer::Nonce)
+                .is_some_and(|due| due <= now + interval)
         {
             self.renew_nonce(now);
         }
@@ -480,13 +488,15 @@ impl Machine {
         for &(timer, at) in &due {
             match timer {
                 Timer::Silence(i) => self.age_peer(now, i),
+                // A quiet node renews it with its next heartbeat (see `pace`).
+                Timer::Nonce if self.quiet() => self.nonce_overdue = true,
                 Timer::Nonce => self.renew_nonce(now),
                 Timer::Heartbeat => {
                     self.renew_nonce_early(now);
                     self.heartbeat();
                     // Keep the cadence, whatever extra heartbeats role changes sent
                     // in between; after a stall, start again from now, not in a burst.
-                    let interval = self.settings.timing.interval;
+                    let interval = self.beat_interval();
                     let next = if at + interval > now {
                         at + interval
                     } else {
@@ -535,6 +545,7 @@ impl Machine {
         self.tend_guard(now);
         self.tend_majority(now);
         self.note_holder(now);
+        self.pace(now);
         self.flush_events();
     }
 
@@ -659,6 +670,7 @@ impl Machine {
 
     /// Moves to the next freshness nonce; the one before stays valid for a `dead`.
     pub(super) fn renew_nonce(&mut self, now: Instant) {
+        self.nonce_overdue = false;
         self.nonces.renew(now);
         self.timers
             .set(Timer::Nonce, now + self.settings.timing.dead);
@@ -707,9 +719,15 @@ impl Machine {
                     .rejects_total
                     .entry(Reject::Stale.as_str())
                     .or_default() += 1;
+                self.answer_stale(now);
                 return;
             }
-            Err(reject) => return self.reject(now, reject),
+            Err(reject) => {
+                if reject == Reject::Stale {
+                    self.answer_stale(now);
+                }
+                return self.reject(now, reject);
+            }
         };
         let peer = &mut self.peers[index];
         if peer.fingerprint != Some(hb.fingerprint) {
@@ -932,6 +950,7 @@ impl Machine {
             nonce: self.nonces.current(),
             echo: 0,
             votes: None,
+            quiet: self.quiet(),
             cluster: Cow::Borrowed(""),
             node: Cow::Borrowed(""),
         };
@@ -978,7 +997,6 @@ impl Machine {
             });
         }
     }
-
 
     fn announce_action(&self, rounds: u32) -> Action {
         Action::Announce {

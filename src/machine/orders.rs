@@ -130,6 +130,7 @@ impl Machine {
         self.now_hint = now;
         let result = self.obey(now, order);
         self.evaluate(now);
+        self.pace(now);
         self.flush_events();
         result
     }

@@ -111,6 +111,9 @@ pub struct Peer {
     pub failed: bool,
     /// The peer says "active" but is still waiting for its claim to be confirmed.
     pub claiming: bool,
+    /// The peer said its next heartbeat may take `standby_interval` (see `pace`):
+    /// its silence counts as late or dead that much later.
+    pub quiet: bool,
     pub health: u8,
     pub priority: u16,
     /// What the peer last said for the majority rule (clusters of three or more).
@@ -179,6 +182,7 @@ impl Peer {
             yielding: false,
             failed: false,
             claiming: false,
+            quiet: false,
             health: 0,
             priority: settings.priority,
             votes: None,
@@ -356,6 +360,7 @@ impl Peer {
             let claiming = hb.flags & FLAG_CLAIMING != 0;
             update.started_claiming = claiming && !self.claiming;
             self.claiming = claiming;
+            self.quiet = hb.quiet;
             self.health = hb.health;
             self.priority = hb.priority;
             self.votes = hb.votes;
@@ -462,6 +467,7 @@ impl Peer {
         if !self.alive {
             return false;
         }
+        let timing = &self.judged_by(timing);
         let mut newest: Option<Instant> = None;
         for view in &mut self.links {
             let Some(last) = view.last_rx else { continue };
@@ -495,6 +501,7 @@ impl Peer {
         if silent >= timing.dead {
             self.alive = false;
             self.late = false;
+            self.quiet = false;
             self.up_since = None;
             // The last LinkDown said "still alive on another link"; it was not.
             events.retain(|e| !matches!(e, Event::LinkDown { peer, .. } if *peer == self.name));
@@ -518,6 +525,7 @@ impl Peer {
         if !self.alive {
             return None;
         }
+        let timing = &self.judged_by(timing);
         self.links
             .iter()
             .filter_map(|view| {
@@ -531,9 +539,24 @@ impl Peer {
             .min()
     }
 
+    /// The times this peer's silence is judged by: `warn` and `dead` of the file,
+    /// longer by what a quiet peer may leave out between two heartbeats.
+    fn judged_by(&self, timing: &Timing) -> Timing {
+        if !self.quiet {
+            return *timing;
+        }
+        let grace = timing.standby_interval.saturating_sub(timing.interval);
+        Timing {
+            warn: timing.warn + grace,
+            dead: timing.dead + grace,
+            ..*timing
+        }
+    }
+
     /// Drops a peer that said it is leaving; it no longer counts as alive.
     pub fn forget(&mut self) {
         self.alive = false;
+        self.quiet = false;
         self.up_since = None;
         for view in &mut self.links {
             view.state = LinkState::Down;
@@ -577,6 +600,7 @@ mod tests {
             nonce: 42,
             echo: 7,
             votes: None,
+            quiet: false,
             cluster: "c".into(),
             node: "alpha".into(),
         }
@@ -597,6 +621,7 @@ mod tests {
             warn: Duration::from_secs(2),
             dead: DEAD,
             init_dead: DEAD,
+            standby_interval: Duration::from_secs(1),
         }
     }
 

@@ -175,7 +175,11 @@ impl Machine {
         }
         self.reconfigure_vips(&old.vips, &mut changes);
         self.heartbeat();
+        // The next one at the pace of the new timing, which may be faster.
+        self.timers
+            .set(Timer::Heartbeat, now + self.beat_interval());
         self.evaluate(now);
+        self.pace(now);
         self.flush_events();
         Ok(changes)
     }

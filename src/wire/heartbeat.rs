@@ -10,7 +10,7 @@
 //! | 6      | 1    | state (0 starting, 1 standby, 2 active, 3 fault)  |
 //! | 7      | 1    | flags: see the `FLAG_*` constants                 |
 //! | 8      | 1    | health: number of failing health checks           |
-//! | 9      | 1    | vote flags in version 2 (below); 0 in version 1   |
+//! | 9      | 1    | pace and vote flags (below)                       |
 //! | 10     | 2    | priority                                          |
 //! | 12     | 8    | incarnation (start time of the sender, µs)        |
 //! | 20     | 8    | sequence number within the incarnation            |
@@ -31,9 +31,13 @@
 //! | 60     | 4    | heard: bit i set if the sender hears node i alive  |
 //! | 64     | 1+n  | cluster name, then node name and tag as above     |
 //!
-//! and uses byte 9 for vote flags: bit 0 (`VOTE_HELD`) says the sender would take
-//! over but the split-brain guard holds it back (the majority rule, a live VIP, a
-//! failed fence), so its peers do not wait for it; every other bit is 0.
+//! and uses bit 0 of byte 9 (`VOTE_HELD`) to say the sender would take over but the
+//! split-brain guard holds it back (the majority rule, a live VIP, a failed fence),
+//! so its peers do not wait for it.
+//!
+//! Byte 9, bit 1 (`QUIET`), in either version: the sender is a standby that hears an
+//! active node and sends its next heartbeats only `timing.standby_interval` after
+//! these. Every other bit of byte 9 is 0.
 //!
 //! Node i is the i-th `[[node]]` of the file (from 0), which the fingerprint makes
 //! the same on every node; the sender's own bit is not set. A witness says standby
@@ -91,6 +95,9 @@ pub const FLAG_CLAIMING: u8 = 0b1000_0000;
 
 /// Version 2, byte 9: the sender's takeover is held back (see [`Votes::held`]).
 pub const VOTE_HELD: u8 = 0b1;
+/// Byte 9, either version: the sender is a standby that hears an active node and
+/// beats only every `timing.standby_interval` (see [`Heartbeat::quiet`]).
+pub const QUIET: u8 = 0b10;
 
 /// A node's role as it travels on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,6 +146,10 @@ pub struct Heartbeat<'a> {
     pub echo: u64,
     /// Present in clusters of three or more nodes (version 2).
     pub votes: Option<Votes>,
+    /// The sender's next heartbeat may come `timing.standby_interval` after this
+    /// one rather than `interval`: its silence counts as late or dead that much
+    /// later. Byte 9, bit 1 ([`QUIET`]).
+    pub quiet: bool,
     pub cluster: Cow<'a, str>,
     pub node: Cow<'a, str>,
 }
@@ -246,10 +257,8 @@ impl<'a> Heartbeat<'a> {
         out.push(self.state.to_byte());
         out.push(self.flags);
         out.push(self.health);
-        out.push(match &self.votes {
-            Some(votes) if votes.held => VOTE_HELD,
-            _ => 0,
-        });
+        let held = self.votes.as_ref().is_some_and(|votes| votes.held);
+        out.push(if held { VOTE_HELD } else { 0 } | if self.quiet { QUIET } else { 0 });
         out.extend_from_slice(&self.priority.to_be_bytes());
         out.extend_from_slice(&self.incarnation.to_be_bytes());
         out.extend_from_slice(&self.sequence.to_be_bytes());
@@ -296,13 +305,13 @@ impl<'a> Heartbeat<'a> {
         let state = WireState::from_byte(r.u8()?).ok_or(DecodeError::Malformed)?;
         let flags = r.u8()?;
         let health = r.u8()?;
-        // Vote flags in version 2, reserved in version 1: a signed packet with a bit
-        // this version does not know is malformed rather than half understood.
+        // Vote flags in version 2, and the pace in either: a signed packet with a
+        // bit this version does not know is malformed rather than half understood.
         let vote_flags = r.u8()?;
         let known = if version == VERSION_VOTES {
-            VOTE_HELD
+            VOTE_HELD | QUIET
         } else {
-            0
+            QUIET
         };
         if vote_flags & !known != 0 {
             return Err(DecodeError::Malformed);
@@ -339,6 +348,7 @@ impl<'a> Heartbeat<'a> {
             nonce,
             echo,
             votes,
+            quiet: vote_flags & QUIET != 0,
             cluster,
             node,
         })
@@ -509,6 +519,7 @@ mod tests {
             nonce: 0x1122_3344_5566_7788,
             echo: 9,
             votes: None,
+            quiet: false,
             cluster: "web".into(),
             node: "alpha".into(),
         }
@@ -606,7 +617,31 @@ mod tests {
         hb.votes = Some(Votes::default());
         let v2 = encoded(&hb, b"k");
         assert!(resigned(v2.clone(), VOTE_HELD).is_ok_and(|votes| votes.is_some_and(|v| v.held)));
-        assert_eq!(resigned(v2, 0b10), Err(DecodeError::Malformed));
+        assert_eq!(resigned(v2, 0b100), Err(DecodeError::Malformed));
+    }
+
+    /// The quiet flag travels in both versions and beside a vote.
+    #[test]
+    fn the_quiet_flag_round_trips_in_either_version() {
+        let signer = Signer::new(b"k");
+        let mut hb = sample();
+        hb.quiet = true;
+        let v1 = encoded(&hb, b"k");
+        assert_eq!(v1[9], QUIET);
+        assert!(Heartbeat::decode(&v1, &signer).unwrap().quiet);
+        hb.votes = Some(Votes {
+            held: true,
+            ..Votes::default()
+        });
+        let v2 = encoded(&hb, b"k");
+        assert_eq!(v2[9], QUIET | VOTE_HELD);
+        let decoded = Heartbeat::decode(&v2, &signer).unwrap();
+        assert!(decoded.quiet && decoded.votes.is_some_and(|v| v.held));
+        assert!(
+            !Heartbeat::decode(&encoded(&sample(), b"k"), &signer)
+                .unwrap()
+                .quiet
+        );
     }
 
     #[test]

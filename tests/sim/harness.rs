@@ -27,7 +27,7 @@ use failoverd::machine::{
     Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
     Refusal, ReloadError, Role, Sighting, VipFailure, VipFailureKind, VipTarget,
 };
-use failoverd::wire::heartbeat::{Heartbeat, Signer};
+use failoverd::wire::heartbeat::{Heartbeat, QUIET, Signer};
 
 use crate::invariants::Watch;
 use crate::sample::Sample;
@@ -283,6 +283,8 @@ pub struct SimNode {
     pub stale_kernel: bool,
     /// When this daemon last sent a datagram to (peer, link).
     pub last_sent: BTreeMap<(usize, usize), Instant>,
+    /// Whether that heartbeat said the next may take `standby_interval`.
+    pub sent_quiet: BTreeMap<(usize, usize), bool>,
     /// The priority the running daemon read at its start or its last reload.
     pub priority: u16,
     /// The daemon asked for its active-only checks to run.
@@ -443,6 +445,7 @@ impl Sim {
                     awake_since: base,
                     stale_kernel: false,
                     last_sent: BTreeMap::new(),
+                    sent_quiet: BTreeMap::new(),
                     active_checks: false,
                     last_pause: None,
                     paused_at: base,
@@ -524,6 +527,7 @@ impl Sim {
         node.awake_since = now;
         node.active_checks = false;
         node.last_sent.clear();
+        node.sent_quiet.clear();
         node.probes.clear();
         node.watching = false;
         node.priority = self.config.nodes[i].priority;
@@ -1050,6 +1054,8 @@ impl Sim {
             return;
         };
         self.nodes[i].last_sent.insert((dest, link), self.now);
+        let quiet = bytes.get(9).is_some_and(|b| b & QUIET != 0);
+        self.nodes[i].sent_quiet.insert((dest, link), quiet);
         self.sends += 1;
         if let Some(r) = self.replayer.as_mut()
             && r.recording

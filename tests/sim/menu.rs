@@ -40,6 +40,9 @@ struct Plan {
     /// `[damping]`: as configured (the defaults), eager (flapping after two
     /// unplanned changes within a minute, so that the runs reach it often), or off.
     damping: Damping,
+    /// `timing.standby_interval`: how often a quiet standby beats (the interval,
+    /// 100 ms, turns the quiet off).
+    standby_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -88,9 +91,18 @@ impl Plan {
             witness: rng.chance(0.4) && nodes < 4,
             replay: None,
             damping: Damping::Default,
+            standby_interval: ms(1000),
         }
         .with_replay(&mut rng)
         .with_damping(&mut rng)
+        .with_pace(&mut rng)
+    }
+
+    /// Drawn after everything else, so that the plans drawn before the quiet
+    /// standby existed stay as they were.
+    fn with_pace(mut self, rng: &mut Rng) -> Plan {
+        self.standby_interval = ms(rng.pick(&[100, 300, 1000, 1000, 2500]));
+        self
     }
 
     /// Drawn after everything else, so that the plans drawn before damping existed
@@ -210,6 +222,7 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
         config.fencing.command = Some("/fence".into());
         config.fencing.timeout = config.hooks.timeout;
     }
+    config.timing.standby_interval = plan.standby_interval.max(config.timing.interval);
     match plan.damping {
         Damping::Default => {}
         Damping::Eager => config.damping.changes = 1,

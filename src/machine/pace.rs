@@ -1,0 +1,96 @@
+//! How often this node beats: every `interval`, or every `standby_interval` while
+//! it is a quiet standby.
+//!
+//! In a cluster of two, the standby's heartbeats keep nothing in place: the active
+//! node holds the VIPs whether it hears its peer or not, and what it learns from
+//! the standby (alive, its health, its requests) is not in a hurry, while the
+//! standby must hear every heartbeat of the active node to take over within `dead`.
+//! So a standby that hears its peer active, holding the VIPs, and has nothing to
+//! ask of it beats only every `timing.standby_interval` and says so in its
+//! heartbeats ([`Heartbeat::quiet`](crate::wire::heartbeat::Heartbeat::quiet)); the
+//! active node then counts that standby late or dead that much later (see
+//! `Peer::age`). At a 10 ms interval this halves the packets the pair moves, which
+//! is most of its idle CPU.
+//!
+//! It stops being quiet, and beats at once, as soon as any of that changes: the
+//! peer releases, claims, leaves, dies, or asks for something, or this node is
+//! asked for something or changes role. Everything that needs an answer in time
+//! (a claim's echo, a planned handover, a takeover order) therefore finds it
+//! beating every interval. With the majority rule (a witness, or three nodes) the
+//! votes need every node's heartbeats each interval, so nobody is quiet there.
+//!
+//! A quiet node renews its freshness nonce only with its heartbeats: renewed twice
+//! between two of them, the nonce the peer echoes would no longer count, and this
+//! node would take the active node's heartbeats for recordings.
+
+use std::time::{Duration, Instant};
+
+use super::Machine;
+use super::election::{Lifecycle, Phase};
+use super::event::Role;
+use super::timer::Timer;
+
+impl Machine {
+    /// Whether this node beats every `standby_interval` rather than every
+    /// `interval` now (see the module's documentation).
+    pub(super) fn quiet(&self) -> bool {
+        let timing = &self.settings.timing;
+        timing.standby_interval > timing.interval
+            && !self.settings.majority_rule()
+            && self.lifecycle == Lifecycle::Running
+            && matches!(self.election.phase, Phase::Standby)
+            && self.election.request.is_none()
+            && self.peers.iter().any(|p| {
+                p.alive
+                    && p.role == Role::Active
+                    && !p.releasing
+                    && !p.claiming
+                    && !p.leaving
+                    && !p.takeover
+                    && !p.standby
+                    && !p.yielding
+            })
+    }
+
+    /// Time from one heartbeat of this node to the next, as things stand.
+    pub(super) fn beat_interval(&self) -> Duration {
+        if self.quiet() {
+            self.settings.timing.standby_interval
+        } else {
+            self.settings.timing.interval
+        }
+    }
+
+    /// After every input: a node that stopped being quiet with its next heartbeat
+    /// further away than an interval beats now, since whatever ended the quiet is
+    /// news for its peer, and takes up the interval again.
+    pub(super) fn pace(&mut self, now: Instant) {
+        let interval = self.settings.timing.interval;
+        let Some(due) = self.timers.get(Timer::Heartbeat) else {
+            return;
+        };
+        if due <= now + interval || self.quiet() || self.lifecycle != Lifecycle::Running {
+            return;
+        }
+        self.renew_nonce_early(now);
+        self.heartbeat();
+        self.timers.set(Timer::Heartbeat, now + interval);
+    }
+
+    /// A heartbeat that echoes no nonce of ours comes from a peer that has not
+    /// heard this node lately: it restarted, or this node's quiet heartbeats were
+    /// lost. A quiet node then beats within an interval rather than after
+    /// `standby_interval`, so that the peer can echo it before `dead` runs out here.
+    /// However many such packets come (a recording replayed), that is one heartbeat
+    /// an interval: what a node that is not quiet sends anyway.
+    pub(super) fn answer_stale(&mut self, now: Instant) {
+        let next = now + self.settings.timing.interval;
+        if self
+            .timers
+            .get(Timer::Heartbeat)
+            .is_some_and(|due| due > next)
+        {
+            self.timers.set(Timer::Heartbeat, next);
+        }
+    }
+}
