@@ -1284,9 +1284,16 @@ fn a_failed_vip_add_is_retried_every_second_and_the_start_hook_waits_for_it() {
         adds.iter().map(|a| a.ok).collect::<Vec<_>>(),
         vec![false, false, false, true]
     );
+    // Each try after an unplanned takeover first asks the LAN (a probe window, 3/4
+    // of `dead` - `warn`, here 150 ms) whether another host answers for the VIP.
+    let t = &sim.config.timing;
+    let window = (t.dead - t.warn) * 3 / 4;
     for pair in adds.windows(2) {
         let gap = pair[1].at - pair[0].at;
-        assert!(gap >= VIP_RETRY && gap <= VIP_RETRY + ms(5), "{gap:?}");
+        assert!(
+            gap >= VIP_RETRY + window && gap <= VIP_RETRY + window + ms(5),
+            "{gap:?}"
+        );
     }
     let failed = sim.nodes[1]
         .events
@@ -1933,6 +1940,10 @@ fn seeds_that_once_found_a_bug_stay_green() {
         // Two holders that both let go for want of a majority, each answering the
         // other's release once it came back (see `claim`).
         7006,
+        // An add tried again after the network healed, without asking the LAN, while
+        // the old holder's paused daemon left its kernel answering (see
+        // `retry_vips`).
+        424,
     ] {
         menu::random_run(seed, false);
     }

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use super::election::{Active, After, Election, Lifecycle, Phase, VipState};
 use super::health::{Kind, Run};
 use super::timer::Timer;
-use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role, VipFailure, VipTarget};
+use super::{
+    Action, Effect, EffectId, Event, Hook, Machine, Reason, Role, Sighting, VipFailure, VipTarget,
+};
+use crate::config::LiveVip;
 
 /// A VIP that could not be added is tried again after this long.
 const VIP_RETRY: Duration = Duration::from_secs(1);
@@ -202,16 +205,30 @@ impl Machine {
 
     /// Tries again what failed and is due: removals whatever the role (a VIP that
     /// may still be here must go), additions only while active and not releasing.
+    ///
+    /// An add tried again after an unplanned takeover first asks the LAN, as the
+    /// takeover did (see `guard`): the takeover was decided when the old holder
+    /// could not be heard, but the network may have healed since, with the old
+    /// holder's kernel still answering for the VIP (its daemon stopped or paused),
+    /// and adding it then would put it on two machines.
     pub(super) fn retry_vips(&mut self, now: Instant) {
         let adding = self.role() == Role::Active && !self.releasing();
-        let mut added = false;
+        let due: Vec<usize> = (0..self.settings.vips.len())
+            .filter(|&i| {
+                matches!(self.election.vips[i], VipState::Failed { retry_at } if now >= retry_at)
+            })
+            .collect();
+        if adding && !due.is_empty() {
+            if self.unplanned_hold() && self.settings.split_brain.live_vip == LiveVip::Wait {
+                if self.election.add_probe.is_none() {
+                    self.probe_before_adding(&due);
+                }
+            } else {
+                self.add_again(&due);
+            }
+        }
         for i in 0..self.settings.vips.len() {
             match self.election.vips[i] {
-                VipState::Failed { retry_at } if adding && now >= retry_at => {
-                    let id = self.add_effect(i);
-                    self.election.vips[i] = VipState::Adding(id);
-                    added = true;
-                }
                 VipState::Unremoved(u) if u.retrying.is_none() && now >= u.retry_at => {
                     let vip = self.settings.vips[i].clone();
                     self.election.vips[i] = self.remove_again(vip, u);
@@ -228,8 +245,75 @@ impl Machine {
                 self.election.retired[r].state = self.remove_again(vip, u);
             }
         }
+        self.arm_vip_retry();
+    }
+
+    /// Adds again the VIPs of `due` that still failed.
+    fn add_again(&mut self, due: &[usize]) {
+        let mut added = false;
+        for &i in due {
+            if matches!(self.election.vips[i], VipState::Failed { .. }) {
+                let id = self.add_effect(i);
+                self.election.vips[i] = VipState::Adding(id);
+                added = true;
+            }
+        }
         if added {
             self.announce_after_adds();
+        }
+    }
+
+    /// Whether this node holds the VIPs after a takeover that no release made room
+    /// for.
+    fn unplanned_hold(&self) -> bool {
+        !matches!(
+            self.election.reason,
+            Reason::PeerReleased { .. } | Reason::PeerLeft { .. } | Reason::OperatorTakeover
+        )
+    }
+
+    /// Asks the LAN whether another host answers for the VIPs of `due`; the adds
+    /// wait for its answer ([`Machine::on_add_probed`]).
+    fn probe_before_adding(&mut self, due: &[usize]) {
+        let id = self.election.guard.next_id();
+        self.election.add_probe = Some(id);
+        let vips = due.iter().map(|&i| self.settings.vips[i].clone()).collect();
+        let window = self.probe_window();
+        self.actions.push_back(Action::Probe { id, vips, window });
+    }
+
+    /// The answer to [`Machine::probe_before_adding`]: a VIP that another host
+    /// answers for is put off another retry period, and who answered is said; the
+    /// others are added (a probe that could not be sent tells nothing, so the node
+    /// does what it would without the guard).
+    pub(super) fn on_add_probed(&mut self, now: Instant, result: &Result<Vec<Sighting>, String>) {
+        self.election.add_probe = None;
+        let answers = result.as_deref().unwrap_or_default();
+        let mut free = Vec::new();
+        for i in 0..self.settings.vips.len() {
+            // Only what the probe asked about: a VIP that failed since waits for
+            // its own turn.
+            if !matches!(self.election.vips[i], VipState::Failed { retry_at } if retry_at <= now) {
+                continue;
+            }
+            let vip = &self.settings.vips[i];
+            let Some(sighting) = answers.iter().find(|s| s.address == vip.address) else {
+                free.push(i);
+                continue;
+            };
+            self.events.push(Event::VipFailed {
+                vip: vip.to_string(),
+                action: "add",
+                error: format!(
+                    "another host answers for it ({sighting}); not adding it while it does"
+                ),
+            });
+            self.election.vips[i] = VipState::Failed {
+                retry_at: now + VIP_RETRY,
+            };
+        }
+        if self.role() == Role::Active && !self.releasing() {
+            self.add_again(&free);
         }
         self.arm_vip_retry();
     }
@@ -247,7 +331,9 @@ impl Machine {
     }
 
     fn arm_vip_retry(&mut self) {
-        let adding = self.role() == Role::Active && !self.releasing();
+        // While a probe is out, its answer tries the adds again, not a timer.
+        let adding =
+            self.role() == Role::Active && !self.releasing() && self.election.add_probe.is_none();
         let retired = self.election.retired.iter().map(|r| &r.state);
         let next = self
             .election

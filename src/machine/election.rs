@@ -171,6 +171,8 @@ pub(super) struct Election {
     pub takeover_reason: Option<Reason>,
     /// The start-up check for VIPs left by a crash, until answered.
     pub stale_probe: Option<EffectId>,
+    /// The probe that VIP adds to try again wait for (see `retry_vips`).
+    pub add_probe: Option<u64>,
     pub hooks_running: BTreeMap<EffectId, Hook>,
     /// Removals under way beside the queue ([`Action::Withdraw`]): a failed one is
     /// tried again the same way.
@@ -202,6 +204,7 @@ impl Election {
             request: None,
             takeover_reason: None,
             stale_probe: None,
+            add_probe: None,
             hooks_running: BTreeMap::new(),
             withdrawals: BTreeSet::new(),
             retired: Vec::new(),

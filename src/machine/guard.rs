@@ -173,6 +173,12 @@ impl Guard {
         self.held.as_ref()
     }
 
+    /// A new probe's id.
+    pub(super) fn next_id(&mut self) -> u64 {
+        self.next_probe += 1;
+        self.next_probe - 1
+    }
+
     /// Who answered the last probe, if anyone did.
     pub(super) fn answered_by(&self) -> Option<&Sighting> {
         self.answer.as_ref().and_then(|(_, a)| a.first())
@@ -237,6 +243,9 @@ impl Machine {
         id: u64,
         result: &Result<Vec<Sighting>, String>,
     ) {
+        if self.election.add_probe == Some(id) {
+            return self.on_add_probed(now, result);
+        }
         let guard = &mut self.election.guard;
         if guard.probing != Some(id) {
             return;
@@ -458,7 +467,7 @@ impl Machine {
     }
 
     /// The probe window: it starts at `warn` and must end before `dead`.
-    fn probe_window(&self) -> Duration {
+    pub(super) fn probe_window(&self) -> Duration {
         let t = &self.settings.timing;
         (t.dead.saturating_sub(t.warn) * 3 / 4).clamp(MIN_WINDOW, MAX_WINDOW)
     }

@@ -491,3 +491,37 @@ fn a_restart_of_the_holder_that_ranks_second_adopts_its_vip() {
     assert_eq!(sim.holders(), vec![1]);
     assert_eq!(sim.nodes[0].adds.len(), alpha_adds, "alpha added the VIP");
 }
+
+/// Found by the randomized runs (seed 424). Beta takes over while alpha is cut off,
+/// but cannot add the VIP; the network heals while alpha's daemon is paused and its
+/// kernel answers for the VIP. The add tried again asks the LAN first, as the
+/// takeover did, and leaves the VIP to alpha's kernel while it answers.
+#[test]
+fn an_add_tried_again_after_an_unplanned_takeover_asks_the_lan_first() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 215);
+    sim.vip_adds_fail(1, true, None);
+    sim.isolate(0);
+    sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
+    assert!(!sim.nodes[1].adds.is_empty(), "beta tried to add the VIP");
+    sim.pause(0, None);
+    sim.heal();
+    sim.vip_adds_fail(1, false, None);
+    sim.run_for(ms(3000));
+    assert_eq!(
+        sim.holders(),
+        vec![0],
+        "beta added a VIP alpha's kernel answers for"
+    );
+    assert!(
+        sim.nodes[1].adds.iter().all(|a| !a.ok),
+        "beta added the VIP"
+    );
+    assert!(sim.has_event(1, |e| matches!(
+        e,
+        Event::VipFailed { action: "add", error, .. } if error.contains("another host answers")
+    )));
+    // Once alpha's kernel no longer answers, the next try adds it.
+    sim.crash(0);
+    sim.run_for(ms(2500));
+    assert_eq!(sim.holders(), vec![1]);
+}
