@@ -712,3 +712,76 @@ fn status_page_status_json_and_metrics_answer_a_real_http_client() {
     let missing = curl("/nope");
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 }
+
+/// A settled pair at a 10 ms interval: the standby is quiet, one heartbeat a second
+/// on each link (the default `standby_interval`), while the active node beats every
+/// interval; each keeps the other alive and nothing is reported late. With
+/// `standby_interval` equal to `interval` the standby beats every interval too.
+#[test]
+fn a_settled_standby_beats_every_standby_interval_and_stays_heard() {
+    for standby_interval in [None, Some("10ms")] {
+        let lab = Lab::new();
+        let cluster = Cluster::start_with(&lab, |sample| {
+            let sample = sample
+                .set("timing.interval", "10ms")
+                .set("timing.warn", "50ms")
+                .set("timing.dead", "200ms")
+                .set("timing.init_dead", "1s");
+            match standby_interval {
+                Some(value) => sample.set("timing.standby_interval", value),
+                None => sample,
+            }
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        let from = lab.log(&cluster.alpha).len();
+        let (alpha_before, beta_before) = (status_of(&lab, "alpha"), status_of(&lab, "beta"));
+        let began = Instant::now();
+        std::thread::sleep(Duration::from_secs(3));
+        let (alpha_after, beta_after) = (status_of(&lab, "alpha"), status_of(&lab, "beta"));
+        let secs = began.elapsed().as_secs_f64();
+        // Two links, one peer: each heartbeat is two datagrams.
+        let per_second = |before: &failoverd::status::Status, after: &failoverd::status::Status| {
+            (after.counters.heartbeats_sent - before.counters.heartbeats_sent) as f64 / 2.0 / secs
+        };
+        let (alpha_rate, beta_rate) = (
+            per_second(&alpha_before, &alpha_after),
+            per_second(&beta_before, &beta_after),
+        );
+        eprintln!(
+            "standby_interval {standby_interval:?}: alpha beats {alpha_rate:.1}/s, beta \
+             {beta_rate:.1}/s"
+        );
+        assert!(
+            alpha_rate > 60.0,
+            "the active node beats every interval: {alpha_rate:.1}/s"
+        );
+        if standby_interval.is_none() {
+            assert!(
+                beta_rate < 3.0,
+                "the standby is not quiet: {beta_rate:.1}/s"
+            );
+        } else {
+            assert!(beta_rate > 60.0, "the standby was quiet: {beta_rate:.1}/s");
+        }
+        for (status, peer) in [(&alpha_after, "beta"), (&beta_after, "alpha")] {
+            let seen = status.peers.iter().find(|p| p.name == peer);
+            assert!(
+                seen.is_some_and(|p| p.alive),
+                "{peer} is not heard: {status:?}"
+            );
+        }
+        assert_eq!(beta_after.state, Role::Standby);
+        let log = lab.log(&cluster.alpha);
+        let late: Vec<&str> = log
+            .get(from..)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("late") || l.contains(" dead"))
+            .collect();
+        assert!(
+            late.is_empty(),
+            "alpha judged its quiet standby:\n{}",
+            late.join("\n")
+        );
+    }
+}
