@@ -1101,6 +1101,91 @@ fn extra_heartbeats_never_delay_the_regular_ones() {
     assert!(!sim.has_event(0, |e| matches!(e, Event::LinkLate { .. })));
 }
 
+// --- the quiet standby -------------------------------------------------------------
+
+/// Heartbeats `node` has sent so far, on every link.
+fn sent(sim: &Sim, node: usize) -> u64 {
+    sim.machine(node)
+        .status(sim.now, SystemTime::now())
+        .counters
+        .heartbeats_sent
+}
+
+/// A settled pair: the standby beats every `standby_interval` (1 s here), the active
+/// node every interval, and neither judges the other late or dead.
+#[test]
+fn a_quiet_standby_beats_every_standby_interval_and_stays_alive() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 61);
+    let t = sim.config.timing;
+    let (alpha, beta) = (sent(&sim, 0), sent(&sim, 1));
+    let from = sim.nodes[0].events.len();
+    sim.run_for(ms(10_000));
+    let beta_beats = (sent(&sim, 1) - beta) / 2;
+    let alpha_beats = (sent(&sim, 0) - alpha) / 2;
+    assert!(
+        (9..=12).contains(&beta_beats),
+        "beta beat {beta_beats} times in 10 s"
+    );
+    assert!(alpha_beats >= 95, "alpha beat {alpha_beats} times in 10 s");
+    assert!(
+        t.standby_interval > t.dead,
+        "the test wants the grace to matter"
+    );
+    let judged: Vec<_> = sim.nodes[0].events[from..]
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::PeerLate { .. } | Event::PeerDead { .. }))
+        .collect();
+    assert!(
+        judged.is_empty(),
+        "alpha judged its quiet standby: {judged:?}"
+    );
+    assert!(sim.machine(0).peers()[0].alive);
+}
+
+/// Node death is the standby's to notice, at the active node's pace: a quiet standby
+/// takes over within `dead` as before.
+#[test]
+fn a_quiet_standby_takes_over_within_dead() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 62);
+    sim.run_for(ms(2345));
+    sim.crash(0);
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    assert!(
+        took <= takeover_bound(&sim.config, sim.hook_time),
+        "took {took:?}"
+    );
+}
+
+/// An active node of a version before the quiet standby refuses quiet heartbeats.
+/// Its echo then falls behind the standby's nonce, which ends the quiet until it is
+/// heard again: the standby never takes the active node's heartbeats for stale ones
+/// and never takes over.
+#[test]
+fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 63);
+    sim.nodes[0].refuses_quiet = true;
+    let from = sim.nodes[1].events.len();
+    // Both count the first heartbeats of the other as stale, by design, at start.
+    let stale = |sim: &Sim| {
+        let rejected = sim.machine(1).rejected();
+        rejected.get("stale (not echoing a recent nonce)").copied()
+    };
+    let before = stale(&sim);
+    sim.run_for(ms(30_000));
+    assert_eq!(sim.holders(), vec![0]);
+    assert_eq!(sim.role(1), Some(Role::Standby));
+    let lost: Vec<_> = sim.nodes[1].events[from..]
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::PeerDead { .. } | Event::PeerLate { .. }))
+        .collect();
+    assert!(lost.is_empty(), "beta lost alpha: {lost:?}");
+    assert_eq!(
+        stale(&sim),
+        before,
+        "beta took alpha's heartbeats for stale ones"
+    );
+}
+
 // --- announcements ---------------------------------------------------------------
 
 #[test]

@@ -92,6 +92,10 @@ impl<H: Host> Executor<H> {
         let executor = self.clone();
         tokio::spawn(async move {
             let mut next = None;
+            // The addresses whose adds just failed: the announcement queued behind
+            // a lot of adds leaves them out (the machine learns of the failures
+            // only as this lot's outcomes arrive, after it queued the rounds).
+            let mut unadded: Vec<IpAddr> = Vec::new();
             loop {
                 let (id, effect) = match next.take() {
                     Some(item) => item,
@@ -113,8 +117,35 @@ impl<H: Host> Executor<H> {
                             break;
                         }
                     }
-                    self.perform_vips(kind, run).await
+                    let outcomes = self.perform_vips(kind, run.clone()).await;
+                    unadded = run
+                        .iter()
+                        .zip(&outcomes)
+                        .filter_map(|((_, effect), (_, outcome))| match (effect, outcome) {
+                            (Effect::AddVip { vip, .. }, Outcome::Vip(Err(_))) => Some(vip.address),
+                            _ => None,
+                        })
+                        .collect();
+                    outcomes
                 } else {
+                    let effect = match effect {
+                        Effect::Announce {
+                            mut vips,
+                            rounds,
+                            interval,
+                            delay,
+                        } => {
+                            vips.retain(|vip| !unadded.contains(&vip.address));
+                            Effect::Announce {
+                                vips,
+                                rounds,
+                                interval,
+                                delay,
+                            }
+                        }
+                        other => other,
+                    };
+                    unadded.clear();
                     vec![(id, self.perform(effect).await)]
                 };
                 for outcome in outcomes {
@@ -197,14 +228,31 @@ impl<H: Host> Executor<H> {
         vips: &[VipTarget],
         announce: &[bool],
     ) -> Vec<Result<(), VipFailure>> {
+        // Nothing to announce: one lot, with every add in flight it allows.
+        let size = if announce.contains(&true) {
+            ANNOUNCE_BATCH
+        } else {
+            vips.len().max(1)
+        };
+        // A removal beside the queue meanwhile (a withdrawal) ends the announcing.
+        let epoch = self.announcing.epoch();
         let mut results = Vec::with_capacity(vips.len());
         let mut links: BTreeMap<String, Option<LinkInfo>> = BTreeMap::new();
         let mut warned = false;
-        for (batch, flags) in vips
-            .chunks(ANNOUNCE_BATCH)
-            .zip(announce.chunks(ANNOUNCE_BATCH))
-        {
-            let outcomes = self.host.add_vips(batch).await;
+        for (batch, flags) in vips.chunks(size).zip(announce.chunks(size)) {
+            let mut outcomes = self.host.add_vips(batch).await;
+            // A host that answered for fewer VIPs than it was given left the rest
+            // undone; padded here, each outcome stays with its own VIP.
+            outcomes.resize_with(batch.len(), || {
+                Err(VipFailure {
+                    kind: VipFailureKind::Transient,
+                    message: "add: no outcome reported".to_string(),
+                })
+            });
+            if self.announcing.epoch() != epoch {
+                results.extend(outcomes);
+                continue;
+            }
             let mut by_interface: BTreeMap<&str, Vec<IpAddr>> = BTreeMap::new();
             for ((vip, &early), outcome) in batch.iter().zip(flags).zip(&outcomes) {
                 debug!(vip = %vip, result = ?outcome, "add");
@@ -846,11 +894,39 @@ mod tests {
                 };
                 assert!(jobs.queue(EffectId(n as u64), effect));
             }
-            for _ in 1..=count {
+            // The rounds queued behind the lot leave out the add that just failed.
+            let everything: Vec<VipTarget> =
+                (1..=count).map(|n| vip(&address(n).to_string())).collect();
+            let rounds = Effect::Announce {
+                vips: everything,
+                rounds: 1,
+                interval: Duration::from_millis(100),
+                delay: Duration::ZERO,
+            };
+            assert!(jobs.queue(EffectId(count as u64 + 1), rounds));
+            for _ in 0..=count {
                 let next = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
                 next.expect("the adds stalled")
                     .expect("the executor stopped");
             }
+            let batches = count.div_ceil(ANNOUNCE_BATCH) * (ANNOUNCE_BATCH + 1);
+            for _ in 0..100 {
+                if host.log.lock().unwrap().len() > batches {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let last = host
+                .log
+                .lock()
+                .unwrap()
+                .pop()
+                .expect("the rounds announced");
+            let expected: Vec<String> = (1..=count)
+                .filter(|&n| n != 3)
+                .map(|n| address(n).to_string())
+                .collect();
+            assert_eq!(last, format!("announce {}", expected.join(" ")));
             let announced = |range: std::ops::RangeInclusive<usize>| {
                 let list: Vec<String> = range
                     .filter(|&n| n != 3 && n != 5)

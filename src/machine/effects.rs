@@ -276,44 +276,49 @@ impl Machine {
     /// wait for its answer ([`Machine::on_add_probed`]).
     fn probe_before_adding(&mut self, due: &[usize]) {
         let id = self.election.guard.next_id();
-        self.election.add_probe = Some(id);
+        self.election.add_probe = Some((id, due.to_vec()));
         let vips = due.iter().map(|&i| self.settings.vips[i].clone()).collect();
         let window = self.probe_window();
         self.actions.push_back(Action::Probe { id, vips, window });
     }
 
-    /// The answer to [`Machine::probe_before_adding`]: a VIP that another host
-    /// answers for is put off another retry period, and who answered is said; the
-    /// others are added (a probe that could not be sent tells nothing, so the node
-    /// does what it would without the guard).
+    /// The answer to [`Machine::probe_before_adding`]. Any answer from another host
+    /// puts off every VIP the probe asked about, as it holds back a takeover: a
+    /// probe ends at the first answer, so silence about one VIP says nothing when
+    /// another answered. Silence (or a probe that could not be sent: the guard
+    /// cannot tell, so the node does what it would without it) lets the adds go.
     pub(super) fn on_add_probed(&mut self, now: Instant, result: &Result<Vec<Sighting>, String>) {
-        self.election.add_probe = None;
-        let answers = result.as_deref().unwrap_or_default();
-        let mut free = Vec::new();
-        for i in 0..self.settings.vips.len() {
-            // Only what the probe asked about: a VIP that failed since waits for
-            // its own turn.
-            if !matches!(self.election.vips[i], VipState::Failed { retry_at } if retry_at <= now) {
-                continue;
+        let Some((_, probed)) = self.election.add_probe.take() else {
+            return;
+        };
+        let still: Vec<usize> = probed
+            .into_iter()
+            .filter(|&i| matches!(self.election.vips.get(i), Some(VipState::Failed { .. })))
+            .collect();
+        match result {
+            Ok(answers) if !answers.is_empty() => {
+                if let Some(&first) = still.first() {
+                    let more = match still.len() {
+                        1 => String::new(),
+                        n => format!(" and {} more", n - 1),
+                    };
+                    self.events.push(Event::VipFailed {
+                        vip: format!("{}{more}", self.settings.vips[first]),
+                        action: "add",
+                        error: format!(
+                            "another host answers ({}); not adding while it does",
+                            answers[0]
+                        ),
+                    });
+                }
+                for &i in &still {
+                    self.election.vips[i] = VipState::Failed {
+                        retry_at: now + VIP_RETRY,
+                    };
+                }
             }
-            let vip = &self.settings.vips[i];
-            let Some(sighting) = answers.iter().find(|s| s.address == vip.address) else {
-                free.push(i);
-                continue;
-            };
-            self.events.push(Event::VipFailed {
-                vip: vip.to_string(),
-                action: "add",
-                error: format!(
-                    "another host answers for it ({sighting}); not adding it while it does"
-                ),
-            });
-            self.election.vips[i] = VipState::Failed {
-                retry_at: now + VIP_RETRY,
-            };
-        }
-        if self.role() == Role::Active && !self.releasing() {
-            self.add_again(&free);
+            _ if self.role() == Role::Active && !self.releasing() => self.add_again(&still),
+            _ => {}
         }
         self.arm_vip_retry();
     }

@@ -171,8 +171,9 @@ pub(super) struct Election {
     pub takeover_reason: Option<Reason>,
     /// The start-up check for VIPs left by a crash, until answered.
     pub stale_probe: Option<EffectId>,
-    /// The probe that VIP adds to try again wait for (see `retry_vips`).
-    pub add_probe: Option<u64>,
+    /// The probe that VIP adds to try again wait for, and the VIPs it asks about
+    /// (see `retry_vips`).
+    pub add_probe: Option<(u64, Vec<usize>)>,
     pub hooks_running: BTreeMap<EffectId, Hook>,
     /// Removals under way beside the queue ([`Action::Withdraw`]): a failed one is
     /// tried again the same way.

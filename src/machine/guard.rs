@@ -243,33 +243,40 @@ impl Machine {
         id: u64,
         result: &Result<Vec<Sighting>, String>,
     ) {
-        if self.election.add_probe == Some(id) {
+        if self
+            .election
+            .add_probe
+            .as_ref()
+            .is_some_and(|(probe, _)| *probe == id)
+        {
+            self.note_probe_error(result.as_ref().err());
             return self.on_add_probed(now, result);
         }
-        let guard = &mut self.election.guard;
-        if guard.probing != Some(id) {
+        if self.election.guard.probing != Some(id) {
             return;
         }
-        guard.probing = None;
-        let answers = match result {
-            Ok(answers) => {
-                guard.probe_error = None;
-                answers.clone()
-            }
-            Err(error) => {
-                // The guard cannot tell; the node behaves as it would without it,
-                // and says so once.
-                if guard.probe_error.as_ref() != Some(error) {
-                    guard.probe_error = Some(error.clone());
-                    self.events.push(Event::ProbeFailed {
-                        error: error.clone(),
-                    });
-                }
-                Vec::new()
-            }
-        };
+        self.election.guard.probing = None;
+        self.note_probe_error(result.as_ref().err());
+        let answers = result.clone().unwrap_or_default();
+        let guard = &mut self.election.guard;
         if guard.episode.is_some() {
             guard.answer = Some((now, answers));
+        }
+    }
+
+    /// A probe that could not be sent: the guard cannot tell, and the node behaves
+    /// as it would without it. It says so once per error, not once per probe.
+    fn note_probe_error(&mut self, error: Option<&String>) {
+        let guard = &mut self.election.guard;
+        match error {
+            None => guard.probe_error = None,
+            Some(error) if guard.probe_error.as_ref() != Some(error) => {
+                guard.probe_error = Some(error.clone());
+                self.events.push(Event::ProbeFailed {
+                    error: error.clone(),
+                });
+            }
+            Some(_) => {}
         }
     }
 

@@ -488,9 +488,11 @@ impl Machine {
         for &(timer, at) in &due {
             match timer {
                 Timer::Silence(i) => self.age_peer(now, i),
-                // A quiet node renews it with its next heartbeat (see `pace`).
-                Timer::Nonce if self.quiet() => self.nonce_overdue = true,
-                Timer::Nonce => self.renew_nonce(now),
+                // Renewed with the next heartbeat, never between two: a nonce the
+                // peer has not heard yet must not replace the one it echoes (a
+                // quiet heartbeat lost or refused, see `pace`), or its echo would
+                // fall two behind and its heartbeats would count as stale here.
+                Timer::Nonce => self.nonce_overdue = true,
                 Timer::Heartbeat => {
                     self.renew_nonce_early(now);
                     self.heartbeat();
@@ -745,6 +747,7 @@ impl Machine {
         // late rival sees its nonce renewed, and the rival echoes the newer one.
         // Nonces are random, so "since" is told by their epochs.
         let echoed = self.nonces.find(hb.echo);
+        self.peers[index].echoed = echoed.map(|issued| issued.epoch);
         if let Phase::Claiming(claim) = &mut self.election.phase
             && echoed.is_some_and(|issued| issued.epoch >= claim.epoch)
         {
@@ -986,11 +989,18 @@ impl Machine {
 
     /// The announcement rounds after the first, which the adds just queued sent
     /// each as its VIP was added: one interval after them, behind them in the queue.
+    /// Only for the VIPs held or being added: one whose add failed, or put off
+    /// because another host answers for it, must not pull its clients here (the
+    /// shell also leaves out those whose add just failed).
     fn announce_after_adds(&mut self) {
+        let vips: Vec<VipTarget> = (0..self.settings.vips.len())
+            .filter(|&i| matches!(self.election.vips[i], VipState::Held | VipState::Adding(_)))
+            .map(|i| self.settings.vips[i].clone())
+            .collect();
         let announce = &self.settings.announce;
-        if announce.rounds > 1 && !self.settings.vips.is_empty() {
+        if announce.rounds > 1 && !vips.is_empty() {
             self.effect(Effect::Announce {
-                vips: self.settings.vips.clone(),
+                vips,
                 rounds: announce.rounds - 1,
                 interval: announce.interval,
                 delay: announce.interval,

@@ -1,5 +1,6 @@
 //! This node's freshness nonces: the numbers its peers must echo for a heartbeat to
-//! count (see `wire::heartbeat`). A new one every `dead`, at every start and at every
+//! count (see `wire::heartbeat`). A new one with the first heartbeat after each
+//! `dead` (never between two heartbeats: see `pace`), at every start and at every
 //! claim; the one before stays valid until the next.
 //!
 //! Nonces are random, drawn from a generator seeded by the shell (from getrandom(2)
@@ -45,6 +46,11 @@ impl Nonces {
     /// The nonce to send.
     pub fn current(&self) -> u64 {
         self.current
+    }
+
+    /// When the nonce to send was issued.
+    pub fn issued_at(&self) -> Instant {
+        self.current_at
     }
 
     /// The epoch of the nonce in use now; an echo of a nonce of this epoch or later

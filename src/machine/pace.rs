@@ -21,7 +21,11 @@
 //!
 //! A quiet node renews its freshness nonce only with its heartbeats: renewed twice
 //! between two of them, the nonce the peer echoes would no longer count, and this
-//! node would take the active node's heartbeats for recordings.
+//! node would take the active node's heartbeats for recordings. And it is quiet only
+//! while the active node echoes its latest nonce (or that nonce is younger than two
+//! intervals): a quiet heartbeat that was lost, or that a node of a version before
+//! the quiet standby refused, ends the quiet until the peer has heard this node
+//! again, so its echo never falls two nonces behind.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +39,8 @@ impl Machine {
     /// `interval` now (see the module's documentation).
     pub(super) fn quiet(&self) -> bool {
         let timing = &self.settings.timing;
+        let epoch = self.nonces.epoch();
+        let fresh = self.now_hint < self.nonces.issued_at() + timing.interval * 2;
         timing.standby_interval > timing.interval
             && !self.settings.majority_rule()
             && self.lifecycle == Lifecycle::Running
@@ -49,6 +55,7 @@ impl Machine {
                     && !p.takeover
                     && !p.standby
                     && !p.yielding
+                    && (p.echoed == Some(epoch) || fresh)
             })
     }
 

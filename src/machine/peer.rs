@@ -114,6 +114,9 @@ pub struct Peer {
     /// The peer said its next heartbeat may take `standby_interval` (see `pace`):
     /// its silence counts as late or dead that much later.
     pub quiet: bool,
+    /// The epoch of this node's nonce that the peer's latest heartbeat echoed, if
+    /// it still counts (see `pace`).
+    pub echoed: Option<u64>,
     pub health: u8,
     pub priority: u16,
     /// What the peer last said for the majority rule (clusters of three or more).
@@ -183,6 +186,7 @@ impl Peer {
             failed: false,
             claiming: false,
             quiet: false,
+            echoed: None,
             health: 0,
             priority: settings.priority,
             votes: None,

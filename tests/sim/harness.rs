@@ -303,6 +303,9 @@ pub struct SimNode {
     /// VIP additions that succeeded while another node's kernel, reachable on the
     /// LAN and with no daemon running to release it, still had the VIP.
     pub stolen: Vec<String>,
+    /// Drops heartbeats that say "quiet" on arrival, as a version before the quiet
+    /// standby refuses them.
+    pub refuses_quiet: bool,
 }
 
 /// The MAC address of node `i`'s VIP interface.
@@ -455,6 +458,7 @@ impl Sim {
                     probes_sent: 0,
                     probes_fail: false,
                     stolen: Vec::new(),
+                    refuses_quiet: false,
                 })
                 .collect(),
             packets: Vec::new(),
@@ -1056,6 +1060,9 @@ impl Sim {
         self.nodes[i].last_sent.insert((dest, link), self.now);
         let quiet = bytes.get(9).is_some_and(|b| b & QUIET != 0);
         self.nodes[i].sent_quiet.insert((dest, link), quiet);
+        if quiet && self.nodes[dest].refuses_quiet {
+            return;
+        }
         self.sends += 1;
         if let Some(r) = self.replayer.as_mut()
             && r.recording
