@@ -71,6 +71,15 @@ pub struct Status {
     /// those links until they appear. Absent from older documents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses_missing: Vec<(String, String)>,
+    /// Time between this node's heartbeats now: `timing.interval`, or
+    /// `timing.standby_interval` while it is a quiet standby. Absent (0) from older
+    /// documents.
+    #[serde(default)]
+    pub heartbeat_every_ms: f64,
+    /// This node is a quiet standby (see `heartbeat_every_ms`). Absent from older
+    /// documents.
+    #[serde(default)]
+    pub quiet: bool,
     /// Whether the heartbeat thread runs at realtime priority and the memory is
     /// locked (`[scheduling]`). Absent from older documents.
     #[serde(default)]
@@ -292,6 +301,10 @@ pub struct PeerStatus {
     /// The peer has a sticky check failure (see [`HealthStatus::failed`]).
     #[serde(default)]
     pub failed: bool,
+    /// The peer is a quiet standby: it beats every `timing.standby_interval`, and
+    /// its links count late and dead that much later. Absent from older documents.
+    #[serde(default)]
+    pub quiet: bool,
     pub links: Vec<LinkStatus>,
 }
 

@@ -106,6 +106,7 @@ impl Machine {
                     standby_requested: p.standby,
                     fingerprint_match: p.fingerprint.map(|f| f == self.settings.fingerprint),
                     failed: p.failed,
+                    quiet: p.quiet && p.alive,
                     links: p
                         .links
                         .iter()
@@ -149,6 +150,8 @@ impl Machine {
             takeover_held: self.election.guard.held().map(ToString::to_string),
             // The shell knows which addresses the host has.
             addresses_missing: Vec::new(),
+            heartbeat_every_ms: millis(self.beat_interval()),
+            quiet: self.quiet(),
             scheduling: status::SchedulingStatus::default(),
             // The shell keeps it, from events and from what it sees each second.
             history: status::History::default(),

@@ -345,6 +345,9 @@ fn write_peers(out: &mut String, s: &Status) -> fmt::Result {
         if peer.failed {
             out.push_str("<span class=\"flag bad\">a check failed while active</span>");
         }
+        if peer.quiet {
+            out.push_str("<span class=\"flag\">quiet standby</span>");
+        }
         out.push_str(
             "</div><table><tr><th>Link</th><th>Address</th><th>Heartbeats</th>\
              <th class=\"num\">Last heard</th><th class=\"num\">Received</th></tr>",

@@ -62,6 +62,14 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
             ),
         ));
     }
+    if status.quiet {
+        out.push(format!(
+            "quiet standby: heartbeats every {} while the active node is heard",
+            crate::duration::format_duration(std::time::Duration::from_secs_f64(
+                status.heartbeat_every_ms.max(0.0) / 1000.0
+            ))
+        ));
+    }
     for (link, address) in &status.addresses_missing {
         out.push(paint.paint(
             Paint::Yellow,
@@ -319,6 +327,9 @@ fn render_peer(out: &mut Lines, paint: &Painter, peer: &PeerStatus) {
     }
     if peer.failed {
         facts.push(paint.paint(Paint::Red, "a check FAILED while active"));
+    }
+    if peer.quiet {
+        facts.push("quiet standby".to_string());
     }
     out.push(format!("peer {}: {}", peer.name, facts.join(", ")));
     let name_width = peer.links.iter().map(|l| l.name.chars().count()).max();
@@ -655,6 +666,26 @@ mod tests {
         assert!(view.contains("starting -> standby: peer beta is active"));
         assert!(!view.contains("MAINTENANCE"));
         assert!(!view.contains('\x1b'), "no colour asked for:\n{view}");
+    }
+
+    /// A quiet standby says so, and so does the active node of its peer.
+    #[test]
+    fn a_quiet_standby_is_named_on_both_sides() {
+        let mut status = fixture::status();
+        status.state = Role::Standby.into();
+        status.quiet = true;
+        status.heartbeat_every_ms = 1000.0;
+        let view = render_status(&status, false, SystemTime::now());
+        assert!(
+            view.contains("quiet standby: heartbeats every 1s while the active node is heard"),
+            "{view}"
+        );
+        let mut status = fixture::status();
+        status.peers[0].quiet = true;
+        let view = render_status(&status, false, SystemTime::now());
+        assert!(view.contains("config matches, quiet standby"), "{view}");
+        let view = render_status(&fixture::status(), false, SystemTime::now());
+        assert!(!view.contains("quiet standby"), "{view}");
     }
 
     #[test]
