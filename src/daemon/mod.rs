@@ -445,7 +445,9 @@ impl<H: Host> Shell<H> {
         shutdown: impl Future<Output = ()>,
     ) {
         let mut ready = false;
-        let mut shown = String::new();
+        // When the role shown to systemd began: the line is made again only when
+        // it changes, not on every wake-up of the heartbeat loop.
+        let mut shown: Option<std::time::Instant> = None;
         // Sent from this loop, so a wedged loop stops the pings and systemd restarts us.
         let mut watchdog =
             tokio::time::interval(notify::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
@@ -468,11 +470,10 @@ impl<H: Host> Shell<H> {
                     systemd.ready();
                     ready = true;
                 }
-                let (_, reason) = machine.since();
-                let line = format!("{}: {reason}", machine.role());
-                if line != shown {
-                    systemd.status(&line);
-                    shown = line;
+                let (since, reason) = machine.since();
+                if shown != Some(since) {
+                    systemd.status(&format!("{}: {reason}", machine.role()));
+                    shown = Some(since);
                 }
             }
             // The machine's deadline as a timerfd: see `deadline` for why not a
