@@ -390,6 +390,16 @@ fn describe_node(config: &Config, me: usize, path: &Path) -> String {
         format_duration(t.dead),
         format_duration(t.init_dead)
     ));
+    if config.majority_rule() {
+        line("standby: heartbeats every interval (the majority rule needs them all)".to_string());
+    } else if t.standby_interval > t.interval {
+        line(format!(
+            "standby: heartbeats every {} while it hears the active node (standby_interval)",
+            format_duration(t.standby_interval)
+        ));
+    } else {
+        line("standby: heartbeats every interval (standby_interval = interval)".to_string());
+    }
     if node.witness {
         line("a witness holds nothing: no VIPs, checks or hooks".to_string());
         return out;

@@ -128,6 +128,11 @@ fn heartbeat_import_with_the_addresses_passes_check_on_each_node() {
             text.contains("timing: interval 2s, warn 5s, dead 15s, init_dead 60s"),
             "{text}"
         );
+        // Heartbeat's keepalive of 2 s is longer than the quiet standby's 1 s.
+        assert!(
+            text.contains("standby: heartbeats every interval (standby_interval = interval)"),
+            "{text}"
+        );
         assert!(text.contains("vip: 192.168.0.200/24 on eth0"), "{text}");
         assert!(
             text.contains("gateway-192.168.0.1: ping 192.168.0.1"),

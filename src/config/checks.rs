@@ -1362,6 +1362,37 @@ mod tests {
         assert!(keys.contains(&"timing.init_dead"), "{problems:#?}");
     }
 
+    /// At most 10 s; never faster than `interval` (a shorter value means the
+    /// interval); the default, 1 s, unless set.
+    #[test]
+    fn standby_interval_is_bounded_and_never_faster_than_interval() {
+        let problems = parse(&good().set("timing.standby_interval", "11s").to_string());
+        let problems = problems.unwrap_err();
+        assert_eq!(
+            keys(&problems),
+            vec!["timing.standby_interval"],
+            "{problems:#?}"
+        );
+        let short = good()
+            .set("timing.interval", "200ms")
+            .set("timing.standby_interval", "50ms");
+        let config = parse(&short.to_string()).unwrap();
+        assert_eq!(
+            config.timing.standby_interval,
+            std::time::Duration::from_millis(200)
+        );
+        let config = parse(&good().to_string()).unwrap();
+        assert_eq!(
+            config.timing.standby_interval,
+            std::time::Duration::from_secs(1)
+        );
+        // Set otherwise, it is part of the fingerprint; left at the default, not.
+        let set = parse(&good().set("timing.standby_interval", "2s").to_string()).unwrap();
+        assert_ne!(set.fingerprint(), config.fingerprint());
+        let same = parse(&good().set("timing.standby_interval", "1s").to_string()).unwrap();
+        assert_eq!(same.fingerprint(), config.fingerprint());
+    }
+
     #[test]
     fn key_file_mode_and_length_are_checked() {
         let good = good().to_string();
