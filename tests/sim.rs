@@ -1156,6 +1156,37 @@ fn a_quiet_standby_takes_over_within_dead() {
     );
 }
 
+/// A standby that the VIPs will move to on their own is never quiet: the preferred
+/// node waiting out `failback_delay` beats every interval, so the active node counts
+/// it dead within `dead` when it dies, and never hands the VIPs to nobody.
+#[test]
+fn a_standby_waiting_for_failback_is_not_quiet_and_never_gets_the_vips_dead() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 64);
+    sim.crash(0);
+    sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    sim.run_until(ms(3000), |s| s.role(0) == Some(Role::Standby));
+    sim.run_for(ms(1500));
+    assert!(
+        sim.nodes[0].sent_quiet.values().all(|quiet| !quiet),
+        "alpha, preferred, went quiet while beta waited to hand the VIPs back"
+    );
+    // failback_delay is 2 s: alpha dies just before it runs out.
+    sim.crash(0);
+    let from = sim.nodes[1].events.len();
+    sim.run_for(ms(3000));
+    assert_eq!(
+        sim.holders(),
+        vec![1],
+        "beta handed the VIPs to a dead alpha"
+    );
+    let released: Vec<_> = sim.nodes[1].events[from..]
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Releasing { .. }))
+        .collect();
+    assert!(released.is_empty(), "beta released: {released:?}");
+}
+
 /// An active node of a version before the quiet standby refuses quiet heartbeats.
 /// Its echo then falls behind the standby's nonce, which ends the quiet until it is
 /// heard again: the standby never takes the active node's heartbeats for stale ones

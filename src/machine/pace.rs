@@ -14,7 +14,11 @@
 //!
 //! It stops being quiet, and beats at once, as soon as any of that changes: the
 //! peer releases, claims, leaves, dies, or asks for something, or this node is
-//! asked for something or changes role. Everything that needs an answer in time
+//! asked for something or changes role. Nor is a standby quiet that the VIPs may
+//! move to on their own: one healthier than the active node, or of a higher
+//! priority with `failback = "auto"`. The active node decides those moves on what it
+//! hears of that standby, and a quiet one could have died up to `standby_interval`
+//! before the active node counts it dead; it would hand the VIPs to nobody. Everything that needs an answer in time
 //! (a claim's echo, a planned handover, a takeover order) therefore finds it
 //! beating every interval. With the majority rule (a witness, or three nodes) the
 //! votes need every node's heartbeats each interval, so nobody is quiet there.
@@ -33,6 +37,7 @@ use super::Machine;
 use super::election::{Lifecycle, Phase};
 use super::event::Role;
 use super::timer::Timer;
+use crate::config::Failback;
 
 impl Machine {
     /// Whether this node beats every `standby_interval` rather than every
@@ -41,6 +46,8 @@ impl Machine {
         let timing = &self.settings.timing;
         let epoch = self.nonces.epoch();
         let fresh = self.now_hint < self.nonces.issued_at() + timing.interval * 2;
+        let auto = self.settings.failback == Failback::Auto;
+        let (health, priority) = (self.health.score(), self.settings.priority);
         timing.standby_interval > timing.interval
             && !self.settings.majority_rule()
             && self.lifecycle == Lifecycle::Running
@@ -56,6 +63,8 @@ impl Machine {
                     && !p.standby
                     && !p.yielding
                     && (p.echoed == Some(epoch) || fresh)
+                    && health >= p.health
+                    && !(auto && priority > p.priority)
             })
     }
 
