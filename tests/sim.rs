@@ -1187,6 +1187,44 @@ fn a_standby_waiting_for_failback_is_not_quiet_and_never_gets_the_vips_dead() {
     assert!(released.is_empty(), "beta released: {released:?}");
 }
 
+/// A health move waits for a heartbeat of the standby that is not quiet: one that
+/// died while quiet, not yet counted dead, never gets the VIPs.
+#[test]
+fn a_health_move_never_goes_to_a_quiet_standby_that_died() {
+    let mut config = config(2, Failback::Manual);
+    config.checks.push(service_check(&config, "svc"));
+    let mut sim = Sim::settled(config, 65);
+    sim.run_for(ms(1500));
+    assert!(sim.machine(0).peers()[0].quiet, "beta is not quiet");
+    sim.crash(1);
+    sim.service_down(0, "svc");
+    let from = sim.nodes[0].events.len();
+    sim.run_for(ms(3000));
+    let released: Vec<_> = sim.nodes[0].events[from..]
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Releasing { .. }))
+        .collect();
+    assert!(
+        released.is_empty(),
+        "alpha handed the VIPs to a dead beta: {released:?}"
+    );
+    assert_eq!(sim.holders(), vec![0]);
+}
+
+/// And with the standby alive, the move happens: the standby stops being quiet as
+/// soon as it hears the active node's health, one round trip.
+#[test]
+fn a_health_move_to_a_live_quiet_standby_waits_one_round_trip() {
+    let mut config = config(2, Failback::Manual);
+    config.checks.push(service_check(&config, "svc"));
+    let mut sim = Sim::settled(config, 66);
+    sim.run_for(ms(1500));
+    assert!(sim.machine(0).peers()[0].quiet, "beta is not quiet");
+    sim.service_down(0, "svc");
+    let took = sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+    assert!(took <= ms(1000), "the health move took {took:?}");
+}
+
 /// An active node of a version before the quiet standby refuses quiet heartbeats.
 /// Its echo then falls behind the standby's nonce, which ends the quiet until it is
 /// heard again: the standby never takes the active node's heartbeats for stale ones

@@ -450,6 +450,7 @@ impl Machine {
         let candidate = self.preferred_peer().filter(|&i| {
             let peer = &self.peers[i];
             peer.role == Role::Standby
+                && !peer.quiet
                 && !peer.maintenance
                 && peer.priority > self.settings.priority
         });
@@ -621,6 +622,10 @@ impl Machine {
             // A peer whose takeover is held cannot have the VIPs; one that can only
             // fail its checks is better than none.
             .filter(|p| !p.held())
+            // A quiet standby may have died up to `standby_interval` ago unnoticed:
+            // it stops being quiet once it hears this node's health, and the move
+            // waits for that heartbeat (see `pace`).
+            .filter(|p| !p.quiet)
             .filter(|p| !p.failed && p.health < mine)
             .min_by_key(|p| p.health)
             .map(|p| p.name.clone())

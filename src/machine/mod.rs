@@ -670,7 +670,9 @@ impl Machine {
         self.now_hint = now;
     }
 
-    /// Moves to the next freshness nonce; the one before stays valid for a `dead`.
+    /// Moves to the next freshness nonce; the one before stays valid until the next
+    /// renewal, which comes with the first heartbeat `dead` later (`standby_interval`
+    /// later or more for a quiet node, see `pace`).
     pub(super) fn renew_nonce(&mut self, now: Instant) {
         self.nonce_overdue = false;
         self.nonces.renew(now);
@@ -747,7 +749,11 @@ impl Machine {
         // late rival sees its nonce renewed, and the rival echoes the newer one.
         // Nonces are random, so "since" is told by their epochs.
         let echoed = self.nonces.find(hb.echo);
-        self.peers[index].echoed = echoed.map(|issued| issued.epoch);
+        // From the newest heartbeat only: an older one that came late on another
+        // link echoes an older nonce and would end a quiet spell for nothing.
+        if self.peers[index].is_newest(hb.sequence) {
+            self.peers[index].echoed = echoed.map(|issued| issued.epoch);
+        }
         if let Phase::Claiming(claim) = &mut self.election.phase
             && echoed.is_some_and(|issued| issued.epoch >= claim.epoch)
         {

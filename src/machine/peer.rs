@@ -557,6 +557,11 @@ impl Peer {
         }
     }
 
+    /// Whether `sequence` is the newest heartbeat accepted from this peer.
+    pub fn is_newest(&self, sequence: u64) -> bool {
+        self.newest == Some(sequence)
+    }
+
     /// Drops a peer that said it is leaving; it no longer counts as alive.
     pub fn forget(&mut self) {
         self.alive = false;

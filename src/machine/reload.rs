@@ -187,6 +187,9 @@ impl Machine {
     /// Keeps the state of every VIP that stays, removes those that left the file,
     /// and adds the new ones at once on an active node.
     fn reconfigure_vips(&mut self, old: &[VipTarget], changes: &mut Vec<Change>) {
+        // A probe out for retried adds named VIPs by their place in the old file:
+        // its answer is dropped, and the next retry asks again.
+        self.election.add_probe = None;
         let states: Vec<VipState> = self
             .settings
             .vips

@@ -22,7 +22,8 @@ use std::time::Instant;
 pub(super) enum Timer {
     /// A link to this peer (by index) crosses `warn` or `dead` of silence.
     Silence(usize),
-    /// The freshness nonce is due to change (every `dead`).
+    /// The freshness nonce is due to change (every `dead`): it does with the next
+    /// heartbeat.
     Nonce,
     /// The next regular heartbeat.
     Heartbeat,
