@@ -1131,10 +1131,9 @@ fn a_quiet_standby_beats_every_standby_interval_and_stays_alive() {
         t.standby_interval > t.dead,
         "the test wants the grace to matter"
     );
-    let judged: Vec<_> = sim.nodes[0].events[from..]
-        .iter()
-        .filter(|(_, e)| matches!(e, Event::PeerLate { .. } | Event::PeerDead { .. }))
-        .collect();
+    let judged: Vec<_> = sim.events_since(0, from, |e| {
+        matches!(e, Event::PeerLate { .. } | Event::PeerDead { .. })
+    });
     assert!(
         judged.is_empty(),
         "alpha judged its quiet standby: {judged:?}"
@@ -1180,10 +1179,7 @@ fn a_standby_waiting_for_failback_is_not_quiet_and_never_gets_the_vips_dead() {
         vec![1],
         "beta handed the VIPs to a dead alpha"
     );
-    let released: Vec<_> = sim.nodes[1].events[from..]
-        .iter()
-        .filter(|(_, e)| matches!(e, Event::Releasing { .. }))
-        .collect();
+    let released: Vec<_> = sim.events_since(1, from, |e| matches!(e, Event::Releasing { .. }));
     assert!(released.is_empty(), "beta released: {released:?}");
 }
 
@@ -1200,10 +1196,7 @@ fn a_health_move_never_goes_to_a_quiet_standby_that_died() {
     sim.service_down(0, "svc");
     let from = sim.nodes[0].events.len();
     sim.run_for(ms(3000));
-    let released: Vec<_> = sim.nodes[0].events[from..]
-        .iter()
-        .filter(|(_, e)| matches!(e, Event::Releasing { .. }))
-        .collect();
+    let released: Vec<_> = sim.events_since(0, from, |e| matches!(e, Event::Releasing { .. }));
     assert!(
         released.is_empty(),
         "alpha handed the VIPs to a dead beta: {released:?}"
@@ -1243,10 +1236,9 @@ fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
     sim.run_for(ms(30_000));
     assert_eq!(sim.holders(), vec![0]);
     assert_eq!(sim.role(1), Some(Role::Standby));
-    let lost: Vec<_> = sim.nodes[1].events[from..]
-        .iter()
-        .filter(|(_, e)| matches!(e, Event::PeerDead { .. } | Event::PeerLate { .. }))
-        .collect();
+    let lost: Vec<_> = sim.events_since(1, from, |e| {
+        matches!(e, Event::PeerDead { .. } | Event::PeerLate { .. })
+    });
     assert!(lost.is_empty(), "beta lost alpha: {lost:?}");
     assert_eq!(
         stale(&sim),

@@ -1654,6 +1654,17 @@ impl Sim {
         self.nodes[i].events.iter().any(|(_, e)| f(e))
     }
 
+    /// The events of node i from its `from`-th on that `f` picks, with their times.
+    pub fn events_since(
+        &self,
+        i: usize,
+        from: usize,
+        f: impl Fn(&Event) -> bool,
+    ) -> Vec<&(Duration, Event)> {
+        let events = self.nodes[i].events.get(from..).unwrap_or_default();
+        events.iter().filter(|(_, e)| f(e)).collect()
+    }
+
     /// When node i first logged an event that `f` picks.
     pub fn event_time(&self, i: usize, f: impl Fn(&Event) -> bool) -> Option<Duration> {
         self.nodes[i]
