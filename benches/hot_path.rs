@@ -25,6 +25,7 @@ fn sample() -> Heartbeat<'static> {
         echo: 77,
         votes: None,
         quiet: false,
+        wake: false,
         cluster: "web".into(),
         node: "alpha".into(),
     }

@@ -260,6 +260,7 @@ fn heartbeats() -> Vec<Heartbeat<'static>> {
         echo: 0,
         votes: None,
         quiet: false,
+        wake: false,
         cluster: "web".into(),
         node: "alpha".into(),
     };

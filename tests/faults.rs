@@ -70,6 +70,7 @@ fn flood(lab: &Lab, count: u32, limit: Duration) -> std::thread::JoinHandle<u32>
                 echo: 1,
                 votes: None,
                 quiet: false,
+                wake: false,
                 cluster: "e2e".into(),
                 node: "alpha".into(),
             };

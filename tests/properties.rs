@@ -100,6 +100,7 @@ fn heartbeat() -> impl Strategy<Value = Heartbeat<'static>> {
                 echo,
                 votes: votes.map(|(ack, heard, held)| Votes { ack, heard, held }),
                 quiet: false,
+                wake: false,
                 cluster: cluster.into(),
                 node: node.into(),
             },

@@ -1218,6 +1218,97 @@ fn a_health_move_to_a_live_quiet_standby_waits_one_round_trip() {
     assert!(took <= ms(1000), "the health move took {took:?}");
 }
 
+/// A pair in which beta holds the VIPs and alpha, the preferred node, is a quiet
+/// standby (manual failback: alpha waits to be ordered back).
+fn beta_holds_and_alpha_is_quiet(seed: u64) -> Sim {
+    let mut sim = Sim::settled(config(2, Failback::Manual), seed);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    sim.run_for(ms(3000));
+    assert!(sim.machine(1).peers()[0].quiet, "alpha is not quiet");
+    sim
+}
+
+/// An operator's handover waits for a heartbeat of the standby that is not quiet:
+/// one that died while quiet, not yet counted dead, never gets the VIPs, and the
+/// order lapses once the holder counts it dead.
+#[test]
+fn an_operators_handover_never_goes_to_a_quiet_standby_that_died() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 67);
+    sim.run_for(ms(1500));
+    assert!(sim.machine(0).peers()[0].quiet, "beta is not quiet");
+    let failback = beta_holds_and_alpha_is_quiet(68);
+    for (mut sim, holder, order) in [(sim, 0, Order::Standby), (failback, 1, Order::Failback)] {
+        let standby = 1 - holder;
+        sim.crash(standby);
+        let from = sim.nodes[holder].events.len();
+        sim.order(holder, order.clone()).unwrap();
+        sim.run_for(ms(3000));
+        let released: Vec<_> =
+            sim.events_since(holder, from, |e| matches!(e, Event::Releasing { .. }));
+        assert!(
+            released.is_empty(),
+            "{order:?}: the holder handed the VIPs to a dead standby: {released:?}"
+        );
+        assert_eq!(sim.holders(), vec![holder], "{order:?}");
+        let lapsed = sim.events_since(holder, from, |e| matches!(e, Event::HandoverLapsed { .. }));
+        assert_eq!(lapsed.len(), 1, "{order:?}: {lapsed:?}");
+        // The standing request lapsed with it: the status does not say it is on.
+        let status = sim.machine(holder).status(sim.now, SystemTime::now());
+        assert!(!status.standby_requested, "{order:?}");
+    }
+}
+
+/// Maintenance freezes moves: a handover still waiting for its standby is dropped,
+/// not carried out when maintenance ends.
+#[test]
+fn maintenance_drops_an_operators_handover_still_waiting() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 71);
+    sim.run_for(ms(1500));
+    sim.crash(1);
+    sim.order(0, Order::Standby).unwrap();
+    assert!(sim.machine(0).handing_over());
+    let from = sim.nodes[0].events.len();
+    sim.order(0, Order::Maintenance(true)).unwrap();
+    assert!(!sim.machine(0).handing_over());
+    let lapsed = sim.events_since(
+        0,
+        from,
+        |e| matches!(e, Event::HandoverLapsed { frozen_by: Some(by), .. } if by == "alpha"),
+    );
+    assert_eq!(lapsed.len(), 1, "{lapsed:?}");
+    sim.restart(1);
+    sim.order(0, Order::Maintenance(false)).unwrap();
+    sim.run_for(ms(3000));
+    assert_eq!(sim.holders(), vec![0]);
+}
+
+/// And with the standby alive, the handover is as fast as to a standby that beats
+/// every interval: the holder's heartbeat wakes it, and its answer starts the
+/// release, one round trip rather than up to `standby_interval`.
+#[test]
+fn an_operators_handover_to_a_live_quiet_standby_waits_one_round_trip() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 69);
+    sim.run_for(ms(1500));
+    assert!(sim.machine(0).peers()[0].quiet, "beta is not quiet");
+    let failback = beta_holds_and_alpha_is_quiet(70);
+    for (mut sim, holder, order) in [(sim, 0, Order::Standby), (failback, 1, Order::Failback)] {
+        let standby = 1 - holder;
+        let t = sim.config.timing;
+        sim.order(holder, order.clone()).unwrap();
+        let took = sim.run_until(ms(3000), |s| s.holders() == vec![standby]);
+        // A round trip, the stop hook and the start hook, far from the 1 s a quiet
+        // standby may leave between two heartbeats.
+        assert!(
+            took <= t.interval * 2 + sim.hook_time * 2 + ms(50),
+            "{order:?}: the handover took {took:?}"
+        );
+        assert!(t.standby_interval >= ms(1000));
+        assert_eq!(sim.max_holders_seen, 1, "{order:?}");
+    }
+}
+
 /// An active node of a version before the quiet standby refuses quiet heartbeats.
 /// Its echo then falls behind the standby's nonce, which ends the quiet until it is
 /// heard again: the standby never takes the active node's heartbeats for stale ones

@@ -6,7 +6,9 @@
 //! the result must give the same packet back.
 #![no_main]
 
-use failoverd::wire::heartbeat::{Heartbeat, QUIET, Signer, TAG_LEN, VERSION_VOTES, VOTE_HELD};
+use failoverd::wire::heartbeat::{
+    Heartbeat, QUIET, Signer, TAG_LEN, VERSION_VOTES, VOTE_HELD, WAKE,
+};
 use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
@@ -14,9 +16,9 @@ use sha2::Sha256;
 /// The key of every heartbeat seed; examples/fuzz_seeds.rs signs with the same bytes.
 const KEY: &[u8] = b"failoverd fuzzing key, not secret";
 
-/// Offsets of the version and of byte 9: at most `QUIET` in version 1, at most
-/// `QUIET | VOTE_HELD` in version 2; a packet with anything else there is refused as
-/// malformed.
+/// Offsets of the version and of byte 9: at most `QUIET | WAKE` in version 1, at
+/// most `QUIET | WAKE | VOTE_HELD` in version 2; a packet with anything else there is
+/// refused as malformed.
 const VERSION_AT: usize = 4;
 const VOTE_FLAGS: usize = 9;
 
@@ -35,9 +37,9 @@ fn check(packet: &[u8], signer: &Signer) {
     let mut again = Vec::new();
     heartbeat.encode(signer, &mut again);
     let known = if packet[VERSION_AT] == VERSION_VOTES {
-        QUIET | VOTE_HELD
+        QUIET | WAKE | VOTE_HELD
     } else {
-        QUIET
+        QUIET | WAKE
     };
     assert_eq!(packet[VOTE_FLAGS] & !known, 0, "an unknown flag of byte 9 was accepted");
     assert_eq!(again, packet, "re-encoding {heartbeat:?}");

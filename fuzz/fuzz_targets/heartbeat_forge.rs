@@ -27,6 +27,7 @@ struct Input {
     echo: u64,
     votes: Option<(u64, u32, bool)>,
     quiet: bool,
+    wake: bool,
     cluster: String,
     node: String,
     /// A bit of the packet to flip, counted modulo its length in bits.
@@ -63,6 +64,7 @@ fuzz_target!(|input: Input| {
         echo: input.echo,
         votes: input.votes.map(|(ack, heard, held)| Votes { ack, heard, held }),
         quiet: input.quiet,
+        wake: input.wake,
         cluster: input.cluster.into(),
         node: input.node.into(),
     };

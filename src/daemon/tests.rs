@@ -817,6 +817,7 @@ async fn each_link_drops_what_the_machine_would_reject_whatever_its_state() {
             echo: 0,
             votes: None,
             quiet: false,
+            wake: false,
             cluster: cluster.into(),
             node: node.into(),
         };

@@ -106,6 +106,24 @@ pub(super) struct Active {
     /// When the service came up (the start hook finished): active-only checks count
     /// from then, after their start grace.
     pub service_up: Option<Instant>,
+    /// An operator's handover waiting for a standby that beats every interval.
+    pub handover: Option<Handover>,
+}
+
+/// An operator's handover (`failoverd standby`, or `failback` on the holder) that
+/// waits to release until a standby that can take the VIPs beats every interval.
+///
+/// A quiet standby (see `pace`) may have died up to `standby_interval` before this
+/// node would count it dead: releasing to it then would leave the VIPs on no node
+/// until this node took them back. So the holder first asks the quiet standby to
+/// wake ([`Heartbeat::wake`](crate::wire::heartbeat::Heartbeat::wake)); a live one
+/// answers within a round trip and the release follows, and if none is left alive
+/// the order lapses, with the VIPs where they are.
+#[derive(Debug, Clone)]
+pub(super) struct Handover {
+    /// The node the VIPs go to (failback), or `None` for any that can take them.
+    pub to: Option<String>,
+    pub reason: Reason,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -228,8 +246,10 @@ impl Machine {
             return;
         }
         if let Some(by) = self.frozen_by() {
-            // No automatic move in maintenance: a claim under way is withdrawn.
+            // No automatic move in maintenance: a claim under way is withdrawn, and
+            // an operator's handover still waiting for its standby is dropped.
             self.withdraw_claim(now, Reason::Maintenance { by: by.clone() });
+            self.drop_handover(Some(by.clone()));
             return self.evaluate_frozen(now, by);
         }
         if matches!(self.election.phase, Phase::Claiming(_)) {
@@ -437,7 +457,72 @@ impl Machine {
         if let Some(peer) = self.outranking_holder() {
             return self.start_release(now, After::Standby, Reason::PeerOutranks { peer });
         }
+        if self.pursue_handover(now) {
+            return;
+        }
         self.consider_failback(now);
+    }
+
+    /// Begins the operator's handover (see [`Handover`]): at once if a standby that
+    /// can take the VIPs beats every interval, or once one does.
+    pub(super) fn hand_over(&mut self, now: Instant, handover: Handover) {
+        if let Phase::Active(active) = &mut self.election.phase {
+            active.handover = Some(handover);
+        }
+        if !self.pursue_handover(now) {
+            // Carries the wake-up; the regular heartbeats repeat it.
+            self.heartbeat();
+        }
+    }
+
+    /// Whether a waiting handover went ahead (the release began). One with no
+    /// live standby left to take the VIPs lapses, with an event.
+    fn pursue_handover(&mut self, now: Instant) -> bool {
+        let Phase::Active(Active {
+            handover: Some(handover),
+            ..
+        }) = &self.election.phase
+        else {
+            return false;
+        };
+        let takers = self.peers.iter().filter(|p| {
+            p.present()
+                && !p.witness
+                && p.role == Role::Standby
+                && handover.to.as_ref().is_none_or(|to| *to == p.name)
+        });
+        let (mut any, mut awake) = (false, false);
+        for peer in takers {
+            any = true;
+            awake |= !peer.quiet;
+        }
+        if awake {
+            let reason = handover.reason.clone();
+            self.start_release(now, After::Standby, reason);
+            return true;
+        }
+        if !any {
+            self.drop_handover(None);
+        }
+        false
+    }
+
+    /// Ends a waiting handover without a release, and the standing standby request
+    /// that came with it: the VIPs stay, and the status says nothing is asked.
+    fn drop_handover(&mut self, frozen_by: Option<String>) {
+        let Phase::Active(active) = &mut self.election.phase else {
+            return;
+        };
+        let Some(handover) = active.handover.take() else {
+            return;
+        };
+        if handover.reason == Reason::OperatorStandby {
+            self.election.request = None;
+        }
+        self.events.push(Event::HandoverLapsed {
+            reason: handover.reason,
+            frozen_by,
+        });
     }
 
     /// `failback = "auto"`: hands the VIPs to the preferred node (the first by
@@ -817,6 +902,7 @@ impl Machine {
             pinned,
             failback: None,
             service_up: None,
+            handover: None,
         };
         self.transition(now, Phase::Active(active), reason);
         for i in 0..self.settings.vips.len() {

@@ -260,6 +260,13 @@ pub enum Event {
     Releasing {
         reason: Reason,
     },
+    /// An operator's handover (standby, failback) that waited for a quiet standby
+    /// to wake was dropped: none is left alive to take the VIPs, or maintenance
+    /// (turned on on `frozen_by`) froze moves meanwhile. The VIPs stay on this node.
+    HandoverLapsed {
+        reason: Reason,
+        frozen_by: Option<String>,
+    },
     PeerUp {
         peer: String,
         link: String,
@@ -493,7 +500,9 @@ impl Event {
     /// What the event is about.
     pub fn kind(&self) -> EventKind {
         match self {
-            Event::Transition { .. } | Event::Releasing { .. } => EventKind::Transition,
+            Event::Transition { .. } | Event::Releasing { .. } | Event::HandoverLapsed { .. } => {
+                EventKind::Transition
+            }
             Event::PeerUp { .. }
             | Event::PeerRestarted { .. }
             | Event::PeerLate { .. }
@@ -554,7 +563,8 @@ impl Event {
             | Event::TakeoverDamped { .. }
             | Event::ProbeFailed { .. }
             | Event::Fencing { .. }
-            | Event::Fenced { .. } => Severity::Warn,
+            | Event::Fenced { .. }
+            | Event::HandoverLapsed { .. } => Severity::Warn,
             Event::FingerprintMismatch { .. }
             | Event::VipFailed { .. }
             | Event::VipRemoveFailed { .. }
@@ -580,6 +590,22 @@ impl fmt::Display for Event {
             Event::Releasing { reason } => {
                 write!(f, "releasing (stop hook, then VIPs): {reason}")
             }
+            Event::HandoverLapsed {
+                reason,
+                frozen_by: None,
+            } => write!(
+                f,
+                "handover dropped ({reason}): no standby that could take the VIPs is left \
+                 alive, so they stay here"
+            ),
+            Event::HandoverLapsed {
+                reason,
+                frozen_by: Some(by),
+            } => write!(
+                f,
+                "handover dropped ({reason}): maintenance turned on on {by} froze moves, so \
+                 the VIPs stay here"
+            ),
             Event::PeerUp { peer, link } => write!(f, "peer {peer} up (first heard on {link})"),
             Event::PeerRestarted { peer } => write!(f, "peer {peer} restarted"),
             Event::PeerLate { peer, silent } => write!(

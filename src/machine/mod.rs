@@ -595,6 +595,12 @@ impl Machine {
         matches!(self.election.phase, Phase::Releasing(_))
     }
 
+    /// Whether an operator's handover waits for a quiet standby to wake before the
+    /// release begins (see `election::Handover`).
+    pub fn handing_over(&self) -> bool {
+        matches!(&self.election.phase, Phase::Active(active) if active.handover.is_some())
+    }
+
     /// VIPs whose addition succeeded and that have not been released since.
     pub fn held_vips(&self) -> Vec<&VipTarget> {
         self.settings
@@ -960,6 +966,7 @@ impl Machine {
             echo: 0,
             votes: None,
             quiet: self.quiet(),
+            wake: self.handing_over(),
             cluster: Cow::Borrowed(""),
             node: Cow::Borrowed(""),
         };

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Instant;
 
-use super::election::{After, Lifecycle, Request};
+use super::election::{After, Handover, Lifecycle, Request};
 use super::peer::Peer;
 use super::{Machine, Reason, Role, Unstuck};
 
@@ -207,9 +207,21 @@ impl Machine {
                 peers: names.join(", "),
             });
         }
+        // Only a standby can take the VIPs; if each is quiet, one may have died
+        // unnoticed, and the release waits for one to wake (see `Handover`).
+        let asleep = candidates
+            .iter()
+            .filter(|p| p.role == Role::Standby)
+            .all(|p| p.quiet)
+            && candidates.iter().any(|p| p.quiet);
         self.election.request = Some(Request::Standby);
         if self.role() == Role::Active {
-            self.start_release(now, After::Standby, Reason::OperatorStandby);
+            let reason = Reason::OperatorStandby;
+            if asleep {
+                self.hand_over(now, Handover { to: None, reason });
+            } else {
+                self.start_release(now, After::Standby, reason);
+            }
             Ok(Accepted::Releasing)
         } else {
             self.heartbeat();
@@ -229,7 +241,12 @@ impl Machine {
             let reason = Reason::Failback {
                 peer: preferred.clone(),
             };
-            self.start_release(now, After::Standby, reason);
+            if self.peers.iter().any(|p| p.name == preferred && p.quiet) {
+                let to = Some(preferred.clone());
+                self.hand_over(now, Handover { to, reason });
+            } else {
+                self.start_release(now, After::Standby, reason);
+            }
             return Ok(Accepted::HandingBack { to: preferred });
         }
         if preferred == self.settings.name {

@@ -114,6 +114,9 @@ pub struct Peer {
     /// The peer said its next heartbeat may take `standby_interval` (see `pace`):
     /// its silence counts as late or dead that much later.
     pub quiet: bool,
+    /// The peer is active and waits for this node to beat every interval before
+    /// it hands the VIPs over (see `Handover`): this node is not quiet meanwhile.
+    pub wake: bool,
     /// The epoch of this node's nonce that the peer's latest heartbeat echoed, if
     /// it still counts (see `pace`).
     pub echoed: Option<u64>,
@@ -186,6 +189,7 @@ impl Peer {
             failed: false,
             claiming: false,
             quiet: false,
+            wake: false,
             echoed: None,
             health: 0,
             priority: settings.priority,
@@ -365,6 +369,7 @@ impl Peer {
             update.started_claiming = claiming && !self.claiming;
             self.claiming = claiming;
             self.quiet = hb.quiet;
+            self.wake = hb.wake;
             self.health = hb.health;
             self.priority = hb.priority;
             self.votes = hb.votes;
@@ -610,6 +615,7 @@ mod tests {
             echo: 7,
             votes: None,
             quiet: false,
+            wake: false,
             cluster: "c".into(),
             node: "alpha".into(),
         }

@@ -37,7 +37,9 @@
 //!
 //! Byte 9, bit 1 (`QUIET`), in either version: the sender is a standby that hears an
 //! active node and sends its next heartbeats only `timing.standby_interval` after
-//! these. Every other bit of byte 9 is 0.
+//! these. Bit 2 (`WAKE`), in either version: the sender is active and an operator's
+//! handover waits for a heartbeat from a standby that is not quiet, so a quiet
+//! standby beats every interval again. Every other bit of byte 9 is 0.
 //!
 //! Node i is the i-th `[[node]]` of the file (from 0), which the fingerprint makes
 //! the same on every node; the sender's own bit is not set. A witness says standby
@@ -98,6 +100,9 @@ pub const VOTE_HELD: u8 = 0b1;
 /// Byte 9, either version: the sender is a standby that hears an active node and
 /// beats only every `timing.standby_interval` (see [`Heartbeat::quiet`]).
 pub const QUIET: u8 = 0b10;
+/// Byte 9, either version: the sender asks a quiet standby to beat every interval
+/// (see [`Heartbeat::wake`]).
+pub const WAKE: u8 = 0b100;
 
 /// A node's role as it travels on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,6 +155,10 @@ pub struct Heartbeat<'a> {
     /// one rather than `interval`: its silence counts as late or dead that much
     /// later. Byte 9, bit 1 ([`QUIET`]).
     pub quiet: bool,
+    /// The sender is active and waits, to hand the VIPs over on an operator's
+    /// order, for a heartbeat from a standby that is not quiet: a quiet receiver
+    /// beats every interval again. Byte 9, bit 2 ([`WAKE`]).
+    pub wake: bool,
     pub cluster: Cow<'a, str>,
     pub node: Cow<'a, str>,
 }
@@ -258,7 +267,11 @@ impl<'a> Heartbeat<'a> {
         out.push(self.flags);
         out.push(self.health);
         let held = self.votes.as_ref().is_some_and(|votes| votes.held);
-        out.push(if held { VOTE_HELD } else { 0 } | if self.quiet { QUIET } else { 0 });
+        let mut pace = if self.quiet { QUIET } else { 0 };
+        if self.wake {
+            pace |= WAKE;
+        }
+        out.push(if held { VOTE_HELD } else { 0 } | pace);
         out.extend_from_slice(&self.priority.to_be_bytes());
         out.extend_from_slice(&self.incarnation.to_be_bytes());
         out.extend_from_slice(&self.sequence.to_be_bytes());
@@ -309,9 +322,9 @@ impl<'a> Heartbeat<'a> {
         // bit this version does not know is malformed rather than half understood.
         let vote_flags = r.u8()?;
         let known = if version == VERSION_VOTES {
-            VOTE_HELD | QUIET
+            VOTE_HELD | QUIET | WAKE
         } else {
-            QUIET
+            QUIET | WAKE
         };
         if vote_flags & !known != 0 {
             return Err(DecodeError::Malformed);
@@ -349,6 +362,7 @@ impl<'a> Heartbeat<'a> {
             echo,
             votes,
             quiet: vote_flags & QUIET != 0,
+            wake: vote_flags & WAKE != 0,
             cluster,
             node,
         })
@@ -520,6 +534,7 @@ mod tests {
             echo: 9,
             votes: None,
             quiet: false,
+            wake: false,
             cluster: "web".into(),
             node: "alpha".into(),
         }
@@ -617,7 +632,7 @@ mod tests {
         hb.votes = Some(Votes::default());
         let v2 = encoded(&hb, b"k");
         assert!(resigned(v2.clone(), VOTE_HELD).is_ok_and(|votes| votes.is_some_and(|v| v.held)));
-        assert_eq!(resigned(v2, 0b100), Err(DecodeError::Malformed));
+        assert_eq!(resigned(v2, 0b1000), Err(DecodeError::Malformed));
     }
 
     /// The quiet flag travels in both versions and beside a vote.
@@ -641,6 +656,30 @@ mod tests {
             !Heartbeat::decode(&encoded(&sample(), b"k"), &signer)
                 .unwrap()
                 .quiet
+        );
+    }
+
+    /// The wake flag travels in both versions, beside the others.
+    #[test]
+    fn the_wake_flag_round_trips_in_either_version() {
+        let signer = Signer::new(b"k");
+        let mut hb = sample();
+        hb.wake = true;
+        let v1 = encoded(&hb, b"k");
+        assert_eq!(v1[9], WAKE);
+        let decoded = Heartbeat::decode(&v1, &signer).unwrap();
+        assert!(decoded.wake && !decoded.quiet);
+        hb.votes = Some(Votes {
+            held: true,
+            ..Votes::default()
+        });
+        let v2 = encoded(&hb, b"k");
+        assert_eq!(v2[9], WAKE | VOTE_HELD);
+        assert!(Heartbeat::decode(&v2, &signer).unwrap().wake);
+        assert!(
+            !Heartbeat::decode(&encoded(&sample(), b"k"), &signer)
+                .unwrap()
+                .wake
         );
     }
 

@@ -511,6 +511,7 @@ fn judge(
     };
     let peer = |name: &str| before.peers.iter().find(|p| p.0 == name);
     let is_move = matches!(order, Order::Takeover | Order::Standby | Order::Failback);
+    let moving = |sim: &Sim| sim.machine(i).releasing() || sim.machine(i).handing_over();
     let check = |ok: bool, why: &str| if ok { Ok(()) } else { Err(why.to_string()) };
     if answer.is_ok() && is_move {
         check(
@@ -530,8 +531,9 @@ fn judge(
             )
         }
         Ok(Accepted::Releasing) => check(
-            *order == Order::Standby && before.role == Role::Active && sim.machine(i).releasing(),
-            "only the active node releases on standby, and it must be releasing",
+            *order == Order::Standby && before.role == Role::Active && moving(sim),
+            "only the active node releases on standby, and it must be releasing (or waking \
+             a quiet standby to release to)",
         ),
         Ok(Accepted::StandingBy) => check(
             *order == Order::Standby && before.role != Role::Active,
@@ -542,7 +544,7 @@ fn judge(
                 && before.role == Role::Active
                 && *to == before.preferred
                 && *to != me
-                && sim.machine(i).releasing(),
+                && moving(sim),
             "only the holder hands back, to the preferred node, by releasing",
         ),
         Ok(Accepted::Maintenance { on }) => check(
