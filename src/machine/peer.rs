@@ -562,6 +562,12 @@ impl Peer {
         }
     }
 
+    /// How long a silence of this peer lasts before it counts as dead: `dead`, or
+    /// longer for a quiet peer (see `judged_by`).
+    pub fn dead_after(&self, timing: &Timing) -> Duration {
+        self.judged_by(timing).dead
+    }
+
     /// Whether `sequence` is the newest heartbeat accepted from this peer.
     pub fn is_newest(&self, sequence: u64) -> bool {
         self.newest == Some(sequence)

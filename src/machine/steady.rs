@@ -286,13 +286,14 @@ impl Machine {
     }
 
     /// Whether peer `i`'s silence is this node's own fault: it was heard within
-    /// `dead` before this node stopped running, and what it sent since may still be
-    /// waiting to be read.
+    /// `dead` (longer for a quiet peer) before this node stopped running, and what
+    /// it sent since may still be waiting to be read.
     pub(super) fn excused(&self, i: usize) -> bool {
-        let (Some(ran_at), Some(heard)) = (self.steady.ran_at, self.peers[i].last_heard()) else {
+        let peer = &self.peers[i];
+        let (Some(ran_at), Some(heard)) = (self.steady.ran_at, peer.last_heard()) else {
             return false;
         };
-        ran_at.saturating_duration_since(heard) < self.settings.timing.dead
+        ran_at.saturating_duration_since(heard) < peer.dead_after(&self.settings.timing)
     }
 }
 

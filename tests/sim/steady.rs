@@ -180,6 +180,29 @@ fn a_standby_woken_late_does_not_blame_its_peer() {
     assert!(status.starved.longest_ms.is_some_and(|ms| ms >= 200.0));
 }
 
+/// The same for an active node and its quiet standby, which beats only every
+/// `standby_interval`: heard longer than `dead` before the stall, but within what
+/// its quiet allows, it is not blamed either.
+#[test]
+fn an_active_node_woken_late_does_not_blame_its_quiet_standby() {
+    let mut sim = Sim::settled(fighting(), 308);
+    let t = sim.config.timing;
+    sim.run_for(ms(1500));
+    assert!(sim.machine(0).peers()[0].quiet, "beta is not quiet");
+    // Just before beta's next quiet heartbeat, which then waits in alpha's queue.
+    sim.run_until(ms(2000), |s| s.gap(1, 0) >= t.standby_interval - ms(60));
+    assert!(sim.gap(1, 0) > t.dead && sim.gap(1, 0) < t.standby_interval);
+    let from = sim.nodes[0].events.len();
+    sim.pause(0, None);
+    sim.run_for(t.dead - ms(20));
+    sim.resume_timers_first(0);
+    sim.run_for(ms(2000));
+    assert_eq!(sim.holders(), vec![0]);
+    let blamed = sim.events_since(0, from, |e| matches!(e, Event::PeerDead { .. }));
+    assert!(blamed.is_empty(), "alpha blamed beta: {blamed:?}");
+    assert!(sim.has_event(0, |e| matches!(e, Event::Starved { .. })));
+}
+
 /// The same, woken first by a check's run rather than by its deadline: the
 /// timeouts that follow belong to the same starvation, which still dates from
 /// before the pause (a test in namespaces saw the standby take the VIP).
