@@ -96,11 +96,14 @@ impl Deadline {
                     expirations.len(),
                 )
             };
+            // Read once, a one-shot timerfd stays unreadable until it is armed and
+            // fires again, whose event sets the readiness anew: clearing it now
+            // spares the next wait a read that could only find it empty.
+            ready.clear_ready();
             if read == 8 {
                 self.armed = None;
                 return Ok(());
             }
-            ready.clear_ready();
         }
     }
 }
