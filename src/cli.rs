@@ -165,6 +165,13 @@ pub fn wait_for(
             }
             Ok(status) => match outcome(command, &status) {
                 Ok(()) => return Ok(status),
+                Err(_) if dropped(command, before, &status) => {
+                    return Err(format!(
+                        "{} not complete: this node is active and keeps the VIPs, the \
+                         handover was dropped (`failoverd events` says why)",
+                        command.name()
+                    ));
+                }
                 Err(seen) => seen,
             },
             Err(err @ (ClientError::NotRunning { .. } | ClientError::PermissionDenied { .. })) => {
@@ -182,6 +189,25 @@ pub fn wait_for(
         }
         thread::sleep(left.min(POLL));
     }
+}
+
+/// Whether a handover ordered on the active node (`standby`, or `failback` to a
+/// peer) has ended with this node still active: neither releasing nor waiting for
+/// its standby any more, so nothing further will come of it.
+fn dropped(command: &Command, before: &Status, status: &Status) -> bool {
+    let hands_over = match command {
+        Command::Standby => true,
+        Command::Failback => before
+            .preferred
+            .as_deref()
+            .is_some_and(|p| p != before.node),
+        _ => false,
+    };
+    hands_over
+        && before.state == Role::Active
+        && status.state == Role::Active
+        && !status.releasing
+        && !status.handing_over
 }
 
 /// This node active, not releasing, every VIP on it.
@@ -204,8 +230,14 @@ fn holds_everything(status: &Status) -> Result<(), String> {
 /// This node standby, and a peer (`peer` if given) active or holding every VIP.
 fn stands_by(status: &Status, peer: Option<&str>) -> Result<(), String> {
     if status.state != Role::Standby || status.releasing {
-        let releasing = if status.releasing { ", releasing" } else { "" };
-        return Err(format!("this node is {}{releasing}", status.state));
+        let doing = if status.releasing {
+            ", releasing"
+        } else if status.handing_over {
+            ", waiting for its quiet standby to answer before releasing"
+        } else {
+            ""
+        };
+        return Err(format!("this node is {}{doing}", status.state));
     }
     let wanted = |name: &str| peer.is_none_or(|p| p == name) && name != status.node;
     let peer_active = status
@@ -274,6 +306,43 @@ mod tests {
             outcome(&Command::Takeover, &status),
             Err("this node is standby".to_string())
         );
+    }
+
+    /// A handover ordered on the active node that left it active, neither
+    /// releasing nor waiting for its standby, has been dropped: the wait ends.
+    #[test]
+    fn a_dropped_handover_ends_the_wait() {
+        let before = fixture::status();
+        assert_eq!(before.state, Role::Active);
+        let mut status = before.clone();
+        assert!(dropped(&Command::Standby, &before, &status));
+        assert!(!dropped(&Command::Takeover, &before, &status));
+        status.handing_over = true;
+        assert!(!dropped(&Command::Standby, &before, &status));
+        assert_eq!(
+            outcome(&Command::Standby, &status),
+            Err(
+                "this node is active, waiting for its quiet standby to answer before releasing"
+                    .to_string()
+            )
+        );
+        status.handing_over = false;
+        status.releasing = true;
+        assert!(!dropped(&Command::Standby, &before, &status));
+        assert!(!dropped(
+            &Command::Standby,
+            &before,
+            &handed_to_beta(before.clone())
+        ));
+        // A failback hands over only when the preferred node is a peer.
+        let mut failback = before.clone();
+        failback.preferred = Some(before.node.clone());
+        assert!(!dropped(&Command::Failback, &failback, &before));
+        failback.preferred = Some("beta".to_string());
+        assert!(dropped(&Command::Failback, &failback, &before));
+        // A standby before the order never counts as dropped.
+        let standby = handed_to_beta(before.clone());
+        assert!(!dropped(&Command::Standby, &standby, &before));
     }
 
     fn handed_to_beta(mut status: Status) -> Status {

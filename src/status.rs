@@ -40,6 +40,10 @@ pub struct Status {
     pub reason: String,
     /// A release (stop hook, then VIP removal) is under way.
     pub releasing: bool,
+    /// An operator's handover (`standby`, `failback`) waits for the quiet standby
+    /// to wake before the release begins. Absent from older documents.
+    #[serde(default)]
+    pub handing_over: bool,
     pub maintenance: Maintenance,
     /// Set by `failoverd standby`: this node keeps out of the way while a peer can
     /// hold the VIPs.

@@ -34,7 +34,8 @@ use std::time::{Duration, SystemTime};
 
 use failoverd::config::{Config, Failback, Key, LiveVip, Scope, StartFailure};
 use failoverd::machine::{
-    Accepted, Action, ConfigChange, Event, Hook, Input, Machine, Order, Refusal, ReloadError, Role,
+    Accepted, Action, ConfigChange, Event, Hook, Input, Lapse, Machine, Order, Refusal,
+    ReloadError, Role,
 };
 use failoverd::wire::heartbeat::Heartbeat;
 
@@ -1260,6 +1261,36 @@ fn an_operators_handover_never_goes_to_a_quiet_standby_that_died() {
     }
 }
 
+/// A failback ordered while a standby order waits replaces it; when it lapses too,
+/// the standby request lapses with it, rather than stay on an active node for good.
+#[test]
+fn a_lapsed_handover_leaves_no_standby_request_behind() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 72);
+    sim.run_for(ms(1500));
+    sim.crash(1);
+    sim.order(0, Order::Standby).unwrap();
+    assert_eq!(
+        sim.order(0, Order::Failback).unwrap(),
+        Accepted::HandingBack { to: "beta".into() }
+    );
+    let from = sim.nodes[0].events.len();
+    sim.run_for(ms(3000));
+    let lapsed = sim.events_since(0, from, |e| {
+        matches!(
+            e,
+            Event::HandoverLapsed {
+                why: Lapse::NoTaker,
+                ..
+            }
+        )
+    });
+    assert_eq!(lapsed.len(), 1, "{lapsed:?}");
+    assert!(!sim.machine(0).handing_over());
+    let status = sim.machine(0).status(sim.now, SystemTime::now());
+    assert!(!status.standby_requested);
+    assert_eq!(sim.holders(), vec![0]);
+}
+
 /// Maintenance freezes moves: a handover still waiting for its standby is dropped,
 /// not carried out when maintenance ends.
 #[test]
@@ -1275,13 +1306,21 @@ fn maintenance_drops_an_operators_handover_still_waiting() {
     let lapsed = sim.events_since(
         0,
         from,
-        |e| matches!(e, Event::HandoverLapsed { frozen_by: Some(by), .. } if by == "alpha"),
+        |e| matches!(e, Event::HandoverLapsed { why: Lapse::Frozen { by }, .. } if by == "alpha"),
     );
     assert_eq!(lapsed.len(), 1, "{lapsed:?}");
+    // Beta back and beating every interval: a handover still waiting would go now.
     sim.restart(1);
+    sim.run_for(ms(3000));
+    assert_eq!(sim.role(1), Some(Role::Standby));
     sim.order(0, Order::Maintenance(false)).unwrap();
     sim.run_for(ms(3000));
     assert_eq!(sim.holders(), vec![0]);
+    assert!(
+        !sim.machine(0)
+            .status(sim.now, SystemTime::now())
+            .standby_requested
+    );
 }
 
 /// And with the standby alive, the handover is as fast as to a standby that beats
@@ -1297,6 +1336,7 @@ fn an_operators_handover_to_a_live_quiet_standby_waits_one_round_trip() {
         let standby = 1 - holder;
         let t = sim.config.timing;
         sim.order(holder, order.clone()).unwrap();
+        assert!(sim.machine(holder).handing_over(), "{order:?} did not wait");
         let took = sim.run_until(ms(3000), |s| s.holders() == vec![standby]);
         // A round trip, the stop hook and the start hook, far from the 1 s a quiet
         // standby may leave between two heartbeats.

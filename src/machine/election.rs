@@ -15,7 +15,7 @@ use super::guard::{Guard, Verdict};
 use super::health::{Kind, Run};
 use super::rank::Rank;
 use super::timer::Timer;
-use super::{Action, Effect, EffectId, Event, Hook, Machine, Reason, Role};
+use super::{Action, Effect, EffectId, Event, Hook, Lapse, Machine, Reason, Role};
 use crate::config::{OnAdopt, StartFailure};
 
 /// Where the daemon is in its life; the same for every election it takes part in.
@@ -249,7 +249,7 @@ impl Machine {
             // No automatic move in maintenance: a claim under way is withdrawn, and
             // an operator's handover still waiting for its standby is dropped.
             self.withdraw_claim(now, Reason::Maintenance { by: by.clone() });
-            self.drop_handover(Some(by.clone()));
+            self.drop_handover(Lapse::Frozen { by: by.clone() });
             return self.evaluate_frozen(now, by);
         }
         if matches!(self.election.phase, Phase::Claiming(_)) {
@@ -469,14 +469,14 @@ impl Machine {
         if let Phase::Active(active) = &mut self.election.phase {
             active.handover = Some(handover);
         }
-        if !self.pursue_handover(now) {
+        if !self.pursue_handover(now) && self.handing_over() {
             // Carries the wake-up; the regular heartbeats repeat it.
             self.heartbeat();
         }
     }
 
-    /// Whether a waiting handover went ahead (the release began). One with no
-    /// live standby left to take the VIPs lapses, with an event.
+    /// Whether a waiting handover went ahead (the release began). One that can no
+    /// longer go where it was meant to lapses, with an event.
     fn pursue_handover(&mut self, now: Instant) -> bool {
         let Phase::Active(Active {
             handover: Some(handover),
@@ -485,44 +485,59 @@ impl Machine {
         else {
             return false;
         };
-        let takers = self.peers.iter().filter(|p| {
-            p.present()
-                && !p.witness
-                && p.role == Role::Standby
-                && handover.to.as_ref().is_none_or(|to| *to == p.name)
-        });
+        let (to, reason) = (handover.to.clone(), handover.reason.clone());
+        // Who can take the VIPs: a standby, or a node starting again that will be
+        // one (waited for: it beats every interval until then), but not one asked
+        // to stand by.
         let (mut any, mut awake) = (false, false);
-        for peer in takers {
-            any = true;
-            awake |= !peer.quiet;
-        }
-        if awake {
-            let reason = handover.reason.clone();
-            self.start_release(now, After::Standby, reason);
-            return true;
+        for p in &self.peers {
+            let taker = p.present()
+                && !p.witness
+                && !p.standby
+                && matches!(p.role, Role::Standby | Role::Starting)
+                && to.as_ref().is_none_or(|to| *to == p.name);
+            any |= taker;
+            awake |= taker && p.role == Role::Standby && !p.quiet;
         }
         if !any {
-            self.drop_handover(None);
+            self.drop_handover(Lapse::NoTaker);
+            return false;
+        }
+        // A failback is for the preferred node: a change of ranks while it waited
+        // (a reload, a health or priority change) ends it.
+        if let Some(to) = &to {
+            let preferred = self.preferred_node();
+            if preferred != *to {
+                self.drop_handover(Lapse::NotPreferred { preferred });
+                return false;
+            }
+        }
+        if awake {
+            self.start_release(now, After::Standby, reason);
+            return true;
         }
         false
     }
 
     /// Ends a waiting handover without a release, and the standing standby request
-    /// that came with it: the VIPs stay, and the status says nothing is asked.
-    fn drop_handover(&mut self, frozen_by: Option<String>) {
+    /// that came with it (an active node has no other): the VIPs stay, and the
+    /// status says nothing is asked.
+    fn drop_handover(&mut self, why: Lapse) {
         let Phase::Active(active) = &mut self.election.phase else {
             return;
         };
         let Some(handover) = active.handover.take() else {
             return;
         };
-        if handover.reason == Reason::OperatorStandby {
+        if self.election.request == Some(Request::Standby) {
             self.election.request = None;
         }
         self.events.push(Event::HandoverLapsed {
             reason: handover.reason,
-            frozen_by,
+            why,
         });
+        // The peers learn at once that nothing is asked of them any more.
+        self.heartbeat();
     }
 
     /// `failback = "auto"`: hands the VIPs to the preferred node (the first by

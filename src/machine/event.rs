@@ -248,6 +248,18 @@ impl fmt::Display for Reject {
     }
 }
 
+/// Why an operator's handover was dropped before its release began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lapse {
+    /// No peer that could take the VIPs is left: each is dead, in fault, or asked
+    /// to stand by.
+    NoTaker,
+    /// The failback was for a node that is no longer the preferred one.
+    NotPreferred { preferred: String },
+    /// Maintenance, turned on on `by`, froze moves.
+    Frozen { by: String },
+}
+
 /// Something worth a log line. `Transition` is the one that matters most.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -261,11 +273,11 @@ pub enum Event {
         reason: Reason,
     },
     /// An operator's handover (standby, failback) that waited for a quiet standby
-    /// to wake was dropped: none is left alive to take the VIPs, or maintenance
-    /// (turned on on `frozen_by`) froze moves meanwhile. The VIPs stay on this node.
+    /// to wake was dropped before its release began, for `why`. The VIPs stay on
+    /// this node.
     HandoverLapsed {
         reason: Reason,
-        frozen_by: Option<String>,
+        why: Lapse,
     },
     PeerUp {
         peer: String,
@@ -590,22 +602,23 @@ impl fmt::Display for Event {
             Event::Releasing { reason } => {
                 write!(f, "releasing (stop hook, then VIPs): {reason}")
             }
-            Event::HandoverLapsed {
-                reason,
-                frozen_by: None,
-            } => write!(
-                f,
-                "handover dropped ({reason}): no standby that could take the VIPs is left \
-                 alive, so they stay here"
-            ),
-            Event::HandoverLapsed {
-                reason,
-                frozen_by: Some(by),
-            } => write!(
-                f,
-                "handover dropped ({reason}): maintenance turned on on {by} froze moves, so \
-                 the VIPs stay here"
-            ),
+            Event::HandoverLapsed { reason, why } => {
+                write!(f, "handover dropped ({reason}): ")?;
+                match why {
+                    Lapse::NoTaker => f.write_str(
+                        "no peer that could take the VIPs is left (dead, in fault or \
+                         standing by), so they stay here",
+                    ),
+                    Lapse::NotPreferred { preferred } => write!(
+                        f,
+                        "{preferred} is now the preferred node, so the VIPs stay here"
+                    ),
+                    Lapse::Frozen { by } => write!(
+                        f,
+                        "maintenance turned on on {by} froze moves, so the VIPs stay here"
+                    ),
+                }
+            }
             Event::PeerUp { peer, link } => write!(f, "peer {peer} up (first heard on {link})"),
             Event::PeerRestarted { peer } => write!(f, "peer {peer} restarted"),
             Event::PeerLate { peer, silent } => write!(

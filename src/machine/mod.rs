@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 
 use checks::Unstuck;
 use election::{Election, Lifecycle, Phase, Request, VipState};
-pub use event::{Event, Reason, Reject, Role, Severity};
+pub use event::{Event, Lapse, Reason, Reject, Role, Severity};
 pub use guard::Hold;
 use health::{Health, Run};
 use nonce::Nonces;
@@ -648,7 +648,7 @@ impl Machine {
     /// A node of any role that did not run for `dead`, or that is woken an interval
     /// or more after the deadline it asked for ([`Machine::poll_timeout`]), was
     /// starved (see `steady`): for one interval it judges no peer dead that it heard
-    /// within `dead` before it stopped running. The heartbeats that queued up while
+    /// within `dead` (longer for a quiet standby) before it stopped running. The heartbeats that queued up while
     /// it was away are read first, so a standby never takes the VIPs because of its
     /// own pause, and a peer that is really silent is still judged, only later.
     fn observe(&mut self, now: Instant) {
@@ -966,7 +966,9 @@ impl Machine {
             echo: 0,
             votes: None,
             quiet: self.quiet(),
-            wake: self.handing_over(),
+            // A standby order wakes the standby with its own flag (`standby`); the
+            // bit is for a failback, so as few heartbeats as can carry it.
+            wake: self.handing_over() && self.election.request != Some(Request::Standby),
             cluster: Cow::Borrowed(""),
             node: Cow::Borrowed(""),
         };

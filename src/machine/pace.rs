@@ -15,14 +15,15 @@
 //! It stops being quiet, and beats at once, as soon as any of that changes: the
 //! peer releases, claims, leaves, dies, asks for something, or asks it to wake
 //! because an operator's handover waits for it (see `election::Handover`), or this
-//! node is asked for something or changes role. Nor is a standby quiet that the VIPs may
-//! move to on their own: one healthier than the active node, or of a higher
-//! priority with `failback = "auto"`. The active node decides those moves on what it
-//! hears of that standby, and a quiet one could have died up to `standby_interval`
-//! before the active node counts it dead; it would hand the VIPs to nobody. Everything
-//! that needs an answer in time (a claim's echo, a planned handover, a takeover
-//! order) therefore finds it beating every interval, or wakes it first. With the majority rule (a witness, or three nodes) the
-//! votes need every node's heartbeats each interval, so nobody is quiet there.
+//! node is asked for something or changes role. Nor is a standby quiet that the
+//! VIPs may move to on their own: one healthier than the active node, or of a
+//! higher priority with `failback = "auto"`. The active node decides those moves on
+//! what it hears of that standby, and a quiet one could have died up to
+//! `standby_interval` before the active node counts it dead; it would hand the VIPs
+//! to nobody. Everything that needs an answer in time (a claim's echo, a planned
+//! handover, a takeover order) therefore finds it beating every interval, or wakes
+//! it first. With the majority rule (a witness, or three nodes) the votes need
+//! every node's heartbeats each interval, so nobody is quiet there.
 //!
 //! A quiet node renews its freshness nonce only with its heartbeats: renewed twice
 //! between two of them, the nonce the peer echoes would no longer count, and this

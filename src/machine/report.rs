@@ -68,6 +68,7 @@ impl Machine {
             since_unix_ms: unix_ms(at(self.election.since)),
             reason: self.election.reason.to_string(),
             releasing: self.releasing(),
+            handing_over: self.handing_over(),
             maintenance: status::Maintenance {
                 on: !set_by.is_empty(),
                 set_by,

@@ -18,7 +18,7 @@
 //! woken an interval or more after that (the host did not run it), it was starved,
 //! and the silence of its peers meanwhile is its own fault: their heartbeats are
 //! waiting in its socket. `Machine::observe` notices, and the peers it heard within
-//! `dead` before it stopped running are not judged before those heartbeats have
+//! `dead` (longer for a quiet standby) before it stopped running are not judged before those heartbeats have
 //! been read (the `Resumed` wait of a node that resumed after a stall, which this
 //! generalizes).
 
@@ -59,7 +59,8 @@ pub(super) struct Steadiness {
     /// The peer whose silence a damped takeover waits out, once said in the log.
     deferring: Option<usize>,
     /// When this node last ran before it was found starved: peers heard within
-    /// `dead` before then are not judged until what they sent has been read.
+    /// `dead` (longer for a quiet standby) before then are not judged until what
+    /// they sent has been read.
     pub ran_at: Option<Instant>,
     /// Starvations since start, the longest, and the latest (when, how long).
     pub starved: u64,

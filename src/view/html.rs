@@ -148,6 +148,12 @@ fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
              the VIPs are under way.</div>\n",
         );
     }
+    if s.handing_over {
+        out.push_str(
+            "<div class=\"banner notice\">Handing over: waiting for the quiet standby to \
+             answer before releasing.</div>\n",
+        );
+    }
     if s.standby_requested {
         out.push_str(
             "<div class=\"banner notice\">Standby requested: this node keeps out of the \

@@ -85,6 +85,12 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
             "RELEASING: running the stop hook, then removing the VIPs",
         ));
     }
+    if status.handing_over {
+        out.push(paint.paint(
+            Paint::Yellow,
+            "HANDING OVER: waiting for the quiet standby to answer before releasing",
+        ));
+    }
     let m = &status.maintenance;
     if m.on {
         let by = if m.set_by.is_empty() {
@@ -694,6 +700,7 @@ mod tests {
         status.state = Role::Fault.into();
         status.reason = "health checks failing, peer beta is healthier".to_string();
         status.releasing = true;
+        status.handing_over = true;
         status.maintenance.on = true;
         status.maintenance.set_by = vec!["beta".to_string()];
         status.standby_requested = true;
@@ -739,6 +746,7 @@ mod tests {
         for piece in [
             "is FAULT since",
             "RELEASING",
+            "HANDING OVER: waiting for the quiet standby to answer before releasing",
             "ADDRESS MISSING: heartbeat address 198.19.0.1 (link crossover) is not on this host yet",
             "MAINTENANCE: automatic transitions are frozen (set by beta)",
             "standby requested",

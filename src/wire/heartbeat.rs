@@ -37,8 +37,8 @@
 //!
 //! Byte 9, bit 1 (`QUIET`), in either version: the sender is a standby that hears an
 //! active node and sends its next heartbeats only `timing.standby_interval` after
-//! these. Bit 2 (`WAKE`), in either version: the sender is active and an operator's
-//! handover waits for a heartbeat from a standby that is not quiet, so a quiet
+//! these. Bit 2 (`WAKE`), in either version: the sender is active and a failback
+//! ordered on it waits for a heartbeat from a standby that is not quiet, so a quiet
 //! standby beats every interval again. Every other bit of byte 9 is 0.
 //!
 //! Node i is the i-th `[[node]]` of the file (from 0), which the fingerprint makes
@@ -155,8 +155,8 @@ pub struct Heartbeat<'a> {
     /// one rather than `interval`: its silence counts as late or dead that much
     /// later. Byte 9, bit 1 ([`QUIET`]).
     pub quiet: bool,
-    /// The sender is active and waits, to hand the VIPs over on an operator's
-    /// order, for a heartbeat from a standby that is not quiet: a quiet receiver
+    /// The sender is active and waits, to hand the VIPs back on an operator's
+    /// failback, for a heartbeat from a standby that is not quiet: a quiet receiver
     /// beats every interval again. Byte 9, bit 2 ([`WAKE`]).
     pub wake: bool,
     pub cluster: Cow<'a, str>,
@@ -627,6 +627,7 @@ mod tests {
             Heartbeat::decode(&bytes, &signer).map(|hb| hb.votes)
         };
         let v1 = encoded(&sample(), b"k");
+        assert_eq!(resigned(v1.clone(), 0b1000), Err(DecodeError::Malformed));
         assert_eq!(resigned(v1, VOTE_HELD), Err(DecodeError::Malformed));
         let mut hb = sample();
         hb.votes = Some(Votes::default());

@@ -411,6 +411,8 @@ pub struct Watch {
     /// The most that flap damping added to `dead` on any running node since the
     /// cluster last had a holder of every VIP.
     damped: Duration,
+    /// When each node's waiting handover (see `Machine::handing_over`) began.
+    handovers: BTreeMap<usize, Instant>,
     pub stats: Stats,
 }
 
@@ -421,9 +423,47 @@ impl Watch {
         let elapsed = self.last.map_or(Duration::ZERO, |l| now - l);
         self.last = Some(now);
         check_nodes(sim)?;
+        self.check_handovers(sim)?;
         self.check_safety(sim, elapsed)?;
         self.check_one_holder(sim)?;
         self.check_liveness(sim)
+    }
+
+    /// An operator's handover waiting for a quiet standby ends: the standby
+    /// answers within a round trip, or is counted dead `dead` + `standby_interval`
+    /// − `interval` after its last heartbeat, or, restarted, becomes a standby
+    /// within `init_dead`. A pause of the holder stops its clock, not the bound's.
+    fn check_handovers(&mut self, sim: &Sim) -> Result<(), String> {
+        let t = &sim.config.timing;
+        let bound = t.dead + t.standby_interval + t.init_dead + t.interval * 4;
+        for (i, node) in sim.nodes.iter().enumerate() {
+            let waiting = node.machine.as_ref().is_some_and(|m| m.handing_over());
+            if !waiting {
+                self.handovers.remove(&i);
+                continue;
+            }
+            let since = *self.handovers.entry(i).or_insert_with(|| {
+                *self
+                    .stats
+                    .reached
+                    .entry("handover_waited".into())
+                    .or_default() += 1;
+                sim.now
+            });
+            let paused = match node.last_pause {
+                Some((from, to)) if to >= since => to - from.max(since),
+                _ => Duration::ZERO,
+            };
+            if node.paused || sim.now - since <= bound + paused {
+                continue;
+            }
+            return Err(format!(
+                "{} has waited {:?} to hand over, longer than {bound:?}",
+                sim.name(i),
+                sim.now - since
+            ));
+        }
+        Ok(())
     }
 
     fn check_safety(&mut self, sim: &Sim, elapsed: Duration) -> Result<(), String> {

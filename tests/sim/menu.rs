@@ -280,6 +280,7 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
                 Event::Starved { .. } => "starved".into(),
                 Event::VipConflict { .. } => "vip_conflict".into(),
                 Event::StaleBurst { .. } => "stale_burst".into(),
+                Event::HandoverLapsed { .. } => "handover_lapsed".into(),
                 Event::HookFailed { hook, .. } => format!("{hook}_hook_failed"),
                 Event::VipFailed { action, .. } => format!("vip_{action}_failed"),
                 _ => continue,
