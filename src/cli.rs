@@ -168,7 +168,7 @@ pub fn wait_for(
                 Err(_) if dropped(command, before, &status) => {
                     return Err(format!(
                         "{} not complete: this node is active and keeps the VIPs, the \
-                         handover was dropped (`failoverd events` says why)",
+                         handover did not go through (`failoverd events` says why)",
                         command.name()
                     ));
                 }

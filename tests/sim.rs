@@ -1271,7 +1271,9 @@ fn a_lapsed_handover_leaves_no_standby_request_behind() {
     sim.order(0, Order::Standby).unwrap();
     assert_eq!(
         sim.order(0, Order::Failback).unwrap(),
-        Accepted::HandingBack { to: "beta".into() }
+        Accepted::Waking {
+            to: Some("beta".into())
+        }
     );
     let from = sim.nodes[0].events.len();
     sim.run_for(ms(3000));
@@ -1687,9 +1689,12 @@ fn equal_priorities_automatic_failback_never_moves_the_vips() {
         .filter(|t| t.1 == Role::Active)
         .count();
     assert_eq!(takeovers, 1);
+    // Alpha is a quiet standby by now: beta wakes it first.
     assert_eq!(
         sim.order(1, Order::Failback),
-        Ok(Accepted::HandingBack { to: "alpha".into() })
+        Ok(Accepted::Waking {
+            to: Some("alpha".into())
+        })
     );
     sim.run_until(ms(2000), |s| s.holders() == vec![0]);
     assert_eq!(sim.max_holders_seen, 1);

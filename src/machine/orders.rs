@@ -41,6 +41,12 @@ pub enum Accepted {
     HandingBack {
         to: String,
     },
+    /// This node (the holder) first wakes its quiet standby (`to`, the preferred
+    /// node for a failback) and releases to it once it answers (see
+    /// `election::Handover`).
+    Waking {
+        to: Option<String>,
+    },
     Maintenance {
         on: bool,
     },
@@ -63,6 +69,14 @@ impl fmt::Display for Accepted {
                 f.write_str("standing by: this node will not take over while a peer can")
             }
             Accepted::HandingBack { to } => write!(f, "handing the VIPs back to {to}"),
+            Accepted::Waking { to: None } => f.write_str(
+                "waking the quiet standby; releasing the VIPs to it once it answers, then \
+                 staying standby",
+            ),
+            Accepted::Waking { to: Some(to) } => write!(
+                f,
+                "waking {to}, a quiet standby; handing the VIPs back to it once it answers"
+            ),
             Accepted::Maintenance { on: true } => {
                 f.write_str("maintenance on: no automatic transitions until `maintenance off`")
             }
@@ -219,9 +233,9 @@ impl Machine {
             let reason = Reason::OperatorStandby;
             if asleep {
                 self.hand_over(now, Handover { to: None, reason });
-            } else {
-                self.start_release(now, After::Standby, reason);
+                return Ok(Accepted::Waking { to: None });
             }
+            self.start_release(now, After::Standby, reason);
             Ok(Accepted::Releasing)
         } else {
             self.heartbeat();
@@ -244,9 +258,11 @@ impl Machine {
             if self.peers.iter().any(|p| p.name == preferred && p.quiet) {
                 let to = Some(preferred.clone());
                 self.hand_over(now, Handover { to, reason });
-            } else {
-                self.start_release(now, After::Standby, reason);
+                return Ok(Accepted::Waking {
+                    to: Some(preferred),
+                });
             }
+            self.start_release(now, After::Standby, reason);
             return Ok(Accepted::HandingBack { to: preferred });
         }
         if preferred == self.settings.name {

@@ -512,7 +512,6 @@ fn judge(
     };
     let peer = |name: &str| before.peers.iter().find(|p| p.0 == name);
     let is_move = matches!(order, Order::Takeover | Order::Standby | Order::Failback);
-    let moving = |sim: &Sim| sim.machine(i).releasing() || sim.machine(i).handing_over();
     let check = |ok: bool, why: &str| if ok { Ok(()) } else { Err(why.to_string()) };
     if answer.is_ok() && is_move {
         check(
@@ -532,9 +531,18 @@ fn judge(
             )
         }
         Ok(Accepted::Releasing) => check(
-            *order == Order::Standby && before.role == Role::Active && moving(sim),
-            "only the active node releases on standby, and it must be releasing (or waking \
-             a quiet standby to release to)",
+            *order == Order::Standby && before.role == Role::Active && sim.machine(i).releasing(),
+            "only the active node releases on standby, and it must be releasing",
+        ),
+        Ok(Accepted::Waking { to }) => check(
+            match order {
+                Order::Standby => to.is_none(),
+                Order::Failback => to.as_ref() == Some(&before.preferred) && *to != Some(me),
+                _ => false,
+            } && before.role == Role::Active
+                && sim.machine(i).handing_over(),
+            "only the active node wakes a quiet standby, for standby or failback to the \
+             preferred node, and it must be waiting for it",
         ),
         Ok(Accepted::StandingBy) => check(
             *order == Order::Standby && before.role != Role::Active,
@@ -545,7 +553,7 @@ fn judge(
                 && before.role == Role::Active
                 && *to == before.preferred
                 && *to != me
-                && moving(sim),
+                && sim.machine(i).releasing(),
             "only the holder hands back, to the preferred node, by releasing",
         ),
         Ok(Accepted::Maintenance { on }) => check(
