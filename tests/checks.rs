@@ -480,20 +480,3 @@ fn the_standby_hook_runs_on_entering_standby() {
         &["state=standby", "prev=active", "node=alpha"],
     );
 }
-
-/// When the first log line containing `text` was written, as time of day.
-fn logged_at(log: &str, text: &str) -> Duration {
-    let line = log
-        .lines()
-        .find(|l| l.contains(text))
-        .unwrap_or_else(|| panic!("no {text:?} in the log:\n{log}"));
-    // "2026-11-30T03:19:57.559419Z  WARN ...": hours, minutes, seconds.
-    let clock = line
-        .get(11..26)
-        .unwrap_or_else(|| panic!("no time in {line:?}"));
-    let parts: Vec<f64> = clock
-        .split(':')
-        .map(|p| p.parse().unwrap_or_else(|_| panic!("no time in {line:?}")))
-        .collect();
-    Duration::from_secs_f64(parts[0] * 3600.0 + parts[1] * 60.0 + parts[2])
-}

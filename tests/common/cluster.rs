@@ -357,3 +357,30 @@ pub fn status_of(lab: &Lab, node: &str) -> Status {
     );
     serde_json::from_slice(&output.stdout).expect("status --json parses")
 }
+
+/// When each daemon log line containing `text` was written, as time of day, in
+/// the order of the log.
+pub fn logged_times(log: &str, text: &str) -> Vec<Duration> {
+    log.lines()
+        .filter(|l| l.contains(text))
+        .map(|line| {
+            // "2026-11-30T03:19:57.559419Z  WARN ...": hours, minutes, seconds.
+            let clock = line
+                .get(11..26)
+                .unwrap_or_else(|| panic!("no time in {line:?}"));
+            let parts: Vec<f64> = clock
+                .split(':')
+                .map(|p| p.parse().unwrap_or_else(|_| panic!("no time in {line:?}")))
+                .collect();
+            Duration::from_secs_f64(parts[0] * 3600.0 + parts[1] * 60.0 + parts[2])
+        })
+        .collect()
+}
+
+/// When the first daemon log line containing `text` was written, as time of day.
+pub fn logged_at(log: &str, text: &str) -> Duration {
+    logged_times(log, text)
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no {text:?} in the log:\n{log}"))
+}
