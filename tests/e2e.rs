@@ -215,23 +215,6 @@ fn a_later_health_loss_does_not_postpone_acting_on_an_earlier_one() {
     );
 }
 
-/// When the first log line containing `text` was written, as time of day.
-fn logged_at(log: &str, text: &str) -> Duration {
-    let line = log
-        .lines()
-        .find(|l| l.contains(text))
-        .unwrap_or_else(|| panic!("no {text:?} in the log:\n{log}"));
-    // "2026-11-30T03:19:57.559419Z  WARN ...": hours, minutes, seconds.
-    let clock = line
-        .get(11..26)
-        .unwrap_or_else(|| panic!("no time in {line:?}"));
-    let parts: Vec<f64> = clock
-        .split(':')
-        .map(|p| p.parse().unwrap_or_else(|_| panic!("no time in {line:?}")))
-        .collect();
-    Duration::from_secs_f64(parts[0] * 3600.0 + parts[1] * 60.0 + parts[2])
-}
-
 #[test]
 fn hooks_run_with_the_right_environment() {
     let lab = Lab::new();
@@ -411,6 +394,45 @@ fn failback_returns_the_vip_to_the_preferred_node() {
     let refused = ctl(&lab, "alpha", &["failback"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("already on the preferred node"));
+}
+
+/// `failoverd standby` on the active node whose quiet standby has just died: the
+/// holder asks the standby to answer before it releases, no answer comes, and once
+/// it counts beta dead (`dead` + `standby_interval` − `interval` after beta's last
+/// heartbeat) it drops the order. The VIP never leaves alpha, and the command says
+/// so with exit 1 long before its timeout.
+#[test]
+fn standby_toward_a_quiet_standby_that_died_keeps_the_vip_and_says_so() {
+    let lab = Lab::new();
+    let mut cluster = Cluster::start(&lab);
+    cluster.wait_for("beta a quiet standby", || {
+        try_status_of(&lab, "beta").is_some_and(|s| s.quiet)
+    });
+    let ((output, took), _) = cluster.across(&Expect::stays("alpha"), |c| {
+        c.lab
+            .kill(&c.beta, Signal::SIGKILL)
+            .expect("send SIGKILL to beta");
+        c.beta.wait().expect("reap beta");
+        let began = Instant::now();
+        let output = ctl(&lab, "alpha", &["standby", "--timeout", "20s"]);
+        (output, began.elapsed())
+    });
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let said = describe(&output);
+    assert!(said.contains("waking the quiet standby"), "{said}");
+    assert!(
+        said.contains("keeps the VIPs, the handover did not go through"),
+        "{said}"
+    );
+    // dead 300 ms + standby_interval 1 s − interval 50 ms, and the status polls.
+    assert!(took < Duration::from_secs(5), "the command took {took:?}");
+    cluster.assert_log_contains(
+        "alpha",
+        "handover dropped (operator asked this node to stand by)",
+    );
+    let alpha = status_of(&lab, "alpha");
+    assert_eq!(alpha.state, Role::Active);
+    assert!(!alpha.standby_requested && !alpha.handing_over);
 }
 
 #[test]
