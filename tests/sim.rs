@@ -1231,16 +1231,23 @@ fn beta_holds_and_alpha_is_quiet(seed: u64) -> Sim {
     sim
 }
 
+/// The two orders that hand the VIPs to a quiet standby, each with its holder:
+/// `standby` on alpha with beta quiet, and `failback` on beta with alpha, the
+/// preferred node, quiet.
+fn quiet_handovers(seed: u64) -> [(Sim, usize, Order); 2] {
+    let mut sim = Sim::settled(config(2, Failback::Manual), seed);
+    sim.run_for(ms(1500));
+    assert!(sim.machine(0).peers()[0].quiet, "beta is not quiet");
+    let failback = beta_holds_and_alpha_is_quiet(seed + 1);
+    [(sim, 0, Order::Standby), (failback, 1, Order::Failback)]
+}
+
 /// An operator's handover waits for a heartbeat of the standby that is not quiet:
 /// one that died while quiet, not yet counted dead, never gets the VIPs, and the
 /// order lapses once the holder counts it dead.
 #[test]
 fn an_operators_handover_never_goes_to_a_quiet_standby_that_died() {
-    let mut sim = Sim::settled(config(2, Failback::Manual), 67);
-    sim.run_for(ms(1500));
-    assert!(sim.machine(0).peers()[0].quiet, "beta is not quiet");
-    let failback = beta_holds_and_alpha_is_quiet(68);
-    for (mut sim, holder, order) in [(sim, 0, Order::Standby), (failback, 1, Order::Failback)] {
+    for (mut sim, holder, order) in quiet_handovers(67) {
         let standby = 1 - holder;
         sim.crash(standby);
         let from = sim.nodes[holder].events.len();
@@ -1261,14 +1268,22 @@ fn an_operators_handover_never_goes_to_a_quiet_standby_that_died() {
     }
 }
 
+/// Alpha ordered to stand by just after beta, its quiet standby, died: the order
+/// waits for beta to answer.
+fn standby_waiting_for_a_dead_standby(seed: u64) -> Sim {
+    let mut sim = Sim::settled(config(2, Failback::Manual), seed);
+    sim.run_for(ms(1500));
+    sim.crash(1);
+    sim.order(0, Order::Standby).unwrap();
+    assert!(sim.machine(0).handing_over());
+    sim
+}
+
 /// A failback ordered while a standby order waits replaces it; when it lapses too,
 /// the standby request lapses with it, rather than stay on an active node for good.
 #[test]
 fn a_lapsed_handover_leaves_no_standby_request_behind() {
-    let mut sim = Sim::settled(config(2, Failback::Manual), 72);
-    sim.run_for(ms(1500));
-    sim.crash(1);
-    sim.order(0, Order::Standby).unwrap();
+    let mut sim = standby_waiting_for_a_dead_standby(72);
     assert_eq!(
         sim.order(0, Order::Failback).unwrap(),
         Accepted::Waking {
@@ -1297,11 +1312,7 @@ fn a_lapsed_handover_leaves_no_standby_request_behind() {
 /// not carried out when maintenance ends.
 #[test]
 fn maintenance_drops_an_operators_handover_still_waiting() {
-    let mut sim = Sim::settled(config(2, Failback::Manual), 71);
-    sim.run_for(ms(1500));
-    sim.crash(1);
-    sim.order(0, Order::Standby).unwrap();
-    assert!(sim.machine(0).handing_over());
+    let mut sim = standby_waiting_for_a_dead_standby(71);
     let from = sim.nodes[0].events.len();
     sim.order(0, Order::Maintenance(true)).unwrap();
     assert!(!sim.machine(0).handing_over());
@@ -1330,11 +1341,7 @@ fn maintenance_drops_an_operators_handover_still_waiting() {
 /// release, one round trip rather than up to `standby_interval`.
 #[test]
 fn an_operators_handover_to_a_live_quiet_standby_waits_one_round_trip() {
-    let mut sim = Sim::settled(config(2, Failback::Manual), 69);
-    sim.run_for(ms(1500));
-    assert!(sim.machine(0).peers()[0].quiet, "beta is not quiet");
-    let failback = beta_holds_and_alpha_is_quiet(70);
-    for (mut sim, holder, order) in [(sim, 0, Order::Standby), (failback, 1, Order::Failback)] {
+    for (mut sim, holder, order) in quiet_handovers(69) {
         let standby = 1 - holder;
         let t = sim.config.timing;
         sim.order(holder, order.clone()).unwrap();
