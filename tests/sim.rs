@@ -33,6 +33,7 @@ mod steady;
 use std::time::{Duration, SystemTime};
 
 use failoverd::config::{Config, Failback, Key, LiveVip, Scope, StartFailure};
+use failoverd::machine::peer::QUIET_RETRY;
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Event, Hook, Input, Lapse, Machine, Order, Refusal,
     ReloadError, Role,
@@ -1140,6 +1141,7 @@ fn a_quiet_standby_beats_every_standby_interval_and_stays_alive() {
         "alpha judged its quiet standby: {judged:?}"
     );
     assert!(sim.machine(0).peers()[0].alive);
+    assert!(!sim.has_event(1, |e| matches!(e, Event::QuietRefused { .. })));
 }
 
 /// Node death is the standby's to notice, at the active node's pace: a quiet standby
@@ -1373,7 +1375,14 @@ fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
         rejected.get("stale (not echoing a recent nonce)").copied()
     };
     let before = stale(&sim);
-    sim.run_for(ms(30_000));
+    let alpha_from = sim.nodes[0].events.len();
+    sim.run_for(ms(5_000));
+    // Beta learns within two nonce periods that alpha refuses its quiet heartbeats,
+    // and beats every interval from then on: alpha hears it again for good.
+    let refused = sim.events_since(1, from, |e| matches!(e, Event::QuietRefused { .. }));
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let settled = sim.nodes[0].events.len();
+    sim.run_for(ms(25_000));
     assert_eq!(sim.holders(), vec![0]);
     assert_eq!(sim.role(1), Some(Role::Standby));
     let lost: Vec<_> = sim.events_since(1, from, |e| {
@@ -1385,6 +1394,44 @@ fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
         before,
         "beta took alpha's heartbeats for stale ones"
     );
+    // Alpha, old, judges beta by plain `warn` and `dead`: late once or twice while
+    // beta learns, never after.
+    let late = |from| {
+        sim.events_since(0, from, |e| {
+            matches!(
+                e,
+                Event::PeerDead { .. } | Event::PeerLate { .. } | Event::LinkLate { .. }
+            )
+        })
+    };
+    assert!(late(alpha_from).len() <= 4, "{:?}", late(alpha_from));
+    assert!(
+        late(settled).is_empty(),
+        "alpha still finds beta late: {:?}",
+        late(settled)
+    );
+    assert!(
+        sim.nodes[1].sent_quiet.values().all(|quiet| !quiet),
+        "beta is still quiet toward alpha"
+    );
+}
+
+/// Refusals that were bad luck (here: alpha takes quiet heartbeats again) cost
+/// quiet only for a while: beta tries again after `QUIET_RETRY` and stays quiet.
+#[test]
+fn a_standby_tries_quiet_again_a_while_after_refusals() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 73);
+    sim.nodes[0].refuses_quiet = true;
+    sim.run_for(ms(8_000));
+    assert!(sim.has_event(1, |e| matches!(e, Event::QuietRefused { .. })));
+    sim.nodes[0].refuses_quiet = false;
+    sim.run_for(QUIET_RETRY - ms(9_000));
+    assert!(sim.nodes[1].sent_quiet.values().all(|quiet| !quiet));
+    sim.run_for(ms(5_000));
+    let before = sent(&sim, 1);
+    sim.run_for(ms(10_000));
+    let beats = (sent(&sim, 1) - before) / 2;
+    assert!((9..=12).contains(&beats), "beta beat {beats} times in 10 s");
 }
 
 // --- announcements ---------------------------------------------------------------

@@ -286,6 +286,13 @@ pub enum Event {
     PeerRestarted {
         peer: String,
     },
+    /// The active `peer` did not echo the nonces of this node's quiet heartbeats
+    /// (see `pace`): it runs a version that refuses them, so this node beats every
+    /// interval toward it until it restarts, or for `retry`.
+    QuietRefused {
+        peer: String,
+        retry: Duration,
+    },
     PeerLate {
         peer: String,
         silent: Duration,
@@ -517,6 +524,7 @@ impl Event {
             }
             Event::PeerUp { .. }
             | Event::PeerRestarted { .. }
+            | Event::QuietRefused { .. }
             | Event::PeerLate { .. }
             | Event::PeerDead { .. }
             | Event::PeerLeaving { .. } => EventKind::Peer,
@@ -553,6 +561,7 @@ impl Event {
             | Event::Releasing { .. }
             | Event::PeerUp { .. }
             | Event::PeerRestarted { .. }
+            | Event::QuietRefused { .. }
             | Event::PeerLeaving { .. }
             | Event::LinkUp { .. }
             | Event::CheckPassed { .. }
@@ -621,6 +630,12 @@ impl fmt::Display for Event {
             }
             Event::PeerUp { peer, link } => write!(f, "peer {peer} up (first heard on {link})"),
             Event::PeerRestarted { peer } => write!(f, "peer {peer} restarted"),
+            Event::QuietRefused { peer, retry } => write!(
+                f,
+                "peer {peer} does not take quiet heartbeats (an older version?): beating \
+                 every interval toward it until it restarts, or for {}",
+                format_duration(*retry)
+            ),
             Event::PeerLate { peer, silent } => write!(
                 f,
                 "peer {peer} late: no heartbeat on any link for {}",

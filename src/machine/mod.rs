@@ -312,6 +312,10 @@ pub struct Machine {
     /// The nonce was due while this node was quiet: it is renewed with the next
     /// heartbeat (see `pace`).
     nonce_overdue: bool,
+    /// The epoch of this node's nonce last sent, and whether it went out in quiet
+    /// heartbeats only so far: an active peer that echoes it then takes quiet
+    /// heartbeats (see `pace::watch_quiet_echo`).
+    sent_epoch: Option<(u64, bool)>,
     /// The deadline `poll_timeout` last gave the shell: how late a wake-up is, is
     /// measured from it, not from a timer set in the past since (a reload's).
     asked: std::cell::Cell<Option<Instant>>,
@@ -382,6 +386,7 @@ impl Machine {
             now_hint: now,
             heard: false,
             nonce_overdue: false,
+            sent_epoch: None,
             asked: std::cell::Cell::new(None),
             started: now,
             next_effect: 0,
@@ -949,6 +954,12 @@ impl Machine {
         if claiming {
             flags |= FLAG_CLAIMING;
         }
+        let quiet = self.quiet();
+        let epoch = self.nonces.epoch();
+        self.sent_epoch = match self.sent_epoch {
+            Some((sent, only_quiet)) if sent == epoch => Some((epoch, only_quiet && quiet)),
+            _ => Some((epoch, quiet)),
+        };
         let mut hb = Heartbeat {
             link: 0,
             state: if claiming {
@@ -965,7 +976,7 @@ impl Machine {
             nonce: self.nonces.current(),
             echo: 0,
             votes: None,
-            quiet: self.quiet(),
+            quiet,
             // A standby order wakes the standby with its own flag (`standby`); the
             // bit is for a failback, so as few heartbeats as can carry it.
             wake: self.handing_over() && self.election.request != Some(Request::Standby),

@@ -31,14 +31,18 @@
 //! while the active node echoes its latest nonce (or that nonce is younger than two
 //! intervals): a quiet heartbeat that was lost, or that a node of a version before
 //! the quiet standby refused, ends the quiet until the peer has heard this node
-//! again, so its echo never falls two nonces behind.
+//! again, so its echo never falls two nonces behind. An active node that never
+//! echoes a nonce sent in quiet heartbeats, three times in a row, refuses them (a
+//! version before the quiet standby): this node stays out of quiet toward it until
+//! it restarts, or for `QUIET_RETRY` (see `watch_quiet_echo`).
 
 use std::time::{Duration, Instant};
 
-use super::Machine;
 use super::election::{Lifecycle, Phase};
 use super::event::Role;
+use super::peer::{QUIET_MISSES, QUIET_RETRY};
 use super::timer::Timer;
+use super::{Event, Machine};
 use crate::config::Failback;
 
 impl Machine {
@@ -65,6 +69,7 @@ impl Machine {
                     && !p.standby
                     && !p.yielding
                     && !p.wake
+                    && p.quiet_misses < QUIET_MISSES
                     && (p.echoed == Some(epoch) || fresh)
                     && health >= p.health
                     && !(auto && priority > p.priority)
@@ -84,6 +89,7 @@ impl Machine {
     /// further away than an interval beats now, since whatever ended the quiet is
     /// news for its peer, and takes up the interval again.
     pub(super) fn pace(&mut self, now: Instant) {
+        self.watch_quiet_echo(now);
         let interval = self.settings.timing.interval;
         let Some(due) = self.timers.get(Timer::Heartbeat) else {
             return;
@@ -94,6 +100,51 @@ impl Machine {
         self.renew_nonce_early(now);
         self.heartbeat();
         self.timers.set(Timer::Heartbeat, now + interval);
+    }
+
+    /// Learns whether the active peer takes quiet heartbeats. A node of a version
+    /// before them refuses them as malformed, so a nonce that went out in quiet
+    /// heartbeats only never comes back from it: the quiet ends for want of an
+    /// echo, a heartbeat that is not quiet carries the nonce, and the quiet starts
+    /// again, while the old node hears this one only now and then and finds it late
+    /// or dead. After [`QUIET_MISSES`] such nonces in a row this node stays out of
+    /// quiet toward that peer until it restarts, or for [`QUIET_RETRY`]; an echo in
+    /// time starts the count over, so a lost packet now and then changes nothing.
+    fn watch_quiet_echo(&mut self, now: Instant) {
+        for peer in &mut self.peers {
+            if peer
+                .quiet_refused_at
+                .is_some_and(|at| now >= at + QUIET_RETRY)
+            {
+                peer.quiet_misses = 0;
+                peer.quiet_refused_at = None;
+            }
+        }
+        let Some((epoch, true)) = self.sent_epoch else {
+            return;
+        };
+        if epoch != self.nonces.epoch() {
+            return;
+        }
+        let late = now >= self.nonces.issued_at() + self.settings.timing.interval * 2;
+        for peer in &mut self.peers {
+            if !peer.alive || peer.role != Role::Active {
+                continue;
+            }
+            if peer.echoed == Some(epoch) {
+                peer.quiet_misses = 0;
+            } else if late && peer.quiet_missed != Some(epoch) {
+                peer.quiet_missed = Some(epoch);
+                peer.quiet_misses = peer.quiet_misses.saturating_add(1);
+                if peer.quiet_misses == QUIET_MISSES {
+                    peer.quiet_refused_at = Some(now);
+                    self.events.push(Event::QuietRefused {
+                        peer: peer.name.clone(),
+                        retry: QUIET_RETRY,
+                    });
+                }
+            }
+        }
     }
 
     /// A heartbeat that echoes no nonce of ours comes from a peer that has not

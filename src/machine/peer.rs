@@ -114,6 +114,15 @@ pub struct Peer {
     /// The peer said its next heartbeat may take `standby_interval` (see `pace`):
     /// its silence counts as late or dead that much later.
     pub quiet: bool,
+    /// Nonces of this node, one after another, that went out in quiet heartbeats
+    /// only and that this active peer did not echo in time, and the epoch of the
+    /// last one counted: at [`QUIET_MISSES`] it is taken for a node that refuses
+    /// quiet heartbeats (a version before them), until it restarts (see `pace`).
+    pub quiet_misses: u8,
+    pub quiet_missed: Option<u64>,
+    /// When the misses reached [`QUIET_MISSES`]: quiet is tried again
+    /// [`QUIET_RETRY`] later.
+    pub quiet_refused_at: Option<Instant>,
     /// The peer is active and waits for this node to beat every interval before
     /// it hands the VIPs over (see `Handover`): this node is not quiet meanwhile.
     pub wake: bool,
@@ -145,6 +154,16 @@ pub struct Update {
     /// The peer has just begun to claim the VIPs: it waits for our echo.
     pub started_claiming: bool,
 }
+
+/// Nonces that went out quiet and were not echoed, one after another, after which
+/// a peer counts as refusing quiet heartbeats. One or two can be lost packets or a
+/// peer that did not run for a moment; three in a row, a second or more apart, is
+/// a node that refuses them.
+pub const QUIET_MISSES: u8 = 3;
+
+/// How long a peer that refused quiet heartbeats is beaten to every interval
+/// before this node tries quiet again, in case the refusals were bad luck.
+pub const QUIET_RETRY: Duration = Duration::from_secs(600);
 
 impl Peer {
     /// A peer as `settings` describe it, joined to this node by the links both are on
@@ -189,6 +208,9 @@ impl Peer {
             failed: false,
             claiming: false,
             quiet: false,
+            quiet_misses: 0,
+            quiet_missed: None,
+            quiet_refused_at: None,
             wake: false,
             echoed: None,
             health: 0,
@@ -298,6 +320,10 @@ impl Peer {
                 self.incarnation = Some(hb.incarnation);
                 self.newest = None;
                 self.leaving = false;
+                // Another run of the peer, perhaps another version.
+                self.quiet_misses = 0;
+                self.quiet_missed = None;
+                self.quiet_refused_at = None;
                 for l in &mut self.links {
                     l.seq = None;
                 }

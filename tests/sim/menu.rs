@@ -281,6 +281,7 @@ pub fn random_run(seed: u64, trace: bool) -> Stats {
                 Event::VipConflict { .. } => "vip_conflict".into(),
                 Event::StaleBurst { .. } => "stale_burst".into(),
                 Event::HandoverLapsed { .. } => "handover_lapsed".into(),
+                Event::QuietRefused { .. } => "quiet_refused".into(),
                 Event::HookFailed { hook, .. } => format!("{hook}_hook_failed"),
                 Event::VipFailed { action, .. } => format!("vip_{action}_failed"),
                 _ => continue,
