@@ -1394,7 +1394,7 @@ fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
         before,
         "beta took alpha's heartbeats for stale ones"
     );
-    // Alpha, old, judges beta by plain `warn` and `dead`: late once or twice while
+    // Alpha, old, judges beta by plain `warn` and `dead`: late a few times while
     // beta learns, never after.
     let late = |from| {
         sim.events_since(0, from, |e| {
@@ -1404,7 +1404,7 @@ fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
             )
         })
     };
-    assert!(late(alpha_from).len() <= 4, "{:?}", late(alpha_from));
+    assert!(late(alpha_from).len() <= 12, "{:?}", late(alpha_from));
     assert!(
         late(settled).is_empty(),
         "alpha still finds beta late: {:?}",
@@ -1417,21 +1417,49 @@ fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
 }
 
 /// Refusals that were bad luck (here: alpha takes quiet heartbeats again) cost
-/// quiet only for a while: beta tries again after `QUIET_RETRY` and stays quiet.
+/// quiet only for a while: beta tries again `QUIET_RETRY` after it gave up, and
+/// stays quiet.
 #[test]
 fn a_standby_tries_quiet_again_a_while_after_refusals() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 73);
     sim.nodes[0].refuses_quiet = true;
-    sim.run_for(ms(8_000));
-    assert!(sim.has_event(1, |e| matches!(e, Event::QuietRefused { .. })));
+    sim.run_until(ms(10_000), |s| {
+        s.has_event(1, |e| matches!(e, Event::QuietRefused { .. }))
+    });
     sim.nodes[0].refuses_quiet = false;
-    sim.run_for(QUIET_RETRY - ms(9_000));
-    assert!(sim.nodes[1].sent_quiet.values().all(|quiet| !quiet));
+    sim.run_for(QUIET_RETRY - ms(1_000));
+    assert!(
+        sim.nodes[1].sent_quiet.values().all(|quiet| !quiet),
+        "beta went quiet again before the retry"
+    );
     sim.run_for(ms(5_000));
     let before = sent(&sim, 1);
     sim.run_for(ms(10_000));
     let beats = (sent(&sim, 1) - before) / 2;
     assert!((9..=12).contains(&beats), "beta beat {beats} times in 10 s");
+}
+
+/// With `standby_interval` under two intervals and `dead` under three, a quiet
+/// heartbeat's nonce would be due again before the quiet ended for want of its
+/// echo: an old active node's echo must still never fall two nonces behind, or
+/// the standby would take its heartbeats for stale ones and count it dead.
+#[test]
+fn an_old_active_node_stays_heard_with_a_short_standby_interval() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.timing.interval = ms(200);
+    cfg.timing.warn = ms(400);
+    cfg.timing.dead = ms(500);
+    cfg.timing.standby_interval = ms(300);
+    let mut sim = Sim::settled(cfg, 74);
+    sim.nodes[0].refuses_quiet = true;
+    let from = sim.nodes[1].events.len();
+    sim.run_for(ms(30_000));
+    assert_eq!(sim.holders(), vec![0]);
+    assert_eq!(sim.role(1), Some(Role::Standby));
+    let lost: Vec<_> = sim.events_since(1, from, |e| {
+        matches!(e, Event::PeerDead { .. } | Event::PeerLate { .. })
+    });
+    assert!(lost.is_empty(), "beta lost alpha: {lost:?}");
 }
 
 // --- announcements ---------------------------------------------------------------

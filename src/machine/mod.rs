@@ -473,6 +473,9 @@ impl Machine {
     /// need be costs nothing, a wake-up every `dead` at a 10 ms interval a fifth more.
     fn renew_nonce_early(&mut self, now: Instant) {
         let interval = self.settings.timing.interval;
+        if self.nonce_unheard() {
+            return;
+        }
         if self.nonce_overdue
             || self
                 .timers
@@ -956,6 +959,9 @@ impl Machine {
         }
         let quiet = self.quiet();
         let epoch = self.nonces.epoch();
+        if !quiet && self.sent_epoch == Some((epoch, true)) {
+            self.note_quiet_unechoed(epoch);
+        }
         self.sent_epoch = match self.sent_epoch {
             Some((sent, only_quiet)) if sent == epoch => Some((epoch, only_quiet && quiet)),
             _ => Some((epoch, quiet)),

@@ -31,10 +31,12 @@
 //! while the active node echoes its latest nonce (or that nonce is younger than two
 //! intervals): a quiet heartbeat that was lost, or that a node of a version before
 //! the quiet standby refused, ends the quiet until the peer has heard this node
-//! again, so its echo never falls two nonces behind. An active node that never
-//! echoes a nonce sent in quiet heartbeats, three times in a row, refuses them (a
-//! version before the quiet standby): this node stays out of quiet toward it until
-//! it restarts, or for `QUIET_RETRY` (see `watch_quiet_echo`).
+//! again, so its echo never falls two nonces behind; nor is a nonce that went out
+//! in quiet heartbeats only replaced before the peer echoed it or a heartbeat that
+//! is not quiet carried it (see `nonce_unheard`). An active node that never echoed
+//! such a nonce and misses three in a row refuses quiet heartbeats (a version
+//! before the quiet standby): this node stays out of quiet toward it until it
+//! restarts, or for `QUIET_RETRY` (see `watch_quiet_echo`).
 
 use std::time::{Duration, Instant};
 
@@ -69,7 +71,7 @@ impl Machine {
                     && !p.standby
                     && !p.yielding
                     && !p.wake
-                    && p.quiet_misses < QUIET_MISSES
+                    && p.quiet_refused_at.is_none()
                     && (p.echoed == Some(epoch) || fresh)
                     && health >= p.health
                     && !(auto && priority > p.priority)
@@ -104,12 +106,13 @@ impl Machine {
 
     /// Learns whether the active peer takes quiet heartbeats. A node of a version
     /// before them refuses them as malformed, so a nonce that went out in quiet
-    /// heartbeats only never comes back from it: the quiet ends for want of an
-    /// echo, a heartbeat that is not quiet carries the nonce, and the quiet starts
-    /// again, while the old node hears this one only now and then and finds it late
-    /// or dead. After [`QUIET_MISSES`] such nonces in a row this node stays out of
-    /// quiet toward that peer until it restarts, or for [`QUIET_RETRY`]; an echo in
-    /// time starts the count over, so a lost packet now and then changes nothing.
+    /// heartbeats only is not echoed in time: the quiet ends for want of the echo,
+    /// a heartbeat that is not quiet carries the nonce (see
+    /// [`Machine::note_quiet_unechoed`]), the quiet starts again, and the old node
+    /// hears this one only now and then and finds it late, or dead. A peer that
+    /// echoes such a nonce once takes quiet heartbeats for the rest of its run;
+    /// one that misses [`QUIET_MISSES`] in a row before that is not beaten to
+    /// quietly until it restarts, or for [`QUIET_RETRY`].
     fn watch_quiet_echo(&mut self, now: Instant) {
         for peer in &mut self.peers {
             if peer
@@ -123,28 +126,56 @@ impl Machine {
         let Some((epoch, true)) = self.sent_epoch else {
             return;
         };
-        if epoch != self.nonces.epoch() {
+        for peer in &mut self.peers {
+            if peer.alive && peer.echoed == Some(epoch) {
+                peer.takes_quiet = true;
+                peer.quiet_misses = 0;
+            }
+        }
+    }
+
+    /// A heartbeat that is not quiet is about to carry `epoch`, which went out in
+    /// quiet heartbeats only so far: an active peer that has not echoed it two
+    /// intervals after it was issued missed it (unless this node was starved
+    /// meanwhile, which says nothing of the peer).
+    pub(super) fn note_quiet_unechoed(&mut self, epoch: u64) {
+        let now = self.now_hint;
+        let late = now >= self.nonces.issued_at() + self.settings.timing.interval * 2;
+        if !late || self.timers.pending(Timer::Resumed, now) {
             return;
         }
-        let late = now >= self.nonces.issued_at() + self.settings.timing.interval * 2;
         for peer in &mut self.peers {
-            if !peer.alive || peer.role != Role::Active {
+            if !peer.alive
+                || peer.role != Role::Active
+                || peer.takes_quiet
+                || peer.echoed == Some(epoch)
+                || peer.quiet_refused_at.is_some()
+            {
                 continue;
             }
-            if peer.echoed == Some(epoch) {
-                peer.quiet_misses = 0;
-            } else if late && peer.quiet_missed != Some(epoch) {
-                peer.quiet_missed = Some(epoch);
-                peer.quiet_misses = peer.quiet_misses.saturating_add(1);
-                if peer.quiet_misses == QUIET_MISSES {
-                    peer.quiet_refused_at = Some(now);
-                    self.events.push(Event::QuietRefused {
-                        peer: peer.name.clone(),
-                        retry: QUIET_RETRY,
-                    });
-                }
+            peer.quiet_misses = peer.quiet_misses.saturating_add(1);
+            if peer.quiet_misses >= QUIET_MISSES {
+                peer.quiet_refused_at = Some(now);
+                self.events.push(Event::QuietRefused {
+                    peer: peer.name.clone(),
+                    retry: QUIET_RETRY,
+                });
             }
         }
+    }
+
+    /// Whether the nonce must not be renewed yet: it went out in quiet heartbeats
+    /// only and an active peer has not echoed it. That peer may have lost or refused
+    /// them; a newer nonce would put its echo two behind, and its heartbeats would
+    /// count as stale here. The renewal waits for a heartbeat that is not quiet to
+    /// carry the nonce, at most two intervals on.
+    pub(super) fn nonce_unheard(&self) -> bool {
+        let epoch = self.nonces.epoch();
+        self.sent_epoch == Some((epoch, true))
+            && self
+                .peers
+                .iter()
+                .any(|p| p.alive && p.role == Role::Active && p.echoed != Some(epoch))
     }
 
     /// A heartbeat that echoes no nonce of ours comes from a peer that has not

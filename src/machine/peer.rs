@@ -114,14 +114,15 @@ pub struct Peer {
     /// The peer said its next heartbeat may take `standby_interval` (see `pace`):
     /// its silence counts as late or dead that much later.
     pub quiet: bool,
+    /// This run of the peer echoed a nonce of this node that went out in quiet
+    /// heartbeats only: it takes them, and no echo it misses later counts.
+    pub takes_quiet: bool,
     /// Nonces of this node, one after another, that went out in quiet heartbeats
-    /// only and that this active peer did not echo in time, and the epoch of the
-    /// last one counted: at [`QUIET_MISSES`] it is taken for a node that refuses
-    /// quiet heartbeats (a version before them), until it restarts (see `pace`).
+    /// only and that this active peer did not echo in time: at [`QUIET_MISSES`] it
+    /// is taken for a node that refuses quiet heartbeats (see `pace`).
     pub quiet_misses: u8,
-    pub quiet_missed: Option<u64>,
-    /// When the misses reached [`QUIET_MISSES`]: quiet is tried again
-    /// [`QUIET_RETRY`] later.
+    /// When the misses reached [`QUIET_MISSES`]: this node is not quiet toward the
+    /// peer until it restarts, or [`QUIET_RETRY`] later.
     pub quiet_refused_at: Option<Instant>,
     /// The peer is active and waits for this node to beat every interval before
     /// it hands the VIPs over (see `Handover`): this node is not quiet meanwhile.
@@ -156,9 +157,9 @@ pub struct Update {
 }
 
 /// Nonces that went out quiet and were not echoed, one after another, after which
-/// a peer counts as refusing quiet heartbeats. One or two can be lost packets or a
-/// peer that did not run for a moment; three in a row, a second or more apart, is
-/// a node that refuses them.
+/// a peer that never echoed one counts as refusing quiet heartbeats. One or two can
+/// be lost packets or a peer that did not run for a moment; three in a row, a
+/// second or more apart, is a node that refuses them.
 pub const QUIET_MISSES: u8 = 3;
 
 /// How long a peer that refused quiet heartbeats is beaten to every interval
@@ -208,8 +209,8 @@ impl Peer {
             failed: false,
             claiming: false,
             quiet: false,
+            takes_quiet: false,
             quiet_misses: 0,
-            quiet_missed: None,
             quiet_refused_at: None,
             wake: false,
             echoed: None,
@@ -321,8 +322,8 @@ impl Peer {
                 self.newest = None;
                 self.leaving = false;
                 // Another run of the peer, perhaps another version.
+                self.takes_quiet = false;
                 self.quiet_misses = 0;
-                self.quiet_missed = None;
                 self.quiet_refused_at = None;
                 for l in &mut self.links {
                     l.seq = None;
