@@ -656,9 +656,10 @@ impl Machine {
     /// A node of any role that did not run for `dead`, or that is woken an interval
     /// or more after the deadline it asked for ([`Machine::poll_timeout`]), was
     /// starved (see `steady`): for one interval it judges no peer dead that it heard
-    /// within `dead` (longer for a quiet standby) before it stopped running. The heartbeats that queued up while
-    /// it was away are read first, so a standby never takes the VIPs because of its
-    /// own pause, and a peer that is really silent is still judged, only later.
+    /// within `dead` (longer for a quiet standby) before it stopped running. The
+    /// heartbeats that queued up while it was away are read first, so a standby
+    /// never takes the VIPs because of its own pause, and a peer that is really
+    /// silent is still judged, only later.
     fn observe(&mut self, now: Instant) {
         let gap = now.saturating_duration_since(self.now_hint);
         let late = self

@@ -71,7 +71,8 @@ impl Machine {
                     && !p.standby
                     && !p.yielding
                     && !p.wake
-                    && p.quiet_refused_at.is_none()
+                    && p.quiet_refused_at
+                        .is_none_or(|at| self.now_hint >= at + QUIET_RETRY)
                     && (p.echoed == Some(epoch) || fresh)
                     && health >= p.health
                     && !(auto && priority > p.priority)
@@ -91,7 +92,7 @@ impl Machine {
     /// further away than an interval beats now, since whatever ended the quiet is
     /// news for its peer, and takes up the interval again.
     pub(super) fn pace(&mut self, now: Instant) {
-        self.watch_quiet_echo(now);
+        self.watch_quiet_echo();
         let interval = self.settings.timing.interval;
         let Some(due) = self.timers.get(Timer::Heartbeat) else {
             return;
@@ -113,16 +114,9 @@ impl Machine {
     /// echoes such a nonce once takes quiet heartbeats for the rest of its run;
     /// one that misses [`QUIET_MISSES`] in a row before that is not beaten to
     /// quietly until it restarts, or for [`QUIET_RETRY`].
-    fn watch_quiet_echo(&mut self, now: Instant) {
-        for peer in &mut self.peers {
-            if peer
-                .quiet_refused_at
-                .is_some_and(|at| now >= at + QUIET_RETRY)
-            {
-                peer.quiet_misses = 0;
-                peer.quiet_refused_at = None;
-            }
-        }
+    fn watch_quiet_echo(&mut self) {
+        // Only a node whose nonce went out quiet has anything to learn: an active
+        // node returns here on every input.
         let Some((epoch, true)) = self.sent_epoch else {
             return;
         };
@@ -149,9 +143,17 @@ impl Machine {
                 || peer.role != Role::Active
                 || peer.takes_quiet
                 || peer.echoed == Some(epoch)
-                || peer.quiet_refused_at.is_some()
             {
                 continue;
+            }
+            match peer.quiet_refused_at {
+                Some(at) if now < at + QUIET_RETRY => continue,
+                // The retry: three misses again before another refusal.
+                Some(_) => {
+                    peer.quiet_refused_at = None;
+                    peer.quiet_misses = 0;
+                }
+                None => {}
             }
             peer.quiet_misses = peer.quiet_misses.saturating_add(1);
             if peer.quiet_misses >= QUIET_MISSES {

@@ -122,7 +122,8 @@ pub struct Peer {
     /// is taken for a node that refuses quiet heartbeats (see `pace`).
     pub quiet_misses: u8,
     /// When the misses reached [`QUIET_MISSES`]: this node is not quiet toward the
-    /// peer until it restarts, or [`QUIET_RETRY`] later.
+    /// peer until it restarts, or [`QUIET_RETRY`] later (then three misses again
+    /// make another refusal).
     pub quiet_refused_at: Option<Instant>,
     /// The peer is active and waits for this node to beat every interval before
     /// it hands the VIPs over (see `Handover`): this node is not quiet meanwhile.

@@ -18,9 +18,9 @@
 //! woken an interval or more after that (the host did not run it), it was starved,
 //! and the silence of its peers meanwhile is its own fault: their heartbeats are
 //! waiting in its socket. `Machine::observe` notices, and the peers it heard within
-//! `dead` (longer for a quiet standby) before it stopped running are not judged before those heartbeats have
-//! been read (the `Resumed` wait of a node that resumed after a stall, which this
-//! generalizes).
+//! `dead` (longer for a quiet standby) before it stopped running are not judged
+//! before those heartbeats have been read (the `Resumed` wait of a node that
+//! resumed after a stall, which this generalizes).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
