@@ -331,8 +331,8 @@ pub struct Counters {
     /// Dropped datagrams per reason.
     pub rejected: Vec<(String, u64)>,
     /// Datagrams dropped on arrival, before the election saw them, per link name:
-    /// junk, strangers and forgeries, and valid heartbeats that found the link's
-    /// queue full. Absent from older documents.
+    /// junk, strangers and forgeries, and what the kernel dropped from the link's
+    /// full socket buffer. Absent from older documents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<(String, u64)>,
     /// Transitions per target state and reason kind.

@@ -2,13 +2,14 @@
 //! packet sockets, hook processes) and the signals, turns what happens into inputs
 //! and carries out the actions. It decides nothing.
 //!
-//! One task per source of input (a receiver per heartbeat link, the effect executor,
-//! the control socket) feeds channels that a single loop selects on, together with
-//! signals and the machine's next deadline. Each link's receiver drops junk itself
-//! and queues the rest on a queue of its own (`receive`), so a flood on one link
-//! never delays another's heartbeats. Slow effects run in the executor, one at a time
-//! and in order (but for the few the machine asks for beside the order), so
-//! heartbeats keep flowing while a hook runs or netlink is slow. The checks run on a
+//! One loop reads the heartbeat links' sockets, in turn, and selects on them
+//! together with the channels that the other sources of input feed (the effect
+//! executor, the control socket, the checks), signals and the machine's next
+//! deadline. The links are read with a budget each and junk is dropped as it is
+//! read (`receive`), so a flood on one link never delays another's heartbeats.
+//! Slow effects run in the executor, one at a time and in order (but for the few
+//! the machine asks for beside the order), so heartbeats keep flowing while a hook
+//! runs or netlink is slow. The checks run on a
 //! thread of their own (`checks`) and send their runs to the same loop, so that no
 //! check, however slow or many, holds up a heartbeat. The loop makes no blocking call
 //! itself: the event file, the maintenance flag, systemd's socket and the reading of
@@ -64,7 +65,7 @@ use events::EventLog;
 use executor::{Announcing, Executor, Jobs};
 use history::HistoryLog;
 pub use host::{Host, Kernel};
-use receive::{Datagrams, Intake};
+use receive::{Datagrams, Intake, Received};
 use worker::Worker;
 
 /// Why the daemon could not run.
@@ -180,6 +181,10 @@ struct Persist {
 /// Longest the exit waits for the event file's writer.
 const EXIT_FLUSH: Duration = Duration::from_secs(1);
 
+/// Datagrams the loop takes from the links in one turn at most, so that a flood
+/// never holds up a deadline for long.
+const TAKEN_AT_ONCE: usize = 16;
+
 /// Reloads whose file may wait to be read; one more is refused.
 const RELOADS_WAITING: usize = 4;
 
@@ -210,8 +215,8 @@ pub async fn run(
     shell.scheduling.apply(&shell.config.scheduling);
     // A task rather than the future this one is polled in: tokio wakes the future
     // `block_on` drives through its driver (an eventfd write and one more round of
-    // epoll_wait for every datagram a receiver hands over), where a task woken by
-    // another task of the same thread is only queued.
+    // epoll_wait for every wake-up, a readable socket among them), where a task
+    // woken on the same thread is only queued.
     if let Err(err) = tokio::spawn(shell.run(machine, inputs, shutdown)).await
         && err.is_panic()
     {
@@ -483,9 +488,22 @@ impl<H: Host> Shell<H> {
                 return;
             }
             tokio::select! {
-                Some(d) = inputs.datagrams.recv() => {
-                    let now = Instant::now().into_std();
-                    machine.handle(now, Input::Heartbeat { link: d.link, from: d.from, packet: &d.packet });
+                Some(received) = inputs.datagrams.recv() => {
+                    // What arrived together (a heartbeat on each link) is taken in
+                    // one turn: one deadline to set and one wait, not one per link.
+                    let mut next = Some(received);
+                    let mut taken = 0;
+                    while let Some(received) = next {
+                        match received {
+                            Received::Heartbeat(d) => {
+                                let now = Instant::now().into_std();
+                                machine.handle(now, Input::Heartbeat { link: d.link, from: d.from, packet: &d.packet });
+                            }
+                            Received::Dropped => self.report_drops(),
+                        }
+                        taken += 1;
+                        next = if taken < TAKEN_AT_ONCE { inputs.datagrams.try_recv() } else { None };
+                    }
                 }
                 Some(report) = self.checks.recv() => {
                     let now = Instant::now().into_std();
@@ -518,7 +536,6 @@ impl<H: Host> Shell<H> {
                     // The outcome is logged; there is nobody to answer.
                     self.begin_reload(None);
                 }
-                () = self.intake.dropping() => self.report_drops(),
                 _ = publish.tick() => {
                     self.report_drops();
                     self.look(&machine);

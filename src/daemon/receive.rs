@@ -1,29 +1,40 @@
-//! The receive side of the heartbeat links: one task per link reads its socket,
-//! drops on the spot whatever the machine would reject whatever its state (a bad
-//! length, magic, version or tag; another cluster; a node that is not a peer, or
-//! not at its address on that link), and queues the rest on that link's own bounded
-//! queue. The loop takes from the queues in turn.
+//! The receive side of the heartbeat links. The loop reads the links' sockets
+//! itself, in turn, and drops on the spot whatever the machine would reject
+//! whatever its state (a bad length, magic, version or tag; another cluster; a node
+//! that is not a peer, or not at its address on that link). Each socket's receive
+//! buffer is that link's own bounded queue: the kernel drops what does not fit.
+//! Read in the loop rather than by a task per link that hands each datagram over
+//! on a channel: that hop woke a task and the loop for every heartbeat, the larger
+//! part of an idle standby's CPU at a short interval.
 //!
-//! So junk on one link, however much, costs that link's task the work of rejecting
-//! it and never takes the place of a heartbeat on another link: a LAN flooded at
-//! line rate leaves the crossover's heartbeats on time. The work is small too: a
+//! So junk on one link, however much, costs that link's reads the work of rejecting
+//! it and never takes the place of a heartbeat on another link: the links are read
+//! in turn, each at most [`BURST`] datagrams per [`REST`], so a LAN flooded at line
+//! rate leaves the crossover's heartbeats on time. The work is small too: a
 //! datagram from an address that is no peer's on the link is dropped on its address
 //! alone once [`DIAGNOSED`] of them in a second were decoded and authenticated (so
 //! that a stranger at a normal rate is still counted as a wrong key or another
-//! cluster); only a spoofed peer address makes the task compute an HMAC. What is dropped here is
-//! counted per link and per reason; the loop adds the counts to the status and logs
-//! them as the machine logs its own rejections, at most every [`REPORT_EVERY`].
-//! Replays and stale nonces depend on what the node has heard, so the machine judges
-//! those.
+//! cluster); only a spoofed peer address makes the loop compute an HMAC. What is
+//! dropped here is counted per link and per reason; the loop adds the counts to the
+//! status and logs them as the machine logs its own rejections, at most every
+//! [`REPORT_EVERY`]. Replays and stale nonces depend on what the node has heard, so
+//! the machine judges those.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+};
+use std::os::fd::AsRawFd;
 use tokio::net::UdpSocket;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::watch;
+use tokio::time::Sleep;
 use tracing::warn;
 
 use crate::config::Config;
@@ -31,24 +42,22 @@ use crate::machine::{Event, Reject};
 use crate::status::Counters;
 use crate::wire::heartbeat::{self, Signer, Verified};
 
-/// Datagrams that passed the filter and may wait on one link for the loop.
-const QUEUE: usize = 64;
-
 /// Datagrams from strangers' addresses decoded, per link and second, to count why
 /// they are wrong; the rest are dropped as "unexpected source address".
 const DIAGNOSED: u32 = 200;
 
-/// The reason counted for datagrams that found their link's queue full.
-const QUEUE_FULL: &str = "queue full";
-
-/// Datagrams a link's task reads per [`REST`] at most; then it sleeps out the rest
-/// of that time and the kernel drops what does not fit in the socket's buffer. The
-/// task runs at realtime priority: unbounded, a flood would take a whole CPU from
+/// Datagrams a link is read for per [`REST`] at most; then it rests out the rest of
+/// that time and the kernel drops what does not fit in the socket's buffer. The
+/// loop runs at realtime priority: unbounded, a flood would take a whole CPU from
 /// everything else on the host (the service among them). Every peer of the largest
 /// cluster at the shortest interval sends 31 in that time; a flood costs the host
 /// about a twentieth of a CPU per link.
 const BURST: u32 = 128;
 const REST: Duration = Duration::from_millis(10);
+
+/// How long a link rests after a failed read, so that an error that repeats does
+/// not spin the loop.
+const AFTER_ERROR: Duration = Duration::from_millis(100);
 
 /// Drops are logged at most this often (the machine's own rejections too).
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -115,8 +124,8 @@ impl Filter {
 struct Tally {
     rejected: BTreeMap<&'static str, (Reject, u64)>,
     pending: BTreeMap<&'static str, (Reject, u64)>,
-    /// Datagrams that passed the filter but found the link's queue full: the loop
-    /// is behind.
+    /// Datagrams the kernel dropped because the link's socket buffer was full: the
+    /// loop fell behind, or the link rested under a flood.
     overflow: u64,
     overflow_pending: u64,
 }
@@ -136,25 +145,60 @@ impl Tally {
     }
 }
 
-/// The loop's side of the receivers: the filter they apply and what they dropped.
+/// The loop's view of what the links dropped, and the filter they apply.
 pub struct Intake {
     filter: watch::Sender<Arc<Filter>>,
     /// Each link's name and tally, for the links this node listens on.
     tallies: Vec<(String, Arc<Mutex<Tally>>)>,
     reported: Option<Instant>,
-    /// Rung by a receiver on its first drop since the last report, so that the
-    /// first of a burst is logged at once, as the machine logs its own.
-    dropping: Arc<Notify>,
 }
 
-/// The loop's end of the links' queues.
+/// What reading the links gave the loop.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "boxed, every heartbeat would allocate; it is moved a few times and dropped"
+)]
+pub enum Received {
+    Heartbeat(Datagram),
+    /// The first datagram dropped since the last report, so that the first of a
+    /// burst is logged at once, as the machine logs its own rejections.
+    Dropped,
+}
+
+/// The heartbeat links as the loop reads them.
 pub struct Datagrams {
-    queues: Vec<mpsc::Receiver<Datagram>>,
-    /// The queue to look at first next time, so that no link is always served last.
+    links: Vec<Link>,
+    filter: watch::Receiver<Arc<Filter>>,
+    /// Longer than any valid packet: anything longer is junk, cut here and then
+    /// rejected by the decoder for its length.
+    buf: Box<[u8]>,
+    /// Room for the kernel's count of the socket's drops.
+    control: [u8; CONTROL],
+    /// The link to read first next time, so that no link is always served last.
     next: usize,
 }
 
-/// Starts a receiver task on each socket (a link without one gets none).
+/// Room for one SO_RXQ_OVFL control message (a u32) on any 64-bit target.
+const CONTROL: usize = 32;
+
+/// One link's socket and what its reading keeps.
+struct Link {
+    link: usize,
+    socket: Arc<UdpSocket>,
+    tally: Arc<Mutex<Tally>>,
+    /// The kernel's count of datagrams the socket dropped, as last seen.
+    kernel_drops: u32,
+    /// Strangers' datagrams decoded since `second`; see [`DIAGNOSED`].
+    second: Instant,
+    diagnosed: u32,
+    /// Datagrams read since `window`; see [`BURST`].
+    window: Instant,
+    read: u32,
+    /// While the link rests, the end of its rest.
+    resting: Option<Pin<Box<Sleep>>>,
+}
+
+/// Sets up reading on each socket (a link without one is not read).
 pub fn start(
     config: &Config,
     me: usize,
@@ -162,31 +206,42 @@ pub fn start(
 ) -> (Intake, Datagrams) {
     let (filter, filtering) = watch::channel(Arc::new(Filter::new(config, me)));
     let mut tallies = Vec::new();
-    let mut queues = Vec::new();
-    let dropping = Arc::new(Notify::new());
+    let mut links = Vec::new();
+    let now = Instant::now();
     for (link, socket) in sockets.iter().enumerate() {
         let Some(socket) = socket else { continue };
         let tally = Arc::new(Mutex::new(Tally::default()));
-        let (tx, rx) = mpsc::channel(QUEUE);
         let name = config.links.get(link).cloned().unwrap_or_default();
-        tokio::spawn(receive(
+        // Without it the drops below are not counted; the heartbeats still flow.
+        if let Err(err) = setsockopt(socket.as_ref(), sockopt::RxqOvfl, &1) {
+            warn!(link = %name, "the socket's drops will not be counted: {err}");
+        }
+        links.push(Link {
             link,
-            Arc::clone(socket),
-            filtering.clone(),
-            tx,
-            Arc::clone(&tally),
-            Arc::clone(&dropping),
-        ));
+            socket: Arc::clone(socket),
+            tally: Arc::clone(&tally),
+            kernel_drops: 0,
+            second: now,
+            diagnosed: 0,
+            window: now,
+            read: 0,
+            resting: None,
+        });
         tallies.push((name, tally));
-        queues.push(rx);
     }
     let intake = Intake {
         filter,
         tallies,
         reported: None,
-        dropping,
     };
-    (intake, Datagrams { queues, next: 0 })
+    let datagrams = Datagrams {
+        links,
+        filter: filtering,
+        buf: vec![0u8; heartbeat::MAX_LEN * 2 + 1].into_boxed_slice(),
+        control: [0; CONTROL],
+        next: 0,
+    };
+    (intake, datagrams)
 }
 
 impl Intake {
@@ -195,14 +250,9 @@ impl Intake {
         self.filter.send_replace(Arc::new(Filter::new(config, me)));
     }
 
-    /// Resolves when a receiver has dropped a datagram after a quiet spell.
-    pub async fn dropping(&self) {
-        self.dropping.notified().await;
-    }
-
     /// What was dropped since the last report, as the machine reports its own
-    /// rejections, if there is any and the last report is [`REPORT_EVERY`] ago. Full
-    /// queues are logged here too.
+    /// rejections, if there is any and the last report is [`REPORT_EVERY`] ago.
+    /// Datagrams the kernel dropped are logged here too.
     pub fn report(&mut self, now: Instant) -> Option<Event> {
         if let Some(last) = self.reported
             && now.saturating_duration_since(last) < REPORT_EVERY
@@ -221,7 +271,8 @@ impl Intake {
             if overflow > 0 {
                 warn!(
                     link = %link,
-                    "{overflow} heartbeats dropped on arrival: the loop fell behind"
+                    "{overflow} datagrams dropped on arrival: the link's buffer was full \
+                     (a flood, or the loop fell behind)"
                 );
                 self.reported = Some(now);
             }
@@ -235,7 +286,7 @@ impl Intake {
         })
     }
 
-    /// Adds what the receivers dropped to the machine's counters: each reason to
+    /// Adds what the links dropped to the machine's counters: each reason to
     /// `rejected`, and each link's total to `dropped`.
     pub fn count_into(&self, counters: &mut Counters) {
         for (link, tally) in &self.tallies {
@@ -261,113 +312,170 @@ impl Intake {
     }
 }
 
-impl Datagrams {
-    /// The next datagram from any link, taking the links in turn; None once every
-    /// receiver has stopped (or there is none).
-    pub async fn recv(&mut self) -> Option<Datagram> {
-        std::future::poll_fn(|cx| {
-            let n = self.queues.len();
-            let mut open = false;
-            for i in 0..n {
-                let k = (self.next + i) % n;
-                match self.queues[k].poll_recv(cx) {
-                    Poll::Ready(Some(datagram)) => {
-                        self.next = (k + 1) % n;
-                        return Poll::Ready(Some(datagram));
-                    }
-                    Poll::Ready(None) => {}
-                    Poll::Pending => open = true,
-                }
-            }
-            if open {
-                Poll::Pending
-            } else {
-                Poll::Ready(None)
-            }
-        })
-        .await
-    }
-}
+/// The reason counted for datagrams the kernel dropped on a full socket buffer.
+const QUEUE_FULL: &str = "queue full";
 
-async fn receive(
-    link: usize,
-    socket: Arc<UdpSocket>,
-    filter: watch::Receiver<Arc<Filter>>,
-    queue: mpsc::Sender<Datagram>,
-    tally: Arc<Mutex<Tally>>,
-    dropping: Arc<Notify>,
-) {
-    // Longer than any valid packet: anything longer is junk, cut here and then
-    // rejected by the decoder for its length.
-    let mut buf = vec![0u8; heartbeat::MAX_LEN * 2 + 1];
-    let mut second = Instant::now();
-    let mut diagnosed = 0;
-    let mut window = Instant::now();
-    let mut read = 0;
-    loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(received) => received,
-            Err(err) => {
-                warn!(link, "heartbeat receive failed: {err}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+impl Datagrams {
+    /// The next heartbeat from any link, taking the links in turn; None when this
+    /// node has no link to read.
+    pub async fn recv(&mut self) -> Option<Received> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// What is ready on the links now, without waiting: the loop takes the
+    /// heartbeats that arrived together in one turn. The wake-up it would register
+    /// is lost, which is harmless: the loop reads the links again, with its own
+    /// waker, before it waits.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        match self.poll_recv(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(received) => received,
+            Poll::Pending => None,
+        }
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received>> {
+        let n = self.links.len();
+        if n == 0 {
+            return Poll::Ready(None);
+        }
+        for i in 0..n {
+            let k = (self.next + i) % n;
+            if let Poll::Ready(received) = self.poll_link(k, cx) {
+                self.next = (k + 1) % n;
+                return Poll::Ready(Some(received));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Reads link `k` until a heartbeat passes the filter, the first drop since the
+    /// last report, or nothing is left to read.
+    fn poll_link(&mut self, k: usize, cx: &mut Context<'_>) -> Poll<Received> {
+        let Datagrams {
+            links,
+            filter,
+            buf,
+            control,
+            ..
+        } = self;
+        let link = &mut links[k];
+        loop {
+            if let Some(rest) = link.resting.as_mut() {
+                ready!(rest.as_mut().poll(cx));
+                link.resting = None;
+                link.window = Instant::now();
+                link.read = 0;
+            }
+            if let Err(err) = ready!(link.socket.poll_recv_ready(cx)) {
+                link.rest_after_error(&err);
                 continue;
             }
-        };
-        read += 1;
-        if read >= BURST {
-            let spent = window.elapsed();
-            if spent < REST {
-                tokio::time::sleep(REST - spent).await;
-            }
-            window = Instant::now();
-            read = 0;
-        }
-        let verdict = {
-            let filter = filter.borrow();
-            if filter.knows(link, from.ip()) {
-                filter.check(link, from.ip(), &buf[..n])
-            } else {
-                let now = Instant::now();
-                if now.saturating_duration_since(second) >= Duration::from_secs(1) {
-                    second = now;
-                    diagnosed = 0;
+            let received = link.socket.try_io(tokio::io::Interest::READABLE, || {
+                let mut iov = [std::io::IoSliceMut::new(&mut buf[..])];
+                let msg = recvmsg::<SockaddrStorage>(
+                    link.socket.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut control[..]),
+                    MsgFlags::empty(),
+                )?;
+                // A truncated control message only loses the count, not the datagram.
+                let drops = msg.cmsgs().ok().and_then(|mut cmsgs| {
+                    cmsgs.find_map(|cmsg| match cmsg {
+                        ControlMessageOwned::RxqOvfl(count) => Some(count),
+                        _ => None,
+                    })
+                });
+                Ok((msg.bytes, msg.address.and_then(|a| ip_of(&a)), drops))
+            });
+            let (len, from, drops) = match received {
+                Ok(received) => received,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(err) => {
+                    link.rest_after_error(&err);
+                    continue;
                 }
-                diagnosed += 1;
-                if diagnosed <= DIAGNOSED {
-                    filter.check(link, from.ip(), &buf[..n])
+            };
+            if let Some(drops) = drops {
+                link.count_kernel_drops(drops);
+            }
+            link.read += 1;
+            if link.read >= BURST {
+                let spent = link.window.elapsed();
+                if spent < REST {
+                    link.resting = Some(Box::pin(tokio::time::sleep(REST - spent)));
+                } else {
+                    link.window = Instant::now();
+                    link.read = 0;
+                }
+            }
+            let Some(from) = from else { continue };
+            let verdict = {
+                let filter = filter.borrow();
+                if filter.knows(link.link, from) || link.diagnose() {
+                    filter.check(link.link, from, &buf[..len.min(buf.len())])
                 } else {
                     Err(Reject::WrongSource)
                 }
-            }
-        };
-        let packet = match verdict {
-            Ok(packet) => packet,
-            Err(reject) => {
-                if let Ok(mut tally) = tally.lock()
-                    && tally.reject(reject)
-                {
-                    dropping.notify_one();
+            };
+            match verdict {
+                Ok(packet) => {
+                    return Poll::Ready(Received::Heartbeat(Datagram {
+                        link: link.link,
+                        from,
+                        packet,
+                    }));
                 }
-                continue;
-            }
-        };
-        let datagram = Datagram {
-            link,
-            from: from.ip(),
-            packet,
-        };
-        // A full queue means the loop is behind: drop rather than queue without
-        // bound.
-        match queue.try_send(datagram) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if let Ok(mut tally) = tally.lock() {
-                    tally.overflow += 1;
-                    tally.overflow_pending += 1;
+                Err(reject) => {
+                    if let Ok(mut tally) = link.tally.lock()
+                        && tally.reject(reject)
+                    {
+                        return Poll::Ready(Received::Dropped);
+                    }
                 }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
+    }
+}
+
+impl Link {
+    /// Whether a stranger's datagram may still be decoded this second.
+    fn diagnose(&mut self) -> bool {
+        let now = Instant::now();
+        if now.saturating_duration_since(self.second) >= Duration::from_secs(1) {
+            self.second = now;
+            self.diagnosed = 0;
+        }
+        self.diagnosed += 1;
+        self.diagnosed <= DIAGNOSED
+    }
+
+    /// Counts what the kernel dropped since the last count it gave.
+    fn count_kernel_drops(&mut self, count: u32) {
+        let new = count.wrapping_sub(self.kernel_drops);
+        self.kernel_drops = count;
+        // The count is the socket's total; a datagram queued before an earlier one
+        // was read may carry an older total.
+        if new == 0 || new > u32::MAX / 2 {
+            return;
+        }
+        if let Ok(mut tally) = self.tally.lock() {
+            tally.overflow += u64::from(new);
+            tally.overflow_pending += u64::from(new);
+        }
+    }
+
+    fn rest_after_error(&mut self, err: &std::io::Error) {
+        warn!(link = self.link, "heartbeat receive failed: {err}");
+        self.resting = Some(Box::pin(tokio::time::sleep(AFTER_ERROR)));
+    }
+}
+
+/// The IP address of a datagram's source.
+fn ip_of(address: &SockaddrStorage) -> Option<IpAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        Some(IpAddr::V4(v4.ip()))
+    } else {
+        address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
     }
 }
 
@@ -396,7 +504,6 @@ mod tests {
                 })
                 .collect(),
             reported: None,
-            dropping: Arc::new(Notify::new()),
         }
     }
 

@@ -218,7 +218,7 @@ pub enum Input<'a> {
         from: IpAddr,
         bytes: &'a [u8],
     },
-    /// A datagram whose tag the link's receiver already checked.
+    /// A datagram whose tag the shell checked as it read it.
     Heartbeat {
         link: usize,
         from: IpAddr,

@@ -202,7 +202,7 @@ fn families(out: &mut Exposition, status: &Status) {
     );
     out.counter(
         "heartbeats_dropped",
-        "Datagrams dropped on arrival by a link's receiver, before the election saw them, by link.",
+        "Datagrams dropped on arrival on a link, before the election saw them, by link.",
         s.counters
             .dropped
             .iter()

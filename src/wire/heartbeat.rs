@@ -443,8 +443,9 @@ pub struct Packet {
 }
 
 /// A packet whose tag checked out and whose fields parse. Only [`Verified::check`]
-/// makes one, so whoever holds one reads it without checking the tag again: a
-/// link's receiver checks each datagram once, and the machine trusts the proof.
+/// makes one, so whoever holds one reads it without checking the tag again: the
+/// shell checks each datagram once as it reads it, and the machine trusts the
+/// proof.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verified(Packet);
 
