@@ -44,6 +44,14 @@ pub struct Status {
     /// to wake before the release begins. Absent from older documents.
     #[serde(default)]
     pub handing_over: bool,
+    /// The node a waiting failback hands the VIPs to; absent for `standby`, which
+    /// hands them to any standby, and when no handover waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handing_over_to: Option<String>,
+    /// How long the waiting handover has waited, in milliseconds; absent when none
+    /// waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handing_over_ms: Option<u64>,
     pub maintenance: Maintenance,
     /// Set by `failoverd standby`: this node keeps out of the way while a peer can
     /// hold the VIPs.

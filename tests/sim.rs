@@ -1278,6 +1278,13 @@ fn standby_waiting_for_a_dead_standby(seed: u64) -> Sim {
     sim.crash(1);
     sim.order(0, Order::Standby).unwrap();
     assert!(sim.machine(0).handing_over());
+    let status = sim.machine(0).status(sim.now, SystemTime::now());
+    assert!(status.handing_over);
+    assert_eq!(
+        status.handing_over_to, None,
+        "a standby order is for any standby"
+    );
+    assert_eq!(status.handing_over_ms, Some(0));
     sim
 }
 
@@ -1291,6 +1298,14 @@ fn a_lapsed_handover_leaves_no_standby_request_behind() {
         Accepted::Waking {
             to: Some("beta".into())
         }
+    );
+    sim.run_for(ms(20));
+    let status = sim.machine(0).status(sim.now, SystemTime::now());
+    assert_eq!(status.handing_over_to.as_deref(), Some("beta"));
+    assert_eq!(
+        status.handing_over_ms,
+        Some(20),
+        "the failback's wait, not the standby's"
     );
     let from = sim.nodes[0].events.len();
     sim.run_for(ms(3000));
@@ -1307,6 +1322,10 @@ fn a_lapsed_handover_leaves_no_standby_request_behind() {
     assert!(!sim.machine(0).handing_over());
     let status = sim.machine(0).status(sim.now, SystemTime::now());
     assert!(!status.standby_requested);
+    assert_eq!(
+        (status.handing_over_to, status.handing_over_ms),
+        (None, None)
+    );
     assert_eq!(sim.holders(), vec![0]);
 }
 

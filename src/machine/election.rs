@@ -124,6 +124,8 @@ pub(super) struct Handover {
     /// The node the VIPs go to (failback), or `None` for any that can take them.
     pub to: Option<String>,
     pub reason: Reason,
+    /// When the order came, for the status.
+    pub since: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]

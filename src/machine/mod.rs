@@ -58,7 +58,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use checks::Unstuck;
-use election::{Election, Lifecycle, Phase, Request, VipState};
+use election::{Election, Handover, Lifecycle, Phase, Request, VipState};
 pub use event::{Event, Lapse, Reason, Reject, Role, Severity};
 pub use guard::Hold;
 use health::{Health, Run};
@@ -606,7 +606,15 @@ impl Machine {
     /// Whether an operator's handover waits for a quiet standby to wake before the
     /// release begins (see `election::Handover`).
     pub fn handing_over(&self) -> bool {
-        matches!(&self.election.phase, Phase::Active(active) if active.handover.is_some())
+        self.handover().is_some()
+    }
+
+    /// The operator's handover waiting for a quiet standby, if any.
+    fn handover(&self) -> Option<&Handover> {
+        match &self.election.phase {
+            Phase::Active(active) => active.handover.as_ref(),
+            _ => None,
+        }
     }
 
     /// VIPs whose addition succeeded and that have not been released since.

@@ -232,7 +232,14 @@ impl Machine {
         if self.role() == Role::Active {
             let reason = Reason::OperatorStandby;
             if asleep {
-                self.hand_over(now, Handover { to: None, reason });
+                self.hand_over(
+                    now,
+                    Handover {
+                        to: None,
+                        reason,
+                        since: now,
+                    },
+                );
                 return Ok(Accepted::Waking { to: None });
             }
             self.start_release(now, After::Standby, reason);
@@ -257,7 +264,14 @@ impl Machine {
             };
             if self.peers.iter().any(|p| p.name == preferred && p.quiet) {
                 let to = Some(preferred.clone());
-                self.hand_over(now, Handover { to, reason });
+                self.hand_over(
+                    now,
+                    Handover {
+                        to,
+                        reason,
+                        since: now,
+                    },
+                );
                 return Ok(Accepted::Waking {
                     to: Some(preferred),
                 });

@@ -69,6 +69,11 @@ impl Machine {
             reason: self.election.reason.to_string(),
             releasing: self.releasing(),
             handing_over: self.handing_over(),
+            handing_over_to: self.handover().and_then(|h| h.to.clone()),
+            handing_over_ms: self.handover().map(|h| {
+                u64::try_from(now.saturating_duration_since(h.since).as_millis())
+                    .unwrap_or(u64::MAX)
+            }),
             maintenance: status::Maintenance {
                 on: !set_by.is_empty(),
                 set_by,

@@ -149,10 +149,17 @@ fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
         );
     }
     if s.handing_over {
-        out.push_str(
-            "<div class=\"banner notice\">Handing over: waiting for the quiet standby to \
-             answer before releasing.</div>\n",
-        );
+        let to = s
+            .handing_over_to
+            .as_ref()
+            .map_or(String::new(), |node| format!(" to {}", Esc(node)));
+        let waited = s
+            .handing_over_ms
+            .map_or(String::new(), |ms| format!(" ({ms} ms so far)"));
+        out.push_str(&format!(
+            "<div class=\"banner notice\">Handing over{to}: waiting for the quiet standby \
+             to answer before releasing{waited}.</div>\n",
+        ));
     }
     if s.standby_requested {
         out.push_str(

@@ -86,9 +86,19 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
         ));
     }
     if status.handing_over {
+        let to = status
+            .handing_over_to
+            .as_ref()
+            .map_or(String::new(), |node| format!(" to {node}"));
+        let waited = status.handing_over_ms.map_or(String::new(), |ms| {
+            format!(" ({} so far)", millis(ms as f64))
+        });
         out.push(paint.paint(
             Paint::Yellow,
-            "HANDING OVER: waiting for the quiet standby to answer before releasing",
+            &format!(
+                "HANDING OVER{to}: waiting for the quiet standby to answer before \
+                 releasing{waited}"
+            ),
         ));
     }
     let m = &status.maintenance;
@@ -701,6 +711,8 @@ mod tests {
         status.reason = "health checks failing, peer beta is healthier".to_string();
         status.releasing = true;
         status.handing_over = true;
+        status.handing_over_to = Some("beta".to_string());
+        status.handing_over_ms = Some(800);
         status.maintenance.on = true;
         status.maintenance.set_by = vec!["beta".to_string()];
         status.standby_requested = true;
@@ -746,7 +758,8 @@ mod tests {
         for piece in [
             "is FAULT since",
             "RELEASING",
-            "HANDING OVER: waiting for the quiet standby to answer before releasing",
+            "HANDING OVER to beta: waiting for the quiet standby to answer before \
+             releasing (800ms so far)",
             "ADDRESS MISSING: heartbeat address 198.19.0.1 (link crossover) is not on this host yet",
             "MAINTENANCE: automatic transitions are frozen (set by beta)",
             "standby requested",

@@ -143,6 +143,23 @@ fn maintenance_is_a_banner() {
 }
 
 #[test]
+fn a_waiting_handover_is_a_banner_that_names_its_node() {
+    let mut status = fixture::status();
+    assert!(!render_page(&status, now()).contains("Handing over"));
+    status.handing_over = true;
+    status.handing_over_to = Some("<beta>".into());
+    status.handing_over_ms = Some(640);
+    let page = render_page(&status, now());
+    assert!(
+        page.contains(
+            "Handing over to &lt;beta&gt;: waiting for the quiet standby to answer before \
+             releasing (640 ms so far)."
+        ),
+        "{page}"
+    );
+}
+
+#[test]
 fn flapping_is_a_banner_and_the_takeover_silence_is_shown() {
     let mut status = fixture::status();
     let page = render_page(&status, now());
