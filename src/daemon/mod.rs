@@ -181,8 +181,9 @@ struct Persist {
 /// Longest the exit waits for the event file's writer.
 const EXIT_FLUSH: Duration = Duration::from_secs(1);
 
-/// Datagrams the loop takes from the links in one turn at most, so that a flood
-/// never holds up a deadline for long.
+/// Heartbeats (and first drops) the loop takes from the links in one turn at most,
+/// before it carries out their actions and sets its deadline. Junk read on the way
+/// is bounded by each link's own budget (see `receive`).
 const TAKEN_AT_ONCE: usize = 16;
 
 /// Reloads whose file may wait to be read; one more is refused.
@@ -307,7 +308,7 @@ pub struct Shell<H: Host> {
     conflicts: mpsc::Sender<Sighting>,
     /// The task watching the VIPs for conflicts while this node holds them.
     watching: Option<tokio::task::JoinHandle<()>>,
-    /// The heartbeat links' filter and what their receivers dropped.
+    /// The heartbeat links' filter and what reading them dropped.
     intake: Intake,
     /// Writes the maintenance flag to the state directory, in order.
     state: Worker<Persist>,
@@ -665,7 +666,7 @@ impl<H: Host> Shell<H> {
         self.history.record(event, SystemTime::now());
     }
 
-    /// Logs what the links' receivers dropped, at most every ten seconds.
+    /// Logs what reading the links dropped, at most every ten seconds.
     fn report_drops(&mut self) {
         if let Some(event) = self.intake.report(std::time::Instant::now()) {
             self.log(&event);

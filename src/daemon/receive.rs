@@ -156,7 +156,7 @@ pub struct Intake {
 /// What reading the links gave the loop.
 #[expect(
     clippy::large_enum_variant,
-    reason = "boxed, every heartbeat would allocate; it is moved a few times and dropped"
+    reason = "if boxed, every heartbeat would allocate; it is moved a few times and dropped"
 )]
 pub enum Received {
     Heartbeat(Datagram),
@@ -338,8 +338,13 @@ impl Datagrams {
         if n == 0 {
             return Poll::Ready(None);
         }
+        let first = self.next;
+        // The next call starts one link on whatever this one gives: a link that ran
+        // out of the loop's budget (tokio's, per turn) before resting would
+        // otherwise be read first again and take the whole budget every turn.
+        self.next = (first + 1) % n;
         for i in 0..n {
-            let k = (self.next + i) % n;
+            let k = (first + i) % n;
             if let Poll::Ready(received) = self.poll_link(k, cx) {
                 self.next = (k + 1) % n;
                 return Poll::Ready(Some(received));
@@ -451,13 +456,13 @@ impl Link {
 
     /// Counts what the kernel dropped since the last count it gave.
     fn count_kernel_drops(&mut self, count: u32) {
+        // The count is the socket's total as it stood when the datagram was
+        // queued, so it never goes back; a wrapped u32 still counts forward.
         let new = count.wrapping_sub(self.kernel_drops);
-        self.kernel_drops = count;
-        // The count is the socket's total; a datagram queued before an earlier one
-        // was read may carry an older total.
         if new == 0 || new > u32::MAX / 2 {
             return;
         }
+        self.kernel_drops = count;
         if let Ok(mut tally) = self.tally.lock() {
             tally.overflow += u64::from(new);
             tally.overflow_pending += u64::from(new);

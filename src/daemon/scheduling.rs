@@ -3,7 +3,7 @@
 //! daemon's own work takes, and memory locked as it is touched, so that a host short
 //! of memory cannot page the heartbeat path out and stall it on a disk read.
 //!
-//! Both are asked for on the thread that runs the loop and the links' receivers (the
+//! Both are asked for on the thread that runs the loop, which reads the links (the
 //! main thread), after the other threads have started, and again on a reload. The
 //! threads the loop waits on (they enlist, see [`helper_started`]) run one step
 //! below it; every policy carries SCHED_RESET_ON_FORK, so hook processes, the

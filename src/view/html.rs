@@ -155,7 +155,7 @@ fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
             .map_or(String::new(), |node| format!(" to {}", Esc(node)));
         let waited = s
             .handing_over_ms
-            .map_or(String::new(), |ms| format!(" ({ms} ms so far)"));
+            .map_or(String::new(), |ms| format!(" ({} so far)", Age(ms as f64)));
         out.push_str(&format!(
             "<div class=\"banner notice\">Handing over{to}: waiting for the quiet standby \
              to answer before releasing{waited}.</div>\n",
