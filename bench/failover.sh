@@ -86,6 +86,10 @@
 #                    10, memory locked); 0 turns both off ([scheduling]
 #                    realtime_priority = 0, lock_memory = false), to see what they
 #                    change, in busy-host above all
+#   KA_REALTIME=0    keepalived at its defaults; 1 gives it failoverd's footing
+#                    (vrrp_rt_priority 10: the VRRP process at SCHED_RR 10;
+#                    vrrp_no_swap: its memory locked), to compare the two on the same
+#                    scheduling, the idle footprint above all
 #   RESULTS=bench/results  where the Markdown and JSON results go
 #   KEEP_LOGS=1      keep the per-run logs (printed path); 0 deletes them at the end
 #   REPORT_FROM=FILE.json  measure nothing: make the report again from the runs of an
@@ -123,6 +127,7 @@ FOOTPRINT_FAST_SECS=${FOOTPRINT_FAST_SECS:-10}
 RESULTS=${RESULTS:-bench/results}
 KEEP_LOGS=${KEEP_LOGS:-1}
 FO_REALTIME=${FO_REALTIME:-1}
+KA_REALTIME=${KA_REALTIME:-0}
 
 VIP=198.18.0.10
 # keepalived's crossover instance (KA_PATHS=2) must have a VIP of its own; nothing
@@ -201,6 +206,7 @@ for s in $ALL_SCENARIOS; do
 done
 [[ $KA_PATHS == 1 || $KA_PATHS == 2 ]] || fail "KA_PATHS must be 1 or 2"
 [[ $FO_REALTIME == 0 || $FO_REALTIME == 1 ]] || fail "FO_REALTIME must be 0 or 1"
+[[ $KA_REALTIME == 0 || $KA_REALTIME == 1 ]] || fail "KA_REALTIME must be 0 or 1"
 for n in $VIPS; do
     [[ $n =~ ^[1-9][0-9]*$ ]] && ((n <= 1001)) || fail "VIPS: $n is not a count from 1 to 1001"
 done
@@ -439,7 +445,7 @@ render() {
     (if (.footprint | length) > 0 then
         "### Idle footprint (alpha active, beta standby, no client traffic)",
         "",
-        "CPU: time used over the idle period, per second; \"checks\" is the CPU of reaped child processes (keepalived runs `ping` as its gateway check, failoverd pings from its own raw socket). keepalived is two processes (parent and VRRP child): RSS is their sum, PSS shares their common pages out.\(if $ka_paths == 2 then " keepalived runs two VRRP instances, one per link." else "" end)",
+        "CPU: time used over the idle period, per second; \"checks\" is the CPU of reaped child processes (keepalived runs `ping` as its gateway check, failoverd pings from its own raw socket). keepalived is two processes (parent and VRRP child): RSS is their sum, PSS shares their common pages out.\(if $ka_paths == 2 then " keepalived runs two VRRP instances, one per link." else "" end) Scheduling: failoverd \(.settings.failoverd_scheduling // "defaults"); keepalived \(.settings.keepalived_scheduling // "defaults").",
         "",
         "| daemon | interval | node | processes | VmRSS KiB | PSS KiB | CPU ms/s self | CPU ms/s checks | seconds |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -713,6 +719,7 @@ global_defs {
     vrrp_garp_interval 0.1
     vrrp_garp_master_refresh 60
     vrrp_garp_master_refresh_repeat 1
+$([ "$KA_REALTIME" = 1 ] && printf '    vrrp_rt_priority 10\n    vrrp_no_swap')
 }
 
 vrrp_script gateway {
@@ -1473,6 +1480,7 @@ done
 [ "$FAST" != 1 ] && command_line+=" FAST=$FAST"
 [ "$FOOTPRINT" != 1 ] && command_line+=" FOOTPRINT=$FOOTPRINT"
 [ "$FO_REALTIME" != 1 ] && command_line+=" FO_REALTIME=$FO_REALTIME"
+[ "$KA_REALTIME" != 0 ] && command_line+=" KA_REALTIME=$KA_REALTIME"
 command_line+=" sudo bench/failover.sh"
 
 jq -n \
@@ -1492,6 +1500,7 @@ jq -n \
     --argjson busy_threads "$BUSY_THREADS" --argjson busy_s "$BUSY_S" \
     --argjson busy_after_ms "$BUSY_AFTER_MS" --argjson busy_rt "$BUSY_RT" \
     --argjson fo_realtime "$FO_REALTIME" \
+    --argjson ka_realtime "$KA_REALTIME" \
     --argjson ka_paths "$KA_PATHS" '
     {
         machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel,
@@ -1509,7 +1518,9 @@ jq -n \
             failoverd_scheduling: (if $fo_realtime == 1
                 then "defaults: heartbeat thread at SCHED_RR 10, memory locked"
                 else "realtime_priority = 0, lock_memory = false" end),
-            keepalived_scheduling: "defaults, as the Debian package starts it: no vrrp_rt_priority, vrrp_priority or vrrp_no_swap",
+            keepalived_scheduling: (if $ka_realtime == 1
+                then "vrrp_rt_priority 10 (the VRRP process at SCHED_RR 10), vrrp_no_swap (memory locked), like failoverd at its defaults"
+                else "defaults, as the Debian package starts it: no vrrp_rt_priority, vrrp_priority or vrrp_no_swap" end),
             announce: "3 GARPs 100 ms apart on takeover, refresh every 60 s",
             keepalived_paths: (if $ka_paths == 2
                 then "LAN and crossover: one VRRP instance per link in a sync group, the crossover instance with dont_track_primary"
