@@ -89,6 +89,11 @@ fn received(status: &Status, peer: &str, link: &str) -> u64 {
         .map_or(0, |l| l.received)
 }
 
+/// The count under `key` in a list of `[name, count]` pairs of the status, 0 if absent.
+fn count(pairs: &[(String, u64)], key: &str) -> u64 {
+    pairs.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
+}
+
 /// Asserts, every 200 ms for `how_long`, that both nodes answer and hear each other;
 /// `when` says what is going on, for the failure. Returns how many polls passed.
 fn keep_hearing(lab: &Lab, cluster: &Cluster, how_long: Duration, when: &str) -> u32 {
@@ -247,12 +252,7 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
     // authenticated at most 200 times a second per link, then dropped on its address.
     // (Before, the loop authenticated every datagram the shared queue took in:
     // 48,000 of 166,000 in one run.)
-    let authenticated = beta_after
-        .counters
-        .rejected
-        .iter()
-        .find(|(reason, _)| reason == "authentication failed")
-        .map_or(0, |(_, n)| *n);
+    let authenticated = count(&beta_after.counters.rejected, "authentication failed");
     let budget = 200 * (lasted.as_secs() + 2);
     assert!(
         authenticated <= budget,
@@ -277,12 +277,7 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
         moved.join("\n")
     );
     assert_eq!(beta_after.state.as_str(), "standby", "{beta_after:?}");
-    let lan = beta_after
-        .counters
-        .dropped
-        .iter()
-        .find(|(link, _)| link == "lan")
-        .map_or(0, |(_, n)| *n);
+    let lan = count(&beta_after.counters.dropped, "lan");
     assert!(
         lan > 0,
         "the junk is counted on the LAN: {:?}",
@@ -290,12 +285,7 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
     );
     // What the kernel dropped while the link rested is counted too (SO_RXQ_OVFL):
     // at this rate most of the flood never reaches the daemon.
-    let full = beta_after
-        .counters
-        .rejected
-        .iter()
-        .find(|(reason, _)| reason == "queue full")
-        .map_or(0, |(_, n)| *n);
+    let full = count(&beta_after.counters.rejected, "queue full");
     assert!(
         full > sent / 4,
         "{full} of {sent} datagrams counted as dropped by the kernel: {:?}",
