@@ -283,12 +283,14 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
         "the junk is counted on the LAN: {:?}",
         beta_after.counters
     );
-    // What the kernel dropped while the link rested is counted too (SO_RXQ_OVFL):
-    // at this rate most of the flood never reaches the daemon.
-    let full = count(&beta_after.counters.rejected, "queue full");
+    // Every datagram of the flood is counted: rejected as read, or, past the
+    // link's budget (128 per 10 ms), dropped by the kernel from the full buffer
+    // and counted from its own count (SO_RXQ_OVFL, under "queue full"). The slack
+    // is what the buffer still held, and the drops not yet learned, when the
+    // status was read.
     assert!(
-        full > sent / 4,
-        "{full} of {sent} datagrams counted as dropped by the kernel: {:?}",
+        lan + 5_000 >= sent,
+        "{lan} of {sent} junk datagrams counted on the LAN: {:?}",
         beta_after.counters
     );
 
