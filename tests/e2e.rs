@@ -497,7 +497,7 @@ fn maintenance_on_the_standby_outlives_the_holders_death_and_a_restart() {
     // One crossing from alpha's death to beta's takeover: the client hears alpha, a
     // silence as long as the freeze, then beta.
     let expect = Expect::unplanned("alpha", "beta").gap(LIMIT * 2);
-    let ((died, thawed), seen) = cluster.across(&expect, |c| {
+    let ((died, thawed, answered), seen) = cluster.across(&expect, |c| {
         let died = Instant::now();
         c.crash_alpha();
         std::thread::sleep(DEAD * 3);
@@ -525,22 +525,26 @@ fn maintenance_on_the_standby_outlives_the_holders_death_and_a_restart() {
         let thawed = Instant::now();
         let output = ctl(&lab, "beta", &["maintenance", "off"]);
         assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-        (died, thawed)
+        (died, thawed, Instant::now())
     });
     assert!(!flag.exists(), "the flag outlived `maintenance off`");
-    // The kernel: the VIP came to beta only once maintenance was off, and at once.
+    // The kernel: the VIP came to beta only once maintenance was off, and at once:
+    // by the time the command had its answer, or just after. Counted from the
+    // answer, not the command's start: on a loaded machine the command itself may
+    // wait to be scheduled beside a dozen realtime daemons (121 ms once).
     let added = seen.kernel.started + seen.kernel.first_added(1).expect("added on n2");
     assert!(
-        added > thawed && added - thawed < SHORT_GAP,
-        "beta added the VIP {:?} after `maintenance off`\n{}",
+        added > thawed && added < answered + SHORT_GAP,
+        "beta added the VIP {:?} after `maintenance off`, whose answer took {:?}\n{}",
         added.checked_duration_since(thawed),
+        answered - thawed,
         seen.kernel.describe()
     );
     // The client: one silence, from alpha's death to beta's takeover.
     let silence = seen.longest_silence(false);
     let frozen = thawed - died;
     assert!(
-        silence + PROBE_INTERVAL * 5 >= frozen && silence <= frozen + SHORT_GAP,
+        silence + PROBE_INTERVAL * 5 >= frozen && silence <= answered - died + SHORT_GAP,
         "the client's longest silence was {silence:?}, the freeze lasted {frozen:?}: {}",
         seen.client.raw
     );
