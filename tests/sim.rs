@@ -1270,6 +1270,36 @@ fn an_operators_handover_never_goes_to_a_quiet_standby_that_died() {
     }
 }
 
+/// A failback toward the preferred node while it is still starting waits for it
+/// to stand by, by the same rule as a handover that waits: a starting node takes
+/// nothing yet, and a release then would leave the VIPs on no node meanwhile.
+#[test]
+fn a_failback_toward_a_node_still_starting_waits_for_it_to_stand_by() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 74);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    sim.run_until(ms(1000), |s| {
+        let alpha = &s.machine(1).peers()[0];
+        alpha.present() && alpha.role == Role::Starting
+    });
+    assert_eq!(sim.machine(1).peers()[0].role, Role::Starting);
+    assert_eq!(
+        sim.order(1, Order::Failback).unwrap(),
+        Accepted::Waking {
+            to: Some("alpha".into())
+        }
+    );
+    assert_eq!(
+        sim.holders(),
+        vec![1],
+        "beta let go of a node still starting"
+    );
+    sim.run_until(ms(3000), |s| s.holders() == vec![0]);
+    assert_eq!(sim.holders(), vec![0]);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
 /// Alpha ordered to stand by just after beta, its quiet standby, died: the order
 /// waits for beta to answer.
 fn standby_waiting_for_a_dead_standby(seed: u64) -> Sim {

@@ -128,6 +128,24 @@ pub(super) struct Handover {
     pub since: Instant,
 }
 
+/// Who could take the VIPs from this node now; see [`Machine::takers`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Takers {
+    /// A node could take them.
+    pub any: bool,
+    /// One of them is a standby that beats every interval: a release now is taken
+    /// within a round trip.
+    pub awake: bool,
+}
+
+impl Takers {
+    /// A release now could go to a node that died unnoticed (every taker is quiet,
+    /// or still starting): an operator's handover waits for one to wake.
+    pub fn asleep(self) -> bool {
+        self.any && !self.awake
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct FailbackWait {
     pub peer: usize,
@@ -488,20 +506,8 @@ impl Machine {
             return false;
         };
         let (to, reason) = (handover.to.clone(), handover.reason.clone());
-        // Who can take the VIPs: a standby, or a node starting again that will be
-        // one (waited for: it beats every interval until then), but not one asked
-        // to stand by.
-        let (mut any, mut awake) = (false, false);
-        for p in &self.peers {
-            let taker = p.present()
-                && !p.witness
-                && !p.standby
-                && matches!(p.role, Role::Standby | Role::Starting)
-                && to.as_ref().is_none_or(|to| *to == p.name);
-            any |= taker;
-            awake |= taker && p.role == Role::Standby && !p.quiet;
-        }
-        if !any {
+        let takers = self.takers(to.as_deref());
+        if !takers.any {
             self.drop_handover(Lapse::NoTaker);
             return false;
         }
@@ -514,11 +520,29 @@ impl Machine {
                 return false;
             }
         }
-        if awake {
+        if takers.awake {
             self.start_release(now, After::Standby, reason);
             return true;
         }
         false
+    }
+
+    /// The peers that could take the VIPs from this node, toward `to` only when
+    /// given: a standby, or a node starting again that will be one (waited for: it
+    /// beats every interval until then), but not one asked to stand by. The one
+    /// rule for an operator's order and for the handover that waits on it.
+    pub(super) fn takers(&self, to: Option<&str>) -> Takers {
+        let mut takers = Takers::default();
+        for p in &self.peers {
+            let taker = p.present()
+                && !p.witness
+                && !p.standby
+                && matches!(p.role, Role::Standby | Role::Starting)
+                && to.is_none_or(|to| to == p.name);
+            takers.any |= taker;
+            takers.awake |= taker && p.role == Role::Standby && !p.quiet;
+        }
+        takers
     }
 
     /// Ends a waiting handover without a release, and the standing standby request

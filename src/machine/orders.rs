@@ -221,17 +221,14 @@ impl Machine {
                 peers: names.join(", "),
             });
         }
-        // Only a standby can take the VIPs; if each is quiet, one may have died
-        // unnoticed, and the release waits for one to wake (see `Handover`).
-        let asleep = candidates
-            .iter()
-            .filter(|p| p.role == Role::Standby)
-            .all(|p| p.quiet)
-            && candidates.iter().any(|p| p.quiet);
         self.election.request = Some(Request::Standby);
         if self.role() == Role::Active {
             let reason = Reason::OperatorStandby;
-            if asleep {
+            // If every node that could take the VIPs is quiet (or starting), one
+            // may have died unnoticed: the release waits for one to wake (see
+            // `Handover`). With none at all, the release goes ahead, and the
+            // election decides who holds the VIPs.
+            if self.takers(None).asleep() {
                 self.hand_over(
                     now,
                     Handover {
@@ -262,7 +259,7 @@ impl Machine {
             let reason = Reason::Failback {
                 peer: preferred.clone(),
             };
-            if self.peers.iter().any(|p| p.name == preferred && p.quiet) {
+            if self.takers(Some(&preferred)).asleep() {
                 let to = Some(preferred.clone());
                 self.hand_over(
                     now,
