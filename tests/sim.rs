@@ -1284,16 +1284,20 @@ fn a_failback_toward_a_node_still_starting_waits_for_it_to_stand_by() {
         alpha.present() && alpha.role == Role::Starting
     });
     assert_eq!(sim.machine(1).peers()[0].role, Role::Starting);
+    let from = sim.nodes[1].events.len();
     assert_eq!(
         sim.order(1, Order::Failback).unwrap(),
         Accepted::Waking {
             to: Some("alpha".into())
         }
     );
-    assert_eq!(
-        sim.holders(),
-        vec![1],
-        "beta let go of a node still starting"
+    // Beta keeps the VIPs until alpha stands by: no release while it starts.
+    sim.run_until(ms(1000), |s| s.role(0) == Some(Role::Standby));
+    assert_eq!(sim.role(0), Some(Role::Standby));
+    let early = sim.events_since(1, from, |e| matches!(e, Event::Releasing { .. }));
+    assert!(
+        early.is_empty(),
+        "beta released to a node still starting: {early:?}"
     );
     sim.run_until(ms(3000), |s| s.holders() == vec![0]);
     assert_eq!(sim.holders(), vec![0]);

@@ -70,12 +70,13 @@ impl fmt::Display for Accepted {
             }
             Accepted::HandingBack { to } => write!(f, "handing the VIPs back to {to}"),
             Accepted::Waking { to: None } => f.write_str(
-                "waking the quiet standby; releasing the VIPs to it once it answers, then \
-                 staying standby",
+                "waking the quiet standby (or waiting for a node still starting); releasing \
+                 the VIPs to it once it answers, then staying standby",
             ),
             Accepted::Waking { to: Some(to) } => write!(
                 f,
-                "waking {to}, a quiet standby; handing the VIPs back to it once it answers"
+                "waking {to}, a quiet standby (or waiting for it to finish starting); \
+                 handing the VIPs back to it once it answers"
             ),
             Accepted::Maintenance { on: true } => {
                 f.write_str("maintenance on: no automatic transitions until `maintenance off`")
