@@ -1436,12 +1436,7 @@ fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
     assert_eq!(refused.len(), 1, "{refused:?}");
     let settled = sim.nodes[0].events.len();
     sim.run_for(ms(25_000));
-    assert_eq!(sim.holders(), vec![0]);
-    assert_eq!(sim.role(1), Some(Role::Standby));
-    let lost: Vec<_> = sim.events_since(1, from, |e| {
-        matches!(e, Event::PeerDead { .. } | Event::PeerLate { .. })
-    });
-    assert!(lost.is_empty(), "beta lost alpha: {lost:?}");
+    beta_kept_hearing_alpha(&sim, from);
     assert_eq!(
         stale(&sim),
         before,
@@ -1496,6 +1491,17 @@ fn a_standby_tries_quiet_again_a_while_after_refusals() {
 /// heartbeat's nonce would be due again before the quiet ended for want of its
 /// echo: an old active node's echo must still never fall two nonces behind, or
 /// the standby would take its heartbeats for stale ones and count it dead.
+/// Alpha still holds the VIPs, beta stands by, and beta counted alpha neither late
+/// nor dead since its event `from`.
+fn beta_kept_hearing_alpha(sim: &Sim, from: usize) {
+    assert_eq!(sim.holders(), vec![0]);
+    assert_eq!(sim.role(1), Some(Role::Standby));
+    let lost: Vec<_> = sim.events_since(1, from, |e| {
+        matches!(e, Event::PeerDead { .. } | Event::PeerLate { .. })
+    });
+    assert!(lost.is_empty(), "beta lost alpha: {lost:?}");
+}
+
 #[test]
 fn an_old_active_node_stays_heard_with_a_short_standby_interval() {
     let mut cfg = config(2, Failback::Manual);
@@ -1507,12 +1513,7 @@ fn an_old_active_node_stays_heard_with_a_short_standby_interval() {
     sim.nodes[0].refuses_quiet = true;
     let from = sim.nodes[1].events.len();
     sim.run_for(ms(30_000));
-    assert_eq!(sim.holders(), vec![0]);
-    assert_eq!(sim.role(1), Some(Role::Standby));
-    let lost: Vec<_> = sim.events_since(1, from, |e| {
-        matches!(e, Event::PeerDead { .. } | Event::PeerLate { .. })
-    });
-    assert!(lost.is_empty(), "beta lost alpha: {lost:?}");
+    beta_kept_hearing_alpha(&sim, from);
 }
 
 // --- announcements ---------------------------------------------------------------

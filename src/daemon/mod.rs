@@ -9,11 +9,11 @@
 //! read (`receive`), so a flood on one link never delays another's heartbeats.
 //! Slow effects run in the executor, one at a time and in order (but for the few
 //! the machine asks for beside the order), so heartbeats keep flowing while a hook
-//! runs or netlink is slow. The checks run on a
-//! thread of their own (`checks`) and send their runs to the same loop, so that no
-//! check, however slow or many, holds up a heartbeat. The loop makes no blocking call
-//! itself: the event file, the maintenance flag, systemd's socket and the reading of
-//! the file on reload each have a `worker` thread with a bounded queue.
+//! runs or netlink is slow. The checks run on a thread of their own (`checks`) and
+//! send their runs to the same loop, so that no check, however slow or many, holds
+//! up a heartbeat. The loop makes no blocking call itself: the event file, the
+//! maintenance flag, systemd's socket and the reading of the file on reload each
+//! have a `worker` thread with a bounded queue.
 //!
 //! Everything the shell touches is given to it ([`Listeners`], a [`Host`]), so its
 //! paths (carrying out actions, answering the control socket, reloading) are tested

@@ -417,7 +417,7 @@ impl Datagrams {
             let verdict = {
                 let filter = filter.borrow();
                 if filter.knows(link.link, from) || link.diagnose() {
-                    filter.check(link.link, from, &buf[..len.min(buf.len())])
+                    filter.check(link.link, from, &buf[..len])
                 } else {
                     Err(Reject::WrongSource)
                 }
