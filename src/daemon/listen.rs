@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tracing::{info, warn};
 
 /// How often an address that is not on the host yet is looked for.
@@ -23,10 +24,24 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// reported again only if it appears, by the heartbeats that start to arrive.
 const RECHECKS: u32 = 3600;
 
+/// A link's socket, watched by the runtime for datagrams to read and nothing else.
+/// Heartbeats are sent without waiting for room (see the loop's `perform`), so
+/// watching for writability would only wake the loop once more after every send,
+/// when the kernel frees the datagram: on a real NIC at the transmit interrupt.
+pub type HeartbeatSocket = AsyncFd<std::net::UdpSocket>;
+
+/// Registers a bound, non-blocking socket as a link's socket.
+pub fn watch_for_reading(socket: std::net::UdpSocket) -> io::Result<HeartbeatSocket> {
+    // SAFETY: the UdpSocket owns its descriptor and always returns that same one;
+    // nothing takes it out or replaces it while registered (no `get_mut` or
+    // `into_inner` on a link's socket).
+    Ok(unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }?)
+}
+
 /// A heartbeat socket bound to `address`, whether or not the address is on this
 /// host yet. Fails only for what waiting cannot fix: the port is taken, or the
 /// daemon may not bind to it.
-pub fn heartbeat_socket(address: SocketAddr) -> io::Result<UdpSocket> {
+pub fn heartbeat_socket(address: SocketAddr) -> io::Result<HeartbeatSocket> {
     let socket = Socket::new(
         Domain::for_address(address),
         Type::DGRAM,
@@ -38,7 +53,7 @@ pub fn heartbeat_socket(address: SocketAddr) -> io::Result<UdpSocket> {
     }
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
-    UdpSocket::from_std(socket.into())
+    watch_for_reading(socket.into())
 }
 
 /// The addresses configured on this host's interfaces (in this network namespace).
@@ -129,6 +144,7 @@ mod tests {
         let socket = runtime.block_on(async { heartbeat_socket(address) });
         let bound = socket
             .expect("bound with IP_FREEBIND")
+            .get_ref()
             .local_addr()
             .unwrap();
         assert_eq!(bound.ip(), address.ip());

@@ -47,7 +47,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::net::{TcpListener, UdpSocket, UnixListener};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -65,6 +65,7 @@ use events::EventLog;
 use executor::{Announcing, Executor, Jobs};
 use history::HistoryLog;
 pub use host::{Host, Kernel};
+use listen::HeartbeatSocket;
 use receive::{Datagrams, Intake, Received};
 use worker::Worker;
 
@@ -231,7 +232,7 @@ pub async fn run(
 pub struct Listeners {
     /// One heartbeat socket per link, in the order of the configuration's links;
     /// none on a link this node has no address on (a witness off the crossover).
-    pub links: Vec<Option<Arc<UdpSocket>>>,
+    pub links: Vec<Option<Arc<HeartbeatSocket>>>,
     pub control: Option<UnixListener>,
     pub http: Option<TcpListener>,
 }
@@ -287,7 +288,7 @@ pub struct Shell<H: Host> {
     config: Arc<Config>,
     config_path: PathBuf,
     me: usize,
-    sockets: Vec<Option<Arc<UdpSocket>>>,
+    sockets: Vec<Option<Arc<HeartbeatSocket>>>,
     host: H,
     jobs: Jobs<H>,
     events: EventLog,
@@ -576,12 +577,10 @@ impl<H: Host> Shell<H> {
             match action {
                 Action::Send { link, to, datagram } => {
                     // Never wait on a full socket buffer: a heartbeat that cannot go
-                    // now is worth less than the next one. Sent straight on the
-                    // non-blocking socket: tokio's try_send_to refuses until the
-                    // runtime has seen the socket writable, which lost the first one.
+                    // now is worth less than the next one. The socket is
+                    // non-blocking, and the runtime does not watch it for room.
                     if let Some(Some(socket)) = self.sockets.get(link)
-                        && let Err(err) =
-                            socket2::SockRef::from(socket.as_ref()).send_to(&datagram, &to.into())
+                        && let Err(err) = socket.get_ref().send_to(&datagram, to)
                     {
                         tracing::debug!(%to, "heartbeat not sent: {err}");
                     }

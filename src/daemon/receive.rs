@@ -32,12 +32,12 @@ use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
 use std::os::fd::AsRawFd;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::time::Sleep;
 use tracing::warn;
 
 use crate::config::Config;
+use crate::daemon::listen::HeartbeatSocket;
 use crate::machine::{Event, Reject};
 use crate::status::Counters;
 use crate::wire::heartbeat::{self, Signer, Verified};
@@ -184,7 +184,7 @@ const CONTROL: usize = 32;
 /// One link's socket and what its reading keeps.
 struct Link {
     link: usize,
-    socket: Arc<UdpSocket>,
+    socket: Arc<HeartbeatSocket>,
     tally: Arc<Mutex<Tally>>,
     /// The kernel's count of datagrams the socket dropped, as last seen.
     kernel_drops: u32,
@@ -202,7 +202,7 @@ struct Link {
 pub fn start(
     config: &Config,
     me: usize,
-    sockets: &[Option<Arc<UdpSocket>>],
+    sockets: &[Option<Arc<HeartbeatSocket>>],
 ) -> (Intake, Datagrams) {
     let (filter, filtering) = watch::channel(Arc::new(Filter::new(config, me)));
     let mut tallies = Vec::new();
@@ -213,7 +213,7 @@ pub fn start(
         let tally = Arc::new(Mutex::new(Tally::default()));
         let name = config.links.get(link).cloned().unwrap_or_default();
         // Without it the drops below are not counted; the heartbeats still flow.
-        if let Err(err) = setsockopt(socket.as_ref(), sockopt::RxqOvfl, &1) {
+        if let Err(err) = setsockopt(socket.get_ref(), sockopt::RxqOvfl, &1) {
             warn!(link = %name, "the socket's drops will not be counted: {err}");
         }
         links.push(Link {
@@ -371,14 +371,18 @@ impl Datagrams {
                 link.window = Instant::now();
                 link.read = 0;
             }
-            if let Err(err) = ready!(link.socket.poll_recv_ready(cx)) {
-                link.rest_after_error(&err);
-                continue;
-            }
-            let received = link.socket.try_io(tokio::io::Interest::READABLE, || {
+            let mut ready = match ready!(link.socket.poll_read_ready(cx)) {
+                Ok(ready) => ready,
+                Err(err) => {
+                    link.rest_after_error(&err);
+                    continue;
+                }
+            };
+            // On WouldBlock the guard forgets the readiness, so the next poll waits.
+            let received = ready.try_io(|socket| {
                 let mut iov = [std::io::IoSliceMut::new(&mut buf[..])];
                 let msg = recvmsg::<SockaddrStorage>(
-                    link.socket.as_raw_fd(),
+                    socket.as_raw_fd(),
                     &mut iov,
                     Some(&mut control[..]),
                     MsgFlags::empty(),
@@ -393,12 +397,12 @@ impl Datagrams {
                 Ok((msg.bytes, msg.address.and_then(|a| ip_of(&a)), drops))
             });
             let (len, from, drops) = match received {
-                Ok(received) => received,
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(err) => {
+                Ok(Ok(received)) => received,
+                Ok(Err(err)) => {
                     link.rest_after_error(&err);
                     continue;
                 }
+                Err(_would_block) => continue,
             };
             if let Some(drops) = drops {
                 link.count_kernel_drops(drops);

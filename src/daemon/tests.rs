@@ -194,10 +194,15 @@ impl Lab {
     async fn start(&self) -> (Shell<Recorder>, Machine, Inputs, Recorder) {
         let config = Config::load(&self.path()).expect("the test configuration is valid");
         // The port is the peer's: alpha sends from ephemeral ones.
-        let crossover = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let lan = UdpSocket::bind("127.0.0.3:0").await.unwrap();
+        let bind = |address: &str| {
+            let socket = std::net::UdpSocket::bind(address).unwrap();
+            socket.set_nonblocking(true).unwrap();
+            Arc::new(listen::watch_for_reading(socket).unwrap())
+        };
+        let crossover = bind("127.0.0.1:0");
+        let lan = bind("127.0.0.3:0");
         let listeners = Listeners {
-            links: vec![Some(Arc::new(crossover)), Some(Arc::new(lan))],
+            links: vec![Some(crossover), Some(lan)],
             control: None,
             http: None,
         };
