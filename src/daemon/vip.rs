@@ -442,12 +442,28 @@ fn link_error(interface: &str, err: rtnetlink::Error) -> VipError {
 }
 
 /// Kernel refusals become plain errno errors, which read better in one-line
-/// messages than rtnetlink's wrapper and can be matched on.
+/// messages than rtnetlink's wrapper and can be matched on. The rest are worded
+/// here rather than by rtnetlink's `Display`, which prints an unexpected message
+/// whole with `Debug`: no one-line message, and it links the formatting of every
+/// netlink message type into the executable (see `log` in Cargo.toml).
 fn to_io(err: rtnetlink::Error) -> io::Error {
-    match err {
-        rtnetlink::Error::NetlinkError(message) => message.to_io(),
-        other => io::Error::other(other.to_string()),
-    }
+    use rtnetlink::Error as E;
+    let text = match err {
+        E::NetlinkError(message) => return message.to_io(),
+        E::UnexpectedMessage(message) => format!(
+            "unexpected netlink message of type {}",
+            message.header.message_type
+        ),
+        E::RequestFailed => "the netlink request failed".to_owned(),
+        E::NamespaceError(err) => format!("network namespace: {err}"),
+        E::InvalidHardwareAddress(address) => {
+            format!("invalid hardware address {address:02x?}")
+        }
+        E::InvalidIp(bytes) => format!("invalid IP address {bytes:?}"),
+        E::InvalidAddress(ip, mask) => format!("invalid address {ip:?}/{mask:?}"),
+        E::InvalidNla(nla) => format!("invalid attribute: {nla}"),
+    };
+    io::Error::other(text)
 }
 
 #[cfg(test)]
@@ -461,6 +477,28 @@ mod tests {
             interface: interface.to_owned(),
             label: label.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn netlink_errors_read_as_one_line_with_the_kernels_errno_kept() {
+        use netlink_packet_route::RouteNetlinkMessage;
+        use netlink_packet_route::link::LinkMessage;
+        use rtnetlink::packet_core::{ErrorMessage, NetlinkMessage};
+
+        let mut refusal = ErrorMessage::default();
+        refusal.code = std::num::NonZeroI32::new(-(Errno::EEXIST as i32));
+        let err = to_io(rtnetlink::Error::NetlinkError(refusal));
+        assert_eq!(err.raw_os_error(), Some(Errno::EEXIST as i32));
+
+        let mut message =
+            NetlinkMessage::from(RouteNetlinkMessage::NewLink(LinkMessage::default()));
+        message.finalize();
+        let err = to_io(rtnetlink::Error::UnexpectedMessage(message));
+        assert_eq!(err.to_string(), "unexpected netlink message of type 16");
+        assert_eq!(
+            to_io(rtnetlink::Error::RequestFailed).to_string(),
+            "the netlink request failed"
+        );
     }
 
     fn reason(vip: &VipTarget) -> Option<&'static str> {
