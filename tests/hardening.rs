@@ -185,7 +185,7 @@ fn junk_flood(lab: &Lab, rate: u32, limit: Duration) -> std::thread::JoinHandle<
 }
 
 #[test]
-fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
+fn a_junk_flood_from_strangers_never_costs_a_heartbeat_on_either_link() {
     let _one = one_at_a_time();
     let lab = Lab::new();
     let cluster = Cluster::start_with(&lab, fast);
@@ -205,6 +205,7 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
     let beats = (alpha_after.counters.heartbeats_sent - alpha_before.counters.heartbeats_sent) / 2;
     let counted =
         received(&beta_after, "alpha", "crossover") - received(&beta_before, "alpha", "crossover");
+    let counted_lan = received(&beta_after, "alpha", "lan") - received(&beta_before, "alpha", "lan");
     let log = lab.log(&cluster.beta);
     let late = log
         .get(from..)
@@ -213,7 +214,8 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
         .count();
     eprintln!(
         "flood: {sent} datagrams in {lasted:?} ({:.0}/s); alpha sent about {beats} heartbeats \
-         a link, beta counted {counted} on the crossover ({late} late) and used {cpu:?} of CPU \
+         a link, beta counted {counted} on the crossover ({late} late) and {counted_lan} on the \
+         flooded LAN, and used {cpu:?} of CPU \
          ({:.2} us a datagram); dropped on arrival {:?}; rejected {:?}",
         sent as f64 / lasted.as_secs_f64(),
         cpu.as_secs_f64() * 1e6 / sent.max(1) as f64,
@@ -258,22 +260,25 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
         authenticated <= budget,
         "beta authenticated {authenticated} junk datagrams in {lasted:?}, more than {budget}"
     );
-    // The LAN's own heartbeats share the flooded socket's buffer with the junk, and
-    // the link's reader rests after 128 datagrams in 10 ms: they may be lost, the LAN
-    // link even declared dead while the crossover carries alpha. Alpha itself may
-    // not be lost, and nothing may move.
+    // The LAN's own heartbeats come from alpha's address: the kernel sorts them from
+    // the junk to a socket of their own, so the flood costs them no more than the
+    // crossover's. (With one socket a link, the junk filled its buffer: about half
+    // the LAN's heartbeats were lost, 214 and 246 of 506 in two runs.) Nothing may
+    // be declared dead, and nothing may move.
+    let lost_lan = beats.saturating_sub(counted_lan);
+    assert!(
+        lost_lan <= 10 + beats / 50,
+        "the flood on the LAN cost {lost_lan} of {beats} of the LAN's own heartbeats"
+    );
     let moved: Vec<&str> = log
         .get(from..)
         .unwrap_or_default()
         .lines()
-        .filter(|l| {
-            (l.contains(" dead") && !l.contains("link lan to alpha dead (peer still alive"))
-                || l.contains(" -> ")
-        })
+        .filter(|l| l.contains(" dead") || l.contains(" -> "))
         .collect();
     assert!(
         moved.is_empty(),
-        "beta lost alpha or moved under the flood:\n{}",
+        "beta lost alpha on a link or moved under the flood:\n{}",
         moved.join("\n")
     );
     assert_eq!(beta_after.state.as_str(), "standby", "{beta_after:?}");
@@ -284,14 +289,22 @@ fn a_junk_flood_on_the_lan_never_costs_a_crossover_heartbeat() {
         beta_after.counters
     );
     // Every datagram of the flood is counted: rejected as read, or, past the
-    // link's budget (128 per 10 ms), dropped by the kernel from the full buffer
-    // and counted from its own count (SO_RXQ_OVFL, under "queue full"). The slack
-    // is what the buffer still held, and the drops not yet learned, when the
-    // status was read.
+    // strangers' socket's budget (16 per 10 ms), dropped by the kernel from its full
+    // buffer and counted from its own count (SO_RXQ_OVFL, under "unexpected source
+    // address"). That count comes with the next datagram read, and the buffer holds
+    // about a tenth of a second of reading when the flood ends: the count is
+    // complete once that is read. The slack is for datagrams lost before any socket
+    // (the namespace's backlog), which no count sees.
+    let settled = Instant::now() + Duration::from_secs(3);
+    let mut counters = beta_after.counters;
+    while count(&counters.dropped, "lan") + 5_000 < sent && Instant::now() < settled {
+        std::thread::sleep(Duration::from_millis(100));
+        counters = status_of(&lab, "beta").counters;
+    }
+    let lan = count(&counters.dropped, "lan");
     assert!(
         lan + 5_000 >= sent,
-        "{lan} of {sent} junk datagrams counted on the LAN: {:?}",
-        beta_after.counters
+        "{lan} of {sent} junk datagrams counted on the LAN: {counters:?}"
     );
 
     assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));

@@ -5,8 +5,10 @@
 //! and systemd's restarts would run out before the address appeared. So each socket is
 //! bound with IP_FREEBIND: it listens on the address from the start and receives as
 //! soon as the kernel has it. An address not on the host yet is logged, watched until
-//! it appears (a bounded number of checks), and logged again when it does. Only
-//! binding lives here; receiving is the loop's (`mod.rs`).
+//! it appears (a bounded number of checks), and logged again when it does. Each link
+//! has two sockets on its address, the kernel sorting peers' datagrams from
+//! strangers' between them (see `steer`). Only binding lives here; receiving is the
+//! loop's (`receive`).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +19,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tracing::{info, warn};
+
+use super::steer;
+use crate::config::Config;
 
 /// How often an address that is not on the host yet is looked for.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -38,10 +43,77 @@ pub fn watch_for_reading(socket: std::net::UdpSocket) -> io::Result<HeartbeatSoc
     Ok(unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }?)
 }
 
-/// A heartbeat socket bound to `address`, whether or not the address is on this
-/// host yet. Fails only for what waiting cannot fix: the port is taken, or the
-/// daemon may not bind to it.
-pub fn heartbeat_socket(address: SocketAddr) -> io::Result<HeartbeatSocket> {
+/// A link's sockets, both bound to this node's address on the link.
+pub struct LinkSockets {
+    /// Datagrams from the peers' addresses on the link (all of them when `strangers`
+    /// is None); heartbeats go out from it.
+    pub peers: Arc<HeartbeatSocket>,
+    /// Datagrams from any other address, sorted apart by the kernel (see `steer`).
+    pub strangers: Option<Arc<HeartbeatSocket>>,
+}
+
+/// The sockets of a link on which this node is at `address` and its peers at
+/// `peers`, whether or not `address` is on this host yet. Fails only for what
+/// waiting cannot fix: the port is taken, or the daemon may not bind to it. When
+/// the kernel cannot sort the link's datagrams (before Linux 4.5), one socket takes
+/// them all, as `error` says.
+pub fn link_sockets(
+    address: SocketAddr,
+    peers: &[IpAddr],
+) -> io::Result<(LinkSockets, Option<io::Error>)> {
+    // A plain bind first: it fails while any other socket holds the port, SO_REUSEPORT
+    // or not, so a second daemon on this host is refused as before rather than let
+    // into the group to take heartbeats. It also gives the port when asked for 0.
+    let probe = unbound(address)?;
+    probe.bind(&address.into())?;
+    let address = probe.local_addr()?.as_socket().unwrap_or(address);
+    drop(probe);
+    match steered(address, peers) {
+        Ok(sockets) => Ok((sockets, None)),
+        Err(err) => {
+            let socket = unbound(address)?;
+            socket.bind(&address.into())?;
+            let sockets = LinkSockets {
+                peers: Arc::new(watch_for_reading(socket.into())?),
+                strangers: None,
+            };
+            Ok((sockets, Some(err)))
+        }
+    }
+}
+
+/// The addresses of this node's peers (`me` is its index) on `link`.
+pub fn peers_on(config: &Config, me: usize, link: usize) -> Vec<IpAddr> {
+    (config.nodes.iter().enumerate())
+        .filter(|(node, _)| *node != me)
+        .filter_map(|(_, node)| node.addresses.get(link).copied().flatten())
+        .collect()
+}
+
+/// Sorts the datagrams of the link whose peers' socket is `socket` by `peers`, from
+/// now on: after a reload that moved a peer.
+pub fn resteer(socket: &HeartbeatSocket, peers: &[IpAddr]) -> io::Result<()> {
+    steer::attach(socket.get_ref(), &steer::program(peers))
+}
+
+/// The two sockets of a link, the kernel sorting datagrams between them.
+fn steered(address: SocketAddr, peers: &[IpAddr]) -> io::Result<LinkSockets> {
+    let program = steer::program(peers);
+    let first = unbound(address)?;
+    first.set_reuse_port(true)?;
+    first.bind(&address.into())?;
+    steer::attach(&first, &program)?;
+    let second = unbound(address)?;
+    second.set_reuse_port(true)?;
+    second.bind(&address.into())?;
+    Ok(LinkSockets {
+        peers: Arc::new(watch_for_reading(first.into())?),
+        strangers: Some(Arc::new(watch_for_reading(second.into())?)),
+    })
+}
+
+/// A non-blocking UDP socket for `address`, with IP_FREEBIND, not bound yet.
+fn unbound(address: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(address),
         Type::DGRAM,
@@ -52,8 +124,7 @@ pub fn heartbeat_socket(address: SocketAddr) -> io::Result<HeartbeatSocket> {
         IpAddr::V6(_) => socket.set_freebind_v6(true)?,
     }
     socket.set_nonblocking(true)?;
-    socket.bind(&address.into())?;
-    watch_for_reading(socket.into())
+    Ok(socket)
 }
 
 /// The addresses configured on this host's interfaces (in this network namespace).
@@ -131,23 +202,91 @@ async fn watch(link: String, address: IpAddr, missing: Missing) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_address_not_on_the_host_is_bound_all_the_same() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn an_address_not_on_the_host_is_bound_all_the_same() {
+        let runtime = runtime();
         // 198.18.0.0/15 is for tests and on no interface here; FREEBIND needs no
         // privilege.
         let address: SocketAddr = "198.18.255.254:0".parse().unwrap();
         assert!(!local_addresses().unwrap().contains(&address.ip()));
-        let socket = runtime.block_on(async { heartbeat_socket(address) });
-        let bound = socket
-            .expect("bound with IP_FREEBIND")
-            .get_ref()
-            .local_addr()
-            .unwrap();
+        let peer = "198.18.255.253".parse().unwrap();
+        let (sockets, error) = runtime
+            .block_on(async { link_sockets(address, &[peer]) })
+            .expect("bound with IP_FREEBIND");
+        assert!(error.is_none(), "{error:?}");
+        let bound = sockets.peers.get_ref().local_addr().unwrap();
         assert_eq!(bound.ip(), address.ip());
+        let strangers = sockets.strangers.expect("a socket for strangers");
+        assert_eq!(strangers.get_ref().local_addr().unwrap(), bound);
+    }
+
+    /// Sends one datagram from `from` to `to` and says which socket got it.
+    fn landed(sockets: &LinkSockets, from: &str, to: SocketAddr) -> &'static str {
+        let sender = std::net::UdpSocket::bind(from).unwrap();
+        sender.send_to(b"x", to).unwrap();
+        let strangers = sockets.strangers.as_ref().expect("a socket for strangers");
+        let mut buf = [0u8; 8];
+        for _ in 0..500 {
+            if sockets.peers.get_ref().recv_from(&mut buf).is_ok() {
+                return "peers";
+            }
+            if strangers.get_ref().recv_from(&mut buf).is_ok() {
+                return "strangers";
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        "nowhere"
+    }
+
+    #[test]
+    fn the_kernel_sorts_the_peers_datagrams_from_everyone_elses() {
+        let runtime = runtime();
+        let peers: Vec<IpAddr> = vec!["127.0.0.2".parse().unwrap(), "127.0.0.4".parse().unwrap()];
+        let (sockets, error) = runtime
+            .block_on(async { link_sockets("127.0.0.1:0".parse().unwrap(), &peers) })
+            .unwrap();
+        assert!(error.is_none(), "{error:?}");
+        let to = sockets.peers.get_ref().local_addr().unwrap();
+        assert_eq!(landed(&sockets, "127.0.0.2:0", to), "peers");
+        assert_eq!(landed(&sockets, "127.0.0.3:0", to), "strangers");
+        assert_eq!(landed(&sockets, "127.0.0.4:0", to), "peers");
+        assert_eq!(landed(&sockets, "127.0.0.1:0", to), "strangers");
+    }
+
+    #[test]
+    fn ipv6_sources_are_sorted_on_the_whole_address() {
+        let runtime = runtime();
+        let to: SocketAddr = "[::1]:0".parse().unwrap();
+        // The loopback is the only IPv6 source here: a peer on it, then a peer that
+        // differs from it in the last word only.
+        for (peer, expected) in [("::1", "peers"), ("::2", "strangers")] {
+            let (sockets, error) = runtime
+                .block_on(async { link_sockets(to, &[peer.parse().unwrap()]) })
+                .unwrap();
+            assert!(error.is_none(), "{error:?}");
+            let at = sockets.peers.get_ref().local_addr().unwrap();
+            assert_eq!(landed(&sockets, "[::1]:0", at), expected, "peer {peer}");
+        }
+    }
+
+    #[test]
+    fn a_second_daemon_on_the_same_address_is_refused_not_let_into_the_group() {
+        let runtime = runtime();
+        let peers: Vec<IpAddr> = vec!["127.0.0.2".parse().unwrap()];
+        let (sockets, _) = runtime
+            .block_on(async { link_sockets("127.0.0.1:0".parse().unwrap(), &peers) })
+            .unwrap();
+        let taken = sockets.peers.get_ref().local_addr().unwrap();
+        let second = runtime.block_on(async { link_sockets(taken, &peers) });
+        let err = second.err().expect("the port is taken");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod process;
 pub mod receive;
 pub mod scheduling;
 pub mod stderr;
+pub mod steer;
 pub mod vip;
 pub mod worker;
 
@@ -65,7 +66,7 @@ use events::EventLog;
 use executor::{Announcing, Executor, Jobs};
 use history::HistoryLog;
 pub use host::{Host, Kernel};
-use listen::HeartbeatSocket;
+use listen::{HeartbeatSocket, LinkSockets};
 use receive::{Datagrams, Intake, Received};
 use worker::Worker;
 
@@ -232,7 +233,7 @@ pub async fn run(
 pub struct Listeners {
     /// One heartbeat socket per link, in the order of the configuration's links;
     /// none on a link this node has no address on (a witness off the crossover).
-    pub links: Vec<Option<Arc<HeartbeatSocket>>>,
+    pub links: Vec<Option<LinkSockets>>,
     pub control: Option<UnixListener>,
     pub http: Option<TcpListener>,
 }
@@ -246,12 +247,22 @@ impl Listeners {
                 continue;
             };
             let address = SocketAddr::new(*address, config.cluster.port);
-            let socket = listen::heartbeat_socket(address).map_err(|source| DaemonError::Bind {
-                link: config.links[link].clone(),
-                address,
-                source,
-            })?;
-            links.push(Some(Arc::new(socket)));
+            let peers = listen::peers_on(config, me, link);
+            let (sockets, unsorted) =
+                listen::link_sockets(address, &peers).map_err(|source| DaemonError::Bind {
+                    link: config.links[link].clone(),
+                    address,
+                    source,
+                })?;
+            if let Some(err) = unsorted {
+                warn!(
+                    link = config.links[link].as_str(),
+                    "the kernel cannot sort strangers' datagrams from the peers' on link {} \
+                     ({err}): a flood from other addresses can crowd out its heartbeats",
+                    config.links[link]
+                );
+            }
+            links.push(Some(sockets));
         }
         let control = Some(control::bind(&config.control)?);
         let http = match config.http.listen {
@@ -414,7 +425,9 @@ impl<H: Host> Shell<H> {
             config: Arc::new(config),
             config_path,
             me,
-            sockets: listeners.links,
+            sockets: (listeners.links.iter())
+                .map(|link| link.as_ref().map(|sockets| Arc::clone(&sockets.peers)))
+                .collect(),
             host,
             jobs,
             hook_runs,

@@ -37,7 +37,7 @@ use tokio::time::Sleep;
 use tracing::warn;
 
 use crate::config::Config;
-use crate::daemon::listen::HeartbeatSocket;
+use crate::daemon::listen::{self, HeartbeatSocket, LinkSockets};
 use crate::machine::{Event, Reject};
 use crate::status::Counters;
 use crate::wire::heartbeat::{self, Signer, Verified};
@@ -54,6 +54,11 @@ const DIAGNOSED: u32 = 200;
 /// about a twentieth of a CPU per link.
 const BURST: u32 = 128;
 const REST: Duration = Duration::from_millis(10);
+
+/// The same for the socket the kernel sorts strangers' datagrams to: enough to
+/// diagnose them ([`DIAGNOSED`] a second) and to count them, the rest counted from
+/// the kernel's drops without being read.
+const STRANGERS_BURST: u32 = 16;
 
 /// How long a link rests after a failed read, so that an error that repeats does
 /// not spin the loop.
@@ -133,10 +138,16 @@ struct Tally {
 impl Tally {
     /// Counts `reject`; true when it is the first since the last report.
     fn reject(&mut self, reject: Reject) -> bool {
+        self.reject_many(reject, 1)
+    }
+
+    /// Counts `n` datagrams dropped for `reject`; true when they are the first since
+    /// the last report.
+    fn reject_many(&mut self, reject: Reject, n: u64) -> bool {
         let first = self.pending.is_empty();
         let key = reject.as_str();
-        self.rejected.entry(key).or_insert((reject, 0)).1 += 1;
-        self.pending.entry(key).or_insert((reject, 0)).1 += 1;
+        self.rejected.entry(key).or_insert((reject, 0)).1 += n;
+        self.pending.entry(key).or_insert((reject, 0)).1 += n;
         first
     }
 
@@ -148,6 +159,9 @@ impl Tally {
 /// The loop's view of what the links dropped, and the filter they apply.
 pub struct Intake {
     filter: watch::Sender<Arc<Filter>>,
+    /// The peers' socket of each link whose datagrams the kernel sorts, to sort
+    /// them again by a reloaded configuration's addresses.
+    steered: Vec<(usize, Arc<HeartbeatSocket>)>,
     /// Each link's name and tally, for the links this node listens on.
     tallies: Vec<(String, Arc<Mutex<Tally>>)>,
     reported: Option<Instant>,
@@ -181,9 +195,12 @@ pub struct Datagrams {
 /// Room for one SO_RXQ_OVFL control message (a u32) on any 64-bit target.
 const CONTROL: usize = 32;
 
-/// One link's socket and what its reading keeps.
+/// One of a link's sockets and what its reading keeps.
 struct Link {
     link: usize,
+    /// The socket the kernel sorts strangers' datagrams to (see `steer`): nothing
+    /// read from it can be a heartbeat, and what it drops is theirs.
+    strangers: bool,
     socket: Arc<HeartbeatSocket>,
     tally: Arc<Mutex<Tally>>,
     /// The kernel's count of datagrams the socket dropped, as last seen.
@@ -199,38 +216,46 @@ struct Link {
 }
 
 /// Sets up reading on each socket (a link without one is not read).
-pub fn start(
-    config: &Config,
-    me: usize,
-    sockets: &[Option<Arc<HeartbeatSocket>>],
-) -> (Intake, Datagrams) {
+pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (Intake, Datagrams) {
     let (filter, filtering) = watch::channel(Arc::new(Filter::new(config, me)));
     let mut tallies = Vec::new();
     let mut links = Vec::new();
     let now = Instant::now();
-    for (link, socket) in sockets.iter().enumerate() {
-        let Some(socket) = socket else { continue };
+    for (link, sockets) in sockets.iter().enumerate() {
+        let Some(sockets) = sockets else { continue };
         let tally = Arc::new(Mutex::new(Tally::default()));
         let name = config.links.get(link).cloned().unwrap_or_default();
-        // Without it the drops below are not counted; the heartbeats still flow.
-        if let Err(err) = setsockopt(socket.get_ref(), sockopt::RxqOvfl, &1) {
-            warn!(link = %name, "the socket's drops will not be counted: {err}");
+        let strangers = sockets.strangers.iter().map(|socket| (socket, true));
+        for (socket, strangers) in std::iter::once((&sockets.peers, false)).chain(strangers) {
+            // Without it the drops below are not counted; the heartbeats still flow.
+            if let Err(err) = setsockopt(socket.get_ref(), sockopt::RxqOvfl, &1) {
+                warn!(link = %name, "the socket's drops will not be counted: {err}");
+            }
+            links.push(Link {
+                link,
+                strangers,
+                socket: Arc::clone(socket),
+                tally: Arc::clone(&tally),
+                kernel_drops: 0,
+                second: now,
+                diagnosed: 0,
+                window: now,
+                read: 0,
+                resting: None,
+            });
         }
-        links.push(Link {
-            link,
-            socket: Arc::clone(socket),
-            tally: Arc::clone(&tally),
-            kernel_drops: 0,
-            second: now,
-            diagnosed: 0,
-            window: now,
-            read: 0,
-            resting: None,
-        });
         tallies.push((name, tally));
     }
+    let steered = (sockets.iter().enumerate())
+        .filter_map(|(link, sockets)| {
+            let sockets = sockets.as_ref()?;
+            sockets.strangers.as_ref()?;
+            Some((link, Arc::clone(&sockets.peers)))
+        })
+        .collect();
     let intake = Intake {
         filter,
+        steered,
         tallies,
         reported: None,
     };
@@ -248,6 +273,16 @@ impl Intake {
     /// Filters with a reloaded configuration from now on.
     pub fn refilter(&self, config: &Config, me: usize) {
         self.filter.send_replace(Arc::new(Filter::new(config, me)));
+        for (link, socket) in &self.steered {
+            if let Err(err) = listen::resteer(socket, &listen::peers_on(config, me, *link)) {
+                // The old sorting stays: a moved peer's heartbeats still reach the
+                // filter, from the strangers' socket, only without the shelter.
+                warn!(
+                    link = *link,
+                    "cannot sort the link's datagrams by the new addresses: {err}"
+                );
+            }
+        }
     }
 
     /// What was dropped since the last report, as the machine reports its own
@@ -408,7 +443,13 @@ impl Datagrams {
                 link.count_kernel_drops(drops);
             }
             link.read += 1;
-            if link.read >= BURST {
+            if link.read
+                >= if link.strangers {
+                    STRANGERS_BURST
+                } else {
+                    BURST
+                }
+            {
                 let spent = link.window.elapsed();
                 if spent < REST {
                     link.resting = Some(Box::pin(tokio::time::sleep(REST - spent)));
@@ -467,7 +508,13 @@ impl Link {
             return;
         }
         self.kernel_drops = count;
-        if let Ok(mut tally) = self.tally.lock() {
+        let Ok(mut tally) = self.tally.lock() else {
+            return;
+        };
+        if self.strangers {
+            // Sorted to this socket by their address: no peer's on the link.
+            tally.reject_many(Reject::WrongSource, u64::from(new));
+        } else {
             tally.overflow += u64::from(new);
             tally.overflow_pending += u64::from(new);
         }
@@ -500,6 +547,7 @@ mod tests {
         };
         Intake {
             filter: watch::channel(Arc::new(filter)).0,
+            steered: Vec::new(),
             tallies: links
                 .iter()
                 .map(|(name, tally)| {

@@ -197,12 +197,15 @@ impl Lab {
         let bind = |address: &str| {
             let socket = std::net::UdpSocket::bind(address).unwrap();
             socket.set_nonblocking(true).unwrap();
-            Arc::new(listen::watch_for_reading(socket).unwrap())
+            Some(listen::LinkSockets {
+                peers: Arc::new(listen::watch_for_reading(socket).unwrap()),
+                strangers: None,
+            })
         };
         let crossover = bind("127.0.0.1:0");
         let lan = bind("127.0.0.3:0");
         let listeners = Listeners {
-            links: vec![Some(crossover), Some(lan)],
+            links: vec![crossover, lan],
             control: None,
             http: None,
         };
