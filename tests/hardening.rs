@@ -205,7 +205,8 @@ fn a_junk_flood_from_strangers_never_costs_a_heartbeat_on_either_link() {
     let beats = (alpha_after.counters.heartbeats_sent - alpha_before.counters.heartbeats_sent) / 2;
     let counted =
         received(&beta_after, "alpha", "crossover") - received(&beta_before, "alpha", "crossover");
-    let counted_lan = received(&beta_after, "alpha", "lan") - received(&beta_before, "alpha", "lan");
+    let counted_lan =
+        received(&beta_after, "alpha", "lan") - received(&beta_before, "alpha", "lan");
     let log = lab.log(&cluster.beta);
     let late = log
         .get(from..)
@@ -226,11 +227,13 @@ fn a_junk_flood_from_strangers_never_costs_a_heartbeat_on_either_link() {
         sent > 50_000,
         "the flood hardly ran: {sent} datagrams in {lasted:?}"
     );
-    // The heartbeat thread runs at realtime priority: a link rests once it has read
-    // 128 datagrams in 10 ms, so a flood takes a bounded share of a CPU from the
-    // host rather than all of it (before: about 40 % here, at realtime priority).
+    // The heartbeat thread runs at realtime priority: the link's socket for
+    // strangers rests once it has read 16 datagrams in 10 ms, so a flood takes a
+    // bounded share of a CPU from the host rather than all of it (about 5 % here;
+    // 10 to 13 % while one socket took the flood and rested after 128, 40 % before
+    // any rest).
     assert!(
-        cpu < lasted / 5,
+        cpu < lasted / 10,
         "beta used {cpu:?} of CPU in {lasted:?} of flood: the link's reader does not rest"
     );
     // The slack covers the heartbeats in flight between the two status requests.
@@ -291,10 +294,10 @@ fn a_junk_flood_from_strangers_never_costs_a_heartbeat_on_either_link() {
     // Every datagram of the flood is counted: rejected as read, or, past the
     // strangers' socket's budget (16 per 10 ms), dropped by the kernel from its full
     // buffer and counted from its own count (SO_RXQ_OVFL, under "unexpected source
-    // address"). That count comes with the next datagram read, and the buffer holds
-    // about a tenth of a second of reading when the flood ends: the count is
-    // complete once that is read. The slack is for datagrams lost before any socket
-    // (the namespace's backlog), which no count sees.
+    // address"). That count comes with the next datagram read, or within a second
+    // from the socket's own figures (SO_MEMINFO) when none comes after the flood.
+    // The slack is for datagrams lost before any socket (the namespace's backlog),
+    // which no count sees.
     let settled = Instant::now() + Duration::from_secs(3);
     let mut counters = beta_after.counters;
     while count(&counters.dropped, "lan") + 5_000 < sent && Instant::now() < settled {

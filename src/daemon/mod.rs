@@ -231,8 +231,9 @@ pub async fn run(
 /// What the daemon listens on, bound before anything starts, so that a port in use
 /// fails the start with a clear message.
 pub struct Listeners {
-    /// One heartbeat socket per link, in the order of the configuration's links;
-    /// none on a link this node has no address on (a witness off the crossover).
+    /// The heartbeat sockets of each link, in the order of the configuration's
+    /// links; none on a link this node has no address on (a witness off the
+    /// crossover).
     pub links: Vec<Option<LinkSockets>>,
     pub control: Option<UnixListener>,
     pub http: Option<TcpListener>,
@@ -552,6 +553,7 @@ impl<H: Host> Shell<H> {
                     self.begin_reload(None);
                 }
                 _ = publish.tick() => {
+                    inputs.datagrams.learn_drops();
                     self.report_drops();
                     self.look(&machine);
                     self.publish(&machine);

@@ -1,16 +1,20 @@
 //! The receive side of the heartbeat links. The loop reads the links' sockets
 //! itself, in turn, and drops on the spot whatever the machine would reject
 //! whatever its state (a bad length, magic, version or tag; another cluster; a node
-//! that is not a peer, or not at its address on that link). Each socket's receive
-//! buffer is that link's own bounded queue: the kernel drops what does not fit.
+//! that is not a peer, or not at its address on that link). A link has two sockets,
+//! the kernel sorting its peers' datagrams to one and everyone else's to the other
+//! (see `steer`; one socket where the kernel cannot); each socket's receive buffer
+//! is its own bounded queue: the kernel drops what does not fit, and says how much.
 //! Read in the loop rather than by a task per link that hands each datagram over
 //! on a channel: that hop woke a task and the loop for every heartbeat, the larger
 //! part of an idle standby's CPU at a short interval.
 //!
-//! So junk on one link, however much, costs that link's reads the work of rejecting
-//! it and never takes the place of a heartbeat on another link: the links are read
-//! in turn, each at most [`BURST`] datagrams per [`REST`], so a LAN flooded at line
-//! rate leaves the crossover's heartbeats on time. The work is small too: a
+//! So junk from strangers, however much, costs a link's reads the work of rejecting
+//! some of it and never takes the place of a heartbeat: the sockets are read in
+//! turn, the peers' at most [`BURST`] datagrams per [`REST`] and the strangers' at
+//! most [`STRANGERS_BURST`], so a LAN flooded at line rate leaves both its own
+//! heartbeats and the crossover's on time. Junk that forges a peer's address shares
+//! that peer's queue, and costs that link alone its heartbeats. The work is small: a
 //! datagram from an address that is no peer's on the link is dropped on its address
 //! alone once [`DIAGNOSED`] of them in a second were decoded and authenticated (so
 //! that a stranger at a normal rate is still counted as a wrong key or another
@@ -46,12 +50,12 @@ use crate::wire::heartbeat::{self, Signer, Verified};
 /// they are wrong; the rest are dropped as "unexpected source address".
 const DIAGNOSED: u32 = 200;
 
-/// Datagrams a link is read for per [`REST`] at most; then it rests out the rest of
-/// that time and the kernel drops what does not fit in the socket's buffer. The
-/// loop runs at realtime priority: unbounded, a flood would take a whole CPU from
-/// everything else on the host (the service among them). Every peer of the largest
-/// cluster at the shortest interval sends 31 in that time; a flood costs the host
-/// about a twentieth of a CPU per link.
+/// Datagrams a link's peers' socket is read for per [`REST`] at most; then it rests
+/// out the rest of that time and the kernel drops what does not fit in the socket's
+/// buffer. The loop runs at realtime priority: unbounded, a flood would take a whole
+/// CPU from everything else on the host (the service among them). Every peer of the
+/// largest cluster at the shortest interval sends 31 in that time; a flood that
+/// forges a peer's address costs the host about a twentieth of a CPU per link.
 const BURST: u32 = 128;
 const REST: Duration = Duration::from_millis(10);
 
@@ -129,8 +133,9 @@ impl Filter {
 struct Tally {
     rejected: BTreeMap<&'static str, (Reject, u64)>,
     pending: BTreeMap<&'static str, (Reject, u64)>,
-    /// Datagrams the kernel dropped because the link's socket buffer was full: the
-    /// loop fell behind, or the link rested under a flood.
+    /// Datagrams the kernel dropped because the buffer of the link's peers' socket
+    /// was full: the loop fell behind, or the socket rested under a flood (of
+    /// anything, on a link whose datagrams the kernel does not sort).
     overflow: u64,
     overflow_pending: u64,
 }
@@ -159,9 +164,9 @@ impl Tally {
 /// The loop's view of what the links dropped, and the filter they apply.
 pub struct Intake {
     filter: watch::Sender<Arc<Filter>>,
-    /// The peers' socket of each link whose datagrams the kernel sorts, to sort
-    /// them again by a reloaded configuration's addresses.
-    steered: Vec<(usize, Arc<HeartbeatSocket>)>,
+    /// The peers' socket of each link whose datagrams the kernel sorts (the link's
+    /// number and name), to sort them again by a reloaded configuration's addresses.
+    steered: Vec<(usize, String, Arc<HeartbeatSocket>)>,
     /// Each link's name and tally, for the links this node listens on.
     tallies: Vec<(String, Arc<Mutex<Tally>>)>,
     reported: Option<Instant>,
@@ -192,15 +197,23 @@ pub struct Datagrams {
     next: usize,
 }
 
+/// SO_MEMINFO (Linux 4.12), which the libc crate does not export on every target.
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+const SO_MEMINFO: libc::c_int = 55;
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_MEMINFO: libc::c_int = 0x39;
+
 /// Room for one SO_RXQ_OVFL control message (a u32) on any 64-bit target.
 const CONTROL: usize = 32;
 
 /// One of a link's sockets and what its reading keeps.
 struct Link {
     link: usize,
-    /// The socket the kernel sorts strangers' datagrams to (see `steer`): nothing
-    /// read from it can be a heartbeat, and what it drops is theirs.
+    /// The socket the kernel sorts strangers' datagrams to (see `steer`): what it
+    /// drops is theirs.
     strangers: bool,
+    /// Datagrams read per [`REST`] at most: [`BURST`], or [`STRANGERS_BURST`].
+    burst: u32,
     socket: Arc<HeartbeatSocket>,
     tally: Arc<Mutex<Tally>>,
     /// The kernel's count of datagrams the socket dropped, as last seen.
@@ -234,6 +247,7 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
             links.push(Link {
                 link,
                 strangers,
+                burst: if strangers { STRANGERS_BURST } else { BURST },
                 socket: Arc::clone(socket),
                 tally: Arc::clone(&tally),
                 kernel_drops: 0,
@@ -250,7 +264,8 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
         .filter_map(|(link, sockets)| {
             let sockets = sockets.as_ref()?;
             sockets.strangers.as_ref()?;
-            Some((link, Arc::clone(&sockets.peers)))
+            let name = config.links.get(link).cloned().unwrap_or_default();
+            Some((link, name, Arc::clone(&sockets.peers)))
         })
         .collect();
     let intake = Intake {
@@ -273,12 +288,12 @@ impl Intake {
     /// Filters with a reloaded configuration from now on.
     pub fn refilter(&self, config: &Config, me: usize) {
         self.filter.send_replace(Arc::new(Filter::new(config, me)));
-        for (link, socket) in &self.steered {
+        for (link, name, socket) in &self.steered {
             if let Err(err) = listen::resteer(socket, &listen::peers_on(config, me, *link)) {
                 // The old sorting stays: a moved peer's heartbeats still reach the
                 // filter, from the strangers' socket, only without the shelter.
                 warn!(
-                    link = *link,
+                    link = %name,
                     "cannot sort the link's datagrams by the new addresses: {err}"
                 );
             }
@@ -368,6 +383,18 @@ impl Datagrams {
         }
     }
 
+    /// Learns what the kernel dropped from each socket since it last said. A
+    /// datagram read brings the count as it stood when that datagram was queued, so
+    /// the drops at the end of a flood would wait for the next datagram; asked for
+    /// once a second, they are counted within a second.
+    pub fn learn_drops(&mut self) {
+        for link in &mut self.links {
+            if let Some(drops) = kernel_drops(link.socket.get_ref()) {
+                link.count_kernel_drops(drops);
+            }
+        }
+    }
+
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received>> {
         let n = self.links.len();
         if n == 0 {
@@ -443,13 +470,7 @@ impl Datagrams {
                 link.count_kernel_drops(drops);
             }
             link.read += 1;
-            if link.read
-                >= if link.strangers {
-                    STRANGERS_BURST
-                } else {
-                    BURST
-                }
-            {
+            if link.read >= link.burst {
                 let spent = link.window.elapsed();
                 if spent < REST {
                     link.resting = Some(Box::pin(tokio::time::sleep(REST - spent)));
@@ -526,6 +547,27 @@ impl Link {
     }
 }
 
+/// The socket's count of the datagrams the kernel dropped (SO_MEMINFO), if the
+/// kernel gives it.
+fn kernel_drops(socket: &impl AsRawFd) -> Option<u32> {
+    const DROPS: usize = libc::SK_MEMINFO_DROPS as usize;
+    let mut info = [0u32; DROPS + 1];
+    let size = std::mem::size_of_val(&info) as libc::socklen_t;
+    let mut len = size;
+    // SAFETY: `info` and `len` outlive the call and `len` is `info`'s size: the
+    // kernel writes at most that much and says how much it wrote in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len >= size).then_some(info[DROPS])
+}
+
 /// The IP address of a datagram's source.
 fn ip_of(address: &SockaddrStorage) -> Option<IpAddr> {
     if let Some(v4) = address.as_sockaddr_in() {
@@ -595,5 +637,88 @@ mod tests {
             counters.dropped,
             [("lan".to_string(), 4), ("crossover".to_string(), 6)]
         );
+    }
+
+    #[test]
+    fn the_kernel_says_how_many_datagrams_it_dropped_without_one_to_carry_the_count() {
+        let receiver = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )
+        .unwrap();
+        // The smallest buffer the kernel allows: a few datagrams.
+        receiver.set_recv_buffer_size(0).unwrap();
+        receiver.set_nonblocking(true).unwrap();
+        receiver
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        let to = receiver.local_addr().unwrap().as_socket().unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The loopback queues or drops each datagram before send_to returns.
+        for _ in 0..200 {
+            sender.send_to(&[0u8; 1000], to).unwrap();
+        }
+        let receiver = std::net::UdpSocket::from(receiver);
+        let mut queued = 0;
+        while receiver.recv(&mut [0u8; 1000]).is_ok() {
+            queued += 1;
+        }
+        assert!(queued < 200, "the buffer took all 200");
+        assert_eq!(kernel_drops(&receiver), Some(200 - queued));
+    }
+
+    #[test]
+    fn what_the_strangers_socket_drops_counts_as_unexpected_source_and_older_counts_are_ignored() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let link = |strangers: bool| {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.set_nonblocking(true).unwrap();
+            let now = Instant::now();
+            Link {
+                link: 1,
+                strangers,
+                burst: STRANGERS_BURST,
+                socket: Arc::new(listen::watch_for_reading(socket).unwrap()),
+                tally: Arc::new(Mutex::new(Tally::default())),
+                kernel_drops: 0,
+                second: now,
+                diagnosed: 0,
+                window: now,
+                read: 0,
+                resting: None,
+            }
+        };
+        let mut strangers = link(true);
+        let mut peers = link(false);
+        for (link, counts) in [
+            (&mut strangers, [500, 400, 700]),
+            (&mut peers, [30, 20, 50]),
+        ] {
+            for count in counts {
+                link.count_kernel_drops(count);
+            }
+        }
+        let tally = strangers.tally.lock().unwrap();
+        assert_eq!(
+            tally
+                .rejected
+                .get("unexpected source address")
+                .map(|(_, n)| *n),
+            Some(700)
+        );
+        assert_eq!(tally.overflow, 0);
+        let tally = peers.tally.lock().unwrap();
+        assert!(tally.rejected.is_empty(), "{tally:?}");
+        assert_eq!((tally.overflow, tally.overflow_pending), (50, 50));
     }
 }

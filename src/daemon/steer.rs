@@ -18,9 +18,9 @@ use libc::sock_filter;
 
 /// SO_ATTACH_REUSEPORT_CBPF (Linux 4.5), which the libc crate does not export on
 /// every target.
-#[cfg(not(target_arch = "sparc64"))]
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
 const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
-#[cfg(target_arch = "sparc64")]
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
 const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 53;
 
 /// The position in the group of the socket for the peers' datagrams: bound first.
@@ -69,7 +69,8 @@ pub fn program(peers: &[IpAddr]) -> Vec<sock_filter> {
             code.push(instruction(LOAD_WORD, 0, 0, offset as u32));
             // On a mismatch, skip this peer's remaining loads and compares and its
             // return: one jump lands on the next peer's first load.
-            let rest = u8::try_from(2 * (n - 1 - i) + 1).unwrap_or(u8::MAX);
+            let rest = u8::try_from(2 * (n - 1 - i) + 1)
+                .expect("an address is at most four words: a jump of at most 7");
             code.push(instruction(JUMP_IF_EQUAL, 0, rest, word));
         }
         code.push(instruction(RETURN, 0, 0, PEERS));

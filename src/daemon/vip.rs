@@ -454,7 +454,8 @@ fn to_io(err: rtnetlink::Error) -> io::Error {
             "unexpected netlink message of type {}",
             message.header.message_type
         ),
-        E::RequestFailed => "the netlink request failed".to_owned(),
+        // Only a connection task that has ended refuses a request.
+        E::RequestFailed => "the netlink connection is closed".to_owned(),
         E::NamespaceError(err) => format!("network namespace: {err}"),
         E::InvalidHardwareAddress(address) => {
             format!("invalid hardware address {address:02x?}")
@@ -497,7 +498,7 @@ mod tests {
         assert_eq!(err.to_string(), "unexpected netlink message of type 16");
         assert_eq!(
             to_io(rtnetlink::Error::RequestFailed).to_string(),
-            "the netlink request failed"
+            "the netlink connection is closed"
         );
     }
 
