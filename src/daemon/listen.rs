@@ -12,6 +12,8 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,6 +52,19 @@ pub struct LinkSockets {
     pub peers: Arc<HeartbeatSocket>,
     /// Datagrams from any other address, sorted apart by the kernel (see `steer`).
     pub strangers: Option<Arc<HeartbeatSocket>>,
+    /// This daemon's claim on the address and port, held as long as the sockets.
+    _claim: Option<UnixDatagram>,
+}
+
+impl LinkSockets {
+    /// One socket that takes every datagram, bound by the caller (the tests').
+    pub fn single(socket: HeartbeatSocket) -> LinkSockets {
+        LinkSockets {
+            peers: Arc::new(socket),
+            strangers: None,
+            _claim: None,
+        }
+    }
 }
 
 /// The sockets of a link on which this node is at `address` and its peers at
@@ -67,19 +82,38 @@ pub fn link_sockets(
     let probe = unbound(address)?;
     probe.bind(&address.into())?;
     let address = probe.local_addr()?.as_socket().unwrap_or(address);
+    // Taken before the probe lets go: a second failoverd that starts in the same
+    // instant and binds its probe in the gap before the pair is bound fails here.
+    let claim = Some(claim(address)?);
     drop(probe);
     match steered(address, peers) {
-        Ok(sockets) => Ok((sockets, None)),
+        Ok((peers, strangers)) => {
+            let sockets = LinkSockets {
+                peers,
+                strangers: Some(strangers),
+                _claim: claim,
+            };
+            Ok((sockets, None))
+        }
         Err(err) => {
             let socket = unbound(address)?;
             socket.bind(&address.into())?;
             let sockets = LinkSockets {
                 peers: Arc::new(watch_for_reading(socket.into())?),
                 strangers: None,
+                _claim: claim,
             };
             Ok((sockets, Some(err)))
         }
     }
+}
+
+/// A name in the abstract Unix socket namespace for `address`, which belongs to the
+/// network namespace as the port does and is let go when the process ends, however
+/// it ends; a second failoverd on the same address cannot bind it.
+fn claim(address: SocketAddr) -> io::Result<UnixDatagram> {
+    let name = format!("failoverd heartbeat {address}");
+    UnixDatagram::bind_addr(&UnixAddr::from_abstract_name(name.as_bytes())?)
 }
 
 /// The addresses of this node's peers (`me` is its index) on `link`.
@@ -96,8 +130,12 @@ pub fn resteer(socket: &HeartbeatSocket, peers: &[IpAddr]) -> io::Result<()> {
     steer::attach(socket.get_ref(), &steer::program(peers))
 }
 
-/// The two sockets of a link, the kernel sorting datagrams between them.
-fn steered(address: SocketAddr, peers: &[IpAddr]) -> io::Result<LinkSockets> {
+/// The two sockets of a link, for the peers and for strangers, the kernel sorting
+/// datagrams between them.
+fn steered(
+    address: SocketAddr,
+    peers: &[IpAddr],
+) -> io::Result<(Arc<HeartbeatSocket>, Arc<HeartbeatSocket>)> {
     let program = steer::program(peers);
     let first = unbound(address)?;
     first.set_reuse_port(true)?;
@@ -106,10 +144,10 @@ fn steered(address: SocketAddr, peers: &[IpAddr]) -> io::Result<LinkSockets> {
     let second = unbound(address)?;
     second.set_reuse_port(true)?;
     second.bind(&address.into())?;
-    Ok(LinkSockets {
-        peers: Arc::new(watch_for_reading(first.into())?),
-        strangers: Some(Arc::new(watch_for_reading(second.into())?)),
-    })
+    Ok((
+        Arc::new(watch_for_reading(first.into())?),
+        Arc::new(watch_for_reading(second.into())?),
+    ))
 }
 
 /// A non-blocking UDP socket for `address`, with IP_FREEBIND, not bound yet.
@@ -287,6 +325,16 @@ mod tests {
         let second = runtime.block_on(async { link_sockets(taken, &peers) });
         let err = second.err().expect("the port is taken");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+        // In the instant between a first one's probe and its pair, the port is
+        // free: that one's claim still refuses the second.
+        drop(sockets);
+        let held = claim(taken).expect("a free claim");
+        let second = runtime.block_on(async { link_sockets(taken, &peers) });
+        let err = second.err().expect("the address is claimed");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+        drop(held);
+        let third = runtime.block_on(async { link_sockets(taken, &peers) });
+        assert!(third.is_ok(), "free again once let go: {:?}", third.err());
     }
 
     #[test]

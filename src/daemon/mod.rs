@@ -66,7 +66,7 @@ use events::EventLog;
 use executor::{Announcing, Executor, Jobs};
 use history::HistoryLog;
 pub use host::{Host, Kernel};
-use listen::{HeartbeatSocket, LinkSockets};
+use listen::LinkSockets;
 use receive::{Datagrams, Intake, Received};
 use worker::Worker;
 
@@ -300,7 +300,9 @@ pub struct Shell<H: Host> {
     config: Arc<Config>,
     config_path: PathBuf,
     me: usize,
-    sockets: Vec<Option<Arc<HeartbeatSocket>>>,
+    /// Each link's sockets, kept with the daemon's claim on them; heartbeats go
+    /// out from the peers' one.
+    sockets: Vec<Option<LinkSockets>>,
     host: H,
     jobs: Jobs<H>,
     events: EventLog,
@@ -426,9 +428,7 @@ impl<H: Host> Shell<H> {
             config: Arc::new(config),
             config_path,
             me,
-            sockets: (listeners.links.iter())
-                .map(|link| link.as_ref().map(|sockets| Arc::clone(&sockets.peers)))
-                .collect(),
+            sockets: listeners.links,
             host,
             jobs,
             hook_runs,
@@ -594,8 +594,8 @@ impl<H: Host> Shell<H> {
                     // Never wait on a full socket buffer: a heartbeat that cannot go
                     // now is worth less than the next one. The socket is
                     // non-blocking, and the runtime does not watch it for room.
-                    if let Some(Some(socket)) = self.sockets.get(link)
-                        && let Err(err) = socket.get_ref().send_to(&datagram, to)
+                    if let Some(Some(sockets)) = self.sockets.get(link)
+                        && let Err(err) = sockets.peers.get_ref().send_to(&datagram, to)
                     {
                         tracing::debug!(%to, "heartbeat not sent: {err}");
                     }

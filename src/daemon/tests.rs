@@ -197,10 +197,9 @@ impl Lab {
         let bind = |address: &str| {
             let socket = std::net::UdpSocket::bind(address).unwrap();
             socket.set_nonblocking(true).unwrap();
-            Some(listen::LinkSockets {
-                peers: Arc::new(listen::watch_for_reading(socket).unwrap()),
-                strangers: None,
-            })
+            Some(listen::LinkSockets::single(
+                listen::watch_for_reading(socket).unwrap(),
+            ))
         };
         let crossover = bind("127.0.0.1:0");
         let lan = bind("127.0.0.3:0");
