@@ -233,7 +233,6 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
     let (filter, filtering) = watch::channel(Arc::new(Filter::new(config, me)));
     let mut tallies = Vec::new();
     let mut links = Vec::new();
-    let now = Instant::now();
     for (link, sockets) in sockets.iter().enumerate() {
         let Some(sockets) = sockets else { continue };
         let tally = Arc::new(Mutex::new(Tally::default()));
@@ -244,19 +243,12 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
             if let Err(err) = setsockopt(socket.get_ref(), sockopt::RxqOvfl, &1) {
                 warn!(link = %name, "the socket's drops will not be counted: {err}");
             }
-            links.push(Link {
+            links.push(Link::new(
                 link,
                 strangers,
-                burst: if strangers { STRANGERS_BURST } else { BURST },
-                socket: Arc::clone(socket),
-                tally: Arc::clone(&tally),
-                kernel_drops: 0,
-                second: now,
-                diagnosed: 0,
-                window: now,
-                read: 0,
-                resting: None,
-            });
+                Arc::clone(socket),
+                Arc::clone(&tally),
+            ));
         }
         tallies.push((name, tally));
     }
@@ -509,6 +501,28 @@ impl Datagrams {
 }
 
 impl Link {
+    fn new(
+        link: usize,
+        strangers: bool,
+        socket: Arc<HeartbeatSocket>,
+        tally: Arc<Mutex<Tally>>,
+    ) -> Link {
+        let now = Instant::now();
+        Link {
+            link,
+            strangers,
+            burst: if strangers { STRANGERS_BURST } else { BURST },
+            socket,
+            tally,
+            kernel_drops: 0,
+            second: now,
+            diagnosed: 0,
+            window: now,
+            read: 0,
+            resting: None,
+        }
+    }
+
     /// Whether a stranger's datagram may still be decoded this second.
     fn diagnose(&mut self) -> bool {
         let now = Instant::now();
@@ -683,20 +697,12 @@ mod tests {
         let link = |strangers: bool| {
             let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
             socket.set_nonblocking(true).unwrap();
-            let now = Instant::now();
-            Link {
-                link: 1,
+            Link::new(
+                1,
                 strangers,
-                burst: STRANGERS_BURST,
-                socket: Arc::new(listen::watch_for_reading(socket).unwrap()),
-                tally: Arc::new(Mutex::new(Tally::default())),
-                kernel_drops: 0,
-                second: now,
-                diagnosed: 0,
-                window: now,
-                read: 0,
-                resting: None,
-            }
+                Arc::new(listen::watch_for_reading(socket).unwrap()),
+                Arc::new(Mutex::new(Tally::default())),
+            )
         };
         let mut strangers = link(true);
         let mut peers = link(false);
