@@ -1,7 +1,8 @@
 //! The heartbeat path under pressure from outside the election: a LAN flooded with
-//! junk at line rate, an event file that stops taking writes, and a reload of a
-//! configuration file that a read would block on. Nodes beat every 10 ms; no kind
-//! of pressure may make a node late or hand the VIP over.
+//! junk at line rate (over IPv4 links, and over IPv6 ones), an event file that
+//! stops taking writes, and a reload of a configuration file that a read would
+//! block on. Nodes beat every 10 ms; no kind of pressure may make a node late or
+//! hand the VIP over.
 //!
 //! Like the other end-to-end tests they need root; the flood is bounded in count and
 //! time and stops by itself, and every namespace is the lab's own.
@@ -15,7 +16,7 @@ mod common;
 
 use std::fs::File;
 use std::io::Write;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
@@ -148,16 +149,25 @@ fn trouble(log: &str, from: usize, spared: Option<&str>) -> Vec<String> {
 }
 
 /// Sends datagrams that cost the most to reject (the right magic and version, the
-/// longest length, so only an HMAC over all of it tells them from a heartbeat) from the client namespace to beta's
-/// heartbeat port on the LAN, as fast as it can up to `rate` a second, for `limit`.
-/// Returns how many went out.
-fn junk_flood(lab: &Lab, rate: u32, limit: Duration) -> std::thread::JoinHandle<u64> {
+/// longest length, so only an HMAC over all of it tells them from a heartbeat) from
+/// the client namespace to `target` (beta's heartbeat port on the LAN), as fast as
+/// it can up to `rate` a second, for `limit`. Returns how many went out.
+fn junk_flood(
+    lab: &Lab,
+    target: SocketAddr,
+    rate: u32,
+    limit: Duration,
+) -> std::thread::JoinHandle<u64> {
     let ns = format!("/run/netns/{}", lab.ns("cl"));
     std::thread::spawn(move || {
         let netns = File::open(&ns).expect("open the client namespace");
         setns(&netns, CloneFlags::CLONE_NEWNET).expect("join the client namespace");
-        let socket = UdpSocket::bind("0.0.0.0:0").expect("bind in the client namespace");
-        let target = format!("{N2_LAN}:694");
+        let any = if target.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let socket = UdpSocket::bind(any).expect("bind in the client namespace");
         let mut junk = vec![0x5au8; MAX_LEN];
         junk[..4].copy_from_slice(&MAGIC);
         junk[4] = VERSION;
@@ -169,7 +179,7 @@ fn junk_flood(lab: &Lab, rate: u32, limit: Duration) -> std::thread::JoinHandle<
         while sent < most && started.elapsed() < limit {
             for _ in 0..per_ms {
                 junk[8] = junk[8].wrapping_add(1);
-                if socket.send_to(&junk, &target).is_ok() {
+                if socket.send_to(&junk, target).is_ok() {
                     sent += 1;
                 }
             }
@@ -194,7 +204,8 @@ fn a_junk_flood_from_strangers_never_costs_a_heartbeat_on_either_link() {
     let from = lab.log(&cluster.beta).len();
     let cpu_before = cpu_time(cluster.beta.id());
     let began = Instant::now();
-    let flooding = junk_flood(&lab, 200_000, Duration::from_secs(5));
+    let target = SocketAddr::new(N2_LAN.parse().unwrap(), 694);
+    let flooding = junk_flood(&lab, target, 200_000, Duration::from_secs(5));
     let sent = flooding.join().expect("flood thread");
     let lasted = began.elapsed();
     let cpu = cpu_time(cluster.beta.id()) - cpu_before;
@@ -311,6 +322,80 @@ fn a_junk_flood_from_strangers_never_costs_a_heartbeat_on_either_link() {
     );
 
     assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
+}
+
+/// The lab's IPv6 addresses (unique local, on no host's network): the LAN and the
+/// crossover, as the lab's IPv4 ones are.
+const V6: [(&str, &str, &str); 5] = [
+    ("n1", "eth0", "fd00:18::11"),
+    ("n2", "eth0", "fd00:18::12"),
+    ("cl", "eth0", "fd00:18::100"),
+    ("n1", "xo", "fd00:19::1"),
+    ("n2", "xo", "fd00:19::2"),
+];
+
+#[test]
+fn over_ipv6_links_a_strangers_flood_is_sorted_from_the_heartbeats_too() {
+    let _one = one_at_a_time();
+    let lab = Lab::new();
+    for (host, interface, address) in V6 {
+        // Without duplicate address detection, so that each is usable at once.
+        let cidr = format!("{address}/64");
+        lab.exec_ok(
+            host,
+            &["ip", "-6", "addr", "add", &cidr, "dev", interface, "nodad"],
+        );
+    }
+    let cluster = Cluster::start_with(&lab, |sample| {
+        fast(sample)
+            .set(
+                "node[0].addresses",
+                r#"{ crossover = "fd00:19::1", lan = "fd00:18::11" }"#,
+            )
+            .set(
+                "node[1].addresses",
+                r#"{ crossover = "fd00:19::2", lan = "fd00:18::12" }"#,
+            )
+    });
+    let before = status_of(&lab, "beta");
+    let from = lab.log(&cluster.beta).len();
+    let target = SocketAddr::new("fd00:18::12".parse().unwrap(), 694);
+    let sent = junk_flood(&lab, target, 200_000, Duration::from_secs(3))
+        .join()
+        .expect("flood thread");
+    let after = status_of(&lab, "beta");
+    let alpha = status_of(&lab, "alpha");
+
+    let heard = |link: &str| received(&after, "alpha", link) - received(&before, "alpha", link);
+    let (crossover, lan) = (heard("crossover"), heard("lan"));
+    eprintln!(
+        "IPv6 flood: {sent} datagrams; beta heard alpha {crossover} times on the crossover \
+         and {lan} on the LAN; rejected {:?}",
+        after.counters.rejected
+    );
+    assert!(sent > 30_000, "the flood hardly ran: {sent} datagrams");
+    // Both links carried alpha's heartbeats all along, the flooded one as well: the
+    // whole IPv6 source is compared, word by word, to sort them from the junk.
+    assert!(
+        crossover > 200 && lan + 10 + crossover / 50 >= crossover,
+        "under the flood beta heard alpha {crossover} times on the crossover, {lan} on the LAN"
+    );
+    assert!(
+        count(&after.counters.rejected, "unexpected source address") > 0,
+        "the stranger's junk is counted as such: {:?}",
+        after.counters
+    );
+    let log = lab.log(&cluster.beta);
+    let trouble: Vec<&str> = (log.get(from..).unwrap_or_default().lines())
+        .filter(|l| l.contains(" dead") || l.contains(" -> "))
+        .collect();
+    assert!(
+        trouble.is_empty(),
+        "under the flood:\n{}",
+        trouble.join("\n")
+    );
+    assert_eq!(after.state.as_str(), "standby");
+    assert_eq!(alpha.state.as_str(), "active");
 }
 
 #[test]
