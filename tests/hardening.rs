@@ -244,7 +244,7 @@ fn a_junk_flood_from_strangers_never_costs_a_heartbeat_on_either_link() {
     // 10 to 13 % while one socket took the flood and rested after 128, 40 % before
     // any rest).
     assert!(
-        cpu < lasted / 10,
+        cpu < lasted / 8,
         "beta used {cpu:?} of CPU in {lasted:?} of flood: the link's reader does not rest"
     );
     // The slack covers the heartbeats in flight between the two status requests.
@@ -329,7 +329,9 @@ fn a_junk_flood_from_strangers_never_costs_a_heartbeat_on_either_link() {
 const V6: [(&str, &str, &str); 5] = [
     ("n1", "eth0", "fd00:18::11"),
     ("n2", "eth0", "fd00:18::12"),
-    ("cl", "eth0", "fd00:18::100"),
+    // Alpha's LAN address but for the third word: only a comparison of the whole
+    // address tells the client's junk from alpha's heartbeats.
+    ("cl", "eth0", "fd00:18::1:0:0:11"),
     ("n1", "xo", "fd00:19::1"),
     ("n2", "xo", "fd00:19::2"),
 ];
@@ -375,7 +377,7 @@ fn over_ipv6_links_a_strangers_flood_is_sorted_from_the_heartbeats_too() {
     );
     assert!(sent > 30_000, "the flood hardly ran: {sent} datagrams");
     // Both links carried alpha's heartbeats all along, the flooded one as well: the
-    // whole IPv6 source is compared, word by word, to sort them from the junk.
+    // junk comes from an address that differs from alpha's in one word of four.
     assert!(
         crossover > 200 && lan + 10 + crossover / 50 >= crossover,
         "under the flood beta heard alpha {crossover} times on the crossover, {lan} on the LAN"

@@ -12,8 +12,6 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,19 +50,6 @@ pub struct LinkSockets {
     pub peers: Arc<HeartbeatSocket>,
     /// Datagrams from any other address, sorted apart by the kernel (see `steer`).
     pub strangers: Option<Arc<HeartbeatSocket>>,
-    /// This daemon's claim on the address and port, held as long as the sockets.
-    _claim: Option<UnixDatagram>,
-}
-
-impl LinkSockets {
-    /// One socket that takes every datagram, bound by the caller (the tests').
-    pub fn single(socket: HeartbeatSocket) -> LinkSockets {
-        LinkSockets {
-            peers: Arc::new(socket),
-            strangers: None,
-            _claim: None,
-        }
-    }
 }
 
 /// The sockets of a link on which this node is at `address` and its peers at
@@ -79,41 +64,42 @@ pub fn link_sockets(
     // A plain bind first: it fails while any other socket holds the port, SO_REUSEPORT
     // or not, so a second daemon on this host is refused as before rather than let
     // into the group to take heartbeats. It also gives the port when asked for 0.
+    // (Only a second failoverd that binds its own probe in the instant between this
+    // one's and the pair's could join; the control socket, bound before the links,
+    // refuses one with the same file first.)
     let probe = unbound(address)?;
     probe.bind(&address.into())?;
     let address = probe.local_addr()?.as_socket().unwrap_or(address);
-    // Taken before the probe lets go: a second failoverd that starts in the same
-    // instant and binds its probe in the gap before the pair is bound fails here.
-    let claim = Some(claim(address)?);
     drop(probe);
-    match steered(address, peers) {
-        Ok((peers, strangers)) => {
-            let sockets = LinkSockets {
-                peers,
-                strangers: Some(strangers),
-                _claim: claim,
-            };
-            Ok((sockets, None))
-        }
-        Err(err) => {
-            let socket = unbound(address)?;
-            socket.bind(&address.into())?;
-            let sockets = LinkSockets {
-                peers: Arc::new(watch_for_reading(socket.into())?),
-                strangers: None,
-                _claim: claim,
-            };
-            Ok((sockets, Some(err)))
-        }
+    let program = steer::program(peers);
+    let first = reusable(address)?;
+    // The one step an older kernel refuses: then one socket takes every datagram.
+    // A failed bind is the port taken, and an error.
+    if let Err(err) = steer::attach(&first, &program) {
+        drop(first);
+        let socket = unbound(address)?;
+        socket.bind(&address.into())?;
+        return Ok((
+            LinkSockets::single(watch_for_reading(socket.into())?),
+            Some(err),
+        ));
     }
+    let second = reusable(address)?;
+    let sockets = LinkSockets {
+        peers: Arc::new(watch_for_reading(first.into())?),
+        strangers: Some(Arc::new(watch_for_reading(second.into())?)),
+    };
+    Ok((sockets, None))
 }
 
-/// A name in the abstract Unix socket namespace for `address`, which belongs to the
-/// network namespace as the port does and is let go when the process ends, however
-/// it ends; a second failoverd on the same address cannot bind it.
-fn claim(address: SocketAddr) -> io::Result<UnixDatagram> {
-    let name = format!("failoverd heartbeat {address}");
-    UnixDatagram::bind_addr(&UnixAddr::from_abstract_name(name.as_bytes())?)
+impl LinkSockets {
+    /// One socket that takes every datagram.
+    pub fn single(socket: HeartbeatSocket) -> LinkSockets {
+        LinkSockets {
+            peers: Arc::new(socket),
+            strangers: None,
+        }
+    }
 }
 
 /// The addresses of this node's peers (`me` is its index) on `link`.
@@ -130,24 +116,12 @@ pub fn resteer(socket: &HeartbeatSocket, peers: &[IpAddr]) -> io::Result<()> {
     steer::attach(socket.get_ref(), &steer::program(peers))
 }
 
-/// The two sockets of a link, for the peers and for strangers, the kernel sorting
-/// datagrams between them.
-fn steered(
-    address: SocketAddr,
-    peers: &[IpAddr],
-) -> io::Result<(Arc<HeartbeatSocket>, Arc<HeartbeatSocket>)> {
-    let program = steer::program(peers);
-    let first = unbound(address)?;
-    first.set_reuse_port(true)?;
-    first.bind(&address.into())?;
-    steer::attach(&first, &program)?;
-    let second = unbound(address)?;
-    second.set_reuse_port(true)?;
-    second.bind(&address.into())?;
-    Ok((
-        Arc::new(watch_for_reading(first.into())?),
-        Arc::new(watch_for_reading(second.into())?),
-    ))
+/// A socket of a link's SO_REUSEPORT pair, bound to `address`.
+fn reusable(address: SocketAddr) -> io::Result<Socket> {
+    let socket = unbound(address)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket)
 }
 
 /// A non-blocking UDP socket for `address`, with IP_FREEBIND, not bound yet.
@@ -325,16 +299,18 @@ mod tests {
         let second = runtime.block_on(async { link_sockets(taken, &peers) });
         let err = second.err().expect("the port is taken");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
-        // In the instant between a first one's probe and its pair, the port is
-        // free: that one's claim still refuses the second.
+        // Another program's socket, reusable or not, refuses the daemon as well.
         drop(sockets);
-        let held = claim(taken).expect("a free claim");
-        let second = runtime.block_on(async { link_sockets(taken, &peers) });
-        let err = second.err().expect("the address is claimed");
-        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
-        drop(held);
-        let third = runtime.block_on(async { link_sockets(taken, &peers) });
-        assert!(third.is_ok(), "free again once let go: {:?}", third.err());
+        for reuse in [false, true] {
+            let other = unbound(taken).unwrap();
+            other.set_reuse_port(reuse).unwrap();
+            other.bind(&taken.into()).unwrap();
+            let refused = runtime.block_on(async { link_sockets(taken, &peers) });
+            let err = refused.err().expect("the port is taken");
+            assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "reuse {reuse}: {err}");
+        }
+        let free = runtime.block_on(async { link_sockets(taken, &peers) });
+        assert!(free.is_ok(), "free again once let go: {:?}", free.err());
     }
 
     #[test]

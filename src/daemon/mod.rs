@@ -241,6 +241,10 @@ pub struct Listeners {
 
 impl Listeners {
     pub async fn bind(config: &Config, me: usize) -> Result<Listeners, DaemonError> {
+        // First: it refuses a second daemon of the same file before that one touches
+        // a heartbeat port, where its sockets could join this one's pair (see
+        // `listen::link_sockets`).
+        let control = Some(control::bind(&config.control)?);
         let mut links = Vec::new();
         for (link, address) in config.nodes[me].addresses.iter().enumerate() {
             let Some(address) = address else {
@@ -265,7 +269,6 @@ impl Listeners {
             }
             links.push(Some(sockets));
         }
-        let control = Some(control::bind(&config.control)?);
         let http = match config.http.listen {
             Some(address) => Some(
                 TcpListener::bind(address)
@@ -300,8 +303,7 @@ pub struct Shell<H: Host> {
     config: Arc<Config>,
     config_path: PathBuf,
     me: usize,
-    /// Each link's sockets, kept with the daemon's claim on them; heartbeats go
-    /// out from the peers' one.
+    /// Each link's sockets; heartbeats go out from the peers' one.
     sockets: Vec<Option<LinkSockets>>,
     host: H,
     jobs: Jobs<H>,

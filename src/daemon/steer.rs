@@ -16,13 +16,6 @@ use std::os::fd::AsRawFd;
 
 use libc::sock_filter;
 
-/// SO_ATTACH_REUSEPORT_CBPF (Linux 4.5), which the libc crate does not export on
-/// every target.
-#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
-const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
-#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
-const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 53;
-
 /// The position in the group of the socket for the peers' datagrams: bound first.
 pub const PEERS: u32 = 0;
 /// The position of the socket for everyone else's: bound second.
@@ -100,7 +93,8 @@ pub fn attach(socket: &impl AsRawFd, program: &[sock_filter]) -> io::Result<()> 
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::SOL_SOCKET,
-            SO_ATTACH_REUSEPORT_CBPF,
+            // Linux 4.5 and later.
+            libc::SO_ATTACH_REUSEPORT_CBPF,
             std::ptr::from_ref(&fprog).cast(),
             std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
         )
