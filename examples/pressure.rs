@@ -7,7 +7,9 @@
 //!   milliseconds for S seconds, to page out every page of each PID
 //!   (process_madvise with MADV_PAGEOUT): the memory pressure of a host that is
 //!   short of memory, aimed at the processes under test and at nothing else.
-//!   Locked pages stay; the others must be read back in on their next use.
+//!   Locked pages stay; the others must be read back in on their next use. Its
+//!   line counts, for each PID, the bytes the kernel took, the ranges it refused
+//!   as locked (EINVAL) and the calls that failed otherwise.
 //!
 //! Both end by themselves after their seconds; both print one JSON line.
 
@@ -93,8 +95,8 @@ fn spin(threads: u32, limit: Duration) -> ExitCode {
 fn page_out(pids: &[i32], limit: Duration, every: Duration) -> ExitCode {
     let end = Instant::now() + limit;
     let mut rounds = 0u64;
-    let mut advised = 0u64;
-    let mut failures = 0u64;
+    // For each PID: bytes advised, ranges refused as locked, other failures.
+    let mut counts = vec![(0u64, 0u64, 0u64); pids.len()];
     let mut pidfds = Vec::new();
     for &pid in pids {
         // SAFETY: plain syscall with integer arguments.
@@ -110,7 +112,7 @@ fn page_out(pids: &[i32], limit: Duration, every: Duration) -> ExitCode {
     }
     while Instant::now() < end {
         rounds += 1;
-        for &(pid, fd) in &pidfds {
+        for (&(pid, fd), (advised, locked, failed)) in pidfds.iter().zip(&mut counts) {
             let Ok(maps) = fs::read_to_string(format!("/proc/{pid}/maps")) else {
                 continue;
             };
@@ -146,15 +148,26 @@ fn page_out(pids: &[i32], limit: Duration, every: Duration) -> ExitCode {
                         0,
                     )
                 };
-                if n < 0 {
-                    failures += 1;
+                if n >= 0 {
+                    *advised += n as u64;
+                } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+                    *locked += 1;
                 } else {
-                    advised += n as u64;
+                    *failed += 1;
                 }
             }
         }
         thread::sleep(every);
     }
-    println!("{{\"rounds\":{rounds},\"advised_bytes\":{advised},\"failures\":{failures}}}");
+    let per_pid: Vec<String> = pids
+        .iter()
+        .zip(&counts)
+        .map(|(pid, (advised, locked, failed))| {
+            format!(
+                "{{\"pid\":{pid},\"advised_bytes\":{advised},\"refused_locked\":{locked},\"failed\":{failed}}}"
+            )
+        })
+        .collect();
+    println!("{{\"rounds\":{rounds},\"pids\":[{}]}}", per_pid.join(","));
     ExitCode::SUCCESS
 }

@@ -299,9 +299,12 @@ fn memory_pressure_reads_nothing_back_from_disk_and_moves_at_most_once() {
     let faults_before = daemons.map(major_faults);
     let run = loaded(&lab, &cluster, |lab, cluster| {
         let pressure = pressure();
+        // This test's own process too: its memory is not locked, so the kernel
+        // taking some of it shows that the pager can page out at all.
         let pids = [
             cluster.alpha.id().to_string(),
             cluster.beta.id().to_string(),
+            std::process::id().to_string(),
         ];
         let seconds = LOAD.as_secs().to_string();
         let page_out = lab.spawn(
@@ -315,6 +318,7 @@ fn memory_pressure_reads_nothing_back_from_disk_and_moves_at_most_once() {
                 "10",
                 &pids[0],
                 &pids[1],
+                &pids[2],
             ],
         );
         vec![
@@ -323,9 +327,9 @@ fn memory_pressure_reads_nothing_back_from_disk_and_moves_at_most_once() {
             hogs(lab, "n2", HOGS / 2, None),
         ]
     });
-    // The pager must have done its work, or this test would prove nothing: it
-    // pages out what is not locked (the mappings made after the start) and is
-    // refused the rest.
+    // The pager must have done its work, or this test would prove nothing: it pages
+    // out what is not locked (of the daemons, only mappings made after the start,
+    // if any) and is refused the rest, as locked and for no other reason.
     let pager = std::fs::read_dir(lab.tmpdir())
         .expect("the lab's directory")
         .filter_map(Result::ok)
@@ -340,10 +344,27 @@ fn memory_pressure_reads_nothing_back_from_disk_and_moves_at_most_once() {
         .expect("the pager's summary");
     let summary: serde_json::Value =
         serde_json::from_str(pager.trim()).expect("the pager's summary is JSON");
+    let counts = |pid: u32, key: &str| {
+        (summary["pids"].as_array().into_iter().flatten())
+            .find(|p| p["pid"].as_u64() == Some(u64::from(pid)))
+            .and_then(|p| p[key].as_u64())
+    };
     assert!(
-        summary["rounds"].as_u64() > Some(100) && summary["advised_bytes"].as_u64() > Some(0),
-        "the pager paged nothing out: {pager}"
+        summary["rounds"].as_u64() > Some(100)
+            && counts(std::process::id(), "advised_bytes") > Some(0),
+        "the pager paged nothing out, not even of the test: {pager}"
     );
+    for daemon in daemons {
+        assert_eq!(
+            counts(daemon, "failed"),
+            Some(0),
+            "the pager failed on the daemon {daemon} otherwise than on locked memory: {pager}"
+        );
+        assert!(
+            counts(daemon, "advised_bytes") > Some(0) || counts(daemon, "refused_locked") > Some(0),
+            "the pager never reached the daemon {daemon}: {pager}"
+        );
+    }
     let faults_after = daemons.map(major_faults);
     assert_eq!(
         faults_before, faults_after,
