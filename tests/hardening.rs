@@ -148,6 +148,14 @@ fn trouble(log: &str, from: usize, spared: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// The lines of `log` after byte `from` that declare a peer or a link dead, or
+/// change the node's role.
+fn dead_or_moved(log: &str, from: usize) -> Vec<&str> {
+    (log.get(from..).unwrap_or_default().lines())
+        .filter(|l| l.contains(" dead") || l.contains(" -> "))
+        .collect()
+}
+
 /// Sends datagrams that cost the most to reject (the right magic and version, the
 /// longest length, so only an HMAC over all of it tells them from a heartbeat) from
 /// the client namespace to `target` (beta's heartbeat port on the LAN), as fast as
@@ -284,12 +292,7 @@ fn a_junk_flood_from_strangers_never_costs_a_heartbeat_on_either_link() {
         lost_lan <= 10 + beats / 50,
         "the flood on the LAN cost {lost_lan} of {beats} of the LAN's own heartbeats"
     );
-    let moved: Vec<&str> = log
-        .get(from..)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(" dead") || l.contains(" -> "))
-        .collect();
+    let moved = dead_or_moved(&log, from);
     assert!(
         moved.is_empty(),
         "beta lost alpha on a link or moved under the flood:\n{}",
@@ -388,9 +391,7 @@ fn over_ipv6_links_a_strangers_flood_is_sorted_from_the_heartbeats_too() {
         after.counters
     );
     let log = lab.log(&cluster.beta);
-    let trouble: Vec<&str> = (log.get(from..).unwrap_or_default().lines())
-        .filter(|l| l.contains(" dead") || l.contains(" -> "))
-        .collect();
+    let trouble = dead_or_moved(&log, from);
     assert!(
         trouble.is_empty(),
         "under the flood:\n{}",
