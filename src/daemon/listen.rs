@@ -273,6 +273,23 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_that_moves_a_peer_sorts_by_its_new_address() {
+        let runtime = runtime();
+        let (sockets, _) = runtime
+            .block_on(async {
+                link_sockets(
+                    "127.0.0.1:0".parse().unwrap(),
+                    &["127.0.0.2".parse().unwrap()],
+                )
+            })
+            .unwrap();
+        let to = sockets.peers.get_ref().local_addr().unwrap();
+        resteer(&sockets.peers, &["127.0.0.3".parse().unwrap()]).unwrap();
+        assert_eq!(landed(&sockets, "127.0.0.3:0", to), "peers");
+        assert_eq!(landed(&sockets, "127.0.0.2:0", to), "strangers");
+    }
+
+    #[test]
     fn ipv6_sources_are_sorted_on_the_whole_address() {
         let runtime = runtime();
         let to: SocketAddr = "[::1]:0".parse().unwrap();

@@ -206,8 +206,6 @@ struct Link {
     /// The socket the kernel sorts strangers' datagrams to (see `steer`): what it
     /// drops is theirs.
     strangers: bool,
-    /// Datagrams read per [`REST`] at most: [`BURST`], or [`STRANGERS_BURST`].
-    burst: u32,
     socket: Arc<HeartbeatSocket>,
     tally: Arc<Mutex<Tally>>,
     /// The kernel's count of datagrams the socket dropped, as last seen.
@@ -459,7 +457,7 @@ impl Datagrams {
                 link.count_kernel_drops(drops);
             }
             link.read += 1;
-            if link.read >= link.burst {
+            if link.read >= link.burst() {
                 let spent = link.window.elapsed();
                 if spent < REST {
                     link.resting = Some(Box::pin(tokio::time::sleep(REST - spent)));
@@ -508,7 +506,6 @@ impl Link {
         Link {
             link,
             strangers,
-            burst: if strangers { STRANGERS_BURST } else { BURST },
             socket,
             tally,
             kernel_drops: 0,
@@ -517,6 +514,15 @@ impl Link {
             window: now,
             read: 0,
             resting: None,
+        }
+    }
+
+    /// Datagrams read per [`REST`] at most.
+    fn burst(&self) -> u32 {
+        if self.strangers {
+            STRANGERS_BURST
+        } else {
+            BURST
         }
     }
 
@@ -671,7 +677,6 @@ mod tests {
             .unwrap();
         let to = receiver.local_addr().unwrap().as_socket().unwrap();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        // The loopback queues or drops each datagram before send_to returns.
         for _ in 0..200 {
             sender.send_to(&[0u8; 1000], to).unwrap();
         }
