@@ -35,6 +35,7 @@ pub mod notify;
 pub mod probe;
 pub mod process;
 pub mod receive;
+pub mod resident;
 pub mod scheduling;
 pub mod stderr;
 pub mod steer;
@@ -335,6 +336,10 @@ pub struct Shell<H: Host> {
     missing: listen::Missing,
     /// The heartbeat thread's priority and the memory lock; see `scheduling`.
     scheduling: scheduling::Standing,
+    /// Whether the code only start-up or a reload ran is still mapped: released
+    /// on the first status tick after the machine has settled its start, and on
+    /// the first after each reload (see `resident`).
+    release_due: bool,
 }
 
 impl<H: Host> Shell<H> {
@@ -447,6 +452,7 @@ impl<H: Host> Shell<H> {
             loader,
             missing: listen::Missing::default(),
             scheduling: scheduling::Standing::default(),
+            release_due: true,
         };
         let inputs = Inputs {
             datagrams,
@@ -559,6 +565,10 @@ impl<H: Host> Shell<H> {
                     self.report_drops();
                     self.look(&machine);
                     self.publish(&machine);
+                    if self.release_due && machine.reconciled() {
+                        self.release_due = false;
+                        self.scheduling.release();
+                    }
                 }
                 _ = watchdog.tick() => {
                     if let Some(systemd) = &self.systemd {
@@ -803,6 +813,8 @@ impl<H: Host> Shell<H> {
             Ok(summary) => info!("{summary}"),
             Err(failure) => error!("{failure}; keeping the running configuration"),
         }
+        // The file was parsed either way, by code the loop never runs.
+        self.release_due = true;
         if let Some(systemd) = &self.systemd {
             systemd.ready();
         }

@@ -16,8 +16,9 @@
 use std::io;
 use std::sync::{Mutex, PoisonError};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use super::resident;
 use crate::config::Scheduling;
 use crate::status::SchedulingStatus;
 
@@ -58,6 +59,37 @@ impl Standing {
 
     pub fn status(&self) -> &SchedulingStatus {
         &self.status
+    }
+
+    /// Unmaps the read-only pages of the loaded files (see [`resident`]): what the
+    /// daemon runs from here on maps back as it runs, and is locked again then, so
+    /// code that only start-up or a reload ran stops counting against the host.
+    /// Nothing in a shell under test, which applied nothing.
+    pub fn release(&mut self) {
+        if self.applied.is_none() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let locked = self.status.memory_locked;
+        // Locked pages cannot be released; the lock comes back right after.
+        if locked && lock(false).is_err() {
+            return;
+        }
+        let released = resident::release();
+        if locked && let Err(err) = lock(true) {
+            let why = refused_lock(&err);
+            warn!("memory no longer locked: {why}");
+            self.status.memory_locked = false;
+            self.status.memory_off = Some(why);
+        }
+        match released {
+            Ok(bytes) => debug!(
+                "released {} KiB of read-only pages in {:?}",
+                bytes / 1024,
+                started.elapsed()
+            ),
+            Err(err) => warn!("could not release start-up's read-only pages: {err}"),
+        }
     }
 
     fn set_priority(&mut self, priority: u8) {
