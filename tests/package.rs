@@ -479,3 +479,87 @@ fn prerm_stops_failoverd_only_on_removal() {
         .any(|line| line.contains("\"$1\" = remove"));
     assert!(guard, "prerm stops failoverd on upgrades too:\n{prerm}");
 }
+
+/// The address ranges of the sections `names` in the executable at `binary`, from
+/// `readelf -SW`.
+fn sections(binary: &str, names: &[&str]) -> Vec<std::ops::Range<u64>> {
+    let output = run(
+        "readelf",
+        &["-SW", binary],
+        "apt-get install binutils",
+        |_| {},
+    );
+    let listing = String::from_utf8_lossy(&output.stdout);
+    names
+        .iter()
+        .map(|name| {
+            let fields: Vec<&str> = listing
+                .lines()
+                .filter_map(|line| line.split_once(']'))
+                .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
+                .find(|fields| fields.first() == Some(name))
+                .unwrap_or_else(|| panic!("{binary} has no {name} section:\n{listing}"));
+            let hex = |field: &str| u64::from_str_radix(field, 16).unwrap();
+            let (start, size) = (hex(fields[2]), hex(fields[4]));
+            start..start + size
+        })
+        .collect()
+}
+
+/// The release build links what a running node runs first and what only start-up
+/// runs after it (packaging/hot-text.ld, through build.rs); so does the build under
+/// test, so that a script the linker refuses, or one whose names the code no longer
+/// has, fails here rather than in a release.
+#[test]
+fn the_code_a_running_node_runs_is_linked_together() {
+    let binary = env!("CARGO_BIN_EXE_failoverd");
+    let ranges = sections(binary, &[".text.hot", ".text.warm"]);
+    let output = run(
+        "nm",
+        &["--defined-only", binary],
+        "apt-get install binutils",
+        |_| {},
+    );
+    let symbols = String::from_utf8_lossy(&output.stdout);
+    let address = |prefix: &str| {
+        symbols
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let address = fields.next()?;
+                let name = fields.nth(1)?;
+                name.starts_with(prefix)
+                    .then(|| u64::from_str_radix(address, 16).unwrap())
+            })
+            .next()
+            .unwrap_or_else(|| panic!("{binary} has no function {prefix}…"))
+    };
+    for (function, section, range) in [
+        (
+            "_ZN9failoverd7machine7Machine6handle17h",
+            ".text.hot",
+            &ranges[0],
+        ),
+        (
+            "_ZN9failoverd4wire9heartbeat9Heartbeat5parse17h",
+            ".text.hot",
+            &ranges[0],
+        ),
+        (
+            "_ZN9failoverd6daemon7receive9Datagrams9poll_recv17h",
+            ".text.hot",
+            &ranges[0],
+        ),
+        (
+            "_ZN9failoverd6config5files4open17h",
+            ".text.warm",
+            &ranges[1],
+        ),
+    ] {
+        let at = address(function);
+        assert!(
+            range.contains(&at),
+            "{function}… is at {at:#x}, outside {section} ({range:x?})"
+        );
+    }
+}
