@@ -135,15 +135,23 @@ ran() {
         }
         END { for (f in cost) print cost[f], f }
     ' "$@" | sort -rn | cut -d' ' -f2- | sed -E "s/'[0-9]+$//" | awk '!seen[$0]++' |
-        grep -xF -f "$work/symbols"
+        { grep -xF -f "$work/symbols" || true; }
 }
 # The names as link patterns: without the hash of a legacy name or the crate
 # disambiguators of a v0 one, and only names a linker script reads unquoted.
 patterns() {
     sed -E -e 's/17h[0-9a-f]{16}E$/17h*/' -e 's/Cs[0-9A-Za-z]+_/Cs*_/g' |
-        grep -E '^[A-Za-z0-9_.$*]+$' | awk '!seen[$0]++'
+        { grep -E '^[A-Za-z0-9_.$*]+$' || true; } | awk '!seen[$0]++'
 }
-ran "$work"/profile.*.2 | patterns >"$work/hot"
+# The dumps: start-up's, the running node's, and the last, from the reload to the
+# exit, which has no number.
+start_up=("$work"/profile.*.1)
+running=("$work"/profile.*.2)
+stop=("$work"/profile.+([0-9]))
+for dump in "${start_up[0]}" "${running[0]}" "${stop[0]}"; do
+    [ -f "$dump" ] || fail "callgrind wrote no $dump"
+done
+ran "${running[@]}" | patterns >"$work/hot"
 # Code valgrind's CPU never takes (SHA extensions), and the threads the runtime
 # starts and ends as it goes, whichever the profile happened to catch.
 cat >>"$work/hot" <<'EOF'
@@ -160,16 +168,18 @@ _RNv*3std3sys3pal4unix6thread*
 _RNv*3std3sys3pal4unix14stack_overflow*
 EOF
 awk '!seen[$0]++' "$work/hot" >"$work/hot.unique"
-# The last part, from the reload to the exit, is the dump without a number.
-stop=("$work"/profile.+([0-9]))
-ran "$work"/profile.*.1 "${stop[@]}" | patterns | grep -vxF -f "$work/hot.unique" >"$work/warm" || true
+ran "${start_up[@]}" "${stop[@]}" | patterns | { grep -vxF -f "$work/hot.unique" || true; } >"$work/warm"
 [ "$(wc -l <"$work/hot.unique")" -gt 100 ] || fail "the profile ran too little ($(wc -l <"$work/hot.unique") functions)"
 
+# section NAME FILE [FIRST LAST]: an output section of the patterns in FILE, between
+# the input sections FIRST and LAST.
 section() {
     echo "  $1 :"
     echo "  {"
+    [ -n "${3:-}" ] && echo "    *($3)"
     # Functions LLVM finds cold go to .text.unlikely.NAME; they are placed all the same.
     awk '{ printf "    *(.text.%s .text.unlikely.%s)\n", $0, $0 }' "$2"
+    [ -n "${4:-}" ] && echo "    *($4)"
     echo "  }"
 }
 {
@@ -178,7 +188,8 @@ section() {
     echo "   Functions not named here follow in .text, as the linker lays them out. */"
     echo "SECTIONS"
     echo "{"
-    section .text.hot "$work/hot.unique"
+    # The markers by which the daemon finds the section to lock it (src/daemon/resident.rs).
+    section .text.hot "$work/hot.unique" .text.failoverd_hot_start .text.failoverd_hot_end
     section .text.warm "$work/warm"
     echo "}"
     echo "INSERT BEFORE .text;"

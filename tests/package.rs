@@ -498,7 +498,12 @@ fn sections(binary: &str, names: &[&str]) -> Vec<std::ops::Range<u64>> {
                 .filter_map(|line| line.split_once(']'))
                 .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
                 .find(|fields| fields.first() == Some(name))
-                .unwrap_or_else(|| panic!("{binary} has no {name} section:\n{listing}"));
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{binary} has no {name} section (built with FAILOVERD_HOT_TEXT=0, or \
+                         a linker that ignored packaging/hot-text.ld):\n{listing}"
+                    )
+                });
             let hex = |field: &str| u64::from_str_radix(field, 16).unwrap();
             let (start, size) = (hex(fields[2]), hex(fields[4]));
             start..start + size
@@ -562,4 +567,13 @@ fn the_code_a_running_node_runs_is_linked_together() {
             "{function}… is at {at:#x}, outside {section} ({range:x?})"
         );
     }
+    // The daemon finds the section to lock by the two functions around it.
+    let hot = &ranges[0];
+    let start = address("_ZN9failoverd6daemon8resident9hot_start17h");
+    let end = address("_ZN9failoverd6daemon8resident7hot_end17h");
+    assert_eq!(start, hot.start, "hot_start is not the first of .text.hot");
+    assert!(
+        hot.contains(&end) && hot.end - end <= 64,
+        "hot_end at {end:#x} is not the last of .text.hot ({hot:x?})"
+    );
 }

@@ -337,8 +337,9 @@ pub struct Shell<H: Host> {
     /// The heartbeat thread's priority and the memory lock; see `scheduling`.
     scheduling: scheduling::Standing,
     /// Whether the code only start-up or a reload ran is still mapped: released
-    /// on the first status tick after the machine has settled its start, and on
-    /// the first after each reload (see `resident`).
+    /// on the first status tick once the node has left the starting role and
+    /// settled the VIPs found at start, and on the first after each reload (see
+    /// `resident`).
     release_due: bool,
 }
 
@@ -565,7 +566,8 @@ impl<H: Host> Shell<H> {
                     self.report_drops();
                     self.look(&machine);
                     self.publish(&machine);
-                    if self.release_due && machine.reconciled() {
+                    self.scheduling.poll_released();
+                    if self.release_due && machine.role() != Role::Starting && machine.reconciled() {
                         self.release_due = false;
                         self.scheduling.release();
                     }

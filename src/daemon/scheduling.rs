@@ -14,11 +14,12 @@
 //! at normal priority too, only less steadily on a starved host.
 
 use std::io;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, mpsc};
 
 use tracing::{debug, info, warn};
 
-use super::resident;
+use super::resident::{self, ReleaseError, Released};
+use super::worker::Worker;
 use crate::config::Scheduling;
 use crate::status::SchedulingStatus;
 
@@ -28,6 +29,9 @@ pub struct Standing {
     /// The settings last applied; `None` before the first time.
     applied: Option<Scheduling>,
     status: SchedulingStatus,
+    /// The thread that releases start-up's pages, and its answers; started with
+    /// the first `apply`.
+    releaser: Option<(Worker<bool>, mpsc::Receiver<Released>)>,
 }
 
 impl Standing {
@@ -35,6 +39,9 @@ impl Standing {
     /// `[scheduling]` as it was asks nothing and logs nothing.
     pub fn apply(&mut self, wanted: &Scheduling) {
         let was = self.applied.replace(wanted.clone());
+        if was.is_none() {
+            self.start_releaser();
+        }
         if was
             .as_ref()
             .is_none_or(|w| w.realtime_priority != wanted.realtime_priority)
@@ -61,34 +68,57 @@ impl Standing {
         &self.status
     }
 
-    /// Unmaps the read-only pages of the loaded files (see [`resident`]): what the
-    /// daemon runs from here on maps back as it runs, and is locked again then, so
-    /// code that only start-up or a reload ran stops counting against the host.
-    /// Nothing in a shell under test, which applied nothing.
+    /// Has the read-only pages of the loaded files unmapped (see [`resident`]), off
+    /// this thread: the walk reads the page map and makes a few dozen system calls,
+    /// most of a millisecond. What the daemon runs from then on maps back as it
+    /// runs, and is locked again then, so code that only start-up or a reload ran
+    /// stops counting against the host; the code a running node runs is locked
+    /// whole. Nothing in a shell under test, which applied nothing.
     pub fn release(&mut self) {
-        if self.applied.is_none() {
-            return;
-        }
-        let started = std::time::Instant::now();
         let locked = self.status.memory_locked;
-        // Locked pages cannot be released; the lock comes back right after.
-        if locked && lock(false).is_err() {
+        if let Some((releaser, _)) = &self.releaser {
+            // A full queue means a release is under way, which does the same.
+            let _ = releaser.submit(locked);
+        }
+    }
+
+    /// Takes what the releasing thread found, if it has finished: logs it, and
+    /// says in the status when part of the memory could not be locked again.
+    pub fn poll_released(&mut self) {
+        let Some((_, answers)) = &self.releaser else {
             return;
+        };
+        while let Ok(released) = answers.try_recv() {
+            debug!(
+                "released {} KiB of read-only pages and locked {} KiB of a running node's \
+                 code in {:?}",
+                released.bytes / 1024,
+                released.hot / 1024,
+                released.took
+            );
+            match released.error {
+                None => {}
+                Some(err @ ReleaseError::Relock { .. }) => {
+                    let why =
+                        format!("partly unlocked after start-up's pages were released: {err}");
+                    warn!("memory {why}");
+                    self.status.memory_locked = false;
+                    self.status.memory_off = Some(why);
+                }
+                Some(err) => warn!("start-up's pages not all released: {err}"),
+            }
         }
-        let released = resident::release();
-        if locked && let Err(err) = lock(true) {
-            let why = refused_lock(&err);
-            warn!("memory no longer locked: {why}");
-            self.status.memory_locked = false;
-            self.status.memory_off = Some(why);
-        }
-        match released {
-            Ok(bytes) => debug!(
-                "released {} KiB of read-only pages in {:?}",
-                bytes / 1024,
-                started.elapsed()
-            ),
-            Err(err) => warn!("could not release start-up's read-only pages: {err}"),
+    }
+
+    fn start_releaser(&mut self) {
+        let (answer, answers) = mpsc::channel();
+        match Worker::spawn("failoverd-release", 1, move |locked| {
+            let _ = answer.send(resident::release(locked));
+        }) {
+            Ok(releaser) => self.releaser = Some((releaser, answers)),
+            Err(err) => {
+                warn!("start-up's pages will stay mapped: no thread to release them: {err}")
+            }
         }
     }
 
