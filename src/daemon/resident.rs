@@ -43,6 +43,13 @@ pub enum ReleaseError {
         end: usize,
         source: io::Error,
     },
+    /// The running node's code could not be locked whole; it stays locked as it is
+    /// touched, as the rest of the memory.
+    #[error(
+        "could not lock the running node's code ({len} bytes) whole, so it is locked as it \
+         is touched: {source}"
+    )]
+    LockHot { len: usize, source: io::Error },
 }
 
 /// What a release did.
@@ -118,9 +125,8 @@ fn walk_and_release(locked: bool) -> Released {
         if unsafe { libc::mlock(hot.start as *const c_void, hot.len()) } == 0 {
             released.hot = hot.len();
         } else {
-            released.error.get_or_insert(ReleaseError::Relock {
-                start: hot.start,
-                end: hot.end,
+            released.error.get_or_insert(ReleaseError::LockHot {
+                len: hot.len(),
                 source: io::Error::last_os_error(),
             });
         }

@@ -380,6 +380,44 @@ mod tests {
     }
 
     #[test]
+    fn a_range_not_locked_again_shows_in_the_status_and_code_locked_as_touched_does_not() {
+        let mut standing = Standing::default();
+        standing.status.memory_locked = true;
+        let (answer, answers) = mpsc::channel();
+        let idle = Worker::spawn("failoverd-test", 1, |_: bool| {}).unwrap();
+        standing.releaser = Some((idle, answers));
+        let refused = || io::Error::from_raw_os_error(libc::ENOMEM);
+        answer
+            .send(Released {
+                error: Some(ReleaseError::LockHot {
+                    len: 4096,
+                    source: refused(),
+                }),
+                ..Released::default()
+            })
+            .unwrap();
+        standing.poll_released();
+        assert!(standing.status().memory_locked);
+        answer
+            .send(Released {
+                error: Some(ReleaseError::Relock {
+                    start: 0x1000,
+                    end: 0x2000,
+                    source: refused(),
+                }),
+                ..Released::default()
+            })
+            .unwrap();
+        standing.poll_released();
+        assert!(!standing.status().memory_locked);
+        let why = standing.status().memory_off.as_deref().unwrap();
+        assert!(
+            why.contains("partly unlocked") && why.contains("0x1000..0x2000"),
+            "{why}"
+        );
+    }
+
+    #[test]
     fn a_refused_policy_names_what_the_unit_must_grant() {
         let why = refused_policy(10, &io::Error::from_raw_os_error(libc::EPERM));
         assert!(why.contains("LimitRTPRIO=10"), "{why}");
