@@ -4,12 +4,14 @@
 //! has let go of start-up's pages (src/daemon/resident.rs), only the folios of the
 //! code it runs come back, and with that code together a node keeps about 1.9 MB of
 //! code resident instead of 3.7 MB (see docs/performance.md). The section's first
-//! and last functions are markers by which the daemon finds it to lock it whole. The script only adds
-//! sections before .text, which GNU ld and lld both read. Debug builds get it too, so that the tests link with it
-//! (tests/package.rs checks where the loop's code lies). FAILOVERD_HOT_TEXT=0
-//! builds without it, for a linker that reads no scripts (the daemon then locks no
-//! code whole, and tests/package.rs fails). A path with a comma cannot be passed
-//! through -Wl: build from a directory without one.
+//! and last functions are markers by which the daemon finds it to lock it whole.
+//!
+//! The script only adds sections before .text, which GNU ld and lld both read.
+//! Debug builds get it too, so that the tests link with it (tests/package.rs checks
+//! where the loop's code lies). FAILOVERD_HOT_TEXT=0 builds without it, for a
+//! linker that reads no scripts: the daemon then locks no code whole, and
+//! tests/package.rs fails. A path with a comma cannot be passed through -Wl: build
+//! from a directory without one.
 
 use std::env;
 use std::path::Path;

@@ -135,13 +135,13 @@ ran() {
         }
         END { for (f in cost) print cost[f], f }
     ' "$@" | sort -rn | cut -d' ' -f2- | sed -E "s/'[0-9]+$//" | awk '!seen[$0]++' |
-        { grep -xF -f "$work/symbols" || true; }
+        { grep -xF -f "$work/symbols" || [ $? -eq 1 ]; }
 }
 # The names as link patterns: without the hash of a legacy name or the crate
 # disambiguators of a v0 one, and only names a linker script reads unquoted.
 patterns() {
     sed -E -e 's/17h[0-9a-f]{16}E$/17h*/' -e 's/Cs[0-9A-Za-z]+_/Cs*_/g' |
-        { grep -E '^[A-Za-z0-9_.$*]+$' || true; } | awk '!seen[$0]++'
+        { grep -E '^[A-Za-z0-9_.$*]+$' || [ $? -eq 1 ]; } | awk '!seen[$0]++'
 }
 # The dumps: start-up's, the running node's, and the last, from the reload to the
 # exit, which has no number.
@@ -168,7 +168,7 @@ _RNv*3std3sys3pal4unix6thread*
 _RNv*3std3sys3pal4unix14stack_overflow*
 EOF
 awk '!seen[$0]++' "$work/hot" >"$work/hot.unique"
-ran "${start_up[@]}" "${stop[@]}" | patterns | { grep -vxF -f "$work/hot.unique" || true; } >"$work/warm"
+ran "${start_up[@]}" "${stop[@]}" | patterns | { grep -vxF -f "$work/hot.unique" || [ $? -eq 1 ]; } >"$work/warm"
 [ "$(wc -l <"$work/hot.unique")" -gt 100 ] || fail "the profile ran too little ($(wc -l <"$work/hot.unique") functions)"
 
 # section NAME FILE [FIRST LAST]: an output section of the patterns in FILE, between

@@ -11,7 +11,9 @@
 //! Only pages that hold the file's own bytes are unmapped: segments neither writable
 //! nor in RELRO, of objects without text relocations, and of those only the pages
 //! the process has no private copy of (`/proc/self/pagemap`). A breakpoint that a
-//! debugger or a uprobe wrote into the code is such a copy, and is kept. The vDSO,
+//! debugger or a uprobe wrote into the code is such a copy, and is kept, unless it
+//! was written in the microseconds between the page map's reading and the range's
+//! unmapping: the kernel has no call that drops only a file's pages. The vDSO,
 //! which no file backs, is left alone.
 
 use std::ffi::c_void;
@@ -222,15 +224,19 @@ extern "C" fn hot_end() -> u32 {
     0x686f_7402
 }
 
-/// Longest `.text.hot` believed: a build without the linker script leaves the two
-/// markers wherever the linker put them.
+/// Bounds of a `.text.hot` believed: a build without the linker script leaves
+/// the two markers wherever the linker put them, next to each other as a rule.
+const HOT_AT_LEAST: usize = 64 << 10;
 const HOT_AT_MOST: usize = 16 << 20;
 
 /// The code of `.text.hot`, when the build placed it (see build.rs).
 pub fn hot_code() -> Option<Range<usize>> {
     let start = hot_start as *const () as usize;
     let end = hot_end as *const () as usize;
-    (start < end && end - start <= HOT_AT_MOST).then_some(start..end)
+    let len = end.checked_sub(start)?;
+    (HOT_AT_LEAST..=HOT_AT_MOST)
+        .contains(&len)
+        .then_some(start..end)
 }
 
 fn page_size() -> usize {

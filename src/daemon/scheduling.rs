@@ -29,6 +29,10 @@ pub struct Standing {
     /// The settings last applied; `None` before the first time.
     applied: Option<Scheduling>,
     status: SchedulingStatus,
+    /// Whether mlockall is in effect: what a release must work around, even when
+    /// the status says the memory is partly unlocked after a range was not locked
+    /// again.
+    mlocked: bool,
     /// The thread that releases start-up's pages, and its answers; started with
     /// the first `apply`.
     releaser: Option<(Worker<bool>, mpsc::Receiver<Released>)>,
@@ -75,10 +79,9 @@ impl Standing {
     /// stops counting against the host; the code a running node runs is locked
     /// whole. Nothing in a shell under test, which applied nothing.
     pub fn release(&mut self) {
-        let locked = self.status.memory_locked;
         if let Some((releaser, _)) = &self.releaser {
             // A full queue means a release is under way, which does the same.
-            let _ = releaser.submit(locked);
+            let _ = releaser.submit(self.mlocked);
         }
     }
 
@@ -171,7 +174,11 @@ impl Standing {
 
     fn set_lock(&mut self, on: bool) {
         let status = &mut self.status;
-        match lock(on) {
+        let done = lock(on);
+        if done.is_ok() || on {
+            self.mlocked = on && done.is_ok();
+        }
+        match done {
             Ok(()) if on => {
                 status.memory_locked = true;
                 status.memory_off = None;
@@ -381,7 +388,10 @@ mod tests {
 
     #[test]
     fn a_range_not_locked_again_shows_in_the_status_and_code_locked_as_touched_does_not() {
-        let mut standing = Standing::default();
+        let mut standing = Standing {
+            mlocked: true,
+            ..Standing::default()
+        };
         standing.status.memory_locked = true;
         let (answer, answers) = mpsc::channel();
         let idle = Worker::spawn("failoverd-test", 1, |_: bool| {}).unwrap();
@@ -410,6 +420,8 @@ mod tests {
             .unwrap();
         standing.poll_released();
         assert!(!standing.status().memory_locked);
+        // The rest is still locked: a later release must still unlock each range.
+        assert!(standing.mlocked);
         let why = standing.status().memory_off.as_deref().unwrap();
         assert!(
             why.contains("partly unlocked") && why.contains("0x1000..0x2000"),
