@@ -225,10 +225,14 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
     let (filter, filtering) = watch::channel(Arc::new(Filter::new(config, me)));
     let mut tallies = Vec::new();
     let mut links = Vec::new();
+    let mut steered = Vec::new();
     for (link, sockets) in sockets.iter().enumerate() {
         let Some(sockets) = sockets else { continue };
         let tally = Arc::new(Mutex::new(Tally::default()));
         let name = config.links.get(link).cloned().unwrap_or_default();
+        if sockets.strangers.is_some() {
+            steered.push((link, name.clone(), Arc::clone(&sockets.peers)));
+        }
         let strangers = sockets.strangers.iter().map(|socket| (socket, true));
         for (socket, strangers) in std::iter::once((&sockets.peers, false)).chain(strangers) {
             // Without it the drops below are not counted; the heartbeats still flow.
@@ -247,14 +251,6 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
         }
         tallies.push((name, tally));
     }
-    let steered = (sockets.iter().enumerate())
-        .filter_map(|(link, sockets)| {
-            let sockets = sockets.as_ref()?;
-            sockets.strangers.as_ref()?;
-            let name = config.links.get(link).cloned().unwrap_or_default();
-            Some((link, name, Arc::clone(&sockets.peers)))
-        })
-        .collect();
     let intake = Intake {
         filter,
         steered,
