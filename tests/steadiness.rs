@@ -484,3 +484,99 @@ fn a_node_refused_realtime_says_why_and_runs() {
     let alpha = status_of(&lab, "alpha").scheduling;
     assert_eq!((alpha.realtime_priority, alpha.memory_locked), (10, true));
 }
+
+/// Each "released N KiB of read-only pages and locked M KiB" line of `log`, as
+/// (N, M).
+fn releases(log: &str) -> Vec<(u64, u64)> {
+    log.lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("released ")?;
+            let (released, rest) = rest.split_once(" KiB of read-only pages and locked ")?;
+            let (locked, _) = rest.split_once(" KiB")?;
+            Some((released.parse().ok()?, locked.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Once a node has settled, start-up's read-only pages are unmapped and the code a
+/// running node runs is locked whole; again after a reload. The node still takes
+/// over afterwards, on code it never ran before the release, and its memory is
+/// still locked.
+#[test]
+fn a_settled_node_lets_go_of_start_up_and_locks_its_running_code() {
+    let _one = one_at_a_time();
+    let lab = Lab::new();
+    let config = write_config_with(&lab, timing(100, 500));
+    lab.serve("n1", "alpha");
+    lab.serve("n2", "beta");
+    let alpha = start_daemon(&lab, "n1", "alpha", &config);
+    let socket = node_socket(&lab, "beta");
+    let state = state_dir(&lab, "beta");
+    let beta = lab.spawn(
+        "n2",
+        common::failoverd(),
+        &[
+            "run",
+            "--config",
+            config.to_str().expect("UTF-8 path"),
+            "--node",
+            "beta",
+            "--socket",
+            socket.to_str().expect("UTF-8 path"),
+            "--state-dir",
+            state.to_str().expect("UTF-8 path"),
+            "--log-level",
+            "debug",
+        ],
+    );
+    let mut cluster = Cluster {
+        lab: &lab,
+        config,
+        alpha,
+        beta,
+    };
+    cluster.wait_for("beta standby and its pages released", || {
+        !releases(&lab.log(&cluster.beta)).is_empty()
+    });
+    let log = lab.log(&cluster.beta);
+    assert!(
+        logged_at(&log, "-> standby") <= logged_at(&log, "of read-only pages"),
+        "released before the node had left the starting role:\n{log}"
+    );
+    let (released, locked) = releases(&log)[0];
+    // The executable alone has megabytes of read-only segments; the running
+    // node's code, which the build links together, is above the 64 KiB the
+    // daemon requires to believe its markers.
+    assert!(released > 1024, "released {released} KiB:\n{log}");
+    assert!(locked >= 64, "locked {locked} KiB of code:\n{log}");
+    assert!(
+        !log.contains("not all released") && !log.contains("partly unlocked"),
+        "{log}"
+    );
+    let vmlck = std::fs::read_to_string(format!("/proc/{}/status", cluster.beta.id()))
+        .expect("beta's status")
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("VmLck:")?
+                .trim()
+                .strip_suffix(" kB")?
+                .parse::<u64>()
+                .ok()
+        })
+        .expect("VmLck in beta's status");
+    assert!(
+        vmlck >= locked,
+        "VmLck {vmlck} kB below the {locked} KiB of code locked whole"
+    );
+    assert!(status_of(&lab, "beta").scheduling.memory_locked);
+
+    let output = ctl(&lab, "beta", &["reload"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    cluster.wait_for("a second release after the reload", || {
+        releases(&lab.log(&cluster.beta)).len() >= 2
+    });
+
+    cluster.crash_alpha();
+    cluster.wait_for("beta to take over", || vip_on(&lab, "n2"));
+    assert!(status_of(&lab, "beta").scheduling.memory_locked);
+}
