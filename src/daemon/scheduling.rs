@@ -29,14 +29,18 @@ pub struct Standing {
     /// The settings last applied; `None` before the first time.
     applied: Option<Scheduling>,
     status: SchedulingStatus,
-    /// Whether mlockall is in effect: what a release must work around, even when
-    /// the status says the memory is partly unlocked after a range was not locked
-    /// again.
-    mlocked: bool,
     /// The thread that releases start-up's pages, and its answers; started with
     /// the first `apply`.
-    releaser: Option<(Worker<bool>, mpsc::Receiver<Released>)>,
+    releaser: Option<(Worker<()>, mpsc::Receiver<Released>)>,
 }
+
+/// Whether mlockall is in effect: what a release must work around, even when the
+/// status says the memory is partly unlocked after a range was not locked again.
+/// Held for the whole of a release and of a change of the lock, which keeps the
+/// two apart: a munlockall in the middle of a release, which unlocks and locks
+/// again range by range, would leave the ranges after it locked, and a release
+/// told the memory was locked when it no longer is would lock them too.
+static MEMORY_LOCKED: Mutex<bool> = Mutex::new(false);
 
 impl Standing {
     /// Applies `wanted` to the calling thread and the process. A reload that leaves
@@ -78,10 +82,10 @@ impl Standing {
     /// runs, and is locked again then, so code that only start-up or a reload ran
     /// stops counting against the host; the code a running node runs is locked
     /// whole. Nothing in a shell under test, which applied nothing.
-    pub fn release(&mut self) {
+    pub fn release(&self) {
         if let Some((releaser, _)) = &self.releaser {
             // A full queue means a release is under way, which does the same.
-            let _ = releaser.submit(self.mlocked);
+            let _ = releaser.submit(());
         }
     }
 
@@ -114,9 +118,17 @@ impl Standing {
     }
 
     fn start_releaser(&mut self) {
+        self.start_releaser_with(resident::release);
+    }
+
+    /// Starts the thread that runs `release` with whether the memory is locked.
+    fn start_releaser_with(&mut self, release: impl Fn(bool) -> Released + Send + 'static) {
         let (answer, answers) = mpsc::channel();
-        match Worker::spawn("failoverd-release", 1, move |locked| {
-            let _ = answer.send(resident::release(locked));
+        match Worker::spawn("failoverd-release", 1, move |()| {
+            // The lock as it is now, not as it was when the release was asked for:
+            // a reload may have changed it meanwhile.
+            let locked = MEMORY_LOCKED.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = answer.send(release(*locked));
         }) {
             Ok(releaser) => self.releaser = Some((releaser, answers)),
             Err(err) => {
@@ -174,11 +186,7 @@ impl Standing {
 
     fn set_lock(&mut self, on: bool) {
         let status = &mut self.status;
-        let done = lock(on);
-        if done.is_ok() || on {
-            self.mlocked = on && done.is_ok();
-        }
-        match done {
+        match lock(on) {
             Ok(()) if on => {
                 status.memory_locked = true;
                 status.memory_off = None;
@@ -301,8 +309,10 @@ fn set_policy(tid: libc::pid_t, priority: u8) -> io::Result<()> {
 /// Locks what is mapped now as each page is touched (MCL_ONFAULT: the resident size
 /// stays what the daemon uses rather than its whole binary), or unlocks it all.
 /// Mappings made later (a thread started after, a heap grown) are not locked: the
-/// heartbeat path allocates nothing once running.
+/// heartbeat path allocates nothing once running. Waits for a release under way
+/// (most of a millisecond; only a reload that changes `lock_memory` can meet one).
 fn lock(on: bool) -> io::Result<()> {
+    let mut locked = MEMORY_LOCKED.lock().unwrap_or_else(PoisonError::into_inner);
     // SAFETY: neither call takes a pointer; both only change how pages are kept.
     let done = unsafe {
         if on {
@@ -312,10 +322,15 @@ fn lock(on: bool) -> io::Result<()> {
         }
     };
     if done == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+        *locked = on;
+        return Ok(());
     }
+    let err = io::Error::last_os_error();
+    // A refused mlockall leaves nothing locked that a release could count on.
+    if on {
+        *locked = false;
+    }
+    Err(err)
 }
 
 /// Why the policy was refused, and what to change.
@@ -388,13 +403,10 @@ mod tests {
 
     #[test]
     fn a_range_not_locked_again_shows_in_the_status_and_code_locked_as_touched_does_not() {
-        let mut standing = Standing {
-            mlocked: true,
-            ..Standing::default()
-        };
+        let mut standing = Standing::default();
         standing.status.memory_locked = true;
         let (answer, answers) = mpsc::channel();
-        let idle = Worker::spawn("failoverd-test", 1, |_: bool| {}).unwrap();
+        let idle = Worker::spawn("failoverd-test", 1, |()| {}).unwrap();
         standing.releaser = Some((idle, answers));
         let refused = || io::Error::from_raw_os_error(libc::ENOMEM);
         answer
@@ -420,13 +432,34 @@ mod tests {
             .unwrap();
         standing.poll_released();
         assert!(!standing.status().memory_locked);
-        // The rest is still locked: a later release must still unlock each range.
-        assert!(standing.mlocked);
         let why = standing.status().memory_off.as_deref().unwrap();
         assert!(
             why.contains("partly unlocked") && why.contains("0x1000..0x2000"),
             "{why}"
         );
+    }
+
+    /// A reload that turns `lock_memory` off while a release waits must not have
+    /// the release lock its ranges again: it reads the lock as it is when it runs.
+    #[test]
+    fn a_release_sees_the_memory_lock_as_it_is_when_it_runs() {
+        let mut standing = Standing::default();
+        // Says in `hot` whether it was told the memory is locked.
+        standing.start_releaser_with(|locked| Released {
+            hot: usize::from(locked),
+            ..Released::default()
+        });
+        let (_, answers) = standing.releaser.as_ref().expect("a releasing thread");
+        // Asked for while the memory is locked, and run after the lock went off.
+        let mut changing = MEMORY_LOCKED.lock().unwrap_or_else(PoisonError::into_inner);
+        *changing = true;
+        standing.release();
+        *changing = false;
+        drop(changing);
+        let released = answers
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the release answers");
+        assert_eq!(released.hot, 0, "the release was told the memory is locked");
     }
 
     #[test]
