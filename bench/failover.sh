@@ -81,7 +81,9 @@
 #                    then sits out the crossover scenario, and its rows are "not
 #                    comparable"
 #   FOOTPRINT=1      idle RSS and CPU time of both daemons (FOOTPRINT_SECS=20 at
-#                    100 ms, FOOTPRINT_FAST_SECS=10 at 10 ms; 0 skips that one)
+#                    100 ms, FOOTPRINT_FAST_SECS=10 at 10 ms; 0 skips that one),
+#                    both measured at the same time, each in its own lab,
+#                    FOOTPRINT_REPS=3 times
 #   FO_REALTIME=1    failoverd at its scheduling defaults (heartbeat thread at SCHED_RR
 #                    10, memory locked); 0 turns both off ([scheduling]
 #                    realtime_priority = 0, lock_memory = false), to see what they
@@ -124,6 +126,7 @@ KA_PATHS=${KA_PATHS:-2}
 FOOTPRINT=${FOOTPRINT:-1}
 FOOTPRINT_SECS=${FOOTPRINT_SECS:-20}
 FOOTPRINT_FAST_SECS=${FOOTPRINT_FAST_SECS:-10}
+FOOTPRINT_REPS=${FOOTPRINT_REPS:-3}
 RESULTS=${RESULTS:-bench/results}
 KEEP_LOGS=${KEEP_LOGS:-1}
 FO_REALTIME=${FO_REALTIME:-1}
@@ -389,6 +392,7 @@ render() {
     def f: if . == null then "–" else (. * 10 | round / 10 | tostring) end;
     def i: if . == null then "–" else (. | round | tostring) end;
     def r2: if . == null then "–" else (. * 100 | round / 100 | tostring) end;
+    def median(xs): xs | sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
     def range: map(select(. != null)) | if length == 0 then "" else " [\(min | i)–\(max | i)]" end;
     def pair(a; b): "\(a) / \(b)";
     def ov($s): (if $s.overlap_worst == null then "–"
@@ -447,9 +451,24 @@ render() {
         "",
         "CPU: time used over the idle period, per second; \"checks\" is the CPU of reaped child processes (keepalived runs `ping` as its gateway check, failoverd pings from its own raw socket). keepalived is two processes (parent and VRRP child): RSS is their sum, PSS shares their common pages out.\(if $ka_paths == 2 then " keepalived runs two VRRP instances, one per link." else "" end) Scheduling: failoverd \(.settings.failoverd_scheduling // "defaults"); keepalived \(.settings.keepalived_scheduling // "defaults").",
         "",
-        "| daemon | interval | node | processes | VmRSS KiB | PSS KiB | CPU ms/s self | CPU ms/s checks | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
-        (.footprint[] | "| \(.daemon) | \(.interval_ms) ms | \(.node) (\(.role)) | \(.processes) | \(.vmrss_kib) | \(.pss_kib) | \(.cpu_ms_self / .seconds | f) | \(.cpu_ms_children / .seconds | f) | \(.seconds) |"),
+        (if any(.footprint[]; .rep != null) then
+            "Both daemons ran at the same time, each in its own lab, over the same seconds, \(.footprint | map(.rep) | max) times: the ratio is the CPU of failoverd over that of keepalived with its checks, measured together in each run; the cells give median [min–max] over the runs.",
+            "",
+            "| interval | node | failoverd CPU ms/s | keepalived CPU ms/s, with checks | ratio | failoverd VmRSS KiB | keepalived VmRSS KiB |",
+            "|---|---|---|---|---|---|---|",
+            (.footprint | group_by([.interval_ms, .node])[] as $cell
+                | ($cell | map(select(.daemon == "failoverd"))) as $fo
+                | ($cell | map(select(.daemon == "keepalived"))) as $ka
+                | [$fo[] as $a | $ka[] | select(.rep == $a.rep and .cpu_ms_per_s > 0) | $a.cpu_ms_per_s / .cpu_ms_per_s] as $ratios
+                | def cell(xs; fmt): if (xs | length) == 0 then "–" else "\(median(xs) | fmt) [\(xs | min | fmt)–\(xs | max | fmt)]" end;
+                "| \($cell[0].interval_ms) ms | \($cell[0].node) (\($cell[0].role)) | \(cell($fo | map(.cpu_ms_per_s); f)) | \(cell($ka | map(.cpu_ms_per_s); f)) | \(cell($ratios; r2)) | \(cell($fo | map(.vmrss_kib); i)) | \(cell($ka | map(.vmrss_kib); i)) |"),
+            "",
+            "Every run:",
+            ""
+         else empty end),
+        "| daemon | interval | node | run | processes | VmRSS KiB | PSS KiB | CPU ms/s self | CPU ms/s checks | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        (.footprint | sort_by(.interval_ms, .rep // 0) | .[] | "| \(.daemon) | \(.interval_ms) ms | \(.node) (\(.role)) | \(.rep // "–") | \(.processes) | \(.vmrss_kib) | \(.pss_kib) | \(.cpu_ms_self / .seconds | f) | \(.cpu_ms_children / .seconds | f) | \(.seconds) |"),
         ""
      else empty end)
     ' "$1"
@@ -793,6 +812,8 @@ keepalived_confs() {
 # Per node (alpha, beta): the PIDs of its daemon's processes. keepalived runs a parent
 # and a VRRP child; signals that must reach the VRRP logic go to both.
 declare -A DPIDS
+# The idle footprint's daemon PIDs, by "DAEMON NODE" (see footprint_up).
+declare -A FP_PIDS
 
 # start_daemon NODE: starts the current DAEMON on NODE, logging to $rundir/NODE.log.
 start_daemon() {
@@ -1344,10 +1365,11 @@ proc_stat() {
     echo "$((fields[11] + fields[12])) $((fields[13] + fields[14])) ${rss:-0} ${pss:-0}"
 }
 
-# node_stat NODE: proc_stat summed over the node's daemon processes, plus their count.
-node_stat() {
+# pids_stat PIDS: proc_stat summed over the processes PIDS (one daemon's, on a node),
+# plus their count.
+pids_stat() {
     local pid self=0 children=0 rss=0 pss=0 n=0 a b c d
-    for pid in ${DPIDS[$1]}; do
+    for pid in $1; do
         read -r a b c d < <(proc_stat "$pid") || continue
         self=$((self + a))
         children=$((children + b))
@@ -1358,12 +1380,12 @@ node_stat() {
     echo "$self $children $rss $pss $n"
 }
 
-# footprint SECS: both daemons' idle cost at the current interval: RSS and CPU time
-# over SECS seconds with alpha active, beta standing by and no client traffic.
-footprint() {
-    local secs=$1 tick node s0 c0 s1 c1 rss pss n
-    tick=$(getconf CLK_TCK)
-    rundir=$work/footprint-$DAEMON-${I}ms
+# footprint_up REP: builds a lab for DAEMON and starts it, alpha active and beta
+# standing by; the daemons' PIDs go to FP_PIDS["DAEMON alpha"] and ["DAEMON beta"].
+# The lab stays up (LAB_NAMESPACES gathers every lab's namespaces) until footprint
+# takes them all down.
+footprint_up() {
+    rundir=$work/footprint-$DAEMON-${I}ms-$1
     mkdir -p "$rundir"
     DPIDS=([alpha]="" [beta]="")
     lab_up "$(lab_free_prefix "fb$$-fp$I-$DAEMON")" >"$rundir/lab.log" 2>&1 ||
@@ -1382,32 +1404,56 @@ footprint() {
     ip netns exec "$n2" "$NETPROBE" serve --port "$PORT" --name beta --duration 300s \
         >"$rundir/serve-beta.log" 2>&1 &
     pids+=("$!")
-    if steady; then
+    if ! steady; then
+        say "  footprint $DAEMON ${I}ms #$1: setup failed: $(cat "$rundir/error" 2>/dev/null)"
+        return 1
+    fi
+    FP_PIDS["$DAEMON alpha"]=${DPIDS[alpha]}
+    FP_PIDS["$DAEMON beta"]=${DPIDS[beta]}
+}
+
+# footprint SECS REP: the daemons' idle cost at the current interval, all of them
+# at once, each in its own lab: RSS and CPU time over the same SECS seconds with
+# alpha active, beta standing by and no client traffic. Measured together, the
+# daemons share whatever else the host does meanwhile, which measured one after
+# the other moved either by a third between runs.
+footprint() {
+    local secs=$1 rep=$2 tick node key s0 c0 s1 c1 rss pss n measured=()
+    local -A before=()
+    tick=$(getconf CLK_TCK)
+    FP_PIDS=()
+    for DAEMON in $DAEMONS; do
+        footprint_up "$rep" && measured+=("$DAEMON")
+    done
+    if [ "${#measured[@]}" -gt 0 ]; then
         sleep 1
-        declare -A before
-        for node in alpha beta; do
-            before[$node]=$(node_stat "$node")
+        for DAEMON in "${measured[@]}"; do
+            for node in alpha beta; do
+                before["$DAEMON $node"]=$(pids_stat "${FP_PIDS["$DAEMON $node"]}")
+            done
         done
         sleep "$secs"
-        for node in alpha beta; do
-            read -r s0 c0 _ <<<"${before[$node]}"
-            read -r s1 c1 rss pss n < <(node_stat "$node")
-            jq -n -c --arg daemon "$DAEMON" --argjson interval "$I" --arg node "$node" \
-                --arg role "$([ "$node" = alpha ] && echo active || echo standby)" \
-                --argjson secs "$secs" --argjson procs "$n" --argjson rss "$rss" \
-                --argjson pss "$pss" \
-                --argjson self "$(((s1 - s0) * 1000 / tick))" \
-                --argjson children "$(((c1 - c0) * 1000 / tick))" '
-                {daemon: $daemon, interval_ms: $interval, node: $node, role: $role,
-                 seconds: $secs, processes: $procs, vmrss_kib: $rss, pss_kib: $pss,
-                 cpu_ms_self: $self, cpu_ms_children: $children,
-                 cpu_ms_per_s: (($self + $children) / $secs)}' >>"$work/footprint.jsonl"
+        for DAEMON in "${measured[@]}"; do
+            for node in alpha beta; do
+                key="$DAEMON $node"
+                read -r s0 c0 _ <<<"${before[$key]}"
+                read -r s1 c1 rss pss n < <(pids_stat "${FP_PIDS[$key]}")
+                jq -n -c --arg daemon "$DAEMON" --argjson interval "$I" --arg node "$node" \
+                    --arg role "$([ "$node" = alpha ] && echo active || echo standby)" \
+                    --argjson rep "$rep" \
+                    --argjson secs "$secs" --argjson procs "$n" --argjson rss "$rss" \
+                    --argjson pss "$pss" \
+                    --argjson self "$(((s1 - s0) * 1000 / tick))" \
+                    --argjson children "$(((c1 - c0) * 1000 / tick))" '
+                    {daemon: $daemon, interval_ms: $interval, node: $node, role: $role,
+                     rep: $rep, seconds: $secs, processes: $procs, vmrss_kib: $rss,
+                     pss_kib: $pss, cpu_ms_self: $self, cpu_ms_children: $children,
+                     cpu_ms_per_s: (($self + $children) / $secs)}' >>"$work/footprint.jsonl"
+            done
+            say "  footprint $DAEMON ${I}ms #$rep: $(jq -r --arg d "$DAEMON" --argjson i "$I" --argjson r "$rep" \
+                'select(.daemon == $d and .interval_ms == $i and .rep == $r) | "\(.node) \(.vmrss_kib) KiB, \(.cpu_ms_self)+\(.cpu_ms_children) ms CPU"' \
+                "$work/footprint.jsonl" | paste -sd ';' -)"
         done
-        say "  footprint $DAEMON ${I}ms: $(jq -r --arg d "$DAEMON" --argjson i "$I" \
-            'select(.daemon == $d and .interval_ms == $i) | "\(.node) \(.vmrss_kib) KiB, \(.cpu_ms_self)+\(.cpu_ms_children) ms CPU"' \
-            "$work/footprint.jsonl" | paste -sd ';' -)"
-    else
-        say "  footprint $DAEMON ${I}ms: setup failed: $(cat "$rundir/error" 2>/dev/null)"
     fi
     if [ "${#pids[@]}" -gt 0 ]; then
         kill -KILL "${pids[@]}" 2>/dev/null
@@ -1457,8 +1503,8 @@ if [ "$FOOTPRINT" = 1 ]; then
         read -r interval secs <<<"$spec"
         [ "$secs" -gt 0 ] || continue
         set_timing "$interval"
-        for DAEMON in $DAEMONS; do
-            footprint "$secs"
+        for rep in $(seq 1 "$FOOTPRINT_REPS"); do
+            footprint "$secs" "$rep"
         done
     done
 fi
@@ -1479,6 +1525,11 @@ done
 [ "$DAEMONS" != "failoverd keepalived" ] && command_line+=" DAEMONS=\"$DAEMONS\""
 [ "$FAST" != 1 ] && command_line+=" FAST=$FAST"
 [ "$FOOTPRINT" != 1 ] && command_line+=" FOOTPRINT=$FOOTPRINT"
+if [ "$FOOTPRINT" = 1 ]; then
+    [ "$FOOTPRINT_SECS" != 20 ] && command_line+=" FOOTPRINT_SECS=$FOOTPRINT_SECS"
+    [ "$FOOTPRINT_FAST_SECS" != 10 ] && command_line+=" FOOTPRINT_FAST_SECS=$FOOTPRINT_FAST_SECS"
+    [ "$FOOTPRINT_REPS" != 3 ] && command_line+=" FOOTPRINT_REPS=$FOOTPRINT_REPS"
+fi
 [ "$FO_REALTIME" != 1 ] && command_line+=" FO_REALTIME=$FO_REALTIME"
 [ "$KA_REALTIME" != 0 ] && command_line+=" KA_REALTIME=$KA_REALTIME"
 command_line+=" sudo bench/failover.sh"
