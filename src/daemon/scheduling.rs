@@ -14,7 +14,7 @@
 //! at normal priority too, only less steadily on a starved host.
 
 use std::io;
-use std::sync::{Mutex, PoisonError, mpsc};
+use std::sync::{Mutex, PoisonError, TryLockError, mpsc};
 
 use tracing::{debug, info, warn};
 
@@ -31,16 +31,36 @@ pub struct Standing {
     status: SchedulingStatus,
     /// The thread that releases start-up's pages, and its answers; started with
     /// the first `apply`.
-    releaser: Option<(Worker<()>, mpsc::Receiver<Released>)>,
+    releaser: Option<(Worker<()>, Answers)>,
+    /// A change of the memory lock that met a release under way, made at the next
+    /// status tick.
+    pending_lock: Option<bool>,
+    /// The changes of the memory lock made so far: an answer from a release that
+    /// ran before the last one says nothing of the memory now.
+    lock_changes: u64,
 }
 
-/// Whether mlockall is in effect: what a release must work around, even when the
-/// status says the memory is partly unlocked after a range was not locked again.
+/// What the releasing thread found, each with the number of changes of the memory
+/// lock made before it ran.
+type Answers = mpsc::Receiver<(u64, Released)>;
+
+/// The memory lock as the last mlockall or munlockall left it.
+struct MemoryLock {
+    /// Whether mlockall is in effect: what a release must work around, even when
+    /// the status says the memory is partly unlocked after a range was not locked
+    /// again.
+    locked: bool,
+    changes: u64,
+}
+
 /// Held for the whole of a release and of a change of the lock, which keeps the
 /// two apart: a munlockall in the middle of a release, which unlocks and locks
 /// again range by range, would leave the ranges after it locked, and a release
 /// told the memory was locked when it no longer is would lock them too.
-static MEMORY_LOCKED: Mutex<bool> = Mutex::new(false);
+static MEMORY: Mutex<MemoryLock> = Mutex::new(MemoryLock {
+    locked: false,
+    changes: 0,
+});
 
 impl Standing {
     /// Applies `wanted` to the calling thread and the process. A reload that leaves
@@ -91,11 +111,15 @@ impl Standing {
 
     /// Takes what the releasing thread found, if it has finished: logs it, and
     /// says in the status when part of the memory could not be locked again.
+    /// A change of the memory lock that had to wait for a release is made here.
     pub fn poll_released(&mut self) {
+        if let Some(on) = self.pending_lock {
+            self.set_lock(on);
+        }
         let Some((_, answers)) = &self.releaser else {
             return;
         };
-        while let Ok(released) = answers.try_recv() {
+        while let Ok((changes, released)) = answers.try_recv() {
             debug!(
                 "released {} KiB of read-only pages and locked {} KiB of a running node's \
                  code in {:?}",
@@ -105,6 +129,8 @@ impl Standing {
             );
             match released.error {
                 None => {}
+                // A change of the lock since has locked or unlocked every range.
+                Some(ReleaseError::Relock { .. }) if changes != self.lock_changes => {}
                 Some(err @ ReleaseError::Relock { .. }) => {
                     let why =
                         format!("partly unlocked after start-up's pages were released: {err}");
@@ -127,8 +153,12 @@ impl Standing {
         match Worker::spawn("failoverd-release", 1, move |()| {
             // The lock as it is now, not as it was when the release was asked for:
             // a reload may have changed it meanwhile.
-            let locked = MEMORY_LOCKED.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = answer.send(release(*locked));
+            // The guard is held until the release is done, so that no change of
+            // the lock lands between a range unlocked and the same range locked
+            // again.
+            let memory = MEMORY.lock().unwrap_or_else(PoisonError::into_inner);
+            let released = release(memory.locked);
+            let _ = answer.send((memory.changes, released));
         }) {
             Ok(releaser) => self.releaser = Some((releaser, answers)),
             Err(err) => {
@@ -185,8 +215,22 @@ impl Standing {
     }
 
     fn set_lock(&mut self, on: bool) {
+        // Never wait for a release under way: its thread walks the loaded objects
+        // under the loader's lock, which a thread at normal priority may hold.
+        let mut memory = match MEMORY.try_lock() {
+            Ok(memory) => memory,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.pending_lock = Some(on);
+                return;
+            }
+        };
+        self.pending_lock = None;
+        let done = lock(&mut memory, on);
+        self.lock_changes = memory.changes;
+        drop(memory);
         let status = &mut self.status;
-        match lock(on) {
+        match done {
             Ok(()) if on => {
                 status.memory_locked = true;
                 status.memory_off = None;
@@ -309,10 +353,9 @@ fn set_policy(tid: libc::pid_t, priority: u8) -> io::Result<()> {
 /// Locks what is mapped now as each page is touched (MCL_ONFAULT: the resident size
 /// stays what the daemon uses rather than its whole binary), or unlocks it all.
 /// Mappings made later (a thread started after, a heap grown) are not locked: the
-/// heartbeat path allocates nothing once running. Waits for a release under way
-/// (most of a millisecond; only a reload that changes `lock_memory` can meet one).
-fn lock(on: bool) -> io::Result<()> {
-    let mut locked = MEMORY_LOCKED.lock().unwrap_or_else(PoisonError::into_inner);
+/// heartbeat path allocates nothing once running. `memory` records it.
+fn lock(memory: &mut MemoryLock, on: bool) -> io::Result<()> {
+    memory.changes += 1;
     // SAFETY: neither call takes a pointer; both only change how pages are kept.
     let done = unsafe {
         if on {
@@ -322,13 +365,13 @@ fn lock(on: bool) -> io::Result<()> {
         }
     };
     if done == 0 {
-        *locked = on;
+        memory.locked = on;
         return Ok(());
     }
     let err = io::Error::last_os_error();
     // A refused mlockall leaves nothing locked that a release could count on.
     if on {
-        *locked = false;
+        memory.locked = false;
     }
     Err(err)
 }
@@ -379,10 +422,21 @@ fn memlock_limit() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
+
+    /// The tests that change the memory lock, which is the process's, one at a
+    /// time: one holding it for a release would defer another's change.
+    static MEMORY_TESTS: Mutex<()> = Mutex::new(());
+
+    fn memory_tests() -> std::sync::MutexGuard<'static, ()> {
+        MEMORY_TESTS.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 
     #[test]
     fn turned_off_says_so_and_why() {
+        let _one = memory_tests();
         let mut standing = Standing::default();
         standing.apply(&Scheduling {
             realtime_priority: 0,
@@ -410,26 +464,38 @@ mod tests {
         standing.releaser = Some((idle, answers));
         let refused = || io::Error::from_raw_os_error(libc::ENOMEM);
         answer
-            .send(Released {
-                error: Some(ReleaseError::LockHot {
-                    len: 4096,
-                    source: refused(),
-                }),
-                ..Released::default()
-            })
+            .send((
+                0,
+                Released {
+                    error: Some(ReleaseError::LockHot {
+                        len: 4096,
+                        source: refused(),
+                    }),
+                    ..Released::default()
+                },
+            ))
             .unwrap();
         standing.poll_released();
         assert!(standing.status().memory_locked);
-        answer
-            .send(Released {
-                error: Some(ReleaseError::Relock {
-                    start: 0x1000,
-                    end: 0x2000,
-                    source: refused(),
-                }),
-                ..Released::default()
-            })
-            .unwrap();
+        let relock = |changes| {
+            (
+                changes,
+                Released {
+                    error: Some(ReleaseError::Relock {
+                        start: 0x1000,
+                        end: 0x2000,
+                        source: refused(),
+                    }),
+                    ..Released::default()
+                },
+            )
+        };
+        // From a release that ran before the lock last changed: stale.
+        standing.lock_changes = 1;
+        answer.send(relock(0)).unwrap();
+        standing.poll_released();
+        assert!(standing.status().memory_locked);
+        answer.send(relock(1)).unwrap();
         standing.poll_released();
         assert!(!standing.status().memory_locked);
         let why = standing.status().memory_off.as_deref().unwrap();
@@ -439,27 +505,44 @@ mod tests {
         );
     }
 
-    /// A reload that turns `lock_memory` off while a release waits must not have
-    /// the release lock its ranges again: it reads the lock as it is when it runs.
+    /// A reload that turns `lock_memory` off while a release runs neither waits
+    /// for it on the heartbeat thread nor lands in the middle of it: the change is
+    /// made at the first status tick after the release is done.
     #[test]
-    fn a_release_sees_the_memory_lock_as_it_is_when_it_runs() {
+    fn a_change_of_the_memory_lock_waits_for_a_release_under_way_off_the_loop() {
+        let _one = memory_tests();
+        let wait = Duration::from_secs(10);
         let mut standing = Standing::default();
-        // Says in `hot` whether it was told the memory is locked.
-        standing.start_releaser_with(|locked| Released {
-            hot: usize::from(locked),
-            ..Released::default()
+        let (started, has_started) = mpsc::channel();
+        let (open, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        standing.start_releaser_with(move |_| {
+            let _ = started.send(());
+            let _ = gate.lock().map(|gate| gate.recv_timeout(wait));
+            Released::default()
         });
-        let (_, answers) = standing.releaser.as_ref().expect("a releasing thread");
-        // Asked for while the memory is locked, and run after the lock went off.
-        let mut changing = MEMORY_LOCKED.lock().unwrap_or_else(PoisonError::into_inner);
-        *changing = true;
         standing.release();
-        *changing = false;
-        drop(changing);
-        let released = answers
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("the release answers");
-        assert_eq!(released.hot, 0, "the release was told the memory is locked");
+        has_started.recv_timeout(wait).expect("the release started");
+        standing.set_lock(false);
+        assert_eq!(
+            standing.pending_lock,
+            Some(false),
+            "changed during a release"
+        );
+        open.send(()).expect("the release waits");
+        let deadline = Instant::now() + wait;
+        while standing.pending_lock.is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            standing.poll_released();
+        }
+        assert_eq!(
+            standing.pending_lock, None,
+            "never changed after the release"
+        );
+        assert_eq!(
+            standing.status().memory_off.as_deref(),
+            Some("turned off ([scheduling] lock_memory = false)")
+        );
     }
 
     #[test]
