@@ -451,17 +451,17 @@ render() {
         "",
         "CPU: time used over the idle period, per second; \"checks\" is the CPU of reaped child processes (keepalived runs `ping` as its gateway check, failoverd pings from its own raw socket). keepalived is two processes (parent and VRRP child): RSS is their sum, PSS shares their common pages out.\(if $ka_paths == 2 then " keepalived runs two VRRP instances, one per link." else "" end) Scheduling: failoverd \(.settings.failoverd_scheduling // "defaults"); keepalived \(.settings.keepalived_scheduling // "defaults").",
         "",
-        (if any(.footprint[]; .rep != null) then
-            "Both daemons ran at the same time, each in its own lab, over the same seconds, \(.footprint | map(.rep) | max) times: the ratio is the CPU of failoverd over that of keepalived with its checks, measured together in each run; the cells give median [min–max] over the runs.",
+        (if any(.footprint[]; .rep != null) and ([.footprint[].daemon] | unique | length) == 2 then
+            "Both daemons ran at the same time, each in its own lab, over the same seconds, up to \(.footprint | map(.rep) | max) times: the ratio is the CPU of failoverd over that of keepalived with its checks, measured together in each run; the cells give median [min–max] over the runs, and runs counts those in which both were measured (a daemon whose lab did not settle sits that run out). CPU time: \(.settings.footprint_cpu // "in clock ticks (10 ms)").",
             "",
-            "| interval | node | failoverd CPU ms/s | keepalived CPU ms/s, with checks | ratio | failoverd VmRSS KiB | keepalived VmRSS KiB |",
-            "|---|---|---|---|---|---|---|",
+            "| interval | node | failoverd CPU ms/s | keepalived CPU ms/s, with checks | ratio | runs | failoverd VmRSS KiB | keepalived VmRSS KiB |",
+            "|---|---|---|---|---|---|---|---|",
             (.footprint | group_by([.interval_ms, .node])[] as $cell
                 | ($cell | map(select(.daemon == "failoverd"))) as $fo
                 | ($cell | map(select(.daemon == "keepalived"))) as $ka
                 | [$fo[] as $a | $ka[] | select(.rep == $a.rep and .cpu_ms_per_s > 0) | $a.cpu_ms_per_s / .cpu_ms_per_s] as $ratios
                 | def cell(xs; fmt): if (xs | length) == 0 then "–" else "\(median(xs) | fmt) [\(xs | min | fmt)–\(xs | max | fmt)]" end;
-                "| \($cell[0].interval_ms) ms | \($cell[0].node) (\($cell[0].role)) | \(cell($fo | map(.cpu_ms_per_s); f)) | \(cell($ka | map(.cpu_ms_per_s); f)) | \(cell($ratios; r2)) | \(cell($fo | map(.vmrss_kib); i)) | \(cell($ka | map(.vmrss_kib); i)) |"),
+                "| \($cell[0].interval_ms) ms | \($cell[0].node) (\($cell[0].role)) | \(cell($fo | map(.cpu_ms_per_s); f)) | \(cell($ka | map(.cpu_ms_per_s); f)) | \(cell($ratios; r2)) | \($ratios | length) | \(cell($fo | map(.vmrss_kib); i)) | \(cell($ka | map(.vmrss_kib); i)) |"),
             "",
             "Every run:",
             ""
@@ -1354,15 +1354,26 @@ run_one() {
 
 # --- footprint ---------------------------------------------------------------------
 
-# proc_stat PID: "cpu_self_ticks cpu_children_ticks rss_kib pss_kib" of one process.
+CLK_TCK=$(getconf CLK_TCK)
+
+# proc_stat PID: "cpu_self_us cpu_children_us rss_kib pss_kib" of one process. Its
+# own CPU time is the sum of its threads' run time, which the kernel keeps in
+# nanoseconds (schedstat; a thread that ends takes its time with it, and the
+# daemons' threads live as long as they do): /proc/PID/stat counts in clock ticks of
+# 10 ms, a handful a cell at 100 ms. Its reaped children's (keepalived's checks)
+# exists in ticks only.
 proc_stat() {
-    local pid=$1 stat fields rss pss
+    local pid=$1 stat fields rss pss task run self=0
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
     # Fields after "(comm) ": state is field 3, so field N is fields[N-3].
     read -r -a fields <<<"${stat##*) }"
+    for task in /proc/"$pid"/task/*/schedstat; do
+        { read -r run _ <"$task"; } 2>/dev/null || continue
+        self=$((self + run / 1000))
+    done
     rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
     pss=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null)
-    echo "$((fields[11] + fields[12])) $((fields[13] + fields[14])) ${rss:-0} ${pss:-0}"
+    echo "$self $(((fields[13] + fields[14]) * 1000000 / CLK_TCK)) ${rss:-0} ${pss:-0}"
 }
 
 # pids_stat PIDS: proc_stat summed over the processes PIDS (one daemon's, on a node),
@@ -1415,12 +1426,11 @@ footprint_up() {
 # footprint SECS REP: the daemons' idle cost at the current interval, all of them
 # at once, each in its own lab: RSS and CPU time over the same SECS seconds with
 # alpha active, beta standing by and no client traffic. Measured together, the
-# daemons share whatever else the host does meanwhile, which measured one after
-# the other moved either by a third between runs.
+# daemons share whatever else the host does meanwhile; measured one after the
+# other, minutes apart, the same daemon's figure moved by up to three quarters between runs.
 footprint() {
-    local secs=$1 rep=$2 tick node key s0 c0 s1 c1 rss pss n measured=()
-    local -A before=()
-    tick=$(getconf CLK_TCK)
+    local secs=$1 rep=$2 node key s0 c0 s1 c1 rss pss n measured=()
+    local -A before=() after=()
     FP_PIDS=()
     for DAEMON in $DAEMONS; do
         footprint_up "$rep" && measured+=("$DAEMON")
@@ -1433,25 +1443,31 @@ footprint() {
             done
         done
         sleep "$secs"
+        # Every reading first, then the records: each daemon's window as long as
+        # the others'.
+        for key in "${!before[@]}"; do
+            after[$key]=$(pids_stat "${FP_PIDS[$key]}")
+        done
         for DAEMON in "${measured[@]}"; do
             for node in alpha beta; do
                 key="$DAEMON $node"
                 read -r s0 c0 _ <<<"${before[$key]}"
-                read -r s1 c1 rss pss n < <(pids_stat "${FP_PIDS[$key]}")
+                read -r s1 c1 rss pss n <<<"${after[$key]}"
                 jq -n -c --arg daemon "$DAEMON" --argjson interval "$I" --arg node "$node" \
                     --arg role "$([ "$node" = alpha ] && echo active || echo standby)" \
                     --argjson rep "$rep" \
                     --argjson secs "$secs" --argjson procs "$n" --argjson rss "$rss" \
                     --argjson pss "$pss" \
-                    --argjson self "$(((s1 - s0) * 1000 / tick))" \
-                    --argjson children "$(((c1 - c0) * 1000 / tick))" '
-                    {daemon: $daemon, interval_ms: $interval, node: $node, role: $role,
-                     rep: $rep, seconds: $secs, processes: $procs, vmrss_kib: $rss,
-                     pss_kib: $pss, cpu_ms_self: $self, cpu_ms_children: $children,
-                     cpu_ms_per_s: (($self + $children) / $secs)}' >>"$work/footprint.jsonl"
+                    --argjson self_us "$((s1 - s0))" \
+                    --argjson children_us "$((c1 - c0))" '
+                    ($self_us / 1000) as $self | ($children_us / 1000) as $children
+                    | {daemon: $daemon, interval_ms: $interval, node: $node, role: $role,
+                       rep: $rep, seconds: $secs, processes: $procs, vmrss_kib: $rss,
+                       pss_kib: $pss, cpu_ms_self: $self, cpu_ms_children: $children,
+                       cpu_ms_per_s: (($self + $children) / $secs)}' >>"$work/footprint.jsonl"
             done
             say "  footprint $DAEMON ${I}ms #$rep: $(jq -r --arg d "$DAEMON" --argjson i "$I" --argjson r "$rep" \
-                'select(.daemon == $d and .interval_ms == $i and .rep == $r) | "\(.node) \(.vmrss_kib) KiB, \(.cpu_ms_self)+\(.cpu_ms_children) ms CPU"' \
+                'select(.daemon == $d and .interval_ms == $i and .rep == $r) | "\(.node) \(.vmrss_kib) KiB, \(.cpu_ms_self | round)+\(.cpu_ms_children | round) ms CPU"' \
                 "$work/footprint.jsonl" | paste -sd ';' -)"
         done
     fi
@@ -1543,7 +1559,7 @@ jq -n \
     --arg kernel "$(uname -r)" \
     --arg load_before "$load_before" --arg load_after "$load_after" \
     --arg keepalived "$KA_VERSION" \
-    --arg commit "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --arg commit "$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)" \
     --arg command "$command_line" \
     --argjson elapsed "$elapsed_s" \
     --argjson reps "$(for s in $SCENARIOS; do echo "$s $(reps_for "$s")"; done |
@@ -1573,6 +1589,7 @@ jq -n \
                 then "vrrp_rt_priority 10 (the VRRP process at SCHED_RR 10), vrrp_no_swap (memory locked), like failoverd at its defaults"
                 else "defaults, as the Debian package starts it: no vrrp_rt_priority, vrrp_priority or vrrp_no_swap" end),
             announce: "3 GARPs 100 ms apart on takeover, refresh every 60 s",
+            footprint_cpu: "the daemon\u0027s own in nanoseconds (its threads\u0027 run time, schedstat), its checks\u0027 in clock ticks (10 ms)",
             keepalived_paths: (if $ka_paths == 2
                 then "LAN and crossover: one VRRP instance per link in a sync group, the crossover instance with dont_track_primary"
                 else "LAN only: one VRRP instance" end)
