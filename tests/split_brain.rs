@@ -932,25 +932,9 @@ fn start_with_beta_env<'a>(
     lab.serve("n1", "alpha");
     lab.serve("n2", "beta");
     let alpha = start_daemon(lab, "n1", "alpha", &config);
-    let socket = node_socket(lab, "beta");
-    let state = state_dir(lab, "beta");
-    let failoverd = failoverd();
     let mut args: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    args.extend(
-        [
-            failoverd.to_str().expect("UTF-8 path"),
-            "run",
-            "--config",
-            config.to_str().expect("UTF-8 path"),
-            "--node",
-            "beta",
-            "--socket",
-            socket.to_str().expect("UTF-8 path"),
-            "--state-dir",
-            state.to_str().expect("UTF-8 path"),
-        ]
-        .map(String::from),
-    );
+    args.push(failoverd().to_str().expect("UTF-8 path").to_owned());
+    args.extend(run_args(lab, "beta", &config));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let beta = lab.spawn("n2", "/usr/bin/env", &args);
     let cluster = Cluster {

@@ -434,30 +434,18 @@ fn a_node_refused_realtime_says_why_and_runs() {
     lab.serve("n2", "beta");
     let alpha = start_daemon(&lab, "n1", "alpha", &config);
     let failoverd = common::failoverd();
-    let socket = node_socket(&lab, "beta");
-    let state = state_dir(&lab, "beta");
-    let beta = lab.spawn(
-        "n2",
-        "setpriv",
-        &[
-            "--bounding-set=-sys_nice,-ipc_lock",
-            "--",
-            "prlimit",
-            "--rtprio=0",
-            "--memlock=0",
-            "--",
-            failoverd.to_str().expect("UTF-8 path"),
-            "run",
-            "--config",
-            config.to_str().expect("UTF-8 path"),
-            "--node",
-            "beta",
-            "--socket",
-            socket.to_str().expect("UTF-8 path"),
-            "--state-dir",
-            state.to_str().expect("UTF-8 path"),
-        ],
-    );
+    let mut args = vec![
+        "--bounding-set=-sys_nice,-ipc_lock",
+        "--",
+        "prlimit",
+        "--rtprio=0",
+        "--memlock=0",
+        "--",
+        failoverd.to_str().expect("UTF-8 path"),
+    ];
+    let run = run_args(&lab, "beta", &config);
+    args.extend(run.iter().map(String::as_str));
+    let beta = lab.spawn("n2", "setpriv", &args);
     let cluster = Cluster {
         lab: &lab,
         config,
@@ -510,25 +498,10 @@ fn a_settled_node_lets_go_of_start_up_and_locks_its_running_code() {
     lab.serve("n1", "alpha");
     lab.serve("n2", "beta");
     let alpha = start_daemon(&lab, "n1", "alpha", &config);
-    let socket = node_socket(&lab, "beta");
-    let state = state_dir(&lab, "beta");
-    let beta = lab.spawn(
-        "n2",
-        common::failoverd(),
-        &[
-            "run",
-            "--config",
-            config.to_str().expect("UTF-8 path"),
-            "--node",
-            "beta",
-            "--socket",
-            socket.to_str().expect("UTF-8 path"),
-            "--state-dir",
-            state.to_str().expect("UTF-8 path"),
-            "--log-level",
-            "debug",
-        ],
-    );
+    let mut args = run_args(&lab, "beta", &config);
+    args.extend(["--log-level".into(), "debug".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let beta = lab.spawn("n2", common::failoverd(), &args);
     let mut cluster = Cluster {
         lab: &lab,
         config,

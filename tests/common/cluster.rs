@@ -255,6 +255,23 @@ pub fn start_daemon_in(
     lab.spawn(host, failoverd(), &args)
 }
 
+/// The arguments `start_daemon` runs `node` with (`run` and its configuration,
+/// control socket and state directory), for a test that starts it its own way.
+pub fn run_args(lab: &Lab, node: &str, config: &Path) -> Vec<String> {
+    let path = |path: &Path| path.to_str().expect("UTF-8 path").to_owned();
+    vec![
+        "run".into(),
+        "--config".into(),
+        path(config),
+        "--node".into(),
+        node.into(),
+        "--socket".into(),
+        path(&node_socket(lab, node)),
+        "--state-dir".into(),
+        path(&state_dir(lab, node)),
+    ]
+}
+
 /// The state directory `start_daemon` gives `node`.
 pub fn state_dir(lab: &Lab, node: &str) -> PathBuf {
     lab.tmpdir().join(format!("state-{node}"))
