@@ -480,16 +480,16 @@ fn prerm_stops_failoverd_only_on_removal() {
     assert!(guard, "prerm stops failoverd on upgrades too:\n{prerm}");
 }
 
+/// What binutils' `tool` prints for `args`.
+fn binutils(tool: &str, args: &[&str]) -> String {
+    let output = run(tool, args, "apt-get install binutils", |_| {});
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// The address ranges of the sections `names` in the executable at `binary`, from
 /// `readelf -SW`.
 fn sections(binary: &str, names: &[&str]) -> Vec<std::ops::Range<u64>> {
-    let output = run(
-        "readelf",
-        &["-SW", binary],
-        "apt-get install binutils",
-        |_| {},
-    );
-    let listing = String::from_utf8_lossy(&output.stdout);
+    let listing = binutils("readelf", &["-SW", binary]);
     names
         .iter()
         .map(|name| {
@@ -519,13 +519,7 @@ fn sections(binary: &str, names: &[&str]) -> Vec<std::ops::Range<u64>> {
 fn the_code_a_running_node_runs_is_linked_together() {
     let binary = env!("CARGO_BIN_EXE_failoverd");
     let ranges = sections(binary, &[".text.hot", ".text.warm"]);
-    let output = run(
-        "nm",
-        &["--defined-only", binary],
-        "apt-get install binutils",
-        |_| {},
-    );
-    let symbols = String::from_utf8_lossy(&output.stdout);
+    let symbols = binutils("nm", &["--defined-only", binary]);
     let address = |prefix: &str| {
         symbols
             .lines()

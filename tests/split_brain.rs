@@ -928,21 +928,13 @@ fn start_with_beta_env<'a>(
     edit: impl FnOnce(Sample) -> Sample,
     env: &[(&str, &str)],
 ) -> Cluster<'a> {
-    let config = write_config_with(lab, edit);
-    lab.serve("n1", "alpha");
-    lab.serve("n2", "beta");
-    let alpha = start_daemon(lab, "n1", "alpha", &config);
-    let mut args: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    args.push(failoverd().to_str().expect("UTF-8 path").to_owned());
-    args.extend(run_args(lab, "beta", &config));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let beta = lab.spawn("n2", "/usr/bin/env", &args);
-    let cluster = Cluster {
-        lab,
-        config,
-        alpha,
-        beta,
-    };
+    let cluster = Cluster::launch_with_beta(lab, edit, |config| {
+        let mut args: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        args.push(failoverd().to_str().expect("UTF-8 path").to_owned());
+        args.extend(run_args(lab, "beta", config));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        lab.spawn("n2", "/usr/bin/env", &args)
+    });
     cluster.wait_for(
         "alpha active with the VIP on n1 alone, beta standby",
         || vip_on(lab, "n1") && !vip_on(lab, "n2") && lab.log(&cluster.beta).contains("-> standby"),

@@ -429,29 +429,21 @@ impl Drop for Copies {
 fn a_node_refused_realtime_says_why_and_runs() {
     let _one = one_at_a_time();
     let lab = Lab::new();
-    let config = write_config_with(&lab, timing(100, 500));
-    lab.serve("n1", "alpha");
-    lab.serve("n2", "beta");
-    let alpha = start_daemon(&lab, "n1", "alpha", &config);
-    let failoverd = common::failoverd();
-    let mut args = vec![
-        "--bounding-set=-sys_nice,-ipc_lock",
-        "--",
-        "prlimit",
-        "--rtprio=0",
-        "--memlock=0",
-        "--",
-        failoverd.to_str().expect("UTF-8 path"),
-    ];
-    let run = run_args(&lab, "beta", &config);
-    args.extend(run.iter().map(String::as_str));
-    let beta = lab.spawn("n2", "setpriv", &args);
-    let cluster = Cluster {
-        lab: &lab,
-        config,
-        alpha,
-        beta,
-    };
+    let cluster = Cluster::launch_with_beta(&lab, timing(100, 500), |config| {
+        let failoverd = common::failoverd();
+        let mut args = vec![
+            "--bounding-set=-sys_nice,-ipc_lock",
+            "--",
+            "prlimit",
+            "--rtprio=0",
+            "--memlock=0",
+            "--",
+            failoverd.to_str().expect("UTF-8 path"),
+        ];
+        let run = run_args(&lab, "beta", config);
+        args.extend(run.iter().map(String::as_str));
+        lab.spawn("n2", "setpriv", &args)
+    });
     cluster.wait_for("alpha active, beta standby", || {
         vip_on(&lab, "n1") && lab.log(&cluster.beta).contains("-> standby")
     });
@@ -494,20 +486,12 @@ fn releases(log: &str) -> Vec<(u64, u64)> {
 fn a_settled_node_lets_go_of_start_up_and_locks_its_running_code() {
     let _one = one_at_a_time();
     let lab = Lab::new();
-    let config = write_config_with(&lab, timing(100, 500));
-    lab.serve("n1", "alpha");
-    lab.serve("n2", "beta");
-    let alpha = start_daemon(&lab, "n1", "alpha", &config);
-    let mut args = run_args(&lab, "beta", &config);
-    args.extend(["--log-level".into(), "debug".into()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let beta = lab.spawn("n2", common::failoverd(), &args);
-    let mut cluster = Cluster {
-        lab: &lab,
-        config,
-        alpha,
-        beta,
-    };
+    let mut cluster = Cluster::launch_with_beta(&lab, timing(100, 500), |config| {
+        let mut args = run_args(&lab, "beta", config);
+        args.extend(["--log-level".into(), "debug".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        lab.spawn("n2", common::failoverd(), &args)
+    });
     cluster.wait_for("beta standby and its pages released", || {
         !releases(&lab.log(&cluster.beta)).is_empty()
     });

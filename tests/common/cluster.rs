@@ -88,11 +88,21 @@ impl<'a> Cluster<'a> {
     /// Starts a probe responder on each node and both daemons, with the configuration
     /// changed by `edit`, and returns at once.
     pub fn launch_with(lab: &'a Lab, edit: impl FnOnce(Sample) -> Sample) -> Cluster<'a> {
+        Cluster::launch_with_beta(lab, edit, |config| start_daemon(lab, "n2", "beta", config))
+    }
+
+    /// Like `launch_with`, with beta's daemon started by `beta`, given the
+    /// configuration's path: for a test that runs it its own way (see `run_args`).
+    pub fn launch_with_beta(
+        lab: &'a Lab,
+        edit: impl FnOnce(Sample) -> Sample,
+        beta: impl FnOnce(&Path) -> Child,
+    ) -> Cluster<'a> {
         let config = write_config_with(lab, edit);
         lab.serve("n1", "alpha");
         lab.serve("n2", "beta");
         let alpha = start_daemon(lab, "n1", "alpha", &config);
-        let beta = start_daemon(lab, "n2", "beta", &config);
+        let beta = beta(&config);
         Cluster {
             lab,
             config,
