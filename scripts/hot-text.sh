@@ -6,10 +6,14 @@
 # It runs beta of a lab pair (scripts/lab.sh) under callgrind: start-up, then, from
 # the moment the daemon lets go of start-up's pages, a standby at 10 ms, the status
 # over the control socket and the status page, a takeover with hooks, checks, the
-# failback. Every function that part ran goes to .text.hot; the rest of what start-up,
-# a reload and the stop ran goes to .text.warm. Names are written without
-# their hashes, so the file keeps working while the code changes; rerun it when a
-# change moves the loop's code (the footprint in bench/failover.sh shows it).
+# failback. Every function that part ran goes to .text.hot, which the daemon keeps
+# locked in RAM; what only the status page's thread ran goes to .text.page, which
+# it does not; the rest of what start-up, a reload and the stop ran goes to
+# .text.warm. Names are written without what changes from build to build (crate
+# hashes), so the file keeps working while the code changes, and each instance of
+# a generic function by its own type arguments (v0 names, .cargo/config.toml);
+# rerun it when a change moves the loop's code (the footprint in bench/failover.sh
+# shows it).
 #
 # Run as root, after `cargo build --release`; needs valgrind and iproute2.
 # FAILOVERD=/path/to/failoverd profiles another build.
@@ -97,9 +101,13 @@ wait_for "$work/b.log" "released .* of read-only pages"
 callgrind_control --dump=start-up "$beta" >/dev/null
 sleep 8
 on n2 "$FAILOVERD" status --socket "$work/b.sock" >/dev/null
+callgrind_control --dump=running "$beta" >/dev/null
+# The status page's own code, apart: its thread renders the page, and nothing on
+# the heartbeat thread waits for it, so it need not stay in RAM.
 for path in / /status /metrics; do
     on n2 bash -c "exec 3<>/dev/tcp/127.0.0.1/9469; printf 'GET $path HTTP/1.0\r\n\r\n' >&3; cat <&3 >/dev/null"
 done
+callgrind_control --dump=page "$beta" >/dev/null
 kill -KILL "$alpha"
 wait "$alpha" 2>/dev/null || true
 ip -n "$(lab_ns n1)" link set eth0 down
@@ -137,38 +145,57 @@ ran() {
     ' "$@" | sort -rn | cut -d' ' -f2- | sed -E "s/'[0-9]+$//" | awk '!seen[$0]++' |
         { grep -xF -f "$work/symbols" || [ $? -eq 1 ]; }
 }
-# The names as link patterns: without the hash of a legacy name or the crate
-# disambiguators of a v0 one, and only names a linker script reads unquoted.
+# A name without what changes with the build rather than the code: the crate
+# disambiguators of a v0 name (the build names symbols in v0: .cargo/config.toml),
+# the back references that count in characters past them, the hash of a legacy
+# name (a precompiled library's).
+STEM_SED=(-e 's/Cs[0-9A-Za-z]+_/Cs*_/g' -e 's/B[0-9A-Za-z]{0,3}_/B*_/g' -e 's/17h[0-9a-f]{16}E$/17h*/')
+stem() {
+    sed -E "${STEM_SED[@]}"
+}
+# Stems that more than one function of the executable has (two versions of one
+# crate, a legacy name's instances of a generic function): the stem would take
+# them all into the section, those that did not run among them, so these are
+# named in full.
+stem <"$work/symbols" | sort | uniq -d >"$work/shared"
+# The names as link patterns: each by its stem where that names it alone, and
+# only names a linker script reads unquoted.
 patterns() {
-    sed -E -e 's/17h[0-9a-f]{16}E$/17h*/' -e 's/Cs[0-9A-Za-z]+_/Cs*_/g' |
+    sed -E -e 'h' "${STEM_SED[@]}" -e 'G' -e 's/\n/ /' |
+        awk -v shared="$work/shared" '
+            BEGIN { while ((getline line <shared) > 0) many[line] = 1 }
+            { print (($1 in many) ? $2 : $1) }
+        ' |
         { grep -E '^[A-Za-z0-9_.$*]+$' || [ $? -eq 1 ]; } | awk '!seen[$0]++'
 }
-# The dumps: start-up's, the running node's, and the last, from the reload to the
-# exit, which has no number.
+# The dumps: start-up's, the running node's (its standby, then, after the status
+# page's, its takeover and failback), the status page's, and the last, from the
+# reload to the exit, which has no number.
 start_up=("$work"/profile.*.1)
-running=("$work"/profile.*.2)
+running=("$work"/profile.*.2 "$work"/profile.*.4)
+page=("$work"/profile.*.3)
 stop=("$work"/profile.+([0-9]))
-for dump in "${start_up[0]}" "${running[0]}" "${stop[0]}"; do
+for dump in "${start_up[0]}" "${running[@]}" "${page[0]}" "${stop[0]}"; do
     [ -f "$dump" ] || fail "callgrind wrote no $dump"
 done
 ran "${running[@]}" | patterns >"$work/hot"
 # Code valgrind's CPU never takes (SHA extensions), and the threads the runtime
 # starts and ends as it goes, whichever the profile happened to catch.
 cat >>"$work/hot" <<'EOF'
-_ZN4sha2*
-_ZN4hmac*
-_ZN9failoverd6daemon10scheduling*
-_ZN9failoverd6daemon8resident*
-_ZN5tokio7runtime8blocking*
-_ZN3std6thread*
-_ZN3std3sys6thread*
-_RNv*3std6thread*
-_RNv*3std3sys6thread*
-_RNv*3std3sys3pal4unix6thread*
-_RNv*3std3sys3pal4unix14stack_overflow*
+_R*Cs*_4sha2*
+_R*Cs*_4hmac*
+_R*Cs*_9failoverd6daemon10scheduling*
+_R*Cs*_9failoverd6daemon8resident*
+_R*Cs*_5tokio7runtime8blocking*
+_R*Cs*_3std6thread*
+_R*Cs*_3std3sys6thread*
+_R*Cs*_3std3sys3pal4unix6thread*
+_R*Cs*_3std3sys3pal4unix14stack_overflow*
 EOF
 awk '!seen[$0]++' "$work/hot" >"$work/hot.unique"
-ran "${start_up[@]}" "${stop[@]}" | patterns | { grep -vxF -f "$work/hot.unique" || [ $? -eq 1 ]; } >"$work/warm"
+ran "${page[@]}" | patterns | { grep -vxF -f "$work/hot.unique" || [ $? -eq 1 ]; } >"$work/page"
+cat "$work/hot.unique" "$work/page" >"$work/placed"
+ran "${start_up[@]}" "${stop[@]}" | patterns | { grep -vxF -f "$work/placed" || [ $? -eq 1 ]; } >"$work/warm"
 [ "$(wc -l <"$work/hot.unique")" -gt 100 ] || fail "the profile ran too little ($(wc -l <"$work/hot.unique") functions)"
 
 # section NAME FILE [FIRST LAST]: an output section of the patterns in FILE, between
@@ -190,8 +217,9 @@ section() {
     echo "{"
     # The markers by which the daemon finds the section to lock it (src/daemon/resident.rs).
     section .text.hot "$work/hot.unique" .text.failoverd_hot_start .text.failoverd_hot_end
+    section .text.page "$work/page"
     section .text.warm "$work/warm"
     echo "}"
     echo "INSERT BEFORE .text;"
 } >"$OUT"
-echo "[hot-text] $OUT: $(wc -l <"$work/hot.unique") hot patterns, $(wc -l <"$work/warm") start-up patterns"
+echo "[hot-text] $OUT: $(wc -l <"$work/hot.unique") hot patterns, $(wc -l <"$work/page") status page patterns, $(wc -l <"$work/warm") start-up patterns"

@@ -511,60 +511,81 @@ fn sections(binary: &str, names: &[&str]) -> Vec<std::ops::Range<u64>> {
         .collect()
 }
 
-/// The release build links what a running node runs first and what only start-up
-/// runs after it (packaging/hot-text.ld, through build.rs); so does the build under
-/// test, so that a script the linker refuses, or one whose names the code no longer
-/// has, fails here rather than in a release.
+/// The release build links what a running node runs first, the status page's own
+/// code next and what only start-up runs after it (packaging/hot-text.ld, through
+/// build.rs); so does the build under test, so that a script the linker refuses, or
+/// one whose names the code no longer has, fails here rather than in a release. Its
+/// names carry no crate hashes, which differ between this build and a release one,
+/// so finding its functions here also shows that the names hold across builds.
 #[test]
 fn the_code_a_running_node_runs_is_linked_together() {
     let binary = env!("CARGO_BIN_EXE_failoverd");
-    let ranges = sections(binary, &[".text.hot", ".text.warm"]);
-    let symbols = binutils("nm", &["--defined-only", binary]);
-    let address = |prefix: &str| {
+    let ranges = sections(binary, &[".text.hot", ".text.page", ".text.warm"]);
+    let (hot, page, warm) = (&ranges[0], &ranges[1], &ranges[2]);
+    let listing = binutils("nm", &["--defined-only", "--demangle", binary]);
+    // (address, demangled name) of every symbol.
+    let symbols: Vec<(u64, &str)> = listing
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ' ');
+            let address = u64::from_str_radix(fields.next()?, 16).ok()?;
+            Some((address, fields.nth(1)?))
+        })
+        .collect();
+    let address = |function: &str| {
         symbols
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.split_whitespace();
-                let address = fields.next()?;
-                let name = fields.nth(1)?;
-                name.starts_with(prefix)
-                    .then(|| u64::from_str_radix(address, 16).unwrap())
-            })
-            .next()
-            .unwrap_or_else(|| panic!("{binary} has no function {prefix}…"))
+            .iter()
+            .find(|(_, name)| *name == function)
+            .map(|(address, _)| *address)
+            .unwrap_or_else(|| panic!("{binary} has no function {function}"))
     };
     for (function, section, range) in [
+        ("<failoverd::machine::Machine>::handle", ".text.hot", hot),
         (
-            "_ZN9failoverd7machine7Machine6handle17h",
+            "<failoverd::wire::heartbeat::Heartbeat>::parse",
             ".text.hot",
-            &ranges[0],
+            hot,
         ),
         (
-            "_ZN9failoverd4wire9heartbeat9Heartbeat5parse17h",
+            "<failoverd::daemon::receive::Datagrams>::poll_recv",
             ".text.hot",
-            &ranges[0],
+            hot,
         ),
-        (
-            "_ZN9failoverd6daemon7receive9Datagrams9poll_recv17h",
-            ".text.hot",
-            &ranges[0],
-        ),
-        (
-            "_ZN9failoverd6config5files4open17h",
-            ".text.warm",
-            &ranges[1],
-        ),
+        ("failoverd::view::metrics::families", ".text.page", page),
+        ("failoverd::config::files::open", ".text.warm", warm),
     ] {
         let at = address(function);
         assert!(
             range.contains(&at),
-            "{function}… is at {at:#x}, outside {section} ({range:x?})"
+            "{function} is at {at:#x}, outside {section} ({range:x?})"
         );
     }
+    // The instances of one generic function are told apart by their type
+    // arguments: the file's deserializers, which start-up and a reload run, lie
+    // outside the code that stays locked, though the control socket's requests,
+    // deserialized by the same generic functions, lie in it.
+    let deserializers: Vec<(u64, &str)> = symbols
+        .iter()
+        .filter(|(_, name)| name.contains("::deserialize::<") && name.contains("toml::"))
+        .copied()
+        .collect();
+    let in_hot: Vec<&str> = deserializers
+        .iter()
+        .filter(|(at, _)| hot.contains(at))
+        .map(|(_, name)| *name)
+        .collect();
+    assert!(
+        in_hot.is_empty(),
+        "the configuration's deserializers lie in .text.hot: {in_hot:#?}"
+    );
+    assert!(
+        deserializers.iter().any(|(at, _)| warm.contains(at)),
+        "none of the configuration's {} deserializers lies in .text.warm",
+        deserializers.len()
+    );
     // The daemon finds the section to lock by the two functions around it.
-    let hot = &ranges[0];
-    let start = address("_ZN9failoverd6daemon8resident9hot_start17h");
-    let end = address("_ZN9failoverd6daemon8resident7hot_end17h");
+    let start = address("failoverd::daemon::resident::hot_start");
+    let end = address("failoverd::daemon::resident::hot_end");
     assert_eq!(start, hot.start, "hot_start is not the first of .text.hot");
     assert!(
         hot.contains(&end) && hot.end - end <= 64,
