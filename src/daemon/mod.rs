@@ -3,9 +3,10 @@
 //! and carries out the actions. It decides nothing.
 //!
 //! One loop reads the heartbeat links' sockets, in turn, and selects on them
-//! together with the channels that the other sources of input feed (the effect
-//! executor, the control socket, the checks), signals and the machine's next
-//! deadline. The links are read with a budget each and junk is dropped as it is
+//! together with the machine's next deadline and, behind a `gate` that keeps them
+//! from being polled on every heartbeat, the channels that the other sources of
+//! input feed (the effect executor, the control socket, the checks), signals and
+//! the once-a-second ticks. The links are read with a budget each and junk is dropped as it is
 //! read (`receive`), so a flood on one link never delays another's heartbeats.
 //! Slow effects run in the executor, one at a time and in order (but for the few
 //! the machine asks for beside the order), so heartbeats keep flowing while a hook
@@ -25,6 +26,7 @@ pub mod control;
 pub mod deadline;
 pub mod events;
 pub mod executor;
+pub mod gate;
 pub mod gateway;
 pub mod history;
 pub mod hooks;
@@ -47,6 +49,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::{TcpListener, UnixListener};
@@ -297,7 +300,28 @@ pub struct Inputs {
     conflicts: mpsc::Receiver<Sighting>,
     /// The machine's next deadline; see `deadline`.
     deadline: deadline::Deadline,
+    /// Behind which the loop polls its seldom-ready sources; see `gate`.
+    gate: gate::Gate,
 }
+
+/// One item of a source the loop polls behind its gate.
+enum Seldom {
+    Check(checks::Report),
+    Done((EffectId, Outcome)),
+    Probed((u64, Result<Vec<Sighting>, String>)),
+    Conflict(Sighting),
+    Request(Pending),
+    /// Boxed: a configuration is large, and every turn of the loop moves the
+    /// item its sources gave.
+    Loaded(Box<Loaded>),
+    Hangup,
+    Publish,
+    Watchdog,
+    Shutdown,
+}
+
+/// How many sources the loop polls behind its gate (the variants of [`Seldom`]).
+const SELDOM_SOURCES: usize = 10;
 
 /// What the loop needs besides the machine.
 pub struct Shell<H: Host> {
@@ -463,6 +487,7 @@ impl<H: Host> Shell<H> {
             probed,
             conflicts,
             deadline: deadline::Deadline::new().map_err(DaemonError::Deadline)?,
+            gate: gate::Gate::new(),
         };
         Ok((shell, machine, inputs))
     }
@@ -485,6 +510,9 @@ impl<H: Host> Shell<H> {
         let mut publish = tokio::time::interval(Duration::from_secs(1));
         tokio::pin!(shutdown);
         let mut shutdown_requested = false;
+        // The source behind the gate polled first on the next turn: each in turn
+        // goes first, so that none waits while another has items.
+        let mut first = 0;
         loop {
             if !self.perform(&mut machine) {
                 info!("handover complete, exiting");
@@ -512,6 +540,48 @@ impl<H: Host> Shell<H> {
                 error!("cannot arm the heartbeat deadline, exiting: {err}");
                 return;
             }
+            // The heartbeats and the deadline, which wake the loop every interval,
+            // are polled on every turn; everything else only once it has woken
+            // (see `gate`).
+            let checks = &mut self.checks;
+            let seldom = std::future::poll_fn(|cx| {
+                inputs.gate.poll(cx, |cx| {
+                    for k in 0..SELDOM_SOURCES {
+                        let source = (first + k) % SELDOM_SOURCES;
+                        let polled = match source {
+                            0 => checks.poll_recv(cx).map(|r| r.map(Seldom::Check)),
+                            1 => inputs.done.poll_recv(cx).map(|r| r.map(Seldom::Done)),
+                            2 => inputs.probed.poll_recv(cx).map(|r| r.map(Seldom::Probed)),
+                            3 => inputs
+                                .conflicts
+                                .poll_recv(cx)
+                                .map(|r| r.map(Seldom::Conflict)),
+                            4 => inputs
+                                .requests
+                                .poll_recv(cx)
+                                .map(|r| r.map(Seldom::Request)),
+                            5 => inputs
+                                .loaded
+                                .poll_recv(cx)
+                                .map(|r| r.map(|loaded| Seldom::Loaded(Box::new(loaded)))),
+                            6 => match hangup.as_mut() {
+                                Some(h) => h.poll_recv(cx).map(|r| r.map(|()| Seldom::Hangup)),
+                                None => Poll::Pending,
+                            },
+                            7 => publish.poll_tick(cx).map(|_| Some(Seldom::Publish)),
+                            8 => watchdog.poll_tick(cx).map(|_| Some(Seldom::Watchdog)),
+                            _ if shutdown_requested => Poll::Pending,
+                            _ => shutdown.as_mut().poll(cx).map(|()| Some(Seldom::Shutdown)),
+                        };
+                        // A closed channel gives nothing, and never wakes the gate.
+                        if let Poll::Ready(Some(item)) = polled {
+                            first = source + 1;
+                            return Poll::Ready(item);
+                        }
+                    }
+                    Poll::Pending
+                })
+            });
             tokio::select! {
                 Some(received) = inputs.datagrams.recv() => {
                     // What arrived together (a heartbeat on each link) is taken in
@@ -530,61 +600,6 @@ impl<H: Host> Shell<H> {
                         next = if taken < TAKEN_AT_ONCE { inputs.datagrams.try_recv() } else { None };
                     }
                 }
-                Some(report) = self.checks.recv() => {
-                    let now = Instant::now().into_std();
-                    machine.handle(now, Input::Check { index: report.index, run: &report.run });
-                }
-                Some((id, outcome)) = inputs.done.recv() => {
-                    let now = Instant::now().into_std();
-                    machine.handle(now, Input::Done { id, outcome: &outcome });
-                    // A lot of VIPs reports a thousand outcomes at once: taken in
-                    // one wake-up, the release heartbeat that waits on the last
-                    // goes out without a loop turn per outcome before it.
-                    while let Ok((id, outcome)) = inputs.done.try_recv() {
-                        machine.handle(now, Input::Done { id, outcome: &outcome });
-                    }
-                }
-                Some((id, result)) = inputs.probed.recv() => {
-                    let now = Instant::now().into_std();
-                    machine.handle(now, Input::Probed { id, result: &result });
-                }
-                Some(sighting) = inputs.conflicts.recv() => {
-                    let now = Instant::now().into_std();
-                    machine.handle(now, Input::Conflict(sighting));
-                }
-                Some(pending) = inputs.requests.recv() => self.answer(&mut machine, pending),
-                Some(loaded) = inputs.loaded.recv() => {
-                    let _ = self.finish_reload(&mut machine, loaded);
-                }
-                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => {
-                    info!("SIGHUP: reloading the configuration");
-                    // The outcome is logged; there is nobody to answer.
-                    self.begin_reload(None);
-                }
-                _ = publish.tick() => {
-                    inputs.datagrams.learn_drops();
-                    self.report_drops();
-                    self.look(&machine);
-                    self.publish(&machine);
-                    self.scheduling.poll_released();
-                    if self.release_due && machine.role() != Role::Starting && machine.reconciled() {
-                        self.release_due = false;
-                        self.scheduling.release();
-                    }
-                }
-                _ = watchdog.tick() => {
-                    if let Some(systemd) = &self.systemd {
-                        systemd.watchdog();
-                    }
-                }
-                () = &mut shutdown, if !shutdown_requested => {
-                    shutdown_requested = true;
-                    info!("shutdown requested: handing over");
-                    if let Some(systemd) = &self.systemd {
-                        systemd.stopping();
-                    }
-                    machine.handle(Instant::now().into_std(), Input::Shutdown);
-                }
                 fired = inputs.deadline.fired() => {
                     // Only a runtime going away fails a wait on a descriptor: without
                     // timeouts the machine would neither beat nor judge, so stop,
@@ -596,6 +611,66 @@ impl<H: Host> Shell<H> {
                     // Read the clock on waking rather than trusting the deadline.
                     machine.handle_timeout(Instant::now().into_std());
                 }
+                item = seldom => match item {
+                    Seldom::Check(report) => {
+                        let now = Instant::now().into_std();
+                        machine.handle(now, Input::Check { index: report.index, run: &report.run });
+                    }
+                    Seldom::Done((id, outcome)) => {
+                        let now = Instant::now().into_std();
+                        machine.handle(now, Input::Done { id, outcome: &outcome });
+                        // A lot of VIPs reports a thousand outcomes at once: taken in
+                        // one wake-up, the release heartbeat that waits on the last
+                        // goes out without a loop turn per outcome before it.
+                        while let Ok((id, outcome)) = inputs.done.try_recv() {
+                            machine.handle(now, Input::Done { id, outcome: &outcome });
+                        }
+                    }
+                    Seldom::Probed((id, result)) => {
+                        let now = Instant::now().into_std();
+                        machine.handle(now, Input::Probed { id, result: &result });
+                    }
+                    Seldom::Conflict(sighting) => {
+                        let now = Instant::now().into_std();
+                        machine.handle(now, Input::Conflict(sighting));
+                    }
+                    Seldom::Request(pending) => self.answer(&mut machine, pending),
+                    Seldom::Loaded(loaded) => {
+                        let _ = self.finish_reload(&mut machine, *loaded);
+                        // A new set of checks reports on a new channel, which must be
+                        // polled once to hold the gate's waker.
+                        inputs.gate.open();
+                    }
+                    Seldom::Hangup => {
+                        info!("SIGHUP: reloading the configuration");
+                        // The outcome is logged; there is nobody to answer.
+                        self.begin_reload(None);
+                    }
+                    Seldom::Publish => {
+                        inputs.datagrams.learn_drops();
+                        self.report_drops();
+                        self.look(&machine);
+                        self.publish(&machine);
+                        self.scheduling.poll_released();
+                        if self.release_due && machine.role() != Role::Starting && machine.reconciled() {
+                            self.release_due = false;
+                            self.scheduling.release();
+                        }
+                    }
+                    Seldom::Watchdog => {
+                        if let Some(systemd) = &self.systemd {
+                            systemd.watchdog();
+                        }
+                    }
+                    Seldom::Shutdown => {
+                        shutdown_requested = true;
+                        info!("shutdown requested: handing over");
+                        if let Some(systemd) = &self.systemd {
+                            systemd.stopping();
+                        }
+                        machine.handle(Instant::now().into_std(), Input::Shutdown);
+                    }
+                },
             }
         }
     }

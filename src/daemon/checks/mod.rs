@@ -145,6 +145,15 @@ impl Checks {
         self.results.recv().await
     }
 
+    /// The next run of the current checks, if one is there; else `cx` is woken
+    /// when one is (or when a new set of checks replaced the channel).
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Report>> {
+        self.results.poll_recv(cx)
+    }
+
     fn order(&self, order: Order) {
         let sent = self.orders.as_ref().is_some_and(|o| o.send(order).is_ok());
         if !sent {
