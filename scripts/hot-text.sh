@@ -153,20 +153,15 @@ STEM_SED=(-e 's/Cs[0-9A-Za-z]+_/Cs*_/g' -e 's/B[0-9A-Za-z]{0,3}_/B*_/g' -e 's/17
 stem() {
     sed -E "${STEM_SED[@]}"
 }
-# Stems that more than one function of the executable has (two versions of one
-# crate, a legacy name's instances of a generic function): the stem would take
-# them all into the section, those that did not run among them, so these are
-# named in full.
-stem <"$work/symbols" | sort | uniq -d >"$work/shared"
-# The names as link patterns: each by its stem where that names it alone, and
-# only names a linker script reads unquoted.
+# The names as link patterns, by their stems, and only names a linker script reads
+# unquoted. A stem may name more than one function: the same generic function
+# instantiated with the same types in both of the package's crates (the library
+# and the executable are both `failoverd`, told apart by their hashes alone), or
+# a crate linked in two versions; the pattern takes them all, which costs a copy
+# of a small function now and then, where naming them in full would tie the file
+# to one build's hashes.
 patterns() {
-    sed -E -e 'h' "${STEM_SED[@]}" -e 'G' -e 's/\n/ /' |
-        awk -v shared="$work/shared" '
-            BEGIN { while ((getline line <shared) > 0) many[line] = 1 }
-            { print (($1 in many) ? $2 : $1) }
-        ' |
-        { grep -E '^[A-Za-z0-9_.$*]+$' || [ $? -eq 1 ]; } | awk '!seen[$0]++'
+    stem | { grep -E '^[A-Za-z0-9_.$*]+$' || [ $? -eq 1 ]; } | awk '!seen[$0]++'
 }
 # The dumps: start-up's, the running node's (its standby, then, after the status
 # page's, its takeover and failback), the status page's, and the last, from the
@@ -180,17 +175,19 @@ for dump in "${start_up[0]}" "${running[@]}" "${page[0]}" "${stop[0]}"; do
 done
 ran "${running[@]}" | patterns >"$work/hot"
 # Code valgrind's CPU never takes (SHA extensions), and the threads the runtime
-# starts and ends as it goes, whichever the profile happened to catch.
+# starts and ends as it goes, whichever the profile happened to catch: their
+# functions and closures (`_RN`), not every instance of a generic function (`_RI`)
+# that mentions them.
 cat >>"$work/hot" <<'EOF'
 _R*Cs*_4sha2*
 _R*Cs*_4hmac*
-_R*Cs*_9failoverd6daemon10scheduling*
-_R*Cs*_9failoverd6daemon8resident*
-_R*Cs*_5tokio7runtime8blocking*
-_R*Cs*_3std6thread*
-_R*Cs*_3std3sys6thread*
-_R*Cs*_3std3sys3pal4unix6thread*
-_R*Cs*_3std3sys3pal4unix14stack_overflow*
+_RN*Cs*_9failoverd6daemon10scheduling*
+_RN*Cs*_9failoverd6daemon8resident*
+_RN*Cs*_5tokio7runtime8blocking*
+_RN*Cs*_3std6thread*
+_RN*Cs*_3std3sys6thread*
+_RN*Cs*_3std3sys3pal4unix6thread*
+_RN*Cs*_3std3sys3pal4unix14stack_overflow*
 EOF
 awk '!seen[$0]++' "$work/hot" >"$work/hot.unique"
 ran "${page[@]}" | patterns | { grep -vxF -f "$work/hot.unique" || [ $? -eq 1 ]; } >"$work/page"

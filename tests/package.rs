@@ -511,6 +511,53 @@ fn sections(binary: &str, names: &[&str]) -> Vec<std::ops::Range<u64>> {
         .collect()
 }
 
+/// packaging/hot-text.ld names functions without what changes from one build of the
+/// same code to the next (a crate disambiguator `Cs<hash>_` in a v0 name, the hash
+/// `17h<hash>E` of a legacy one): a name with one would place its function in one
+/// build and in no other, with nothing to say so.
+#[test]
+fn the_order_of_the_code_names_no_build_s_hash() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/hot-text.ld");
+    let script = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let hashed: Vec<&str> = script
+        .lines()
+        .filter(|line| has_crate_hash(line) || has_legacy_hash(line))
+        .collect();
+    assert!(
+        hashed.is_empty(),
+        "{path} names {} functions with a build's hash in them (scripts/hot-text.sh \
+         writes stems), among them:\n{}",
+        hashed.len(),
+        hashed
+            .iter()
+            .take(5)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        script.contains("Cs*_9failoverd"),
+        "{path} names none of failoverd's functions"
+    );
+}
+
+/// Whether `text` holds `Cs`, base-62 digits and `_`: a v0 crate disambiguator.
+fn has_crate_hash(text: &str) -> bool {
+    text.match_indices("Cs").any(|(at, _)| {
+        let rest = &text[at + 2..];
+        let digits = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        digits > 0 && rest.as_bytes().get(digits) == Some(&b'_')
+    })
+}
+
+/// Whether `text` holds `17h`, sixteen hex digits and `E`: a legacy name's hash.
+fn has_legacy_hash(text: &str) -> bool {
+    text.match_indices("17h").any(|(at, _)| {
+        let rest = &text.as_bytes()[at + 3..];
+        rest.len() > 16 && rest[..16].iter().all(u8::is_ascii_hexdigit) && rest[16] == b'E'
+    })
+}
+
 /// The release build links what a running node runs first, the status page's own
 /// code next and what only start-up runs after it (packaging/hot-text.ld, through
 /// build.rs); so does the build under test, so that a script the linker refuses, or

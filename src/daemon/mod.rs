@@ -320,8 +320,37 @@ enum Seldom {
     Shutdown,
 }
 
-/// How many sources the loop polls behind its gate (the variants of [`Seldom`]).
-const SELDOM_SOURCES: usize = 10;
+/// The sources the loop polls behind its gate, each giving a [`Seldom`].
+#[derive(Clone, Copy)]
+enum Source {
+    Checks,
+    Done,
+    Probed,
+    Conflicts,
+    Requests,
+    Loaded,
+    Hangup,
+    Publish,
+    Watchdog,
+    Shutdown,
+}
+
+impl Source {
+    /// Every source, in the order the loop takes them. The loop's `match` names
+    /// each variant, so a new one is polled once it is listed here.
+    const ALL: [Source; 10] = [
+        Source::Checks,
+        Source::Done,
+        Source::Probed,
+        Source::Conflicts,
+        Source::Requests,
+        Source::Loaded,
+        Source::Hangup,
+        Source::Publish,
+        Source::Watchdog,
+        Source::Shutdown,
+    ];
+}
 
 /// What the loop needs besides the machine.
 pub struct Shell<H: Host> {
@@ -546,36 +575,44 @@ impl<H: Host> Shell<H> {
             let checks = &mut self.checks;
             let seldom = std::future::poll_fn(|cx| {
                 inputs.gate.poll(cx, |cx| {
-                    for k in 0..SELDOM_SOURCES {
-                        let source = (first + k) % SELDOM_SOURCES;
-                        let polled = match source {
-                            0 => checks.poll_recv(cx).map(|r| r.map(Seldom::Check)),
-                            1 => inputs.done.poll_recv(cx).map(|r| r.map(Seldom::Done)),
-                            2 => inputs.probed.poll_recv(cx).map(|r| r.map(Seldom::Probed)),
-                            3 => inputs
+                    let sources = Source::ALL.len();
+                    for k in 0..sources {
+                        let at = (first + k) % sources;
+                        let polled = match Source::ALL[at] {
+                            Source::Checks => checks.poll_recv(cx).map(|r| r.map(Seldom::Check)),
+                            Source::Done => inputs.done.poll_recv(cx).map(|r| r.map(Seldom::Done)),
+                            Source::Probed => {
+                                inputs.probed.poll_recv(cx).map(|r| r.map(Seldom::Probed))
+                            }
+                            Source::Conflicts => inputs
                                 .conflicts
                                 .poll_recv(cx)
                                 .map(|r| r.map(Seldom::Conflict)),
-                            4 => inputs
+                            Source::Requests => inputs
                                 .requests
                                 .poll_recv(cx)
                                 .map(|r| r.map(Seldom::Request)),
-                            5 => inputs
+                            Source::Loaded => inputs
                                 .loaded
                                 .poll_recv(cx)
                                 .map(|r| r.map(|loaded| Seldom::Loaded(Box::new(loaded)))),
-                            6 => match hangup.as_mut() {
+                            Source::Hangup => match hangup.as_mut() {
                                 Some(h) => h.poll_recv(cx).map(|r| r.map(|()| Seldom::Hangup)),
                                 None => Poll::Pending,
                             },
-                            7 => publish.poll_tick(cx).map(|_| Some(Seldom::Publish)),
-                            8 => watchdog.poll_tick(cx).map(|_| Some(Seldom::Watchdog)),
-                            _ if shutdown_requested => Poll::Pending,
-                            _ => shutdown.as_mut().poll(cx).map(|()| Some(Seldom::Shutdown)),
+                            Source::Publish => publish.poll_tick(cx).map(|_| Some(Seldom::Publish)),
+                            Source::Watchdog => {
+                                watchdog.poll_tick(cx).map(|_| Some(Seldom::Watchdog))
+                            }
+                            // A completed future must not be polled again.
+                            Source::Shutdown if shutdown_requested => Poll::Pending,
+                            Source::Shutdown => {
+                                shutdown.as_mut().poll(cx).map(|()| Some(Seldom::Shutdown))
+                            }
                         };
                         // A closed channel gives nothing, and never wakes the gate.
                         if let Poll::Ready(Some(item)) = polled {
-                            first = source + 1;
+                            first = at + 1;
                             return Poll::Ready(item);
                         }
                     }
@@ -637,8 +674,10 @@ impl<H: Host> Shell<H> {
                     Seldom::Request(pending) => self.answer(&mut machine, pending),
                     Seldom::Loaded(loaded) => {
                         let _ = self.finish_reload(&mut machine, *loaded);
-                        // A new set of checks reports on a new channel, which must be
-                        // polled once to hold the gate's waker.
+                        // A new set of checks reports on a new channel, which holds
+                        // no waker until it is polled. The gate, open after an
+                        // item, polls it on the next turn; opened here as well, so
+                        // that this does not rest on that.
                         inputs.gate.open();
                     }
                     Seldom::Hangup => {
