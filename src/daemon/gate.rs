@@ -95,14 +95,6 @@ mod tests {
 
     use tokio::sync::mpsc;
 
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
-
     /// A waker that counts its wake-ups, as the loop's would be woken.
     struct Count(AtomicUsize);
 
@@ -143,43 +135,41 @@ mod tests {
         assert_eq!(polls.load(Ordering::SeqCst), 3);
     }
 
-    #[test]
-    fn a_source_woken_from_another_thread_reaches_the_loop() {
-        block_on(async {
-            let gate = Gate::new();
-            let (tx, mut rx) = mpsc::channel::<u32>(4);
-            let (ticks_tx, mut ticks) = mpsc::unbounded_channel::<()>();
-            let sender = std::thread::spawn(move || {
-                for n in 0..100 {
-                    if n % 10 == 0 {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    tx.blocking_send(n).expect("send");
+    #[tokio::test]
+    async fn a_source_woken_from_another_thread_reaches_the_loop() {
+        let gate = Gate::new();
+        let (tx, mut rx) = mpsc::channel::<u32>(4);
+        let (ticks_tx, mut ticks) = mpsc::unbounded_channel::<()>();
+        let sender = std::thread::spawn(move || {
+            for n in 0..100 {
+                if n % 10 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
                 }
-            });
-            // The loop also wakes for another source, not behind the gate, as it
-            // does for heartbeats.
-            std::thread::spawn(move || {
-                for _ in 0..50 {
-                    if ticks_tx.send(()).is_err() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-            });
-            let mut got = Vec::new();
-            let waited = tokio::time::timeout(Duration::from_secs(10), async {
-                while got.len() < 100 {
-                    tokio::select! {
-                        Some(()) = ticks.recv() => {}
-                        Some(n) = poll_fn(|cx| gate.poll(cx, |cx| rx.poll_recv(cx))) => got.push(n),
-                    }
-                }
-            })
-            .await;
-            assert!(waited.is_ok(), "lost a wake-up: got {} of 100", got.len());
-            assert_eq!(got, (0..100).collect::<Vec<_>>());
-            sender.join().expect("sender");
+                tx.blocking_send(n).expect("send");
+            }
         });
+        // The loop also wakes for another source, not behind the gate, as it
+        // does for heartbeats.
+        std::thread::spawn(move || {
+            for _ in 0..50 {
+                if ticks_tx.send(()).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
+        let mut got = Vec::new();
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            while got.len() < 100 {
+                tokio::select! {
+                    Some(()) = ticks.recv() => {}
+                    Some(n) = poll_fn(|cx| gate.poll(cx, |cx| rx.poll_recv(cx))) => got.push(n),
+                }
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "lost a wake-up: got {} of 100", got.len());
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        sender.join().expect("sender");
     }
 }
