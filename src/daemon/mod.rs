@@ -6,8 +6,9 @@
 //! together with the machine's next deadline and, behind a `gate` that keeps them
 //! from being polled on every heartbeat, the channels that the other sources of
 //! input feed (the effect executor, the control socket, the checks), signals and
-//! the once-a-second ticks. The links are read with a budget each and junk is dropped as it is
-//! read (`receive`), so a flood on one link never delays another's heartbeats.
+//! the once-a-second ticks. The links are read with a budget each and junk is
+//! dropped as it is read (`receive`), so a flood on one link never delays another's
+//! heartbeats.
 //! Slow effects run in the executor, one at a time and in order (but for the few
 //! the machine asks for beside the order), so heartbeats keep flowing while a hook
 //! runs or netlink is slow. The checks run on a thread of their own (`checks`) and
