@@ -210,6 +210,26 @@ async fn watch(link: String, address: IpAddr, missing: Missing) {
     );
 }
 
+/// Sends one datagram from `from` to `to`, a link's address, and says which of the
+/// link's sockets got it: "peers", "strangers" or "nowhere".
+#[cfg(test)]
+pub(crate) fn landed(sockets: &LinkSockets, from: &str, to: SocketAddr) -> &'static str {
+    let sender = std::net::UdpSocket::bind(from).unwrap();
+    sender.send_to(b"x", to).unwrap();
+    let strangers = sockets.strangers.as_ref().expect("a socket for strangers");
+    let mut buf = [0u8; 8];
+    for _ in 0..500 {
+        if sockets.peers.get_ref().recv_from(&mut buf).is_ok() {
+            return "peers";
+        }
+        if strangers.get_ref().recv_from(&mut buf).is_ok() {
+            return "strangers";
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    "nowhere"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,24 +257,6 @@ mod tests {
         assert_eq!(bound.ip(), address.ip());
         let strangers = sockets.strangers.expect("a socket for strangers");
         assert_eq!(strangers.get_ref().local_addr().unwrap(), bound);
-    }
-
-    /// Sends one datagram from `from` to `to` and says which socket got it.
-    fn landed(sockets: &LinkSockets, from: &str, to: SocketAddr) -> &'static str {
-        let sender = std::net::UdpSocket::bind(from).unwrap();
-        sender.send_to(b"x", to).unwrap();
-        let strangers = sockets.strangers.as_ref().expect("a socket for strangers");
-        let mut buf = [0u8; 8];
-        for _ in 0..500 {
-            if sockets.peers.get_ref().recv_from(&mut buf).is_ok() {
-                return "peers";
-            }
-            if strangers.get_ref().recv_from(&mut buf).is_ok() {
-                return "strangers";
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        "nowhere"
     }
 
     #[test]

@@ -308,6 +308,61 @@ async fn reload(
     shell.finish_reload(machine, loaded)
 }
 
+/// A reload that moves a peer sorts the link's datagrams by the peer's new address:
+/// the wiring from the reload to the sorting, which `listen` tests on its own.
+#[tokio::test]
+async fn a_reload_that_moves_a_peer_sorts_the_link_by_its_new_address() {
+    let lab = Lab::new("resteer");
+    lab.write(100);
+    let config = Config::load(&lab.path()).expect("the test configuration is valid");
+    let crossover = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    crossover.set_nonblocking(true).unwrap();
+    let crossover = listen::LinkSockets::single(listen::watch_for_reading(crossover).unwrap());
+    // The LAN is the second link; beta is at 127.0.0.4 on it.
+    let (lan, unsorted) = listen::link_sockets(
+        "127.0.0.3:0".parse().unwrap(),
+        &listen::peers_on(&config, 0, 1),
+    )
+    .unwrap();
+    assert!(unsorted.is_none(), "{unsorted:?}");
+    let at = lan.peers.get_ref().local_addr().unwrap();
+    let listeners = Listeners {
+        links: vec![Some(crossover), Some(lan)],
+        control: None,
+        http: None,
+    };
+    let (mut shell, mut machine, mut inputs) =
+        Shell::start(config, lab.path(), 0, listeners, Recorder::default()).unwrap();
+    fn lan_sockets(shell: &Shell<Recorder>) -> &listen::LinkSockets {
+        shell.sockets[1].as_ref().expect("the LAN's sockets")
+    }
+    assert_eq!(
+        listen::landed(lan_sockets(&shell), "127.0.0.4:0", at),
+        "peers"
+    );
+    assert_eq!(
+        listen::landed(lan_sockets(&shell), "127.0.0.5:0", at),
+        "strangers"
+    );
+    lab.write_edited(100, |sample| {
+        sample.set(
+            "node[1].addresses",
+            r#"{ crossover = "127.0.0.2", lan = "127.0.0.5" }"#,
+        )
+    });
+    reload(&mut shell, &mut machine, &mut inputs)
+        .await
+        .expect("a moved peer is reloaded");
+    assert_eq!(
+        listen::landed(lan_sockets(&shell), "127.0.0.5:0", at),
+        "peers"
+    );
+    assert_eq!(
+        listen::landed(lan_sockets(&shell), "127.0.0.4:0", at),
+        "strangers"
+    );
+}
+
 /// Until this node holds its VIPs, alone: beta never answers.
 async fn until_active(shell: &mut Shell<Recorder>, machine: &mut Machine, inputs: &mut Inputs) {
     let active = |m: &Machine| m.role() == Role::Active && !m.held_vips().is_empty();
