@@ -146,7 +146,8 @@ impl Checks {
     }
 
     /// The next run of the current checks, if one is there; else `cx` is woken
-    /// when one is (or when a new set of checks replaced the channel).
+    /// when one is. A new set of checks reports on a new channel, which holds no
+    /// waker until it is polled.
     pub fn poll_recv(
         &mut self,
         cx: &mut std::task::Context<'_>,
