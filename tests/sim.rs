@@ -1158,6 +1158,52 @@ fn a_quiet_standby_takes_over_within_dead() {
     );
 }
 
+/// A quiet standby reads its active peer's routine heartbeats late, at its next
+/// wake-up, dated by their arrival (as the daemon does, see `daemon::receive`): it
+/// judges the peer exactly as a standby that reads each at once, so it takes over
+/// at the same moment when the peer dies, and a planned handover, whose heartbeats
+/// are news, is as fast.
+#[test]
+fn a_standby_that_reads_routine_heartbeats_late_judges_its_peer_by_their_arrival() {
+    let run = |defer: bool, stop: fn(&mut Sim)| {
+        let mut sim = Sim::new(config(2, Failback::Manual), 63);
+        sim.defer = defer;
+        sim.run_until(ms(3000), |s| {
+            s.role(0) == Some(Role::Active) && s.role(1) == Some(Role::Standby)
+        });
+        sim.run_for(ms(200));
+        let (before, from) = (sim.nodes[1].read_late, sim.nodes[1].events.len());
+        sim.run_for(ms(2345));
+        let read_late = sim.nodes[1].read_late - before;
+        let judged = sim.events_since(1, from, |e| {
+            matches!(e, Event::PeerLate { .. } | Event::LinkLate { .. })
+        });
+        assert!(
+            judged.is_empty(),
+            "the standby judged its live peer: {judged:?}"
+        );
+        stop(&mut sim);
+        let took = sim.run_until(ms(3000), |s| s.holders() == vec![1]);
+        (took, read_late)
+    };
+    fn death(sim: &mut Sim) {
+        sim.crash(0);
+    }
+    fn graceful(sim: &mut Sim) {
+        sim.shutdown(0);
+    }
+    for (stop, what) in [
+        (death as fn(&mut Sim), "the active node's death"),
+        (graceful, "a graceful stop"),
+    ] {
+        let (late, read_late) = run(true, stop);
+        let (at_once, none) = run(false, stop);
+        assert!(read_late > 20, "{what}: {read_late} heartbeats read late");
+        assert_eq!(none, 0);
+        assert_eq!(late, at_once, "{what}: the takeover took another time");
+    }
+}
+
 /// A standby that the VIPs will move to on their own is never quiet: the preferred
 /// node waiting out `failback_delay` beats every interval, so the active node counts
 /// it dead within `dead` when it dies, and never hands the VIPs to nobody.

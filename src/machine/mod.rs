@@ -407,11 +407,14 @@ impl Machine {
         machine
     }
 
-    /// Feeds one input that happened at `now`.
+    /// Feeds one input that happened at `now`. Time never goes back: an input
+    /// dated before the latest one is taken at that one's time. So the shell may
+    /// date a heartbeat it read late by its arrival (see `quiet_toward`).
     pub fn handle(&mut self, now: Instant, input: Input<'_>) {
         if self.lifecycle == Lifecycle::Exited {
             return;
         }
+        let now = now.max(self.now_hint);
         self.observe(now);
         match input {
             Input::Datagram { link, from, bytes } => {
@@ -491,6 +494,7 @@ impl Machine {
         if self.lifecycle == Lifecycle::Exited {
             return;
         }
+        let now = now.max(self.now_hint);
         self.observe(now);
         let due = self.timers.expire(now);
         for &(timer, at) in &due {

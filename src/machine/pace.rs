@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use super::election::{Lifecycle, Phase};
 use super::event::Role;
-use super::peer::{QUIET_MISSES, QUIET_RETRY};
+use super::peer::{Peer, QUIET_MISSES, QUIET_RETRY};
 use super::timer::Timer;
 use super::{Event, Machine};
 use crate::config::Failback;
@@ -51,32 +51,44 @@ impl Machine {
     /// Whether this node beats every `standby_interval` rather than every
     /// `interval` now (see the module's documentation).
     pub(super) fn quiet(&self) -> bool {
+        self.quiet_toward().is_some()
+    }
+
+    /// The active peer this node is quiet toward, if it is quiet (see
+    /// [`Machine::quiet`]). Its heartbeats that repeat its standing
+    /// ([`Peer::standing`]) tell this node nothing but that the peer is alive, so
+    /// the shell may read them late, by their arrival time, rather than wake for
+    /// each one (see `daemon::receive`); anything else from it is news.
+    pub fn quiet_toward(&self) -> Option<&Peer> {
         let timing = &self.settings.timing;
         let epoch = self.nonces.epoch();
         let fresh = self.now_hint < self.nonces.issued_at() + timing.interval * 2;
         let auto = self.settings.failback == Failback::Auto;
         let (health, priority) = (self.health.score(), self.settings.priority);
-        timing.standby_interval > timing.interval
+        let can = timing.standby_interval > timing.interval
             && !self.settings.majority_rule()
             && self.lifecycle == Lifecycle::Running
             && matches!(self.election.phase, Phase::Standby)
-            && self.election.request.is_none()
-            && self.peers.iter().any(|p| {
-                p.alive
-                    && p.role == Role::Active
-                    && !p.releasing
-                    && !p.claiming
-                    && !p.leaving
-                    && !p.takeover
-                    && !p.standby
-                    && !p.yielding
-                    && !p.wake
-                    && p.quiet_refused_at
-                        .is_none_or(|at| self.now_hint >= at + QUIET_RETRY)
-                    && (p.echoed == Some(epoch) || fresh)
-                    && health >= p.health
-                    && !(auto && priority > p.priority)
-            })
+            && self.election.request.is_none();
+        if !can {
+            return None;
+        }
+        self.peers.iter().find(|p| {
+            p.alive
+                && p.role == Role::Active
+                && !p.releasing
+                && !p.claiming
+                && !p.leaving
+                && !p.takeover
+                && !p.standby
+                && !p.yielding
+                && !p.wake
+                && p.quiet_refused_at
+                    .is_none_or(|at| self.now_hint >= at + QUIET_RETRY)
+                && (p.echoed == Some(epoch) || fresh)
+                && health >= p.health
+                && !(auto && priority > p.priority)
+        })
     }
 
     /// Time from one heartbeat of this node to the next, as things stand.

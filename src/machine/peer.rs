@@ -11,7 +11,7 @@ use crate::config::Timing;
 use crate::status::PeerState;
 use crate::wire::heartbeat::{
     FLAG_CLAIMING, FLAG_FAILED, FLAG_MAINTENANCE, FLAG_STANDBY, FLAG_TAKEOVER, FLAG_YIELDING,
-    Heartbeat, Votes,
+    Heartbeat, Standing, Votes,
 };
 
 /// Stale heartbeats that keep coming from a peer that is not alive are reported at
@@ -131,6 +131,8 @@ pub struct Peer {
     /// The epoch of this node's nonce that the peer's latest heartbeat echoed, if
     /// it still counts (see `pace`).
     pub echoed: Option<u64>,
+    /// The flags byte of the newest heartbeat, whose bits the fields above spell out.
+    pub flags: u8,
     pub health: u8,
     pub priority: u16,
     /// What the peer last said for the majority rule (clusters of three or more).
@@ -168,6 +170,19 @@ pub const QUIET_MISSES: u8 = 3;
 pub const QUIET_RETRY: Duration = Duration::from_secs(600);
 
 impl Peer {
+    /// The standing the peer's newest heartbeat gave: the header its next
+    /// heartbeats repeat while nothing changes for it.
+    pub fn standing(&self) -> Standing {
+        Standing {
+            state: self.role.wire(),
+            flags: self.flags,
+            health: self.health,
+            quiet: self.quiet,
+            wake: self.wake,
+            priority: self.priority,
+        }
+    }
+
     /// A peer as `settings` describe it, joined to this node by the links both are on
     /// (`mine` are this node's addresses, link by link).
     pub(super) fn new(settings: &PeerSettings, links: &[String], mine: &[Option<IpAddr>]) -> Peer {
@@ -215,6 +230,7 @@ impl Peer {
             quiet_refused_at: None,
             wake: false,
             echoed: None,
+            flags: 0,
             health: 0,
             priority: settings.priority,
             votes: None,
@@ -393,6 +409,7 @@ impl Peer {
             self.standby = hb.flags & FLAG_STANDBY != 0;
             self.yielding = hb.flags & FLAG_YIELDING != 0;
             self.failed = hb.flags & FLAG_FAILED != 0;
+            self.flags = hb.flags;
             let claiming = hb.flags & FLAG_CLAIMING != 0;
             update.started_claiming = claiming && !self.claiming;
             self.claiming = claiming;

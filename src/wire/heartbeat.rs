@@ -241,6 +241,52 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+/// Bytes 0 to 11 of a version-1 heartbeat, the magic to the priority: what the
+/// packet says of its sender's standing, before what changes with every packet
+/// (sequence, nonces, tag).
+pub const HEADER_LEN: usize = 12;
+
+/// A sender's standing as the first [`HEADER_LEN`] bytes of its version-1
+/// heartbeats carry it. A standby that hears an active peer repeat its standing
+/// learns nothing from those heartbeats but that the peer is alive, and may read
+/// them late (see `daemon::receive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub state: WireState,
+    pub flags: u8,
+    pub health: u8,
+    pub quiet: bool,
+    pub wake: bool,
+    pub priority: u16,
+}
+
+impl Standing {
+    /// The first [`HEADER_LEN`] bytes of a version-1 heartbeat with this standing,
+    /// sent on `link`, as [`Heartbeat::encode`] writes them.
+    pub fn header(&self, link: u8) -> [u8; HEADER_LEN] {
+        let mut pace = if self.quiet { QUIET } else { 0 };
+        if self.wake {
+            pace |= WAKE;
+        }
+        let [high, low] = self.priority.to_be_bytes();
+        let [m0, m1, m2, m3] = MAGIC;
+        [
+            m0,
+            m1,
+            m2,
+            m3,
+            VERSION,
+            link,
+            self.state.to_byte(),
+            self.flags,
+            self.health,
+            pace,
+            high,
+            low,
+        ]
+    }
+}
+
 impl<'a> Heartbeat<'a> {
     /// The signed packet, held inline. Names are cut as [`Heartbeat::encode`] cuts
     /// them, and whatever would not fit in [`MAX_LEN`] is left off, which the
@@ -545,6 +591,28 @@ mod tests {
         let mut out = Vec::new();
         hb.encode(&Signer::new(key), &mut out);
         out
+    }
+
+    #[test]
+    fn a_standing_s_header_is_the_first_bytes_of_the_packet_encode_writes() {
+        for (flags, quiet, wake) in [(FLAG_RELEASING, false, false), (0, true, true)] {
+            let hb = Heartbeat {
+                flags,
+                quiet,
+                wake,
+                ..sample()
+            };
+            let standing = Standing {
+                state: hb.state,
+                flags: hb.flags,
+                health: hb.health,
+                quiet: hb.quiet,
+                wake: hb.wake,
+                priority: hb.priority,
+            };
+            let bytes = encoded(&hb, b"0123456789abcdef");
+            assert_eq!(standing.header(hb.link), bytes[..HEADER_LEN]);
+        }
     }
 
     #[test]

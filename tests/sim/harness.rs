@@ -27,7 +27,7 @@ use failoverd::machine::{
     Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
     Refusal, ReloadError, Role, Sighting, VipFailure, VipFailureKind, VipTarget,
 };
-use failoverd::wire::heartbeat::{Heartbeat, QUIET, Signer};
+use failoverd::wire::heartbeat::{HEADER_LEN, Heartbeat, QUIET, Signer};
 
 use crate::invariants::Watch;
 use crate::sample::Sample;
@@ -306,6 +306,12 @@ pub struct SimNode {
     /// Drops heartbeats that say "quiet" on arrival, as a version before the quiet
     /// standby refuses them.
     pub refuses_quiet: bool,
+    /// Routine heartbeats of the active peer this node is quiet toward, put aside
+    /// on arrival as the shell's kernel sorting puts them, and given to the machine
+    /// at the node's next input or timeout, each at its arrival.
+    pub deferred: Vec<Packet>,
+    /// Heartbeats the node read late that way, over its life.
+    pub read_late: u64,
 }
 
 /// The MAC address of node `i`'s VIP interface.
@@ -374,6 +380,10 @@ pub struct Sim {
     pub hang_possible_until: Option<Instant>,
     pub captured: Vec<Packet>,
     pub capture: bool,
+    /// A quiet standby reads its active peer's routine heartbeats late, at its next
+    /// wake-up, dated by their arrival, as the daemon does (on unless a test turns
+    /// it off).
+    pub defer: bool,
     /// While capturing, keep the packets to node 1 from reaching it.
     pub withhold: bool,
     /// Drops chosen heartbeats (decoded) on every path.
@@ -459,6 +469,8 @@ impl Sim {
                     probes_fail: false,
                     stolen: Vec::new(),
                     refuses_quiet: false,
+                    deferred: Vec::new(),
+                    read_late: 0,
                 })
                 .collect(),
             packets: Vec::new(),
@@ -473,6 +485,7 @@ impl Sim {
             hang_possible_until: None,
             captured: Vec::new(),
             capture: false,
+            defer: true,
             withhold: false,
             drop_rule: None,
             dropped_by_rule: 0,
@@ -561,6 +574,7 @@ impl Sim {
         node.queue.clear();
         node.running = None;
         node.beside.clear();
+        node.deferred.clear();
         node.paused = false;
         node.stopping = false;
         node.probes.clear();
@@ -580,6 +594,7 @@ impl Sim {
         node.queue.clear();
         node.running = None;
         node.beside.clear();
+        node.deferred.clear();
         node.paused = false;
         node.stopping = false;
         node.probes.clear();
@@ -587,10 +602,12 @@ impl Sim {
     }
 
     /// SIGCONT, as the shell may see it: the timers that came due during the pause
-    /// run before the datagrams that queued up meanwhile are read.
+    /// run before the datagrams that queued up meanwhile are read (all but the
+    /// routine heartbeats put aside, which the loop reads first at every wake-up).
     pub fn resume_timers_first(&mut self, i: usize) {
         self.resume(i);
         let now = self.now;
+        self.take_deferred(i);
         if let Some(m) = self.nodes[i].machine.as_mut() {
             m.handle_timeout(now);
         }
@@ -600,6 +617,7 @@ impl Sim {
     /// Node i's timeouts now, as its loop runs them once its deadline has passed.
     pub fn timeout(&mut self, i: usize) {
         let now = self.now;
+        self.take_deferred(i);
         if let Some(m) = self.nodes[i].machine.as_mut() {
             let _ = m.poll_timeout();
             m.handle_timeout(now);
@@ -936,8 +954,49 @@ impl Sim {
 
     pub fn input(&mut self, i: usize, input: Input<'_>) {
         let now = self.now;
+        self.take_deferred(i);
         if let Some(m) = self.nodes[i].machine.as_mut() {
             m.handle(now, input);
+        }
+        self.drain(i);
+    }
+
+    /// Whether node `p.to` puts `p` aside: it is quiet toward the sender, and the
+    /// datagram repeats the sender's standing on its link, as the daemon has the
+    /// kernel sort it (`daemon::steer`).
+    fn defers(&self, p: &Packet) -> bool {
+        let Some(m) = self.nodes[p.to].machine.as_ref().filter(|_| self.defer) else {
+            return false;
+        };
+        let Some(peer) = m.quiet_toward() else {
+            return false;
+        };
+        let Ok(link) = u8::try_from(p.link) else {
+            return false;
+        };
+        peer.name == self.name(p.sender)
+            && p.bytes.get(..HEADER_LEN) == Some(&peer.standing().header(link)[..])
+    }
+
+    /// Gives node i's machine the heartbeats it put aside, each at its arrival, as
+    /// the daemon's loop does at every wake-up before anything else.
+    fn take_deferred(&mut self, i: usize) {
+        let deferred = std::mem::take(&mut self.nodes[i].deferred);
+        if deferred.is_empty() {
+            return;
+        }
+        self.nodes[i].read_late += deferred.len() as u64;
+        if let Some(m) = self.nodes[i].machine.as_mut() {
+            for p in &deferred {
+                m.handle(
+                    p.at,
+                    Input::Datagram {
+                        link: p.link,
+                        from: p.from,
+                        bytes: &p.bytes,
+                    },
+                );
+            }
         }
         self.drain(i);
     }
@@ -1406,6 +1465,10 @@ impl Sim {
                 *newest = p.sent;
                 self.last_rx[p.sender][p.to] = Some(now);
             }
+            if self.defers(&p) {
+                self.nodes[p.to].deferred.push(p);
+                continue;
+            }
             self.input(
                 p.to,
                 Input::Datagram {
@@ -1483,6 +1546,7 @@ impl Sim {
                     .and_then(Machine::poll_timeout)
                     .is_some_and(|t| t <= now);
             if due {
+                self.take_deferred(i);
                 if let Some(m) = self.nodes[i].machine.as_mut() {
                     m.handle_timeout(now);
                     // A timer still due right after it ran would spin the shell.
