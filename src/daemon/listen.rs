@@ -50,6 +50,11 @@ pub struct LinkSockets {
     pub peers: Arc<HeartbeatSocket>,
     /// Datagrams from any other address, sorted apart by the kernel (see `steer`).
     pub strangers: Option<Arc<HeartbeatSocket>>,
+    /// A quiet standby's routine heartbeats, when the kernel sorts them apart (see
+    /// `steer::Routine`): not watched by the runtime, so that they wake nobody, and
+    /// stamped by the kernel on arrival, so that the loop can date them when it
+    /// reads them later.
+    pub routine: Option<Arc<std::net::UdpSocket>>,
 }
 
 /// The sockets of a link on which this node is at `address` and its peers at
@@ -71,7 +76,7 @@ pub fn link_sockets(
     probe.bind(&address.into())?;
     let address = probe.local_addr()?.as_socket().unwrap_or(address);
     drop(probe);
-    let program = steer::program(peers);
+    let program = steer::program(peers, None);
     let first = reusable(address)?;
     // The one step an older kernel refuses: then one socket takes every datagram.
     // A failed bind is the port taken, and an error.
@@ -85,9 +90,14 @@ pub fn link_sockets(
         ));
     }
     let second = reusable(address)?;
+    let third = reusable(address)?;
+    // Without arrival stamps a routine heartbeat would count as heard when it is
+    // read, up to `warn` late: the third socket then takes nothing.
+    let routine = stamped(&third).map(|()| Arc::new(third.into()));
     let sockets = LinkSockets {
         peers: Arc::new(watch_for_reading(first.into())?),
         strangers: Some(Arc::new(watch_for_reading(second.into())?)),
+        routine: routine.ok(),
     };
     Ok((sockets, None))
 }
@@ -98,8 +108,18 @@ impl LinkSockets {
         LinkSockets {
             peers: Arc::new(socket),
             strangers: None,
+            routine: None,
         }
     }
+}
+
+/// Has the kernel stamp each datagram `socket` receives with its arrival time, and
+/// say how many it dropped.
+fn stamped(socket: &Socket) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(socket, sockopt::ReceiveTimestampns, &true)?;
+    setsockopt(socket, sockopt::RxqOvfl, &1)?;
+    Ok(())
 }
 
 /// The addresses of this node's peers (`me` is its index) on `link`.
@@ -113,7 +133,7 @@ pub fn peers_on(config: &Config, me: usize, link: usize) -> Vec<IpAddr> {
 /// Sorts the datagrams of the link whose peers' socket is `socket` by `peers`, from
 /// now on: after a reload that moved a peer.
 pub fn resteer(socket: &HeartbeatSocket, peers: &[IpAddr]) -> io::Result<()> {
-    steer::attach(socket.get_ref(), &steer::program(peers))
+    steer::attach(socket.get_ref(), &steer::program(peers, None))
 }
 
 /// A socket of a link's SO_REUSEPORT pair, bound to `address`.
@@ -214,16 +234,32 @@ async fn watch(link: String, address: IpAddr, missing: Missing) {
 /// link's sockets got it: "peers", "strangers" or "nowhere".
 #[cfg(test)]
 pub(crate) fn landed(sockets: &LinkSockets, from: &str, to: SocketAddr) -> &'static str {
+    landed_with(sockets, from, to, b"x")
+}
+
+/// [`landed`] for a datagram of `payload`, and "routine" for the routine socket.
+#[cfg(test)]
+pub(crate) fn landed_with(
+    sockets: &LinkSockets,
+    from: &str,
+    to: SocketAddr,
+    payload: &[u8],
+) -> &'static str {
     let sender = std::net::UdpSocket::bind(from).unwrap();
-    sender.send_to(b"x", to).unwrap();
+    sender.send_to(payload, to).unwrap();
     let strangers = sockets.strangers.as_ref().expect("a socket for strangers");
-    let mut buf = [0u8; 8];
+    let mut buf = [0u8; 64];
     for _ in 0..500 {
         if sockets.peers.get_ref().recv_from(&mut buf).is_ok() {
             return "peers";
         }
         if strangers.get_ref().recv_from(&mut buf).is_ok() {
             return "strangers";
+        }
+        if let Some(routine) = &sockets.routine
+            && routine.recv_from(&mut buf).is_ok()
+        {
+            return "routine";
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -272,6 +308,57 @@ mod tests {
         assert_eq!(landed(&sockets, "127.0.0.3:0", to), "strangers");
         assert_eq!(landed(&sockets, "127.0.0.4:0", to), "peers");
         assert_eq!(landed(&sockets, "127.0.0.1:0", to), "strangers");
+    }
+
+    #[test]
+    fn the_kernel_sorts_a_peer_s_routine_heartbeats_by_their_first_bytes() {
+        let runtime = runtime();
+        let peers: Vec<IpAddr> = vec!["127.0.0.2".parse().unwrap(), "127.0.0.4".parse().unwrap()];
+        let (sockets, error) = runtime
+            .block_on(async { link_sockets("127.0.0.1:0".parse().unwrap(), &peers) })
+            .unwrap();
+        assert!(error.is_none(), "{error:?}");
+        let routine = sockets
+            .routine
+            .as_ref()
+            .expect("a socket for routine heartbeats");
+        let header = *b"FOHB\x01\x00\x02\x00\x00\x00\x00\xc8";
+        let program = steer::program(
+            &peers,
+            Some(&steer::Routine {
+                from: peers[1],
+                header,
+            }),
+        );
+        // Any socket of the group sets the group's program.
+        steer::attach(&**routine, &program).unwrap();
+        let to = sockets.peers.get_ref().local_addr().unwrap();
+        let mut routine_beat = header.to_vec();
+        routine_beat.extend_from_slice(b"sequence, nonces, names and tag");
+        let mut news = routine_beat.clone();
+        news[7] = 1;
+        for (from, payload, expected) in [
+            ("127.0.0.4:0", &routine_beat[..], "routine"),
+            // The same standing from the other peer, another standing, a datagram
+            // too short to compare: the peers' socket.
+            ("127.0.0.2:0", &routine_beat[..], "peers"),
+            ("127.0.0.4:0", &news[..], "peers"),
+            ("127.0.0.4:0", &header[..10], "peers"),
+            ("127.0.0.3:0", &routine_beat[..], "strangers"),
+        ] {
+            assert_eq!(
+                landed_with(&sockets, from, to, payload),
+                expected,
+                "{from}, {} bytes",
+                payload.len()
+            );
+        }
+        // Back to the program without routine heartbeats: the peers' socket.
+        steer::attach(&**routine, &steer::program(&peers, None)).unwrap();
+        assert_eq!(
+            landed_with(&sockets, "127.0.0.4:0", to, &routine_beat),
+            "peers"
+        );
     }
 
     #[test]

@@ -564,6 +564,12 @@ impl<H: Host> Shell<H> {
                     shown = Some(since);
                 }
             }
+            // A quiet standby has the kernel put its active peer's routine
+            // heartbeats aside, to be read at the next wake-up (see `receive`).
+            let quiet_toward = machine
+                .quiet_toward()
+                .map(|peer| (peer.name.as_str(), peer.standing()));
+            inputs.datagrams.sort_routine(quiet_toward);
             // The machine's deadline as a timerfd: see `deadline` for why not a
             // tokio timer. Neither call fails on a descriptor that was created.
             if let Err(err) = inputs.deadline.set(machine.poll_timeout()) {
@@ -622,6 +628,7 @@ impl<H: Host> Shell<H> {
             });
             tokio::select! {
                 Some(received) = inputs.datagrams.recv() => {
+                    take_deferred(&mut machine, &mut inputs.datagrams);
                     // What arrived together (a heartbeat on each link) is taken in
                     // one turn: one deadline to set and one wait, not one per link.
                     let mut next = Some(received);
@@ -646,10 +653,13 @@ impl<H: Host> Shell<H> {
                         error!("waiting for the heartbeat deadline failed, exiting: {err}");
                         return;
                     }
+                    take_deferred(&mut machine, &mut inputs.datagrams);
                     // Read the clock on waking rather than trusting the deadline.
                     machine.handle_timeout(Instant::now().into_std());
                 }
-                item = seldom => match item {
+                item = seldom => {
+                    take_deferred(&mut machine, &mut inputs.datagrams);
+                    match item {
                     Seldom::Check(report) => {
                         let now = Instant::now().into_std();
                         machine.handle(now, Input::Check { index: report.index, run: &report.run });
@@ -710,7 +720,8 @@ impl<H: Host> Shell<H> {
                         }
                         machine.handle(Instant::now().into_std(), Input::Shutdown);
                     }
-                },
+                    }
+                }
             }
         }
     }
@@ -1000,6 +1011,22 @@ fn log_event(event: &Event) {
         (_, Severity::Warn) => warn!("{event}"),
         (_, Severity::Error) => error!("{event}"),
     }
+}
+
+/// Gives the machine the routine heartbeats that waited for this wake-up, each at
+/// its arrival, before anything that woke the loop: they come first in time.
+fn take_deferred(machine: &mut Machine, datagrams: &mut Datagrams) {
+    if !datagrams.deferring() {
+        return;
+    }
+    datagrams.take_deferred(std::time::Instant::now(), |d, heard| {
+        let input = Input::Heartbeat {
+            link: d.link,
+            from: d.from,
+            packet: &d.packet,
+        };
+        machine.handle(heard, input);
+    });
 }
 
 #[cfg(test)]

@@ -23,6 +23,19 @@
 //! status and logs them as the machine logs its own rejections, at most every
 //! [`REPORT_EVERY`]. Replays and stale nonces depend on what the node has heard, so
 //! the machine judges those.
+//!
+//! A quiet standby (see `machine::pace`) learns nothing from its active peer's
+//! heartbeats while they repeat the peer's standing (`heartbeat::Standing`) but
+//! that the peer is alive. So the kernel sorts those to a third socket that the
+//! runtime does not watch (see `steer::Routine`): they wake nobody, on either
+//! host, and wait for the loop's next wake-up, which a deadline brings at the
+//! latest (the peer's `warn`). The loop then reads them before anything else and
+//! gives them to the machine dated by the kernel's arrival stamp, so the peer is
+//! judged exactly as if each had been read at once. Anything else from the peer
+//! (a release, a change of health or priority) differs in those bytes and is read
+//! at once. A datagram in that socket that fails the filter, or a drop there, stops
+//! the sorting on that link for [`DISTRUST`], so that a flood forging the peer's
+//! address and standing cannot sit unread in front of its heartbeats.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -32,19 +45,23 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
+use nix::sys::time::TimeSpec;
 use std::os::fd::AsRawFd;
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::time::Sleep;
 use tracing::warn;
 
 use crate::config::Config;
 use crate::daemon::listen::{self, HeartbeatSocket, LinkSockets};
+use crate::daemon::steer::{self, Routine};
 use crate::machine::{Event, Reject};
 use crate::status::Counters;
-use crate::wire::heartbeat::{self, Signer, Verified};
+use crate::wire::heartbeat::{self, Signer, Standing, Verified};
 
 /// Datagrams from strangers' addresses decoded, per link and second, to count why
 /// they are wrong; the rest are dropped as "unexpected source address".
@@ -70,6 +87,22 @@ const AFTER_ERROR: Duration = Duration::from_millis(100);
 
 /// Drops are logged at most this often (the machine's own rejections too).
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Routine heartbeats read per link and wake-up at most; the rest wait for the
+/// next. A quiet standby wakes at least every `warn`, in which the active peer
+/// sends two or three.
+const ROUTINE_BURST: usize = 32;
+
+/// How long a link reads every heartbeat at once after its routine socket gave a
+/// datagram that failed the filter, or lost some: a flood that forges the active
+/// peer's address and standing would otherwise sit in that socket and crowd out
+/// the real heartbeats until the next wake-up.
+const DISTRUST: Duration = Duration::from_secs(10);
+
+/// Wake-ups at which a routine socket is still read after the kernel stopped
+/// sorting to it: a datagram sorted under the old program may still be on its way
+/// into the socket.
+const DRAIN_TURNS: u8 = 2;
 
 /// A datagram that passed its link's filter; the machine does not check its tag
 /// again.
@@ -100,6 +133,19 @@ impl Filter {
                 .map(|(_, node)| (node.name.clone(), node.addresses.clone()))
                 .collect(),
         }
+    }
+
+    /// The address of the peer named `name` on `link`.
+    fn address(&self, name: &str, link: usize) -> Option<IpAddr> {
+        let (_, addresses) = self.peers.iter().find(|(peer, _)| peer == name)?;
+        addresses.get(link).copied().flatten()
+    }
+
+    /// Every peer's address on `link`, in the file's order, as `listen::peers_on`.
+    fn peers_on(&self, link: usize) -> Vec<IpAddr> {
+        (self.peers.iter())
+            .filter_map(|(_, addresses)| addresses.get(link).copied().flatten())
+            .collect()
     }
 
     /// Whether `from` is a peer's address on `link`.
@@ -195,10 +241,36 @@ pub struct Datagrams {
     control: [u8; CONTROL],
     /// The link to read first next time, so that no link is always served last.
     next: usize,
+    /// Each link's socket for routine heartbeats, where the kernel sorts them.
+    deferred: Vec<Deferred>,
+    /// Routine heartbeats read at one wake-up, put in the order they arrived in
+    /// across the links; kept to reuse its room.
+    arrived: Vec<(Instant, Datagram)>,
 }
 
-/// Room for one SO_RXQ_OVFL control message (a u32) on any 64-bit target.
-const CONTROL: usize = 32;
+/// Room for an SO_RXQ_OVFL control message (a u32) and an SO_TIMESTAMPNS one (a
+/// timespec) on any 64-bit target.
+const CONTROL: usize = 64;
+
+/// A link's socket for a quiet standby's routine heartbeats (see `steer::Routine`).
+/// It is read at every wake-up of the loop, before anything else, and never wakes
+/// the loop itself: the active peer's routine heartbeats wait in it for the next
+/// deadline (a peer's `warn`, the node's own heartbeat), when they are dated by
+/// their arrival, so the peer is judged exactly as if each had been read at once.
+struct Deferred {
+    link: usize,
+    socket: Arc<std::net::UdpSocket>,
+    tally: Arc<Mutex<Tally>>,
+    /// What the kernel sorts to `socket` now, if anything.
+    installed: Option<Routine>,
+    /// The program was replaced with a reload's: sort again, whatever is wanted.
+    resort: bool,
+    /// Wake-ups left at which `socket` is read although nothing is sorted to it.
+    draining: u8,
+    /// Until then the link reads all its peers' heartbeats at once (see [`DISTRUST`]).
+    distrusted_until: Option<Instant>,
+    kernel_drops: u32,
+}
 
 /// One of a link's sockets and what its reading keeps.
 struct Link {
@@ -226,6 +298,7 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
     let mut tallies = Vec::new();
     let mut links = Vec::new();
     let mut steered = Vec::new();
+    let mut deferred = Vec::new();
     for (link, sockets) in sockets.iter().enumerate() {
         let Some(sockets) = sockets else { continue };
         let tally = Arc::new(Mutex::new(Tally::default()));
@@ -249,6 +322,18 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
                 Arc::clone(&tally),
             ));
         }
+        if let Some(socket) = &sockets.routine {
+            deferred.push(Deferred {
+                link,
+                socket: Arc::clone(socket),
+                tally: Arc::clone(&tally),
+                installed: None,
+                resort: false,
+                draining: 0,
+                distrusted_until: None,
+                kernel_drops: 0,
+            });
+        }
         tallies.push((name, tally));
     }
     let intake = Intake {
@@ -263,6 +348,8 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
         buf: vec![0u8; heartbeat::MAX_LEN * 2 + 1].into_boxed_slice(),
         control: [0; CONTROL],
         next: 0,
+        deferred,
+        arrived: Vec::new(),
     };
     (intake, datagrams)
 }
@@ -374,6 +461,155 @@ impl Datagrams {
         for link in &mut self.links {
             if let Some(drops) = kernel_drops(link.socket.get_ref()) {
                 link.count_kernel_drops(drops);
+            }
+        }
+    }
+
+    /// Whether a link's routine socket may hold heartbeats: the loop then reads
+    /// them first at every wake-up ([`Datagrams::take_deferred`]).
+    pub fn deferring(&self) -> bool {
+        (self.deferred.iter()).any(|d| d.installed.is_some() || d.draining > 0)
+    }
+
+    /// Reads the routine heartbeats that wait and gives each, in the order they
+    /// arrived in across the links, to `take` with its arrival time (`now` at the
+    /// latest). A datagram that fails the filter is counted as any other, and stops
+    /// the link's routine sorting for [`DISTRUST`].
+    pub fn take_deferred(&mut self, now: Instant, mut take: impl FnMut(Datagram, Instant)) {
+        let Datagrams {
+            deferred,
+            filter,
+            buf,
+            control,
+            arrived,
+            ..
+        } = self;
+        let real_now = SystemTime::now();
+        for d in deferred.iter_mut() {
+            if d.installed.is_none() && d.draining == 0 {
+                continue;
+            }
+            d.draining = d.draining.saturating_sub(1);
+            for _ in 0..ROUTINE_BURST {
+                let mut iov = [std::io::IoSliceMut::new(&mut buf[..])];
+                let read = recvmsg::<SockaddrStorage>(
+                    d.socket.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut control[..]),
+                    MsgFlags::MSG_DONTWAIT,
+                );
+                let msg = match read {
+                    Ok(msg) => msg,
+                    Err(Errno::EAGAIN) => break,
+                    Err(err) => {
+                        warn!(link = d.link, "routine heartbeat receive failed: {err}");
+                        d.distrusted_until = Some(now + DISTRUST);
+                        break;
+                    }
+                };
+                let (mut stamp, mut drops) = (None, None);
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for cmsg in cmsgs {
+                        match cmsg {
+                            ControlMessageOwned::ScmTimestampns(at) => stamp = Some(at),
+                            ControlMessageOwned::RxqOvfl(count) => drops = Some(count),
+                            _ => {}
+                        }
+                    }
+                }
+                let (len, from) = (msg.bytes, msg.address.and_then(|a| ip_of(&a)));
+                if let Some(drops) = drops
+                    && d.count_kernel_drops(drops)
+                {
+                    d.distrusted_until = Some(now + DISTRUST);
+                }
+                let Some(from) = from else { continue };
+                let verdict = filter.borrow().check(d.link, from, &buf[..len]);
+                match verdict {
+                    Ok(packet) => {
+                        let heard = stamp.map_or(now, |stamp| arrival(now, real_now, stamp));
+                        let datagram = Datagram {
+                            link: d.link,
+                            from,
+                            packet,
+                        };
+                        arrived.push((heard, datagram));
+                    }
+                    Err(reject) => {
+                        if let Ok(mut tally) = d.tally.lock() {
+                            tally.reject(reject);
+                        }
+                        d.distrusted_until = Some(now + DISTRUST);
+                    }
+                }
+            }
+        }
+        // Unstable: no scratch buffer, so no allocation; two arrivals are never
+        // stamped the same nanosecond.
+        arrived.sort_unstable_by_key(|(heard, _)| *heard);
+        for (heard, datagram) in arrived.drain(..) {
+            take(datagram, heard);
+        }
+    }
+
+    /// Has the kernel sort the routine heartbeats of `quiet_toward`, the active
+    /// peer this node is quiet toward (its name and standing), to each link's
+    /// routine socket, or nothing when it is None; called after every turn of the
+    /// loop, and a system call only when that changes.
+    pub fn sort_routine(&mut self, quiet_toward: Option<(&str, Standing)>) {
+        // The active node's case at every turn: nothing wanted, nothing to undo.
+        let idle =
+            |d: &Deferred| d.installed.is_none() && !d.resort && d.distrusted_until.is_none();
+        if quiet_toward.is_none()
+            && self.deferred.iter().all(idle)
+            && !self.filter.has_changed().unwrap_or(false)
+        {
+            return;
+        }
+        let now = Instant::now();
+        // A reload replaced the programs (`Intake::refilter`) and the addresses.
+        if self.filter.has_changed().unwrap_or(false) {
+            self.filter.borrow_and_update();
+            for d in &mut self.deferred {
+                d.resort = true;
+            }
+        }
+        for d in &mut self.deferred {
+            if d.distrusted_until.is_some_and(|until| now >= until) {
+                d.distrusted_until = None;
+            }
+            let wanted = match (quiet_toward, d.distrusted_until, u8::try_from(d.link)) {
+                (Some((name, standing)), None, Ok(link)) => {
+                    (self.filter.borrow().address(name, d.link)).map(|from| Routine {
+                        from,
+                        header: standing.header(link),
+                    })
+                }
+                _ => None,
+            };
+            if wanted == d.installed && !d.resort {
+                continue;
+            }
+            let peers = self.filter.borrow().peers_on(d.link);
+            match steer::attach(&*d.socket, &steer::program(&peers, wanted.as_ref())) {
+                Ok(()) => {
+                    if d.installed.is_some() {
+                        d.draining = DRAIN_TURNS;
+                    }
+                    d.installed = wanted;
+                    d.resort = false;
+                }
+                Err(err) => {
+                    // What the kernel sorts now is not known: read the socket at
+                    // every wake-up for a while, and retry after the distrust.
+                    warn!(
+                        link = d.link,
+                        "cannot sort the link's routine heartbeats: {err}"
+                    );
+                    d.distrusted_until = Some(now + DISTRUST);
+                    d.draining = u8::MAX;
+                    d.resort = true;
+                }
             }
         }
     }
@@ -558,6 +794,40 @@ impl Link {
         warn!(link = self.link, "heartbeat receive failed: {err}");
         self.resting = Some(Box::pin(tokio::time::sleep(AFTER_ERROR)));
     }
+}
+
+impl Deferred {
+    /// Takes the kernel's count of the socket's drops; true if it grew.
+    fn count_kernel_drops(&mut self, count: u32) -> bool {
+        let new = count.wrapping_sub(self.kernel_drops);
+        if new == 0 || new > u32::MAX / 2 {
+            return false;
+        }
+        self.kernel_drops = count;
+        if let Ok(mut tally) = self.tally.lock() {
+            tally.overflow += u64::from(new);
+            tally.overflow_pending += u64::from(new);
+        }
+        true
+    }
+}
+
+/// When a datagram that the kernel stamped `stamp` (on the wall clock) arrived, on
+/// the loop's clock: `now` less its age at `real_now`. A step of the wall clock
+/// between the arrival and the read misdates it by the step, never after `now`;
+/// and the machine takes no input as older than the one before it.
+fn arrival(now: Instant, real_now: SystemTime, stamp: TimeSpec) -> Instant {
+    let (Ok(secs), Ok(nanos)) = (
+        u64::try_from(stamp.tv_sec()),
+        u32::try_from(stamp.tv_nsec()),
+    ) else {
+        return now;
+    };
+    let Some(stamped) = UNIX_EPOCH.checked_add(Duration::new(secs, nanos)) else {
+        return now;
+    };
+    let age = real_now.duration_since(stamped).unwrap_or(Duration::ZERO);
+    now.checked_sub(age).unwrap_or(now)
 }
 
 /// The socket's count of the datagrams the kernel dropped (SO_MEMINFO, Linux 4.12

@@ -8,6 +8,11 @@
 //! was full. A flood that forges a peer's address is not sorted out; the tag check
 //! rejects it, with the link's budget (see `receive`).
 //!
+//! While this node is a quiet standby, the program also sorts its active peer's
+//! routine heartbeats, those whose first bytes repeat the peer's standing, to a
+//! third socket, which the loop reads only when something else wakes it (see
+//! `receive`).
+//!
 //! This module builds and attaches the program; binding is `listen`'s.
 
 use std::io;
@@ -16,10 +21,24 @@ use std::os::fd::AsRawFd;
 
 use libc::sock_filter;
 
+use crate::wire::heartbeat::HEADER_LEN;
+
 /// The position in the group of the socket for the peers' datagrams: bound first.
 pub const PEERS: u32 = 0;
 /// The position of the socket for everyone else's: bound second.
 pub const STRANGERS: u32 = 1;
+/// The position of the socket for a quiet standby's routine heartbeats: bound
+/// third, and read only when the loop wakes for something else (see `receive`).
+pub const ROUTINE: u32 = 2;
+
+/// Which of the peers' datagrams are routine: those from `from` whose first bytes
+/// are `header` (an active peer repeating its standing, see
+/// `heartbeat::Standing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routine {
+    pub from: IpAddr,
+    pub header: [u8; HEADER_LEN],
+}
 
 /// Where the source address starts in the IP header, as an offset the program can
 /// load from: classic BPF reaches the network header at `SKF_NET_OFF`, whatever the
@@ -46,14 +65,17 @@ fn words(address: IpAddr) -> Vec<u32> {
 }
 
 /// The program: [`PEERS`] for a datagram from one of `peers`, [`STRANGERS`] for any
-/// other. One block per peer: load each word of the source address and compare it,
-/// on to the next peer at the first that differs.
-pub fn program(peers: &[IpAddr]) -> Vec<sock_filter> {
-    const LOAD_WORD: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-    const JUMP_IF_EQUAL: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-    const RETURN: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+/// other, and [`ROUTINE`] for the peers' datagrams that `routine` names. One block
+/// per peer: load each word of the source address and compare it, on to the next
+/// peer at the first that differs. The routine peer's block then compares the
+/// payload's first words with the header, [`PEERS`] at the first that differs.
+pub fn program(peers: &[IpAddr], routine: Option<&Routine>) -> Vec<sock_filter> {
     let mut code = Vec::new();
     for &peer in peers {
+        let tail = match routine {
+            Some(routine) if routine.from == peer => routine_tail(&routine.header),
+            _ => vec![instruction(RETURN, 0, 0, PEERS)],
+        };
         let words = words(peer);
         let n = words.len();
         for (i, word) in words.into_iter().enumerate() {
@@ -61,15 +83,40 @@ pub fn program(peers: &[IpAddr]) -> Vec<sock_filter> {
             // The program reads the negative offset as the kernel does: as a u32.
             code.push(instruction(LOAD_WORD, 0, 0, offset as u32));
             // On a mismatch, skip this peer's remaining loads and compares and its
-            // return: one jump lands on the next peer's first load.
-            let rest = u8::try_from(2 * (n - 1 - i) + 1)
-                .expect("an address is at most four words: a jump of at most 7");
+            // tail: one jump lands on the next peer's first load.
+            let rest = u8::try_from(2 * (n - 1 - i) + tail.len())
+                .expect("at most four words and a tail of eight: a jump of at most 14");
             code.push(instruction(JUMP_IF_EQUAL, 0, rest, word));
         }
-        code.push(instruction(RETURN, 0, 0, PEERS));
+        code.extend(tail);
     }
     code.push(instruction(RETURN, 0, 0, STRANGERS));
     code
+}
+
+const LOAD_WORD: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const JUMP_IF_EQUAL: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const RETURN: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+/// The end of the routine peer's block: [`ROUTINE`] if the payload starts with
+/// `header`, else [`PEERS`]. The kernel runs a reuseport program with the packet's
+/// data at the UDP payload, so offset 0 is the payload's first byte; a load past
+/// the end of a shorter datagram ends the program with 0, which is [`PEERS`].
+fn routine_tail(header: &[u8; HEADER_LEN]) -> Vec<sock_filter> {
+    let mut tail = Vec::new();
+    let words: Vec<u32> = (header.chunks_exact(4))
+        .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    let n = words.len();
+    for (i, word) in words.into_iter().enumerate() {
+        tail.push(instruction(LOAD_WORD, 0, 0, 4 * i as u32));
+        // A mismatch skips the remaining loads and compares and the ROUTINE return.
+        let rest = u8::try_from(2 * (n - 1 - i) + 1).expect("three words: a jump of at most 5");
+        tail.push(instruction(JUMP_IF_EQUAL, 0, rest, word));
+    }
+    tail.push(instruction(RETURN, 0, 0, ROUTINE));
+    tail.push(instruction(RETURN, 0, 0, PEERS));
+    tail
 }
 
 fn instruction(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
@@ -116,7 +163,7 @@ mod tests {
             "198.18.0.11".parse().unwrap(),
             "198.18.0.13".parse().unwrap(),
         ];
-        let code = program(&peers);
+        let code = program(&peers, None);
         assert_eq!(code.len(), 7);
         // First peer: load, compare (mismatch skips the return), return PEERS.
         assert_eq!(code[0].k, (libc::SKF_NET_OFF + 12) as u32);
@@ -129,7 +176,7 @@ mod tests {
     #[test]
     fn an_ipv6_peer_is_compared_word_by_word_and_any_mismatch_skips_it_whole() {
         let peer: IpAddr = "2001:db8::1:2".parse().unwrap();
-        let code = program(&[peer]);
+        let code = program(&[peer], None);
         // Four loads and compares, the return for the peer, the one for strangers.
         assert_eq!(code.len(), 10);
         let compares: Vec<(u32, u8)> = code
@@ -150,8 +197,44 @@ mod tests {
     }
 
     #[test]
+    fn the_routine_peer_s_block_ends_in_a_comparison_of_the_payload_s_first_words() {
+        let peers: Vec<IpAddr> = vec![
+            "198.18.0.11".parse().unwrap(),
+            "198.18.0.13".parse().unwrap(),
+        ];
+        let header = *b"FOHB\x01\x00\x02\x00\x00\x00\x00\xc8";
+        let routine = Routine {
+            from: peers[1],
+            header,
+        };
+        let code = program(&peers, Some(&routine));
+        // The first peer as without a routine: load, compare, return PEERS.
+        assert_eq!(code[2].k, PEERS);
+        // The second: its address, then the header word by word, a mismatch
+        // landing on the PEERS return after the ROUTINE one.
+        assert_eq!((code[4].k, code[4].jf), (0xc612_000d, 8));
+        let tail = &code[5..13];
+        let compares: Vec<(u32, u32, u8)> = tail
+            .chunks_exact(2)
+            .take(3)
+            .map(|pair| (pair[0].k, pair[1].k, pair[1].jf))
+            .collect();
+        assert_eq!(
+            compares,
+            [
+                (0, 0x464f_4842, 5),
+                (4, 0x0100_0200, 3),
+                (8, 0x0000_00c8, 1)
+            ]
+        );
+        assert_eq!((tail[6].k, tail[7].k), (ROUTINE, PEERS));
+        assert_eq!(code[13].k, STRANGERS);
+        assert_eq!(code.len(), 14);
+    }
+
+    #[test]
     fn without_peers_everything_goes_to_the_strangers() {
-        let code = program(&[]);
+        let code = program(&[], None);
         assert_eq!(code.len(), 1);
         assert_eq!(code[0].k, STRANGERS);
     }

@@ -916,3 +916,137 @@ async fn each_link_drops_what_the_machine_would_reject_whatever_its_state() {
         assert_eq!(filter.check(link, from, &bytes), Err(reject), "{reject}");
     }
 }
+
+/// A quiet standby's routine heartbeats wait in their socket for the loop's next
+/// wake-up and reach the machine dated by their arrival, in the order they
+/// arrived; news from the same peer comes at once; a forgery in the routine socket
+/// ends the sorting on that link; and once the node is no longer quiet the socket
+/// is still read for the datagrams sorted to it before.
+#[tokio::test]
+async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arrival() {
+    use crate::wire::heartbeat::{FLAG_RELEASING, Standing};
+
+    let lab = Lab::new("routine");
+    let config = Config::load(&lab.path()).unwrap();
+    let key = fs::read(lab.dir.join("authkey")).unwrap();
+    let ours = Signer::new(key.trim_ascii());
+    let theirs = Signer::new(b"somebody else's key entirely");
+    let bind = |address: &str, link| {
+        let address = address.parse().unwrap();
+        let (sockets, unsorted) =
+            listen::link_sockets(address, &listen::peers_on(&config, 0, link)).unwrap();
+        assert!(unsorted.is_none(), "{unsorted:?}");
+        assert!(sockets.routine.is_some(), "a routine socket");
+        Some(sockets)
+    };
+    let sockets = vec![bind("127.0.0.1:0", 0), bind("127.0.0.3:0", 1)];
+    let to: Vec<std::net::SocketAddr> = (sockets.iter().flatten())
+        .map(|s| s.peers.get_ref().local_addr().unwrap())
+        .collect();
+    let (_intake, mut datagrams) = receive::start(&config, 0, &sockets);
+    // beta, active, as alpha last heard it; its heartbeats go out from the lab's
+    // sockets at its addresses.
+    let standing = Standing {
+        state: WireState::Active,
+        flags: 0,
+        health: 0,
+        quiet: false,
+        wake: false,
+        priority: 100,
+    };
+    let beat = |link: u8, flags: u8, signer: &Signer, sequence: u64| {
+        let hb = Heartbeat {
+            link,
+            state: WireState::Active,
+            flags,
+            health: 0,
+            priority: 100,
+            incarnation: 1,
+            sequence,
+            fingerprint: [0; 8],
+            nonce: 1,
+            echo: 0,
+            votes: None,
+            quiet: false,
+            wake: false,
+            cluster: "shell".into(),
+            node: "beta".into(),
+        };
+        let mut bytes = Vec::new();
+        hb.encode(signer, &mut bytes);
+        bytes
+    };
+    let send = |link: usize, bytes: Vec<u8>| {
+        lab.peer[link].send_to(&bytes, to[link]).unwrap();
+    };
+    let take = |datagrams: &mut receive::Datagrams| {
+        let now = std::time::Instant::now();
+        let mut taken = Vec::new();
+        datagrams.take_deferred(now, |d, heard| taken.push((d.link, heard)));
+        (now, taken)
+    };
+    datagrams.sort_routine(Some(("beta", standing)));
+    assert!(datagrams.deferring());
+
+    let sent = std::time::Instant::now();
+    send(1, beat(1, 0, &ours, 1));
+    send(0, beat(0, 0, &ours, 1));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        datagrams.try_recv().is_none(),
+        "routine heartbeats reached the watched sockets"
+    );
+    let (read, taken) = take(&mut datagrams);
+    assert_eq!(
+        taken.iter().map(|(link, _)| *link).collect::<Vec<_>>(),
+        [1, 0],
+        "in the order they arrived"
+    );
+    for (link, heard) in &taken {
+        assert!(
+            *heard >= sent && *heard + Duration::from_millis(40) <= read,
+            "link {link}: dated {:?} after the send, read {:?} after it",
+            heard.duration_since(sent),
+            read.duration_since(sent)
+        );
+    }
+
+    // News from beta: read at once, from the watched socket.
+    send(0, beat(0, FLAG_RELEASING, &ours, 2));
+    let received = tokio::time::timeout(Duration::from_secs(1), datagrams.recv())
+        .await
+        .expect("news is read at once");
+    assert!(matches!(received, Some(Received::Heartbeat(d)) if d.link == 0));
+
+    // A forgery with beta's standing from its address: refused, and the crossover
+    // reads everything at once from then on, while the LAN still defers.
+    send(0, beat(0, 0, &theirs, 3));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, taken) = take(&mut datagrams);
+    assert!(taken.is_empty(), "a forgery was taken: {taken:?}");
+    datagrams.sort_routine(Some(("beta", standing)));
+    send(0, beat(0, 0, &ours, 4));
+    let received = tokio::time::timeout(Duration::from_secs(1), datagrams.recv())
+        .await
+        .expect("a distrusted link reads every heartbeat at once");
+    assert!(matches!(received, Some(Received::Heartbeat(d)) if d.link == 0));
+    send(1, beat(1, 0, &ours, 4));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(datagrams.try_recv().is_none(), "the LAN stopped deferring");
+
+    // No longer quiet: what was sorted before is still read, for a while.
+    datagrams.sort_routine(None);
+    assert!(datagrams.deferring());
+    let (_, taken) = take(&mut datagrams);
+    assert_eq!(taken.len(), 1, "the LAN's last routine heartbeat");
+    let _ = take(&mut datagrams);
+    assert!(
+        !datagrams.deferring(),
+        "read for two wake-ups, then no more"
+    );
+    send(1, beat(1, 0, &ours, 5));
+    let received = tokio::time::timeout(Duration::from_secs(1), datagrams.recv())
+        .await
+        .expect("routine heartbeats are read at once again");
+    assert!(matches!(received, Some(Received::Heartbeat(d)) if d.link == 1));
+}
