@@ -1204,6 +1204,27 @@ fn a_standby_that_reads_routine_heartbeats_late_judges_its_peer_by_their_arrival
     }
 }
 
+/// A quiet standby woken late still knows it was: the routine heartbeats it reads
+/// first, dated before the deadline it asked for, leave that deadline to judge the
+/// wake-up (see `steady`), and it blames nobody for its own pause.
+#[test]
+fn a_quiet_standby_woken_late_notes_it_though_routine_heartbeats_come_first() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 64);
+    let t = sim.config.timing;
+    sim.run_for(ms(500));
+    let (read_late, from) = (sim.nodes[1].read_late, sim.nodes[1].events.len());
+    assert!(sim.machine(1).quiet_toward().is_some(), "beta is quiet");
+    sim.pause(1, Some(t.warn + t.interval * 2));
+    sim.run_for(ms(1000));
+    assert!(sim.nodes[1].read_late > read_late + 5);
+    let starved = sim.events_since(1, from, |e| matches!(e, Event::Starved { .. }));
+    assert_eq!(starved.len(), 1, "{starved:?}");
+    let blamed = sim.events_since(1, from, |e| {
+        matches!(e, Event::PeerDead { .. } | Event::PeerLate { .. })
+    });
+    assert!(blamed.is_empty(), "beta blamed alpha: {blamed:?}");
+}
+
 /// A standby that the VIPs will move to on their own is never quiet: the preferred
 /// node waiting out `failback_delay` beats every interval, so the active node counts
 /// it dead within `dead` when it dies, and never hands the VIPs to nobody.

@@ -90,14 +90,16 @@ pub fn link_sockets(
         ));
     }
     let second = reusable(address)?;
-    let third = reusable(address)?;
-    // Without arrival stamps a routine heartbeat would count as heard when it is
-    // read, up to `warn` late: the third socket then takes nothing.
-    let routine = stamped(&third).map(|()| Arc::new(third.into()));
+    // Optional: without it, or without arrival stamps (a routine heartbeat would
+    // count as heard when it is read, up to `warn` late), every heartbeat is read
+    // at once, as before it existed.
+    let routine = reusable(address)
+        .and_then(|third| stamped(&third).map(|()| Arc::new(third.into())))
+        .ok();
     let sockets = LinkSockets {
         peers: Arc::new(watch_for_reading(first.into())?),
         strangers: Some(Arc::new(watch_for_reading(second.into())?)),
-        routine: routine.ok(),
+        routine,
     };
     Ok((sockets, None))
 }

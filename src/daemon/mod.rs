@@ -1025,7 +1025,7 @@ fn take_deferred(machine: &mut Machine, datagrams: &mut Datagrams) {
             from: d.from,
             packet: &d.packet,
         };
-        machine.handle(heard, input);
+        machine.handle_arrived(heard, input);
     });
 }
 

@@ -29,13 +29,14 @@
 //! that the peer is alive. So the kernel sorts those to a third socket that the
 //! runtime does not watch (see `steer::Routine`): they wake nobody, on either
 //! host, and wait for the loop's next wake-up, which a deadline brings at the
-//! latest (the peer's `warn`). The loop then reads them before anything else and
-//! gives them to the machine dated by the kernel's arrival stamp, so the peer is
-//! judged exactly as if each had been read at once. Anything else from the peer
-//! (a release, a change of health or priority) differs in those bytes and is read
-//! at once. A datagram in that socket that fails the filter, or a drop there, stops
-//! the sorting on that link for [`DISTRUST`], so that a flood forging the peer's
-//! address and standing cannot sit unread in front of its heartbeats.
+//! latest (the peer's `warn`). The loop then reads all of them before anything
+//! else and gives them to the machine dated by the kernel's arrival stamp, so the
+//! peer is judged by the same arrival times as if each had been read at once.
+//! Anything else from the peer (a release, a change of health or priority) differs
+//! in those bytes and is read at once. A datagram in that socket that fails the
+//! filter, or a drop there, stops the sorting on that link for [`DISTRUST`], so
+//! that a flood forging the peer's address and standing holds its heartbeats up
+//! until the next wake-up at most, and then not again for a while.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -88,10 +89,11 @@ const AFTER_ERROR: Duration = Duration::from_millis(100);
 /// Drops are logged at most this often (the machine's own rejections too).
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 
-/// Routine heartbeats read per link and wake-up at most; the rest wait for the
-/// next. A quiet standby wakes at least every `warn`, in which the active peer
-/// sends two or three.
-const ROUTINE_BURST: usize = 32;
+/// Routine heartbeats read per link and wake-up at most: more than a socket's
+/// buffer holds (about 300 heartbeats at the default size), so that a wake-up
+/// reads all that waited, however long the node was away, and yet a flood that
+/// forges the active peer cannot keep the loop reading.
+const ROUTINE_BURST: usize = 1024;
 
 /// How long a link reads every heartbeat at once after its routine socket gave a
 /// datagram that failed the filter, or lost some: a flood that forges the active
@@ -99,10 +101,10 @@ const ROUTINE_BURST: usize = 32;
 /// the real heartbeats until the next wake-up.
 const DISTRUST: Duration = Duration::from_secs(10);
 
-/// Wake-ups at which a routine socket is still read after the kernel stopped
-/// sorting to it: a datagram sorted under the old program may still be on its way
-/// into the socket.
-const DRAIN_TURNS: u8 = 2;
+/// How long a routine socket is still read, at every wake-up, after the kernel
+/// stopped sorting to it: a datagram sorted under the old program may still be on
+/// its way into the socket.
+const DRAIN_FOR: Duration = Duration::from_secs(1);
 
 /// A datagram that passed its link's filter; the machine does not check its tag
 /// again.
@@ -245,7 +247,7 @@ pub struct Datagrams {
     deferred: Vec<Deferred>,
     /// Routine heartbeats read at one wake-up, put in the order they arrived in
     /// across the links; kept to reuse its room.
-    arrived: Vec<(Instant, Datagram)>,
+    arrived: Vec<(Instant, usize, Datagram)>,
 }
 
 /// Room for an SO_RXQ_OVFL control message (a u32) and an SO_TIMESTAMPNS one (a
@@ -263,10 +265,12 @@ struct Deferred {
     tally: Arc<Mutex<Tally>>,
     /// What the kernel sorts to `socket` now, if anything.
     installed: Option<Routine>,
-    /// The program was replaced with a reload's: sort again, whatever is wanted.
+    /// The program was replaced with a reload's, or could not be attached: sort
+    /// again, whatever is wanted, from `retry_at` on.
     resort: bool,
-    /// Wake-ups left at which `socket` is read although nothing is sorted to it.
-    draining: u8,
+    retry_at: Option<Instant>,
+    /// Until then `socket` is read although nothing is sorted to it any more.
+    draining_until: Option<Instant>,
     /// Until then the link reads all its peers' heartbeats at once (see [`DISTRUST`]).
     distrusted_until: Option<Instant>,
     kernel_drops: u32,
@@ -329,7 +333,8 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
                 tally: Arc::clone(&tally),
                 installed: None,
                 resort: false,
-                draining: 0,
+                retry_at: None,
+                draining_until: None,
                 distrusted_until: None,
                 kernel_drops: 0,
             });
@@ -468,7 +473,7 @@ impl Datagrams {
     /// Whether a link's routine socket may hold heartbeats: the loop then reads
     /// them first at every wake-up ([`Datagrams::take_deferred`]).
     pub fn deferring(&self) -> bool {
-        (self.deferred.iter()).any(|d| d.installed.is_some() || d.draining > 0)
+        (self.deferred.iter()).any(|d| d.installed.is_some() || d.draining_until.is_some())
     }
 
     /// Reads the routine heartbeats that wait and gives each, in the order they
@@ -486,10 +491,16 @@ impl Datagrams {
         } = self;
         let real_now = SystemTime::now();
         for d in deferred.iter_mut() {
-            if d.installed.is_none() && d.draining == 0 {
-                continue;
+            if d.installed.is_none() {
+                match d.draining_until {
+                    Some(until) if now < until => {}
+                    Some(_) => {
+                        // The last read of a drain: what it leaves came after it.
+                        d.draining_until = None;
+                    }
+                    None => continue,
+                }
             }
-            d.draining = d.draining.saturating_sub(1);
             for _ in 0..ROUTINE_BURST {
                 let mut iov = [std::io::IoSliceMut::new(&mut buf[..])];
                 let read = recvmsg::<SockaddrStorage>(
@@ -533,7 +544,7 @@ impl Datagrams {
                             from,
                             packet,
                         };
-                        arrived.push((heard, datagram));
+                        arrived.push((heard, arrived.len(), datagram));
                     }
                     Err(reject) => {
                         if let Ok(mut tally) = d.tally.lock() {
@@ -544,10 +555,10 @@ impl Datagrams {
                 }
             }
         }
-        // Unstable: no scratch buffer, so no allocation; two arrivals are never
-        // stamped the same nanosecond.
-        arrived.sort_unstable_by_key(|(heard, _)| *heard);
-        for (heard, datagram) in arrived.drain(..) {
+        // Unstable, so no scratch buffer and no allocation; the order of reading
+        // breaks ties, so a link's heartbeats keep theirs.
+        arrived.sort_unstable_by_key(|(heard, read, _)| (*heard, *read));
+        for (heard, _, datagram) in arrived.drain(..) {
             take(datagram, heard);
         }
     }
@@ -590,24 +601,29 @@ impl Datagrams {
             if wanted == d.installed && !d.resort {
                 continue;
             }
+            if d.retry_at.is_some_and(|at| now < at) {
+                continue;
+            }
             let peers = self.filter.borrow().peers_on(d.link);
             match steer::attach(&*d.socket, &steer::program(&peers, wanted.as_ref())) {
                 Ok(()) => {
-                    if d.installed.is_some() {
-                        d.draining = DRAIN_TURNS;
+                    if d.installed.is_some() && wanted.is_none() {
+                        d.draining_until = Some(now + DRAIN_FOR);
                     }
                     d.installed = wanted;
                     d.resort = false;
+                    d.retry_at = None;
                 }
                 Err(err) => {
-                    // What the kernel sorts now is not known: read the socket at
-                    // every wake-up for a while, and retry after the distrust.
+                    // What the kernel sorts now is not known: the socket is read at
+                    // every wake-up until the next try, [`DISTRUST`] later.
                     warn!(
                         link = d.link,
                         "cannot sort the link's routine heartbeats: {err}"
                     );
                     d.distrusted_until = Some(now + DISTRUST);
-                    d.draining = u8::MAX;
+                    d.retry_at = Some(now + DISTRUST);
+                    d.draining_until = Some(now + DISTRUST + DRAIN_FOR);
                     d.resort = true;
                 }
             }

@@ -407,15 +407,31 @@ impl Machine {
         machine
     }
 
-    /// Feeds one input that happened at `now`. Time never goes back: an input
-    /// dated before the latest one is taken at that one's time. So the shell may
-    /// date a heartbeat it read late by its arrival (see `quiet_toward`).
+    /// Feeds one input that happened at `now`.
     pub fn handle(&mut self, now: Instant, input: Input<'_>) {
         if self.lifecycle == Lifecycle::Exited {
             return;
         }
-        let now = now.max(self.now_hint);
         self.observe(now);
+        self.dispatch(now, input);
+    }
+
+    /// Feeds an input that happened at `at` but that the shell reads only now, at a
+    /// wake-up it brings other inputs to as well: a routine heartbeat set aside
+    /// while this node is quiet (see [`Machine::quiet_toward`]), dated by its
+    /// arrival. It says nothing of when the shell woke, so the input or timeout
+    /// that follows judges the wake-up (late or not, see `observe`). Time never goes
+    /// back: a date before the latest input's is taken as that one.
+    pub fn handle_arrived(&mut self, at: Instant, input: Input<'_>) {
+        if self.lifecycle == Lifecycle::Exited {
+            return;
+        }
+        let now = at.max(self.now_hint);
+        self.now_hint = now;
+        self.dispatch(now, input);
+    }
+
+    fn dispatch(&mut self, now: Instant, input: Input<'_>) {
         match input {
             Input::Datagram { link, from, bytes } => {
                 match Heartbeat::decode(bytes, &self.settings.signer) {
@@ -494,7 +510,6 @@ impl Machine {
         if self.lifecycle == Lifecycle::Exited {
             return;
         }
-        let now = now.max(self.now_hint);
         self.observe(now);
         let due = self.timers.expire(now);
         for &(timer, at) in &due {

@@ -57,8 +57,9 @@ impl Machine {
     /// The active peer this node is quiet toward, if it is quiet (see
     /// [`Machine::quiet`]). Its heartbeats that repeat its standing
     /// ([`Peer::standing`]) tell this node nothing but that the peer is alive, so
-    /// the shell may read them late, by their arrival time, rather than wake for
-    /// each one (see `daemon::receive`); anything else from it is news.
+    /// the shell may read them late and give them to
+    /// [`Machine::handle_arrived`] by their arrival time, rather than wake for each
+    /// one (see `daemon::receive`); anything else from it is news.
     pub fn quiet_toward(&self) -> Option<&Peer> {
         let timing = &self.settings.timing;
         let epoch = self.nonces.epoch();

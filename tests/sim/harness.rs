@@ -988,7 +988,7 @@ impl Sim {
         self.nodes[i].read_late += deferred.len() as u64;
         if let Some(m) = self.nodes[i].machine.as_mut() {
             for p in &deferred {
-                m.handle(
+                m.handle_arrived(
                     p.at,
                     Input::Datagram {
                         link: p.link,
