@@ -587,7 +587,7 @@ fn the_code_a_running_node_runs_is_linked_together() {
             .unwrap_or_else(|| panic!("{binary} has no function {function}"))
     };
     for (function, section, range) in [
-        ("<failoverd::machine::Machine>::handle", ".text.hot", hot),
+        ("<failoverd::machine::Machine>::dispatch", ".text.hot", hot),
         (
             "<failoverd::wire::heartbeat::Heartbeat>::parse",
             ".text.hot",
