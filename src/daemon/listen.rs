@@ -297,8 +297,14 @@ mod tests {
         assert_eq!(strangers.get_ref().local_addr().unwrap(), bound);
     }
 
-    #[test]
-    fn the_kernel_sorts_the_peers_datagrams_from_everyone_elses() {
+    /// A link's sockets at 127.0.0.1 with peers at 127.0.0.2 and .4, the peers,
+    /// where to send to them, and the runtime they are registered with.
+    fn sorted_link() -> (
+        LinkSockets,
+        Vec<IpAddr>,
+        SocketAddr,
+        tokio::runtime::Runtime,
+    ) {
         let runtime = runtime();
         let peers: Vec<IpAddr> = vec!["127.0.0.2".parse().unwrap(), "127.0.0.4".parse().unwrap()];
         let (sockets, error) = runtime
@@ -306,6 +312,12 @@ mod tests {
             .unwrap();
         assert!(error.is_none(), "{error:?}");
         let to = sockets.peers.get_ref().local_addr().unwrap();
+        (sockets, peers, to, runtime)
+    }
+
+    #[test]
+    fn the_kernel_sorts_the_peers_datagrams_from_everyone_elses() {
+        let (sockets, _, to, _runtime) = sorted_link();
         assert_eq!(landed(&sockets, "127.0.0.2:0", to), "peers");
         assert_eq!(landed(&sockets, "127.0.0.3:0", to), "strangers");
         assert_eq!(landed(&sockets, "127.0.0.4:0", to), "peers");
@@ -314,12 +326,7 @@ mod tests {
 
     #[test]
     fn the_kernel_sorts_a_peer_s_routine_heartbeats_by_their_first_bytes() {
-        let runtime = runtime();
-        let peers: Vec<IpAddr> = vec!["127.0.0.2".parse().unwrap(), "127.0.0.4".parse().unwrap()];
-        let (sockets, error) = runtime
-            .block_on(async { link_sockets("127.0.0.1:0".parse().unwrap(), &peers) })
-            .unwrap();
-        assert!(error.is_none(), "{error:?}");
+        let (sockets, peers, to, _runtime) = sorted_link();
         let routine = sockets
             .routine
             .as_ref()
@@ -334,7 +341,6 @@ mod tests {
         );
         // Any socket of the group sets the group's program.
         steer::attach(&**routine, &program).unwrap();
-        let to = sockets.peers.get_ref().local_addr().unwrap();
         let mut routine_beat = header.to_vec();
         routine_beat.extend_from_slice(b"sequence, nonces, names and tag");
         let mut news = routine_beat.clone();

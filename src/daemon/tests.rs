@@ -985,6 +985,16 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
         datagrams.take_deferred(now, |d, heard| taken.push((d.link, heard)));
         (now, taken)
     };
+    // The next datagram read from a watched socket, which must be from `link`.
+    async fn at_once(datagrams: &mut receive::Datagrams, link: usize, why: &str) {
+        let received = tokio::time::timeout(Duration::from_secs(1), datagrams.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{why}"));
+        assert!(
+            matches!(received, Some(Received::Heartbeat(d)) if d.link == link),
+            "{why}"
+        );
+    }
     datagrams.sort_routine(Some(("beta", standing)));
     assert!(datagrams.deferring());
 
@@ -1013,10 +1023,7 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
 
     // News from beta: read at once, from the watched socket.
     send(0, beat(0, FLAG_RELEASING, &ours, 2));
-    let received = tokio::time::timeout(Duration::from_secs(1), datagrams.recv())
-        .await
-        .expect("news is read at once");
-    assert!(matches!(received, Some(Received::Heartbeat(d)) if d.link == 0));
+    at_once(&mut datagrams, 0, "news is read at once").await;
 
     // A forgery with beta's standing from its address: refused, and the crossover
     // reads everything at once from then on, while the LAN still defers.
@@ -1026,10 +1033,12 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
     assert!(taken.is_empty(), "a forgery was taken: {taken:?}");
     datagrams.sort_routine(Some(("beta", standing)));
     send(0, beat(0, 0, &ours, 4));
-    let received = tokio::time::timeout(Duration::from_secs(1), datagrams.recv())
-        .await
-        .expect("a distrusted link reads every heartbeat at once");
-    assert!(matches!(received, Some(Received::Heartbeat(d)) if d.link == 0));
+    at_once(
+        &mut datagrams,
+        0,
+        "a distrusted link reads every heartbeat at once",
+    )
+    .await;
     send(1, beat(1, 0, &ours, 4));
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(datagrams.try_recv().is_none(), "the LAN stopped deferring");
@@ -1041,8 +1050,10 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
     assert_eq!(taken.len(), 1, "the LAN's last routine heartbeat");
     assert!(datagrams.deferring(), "read on for a while, for stragglers");
     send(1, beat(1, 0, &ours, 5));
-    let received = tokio::time::timeout(Duration::from_secs(1), datagrams.recv())
-        .await
-        .expect("routine heartbeats are read at once again");
-    assert!(matches!(received, Some(Received::Heartbeat(d)) if d.link == 1));
+    at_once(
+        &mut datagrams,
+        1,
+        "routine heartbeats are read at once again",
+    )
+    .await;
 }
