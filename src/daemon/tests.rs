@@ -844,6 +844,27 @@ async fn a_thousand_hanging_checks_leave_the_heartbeats_on_time() {
     );
 }
 
+/// A heartbeat of beta, active at priority 100, in the lab's cluster.
+fn sample_heartbeat(link: u8, flags: u8, sequence: u64) -> Heartbeat<'static> {
+    Heartbeat {
+        link,
+        state: WireState::Active,
+        flags,
+        health: 0,
+        priority: 100,
+        incarnation: 1,
+        sequence,
+        fingerprint: [0; 8],
+        nonce: 1,
+        echo: 0,
+        votes: None,
+        quiet: false,
+        wake: false,
+        cluster: "shell".into(),
+        node: "beta".into(),
+    }
+}
+
 #[tokio::test]
 async fn each_link_drops_what_the_machine_would_reject_whatever_its_state() {
     use crate::machine::Reject;
@@ -855,21 +876,10 @@ async fn each_link_drops_what_the_machine_would_reject_whatever_its_state() {
     let key = fs::read(lab.dir.join("authkey")).unwrap();
     let beat = |signer: &Signer, cluster: &str, node: &str, link: u8| {
         let hb = Heartbeat {
-            link,
             state: WireState::Standby,
-            flags: 0,
-            health: 0,
-            priority: 100,
-            incarnation: 1,
-            sequence: 1,
-            fingerprint: [0; 8],
-            nonce: 1,
-            echo: 0,
-            votes: None,
-            quiet: false,
-            wake: false,
             cluster: cluster.into(),
             node: node.into(),
+            ..sample_heartbeat(link, 0, 1)
         };
         let mut bytes = Vec::new();
         hb.encode(signer, &mut bytes);
@@ -955,25 +965,8 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
         priority: 100,
     };
     let beat = |link: u8, flags: u8, signer: &Signer, sequence: u64| {
-        let hb = Heartbeat {
-            link,
-            state: WireState::Active,
-            flags,
-            health: 0,
-            priority: 100,
-            incarnation: 1,
-            sequence,
-            fingerprint: [0; 8],
-            nonce: 1,
-            echo: 0,
-            votes: None,
-            quiet: false,
-            wake: false,
-            cluster: "shell".into(),
-            node: "beta".into(),
-        };
         let mut bytes = Vec::new();
-        hb.encode(signer, &mut bytes);
+        sample_heartbeat(link, flags, sequence).encode(signer, &mut bytes);
         bytes
     };
     let send = |link: usize, bytes: Vec<u8>| {
