@@ -83,6 +83,11 @@ pub struct Status {
     /// those links until they appear. Absent from older documents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses_missing: Vec<(String, String)>,
+    /// The links on which this quiet standby has the kernel set its active peer's
+    /// routine heartbeats aside, to read at its next wake-up (see the shell's
+    /// `receive`). Absent when there is none, and from older documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reading_late: Vec<String>,
     /// Time between this node's heartbeats now: `timing.interval`, or
     /// `timing.standby_interval` while it is a quiet standby. Absent (0) from older
     /// documents.
@@ -343,6 +348,11 @@ pub struct Counters {
     /// full socket buffer. Absent from older documents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<(String, u64)>,
+    /// Routine heartbeats of the active peer that this node, a quiet standby, read
+    /// late, at a wake-up, dated by their arrival, per link name. Absent when the
+    /// node listens on no link, and from older documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_late: Vec<(String, u64)>,
     /// Transitions per target state and reason kind.
     pub transitions: Vec<TransitionCount>,
     /// Other hosts seen claiming a VIP while this node held it.

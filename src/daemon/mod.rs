@@ -804,6 +804,7 @@ impl<H: Host> Shell<H> {
         status.events = self.events.recent(50);
         status.history = self.history.snapshot();
         self.intake.count_into(&mut status.counters);
+        status.reading_late = self.intake.reading_late();
         status.scheduling = self.scheduling.status().clone();
         if let Ok(missing) = self.missing.lock() {
             status.addresses_missing = missing

@@ -186,6 +186,10 @@ struct Tally {
     /// anything, on a link whose datagrams the kernel does not sort).
     overflow: u64,
     overflow_pending: u64,
+    /// Routine heartbeats read late (see `Deferred`), and whether the kernel sets
+    /// them aside now.
+    read_late: u64,
+    setting_aside: bool,
 }
 
 impl Tally {
@@ -433,7 +437,17 @@ impl Intake {
                 }
             }
             counters.dropped.push((link.clone(), tally.total()));
+            counters.read_late.push((link.clone(), tally.read_late));
         }
+    }
+
+    /// The links on which the kernel sets the active peer's routine heartbeats
+    /// aside now.
+    pub fn reading_late(&self) -> Vec<String> {
+        (self.tallies.iter())
+            .filter(|(_, tally)| tally.lock().is_ok_and(|tally| tally.setting_aside))
+            .map(|(link, _)| link.clone())
+            .collect()
     }
 }
 
@@ -491,6 +505,7 @@ impl Datagrams {
         } = self;
         let real_now = SystemTime::now();
         for d in deferred.iter_mut() {
+            let before = arrived.len();
             if d.installed.is_none() {
                 match d.draining_until {
                     Some(until) if now < until => {}
@@ -554,6 +569,12 @@ impl Datagrams {
                     }
                 }
             }
+            let read = (arrived.len() - before) as u64;
+            if read > 0
+                && let Ok(mut tally) = d.tally.lock()
+            {
+                tally.read_late += read;
+            }
         }
         // Unstable, so no scratch buffer and no allocation; the order of reading
         // breaks ties, so a link's heartbeats keep theirs.
@@ -609,6 +630,9 @@ impl Datagrams {
                 Ok(()) => {
                     if d.installed.is_some() && wanted.is_none() {
                         d.draining_until = Some(now + DRAIN_FOR);
+                    }
+                    if let Ok(mut tally) = d.tally.lock() {
+                        tally.setting_aside = wanted.is_some();
                     }
                     d.installed = wanted;
                     d.resort = false;
@@ -896,7 +920,7 @@ mod tests {
                         rejected: tally.rejected.clone(),
                         pending: BTreeMap::new(),
                         overflow: tally.overflow,
-                        overflow_pending: 0,
+                        ..Tally::default()
                     };
                     (name.to_string(), Arc::new(Mutex::new(copy)))
                 })

@@ -953,7 +953,12 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
     let to: Vec<std::net::SocketAddr> = (sockets.iter().flatten())
         .map(|s| s.peers.get_ref().local_addr().unwrap())
         .collect();
-    let (_intake, mut datagrams) = receive::start(&config, 0, &sockets);
+    let (intake, mut datagrams) = receive::start(&config, 0, &sockets);
+    let read_late = |intake: &receive::Intake| {
+        let mut counters = crate::status::Counters::default();
+        intake.count_into(&mut counters);
+        counters.read_late
+    };
     // beta, active, as alpha last heard it; its heartbeats go out from the lab's
     // sockets at its addresses.
     let standing = Standing {
@@ -990,6 +995,7 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
     }
     datagrams.sort_routine(Some(("beta", standing)));
     assert!(datagrams.deferring());
+    assert_eq!(intake.reading_late(), ["crossover", "lan"]);
 
     let sent = std::time::Instant::now();
     send(1, beat(1, 0, &ours, 1));
@@ -1005,6 +1011,8 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
         [1, 0],
         "in the order they arrived"
     );
+    let counted = [("crossover".to_string(), 1), ("lan".to_string(), 1)];
+    assert_eq!(read_late(&intake), counted, "counted for the status");
     for (link, heard) in &taken {
         assert!(
             *heard >= sent && *heard + Duration::from_millis(40) <= read,
@@ -1025,6 +1033,7 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
     let (_, taken) = take(&mut datagrams);
     assert!(taken.is_empty(), "a forgery was taken: {taken:?}");
     datagrams.sort_routine(Some(("beta", standing)));
+    assert_eq!(intake.reading_late(), ["lan"]);
     send(0, beat(0, 0, &ours, 4));
     at_once(
         &mut datagrams,

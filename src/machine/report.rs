@@ -138,6 +138,7 @@ impl Machine {
                     .collect(),
                 // The shell's receivers count what they drop before the machine.
                 dropped: Vec::new(),
+                read_late: Vec::new(),
                 transitions: self
                     .election
                     .transitions
@@ -156,6 +157,7 @@ impl Machine {
             takeover_held: self.election.guard.held().map(ToString::to_string),
             // The shell knows which addresses the host has.
             addresses_missing: Vec::new(),
+            reading_late: Vec::new(),
             heartbeat_every_ms: millis(self.beat_interval()),
             quiet: self.quiet(),
             scheduling: status::SchedulingStatus::default(),

@@ -208,6 +208,14 @@ fn families(out: &mut Exposition, status: &Status) {
             .iter()
             .map(|(link, n)| ([("link", link.as_str())], *n)),
     );
+    out.counter(
+        "heartbeats_read_late",
+        "Routine heartbeats of the active node that this quiet standby read at a wake-up, by link.",
+        s.counters
+            .read_late
+            .iter()
+            .map(|(link, n)| ([("link", link.as_str())], *n)),
+    );
     out.gauge(
         "peer_up",
         "1 while the peer is heard on at least one link.",
@@ -768,6 +776,16 @@ mod tests {
         parse_prometheus_text(&text);
         assert!(text.contains("\nfailoverd_heartbeats_dropped_total{link=\"lan\"} 220864\n"));
         assert!(text.contains("\nfailoverd_heartbeats_dropped_total{link=\"crossover\"} 0\n"));
+    }
+
+    #[test]
+    fn routine_heartbeats_read_late_are_counted_by_link() {
+        let mut status = fixture::status();
+        status.counters.read_late = vec![("crossover".into(), 5_812), ("lan".into(), 0)];
+        let text = render_metrics(&status, Format::Prometheus);
+        parse_prometheus_text(&text);
+        assert!(text.contains("\nfailoverd_heartbeats_read_late_total{link=\"crossover\"} 5812\n"));
+        assert!(text.contains("\nfailoverd_heartbeats_read_late_total{link=\"lan\"} 0\n"));
     }
 
     #[test]

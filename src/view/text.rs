@@ -70,6 +70,12 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
             ))
         ));
     }
+    if !status.reading_late.is_empty() {
+        out.push(format!(
+            "  reads the active node's routine heartbeats as it wakes, by their arrival, on {}",
+            status.reading_late.join(", ")
+        ));
+    }
     for (link, address) in &status.addresses_missing {
         out.push(paint.paint(
             Paint::Yellow,
@@ -694,6 +700,16 @@ mod tests {
         let view = render_status(&status, false, SystemTime::now());
         assert!(
             view.contains("quiet standby: heartbeats every 1s while the active node is heard"),
+            "{view}"
+        );
+        assert!(!view.contains("routine heartbeats"), "{view}");
+        status.reading_late = vec!["crossover".into(), "lan".into()];
+        let view = render_status(&status, false, SystemTime::now());
+        assert!(
+            view.contains(
+                "reads the active node's routine heartbeats as it wakes, by their arrival, \
+                 on crossover, lan"
+            ),
             "{view}"
         );
         let mut status = fixture::status();
