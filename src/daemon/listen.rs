@@ -116,7 +116,10 @@ impl LinkSockets {
 }
 
 /// Has the kernel stamp each datagram `socket` receives with its arrival time, and
-/// say how many it dropped.
+/// say how many it dropped. The kernel starts stamping on arrival for the whole
+/// host a moment after the first socket asks (a work queue turns it on); until
+/// then it stamps a datagram when it is read, which can only make a peer look
+/// heard later than it was, for the first heartbeats after the start.
 fn stamped(socket: &Socket) -> io::Result<()> {
     use nix::sys::socket::{setsockopt, sockopt};
     setsockopt(socket, sockopt::ReceiveTimestampns, &true)?;
