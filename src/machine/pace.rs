@@ -62,10 +62,8 @@ impl Machine {
     /// one (see `daemon::receive`); anything else from it is news.
     pub fn quiet_toward(&self) -> Option<&Peer> {
         let timing = &self.settings.timing;
-        let epoch = self.nonces.epoch();
-        let fresh = self.now_hint < self.nonces.issued_at() + timing.interval * 2;
-        let auto = self.settings.failback == Failback::Auto;
-        let (health, priority) = (self.health.score(), self.settings.priority);
+        // The shell asks on every turn: the active node, and any node that cannot
+        // be quiet, answers before the per-peer rules and the health score.
         let can = timing.standby_interval > timing.interval
             && !self.settings.majority_rule()
             && self.lifecycle == Lifecycle::Running
@@ -74,6 +72,10 @@ impl Machine {
         if !can {
             return None;
         }
+        let epoch = self.nonces.epoch();
+        let fresh = self.now_hint < self.nonces.issued_at() + timing.interval * 2;
+        let auto = self.settings.failback == Failback::Auto;
+        let (health, priority) = (self.health.score(), self.settings.priority);
         self.peers.iter().find(|p| {
             p.alive
                 && p.role == Role::Active

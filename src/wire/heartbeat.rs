@@ -302,23 +302,14 @@ impl<'a> Heartbeat<'a> {
     /// configuration already limits them to 64.
     pub fn encode(&self, signer: &Signer, out: &mut impl Out) {
         let start = out.written().len();
-        out.extend_from_slice(&MAGIC);
-        out.push(if self.votes.is_some() {
-            VERSION_VOTES
-        } else {
-            VERSION
-        });
-        out.push(self.link);
-        out.push(self.state.to_byte());
-        out.push(self.flags);
-        out.push(self.health);
-        let held = self.votes.as_ref().is_some_and(|votes| votes.held);
-        let mut pace = if self.quiet { QUIET } else { 0 };
-        if self.wake {
-            pace |= WAKE;
+        let mut header = self.standing().header(self.link);
+        if let Some(votes) = &self.votes {
+            header[4] = VERSION_VOTES;
+            if votes.held {
+                header[9] |= VOTE_HELD;
+            }
         }
-        out.push(if held { VOTE_HELD } else { 0 } | pace);
-        out.extend_from_slice(&self.priority.to_be_bytes());
+        out.extend_from_slice(&header);
         out.extend_from_slice(&self.incarnation.to_be_bytes());
         out.extend_from_slice(&self.sequence.to_be_bytes());
         out.extend_from_slice(&self.fingerprint);
@@ -335,6 +326,18 @@ impl<'a> Heartbeat<'a> {
         }
         let tag = signer.tag(&out.written()[start..]);
         out.extend_from_slice(&tag);
+    }
+
+    /// The sender's standing, as the packet's first [`HEADER_LEN`] bytes carry it.
+    pub fn standing(&self) -> Standing {
+        Standing {
+            state: self.state,
+            flags: self.flags,
+            health: self.health,
+            quiet: self.quiet,
+            wake: self.wake,
+            priority: self.priority,
+        }
     }
 
     /// Checks the tag, then parses. Any byte string is safe to pass.
@@ -594,24 +597,28 @@ mod tests {
     }
 
     #[test]
-    fn a_standing_s_header_is_the_first_bytes_of_the_packet_encode_writes() {
-        for (flags, quiet, wake) in [(FLAG_RELEASING, false, false), (0, true, true)] {
+    fn a_standing_s_header_is_the_documented_first_bytes_and_decodes_back() {
+        let signer = Signer::new(b"0123456789abcdef");
+        for (flags, quiet, wake, header) in [
+            (
+                FLAG_RELEASING,
+                false,
+                false,
+                *b"FOHB\x01\x01\x02\x01\x02\x00\x00\xc8",
+            ),
+            (0, true, true, *b"FOHB\x01\x01\x02\x00\x02\x06\x00\xc8"),
+        ] {
             let hb = Heartbeat {
                 flags,
                 quiet,
                 wake,
                 ..sample()
             };
-            let standing = Standing {
-                state: hb.state,
-                flags: hb.flags,
-                health: hb.health,
-                quiet: hb.quiet,
-                wake: hb.wake,
-                priority: hb.priority,
-            };
             let bytes = encoded(&hb, b"0123456789abcdef");
-            assert_eq!(standing.header(hb.link), bytes[..HEADER_LEN]);
+            assert_eq!(hb.standing().header(hb.link), header);
+            assert_eq!(bytes[..HEADER_LEN], header);
+            let decoded = Heartbeat::decode(&bytes, &signer).unwrap();
+            assert_eq!(decoded.standing(), hb.standing());
         }
     }
 
