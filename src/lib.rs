@@ -32,5 +32,7 @@ pub mod manual;
 #[cfg(test)]
 mod scratch;
 pub mod status;
+#[cfg(test)]
+mod testing;
 pub mod view;
 pub mod wire;

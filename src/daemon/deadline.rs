@@ -111,14 +111,7 @@ impl Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
+    use crate::testing::block_on;
 
     #[test]
     fn fires_at_the_deadline_and_only_once_it_is_set_again() {

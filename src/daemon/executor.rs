@@ -494,6 +494,7 @@ mod tests {
     use super::super::vip::{LinkInfo, VipError};
     use super::*;
     use crate::machine::{Hook, Sighting, VipFailure, VipFailureKind};
+    use crate::testing::block_on;
 
     /// A host whose lookups fail for addresses ending in .66, whose fault hook
     /// hangs, and whose other requests succeed at once.
@@ -763,14 +764,6 @@ mod tests {
             interface: "eth0".into(),
             label: None,
         }
-    }
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(future)
     }
 
     #[test]

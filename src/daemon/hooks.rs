@@ -163,14 +163,7 @@ mod tests {
     use super::process::KILL_GRACE;
     use super::*;
     use crate::scratch::Scratch;
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(future)
-    }
+    use crate::testing::{Captured, block_on};
 
     /// Alive means existing and not a zombie: an orphan killed in a container
     /// without a reaping init stays a zombie, but runs nothing.
@@ -261,17 +254,12 @@ mod tests {
             "hook.sh",
             "echo first\necho second\necho oops >&2\nprintf 'no newline \\377'",
         );
-        let (writer, lines) = capture::writer();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(writer)
-            .with_ansi(false)
-            .without_time()
-            .finish();
-        let outcome = tracing::subscriber::with_default(subscriber, || {
+        let (logging, captured) = Captured::dispatch();
+        let outcome = tracing::dispatcher::with_default(&logging, || {
             run(&script, &[], Duration::from_secs(10))
         });
         assert!(outcome.is_success(), "{outcome:?}");
-        let logged = lines.lock().unwrap().clone();
+        let logged = captured.text();
         let find = |needle: &str| {
             logged
                 .lines()
@@ -372,32 +360,5 @@ mod tests {
         };
         assert!(message.contains("/nonexistent/failoverd-hook"), "{message}");
         assert!(!outcome.is_success());
-    }
-
-    /// A tracing writer that appends to a shared string.
-    mod capture {
-        use std::io;
-        use std::sync::{Arc, Mutex};
-
-        #[derive(Clone)]
-        pub struct Writer(Arc<Mutex<String>>);
-
-        pub fn writer() -> (impl Fn() -> Writer, Arc<Mutex<String>>) {
-            let shared = Arc::new(Mutex::new(String::new()));
-            let writer = Writer(shared.clone());
-            (move || writer.clone(), shared)
-        }
-
-        impl io::Write for Writer {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                let mut text = self.0.lock().map_err(|_| io::Error::other("poisoned"))?;
-                text.push_str(&String::from_utf8_lossy(buf));
-                Ok(buf.len())
-            }
-
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
     }
 }
