@@ -265,6 +265,7 @@ const CONTROL: usize = 64;
 /// their arrival, so the peer is judged exactly as if each had been read at once.
 struct Deferred {
     link: usize,
+    name: String,
     socket: Arc<std::net::UdpSocket>,
     tally: Arc<Mutex<Tally>>,
     /// What the kernel sorts to `socket` now, if anything.
@@ -333,6 +334,7 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
         if let Some(socket) = &sockets.routine {
             deferred.push(Deferred {
                 link,
+                name: name.clone(),
                 socket: Arc::clone(socket),
                 tally: Arc::clone(&tally),
                 installed: None,
@@ -528,8 +530,10 @@ impl Datagrams {
                     Ok(msg) => msg,
                     Err(Errno::EAGAIN) => break,
                     Err(err) => {
-                        warn!(link = d.link, "routine heartbeat receive failed: {err}");
-                        d.distrusted_until = Some(now + DISTRUST);
+                        d.distrust(
+                            now,
+                            format_args!("reading its routine socket failed: {err}"),
+                        );
                         break;
                     }
                 };
@@ -547,7 +551,7 @@ impl Datagrams {
                 if let Some(drops) = drops
                     && d.count_kernel_drops(drops)
                 {
-                    d.distrusted_until = Some(now + DISTRUST);
+                    d.distrust(now, format_args!("the kernel dropped routine heartbeats"));
                 }
                 let Some(from) = from else { continue };
                 let verdict = filter.borrow().check(d.link, from, &buf[..len]);
@@ -565,7 +569,10 @@ impl Datagrams {
                         if let Ok(mut tally) = d.tally.lock() {
                             tally.reject(reject);
                         }
-                        d.distrusted_until = Some(now + DISTRUST);
+                        d.distrust(
+                            now,
+                            format_args!("a datagram sorted as routine was refused ({reject})"),
+                        );
                     }
                 }
             }
@@ -837,6 +844,20 @@ impl Link {
 }
 
 impl Deferred {
+    /// Stops the link's routine sorting for [`DISTRUST`] from `now`, and says so at
+    /// the start of each such stretch: a steady trickle of forgeries logs one line
+    /// every [`DISTRUST`], not one per datagram.
+    fn distrust(&mut self, now: Instant, why: std::fmt::Arguments<'_>) {
+        if self.distrusted_until.is_none_or(|until| now >= until) {
+            warn!(
+                link = %self.name,
+                "{why}: the link's heartbeats are all read at once for {}s, none set aside",
+                DISTRUST.as_secs()
+            );
+        }
+        self.distrusted_until = Some(now + DISTRUST);
+    }
+
     /// Takes the kernel's count of the socket's drops; true if it grew.
     fn count_kernel_drops(&mut self, count: u32) -> bool {
         let new = count.wrapping_sub(self.kernel_drops);

@@ -1046,14 +1046,27 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
     at_once(&mut datagrams, 0, "news is read at once").await;
 
     // A forgery with beta's standing from its address: refused, and the crossover
-    // reads everything at once from then on, while the LAN still defers.
-    send(0, beat(0, 0, &theirs, 3));
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let (_, taken) = take(&mut datagrams);
-    assert!(taken.is_empty(), "a forgery was taken: {taken:?}");
+    // reads everything at once from then on, while the LAN still defers. The log
+    // says so once, however many forgeries follow.
+    let (logging, captured) = crate::testing::Captured::dispatch();
+    for sequence in [3, 4] {
+        send(0, beat(0, 0, &theirs, sequence));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (_, taken) = tracing::dispatcher::with_default(&logging, || take(&mut datagrams));
+        assert!(taken.is_empty(), "a forgery was taken: {taken:?}");
+    }
+    let said = captured.lines_with("read at once");
+    assert_eq!(said.len(), 1, "{}", captured.text());
+    assert!(
+        said[0].contains("WARN")
+            && said[0].contains("link=crossover")
+            && said[0].contains("refused"),
+        "{}",
+        said[0]
+    );
     datagrams.sort_routine(Some(("beta", standing)));
     assert_eq!(intake.reading_late(), ["lan"]);
-    send(0, beat(0, 0, &ours, 4));
+    send(0, beat(0, 0, &ours, 5));
     at_once(
         &mut datagrams,
         0,
