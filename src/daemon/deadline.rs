@@ -81,26 +81,21 @@ impl Deadline {
         Ok(())
     }
 
-    /// Resolves once the timer has fired; the next `set` arms it again. It fails
-    /// only when the runtime goes away.
+    /// Resolves once the deadline set last has come; the next `set` arms the timer
+    /// again. It fails only when the runtime goes away.
     pub async fn fired(&mut self) -> io::Result<()> {
         loop {
             let mut ready = self.fd.readable().await?;
-            let mut expirations = [0u8; 8];
-            // SAFETY: the buffer is 8 bytes, as a timerfd read needs, and lives
-            // across the call.
-            let read = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    expirations.as_mut_ptr().cast(),
-                    expirations.len(),
-                )
-            };
-            // Read once, a one-shot timerfd stays unreadable until it is armed and
-            // fires again, whose event sets the readiness anew: clearing it now
-            // spares the next wait a read that could only find it empty.
+            // The timer is never read: arming it again resets its count of
+            // expirations, and each expiry is an edge of its own for the runtime, so
+            // the read would cost a system call per interval and tell nothing. The
+            // clock tells instead: a readiness left from a deadline since moved
+            // later (it fired while the loop was busy with a heartbeat) is dropped
+            // and waited past, because the new deadline has not come.
             ready.clear_ready();
-            if read == 8 {
+            if let Some(at) = self.armed
+                && Instant::now() >= at
+            {
                 self.armed = None;
                 return Ok(());
             }
@@ -154,6 +149,31 @@ mod tests {
             deadline.set(None).expect("disarm");
             let disarmed = tokio::time::timeout(Duration::from_millis(30), deadline.fired()).await;
             assert!(disarmed.is_err(), "a disarmed deadline fired");
+        });
+    }
+
+    #[test]
+    fn a_deadline_moved_later_after_it_fired_unseen_waits_for_the_new_time() {
+        block_on(async {
+            let mut deadline = Deadline::new().expect("timerfd");
+            let start = Instant::now();
+            deadline
+                .set(Some(start + Duration::from_millis(10)))
+                .expect("arm");
+            // The runtime takes the expiry while nobody waits on the deadline, as
+            // the loop's does while it handles a heartbeat.
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            let later = start + Duration::from_millis(150);
+            deadline.set(Some(later)).expect("move later");
+            tokio::time::timeout(Duration::from_secs(5), deadline.fired())
+                .await
+                .expect("fires at the later deadline")
+                .expect("fired");
+            assert!(
+                Instant::now() >= later,
+                "fired {:?} early, on the expiry of the deadline it replaced",
+                later - Instant::now()
+            );
         });
     }
 }
