@@ -1091,3 +1091,30 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
     )
     .await;
 }
+
+/// A second daemon of the same file is refused at the control socket before it
+/// binds a heartbeat port, where its sockets would join the running daemon's
+/// SO_REUSEPORT group and take some of its heartbeats (see `listen::link_sockets`).
+#[tokio::test]
+async fn a_second_daemon_is_refused_before_it_touches_a_heartbeat_port() {
+    let lab = Lab::new("second");
+    let config = Config::load(&lab.path()).unwrap();
+    // The running daemon: its control socket answers, and it holds alpha's
+    // crossover port, alone, so that a bind there would fail on its own.
+    let _running = control::bind(&config.control).expect("the first daemon's control socket");
+    let crossover = config.nodes[0].addresses[0].expect("alpha is on the crossover");
+    let _held =
+        std::net::UdpSocket::bind(std::net::SocketAddr::new(crossover, config.cluster.port))
+            .expect("the first daemon's heartbeat port");
+    let refused = Listeners::bind(&config, 0)
+        .await
+        .err()
+        .expect("a second daemon is refused");
+    assert!(
+        matches!(
+            refused,
+            DaemonError::Control(control::ControlError::InUse { .. })
+        ),
+        "refused for another reason first: {refused}"
+    );
+}
