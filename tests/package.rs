@@ -594,7 +594,7 @@ fn the_code_a_running_node_runs_is_linked_together() {
             hot,
         ),
         (
-            "<failoverd::daemon::receive::Datagrams>::poll_recv",
+            "failoverd::daemon::receive::poll_links",
             ".text.hot",
             hot,
         ),

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
@@ -84,8 +85,15 @@ impl Deadline {
     /// Resolves once the deadline set last has come; the next `set` arms the timer
     /// again. It fails only when the runtime goes away.
     pub async fn fired(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_fired(cx)).await
+    }
+
+    /// [`Deadline::fired`] as a poll. The timer's readiness is polled rather than
+    /// awaited: awaiting it puts a waiter on the runtime's list for the descriptor
+    /// and takes it off again on every turn of the loop that ends another way.
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let mut ready = self.fd.readable().await?;
+            let mut ready = ready!(self.fd.poll_read_ready(cx))?;
             // The timer is never read: arming it again resets its count of
             // expirations, and each expiry is an edge of its own for the runtime, so
             // the read would cost a system call per interval and tell nothing. The
@@ -97,7 +105,7 @@ impl Deadline {
                 && Instant::now() >= at
             {
                 self.armed = None;
-                return Ok(());
+                return Poll::Ready(Ok(()));
             }
         }
     }

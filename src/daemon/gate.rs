@@ -1,5 +1,7 @@
 //! The loop's seldom-ready sources (the channels from the other threads and tasks,
 //! the signals, the once-a-second ticks), polled only after one of them has woken.
+//! The heartbeat sockets sit behind a gate of their own (`receive::Datagrams`):
+//! most of an active node's wake-ups are its deadline's.
 //!
 //! tokio's `select!` polls every branch on every wake-up of the loop. At a 10 ms
 //! interval the loop wakes about a hundred times a second for heartbeats and its
@@ -71,6 +73,12 @@ impl Gate {
             self.shared.open.store(true, Ordering::Release);
         }
         result
+    }
+
+    /// The waker the sources behind the gate must hold: for polling one outside
+    /// [`Gate::poll`], so that it still opens the gate when it wakes.
+    pub fn waker(&self) -> &Waker {
+        &self.waker
     }
 
     /// Opens the gate, so that the next turn polls every source: after a source

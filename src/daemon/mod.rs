@@ -375,6 +375,9 @@ pub struct Shell<H: Host> {
     checks: Checks,
     /// This node's role as of the last input, for the checks' `FAILOVERD_ROLE`.
     role: watch::Sender<Role>,
+    /// The role last sent on `role`: compared on every turn without the
+    /// channel's lock.
+    role_sent: Role,
     systemd: Option<notify::Notifier>,
     probed: mpsc::UnboundedSender<(u64, Result<Vec<Sighting>, String>)>,
     conflicts: mpsc::Sender<Sighting>,
@@ -498,6 +501,7 @@ impl<H: Host> Shell<H> {
             announcing,
             checks,
             role,
+            role_sent: Role::Starting,
             systemd: notify::Notifier::from_env(),
             probed: probed_tx,
             conflicts: conflicts_tx,
@@ -789,7 +793,8 @@ impl<H: Host> Shell<H> {
         let role = machine.role();
         // The write lock only when the role changed: the check thread reads it, and a
         // lock it holds while starved would stall this loop (priority inversion).
-        if *self.role.borrow() != role {
+        if self.role_sent != role {
+            self.role_sent = role;
             self.role.send_replace(role);
         }
         true

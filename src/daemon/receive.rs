@@ -43,7 +43,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -58,6 +58,7 @@ use tokio::time::Sleep;
 use tracing::warn;
 
 use crate::config::Config;
+use crate::daemon::gate::Gate;
 use crate::daemon::listen::{self, HeartbeatSocket, LinkSockets};
 use crate::daemon::steer::{self, Routine};
 use crate::machine::{Event, Reject};
@@ -247,6 +248,9 @@ pub struct Datagrams {
     control: [u8; CONTROL],
     /// The link to read first next time, so that no link is always served last.
     next: usize,
+    /// In front of the links' sockets: a wake-up of the loop by its deadline
+    /// polls none of them (see `gate`).
+    gate: Gate,
     /// Each link's socket for routine heartbeats, where the kernel sorts them.
     deferred: Vec<Deferred>,
     /// Routine heartbeats read at one wake-up, put in the order they arrived in
@@ -359,6 +363,7 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
         buf: vec![0u8; heartbeat::MAX_LEN * 2 + 1].into_boxed_slice(),
         control: [0; CONTROL],
         next: 0,
+        gate: Gate::new(),
         deferred,
         arrived: Vec::new(),
     };
@@ -458,17 +463,43 @@ const QUEUE_FULL: &str = "queue full";
 
 impl Datagrams {
     /// The next heartbeat from any link, taking the links in turn; None when this
-    /// node has no link to read.
+    /// node has no link to read. The links are read only after one of their
+    /// sockets (or a rest, see [`BURST`]) woke the loop, or gave a datagram the last
+    /// time: at a 10 ms interval most of an active node's wake-ups are its
+    /// deadline's, and polling each socket's readiness on those was about a fifth of
+    /// the instructions of its turn.
     pub async fn recv(&mut self) -> Option<Received> {
-        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+        std::future::poll_fn(|cx| {
+            let Datagrams {
+                links,
+                filter,
+                buf,
+                control,
+                next,
+                gate,
+                ..
+            } = self;
+            gate.poll(cx, |cx| poll_links(links, next, filter, buf, control, cx))
+        })
+        .await
     }
 
     /// What is ready on the links now, without waiting: the loop takes the
-    /// heartbeats that arrived together in one turn. The wake-up it would register
-    /// is lost, which is harmless: the loop reads the links again, with its own
-    /// waker, before it waits.
+    /// heartbeats that arrived together in one turn. The sockets are polled with
+    /// the gate's waker, which they must always hold: one that found nothing
+    /// still opens the gate, and wakes the loop, when a datagram comes.
     pub fn try_recv(&mut self) -> Option<Received> {
-        match self.poll_recv(&mut Context::from_waker(Waker::noop())) {
+        let Datagrams {
+            links,
+            filter,
+            buf,
+            control,
+            next,
+            gate,
+            ..
+        } = self;
+        let mut cx = Context::from_waker(gate.waker());
+        match poll_links(links, next, filter, buf, control, &mut cx) {
             Poll::Ready(received) => received,
             Poll::Pending => None,
         }
@@ -660,114 +691,122 @@ impl Datagrams {
             }
         }
     }
+}
 
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received>> {
-        let n = self.links.len();
-        if n == 0 {
-            return Poll::Ready(None);
-        }
-        let first = self.next;
-        // The next call starts one link on whatever this one gives: a link that ran
-        // out of the loop's budget (tokio's, per turn) before resting would
-        // otherwise be read first again and take the whole budget every turn.
-        self.next = (first + 1) % n;
-        for i in 0..n {
-            let k = (first + i) % n;
-            if let Poll::Ready(received) = self.poll_link(k, cx) {
-                self.next = (k + 1) % n;
-                return Poll::Ready(Some(received));
-            }
-        }
-        Poll::Pending
+/// Reads the next heartbeat from any of `links`, starting at `next` and taking
+/// them in turn; Pending once none has one, with `cx`'s waker held by each
+/// socket (or its rest).
+fn poll_links(
+    links: &mut [Link],
+    next: &mut usize,
+    filter: &watch::Receiver<Arc<Filter>>,
+    buf: &mut [u8],
+    control: &mut [u8; CONTROL],
+    cx: &mut Context<'_>,
+) -> Poll<Option<Received>> {
+    let n = links.len();
+    if n == 0 {
+        return Poll::Ready(None);
     }
+    let first = *next;
+    // The next call starts one link on whatever this one gives: a link that ran
+    // out of the loop's budget (tokio's, per turn) before resting would
+    // otherwise be read first again and take the whole budget every turn.
+    *next = (first + 1) % n;
+    for i in 0..n {
+        let k = (first + i) % n;
+        if let Poll::Ready(received) = poll_link(&mut links[k], filter, buf, control, cx) {
+            *next = (k + 1) % n;
+            return Poll::Ready(Some(received));
+        }
+    }
+    Poll::Pending
+}
 
-    /// Reads link `k` until a heartbeat passes the filter, the first drop since the
-    /// last report, or nothing is left to read.
-    fn poll_link(&mut self, k: usize, cx: &mut Context<'_>) -> Poll<Received> {
-        let Datagrams {
-            links,
-            filter,
-            buf,
-            control,
-            ..
-        } = self;
-        let link = &mut links[k];
-        loop {
-            if let Some(rest) = link.resting.as_mut() {
-                ready!(rest.as_mut().poll(cx));
-                link.resting = None;
+/// Reads `link` until a heartbeat passes the filter, the first drop since the
+/// last report, or nothing is left to read.
+fn poll_link(
+    link: &mut Link,
+    filter: &watch::Receiver<Arc<Filter>>,
+    buf: &mut [u8],
+    control: &mut [u8; CONTROL],
+    cx: &mut Context<'_>,
+) -> Poll<Received> {
+    loop {
+        if let Some(rest) = link.resting.as_mut() {
+            ready!(rest.as_mut().poll(cx));
+            link.resting = None;
+            link.window = Instant::now();
+            link.read = 0;
+        }
+        let mut ready = match ready!(link.socket.poll_read_ready(cx)) {
+            Ok(ready) => ready,
+            Err(err) => {
+                link.rest_after_error(&err);
+                continue;
+            }
+        };
+        // On WouldBlock the guard forgets the readiness, so the next poll waits.
+        let received = ready.try_io(|socket| {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf[..])];
+            let msg = recvmsg::<SockaddrStorage>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut control[..]),
+                MsgFlags::empty(),
+            )?;
+            // A truncated control message only loses the count, not the datagram.
+            let drops = msg.cmsgs().ok().and_then(|mut cmsgs| {
+                cmsgs.find_map(|cmsg| match cmsg {
+                    ControlMessageOwned::RxqOvfl(count) => Some(count),
+                    _ => None,
+                })
+            });
+            Ok((msg.bytes, msg.address.and_then(|a| ip_of(&a)), drops))
+        });
+        let (len, from, drops) = match received {
+            Ok(Ok(received)) => received,
+            Ok(Err(err)) => {
+                link.rest_after_error(&err);
+                continue;
+            }
+            Err(_would_block) => continue,
+        };
+        if let Some(drops) = drops {
+            link.count_kernel_drops(drops);
+        }
+        link.read += 1;
+        if link.read >= link.burst() {
+            let spent = link.window.elapsed();
+            if spent < REST {
+                link.resting = Some(Box::pin(tokio::time::sleep(REST - spent)));
+            } else {
                 link.window = Instant::now();
                 link.read = 0;
             }
-            let mut ready = match ready!(link.socket.poll_read_ready(cx)) {
-                Ok(ready) => ready,
-                Err(err) => {
-                    link.rest_after_error(&err);
-                    continue;
-                }
-            };
-            // On WouldBlock the guard forgets the readiness, so the next poll waits.
-            let received = ready.try_io(|socket| {
-                let mut iov = [std::io::IoSliceMut::new(&mut buf[..])];
-                let msg = recvmsg::<SockaddrStorage>(
-                    socket.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut control[..]),
-                    MsgFlags::empty(),
-                )?;
-                // A truncated control message only loses the count, not the datagram.
-                let drops = msg.cmsgs().ok().and_then(|mut cmsgs| {
-                    cmsgs.find_map(|cmsg| match cmsg {
-                        ControlMessageOwned::RxqOvfl(count) => Some(count),
-                        _ => None,
-                    })
-                });
-                Ok((msg.bytes, msg.address.and_then(|a| ip_of(&a)), drops))
-            });
-            let (len, from, drops) = match received {
-                Ok(Ok(received)) => received,
-                Ok(Err(err)) => {
-                    link.rest_after_error(&err);
-                    continue;
-                }
-                Err(_would_block) => continue,
-            };
-            if let Some(drops) = drops {
-                link.count_kernel_drops(drops);
+        }
+        let Some(from) = from else { continue };
+        let verdict = {
+            let filter = filter.borrow();
+            if filter.knows(link.link, from) || link.diagnose() {
+                filter.check(link.link, from, &buf[..len])
+            } else {
+                Err(Reject::WrongSource)
             }
-            link.read += 1;
-            if link.read >= link.burst() {
-                let spent = link.window.elapsed();
-                if spent < REST {
-                    link.resting = Some(Box::pin(tokio::time::sleep(REST - spent)));
-                } else {
-                    link.window = Instant::now();
-                    link.read = 0;
-                }
+        };
+        match verdict {
+            Ok(packet) => {
+                return Poll::Ready(Received::Heartbeat(Datagram {
+                    link: link.link,
+                    from,
+                    packet,
+                }));
             }
-            let Some(from) = from else { continue };
-            let verdict = {
-                let filter = filter.borrow();
-                if filter.knows(link.link, from) || link.diagnose() {
-                    filter.check(link.link, from, &buf[..len])
-                } else {
-                    Err(Reject::WrongSource)
-                }
-            };
-            match verdict {
-                Ok(packet) => {
-                    return Poll::Ready(Received::Heartbeat(Datagram {
-                        link: link.link,
-                        from,
-                        packet,
-                    }));
-                }
-                Err(reject) => {
-                    if let Ok(mut tally) = link.tally.lock()
-                        && tally.reject(reject)
-                    {
-                        return Poll::Ready(Received::Dropped);
-                    }
+            Err(reject) => {
+                if let Ok(mut tally) = link.tally.lock()
+                    && tally.reject(reject)
+                {
+                    return Poll::Ready(Received::Dropped);
                 }
             }
         }

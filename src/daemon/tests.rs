@@ -1118,3 +1118,83 @@ async fn a_second_daemon_is_refused_before_it_touches_a_heartbeat_port() {
         "refused for another reason first: {refused}"
     );
 }
+
+/// The links' sockets sit behind a gate, polled only once one of them woke the
+/// loop: a heartbeat that comes while the loop waits wakes it and is read, the
+/// first time and after the loop took what was ready without waiting.
+#[tokio::test]
+async fn behind_their_gate_the_links_still_wake_the_loop_for_every_heartbeat() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let lab = Lab::new("gated");
+    let config = Config::load(&lab.path()).unwrap();
+    let key = fs::read(lab.dir.join("authkey")).unwrap();
+    let signer = Signer::new(key.trim_ascii());
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let to = socket.local_addr().unwrap();
+    let sockets = vec![
+        Some(listen::LinkSockets::single(
+            listen::watch_for_reading(socket).unwrap(),
+        )),
+        None,
+    ];
+    let (_intake, mut datagrams) = receive::start(&config, 0, &sockets);
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&count));
+    // One poll of `recv` as the loop's select makes it, with the loop's waker.
+    let poll_once = |datagrams: &mut receive::Datagrams| {
+        let mut recv = std::pin::pin!(datagrams.recv());
+        match recv.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(received) => Some(received),
+            Poll::Pending => None,
+        }
+    };
+    // Waits, with the runtime turning, until the loop's waker has been woken.
+    async fn woken(count: &Count, times: usize, why: &str) {
+        for _ in 0..200 {
+            if count.0.load(Ordering::SeqCst) >= times {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("{why}");
+    }
+    let send = |sequence: u64| {
+        let mut bytes = Vec::new();
+        sample_heartbeat(0, 0, sequence).encode(&signer, &mut bytes);
+        lab.peer[0].send_to(&bytes, to).unwrap();
+    };
+
+    assert!(poll_once(&mut datagrams).is_none(), "nothing has come yet");
+    send(1);
+    woken(&count, 1, "the first heartbeat did not wake the loop").await;
+    let first = poll_once(&mut datagrams);
+    assert!(
+        matches!(first, Some(Some(Received::Heartbeat(_)))),
+        "the first heartbeat was not read"
+    );
+    // What the loop takes without waiting, after a heartbeat: nothing more here.
+    assert!(datagrams.try_recv().is_none());
+    assert!(poll_once(&mut datagrams).is_none(), "nothing more has come");
+    send(2);
+    woken(
+        &count,
+        2,
+        "a heartbeat after the loop took what was ready did not wake it",
+    )
+    .await;
+    let second = poll_once(&mut datagrams);
+    assert!(
+        matches!(second, Some(Some(Received::Heartbeat(_)))),
+        "the second heartbeat was not read"
+    );
+}
