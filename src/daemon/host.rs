@@ -91,6 +91,14 @@ pub trait Host: Clone + Send + Sync + 'static {
         env: &[(String, String)],
         timeout: Duration,
     ) -> impl Future<Output = HookOutcome> + Send;
+    /// The same host for the runtime this is awaited on, with whatever connection
+    /// it keeps (netlink's) served there rather than by the heartbeat loop's
+    /// runtime: for another thread's runtime, whose requests should not wake the
+    /// loop. A host that keeps none returns a clone.
+    fn served_here(&self) -> impl Future<Output = Self> + Send {
+        let host = self.clone();
+        async move { host }
+    }
 }
 
 /// The real host: netlink in the daemon's network namespace, packet sockets, and
@@ -116,6 +124,22 @@ impl Kernel {
 }
 
 impl Host for Kernel {
+    async fn served_here(&self) -> Kernel {
+        match super::vip::connect().await {
+            Ok(netlink) => Kernel {
+                netlink,
+                ..self.clone()
+            },
+            Err(err) => {
+                tracing::warn!(
+                    "cannot open a netlink connection for this thread ({err}): its \
+                     requests go through the heartbeat loop's"
+                );
+                self.clone()
+            }
+        }
+    }
+
     async fn add_vip(&self, vip: &VipTarget) -> Result<(), VipFailure> {
         self.netlink.add(vip).await.map(|_| ()).map_err(failure)
     }
@@ -243,5 +267,36 @@ mod tests {
         assert_eq!(denied.kind, VipFailureKind::Refused);
         assert!(denied.message.contains("198.18.0.10"), "{}", denied.message);
         assert_eq!(failure(busy).kind, VipFailureKind::Transient);
+    }
+
+    /// A host served on another thread's runtime answers there while the runtime
+    /// it was opened on does not run: the check thread's link checks never wait
+    /// for the heartbeat loop's thread, nor wake it.
+    #[test]
+    fn a_host_served_here_answers_while_the_runtime_it_came_from_does_not_run() {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+        };
+        let opened = runtime();
+        let kernel = opened
+            .block_on(Kernel::connect())
+            .expect("a netlink connection");
+        // `opened` is not entered again, so its connection task does not run.
+        runtime().block_on(async {
+            let waiting = tokio::time::timeout(Duration::from_millis(300), kernel.link("lo")).await;
+            assert!(
+                waiting.is_err(),
+                "answered without the runtime its connection runs on"
+            );
+            let here = kernel.served_here().await;
+            let lo = tokio::time::timeout(Duration::from_secs(5), here.link("lo"))
+                .await
+                .expect("answered on this runtime")
+                .expect("the loopback link");
+            assert!(lo.up, "{lo:?}");
+        });
     }
 }

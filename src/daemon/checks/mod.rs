@@ -111,7 +111,13 @@ impl Checks {
                 // Not a realtime helper: checks may be many and heavy, and what
                 // they cost must never be taken from the host's own work. Their
                 // results reach the loop through a queue that never blocks it.
-                runtime.block_on(serve(host, role, received));
+                // Link checks ask netlink once a second each: on a connection of
+                // this thread's, so that neither the request nor the dump in
+                // answer passes through the heartbeat loop's thread.
+                runtime.block_on(async move {
+                    let host = host.served_here().await;
+                    serve(host, role, received).await;
+                });
                 runtime.shutdown_timeout(SHUTDOWN);
             })?;
         let (_, results) = mpsc::channel(1);
