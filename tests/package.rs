@@ -593,11 +593,7 @@ fn the_code_a_running_node_runs_is_linked_together() {
             ".text.hot",
             hot,
         ),
-        (
-            "failoverd::daemon::receive::poll_links",
-            ".text.hot",
-            hot,
-        ),
+        ("failoverd::daemon::receive::poll_links", ".text.hot", hot),
         ("failoverd::view::metrics::families", ".text.page", page),
         ("failoverd::config::files::open", ".text.warm", warm),
     ] {
