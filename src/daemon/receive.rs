@@ -680,7 +680,7 @@ impl Datagrams {
                     // What the kernel sorts now is not known: the socket is read at
                     // every wake-up until the next try, [`DISTRUST`] later.
                     warn!(
-                        link = d.link,
+                        link = %d.name,
                         "cannot sort the link's routine heartbeats: {err}"
                     );
                     d.distrusted_until = Some(now + DISTRUST);
@@ -890,7 +890,8 @@ impl Deferred {
         if self.distrusted_until.is_none_or(|until| now >= until) {
             warn!(
                 link = %self.name,
-                "{why}: the link's heartbeats are all read at once for {}s, none set aside",
+                "{why}: the link's heartbeats are all read at once, none set aside, until {}s \
+                 pass without another",
                 DISTRUST.as_secs()
             );
         }

@@ -1098,14 +1098,18 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
 #[tokio::test]
 async fn a_second_daemon_is_refused_before_it_touches_a_heartbeat_port() {
     let lab = Lab::new("second");
+    // The running daemon holds alpha's crossover port, alone, so that a bind there
+    // would fail on its own; the file names the port the kernel gave it.
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("the first daemon's heartbeat port");
+    let port = held.local_addr().unwrap().port();
+    lab.write_edited(200, |sample| sample.set("cluster.port", port));
     let config = Config::load(&lab.path()).unwrap();
-    // The running daemon: its control socket answers, and it holds alpha's
-    // crossover port, alone, so that a bind there would fail on its own.
+    assert_eq!(
+        config.nodes[0].addresses[0],
+        Some(held.local_addr().unwrap().ip())
+    );
+    // And its control socket answers.
     let _running = control::bind(&config.control).expect("the first daemon's control socket");
-    let crossover = config.nodes[0].addresses[0].expect("alpha is on the crossover");
-    let _held =
-        std::net::UdpSocket::bind(std::net::SocketAddr::new(crossover, config.cluster.port))
-            .expect("the first daemon's heartbeat port");
     let refused = Listeners::bind(&config, 0)
         .await
         .err()
@@ -1175,6 +1179,9 @@ async fn behind_their_gate_the_links_still_wake_the_loop_for_every_heartbeat() {
     };
 
     assert!(poll_once(&mut datagrams).is_none(), "nothing has come yet");
+    // The gate is shut now. What the loop takes without waiting must leave the
+    // sockets holding a waker that opens it.
+    assert!(datagrams.try_recv().is_none());
     send(1);
     woken(&count, 1, "the first heartbeat did not wake the loop").await;
     let first = poll_once(&mut datagrams);
