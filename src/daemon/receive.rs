@@ -470,16 +470,8 @@ impl Datagrams {
     /// the instructions of its turn.
     pub async fn recv(&mut self) -> Option<Received> {
         std::future::poll_fn(|cx| {
-            let Datagrams {
-                links,
-                filter,
-                buf,
-                control,
-                next,
-                gate,
-                ..
-            } = self;
-            gate.poll(cx, |cx| poll_links(links, next, filter, buf, control, cx))
+            let (gate, mut poll) = self.behind_gate();
+            gate.poll(cx, |cx| poll(cx))
         })
         .await
     }
@@ -489,17 +481,8 @@ impl Datagrams {
     /// the gate's waker, which they must always hold: one that found nothing
     /// still opens the gate, and wakes the loop, when a datagram comes.
     pub fn try_recv(&mut self) -> Option<Received> {
-        let Datagrams {
-            links,
-            filter,
-            buf,
-            control,
-            next,
-            gate,
-            ..
-        } = self;
-        let mut cx = Context::from_waker(gate.waker());
-        match poll_links(links, next, filter, buf, control, &mut cx) {
+        let (gate, mut poll) = self.behind_gate();
+        match poll(&mut Context::from_waker(gate.waker())) {
             Poll::Ready(received) => received,
             Poll::Pending => None,
         }
@@ -690,6 +673,27 @@ impl Datagrams {
                 }
             }
         }
+    }
+
+    /// The links' gate, and a poll of the links behind it (see `poll_links`).
+    fn behind_gate(
+        &mut self,
+    ) -> (
+        &Gate,
+        impl FnMut(&mut Context<'_>) -> Poll<Option<Received>> + '_,
+    ) {
+        let Datagrams {
+            links,
+            filter,
+            buf,
+            control,
+            next,
+            gate,
+            ..
+        } = self;
+        (gate, move |cx| {
+            poll_links(links, next, filter, buf, control, cx)
+        })
     }
 }
 
