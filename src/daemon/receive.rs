@@ -199,6 +199,13 @@ impl Tally {
         self.reject_many(reject, 1)
     }
 
+    /// Counts `n` datagrams the kernel dropped on a full buffer of a peers' or
+    /// routine socket.
+    fn overflowed(&mut self, n: u64) {
+        self.overflow += n;
+        self.overflow_pending += n;
+    }
+
     /// Counts `n` datagrams dropped for `reject`; true when they are the first since
     /// the last report.
     fn reject_many(&mut self, reject: Reject, n: u64) -> bool {
@@ -533,15 +540,14 @@ impl Datagrams {
                 }
             }
             for _ in 0..ROUTINE_BURST {
-                let mut iov = [std::io::IoSliceMut::new(&mut buf[..])];
-                let read = recvmsg::<SockaddrStorage>(
-                    d.socket.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut control[..]),
-                    MsgFlags::MSG_DONTWAIT,
-                );
-                let msg = match read {
-                    Ok(msg) => msg,
+                let read = read_datagram(&*d.socket, buf, control, MsgFlags::MSG_DONTWAIT);
+                let Read {
+                    len,
+                    from,
+                    drops,
+                    stamp,
+                } = match read {
+                    Ok(read) => read,
                     Err(Errno::EAGAIN) => break,
                     Err(err) => {
                         d.distrust(
@@ -551,17 +557,6 @@ impl Datagrams {
                         break;
                     }
                 };
-                let (mut stamp, mut drops) = (None, None);
-                if let Ok(cmsgs) = msg.cmsgs() {
-                    for cmsg in cmsgs {
-                        match cmsg {
-                            ControlMessageOwned::ScmTimestampns(at) => stamp = Some(at),
-                            ControlMessageOwned::RxqOvfl(count) => drops = Some(count),
-                            _ => {}
-                        }
-                    }
-                }
-                let (len, from) = (msg.bytes, msg.address.and_then(|a| ip_of(&a)));
                 if let Some(drops) = drops
                     && d.count_kernel_drops(drops)
                 {
@@ -751,24 +746,11 @@ fn poll_link(
             }
         };
         // On WouldBlock the guard forgets the readiness, so the next poll waits.
-        let received = ready.try_io(|socket| {
-            let mut iov = [std::io::IoSliceMut::new(&mut buf[..])];
-            let msg = recvmsg::<SockaddrStorage>(
-                socket.as_raw_fd(),
-                &mut iov,
-                Some(&mut control[..]),
-                MsgFlags::empty(),
-            )?;
-            // A truncated control message only loses the count, not the datagram.
-            let drops = msg.cmsgs().ok().and_then(|mut cmsgs| {
-                cmsgs.find_map(|cmsg| match cmsg {
-                    ControlMessageOwned::RxqOvfl(count) => Some(count),
-                    _ => None,
-                })
-            });
-            Ok((msg.bytes, msg.address.and_then(|a| ip_of(&a)), drops))
-        });
-        let (len, from, drops) = match received {
+        let received =
+            ready.try_io(|socket| Ok(read_datagram(socket, buf, control, MsgFlags::empty())?));
+        let Read {
+            len, from, drops, ..
+        } = match received {
             Ok(Ok(received)) => received,
             Ok(Err(err)) => {
                 link.rest_after_error(&err);
@@ -861,22 +843,17 @@ impl Link {
 
     /// Counts what the kernel dropped since the last count it gave.
     fn count_kernel_drops(&mut self, count: u32) {
-        // The count is the socket's total as it stood when the datagram was
-        // queued, so it never goes back; a wrapped u32 still counts forward.
-        let new = count.wrapping_sub(self.kernel_drops);
-        if new == 0 || new > u32::MAX / 2 {
+        let Some(new) = dropped_since(&mut self.kernel_drops, count) else {
             return;
-        }
-        self.kernel_drops = count;
+        };
         let Ok(mut tally) = self.tally.lock() else {
             return;
         };
         if self.strangers {
             // Sorted to this socket by their address: no peer's on the link.
-            tally.reject_many(Reject::WrongSource, u64::from(new));
+            tally.reject_many(Reject::WrongSource, new);
         } else {
-            tally.overflow += u64::from(new);
-            tally.overflow_pending += u64::from(new);
+            tally.overflowed(new);
         }
     }
 
@@ -904,14 +881,11 @@ impl Deferred {
 
     /// Takes the kernel's count of the socket's drops; true if it grew.
     fn count_kernel_drops(&mut self, count: u32) -> bool {
-        let new = count.wrapping_sub(self.kernel_drops);
-        if new == 0 || new > u32::MAX / 2 {
+        let Some(new) = dropped_since(&mut self.kernel_drops, count) else {
             return false;
-        }
-        self.kernel_drops = count;
+        };
         if let Ok(mut tally) = self.tally.lock() {
-            tally.overflow += u64::from(new);
-            tally.overflow_pending += u64::from(new);
+            tally.overflowed(new);
         }
         true
     }
@@ -933,6 +907,57 @@ fn arrival(now: Instant, real_now: SystemTime, stamp: TimeSpec) -> Instant {
     };
     let age = real_now.duration_since(stamped).unwrap_or(Duration::ZERO);
     now.checked_sub(age).unwrap_or(now)
+}
+
+/// One datagram as [`read_datagram`] read it into the buffer it was given.
+struct Read {
+    len: usize,
+    from: Option<IpAddr>,
+    /// The socket's count of drops (SO_RXQ_OVFL), as it stood when the datagram
+    /// was queued.
+    drops: Option<u32>,
+    /// When the kernel stamped its arrival (SO_TIMESTAMPNS), on the wall clock.
+    stamp: Option<TimeSpec>,
+}
+
+/// Reads one datagram from `socket` into `buf`, with what its control messages
+/// say. A truncated control message only loses those, not the datagram.
+fn read_datagram(
+    socket: &impl AsRawFd,
+    buf: &mut [u8],
+    control: &mut [u8; CONTROL],
+    flags: MsgFlags,
+) -> nix::Result<Read> {
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg =
+        recvmsg::<SockaddrStorage>(socket.as_raw_fd(), &mut iov, Some(&mut control[..]), flags)?;
+    let mut read = Read {
+        len: msg.bytes,
+        from: msg.address.and_then(|a| ip_of(&a)),
+        drops: None,
+        stamp: None,
+    };
+    for cmsg in msg.cmsgs().into_iter().flatten() {
+        match cmsg {
+            ControlMessageOwned::RxqOvfl(count) => read.drops = Some(count),
+            ControlMessageOwned::ScmTimestampns(at) => read.stamp = Some(at),
+            _ => {}
+        }
+    }
+    Ok(read)
+}
+
+/// How many datagrams a socket dropped since `last`, its count as last seen, given
+/// `count`, the kernel's count now, which becomes `last`; None if none. The count
+/// is the socket's total as it stood when a datagram was queued, so it never goes
+/// back; a wrapped u32 still counts forward.
+fn dropped_since(last: &mut u32, count: u32) -> Option<u64> {
+    let new = count.wrapping_sub(*last);
+    if new == 0 || new > u32::MAX / 2 {
+        return None;
+    }
+    *last = count;
+    Some(u64::from(new))
 }
 
 /// The socket's count of the datagrams the kernel dropped (SO_MEMINFO, Linux 4.12
