@@ -1,12 +1,12 @@
 //! The loop's seldom-ready sources (the channels from the other threads and tasks,
-//! the signals, the once-a-second ticks), polled only after one of them has woken.
+//! the signals), polled only after one of them has woken.
 //! The heartbeat sockets sit behind a gate of their own (`receive::Datagrams`):
 //! most of an active node's wake-ups are its deadline's.
 //!
 //! tokio's `select!` polls every branch on every wake-up of the loop. At a 10 ms
 //! interval the loop wakes about a hundred times a second for heartbeats and its
 //! deadline, and polling a dozen other sources each time (a lock taken and released
-//! for each signal, a waker registered for each channel and tick) was about a tenth
+//! for each signal, a waker registered for each channel and timer) was about a tenth
 //! of an idle standby's CPU. Polled through a [`Gate`], those sources hold the
 //! gate's waker instead of the loop's: when one of them wakes, the gate opens and
 //! wakes the loop, which then polls them all; while it is shut, they cost a wake-up

@@ -5,8 +5,9 @@
 //! One loop reads the heartbeat links' sockets, in turn, and selects on them
 //! together with the machine's next deadline and, behind a `gate` that keeps them
 //! from being polled on every heartbeat, the channels that the other sources of
-//! input feed (the effect executor, the control socket, the checks), signals and
-//! the once-a-second ticks. The links are read with a budget each and junk is
+//! input feed (the effect executor, the control socket, the checks) and signals.
+//! Its periodic chores (the status, systemd's watchdog) ride on the turns it takes
+//! anyway (`chore`). The links are read with a budget each and junk is
 //! dropped as it is read (`receive`), so a flood on one link never delays another's
 //! heartbeats.
 //! Slow effects run in the executor, one at a time and in order (but for the few
@@ -23,6 +24,7 @@
 
 pub mod announce;
 pub mod checks;
+pub mod chore;
 pub mod control;
 pub mod deadline;
 pub mod events;
@@ -67,6 +69,7 @@ use crate::machine::{
 };
 use crate::status::{HookRun, Status};
 use checks::Checks;
+use chore::Chore;
 use events::EventLog;
 use executor::{Announcing, Executor, Jobs};
 use history::HistoryLog;
@@ -188,6 +191,9 @@ struct Persist {
 /// Longest the exit waits for the event file's writer.
 const EXIT_FLUSH: Duration = Duration::from_secs(1);
 
+/// How often the loop counts drops, notes the history and publishes the status.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
 /// Heartbeats (and first drops) the loop takes from the links in one turn at most,
 /// before it carries out their actions and sets its deadline. Junk read on the way
 /// is bounded by each link's own budget (see `receive`).
@@ -307,7 +313,9 @@ pub struct Inputs {
 
 /// One item of a source the loop polls behind its gate.
 enum Seldom {
-    Check(checks::Report),
+    /// A check's run the machine must hear of at once; the runs themselves are
+    /// taken after every turn (see `checks`).
+    CheckNews,
     Done((EffectId, Outcome)),
     Probed((u64, Result<Vec<Sighting>, String>)),
     Conflict(Sighting),
@@ -316,8 +324,6 @@ enum Seldom {
     /// item its sources gave.
     Loaded(Box<Loaded>),
     Hangup,
-    Publish,
-    Watchdog,
     Shutdown,
 }
 
@@ -331,15 +337,13 @@ enum Source {
     Requests,
     Loaded,
     Hangup,
-    Publish,
-    Watchdog,
     Shutdown,
 }
 
 impl Source {
     /// Every source, in the order the loop takes them. The loop's `match` names
     /// each variant, so a new one is polled once it is listed here.
-    const ALL: [Source; 10] = [
+    const ALL: [Source; 8] = [
         Source::Checks,
         Source::Done,
         Source::Probed,
@@ -347,8 +351,6 @@ impl Source {
         Source::Requests,
         Source::Loaded,
         Source::Hangup,
-        Source::Publish,
-        Source::Watchdog,
         Source::Shutdown,
     ];
 }
@@ -379,6 +381,8 @@ pub struct Shell<H: Host> {
     /// channel's lock.
     role_sent: Role,
     systemd: Option<notify::Notifier>,
+    /// How often systemd's watchdog wants a ping, if it does.
+    watchdog: Option<Duration>,
     probed: mpsc::UnboundedSender<(u64, Result<Vec<Sighting>, String>)>,
     conflicts: mpsc::Sender<Sighting>,
     /// The task watching the VIPs for conflicts while this node holds them.
@@ -394,7 +398,7 @@ pub struct Shell<H: Host> {
     /// The heartbeat thread's priority and the memory lock; see `scheduling`.
     scheduling: scheduling::Standing,
     /// Whether the code only start-up or a reload ran is still mapped: released
-    /// on the first status tick once the node has left the starting role and
+    /// on the first status chore once the node has left the starting role and
     /// settled the VIPs found at start, and on the first after each reload (see
     /// `resident`).
     release_due: bool,
@@ -503,6 +507,7 @@ impl<H: Host> Shell<H> {
             role,
             role_sent: Role::Starting,
             systemd: notify::Notifier::from_env(),
+            watchdog: notify::watchdog_interval(),
             probed: probed_tx,
             conflicts: conflicts_tx,
             watching: None,
@@ -537,11 +542,12 @@ impl<H: Host> Shell<H> {
         // When the role shown to systemd began: the line is made again only when
         // it changes, not on every wake-up of the heartbeat loop.
         let mut shown: Option<std::time::Instant> = None;
-        // Sent from this loop, so a wedged loop stops the pings and systemd restarts us.
-        let mut watchdog =
-            tokio::time::interval(notify::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
+        // Done in the loop's own turns (see `chore`). The watchdog is pinged from
+        // this loop, so a wedged loop stops the pings and systemd restarts us.
+        let started = Instant::now().into_std();
+        let mut publish = Chore::new(PUBLISH_EVERY, started);
+        let mut watchdog = self.watchdog.map(|every| Chore::new(every, started));
         let mut hangup = signal(SignalKind::hangup()).ok();
-        let mut publish = tokio::time::interval(Duration::from_secs(1));
         tokio::pin!(shutdown);
         let mut shutdown_requested = false;
         // The source behind the gate polled first on the next turn: each in turn
@@ -576,7 +582,8 @@ impl<H: Host> Shell<H> {
             inputs.datagrams.sort_routine(quiet_toward);
             // The machine's deadline as a timerfd: see `deadline` for why not a
             // tokio timer. Neither call fails on a descriptor that was created.
-            if let Err(err) = inputs.deadline.set(machine.poll_timeout()) {
+            let wake_by = chore::wake_by(machine.poll_timeout(), &[Some(publish), watchdog]);
+            if let Err(err) = inputs.deadline.set(wake_by) {
                 error!("cannot arm the heartbeat deadline, exiting: {err}");
                 return;
             }
@@ -590,7 +597,9 @@ impl<H: Host> Shell<H> {
                     for k in 0..sources {
                         let at = (first + k) % sources;
                         let polled = match Source::ALL[at] {
-                            Source::Checks => checks.poll_recv(cx).map(|r| r.map(Seldom::Check)),
+                            Source::Checks => {
+                                checks.poll_news(cx).map(|r| r.map(|()| Seldom::CheckNews))
+                            }
                             Source::Done => inputs.done.poll_recv(cx).map(|r| r.map(Seldom::Done)),
                             Source::Probed => {
                                 inputs.probed.poll_recv(cx).map(|r| r.map(Seldom::Probed))
@@ -611,10 +620,6 @@ impl<H: Host> Shell<H> {
                                 Some(h) => h.poll_recv(cx).map(|r| r.map(|()| Seldom::Hangup)),
                                 None => Poll::Pending,
                             },
-                            Source::Publish => publish.poll_tick(cx).map(|_| Some(Seldom::Publish)),
-                            Source::Watchdog => {
-                                watchdog.poll_tick(cx).map(|_| Some(Seldom::Watchdog))
-                            }
                             // A completed future must not be polled again.
                             Source::Shutdown if shutdown_requested => Poll::Pending,
                             Source::Shutdown => {
@@ -664,10 +669,8 @@ impl<H: Host> Shell<H> {
                 item = seldom => {
                     take_deferred(&mut machine, &mut inputs.datagrams);
                     match item {
-                    Seldom::Check(report) => {
-                        let now = Instant::now().into_std();
-                        machine.handle(now, Input::Check { index: report.index, run: &report.run });
-                    }
+                    // The runs are taken after the turn, with those that did not ring.
+                    Seldom::CheckNews => {}
                     Seldom::Done((id, outcome)) => {
                         let now = Instant::now().into_std();
                         machine.handle(now, Input::Done { id, outcome: &outcome });
@@ -700,22 +703,6 @@ impl<H: Host> Shell<H> {
                         // The outcome is logged; there is nobody to answer.
                         self.begin_reload(None);
                     }
-                    Seldom::Publish => {
-                        inputs.datagrams.learn_drops();
-                        self.report_drops();
-                        self.look(&machine);
-                        self.publish(&machine);
-                        self.scheduling.poll_released();
-                        if self.release_due && machine.role() != Role::Starting && machine.reconciled() {
-                            self.release_due = false;
-                            self.scheduling.release();
-                        }
-                    }
-                    Seldom::Watchdog => {
-                        if let Some(systemd) = &self.systemd {
-                            systemd.watchdog();
-                        }
-                    }
                     Seldom::Shutdown => {
                         shutdown_requested = true;
                         info!("shutdown requested: handing over");
@@ -727,6 +714,40 @@ impl<H: Host> Shell<H> {
                     }
                 }
             }
+            // Every turn takes the checks' runs that did not ring (see `checks`).
+            let now = Instant::now().into_std();
+            self.checks.take(|report| {
+                machine.handle(
+                    now,
+                    Input::Check {
+                        index: report.index,
+                        run: &report.run,
+                    },
+                );
+            });
+            if publish.take(now) {
+                self.every_second(&machine, &mut inputs.datagrams);
+            }
+            if let Some(watchdog) = &mut watchdog
+                && watchdog.take(now)
+                && let Some(systemd) = &self.systemd
+            {
+                systemd.watchdog();
+            }
+        }
+    }
+
+    /// The once-a-second chore: the kernel's drops counted and logged, the history
+    /// and the status page brought up to date, start-up's pages let go once settled.
+    fn every_second(&mut self, machine: &Machine, datagrams: &mut Datagrams) {
+        datagrams.learn_drops();
+        self.report_drops();
+        self.look(machine);
+        self.publish(machine);
+        self.scheduling.poll_released();
+        if self.release_due && machine.role() != Role::Starting && machine.reconciled() {
+            self.release_due = false;
+            self.scheduling.release();
         }
     }
 

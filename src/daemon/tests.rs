@@ -844,6 +844,50 @@ async fn a_thousand_hanging_checks_leave_the_heartbeats_on_time() {
     );
 }
 
+/// The loop's chores ride on its turns (see `chore`): with a heartbeat every 20 ms,
+/// systemd's watchdog, wanted every 100 ms, is pinged about that often through the
+/// real loop, neither on every turn nor left out.
+#[tokio::test]
+async fn the_real_loop_pings_the_watchdog_as_often_as_systemd_asks_and_no_more() {
+    const RUN: Duration = Duration::from_millis(1000);
+    let lab = Lab::new("watchdog");
+    lab.write(200);
+    let (mut shell, machine, inputs, _host) = lab.start().await;
+    let path = lab.dir.join("notify.sock");
+    let systemd = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    shell.systemd = notify::Notifier::for_socket(path.as_os_str());
+    shell.watchdog = Some(Duration::from_millis(100));
+    let listen_until = std::time::Instant::now() + RUN + Duration::from_millis(500);
+    let listener = std::thread::spawn(move || {
+        let mut pings = 0;
+        let mut buf = [0u8; 512];
+        while std::time::Instant::now() < listen_until {
+            if let Ok(n) = systemd.recv(&mut buf)
+                && &buf[..n] == b"WATCHDOG=1"
+            {
+                pings += 1;
+            }
+        }
+        pings
+    });
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        shell.run(machine, inputs, tokio::time::sleep(RUN)),
+    )
+    .await
+    .expect("the shell hands over and exits");
+    let pings = listener.join().unwrap();
+    // Ten are due; a loaded machine may lose a few, and one on every turn would be
+    // about fifty.
+    assert!(
+        (5..=13).contains(&pings),
+        "{pings} watchdog pings in {RUN:?}"
+    );
+}
+
 /// A heartbeat of beta, active at priority 100, in the lab's cluster.
 fn sample_heartbeat(link: u8, flags: u8, sequence: u64) -> Heartbeat<'static> {
     Heartbeat {

@@ -6,8 +6,16 @@
 //! service that accepts and never answers), may be many (a thousand of them), may
 //! spawn processes; none of that may delay a heartbeat. So the checks run on the
 //! `failoverd-checks` thread, in a tokio runtime of its own, each on its own
-//! schedule, and their results come back over a channel that the loop selects on
-//! with everything else. The loop only ever does the cheap part: feed the machine.
+//! schedule, and their results come back over a channel that the loop reads. The
+//! loop only ever does the cheap part: feed the machine.
+//!
+//! Only a run that may change what the machine acts on wakes the loop: a failure,
+//! or a pass among the first `rise` after one (or after the check started). A pass
+//! that follows `rise` passes in a row leaves the check's standing as it was (it
+//! shows in the status, nothing more), so it waits in the channel for the loop's
+//! next turn, at most its next deadline away; that turn takes every run waiting, in
+//! order. At a short interval a wake-up of its own for each such run cost the
+//! loop a whole turn.
 //!
 //! Owns each check's schedule (its interval, the first run at once or after a small
 //! jitter, its timeout) and which checks run: those `on = "both"` always, those
@@ -78,8 +86,14 @@ pub type Cleanup = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// the thread.
 pub struct Checks {
     orders: Option<mpsc::UnboundedSender<Order>>,
-    /// Runs of the current set of checks; replaced with the set.
+    /// Runs of the current set of checks; replaced with the set. The loop never
+    /// waits on it, so a run sent to it wakes nobody.
     results: mpsc::Receiver<Report>,
+    /// Rung after a run the machine must hear of at once (see the module's
+    /// documentation); replaced with the set.
+    news: mpsc::Receiver<()>,
+    /// Rings `news` from this side.
+    ring: mpsc::Sender<()>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -90,6 +104,7 @@ enum Order {
         checks: Vec<Check>,
         context: Arc<Context>,
         results: mpsc::Sender<Report>,
+        news: mpsc::Sender<()>,
     },
     /// Run the active-only checks, or stop them.
     Active(bool),
@@ -121,9 +136,12 @@ impl Checks {
                 runtime.shutdown_timeout(SHUTDOWN);
             })?;
         let (_, results) = mpsc::channel(1);
+        let (ring, news) = mpsc::channel(1);
         Ok(Checks {
             orders: Some(orders),
             results,
+            news,
+            ring,
             thread: Some(thread),
         })
     }
@@ -133,11 +151,16 @@ impl Checks {
     /// machine under an index that now means another check.
     pub fn run(&mut self, checks: Vec<Check>, context: Context) {
         let (tx, rx) = mpsc::channel(RESULTS);
+        // One ring waiting is enough: the loop then takes every run there is.
+        let (news_tx, news_rx) = mpsc::channel(1);
         self.results = rx;
+        self.news = news_rx;
+        self.ring = news_tx.clone();
         self.order(Order::Run {
             checks,
             context: Arc::new(context),
             results: tx,
+            news: news_tx,
         });
     }
 
@@ -146,19 +169,32 @@ impl Checks {
         self.order(Order::Active(on));
     }
 
-    /// The next run of the current checks. Cancel-safe.
+    /// The next run of the current checks, waiting for it. Cancel-safe.
+    #[cfg(test)]
     pub async fn recv(&mut self) -> Option<Report> {
         self.results.recv().await
     }
 
-    /// The next run of the current checks, if one is there; else `cx` is woken
-    /// when one is. A new set of checks reports on a new channel, which holds no
-    /// waker until it is polled.
-    pub fn poll_recv(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Report>> {
-        self.results.poll_recv(cx)
+    /// Gives `each` every run already there, in order. It never waits, nor blocks
+    /// the thread: tokio's `try_recv` parks it while a send is halfway through,
+    /// where a poll answers at once. Polled with a waker that does nothing, so that
+    /// runs sent later wake nobody; when the task's budget for this wake-up runs out
+    /// first, it rings for the rest, so the loop comes back for them at once.
+    pub fn take(&mut self, mut each: impl FnMut(Report)) {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        while let std::task::Poll::Ready(Some(report)) = self.results.poll_recv(&mut cx) {
+            each(report);
+        }
+        if !tokio::task::coop::has_budget_remaining() {
+            let _ = self.ring.try_send(());
+        }
+    }
+
+    /// Ready when a run the machine must hear of at once has been sent since the
+    /// last time; else `cx` is woken when one is. A new set of checks rings on a new
+    /// channel, which holds no waker until it is polled.
+    pub fn poll_news(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<()>> {
+        self.news.poll_recv(cx)
     }
 
     fn order(&self, order: Order) {
@@ -196,6 +232,7 @@ async fn serve<H: Host>(
                 checks,
                 context,
                 results,
+                news,
             } => {
                 // Dropping a JoinSet aborts its tasks.
                 both = JoinSet::new();
@@ -204,6 +241,7 @@ async fn serve<H: Host>(
                     checks,
                     context,
                     results,
+                    news,
                 };
                 set.spawn(Scope::Both, &mut both, &host, &role);
                 if active {
@@ -229,6 +267,7 @@ struct Set {
     checks: Vec<Check>,
     context: Arc<Context>,
     results: mpsc::Sender<Report>,
+    news: mpsc::Sender<()>,
 }
 
 impl Set {
@@ -248,10 +287,13 @@ impl Set {
             tasks.spawn(schedule(
                 index,
                 runner,
-                check.interval,
-                jitter(index, check.interval),
+                Pace {
+                    interval: check.interval,
+                    delay: jitter(index, check.interval),
+                    rise: check.rise,
+                },
                 role.clone(),
-                self.results.clone(),
+                (self.results.clone(), self.news.clone()),
             ));
         }
     }
@@ -265,19 +307,28 @@ fn jitter(index: usize, interval: Duration) -> Duration {
     interval.min(MAX_JITTER).mul_f64(fraction)
 }
 
+/// When a check runs: every `interval` after a first `delay`; and how many passes
+/// in a row end a failure.
+struct Pace {
+    interval: Duration,
+    delay: Duration,
+    rise: u32,
+}
+
 /// Runs a check every `interval` (from the start of one run to the start of the
 /// next; a run that overruns delays the next rather than overlapping it) and sends
-/// each run, until the receiver is gone or the task is aborted.
+/// each run, ringing `news` after those the machine must hear of at once (see the
+/// module's documentation), until the receiver is gone or the task is aborted.
 async fn schedule<H: Host>(
     index: usize,
     runner: Runner<H>,
-    interval: Duration,
-    delay: Duration,
+    pace: Pace,
     role: watch::Receiver<Role>,
-    results: mpsc::Sender<Report>,
+    (results, news): (mpsc::Sender<Report>, mpsc::Sender<()>),
 ) {
-    let mut ticks = tokio::time::interval_at(Instant::now() + delay, interval);
+    let mut ticks = tokio::time::interval_at(Instant::now() + pace.delay, pace.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut passes: u32 = 0;
     loop {
         tokio::select! {
             () = results.closed() => return,
@@ -291,10 +342,28 @@ async fn schedule<H: Host>(
         if let Some(cleanup) = cleanup {
             tokio::spawn(cleanup);
         }
+        passes = if run.passed {
+            passes.saturating_add(1)
+        } else {
+            0
+        };
         if results.send(Report { index, run }).await.is_err() {
             return;
         }
+        if is_news(passes, pace.rise) {
+            // Full means a ring is already waiting, and the loop takes this run
+            // with the others when it answers that one.
+            let _ = news.try_send(());
+        }
     }
+}
+
+/// Whether a run, the `passes`-th pass in a row (0 for a failure), may change what
+/// the machine acts on for a check that needs `rise` passes to end a failure. The
+/// first passes are news even when nothing failed before: the machine may hold a
+/// failure this thread never saw (a check carried over a reload by its name).
+fn is_news(passes: u32, rise: u32) -> bool {
+    passes <= rise.max(1)
 }
 
 /// One check's runner, by kind.

@@ -203,6 +203,104 @@ async fn dropping_the_handle_stops_the_thread() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
+/// Waits up to `within` for a ring of a run the machine must hear of at once.
+async fn rung(checks: &mut Checks, within: Duration) -> bool {
+    let ring = std::future::poll_fn(|cx| checks.poll_news(cx));
+    matches!(tokio::time::timeout(within, ring).await, Ok(Some(())))
+}
+
+/// Whether a ring is waiting now (and takes it).
+fn ringing(checks: &mut Checks) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    matches!(checks.poll_news(&mut cx), std::task::Poll::Ready(Some(())))
+}
+
+/// The runs waiting now, as the loop takes them after a turn.
+fn taken(checks: &mut Checks) -> Vec<Report> {
+    let mut runs = Vec::new();
+    checks.take(|report| runs.push(report));
+    runs
+}
+
+#[tokio::test]
+async fn passes_after_rise_passes_in_a_row_wait_for_the_loop_without_ringing() {
+    let (mut checks, _role) = start();
+    let mut check = link_check("a", "eth0", Scope::Both);
+    check.rise = 3;
+    checks.run(vec![check], context());
+    // The first three passes may end a failure the machine holds: they ring.
+    assert!(
+        rung(&mut checks, Duration::from_secs(2)).await,
+        "the first pass rang"
+    );
+    let mut seen = taken(&mut checks).len();
+    while seen < 4 {
+        let report = tokio::time::timeout(Duration::from_secs(2), checks.recv())
+            .await
+            .expect("a run within the bound")
+            .unwrap();
+        assert!(report.run.passed);
+        seen += 1;
+    }
+    // The fourth run is sent after the third one's ring: that ring, if any, is
+    // waiting now, and is the last.
+    let _ = ringing(&mut checks);
+    let _ = taken(&mut checks);
+    let mut later = 0;
+    while later < 5 {
+        let report = tokio::time::timeout(Duration::from_secs(2), checks.recv())
+            .await
+            .expect("a run within the bound")
+            .unwrap();
+        assert!(report.run.passed);
+        later += 1;
+    }
+    assert!(!ringing(&mut checks), "a pass after three in a row rang");
+}
+
+#[tokio::test]
+async fn every_failure_rings_and_the_loop_takes_the_runs_in_order() {
+    let (mut checks, _role) = start();
+    checks.run(
+        vec![
+            link_check("down", "down0", Scope::Both),
+            link_check("up", "eth0", Scope::Both),
+        ],
+        context(),
+    );
+    let mut failures = 0;
+    for _ in 0..4 {
+        assert!(
+            rung(&mut checks, Duration::from_secs(2)).await,
+            "a failure did not ring"
+        );
+        let runs = taken(&mut checks);
+        assert!(!runs.is_empty(), "a ring with no run waiting");
+        failures += runs.iter().filter(|r| r.index == 0).count();
+        assert!(runs.iter().all(|r| r.run.passed == (r.index == 1)));
+    }
+    assert!(failures >= 3, "only {failures} failures in four rings");
+}
+
+#[test]
+fn news_is_a_failure_or_one_of_the_first_rise_passes() {
+    // (passes in a row, rise) -> news
+    let table = [
+        ((0, 1), true),
+        ((0, 5), true),
+        ((1, 1), true),
+        ((2, 1), false),
+        ((3, 3), true),
+        ((4, 3), false),
+        ((1, 0), true),
+        ((2, 0), false),
+        ((u32::MAX, 3), false),
+    ];
+    for ((passes, rise), news) in table {
+        assert_eq!(is_news(passes, rise), news, "passes {passes}, rise {rise}");
+    }
+}
+
 #[test]
 fn first_runs_spread_over_a_short_jitter() {
     let interval = Duration::from_secs(10);
