@@ -91,7 +91,7 @@ impl Deadline {
     /// [`Deadline::fired`] as a poll. The timer's readiness is polled rather than
     /// awaited: awaiting it puts a waiter on the runtime's list for the descriptor
     /// and takes it off again on every turn of the loop that ends another way.
-    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             let mut ready = ready!(self.fd.poll_read_ready(cx))?;
             // The timer is never read: arming it again resets its count of

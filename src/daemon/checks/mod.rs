@@ -24,6 +24,7 @@
 //! each kind are in `exec.rs`, `tcp.rs` and `http.rs`; pings use the gateway
 //! prober's [`Pinger`], link states the [`Host`].
 
+mod alarm;
 mod exec;
 mod http;
 mod tcp;
@@ -37,7 +38,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use super::gateway::Pinger;
 use super::host::Host;
@@ -52,6 +53,13 @@ pub const MAX_DETAIL: usize = 200;
 /// Checks of one interval start spread over at most this much (or their interval,
 /// if shorter), so that many of them do not all run, and report, at once.
 const MAX_JITTER: Duration = Duration::from_millis(250);
+/// Checks that start together, in the order of the file: the thread wakes once for
+/// all of them (at the defaults, the gateway's ping and the interface's link check),
+/// and a few runs at once are nothing to spread.
+const TOGETHER: usize = 8;
+/// A run that starts this much after it was due counts as held up by the one before
+/// it, and the schedule moves on from it.
+const LATE: Duration = Duration::from_millis(5);
 /// Results not yet taken by the loop; a full channel holds the checks back, never
 /// the loop.
 const RESULTS: usize = 256;
@@ -222,6 +230,9 @@ async fn serve<H: Host>(
     role: watch::Receiver<Role>,
     mut orders: mpsc::UnboundedReceiver<Order>,
 ) {
+    let alarms = alarm::Alarms::default();
+    let clock = tokio::spawn(alarms.clone().run());
+    let here = Here { host, role, alarms };
     let mut active = false;
     let mut current: Option<Set> = None;
     let mut both = JoinSet::new();
@@ -243,9 +254,9 @@ async fn serve<H: Host>(
                     results,
                     news,
                 };
-                set.spawn(Scope::Both, &mut both, &host, &role);
+                set.spawn(Scope::Both, &mut both, &here);
                 if active {
-                    set.spawn(Scope::Active, &mut active_only, &host, &role);
+                    set.spawn(Scope::Active, &mut active_only, &here);
                 }
                 current = Some(set);
             }
@@ -254,12 +265,20 @@ async fn serve<H: Host>(
                 active = on;
                 active_only = JoinSet::new();
                 if let (true, Some(set)) = (on, &current) {
-                    set.spawn(Scope::Active, &mut active_only, &host, &role);
+                    set.spawn(Scope::Active, &mut active_only, &here);
                 }
             }
         }
     }
     drop((both, active_only));
+    clock.abort();
+}
+
+/// What the check thread gives every check's schedule.
+struct Here<H> {
+    host: H,
+    role: watch::Receiver<Role>,
+    alarms: alarm::Alarms,
 }
 
 /// The checks of one configuration, and where their runs go.
@@ -272,18 +291,12 @@ struct Set {
 
 impl Set {
     /// Starts a task per check of `scope`.
-    fn spawn<H: Host>(
-        &self,
-        scope: Scope,
-        tasks: &mut JoinSet<()>,
-        host: &H,
-        role: &watch::Receiver<Role>,
-    ) {
+    fn spawn<H: Host>(&self, scope: Scope, tasks: &mut JoinSet<()>, here: &Here<H>) {
         for (index, check) in self.checks.iter().enumerate() {
             if check.on != scope {
                 continue;
             }
-            let runner = Runner::new(check, host.clone(), Arc::clone(&self.context));
+            let runner = Runner::new(check, here.host.clone(), Arc::clone(&self.context));
             tasks.spawn(schedule(
                 index,
                 runner,
@@ -292,18 +305,20 @@ impl Set {
                     delay: jitter(index, check.interval),
                     rise: check.rise,
                 },
-                role.clone(),
+                (here.role.clone(), here.alarms.clone()),
                 (self.results.clone(), self.news.clone()),
             ));
         }
     }
 }
 
-/// How long check `index` waits before its first run: none for the first, and a
-/// spread over at most [`MAX_JITTER`] (or the interval) for the others, by the golden
-/// ratio so that any number of checks spread evenly.
+/// How long check `index` waits before its first run: checks start in groups of
+/// [`TOGETHER`], the first group at once and the others spread over at most
+/// [`MAX_JITTER`] (or the interval), by the golden ratio so that any number of
+/// groups spread evenly.
 fn jitter(index: usize, interval: Duration) -> Duration {
-    let fraction = (index as f64 * 0.618_033_988_75).fract();
+    let group = index / TOGETHER;
+    let fraction = (group as f64 * 0.618_033_988_75).fract();
     interval.min(MAX_JITTER).mul_f64(fraction)
 }
 
@@ -323,17 +338,17 @@ async fn schedule<H: Host>(
     index: usize,
     runner: Runner<H>,
     pace: Pace,
-    role: watch::Receiver<Role>,
+    (role, alarms): (watch::Receiver<Role>, alarm::Alarms),
     (results, news): (mpsc::Sender<Report>, mpsc::Sender<()>),
 ) {
-    let mut ticks = tokio::time::interval_at(Instant::now() + pace.delay, pace.interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next = std::time::Instant::now() + pace.delay;
     let mut passes: u32 = 0;
     loop {
         tokio::select! {
             () = results.closed() => return,
-            _ = ticks.tick() => {}
+            () = alarms.until(next) => {}
         }
+        next = next_run(next, std::time::Instant::now(), pace.interval);
         let role = *role.borrow();
         let (run, cleanup) = runner.run(role).await;
         // Killing a timed-out program's group may take the whole grace (a program
@@ -355,6 +370,21 @@ async fn schedule<H: Host>(
             // with the others when it answers that one.
             let _ = news.try_send(());
         }
+    }
+}
+
+/// When the run after the one due at `due` and started at `now` is due: an
+/// interval later, or, for a run that started late because the one before it
+/// overran, an interval after it started, rather than at once to catch up.
+fn next_run(
+    due: std::time::Instant,
+    now: std::time::Instant,
+    interval: Duration,
+) -> std::time::Instant {
+    if now > due + LATE {
+        now + interval
+    } else {
+        due + interval
     }
 }
 

@@ -302,16 +302,33 @@ fn news_is_a_failure_or_one_of_the_first_rise_passes() {
 }
 
 #[test]
-fn first_runs_spread_over_a_short_jitter() {
+fn first_runs_start_in_small_groups_spread_over_a_short_jitter() {
     let interval = Duration::from_secs(10);
-    assert_eq!(jitter(0, interval), Duration::ZERO);
-    let mut delays: Vec<Duration> = (0..100).map(|i| jitter(i, interval)).collect();
+    // The first few (the defaults' gateway and link checks among them) start at
+    // once, so that the thread wakes once for them.
+    assert!((0..TOGETHER).all(|i| jitter(i, interval) == Duration::ZERO));
+    let checks = 100 * TOGETHER;
+    let mut delays: Vec<Duration> = (0..checks).map(|i| jitter(i, interval)).collect();
     assert!(delays.iter().all(|d| *d < MAX_JITTER));
     delays.sort_unstable();
     delays.dedup();
-    assert_eq!(delays.len(), 100, "no two checks start together");
+    assert_eq!(delays.len(), 100, "no two groups start together");
     let short = Duration::from_millis(40);
-    assert!((0..100).all(|i| jitter(i, short) < short));
+    assert!((0..checks).all(|i| jitter(i, short) < short));
+}
+
+#[test]
+fn a_run_held_up_by_the_one_before_moves_the_schedule_rather_than_catching_up() {
+    let due = std::time::Instant::now();
+    let second = Duration::from_secs(1);
+    assert_eq!(next_run(due, due, second), due + second);
+    // Woken a little late: the schedule keeps its times.
+    let woken = due + Duration::from_millis(3);
+    assert_eq!(next_run(due, woken, second), due + second);
+    // Started 1.5 s late (the run before timed out after 2.5 s): the next is a
+    // second after this one, not due at once.
+    let late = due + Duration::from_millis(1500);
+    assert_eq!(next_run(due, late, second), late + second);
 }
 
 #[test]
