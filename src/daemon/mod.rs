@@ -637,7 +637,7 @@ impl<H: Host> Shell<H> {
             });
             tokio::select! {
                 Some(received) = inputs.datagrams.recv() => {
-                    take_deferred(&mut machine, &mut inputs.datagrams);
+                    take_waiting(&mut machine, &mut inputs.datagrams, &mut self.checks);
                     // What arrived together (a heartbeat on each link) is taken in
                     // one turn: one deadline to set and one wait, not one per link.
                     let mut next = Some(received);
@@ -662,14 +662,14 @@ impl<H: Host> Shell<H> {
                         error!("waiting for the heartbeat deadline failed, exiting: {err}");
                         return;
                     }
-                    take_deferred(&mut machine, &mut inputs.datagrams);
+                    take_waiting(&mut machine, &mut inputs.datagrams, &mut self.checks);
                     // Read the clock on waking rather than trusting the deadline.
                     machine.handle_timeout(Instant::now().into_std());
                 }
                 item = seldom => {
-                    take_deferred(&mut machine, &mut inputs.datagrams);
+                    take_waiting(&mut machine, &mut inputs.datagrams, &mut self.checks);
                     match item {
-                    // The runs are taken after the turn, with those that did not ring.
+                    // Taken above, with the runs that did not ring.
                     Seldom::CheckNews => {}
                     Seldom::Done((id, outcome)) => {
                         let now = Instant::now().into_std();
@@ -714,17 +714,7 @@ impl<H: Host> Shell<H> {
                     }
                 }
             }
-            // Every turn takes the checks' runs that did not ring (see `checks`).
             let now = Instant::now().into_std();
-            self.checks.take(|report| {
-                machine.handle(
-                    now,
-                    Input::Check {
-                        index: report.index,
-                        run: &report.run,
-                    },
-                );
-            });
             if publish.take(now) {
                 self.every_second(&machine, &mut inputs.datagrams);
             }
@@ -1040,19 +1030,30 @@ fn log_event(event: &Event) {
     }
 }
 
-/// Gives the machine the routine heartbeats that waited for this wake-up, each at
-/// its arrival, before anything that woke the loop: they come first in time.
-fn take_deferred(machine: &mut Machine, datagrams: &mut Datagrams) {
-    if !datagrams.deferring() {
-        return;
+/// Gives the machine what waited for this wake-up, before anything that woke the
+/// loop, since it came first: the routine heartbeats, each at its arrival (see
+/// `receive`), then the checks' runs that did not ring, and the one that did
+/// (see `checks`), so that a status asked for now shows every run so far.
+fn take_waiting(machine: &mut Machine, datagrams: &mut Datagrams, checks: &mut Checks) {
+    if datagrams.deferring() {
+        datagrams.take_deferred(std::time::Instant::now(), |d, heard| {
+            let input = Input::Heartbeat {
+                link: d.link,
+                from: d.from,
+                packet: &d.packet,
+            };
+            machine.handle_arrived(heard, input);
+        });
     }
-    datagrams.take_deferred(std::time::Instant::now(), |d, heard| {
-        let input = Input::Heartbeat {
-            link: d.link,
-            from: d.from,
-            packet: &d.packet,
-        };
-        machine.handle_arrived(heard, input);
+    checks.take(|report| {
+        let now = std::time::Instant::now();
+        machine.handle(
+            now,
+            Input::Check {
+                index: report.index,
+                run: &report.run,
+            },
+        );
     });
 }
 

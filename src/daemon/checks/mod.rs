@@ -189,6 +189,11 @@ impl Checks {
     /// runs sent later wake nobody; when the task's budget for this wake-up runs out
     /// first, it rings for the rest, so the loop comes back for them at once.
     pub fn take(&mut self, mut each: impl FnMut(Report)) {
+        // Most turns find nothing: asked without a poll, which would register the
+        // waker every time.
+        if self.results.is_empty() {
+            return;
+        }
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         while let std::task::Poll::Ready(Some(report)) = self.results.poll_recv(&mut cx) {
             each(report);
