@@ -1,6 +1,6 @@
 //! The history behind the status page's timeline: this node's transitions, taken
 //! from its events as they are logged, and its peers' states and maintenance, looked
-//! at once a second on the loop's publish tick. Neither is on the heartbeat path,
+//! at once a second by the loop's publish chore (`chore`). Neither is on the heartbeat path,
 //! and looking allocates nothing unless something changed.
 //!
 //! Peers' changes come from looking rather than from events because the events say

@@ -296,8 +296,8 @@ impl Listeners {
     }
 }
 
-/// The channels the loop selects on, besides the checks' results, whose channel
-/// a reload replaces.
+/// The channels the loop selects on, besides the checks' (whose channels a reload
+/// replaces).
 pub struct Inputs {
     datagrams: Datagrams,
     loaded: mpsc::UnboundedReceiver<Loaded>,
@@ -563,6 +563,18 @@ impl<H: Host> Shell<H> {
                 }
                 return;
             }
+            // After the turn's heartbeats have gone out, never between the machine
+            // asking for them and their sending: the status is built here.
+            let now = Instant::now().into_std();
+            if publish.take(now) {
+                self.every_second(&machine, &mut inputs.datagrams);
+            }
+            if let Some(watchdog) = &mut watchdog
+                && watchdog.take(now)
+                && let Some(systemd) = &self.systemd
+            {
+                systemd.watchdog();
+            }
             if let Some(systemd) = &self.systemd {
                 if !ready && machine.reconciled() {
                     systemd.ready();
@@ -692,7 +704,7 @@ impl<H: Host> Shell<H> {
                     Seldom::Request(pending) => self.answer(&mut machine, pending),
                     Seldom::Loaded(loaded) => {
                         let _ = self.finish_reload(&mut machine, *loaded);
-                        // A new set of checks reports on a new channel, which holds
+                        // A new set of checks rings on a new channel, which holds
                         // no waker until it is polled. The gate, open after an
                         // item, polls it on the next turn; opened here as well, so
                         // that this does not rest on that.
@@ -713,16 +725,6 @@ impl<H: Host> Shell<H> {
                     }
                     }
                 }
-            }
-            let now = Instant::now().into_std();
-            if publish.take(now) {
-                self.every_second(&machine, &mut inputs.datagrams);
-            }
-            if let Some(watchdog) = &mut watchdog
-                && watchdog.take(now)
-                && let Some(systemd) = &self.systemd
-            {
-                systemd.watchdog();
             }
         }
     }

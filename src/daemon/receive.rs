@@ -498,7 +498,7 @@ impl Datagrams {
     /// Learns what the kernel dropped from each socket since it last said. A
     /// datagram read brings the count as it stood when that datagram was queued, so
     /// the drops at the end of a flood would wait for the next datagram; asked for
-    /// once a second, they are counted within a second.
+    /// about once a second, they are counted within a second and a quarter.
     pub fn learn_drops(&mut self) {
         for link in &mut self.links {
             if let Some(drops) = kernel_drops(link.socket.get_ref()) {

@@ -33,7 +33,7 @@ pub struct Standing {
     /// the first `apply`.
     releaser: Option<(Worker<()>, Answers)>,
     /// A change of the memory lock that met a release under way, made at the next
-    /// status tick.
+    /// status chore.
     pending_lock: Option<bool>,
     /// The changes of the memory lock made so far: an answer from a release that
     /// ran before the last one says nothing of the memory now.
@@ -507,7 +507,7 @@ mod tests {
 
     /// A reload that turns `lock_memory` off while a release runs neither waits
     /// for it on the heartbeat thread nor lands in the middle of it: the change is
-    /// made at the first status tick after the release is done.
+    /// made at the first status chore after the release is done.
     #[test]
     fn a_change_of_the_memory_lock_waits_for_a_release_under_way_off_the_loop() {
         let _one = memory_tests();

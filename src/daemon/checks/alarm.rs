@@ -49,13 +49,18 @@ impl Alarms {
     /// timerfd, or from a tokio timer if none can be made (the process is out of
     /// descriptors), so that the checks still run.
     pub async fn run(self) {
-        let mut clock = match Deadline::new() {
+        let clock = match Deadline::new() {
             Ok(deadline) => Clock::Timerfd(deadline),
             Err(err) => {
                 warn!("checks are scheduled by tokio's timers: no timerfd for them: {err}");
                 Clock::Tokio(Box::pin(tokio::time::sleep(Duration::ZERO)))
             }
         };
+        self.drive(clock).await;
+    }
+
+    /// [`Alarms::run`] on `clock`.
+    async fn drive(self, mut clock: Clock) {
         std::future::poll_fn(|cx| {
             loop {
                 let next = self.ring(Instant::now(), cx.waker());
@@ -95,6 +100,8 @@ impl Alarms {
 enum Clock {
     Timerfd(Deadline),
     Tokio(Pin<Box<tokio::time::Sleep>>),
+    /// The runtime is going away.
+    Stopped,
 }
 
 impl Clock {
@@ -103,14 +110,21 @@ impl Clock {
         match self {
             Clock::Timerfd(deadline) => {
                 if let Err(err) = deadline.set(next) {
-                    warn!("cannot arm the checks' timerfd, retrying in a second: {err}");
-                    *self = Clock::Tokio(Box::pin(tokio::time::sleep(Duration::from_secs(1))));
+                    warn!(
+                        "cannot arm the checks' timerfd, scheduling them by tokio's timers: {err}"
+                    );
+                    *self = Clock::Tokio(Box::pin(tokio::time::sleep(Duration::ZERO)));
                     return Poll::Ready(());
                 }
                 match deadline.poll_fired(cx) {
                     Poll::Ready(Ok(())) => Poll::Ready(()),
                     // Only a runtime going away fails the wait: so do the checks.
-                    Poll::Ready(Err(_)) | Poll::Pending => Poll::Pending,
+                    Poll::Ready(Err(err)) => {
+                        warn!("the checks' timerfd failed, checks stop: {err}");
+                        *self = Clock::Stopped;
+                        Poll::Pending
+                    }
+                    Poll::Pending => Poll::Pending,
                 }
             }
             Clock::Tokio(sleep) => {
@@ -121,6 +135,7 @@ impl Clock {
                 }
                 sleep.as_mut().poll(cx)
             }
+            Clock::Stopped => Poll::Pending,
         }
     }
 }
@@ -179,6 +194,16 @@ mod tests {
     use super::*;
     use crate::testing::block_on;
 
+    /// `future`, which must resolve within `within`: a broken clock fails the test
+    /// rather than hang it, and an alarm never resolves by the bound's own wake-up.
+    async fn within(within: Duration, future: impl Future<Output = ()>) {
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep(within) => panic!("not resolved within {within:?}"),
+            () = future => {}
+        }
+    }
+
     #[test]
     fn alarms_resolve_at_their_times_in_order_whatever_order_they_were_set_in() {
         block_on(async {
@@ -195,9 +220,12 @@ mod tests {
                     order.lock().unwrap().push(ms);
                 });
             }
-            while let Some(done) = tasks.join_next().await {
-                done.expect("an alarm task");
-            }
+            within(Duration::from_secs(5), async {
+                while let Some(done) = tasks.join_next().await {
+                    done.expect("an alarm task");
+                }
+            })
+            .await;
             assert_eq!(*order.lock().unwrap(), [0, 20, 40, 60]);
         });
     }
@@ -211,13 +239,58 @@ mod tests {
             let late = tokio::spawn(alarms.until(start + Duration::from_secs(30)));
             tokio::time::sleep(Duration::from_millis(20)).await;
             // The clock is armed for 30 s now; this one must not wait that long.
-            tokio::time::timeout(
+            within(
                 Duration::from_secs(2),
                 alarms.until(start + Duration::from_millis(50)),
             )
-            .await
-            .expect("the earlier alarm resolved");
+            .await;
             late.abort();
+        });
+    }
+
+    #[test]
+    fn without_a_timerfd_the_clock_still_wakes_the_alarms() {
+        block_on(async {
+            let alarms = Alarms::default();
+            let clock = Clock::Tokio(Box::pin(tokio::time::sleep(Duration::ZERO)));
+            tokio::spawn(alarms.clone().drive(clock));
+            let start = Instant::now();
+            for ms in [30, 60] {
+                within(
+                    Duration::from_secs(2),
+                    alarms.until(start + Duration::from_millis(ms)),
+                )
+                .await;
+            }
+        });
+    }
+
+    #[test]
+    fn the_clock_wakes_its_thread_once_for_every_alarm_due_together() {
+        block_on(async {
+            let alarms = Alarms::default();
+            let turns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counted = Arc::clone(&turns);
+            let clock = Clock::Timerfd(Deadline::new().expect("timerfd"));
+            let mut drive = Box::pin(alarms.clone().drive(clock));
+            tokio::spawn(std::future::poll_fn(move |cx| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drive.as_mut().poll(cx)
+            }));
+            let start = Instant::now();
+            let due = start + Duration::from_millis(100);
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..8 {
+                tasks.spawn(alarms.until(due));
+            }
+            within(Duration::from_secs(2), async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
+            // Polled once at the start, once for each of the first alarms set (an
+            // earlier time wakes it), and once at the time: never busy.
+            let turns = turns.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(turns <= 12, "the clock was polled {turns} times");
         });
     }
 
@@ -234,7 +307,11 @@ mod tests {
             .await;
             assert!(waited.is_err(), "a 30 s alarm resolved");
             assert!(alarms.lock().waiting.is_empty());
-            alarms.until(start + Duration::from_millis(30)).await;
+            within(
+                Duration::from_secs(2),
+                alarms.until(start + Duration::from_millis(30)),
+            )
+            .await;
             assert!(alarms.lock().waiting.is_empty());
         });
     }

@@ -50,19 +50,26 @@ use crate::machine::health::Run;
 /// The longest detail a run reports, in bytes: it shows in the status, on the page
 /// and as a metric label.
 pub const MAX_DETAIL: usize = 200;
-/// Checks of one interval start spread over at most this much (or their interval,
-/// if shorter), so that many of them do not all run, and report, at once.
+/// The groups of checks (see [`TOGETHER`]) of one interval start spread over at most
+/// this much (or their interval, if shorter), so that many checks do not all run,
+/// and report, at once.
 const MAX_JITTER: Duration = Duration::from_millis(250);
 /// Checks that start together, in the order of the file: the thread wakes once for
 /// all of them (at the defaults, the gateway's ping and the interface's link check),
 /// and a few runs at once are nothing to spread.
 const TOGETHER: usize = 8;
 /// A run that starts this much after it was due counts as held up by the one before
-/// it, and the schedule moves on from it.
+/// it, and the schedule moves on from it: tokio's `Interval` draws the line there too,
+/// and a wake-up a few milliseconds late on a busy host is not a held-up run.
 const LATE: Duration = Duration::from_millis(5);
 /// Results not yet taken by the loop; a full channel holds the checks back, never
 /// the loop.
 const RESULTS: usize = 256;
+/// Runs that may wait for the loop's next turn without ringing: past this many the
+/// next run rings whatever it is, so that routine runs never fill the channel in
+/// front of a failure, and the loop takes them all within one turn's budget
+/// (tokio's, 128 polls).
+const WAITING: usize = 64;
 /// How long the thread waits, at exit, for name lookups still running; they are
 /// left behind after that.
 const SHUTDOWN: Duration = Duration::from_millis(100);
@@ -367,12 +374,28 @@ async fn schedule<H: Host>(
         } else {
             0
         };
-        if results.send(Report { index, run }).await.is_err() {
+        let report = Report { index, run };
+        let sent = match results.try_reserve() {
+            Ok(permit) => {
+                permit.send(report);
+                Ok(())
+            }
+            // Full of runs the loop was not rung for (it rings here, see below, long
+            // before that): have it take them, then wait for the room.
+            Err(mpsc::error::TrySendError::Full(())) => {
+                let _ = news.try_send(());
+                results.send(report).await.map_err(drop)
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => Err(()),
+        };
+        if sent.is_err() {
             return;
         }
-        if is_news(passes, pace.rise) {
+        if is_news(passes, pace.rise) || results.capacity() <= RESULTS - WAITING {
             // Full means a ring is already waiting, and the loop takes this run
-            // with the others when it answers that one.
+            // with the others when it answers that one. (The ring is sent after the
+            // run, with the channel's own ordering between them; should the loop
+            // still find the run missing when it answers, the run waits one turn.)
             let _ = news.try_send(());
         }
     }

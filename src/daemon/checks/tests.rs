@@ -259,7 +259,7 @@ async fn passes_after_rise_passes_in_a_row_wait_for_the_loop_without_ringing() {
 }
 
 #[tokio::test]
-async fn every_failure_rings_and_the_loop_takes_the_runs_in_order() {
+async fn every_failure_rings_and_the_loop_takes_every_run_waiting() {
     let (mut checks, _role) = start();
     checks.run(
         vec![
@@ -274,12 +274,44 @@ async fn every_failure_rings_and_the_loop_takes_the_runs_in_order() {
             rung(&mut checks, Duration::from_secs(2)).await,
             "a failure did not ring"
         );
+        // A ring may come for a run taken with the one before it: then none waits.
         let runs = taken(&mut checks);
-        assert!(!runs.is_empty(), "a ring with no run waiting");
         failures += runs.iter().filter(|r| r.index == 0).count();
         assert!(runs.iter().all(|r| r.run.passed == (r.index == 1)));
     }
     assert!(failures >= 3, "only {failures} failures in four rings");
+    // The passing check's runs are taken with them.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(taken(&mut checks).iter().any(|r| r.index == 1));
+}
+
+#[tokio::test]
+async fn routine_runs_left_waiting_ring_before_they_could_fill_the_channel() {
+    let (mut checks, _role) = start();
+    let passing = (0..10)
+        .map(|i| link_check(&format!("up-{i}"), "eth0", Scope::Both))
+        .collect();
+    checks.run(passing, context());
+    // Past their first runs (which ring), every run is a routine pass.
+    let settled = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < settled {
+        let _ = ringing(&mut checks);
+        let _ = taken(&mut checks);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = ringing(&mut checks);
+    let _ = taken(&mut checks);
+    // Left alone, ten checks every 20 ms pile up: a ring comes once WAITING wait,
+    // long before the channel is full.
+    assert!(
+        rung(&mut checks, Duration::from_secs(5)).await,
+        "routine runs piled up without a ring"
+    );
+    let waiting = taken(&mut checks).len();
+    assert!(
+        (WAITING..RESULTS).contains(&waiting),
+        "{waiting} runs waited for the ring"
+    );
 }
 
 #[test]
