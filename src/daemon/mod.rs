@@ -314,7 +314,7 @@ pub struct Inputs {
 /// One item of a source the loop polls behind its gate.
 enum Seldom {
     /// A check's run the machine must hear of at once; the runs themselves are
-    /// taken after every turn (see `checks`).
+    /// taken at the top of every turn (see `take_waiting`).
     CheckNews,
     Done((EffectId, Outcome)),
     Probed((u64, Result<Vec<Sighting>, String>)),
@@ -546,7 +546,10 @@ impl<H: Host> Shell<H> {
         // this loop, so a wedged loop stops the pings and systemd restarts us.
         let started = Instant::now().into_std();
         let mut publish = Chore::new(PUBLISH_EVERY, started);
-        let mut watchdog = self.watchdog.map(|every| Chore::new(every, started));
+        let mut watchdog = self
+            .watchdog
+            .filter(|_| self.systemd.is_some())
+            .map(|every| Chore::new(every, started));
         let mut hangup = signal(SignalKind::hangup()).ok();
         tokio::pin!(shutdown);
         let mut shutdown_requested = false;
@@ -569,6 +572,7 @@ impl<H: Host> Shell<H> {
             if publish.take(now) {
                 self.every_second(&machine, &mut inputs.datagrams);
             }
+            // There is a watchdog chore only with a notifier to ping it through.
             if let Some(watchdog) = &mut watchdog
                 && watchdog.take(now)
                 && let Some(systemd) = &self.systemd

@@ -13,8 +13,8 @@
 //! or a pass among the first `rise` after one (or after the check started). A pass
 //! that follows `rise` passes in a row leaves the check's standing as it was (it
 //! shows in the status, nothing more), so it waits in the channel for the loop's
-//! next turn, at most its next deadline away; that turn takes every run waiting, in
-//! order. At a short interval a wake-up of its own for each such run cost the
+//! next turn, at most its next deadline away, unless `WAITING` runs wait already;
+//! that turn takes every run waiting, in order, before what woke it. At a short interval a wake-up of its own for each such run cost the
 //! loop a whole turn.
 //!
 //! Owns each check's schedule (its interval, the first run at once or after a small
