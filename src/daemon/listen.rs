@@ -12,6 +12,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -157,11 +158,40 @@ fn unbound(address: SocketAddr) -> io::Result<Socket> {
         Some(Protocol::UDP),
     )?;
     match address.ip() {
-        IpAddr::V4(_) => socket.set_freebind_v4(true)?,
+        IpAddr::V4(_) => {
+            socket.set_freebind_v4(true)?;
+            unfragmented(&socket)?;
+        }
         IpAddr::V6(_) => socket.set_freebind_v6(true)?,
     }
     socket.set_nonblocking(true)?;
     Ok(socket)
+}
+
+/// Sends the socket's datagrams whole, with Don't Fragment set and the MTU the
+/// kernel learned for the path ignored (IP_PMTUDISC_PROBE). A heartbeat, at most
+/// 254 bytes with its headers, fits any link. A datagram that the kernel may
+/// split needs an IP ID that cannot be guessed, and it hashes one for every such
+/// datagram an unconnected socket sends: a fiftieth of the active node's CPU at a
+/// 10 ms interval. One that it never splits goes with ID 0 (RFC 6864), and a
+/// forged "fragmentation needed" no longer changes how heartbeats go out.
+fn unfragmented(socket: &Socket) -> io::Result<()> {
+    let value: libc::c_int = libc::IP_PMTUDISC_PROBE;
+    // SAFETY: `value` lives across the call and the length given is its own.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            std::ptr::from_ref(&value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The addresses configured on this host's interfaces (in this network namespace).
@@ -298,6 +328,28 @@ mod tests {
         assert_eq!(bound.ip(), address.ip());
         let strangers = sockets.strangers.expect("a socket for strangers");
         assert_eq!(strangers.get_ref().local_addr().unwrap(), bound);
+    }
+
+    #[test]
+    fn heartbeats_over_ipv4_go_whole_whatever_the_path_s_mtu() {
+        let (sockets, _, _, _runtime) = sorted_link();
+        let strangers = sockets.strangers.as_ref().unwrap();
+        for socket in [sockets.peers.get_ref(), strangers.get_ref()] {
+            let mut value: libc::c_int = -1;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: `value` and `len` live across the call; `len` is the room given.
+            let rc = unsafe {
+                libc::getsockopt(
+                    socket.as_raw_fd(),
+                    libc::IPPROTO_IP,
+                    libc::IP_MTU_DISCOVER,
+                    std::ptr::from_mut(&mut value).cast(),
+                    &raw mut len,
+                )
+            };
+            assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+            assert_eq!(value, libc::IP_PMTUDISC_PROBE);
+        }
     }
 
     /// A link's sockets at 127.0.0.1 with peers at 127.0.0.2 and .4, the peers,
