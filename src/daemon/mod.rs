@@ -37,6 +37,7 @@ pub mod host;
 pub mod http;
 pub mod listen;
 pub mod notify;
+pub mod outbound;
 pub mod probe;
 pub mod process;
 pub mod receive;
@@ -362,6 +363,8 @@ pub struct Shell<H: Host> {
     me: usize,
     /// Each link's sockets; heartbeats go out from the peers' one.
     sockets: Vec<Option<LinkSockets>>,
+    /// Heartbeats the kernel would not send, reported per link.
+    outbound: outbound::Outbound,
     host: H,
     jobs: Jobs<H>,
     events: EventLog,
@@ -497,6 +500,7 @@ impl<H: Host> Shell<H> {
             config: Arc::new(config),
             config_path,
             me,
+            outbound: outbound::Outbound::new(listeners.links.len()),
             sockets: listeners.links,
             host,
             jobs,
@@ -747,6 +751,30 @@ impl<H: Host> Shell<H> {
         }
     }
 
+    /// Logs what `outbound` says of the sends on `link`.
+    fn report_unsent(&self, link: usize, to: SocketAddr, report: outbound::Report) {
+        let name = self.config.links.get(link).map_or("?", String::as_str);
+        match report {
+            outbound::Report::Failing { error } => {
+                warn!(link = %name, %to, "heartbeats cannot be sent: {error}");
+            }
+            outbound::Report::StillFailing {
+                error,
+                failed,
+                for_secs,
+            } => warn!(
+                link = %name,
+                %to,
+                "heartbeats still cannot be sent: {failed} failed in {for_secs} s, the last: {error}"
+            ),
+            outbound::Report::Recovered { failed, for_secs } => info!(
+                link = %name,
+                %to,
+                "heartbeats go out again, after {failed} failed in {for_secs} s"
+            ),
+        }
+    }
+
     /// Carries out the pending actions; returns false once the machine asked to exit.
     fn perform(&mut self, machine: &mut Machine) -> bool {
         while let Some(action) = machine.poll_action() {
@@ -755,10 +783,14 @@ impl<H: Host> Shell<H> {
                     // Never wait on a full socket buffer: a heartbeat that cannot go
                     // now is worth less than the next one. The socket is
                     // non-blocking, and the runtime does not watch it for room.
-                    if let Some(Some(sockets)) = self.sockets.get(link)
-                        && let Err(err) = sockets.peers.get_ref().send_to(&datagram, to)
-                    {
-                        tracing::debug!(%to, "heartbeat not sent: {err}");
+                    if let Some(Some(sockets)) = self.sockets.get(link) {
+                        let sent = sockets.peers.get_ref().send_to(&datagram, to).map(drop);
+                        if let Some(report) = self
+                            .outbound
+                            .note(link, &sent, || Instant::now().into_std())
+                        {
+                            self.report_unsent(link, to, report);
+                        }
                     }
                 }
                 Action::Effect { id, effect } => {

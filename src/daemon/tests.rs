@@ -1269,3 +1269,25 @@ async fn behind_their_gate_the_links_still_wake_the_loop_for_every_heartbeat() {
         "the second heartbeat was not read"
     );
 }
+
+/// A heartbeat the kernel refuses to send is counted on its link, where the
+/// loop reports it (see `outbound`): here the peer's crossover address is the
+/// loopback's broadcast one, which a socket without SO_BROADCAST may not send to.
+#[tokio::test]
+async fn heartbeats_the_kernel_will_not_send_are_counted_on_their_link() {
+    let lab = Lab::new("unsent");
+    lab.write_edited(200, |sample| {
+        sample.set(
+            "node[1].addresses",
+            r#"{ crossover = "127.255.255.255", lan = "127.0.0.4" }"#,
+        )
+    });
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    let done = pump(&mut shell, &mut machine, &mut inputs, |m| {
+        m.role() == Role::Active
+    })
+    .await;
+    assert_eq!(done, Pumped::Done);
+    assert!(shell.outbound.failing(0) > 0, "no failed send counted");
+    assert_eq!(shell.outbound.failing(1), 0, "the LAN's go out");
+}
