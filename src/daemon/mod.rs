@@ -761,16 +761,18 @@ impl<H: Host> Shell<H> {
             outbound::Report::StillFailing {
                 error,
                 failed,
-                for_secs,
+                lasted,
             } => warn!(
                 link = %name,
                 %to,
-                "heartbeats still cannot be sent: {failed} failed in {for_secs} s, the last: {error}"
+                "heartbeats still cannot be sent: {failed} failed in {:.1} s, the last: {error}",
+                lasted.as_secs_f64()
             ),
-            outbound::Report::Recovered { failed, for_secs } => info!(
+            outbound::Report::Recovered { failed, lasted } => info!(
                 link = %name,
                 %to,
-                "heartbeats go out again, after {failed} failed in {for_secs} s"
+                "heartbeats go out again, after {failed} failed in {:.1} s",
+                lasted.as_secs_f64()
             ),
         }
     }

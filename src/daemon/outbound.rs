@@ -20,15 +20,15 @@ pub const REPORT_EVERY: Duration = Duration::from_secs(60);
 pub enum Report {
     /// The first send to fail since the link's sends last went out.
     Failing { error: String },
-    /// Sends have kept failing: `failed` of them since `for_secs` ago, the last
-    /// with `error`.
+    /// Sends have kept failing: `failed` of them over `lasted`, the last with
+    /// `error`.
     StillFailing {
         error: String,
         failed: u64,
-        for_secs: u64,
+        lasted: Duration,
     },
-    /// A send went out after `failed` failed ones over `for_secs`.
-    Recovered { failed: u64, for_secs: u64 },
+    /// A send went out after `failed` failed ones over `lasted`.
+    Recovered { failed: u64, lasted: Duration },
 }
 
 /// Each link's failing sends.
@@ -70,7 +70,7 @@ impl Outbound {
                 let since = trouble.since?;
                 let report = Report::Recovered {
                     failed: trouble.failed,
-                    for_secs: now().saturating_duration_since(since).as_secs(),
+                    lasted: now().saturating_duration_since(since),
                 };
                 *trouble = Trouble::default();
                 Some(report)
@@ -95,7 +95,7 @@ impl Outbound {
                 Some(Report::StillFailing {
                     error: err.to_string(),
                     failed: trouble.failed,
-                    for_secs: now.saturating_duration_since(since).as_secs(),
+                    lasted: now.saturating_duration_since(since),
                 })
             }
         }
@@ -136,9 +136,9 @@ mod tests {
             outbound.note(0, &refused(), at(60)),
             Some(Report::StillFailing {
                 failed: 61,
-                for_secs: 60,
+                lasted,
                 ..
-            })
+            }) if lasted == Duration::from_secs(60)
         ));
         // The other link is its own.
         assert!(matches!(
@@ -149,7 +149,7 @@ mod tests {
             outbound.note(0, &Ok(()), at(75)),
             Some(Report::Recovered {
                 failed: 61,
-                for_secs: 75
+                lasted: Duration::from_secs(75)
             })
         );
         assert_eq!(outbound.note(0, &Ok(()), at(76)), None, "said once");
