@@ -363,7 +363,7 @@ pub struct Shell<H: Host> {
     me: usize,
     /// Each link's sockets; heartbeats go out from the peers' one.
     sockets: Vec<Option<LinkSockets>>,
-    /// Heartbeats the kernel would not send, reported per link.
+    /// Heartbeats the kernel would not send, reported per link and peer.
     outbound: outbound::Outbound,
     host: H,
     jobs: Jobs<H>,
@@ -755,9 +755,14 @@ impl<H: Host> Shell<H> {
     fn report_unsent(&self, link: usize, to: SocketAddr, report: outbound::Report) {
         let name = self.config.links.get(link).map_or("?", String::as_str);
         match report {
-            outbound::Report::Failing { error } => {
+            outbound::Report::Failing { error, earlier: 0 } => {
                 warn!(link = %name, %to, "heartbeats cannot be sent: {error}");
             }
+            outbound::Report::Failing { error, earlier } => warn!(
+                link = %name,
+                %to,
+                "heartbeats cannot be sent: {error} ({earlier} more failed since the last report)"
+            ),
             outbound::Report::StillFailing {
                 error,
                 failed,
@@ -787,9 +792,12 @@ impl<H: Host> Shell<H> {
                     // non-blocking, and the runtime does not watch it for room.
                     if let Some(Some(sockets)) = self.sockets.get(link) {
                         let sent = sockets.peers.get_ref().send_to(&datagram, to).map(drop);
+                        if let Err(err) = &sent {
+                            tracing::debug!(%to, "heartbeat not sent: {err}");
+                        }
                         if let Some(report) = self
                             .outbound
-                            .note(link, &sent, || Instant::now().into_std())
+                            .note(link, to, &sent, || Instant::now().into_std())
                         {
                             self.report_unsent(link, to, report);
                         }

@@ -1270,24 +1270,42 @@ async fn behind_their_gate_the_links_still_wake_the_loop_for_every_heartbeat() {
     );
 }
 
-/// A heartbeat the kernel refuses to send is counted on its link, where the
-/// loop reports it (see `outbound`): here the peer's crossover address is the
-/// loopback's broadcast one, which a socket without SO_BROADCAST may not send to.
+/// A heartbeat the kernel refuses to send is counted and told of (see
+/// `outbound`): here the peer's crossover address is the loopback's broadcast one,
+/// which a socket without SO_BROADCAST may not send to (EACCES). One line for a
+/// run of failures, on the crossover alone.
 #[tokio::test]
-async fn heartbeats_the_kernel_will_not_send_are_counted_on_their_link() {
+async fn heartbeats_the_kernel_will_not_send_are_told_of_once_on_their_link() {
+    let broadcast = "127.255.255.255";
+    let plain = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert!(
+        plain.send_to(b"x", (broadcast, 9)).is_err(),
+        "this host lets a plain socket send to {broadcast}, so the test cannot make a send fail"
+    );
     let lab = Lab::new("unsent");
     lab.write_edited(200, |sample| {
         sample.set(
             "node[1].addresses",
-            r#"{ crossover = "127.255.255.255", lan = "127.0.0.4" }"#,
+            format!(r#"{{ crossover = "{broadcast}", lan = "127.0.0.4" }}"#),
         )
     });
+    let (logging, captured) = crate::testing::Captured::dispatch();
+    let _logging = tracing::dispatcher::set_default(&logging);
     let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
     let done = pump(&mut shell, &mut machine, &mut inputs, |m| {
         m.role() == Role::Active
     })
     .await;
     assert_eq!(done, Pumped::Done);
-    assert!(shell.outbound.failing(0) > 0, "no failed send counted");
-    assert_eq!(shell.outbound.failing(1), 0, "the LAN's go out");
+    let to: std::net::SocketAddr = format!("{broadcast}:{}", lab.port()).parse().unwrap();
+    assert!(shell.outbound.failing(0, to) > 1, "no failed sends counted");
+    let said = captured.lines_with("heartbeats cannot be sent");
+    assert_eq!(said.len(), 1, "{}", captured.text());
+    assert!(
+        said[0].contains("WARN")
+            && said[0].contains("link=crossover")
+            && said[0].contains(&format!("to={to}")),
+        "{}",
+        said[0]
+    );
 }
