@@ -330,7 +330,7 @@ fn set_helpers(priority: u8) -> (usize, Option<io::Error>) {
 
 /// SCHED_RR at `priority` for thread `tid` (0: the calling thread), or SCHED_OTHER
 /// for priority 0. Children forked by the thread start at normal priority.
-fn set_policy(tid: libc::pid_t, priority: u8) -> io::Result<()> {
+pub(super) fn set_policy(tid: libc::pid_t, priority: u8) -> io::Result<()> {
     let policy = if priority == 0 {
         libc::SCHED_OTHER
     } else {

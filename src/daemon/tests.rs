@@ -770,12 +770,50 @@ fn raise_open_files(want: u64) {
 /// by the checks' timeout, 500 ms.
 const HEARTBEAT_SLACK: Duration = Duration::from_millis(150);
 
+/// The most of a stall of the whole host, as a thread that only sleeps sees it, that
+/// a heartbeat's bound takes in besides [`HEARTBEAT_SLACK`]: enough for the stalls
+/// other tests cause on two cores, and little enough that the interval, the slack
+/// and this stay below the checks' 500 ms timeout, so a loop that waited on a check
+/// still fails.
+const HOST_STALL_ALLOWANCE: Duration = Duration::from_millis(250);
+
+/// The calling thread at the daemon's default realtime priority until dropped.
+struct Realtime;
+
+impl Realtime {
+    fn enter() -> std::io::Result<Realtime> {
+        super::scheduling::set_policy(0, crate::config::Scheduling::default().realtime_priority)
+            .map(|()| Realtime)
+    }
+}
+
+impl Drop for Realtime {
+    fn drop(&mut self) {
+        let _ = super::scheduling::set_policy(0, 0);
+    }
+}
+
+/// The longest a thread that sleeps `step` at a time overslept, until `until`: what
+/// the host's scheduling alone did to the test's threads meanwhile.
+fn oversleep(step: Duration, until: std::time::Instant) -> Duration {
+    let mut worst = Duration::ZERO;
+    loop {
+        let before = std::time::Instant::now();
+        if before >= until {
+            return worst;
+        }
+        std::thread::sleep(step);
+        worst = worst.max(before.elapsed().saturating_sub(step));
+    }
+}
+
 /// The issue's promise: checks never run on the thread that sends heartbeats and
 /// never delay them. A thousand http checks hang on a server that takes their
 /// connections and never answers, each until its timeout, run after run, and fail
 /// (each failure an event and a heartbeat out of turn), while alpha sends a
 /// heartbeat every 20 ms through the real loop; beta's socket sees no gap longer
-/// than the interval and [`HEARTBEAT_SLACK`].
+/// than the interval and [`HEARTBEAT_SLACK`], and whatever stall of the host a
+/// thread that only sleeps saw meanwhile, up to [`HOST_STALL_ALLOWANCE`].
 #[tokio::test]
 async fn a_thousand_hanging_checks_leave_the_heartbeats_on_time() {
     const CHECKS: usize = 1000;
@@ -801,6 +839,9 @@ async fn a_thousand_hanging_checks_leave_the_heartbeats_on_time() {
     let started = std::time::Instant::now();
     let listen_until = started + RUN + Duration::from_secs(1);
     let listener = std::thread::spawn(move || {
+        // Realtime too where it may be, so that the times are the datagrams' and not
+        // a starved reader's.
+        let _realtime = Realtime::enter();
         let mut arrivals = Vec::new();
         let mut buf = [0u8; 2048];
         while std::time::Instant::now() < listen_until {
@@ -810,6 +851,12 @@ async fn a_thousand_hanging_checks_leave_the_heartbeats_on_time() {
         }
         arrivals
     });
+    let control = std::thread::spawn(move || oversleep(interval, started + RUN));
+    // The daemon's heartbeat thread runs at realtime priority (`[scheduling]`), which
+    // keeps it ahead of the check thread's bursts and of other tests' threads; so does
+    // this one where the test may (as root, as CI runs it). Threads it starts from now
+    // on start at normal priority, as the daemon's do.
+    let realtime = Realtime::enter();
     let shutdown = tokio::time::sleep(RUN);
     tokio::time::timeout(
         Duration::from_secs(15),
@@ -818,6 +865,7 @@ async fn a_thousand_hanging_checks_leave_the_heartbeats_on_time() {
     .await
     .expect("the shell hands over and exits");
     let arrivals = listener.join().unwrap();
+    let stall = control.join().unwrap();
 
     let stop = started + RUN;
     let mut edges = vec![started];
@@ -829,13 +877,20 @@ async fn a_thousand_hanging_checks_leave_the_heartbeats_on_time() {
         .max()
         .unwrap();
     eprintln!(
-        "{} datagrams in {RUN:?}, the longest gap {worst:?}, {} connections taken",
+        "{} datagrams in {RUN:?}, the longest gap {worst:?}, a sleeping thread \
+         overslept by {stall:?} at most, {} connections taken, the loop {}",
         arrivals.len(),
-        server.accepted()
+        server.accepted(),
+        realtime.as_ref().map_or_else(
+            |err| format!("at normal priority ({err})"),
+            |_| "at realtime priority".to_string()
+        )
     );
+    let bound = interval + HEARTBEAT_SLACK + stall.min(HOST_STALL_ALLOWANCE);
     assert!(
-        worst <= interval + HEARTBEAT_SLACK,
-        "a heartbeat came {worst:?} after the one before"
+        worst <= bound,
+        "a heartbeat came {worst:?} after the one before (bound {bound:?}, a \
+         sleeping thread overslept by {stall:?} at most)"
     );
     assert!(
         server.accepted() >= CHECKS,
