@@ -5,10 +5,13 @@
 //!
 //! Nonces are random, drawn from a generator seeded by the shell (from getrandom(2)
 //! in the daemon, from the run's seed in simulations), so a node's nonces are
-//! unrelated from one start to the next and nobody can predict the next one. Being
-//! random, they carry no order: what was issued when is the epoch, kept here.
+//! unrelated from one start to the next, and nobody who does not know the seed can
+//! tell the next one from those seen on the wire. Being random, they carry no
+//! order: what was issued when is the epoch, kept here.
 
 use std::time::Instant;
+
+use sha2::{Digest, Sha256};
 
 /// A nonce of this node that peers may still echo, and when it was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +29,12 @@ pub(super) struct Nonces {
     previous: u64,
     previous_at: Instant,
     epoch: u64,
-    rng: SplitMix64,
+    rng: Draws,
 }
 
 impl Nonces {
     pub fn new(seed: u64, now: Instant) -> Nonces {
-        let mut rng = SplitMix64(seed);
+        let mut rng = Draws::new(seed);
         let current = rng.nonce(&[]);
         Nonces {
             current,
@@ -89,18 +92,31 @@ impl Nonces {
     }
 }
 
-/// splitmix64: a tiny generator with a full period, plenty for numbers that must be
-/// unpredictable only to someone who does not know the seed.
+/// The nonces' generator: the first 8 bytes of SHA-256 over the seed and a count.
+/// What one nonce shows on the wire says nothing of the seed or of the next one, as
+/// a generator whose output is its state passed through a bijection (splitmix64,
+/// once) would. A draw is one SHA-256 block, once per `dead` at most.
 #[derive(Debug)]
-struct SplitMix64(u64);
+struct Draws {
+    seed: u64,
+    count: u64,
+}
 
-impl SplitMix64 {
+impl Draws {
+    fn new(seed: u64) -> Draws {
+        Draws { seed, count: 0 }
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.count = self.count.wrapping_add(1);
+        let digest = Sha256::new()
+            .chain_update(b"failoverd nonce")
+            .chain_update(self.seed.to_le_bytes())
+            .chain_update(self.count.to_le_bytes())
+            .finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
     }
 
     /// A nonce that is neither 0 nor one of `avoid`, so two valid nonces never match.
@@ -153,5 +169,54 @@ mod tests {
         assert_ne!(draw(1), draw(2));
         let a = draw(3);
         assert!(a.windows(2).any(|w| w[1] < w[0]), "{a:?}");
+    }
+
+    /// splitmix64, which drew the nonces once, passes its state through a bijection
+    /// to make each output: undo the bijection and the state is known, and with it
+    /// every nonce to come. The nonces must not fall to that.
+    #[test]
+    fn a_nonce_seen_on_the_wire_does_not_give_the_next() {
+        /// Undoes `x ^ (x >> by)`.
+        fn unshift(y: u64, by: u32) -> u64 {
+            let mut x = y;
+            for _ in 0..64 / by {
+                x = y ^ (x >> by);
+            }
+            x
+        }
+        fn splitmix_state(output: u64) -> u64 {
+            let z = unshift(output, 31).wrapping_mul(0x3196_42b2_d24d_8ec3);
+            let z = unshift(z, 27).wrapping_mul(0x96de_1b17_3f11_9089);
+            unshift(z, 30)
+        }
+        fn splitmix_after(state: u64) -> u64 {
+            let mut z = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        // The inversion works: on splitmix64's own outputs it predicts the next.
+        let state = 0x0123_4567_89ab_cdef_u64.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let seen = splitmix_after(state.wrapping_sub(0x9e37_79b9_7f4a_7c15));
+        assert_eq!(splitmix_state(seen), state);
+        assert_eq!(
+            splitmix_after(splitmix_state(seen)),
+            splitmix_after(state),
+            "the attack predicts splitmix64"
+        );
+
+        let t0 = Instant::now();
+        for seed in [0, 1, 7, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let mut nonces = Nonces::new(seed, t0);
+            for _ in 0..64 {
+                let seen = nonces.current();
+                nonces.renew(t0);
+                assert_ne!(
+                    splitmix_after(splitmix_state(seen)),
+                    nonces.current(),
+                    "seed {seed}: the next nonce follows from the one before"
+                );
+            }
+        }
     }
 }
