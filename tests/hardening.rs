@@ -500,6 +500,48 @@ fn an_event_file_that_stops_taking_writes_never_delays_heartbeats() {
     drop(stuck);
 }
 
+/// A reload whose file takes its reader a long time: the active node's file grown by
+/// 32 MiB of comments, which reading and parsing take most of a second over (more
+/// than the 200 ms dead time of `fast`). The loop carries on meanwhile, as it does
+/// for a slow mount or a slow NSS lookup of the hooks' user: the standby never
+/// misses a heartbeat of the active node, which stays active, and the reload goes
+/// through. (With the load on the loop, the standby would take over.)
+#[test]
+fn a_reload_that_takes_long_to_read_never_delays_heartbeats() {
+    let _one = one_at_a_time();
+    let lab = Lab::new();
+    let cluster = Cluster::start_with(&lab, fast);
+    let mut text = std::fs::read_to_string(&cluster.config).expect("read the config");
+    let line = format!("# {}\n", "-".repeat(125));
+    text.push_str(&line.repeat(32 * 1024 * 1024 / line.len()));
+    std::fs::write(&cluster.config, text).expect("write the long config");
+    let from_alpha = lab.log(&cluster.alpha).len();
+    let from_beta = lab.log(&cluster.beta).len();
+    let sent = Instant::now();
+    lab.kill(&cluster.alpha, nix::sys::signal::Signal::SIGHUP)
+        .expect("SIGHUP alpha");
+    cluster.wait_for("alpha's reload to finish", || {
+        lab.log(&cluster.alpha)[from_alpha..].contains("configuration reloaded")
+    });
+    let took = sent.elapsed();
+    eprintln!("alpha's reload of a 32 MiB file took {took:?}");
+    let trouble: Vec<String> = trouble(&lab.log(&cluster.alpha), from_alpha, None)
+        .into_iter()
+        .chain(trouble(&lab.log(&cluster.beta), from_beta, None))
+        .collect();
+    assert!(
+        trouble.is_empty(),
+        "heartbeats were missed while alpha read its file:\n{}",
+        trouble.join("\n")
+    );
+    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
+    // What makes the test worth its name: the read took longer than the dead time.
+    assert!(
+        took > Duration::from_millis(300),
+        "the reload took {took:?}, too little to show that it runs off the loop"
+    );
+}
+
 /// A configuration file replaced by a FIFO that nothing is written to: reading it
 /// would block (as the loop's own read once froze the heartbeats), so the reload
 /// refuses it at once as no regular file, while both nodes keep hearing each other
