@@ -1,7 +1,9 @@
 //! The heartbeat path allocates nothing once a cluster has settled: at a 10 ms
 //! interval every allocation per interval is hundreds a second per node, on the
 //! loop that must stay on time. Two machines exchange heartbeats on both links, as
-//! the daemon drives them, under an allocator that counts this thread's calls.
+//! the daemon drives them, under an allocator that counts this thread's calls:
+//! each datagram sent goes through the daemon's account of sends (`outbound`) and
+//! each received through its link filter (`receive::Filter`), as the loop does.
 
 #[path = "common/sample.rs"]
 mod sample;
@@ -12,6 +14,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use failoverd::daemon::outbound::Outbound;
+use failoverd::daemon::receive::Filter;
 use failoverd::machine::{Action, Input, Machine, Role};
 use failoverd::wire::heartbeat::Packet;
 use sample::Sample;
@@ -78,6 +82,11 @@ fn a_settled_interval_allocates_nothing() {
         Machine::new(&config, 0, 1, 1, start),
         Machine::new(&config, 1, 2, 2, start),
     ];
+    let filters = [Filter::new(&config, 0), Filter::new(&config, 1)];
+    let mut outbound = [
+        Outbound::new(config.links.len()),
+        Outbound::new(config.links.len()),
+    ];
     let mut sent: Vec<(usize, usize, IpAddr, Packet)> = Vec::with_capacity(16);
     let mut interval = |nodes: &mut [Machine; 2], now: Instant| {
         for node in nodes.iter_mut() {
@@ -85,16 +94,27 @@ fn a_settled_interval_allocates_nothing() {
         }
         for (from, node) in nodes.iter_mut().enumerate() {
             while let Some(action) = node.poll_action() {
-                if let Action::Send { link, datagram, .. } = action
+                if let Action::Send { link, to, datagram } = action
                     && let Some(source) = config.nodes[from].addresses[link]
                 {
+                    let report = outbound[from].note(link, to, &Ok(()), || now);
+                    assert!(report.is_none(), "nothing to say of sends that go out");
                     sent.push((1 - from, link, source, datagram));
                 }
             }
         }
         for (to, link, from, datagram) in sent.drain(..) {
-            let bytes = &datagram[..];
-            nodes[to].handle(now, Input::Datagram { link, from, bytes });
+            let packet = filters[to]
+                .check(link, from, &datagram[..])
+                .expect("a peer's heartbeat passes the link's filter");
+            nodes[to].handle(
+                now,
+                Input::Heartbeat {
+                    link,
+                    from,
+                    packet: &packet,
+                },
+            );
         }
         for node in nodes.iter_mut() {
             while node.poll_action().is_some() {}
