@@ -44,6 +44,23 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+/// Whether `socket` has something to read within `wait` (a signal ends the wait
+/// early, which reads as nothing).
+fn readable_within(socket: &UdpSocket, wait: Duration) -> bool {
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = libc::timespec {
+        tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(wait.subsec_nanos() as i32),
+    };
+    // SAFETY: one pollfd, and a timespec that live across the call; no signal mask.
+    let ready = unsafe { libc::ppoll(&raw mut fd, 1, &raw const timeout, std::ptr::null()) };
+    ready > 0
+}
+
 #[derive(Parser)]
 #[command(
     name = "netprobe",
@@ -394,6 +411,9 @@ fn probe(args: &ProbeArgs) -> Result<Summary, String> {
     unsafe { sigaction(Signal::SIGUSR1, &on_stop) }.map_err(|e| format!("handle SIGUSR1: {e}"))?;
     let socket =
         UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| format!("bind udp: {e}"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| format!("make the socket non-blocking: {e}"))?;
     let target = SocketAddr::V4(args.target);
     // The run id keeps answers to an earlier probe run on the same port apart.
     let run_id = std::process::id() as u64
@@ -453,9 +473,13 @@ fn probe(args: &ProbeArgs) -> Result<Summary, String> {
             last_sent + args.timeout
         };
         let wait = wait_until.saturating_duration_since(now);
-        socket
-            .set_read_timeout(Some(wait.max(Duration::from_micros(100))))
-            .map_err(|e| format!("set read timeout: {e}"))?;
+        // Not SO_RCVTIMEO: the kernel counts that in scheduler ticks (4 ms at
+        // HZ=250) and wakes late by up to one, so a 2 ms probe went out every 4 to
+        // 8 ms and a 10 ms one with as much jitter. ppoll sleeps on a high
+        // resolution timer.
+        if !readable_within(&socket, wait) {
+            continue;
+        }
         let (len, from) = match socket.recv_from(&mut buf) {
             Ok(received) => received,
             Err(e)
