@@ -74,6 +74,14 @@
 #                    "SCENARIO, N VIPs". keepalived sits out counts above 255, the
 #                    most one VRRP instance carries (an advertisement counts its
 #                    addresses in one byte)
+#   PROBE_MS=10      the client's probe period in ms; downtimes are only as fine as
+#                    this. PROBE_MS=2 for a finer look at short handovers
+#   CLIENT_RT=0      N > 0: the client's probe and the responders at SCHED_FIFO N in
+#                    every scenario (as busy-host always does), so that the lab's
+#                    two shared cores, busy with a daemon's realtime thread adding
+#                    or removing a thousand VIPs, do not stall the observer: on
+#                    real machines the client and the service run on CPUs of
+#                    their own
 #   FAST=1           also node-death at a 10 ms interval (when node-death is selected)
 #   KA_PATHS=2       keepalived heartbeats over the LAN and the crossover, as failoverd
 #                    does (two VRRP instances in a sync group, see keepalived_conf);
@@ -140,8 +148,9 @@ VIP=198.18.0.10
 KA_XO_VIP=198.19.0.254
 GATEWAY=198.18.0.1
 PORT=9000
-# The client's probe period; downtimes are only as fine as this.
-PROBE_MS=10
+# The client's probe period; downtimes are only as fine as this. PROBE_MS=2 (or 1)
+# for a finer look at short handovers, such as a planned one with many VIPs.
+PROBE_MS=${PROBE_MS:-10}
 # Time between the start of the probe and the event, so the old holder answers first;
 # each run adds a random part below one interval, so that events fall at every phase
 # of the heartbeat cadence rather than at one that the script's sleeps happen to pick.
@@ -179,6 +188,7 @@ BUSY_AFTER_MS=2000
 # hogs kept off the CPU. Each handles one datagram every 10 ms and takes almost
 # nothing from the daemons.
 BUSY_RT=50
+CLIENT_RT=${CLIENT_RT:-0}
 
 say() { echo "[bench] $*" >&2; }
 fail() {
@@ -418,9 +428,10 @@ render() {
         "keepalived heartbeats over the LAN only (one VRRP instance), failoverd over the LAN and the crossover: a cut crossover does not reach keepalived, so the crossover rows are not comparable and have no ratio."
      end),
     "",
-    "Downtime: the longest silence the client saw, probing the VIP every 10 ms (10 means nothing was lost); median [min–max] over the runs. Left out of a row where a move was expected but did not happen as expected.",
+    "Downtime: the longest silence the client saw, probing the VIP every \(.settings.probe_interval_ms // 10) ms (\(.settings.probe_interval_ms // 10) means nothing was lost); median [min–max] over the runs. Left out of a row where a move was expected but did not happen as expected.",
+    (if (.settings.client_rt // 0) > 0 then "The client\u0027s probe and the responders ran at SCHED_FIFO \(.settings.client_rt) in every scenario (CLIENT_RT), so that the daemons\u0027 realtime threads could not stall them on the lab\u0027s shared cores." else empty end),
     "Ratio: failoverd median / keepalived median; in parentheses its 90 % bootstrap interval: \(.settings.noise // "").",
-    "Noise: ranges apart: no run of one daemon lies within the other\u0027s [min–max]; outside noise: the ranges overlap, but the interval excludes 1; within noise: the interval contains 1, so these runs cannot tell the two daemons apart, whatever the ratio; too few runs: fewer than two on a side, no interval; not comparable: keepalived could not take part in the same event, so no ratio. Downtimes lie on the 10 ms probe grid: a difference below one probe interval means little even outside the noise.",
+    "Noise: ranges apart: no run of one daemon lies within the other\u0027s [min–max]; outside noise: the ranges overlap, but the interval excludes 1; within noise: the interval contains 1, so these runs cannot tell the two daemons apart, whatever the ratio; too few runs: fewer than two on a side, no interval; not comparable: keepalived could not take part in the same event, so no ratio. Downtimes lie on the \(.settings.probe_interval_ms // 10) ms probe grid: a difference below one probe interval means little even outside the noise.",
     (if [.runs[] | select((.vips // 1) > 1)] | length > 0 then
         "\"SCENARIO, N VIPs\": the nodes hold N VIPs, the client probes the first, 198.18.0.10/24, the others are /32s in 198.18.4.0/22; the same VIPs for both daemons. keepalived sits out counts above 255, the most one VRRP instance carries."
      else empty end),
@@ -1044,7 +1055,7 @@ scheduling() {
             END { for (k in n) print k " ×" n[k] }' | sort | paste -sd, - | sed 's/,/, /g'
 }
 
-# start_probe OUT COUNT [RESPONDER SETTLE]: the client's 10 ms probe in the background,
+# start_probe OUT COUNT [RESPONDER SETTLE]: the client's probe every PROBE_MS in the background,
 # under `probe_prefix` (busy-host: a realtime priority); its PID goes to `probes`.
 start_probe() {
     local out=$1 count=$2 extra=()
@@ -1115,6 +1126,10 @@ run_one() {
         keepalived_confs "$rundir" "$mode" "$service"
     fi
     [ "$scenario" = busy-host ] && serve_prefix=(chrt -f "$BUSY_RT")
+    if [ "$CLIENT_RT" -gt 0 ]; then
+        probe_prefix=(chrt -f "$CLIENT_RT")
+        serve_prefix=(chrt -f "$CLIENT_RT")
+    fi
     ip netns exec "$n1" "${serve_prefix[@]}" "$NETPROBE" serve --port "$PORT" --name alpha --duration 300s \
         >"$rundir/serve-alpha.log" 2>&1 &
     local serve1=$!
@@ -1571,14 +1586,15 @@ jq -n \
     --argjson busy_after_ms "$BUSY_AFTER_MS" --argjson busy_rt "$BUSY_RT" \
     --argjson fo_realtime "$FO_REALTIME" \
     --argjson ka_realtime "$KA_REALTIME" \
-    --argjson ka_paths "$KA_PATHS" '
+    --argjson ka_paths "$KA_PATHS" \
+    --argjson probe_ms "$PROBE_MS" --argjson client_rt "$CLIENT_RT" '
     {
         machine: {nproc: ($nproc | tonumber), cpu: $cpu, kernel: $kernel,
                   loadavg_before: $load_before, loadavg_after: $load_after},
         date: $date, elapsed_s: $elapsed, command: $command, reps: $reps, ka_paths: $ka_paths,
         versions: {failoverd_commit: $commit, keepalived: $keepalived},
         settings: {
-            probe_interval_ms: 10, probe_timeout_ms: 200,
+            probe_interval_ms: $probe_ms, probe_timeout_ms: 200, client_rt: $client_rt,
             dead: "3 × interval + (256 − 100) / 256 × interval (keepalived master down interval of the priority-100 standby)",
             warn: "2 × interval", init_dead: "2 × dead",
             health: "gateway ping every 1 s, 1 s timeout, 3 failures, 1 success (keepalived vrrp_script interval is whole seconds)",
