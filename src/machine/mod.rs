@@ -377,7 +377,7 @@ impl Machine {
             settings,
             incarnation,
             sequence: 0,
-            nonces: Nonces::new(seed, now),
+            nonces: Nonces::new(config.key.as_bytes(), seed, now),
             lifecycle: Lifecycle::Running,
             maintenance,
             peers,

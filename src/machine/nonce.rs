@@ -4,10 +4,10 @@
 //! claim; the one before stays valid until the next.
 //!
 //! Nonces are random, drawn from a generator seeded by the shell (from getrandom(2)
-//! in the daemon, from the run's seed in simulations), so a node's nonces are
-//! unrelated from one start to the next, and nobody who does not know the seed can
-//! tell the next one from those seen on the wire. Being random, they carry no
-//! order: what was issued when is the epoch, kept here.
+//! in the daemon, from the run's seed in simulations) and keyed with the cluster's
+//! key, so a node's nonces are unrelated from one start to the next, and the next
+//! one cannot be told from those seen on the wire (see [`Draws`]). Being random,
+//! they carry no order: what was issued when is the epoch, kept here.
 
 use std::time::Instant;
 
@@ -33,8 +33,9 @@ pub(super) struct Nonces {
 }
 
 impl Nonces {
-    pub fn new(seed: u64, now: Instant) -> Nonces {
-        let mut rng = Draws::new(seed);
+    /// The nonces of a node of the cluster whose key is `key`, drawn from `seed`.
+    pub fn new(key: &[u8], seed: u64, now: Instant) -> Nonces {
+        let mut rng = Draws::new(key, seed);
         let current = rng.nonce(&[]);
         Nonces {
             current,
@@ -92,26 +93,35 @@ impl Nonces {
     }
 }
 
-/// The nonces' generator: the first 8 bytes of SHA-256 over the seed and a count.
-/// What one nonce shows on the wire says nothing of the seed or of the next one, as
-/// a generator whose output is its state passed through a bijection (splitmix64,
-/// once) would. A draw is one SHA-256 block, once per `dead` at most.
+/// The nonces' generator: the first 8 bytes of SHA-256 over a secret of 32 bytes
+/// and a count. The secret is itself a SHA-256, of the cluster's key and the seed,
+/// so that what nonces show on the wire gives away neither it nor the next one: to
+/// an outsider, who would have to find the cluster's key, and to a peer, who would
+/// have to find the seed among 2^64; a generator whose output is its state passed
+/// through a bijection (splitmix64, once) gave away both. A draw is one SHA-256
+/// block, once per `dead` at most.
 #[derive(Debug)]
 struct Draws {
-    seed: u64,
+    secret: [u8; 32],
     count: u64,
 }
 
 impl Draws {
-    fn new(seed: u64) -> Draws {
-        Draws { seed, count: 0 }
+    fn new(key: &[u8], seed: u64) -> Draws {
+        let digest = Sha256::new()
+            .chain_update(b"failoverd nonce secret")
+            .chain_update(key)
+            .chain_update(seed.to_le_bytes())
+            .finalize();
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&digest);
+        Draws { secret, count: 0 }
     }
 
     fn next(&mut self) -> u64 {
         self.count = self.count.wrapping_add(1);
         let digest = Sha256::new()
-            .chain_update(b"failoverd nonce")
-            .chain_update(self.seed.to_le_bytes())
+            .chain_update(self.secret)
             .chain_update(self.count.to_le_bytes())
             .finalize();
         let mut first = [0u8; 8];
@@ -135,10 +145,12 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
     #[test]
     fn an_echo_counts_for_the_current_and_the_previous_nonce_only() {
         let t0 = Instant::now();
-        let mut nonces = Nonces::new(7, t0);
+        let mut nonces = Nonces::new(KEY, 7, t0);
         let first = nonces.current();
         assert_eq!(nonces.find(0), None);
         assert_eq!(nonces.find(first), Some(Issued { epoch: 0, at: t0 }));
@@ -154,10 +166,10 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_decides_the_nonces_and_they_are_not_ordered() {
+    fn the_key_and_the_seed_decide_the_nonces_and_they_are_not_ordered() {
         let t0 = Instant::now();
-        let draw = |seed| {
-            let mut nonces = Nonces::new(seed, t0);
+        let draw_with = |key: &[u8], seed| {
+            let mut nonces = Nonces::new(key, seed, t0);
             (0..16)
                 .map(|_| {
                     nonces.renew(t0);
@@ -165,8 +177,12 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
+        let draw = |seed| draw_with(KEY, seed);
         assert_eq!(draw(1), draw(1));
         assert_ne!(draw(1), draw(2));
+        // Peers share the key, an outsider does not: with another key, the same
+        // seed draws other nonces.
+        assert_ne!(draw(1), draw_with(b"another key, another cluster....", 1));
         let a = draw(3);
         assert!(a.windows(2).any(|w| w[1] < w[0]), "{a:?}");
     }
@@ -195,10 +211,9 @@ mod tests {
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             z ^ (z >> 31)
         }
-        // The inversion works: on splitmix64's own outputs it predicts the next.
+        // The inversion works: seen one output, it predicts the next.
         let state = 0x0123_4567_89ab_cdef_u64.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let seen = splitmix_after(state.wrapping_sub(0x9e37_79b9_7f4a_7c15));
-        assert_eq!(splitmix_state(seen), state);
         assert_eq!(
             splitmix_after(splitmix_state(seen)),
             splitmix_after(state),
@@ -207,7 +222,7 @@ mod tests {
 
         let t0 = Instant::now();
         for seed in [0, 1, 7, u64::MAX, 0x0123_4567_89ab_cdef] {
-            let mut nonces = Nonces::new(seed, t0);
+            let mut nonces = Nonces::new(KEY, seed, t0);
             for _ in 0..64 {
                 let seen = nonces.current();
                 nonces.renew(t0);
