@@ -44,8 +44,8 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// Whether `socket` has something to read within `wait` (a signal ends the wait
-/// early, which reads as nothing).
+/// Whether `socket` has something to read within `wait`. Every signal is let in
+/// while it waits, and one ends the wait early, which reads as nothing.
 fn readable_within(socket: &UdpSocket, wait: Duration) -> bool {
     let mut fd = libc::pollfd {
         fd: socket.as_raw_fd(),
@@ -56,8 +56,9 @@ fn readable_within(socket: &UdpSocket, wait: Duration) -> bool {
         tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_nsec: libc::c_long::from(wait.subsec_nanos() as i32),
     };
-    // SAFETY: one pollfd, and a timespec that live across the call; no signal mask.
-    let ready = unsafe { libc::ppoll(&raw mut fd, 1, &raw const timeout, std::ptr::null()) };
+    let none = SigSet::empty();
+    // SAFETY: one pollfd, a timespec and a signal set that live across the call.
+    let ready = unsafe { libc::ppoll(&raw mut fd, 1, &raw const timeout, none.as_ref()) };
     ready > 0
 }
 
@@ -409,6 +410,12 @@ fn probe(args: &ProbeArgs) -> Result<Summary, String> {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe. Without
     // SA_RESTART a wait for an answer returns at once, so the flag is seen promptly.
     unsafe { sigaction(Signal::SIGUSR1, &on_stop) }.map_err(|e| format!("handle SIGUSR1: {e}"))?;
+    // Held back but while waiting (see `readable_within`): a SIGUSR1 that comes
+    // between the check of STOP and the wait then ends the wait at once, rather
+    // than going unnoticed until it times out.
+    SigSet::from(Signal::SIGUSR1)
+        .thread_block()
+        .map_err(|e| format!("block SIGUSR1: {e}"))?;
     let socket =
         UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| format!("bind udp: {e}"))?;
     socket
