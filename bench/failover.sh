@@ -18,9 +18,15 @@
 #   failback-auto    alpha stopped (SIGTERM), beta active, alpha started again: the
 #                    VIP should come back after the failback delay (2 s)
 #   failback-manual  the same with manual failback: nothing should move
-#   pause            daemon SIGSTOPped for dead + 1 s, then SIGCONTed: beta takes over
-#                    during the pause; reported apart: what happens after the resume,
-#                    where nothing should move (beta keeps the VIP)
+#   pause            alpha's daemon SIGSTOPped for dead + 1 s, then SIGCONTed; its
+#                    kernel and service go on answering for the VIP meanwhile, so,
+#                    as in daemon-crash, nothing should move: a takeover would put
+#                    the VIP on both nodes (failoverd's standby holds off while the
+#                    VIP answers, [split_brain] live_vip). Reported in two rows,
+#                    "pause: while stopped" and "pause: resumed" (from just before
+#                    the resume). Runs from before the split-brain guard have the
+#                    rows "pause: takeover" and "pause: after resume", judged as
+#                    they were then (beta takes over, and keeps the VIP)
 #   service-death    an HTTP service on both nodes (netprobe http-serve), checked by
 #                    each daemon every SERVICE_CHECK_S with SERVICE_FALL failures to
 #                    fail it: failoverd with an http check, keepalived with a
@@ -222,6 +228,8 @@ done
 [[ $KA_PATHS == 1 || $KA_PATHS == 2 ]] || fail "KA_PATHS must be 1 or 2"
 [[ $FO_REALTIME == 0 || $FO_REALTIME == 1 ]] || fail "FO_REALTIME must be 0 or 1"
 [[ $KA_REALTIME == 0 || $KA_REALTIME == 1 ]] || fail "KA_REALTIME must be 0 or 1"
+[[ $PROBE_MS =~ ^[1-9][0-9]*$ ]] || fail "PROBE_MS must be a whole number of milliseconds, 1 or more"
+[[ $CLIENT_RT =~ ^[0-9]+$ ]] && ((CLIENT_RT <= 99)) || fail "CLIENT_RT must be 0 (off) or a SCHED_FIFO priority, 1 to 99"
 for n in $VIPS; do
     [[ $n =~ ^[1-9][0-9]*$ ]] && ((n <= 1001)) || fail "VIPS: $n is not a count from 1 to 1001"
 done
@@ -248,8 +256,8 @@ BOOT_SEED=1
 #   - nothing should move: the client saw `from` alone (no change of responder), and
 #     the VIP was never on both nodes (overlap 0) nor ever added on the other node
 #     (stray adds 0: the address events catch a hold too brief for the poller),
-#     except after a resume from pause, where the resumed node holds it by
-#     construction until it lets go. Records from before the address events have no
+#     except in the rows of a pause from before the split-brain guard ("pause: after
+#     resume"), where the resumed node held it by construction until it let go. Records from before the address events have no
 #     stray adds (null), and only the overlap counts there.
 # Downtime is the longest gap the client saw; in a move that did not happen
 # correctly it measures nothing and is left out (null), in a no-move row it stays,
@@ -264,6 +272,8 @@ def expectation:
         "failback-auto": {from: "beta", to: "alpha"},
         "crossover": {from: "alpha", to: "alpha"},
         "failback-manual": {from: "beta", to: "beta"},
+        "pause: while stopped": {from: "alpha", to: "alpha"},
+        "pause: resumed": {from: "alpha", to: "alpha"},
         "pause: takeover": {from: "alpha", to: "beta"},
         "pause: after resume": {from: "beta", to: "beta", overlap_allowed: true},
         "service-death": {from: "alpha", to: "beta"},
@@ -436,7 +446,7 @@ render() {
         "\"SCENARIO, N VIPs\": the nodes hold N VIPs, the client probes the first, 198.18.0.10/24, the others are /32s in 198.18.4.0/22; the same VIPs for both daemons. keepalived sits out counts above 255, the most one VRRP instance carries."
      else empty end),
     "Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window); where nothing should move, \"stray adds\" counts, over the runs, the times the VIP was added on the node that should not hold it, from that node\u0027s address events, which catch a hold too brief for the sampling. Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder.",
-    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: after resume, daemon-crash, crash-restart, paused-standby, busy-host), the client heard the holder alone and the VIP was never on both nodes nor added on the other one (after a resume from pause the resumed node holds it by construction, so there only a change of responder counts).",
+    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: while stopped, pause: resumed, daemon-crash, crash-restart, paused-standby, busy-host), the client heard the holder alone and the VIP was never on both nodes nor added on the other one (while the paused daemon is stopped, only a change of responder counts; in the rows of runs from before the split-brain guard, \"pause: takeover\" expects beta to take over and \"pause: after resume\" beta to keep the VIP, where the resumed node held it by construction, so there only a change of responder counted).",
     "",
     "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio (90 % interval) | noise | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -446,7 +456,7 @@ render() {
     (if [.summary[] | select(.scenario == "busy-host")] | length > 0 then
         "### Busy host: \(.settings.busy_host // "CPU-bound threads in both nodes")",
         "",
-        "Side by side in the same run, per repetition (comma-separated): switches are the changes of responder the client saw probing the VIP every 10 ms (the probe and the responders at SCHED_FIFO \(.settings.busy_rt // .settings.busy_probe_rt // 50), so that they are not starved themselves); role changes are the ones both nodes logged (failoverd \"-> active\" and \"-> standby\", keepalived \"(bench) Entering MASTER STATE\" and \"Entering BACKUP STATE\"), two per move; both: probes answered by both nodes; lost: probes not answered within 200 ms. Fewer or more: the switches of failoverd against those of keepalived, summed over the runs. Scheduling: the classes of the daemon threads on alpha (TS: normal; RR and FF: realtime, with their priority). failoverd: \(.settings.failoverd_scheduling // "defaults"); keepalived: \(.settings.keepalived_scheduling // "defaults").",
+        "Side by side in the same run, per repetition (comma-separated): switches are the changes of responder the client saw probing the VIP every \(.settings.probe_interval_ms // 10) ms (the probe and the responders at SCHED_FIFO \(.settings.busy_rt // .settings.busy_probe_rt // 50), so that they are not starved themselves); role changes are the ones both nodes logged (failoverd \"-> active\" and \"-> standby\", keepalived \"(bench) Entering MASTER STATE\" and \"Entering BACKUP STATE\"), two per move; both: probes answered by both nodes; lost: probes not answered within 200 ms. Fewer or more: the switches of failoverd against those of keepalived, summed over the runs. Scheduling: the classes of the daemon threads on alpha (TS: normal; RR and FF: realtime, with their priority). failoverd: \(.settings.failoverd_scheduling // "defaults"); keepalived: \(.settings.keepalived_scheduling // "defaults").",
         "",
         "| interval (dead) | switches fo / ka | failoverd switches | role changes fo / ka | both fo / ka | lost fo / ka | longest gap ms fo / ka | scheduling fo / ka |",
         "|---|---|---|---|---|---|---|---|",
@@ -1126,7 +1136,7 @@ run_one() {
         keepalived_confs "$rundir" "$mode" "$service"
     fi
     [ "$scenario" = busy-host ] && serve_prefix=(chrt -f "$BUSY_RT")
-    if [ "$CLIENT_RT" -gt 0 ]; then
+    if [ "$CLIENT_RT" -gt 0 ] && [ "$scenario" != busy-host ]; then
         probe_prefix=(chrt -f "$CLIENT_RT")
         serve_prefix=(chrt -f "$CLIENT_RT")
     fi
@@ -1323,10 +1333,11 @@ run_one() {
         else
             # The row's expectation (JQ_JUDGE) says who should answer before and after.
             if [ "$scenario" = pause ]; then
-                # Overlap while alpha is stopped cannot be helped; only after the resume counts.
-                rows=$(row_json "pause: takeover" "$rundir/probe.json" "$move_from" null 0)
+                # While alpha is stopped, a change of responder shows a takeover;
+                # the overlap counts from just before the resume.
+                rows=$(row_json "pause: while stopped" "$rundir/probe.json" "$move_from" null 0)
                 if [ -s "$rundir/probe-resume.json" ]; then
-                    rows+=$'\n'$(row_json "pause: after resume" "$rundir/probe-resume.json" 0 "$ov" "$open" "$ov_low" "$max_gap")
+                    rows+=$'\n'$(row_json "pause: resumed" "$rundir/probe-resume.json" 0 "$ov" "$open" "$ov_low" "$max_gap")
                 fi
             else
                 local row=$scenario row_extra="{}"
@@ -1566,6 +1577,8 @@ if [ "$FOOTPRINT" = 1 ]; then
 fi
 [ "$FO_REALTIME" != 1 ] && command_line+=" FO_REALTIME=$FO_REALTIME"
 [ "$KA_REALTIME" != 0 ] && command_line+=" KA_REALTIME=$KA_REALTIME"
+[ "$PROBE_MS" != 10 ] && command_line+=" PROBE_MS=$PROBE_MS"
+[ "$CLIENT_RT" != 0 ] && command_line+=" CLIENT_RT=$CLIENT_RT"
 command_line+=" sudo bench/failover.sh"
 
 jq -n \
