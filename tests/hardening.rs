@@ -148,6 +148,31 @@ fn trouble(log: &str, from: usize, spared: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that since byte `from.0` of alpha's log and `from.1` of beta's, neither
+/// node missed a heartbeat (on any link but `spared`) or moved, and that alpha
+/// alone holds the VIP; `when` says during what, for the message.
+fn assert_undisturbed(
+    lab: &Lab,
+    cluster: &Cluster,
+    from: (usize, usize),
+    spared: Option<&str>,
+    when: &str,
+) {
+    let trouble: Vec<String> = trouble(&lab.log(&cluster.alpha), from.0, spared)
+        .into_iter()
+        .chain(trouble(&lab.log(&cluster.beta), from.1, spared))
+        .collect();
+    assert!(
+        trouble.is_empty(),
+        "heartbeats were missed {when}:\n{}",
+        trouble.join("\n")
+    );
+    assert!(
+        vip_on(lab, "n1") && !vip_on(lab, "n2"),
+        "the VIP is not on alpha alone {when}"
+    );
+}
+
 /// The lines of `log` after byte `from` that declare a peer or a link dead, or
 /// change the node's role.
 fn dead_or_moved(log: &str, from: usize) -> Vec<&str> {
@@ -487,16 +512,13 @@ fn an_event_file_that_stops_taking_writes_never_delays_heartbeats() {
         cluster.logs()
     );
     lab.unblackhole("n2", N1_LAN);
-    let trouble: Vec<String> = trouble(&alpha_log, from_alpha, Some("lan"))
-        .into_iter()
-        .chain(trouble(&lab.log(&cluster.beta), from_beta, Some("lan")))
-        .collect();
-    assert!(
-        trouble.is_empty(),
-        "heartbeats were missed while the event file was stuck:\n{}",
-        trouble.join("\n")
+    assert_undisturbed(
+        &lab,
+        &cluster,
+        (from_alpha, from_beta),
+        Some("lan"),
+        "while the event file was stuck",
     );
-    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
     drop(stuck);
 }
 
@@ -533,16 +555,13 @@ fn a_reload_that_takes_long_to_read_never_delays_heartbeats() {
         .checked_sub(began)
         .unwrap_or_else(|| ended + Duration::from_secs(86_400) - began);
     eprintln!("alpha's reload of a file of {mib} MiB took {took:?}");
-    let trouble: Vec<String> = trouble(&log, from_alpha, None)
-        .into_iter()
-        .chain(trouble(&lab.log(&cluster.beta), from_beta, None))
-        .collect();
-    assert!(
-        trouble.is_empty(),
-        "heartbeats were missed while alpha read its file:\n{}",
-        trouble.join("\n")
+    assert_undisturbed(
+        &lab,
+        &cluster,
+        (from_alpha, from_beta),
+        None,
+        "while alpha read its file",
     );
-    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
     // What makes the test worth its name: the daemon's own reload, from its log,
     // took longer than the dead time.
     assert!(
@@ -627,14 +646,11 @@ fn a_reload_of_a_file_that_would_block_is_refused_and_never_delays_heartbeats() 
     cluster.wait_for("beta's reload to finish", || {
         lab.log(&cluster.beta)[from_beta..].contains("configuration reloaded")
     });
-    let trouble: Vec<String> = trouble(&lab.log(&cluster.alpha), from_alpha, None)
-        .into_iter()
-        .chain(trouble(&lab.log(&cluster.beta), from_beta, None))
-        .collect();
-    assert!(
-        trouble.is_empty(),
-        "heartbeats were missed around the reloads:\n{}",
-        trouble.join("\n")
+    assert_undisturbed(
+        &lab,
+        &cluster,
+        (from_alpha, from_beta),
+        None,
+        "around the reloads",
     );
-    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
 }
