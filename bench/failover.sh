@@ -24,9 +24,10 @@
 #                    the VIP on both nodes (failoverd's standby holds off while the
 #                    VIP answers, [split_brain] live_vip). Reported in two rows,
 #                    "pause: while stopped" and "pause: resumed" (from just before
-#                    the resume). Runs from before the split-brain guard have the
-#                    rows "pause: takeover" and "pause: after resume", judged as
-#                    they were then (beta takes over, and keeps the VIP)
+#                    the resume). Runs recorded by this script before 2026-12-01
+#                    21:00 have the rows "pause: takeover" and "pause: after
+#                    resume" instead, judged as they were then (beta takes over,
+#                    and keeps the VIP), an expectation from before the guard
 #   service-death    an HTTP service on both nodes (netprobe http-serve), checked by
 #                    each daemon every SERVICE_CHECK_S with SERVICE_FALL failures to
 #                    fail it: failoverd with an http check, keepalived with a
@@ -83,7 +84,7 @@
 #   PROBE_MS=10      the client's probe period in ms; downtimes are only as fine as
 #                    this. PROBE_MS=2 for a finer look at short handovers
 #   CLIENT_RT=0      N > 0: the client's probe and the responders at SCHED_FIFO N in
-#                    every scenario (as busy-host always does), so that the lab's
+#                    every scenario but busy-host (which runs them at BUSY_RT), so that the lab's
 #                    two shared cores, busy with a daemon's realtime thread adding
 #                    or removing a thousand VIPs, do not stall the observer: on
 #                    real machines the client and the service run on CPUs of
@@ -228,8 +229,9 @@ done
 [[ $KA_PATHS == 1 || $KA_PATHS == 2 ]] || fail "KA_PATHS must be 1 or 2"
 [[ $FO_REALTIME == 0 || $FO_REALTIME == 1 ]] || fail "FO_REALTIME must be 0 or 1"
 [[ $KA_REALTIME == 0 || $KA_REALTIME == 1 ]] || fail "KA_REALTIME must be 0 or 1"
-[[ $PROBE_MS =~ ^[1-9][0-9]*$ ]] || fail "PROBE_MS must be a whole number of milliseconds, 1 or more"
-[[ $CLIENT_RT =~ ^[0-9]+$ ]] && ((CLIENT_RT <= 99)) || fail "CLIENT_RT must be 0 (off) or a SCHED_FIFO priority, 1 to 99"
+[[ $PROBE_MS =~ ^([1-9]|[1-9][0-9]|1[0-9][0-9])$ ]] ||
+    fail "PROBE_MS must be a whole number of milliseconds, 1 to 199 (below the probe's 200 ms timeout)"
+[[ $CLIENT_RT =~ ^(0|[1-9][0-9]?)$ ]] || fail "CLIENT_RT must be 0 (off) or a SCHED_FIFO priority, 1 to 99"
 for n in $VIPS; do
     [[ $n =~ ^[1-9][0-9]*$ ]] && ((n <= 1001)) || fail "VIPS: $n is not a count from 1 to 1001"
 done
@@ -256,8 +258,9 @@ BOOT_SEED=1
 #   - nothing should move: the client saw `from` alone (no change of responder), and
 #     the VIP was never on both nodes (overlap 0) nor ever added on the other node
 #     (stray adds 0: the address events catch a hold too brief for the poller),
-#     except in the rows of a pause from before the split-brain guard ("pause: after
-#     resume"), where the resumed node held it by construction until it let go. Records from before the address events have no
+#     except in the rows of a pause recorded before 2026-12-01 21:00 ("pause: after
+#     resume"), which expected a takeover and where the resumed node held the VIP by
+#     construction until it let go. Records from before the address events have no
 #     stray adds (null), and only the overlap counts there.
 # Downtime is the longest gap the client saw; in a move that did not happen
 # correctly it measures nothing and is left out (null), in a no-move row it stays,
@@ -348,7 +351,8 @@ summarize() {
                 failoverd: (map(select(.daemon == "failoverd")) | stats),
                 keepalived: (map(select(.daemon == "keepalived")) | stats)
               })
-            | sort_by([(.scenario as $s | $order | index($s)), .vips, .row, -.interval_ms])
+            | sort_by([(.scenario as $s | $order | index($s)), .vips,
+                       (.row | if test("^pause: (while stopped|takeover)") then 0 else 1 end), .row, -.interval_ms])
         ),
         poll_longest_gap_ms: ([$rows[] | .poll_longest_gap_ms | select(. != null)] | max),
         setup_failures: [$data.runs[] | select(.setup_ok | not) | {daemon, interval_ms, scenario, rep, note, logs}]
@@ -439,14 +443,14 @@ render() {
      end),
     "",
     "Downtime: the longest silence the client saw, probing the VIP every \(.settings.probe_interval_ms // 10) ms (\(.settings.probe_interval_ms // 10) means nothing was lost); median [min–max] over the runs. Left out of a row where a move was expected but did not happen as expected.",
-    (if (.settings.client_rt // 0) > 0 then "The client\u0027s probe and the responders ran at SCHED_FIFO \(.settings.client_rt) in every scenario (CLIENT_RT), so that the daemons\u0027 realtime threads could not stall them on the lab\u0027s shared cores." else empty end),
+    (if (.settings.client_rt // 0) > 0 then "The client\u0027s probe and the responders ran at SCHED_FIFO \(.settings.client_rt) in every scenario but busy-host (CLIENT_RT), so that the daemons\u0027 realtime threads could not stall them on the lab\u0027s shared cores." else empty end),
     "Ratio: failoverd median / keepalived median; in parentheses its 90 % bootstrap interval: \(.settings.noise // "").",
     "Noise: ranges apart: no run of one daemon lies within the other\u0027s [min–max]; outside noise: the ranges overlap, but the interval excludes 1; within noise: the interval contains 1, so these runs cannot tell the two daemons apart, whatever the ratio; too few runs: fewer than two on a side, no interval; not comparable: keepalived could not take part in the same event, so no ratio. Downtimes lie on the \(.settings.probe_interval_ms // 10) ms probe grid: a difference below one probe interval means little even outside the noise.",
     (if [.runs[] | select((.vips // 1) > 1)] | length > 0 then
         "\"SCENARIO, N VIPs\": the nodes hold N VIPs, the client probes the first, 198.18.0.10/24, the others are /32s in 198.18.4.0/22; the same VIPs for both daemons. keepalived sits out counts above 255, the most one VRRP instance carries."
      else empty end),
     "Lost: median lost probes. Overlap: the longest time both nodes held the VIP, worst run, as the bounds the sampling allows (\(.poll_longest_gap_ms | i) ms at worst between two samples in this run; ≥ when it lasted to the end of the window); where nothing should move, \"stray adds\" counts, over the runs, the times the VIP was added on the node that should not hold it, from that node\u0027s address events, which catch a hold too brief for the sampling. Unnecessary moves: responder changes beyond the expected ones, summed over the runs. Move after: median time from the event to the first answer from the new holder.",
-    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: while stopped, pause: resumed, daemon-crash, crash-restart, paused-standby, busy-host), the client heard the holder alone and the VIP was never on both nodes nor added on the other one (while the paused daemon is stopped, only a change of responder counts; in the rows of runs from before the split-brain guard, \"pause: takeover\" expects beta to take over and \"pause: after resume\" beta to keep the VIP, where the resumed node held it by construction, so there only a change of responder counted).",
+    "OK: runs that went as expected. Where a move is expected, the client heard the old holder first and the new one last. Where nothing should move (crossover, failback-manual, pause: while stopped, pause: resumed, daemon-crash, crash-restart, paused-standby, busy-host), the client heard the holder alone and the VIP was never on both nodes nor added on the other one (while the paused daemon is stopped, its VIP is on alpha by construction, and a change of responder or an add on beta counts; in the rows of runs recorded before 2026-12-01 21:00, \"pause: takeover\" expects beta to take over and \"pause: after resume\" beta to keep the VIP, where the resumed node held it by construction, so there only a change of responder counted).",
     "",
     "| scenario | interval (dead) | downtime ms failoverd | downtime ms keepalived | ratio (90 % interval) | noise | lost fo / ka | overlap ms fo / ka | unnecessary moves fo / ka | move after ms fo / ka | ok fo / ka |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -514,7 +518,7 @@ if [ -n "${REPORT_FROM:-}" ]; then
     trap 'rm -f "$raw"' EXIT
     # Runs before KA_PATHS was recorded had keepalived on the LAN only.
     jq --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-        --arg commit "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" '
+        --arg commit "$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)" '
         del(.summary, .poll_longest_gap_ms, .setup_failures)
         | .ka_paths = (.ka_paths // 1)
         | .rerendered = {date: $date, commit: $commit}' "$REPORT_FROM" >"$raw" ||
@@ -1333,11 +1337,18 @@ run_one() {
         else
             # The row's expectation (JQ_JUDGE) says who should answer before and after.
             if [ "$scenario" = pause ]; then
-                # While alpha is stopped, a change of responder shows a takeover;
-                # the overlap counts from just before the resume.
-                rows=$(row_json "pause: while stopped" "$rundir/probe.json" "$move_from" null 0)
+                # While alpha is stopped, its VIP is on alpha by construction: a
+                # change of responder or an add on beta shows a takeover (the adds
+                # from the event up to just before the resume). From there on, the
+                # overlap counts too.
+                local suffix="" stopped_adds
+                ((NVIPS > 1)) && suffix=", $NVIPS VIPs"
+                stopped_adds=$(printf '{"alpha": %d, "beta": %d}' \
+                    $(($(vip_adds "$rundir/addr-alpha.log" "$t_event") - $(vip_adds "$rundir/addr-alpha.log" "$floor"))) \
+                    $(($(vip_adds "$rundir/addr-beta.log" "$t_event") - $(vip_adds "$rundir/addr-beta.log" "$floor"))))
+                rows=$(row_json "pause: while stopped$suffix" "$rundir/probe.json" "$move_from" null 0 null null "$stopped_adds")
                 if [ -s "$rundir/probe-resume.json" ]; then
-                    rows+=$'\n'$(row_json "pause: resumed" "$rundir/probe-resume.json" 0 "$ov" "$open" "$ov_low" "$max_gap")
+                    rows+=$'\n'$(row_json "pause: resumed$suffix" "$rundir/probe-resume.json" 0 "$ov" "$open" "$ov_low" "$max_gap" "$adds")
                 fi
             else
                 local row=$scenario row_extra="{}"
