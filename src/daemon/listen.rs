@@ -12,10 +12,11 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+// `sockopt_impl!` calls the other two by their bare names.
+use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -181,23 +182,18 @@ fn unbound(address: SocketAddr) -> io::Result<Socket> {
 /// interval in a profile; one it never splits goes with ID 0 (RFC 6864). A
 /// forged "fragmentation needed" no longer changes how heartbeats go out either.
 fn unfragmented(socket: &Socket) -> io::Result<()> {
-    let value: libc::c_int = libc::IP_PMTUDISC_PROBE;
-    // SAFETY: `value` lives across the call and the length given is its own.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER,
-            std::ptr::from_ref(&value).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    use nix::sys::socket::setsockopt;
+    setsockopt(socket, MtuDiscover, &libc::IP_PMTUDISC_PROBE).map_err(io::Error::from)
 }
+
+sockopt_impl!(
+    /// IP_MTU_DISCOVER, which neither nix nor socket2 names.
+    MtuDiscover,
+    Both,
+    libc::IPPROTO_IP,
+    libc::IP_MTU_DISCOVER,
+    libc::c_int
+);
 
 /// The addresses configured on this host's interfaces (in this network namespace).
 pub fn local_addresses() -> io::Result<Vec<IpAddr>> {
@@ -340,19 +336,7 @@ mod tests {
         let (sockets, _, _, _runtime) = sorted_link();
         let strangers = sockets.strangers.as_ref().unwrap();
         for socket in [sockets.peers.get_ref(), strangers.get_ref()] {
-            let mut value: libc::c_int = -1;
-            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            // SAFETY: `value` and `len` live across the call; `len` is the room given.
-            let rc = unsafe {
-                libc::getsockopt(
-                    socket.as_raw_fd(),
-                    libc::IPPROTO_IP,
-                    libc::IP_MTU_DISCOVER,
-                    std::ptr::from_mut(&mut value).cast(),
-                    &raw mut len,
-                )
-            };
-            assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+            let value = nix::sys::socket::getsockopt(socket, MtuDiscover).unwrap();
             assert_eq!(value, libc::IP_PMTUDISC_PROBE);
         }
     }

@@ -17,9 +17,11 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use libc::sock_filter;
+
+use nix::{setsockopt_impl, sockopt_impl};
 
 use crate::wire::heartbeat::HEADER_LEN;
 
@@ -125,7 +127,7 @@ fn instruction(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
 
 /// Attaches `program` to the reuseport group of `socket`: every socket bound to the
 /// same address and port with SO_REUSEPORT, in the order they were bound.
-pub fn attach(socket: &impl AsRawFd, program: &[sock_filter]) -> io::Result<()> {
+pub fn attach(socket: &impl AsFd, program: &[sock_filter]) -> io::Result<()> {
     let len = u16::try_from(program.len())
         .ok()
         .filter(|&len| i32::from(len) <= libc::BPF_MAXINSNS)
@@ -134,24 +136,18 @@ pub fn attach(socket: &impl AsRawFd, program: &[sock_filter]) -> io::Result<()> 
         len,
         filter: program.as_ptr().cast_mut(),
     };
-    // SAFETY: `fprog` points at `program`, which outlives the call; the kernel
-    // copies the program and keeps no pointer into it.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            // Linux 4.5 and later.
-            libc::SO_ATTACH_REUSEPORT_CBPF,
-            std::ptr::from_ref(&fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // The kernel copies the program and keeps no pointer into it.
+    nix::sys::socket::setsockopt(socket, AttachReuseportCbpf, &fprog).map_err(io::Error::from)
 }
+
+sockopt_impl!(
+    /// SO_ATTACH_REUSEPORT_CBPF (Linux 4.5 and later), which nix does not name.
+    AttachReuseportCbpf,
+    SetOnly,
+    libc::SOL_SOCKET,
+    libc::SO_ATTACH_REUSEPORT_CBPF,
+    libc::sock_fprog
+);
 
 #[cfg(test)]
 mod tests {
