@@ -552,3 +552,178 @@ fn prober_reports_every_target_each_round_and_stops_with_receiver() {
             .expect("prober task");
     });
 }
+
+/// Runs `ip` with `args` in the calling thread's namespace (a child inherits it).
+fn ip_cmd(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("running ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A link socket at 198.18.0.11:694 on veth `hb0`, whose far end `hb1` has MAC
+/// `MAC`, and a neighbour entry that sends 198.18.0.12 there: heartbeats to it go
+/// out on the wire without anyone to answer ARP.
+async fn heartbeat_link() -> (failoverd::daemon::send::Sender, u32) {
+    let handle = rtnl();
+    set_up(&handle, "lo").await;
+    add_veth(&handle, "hb0", "hb1", [0x02, 0xfa, 0x11, 0x0e, 0x00, 0x02]).await;
+    ip_cmd(&["addr", "add", "198.18.0.11/24", "dev", "hb0"]);
+    ip_cmd(&[
+        "neigh",
+        "replace",
+        "198.18.0.12",
+        "lladdr",
+        "02:fa:11:0e:00:01",
+        "dev",
+        "hb0",
+        "nud",
+        "permanent",
+    ]);
+    // The link's sockets as the daemon makes them.
+    let (sockets, _) = failoverd::daemon::listen::link_sockets(
+        "198.18.0.11:694".parse().unwrap(),
+        &["198.18.0.12".parse().unwrap()],
+    )
+    .expect("the link's sockets");
+    let sender = failoverd::daemon::send::Sender::new(sockets.peers);
+    let far = nix::net::if_::if_nametoindex("hb1").expect("hb1's index");
+    (sender, far)
+}
+
+/// The IPv4 UDP datagrams to `to` among captured Ethernet frames, IP header on.
+fn udp_to(frames: &[Vec<u8>], to: [u8; 4]) -> Vec<Vec<u8>> {
+    frames
+        .iter()
+        .filter(|f| f.len() > 14 + 28 && f[12..14] == [0x08, 0x00] && f[14 + 9] == 17)
+        .filter(|f| f[14 + 16..14 + 20] == to)
+        .map(|f| f[14..].to_vec())
+        .collect()
+}
+
+/// The one's-complement sum of `bytes`, folded, not inverted: 0xffff for a span
+/// whose checksum field is right.
+fn ones_sum(parts: &[&[u8]]) -> u16 {
+    let bytes: Vec<u8> = parts.concat();
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    u16::try_from(sum).expect("folded")
+}
+
+/// A heartbeat sent through the raw socket is, on the wire, the datagram the UDP
+/// socket sends: the same IPv4 header (Don't Fragment, ID 0, the host's TTL), the
+/// same ports and bytes, and checksums a receiver's NIC accepts (veth marks
+/// datagrams sent without a checksum as checked, so only a capture shows one wrong).
+#[test]
+fn heartbeats_through_the_raw_socket_are_the_datagrams_the_udp_socket_sends() {
+    in_netns(|| async {
+        let (mut sender, far) = heartbeat_link().await;
+        let capture = capture_socket(far, Duration::from_millis(200));
+        let to: SocketAddr = "198.18.0.12:694".parse().unwrap();
+        let payload: Vec<u8> = (0..95).collect();
+        // The first goes through the UDP socket, which vouches for the address.
+        sender.send(&payload, to).expect("through the UDP socket");
+        assert!(
+            sender.through_raw(),
+            "the raw socket not in use after a check"
+        );
+        sender.send(&payload, to).expect("through the raw socket");
+        let frames = capture_until(&capture, |frames| {
+            udp_to(frames, [198, 18, 0, 12]).len() >= 2
+        });
+        let datagrams = udp_to(&frames, [198, 18, 0, 12]);
+        assert_eq!(datagrams.len(), 2, "{datagrams:?}");
+        let (udp, raw) = (&datagrams[0], &datagrams[1]);
+        assert_eq!(raw.len(), 28 + payload.len());
+        // Everything but the UDP checksum, which the UDP socket leaves to the NIC
+        // (a partial sum on veth).
+        assert_eq!(udp[..26], raw[..26], "IPv4 header and UDP ports and length");
+        assert_eq!(udp[28..], raw[28..], "payload");
+        assert_eq!(raw[4..8], [0, 0, 0x40, 0], "ID 0, Don't Fragment");
+        assert_eq!(ones_sum(&[&raw[..20]]), 0xffff, "IPv4 header checksum");
+        let pseudo = [&raw[12..20], &[0, 17], &raw[24..26]].concat();
+        assert_eq!(ones_sum(&[&pseudo, &raw[20..]]), 0xffff, "UDP checksum");
+    });
+}
+
+/// Only a UDP socket refuses a source that is not on the host: a raw one would
+/// send the link's heartbeats from its removed address by any other route (here
+/// the default route, through another interface). One
+/// heartbeat in `CHECK_EVERY` goes through the UDP socket, so within that many the
+/// sender reports the refusal and sends no more through the raw socket, and takes
+/// it up again once the address is back.
+#[test]
+fn a_link_whose_address_is_removed_stops_using_the_raw_socket_within_a_check() {
+    use failoverd::daemon::send::CHECK_EVERY;
+    in_netns(|| async {
+        let (mut sender, _) = heartbeat_link().await;
+        // Another interface with a default route, which outlives the link's
+        // address (the last address of an interface takes its routes with it).
+        add_veth(&rtnl(), "ln0", "ln1", [0x02, 0xfa, 0x11, 0x0e, 0x00, 0x03]).await;
+        ip_cmd(&["addr", "add", "198.18.1.11/24", "dev", "ln0"]);
+        ip_cmd(&["route", "add", "default", "dev", "ln0"]);
+        let to: SocketAddr = "198.18.0.12:694".parse().unwrap();
+        for n in 0..CHECK_EVERY {
+            sender
+                .send(b"heartbeat", to)
+                .unwrap_or_else(|e| panic!("send {n}: {e}"));
+        }
+        assert!(sender.through_raw());
+        ip_cmd(&["addr", "del", "198.18.0.11/24", "dev", "hb0"]);
+        let refused = (0..CHECK_EVERY).find(|_| sender.send(b"heartbeat", to).is_err());
+        assert!(
+            refused.is_some(),
+            "{CHECK_EVERY} heartbeats went out from an address no longer on the host"
+        );
+        assert!(
+            !sender.through_raw(),
+            "still sending through the raw socket"
+        );
+        for _ in 0..CHECK_EVERY * 2 {
+            assert!(
+                sender.send(b"heartbeat", to).is_err(),
+                "a send from the gone address"
+            );
+        }
+        ip_cmd(&["addr", "add", "198.18.0.11/24", "dev", "hb0"]);
+        sender.send(b"heartbeat", to).expect("the address is back");
+        assert!(sender.through_raw(), "the raw socket not taken up again");
+    });
+}
+
+/// Over IPv6 every heartbeat goes through the UDP socket.
+#[test]
+fn ipv6_links_send_through_their_udp_socket() {
+    in_netns(|| async {
+        set_up(&rtnl(), "lo").await;
+        let receiver = UdpSocket::bind("[::1]:0").expect("receiver");
+        let socket = UdpSocket::bind("[::1]:0").expect("link socket");
+        socket.set_nonblocking(true).expect("non-blocking");
+        let watched = failoverd::daemon::listen::watch_for_reading(socket).expect("register");
+        let mut sender = failoverd::daemon::send::Sender::new(std::sync::Arc::new(watched));
+        let to = receiver.local_addr().unwrap();
+        for _ in 0..3 {
+            sender.send(b"heartbeat", to).expect("sent");
+            assert!(!sender.through_raw());
+        }
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut buf = [0u8; 32];
+        for _ in 0..3 {
+            let (len, _) = receiver.recv_from(&mut buf).expect("received");
+            assert_eq!(&buf[..len], b"heartbeat");
+        }
+    });
+}

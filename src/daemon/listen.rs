@@ -46,9 +46,10 @@ pub fn watch_for_reading(socket: std::net::UdpSocket) -> io::Result<HeartbeatSoc
 }
 
 /// A link's sockets, both bound to this node's address on the link.
+#[derive(Clone)]
 pub struct LinkSockets {
     /// Datagrams from the peers' addresses on the link (all of them when `strangers`
-    /// is None); heartbeats go out from it.
+    /// is None); heartbeats go out from it or beside it (see `send`).
     pub peers: Arc<HeartbeatSocket>,
     /// Datagrams from any other address, sorted apart by the kernel (see `steer`).
     pub strangers: Option<Arc<HeartbeatSocket>>,

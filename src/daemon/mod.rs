@@ -43,6 +43,7 @@ pub mod process;
 pub mod receive;
 pub mod resident;
 pub mod scheduling;
+pub mod send;
 pub mod stderr;
 pub mod steer;
 pub mod vip;
@@ -361,8 +362,9 @@ pub struct Shell<H: Host> {
     config: Arc<Config>,
     config_path: PathBuf,
     me: usize,
-    /// Each link's sockets; heartbeats go out from the peers' one.
-    sockets: Vec<Option<LinkSockets>>,
+    /// Each link's way out for heartbeats, through its peers' socket or beside it
+    /// (the reading side of the link's sockets belongs to `receive`).
+    senders: Vec<Option<send::Sender>>,
     /// Heartbeats the kernel would not send, reported per link and peer.
     outbound: outbound::Outbound,
     host: H,
@@ -501,7 +503,12 @@ impl<H: Host> Shell<H> {
             config_path,
             me,
             outbound: outbound::Outbound::new(listeners.links.len()),
-            sockets: listeners.links,
+            senders: (listeners.links.iter())
+                .map(|link| {
+                    link.as_ref()
+                        .map(|s| send::Sender::new(Arc::clone(&s.peers)))
+                })
+                .collect(),
             host,
             jobs,
             hook_runs,
@@ -790,8 +797,8 @@ impl<H: Host> Shell<H> {
                     // Never wait on a full socket buffer: a heartbeat that cannot go
                     // now is worth less than the next one. The socket is
                     // non-blocking, and the runtime does not watch it for room.
-                    if let Some(Some(sockets)) = self.sockets.get(link) {
-                        let sent = sockets.peers.get_ref().send_to(&datagram, to).map(drop);
+                    if let Some(Some(sender)) = self.senders.get_mut(link) {
+                        let sent = sender.send(&datagram, to);
                         if let Err(err) = &sent {
                             tracing::debug!(%to, "heartbeat not sent: {err}");
                         }

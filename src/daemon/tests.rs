@@ -326,6 +326,8 @@ async fn a_reload_that_moves_a_peer_sorts_the_link_by_its_new_address() {
     .unwrap();
     assert!(unsorted.is_none(), "{unsorted:?}");
     let at = lan.peers.get_ref().local_addr().unwrap();
+    // The same sockets, which the shell's receiving side sorts after the reload.
+    let seen = lan.clone();
     let listeners = Listeners {
         links: vec![Some(crossover), Some(lan)],
         control: None,
@@ -334,11 +336,8 @@ async fn a_reload_that_moves_a_peer_sorts_the_link_by_its_new_address() {
     let (mut shell, mut machine, mut inputs) =
         Shell::start(config, lab.path(), 0, listeners, Recorder::default()).unwrap();
     // Where a datagram from each of beta's old and new LAN addresses lands.
-    let sorted = |shell: &Shell<Recorder>| {
-        let lan = shell.sockets[1].as_ref().expect("the LAN's sockets");
-        ["127.0.0.4:0", "127.0.0.5:0"].map(|from| listen::landed(lan, from, at))
-    };
-    assert_eq!(sorted(&shell), ["peers", "strangers"]);
+    let sorted = || ["127.0.0.4:0", "127.0.0.5:0"].map(|from| listen::landed(&seen, from, at));
+    assert_eq!(sorted(), ["peers", "strangers"]);
     lab.write_edited(100, |sample| {
         sample.set(
             "node[1].addresses",
@@ -348,7 +347,7 @@ async fn a_reload_that_moves_a_peer_sorts_the_link_by_its_new_address() {
     reload(&mut shell, &mut machine, &mut inputs)
         .await
         .expect("a moved peer is reloaded");
-    assert_eq!(sorted(&shell), ["strangers", "peers"]);
+    assert_eq!(sorted(), ["strangers", "peers"]);
 }
 
 /// Until this node holds its VIPs, alone: beta never answers.

@@ -3,3 +3,4 @@
 pub mod arp;
 pub mod heartbeat;
 pub mod icmp;
+pub mod udp4;
