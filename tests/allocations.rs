@@ -149,10 +149,10 @@ fn a_settled_interval_allocates_nothing() {
 
 /// What the loop does with each heartbeat the machine hands it: a link's sender
 /// puts it on the wire through the raw socket (IPv4, with CAP_NET_RAW: this test
-/// needs root, as CI runs it) and every `CHECK_EVERY`th through the UDP socket.
+/// needs root, as CI runs it), and through the UDP socket once a `CHECK_PERIOD`.
 #[test]
 fn sending_a_heartbeat_allocates_nothing() {
-    use failoverd::daemon::send::{CHECK_EVERY, Sender};
+    use failoverd::daemon::send::{CHECK_PERIOD, Sender};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -164,24 +164,34 @@ fn sending_a_heartbeat_allocates_nothing() {
         &["127.0.0.1".parse().unwrap()],
     )
     .expect("the link's sockets");
-    let mut sender = Sender::new(sockets.peers);
-    let to = receiver.local_addr().expect("address");
-    let heartbeat = [0x5au8; 95];
-    sender.send(&heartbeat, to).expect("the first send");
+    let mut sender = Sender::new(sockets.peers, true);
     assert!(
-        sender.through_raw(),
+        sender.has_raw(),
         "no raw socket: this test must run as root"
     );
+    let to = receiver.local_addr().expect("address");
+    let heartbeat = [0x5au8; 95];
+    let mut now = Instant::now();
+    sender.send(&heartbeat, to, now).expect("the first send");
 
+    let sends = 100;
     COUNTING.with(|c| c.set(true));
-    for _ in 0..CHECK_EVERY * 4 {
-        sender.send(&heartbeat, to).expect("sent");
+    for _ in 0..sends {
+        now += Duration::from_millis(10);
+        sender.send(&heartbeat, to, now).expect("sent");
     }
     COUNTING.with(|c| c.set(false));
     assert_eq!(
         ALLOCATIONS.with(Cell::get),
         0,
-        "allocations in {} sends",
-        CHECK_EVERY * 4
+        "allocations in {sends} sends"
+    );
+    let checks =
+        u64::try_from(Duration::from_millis(10 * sends).as_millis() / CHECK_PERIOD.as_millis())
+            .expect("small");
+    assert!(
+        sender.sent_raw() >= sends - checks - 1 && sender.sent_raw() < sends,
+        "{} of {sends} through the raw socket: both ways not taken",
+        sender.sent_raw()
     );
 }

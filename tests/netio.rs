@@ -18,6 +18,7 @@ use capture::capture_socket;
 
 use failoverd::daemon::announce::{AnnounceError, announce};
 use failoverd::daemon::gateway::{PingError, Pinger, ProbeResult, run_prober};
+use failoverd::daemon::send::Sender;
 use failoverd::daemon::vip::{self, AddOutcome, RemoveOutcome, VipError};
 use failoverd::machine::VipTarget;
 use failoverd::wire::arp::{ArpOp, parse_arp, parse_na};
@@ -569,8 +570,9 @@ fn ip_cmd(args: &[&str]) {
 
 /// A link socket at 198.18.0.11:694 on veth `hb0`, whose far end `hb1` has MAC
 /// `MAC`, and a neighbour entry that sends 198.18.0.12 there: heartbeats to it go
-/// out on the wire without anyone to answer ARP.
-async fn heartbeat_link() -> (failoverd::daemon::send::Sender, u32) {
+/// out on the wire without anyone to answer ARP. Returns the link's sender and
+/// `hb1`'s index.
+async fn heartbeat_link() -> (Sender, u32) {
     let handle = rtnl();
     set_up(&handle, "lo").await;
     add_veth(&handle, "hb0", "hb1", [0x02, 0xfa, 0x11, 0x0e, 0x00, 0x02]).await;
@@ -592,7 +594,8 @@ async fn heartbeat_link() -> (failoverd::daemon::send::Sender, u32) {
         &["198.18.0.12".parse().unwrap()],
     )
     .expect("the link's sockets");
-    let sender = failoverd::daemon::send::Sender::new(sockets.peers);
+    let sender = Sender::new(sockets.peers, true);
+    assert!(sender.has_raw(), "no raw socket");
     let far = nix::net::if_::if_nametoindex("hb1").expect("hb1's index");
     (sender, far)
 }
@@ -607,8 +610,8 @@ fn udp_to(frames: &[Vec<u8>], to: [u8; 4]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The one's-complement sum of `bytes`, folded, not inverted: 0xffff for a span
-/// whose checksum field is right.
+/// The one's-complement sum of `parts`, folded, not inverted: 0xffff for a span
+/// whose checksum field is right. Written apart from the daemon's own.
 fn ones_sum(parts: &[&[u8]]) -> u16 {
     let bytes: Vec<u8> = parts.concat();
     let mut sum: u32 = bytes
@@ -632,13 +635,20 @@ fn heartbeats_through_the_raw_socket_are_the_datagrams_the_udp_socket_sends() {
         let capture = capture_socket(far, Duration::from_millis(200));
         let to: SocketAddr = "198.18.0.12:694".parse().unwrap();
         let payload: Vec<u8> = (0..95).collect();
+        let now = Instant::now();
         // The first goes through the UDP socket, which vouches for the address.
-        sender.send(&payload, to).expect("through the UDP socket");
-        assert!(
-            sender.through_raw(),
-            "the raw socket not in use after a check"
+        sender
+            .send(&payload, to, now)
+            .expect("through the UDP socket");
+        assert_eq!(sender.sent_raw(), 0);
+        sender
+            .send(&payload, to, now + Duration::from_millis(10))
+            .expect("through the raw socket");
+        assert_eq!(
+            sender.sent_raw(),
+            1,
+            "the second did not go through the raw socket"
         );
-        sender.send(&payload, to).expect("through the raw socket");
         let frames = capture_until(&capture, |frames| {
             udp_to(frames, [198, 18, 0, 12]).len() >= 2
         });
@@ -657,15 +667,15 @@ fn heartbeats_through_the_raw_socket_are_the_datagrams_the_udp_socket_sends() {
     });
 }
 
-/// Only a UDP socket refuses a source that is not on the host: a raw one would
-/// send the link's heartbeats from its removed address by any other route (here
-/// the default route, through another interface). One
-/// heartbeat in `CHECK_EVERY` goes through the UDP socket, so within that many the
-/// sender reports the refusal and sends no more through the raw socket, and takes
-/// it up again once the address is back.
+/// Only a UDP socket refuses a source that is not on the host: a raw one sends the
+/// link's heartbeats from its removed address by any other route (here the
+/// default route, through another interface). A heartbeat goes through the raw
+/// socket only within `CHECK_PERIOD` of one the UDP socket sent, so the refusal
+/// comes, and is reported, at most that long after the address went; from then
+/// on every heartbeat goes through the UDP socket until the address is back.
 #[test]
-fn a_link_whose_address_is_removed_stops_using_the_raw_socket_within_a_check() {
-    use failoverd::daemon::send::CHECK_EVERY;
+fn a_removed_address_is_refused_within_a_check_period_and_raw_sends_stop() {
+    use failoverd::daemon::send::CHECK_PERIOD;
     in_netns(|| async {
         let (mut sender, _) = heartbeat_link().await;
         // Another interface with a default route, which outlives the link's
@@ -674,49 +684,107 @@ fn a_link_whose_address_is_removed_stops_using_the_raw_socket_within_a_check() {
         ip_cmd(&["addr", "add", "198.18.1.11/24", "dev", "ln0"]);
         ip_cmd(&["route", "add", "default", "dev", "ln0"]);
         let to: SocketAddr = "198.18.0.12:694".parse().unwrap();
-        for n in 0..CHECK_EVERY {
-            sender
-                .send(b"heartbeat", to)
-                .unwrap_or_else(|e| panic!("send {n}: {e}"));
-        }
-        assert!(sender.through_raw());
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        sender
+            .send(b"heartbeat", to, at(0))
+            .expect("vouched by UDP");
         ip_cmd(&["addr", "del", "198.18.0.11/24", "dev", "hb0"]);
-        let refused = (0..CHECK_EVERY).find(|_| sender.send(b"heartbeat", to).is_err());
+        // Within the period the raw socket sends from the gone address: the
+        // window this design accepts, and proof that the route is there.
+        sender
+            .send(b"heartbeat", to, at(10))
+            .expect("a raw send by the default route");
+        assert_eq!(sender.sent_raw(), 1);
+        let due = u64::try_from(CHECK_PERIOD.as_millis()).unwrap();
+        let refused = sender.send(b"heartbeat", to, at(due));
         assert!(
-            refused.is_some(),
-            "{CHECK_EVERY} heartbeats went out from an address no longer on the host"
+            refused.is_err(),
+            "a heartbeat from an address no longer on the host went out {due} ms on"
         );
-        assert!(
-            !sender.through_raw(),
-            "still sending through the raw socket"
-        );
-        for _ in 0..CHECK_EVERY * 2 {
+        for ms in (due + 10..due * 4).step_by(10) {
             assert!(
-                sender.send(b"heartbeat", to).is_err(),
-                "a send from the gone address"
+                sender.send(b"heartbeat", to, at(ms)).is_err(),
+                "sent at {ms} ms"
             );
         }
+        assert_eq!(sender.sent_raw(), 1, "raw sends after the refusal");
         ip_cmd(&["addr", "add", "198.18.0.11/24", "dev", "hb0"]);
-        sender.send(b"heartbeat", to).expect("the address is back");
-        assert!(sender.through_raw(), "the raw socket not taken up again");
+        sender
+            .send(b"heartbeat", to, at(due * 4))
+            .expect("the address is back");
+        sender
+            .send(b"heartbeat", to, at(due * 4 + 10))
+            .expect("through the raw socket again");
+        assert_eq!(sender.sent_raw(), 2, "the raw socket not taken up again");
     });
 }
 
-/// Over IPv6 every heartbeat goes through the UDP socket.
+/// A raw send that fails goes out through the UDP socket. Here a routing rule for
+/// UDP only (`ip rule ipproto udp`), which the kernel's lookup for a raw datagram
+/// does not match: the raw socket finds no route, the UDP socket does, and every
+/// heartbeat reaches the wire.
 #[test]
-fn ipv6_links_send_through_their_udp_socket() {
+fn a_heartbeat_the_raw_socket_cannot_send_goes_through_the_udp_socket() {
+    in_netns(|| async {
+        let (mut sender, far) = heartbeat_link().await;
+        ip_cmd(&[
+            "route",
+            "add",
+            "198.19.5.0/24",
+            "dev",
+            "hb0",
+            "table",
+            "100",
+        ]);
+        ip_cmd(&["rule", "add", "ipproto", "udp", "lookup", "100"]);
+        ip_cmd(&[
+            "neigh",
+            "replace",
+            "198.19.5.5",
+            "lladdr",
+            "02:fa:11:0e:00:01",
+            "dev",
+            "hb0",
+            "nud",
+            "permanent",
+        ]);
+        let capture = capture_socket(far, Duration::from_millis(200));
+        let to: SocketAddr = "198.19.5.5:694".parse().unwrap();
+        let start = Instant::now();
+        for ms in (0..300).step_by(10) {
+            sender
+                .send(b"heartbeat", to, start + Duration::from_millis(ms))
+                .unwrap_or_else(|err| panic!("at {ms} ms: {err}"));
+        }
+        assert_eq!(sender.sent_raw(), 0);
+        let frames = capture_until(&capture, |frames| {
+            udp_to(frames, [198, 19, 5, 5]).len() >= 30
+        });
+        assert_eq!(udp_to(&frames, [198, 19, 5, 5]).len(), 30);
+    });
+}
+
+/// Over IPv6 every heartbeat goes through the UDP socket, and so does every one
+/// with `[scheduling] raw_send = false`, until a reload turns it on.
+#[test]
+fn without_ipv4_or_with_raw_send_off_heartbeats_go_through_the_udp_socket() {
     in_netns(|| async {
         set_up(&rtnl(), "lo").await;
         let receiver = UdpSocket::bind("[::1]:0").expect("receiver");
         let socket = UdpSocket::bind("[::1]:0").expect("link socket");
         socket.set_nonblocking(true).expect("non-blocking");
         let watched = failoverd::daemon::listen::watch_for_reading(socket).expect("register");
-        let mut sender = failoverd::daemon::send::Sender::new(std::sync::Arc::new(watched));
+        let mut sender = Sender::new(std::sync::Arc::new(watched), true);
+        assert!(!sender.has_raw());
         let to = receiver.local_addr().unwrap();
-        for _ in 0..3 {
-            sender.send(b"heartbeat", to).expect("sent");
-            assert!(!sender.through_raw());
+        let now = Instant::now();
+        for ms in 0..3 {
+            sender
+                .send(b"heartbeat", to, now + Duration::from_millis(ms))
+                .expect("sent");
         }
+        assert_eq!(sender.sent_raw(), 0);
         receiver
             .set_read_timeout(Some(Duration::from_secs(1)))
             .unwrap();
@@ -725,5 +793,17 @@ fn ipv6_links_send_through_their_udp_socket() {
             let (len, _) = receiver.recv_from(&mut buf).expect("received");
             assert_eq!(&buf[..len], b"heartbeat");
         }
+
+        let (sockets, _) = failoverd::daemon::listen::link_sockets(
+            "127.0.0.1:0".parse().unwrap(),
+            &["127.0.0.1".parse().unwrap()],
+        )
+        .expect("the link's sockets");
+        let mut sender = Sender::new(sockets.peers, false);
+        assert!(!sender.has_raw(), "raw_send = false, but a raw socket");
+        sender.set_raw(true);
+        assert!(sender.has_raw(), "no raw socket once turned on");
+        sender.set_raw(false);
+        assert!(!sender.has_raw());
     });
 }

@@ -291,6 +291,7 @@ impl Checker {
         Scheduling {
             realtime_priority,
             lock_memory: raw.lock_memory.unwrap_or(defaults.lock_memory),
+            raw_send: raw.raw_send.unwrap_or(defaults.raw_send),
         }
     }
 

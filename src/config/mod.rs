@@ -354,6 +354,9 @@ pub struct Scheduling {
     /// Lock the daemon's memory as it is touched (mlockall with MCL_ONFAULT), so that
     /// memory pressure cannot page the heartbeat path out.
     pub lock_memory: bool,
+    /// Send IPv4 heartbeats through a raw socket, which costs less than the UDP
+    /// socket (see `daemon::send`).
+    pub raw_send: bool,
 }
 
 /// The default realtime priority: above every normal process, below the kernel's
@@ -366,6 +369,7 @@ impl Default for Scheduling {
         Scheduling {
             realtime_priority: DEFAULT_REALTIME_PRIORITY,
             lock_memory: true,
+            raw_send: true,
         }
     }
 }

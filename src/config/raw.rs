@@ -44,6 +44,7 @@ pub(super) struct RawConfig {
 pub(super) struct RawScheduling {
     pub(super) realtime_priority: Option<u8>,
     pub(super) lock_memory: Option<bool>,
+    pub(super) raw_send: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -496,6 +496,7 @@ impl<H: Host> Shell<H> {
                 })?,
             );
         }
+        let raw = config.scheduling.raw_send;
         let shell = Shell {
             events: EventLog::new(config.events.keep, config.events.file.clone()),
             history: HistoryLog::new(&config.nodes[me].name, SystemTime::now(), maintenance),
@@ -506,7 +507,7 @@ impl<H: Host> Shell<H> {
             senders: (listeners.links.iter())
                 .map(|link| {
                     link.as_ref()
-                        .map(|s| send::Sender::new(Arc::clone(&s.peers)))
+                        .map(|s| send::Sender::new(Arc::clone(&s.peers), raw))
                 })
                 .collect(),
             host,
@@ -791,6 +792,8 @@ impl<H: Host> Shell<H> {
 
     /// Carries out the pending actions; returns false once the machine asked to exit.
     fn perform(&mut self, machine: &mut Machine) -> bool {
+        // Read for the first heartbeat of the turn, and only then.
+        let mut now = None;
         while let Some(action) = machine.poll_action() {
             match action {
                 Action::Send { link, to, datagram } => {
@@ -798,7 +801,8 @@ impl<H: Host> Shell<H> {
                     // now is worth less than the next one. The socket is
                     // non-blocking, and the runtime does not watch it for room.
                     if let Some(Some(sender)) = self.senders.get_mut(link) {
-                        let sent = sender.send(&datagram, to);
+                        let at = *now.get_or_insert_with(std::time::Instant::now);
+                        let sent = sender.send(&datagram, to, at);
                         if let Err(err) = &sent {
                             tracing::debug!(%to, "heartbeat not sent: {err}");
                         }
@@ -1055,6 +1059,9 @@ impl<H: Host> Shell<H> {
             .configure(config.events.keep, config.events.file.clone());
         self.intake.refilter(&config, self.me);
         self.scheduling.reload(&config.scheduling);
+        for sender in self.senders.iter_mut().flatten() {
+            sender.set_raw(config.scheduling.raw_send);
+        }
         self.config = Arc::new(config);
         Ok(if changes.is_empty() {
             "configuration reloaded: nothing changed".to_string()

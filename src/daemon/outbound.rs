@@ -1,8 +1,9 @@
 //! Heartbeats the kernel would not send, per link and peer.
 //!
 //! A send fails at once and says why: a local firewall's output rule (EPERM), no
-//! route to the peer or this node's address on the link gone (ENETUNREACH), a
-//! link whose MTU is below a heartbeat's size (EMSGSIZE). The peer then sees the
+//! route to the peer (ENETUNREACH), a link whose MTU is below a heartbeat's size
+//! (EMSGSIZE); this node's address on the link gone (ENETUNREACH) within
+//! `send::CHECK_PERIOD`, when the UDP socket is next asked. The peer then sees the
 //! link go silent; without a word from this node an administrator looks for the
 //! fault on the wrong side. So a peer's first failed send is reported, then its
 //! sends that keep failing, and the first that goes out again.

@@ -441,6 +441,7 @@ mod tests {
         standing.apply(&Scheduling {
             realtime_priority: 0,
             lock_memory: false,
+            raw_send: true,
         });
         let status = standing.status();
         assert_eq!(status.realtime_priority, 0);

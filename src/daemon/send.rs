@@ -2,27 +2,35 @@
 //! their IPv4 and UDP headers written by the daemon (`wire::udp4`), and through the
 //! link's UDP socket otherwise.
 //!
-//! The receiver cannot tell the two apart: the same addresses, ports, flags and
+//! A receiver cannot tell the two apart: the same addresses, ports, flags and
 //! bytes. What differs is the sender's cost. At a 10 ms interval an active node's
-//! CPU goes mostly to sending two heartbeats after sleeping, and the kernel's raw
-//! path, which has no socket lock, no corking and no UDP layer to run, costs about
-//! an eighth less per heartbeat than the UDP path when its code has gone cold
-//! (`docs/performance.md`). The route lookup, the firewall's output hooks and the
-//! neighbour tables are the same for both.
+//! CPU goes mostly to the kernel sending two heartbeats after 10 ms asleep, and
+//! measured that way the raw path costs less than the UDP path
+//! (`docs/performance.md`, "Heartbeats through a raw socket").
 //!
 //! What the UDP path does that the raw one does not: it refuses to send from an
-//! address that is not on the host (raw sockets may write any source). So the UDP
-//! socket stays the judge. Every [`CHECK_EVERY`]th heartbeat of a link goes through
-//! it, and so does every heartbeat while the last one sent that way failed; a raw
-//! send that fails is sent again through it. What the loop reports about a send is
-//! always what the UDP socket said when it was used: a link whose address was
-//! removed stops sending from it within [`CHECK_EVERY`] heartbeats and reports the
-//! kernel's refusal as before. Over IPv6, or without CAP_NET_RAW, every heartbeat
-//! goes through the UDP socket.
+//! address that is not on the host (a raw socket may write any source). So the UDP
+//! socket stays the judge, for each destination on its own: a heartbeat goes
+//! through the raw socket only within [`CHECK_PERIOD`] of one that the UDP socket
+//! sent to the same destination. The first heartbeat after that goes through the
+//! UDP socket again, and so does every one while that one fails. What the loop
+//! reports about a failed send is always what the UDP socket said: a link whose
+//! address was removed stops sending from it within [`CHECK_PERIOD`] and reports
+//! the kernel's refusal, as before. A raw send that fails goes out again through
+//! the UDP socket, which carries that destination's heartbeats alone for the next
+//! [`CHECK_PERIOD`].
+//!
+//! The kernel looks up the route of a raw datagram by its addresses, as for the
+//! UDP socket's, but without the protocol and ports: routing rules (`ip rule
+//! ipproto`, `sport`, `dport`) and IPsec policies that select heartbeats by
+//! protocol or port do not see the raw ones. `[scheduling] raw_send = false` sends
+//! every heartbeat through the UDP socket. Over IPv6, or without CAP_NET_RAW, every
+//! heartbeat goes through it too.
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tracing::{debug, info};
@@ -31,18 +39,34 @@ use super::listen::HeartbeatSocket;
 use crate::wire::heartbeat::MAX_LEN;
 use crate::wire::udp4;
 
-/// One heartbeat in this many goes through the link's UDP socket.
-pub const CHECK_EVERY: u32 = 16;
+/// How long a heartbeat that the UDP socket sent vouches for raw sends to the
+/// same destination, and how long a raw send that failed leaves that
+/// destination to the UDP socket.
+pub const CHECK_PERIOD: Duration = Duration::from_millis(100);
+
+/// Destinations followed at most; more (peers moved by many reloads) start the
+/// list afresh, which costs each of them one check.
+const MAX_DESTINATIONS: usize = 64;
 
 /// A link's way out for heartbeats.
 pub struct Sender {
     udp: Arc<HeartbeatSocket>,
     raw: Option<Raw>,
-    /// Raw sends left before the next one through the UDP socket.
-    until_check: u32,
-    /// Whether the last heartbeat sent through the UDP socket went out: the raw
-    /// socket is used only while it did.
-    udp_sent: bool,
+    destinations: Vec<Destination>,
+    /// Heartbeats sent through the raw socket, for the tests.
+    sent_raw: u64,
+    /// Whether a failed raw send was logged: once is enough to say why the
+    /// saving is lost.
+    told: bool,
+}
+
+/// What the UDP socket last said about sending to one destination.
+struct Destination {
+    to: SocketAddrV4,
+    /// Raw sends may go to it until then: set by a UDP send that went out.
+    raw_until: Option<Instant>,
+    /// After a raw send to it failed: the UDP socket alone until then.
+    udp_until: Option<Instant>,
 }
 
 /// A raw IPv4 socket and what its headers say.
@@ -54,59 +78,100 @@ struct Raw {
 
 impl Sender {
     /// The sender of the link whose (peers') socket is `udp`, with a raw socket if
-    /// the link is IPv4 and the kernel grants one.
-    pub fn new(udp: Arc<HeartbeatSocket>) -> Sender {
-        let raw = match Raw::open(udp.get_ref()) {
-            Ok(raw) => raw,
+    /// `raw` asks for one, the link is IPv4 and the kernel grants one.
+    pub fn new(udp: Arc<HeartbeatSocket>, raw: bool) -> Sender {
+        let mut sender = Sender {
+            udp,
+            raw: None,
+            destinations: Vec::new(),
+            sent_raw: 0,
+            told: false,
+        };
+        sender.set_raw(raw);
+        sender
+    }
+
+    /// Opens the raw socket, or closes it: `[scheduling] raw_send`, on start and
+    /// on reload.
+    pub fn set_raw(&mut self, on: bool) {
+        if !on {
+            self.raw = None;
+            return;
+        }
+        if self.raw.is_some() {
+            return;
+        }
+        match Raw::open(self.udp.get_ref()) {
+            Ok(raw) => self.raw = raw,
             Err(err) => {
-                debug!("heartbeats go out through the UDP socket: {err}");
-                None
+                let at = self.udp.get_ref().local_addr().ok();
+                info!(
+                    "heartbeats from {} go out through the UDP socket: no raw socket: {err}",
+                    at.map_or_else(|| "this link".to_string(), |at| at.to_string())
+                );
+            }
+        }
+    }
+
+    /// Sends `datagram` to `to` at `now` without waiting for room, and says how the
+    /// send went, as the UDP socket said when it was asked.
+    pub fn send(&mut self, datagram: &[u8], to: SocketAddr, now: Instant) -> io::Result<()> {
+        let (Some(raw), SocketAddr::V4(to4)) = (&self.raw, to) else {
+            return self.udp.get_ref().send_to(datagram, to).map(drop);
+        };
+        let i = match self.destinations.iter().position(|d| d.to == to4) {
+            Some(i) => i,
+            None => {
+                if self.destinations.len() >= MAX_DESTINATIONS {
+                    self.destinations.clear();
+                }
+                self.destinations.push(Destination {
+                    to: to4,
+                    raw_until: None,
+                    udp_until: None,
+                });
+                self.destinations.len() - 1
             }
         };
-        Sender {
-            udp,
-            raw,
-            until_check: 0,
-            udp_sent: true,
-        }
-    }
-
-    /// Sends `datagram` to `to` without waiting for room, and says how the send
-    /// went, as the UDP socket said when it was asked.
-    pub fn send(&mut self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
-        if let (Some(raw), SocketAddr::V4(to4)) = (&self.raw, to)
-            && self.udp_sent
-            && self.until_check > 0
-        {
-            self.until_check -= 1;
-            let Err(err) = raw.send(datagram, to4) else {
-                return Ok(());
-            };
-            let from = raw.from;
-            let sent = self.send_udp(datagram, to);
-            if sent.is_ok() {
-                info!(
-                    %from,
-                    "heartbeats from {from} go out through the UDP socket from now on: the \
-                     raw socket failed where it did not: {err}"
-                );
-                self.raw = None;
+        let destination = &mut self.destinations[i];
+        let vouched = destination.raw_until.is_some_and(|until| now < until);
+        let resting = destination.udp_until.is_some_and(|until| now < until);
+        if vouched && !resting {
+            match raw.send(datagram, to4) {
+                Ok(()) => {
+                    self.sent_raw += 1;
+                    return Ok(());
+                }
+                Err(err) => {
+                    destination.udp_until = Some(now + CHECK_PERIOD);
+                    if self.told {
+                        debug!(from = %raw.from, %to, "raw send failed: {err}");
+                    } else {
+                        info!(
+                            from = %raw.from,
+                            %to,
+                            "a heartbeat the raw socket could not send goes through the \
+                             UDP socket, as will the next ones to {to} for {} ms: {err}",
+                            CHECK_PERIOD.as_millis()
+                        );
+                        self.told = true;
+                    }
+                }
             }
-            return sent;
         }
-        self.send_udp(datagram, to)
-    }
-
-    /// Whether the next heartbeats to IPv4 peers go out through the raw socket.
-    pub fn through_raw(&self) -> bool {
-        self.raw.is_some() && self.udp_sent
-    }
-
-    fn send_udp(&mut self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
         let sent = self.udp.get_ref().send_to(datagram, to).map(drop);
-        self.udp_sent = sent.is_ok();
-        self.until_check = CHECK_EVERY - 1;
+        destination.raw_until = sent.is_ok().then(|| now + CHECK_PERIOD);
         sent
+    }
+
+    /// How many heartbeats went out through the raw socket so far.
+    pub fn sent_raw(&self) -> u64 {
+        self.sent_raw
+    }
+
+    /// Whether the sender has a raw socket.
+    pub fn has_raw(&self) -> bool {
+        self.raw.is_some()
     }
 }
 
@@ -116,7 +181,8 @@ impl Raw {
         let SocketAddr::V4(from) = udp.local_addr()? else {
             return Ok(None);
         };
-        // The TTL the UDP socket's datagrams get: the host's default unless set.
+        // The TTL the UDP socket's datagrams get, read once: the host's default
+        // (net.ipv4.ip_default_ttl) at start, as the daemon never sets one.
         let ttl = u8::try_from(udp.ttl()?).unwrap_or(u8::MAX);
         // IPPROTO_RAW: headers written here, and nothing is ever received on it.
         let socket = Socket::new(
@@ -125,9 +191,9 @@ impl Raw {
             Some(Protocol::from(libc::IPPROTO_RAW)),
         )?;
         socket.set_nonblocking(true)?;
-        // Bound to the link's address so that the kernel picks the route as it
-        // does for the UDP socket (a source-based rule); free, like it, of the
-        // address being on the host yet.
+        // Bound to the link's address, so that the route is looked up from it as
+        // for the UDP socket (a rule by source address applies to both); free, like
+        // it, of the address being on the host yet.
         socket.set_freebind_v4(true)?;
         socket.bind(&SocketAddrV4::new(*from.ip(), 0).into())?;
         Ok(Some(Raw { socket, from, ttl }))
@@ -137,7 +203,7 @@ impl Raw {
         let mut packet = [0u8; udp4::HEADERS_LEN + MAX_LEN];
         let len = udp4::emit(self.from, to, self.ttl, datagram, &mut packet)
             .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // The port in the address is not used by a raw socket; the header's is.
+        // A raw socket takes the port from the header, not from the address.
         let sent = self.socket.send_to(
             &packet[..len],
             &SockAddr::from(SocketAddrV4::new(*to.ip(), 0)),
