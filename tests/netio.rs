@@ -720,7 +720,8 @@ fn a_removed_address_is_refused_within_a_check_period_and_raw_sends_stop() {
     });
 }
 
-/// A raw send that fails goes out through the UDP socket. Here a routing rule for
+/// A raw send that fails goes out through the UDP socket, which alone carries the
+/// destination's heartbeats for the next `CHECK_PERIOD`. Here a routing rule for
 /// UDP only (`ip rule ipproto udp`), which the kernel's lookup for a raw datagram
 /// does not match: the raw socket finds no route, the UDP socket does, and every
 /// heartbeat reaches the wire.
@@ -758,11 +759,25 @@ fn a_heartbeat_the_raw_socket_cannot_send_goes_through_the_udp_socket() {
                 .unwrap_or_else(|err| panic!("at {ms} ms: {err}"));
         }
         assert_eq!(sender.sent_raw(), 0);
+        // Tried at 10 ms (after the first, through the UDP socket, at 0), then
+        // once each 100 ms: at 110 and 210.
+        assert_eq!(sender.failed_raw(), 3, "raw sends tried");
         let frames = capture_until(&capture, |frames| {
             udp_to(frames, [198, 19, 5, 5]).len() >= 30
         });
         assert_eq!(udp_to(&frames, [198, 19, 5, 5]).len(), 30);
     });
+}
+
+/// Where an IPv4 link's peer listens in these tests: a plain socket on the
+/// link's address (read by nobody; the kernel keeps what fits).
+fn receiver4(sockets: &failoverd::daemon::listen::LinkSockets) -> SocketAddr {
+    let at = sockets.peers.get_ref().local_addr().expect("bound");
+    let peer = UdpSocket::bind((at.ip(), 0)).expect("receiver");
+    let to = peer.local_addr().expect("bound");
+    // Open for the test's life: a closed port would answer with ICMP errors.
+    std::mem::forget(peer);
+    to
 }
 
 /// Over IPv6 every heartbeat goes through the UDP socket, and so does every one
@@ -799,10 +814,23 @@ fn without_ipv4_or_with_raw_send_off_heartbeats_go_through_the_udp_socket() {
             &["127.0.0.1".parse().unwrap()],
         )
         .expect("the link's sockets");
+        let to = receiver4(&sockets);
         let mut sender = Sender::new(sockets.peers, false);
         assert!(!sender.has_raw(), "raw_send = false, but a raw socket");
+        for ms in 0..3 {
+            sender
+                .send(b"heartbeat", to, now + Duration::from_millis(ms))
+                .expect("sent");
+        }
+        assert_eq!(sender.sent_raw(), 0);
         sender.set_raw(true);
         assert!(sender.has_raw(), "no raw socket once turned on");
+        for ms in 3..6 {
+            sender
+                .send(b"heartbeat", to, now + Duration::from_millis(ms))
+                .expect("sent");
+        }
+        assert_eq!(sender.sent_raw(), 2, "after a check, through the raw socket");
         sender.set_raw(false);
         assert!(!sender.has_raw());
     });

@@ -686,12 +686,15 @@ mod tests {
         assert_eq!(config.scheduling, Scheduling::default());
         assert_eq!(config.scheduling.realtime_priority, 10);
         assert!(config.scheduling.lock_memory);
+        assert!(config.scheduling.raw_send);
         let off = good()
             .set("scheduling.realtime_priority", 0)
-            .set("scheduling.lock_memory", false);
+            .set("scheduling.lock_memory", false)
+            .set("scheduling.raw_send", false);
         let config = parse(&off.to_string()).expect("valid config");
         assert_eq!(config.scheduling.realtime_priority, 0);
         assert!(!config.scheduling.lock_memory);
+        assert!(!config.scheduling.raw_send);
         let problems = parse(&good().set("scheduling.realtime_priority", 100).to_string())
             .expect_err("priority 100");
         assert_eq!(keys(&problems), ["scheduling.realtime_priority"]);

@@ -15,10 +15,13 @@
 //! sent to the same destination. The first heartbeat after that goes through the
 //! UDP socket again, and so does every one while that one fails. What the loop
 //! reports about a failed send is always what the UDP socket said: a link whose
-//! address was removed stops sending from it within [`CHECK_PERIOD`] and reports
-//! the kernel's refusal, as before. A raw send that fails goes out again through
-//! the UDP socket, which carries that destination's heartbeats alone for the next
-//! [`CHECK_PERIOD`].
+//! address was removed stops sending from it within [`CHECK_PERIOD`] and one
+//! interval, and reports the kernel's refusal, as before. A raw send that fails
+//! goes out again through the UDP socket, which carries that destination's
+//! heartbeats alone for the next [`CHECK_PERIOD`]. At an interval of
+//! [`CHECK_PERIOD`] or more every routine heartbeat is such a first one: the raw
+//! socket carries only the shorter intervals' heartbeats (and the extra ones of a
+//! role change), where the saving is.
 //!
 //! The kernel looks up the route of a raw datagram by its addresses, as for the
 //! UDP socket's, but without the protocol and ports: routing rules (`ip rule
@@ -48,16 +51,28 @@ pub const CHECK_PERIOD: Duration = Duration::from_millis(100);
 /// list afresh, which costs each of them one check.
 const MAX_DESTINATIONS: usize = 64;
 
+/// How often a raw socket that could not be bound, the link's address not being
+/// on the host yet (kernels before 5.19 refuse IP_FREEBIND on raw sockets), is
+/// tried again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+/// How often at most a failed raw send is logged above debug level.
+const TELL_EVERY: Duration = Duration::from_secs(60);
+
 /// A link's way out for heartbeats.
 pub struct Sender {
     udp: Arc<HeartbeatSocket>,
     raw: Option<Raw>,
     destinations: Vec<Destination>,
-    /// Heartbeats sent through the raw socket, for the tests.
+    /// When to try opening the raw socket again, after the link's address was
+    /// not on the host to bind it to.
+    reopen_at: Option<Instant>,
+    /// Heartbeats sent through the raw socket, and raw sends that failed; for the
+    /// tests.
     sent_raw: u64,
-    /// Whether a failed raw send was logged: once is enough to say why the
-    /// saving is lost.
-    told: bool,
+    failed_raw: u64,
+    /// When a failed raw send was last logged above debug level.
+    told_at: Option<Instant>,
 }
 
 /// What the UDP socket last said about sending to one destination.
@@ -84,8 +99,10 @@ impl Sender {
             udp,
             raw: None,
             destinations: Vec::new(),
+            reopen_at: None,
             sent_raw: 0,
-            told: false,
+            failed_raw: 0,
+            told_at: None,
         };
         sender.set_raw(raw);
         sender
@@ -95,27 +112,23 @@ impl Sender {
     /// on reload.
     pub fn set_raw(&mut self, on: bool) {
         if !on {
+            // What the UDP socket vouched for before is no longer known to hold.
             self.raw = None;
+            self.destinations.clear();
+            self.reopen_at = None;
             return;
         }
-        if self.raw.is_some() {
-            return;
-        }
-        match Raw::open(self.udp.get_ref()) {
-            Ok(raw) => self.raw = raw,
-            Err(err) => {
-                let at = self.udp.get_ref().local_addr().ok();
-                info!(
-                    "heartbeats from {} go out through the UDP socket: no raw socket: {err}",
-                    at.map_or_else(|| "this link".to_string(), |at| at.to_string())
-                );
-            }
+        if self.raw.is_none() {
+            self.open(Instant::now());
         }
     }
 
     /// Sends `datagram` to `to` at `now` without waiting for room, and says how the
     /// send went, as the UDP socket said when it was asked.
     pub fn send(&mut self, datagram: &[u8], to: SocketAddr, now: Instant) -> io::Result<()> {
+        if self.reopen_at.is_some_and(|at| now >= at) {
+            self.open(now);
+        }
         let (Some(raw), SocketAddr::V4(to4)) = (&self.raw, to) else {
             return self.udp.get_ref().send_to(datagram, to).map(drop);
         };
@@ -144,7 +157,11 @@ impl Sender {
                 }
                 Err(err) => {
                     destination.udp_until = Some(now + CHECK_PERIOD);
-                    if self.told {
+                    self.failed_raw += 1;
+                    if self
+                        .told_at
+                        .is_some_and(|at| now.saturating_duration_since(at) < TELL_EVERY)
+                    {
                         debug!(from = %raw.from, %to, "raw send failed: {err}");
                     } else {
                         info!(
@@ -154,7 +171,7 @@ impl Sender {
                              UDP socket, as will the next ones to {to} for {} ms: {err}",
                             CHECK_PERIOD.as_millis()
                         );
-                        self.told = true;
+                        self.told_at = Some(now);
                     }
                 }
             }
@@ -169,9 +186,35 @@ impl Sender {
         self.sent_raw
     }
 
+    /// How many raw sends failed so far (each sent again through the UDP socket).
+    pub fn failed_raw(&self) -> u64 {
+        self.failed_raw
+    }
+
     /// Whether the sender has a raw socket.
     pub fn has_raw(&self) -> bool {
         self.raw.is_some()
+    }
+
+    /// Opens the raw socket; where the link's address is not on the host yet and
+    /// the kernel will not bind to it, tries again [`REOPEN_EVERY`].
+    fn open(&mut self, now: Instant) {
+        self.reopen_at = None;
+        match Raw::open(self.udp.get_ref()) {
+            Ok(raw) => {
+                self.raw = raw;
+            }
+            Err(err) if err.kind() == io::ErrorKind::AddrNotAvailable => {
+                self.reopen_at = Some(now + REOPEN_EVERY);
+            }
+            Err(err) => {
+                let at = self.udp.get_ref().local_addr().ok();
+                info!(
+                    "heartbeats from {} go out through the UDP socket: no raw socket: {err}",
+                    at.map_or_else(|| "this link".to_string(), |at| at.to_string())
+                );
+            }
+        }
     }
 }
 
@@ -193,7 +236,8 @@ impl Raw {
         socket.set_nonblocking(true)?;
         // Bound to the link's address, so that the route is looked up from it as
         // for the UDP socket (a rule by source address applies to both); free, like
-        // it, of the address being on the host yet.
+        // it, of the address being on the host yet where the kernel allows that
+        // (5.19 and later; before, the bind fails until the address is there).
         socket.set_freebind_v4(true)?;
         socket.bind(&SocketAddrV4::new(*from.ip(), 0).into())?;
         Ok(Some(Raw { socket, from, ttl }))

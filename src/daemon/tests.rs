@@ -534,6 +534,34 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
     assert_eq!(shell.config.cluster.port, lab.port());
 }
 
+/// `[scheduling] raw_send` reaches every link's sender at start and with every
+/// reload. The raw sockets need root, as CI runs this test.
+#[tokio::test]
+async fn a_reload_turns_raw_sends_off_and_on_again() {
+    let lab = Lab::new("reload-raw");
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    let raw = |shell: &Shell<Recorder>| -> Vec<bool> {
+        (shell.senders.iter().flatten())
+            .map(super::send::Sender::has_raw)
+            .collect()
+    };
+    assert_eq!(
+        raw(&shell),
+        [true, true],
+        "no raw sockets: this test must run as root"
+    );
+    lab.write_edited(200, |sample| sample.set("scheduling.raw_send", false));
+    reload(&mut shell, &mut machine, &mut inputs)
+        .await
+        .expect("raw_send = false is reloaded");
+    assert_eq!(raw(&shell), [false, false]);
+    lab.write(200);
+    reload(&mut shell, &mut machine, &mut inputs)
+        .await
+        .expect("the default is reloaded");
+    assert_eq!(raw(&shell), [true, true]);
+}
+
 /// `[hooks] user` reaches the host at start and with every reload, so the next hook
 /// runs as the file says without a restart.
 #[tokio::test]
