@@ -830,7 +830,11 @@ fn without_ipv4_or_with_raw_send_off_heartbeats_go_through_the_udp_socket() {
                 .send(b"heartbeat", to, now + Duration::from_millis(ms))
                 .expect("sent");
         }
-        assert_eq!(sender.sent_raw(), 2, "after a check, through the raw socket");
+        assert_eq!(
+            sender.sent_raw(),
+            2,
+            "after a check, through the raw socket"
+        );
         sender.set_raw(false);
         assert!(!sender.has_raw());
     });
