@@ -568,19 +568,13 @@ fn ip_cmd(args: &[&str]) {
     );
 }
 
-/// A link socket at 198.18.0.11:694 on veth `hb0`, whose far end `hb1` has MAC
-/// `MAC`, and a neighbour entry that sends 198.18.0.12 there: heartbeats to it go
-/// out on the wire without anyone to answer ARP. Returns the link's sender and
-/// `hb1`'s index.
-async fn heartbeat_link() -> (Sender, u32) {
-    let handle = rtnl();
-    set_up(&handle, "lo").await;
-    add_veth(&handle, "hb0", "hb1", [0x02, 0xfa, 0x11, 0x0e, 0x00, 0x02]).await;
-    ip_cmd(&["addr", "add", "198.18.0.11/24", "dev", "hb0"]);
+/// Sends what goes to `address` out of `hb0`, to a MAC of no one's, without asking
+/// ARP: the capture on `hb1` sees every frame.
+fn on_the_wire(address: &str) {
     ip_cmd(&[
         "neigh",
         "replace",
-        "198.18.0.12",
+        address,
         "lladdr",
         "02:fa:11:0e:00:01",
         "dev",
@@ -588,6 +582,17 @@ async fn heartbeat_link() -> (Sender, u32) {
         "nud",
         "permanent",
     ]);
+}
+
+/// A link socket at 198.18.0.11:694 on veth `hb0`, heartbeats to 198.18.0.12 put
+/// on the wire there (see `on_the_wire`). Returns the link's sender and `hb1`'s
+/// index.
+async fn heartbeat_link() -> (Sender, u32) {
+    let handle = rtnl();
+    set_up(&handle, "lo").await;
+    add_veth(&handle, "hb0", "hb1", [0x02, 0xfa, 0x11, 0x0e, 0x00, 0x02]).await;
+    ip_cmd(&["addr", "add", "198.18.0.11/24", "dev", "hb0"]);
+    on_the_wire("198.18.0.12");
     // The link's sockets as the daemon makes them.
     let (sockets, _) = failoverd::daemon::listen::link_sockets(
         "198.18.0.11:694".parse().unwrap(),
@@ -739,17 +744,7 @@ fn a_heartbeat_the_raw_socket_cannot_send_goes_through_the_udp_socket() {
             "100",
         ]);
         ip_cmd(&["rule", "add", "ipproto", "udp", "lookup", "100"]);
-        ip_cmd(&[
-            "neigh",
-            "replace",
-            "198.19.5.5",
-            "lladdr",
-            "02:fa:11:0e:00:01",
-            "dev",
-            "hb0",
-            "nud",
-            "permanent",
-        ]);
+        on_the_wire("198.19.5.5");
         let capture = capture_socket(far, Duration::from_millis(200));
         let to: SocketAddr = "198.19.5.5:694".parse().unwrap();
         let start = Instant::now();
