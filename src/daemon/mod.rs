@@ -806,10 +806,8 @@ impl<H: Host> Shell<H> {
                         if let Err(err) = &sent {
                             tracing::debug!(%to, "heartbeat not sent: {err}");
                         }
-                        if let Some(report) = self
-                            .outbound
-                            .note(link, to, &sent, || Instant::now().into_std())
-                        {
+                        // The turn's clock, read for the sender already.
+                        if let Some(report) = self.outbound.note(link, to, &sent, || at) {
                             self.report_unsent(link, to, report);
                         }
                     }
