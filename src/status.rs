@@ -353,6 +353,15 @@ pub struct Counters {
     /// node listens on no link, and from older documents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_late: Vec<(String, u64)>,
+    /// Heartbeats sent through the link's raw socket, per link name (see
+    /// `[scheduling] raw_send`); the rest went through its UDP socket. Absent when
+    /// the node sends on no link, and from older documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent_raw: Vec<(String, u64)>,
+    /// Raw sends that failed, per link name, each sent again through the UDP
+    /// socket. Absent as `sent_raw` is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw_failed: Vec<(String, u64)>,
     /// Transitions per target state and reason kind.
     pub transitions: Vec<TransitionCount>,
     /// Other hosts seen claiming a VIP while this node held it.

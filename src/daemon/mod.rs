@@ -878,6 +878,19 @@ impl<H: Host> Shell<H> {
         status.history = self.history.snapshot();
         self.intake.count_into(&mut status.counters);
         status.reading_late = self.intake.reading_late();
+        for (link, sender) in self.senders.iter().enumerate() {
+            let (Some(sender), Some(name)) = (sender, self.config.links.get(link)) else {
+                continue;
+            };
+            status
+                .counters
+                .sent_raw
+                .push((name.clone(), sender.sent_raw()));
+            status
+                .counters
+                .raw_failed
+                .push((name.clone(), sender.failed_raw()));
+        }
         status.scheduling = self.scheduling.status().clone();
         if let Ok(missing) = self.missing.lock() {
             status.addresses_missing = missing

@@ -68,7 +68,7 @@ pub struct Sender {
     /// not on the host to bind it to.
     reopen_at: Option<Instant>,
     /// Heartbeats sent through the raw socket, and raw sends that failed; for the
-    /// tests.
+    /// status and the metrics.
     sent_raw: u64,
     failed_raw: u64,
     /// When a failed raw send was last logged above debug level.

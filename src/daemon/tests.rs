@@ -560,6 +560,15 @@ async fn a_reload_turns_raw_sends_off_and_on_again() {
         .await
         .expect("the default is reloaded");
     assert_eq!(raw(&shell), [true, true]);
+    // The status counts each link's raw sends under the link's name.
+    let counters = shell.status(&machine).counters;
+    let expected: Vec<(String, u64)> = (shell.config.links.iter())
+        .zip(shell.senders.iter().flatten())
+        .map(|(link, sender)| (link.clone(), sender.sent_raw()))
+        .collect();
+    assert_eq!(expected.len(), 2);
+    assert_eq!(counters.sent_raw, expected);
+    assert_eq!(counters.raw_failed.len(), 2);
 }
 
 /// `[hooks] user` reaches the host at start and with every reload, so the next hook

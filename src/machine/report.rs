@@ -139,6 +139,9 @@ impl Machine {
                 // The shell's receivers count what they drop before the machine.
                 dropped: Vec::new(),
                 read_late: Vec::new(),
+                // The shell's senders count how heartbeats left.
+                sent_raw: Vec::new(),
+                raw_failed: Vec::new(),
                 transitions: self
                     .election
                     .transitions

@@ -216,6 +216,22 @@ fn families(out: &mut Exposition, status: &Status) {
             .iter()
             .map(|(link, n)| ([("link", link.as_str())], *n)),
     );
+    out.counter(
+        "heartbeats_sent_raw",
+        "Heartbeats sent through the link's raw socket ([scheduling] raw_send), by link.",
+        s.counters
+            .sent_raw
+            .iter()
+            .map(|(link, n)| ([("link", link.as_str())], *n)),
+    );
+    out.counter(
+        "heartbeats_raw_failed",
+        "Raw sends of heartbeats that failed and went again through the link's UDP socket, by link.",
+        s.counters
+            .raw_failed
+            .iter()
+            .map(|(link, n)| ([("link", link.as_str())], *n)),
+    );
     out.gauge(
         "peer_up",
         "1 while the peer is heard on at least one link.",
@@ -768,12 +784,15 @@ mod tests {
         assert_eq!(samples(&openmetrics), samples(&prometheus));
     }
 
-    /// Drops on arrival and a quiet standby's routine heartbeats read late.
+    /// Drops on arrival, a quiet standby's routine heartbeats read late, and raw
+    /// sends.
     #[test]
     fn the_links_counts_are_exported_by_link() {
         let mut status = fixture::status();
         status.counters.dropped = vec![("crossover".into(), 0), ("lan".into(), 220_864)];
         status.counters.read_late = vec![("crossover".into(), 5_812), ("lan".into(), 0)];
+        status.counters.sent_raw = vec![("crossover".into(), 90_117), ("lan".into(), 90_105)];
+        status.counters.raw_failed = vec![("crossover".into(), 0), ("lan".into(), 12)];
         let text = render_metrics(&status, Format::Prometheus);
         parse_prometheus_text(&text);
         for line in [
@@ -781,6 +800,8 @@ mod tests {
             "failoverd_heartbeats_dropped_total{link=\"crossover\"} 0",
             "failoverd_heartbeats_read_late_total{link=\"crossover\"} 5812",
             "failoverd_heartbeats_read_late_total{link=\"lan\"} 0",
+            "failoverd_heartbeats_sent_raw_total{link=\"crossover\"} 90117",
+            "failoverd_heartbeats_raw_failed_total{link=\"lan\"} 12",
         ] {
             assert!(text.contains(&format!("\n{line}\n")), "{line} in\n{text}");
         }

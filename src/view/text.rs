@@ -11,8 +11,8 @@ use crate::machine::event::{Role, Severity};
 use crate::machine::health::UNFIT;
 use crate::machine::peer::LinkState;
 use crate::status::{
-    CheckState, CheckStatus, EventRecord, Failback, Named, PeerState, PeerStatus, SchedulingStatus,
-    Scope, Status, rfc3339, unix_ms,
+    CheckState, CheckStatus, Counters, EventRecord, Failback, Named, PeerState, PeerStatus,
+    SchedulingStatus, Scope, Status, rfc3339, unix_ms,
 };
 
 /// No rendered line is wider than this many columns.
@@ -283,6 +283,7 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
     }
 
     render_scheduling(&mut out, &paint, &status.scheduling);
+    render_raw_sends(&mut out, &paint, &status.counters);
     out.push(format!(
         "failoverd {}, pid {}, {} (fingerprint {})",
         status.daemon_version, status.pid, status.config, status.fingerprint
@@ -310,6 +311,31 @@ fn render_scheduling(out: &mut Lines, paint: &Painter, scheduling: &SchedulingSt
         None if scheduling.memory_locked => out.push("memory: locked".to_string()),
         None => {}
         Some(why) => out.push(paint.paint(Paint::Yellow, &format!("memory: not locked: {why}"))),
+    }
+}
+
+/// Where heartbeats went through a raw socket, and where raw sends failed: yellow,
+/// since each failed one went again through the UDP socket, and routing rules or
+/// IPsec policies that select heartbeats by port are what makes them fail.
+fn render_raw_sends(out: &mut Lines, paint: &Painter, counters: &Counters) {
+    let on_links = |counts: &[(String, u64)]| -> Option<String> {
+        let links: Vec<String> = (counts.iter())
+            .filter(|(_, n)| *n > 0)
+            .map(|(link, n)| format!("{link} {n}"))
+            .collect();
+        (!links.is_empty()).then(|| links.join(", "))
+    };
+    if let Some(sent) = on_links(&counters.sent_raw) {
+        out.push(format!("heartbeats sent through a raw socket: {sent}"));
+    }
+    if let Some(failed) = on_links(&counters.raw_failed) {
+        out.push(paint.paint(
+            Paint::Yellow,
+            &format!(
+                "raw sends failed: {failed}; each went again over UDP \
+                 (see [scheduling] raw_send)"
+            ),
+        ));
     }
 }
 
@@ -718,6 +744,31 @@ mod tests {
         assert!(view.contains("config matches, quiet standby"), "{view}");
         let view = render_status(&fixture::status(), false, SystemTime::now());
         assert!(!view.contains("quiet standby"), "{view}");
+    }
+
+    /// Raw sends show by link where there were any, and failed ones in yellow.
+    #[test]
+    fn raw_sends_show_where_there_were_any() {
+        let mut status = fixture::status();
+        let view = render_status(&status, false, SystemTime::now());
+        assert!(!view.contains("raw"), "{view}");
+        status.counters.sent_raw = vec![("crossover".into(), 5_120), ("lan".into(), 0)];
+        status.counters.raw_failed = vec![("crossover".into(), 0), ("lan".into(), 0)];
+        let view = render_status(&status, false, SystemTime::now());
+        assert!(
+            view.contains("heartbeats sent through a raw socket: crossover 5120\n"),
+            "{view}"
+        );
+        assert!(!view.contains("raw sends failed"), "{view}");
+        status.counters.raw_failed[1].1 = 3;
+        let view = render_status(&status, true, SystemTime::now());
+        assert!(
+            view.contains(
+                "\x1b[33mraw sends failed: lan 3; each went again over UDP \
+                 (see [scheduling] raw_send)\x1b[0m"
+            ),
+            "{view}"
+        );
     }
 
     #[test]
