@@ -236,3 +236,61 @@ impl Drop for GroupGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+
+    use nix::unistd::{Group as UnixGroup, User, getgrouplist};
+
+    use super::*;
+
+    /// `[hooks] group` reaches the child: a group other than the user's primary one
+    /// is its real and effective group and its only supplementary group but the
+    /// user's own. Run as root, as CI runs the tests: only root may change ids.
+    #[tokio::test]
+    async fn a_child_runs_as_the_hooks_user_in_the_hooks_group() {
+        let nobody = User::from_name("nobody")
+            .expect("look up nobody")
+            .expect("this test runs a child as the user nobody, which this host lacks");
+        let daemon = UnixGroup::from_name("daemon")
+            .expect("look up group daemon")
+            .expect("this test runs a child in the group daemon, which this host lacks");
+        assert_ne!(
+            nobody.gid, daemon.gid,
+            "daemon must not be nobody's own group"
+        );
+        let name = CString::new(nobody.name.as_str()).expect("a user name has no NUL");
+        let groups = getgrouplist(&name, daemon.gid).expect("list nobody's groups");
+        let run_as = RunAs {
+            user: nobody.name.clone(),
+            uid: nobody.uid.as_raw(),
+            gid: daemon.gid.as_raw(),
+            groups: groups.iter().map(|g| g.as_raw()).collect(),
+            home: nobody.dir.clone(),
+        };
+        let mut command = command("/bin/sh", Some(&run_as));
+        command
+            .args(["-c", "echo $(id -u) $(id -g) $(id -G) $USER"])
+            .stdout(Stdio::piped());
+        let output = command.output().await.expect("run sh as nobody");
+        assert!(output.status.success(), "{output:?}");
+        let seen = String::from_utf8_lossy(&output.stdout);
+        let mut expected_groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        expected_groups.sort();
+        expected_groups.dedup();
+        let mut fields: Vec<&str> = seen.split_whitespace().collect();
+        let user = fields.pop().expect("USER");
+        assert_eq!(user, nobody.name);
+        assert_eq!(fields[0], nobody.uid.to_string(), "uid: {seen}");
+        assert_eq!(fields[1], daemon.gid.to_string(), "gid: {seen}");
+        let mut seen_groups: Vec<String> = fields[2..].iter().map(ToString::to_string).collect();
+        seen_groups.sort();
+        seen_groups.dedup();
+        assert_eq!(seen_groups, expected_groups, "groups: {seen}");
+        assert!(
+            !seen_groups.contains(&"0".to_string()),
+            "root's group kept: {seen}"
+        );
+    }
+}
