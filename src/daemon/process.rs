@@ -239,15 +239,21 @@ impl Drop for GroupGuard {
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CString;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
-    use nix::unistd::{Group as UnixGroup, User, getgrouplist};
+    use nix::unistd::{Group as UnixGroup, User};
 
     use super::*;
+    use crate::config::Config;
+    use crate::config::sample::Sample;
+    use crate::scratch::Scratch;
 
-    /// `[hooks] group` reaches the child: a group other than the user's primary one
-    /// is its real and effective group and its only supplementary group but the
-    /// user's own. Run as root, as CI runs the tests: only root may change ids.
+    /// `[hooks] user` and `group` from the file reach the child: the group, not the
+    /// user's primary one, is its real and effective group, its other groups are
+    /// those the file's reading found for the user, root's not among them, and USER
+    /// and HOME are the user's.
+    /// Run as root, as CI runs the tests: only root may change ids.
     #[tokio::test]
     async fn a_child_runs_as_the_hooks_user_in_the_hooks_group() {
         let nobody = User::from_name("nobody")
@@ -260,37 +266,47 @@ mod tests {
             nobody.gid, daemon.gid,
             "daemon must not be nobody's own group"
         );
-        let name = CString::new(nobody.name.as_str()).expect("a user name has no NUL");
-        let groups = getgrouplist(&name, daemon.gid).expect("list nobody's groups");
-        let run_as = RunAs {
-            user: nobody.name.clone(),
-            uid: nobody.uid.as_raw(),
-            gid: daemon.gid.as_raw(),
-            groups: groups.iter().map(|g| g.as_raw()).collect(),
-            home: nobody.dir.clone(),
-        };
+        let dir = Scratch::new("run-as");
+        let key = dir.join("authkey");
+        fs::write(&key, "run-as-test-key-0123456789\n").expect("write the key");
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod the key");
+        let text = Sample::new()
+            .set("cluster.key_file", "authkey")
+            .remove("hooks")
+            .append("[hooks]\nuser = \"nobody\"\ngroup = \"daemon\"")
+            .to_string();
+        let config = Config::parse(&text, dir.path()).expect("a valid configuration");
+        let run_as = config.hooks.run_as.expect("[hooks] user is set");
+
         let mut command = command("/bin/sh", Some(&run_as));
         command
-            .args(["-c", "echo $(id -u) $(id -g) $(id -G) $USER"])
+            .args([
+                "-c",
+                "echo $(id -ru) $(id -u) $(id -rg) $(id -g) $USER $HOME; id -G",
+            ])
             .stdout(Stdio::piped());
         let output = command.output().await.expect("run sh as nobody");
         assert!(output.status.success(), "{output:?}");
         let seen = String::from_utf8_lossy(&output.stdout);
-        let mut expected_groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-        expected_groups.sort();
-        expected_groups.dedup();
-        let mut fields: Vec<&str> = seen.split_whitespace().collect();
-        let user = fields.pop().expect("USER");
-        assert_eq!(user, nobody.name);
-        assert_eq!(fields[0], nobody.uid.to_string(), "uid: {seen}");
-        assert_eq!(fields[1], daemon.gid.to_string(), "gid: {seen}");
-        let mut seen_groups: Vec<String> = fields[2..].iter().map(ToString::to_string).collect();
-        seen_groups.sort();
-        seen_groups.dedup();
-        assert_eq!(seen_groups, expected_groups, "groups: {seen}");
-        assert!(
-            !seen_groups.contains(&"0".to_string()),
-            "root's group kept: {seen}"
+        let mut lines = seen.lines();
+        let ids = lines.next().unwrap_or_default();
+        let (uid, gid) = (nobody.uid, daemon.gid);
+        let home = nobody.dir.display();
+        assert_eq!(
+            ids,
+            format!("{uid} {uid} {gid} {gid} nobody {home}"),
+            "{seen}"
         );
+        let mut groups: Vec<u32> = (lines.next().unwrap_or_default().split_whitespace())
+            .filter_map(|g| g.parse().ok())
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let mut expected = run_as.groups.clone();
+        expected.push(gid.as_raw());
+        expected.sort_unstable();
+        expected.dedup();
+        assert_eq!(groups, expected, "groups: {seen}");
+        assert!(!groups.contains(&0), "root's group kept: {seen}");
     }
 }

@@ -560,15 +560,35 @@ async fn a_reload_turns_raw_sends_off_and_on_again() {
         .await
         .expect("the default is reloaded");
     assert_eq!(raw(&shell), [true, true]);
-    // The status counts each link's raw sends under the link's name.
+    // The status counts each link's raw sends under the link's name: three more on
+    // the LAN (a UDP send first vouches for the destination), none that failed.
+    let sent = |shell: &Shell<Recorder>| -> Vec<u64> {
+        (shell.senders.iter().flatten())
+            .map(super::send::Sender::sent_raw)
+            .collect()
+    };
+    let before = sent(&shell);
+    let to = std::net::SocketAddr::from(([127, 0, 0, 4], lab.port()));
+    let now = std::time::Instant::now();
+    let lan = shell.senders[1].as_mut().expect("alpha is on the LAN");
+    for _ in 0..4 {
+        lan.send(&[7u8; 64], to, now)
+            .expect("sent to beta's LAN address");
+    }
+    let counted = sent(&shell);
+    assert_eq!(counted, [before[0], before[1] + 3]);
     let counters = shell.status(&machine).counters;
-    let expected: Vec<(String, u64)> = (shell.config.links.iter())
-        .zip(shell.senders.iter().flatten())
-        .map(|(link, sender)| (link.clone(), sender.sent_raw()))
-        .collect();
-    assert_eq!(expected.len(), 2);
-    assert_eq!(counters.sent_raw, expected);
-    assert_eq!(counters.raw_failed.len(), 2);
+    assert_eq!(
+        counters.sent_raw,
+        [
+            ("crossover".to_string(), counted[0]),
+            ("lan".to_string(), counted[1])
+        ]
+    );
+    assert_eq!(
+        counters.raw_failed,
+        [("crossover".to_string(), 0), ("lan".to_string(), 0)]
+    );
 }
 
 /// `[hooks] user` reaches the host at start and with every reload, so the next hook
