@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use crate::machine::event::{Role, Severity};
 use crate::machine::health::UNFIT;
 use crate::machine::peer::LinkState;
-use crate::status::{CheckState, Failback, Named, PeerState, Scope, Status, unix_ms};
+use crate::status::{CheckState, Counters, Failback, Named, PeerState, Scope, Status, unix_ms};
 
 /// How often the status page reloads itself.
 const REFRESH_SECONDS: u32 = 2;
@@ -267,6 +267,7 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
             Esc(why)
         )?,
     }
+    write_raw_sends(out, &s.counters)?;
     let short = shorten(&s.fingerprint, 16);
     writeln!(
         out,
@@ -280,6 +281,36 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
             ""
         },
     )
+}
+
+/// The links whose heartbeats went through a raw socket, and where raw sends
+/// failed, as `failoverd status` shows them.
+fn write_raw_sends(out: &mut String, counters: &Counters) -> fmt::Result {
+    let links = |counts: &[(String, u64)]| -> Vec<String> {
+        (counts.iter())
+            .filter(|(_, n)| *n > 0)
+            .map(|(link, n)| format!("{} {n}", Esc(link)))
+            .collect()
+    };
+    let sent = links(&counters.sent_raw);
+    if !sent.is_empty() {
+        write!(out, "</dd><dt>Raw sends</dt><dd>{}", sent.join(", "))?;
+    }
+    let failed = links(&counters.raw_failed);
+    if !failed.is_empty() {
+        out.push_str(if sent.is_empty() {
+            "</dd><dt>Raw sends</dt><dd>"
+        } else {
+            "; "
+        });
+        write!(
+            out,
+            "<span class=\"c-late\" title=\"each went again over UDP; see [scheduling] \
+             raw_send\">failed: {}</span>",
+            failed.join(", ")
+        )?;
+    }
+    Ok(())
 }
 
 fn write_vips(out: &mut String, s: &Status) -> fmt::Result {

@@ -22,6 +22,9 @@ pub const POLL: Duration = Duration::from_millis(50);
 /// `timing.dead` in the config: three of these pass without anything moving in
 /// `crossover_cut_moves_nothing`.
 pub const DEAD: Duration = Duration::from_millis(300);
+/// The split-brain guard's probe window with these timers: three quarters of
+/// `dead` − `warn` (`timing.warn` is 150 ms).
+pub const PROBE_WINDOW: Duration = Duration::from_micros((300_000 - 150_000) * 3 / 4);
 
 /// The cluster's configuration: the sample (config/failoverd.toml) on the lab, with
 /// short timers, the key file at `key`, and `hook` as every hook (none without it).

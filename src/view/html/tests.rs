@@ -130,6 +130,24 @@ fn page_flags_trouble() {
     }
 }
 
+/// Raw sends by link, and failed ones flagged, as `failoverd status` shows them;
+/// nothing where there were none.
+#[test]
+fn raw_sends_show_by_link() {
+    let mut status = fixture::status();
+    assert!(!render_page(&status, now()).contains("Raw sends"));
+    status.counters.sent_raw = vec![("crossover".into(), 5_120), ("lan".into(), 0)];
+    status.counters.raw_failed = vec![("crossover".into(), 0), ("lan".into(), 3)];
+    let page = render_page(&status, now());
+    assert!(
+        page.contains(
+            "<dt>Raw sends</dt><dd>crossover 5120; <span class=\"c-late\" title=\"each went \
+             again over UDP; see [scheduling] raw_send\">failed: lan 3</span></dd>"
+        ),
+        "{page}"
+    );
+}
+
 #[test]
 fn maintenance_is_a_banner() {
     let mut status = fixture::status();
