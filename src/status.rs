@@ -369,6 +369,16 @@ pub struct Counters {
     pub vip_conflicts: u64,
 }
 
+impl Counters {
+    /// The links of per-link `counts` (`sent_raw`, `raw_failed`) that counted
+    /// anything, with their counts: what the views show.
+    pub fn counted(counts: &[(String, u64)]) -> impl Iterator<Item = (&str, u64)> {
+        (counts.iter())
+            .filter(|(_, n)| *n > 0)
+            .map(|(link, n)| (link.as_str(), *n))
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

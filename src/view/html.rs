@@ -287,8 +287,7 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
 /// failed, as `failoverd status` shows them.
 fn write_raw_sends(out: &mut String, counters: &Counters) -> fmt::Result {
     let links = |counts: &[(String, u64)]| -> Vec<String> {
-        (counts.iter())
-            .filter(|(_, n)| *n > 0)
+        Counters::counted(counts)
             .map(|(link, n)| format!("{} {n}", Esc(link)))
             .collect()
     };

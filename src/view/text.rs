@@ -315,12 +315,12 @@ fn render_scheduling(out: &mut Lines, paint: &Painter, scheduling: &SchedulingSt
 }
 
 /// Where heartbeats went through a raw socket, and where raw sends failed: yellow,
-/// since each failed one went again through the UDP socket, and routing rules or
-/// IPsec policies that select heartbeats by port are what makes them fail.
+/// since the kernel refused those by their addresses alone (where routing rules or
+/// IPsec policies select heartbeats by protocol or port, typically), and each went
+/// again through the UDP socket.
 fn render_raw_sends(out: &mut Lines, paint: &Painter, counters: &Counters) {
     let on_links = |counts: &[(String, u64)]| -> Option<String> {
-        let links: Vec<String> = (counts.iter())
-            .filter(|(_, n)| *n > 0)
+        let links: Vec<String> = Counters::counted(counts)
             .map(|(link, n)| format!("{link} {n}"))
             .collect();
         (!links.is_empty()).then(|| links.join(", "))
