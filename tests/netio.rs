@@ -17,10 +17,12 @@ use std::time::{Duration, Instant};
 use capture::capture_socket;
 
 use failoverd::daemon::announce::{AnnounceError, announce};
+use failoverd::daemon::executor::Executor;
 use failoverd::daemon::gateway::{PingError, Pinger, ProbeResult, run_prober};
+use failoverd::daemon::host::{Host, Kernel};
 use failoverd::daemon::send::Sender;
 use failoverd::daemon::vip::{self, AddOutcome, RemoveOutcome, VipError};
-use failoverd::machine::VipTarget;
+use failoverd::machine::{Effect, EffectId, Outcome, VipTarget};
 use failoverd::wire::arp::{ArpOp, parse_arp, parse_na};
 use futures_util::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
@@ -119,6 +121,13 @@ fn flags_of(message: &AddressMessage) -> AddressFlags {
         .unwrap_or(AddressFlags::empty())
 }
 
+/// Whether the daemon's host finds `vip` on its interface.
+async fn present(vip: &VipTarget) -> bool {
+    let host = Kernel::connect().await.expect("netlink");
+    let mut answers = host.vips_present(std::slice::from_ref(vip)).await;
+    answers.pop().expect("one answer").expect("looked up")
+}
+
 fn spec(address: &str, prefix_len: u8, interface: &str, label: Option<&str>) -> VipTarget {
     VipTarget {
         address: address.parse().expect("test address"),
@@ -136,9 +145,9 @@ fn vip_add_remove_is_idempotent_and_sets_label() {
         let netlink = vip::connect().await.expect("netlink");
         let vip = spec("198.18.0.10", 24, "vip0", Some("vip0:ha"));
 
-        assert!(!netlink.is_present(&vip).await.unwrap());
+        assert!(!present(&vip).await);
         assert_eq!(netlink.add(&vip).await.unwrap(), AddOutcome::Added);
-        assert!(netlink.is_present(&vip).await.unwrap());
+        assert!(present(&vip).await);
 
         let message = find_address(&handle, vip.address)
             .await
@@ -154,9 +163,55 @@ fn vip_add_remove_is_idempotent_and_sets_label() {
 
         assert_eq!(netlink.add(&vip).await.unwrap(), AddOutcome::AlreadyPresent);
         assert_eq!(netlink.remove(&vip).await.unwrap(), RemoveOutcome::Removed);
-        assert!(!netlink.is_present(&vip).await.unwrap());
+        assert!(!present(&vip).await);
         assert!(find_address(&handle, vip.address).await.is_none());
         assert_eq!(netlink.remove(&vip).await.unwrap(), RemoveOutcome::Absent);
+    });
+}
+
+/// At start the daemon looks for every configured VIP at once. One list of the
+/// host's addresses answers for all of them: lookups of their own, in flight
+/// together on the one netlink socket, were refused by the kernel (EBUSY, one
+/// dump at a time per socket), and each refused lookup counted as a VIP found.
+#[test]
+fn the_vips_at_start_are_found_exactly_however_many() {
+    in_netns(|| async {
+        let handle = rtnl();
+        add_veth(&handle, "vip0", "peer0", MAC).await;
+        let netlink = vip::connect().await.expect("netlink");
+        let mut vips: Vec<VipTarget> = (1..=200)
+            .map(|i| {
+                spec(
+                    &format!("198.18.{}.{}", i / 100, 1 + i % 100),
+                    16,
+                    "vip0",
+                    None,
+                )
+            })
+            .collect();
+        for vip in vips.iter().step_by(3) {
+            assert_eq!(netlink.add(vip).await.unwrap(), AddOutcome::Added);
+        }
+        let mut expected: Vec<usize> = (0..vips.len()).step_by(3).collect();
+        // The same address with another prefix length is another VIP, not there.
+        let mut other_length = vips[0].clone();
+        other_length.prefix_len = 24;
+        vips.push(other_length);
+        // An IPv6 VIP is found in the same list.
+        let v6 = spec("fd00::10", 64, "vip0", None);
+        assert_eq!(netlink.add(&v6).await.unwrap(), AddOutcome::Added);
+        expected.push(vips.len());
+        vips.push(v6);
+        // Nothing is on an interface that does not exist.
+        vips.push(spec("198.18.3.1", 24, "nosuch0", None));
+
+        let (done, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+        let host = Kernel::connect().await.expect("netlink");
+        let jobs = Executor::new(host, done).spawn();
+        assert!(jobs.queue(EffectId(1), Effect::FindStale { vips }));
+        let (id, outcome) = outcomes.recv().await.expect("an outcome");
+        assert_eq!(id, EffectId(1));
+        assert_eq!(outcome, Outcome::Present(expected));
     });
 }
 
@@ -174,8 +229,8 @@ fn vip_errors_name_interface_and_label() {
             "{err:?}"
         );
         assert_eq!(err.to_string(), "interface nosuch0 not found");
-        assert!(netlink.is_present(&missing).await.is_err());
         // Nothing can be held on a link that does not exist.
+        assert!(!present(&missing).await);
         assert_eq!(
             netlink.remove(&missing).await.unwrap(),
             RemoveOutcome::Absent

@@ -5,6 +5,7 @@
 //! carrying out actions, answering the control socket and reloading run without
 //! root; the real netlink and packet paths are tested in network namespaces.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
@@ -57,8 +58,12 @@ pub trait Host: Clone + Send + Sync + 'static {
             stream::iter(removals).buffered(IN_FLIGHT).collect().await
         }
     }
-    /// Whether the VIP is on its interface.
-    fn has_vip(&self, vip: &VipTarget) -> impl Future<Output = Result<bool, VipFailure>> + Send;
+    /// Whether each of `vips` is on its interface, in the order of `vips`. A VIP
+    /// whose interface does not exist is not there.
+    fn vips_present(
+        &self,
+        vips: &[VipTarget],
+    ) -> impl Future<Output = Vec<Result<bool, VipFailure>>> + Send;
     /// The interface's index, MAC and link state.
     fn link(&self, interface: &str) -> impl Future<Output = Result<LinkInfo, VipError>> + Send;
     /// One round of gratuitous ARP / unsolicited NA for `addresses` out of `link`.
@@ -164,8 +169,26 @@ impl Host for Kernel {
             .collect()
     }
 
-    async fn has_vip(&self, vip: &VipTarget) -> Result<bool, VipFailure> {
-        self.netlink.is_present(vip).await.map_err(failure)
+    async fn vips_present(&self, vips: &[VipTarget]) -> Vec<Result<bool, VipFailure>> {
+        // Each interface looked up once, then one list of every address for all.
+        let mut indexes: HashMap<&str, Result<Option<u32>, VipFailure>> = HashMap::new();
+        for vip in vips {
+            let interface = vip.interface.as_str();
+            if !indexes.contains_key(interface) {
+                let index = self.netlink.index_of(interface).await.map_err(failure);
+                indexes.insert(interface, index);
+            }
+        }
+        let listed = self.netlink.addresses().await.map_err(failure);
+        vips.iter()
+            .map(|vip| {
+                let Some(index) = indexes[vip.interface.as_str()].clone()? else {
+                    return Ok(false);
+                };
+                let listed = listed.as_ref().map_err(Clone::clone)?;
+                Ok(listed.contains(&(index, vip.address, vip.prefix_len)))
+            })
+            .collect()
     }
 
     async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {

@@ -50,9 +50,11 @@ impl Host for Recorder {
         Ok(())
     }
 
-    async fn has_vip(&self, vip: &VipTarget) -> Result<bool, VipFailure> {
-        self.note(format!("has {vip}"));
-        Ok(false)
+    async fn vips_present(&self, vips: &[VipTarget]) -> Vec<Result<bool, VipFailure>> {
+        for vip in vips {
+            self.note(format!("has {vip}"));
+        }
+        vips.iter().map(|_| Ok(false)).collect()
     }
 
     async fn link(&self, interface: &str) -> Result<vip::LinkInfo, vip::VipError> {

@@ -8,14 +8,13 @@
 //! error like any other. Deciding when to hold the VIP, and announcing it, belong
 //! elsewhere.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
-use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
@@ -104,12 +103,9 @@ pub enum VipError {
         interface: String,
         source: io::Error,
     },
-    /// Listing the interface's addresses failed.
-    #[error("listing addresses of {interface}: {source}")]
-    List {
-        interface: String,
-        source: io::Error,
-    },
+    /// Listing the host's addresses failed.
+    #[error("listing the host's addresses: {source}")]
+    List { source: io::Error },
     /// The kernel did not answer in time; the request may or may not have taken
     /// effect.
     #[error("{what}: no answer from netlink within {}", crate::duration::format_duration(*.timeout))]
@@ -271,37 +267,45 @@ impl Netlink {
         }
     }
 
-    /// Whether the interface has the VIP's address with the VIP's prefix
-    /// length, the same pair `add` and `remove` act on.
-    pub async fn is_present(&self, vip: &VipTarget) -> Result<bool, VipError> {
-        let what = || format!("looking for {} on {}", vip.address, vip.interface);
-        bounded(NETLINK_TIMEOUT, what, self.is_present_unbounded(vip)).await
+    /// The index of `interface`, None if there is no such interface.
+    pub async fn index_of(&self, interface: &str) -> Result<Option<u32>, VipError> {
+        let what = || format!("looking up interface {interface}");
+        match bounded(NETLINK_TIMEOUT, what, self.link_index(interface)).await {
+            Ok(index) => Ok(Some(index)),
+            Err(VipError::InterfaceNotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
-    async fn is_present_unbounded(&self, vip: &VipTarget) -> Result<bool, VipError> {
-        let index = self.link_index(&vip.interface).await?;
-        let mut request = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .set_address_filter(vip.address)
-            .set_prefix_length_filter(vip.prefix_len);
-        request.message_mut().header.family = match vip.address {
-            IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
-        };
-        let list_error = |err| VipError::List {
-            interface: vip.interface.clone(),
-            source: to_io(err),
-        };
-        // Drain the whole dump, so no half-read reply is left in the socket.
-        let mut found = false;
-        let mut stream = request.execute();
-        while let Some(_message) = stream.try_next().await.map_err(list_error)? {
-            found = true;
+    /// Every address on the host, as (interface index, address, prefix length):
+    /// the triple `add` and `remove` act on. One dump answers for any number of
+    /// VIPs. A dump per VIP would list every address once per VIP, and dumps cannot
+    /// share the socket: the kernel runs one at a time on it and refuses another
+    /// begun meanwhile (EBUSY).
+    pub async fn addresses(&self) -> Result<HashSet<(u32, IpAddr, u8)>, VipError> {
+        let what = || "listing the host's addresses".to_owned();
+        bounded(NETLINK_TIMEOUT, what, self.addresses_unbounded()).await
+    }
+
+    async fn addresses_unbounded(&self) -> Result<HashSet<(u32, IpAddr, u8)>, VipError> {
+        let list_error = |err| VipError::List { source: to_io(err) };
+        let mut listed = HashSet::new();
+        // The whole dump is read, so no half-read reply is left in the socket.
+        let mut stream = self.handle.address().get().execute();
+        while let Some(message) = stream.try_next().await.map_err(list_error)? {
+            let (index, prefix_len) = (message.header.index, message.header.prefix_len);
+            for attribute in &message.attributes {
+                // IFA_LOCAL is an IPv4 address's own, IFA_ADDRESS its peer's on a
+                // point-to-point link and otherwise the same; IPv6 has only the
+                // latter. A VIP is present under either.
+                if let AddressAttribute::Address(address) | AddressAttribute::Local(address) =
+                    attribute
+                {
+                    listed.insert((index, *address, prefix_len));
+                }
+            }
         }
-        Ok(found)
+        Ok(listed)
     }
 
     /// Index, MAC and state of an Ethernet-like interface.

@@ -25,8 +25,8 @@ impl Host for Links {
         Ok(())
     }
 
-    async fn has_vip(&self, _: &VipTarget) -> Result<bool, VipFailure> {
-        Ok(false)
+    async fn vips_present(&self, vips: &[VipTarget]) -> Vec<Result<bool, VipFailure>> {
+        vips.iter().map(|_| Ok(false)).collect()
     }
 
     async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {
