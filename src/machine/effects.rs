@@ -88,10 +88,13 @@ fn waits_for(state: &VipState, id: EffectId) -> bool {
 }
 
 impl Election {
-    /// Whether a VIP is still being removed, or waits to be tried again.
+    /// Whether a VIP is still being removed, or waits to be tried again: one of
+    /// the election's, or one a reload took out of the file.
     pub(super) fn removing(&self) -> bool {
+        let retired = self.retired.iter().map(|r| &r.state);
         self.vips
             .iter()
+            .chain(retired)
             .any(|s| matches!(s, VipState::Removing(_) | VipState::Unremoved(_)))
     }
 }
@@ -324,7 +327,7 @@ impl Machine {
     }
 
     /// Tries the removal of `vip` again, the way it went the first time.
-    fn remove_again(&mut self, vip: VipTarget, u: Unremoved) -> VipState {
+    pub(super) fn remove_again(&mut self, vip: VipTarget, u: Unremoved) -> VipState {
         let id = match u.lane {
             Lane::Queue => self.effect(Effect::RemoveVip(vip)),
             Lane::Beside => self.withdraw(vip),
@@ -565,13 +568,13 @@ mod tests {
 
     /// Plays the shell for a node alone (its peer never answers) from `from` for
     /// `how_long`, 10 ms at a time: every effect and probe is answered at once, and
-    /// removals fail while `removals_fail`. Returns the removals asked for, with
-    /// the time they were.
+    /// the removals of the VIPs in `failing` fail. Returns the removals asked for (the
+    /// VIP) and the exit ("exit"), with the time they were.
     fn run(
         machine: &mut Machine,
         from: Instant,
         how_long: Duration,
-        removals_fail: bool,
+        failing: &[&str],
     ) -> Vec<(Instant, String)> {
         let mut removals = Vec::new();
         let mut probes = Vec::new();
@@ -598,8 +601,10 @@ mod tests {
                             Effect::FindStale { .. } => Outcome::Present(Vec::new()),
                             Effect::AddVip { .. } => Outcome::Vip(Ok(())),
                             Effect::RemoveVip(vip) => {
-                                removals.push((now, vip.to_string()));
-                                Outcome::Vip(if removals_fail {
+                                let vip = vip.to_string();
+                                let fails = failing.contains(&vip.as_str());
+                                removals.push((now, vip));
+                                Outcome::Vip(if fails {
                                     Err(VipFailure {
                                         kind: VipFailureKind::Transient,
                                         message: "no answer from netlink within 5s".into(),
@@ -618,6 +623,10 @@ mod tests {
                     }
                     Action::Probe { id, .. } => {
                         probes.push(id);
+                        continue;
+                    }
+                    Action::Exit => {
+                        removals.push((now, "exit".into()));
                         continue;
                     }
                     _ => continue,
@@ -642,15 +651,15 @@ mod tests {
     fn a_vip_a_reload_took_out_is_removed_until_that_works() {
         let t0 = Instant::now();
         let mut machine = Machine::new(&config(&["198.18.0.10", "198.18.0.20"]), 0, 1, 1, t0);
-        run(&mut machine, t0, Duration::from_secs(3), false);
+        run(&mut machine, t0, Duration::from_secs(3), &[]);
         assert!(machine.holding(), "alone, alpha took the VIPs");
         let t1 = t0 + Duration::from_secs(3);
         machine
             .reconfigure(t1, &config(&["198.18.0.10"]))
             .expect("the reload applies");
-        let removals = run(&mut machine, t1, Duration::from_secs(4), true);
+        let removals = run(&mut machine, t1, Duration::from_secs(4), &[RETIRED]);
         assert!(removals.len() >= 3, "{removals:?}");
-        assert!(removals.iter().all(|(_, vip)| vip == "198.18.0.20/24"));
+        assert!(removals.iter().all(|(_, vip)| vip == RETIRED));
         assert_eq!(
             removals[2].0 - removals[1].0,
             2 * (removals[1].0 - removals[0].0),
@@ -658,10 +667,146 @@ mod tests {
         );
         assert_eq!(machine.election.retired.len(), 1);
         let t2 = t1 + Duration::from_secs(4);
-        let removals = run(&mut machine, t2, Duration::from_secs(10), false);
+        let removals = run(&mut machine, t2, Duration::from_secs(10), &[]);
         assert_eq!(removals.len(), 1, "{removals:?}");
         assert!(machine.election.retired.is_empty());
         assert!(machine.holding(), "the VIP that stays is held");
+    }
+
+    /// The VIP the tests' reloads take out of the file.
+    const RETIRED: &str = "198.18.0.20/24";
+
+    /// Alpha alone holding .10 and .20, after a reload that took .20 out of the
+    /// file and whose removal of it keeps failing for `failing`.
+    fn retired_and_unremoved(failing: Duration) -> (Machine, Instant) {
+        let t0 = Instant::now();
+        let mut machine = Machine::new(&config(&["198.18.0.10", "198.18.0.20"]), 0, 1, 1, t0);
+        run(&mut machine, t0, Duration::from_secs(3), &[]);
+        assert!(machine.holding(), "alone, alpha took the VIPs");
+        let t1 = t0 + Duration::from_secs(3);
+        machine
+            .reconfigure(t1, &config(&["198.18.0.10"]))
+            .expect("the reload applies");
+        let removals = run(&mut machine, t1, failing, &[RETIRED]);
+        assert!(!removals.is_empty(), "the removal was tried");
+        assert_eq!(machine.election.retired.len(), 1);
+        (machine, t1 + failing)
+    }
+
+    /// A node does not exit, telling its peers it let go, while a VIP a reload
+    /// took out of the file may still be on its interface.
+    #[test]
+    fn a_shutdown_waits_for_the_removal_of_a_vip_a_reload_took_out() {
+        let (mut machine, t) = retired_and_unremoved(Duration::from_secs(2));
+        machine.handle(t, Input::Shutdown);
+        let played = run(&mut machine, t, Duration::from_secs(3), &[RETIRED]);
+        assert!(
+            played.iter().any(|(_, what)| what == RETIRED),
+            "the release tries it again: {played:?}"
+        );
+        assert!(
+            !played.iter().any(|(_, what)| what == "exit"),
+            "exited with 198.18.0.20 perhaps still here: {played:?}"
+        );
+        let t = t + Duration::from_secs(3);
+        let played = run(&mut machine, t, Duration::from_secs(10), &[]);
+        let exit = played.iter().position(|(_, what)| what == "exit");
+        let removed = played.iter().position(|(_, what)| what == RETIRED);
+        assert!(
+            matches!((removed, exit), (Some(r), Some(e)) if r < e),
+            "{played:?}"
+        );
+        assert!(machine.election.retired.is_empty());
+    }
+
+    /// A release (here an operator's standby) ends, and the peers hear that this
+    /// node let go, only once such a VIP is gone as well.
+    #[test]
+    fn a_release_waits_for_the_removal_of_a_vip_a_reload_took_out() {
+        let (mut machine, t) = retired_and_unremoved(Duration::from_millis(700));
+        machine.start_release(
+            t,
+            super::super::election::After::Standby,
+            Reason::OperatorStandby,
+        );
+        run(&mut machine, t, Duration::from_secs(3), &[RETIRED]);
+        assert!(
+            machine.releasing(),
+            "released with 198.18.0.20 perhaps still here"
+        );
+        let t = t + Duration::from_secs(3);
+        run(&mut machine, t, Duration::from_secs(10), &[]);
+        // (Alone, it then takes the VIPs again, as nobody else holds them.)
+        assert!(
+            !machine.releasing(),
+            "the removal worked, the release ended"
+        );
+        assert!(machine.election.retired.is_empty());
+    }
+
+    /// The same when the reload left no VIP in the file: the release has nothing
+    /// of the election's to remove, and still waits.
+    #[test]
+    fn a_release_with_no_vip_left_waits_for_those_a_reload_took_out() {
+        let t0 = Instant::now();
+        let mut machine = Machine::new(&config(&["198.18.0.20"]), 0, 1, 1, t0);
+        run(&mut machine, t0, Duration::from_secs(3), &[]);
+        assert!(machine.holding(), "alone, alpha took the VIP");
+        let t1 = t0 + Duration::from_secs(3);
+        machine
+            .reconfigure(t1, &config(&[]))
+            .expect("the reload applies");
+        run(&mut machine, t1, Duration::from_millis(700), &[RETIRED]);
+        assert_eq!(machine.election.retired.len(), 1);
+        let t = t1 + Duration::from_millis(700);
+        machine.start_release(
+            t,
+            super::super::election::After::Standby,
+            Reason::OperatorStandby,
+        );
+        run(&mut machine, t, Duration::from_secs(3), &[RETIRED]);
+        assert!(
+            machine.releasing(),
+            "released with {RETIRED} perhaps still here"
+        );
+        let t = t + Duration::from_secs(3);
+        run(&mut machine, t, Duration::from_secs(10), &[]);
+        assert!(
+            !machine.releasing(),
+            "the removal worked, the release ended"
+        );
+        assert!(machine.election.retired.is_empty());
+    }
+
+    /// A VIP put back in the file while a node that is not active still fails
+    /// to remove it (taken out by an earlier reload) keeps being removed: nothing
+    /// else would take it off the interface, and the active peer may hold it.
+    #[test]
+    fn a_vip_back_in_the_file_is_still_removed_from_a_node_that_is_not_active() {
+        let (mut machine, t) = retired_and_unremoved(Duration::from_millis(700));
+        machine.start_release(
+            t,
+            super::super::election::After::Standby,
+            Reason::OperatorStandby,
+        );
+        run(&mut machine, t, Duration::from_millis(100), &[RETIRED]);
+        assert!(machine.releasing());
+        let t = t + Duration::from_millis(100);
+        machine
+            .reconfigure(t, &config(&["198.18.0.10", "198.18.0.20"]))
+            .expect("the reload applies");
+        assert!(machine.election.retired.is_empty(), "the election's again");
+        let played = run(&mut machine, t, Duration::from_secs(10), &[RETIRED]);
+        assert!(
+            played.iter().any(|(_, what)| what == RETIRED),
+            "no longer removed: {played:?}"
+        );
+        let t = t + Duration::from_secs(10);
+        run(&mut machine, t, Duration::from_secs(10), &[]);
+        assert!(
+            !machine.releasing(),
+            "the removal worked, the release ended"
+        );
     }
 
     #[test]

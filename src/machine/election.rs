@@ -1101,6 +1101,28 @@ impl Machine {
                 }
             }
         }
+        // The VIPs a reload took out of the file that may still be here: the
+        // release waits for them too (see `removing`), and one that waits for its
+        // next try is tried now, as the retry timer stops here.
+        for r in 0..self.election.retired.len() {
+            match self.election.retired[r].state {
+                VipState::Removing(id) => last = last.max(Some(id)),
+                VipState::Unremoved(u) => {
+                    let state = match u.retrying {
+                        Some(_) => VipState::Unremoved(u),
+                        None => self.remove_again(self.election.retired[r].vip.clone(), u),
+                    };
+                    self.election.retired[r].state = state;
+                    if let VipState::Unremoved(Unremoved {
+                        retrying: Some(id), ..
+                    }) = state
+                    {
+                        last = last.max(Some(id));
+                    }
+                }
+                _ => {}
+            }
+        }
         if service_started && urgent {
             last = self.run_hook(Hook::Stop).or(last);
         }

@@ -927,7 +927,9 @@ impl Machine {
             // The release under way ends in the farewell.
             return;
         }
-        let holds_any = self.election.vips.iter().any(|s| *s != VipState::Absent);
+        // A VIP a reload took out of the file may still be in the kernel too.
+        let holds_any = self.election.vips.iter().any(|s| *s != VipState::Absent)
+            || !self.election.retired.is_empty();
         if self.role() == Role::Active || holds_any {
             self.start_release(now, election::After::Standby, Reason::Shutdown);
         } else {

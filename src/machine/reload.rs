@@ -190,14 +190,21 @@ impl Machine {
         // A probe out for retried adds named VIPs by their place in the old file:
         // its answer is dropped, and the next retry asks again.
         self.election.add_probe = None;
+        // A VIP back in the file while its removal from an earlier reload is
+        // still under way or waits for its next try keeps that removal: on a node
+        // that is not active, nothing else would take it off the interface.
         let states: Vec<VipState> = self
             .settings
             .vips
             .iter()
-            .map(|target| {
-                old.iter()
-                    .position(|v| v == target)
-                    .map_or(VipState::Absent, |i| self.election.vips[i])
+            .map(|target| match old.iter().position(|v| v == target) {
+                Some(i) => self.election.vips[i],
+                None => self
+                    .election
+                    .retired
+                    .iter()
+                    .find(|r| r.vip == *target)
+                    .map_or(VipState::Absent, |r| r.state),
             })
             .collect();
         for (i, vip) in old.iter().enumerate() {
@@ -215,8 +222,9 @@ impl Machine {
                 });
             }
         }
-        // A VIP back in the file is the election's again: a removal still queued
-        // for it runs before any add, and no later try may follow that add.
+        // A VIP back in the file is the election's again (with its removal, as
+        // above): on an active node the add below is queued after that removal,
+        // and no later try may follow the add.
         let vips = &self.settings.vips;
         self.election.retired.retain(|r| !vips.contains(&r.vip));
         let added: Vec<usize> = (0..self.settings.vips.len())
