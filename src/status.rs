@@ -56,6 +56,11 @@ pub struct Status {
     /// Set by `failoverd standby`: this node keeps out of the way while a peer can
     /// hold the VIPs.
     pub standby_requested: bool,
+    /// Set by `failoverd takeover` until this node is active: the order stands
+    /// after the command has stopped waiting (a takeover held back, a holder that
+    /// does not answer), until it is carried out or another order replaces it.
+    #[serde(default)]
+    pub takeover_requested: bool,
     pub failback: Named<Failback>,
     pub failback_delay_ms: u64,
     /// The node that should hold the VIPs when nothing else stands in the way, and

@@ -770,7 +770,15 @@ fn takeover_moves_the_vip_to_the_asking_node_without_overlap() {
             holder: Some("alpha".into())
         }
     );
+    // The order shows while it stands, and is gone once carried out.
+    let standing = |sim: &Sim| {
+        sim.machine(1)
+            .status(sim.now, SystemTime::now())
+            .takeover_requested
+    };
+    assert!(standing(&sim));
     sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    assert!(!standing(&sim));
     assert_eq!(sim.max_holders_seen, 1);
     assert_eq!(sim.transitions(1).last().unwrap().2, "operator takeover");
     assert_eq!(

@@ -79,6 +79,7 @@ impl Machine {
                 set_by,
             },
             standby_requested: self.election.request == Some(Request::Standby),
+            takeover_requested: self.election.request == Some(Request::Takeover),
             failback: self.settings.failback.into(),
             failback_delay_ms: u64::try_from(self.settings.failback_delay.as_millis())
                 .unwrap_or(u64::MAX),

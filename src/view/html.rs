@@ -167,6 +167,12 @@ fn write_page(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
              way while a peer can hold the VIPs.</div>\n",
         );
     }
+    if s.takeover_requested {
+        out.push_str(
+            "<div class=\"banner notice\">Takeover requested: this node takes the VIPs \
+             as soon as it may.</div>\n",
+        );
+    }
     out.push_str("<main>\n");
     write_node(out, s, now_ms)?;
     write_vips(out, s)?;

@@ -125,6 +125,12 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
             "standby requested: this node stays standby while a peer can hold the VIPs",
         ));
     }
+    if status.takeover_requested {
+        out.push(paint.paint(
+            Paint::Yellow,
+            "takeover requested: this node takes the VIPs as soon as it may",
+        ));
+    }
 
     let vips: Vec<(String, String)> = status
         .vips
@@ -783,6 +789,7 @@ mod tests {
         status.maintenance.on = true;
         status.maintenance.set_by = vec!["beta".to_string()];
         status.standby_requested = true;
+        status.takeover_requested = true;
         status.health.failing = 1;
         status.health.gateways.push(GatewayStatus {
             address: "198.18.0.2".to_string(),
@@ -830,6 +837,7 @@ mod tests {
             "ADDRESS MISSING: heartbeat address 198.19.0.1 (link crossover) is not on this host yet",
             "MAINTENANCE: automatic transitions are frozen (set by beta)",
             "standby requested",
+            "takeover requested: this node takes the VIPs as soon as it may",
             "198.18.0.10/24 on eth0 (eth0:vip)  on beta",
             "nowhere",
             "2 checks failing, config MISMATCH",

@@ -178,6 +178,18 @@ fn a_waiting_handover_is_a_banner_that_names_its_node() {
 }
 
 #[test]
+fn a_standing_takeover_order_is_a_banner() {
+    let mut status = fixture::status();
+    assert!(!render_page(&status, now()).contains("Takeover requested"));
+    status.takeover_requested = true;
+    let page = render_page(&status, now());
+    assert!(
+        page.contains("Takeover requested: this node takes the VIPs as soon as it may."),
+        "{page}"
+    );
+}
+
+#[test]
 fn flapping_is_a_banner_and_the_takeover_silence_is_shown() {
     let mut status = fixture::status();
     let page = render_page(&status, now());
