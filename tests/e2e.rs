@@ -614,6 +614,79 @@ fi"#,
     cluster.assert_log_contains("beta", "peer alpha shut down");
 }
 
+/// A daemon killed during a release, once its stop hook has begun and before the
+/// VIP went, does not adopt the VIP at restart: the service behind it may be
+/// stopped. The release was noted in the state directory; the restarted daemon
+/// removes the VIP, runs the stop hook again with a reason that says why, and the
+/// election gives the VIP to one node, whose start hook runs.
+#[test]
+fn a_daemon_killed_during_its_release_does_not_adopt_the_vip_at_restart() {
+    let lab = Lab::new();
+    let slow_stop = write_hook(
+        &lab,
+        "slow-stop.sh",
+        r#"if [ "$FAILOVERD_HOOK" = stop ]; then
+  echo begin >> "{dir}/stop-$FAILOVERD_NODE.log"
+  sleep 2
+fi"#,
+    );
+    let mut cluster =
+        Cluster::start_with(&lab, |sample| sample.set("hooks.stop", slow_stop.display()));
+    let stop_log = lab.tmpdir().join("stop-alpha.log");
+    let out = ctl(&lab, "alpha", &["standby", "--no-wait"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    cluster.wait_for("alpha's stop hook to begin", || {
+        fs::read_to_string(&stop_log).is_ok_and(|log| log.contains("begin"))
+    });
+    let note = state_dir(&lab, "alpha").join("releasing");
+    assert!(
+        note.exists(),
+        "the release was not noted\n{}",
+        cluster.logs()
+    );
+    lab.kill(&cluster.alpha, Signal::SIGKILL)
+        .expect("send SIGKILL to alpha");
+    cluster.alpha.wait().expect("reap alpha");
+    assert!(vip_on(&lab, "n1"), "the VIP went before the kill");
+    let starts = |node: &str| {
+        hook_lines(&lab, node)
+            .iter()
+            .filter(|line| line.starts_with("start "))
+            .count()
+    };
+    let before = (starts("alpha"), starts("beta"));
+    // Beta hears alpha fall silent with the VIP still answering: it holds back.
+    std::thread::sleep(DEAD * 3);
+    assert!(!vip_on(&lab, "n2"), "beta took a VIP alpha still held");
+
+    let config = cluster.config.clone();
+    cluster.alpha = start_daemon(&lab, "n1", "alpha", &config);
+    cluster.assert_log_contains("alpha", "the daemon stopped during a release");
+    cluster.wait_for("one node to hold the VIP, after its start hook", || {
+        let on = (vip_on(&lab, "n1"), vip_on(&lab, "n2"));
+        let after = (starts("alpha"), starts("beta"));
+        match on {
+            (true, false) => after.0 > before.0,
+            (false, true) => after.1 > before.1,
+            _ => false,
+        }
+    });
+    let log = lab.log(&cluster.alpha);
+    assert!(
+        !log.contains("adopted the VIPs found"),
+        "alpha adopted the VIP\n{}",
+        cluster.logs()
+    );
+    assert!(
+        hook_lines(&lab, "alpha").iter().any(|line| line.starts_with("stop ")
+            && line.ends_with(
+                "reason=VIP found on this node at start, left by a release the daemon did not finish"
+            )),
+        "{}",
+        cluster.logs()
+    );
+}
+
 #[test]
 fn reload_applies_a_new_priority_and_vip_without_dropping_the_old_one() {
     let lab = Lab::new();

@@ -420,6 +420,65 @@ fn a_stale_vip_found_at_start_is_removed() {
     assert_eq!(sim.role(0), Some(Role::Standby));
 }
 
+/// A daemon killed during a release, once its stop hook has run and before its
+/// VIPs went, does not adopt them at restart: the service behind them is stopped.
+/// It removes them (the stop hook again, with a reason that says so), and the
+/// election gives the VIPs to one node, whose start hook runs.
+#[test]
+fn a_daemon_killed_mid_release_does_not_adopt_what_it_was_letting_go() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 22);
+    sim.hook_time = ms(400);
+    sim.order(0, Order::Standby).expect("alpha stands by");
+    sim.run_for(ms(300));
+    assert_eq!(sim.hook_runs(0, Hook::Stop).len(), 1, "the stop hook runs");
+    assert_eq!(sim.holders(), vec![0]);
+    assert!(sim.nodes[0].release_noted, "noted before the stop hook");
+    sim.kill_daemon(0);
+    // Beta hears alpha fall silent with its VIP still answering: it holds back.
+    sim.run_for(ms(1500));
+    assert_eq!(sim.holders(), vec![0]);
+    let restarted = sim.t();
+    sim.restart(0);
+    sim.run_until(ms(5000), |s| {
+        s.holders().len() == 1 && s.role(0).is_some_and(|r| r != Role::Starting)
+    });
+    sim.run_for(ms(1000));
+    let holder = sim.holders()[0];
+    assert!(
+        !sim.transitions(0).iter().any(|t| t.2.contains("adopted")),
+        "{:?}",
+        sim.transitions(0)
+    );
+    assert!(sim.has_event(0, |e| matches!(e, Event::UnfinishedRelease)));
+    let stop = sim.hook_runs(0, Hook::Stop);
+    assert_eq!(
+        stop.last().expect("a stop hook").env["FAILOVERD_REASON"],
+        "VIP found on this node at start, left by a release the daemon did not finish"
+    );
+    let started = sim.hook_runs(holder, Hook::Start);
+    assert!(
+        started.iter().any(|run| run.at > restarted),
+        "{} holds the VIPs without a start hook since the restart",
+        sim.name(holder)
+    );
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// The note goes when the release ends.
+#[test]
+fn a_finished_release_leaves_no_note() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 23);
+    sim.order(0, Order::Standby).expect("alpha stands by");
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.run_for(ms(200));
+    assert!(!sim.nodes[0].release_noted);
+    assert!(!sim.nodes[1].release_noted, "beta never released");
+    sim.order(1, Order::Standby).expect("beta stands by");
+    sim.run_until(ms(2000), |s| s.holders() == vec![0]);
+    sim.run_for(ms(200));
+    assert!(!sim.nodes[0].release_noted && !sim.nodes[1].release_noted);
+}
+
 #[test]
 fn replayed_heartbeats_never_revive_a_dead_peer() {
     let mut sim = Sim::settled(config(2, Failback::Auto), 21);

@@ -174,11 +174,29 @@ async fn client(
 
 /// Whether maintenance was on when the daemon last stopped.
 pub fn maintenance_flag(state_dir: &Path) -> bool {
-    state_dir.join("maintenance").exists()
+    state_dir.join(MAINTENANCE).exists()
 }
 
 pub fn store_maintenance(state_dir: &Path, on: bool) -> io::Result<()> {
-    let path = state_dir.join("maintenance");
+    store_flag(state_dir, MAINTENANCE, on)
+}
+
+/// Whether the state directory says a release was under way when the daemon
+/// stopped (see `Machine::note_release`).
+pub fn release_flag(state_dir: &Path) -> bool {
+    state_dir.join(RELEASING).exists()
+}
+
+pub fn store_release(state_dir: &Path, under_way: bool) -> io::Result<()> {
+    store_flag(state_dir, RELEASING, under_way)
+}
+
+/// The state directory's flags: a file that is there or not.
+const MAINTENANCE: &str = "maintenance";
+const RELEASING: &str = "releasing";
+
+fn store_flag(state_dir: &Path, name: &str, on: bool) -> io::Result<()> {
+    let path = state_dir.join(name);
     if on {
         fs::create_dir_all(state_dir)?;
         fs::write(path, b"on\n")

@@ -318,6 +318,21 @@ impl<H: Host> Executor<H> {
                 );
                 Outcome::Done
             }
+            Effect::NoteRelease {
+                state_dir,
+                under_way,
+            } => {
+                if let Err(err) = self.host.note_release(&state_dir, under_way).await {
+                    let file = state_dir.join("releasing");
+                    warn!(
+                        "cannot {} {}: {err}; a daemon killed during a release adopts the \
+                         VIPs it finds at start",
+                        if under_way { "write" } else { "remove" },
+                        file.display()
+                    );
+                }
+                Outcome::Done
+            }
             Effect::RunHook {
                 hook,
                 program,
@@ -516,6 +531,10 @@ mod tests {
             vips.iter().map(answer).collect()
         }
 
+        async fn note_release(&self, _: &std::path::Path, _: bool) -> std::io::Result<()> {
+            Ok(())
+        }
+
         async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {
             Err(VipError::InterfaceNotFound {
                 interface: interface.to_owned(),
@@ -611,6 +630,11 @@ mod tests {
 
         async fn vips_present(&self, vips: &[VipTarget]) -> Vec<Result<bool, VipFailure>> {
             vips.iter().map(|_| Ok(false)).collect()
+        }
+
+        async fn note_release(&self, _: &std::path::Path, under_way: bool) -> std::io::Result<()> {
+            self.note(format!("note release {under_way}"));
+            Ok(())
         }
 
         async fn link(&self, _interface: &str) -> Result<LinkInfo, VipError> {

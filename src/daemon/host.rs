@@ -27,6 +27,10 @@ use crate::machine::{Hook, Sighting, VipFailure, VipFailureKind, VipTarget};
 /// Most VIP requests a lot keeps in flight at once (see [`Host::add_vips`]).
 const IN_FLIGHT: usize = 64;
 
+/// The longest a release waits for its note in the state directory: a hung mount
+/// must not hold up the stop hook and the removals queued behind the note.
+pub const NOTE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The host's side of the effects the machine asks for.
 pub trait Host: Clone + Send + Sync + 'static {
     /// Adds the VIP; already present counts as success.
@@ -64,6 +68,13 @@ pub trait Host: Clone + Send + Sync + 'static {
         &self,
         vips: &[VipTarget],
     ) -> impl Future<Output = Vec<Result<bool, VipFailure>>> + Send;
+    /// Notes in `state_dir` that a release is under way, or that none is (see
+    /// `Machine::note_release`), within [`NOTE_TIMEOUT`].
+    fn note_release(
+        &self,
+        state_dir: &Path,
+        under_way: bool,
+    ) -> impl Future<Output = io::Result<()>> + Send;
     /// The interface's index, MAC and link state.
     fn link(&self, interface: &str) -> impl Future<Output = Result<LinkInfo, VipError>> + Send;
     /// One round of gratuitous ARP / unsolicited NA for `addresses` out of `link`.
@@ -189,6 +200,29 @@ impl Host for Kernel {
                 Ok(listed.contains(&(index, vip.address, vip.prefix_len)))
             })
             .collect()
+    }
+
+    async fn note_release(&self, state_dir: &Path, under_way: bool) -> io::Result<()> {
+        // A thread of its own, not a worker's queue: the release waits for this
+        // note alone, and a thread stuck on the file system is left behind.
+        let dir = state_dir.to_path_buf();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("failoverd-note".into())
+            .spawn(move || {
+                let _helper = super::scheduling::helper_started();
+                let _ = tx.send(super::control::store_release(&dir, under_way));
+            })?;
+        match tokio::time::timeout(NOTE_TIMEOUT, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(io::Error::other(
+                "the writing thread ended without an answer",
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no answer from the file system in time",
+            )),
+        }
     }
 
     async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {

@@ -66,8 +66,8 @@ use tracing::{error, info, warn};
 use crate::config::{Config, ConfigError};
 use crate::control::{Command, Response};
 use crate::machine::{
-    Action, Effect, EffectId, Event, Input, Machine, Order, Outcome, ReloadError, Role, Severity,
-    Sighting,
+    Action, Effect, EffectId, Event, Input, Kept, Machine, Order, Outcome, ReloadError, Role,
+    Severity, Sighting,
 };
 use crate::status::{HookRun, Status};
 use checks::Checks;
@@ -464,17 +464,21 @@ impl<H: Host> Shell<H> {
         let (probed_tx, probed) = mpsc::unbounded_channel();
         let (conflicts_tx, conflicts) = mpsc::channel(16);
 
-        let maintenance = control::maintenance_flag(&config.control.state_dir);
+        let kept = Kept {
+            maintenance: control::maintenance_flag(&config.control.state_dir),
+            releasing: control::release_flag(&config.control.state_dir),
+        };
         let incarnation = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         let now = Instant::now().into_std();
-        let machine = Machine::with_maintenance(&config, me, incarnation, seed, maintenance, now);
+        let machine = Machine::with_kept(&config, me, incarnation, seed, kept, now);
         info!(
             node = %config.nodes[me].name,
             cluster = %config.cluster.name,
             incarnation,
-            maintenance,
+            maintenance = kept.maintenance,
+            release_unfinished = kept.releasing,
             "failoverd started"
         );
         let mut publisher = None;
@@ -499,7 +503,7 @@ impl<H: Host> Shell<H> {
         let raw = config.scheduling.raw_send;
         let shell = Shell {
             events: EventLog::new(config.events.keep, config.events.file.clone()),
-            history: HistoryLog::new(&config.nodes[me].name, SystemTime::now(), maintenance),
+            history: HistoryLog::new(&config.nodes[me].name, SystemTime::now(), kept.maintenance),
             config: Arc::new(config),
             config_path,
             me,

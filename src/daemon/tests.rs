@@ -57,6 +57,11 @@ impl Host for Recorder {
         vips.iter().map(|_| Ok(false)).collect()
     }
 
+    async fn note_release(&self, _: &std::path::Path, under_way: bool) -> std::io::Result<()> {
+        self.note(format!("note release {under_way}"));
+        Ok(())
+    }
+
     async fn link(&self, interface: &str) -> Result<vip::LinkInfo, vip::VipError> {
         Ok(vip::LinkInfo {
             index: 7,

@@ -377,13 +377,28 @@ impl Machine {
         if matches!(self.election.phase, Phase::Active(_) | Phase::Releasing(_)) {
             return;
         }
+        // Killed during a release, the daemon may have stopped the service (the
+        // stop hook runs first) and not yet removed the VIPs: adopted, they would
+        // lead clients to a stopped service. They go, and the election decides.
+        let unfinished = self.release_noted && !self.maintenance && self.role() == Role::Starting;
         for &i in found {
             if self.election.vips.get(i) == Some(&VipState::Absent) {
                 self.election.vips[i] = VipState::Held;
-                self.events.push(Event::VipFound {
-                    vip: self.settings.vips[i].to_string(),
-                });
+                if !unfinished {
+                    self.events.push(Event::VipFound {
+                        vip: self.settings.vips[i].to_string(),
+                    });
+                }
             }
+        }
+        if unfinished {
+            if self.adopting() {
+                self.events.push(Event::UnfinishedRelease);
+                self.drop_found(Reason::UnfinishedRelease);
+            } else {
+                self.note_release(false);
+            }
+            return;
         }
         if self.maintenance {
             if self.role() == Role::Starting && self.adopting() {
@@ -400,8 +415,25 @@ impl Machine {
             return;
         }
         if self.role() != Role::Starting {
-            self.drop_found();
+            self.drop_found(Reason::StaleVip);
         }
+    }
+
+    /// Notes in the state directory whether a release is under way, when that
+    /// changes. Noted when a release begins, before its stop hook; cleared when it
+    /// ends and when this node takes the VIPs again, in the effects' order. So a
+    /// daemon that finds the VIPs at start and the note says the last holding
+    /// ended in a release that did not finish (see `remove_stale`).
+    pub(super) fn note_release(&mut self, under_way: bool) {
+        if self.release_noted == under_way {
+            return;
+        }
+        self.release_noted = under_way;
+        let state_dir = self.settings.state_dir.clone();
+        self.effect(Effect::NoteRelease {
+            state_dir,
+            under_way,
+        });
     }
 
     /// Starting with VIPs found on this node, not yet adopted or dropped.
@@ -412,8 +444,8 @@ impl Machine {
 
     /// Drops the VIPs found at start (held, not adopted): the removal first, since
     /// a live peer may hold them too, then the stop hook for the service that may
-    /// have survived.
-    pub(super) fn drop_found(&mut self) {
+    /// have survived; `why` is the hook's reason.
+    pub(super) fn drop_found(&mut self, why: Reason) {
         for i in 0..self.settings.vips.len() {
             if self.election.vips[i] == VipState::Held {
                 self.events.push(Event::StaleVip {
@@ -424,7 +456,7 @@ impl Machine {
             }
         }
         let role = self.role().as_str();
-        self.run_hook_as(Hook::Stop, (role, role, Reason::StaleVip.to_string()));
+        self.run_hook_as(Hook::Stop, (role, role, why.to_string()));
     }
 
     /// Starts or stops watching the VIPs for other hosts that claim them.
@@ -613,7 +645,7 @@ mod tests {
                                     Ok(())
                                 })
                             }
-                            Effect::Announce { .. } => Outcome::Done,
+                            Effect::Announce { .. } | Effect::NoteRelease { .. } => Outcome::Done,
                             Effect::RunHook { .. } => Outcome::Hook {
                                 success: true,
                                 summary: "exited 0 after 1ms".into(),

@@ -800,7 +800,7 @@ impl Machine {
         let drop_found = from == Role::Starting && to != Role::Active && self.adopting();
         self.election.phase = next;
         if drop_found {
-            self.drop_found();
+            self.drop_found(Reason::StaleVip);
         }
         if to != Role::Active {
             self.timers.stop(Timer::Failback);
@@ -932,6 +932,8 @@ impl Machine {
         // Cleared before the transition's heartbeat, which must not still ask.
         let pinned = self.election.request == Some(Request::Takeover);
         self.election.request = None;
+        // This holding begins: an earlier release, finished or not, is over.
+        self.note_release(false);
         // An adopted service normally ran on while the daemon was away.
         let keep = reason == Reason::Adopted && self.settings.on_adopt == OnAdopt::Keep;
         // VIPs found at start are added again (already there is success): one that
@@ -1037,6 +1039,8 @@ impl Machine {
         self.actions
             .retain(|a| !matches!(a, Action::Announce { .. }));
         self.note_let_go(Machine::planned_release(&reason));
+        // Before the stop hook and the removals, in the effects' order.
+        self.note_release(true);
         self.events.push(Event::Releasing {
             reason: reason.clone(),
         });
@@ -1140,6 +1144,7 @@ impl Machine {
         let (after, reason) = (release.after, release.reason.clone());
         let grace = now + self.settings.release_grace();
         self.timers.set(Timer::ReleaseGrace, grace);
+        self.note_release(false);
         if self.lifecycle == Lifecycle::Stopping {
             self.transition(now, Phase::Standby, reason);
             return self.farewell();

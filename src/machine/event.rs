@@ -81,6 +81,9 @@ pub enum Reason {
     PeerRanksFirst { peer: String },
     /// A configured VIP was on this node at start (left by a crash).
     StaleVip,
+    /// A configured VIP was on this node at start, left by a release that the
+    /// daemon did not finish (see `Machine::note_release`).
+    UnfinishedRelease,
     /// The active peer sent no valid heartbeat on any link for `dead`.
     PeerDead { peer: String },
     /// The active peer announced a graceful shutdown.
@@ -130,6 +133,7 @@ impl Reason {
             Reason::Elected => "elected",
             Reason::PeerRanksFirst { .. } => "peer_ranks_first",
             Reason::StaleVip => "stale_vip",
+            Reason::UnfinishedRelease => "unfinished_release",
             Reason::PeerDead { .. } => "peer_dead",
             Reason::PeerLeft { .. } => "peer_left",
             Reason::PeerReleased { .. } => "planned_handover",
@@ -160,6 +164,10 @@ impl fmt::Display for Reason {
             Reason::Elected => write!(f, "no node active, this node ranks first"),
             Reason::PeerRanksFirst { peer } => write!(f, "no node active, peer {peer} ranks first"),
             Reason::StaleVip => write!(f, "VIP found on this node at start, left by a crash"),
+            Reason::UnfinishedRelease => write!(
+                f,
+                "VIP found on this node at start, left by a release the daemon did not finish"
+            ),
             Reason::PeerDead { peer } => write!(f, "peer {peer} dead on all links"),
             Reason::PeerLeft { peer } => write!(f, "peer {peer} shut down"),
             Reason::PeerReleased { peer } => write!(f, "planned handover from {peer}"),
@@ -376,6 +384,9 @@ pub enum Event {
     StaleVip {
         vip: String,
     },
+    /// The state directory says a release was under way when the daemon stopped:
+    /// the VIPs found at start are removed, not adopted.
+    UnfinishedRelease,
     HookFailed {
         hook: &'static str,
         outcome: String,
@@ -537,9 +548,10 @@ impl Event {
             | Event::CheckStuck { .. }
             | Event::CheckCleared { .. } => EventKind::Health,
             Event::Rejected { .. } | Event::StaleBurst { .. } => EventKind::Rejected,
-            Event::VipFailed { .. } | Event::VipRemoveFailed { .. } | Event::StaleVip { .. } => {
-                EventKind::Vip
-            }
+            Event::VipFailed { .. }
+            | Event::VipRemoveFailed { .. }
+            | Event::StaleVip { .. }
+            | Event::UnfinishedRelease => EventKind::Vip,
             Event::HookFailed { .. } | Event::HookDone { .. } => EventKind::Hook,
             Event::Stalled { .. } | Event::Starved { .. } => EventKind::Stall,
             Event::Flapping { .. } | Event::Relaxed { .. } | Event::TakeoverDamped { .. } => {
@@ -578,6 +590,7 @@ impl Event {
             | Event::Rejected { .. }
             | Event::StaleBurst { .. }
             | Event::StaleVip { .. }
+            | Event::UnfinishedRelease
             | Event::Stalled { .. }
             | Event::Starved { .. }
             | Event::Flapping { .. }
@@ -745,6 +758,11 @@ impl fmt::Display for Event {
             Event::StaleVip { vip } => {
                 write!(f, "VIP {vip} found on this node at start; removing it")
             }
+            Event::UnfinishedRelease => write!(
+                f,
+                "the daemon stopped during a release: the VIPs found at start are removed, \
+                 not adopted (their service may be stopped)"
+            ),
             Event::HookFailed { hook, outcome } => write!(f, "{hook} hook failed: {outcome}"),
             Event::HookDone { hook, outcome } => write!(f, "{hook} hook {outcome}"),
             Event::Stalled { gap } => write!(

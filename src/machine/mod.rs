@@ -161,6 +161,23 @@ pub enum Effect {
         env: Vec<(String, String)>,
         timeout: Duration,
     },
+    /// Note in `state_dir` that a release is under way (`under_way`), or that none
+    /// is any more: read at the next start (see [`Kept::releasing`]). A note that
+    /// cannot be written is logged and the release goes on.
+    NoteRelease {
+        state_dir: PathBuf,
+        under_way: bool,
+    },
+}
+
+/// What the state directory kept across a restart of the daemon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// Maintenance mode was on.
+    pub maintenance: bool,
+    /// The daemon was killed during a release: VIPs it finds at start were being let
+    /// go (its stop hook may have run) and are removed rather than adopted.
+    pub releasing: bool,
 }
 
 /// Why the shell could not add or remove a VIP. The kind is what the core decides
@@ -301,6 +318,9 @@ pub struct Machine {
     lifecycle: Lifecycle,
     /// Set by `failoverd maintenance on` here: no automatic transitions anywhere.
     maintenance: bool,
+    /// A release is noted as under way in the state directory: from its start
+    /// until it ends or this node takes the VIPs again (see `note_release`).
+    release_noted: bool,
     election: Election,
     peers: Vec<Peer>,
     health: Health,
@@ -343,18 +363,20 @@ impl Machine {
     /// start to the next and be unknown outside (the shell reads it from
     /// getrandom(2)); the machine draws nothing random otherwise.
     pub fn new(config: &Config, me: usize, incarnation: u64, seed: u64, now: Instant) -> Machine {
-        Machine::with_maintenance(config, me, incarnation, seed, false, now)
+        Machine::with_kept(config, me, incarnation, seed, Kept::default(), now)
     }
 
-    /// Like [`Machine::new`], for a node whose maintenance mode survived a restart.
-    pub fn with_maintenance(
+    /// Like [`Machine::new`], for a node whose state directory kept what `kept` says
+    /// across a restart.
+    pub fn with_kept(
         config: &Config,
         me: usize,
         incarnation: u64,
         seed: u64,
-        maintenance: bool,
+        kept: Kept,
         now: Instant,
     ) -> Machine {
+        let maintenance = kept.maintenance;
         let settings = Settings::new(config, me);
         let peers = settings
             .peers
@@ -380,6 +402,7 @@ impl Machine {
             nonces: Nonces::new(config.key.as_bytes(), seed, now),
             lifecycle: Lifecycle::Running,
             maintenance,
+            release_noted: kept.releasing,
             peers,
             health,
             timers,

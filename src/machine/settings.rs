@@ -46,6 +46,9 @@ pub(super) struct Settings {
     pub checks: Vec<Spec>,
     pub start_failure: StartFailure,
     pub on_adopt: OnAdopt,
+    /// Where a release under way is noted, so that a daemon killed during one
+    /// does not adopt what it was letting go (see `Machine::note_release`).
+    pub state_dir: PathBuf,
     pub split_brain: SplitBrain,
     pub fencing: Fencing,
     pub damping: Damping,
@@ -160,6 +163,7 @@ impl Settings {
                 .collect(),
             start_failure: config.hooks.start_failure,
             on_adopt: config.hooks.on_adopt,
+            state_dir: config.control.state_dir.clone(),
             split_brain: config.split_brain,
             fencing: config.fencing.clone(),
             damping: config.damping,

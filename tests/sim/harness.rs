@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use failoverd::config::{Check, Config, Failback, Probe, Scope};
 use failoverd::machine::health::Run;
 use failoverd::machine::{
-    Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Machine, Order, Outcome,
-    Refusal, ReloadError, Role, Sighting, VipFailure, VipFailureKind, VipTarget,
+    Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Kept, Machine, Order,
+    Outcome, Refusal, ReloadError, Role, Sighting, VipFailure, VipFailureKind, VipTarget,
 };
 use failoverd::wire::heartbeat::{HEADER_LEN, Heartbeat, QUIET, Signer};
 
@@ -270,6 +270,9 @@ pub struct SimNode {
     pub vip_adds_fail: bool,
     /// The kernel refuses to remove VIPs on this node (netlink errors, timeouts).
     pub vip_removes_fail: bool,
+    /// The release note in the node's state directory (`Effect::NoteRelease`):
+    /// kept across restarts of its daemon, as the disk keeps it.
+    pub release_noted: bool,
     /// Removals tried, queued or beside: when, which VIP, beside the queue, whether
     /// the kernel took it.
     pub removes: Vec<RemoveAttempt>,
@@ -453,6 +456,7 @@ impl Sim {
                     hook_behaviour: HookBehaviour::Succeed,
                     vip_adds_fail: false,
                     vip_removes_fail: false,
+                    release_noted: false,
                     removes: Vec::new(),
                     stopping: false,
                     awake_since: base,
@@ -553,12 +557,16 @@ impl Sim {
         // A seed of its own for every daemon, as getrandom gives, drawn apart from the
         // run's generator so that the network's draws stay what they were.
         let seed = Rng::new(self.seed ^ ((i as u64) << 56) ^ node.starts).next();
-        node.machine = Some(Machine::with_maintenance(
+        let kept = Kept {
+            maintenance,
+            releasing: node.release_noted,
+        };
+        node.machine = Some(Machine::with_kept(
             &self.config,
             i,
             incarnation,
             seed,
-            maintenance,
+            kept,
             now,
         ));
         self.drain(i);
@@ -1250,6 +1258,10 @@ impl Sim {
             Effect::RunHook {
                 hook, env, timeout, ..
             } => self.run_hook(i, hook, env, timeout),
+            Effect::NoteRelease { under_way, .. } => {
+                self.nodes[i].release_noted = under_way;
+                (MS, Outcome::Done)
+            }
         };
         self.nodes[i].running = Some((self.now + delay, id, outcome));
     }

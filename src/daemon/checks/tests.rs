@@ -29,6 +29,10 @@ impl Host for Links {
         vips.iter().map(|_| Ok(false)).collect()
     }
 
+    async fn note_release(&self, _: &std::path::Path, _: bool) -> std::io::Result<()> {
+        Ok(())
+    }
+
     async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {
         let thread = std::thread::current().name().map(str::to_string);
         self.0.lock().unwrap().push(thread);
