@@ -445,14 +445,26 @@ impl Checker {
                 ),
             );
         }
+        // A key left out takes a fixed default, which one set key can leave out of
+        // step (dead = "10s" alone and init_dead's 3s): say which value is a default
+        // and which key to set.
+        let shown = |value: Duration, raw: &Option<String>| match raw {
+            Some(_) => format_duration(value),
+            None => format!("{} (the default)", format_duration(value)),
+        };
+        let set = |key: &str, raw: &Option<String>| match raw {
+            Some(_) => String::new(),
+            None => format!("; set {key}"),
+        };
         if dead < interval * 2 {
             self.problem(
                 "timing.dead",
                 format!(
                     "{} must be at least twice timing.interval ({}), or one lost packet \
-                     is a failover",
-                    format_duration(dead),
-                    format_duration(interval)
+                     is a failover{}",
+                    shown(dead, &raw.dead),
+                    shown(interval, &raw.interval),
+                    set("timing.dead", &raw.dead)
                 ),
             );
         }
@@ -460,10 +472,11 @@ impl Checker {
             self.problem(
                 "timing.warn",
                 format!(
-                    "{} must lie between timing.interval ({}) and timing.dead ({})",
-                    format_duration(warn),
-                    format_duration(interval),
-                    format_duration(dead)
+                    "{} must lie between timing.interval ({}) and timing.dead ({}){}",
+                    shown(warn, &raw.warn),
+                    shown(interval, &raw.interval),
+                    shown(dead, &raw.dead),
+                    set("timing.warn", &raw.warn)
                 ),
             );
         }
@@ -471,9 +484,10 @@ impl Checker {
             self.problem(
                 "timing.init_dead",
                 format!(
-                    "{} must be at least timing.dead ({})",
-                    format_duration(init_dead),
-                    format_duration(dead)
+                    "{} must be at least timing.dead ({}){}",
+                    shown(init_dead, &raw.init_dead),
+                    shown(dead, &raw.dead),
+                    set("timing.init_dead", &raw.init_dead)
                 ),
             );
         }
@@ -1361,6 +1375,39 @@ mod tests {
         let keys = keys(&problems);
         assert!(keys.contains(&"timing.interval"), "{problems:#?}");
         assert!(keys.contains(&"timing.init_dead"), "{problems:#?}");
+    }
+
+    /// A key left out takes its default, which a key set alone can leave out of
+    /// step: the message says which value is the default and which key to set.
+    #[test]
+    fn a_default_out_of_step_with_a_set_timer_is_named_as_such() {
+        let text = good()
+            .remove("timing.warn")
+            .remove("timing.init_dead")
+            .set("timing.dead", "10s")
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        let messages: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.key.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            [(
+                "timing.init_dead",
+                "3s (the default) must be at least timing.dead (10s); set timing.init_dead"
+            )]
+        );
+        let text = good()
+            .remove("timing.warn")
+            .set("timing.dead", "500ms")
+            .to_string();
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(
+            problems[0].message,
+            "600ms (the default) must lie between timing.interval (200ms) and timing.dead \
+             (500ms); set timing.warn"
+        );
     }
 
     /// At most 10 s; never faster than `interval` (a shorter value means the
