@@ -17,6 +17,7 @@ use failoverd::cli::{
 use failoverd::config::{Check, Config, ConfigError, Probe, Scope, StartFailure, socket_path};
 use failoverd::control::Command as Request;
 use failoverd::control::client::{self, ClientError};
+use failoverd::daemon::listen::Interface;
 use failoverd::duration::{format_duration, parse_duration};
 use failoverd::view::text::{render_event, render_status};
 use tracing::error;
@@ -285,8 +286,8 @@ fn check(common: &Common) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    // Without the list of addresses, nothing can be said about them; the rest stands.
-    let local = failoverd::daemon::listen::local_addresses().ok();
+    // Without the list of interfaces, nothing can be said about them; the rest stands.
+    let local = failoverd::daemon::listen::local_interfaces().ok();
     print!(
         "{}",
         describe(&config, me, &common.config, local.as_deref())
@@ -295,16 +296,24 @@ fn check(common: &Common) -> ExitCode {
 }
 
 /// What `check` prints: this node's view of the cluster, then what may need fixing:
-/// the configuration's warnings, and each heartbeat address of this node that is not
-/// among `local`, the host's addresses (when known).
-fn describe(config: &Config, me: usize, path: &Path, local: Option<&[IpAddr]>) -> String {
+/// the configuration's warnings, and, compared with `local`, the host's interfaces
+/// (when known), each heartbeat address of this node that is not on the host and
+/// each VIP whose interface is not there or has no address of the VIP's subnet.
+fn describe(config: &Config, me: usize, path: &Path, local: Option<&[Interface]>) -> String {
     let mut out = describe_node(config, me, path);
     for warning in &config.warnings {
         out.push_str(&format!("warning: {warning}\n"));
     }
     let node = &config.nodes[me];
+    let Some(local) = local else {
+        return out;
+    };
+    let addresses: Vec<IpAddr> = local
+        .iter()
+        .flat_map(|i| i.addresses.iter().map(|(address, _)| *address))
+        .collect();
     for (link, address) in node.link_addresses() {
-        if local.is_some_and(|local| !local.contains(&address)) {
+        if !addresses.contains(&address) {
             let name = &config.links[link];
             out.push_str(&format!(
                 "warning: node[{me}].addresses.{name}: {address} is not configured on this \
@@ -313,7 +322,63 @@ fn describe(config: &Config, me: usize, path: &Path, local: Option<&[IpAddr]>) -
             ));
         }
     }
+    for (i, vip) in config.vips.iter().enumerate().filter(|_| !node.witness) {
+        let name = node.interface(&vip.interface);
+        let Some(interface) = local.iter().find(|l| l.name == name) else {
+            out.push_str(&format!(
+                "warning: vip[{i}]: interface {name} does not exist on this host: {vip} \
+                 cannot be added here (correct vip[{i}].interface, or name this node's \
+                 interface in node[{me}].interfaces)\n"
+            ));
+            continue;
+        };
+        let subnets: Vec<String> = interface
+            .addresses
+            .iter()
+            .filter(|(address, _)| address.is_ipv4() == vip.address.is_ipv4())
+            .map(|(address, len)| format!("{address}/{len}"))
+            .collect();
+        let within = |&(address, len): &(IpAddr, u8)| same_subnet(vip.address, address, len);
+        if !interface.addresses.iter().any(within) {
+            let on = if subnets.is_empty() {
+                format!(
+                    "{name} has no {} address",
+                    if vip.address.is_ipv4() {
+                        "IPv4"
+                    } else {
+                        "IPv6"
+                    }
+                )
+            } else {
+                format!("{name} has {}", subnets.join(", "))
+            };
+            out.push_str(&format!(
+                "warning: vip[{i}]: {vip} is in no subnet of {name} ({on}): clients on \
+                 that link reach it only through a route to it (correct the VIP, or add \
+                 an address of its subnet to {name})\n"
+            ));
+        }
+    }
     out
+}
+
+/// Whether `a` lies in the subnet of `b` with prefix length `len`.
+fn same_subnet(a: IpAddr, b: IpAddr, len: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
 }
 
 /// This node's view of the cluster, as `check` prints it first.
@@ -1102,6 +1167,19 @@ failure_timeout = "10s"
         );
     }
 
+    fn interface(name: &str, addresses: &[&str]) -> Interface {
+        Interface {
+            name: name.to_owned(),
+            addresses: addresses
+                .iter()
+                .map(|a| {
+                    let (address, len) = a.split_once('/').unwrap();
+                    (address.parse().unwrap(), len.parse().unwrap())
+                })
+                .collect(),
+        }
+    }
+
     #[test]
     fn check_warns_of_a_heartbeat_address_not_on_this_host() {
         let dir = std::env::temp_dir().join(format!("failoverd-main-addr-{}", std::process::id()));
@@ -1111,7 +1189,8 @@ failure_timeout = "10s"
         let lan: IpAddr = "198.18.0.11".parse().unwrap();
         assert_eq!(config.nodes[0].addresses, [Some(crossover), Some(lan)]);
         let path = Path::new("failoverd.toml");
-        let text = describe(&config, 0, path, Some(&[lan]));
+        let eth0 = interface("eth0", &["198.18.0.11/24"]);
+        let text = describe(&config, 0, path, Some(&[eth0.clone()]));
         let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
         assert_eq!(warnings.len(), 1, "{text}");
         assert!(
@@ -1120,9 +1199,80 @@ failure_timeout = "10s"
             ),
             "{text}"
         );
-        let text = describe(&config, 0, path, Some(&[lan, crossover]));
+        let eth1 = interface("eth1", &["198.19.0.1/30", "fe80::1/64"]);
+        let text = describe(&config, 0, path, Some(&[eth0, eth1]));
         assert!(!text.contains("warning:"), "{text}");
         let text = describe(&config, 0, path, None);
         assert!(!text.contains("warning:"), "{text}");
+    }
+
+    /// A VIP's interface that the host lacks (a name from another node, a typo) or
+    /// that has no address of the VIP's subnet is told of, with its fix.
+    #[test]
+    fn check_warns_of_a_vip_whose_interface_is_missing_or_on_another_subnet() {
+        let dir = std::env::temp_dir().join(format!("failoverd-main-vip-{}", std::process::id()));
+        let config = config_with_checks(&dir);
+        let _ = fs::remove_dir_all(&dir);
+        let path = Path::new("failoverd.toml");
+        let xo = interface("eth1", &["198.19.0.1/30"]);
+        let warnings = |local: &[Interface]| {
+            let text = describe(&config, 0, path, Some(local));
+            text.lines()
+                .filter(|l| l.starts_with("warning:"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let vip = &config.vips[0];
+        assert_eq!(vip.to_string(), "198.18.0.10/24");
+        assert_eq!(
+            warnings(&[xo.clone(), interface("enp1s0", &["198.18.0.11/24"])]),
+            [format!(
+                "warning: vip[0]: interface eth0 does not exist on this host: 198.18.0.10/24 \
+                 cannot be added here (correct vip[0].interface, or name this node's \
+                 interface in node[0].interfaces)"
+            )]
+        );
+        assert_eq!(
+            warnings(&[
+                xo.clone(),
+                interface("eth0", &["198.18.0.11/24", "10.0.0.11/8"])
+            ]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            warnings(&[
+                xo.clone(),
+                interface("eth0", &["198.18.1.11/24", "198.18.0.11/32"])
+            ]),
+            [format!(
+                "warning: vip[0]: 198.18.0.10/24 is in no subnet of eth0 (eth0 has \
+                 198.18.1.11/24, 198.18.0.11/32): clients on that link reach it only through \
+                 a route to it (correct the VIP, or add an address of its subnet to eth0)"
+            )]
+        );
+        let elsewhere = interface("eth9", &["198.18.0.11/24"]);
+        let no_v4 = warnings(&[xo, elsewhere, interface("eth0", &["fe80::1/64"])]);
+        assert_eq!(no_v4.len(), 1, "{no_v4:?}");
+        assert!(no_v4[0].contains("(eth0 has no IPv4 address)"), "{no_v4:?}");
+        assert!(same_subnet(
+            "fd00::10".parse().unwrap(),
+            "fd00::1".parse().unwrap(),
+            64
+        ));
+        assert!(!same_subnet(
+            "fd00::10".parse().unwrap(),
+            "fe80::1".parse().unwrap(),
+            64
+        ));
+        assert!(same_subnet(
+            "198.18.0.10".parse().unwrap(),
+            "10.0.0.1".parse().unwrap(),
+            0
+        ));
+        assert!(!same_subnet(
+            "198.18.0.10".parse().unwrap(),
+            "fd00::1".parse().unwrap(),
+            0
+        ));
     }
 }

@@ -548,7 +548,12 @@ fn check_accepts_files_only_root_can_change() {
     let stdout = stdout(&output);
     let files: Vec<&str> = stdout
         .lines()
-        .filter(|l| l.starts_with("warning:") && !l.contains(".addresses."))
+        // What this host's interfaces lack is not the files' business.
+        .filter(|l| {
+            l.starts_with("warning:")
+                && !l.contains(".addresses.")
+                && !l.starts_with("warning: vip[")
+        })
         .collect();
     assert_eq!(files, Vec::<&str>::new(), "{stdout}");
 }

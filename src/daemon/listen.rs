@@ -211,6 +211,49 @@ pub fn local_addresses() -> io::Result<Vec<IpAddr>> {
         .collect())
 }
 
+/// One of this host's interfaces, as `failoverd check` compares the configuration
+/// with the host: its name, and each IP address on it with its prefix length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    pub addresses: Vec<(IpAddr, u8)>,
+}
+
+/// This host's interfaces (in this network namespace), addresses or not.
+pub fn local_interfaces() -> io::Result<Vec<Interface>> {
+    let mut interfaces: Vec<Interface> = Vec::new();
+    for ifaddr in nix::ifaddrs::getifaddrs().map_err(io::Error::from)? {
+        let at = match interfaces
+            .iter()
+            .position(|i| i.name == ifaddr.interface_name)
+        {
+            Some(at) => at,
+            None => {
+                interfaces.push(Interface {
+                    name: ifaddr.interface_name.clone(),
+                    addresses: Vec::new(),
+                });
+                interfaces.len() - 1
+            }
+        };
+        let (Some(address), Some(mask)) = (ifaddr.address, ifaddr.netmask) else {
+            continue;
+        };
+        let entry = match (address.as_sockaddr_in(), mask.as_sockaddr_in()) {
+            (Some(a), Some(m)) => Some((IpAddr::V4(a.ip()), u32::from(m.ip()).count_ones())),
+            _ => match (address.as_sockaddr_in6(), mask.as_sockaddr_in6()) {
+                (Some(a), Some(m)) => Some((IpAddr::V6(a.ip()), u128::from(m.ip()).count_ones())),
+                _ => None,
+            },
+        };
+        if let Some((address, len)) = entry {
+            let len = u8::try_from(len).unwrap_or(u8::MAX);
+            interfaces[at].addresses.push((address, len));
+        }
+    }
+    Ok(interfaces)
+}
+
 /// The heartbeat addresses (link name, address) not on this host yet, for the
 /// status; an address leaves the list when it appears.
 pub type Missing = Arc<Mutex<Vec<(String, IpAddr)>>>;
