@@ -290,7 +290,13 @@ struct Deferred {
     /// Until then the link reads all its peers' heartbeats at once (see [`DISTRUST`]).
     distrusted_until: Option<Instant>,
     kernel_drops: u32,
+    /// When `socket` was last read empty, on both clocks: what it holds now
+    /// arrived after that (see [`arrival`]).
+    emptied: Option<Moment>,
 }
+
+/// One moment on the loop's clock and on the wall clock.
+type Moment = (Instant, SystemTime);
 
 /// One of a link's sockets and what its reading keeps.
 struct Link {
@@ -354,6 +360,7 @@ pub fn start(config: &Config, me: usize, sockets: &[Option<LinkSockets>]) -> (In
                 draining_until: None,
                 distrusted_until: None,
                 kernel_drops: 0,
+                emptied: None,
             });
         }
         tallies.push((name, tally));
@@ -539,6 +546,7 @@ impl Datagrams {
                     None => continue,
                 }
             }
+            let emptied = d.emptied.take();
             for _ in 0..ROUTINE_BURST {
                 let read = read_datagram(&*d.socket, buf, control, MsgFlags::MSG_DONTWAIT);
                 let Read {
@@ -548,7 +556,10 @@ impl Datagrams {
                     stamp,
                 } = match read {
                     Ok(read) => read,
-                    Err(Errno::EAGAIN) => break,
+                    Err(Errno::EAGAIN) => {
+                        d.emptied = Some((now, real_now));
+                        break;
+                    }
                     Err(err) => {
                         d.distrust(
                             now,
@@ -566,7 +577,10 @@ impl Datagrams {
                 let verdict = filter.borrow().check(d.link, from, &buf[..len]);
                 match verdict {
                     Ok(packet) => {
-                        let heard = stamp.map_or(now, |stamp| arrival(now, real_now, stamp));
+                        let heard = match stamp {
+                            Some(stamp) => arrival((now, real_now), stamp, emptied),
+                            None => now,
+                        };
                         let datagram = Datagram {
                             link: d.link,
                             from,
@@ -892,22 +906,46 @@ impl Deferred {
 }
 
 /// When a datagram that the kernel stamped `stamp` (on the wall clock) arrived, on
-/// the loop's clock: `now` less its age at `real_now`. A step of the wall clock
-/// between the arrival and the read misdates it by the step, never after `now`;
-/// and the machine takes no input as older than the one before it.
-fn arrival(now: Instant, real_now: SystemTime, stamp: TimeSpec) -> Instant {
+/// the loop's clock: `now` less its age at `real_now`, never after `now` and, when
+/// the socket was last read empty at `emptied`, never before that.
+///
+/// A step of the wall clock between the arrival and the read would misdate it by
+/// the step: back, and a dead peer's last heartbeat would look up to a wake-up
+/// younger than it is, its death counted that much late. When the two clocks
+/// disagree by more than a slew explains since `emptied`, the datagram is dated
+/// then, the earliest it can have come: the peer looks older than it is by less
+/// than the gap between two reads (`warn` at most), a late warning at worst.
+fn arrival(now: Moment, stamp: TimeSpec, emptied: Option<Moment>) -> Instant {
+    let (now, real_now) = now;
+    if let Some((then, real_then)) = emptied {
+        let passed = now.saturating_duration_since(then);
+        let stepped = match real_now.duration_since(real_then) {
+            Ok(real) => real.abs_diff(passed) > STEP_TOLERANCE + passed / 1000,
+            Err(_) => true,
+        };
+        if stepped {
+            return then;
+        }
+    }
+    let earliest = emptied.map_or(now, |(then, _)| then);
     let (Ok(secs), Ok(nanos)) = (
         u64::try_from(stamp.tv_sec()),
         u32::try_from(stamp.tv_nsec()),
     ) else {
-        return now;
+        return earliest;
     };
     let Some(stamped) = UNIX_EPOCH.checked_add(Duration::new(secs, nanos)) else {
-        return now;
+        return earliest;
     };
     let age = real_now.duration_since(stamped).unwrap_or(Duration::ZERO);
-    now.checked_sub(age).unwrap_or(now)
+    let at = now.checked_sub(age).unwrap_or(now);
+    emptied.map_or(at, |(then, _)| at.max(then))
 }
+
+/// How far the wall clock may drift from the loop's between two reads of a routine
+/// socket, beyond a thousandth of the time between them (NTP slews at most half
+/// that), before [`arrival`] takes it for a step.
+const STEP_TOLERANCE: Duration = Duration::from_millis(1);
 
 /// One datagram as [`read_datagram`] read it into the buffer it was given.
 struct Read {
@@ -993,6 +1031,54 @@ fn ip_of(address: &SockaddrStorage) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wall clock as the kernel stamps it, `at` after `base`.
+    fn stamp(base: SystemTime, at: Duration) -> TimeSpec {
+        let since = (base + at).duration_since(UNIX_EPOCH).unwrap();
+        TimeSpec::from_duration(since)
+    }
+
+    /// With the clocks in step, a datagram is dated by its stamp, between the last
+    /// read that emptied the socket and now.
+    #[test]
+    fn a_datagram_is_dated_by_its_stamp_between_the_last_empty_read_and_now() {
+        let now = Instant::now();
+        let real = SystemTime::now();
+        let ms = Duration::from_millis;
+        let emptied = Some((now - ms(20), real - ms(20)));
+        assert_eq!(arrival((now, real), stamp(real, ms(0)), emptied), now);
+        let five_ago = stamp(real - ms(5), ms(0));
+        assert_eq!(arrival((now, real), five_ago, emptied), now - ms(5));
+        assert_eq!(arrival((now, real), five_ago, None), now - ms(5));
+        // Stamped before the socket was last found empty: it cannot have been.
+        let early = stamp(real - ms(30), ms(0));
+        assert_eq!(arrival((now, real), early, emptied), now - ms(20));
+        // A slew of a few hundred parts per million is no step.
+        let slewed = Some((now - ms(20), real - ms(20) + Duration::from_micros(10)));
+        assert_eq!(arrival((now, real), five_ago, slewed), now - ms(5));
+    }
+
+    /// The wall clock stepped back between a heartbeat's arrival and its read: its
+    /// stamp would make it look younger than it is, up to the time since the last
+    /// read, and a dead peer's death would count late. It is dated at the last
+    /// empty read, the earliest it can have come, and never later.
+    #[test]
+    fn a_step_of_the_wall_clock_dates_a_datagram_at_the_last_empty_read() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let before = SystemTime::now();
+        let emptied = Some((now - ms(20), before - ms(20)));
+        // Arrived 15 ms ago on the old clock; the clock then went back 1 s.
+        let arrived = stamp(before - ms(15), ms(0));
+        let back = before - Duration::from_secs(1);
+        assert_eq!(arrival((now, back), arrived, emptied), now - ms(20));
+        // Back by less than the age: without the check it would read 5 ms old.
+        let back = before - ms(10);
+        assert_eq!(arrival((now, back), arrived, emptied), now - ms(20));
+        // Forward: without the check it would read 1.015 s old.
+        let forward = before + Duration::from_secs(1);
+        assert_eq!(arrival((now, forward), arrived, emptied), now - ms(20));
+    }
 
     fn intake(links: &[(&str, Tally)]) -> Intake {
         let filter = Filter {
