@@ -1190,7 +1190,7 @@ failure_timeout = "10s"
         assert_eq!(config.nodes[0].addresses, [Some(crossover), Some(lan)]);
         let path = Path::new("failoverd.toml");
         let eth0 = interface("eth0", &["198.18.0.11/24"]);
-        let text = describe(&config, 0, path, Some(&[eth0.clone()]));
+        let text = describe(&config, 0, path, Some(std::slice::from_ref(&eth0)));
         let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
         assert_eq!(warnings.len(), 1, "{text}");
         assert!(
@@ -1226,11 +1226,11 @@ failure_timeout = "10s"
         assert_eq!(vip.to_string(), "198.18.0.10/24");
         assert_eq!(
             warnings(&[xo.clone(), interface("enp1s0", &["198.18.0.11/24"])]),
-            [format!(
+            [
                 "warning: vip[0]: interface eth0 does not exist on this host: 198.18.0.10/24 \
                  cannot be added here (correct vip[0].interface, or name this node's \
                  interface in node[0].interfaces)"
-            )]
+            ]
         );
         assert_eq!(
             warnings(&[
@@ -1244,11 +1244,11 @@ failure_timeout = "10s"
                 xo.clone(),
                 interface("eth0", &["198.18.1.11/24", "198.18.0.11/32"])
             ]),
-            [format!(
+            [
                 "warning: vip[0]: 198.18.0.10/24 is in no subnet of eth0 (eth0 has \
                  198.18.1.11/24, 198.18.0.11/32): clients on that link reach it only through \
                  a route to it (correct the VIP, or add an address of its subnet to eth0)"
-            )]
+            ]
         );
         let elsewhere = interface("eth9", &["198.18.0.11/24"]);
         let no_v4 = warnings(&[xo, elsewhere, interface("eth0", &["fe80::1/64"])]);
