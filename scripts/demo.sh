@@ -23,10 +23,19 @@ fail() {
 [ "$(id -u)" -eq 0 ] || fail "the demo builds network namespaces and needs root"
 command -v ip >/dev/null || fail "the demo needs ip from iproute2 (apt-get install iproute2)"
 
-say "building failoverd and netprobe (cargo build --release)"
-cargo build --release --quiet --examples --bins
 FAILOVERD=${FAILOVERD:-$repo/target/release/failoverd}
 NETPROBE=$repo/target/release/examples/netprobe
+if command -v cargo >/dev/null; then
+    say "building failoverd and netprobe (cargo build --release)"
+    cargo build --release --quiet --examples --bins
+elif [ -x "$FAILOVERD" ] && [ -x "$NETPROBE" ]; then
+    # sudo's secure_path leaves out ~/.cargo/bin.
+    say "cargo is not on root's PATH: running the binaries built before"
+else
+    fail "cargo is not on root's PATH (sudo resets it): run \
+sudo env \"PATH=\$PATH\" scripts/demo.sh, or build first with \
+cargo build --release --examples --bins"
+fi
 
 # shellcheck source=scripts/lab.sh
 source "$repo/scripts/lab.sh"

@@ -13,6 +13,13 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
+if ! command -v cargo >/dev/null; then
+    # sudo's secure_path leaves out ~/.cargo/bin.
+    echo "scripts/test.sh: cargo is not on root's PATH (sudo resets it): run" \
+        "sudo env \"PATH=\$PATH\" scripts/test.sh" >&2
+    exit 1
+fi
+
 cargo build --examples
 # The examples' and benches' harnesses first (netprobe's unit tests; a quick run of
 # each micro-benchmark), then the library, binary and integration tests, so the
