@@ -213,7 +213,17 @@ fn dropped(command: &Command, before: &Status, status: &Status) -> bool {
 /// This node active, not releasing, every VIP on it.
 fn holds_everything(status: &Status) -> Result<(), String> {
     if status.state != Role::Active {
-        return Err(format!("this node is {}", status.state));
+        // Why it is where it is, and what holds the takeover back, if anything: a
+        // takeover that went to fault, or that the split-brain guard holds.
+        let held = status
+            .takeover_held
+            .as_deref()
+            .map(|hold| format!("; takeover held: {hold}"))
+            .unwrap_or_default();
+        return Err(format!(
+            "this node is {} ({}){held}",
+            status.state, status.reason
+        ));
     }
     if status.releasing {
         return Err("this node is active but releasing".to_string());
@@ -302,9 +312,19 @@ mod tests {
         status.releasing = true;
         assert!(outcome(&Command::Takeover, &status).is_err());
         status.state = Role::Standby.into();
+        status.reason = "start hook failed".to_string();
         assert_eq!(
             outcome(&Command::Takeover, &status),
-            Err("this node is standby".to_string())
+            Err("this node is standby (start hook failed)".to_string())
+        );
+        status.takeover_held = Some("VIP 198.18.0.10 still answered by another host".into());
+        assert_eq!(
+            outcome(&Command::Takeover, &status),
+            Err(
+                "this node is standby (start hook failed); takeover held: VIP 198.18.0.10 \
+                 still answered by another host"
+                    .to_string()
+            )
         );
     }
 

@@ -316,7 +316,8 @@ fn a_takeover_that_does_not_happen_times_out() {
     assert_eq!(code(&out), 1);
     assert_eq!(
         stderr(&out),
-        "failoverd: takeover not complete after 300ms: this node is standby\n"
+        "failoverd: takeover not complete after 300ms: this node is standby (failback to \
+         preferred node beta)\n"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }

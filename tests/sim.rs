@@ -2181,6 +2181,13 @@ fn two_nodes_whose_active_only_check_fails_leave_the_vips_where_they_are() {
         .unwrap();
     assert_eq!(app.state, failoverd::status::CheckState::Failing);
     assert!(status.peers[0].failed, "beta's status says alpha failed");
+    // Failing on the active node is not stuck: clear says so, not "not failed".
+    assert_eq!(
+        sim.order(1, Order::Clear("app".into())),
+        Err(Refusal::FailingNow {
+            check: "app".into()
+        })
+    );
 }
 
 #[test]

@@ -135,6 +135,17 @@ pub enum ReloadFailure {
     Refused(ReloadError),
 }
 
+impl ReloadFailure {
+    /// What is wrong, for the operator's answer, which `failoverd reload` prints
+    /// after `reload refused:`; the log has the whole line.
+    fn problems(&self) -> String {
+        match self {
+            ReloadFailure::Config(err) => one_line(err),
+            ReloadFailure::Refused(err) => err.to_string(),
+        }
+    }
+}
+
 /// A configuration error on one line, for the operator's one-line answer.
 fn one_line(err: &ConfigError) -> String {
     match err {
@@ -1006,8 +1017,8 @@ impl<H: Host> Shell<H> {
         }
         self.events.reopen();
         if let Err(reply) = self.loader.submit(reply) {
-            let refusal = "reload refused: earlier ones are still reading the file";
-            error!("{refusal}");
+            let refusal = "earlier ones are still reading the file";
+            error!("reload refused: {refusal}");
             if let Some(reply) = reply {
                 let _ = reply.send(Response::error(refusal));
             }
@@ -1040,7 +1051,7 @@ impl<H: Host> Shell<H> {
         if let Some(reply) = loaded.reply {
             let _ = reply.send(match &result {
                 Ok(summary) => Response::done(summary.clone()),
-                Err(failure) => Response::error(failure.to_string()),
+                Err(failure) => Response::error(failure.problems()),
             });
         }
         self.publish(machine);

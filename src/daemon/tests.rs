@@ -516,7 +516,8 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
     let broken = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
     assert!(!broken.ok);
     let error = broken.error.unwrap_or_default();
-    assert!(error.starts_with("reload rejected: "), "{error}");
+    // `failoverd reload` prints it after "reload refused: ": no second prefix.
+    assert!(error.starts_with("line "), "{error}");
     assert!(error.contains("timing.interval"), "names the key: {error}");
 
     lab.write(120);

@@ -137,6 +137,13 @@ pub enum Refusal {
     UnknownCheck { check: String },
     #[error("check {check} has not failed while this node was active; nothing to clear")]
     NotFailed { check: String },
+    /// The check fails now, on the active node: nothing sticks until the node lets
+    /// the VIPs go because of it, and the check's next passing runs end it.
+    #[error(
+        "check {check} is failing now, not stuck: clear applies once a node has let the \
+         VIPs go because of it; fix what fails, and the check passes again"
+    )]
+    FailingNow { check: String },
 }
 
 impl Machine {
@@ -289,12 +296,10 @@ impl Machine {
         let Some(index) = self.health.index_of(&check) else {
             return Err(Refusal::UnknownCheck { check });
         };
-        if self
-            .health
-            .check(index)
-            .is_none_or(|c| c.failed_at.is_none())
-        {
-            return Err(Refusal::NotFailed { check });
+        match self.health.check(index) {
+            Some(c) if c.failed_at.is_some() => {}
+            Some(c) if c.failing => return Err(Refusal::FailingNow { check }),
+            _ => return Err(Refusal::NotFailed { check }),
         }
         self.unstick(now, index, Unstuck::Operator);
         Ok(Accepted::Cleared { check })

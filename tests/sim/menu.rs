@@ -577,7 +577,9 @@ fn judge(
             }
             Ok(())
         }
-        Ok(Accepted::Cleared { check: name }) | Err(Refusal::NotFailed { check: name }) => check(
+        Ok(Accepted::Cleared { check: name })
+        | Err(Refusal::NotFailed { check: name })
+        | Err(Refusal::FailingNow { check: name }) => check(
             *order == Order::Clear(name.clone()),
             "only clear answers about a check's failure",
         ),
