@@ -385,6 +385,19 @@ impl Checker {
                     }
                 }
                 Ok(_) => None,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    self.problem(
+                        "cluster.key_file",
+                        format!(
+                            "{}: {err}; create it on one node with: (umask 077; head -c 32 \
+                             /dev/urandom | base64 > {}), then copy it to the others with its \
+                             mode (scp -p)",
+                            path.display(),
+                            path.display()
+                        ),
+                    );
+                    None
+                }
                 Err(err) => {
                     self.problem("cluster.key_file", format!("{}: {err}", path.display()));
                     None
@@ -1460,6 +1473,14 @@ mod tests {
         let dir = Scratch::new("checks");
         let problems = Config::parse(&good, dir.path()).unwrap_err();
         assert_eq!(keys(&problems), ["cluster.key_file"]);
+        // A missing key says how to make one, as a short one does.
+        assert!(
+            problems[0]
+                .message
+                .contains("create it on one node with: (umask 077; head -c 32 /dev/urandom"),
+            "{}",
+            problems[0]
+        );
     }
 
     const WITNESS: &str = "[[node]]\nname = \"witness\"\nwitness = true\n\
