@@ -444,6 +444,10 @@ fn a_daemon_killed_mid_release_does_not_adopt_what_it_was_letting_go() {
     });
     sim.run_for(ms(1000));
     let holder = sim.holders()[0];
+    // Alpha ranks first, so the election gives it the VIPs back, and taking them
+    // clears the note.
+    assert_eq!(holder, 0);
+    assert!(!sim.nodes[0].release_noted);
     assert!(
         !sim.transitions(0).iter().any(|t| t.2.contains("adopted")),
         "{:?}",

@@ -932,8 +932,6 @@ impl Machine {
         // Cleared before the transition's heartbeat, which must not still ask.
         let pinned = self.election.request == Some(Request::Takeover);
         self.election.request = None;
-        // This holding begins: an earlier release, finished or not, is over.
-        self.note_release(false);
         // An adopted service normally ran on while the daemon was away.
         let keep = reason == Reason::Adopted && self.settings.on_adopt == OnAdopt::Keep;
         // VIPs found at start are added again (already there is success): one that
@@ -955,6 +953,11 @@ impl Machine {
             }
         }
         self.announce_after_adds();
+        // This holding begins: an earlier release, finished or not, is over. Queued
+        // after the adds, which must not wait on the disk: a daemon killed before
+        // the note is gone drops the VIPs at its restart instead of adopting them,
+        // a move too many but never a stopped service behind them.
+        self.note_release(false);
         let refresh = self.settings.announce.refresh.map(|r| now + r);
         self.timers.set_or_stop(Timer::Refresh, refresh);
         if keep {
