@@ -468,6 +468,20 @@ fn a_daemon_killed_mid_release_does_not_adopt_what_it_was_letting_go() {
     assert_eq!(sim.max_holders_seen, 1);
 }
 
+/// A daemon restarted in its own maintenance keeps the VIPs it finds, whatever
+/// the note says (maintenance leaves everything where it is), and holding them
+/// again ends the note: a later crash then adopts them, as after any other.
+#[test]
+fn adopting_in_maintenance_clears_the_note() {
+    let mut sim = Sim::settled(config(2, Failback::Manual), 24);
+    sim.nodes[0].release_noted = true;
+    sim.kill_daemon(0);
+    sim.restart_in_maintenance(0);
+    sim.run_for(ms(500));
+    assert_eq!(sim.holders(), vec![0]);
+    assert!(!sim.nodes[0].release_noted);
+}
+
 /// The note goes when the release ends.
 #[test]
 fn a_finished_release_leaves_no_note() {

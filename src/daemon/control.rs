@@ -184,16 +184,17 @@ pub fn store_maintenance(state_dir: &Path, on: bool) -> io::Result<()> {
 /// Whether the state directory says a release was under way when the daemon
 /// stopped (see `Machine::note_release`).
 pub fn release_flag(state_dir: &Path) -> bool {
-    state_dir.join(RELEASING).exists()
+    state_dir.join(RELEASE_NOTE).exists()
 }
 
 pub fn store_release(state_dir: &Path, under_way: bool) -> io::Result<()> {
-    store_flag(state_dir, RELEASING, under_way)
+    store_flag(state_dir, RELEASE_NOTE, under_way)
 }
 
 /// The state directory's flags: a file that is there or not.
 const MAINTENANCE: &str = "maintenance";
-const RELEASING: &str = "releasing";
+/// The note of a release under way (see `Machine::note_release`).
+pub const RELEASE_NOTE: &str = "releasing";
 
 fn store_flag(state_dir: &Path, name: &str, on: bool) -> io::Result<()> {
     let path = state_dir.join(name);

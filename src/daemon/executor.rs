@@ -323,13 +323,20 @@ impl<H: Host> Executor<H> {
                 under_way,
             } => {
                 if let Err(err) = self.host.note_release(&state_dir, under_way).await {
-                    let file = state_dir.join("releasing");
-                    warn!(
-                        "cannot {} {}: {err}; a daemon killed during a release adopts the \
-                         VIPs it finds at start",
-                        if under_way { "write" } else { "remove" },
-                        file.display()
-                    );
+                    let note = state_dir.join(super::control::RELEASE_NOTE);
+                    if under_way {
+                        warn!(
+                            "cannot write {}: {err}; killed during this release, the daemon \
+                             would adopt the VIPs it finds at its next start",
+                            note.display()
+                        );
+                    } else {
+                        warn!(
+                            "cannot remove {}: {err}; the next start removes the VIPs it \
+                             finds rather than adopting them",
+                            note.display()
+                        );
+                    }
                 }
                 Outcome::Done
             }

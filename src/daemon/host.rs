@@ -6,21 +6,24 @@
 //! root; the real netlink and packet paths are tested in network namespaces.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use nix::errno::Errno;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::announce::{self, AnnounceError};
 use super::hooks::{self, HookOutcome};
 use super::probe::{self, ProbeError};
 use super::vip::{LinkInfo, Netlink, VipError};
+use super::worker::Worker;
 use crate::config::RunAs;
 use crate::machine::{Hook, Sighting, VipFailure, VipFailureKind, VipTarget};
 
@@ -126,6 +129,84 @@ pub struct Kernel {
     /// Shared by the clones the executor and the loop hold, so a reload reaches
     /// the next hook wherever it runs.
     hook_user: Arc<RwLock<Option<RunAs>>>,
+    notes: Notes,
+}
+
+/// Writes the release note (see `Machine::note_release`) on one thread of its own,
+/// in the order the notes come, each answered within [`NOTE_TIMEOUT`]. While a
+/// write is stuck (a hung mount), later notes fail at once rather than wait again,
+/// and none lands after one that came later.
+#[derive(Clone, Default)]
+struct Notes {
+    writer: Arc<OnceLock<Option<Worker<Note>>>>,
+    /// A write outlived its answer and has not ended since.
+    stuck: Arc<AtomicBool>,
+}
+
+struct Note {
+    state_dir: PathBuf,
+    under_way: bool,
+    answer: oneshot::Sender<io::Result<()>>,
+}
+
+impl fmt::Debug for Notes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notes")
+            .field("stuck", &self.stuck.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notes {
+    async fn write(&self, state_dir: &Path, under_way: bool) -> io::Result<()> {
+        if self.stuck.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "an earlier note is still being written: the state directory does not answer",
+            ));
+        }
+        let writer = self.writer.get_or_init(|| {
+            let stuck = Arc::clone(&self.stuck);
+            Worker::spawn("failoverd-note", 4, move |note: Note| {
+                let result = super::control::store_release(&note.state_dir, note.under_way);
+                stuck.store(false, Ordering::Relaxed);
+                let _ = note.answer.send(result);
+            })
+            .ok()
+        });
+        let Some(writer) = writer else {
+            return Err(io::Error::other(
+                "cannot start the thread that writes the note",
+            ));
+        };
+        let (answer, answered) = oneshot::channel();
+        let note = Note {
+            state_dir: state_dir.to_path_buf(),
+            under_way,
+            answer,
+        };
+        if writer.submit(note).is_err() {
+            return Err(io::Error::other(
+                "the thread that writes the note is behind",
+            ));
+        }
+        match tokio::time::timeout(NOTE_TIMEOUT, answered).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(io::Error::other(
+                "the writing thread ended without an answer",
+            )),
+            Err(_) => {
+                self.stuck.store(true, Ordering::Relaxed);
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "no answer from the file system within {}",
+                        crate::duration::format_duration(NOTE_TIMEOUT)
+                    ),
+                ))
+            }
+        }
+    }
 }
 
 impl Kernel {
@@ -135,6 +216,7 @@ impl Kernel {
             netlink: super::vip::connect().await?,
             announcer: Arc::default(),
             hook_user: Arc::default(),
+            notes: Notes::default(),
         })
     }
 }
@@ -182,15 +264,32 @@ impl Host for Kernel {
 
     async fn vips_present(&self, vips: &[VipTarget]) -> Vec<Result<bool, VipFailure>> {
         // Each interface looked up once, then one list of every address for all.
+        // Netlink that did not answer one request in time is not asked the rest one
+        // by one, each with its own bound: the effects queue waits for this.
+        let mut wedged: Option<VipFailure> = None;
         let mut indexes: HashMap<&str, Result<Option<u32>, VipFailure>> = HashMap::new();
         for vip in vips {
             let interface = vip.interface.as_str();
-            if !indexes.contains_key(interface) {
-                let index = self.netlink.index_of(interface).await.map_err(failure);
-                indexes.insert(interface, index);
+            if indexes.contains_key(interface) {
+                continue;
             }
+            let index = match &wedged {
+                Some(failed) => Err(failed.clone()),
+                None => self.netlink.index_of(interface).await.map_err(|err| {
+                    let timed_out = matches!(err, VipError::Timeout { .. });
+                    let failed = failure(err);
+                    if timed_out {
+                        wedged = Some(failed.clone());
+                    }
+                    failed
+                }),
+            };
+            indexes.insert(interface, index);
         }
-        let listed = self.netlink.addresses().await.map_err(failure);
+        let listed = match &wedged {
+            Some(failed) => Err(failed.clone()),
+            None => self.netlink.addresses().await.map_err(failure),
+        };
         vips.iter()
             .map(|vip| {
                 let Some(index) = indexes[vip.interface.as_str()].clone()? else {
@@ -203,26 +302,7 @@ impl Host for Kernel {
     }
 
     async fn note_release(&self, state_dir: &Path, under_way: bool) -> io::Result<()> {
-        // A thread of its own, not a worker's queue: the release waits for this
-        // note alone, and a thread stuck on the file system is left behind.
-        let dir = state_dir.to_path_buf();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("failoverd-note".into())
-            .spawn(move || {
-                let _helper = super::scheduling::helper_started();
-                let _ = tx.send(super::control::store_release(&dir, under_way));
-            })?;
-        match tokio::time::timeout(NOTE_TIMEOUT, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(io::Error::other(
-                "the writing thread ended without an answer",
-            )),
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no answer from the file system in time",
-            )),
-        }
+        self.notes.write(state_dir, under_way).await
     }
 
     async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {
@@ -303,6 +383,40 @@ fn failure(err: VipError) -> VipFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::Scratch;
+
+    /// A note whose write hangs (here a FIFO nobody reads, as a hung mount would)
+    /// is answered after the bound; the notes after it fail at once while it
+    /// hangs, rather than each waiting out the bound again behind it; once it ends,
+    /// notes are written again, in order.
+    #[tokio::test]
+    async fn a_hung_note_costs_one_bound_and_later_ones_fail_at_once() {
+        let dir = Scratch::new("notes");
+        let fifo = dir.path().join(super::super::control::RELEASE_NOTE);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+        let notes = Notes::default();
+        let started = std::time::Instant::now();
+        let err = notes.write(dir.path(), true).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(started.elapsed() >= NOTE_TIMEOUT);
+        let again = std::time::Instant::now();
+        let err = notes.write(dir.path(), false).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(again.elapsed() < Duration::from_millis(100), "waited again");
+        // A reader lets the hung write end; then the next note goes through.
+        let read = std::fs::read(&fifo).expect("read the FIFO");
+        assert_eq!(read, b"on\n");
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while notes.stuck.load(Ordering::Relaxed) {
+            assert!(std::time::Instant::now() < deadline, "still stuck");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        notes.write(dir.path(), false).await.expect("removed");
+        assert!(!fifo.exists());
+        notes.write(dir.path(), true).await.expect("written");
+        assert!(super::super::control::release_flag(dir.path()));
+    }
 
     #[test]
     fn netlink_errors_map_to_the_kind_the_core_decides_on() {

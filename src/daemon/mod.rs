@@ -585,12 +585,7 @@ impl<H: Host> Shell<H> {
         let mut first = 0;
         loop {
             if !self.perform(&mut machine) {
-                info!("handover complete, exiting");
-                // The last events are the shutdown's: give the writer a moment to put
-                // them in the file, but never hang the exit on a stuck one.
-                if !self.events.flush(EXIT_FLUSH) {
-                    warn!("the event file did not take the last events in time");
-                }
+                self.exit().await;
                 return;
             }
             // After the turn's heartbeats have gone out, never between the machine
@@ -757,6 +752,27 @@ impl<H: Host> Shell<H> {
                     }
                 }
             }
+        }
+    }
+
+    /// The handover is complete and the daemon exits, holding nothing and letting
+    /// nothing go: the release note goes (the executor's own removal of it, queued
+    /// last, would race the exit), then the last events to the file.
+    async fn exit(&mut self) {
+        info!("handover complete, exiting");
+        let state_dir = &self.config.control.state_dir;
+        if let Err(err) = self.host.note_release(state_dir, false).await {
+            let note = state_dir.join(control::RELEASE_NOTE);
+            warn!(
+                "cannot remove {}: {err}; the next start removes the VIPs it finds \
+                 rather than adopting them",
+                note.display()
+            );
+        }
+        // The last events are the shutdown's: give the writer a moment to put them
+        // in the file, but never hang the exit on a stuck one.
+        if !self.events.flush(EXIT_FLUSH) {
+            warn!("the event file did not take the last events in time");
         }
     }
 

@@ -248,6 +248,7 @@ async fn pump(
     let limit = Instant::now() + Duration::from_secs(2);
     loop {
         if !shell.perform(machine) {
+            shell.exit().await;
             return Pumped::Exited;
         }
         if done(machine) {
@@ -633,6 +634,15 @@ async fn a_graceful_stop_releases_through_the_host_then_exits() {
     let last_add = calls.iter().rposition(|c| c.starts_with("add")).unwrap();
     let remove = calls.iter().rposition(|c| c.starts_with("remove")).unwrap();
     assert!(last_add < remove, "{calls:?}");
+    // The release was noted before its removals, and the note is gone by the exit,
+    // not left to the executor's queue, which the exit would race.
+    let noted = calls.iter().position(|c| c == "note release true");
+    assert!(noted.is_some_and(|n| n < remove), "{calls:?}");
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("note release false"),
+        "{calls:?}"
+    );
     assert_eq!(
         machine.poll_timeout(),
         None,

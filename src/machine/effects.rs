@@ -393,8 +393,7 @@ impl Machine {
         }
         if unfinished {
             if self.adopting() {
-                self.events.push(Event::UnfinishedRelease);
-                self.drop_found(Reason::UnfinishedRelease);
+                self.drop_found();
             } else {
                 self.note_release(false);
             }
@@ -410,12 +409,14 @@ impl Machine {
                 );
                 // The service runs on (maintenance left it alone): so do its checks.
                 self.service_started(now);
+                // Held again: a release noted before the restart is over.
+                self.note_release(false);
                 self.watch(true);
             }
             return;
         }
         if self.role() != Role::Starting {
-            self.drop_found(Reason::StaleVip);
+            self.drop_found();
         }
     }
 
@@ -444,8 +445,18 @@ impl Machine {
 
     /// Drops the VIPs found at start (held, not adopted): the removal first, since
     /// a live peer may hold them too, then the stop hook for the service that may
-    /// have survived; `why` is the hook's reason.
-    pub(super) fn drop_found(&mut self, why: Reason) {
+    /// have survived. Nothing found, nothing to drop: a standby restarted next to
+    /// an active peer leaves its service alone (it may run on both nodes).
+    pub(super) fn drop_found(&mut self) {
+        if !self.election.vips.contains(&VipState::Held) {
+            return;
+        }
+        let why = if self.release_noted {
+            self.events.push(Event::UnfinishedRelease);
+            Reason::UnfinishedRelease
+        } else {
+            Reason::StaleVip
+        };
         for i in 0..self.settings.vips.len() {
             if self.election.vips[i] == VipState::Held {
                 self.events.push(Event::StaleVip {
@@ -838,6 +849,34 @@ mod tests {
         assert!(
             !machine.releasing(),
             "the removal worked, the release ended"
+        );
+    }
+
+    /// A node that found no VIP at start has nothing to drop: it runs no stop hook,
+    /// even when it heard an active peer before the lookup answered (its service
+    /// may run on both nodes).
+    #[test]
+    fn nothing_found_at_start_runs_no_hook() {
+        let t0 = Instant::now();
+        let mut config = config(&["198.18.0.10"]);
+        config.hooks.stop = Some("/bin/true".into());
+        let mut machine = Machine::new(&config, 0, 1, 1, t0);
+        while machine.poll_action().is_some() {}
+        machine.transition(t0, Phase::Standby, Reason::Elected);
+        machine.remove_stale(t0, &[]);
+        let mut actions = Vec::new();
+        while let Some(action) = machine.poll_action() {
+            actions.push(action);
+        }
+        assert!(
+            !actions.iter().any(|a| matches!(
+                a,
+                Action::Effect {
+                    effect: Effect::RunHook { .. },
+                    ..
+                }
+            )),
+            "{actions:?}"
         );
     }
 

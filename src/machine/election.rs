@@ -800,7 +800,7 @@ impl Machine {
         let drop_found = from == Role::Starting && to != Role::Active && self.adopting();
         self.election.phase = next;
         if drop_found {
-            self.drop_found(Reason::StaleVip);
+            self.drop_found();
         }
         if to != Role::Active {
             self.timers.stop(Timer::Failback);
