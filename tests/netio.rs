@@ -215,6 +215,47 @@ fn the_vips_at_start_are_found_exactly_however_many() {
     });
 }
 
+/// What `failoverd check` compares VIPs with: every interface by name, with its
+/// addresses and their prefix lengths, one without any address too.
+#[test]
+fn the_hosts_interfaces_are_listed_with_their_prefixes() {
+    in_netns(|| async {
+        let handle = rtnl();
+        add_veth(&handle, "vip0", "peer0", MAC).await;
+        let netlink = vip::connect().await.expect("netlink");
+        for vip in [
+            spec("198.18.0.11", 24, "vip0", None),
+            spec("198.19.0.1", 30, "vip0", None),
+        ] {
+            assert_eq!(netlink.add(&vip).await.unwrap(), AddOutcome::Added);
+        }
+        assert_eq!(
+            netlink
+                .add(&spec("fd00::11", 64, "vip0", None))
+                .await
+                .unwrap(),
+            AddOutcome::Added
+        );
+        let interfaces = failoverd::daemon::listen::local_interfaces().expect("getifaddrs");
+        let vip0 = interfaces
+            .iter()
+            .find(|i| i.name == "vip0")
+            .expect("vip0 listed");
+        for (address, len) in [("198.18.0.11", 24), ("198.19.0.1", 30), ("fd00::11", 64)] {
+            let address: IpAddr = address.parse().unwrap();
+            assert!(
+                vip0.addresses.contains(&(address, len)),
+                "{address}/{len} in {vip0:?}"
+            );
+        }
+        let peer0 = interfaces.iter().find(|i| i.name == "peer0");
+        assert!(
+            peer0.is_some_and(|p| p.addresses.iter().all(|(a, _)| a.is_ipv6())),
+            "peer0, which has no IPv4 address, is listed too: {interfaces:?}"
+        );
+    });
+}
+
 #[test]
 fn vip_errors_name_interface_and_label() {
     in_netns(|| async {

@@ -465,6 +465,11 @@ impl Checker {
             Some(_) => format_duration(value),
             None => format!("{} (the default)", format_duration(value)),
         };
+        // The same inside the parentheses of another key's message.
+        let within = |value: Duration, raw: &Option<String>| match raw {
+            Some(_) => format_duration(value),
+            None => format!("{}, the default", format_duration(value)),
+        };
         let set = |key: &str, raw: &Option<String>| match raw {
             Some(_) => String::new(),
             None => format!("; set {key}"),
@@ -476,7 +481,7 @@ impl Checker {
                     "{} must be at least twice timing.interval ({}), or one lost packet \
                      is a failover{}",
                     shown(dead, &raw.dead),
-                    shown(interval, &raw.interval),
+                    within(interval, &raw.interval),
                     set("timing.dead", &raw.dead)
                 ),
             );
@@ -487,8 +492,8 @@ impl Checker {
                 format!(
                     "{} must lie between timing.interval ({}) and timing.dead ({}){}",
                     shown(warn, &raw.warn),
-                    shown(interval, &raw.interval),
-                    shown(dead, &raw.dead),
+                    within(interval, &raw.interval),
+                    within(dead, &raw.dead),
                     set("timing.warn", &raw.warn)
                 ),
             );
@@ -499,7 +504,7 @@ impl Checker {
                 format!(
                     "{} must be at least timing.dead ({}){}",
                     shown(init_dead, &raw.init_dead),
-                    shown(dead, &raw.dead),
+                    within(dead, &raw.dead),
                     set("timing.init_dead", &raw.init_dead)
                 ),
             );

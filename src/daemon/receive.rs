@@ -599,6 +599,11 @@ impl Datagrams {
                     }
                 }
             }
+            // A read that stopped short of empty (a full burst, an error) leaves the
+            // last empty one as the bound for what waits.
+            if d.emptied.is_none() {
+                d.emptied = emptied;
+            }
             let read = (arrived.len() - before) as u64;
             if read > 0
                 && let Ok(mut tally) = d.tally.lock()

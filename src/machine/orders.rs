@@ -137,11 +137,11 @@ pub enum Refusal {
     UnknownCheck { check: String },
     #[error("check {check} has not failed while this node was active; nothing to clear")]
     NotFailed { check: String },
-    /// The check fails now, on the active node: nothing sticks until the node lets
-    /// the VIPs go because of it, and the check's next passing runs end it.
+    /// The check fails now: it counts until its runs pass again, and clear ends
+    /// only a failure that stuck once the node let the VIPs go.
     #[error(
-        "check {check} is failing now, not stuck: clear applies once a node has let the \
-         VIPs go because of it; fix what fails, and the check passes again"
+        "check {check} is failing now, not stuck: it counts until it passes again; clear \
+         ends only a failure that stuck when this node let the VIPs go"
     )]
     FailingNow { check: String },
 }
