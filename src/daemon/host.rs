@@ -11,7 +11,7 @@ use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -139,11 +139,18 @@ pub struct Kernel {
 #[derive(Clone, Default)]
 struct Notes {
     writer: Arc<OnceLock<Option<Worker<Note>>>>,
-    /// A write outlived its answer and has not ended since.
-    stuck: Arc<AtomicBool>,
+    /// The notes are numbered from 1: the last one given out, the latest the
+    /// writer finished, and the latest whose answer came too late. A later note is
+    /// refused while the one that came too late is not finished: counters rather
+    /// than a flag, so that a write that ends just as its wait gives up, or an
+    /// older one ending while a newer one hangs, cannot leave it wrong.
+    given: Arc<AtomicU64>,
+    finished: Arc<AtomicU64>,
+    late: Arc<AtomicU64>,
 }
 
 struct Note {
+    number: u64,
     state_dir: PathBuf,
     under_way: bool,
     answer: oneshot::Sender<io::Result<()>>,
@@ -152,24 +159,29 @@ struct Note {
 impl fmt::Debug for Notes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Notes")
-            .field("stuck", &self.stuck.load(Ordering::Relaxed))
+            .field("stuck", &self.stuck())
             .finish_non_exhaustive()
     }
 }
 
 impl Notes {
+    /// Whether a note whose answer came too late is still being written.
+    fn stuck(&self) -> bool {
+        self.late.load(Ordering::Acquire) > self.finished.load(Ordering::Acquire)
+    }
+
     async fn write(&self, state_dir: &Path, under_way: bool) -> io::Result<()> {
-        if self.stuck.load(Ordering::Relaxed) {
+        if self.stuck() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "an earlier note is still being written: the state directory does not answer",
             ));
         }
         let writer = self.writer.get_or_init(|| {
-            let stuck = Arc::clone(&self.stuck);
+            let finished = Arc::clone(&self.finished);
             Worker::spawn("failoverd-note", 4, move |note: Note| {
                 let result = super::control::store_release(&note.state_dir, note.under_way);
-                stuck.store(false, Ordering::Relaxed);
+                finished.fetch_max(note.number, Ordering::AcqRel);
                 let _ = note.answer.send(result);
             })
             .ok()
@@ -180,7 +192,9 @@ impl Notes {
             ));
         };
         let (answer, answered) = oneshot::channel();
+        let number = self.given.fetch_add(1, Ordering::AcqRel) + 1;
         let note = Note {
+            number,
             state_dir: state_dir.to_path_buf(),
             under_way,
             answer,
@@ -196,7 +210,7 @@ impl Notes {
                 "the writing thread ended without an answer",
             )),
             Err(_) => {
-                self.stuck.store(true, Ordering::Relaxed);
+                self.late.fetch_max(number, Ordering::AcqRel);
                 Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!(
@@ -274,7 +288,10 @@ impl Host for Kernel {
                 continue;
             }
             let index = match &wedged {
-                Some(failed) => Err(failed.clone()),
+                Some(failed) => Err(VipFailure {
+                    kind: failed.kind,
+                    message: format!("interface {interface} not looked up: {}", failed.message),
+                }),
                 None => self.netlink.index_of(interface).await.map_err(|err| {
                     let timed_out = matches!(err, VipError::Timeout { .. });
                     let failed = failure(err);
@@ -408,7 +425,7 @@ mod tests {
         let read = std::fs::read(&fifo).expect("read the FIFO");
         assert_eq!(read, b"on\n");
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while notes.stuck.load(Ordering::Relaxed) {
+        while notes.stuck() {
             assert!(std::time::Instant::now() < deadline, "still stuck");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -585,7 +585,7 @@ impl<H: Host> Shell<H> {
         let mut first = 0;
         loop {
             if !self.perform(&mut machine) {
-                self.exit().await;
+                self.exit(machine.release_noted()).await;
                 return;
             }
             // After the turn's heartbeats have gone out, never between the machine
@@ -756,12 +756,18 @@ impl<H: Host> Shell<H> {
     }
 
     /// The handover is complete and the daemon exits, holding nothing and letting
-    /// nothing go: the release note goes (the executor's own removal of it, queued
-    /// last, would race the exit), then the last events to the file.
-    async fn exit(&mut self) {
+    /// nothing go: the release note goes, unless the machine still needs it
+    /// (`release_noted`: a daemon stopped before it learnt whether the VIPs a
+    /// killed release left are still there); the executor's own removal, queued
+    /// last, would race the exit. Then the last events go to the file.
+    async fn exit(&mut self, release_noted: bool) {
         info!("handover complete, exiting");
         let state_dir = &self.config.control.state_dir;
-        if let Err(err) = self.host.note_release(state_dir, false).await {
+        let cleared = match release_noted {
+            true => Ok(()),
+            false => self.host.note_release(state_dir, false).await,
+        };
+        if let Err(err) = cleared {
             let note = state_dir.join(control::RELEASE_NOTE);
             warn!(
                 "cannot remove {}: {err}; the next start removes the VIPs it finds \

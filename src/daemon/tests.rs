@@ -248,7 +248,7 @@ async fn pump(
     let limit = Instant::now() + Duration::from_secs(2);
     loop {
         if !shell.perform(machine) {
-            shell.exit().await;
+            shell.exit(machine.release_noted()).await;
             return Pumped::Exited;
         }
         if done(machine) {
@@ -617,6 +617,30 @@ async fn a_reload_gives_the_host_the_new_hooks_user() {
     let applied = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
     assert!(applied.ok, "{applied:?}");
     assert_eq!(host.hook_user(), None);
+}
+
+/// A daemon that found the note of a killed release and is stopped before its
+/// look for VIPs is answered does not know whether they are still there: it keeps
+/// the note, for the next start to act on.
+#[tokio::test]
+async fn a_stop_before_the_vips_are_looked_up_keeps_a_release_note() {
+    let lab = Lab::new("keep-note");
+    let state = lab.dir.join("state");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(state.join(control::RELEASE_NOTE), "on\n").unwrap();
+    let (mut shell, mut machine, mut inputs, host) = lab.start().await;
+    assert!(machine.release_noted());
+    machine.handle(Instant::now().into_std(), Input::Shutdown);
+    let never = |_: &Machine| false;
+    assert_eq!(
+        pump(&mut shell, &mut machine, &mut inputs, never).await,
+        Pumped::Exited
+    );
+    let calls = host.calls();
+    assert!(
+        !calls.iter().any(|c| c == "note release false"),
+        "{calls:?}"
+    );
 }
 
 #[tokio::test]

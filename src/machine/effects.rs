@@ -392,11 +392,8 @@ impl Machine {
             }
         }
         if unfinished {
-            if self.adopting() {
-                self.drop_found();
-            } else {
-                self.note_release(false);
-            }
+            // Nothing found: the note goes at once (see `settle_note`).
+            self.drop_found();
             return;
         }
         if self.maintenance {
@@ -417,6 +414,26 @@ impl Machine {
         }
         if self.role() != Role::Starting {
             self.drop_found();
+        }
+    }
+
+    /// A note of a release that did not finish goes once nothing it is about is
+    /// left: the VIPs found at start were looked for, and no VIP is held, found or
+    /// being removed, by a node that is neither active, claiming nor releasing. Not
+    /// before the removals worked: a note gone with a VIP still in the kernel would
+    /// let the next start adopt it.
+    pub(super) fn settle_note(&mut self) {
+        let idle = matches!(
+            self.election.phase,
+            Phase::Starting | Phase::Standby | Phase::Fault
+        );
+        if self.release_noted
+            && idle
+            && self.election.stale_probe.is_none()
+            && self.election.vips.iter().all(|s| *s == VipState::Absent)
+            && self.election.retired.is_empty()
+        {
+            self.note_release(false);
         }
     }
 
@@ -579,7 +596,7 @@ mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
-    use super::super::{Input, Outcome, VipFailureKind};
+    use super::super::{Input, Kept, Outcome, VipFailureKind};
     use super::*;
     use crate::config::Config;
     use crate::config::sample::Sample;
@@ -850,6 +867,100 @@ mod tests {
             !machine.releasing(),
             "the removal worked, the release ended"
         );
+    }
+
+    /// The note of a killed release goes once what it was about is gone: at once
+    /// when nothing was found, and after the removal of what was, not before.
+    #[test]
+    fn the_note_of_a_killed_release_goes_once_its_vips_are_gone() {
+        let t0 = Instant::now();
+        let config = config(&["198.18.0.10"]);
+        let noted = Kept {
+            maintenance: false,
+            releasing: true,
+        };
+        let notes = |machine: &mut Machine| {
+            let mut notes = Vec::new();
+            let mut removals = Vec::new();
+            while let Some(action) = machine.poll_action() {
+                match action {
+                    Action::Effect {
+                        effect: Effect::NoteRelease { under_way, .. },
+                        ..
+                    } => notes.push(under_way),
+                    Action::Effect {
+                        id,
+                        effect: Effect::RemoveVip(_),
+                    } => removals.push(id),
+                    _ => {}
+                }
+            }
+            (notes, removals)
+        };
+        for found in [&[][..], &[0][..]] {
+            let mut machine = Machine::with_kept(&config, 0, 1, 1, noted, t0);
+            let probe = machine.election.stale_probe.expect("a look for stale VIPs");
+            notes(&mut machine);
+            // Heard an active peer first: standby before the answer came.
+            machine.transition(t0, Phase::Standby, Reason::Elected);
+            let present = Outcome::Present(found.to_vec());
+            machine.handle(
+                t0,
+                Input::Done {
+                    id: probe,
+                    outcome: &present,
+                },
+            );
+            let (noted, removals) = notes(&mut machine);
+            if found.is_empty() {
+                assert_eq!(noted, [false], "nothing found");
+                continue;
+            }
+            assert_eq!(
+                noted,
+                Vec::<bool>::new(),
+                "cleared before the removal worked"
+            );
+            let [removal] = removals[..] else {
+                panic!("one removal: {removals:?}");
+            };
+            let failed = Outcome::Vip(Err(VipFailure {
+                kind: VipFailureKind::Transient,
+                message: "no answer".into(),
+            }));
+            machine.handle(
+                t0,
+                Input::Done {
+                    id: removal,
+                    outcome: &failed,
+                },
+            );
+            assert_eq!(
+                notes(&mut machine).0,
+                Vec::<bool>::new(),
+                "cleared on a failure"
+            );
+            assert!(machine.release_noted());
+            let t1 = t0 + Duration::from_millis(600);
+            machine.handle_timeout(t1);
+            let (noted, removals) = notes(&mut machine);
+            assert_eq!(noted, Vec::<bool>::new());
+            let [retry] = removals[..] else {
+                panic!("the removal tried again: {removals:?}");
+            };
+            machine.handle(
+                t1,
+                Input::Done {
+                    id: retry,
+                    outcome: &Outcome::Vip(Ok(())),
+                },
+            );
+            assert_eq!(
+                notes(&mut machine).0,
+                [false],
+                "the VIP is gone, so is the note"
+            );
+        }
     }
 
     /// A node that found no VIP at start has nothing to drop: it runs no stop hook,

@@ -688,6 +688,13 @@ impl Machine {
         self.maintenance
     }
 
+    /// Whether the state directory is to say that a release is under way (see
+    /// `note_release`): set from a release's start, or from the start of a daemon
+    /// that found the note, until nothing it is about remains.
+    pub fn release_noted(&self) -> bool {
+        self.release_noted
+    }
+
     /// Why an unplanned takeover is held back, if one is (see `guard`).
     pub fn takeover_held(&self) -> Option<&Hold> {
         self.election.guard.held()
@@ -934,6 +941,7 @@ impl Machine {
                 self.finish_release(now);
             }
         }
+        self.settle_note();
     }
 
     fn on_shutdown(&mut self, now: Instant) {

@@ -1101,6 +1101,11 @@ impl Sim {
                     let t = self.t();
                     self.ops.push((t, format!("{} exited", self.name(i))));
                     let node = &mut self.nodes[i];
+                    // The shell removes the release note on the way out, unless the
+                    // machine still needs it; the effects queued are dropped.
+                    if node.machine.as_ref().is_some_and(|m| !m.release_noted()) {
+                        node.release_noted = false;
+                    }
                     node.machine = None;
                     node.queue.clear();
                     node.running = None;
