@@ -137,6 +137,14 @@ impl Checker {
         });
     }
 
+    /// " (first on line N)" for the first of two declarations at `key`, as the
+    /// TOML reader says it of a table declared twice; empty if its line is unknown.
+    fn first_at(&self, key: &str) -> String {
+        self.line_of(key)
+            .map(|line| format!(" (first on line {line})"))
+            .unwrap_or_default()
+    }
+
     /// Line of `key`, or of the nearest enclosing key that is in the file.
     fn line_of(&self, key: &str) -> Option<usize> {
         let mut k = key;
@@ -538,8 +546,9 @@ impl Checker {
                 continue;
             };
             self.name(&key, &name);
-            if names.contains(&name) {
-                self.problem(&key, format!("link \"{name}\" is declared twice"));
+            if let Some(first) = names.iter().position(|n| *n == name) {
+                let at = self.first_at(&format!("link[{first}].name"));
+                self.problem(&key, format!("link \"{name}\" is declared twice{at}"));
             }
             names.push(name);
         }
@@ -575,10 +584,11 @@ impl Checker {
                 self.name(&format!("{prefix}.name"), name);
             }
             let name = name.unwrap_or_default();
-            if nodes.iter().any(|n| n.name == name) {
+            if let Some(first) = nodes.iter().position(|n| n.name == name) {
+                let at = self.first_at(&format!("node[{first}].name"));
                 self.problem(
                     format!("{prefix}.name"),
-                    format!("node \"{name}\" is declared twice"),
+                    format!("node \"{name}\" is declared twice{at}"),
                 );
             }
             let witness = node.witness.unwrap_or(false);
@@ -1393,6 +1403,29 @@ mod tests {
         let keys = keys(&problems);
         assert!(keys.contains(&"timing.interval"), "{problems:#?}");
         assert!(keys.contains(&"timing.init_dead"), "{problems:#?}");
+    }
+
+    /// A node named twice says where the first one is, as a table declared twice
+    /// does.
+    #[test]
+    fn a_node_declared_twice_names_the_first_line() {
+        let text = good().set("node[1].name", "\"alpha\"").to_string();
+        let first = 1 + text
+            .lines()
+            .position(|l| l.trim() == "name = \"alpha\"")
+            .expect("alpha's name in the sample");
+        let problems = parse(&text).unwrap_err();
+        let twice: Vec<&str> = problems
+            .iter()
+            .filter(|p| p.key == "node[1].name")
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(
+            twice,
+            [format!(
+                "node \"alpha\" is declared twice (first on line {first})"
+            )]
+        );
     }
 
     /// A key left out takes its default, which a key set alone can leave out of

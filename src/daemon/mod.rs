@@ -269,6 +269,21 @@ impl Listeners {
         // a heartbeat port, where its sockets could join this one's pair (see
         // `listen::link_sockets`).
         let control = Some(control::bind(&config.control)?);
+        // A start that fails from here on leaves no socket file of its own behind.
+        Listeners::bind_rest(config, me, control)
+            .await
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&config.control.socket);
+            })
+    }
+
+    /// The heartbeat sockets and the status page's, once the control socket is
+    /// bound.
+    async fn bind_rest(
+        config: &Config,
+        me: usize,
+        control: Option<UnixListener>,
+    ) -> Result<Listeners, DaemonError> {
         let mut links = Vec::new();
         for (link, address) in config.nodes[me].addresses.iter().enumerate() {
             let Some(address) = address else {

@@ -619,6 +619,25 @@ async fn a_reload_gives_the_host_the_new_hooks_user() {
     assert_eq!(host.hook_user(), None);
 }
 
+/// A start that fails on a heartbeat port in use leaves no control socket file.
+#[tokio::test]
+async fn a_start_that_fails_to_bind_leaves_no_control_socket() {
+    let lab = Lab::new("bind");
+    let config = Config::load(&lab.path()).expect("the test configuration is valid");
+    let taken = std::net::UdpSocket::bind(("127.0.0.3", lab.port())).unwrap();
+    let err = match Listeners::bind(&config, 0).await {
+        Ok(_) => panic!("bound a port in use"),
+        Err(err) => err,
+    };
+    assert!(matches!(err, DaemonError::Bind { .. }), "{err}");
+    assert!(
+        !config.control.socket.exists(),
+        "left {}",
+        config.control.socket.display()
+    );
+    drop(taken);
+}
+
 /// A daemon that found the note of a killed release and is stopped before its
 /// look for VIPs is answered does not know whether they are still there: it keeps
 /// the note, for the next start to act on.
