@@ -553,20 +553,28 @@ fn maintenance_on_the_standby_outlives_the_holders_death_and_a_restart() {
     );
 }
 
+/// A hook that, run as the stop hook, writes `begin` to stop-<node>.log in the
+/// lab's directory, sleeps `secs` and then runs `after`.
+fn slow_stop_hook(lab: &Lab, secs: u32, after: &str) -> std::path::PathBuf {
+    write_hook(
+        lab,
+        "slow-stop.sh",
+        &format!(
+            "if [ \"$FAILOVERD_HOOK\" = stop ]; then\n  echo begin >> \"{{dir}}/stop-$FAILOVERD_NODE.log\"\n  sleep {secs}\n  {after}\nfi"
+        ),
+    )
+}
+
 /// SIGTERM: "A signal during a release lets the release finish first." A second
 /// SIGTERM, and a SIGINT, while the stop hook runs: the hook runs once and to its end,
 /// the VIP goes after it, the daemon exits 0 once, and beta takes over without overlap.
 #[test]
 fn a_signal_during_the_release_lets_it_finish_and_the_daemon_exits_once() {
     let lab = Lab::new();
-    let slow_stop = write_hook(
+    let slow_stop = slow_stop_hook(
         &lab,
-        "slow-stop.sh",
-        r#"if [ "$FAILOVERD_HOOK" = stop ]; then
-  echo begin >> "{dir}/stop-$FAILOVERD_NODE.log"
-  sleep 1
-  echo "end vip=$(ip -o addr show | grep -c ' 198.18.0.10/')" >> "{dir}/stop-$FAILOVERD_NODE.log"
-fi"#,
+        1,
+        r#"echo "end vip=$(ip -o addr show | grep -c ' 198.18.0.10/')" >> "{dir}/stop-$FAILOVERD_NODE.log""#,
     );
     let mut cluster =
         Cluster::start_with(&lab, |sample| sample.set("hooks.stop", slow_stop.display()));
@@ -622,14 +630,7 @@ fi"#,
 #[test]
 fn a_daemon_killed_during_its_release_does_not_adopt_the_vip_at_restart() {
     let lab = Lab::new();
-    let slow_stop = write_hook(
-        &lab,
-        "slow-stop.sh",
-        r#"if [ "$FAILOVERD_HOOK" = stop ]; then
-  echo begin >> "{dir}/stop-$FAILOVERD_NODE.log"
-  sleep 2
-fi"#,
-    );
+    let slow_stop = slow_stop_hook(&lab, 2, "");
     let mut cluster =
         Cluster::start_with(&lab, |sample| sample.set("hooks.stop", slow_stop.display()));
     let stop_log = lab.tmpdir().join("stop-alpha.log");

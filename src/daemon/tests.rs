@@ -359,6 +359,13 @@ async fn a_reload_that_moves_a_peer_sorts_the_link_by_its_new_address() {
 }
 
 /// Until this node holds its VIPs, alone: beta never answers.
+/// SIGTERM, as the loop takes it, and the loop played until the machine exits.
+async fn stop(shell: &mut Shell<Recorder>, machine: &mut Machine, inputs: &mut Inputs) {
+    machine.handle(Instant::now().into_std(), Input::Shutdown);
+    let never = |_: &Machine| false;
+    assert_eq!(pump(shell, machine, inputs, never).await, Pumped::Exited);
+}
+
 async fn until_active(shell: &mut Shell<Recorder>, machine: &mut Machine, inputs: &mut Inputs) {
     let active = |m: &Machine| m.role() == Role::Active && !m.held_vips().is_empty();
     assert_eq!(pump(shell, machine, inputs, active).await, Pumped::Done);
@@ -649,12 +656,7 @@ async fn a_stop_before_the_vips_are_looked_up_keeps_a_release_note() {
     fs::write(state.join(control::RELEASE_NOTE), "on\n").unwrap();
     let (mut shell, mut machine, mut inputs, host) = lab.start().await;
     assert!(machine.release_noted());
-    machine.handle(Instant::now().into_std(), Input::Shutdown);
-    let never = |_: &Machine| false;
-    assert_eq!(
-        pump(&mut shell, &mut machine, &mut inputs, never).await,
-        Pumped::Exited
-    );
+    stop(&mut shell, &mut machine, &mut inputs).await;
     let calls = host.calls();
     assert!(
         !calls.iter().any(|c| c == "note release false"),
@@ -667,12 +669,7 @@ async fn a_graceful_stop_releases_through_the_host_then_exits() {
     let lab = Lab::new("stop");
     let (mut shell, mut machine, mut inputs, host) = lab.start().await;
     until_active(&mut shell, &mut machine, &mut inputs).await;
-    machine.handle(Instant::now().into_std(), Input::Shutdown);
-    let never = |_: &Machine| false;
-    assert_eq!(
-        pump(&mut shell, &mut machine, &mut inputs, never).await,
-        Pumped::Exited
-    );
+    stop(&mut shell, &mut machine, &mut inputs).await;
     let calls = host.calls();
     let last_add = calls.iter().rposition(|c| c.starts_with("add")).unwrap();
     let remove = calls.iter().rposition(|c| c.starts_with("remove")).unwrap();
