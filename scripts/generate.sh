@@ -37,18 +37,21 @@ rm -rf "$out/man" "$out/completions"
 "${failoverd[@]}" generate-files --reference "$REFERENCE" "$out"
 
 unit=systemd/failoverd.service
-if ! grep -q "^ExecStart=$MANUAL_BINARY " "$unit"; then
-    echo "scripts/generate.sh: $unit: no line ExecStart=$MANUAL_BINARY ...;" \
-        "update MANUAL_BINARY here" >&2
-    exit 1
-fi
+for key in ExecStart ExecReload; do
+    if ! grep -q "^$key=$MANUAL_BINARY " "$unit"; then
+        echo "scripts/generate.sh: $unit: no line $key=$MANUAL_BINARY ...;" \
+            "update MANUAL_BINARY here" >&2
+        exit 1
+    fi
+done
 mkdir -p "$out/packaging/deb"
 {
     echo "# Made by scripts/generate.sh from $unit: edit that one. The Debian"
     echo "# package installs this copy as /usr/lib/systemd/system/failoverd.service, and"
     echo "# failoverd as $PACKAGE_BINARY; what follows about installing by hand does not apply."
     echo "#"
-    sed "s|^ExecStart=$MANUAL_BINARY |ExecStart=$PACKAGE_BINARY |" "$unit"
+    sed -e "s|^ExecStart=$MANUAL_BINARY |ExecStart=$PACKAGE_BINARY |" \
+        -e "s|^ExecReload=$MANUAL_BINARY |ExecReload=$PACKAGE_BINARY |" "$unit"
 } >"$out/packaging/deb/failoverd.service"
 
 # DEP-5: the license text indented by one space, an empty line written as " .".

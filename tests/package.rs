@@ -321,6 +321,17 @@ fn systemd_analyze_verify_accepts_the_packaged_unit() {
         )],
         "ExecStart of the packaged unit"
     );
+    let reloads: Vec<&str> = unit
+        .lines()
+        .filter_map(|line| line.strip_prefix("ExecReload="))
+        .collect();
+    assert_eq!(
+        reloads,
+        [format!(
+            "{program} reload --config /etc/failoverd/failoverd.toml"
+        )],
+        "ExecReload of the packaged unit"
+    );
     for setting in ["WantedBy=multi-user.target", "Type=notify"] {
         assert!(
             unit.lines().any(|line| line == setting),
@@ -332,10 +343,15 @@ fn systemd_analyze_verify_accepts_the_packaged_unit() {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     let unpacked = systemd_word(&package.root.join(BINARY));
-    let runnable = unit.replace(
-        &format!("ExecStart={program} "),
-        &format!("ExecStart={unpacked} "),
-    );
+    let runnable = unit
+        .replace(
+            &format!("ExecStart={program} "),
+            &format!("ExecStart={unpacked} "),
+        )
+        .replace(
+            &format!("ExecReload={program} "),
+            &format!("ExecReload={unpacked} "),
+        );
     let path = dir.join("failoverd.service");
     fs::write(&path, runnable).unwrap();
     let output = Command::new("systemd-analyze")

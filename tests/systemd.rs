@@ -228,6 +228,41 @@ fn the_hooks_as_root_drop_in_lifts_the_sandbox() {
     );
 }
 
+/// The configuration file a `failoverd` command line names (`--config` or `-c`).
+fn config_of<'a>(words: &[&'a str]) -> Option<&'a str> {
+    words
+        .windows(2)
+        .find(|pair| pair[0] == "--config" || pair[0] == "-c")
+        .map(|pair| pair[1])
+}
+
+/// `systemctl reload` must fail when the daemon rejects the new file. A signal
+/// carries no answer back; `failoverd reload` waits for the daemon's and exits 1 on
+/// a refusal (tests/cli.rs, tests/e2e.rs). It finds the control socket in the file,
+/// so it must name the one the daemon runs with.
+#[test]
+fn reload_waits_for_the_daemons_answer_on_the_daemons_socket() {
+    let unit = shipped_unit();
+    let start: Vec<&str> = setting(&unit, "ExecStart").split_whitespace().collect();
+    let reload: Vec<&str> = setting(&unit, "ExecReload").split_whitespace().collect();
+    assert_eq!(
+        reload.get(..2),
+        Some(&[INSTALLED_BINARY, "reload"][..]),
+        "{UNIT}: ExecReload= should run `{INSTALLED_BINARY} reload`, which reports a \
+         rejected file; it runs {reload:?}"
+    );
+    assert!(
+        config_of(&start).is_some(),
+        "{UNIT}: ExecStart= names no --config"
+    );
+    assert_eq!(
+        config_of(&reload),
+        config_of(&start),
+        "{UNIT}: ExecReload= and ExecStart= name different configuration files, so the \
+         reload would look for another control socket"
+    );
+}
+
 #[test]
 fn stop_timeout_leaves_room_for_the_stop_hook() {
     let unit = shipped_unit();
