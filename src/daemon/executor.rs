@@ -11,9 +11,11 @@
 //! the first added and the last removed. Adds the machine marked `announce` are
 //! announced a batch at a time as the kernel acknowledges them, within the lot.
 //!
-//! What the machine asks for beside the order ([`Jobs::beside`]: a withdrawal, a
-//! hook that only notifies) runs at once in a task of its own, and reports back
-//! the same way.
+//! What the machine asks for beside the order runs apart from it and reports back
+//! the same way: a withdrawal at once, in a task of its own ([`Jobs::beside`]); a
+//! hook that only notifies in a second queue of its own ([`Jobs::notify`]), so that
+//! a hung fault hook holds up no takeover, yet the hooks that tell someone what
+//! happened still run in the order it happened.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -81,9 +83,19 @@ impl<H: Host> Executor<H> {
         self.announcing.clone()
     }
 
-    /// Starts the executor task; effects queued on the returned [`Jobs`] run in
-    /// order.
+    /// Starts the executor's tasks; effects queued on the returned [`Jobs`] run in
+    /// order, and so do notifications, in a queue of their own.
     pub fn spawn(self) -> Jobs<H> {
+        let (notices, mut pending) = mpsc::unbounded_channel::<(EffectId, Effect)>();
+        let executor = self.clone();
+        tokio::spawn(async move {
+            while let Some((id, effect)) = pending.recv().await {
+                let outcome = executor.perform(effect).await;
+                if executor.done.send((id, outcome)).is_err() {
+                    return;
+                }
+            }
+        });
         let (tx, mut rx) = mpsc::unbounded_channel::<(EffectId, Effect)>();
         let executor = self.clone();
         tokio::spawn(async move {
@@ -153,6 +165,7 @@ impl<H: Host> Executor<H> {
         });
         Jobs {
             queue: tx,
+            notices,
             executor,
         }
     }
@@ -420,6 +433,7 @@ async fn find_stale<H: Host>(host: &H, vips: &[VipTarget]) -> Vec<usize> {
 /// Where the shell hands effects to the executor.
 pub struct Jobs<H: Host> {
     queue: mpsc::UnboundedSender<(EffectId, Effect)>,
+    notices: mpsc::UnboundedSender<(EffectId, Effect)>,
     executor: Executor<H>,
 }
 
@@ -428,6 +442,12 @@ impl<H: Host> Jobs<H> {
     /// executor task is gone.
     pub fn queue(&self, id: EffectId, effect: Effect) -> bool {
         self.queue.send((id, effect)).is_ok()
+    }
+
+    /// Runs `effect`, a hook that only notifies, beside the queue and after every
+    /// notification given before it. False once its task is gone.
+    pub fn notify(&self, id: EffectId, effect: Effect) -> bool {
+        self.notices.send((id, effect)).is_ok()
     }
 
     /// Runs `effect` now, beside the queue, and reports it like a queued one.
@@ -790,27 +810,37 @@ mod tests {
         });
     }
 
+    /// A fault hook that hangs (`Stubborn`'s runs to its timeout) holds up no VIP,
+    /// while the standby hook given after it waits for it: notifications run in
+    /// the order of what they tell.
     #[test]
-    fn a_hung_hook_beside_the_queue_holds_up_no_vip() {
+    fn a_hung_notification_holds_up_no_vip_and_the_next_one_waits_for_it() {
         block_on(async {
             let (done, mut outcomes) = mpsc::unbounded_channel();
             let jobs = Executor::new(Stubborn, done).spawn();
-            let hook = Effect::RunHook {
-                hook: Hook::Fault,
-                program: "/fault".into(),
+            let notification = |hook, timeout| Effect::RunHook {
+                hook,
+                program: "/notify".into(),
                 env: Vec::new(),
-                timeout: Duration::from_secs(30),
+                timeout,
             };
-            jobs.beside(EffectId(1), hook);
+            assert!(jobs.notify(
+                EffectId(1),
+                notification(Hook::Fault, Duration::from_secs(1))
+            ));
+            assert!(jobs.notify(EffectId(2), notification(Hook::Standby, Duration::ZERO)));
             let add = Effect::AddVip {
                 vip: vip("198.18.0.10"),
                 announce: true,
             };
-            assert!(jobs.queue(EffectId(2), add));
-            let first = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
-            let (id, outcome) = first.expect("the add waited").unwrap();
-            assert_eq!(id, EffectId(2));
-            assert_eq!(outcome, Outcome::Vip(Ok(())));
+            assert!(jobs.queue(EffectId(3), add));
+            let mut order = Vec::new();
+            for _ in 0..3 {
+                let next = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
+                let (id, _) = next.expect("an effect never finished").unwrap();
+                order.push(id.0);
+            }
+            assert_eq!(order, [3, 1, 2]);
         });
     }
 

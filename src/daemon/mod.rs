@@ -870,7 +870,11 @@ impl<H: Host> Shell<H> {
                     }
                 }
                 Action::Withdraw { id, vip } => self.jobs.beside(id, Effect::RemoveVip(vip)),
-                Action::Notify { id, effect } => self.jobs.beside(id, effect),
+                Action::Notify { id, effect } => {
+                    if !self.jobs.notify(id, effect) {
+                        error!("notification hook runner stopped");
+                    }
+                }
                 Action::Announce {
                     vips,
                     rounds,

@@ -70,8 +70,9 @@ pub(super) fn remove_backoff(failures: u32) -> Duration {
 }
 
 /// Hooks that only tell someone (a mail, a page) and that nothing waits for run
-/// beside the queue, at once: a fault hook hung on a mail server must not hold up
-/// the VIPs of a takeover decided after it, nor the start hook. Start and stop
+/// beside the queue, in an order of their own: a fault hook hung on a mail server
+/// must not hold up the VIPs of a takeover decided after it, nor the start hook,
+/// but the standby hook after it waits for it. Start and stop
 /// stay in the queue, in their order with the VIP changes; the fence hook too,
 /// as the takeover waits for it.
 fn notifies_only(hook: Hook) -> bool {

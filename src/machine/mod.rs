@@ -275,9 +275,10 @@ pub enum Action {
     /// database taking its time) must not keep the VIP on it.
     Withdraw { id: EffectId, vip: VipTarget },
     /// Run a hook that only tells someone (always an [`Effect::RunHook`] of the
-    /// fault or standby hook) now, beside the queue of effects, and report it with
+    /// fault or standby hook) beside the queue of effects, and report it with
     /// [`Input::Done`]: a fault hook hung on a mail server must not hold up the VIPs
-    /// of a takeover that follows. Such hooks may overlap each other and the queue.
+    /// of a takeover that follows. Such hooks run one at a time in the order given,
+    /// so that the last to run tells the latest state; they may overlap the queue.
     Notify { id: EffectId, effect: Effect },
     /// Run the checks that run only on the active node (`on = "active"`), or stop
     /// them. Their results count once the service started and its start grace is
