@@ -14,7 +14,9 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use failoverd::cli::{
     EXIT_FAILED, EXIT_NOT_RUNNING, fetch_status, outcome_summary, status_exit_code, wait_for,
 };
-use failoverd::config::{Check, Config, ConfigError, Probe, Scope, StartFailure, socket_path};
+use failoverd::config::{
+    Check, Config, ConfigError, ControlOverrides, Probe, Scope, StartFailure, socket_path,
+};
 use failoverd::control::Command as Request;
 use failoverd::control::client::{self, ClientError};
 use failoverd::daemon::listen::Interface;
@@ -603,12 +605,8 @@ fn run(
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    if let Some(socket) = socket {
-        config.control.socket = socket;
-    }
-    if let Some(dir) = state_dir {
-        config.control.state_dir = dir;
-    }
+    let overrides = ControlOverrides { socket, state_dir };
+    config.control = overrides.apply(config.control);
     // One thread is plenty: the work is a few packets per interval, and a single
     // thread keeps the timers of the heartbeat path free of cross-core wake-ups.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -630,7 +628,7 @@ fn run(
                 Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => None } } => {}
             }
         };
-        failoverd::daemon::run(config, common.config.clone(), me, shutdown).await
+        failoverd::daemon::run(config, common.config.clone(), me, overrides, shutdown).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -345,6 +345,27 @@ pub struct Control {
     pub state_dir: PathBuf,
 }
 
+/// `[control]` paths given on `run`'s command line (`--socket`, `--state-dir`),
+/// which win over the file's, at start and at every reload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ControlOverrides {
+    pub socket: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl ControlOverrides {
+    /// `control` as the daemon uses it: the file's, with the command line's paths.
+    pub fn apply(&self, mut control: Control) -> Control {
+        if let Some(socket) = &self.socket {
+            control.socket.clone_from(socket);
+        }
+        if let Some(dir) = &self.state_dir {
+            control.state_dir.clone_from(dir);
+        }
+        control
+    }
+}
+
 /// How the daemon asks the kernel to favour its heartbeat path (`[scheduling]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scheduling {
@@ -377,7 +398,7 @@ impl Default for Scheduling {
 /// The event log kept for `failoverd status` and `failoverd events`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Events {
-    /// Append every event as a JSON line here (reopened on SIGHUP).
+    /// Append every event as a JSON line here (reopened by every reload).
     pub file: Option<PathBuf>,
     /// Events kept in memory.
     pub keep: usize,

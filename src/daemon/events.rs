@@ -1,7 +1,7 @@
 //! The event log: recent events in memory for `failoverd status` and `events`, and
 //! optionally appended as JSON lines to a file (the failover.log older tools keep).
 //! The file is opened in append mode, so logrotate's copytruncate works, and it is
-//! reopened on SIGHUP for rotation by rename.
+//! reopened by every reload for rotation by rename.
 //!
 //! The file is written on a thread of its own (`failoverd-events`), never by the
 //! loop: a file on a hung mount, a FIFO nobody reads or a full disk must not delay a

@@ -63,7 +63,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ControlOverrides};
 use crate::control::{Command, Response};
 use crate::machine::{
     Action, Effect, EffectId, Event, Input, Kept, Machine, Order, Outcome, ReloadError, Role,
@@ -220,6 +220,7 @@ pub async fn run(
     config: Config,
     config_path: PathBuf,
     me: usize,
+    overrides: ControlOverrides,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
     for warning in &config.warnings {
@@ -238,6 +239,7 @@ pub async fn run(
     })?;
     let (mut shell, machine, inputs) = Shell::start(config, config_path, me, listeners, host)?;
     shell.missing = missing;
+    shell.overrides = overrides;
     // After the other threads have started, so that they keep normal priority.
     shell.scheduling.apply(&shell.config.scheduling);
     // A task rather than the future this one is polled in: tokio wakes the future
@@ -426,6 +428,8 @@ pub struct Shell<H: Host> {
     loader: Worker<Option<oneshot::Sender<Response>>>,
     /// Heartbeat addresses not on the host yet; see `listen`.
     missing: listen::Missing,
+    /// `[control]` paths from the command line, applied to every reloaded file.
+    overrides: ControlOverrides,
     /// The heartbeat thread's priority and the memory lock; see `scheduling`.
     scheduling: scheduling::Standing,
     /// Whether the code only start-up or a reload ran is still mapped: released
@@ -557,6 +561,7 @@ impl<H: Host> Shell<H> {
             state,
             loader,
             missing: listen::Missing::default(),
+            overrides: ControlOverrides::default(),
             scheduling: scheduling::Standing::default(),
             release_due: true,
         };
@@ -1107,8 +1112,17 @@ impl<H: Host> Shell<H> {
         for warning in &config.warnings {
             warn!("{}: {warning}", self.config_path.display());
         }
-        // The socket stays bound where it is; command-line overrides stay too.
+        // The control socket and the status page stay where they are until a
+        // restart; the answer says so when the file moved them.
+        let mut restart = Vec::new();
+        if self.overrides.apply(config.control.clone()) != self.config.control {
+            restart.push("[control]");
+        }
+        if config.http != self.config.http {
+            restart.push("[http]");
+        }
         config.control = self.config.control.clone();
+        config.http = self.config.http.clone();
         let changes = machine
             .reconfigure(Instant::now().into_std(), &config)
             .map_err(ReloadFailure::Refused)?;
@@ -1130,12 +1144,19 @@ impl<H: Host> Shell<H> {
             sender.set_raw(config.scheduling.raw_send);
         }
         self.config = Arc::new(config);
-        Ok(if changes.is_empty() {
-            "configuration reloaded: nothing changed".to_string()
-        } else {
-            let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
-            format!("configuration reloaded: {}", changes.join(", "))
-        })
+        let applied: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        let mut summary = match (applied.is_empty(), restart.is_empty()) {
+            (true, true) => "configuration reloaded: nothing changed".to_string(),
+            (true, false) => "configuration reloaded: nothing applied".to_string(),
+            (false, _) => format!("configuration reloaded: {}", applied.join(", ")),
+        };
+        if !restart.is_empty() {
+            let sections = restart.join(" and ");
+            summary.push_str(&format!(
+                "; {sections} changed in the file: restart the daemon to apply"
+            ));
+        }
+        Ok(summary)
     }
 }
 

@@ -550,6 +550,66 @@ async fn reload_applies_a_good_file_and_keeps_the_running_one_otherwise() {
     assert_eq!(shell.config.cluster.port, lab.port());
 }
 
+/// A reload leaves the control socket and the status page where they are, and its
+/// answer says when the file moved them; a path given on the command line is no
+/// change of the file's.
+#[tokio::test]
+async fn a_reload_says_when_control_or_http_needs_a_restart() {
+    let lab = Lab::new("reload-restart");
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    let running = shell.config.control.clone();
+
+    lab.write_edited(200, |s| s.set("http.listen", "127.0.0.1:9469"));
+    let answer = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert_eq!(
+        answer.message.as_deref(),
+        Some(
+            "configuration reloaded: nothing applied; [http] changed in the file: restart \
+             the daemon to apply"
+        ),
+        "{answer:?}"
+    );
+    assert_eq!(
+        shell.config.http.listen, None,
+        "the page is not listening yet"
+    );
+
+    lab.write_edited(150, |s| {
+        s.set("http.listen", "127.0.0.1:9469").set(
+            "control.socket",
+            format!("{}/elsewhere.sock", lab.dir.display()),
+        )
+    });
+    let answer = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert_eq!(
+        answer.message.as_deref(),
+        Some(
+            "configuration reloaded: priority 200 -> 150; [control] and [http] changed in \
+             the file: restart the daemon to apply"
+        ),
+        "{answer:?}"
+    );
+    assert_eq!(shell.config.control, running);
+
+    // Started with `--socket` elsewhere: the file's own path is no change.
+    shell.overrides = ControlOverrides {
+        socket: Some(lab.dir.join("override.sock")),
+        state_dir: None,
+    };
+    shell.config = Arc::new(Config {
+        control: shell.overrides.apply(shell.config.control.clone()),
+        ..(*shell.config).clone()
+    });
+    lab.write(150);
+    let answer = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert_eq!(
+        answer.message.as_deref(),
+        Some("configuration reloaded: nothing changed"),
+        "{answer:?}"
+    );
+    assert_eq!(shell.config.control.socket, lab.dir.join("override.sock"));
+}
+
 /// `[scheduling] raw_send` reaches every link's sender at start and with every
 /// reload. The raw sockets need root, as CI runs this test.
 #[tokio::test]
