@@ -63,6 +63,16 @@ pub struct Status {
     pub takeover_requested: bool,
     pub failback: Named<Failback>,
     pub failback_delay_ms: u64,
+    /// On an active node with `failback = "auto"`: the preferred peer that gets the
+    /// VIPs back, and when, once it has stood by healthy for `failback_delay`.
+    /// Absent when no failback waits, and from older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback_due: Option<FailbackDue>,
+    /// This node was made active by `failoverd takeover` with `failback = "auto"`:
+    /// automatic failback leaves it alone until it stops being active (`failoverd
+    /// failback` still moves the VIPs). Absent from older documents.
+    #[serde(default)]
+    pub failback_held: bool,
     /// The node that should hold the VIPs when nothing else stands in the way, and
     /// that `failoverd failback` moves them to: the first by the election's ranking
     /// among this node and the live peers that are neither in fault nor asked to
@@ -211,6 +221,16 @@ pub struct StarvedStatus {
     /// The latest: how late, and when (RFC 3339, UTC).
     pub last_ms: Option<f64>,
     pub last: Option<String>,
+}
+
+/// An automatic failback under way: the VIPs go to `to` at `at` unless something
+/// changes first (the peer restarts, fails a check, or stops standing by).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailbackDue {
+    pub to: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub at_unix_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -38,6 +38,7 @@ use failoverd::machine::{
     Accepted, Action, ConfigChange, Event, Hook, Input, Lapse, Machine, Order, Refusal,
     ReloadError, Role,
 };
+use failoverd::status;
 use failoverd::wire::heartbeat::Heartbeat;
 
 use harness::{HookBehaviour, Sim, VIP_RETRY, config, ms, service_check};
@@ -310,10 +311,27 @@ fn failback_auto_returns_the_vip_after_the_delay_without_overlap() {
     sim.run_until(ms(2000), |s| s.holders() == vec![1]);
     sim.restart(0);
     sim.run_until(ms(2000), |s| s.role(0) == Some(Role::Standby));
+    // The holder's status says where the VIPs go, and when, once it heard alpha
+    // stand by.
+    let wall = SystemTime::now();
+    sim.run_until(ms(500), |s| {
+        s.machine(1).status(s.now, wall).failback_due.is_some()
+    });
+    let status = sim.machine(1).status(sim.now, wall);
+    let due = status.failback_due.expect("a failback waits");
+    assert_eq!(due.to, "alpha");
+    let due_in = Duration::from_millis(due.at_unix_ms - status::unix_ms(wall));
+    assert!(due_in <= sim.config.cluster.failback_delay, "{due_in:?}");
+    assert!(!status.failback_held);
     let took = sim.run_until(ms(5000), |s| s.holders() == vec![0]);
     assert!(
         took + ms(300) >= sim.config.cluster.failback_delay,
         "{took:?}"
+    );
+    // What took it is what the status said, to the millisecond of the simulation.
+    assert!(
+        took.abs_diff(due_in) <= sim.config.timing.interval,
+        "taken {took:?} after the status said {due_in:?}"
     );
     assert_eq!(sim.max_holders_seen, 1);
     let (_, _, reason) = sim.transitions(1).last().unwrap().clone();
@@ -862,9 +880,13 @@ fn takeover_moves_the_vip_to_the_asking_node_without_overlap() {
         sim.transitions(0).last().unwrap().2,
         "operator asked beta to take over"
     );
-    // The operator's choice stands: no automatic failback undoes it.
+    // The operator's choice stands: no automatic failback undoes it, and the
+    // status says so.
     sim.run_for(sim.config.cluster.failback_delay * 3);
     assert_eq!(sim.holders(), vec![1]);
+    let status = sim.machine(1).status(sim.now, SystemTime::now());
+    assert!(status.failback_held);
+    assert_eq!(status.failback_due, None);
 }
 
 #[test]

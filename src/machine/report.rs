@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
-use super::election::{Request, VipState};
+use super::election::{Phase, Request, VipState};
 use super::health::{self, Kind};
 use super::{Machine, Role};
 use crate::config::Scope;
@@ -43,6 +43,21 @@ impl Machine {
                 .filter(|p| p.present() && p.maintenance)
                 .map(|p| p.name.clone()),
         );
+        let auto = self.settings.failback == crate::config::Failback::Auto;
+        let (failback_due, failback_held) = match &self.election.phase {
+            Phase::Active(active) => (
+                active.failback.map(|wait| {
+                    let due = at(wait.since + self.settings.failback_delay);
+                    status::FailbackDue {
+                        to: self.peers[wait.peer].name.clone(),
+                        at: rfc3339(due),
+                        at_unix_ms: unix_ms(due),
+                    }
+                }),
+                auto && active.pinned,
+            ),
+            _ => (None, false),
+        };
         let mut received: BTreeMap<String, u64> = BTreeMap::new();
         for peer in &self.peers {
             for link in &peer.links {
@@ -83,6 +98,8 @@ impl Machine {
             failback: self.settings.failback.into(),
             failback_delay_ms: u64::try_from(self.settings.failback_delay.as_millis())
                 .unwrap_or(u64::MAX),
+            failback_due,
+            failback_held,
             preferred: Some(self.preferred_node()),
             health: self.health_status(now, &at),
             vips: self

@@ -230,6 +230,16 @@ fn write_node(out: &mut String, s: &Status, now_ms: u64) -> fmt::Result {
     if s.failback == Failback::Auto {
         write!(out, " after {}", Age(s.failback_delay_ms as f64))?;
     }
+    if let Some(due) = &s.failback_due {
+        write!(
+            out,
+            "; back to {} at {}",
+            Esc(&due.to),
+            Esc(&display_time(&due.at))
+        )?;
+    } else if s.failback_held {
+        out.push_str("; held off by an operator's takeover");
+    }
     if s.damping.enabled {
         write!(
             out,

@@ -227,6 +227,16 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
             ),
             Some(Failback::Manual) | None => format!("failback: {}", status.failback),
         });
+        if let Some(due) = &status.failback_due {
+            out.push(format!(
+                "  the VIPs go back to {} at {} (in {}) if it stays healthy",
+                due.to,
+                moment(&due.at, due.at_unix_ms, now_ms),
+                ago(due.at_unix_ms.saturating_sub(now_ms))
+            ));
+        } else if status.failback_held {
+            out.push("  held off since `failoverd takeover` made this node active".to_string());
+        }
     }
     if let Some(ms) = status.last_takeover_ms {
         out.push(format!(
@@ -852,6 +862,29 @@ mod tests {
         ] {
             assert!(view.contains(piece), "{piece:?} missing in\n{view}");
         }
+    }
+
+    /// An active node says when automatic failback gives the VIPs back, or that
+    /// an operator's takeover holds it off.
+    #[test]
+    fn a_failback_due_or_held_shows() {
+        let mut status = fixture::status();
+        status.failback = Failback::Auto.into();
+        status.failback_due = Some(crate::status::FailbackDue {
+            to: "alpha".to_string(),
+            at: "2026-11-22T04:30:42.000Z".to_string(),
+            at_unix_ms: unix_ms(now()) + 42_000,
+        });
+        let view = render_status(&status, false, now());
+        let piece = "  the VIPs go back to alpha at 04:30:42 UTC (in 42s) if it stays healthy";
+        assert!(view.contains(piece), "{piece:?} missing in\n{view}");
+        assert!(!view.contains("held off"), "{view}");
+
+        status.failback_due = None;
+        status.failback_held = true;
+        let view = render_status(&status, false, now());
+        let piece = "  held off since `failoverd takeover` made this node active";
+        assert!(view.contains(piece), "{piece:?} missing in\n{view}");
     }
 
     #[test]

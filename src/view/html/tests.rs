@@ -99,6 +99,26 @@ fn page_needs_nothing_from_elsewhere() {
 }
 
 #[test]
+fn page_says_when_failback_is_due_or_held() {
+    let mut status = fixture::status();
+    status.failback = Failback::Auto.into();
+    status.failback_due = Some(crate::status::FailbackDue {
+        to: "alpha<".to_string(),
+        at: "2026-11-22T04:30:42.000Z".to_string(),
+        at_unix_ms: 0,
+    });
+    let page = render_page(&status, now());
+    let needle =
+        "<dt>Failback</dt><dd>auto after 5.0 s; back to alpha&lt; at 2026-11-22 04:30:42 UTC</dd>";
+    assert!(page.contains(needle), "{needle:?} missing");
+    status.failback_due = None;
+    status.failback_held = true;
+    let page = render_page(&status, now());
+    let needle = "<dt>Failback</dt><dd>auto after 5.0 s; held off by an operator's takeover</dd>";
+    assert!(page.contains(needle), "{needle:?} missing");
+}
+
+#[test]
 fn page_flags_trouble() {
     let mut status = fixture::status();
     status.health.failing = 2;
