@@ -15,7 +15,8 @@
 //! the same way: a withdrawal at once, in a task of its own ([`Jobs::beside`]); a
 //! hook that only notifies in a second queue of its own ([`Jobs::notify`]), so that
 //! a hung fault hook holds up no takeover, yet the hooks that tell someone what
-//! happened still run in the order it happened.
+//! happened still run in the order it happened (each waits up to [`NOTICE_WAIT`]
+//! for the one before it).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -37,6 +38,12 @@ use crate::status::{HookRun, millis, rfc3339};
 /// so, large enough that a thousand VIPs take few pauses (each waits for its
 /// batch's last acknowledgement before the next batch goes out).
 const ANNOUNCE_BATCH: usize = 32;
+
+/// How long a notification waits for the one given before it to end before it
+/// starts anyway: long enough for a mail or a page to go out in order, short enough
+/// that a hook hung on a mail server delays the alerts behind it by this much, not
+/// by its whole timeout.
+const NOTICE_WAIT: Duration = Duration::from_secs(5);
 
 /// Hook runs kept for `failoverd status`.
 const HOOK_HISTORY: usize = 20;
@@ -62,6 +69,8 @@ pub struct Executor<H: Host> {
     host: H,
     done: mpsc::UnboundedSender<(EffectId, Outcome)>,
     hook_runs: Arc<Mutex<Vec<HookRun>>>,
+    /// [`NOTICE_WAIT`], shorter in tests.
+    notice_wait: Duration,
 }
 
 impl<H: Host> Executor<H> {
@@ -71,6 +80,7 @@ impl<H: Host> Executor<H> {
             host,
             done,
             hook_runs: Arc::new(Mutex::new(Vec::new())),
+            notice_wait: NOTICE_WAIT,
         }
     }
 
@@ -89,11 +99,17 @@ impl<H: Host> Executor<H> {
         let (notices, mut pending) = mpsc::unbounded_channel::<(EffectId, Effect)>();
         let executor = self.clone();
         tokio::spawn(async move {
+            let mut before: Option<tokio::task::JoinHandle<()>> = None;
             while let Some((id, effect)) = pending.recv().await {
-                let outcome = executor.perform(effect).await;
-                if executor.done.send((id, outcome)).is_err() {
-                    return;
+                if let Some(mut before) = before.take() {
+                    // Ended, or hung past the wait: it runs on beside this one.
+                    let _ = tokio::time::timeout(executor.notice_wait, &mut before).await;
                 }
+                let executor = executor.clone();
+                before = Some(tokio::spawn(async move {
+                    let outcome = executor.perform(effect).await;
+                    let _ = executor.done.send((id, outcome));
+                }));
             }
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<(EffectId, Effect)>();
@@ -444,8 +460,9 @@ impl<H: Host> Jobs<H> {
         self.queue.send((id, effect)).is_ok()
     }
 
-    /// Runs `effect`, a hook that only notifies, beside the queue and after every
-    /// notification given before it. False once its task is gone.
+    /// Runs `effect`, a hook that only notifies, beside the queue, once the
+    /// notification given before it has ended or has run for [`NOTICE_WAIT`].
+    /// False once its task is gone.
     pub fn notify(&self, id: EffectId, effect: Effect) -> bool {
         self.notices.send((id, effect)).is_ok()
     }
@@ -813,6 +830,34 @@ mod tests {
     /// A fault hook that hangs (`Stubborn`'s runs to its timeout) holds up no VIP,
     /// while the standby hook given after it waits for it: notifications run in
     /// the order of what they tell.
+    /// One that hangs past the wait holds up the next no longer than that: an
+    /// alert that the VIPs are on no node goes out while a mail hook still hangs.
+    #[test]
+    fn a_hung_notification_holds_up_the_next_one_only_for_the_wait() {
+        block_on(async {
+            let (done, mut outcomes) = mpsc::unbounded_channel();
+            let executor = Executor {
+                notice_wait: Duration::from_millis(100),
+                ..Executor::new(Stubborn, done)
+            };
+            let jobs = executor.spawn();
+            let notification = |hook, timeout| Effect::RunHook {
+                hook,
+                program: "/notify".into(),
+                env: Vec::new(),
+                timeout,
+            };
+            assert!(jobs.notify(
+                EffectId(1),
+                notification(Hook::Fault, Duration::from_secs(30))
+            ));
+            assert!(jobs.notify(EffectId(2), notification(Hook::Fault, Duration::ZERO)));
+            let next = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
+            let (id, _) = next.expect("the second waited for the hung one").unwrap();
+            assert_eq!(id, EffectId(2));
+        });
+    }
+
     #[test]
     fn a_hung_notification_holds_up_no_vip_and_the_next_one_waits_for_it() {
         block_on(async {

@@ -42,6 +42,10 @@ pub fn ms(n: u64) -> Duration {
 /// src/machine/election.rs, "tried again every second" in docs/election.md.
 pub const VIP_RETRY: Duration = Duration::from_secs(1);
 
+/// How long a notification hook waits for the one before it: `NOTICE_WAIT` in
+/// src/daemon/executor.rs, "up to 5 s" in docs/checks-and-hooks.md.
+pub const NOTICE_WAIT: Duration = Duration::from_secs(5);
+
 /// The node names, in configuration order.
 pub const NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 
@@ -251,6 +255,9 @@ pub struct SimNode {
     /// Effects run beside the queue (`Action::Withdraw`, `Action::Notify`), each
     /// with its completion time and outcome.
     beside: Vec<(Instant, EffectId, Outcome)>,
+    /// When the next notification (`Action::Notify`) may start: the last one's end,
+    /// or [`NOTICE_WAIT`] after its start if it runs longer.
+    notices_free: Option<Instant>,
     /// What the kernel has: is VIP i on this node's interface.
     pub vips: Vec<bool>,
     pub hooks: Vec<HookRun>,
@@ -443,6 +450,7 @@ impl Sim {
                     queue: VecDeque::new(),
                     running: None,
                     beside: Vec::new(),
+                    notices_free: None,
                     vips: vec![false; vips],
                     hooks: Vec::new(),
                     adds: Vec::new(),
@@ -544,6 +552,7 @@ impl Sim {
         node.queue.clear();
         node.running = None;
         node.beside.clear();
+        node.notices_free = None;
         node.stopping = false;
         node.awake_since = now;
         node.active_checks = false;
@@ -582,6 +591,7 @@ impl Sim {
         node.queue.clear();
         node.running = None;
         node.beside.clear();
+        node.notices_free = None;
         node.deferred.clear();
         node.paused = false;
         node.stopping = false;
@@ -602,6 +612,7 @@ impl Sim {
         node.queue.clear();
         node.running = None;
         node.beside.clear();
+        node.notices_free = None;
         node.deferred.clear();
         node.paused = false;
         node.stopping = false;
@@ -1071,9 +1082,19 @@ impl Sim {
                     else {
                         panic!("only hooks are notified: {effect:?}");
                     };
+                    // One at a time in the order given, each waiting up to
+                    // NOTICE_WAIT for the one before, as the daemon's executor runs
+                    // them.
+                    let start = self.nodes[i]
+                        .notices_free
+                        .map_or(self.now, |free| free.max(self.now));
                     let (delay, outcome) = self.run_hook(i, hook, env, timeout);
-                    let at = self.now + delay;
-                    self.nodes[i].beside.push((at, id, outcome));
+                    let node = &mut self.nodes[i];
+                    if let Some(run) = node.hooks.last_mut() {
+                        run.at += start - self.now;
+                    }
+                    node.notices_free = Some(start + delay.min(NOTICE_WAIT));
+                    node.beside.push((start + delay, id, outcome));
                 }
                 Action::Announce { .. } => {
                     let t = self.t();
@@ -1110,6 +1131,7 @@ impl Sim {
                     node.queue.clear();
                     node.running = None;
                     node.beside.clear();
+                    node.notices_free = None;
                     node.stopping = false;
                 }
             }
