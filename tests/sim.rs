@@ -340,6 +340,30 @@ fn failback_auto_returns_the_vip_after_the_delay_without_overlap() {
     assert_eq!(reason, "planned handover from beta");
 }
 
+/// Maintenance freezes failback, so the holder stops saying when the VIPs go back,
+/// and says it again once maintenance is off.
+#[test]
+fn maintenance_takes_the_failback_off_the_status() {
+    let mut sim = Sim::settled(config(2, Failback::Auto), 14);
+    sim.crash(0);
+    sim.run_until(ms(2000), |s| s.holders() == vec![1]);
+    sim.restart(0);
+    let due = |s: &Sim| {
+        s.machine(1)
+            .status(s.now, SystemTime::now())
+            .failback_due
+            .is_some()
+    };
+    sim.run_until(ms(3000), due);
+    sim.order(1, Order::Maintenance(true)).unwrap();
+    sim.run_for(sim.config.cluster.failback_delay * 2);
+    assert!(!due(&sim));
+    assert_eq!(sim.holders(), vec![1]);
+    sim.order(1, Order::Maintenance(false)).unwrap();
+    sim.run_for(sim.config.timing.interval);
+    assert!(due(&sim) || sim.holders() == vec![0]);
+}
+
 #[test]
 fn failback_manual_keeps_the_vip_where_it_is() {
     let mut sim = Sim::settled(config(2, Failback::Manual), 15);
