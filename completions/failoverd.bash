@@ -316,7 +316,7 @@ _failoverd() {
             return 0
             ;;
         failoverd__subcmd__reload)
-            opts="-c -h --config --socket --help"
+            opts="-c -h --config --socket --main-pid --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -331,6 +331,10 @@ _failoverd() {
                     return 0
                     ;;
                 --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --main-pid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

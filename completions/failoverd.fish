@@ -74,6 +74,7 @@ complete -c failoverd -n "__fish_failoverd_using_subcommand maintenance" -l no-w
 complete -c failoverd -n "__fish_failoverd_using_subcommand maintenance" -s h -l help -d 'Print help'
 complete -c failoverd -n "__fish_failoverd_using_subcommand reload" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand reload" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand reload" -l main-pid -d 'The daemon\'s process id, as systemd gives it ($MAINPID): when no daemon answers on the control socket the file names (the file moved the socket, or cannot be read), send this process SIGHUP instead. That reloads too, but with no answer, so the command then exits 1' -r
 complete -c failoverd -n "__fish_failoverd_using_subcommand reload" -s h -l help -d 'Print help'
 complete -c failoverd -n "__fish_failoverd_using_subcommand clear" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand clear" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F

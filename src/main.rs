@@ -35,6 +35,10 @@ const EXIT_CONFIG: u8 = 2;
 const DEFAULT_CONFIG: &str = "/etc/failoverd/failoverd.toml";
 /// How long one request to the daemon may take; it answers at once when it runs.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `reload` waits: past the daemon's own bound on an answer (10 s, see
+/// `daemon::control`), so that a slow read of the file gets the daemon's word on it
+/// rather than a timeout here.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often `events --follow` asks for new events.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -169,6 +173,12 @@ enum Command {
     Reload {
         #[command(flatten)]
         target: Target,
+        /// The daemon's process id, as systemd gives it ($MAINPID): when no daemon
+        /// answers on the control socket the file names (the file moved the socket,
+        /// or cannot be read), send this process SIGHUP instead. That reloads too,
+        /// but with no answer, so the command then exits 1.
+        #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(2..))]
+        main_pid: Option<i32>,
     },
     /// End the sticky failure of a check that failed while this node was active, so
     /// that it may take the VIPs again.
@@ -237,7 +247,7 @@ fn main() -> ExitCode {
             let on = matches!(switch, Switch::On);
             operate(&target.socket(), Request::Maintenance { on }, &wait)
         }
-        Command::Reload { target } => reload(&target.socket()),
+        Command::Reload { target, main_pid } => reload(&target.socket(), main_pid),
         Command::Clear { check, target } => clear(&target.socket(), check),
         Command::Events {
             target,
@@ -723,18 +733,56 @@ fn clear(socket: &Path, check: String) -> ExitCode {
 }
 
 /// `reload`: nothing to wait for; the reply says what changed or what is wrong.
-fn reload(socket: &Path) -> ExitCode {
-    match send(socket, Request::Reload, "reload") {
+/// With `main_pid`, a daemon that does not answer on `socket` gets SIGHUP.
+fn reload(socket: &Path, main_pid: Option<i32>) -> ExitCode {
+    let reply = match (
+        client::request(socket, Request::Reload, RELOAD_TIMEOUT),
+        main_pid,
+    ) {
+        (Err(ClientError::NotRunning { .. }), Some(pid)) => return reload_by_signal(socket, pid),
+        (reply, _) => reply,
+    };
+    match answer(reply, "reload") {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
     }
 }
 
+/// The reload of a daemon that no longer listens where the file says: SIGHUP, and
+/// exit 1 since nobody can say whether the file was taken.
+fn reload_by_signal(socket: &Path, pid: i32) -> ExitCode {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    if let Err(err) = kill(Pid::from_raw(pid), Signal::SIGHUP) {
+        eprintln!(
+            "failoverd: not running (no daemon at {}), and SIGHUP to pid {pid} failed: {err}",
+            socket.display()
+        );
+        return ExitCode::from(EXIT_NOT_RUNNING);
+    }
+    eprintln!(
+        "failoverd: no daemon answers at {}, the control socket the file names (a [control] \
+         socket changed in the file takes a restart, and a file that cannot be read names \
+         the default one): sent SIGHUP to pid {pid} instead, which reloads without an \
+         answer; its log says whether it took the file",
+        socket.display()
+    );
+    ExitCode::from(EXIT_FAILED)
+}
+
 /// Sends `command` and prints the daemon's answer: its message when accepted, one
 /// line with the reason when refused.
 fn send(socket: &Path, command: Request, what: &str) -> Result<(), ExitCode> {
-    let reply =
-        client::request(socket, command, REQUEST_TIMEOUT).map_err(|e| client_failure(&e))?;
+    answer(client::request(socket, command, REQUEST_TIMEOUT), what)
+}
+
+/// Prints a daemon's answer to `what`: its message when accepted, one line with the
+/// reason when refused.
+fn answer(
+    reply: Result<failoverd::control::Response, ClientError>,
+    what: &str,
+) -> Result<(), ExitCode> {
+    let reply = reply.map_err(|e| client_failure(&e))?;
     if !reply.ok {
         let reason = reply.error.as_deref().unwrap_or("no reason given");
         eprintln!("failoverd: {what} refused: {reason}");

@@ -226,6 +226,53 @@ fn no_daemon_is_one_line_and_exit_3() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Under systemd, `reload --main-pid $MAINPID` reaches a daemon that no longer
+/// listens where the file says (the file moved its socket, or cannot be read) by
+/// SIGHUP, and fails, since nobody answers whether the file was taken. Without a
+/// pid it is the usual "not running". The stand-in for the daemon is a `sleep`,
+/// which SIGHUP ends.
+#[test]
+fn reload_signals_the_main_pid_when_no_daemon_answers_on_the_socket() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = temp_dir();
+    let socket = dir.join("moved.sock");
+    let mut daemon = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("start sleep");
+    let pid = daemon.id().to_string();
+    let out = failoverd(&[
+        "reload",
+        "--socket",
+        socket.to_str().unwrap(),
+        "--main-pid",
+        &pid,
+    ]);
+    let ended = daemon.wait().expect("wait for sleep");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("sent SIGHUP to pid {pid} instead")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ended.signal(), Some(libc::SIGHUP), "{ended:?}");
+
+    let out = failoverd(&["reload", "--socket", socket.to_str().unwrap()]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    // Never signal every process, or init.
+    for pid in ["0", "1", "-1"] {
+        let out = failoverd(&[
+            "reload",
+            "--socket",
+            socket.to_str().unwrap(),
+            "--main-pid",
+            pid,
+        ]);
+        assert_eq!(code(&out), 2, "--main-pid {pid}: {}", stderr(&out));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn the_socket_comes_from_the_configuration() {
     let daemon = FakeDaemon::steady(fixture(), Response::done("ok"));

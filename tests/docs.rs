@@ -382,6 +382,7 @@ fn placeholder(word: &str, at: &str) -> String {
         "DIR" => "/var/lib/failoverd",
         "DURATION" => "2s",
         "CHECK" => "web",
+        "PID" => "4242",
         other if other.chars().any(|c| c.is_ascii_lowercase()) => other,
         other => {
             panic!("{at}: no sample value for the placeholder {other}; add one to tests/docs.rs")

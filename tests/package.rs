@@ -328,7 +328,7 @@ fn systemd_analyze_verify_accepts_the_packaged_unit() {
     assert_eq!(
         reloads,
         [format!(
-            "{program} reload --config /etc/failoverd/failoverd.toml"
+            "{program} reload --config /etc/failoverd/failoverd.toml --main-pid $MAINPID"
         )],
         "ExecReload of the packaged unit"
     );

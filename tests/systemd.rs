@@ -252,6 +252,13 @@ fn reload_waits_for_the_daemons_answer_on_the_daemons_socket() {
          rejected file; it runs {reload:?}"
     );
     assert!(
+        reload
+            .windows(2)
+            .any(|pair| pair == ["--main-pid", "$MAINPID"]),
+        "{UNIT}: ExecReload= should pass --main-pid $MAINPID, so that a daemon that no \
+         longer listens where the file says still gets the reload; it runs {reload:?}"
+    );
+    assert!(
         config_of(&start).is_some(),
         "{UNIT}: ExecStart= names no --config"
     );

@@ -759,7 +759,7 @@ impl<H: Host> Shell<H> {
                     Seldom::Hangup => {
                         info!("SIGHUP: reloading the configuration");
                         // The outcome is logged; there is nobody to answer.
-                        self.begin_reload(None);
+                        self.begin_reload(&machine, None);
                     }
                     Seldom::Shutdown => {
                         shutdown_requested = true;
@@ -995,7 +995,7 @@ impl<H: Host> Shell<H> {
     fn answer(&mut self, machine: &mut Machine, pending: Pending) {
         let Pending { command, reply } = pending;
         if let Command::Reload = command {
-            self.begin_reload(Some(reply));
+            self.begin_reload(machine, Some(reply));
             return;
         }
         let response = self.respond(machine, &command);
@@ -1057,7 +1057,17 @@ impl<H: Host> Shell<H> {
     /// the file read off the loop; [`Shell::finish_reload`] applies it when it comes
     /// back. SIGHUP and the control socket's `reload` both come here, so both do the
     /// same. `reply` is answered when the reload is done.
-    fn begin_reload(&mut self, reply: Option<oneshot::Sender<Response>>) {
+    fn begin_reload(&mut self, machine: &Machine, reply: Option<oneshot::Sender<Response>>) {
+        // Stopping, the node only hands over: a new file would change the hooks,
+        // the VIPs or the timers of a release under way.
+        if machine.stopping() {
+            let refusal = "the daemon is stopping";
+            warn!("reload refused: {refusal}");
+            if let Some(reply) = reply {
+                let _ = reply.send(Response::error(refusal));
+            }
+            return;
+        }
         if let Some(systemd) = &self.systemd {
             systemd.reloading();
         }
@@ -1145,9 +1155,11 @@ impl<H: Host> Shell<H> {
         }
         self.config = Arc::new(config);
         let applied: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        // Not every change is named (a new key, `[events]`, `[scheduling]`), so
+        // "nothing changed" only when the sections a restart needs did not either.
         let mut summary = match (applied.is_empty(), restart.is_empty()) {
             (true, true) => "configuration reloaded: nothing changed".to_string(),
-            (true, false) => "configuration reloaded: nothing applied".to_string(),
+            (true, false) => "configuration reloaded".to_string(),
             (false, _) => format!("configuration reloaded: {}", applied.join(", ")),
         };
         if !restart.is_empty() {

@@ -646,6 +646,12 @@ impl Machine {
         matches!(self.election.phase, Phase::Releasing(_))
     }
 
+    /// Whether the daemon was asked to stop (a release, then goodbye, may still be
+    /// under way).
+    pub fn stopping(&self) -> bool {
+        self.lifecycle != Lifecycle::Running
+    }
+
     /// Whether an operator's handover waits for a quiet standby to wake before the
     /// release begins (see `election::Handover`).
     pub fn handing_over(&self) -> bool {
