@@ -99,17 +99,24 @@ impl<H: Host> Executor<H> {
         let (notices, mut pending) = mpsc::unbounded_channel::<(EffectId, Effect)>();
         let executor = self.clone();
         tokio::spawn(async move {
-            let mut before: Option<tokio::task::JoinHandle<()>> = None;
+            // The one started last, and when.
+            let mut before: Option<(tokio::time::Instant, tokio::task::JoinHandle<()>)> = None;
             while let Some((id, effect)) = pending.recv().await {
-                if let Some(mut before) = before.take() {
-                    // Ended, or hung past the wait: it runs on beside this one.
-                    let _ = tokio::time::timeout(executor.notice_wait, &mut before).await;
+                if let Some((started, mut running)) = before.take() {
+                    // Ended, or hung past the wait from its start: it runs on beside
+                    // this one (dropping the handle leaves the task running).
+                    let until = started + executor.notice_wait;
+                    let _ = tokio::time::timeout_at(until, &mut running).await;
                 }
                 let executor = executor.clone();
-                before = Some(tokio::spawn(async move {
-                    let outcome = executor.perform(effect).await;
-                    let _ = executor.done.send((id, outcome));
-                }));
+                let started = tokio::time::Instant::now();
+                before = Some((
+                    started,
+                    tokio::spawn(async move {
+                        let outcome = executor.perform(effect).await;
+                        let _ = executor.done.send((id, outcome));
+                    }),
+                ));
             }
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<(EffectId, Effect)>();
@@ -827,9 +834,6 @@ mod tests {
         });
     }
 
-    /// A fault hook that hangs (`Stubborn`'s runs to its timeout) holds up no VIP,
-    /// while the standby hook given after it waits for it: notifications run in
-    /// the order of what they tell.
     /// One that hangs past the wait holds up the next no longer than that: an
     /// alert that the VIPs are on no node goes out while a mail hook still hangs.
     #[test]
@@ -858,6 +862,38 @@ mod tests {
         });
     }
 
+    /// The wait runs from the start of the one before, not from when the next was
+    /// given: one given 0.8 s into a hung one's 1 s waits 0.2 s, not 1 s. The
+    /// margins (0.4 s either way) are for a busy machine, not a measurement.
+    #[test]
+    fn the_wait_for_a_hung_notification_counts_from_its_start() {
+        block_on(async {
+            let (done, mut outcomes) = mpsc::unbounded_channel();
+            let executor = Executor {
+                notice_wait: Duration::from_secs(1),
+                ..Executor::new(Stubborn, done)
+            };
+            let jobs = executor.spawn();
+            let notification = |timeout| Effect::RunHook {
+                hook: Hook::Fault,
+                program: "/notify".into(),
+                env: Vec::new(),
+                timeout,
+            };
+            assert!(jobs.notify(EffectId(1), notification(Duration::from_secs(30))));
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            assert!(jobs.notify(EffectId(2), notification(Duration::ZERO)));
+            let next = tokio::time::timeout(Duration::from_millis(600), outcomes.recv()).await;
+            let (id, _) = next
+                .expect("the wait began when the second was given")
+                .unwrap();
+            assert_eq!(id, EffectId(2));
+        });
+    }
+
+    /// A fault hook that hangs (`Stubborn`'s runs to its timeout) holds up no VIP,
+    /// while the standby hook given after it waits for it: notifications run in
+    /// the order of what they tell.
     #[test]
     fn a_hung_notification_holds_up_no_vip_and_the_next_one_waits_for_it() {
         block_on(async {
