@@ -44,10 +44,10 @@ impl Machine {
                 .map(|p| p.name.clone()),
         );
         let auto = self.settings.failback == crate::config::Failback::Auto;
-        // Maintenance freezes failback: the wait it left behind is no promise.
         let (failback_due, failback_held) = match &self.election.phase {
-            Phase::Active(active) if !self.frozen() => (
-                active.failback.map(|wait| {
+            Phase::Active(active) => (
+                // Maintenance freezes failback: the wait it left is no promise.
+                active.failback.filter(|_| !self.frozen()).map(|wait| {
                     let due = at(wait.since + self.settings.failback_delay);
                     status::FailbackDue {
                         to: self.peers[wait.peer].name.clone(),
