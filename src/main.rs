@@ -753,6 +753,14 @@ fn reload(socket: &Path, main_pid: Option<i32>) -> ExitCode {
 fn reload_by_signal(socket: &Path, pid: i32) -> ExitCode {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
+    if !runs_failoverd(pid) {
+        eprintln!(
+            "failoverd: not running (no daemon at {}), and pid {pid} does not run failoverd: \
+             no signal sent",
+            socket.display()
+        );
+        return ExitCode::from(EXIT_NOT_RUNNING);
+    }
     if let Err(err) = kill(Pid::from_raw(pid), Signal::SIGHUP) {
         eprintln!(
             "failoverd: not running (no daemon at {}), and SIGHUP to pid {pid} failed: {err}",
@@ -768,6 +776,24 @@ fn reload_by_signal(socket: &Path, pid: i32) -> ExitCode {
         socket.display()
     );
     ExitCode::from(EXIT_FAILED)
+}
+
+/// Whether process `pid` runs a program of this one's file name, so that a
+/// mistyped `--main-pid` signals nothing else. A daemon whose file an upgrade
+/// replaced still counts (its link reads "... (deleted)").
+fn runs_failoverd(pid: i32) -> bool {
+    let name = |link: &str| {
+        let target = std::fs::read_link(link).ok()?;
+        let target = target.to_string_lossy();
+        let path = target.strip_suffix(" (deleted)").unwrap_or(&target);
+        Path::new(path)
+            .file_name()
+            .map(std::ffi::OsStr::to_os_string)
+    };
+    match (name(&format!("/proc/{pid}/exe")), name("/proc/self/exe")) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => false,
+    }
 }
 
 /// Sends `command` and prints the daemon's answer: its message when accepted, one

@@ -229,17 +229,46 @@ fn no_daemon_is_one_line_and_exit_3() {
 /// Under systemd, `reload --main-pid $MAINPID` reaches a daemon that no longer
 /// listens where the file says (the file moved its socket, or cannot be read) by
 /// SIGHUP, and fails, since nobody answers whether the file was taken. Without a
-/// pid it is the usual "not running". The stand-in for the daemon is a `sleep`,
-/// which SIGHUP ends.
+/// pid it is the usual "not running". The stand-in for the daemon is a copy of
+/// `sleep` named failoverd, which SIGHUP ends; a process of another name gets
+/// nothing.
 #[test]
 fn reload_signals_the_main_pid_when_no_daemon_answers_on_the_socket() {
     use std::os::unix::process::ExitStatusExt;
     let dir = temp_dir();
     let socket = dir.join("moved.sock");
-    let mut daemon = std::process::Command::new("sleep")
+    let sleep = dir.join("failoverd");
+    std::fs::copy("/bin/sleep", &sleep).expect("copy /bin/sleep");
+    let mut other = std::process::Command::new("/bin/sleep")
         .arg("30")
         .spawn()
         .expect("start sleep");
+    let out = failoverd(&[
+        "reload",
+        "--socket",
+        socket.to_str().unwrap(),
+        "--main-pid",
+        &other.id().to_string(),
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not run failoverd"),
+        "{}",
+        stderr(&out)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        other.try_wait().expect("look at sleep"),
+        None,
+        "sleep got a signal"
+    );
+    other.kill().expect("stop sleep");
+    other.wait().expect("wait for sleep");
+
+    let mut daemon = std::process::Command::new(&sleep)
+        .arg("30")
+        .spawn()
+        .expect("start the stand-in");
     let pid = daemon.id().to_string();
     let out = failoverd(&[
         "reload",

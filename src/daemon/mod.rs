@@ -133,6 +133,10 @@ pub enum ReloadFailure {
     /// The file is valid but changes what only a restart can.
     #[error("reload rejected: {0}")]
     Refused(ReloadError),
+    /// The daemon was asked to stop while the file was read: the release under way
+    /// keeps the configuration it began with.
+    #[error("reload refused: the daemon is stopping")]
+    Stopping,
 }
 
 impl ReloadFailure {
@@ -142,6 +146,7 @@ impl ReloadFailure {
         match self {
             ReloadFailure::Config(err) => one_line(err),
             ReloadFailure::Refused(err) => err.to_string(),
+            ReloadFailure::Stopping => "the daemon is stopping".to_string(),
         }
     }
 }
@@ -1091,17 +1096,26 @@ impl<H: Host> Shell<H> {
         machine: &mut Machine,
         loaded: Loaded,
     ) -> Result<String, ReloadFailure> {
-        let result = loaded
-            .config
-            .map_err(ReloadFailure::Config)
-            .and_then(|config| self.apply(machine, config));
+        // A stop that began while the file was read wins, as it does over a
+        // reload asked for after it (see `begin_reload`).
+        let stopping = machine.stopping();
+        let result = if stopping {
+            Err(ReloadFailure::Stopping)
+        } else {
+            loaded
+                .config
+                .map_err(ReloadFailure::Config)
+                .and_then(|config| self.apply(machine, config))
+        };
         match &result {
             Ok(summary) => info!("{summary}"),
+            Err(ReloadFailure::Stopping) => warn!("{}", ReloadFailure::Stopping),
             Err(failure) => error!("{failure}; keeping the running configuration"),
         }
         // The file was parsed either way, by code the loop never runs.
         self.release_due = true;
-        if let Some(systemd) = &self.systemd {
+        // Once stopping, systemd has been told so; READY=1 would say otherwise.
+        if let Some(systemd) = self.systemd.as_ref().filter(|_| !stopping) {
             systemd.ready();
         }
         if let Some(reply) = loaded.reply {

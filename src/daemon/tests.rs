@@ -569,7 +569,27 @@ async fn a_reload_while_stopping_is_refused() {
     let answer = answer.await.expect("an answer at once");
     assert!(!answer.ok);
     assert_eq!(answer.error.as_deref(), Some("the daemon is stopping"));
-    assert!(inputs.loaded.try_recv().is_err(), "the file was read");
+    let read = tokio::time::timeout(Duration::from_millis(300), inputs.loaded.recv()).await;
+    assert!(read.is_err(), "the file was read");
+}
+
+/// A stop that begins while the file is being read wins too: the file read for the
+/// reload is not applied.
+#[tokio::test]
+async fn a_reload_under_way_when_the_stop_begins_is_not_applied() {
+    let lab = Lab::new("reload-then-stop");
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    lab.write(150);
+    shell.begin_reload(&machine, None);
+    machine.handle(Instant::now().into_std(), Input::Shutdown);
+    let loaded = tokio::time::timeout(Duration::from_secs(5), inputs.loaded.recv())
+        .await
+        .expect("the file is read within 5 s")
+        .expect("the loader is running");
+    let result = shell.finish_reload(&mut machine, loaded);
+    assert!(matches!(result, Err(ReloadFailure::Stopping)), "{result:?}");
+    let status = machine.status(Instant::now().into_std(), SystemTime::now());
+    assert_eq!(status.priority, 200, "the file was applied while stopping");
 }
 
 /// A reload leaves the control socket and the status page where they are, and its
