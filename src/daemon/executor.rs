@@ -834,28 +834,38 @@ mod tests {
         });
     }
 
+    /// A notification that runs `timeout` on `Stubborn` (a fault hook hangs that
+    /// long; any other ends at once).
+    fn notice(hook: Hook, timeout: Duration) -> Effect {
+        Effect::RunHook {
+            hook,
+            program: "/notify".into(),
+            env: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// `Stubborn`'s jobs, each notification waiting `wait` for the one before it,
+    /// and their outcomes.
+    fn stubborn_jobs(
+        wait: Duration,
+    ) -> (Jobs<Stubborn>, mpsc::UnboundedReceiver<(EffectId, Outcome)>) {
+        let (done, outcomes) = mpsc::unbounded_channel();
+        let executor = Executor {
+            notice_wait: wait,
+            ..Executor::new(Stubborn, done)
+        };
+        (executor.spawn(), outcomes)
+    }
+
     /// One that hangs past the wait holds up the next no longer than that: an
     /// alert that the VIPs are on no node goes out while a mail hook still hangs.
     #[test]
     fn a_hung_notification_holds_up_the_next_one_only_for_the_wait() {
         block_on(async {
-            let (done, mut outcomes) = mpsc::unbounded_channel();
-            let executor = Executor {
-                notice_wait: Duration::from_millis(100),
-                ..Executor::new(Stubborn, done)
-            };
-            let jobs = executor.spawn();
-            let notification = |hook, timeout| Effect::RunHook {
-                hook,
-                program: "/notify".into(),
-                env: Vec::new(),
-                timeout,
-            };
-            assert!(jobs.notify(
-                EffectId(1),
-                notification(Hook::Fault, Duration::from_secs(30))
-            ));
-            assert!(jobs.notify(EffectId(2), notification(Hook::Fault, Duration::ZERO)));
+            let (jobs, mut outcomes) = stubborn_jobs(Duration::from_millis(100));
+            assert!(jobs.notify(EffectId(1), notice(Hook::Fault, Duration::from_secs(30))));
+            assert!(jobs.notify(EffectId(2), notice(Hook::Fault, Duration::ZERO)));
             let next = tokio::time::timeout(Duration::from_secs(5), outcomes.recv()).await;
             let (id, _) = next.expect("the second waited for the hung one").unwrap();
             assert_eq!(id, EffectId(2));
@@ -868,21 +878,10 @@ mod tests {
     #[test]
     fn the_wait_for_a_hung_notification_counts_from_its_start() {
         block_on(async {
-            let (done, mut outcomes) = mpsc::unbounded_channel();
-            let executor = Executor {
-                notice_wait: Duration::from_secs(1),
-                ..Executor::new(Stubborn, done)
-            };
-            let jobs = executor.spawn();
-            let notification = |timeout| Effect::RunHook {
-                hook: Hook::Fault,
-                program: "/notify".into(),
-                env: Vec::new(),
-                timeout,
-            };
-            assert!(jobs.notify(EffectId(1), notification(Duration::from_secs(30))));
+            let (jobs, mut outcomes) = stubborn_jobs(Duration::from_secs(1));
+            assert!(jobs.notify(EffectId(1), notice(Hook::Fault, Duration::from_secs(30))));
             tokio::time::sleep(Duration::from_millis(800)).await;
-            assert!(jobs.notify(EffectId(2), notification(Duration::ZERO)));
+            assert!(jobs.notify(EffectId(2), notice(Hook::Fault, Duration::ZERO)));
             let next = tokio::time::timeout(Duration::from_millis(600), outcomes.recv()).await;
             let (id, _) = next
                 .expect("the wait began when the second was given")
@@ -897,19 +896,9 @@ mod tests {
     #[test]
     fn a_hung_notification_holds_up_no_vip_and_the_next_one_waits_for_it() {
         block_on(async {
-            let (done, mut outcomes) = mpsc::unbounded_channel();
-            let jobs = Executor::new(Stubborn, done).spawn();
-            let notification = |hook, timeout| Effect::RunHook {
-                hook,
-                program: "/notify".into(),
-                env: Vec::new(),
-                timeout,
-            };
-            assert!(jobs.notify(
-                EffectId(1),
-                notification(Hook::Fault, Duration::from_secs(1))
-            ));
-            assert!(jobs.notify(EffectId(2), notification(Hook::Standby, Duration::ZERO)));
+            let (jobs, mut outcomes) = stubborn_jobs(NOTICE_WAIT);
+            assert!(jobs.notify(EffectId(1), notice(Hook::Fault, Duration::from_secs(1))));
+            assert!(jobs.notify(EffectId(2), notice(Hook::Standby, Duration::ZERO)));
             let add = Effect::AddVip {
                 vip: vip("198.18.0.10"),
                 announce: true,
