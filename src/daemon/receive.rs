@@ -533,7 +533,7 @@ impl Datagrams {
             arrived,
             ..
         } = self;
-        let real_now = SystemTime::now();
+        let real_now = wall_clock_at(now);
         for d in deferred.iter_mut() {
             let before = arrived.len();
             if d.installed.is_none() {
@@ -947,6 +947,17 @@ fn arrival(now: Moment, stamp: TimeSpec, emptied: Option<Moment>) -> Instant {
     emptied.map_or(at, |(then, _)| at.max(then))
 }
 
+/// The wall clock's reading at `now`, a moment on the loop's clock read a little
+/// earlier: the wall clock read with the loop's clock right after it, less the time
+/// since `now`. Read as is, it would be off by whatever the thread lost in between
+/// (preempted on a busy host), which [`arrival`] would take for a step of the wall
+/// clock; read so, only what it loses between two adjacent reads counts.
+fn wall_clock_at(now: Instant) -> SystemTime {
+    let real = SystemTime::now();
+    let since = Instant::now().saturating_duration_since(now);
+    real.checked_sub(since).unwrap_or(real)
+}
+
 /// How far the wall clock may drift from the loop's between two reads of a routine
 /// socket, beyond a thousandth of the time between them (NTP slews at most half
 /// that), before [`arrival`] takes it for a step.
@@ -1041,6 +1052,18 @@ mod tests {
     fn stamp(base: SystemTime, at: Duration) -> TimeSpec {
         let since = (base + at).duration_since(UNIX_EPOCH).unwrap();
         TimeSpec::from_duration(since)
+    }
+
+    /// A thread that lost the processor after reading the loop's clock (the sleep
+    /// stands for it) still gets the wall clock of that moment, not a reading 20 ms
+    /// off that `arrival` would take for a step.
+    #[test]
+    fn the_wall_clock_is_read_for_the_moment_given() {
+        let (now, real) = (Instant::now(), SystemTime::now());
+        std::thread::sleep(Duration::from_millis(20));
+        let at = wall_clock_at(now);
+        let off = at.duration_since(real).unwrap_or_else(|e| e.duration());
+        assert!(off < STEP_TOLERANCE, "{off:?} off");
     }
 
     /// With the clocks in step, a datagram is dated by its stamp, between the last
