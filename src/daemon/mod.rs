@@ -1066,10 +1066,9 @@ impl<H: Host> Shell<H> {
         // Stopping, the node only hands over: a new file would change the hooks,
         // the VIPs or the timers of a release under way.
         if machine.stopping() {
-            let refusal = "the daemon is stopping";
-            warn!("reload refused: {refusal}");
+            warn!("{}", ReloadFailure::Stopping);
             if let Some(reply) = reply {
-                let _ = reply.send(Response::error(refusal));
+                let _ = reply.send(Response::error(ReloadFailure::Stopping.problems()));
             }
             return;
         }
