@@ -546,7 +546,9 @@ impl Datagrams {
                     None => continue,
                 }
             }
-            let emptied = d.emptied.take();
+            // Only a read that ends empty moves the bound: one that stops short (a
+            // full burst, an error) leaves the last empty one for what waits.
+            let emptied = d.emptied;
             for _ in 0..ROUTINE_BURST {
                 let read = read_datagram(&*d.socket, buf, control, MsgFlags::MSG_DONTWAIT);
                 let Read {
@@ -598,11 +600,6 @@ impl Datagrams {
                         );
                     }
                 }
-            }
-            // A read that stopped short of empty (a full burst, an error) leaves the
-            // last empty one as the bound for what waits.
-            if d.emptied.is_none() {
-                d.emptied = emptied;
             }
             let read = (arrived.len() - before) as u64;
             if read > 0
@@ -948,15 +945,32 @@ fn arrival(now: Moment, stamp: TimeSpec, emptied: Option<Moment>) -> Instant {
 }
 
 /// The wall clock's reading at `now`, a moment on the loop's clock read a little
-/// earlier: the wall clock read with the loop's clock right after it, less the time
-/// since `now`. Read as is, it would be off by whatever the thread lost in between
+/// earlier. Read as is, it would be off by whatever the thread lost since `now`
 /// (preempted on a busy host), which [`arrival`] would take for a step of the wall
-/// clock; read so, only what it loses between two adjacent reads counts.
+/// clock. So it is read between two readings of the loop's clock, again when those
+/// lie more than [`PAIR_SPREAD`] apart (the thread lost the processor between
+/// them), and taken back to `now` by the loop's clock.
 fn wall_clock_at(now: Instant) -> SystemTime {
-    let real = SystemTime::now();
-    let since = Instant::now().saturating_duration_since(now);
+    let read = || {
+        let before = Instant::now();
+        let real = SystemTime::now();
+        let spread = Instant::now().saturating_duration_since(before);
+        (before, real, spread)
+    };
+    let (mut before, mut real, mut spread) = read();
+    for _ in 0..2 {
+        if spread <= PAIR_SPREAD {
+            break;
+        }
+        (before, real, spread) = read();
+    }
+    let since = before.saturating_duration_since(now);
     real.checked_sub(since).unwrap_or(real)
 }
+
+/// Two adjacent clock readings lie well within this unless the thread lost the
+/// processor between them: far below [`STEP_TOLERANCE`].
+const PAIR_SPREAD: Duration = Duration::from_micros(50);
 
 /// How far the wall clock may drift from the loop's between two reads of a routine
 /// socket, beyond a thousandth of the time between them (NTP slews at most half
