@@ -35,10 +35,10 @@ const EXIT_CONFIG: u8 = 2;
 const DEFAULT_CONFIG: &str = "/etc/failoverd/failoverd.toml";
 /// How long one request to the daemon may take; it answers at once when it runs.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long `reload` waits: past the daemon's own bound on an answer (10 s, see
-/// `daemon::control`), so that a slow read of the file gets the daemon's word on it
-/// rather than a timeout here.
-const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long `reload` waits: past the daemon's own bound on an answer, so that a
+/// slow read of the file gets the daemon's word on it rather than a timeout here.
+const RELOAD_TIMEOUT: Duration =
+    failoverd::daemon::control::ANSWER_TIMEOUT.saturating_add(Duration::from_secs(5));
 /// How often `events --follow` asks for new events.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 

@@ -397,11 +397,10 @@ impl Checker {
                     self.problem(
                         "cluster.key_file",
                         format!(
-                            "{}: {err}; create it on one node with: (umask 077; head -c 32 \
-                             /dev/urandom | base64 > {}), then copy it to the others with its \
-                             mode (scp -p)",
+                            "{}: {err}; create it on one node with: {}, then copy it to the \
+                             others with its mode (scp -p)",
                             path.display(),
-                            path.display()
+                            make_key(&path)
                         ),
                     );
                     None
@@ -1156,14 +1155,21 @@ fn read_key(mut file: fs::File, path: &Path) -> Result<Key, String> {
     let trimmed = bytes.trim_ascii();
     if trimmed.len() < MIN_KEY_LEN {
         return Err(format!(
-            "{} holds {} bytes; at least {MIN_KEY_LEN} are required; create one with: \
-             (umask 077; head -c 32 /dev/urandom | base64 > {})",
+            "{} holds {} bytes; at least {MIN_KEY_LEN} are required; create one with: {}",
             path.display(),
             trimmed.len(),
-            path.display()
+            make_key(path)
         ));
     }
     Ok(Key::new(trimmed.to_vec()))
+}
+
+/// The shell command that writes a new key to `path`, readable by its owner alone.
+fn make_key(path: &Path) -> String {
+    format!(
+        "(umask 077; head -c 32 /dev/urandom | base64 > {})",
+        path.display()
+    )
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(4);
 /// for good, and a few retries would take every slot, `status` included. The
 /// command line gives up after 10 s anyway (`reload` after 15 s, so that it hears
 /// this bound's answer rather than its own timeout).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CLIENTS: usize = 16;
 

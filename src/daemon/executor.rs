@@ -43,7 +43,7 @@ const ANNOUNCE_BATCH: usize = 32;
 /// starts anyway: long enough for a mail or a page to go out in order, short enough
 /// that a hook hung on a mail server delays the alerts behind it by this much, not
 /// by its whole timeout.
-const NOTICE_WAIT: Duration = Duration::from_secs(5);
+pub const NOTICE_WAIT: Duration = Duration::from_secs(5);
 
 /// Hook runs kept for `failoverd status`.
 const HOOK_HISTORY: usize = 20;
@@ -93,6 +93,15 @@ impl<H: Host> Executor<H> {
         self.announcing.clone()
     }
 
+    /// Performs `effect` in a task of its own and reports it like a queued one.
+    fn start(&self, id: EffectId, effect: Effect) -> tokio::task::JoinHandle<()> {
+        let executor = self.clone();
+        tokio::spawn(async move {
+            let outcome = executor.perform(effect).await;
+            let _ = executor.done.send((id, outcome));
+        })
+    }
+
     /// Starts the executor's tasks; effects queued on the returned [`Jobs`] run in
     /// order, and so do notifications, in a queue of their own.
     pub fn spawn(self) -> Jobs<H> {
@@ -108,15 +117,7 @@ impl<H: Host> Executor<H> {
                     let until = started + executor.notice_wait;
                     let _ = tokio::time::timeout_at(until, &mut running).await;
                 }
-                let executor = executor.clone();
-                let started = tokio::time::Instant::now();
-                before = Some((
-                    started,
-                    tokio::spawn(async move {
-                        let outcome = executor.perform(effect).await;
-                        let _ = executor.done.send((id, outcome));
-                    }),
-                ));
+                before = Some((tokio::time::Instant::now(), executor.start(id, effect)));
             }
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<(EffectId, Effect)>();
@@ -476,11 +477,7 @@ impl<H: Host> Jobs<H> {
 
     /// Runs `effect` now, beside the queue, and reports it like a queued one.
     pub fn beside(&self, id: EffectId, effect: Effect) {
-        let executor = self.executor.clone();
-        tokio::spawn(async move {
-            let outcome = executor.perform(effect).await;
-            let _ = executor.done.send((id, outcome));
-        });
+        self.executor.start(id, effect);
     }
 }
 

@@ -135,7 +135,7 @@ pub enum ReloadFailure {
     Refused(ReloadError),
     /// The daemon was asked to stop while the file was read: the release under way
     /// keeps the configuration it began with.
-    #[error("reload refused: the daemon is stopping")]
+    #[error("reload refused: {STOPPING}")]
     Stopping,
 }
 
@@ -146,10 +146,13 @@ impl ReloadFailure {
         match self {
             ReloadFailure::Config(err) => one_line(err),
             ReloadFailure::Refused(err) => err.to_string(),
-            ReloadFailure::Stopping => "the daemon is stopping".to_string(),
+            ReloadFailure::Stopping => STOPPING.to_string(),
         }
     }
 }
+
+/// Why a reload is refused once the daemon was asked to stop.
+const STOPPING: &str = "the daemon is stopping";
 
 /// A configuration error on one line, for the operator's one-line answer.
 fn one_line(err: &ConfigError) -> String {

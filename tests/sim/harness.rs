@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use failoverd::config::{Check, Config, Failback, Probe, Scope};
+use failoverd::daemon::executor::NOTICE_WAIT;
 use failoverd::machine::health::Run;
 use failoverd::machine::{
     Accepted, Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Kept, Machine, Order,
@@ -41,10 +42,6 @@ pub fn ms(n: u64) -> Duration {
 /// A failed VIP addition is tried again after this long: `VIP_RETRY` in
 /// src/machine/election.rs, "tried again every second" in docs/election.md.
 pub const VIP_RETRY: Duration = Duration::from_secs(1);
-
-/// How long a notification hook waits for the one before it: `NOTICE_WAIT` in
-/// src/daemon/executor.rs, "up to 5 s" in docs/checks-and-hooks.md.
-pub const NOTICE_WAIT: Duration = Duration::from_secs(5);
 
 /// The node names, in configuration order.
 pub const NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
@@ -324,6 +321,17 @@ pub struct SimNode {
     pub read_late: u64,
 }
 
+impl SimNode {
+    /// What a daemon that ends leaves undone: its effects, queued, running or
+    /// beside the queue, and its notifications' order.
+    fn drop_effects(&mut self) {
+        self.queue.clear();
+        self.running = None;
+        self.beside.clear();
+        self.notices_free = None;
+    }
+}
+
 /// The MAC address of node `i`'s VIP interface.
 pub fn mac(i: usize) -> [u8; 6] {
     [2, 0, 0, 0, 0, i as u8 + 1]
@@ -549,10 +557,7 @@ impl Sim {
         let now = self.now;
         let node = &mut self.nodes[i];
         node.starts += 1;
-        node.queue.clear();
-        node.running = None;
-        node.beside.clear();
-        node.notices_free = None;
+        node.drop_effects();
         node.stopping = false;
         node.awake_since = now;
         node.active_checks = false;
@@ -588,10 +593,7 @@ impl Sim {
         self.note(format!("crash {}", self.name(i)));
         let node = &mut self.nodes[i];
         node.machine = None;
-        node.queue.clear();
-        node.running = None;
-        node.beside.clear();
-        node.notices_free = None;
+        node.drop_effects();
         node.deferred.clear();
         node.paused = false;
         node.stopping = false;
@@ -609,10 +611,7 @@ impl Sim {
             node.stale_kernel = true;
         }
         node.machine = None;
-        node.queue.clear();
-        node.running = None;
-        node.beside.clear();
-        node.notices_free = None;
+        node.drop_effects();
         node.deferred.clear();
         node.paused = false;
         node.stopping = false;
@@ -1128,10 +1127,7 @@ impl Sim {
                         node.release_noted = false;
                     }
                     node.machine = None;
-                    node.queue.clear();
-                    node.running = None;
-                    node.beside.clear();
-                    node.notices_free = None;
+                    node.drop_effects();
                     node.stopping = false;
                 }
             }
