@@ -1152,6 +1152,14 @@ impl<H: Host> Shell<H> {
         let changes = machine
             .reconfigure(Instant::now().into_std(), &config)
             .map_err(ReloadFailure::Refused)?;
+        // What the shell applies itself, which the machine's list cannot name.
+        let old = &self.config;
+        let shell_changes = [
+            (config.key != old.key, "key"),
+            (config.hooks.run_as != old.hooks.run_as, "hook user"),
+            (config.events != old.events, "events"),
+            (config.scheduling != old.scheduling, "scheduling"),
+        ];
         // The machine numbers the checks anew; so do the runners, and no run of an
         // old one reaches the machine after this. A new [hooks] user restarts them
         // too: it is theirs as well.
@@ -1169,10 +1177,14 @@ impl<H: Host> Shell<H> {
         for sender in self.senders.iter_mut().flatten() {
             sender.set_raw(config.scheduling.raw_send);
         }
+        let applied: Vec<String> = (changes.iter().map(ToString::to_string))
+            .chain(
+                (shell_changes.iter())
+                    .filter(|(changed, _)| *changed)
+                    .map(|(_, what)| (*what).to_string()),
+            )
+            .collect();
         self.config = Arc::new(config);
-        let applied: Vec<String> = changes.iter().map(ToString::to_string).collect();
-        // Not every change is named (a new key, `[events]`, `[scheduling]`), so
-        // "nothing changed" only when the sections a restart needs did not either.
         let mut summary = match (applied.is_empty(), restart.is_empty()) {
             (true, true) => "configuration reloaded: nothing changed".to_string(),
             (true, false) => "configuration reloaded".to_string(),

@@ -649,6 +649,40 @@ async fn a_reload_says_when_control_or_http_needs_a_restart() {
     assert_eq!(shell.config.control.socket, lab.dir.join("override.sock"));
 }
 
+/// The answer names every change a reload applied, those the shell makes itself
+/// (the key, `[events]`, `[scheduling]`) as well as the machine's: "nothing
+/// changed" would send an operator looking for a typo in a file that took.
+#[tokio::test]
+async fn a_reload_names_the_changes_the_shell_applies() {
+    let lab = Lab::new("reload-named");
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+
+    fs::write(
+        lab.dir.join("authkey"),
+        "shell-test-key-rotated-9876543210\n",
+    )
+    .unwrap();
+    lab.write_edited(200, |s| {
+        s.set("events.keep", 300)
+            .set("scheduling.lock_memory", false)
+            .set("split_brain.live_vip", r#""take""#)
+    });
+    let answer = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert_eq!(
+        answer.message.as_deref(),
+        Some("configuration reloaded: split-brain guard, key, events, scheduling"),
+        "{answer:?}"
+    );
+    assert_eq!(shell.config.events.keep, 300);
+
+    let answer = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert_eq!(
+        answer.message.as_deref(),
+        Some("configuration reloaded: nothing changed"),
+        "{answer:?}"
+    );
+}
+
 /// `[scheduling] raw_send` reaches every link's sender at start and with every
 /// reload. The raw sockets need root, as CI runs this test.
 #[tokio::test]

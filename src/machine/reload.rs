@@ -44,6 +44,9 @@ pub enum Change {
     HealthChecks,
     /// `[damping]`: turned off, a flapping node relaxes at once.
     Damping,
+    /// `[split_brain]`: the guard's probes and what it does on a conflict.
+    SplitBrain,
+    Fencing,
     VipRemoved(String),
     VipAdded(String),
 }
@@ -58,6 +61,8 @@ impl fmt::Display for Change {
             Change::Announce => f.write_str("announce"),
             Change::HealthChecks => f.write_str("health checks"),
             Change::Damping => f.write_str("damping"),
+            Change::SplitBrain => f.write_str("split-brain guard"),
+            Change::Fencing => f.write_str("fencing"),
             Change::VipRemoved(vip) => write!(f, "VIP {vip} removed"),
             Change::VipAdded(vip) => write!(f, "VIP {vip} added"),
         }
@@ -118,10 +123,12 @@ impl Machine {
         if (new.failback, new.failback_delay) != (old.failback, old.failback_delay) {
             changes.push(Change::Failback);
         }
-        if new.hooks != old.hooks {
+        if (&new.hooks, new.start_failure, new.on_adopt)
+            != (&old.hooks, old.start_failure, old.on_adopt)
+        {
             changes.push(Change::Hooks);
         }
-        if new.announce.refresh != old.announce.refresh {
+        if new.announce != old.announce {
             changes.push(Change::Announce);
         }
         if new.checks != old.checks {
@@ -129,6 +136,12 @@ impl Machine {
         }
         if new.damping != old.damping {
             changes.push(Change::Damping);
+        }
+        if new.split_brain != old.split_brain {
+            changes.push(Change::SplitBrain);
+        }
+        if new.fencing != old.fencing {
+            changes.push(Change::Fencing);
         }
 
         // A check that keeps its name keeps its state, so a reload never makes a
