@@ -16,7 +16,8 @@
 //! hook that only notifies in a second queue of its own ([`Jobs::notify`]), so that
 //! a hung fault hook holds up no takeover, yet the hooks that tell someone what
 //! happened still run in the order it happened (each waits up to [`NOTICE_WAIT`]
-//! for the one before it).
+//! for the one before it). At exit the shell gives those still running or waiting
+//! [`NOTICE_WAIT`] more ([`Jobs::settle_notices`]) and names the ones it cuts short.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -30,7 +31,7 @@ use super::hooks::HookStatus;
 use super::host::Host;
 use super::vip::LinkInfo;
 use crate::duration::format_duration;
-use crate::machine::{Effect, EffectId, Outcome, VipFailure, VipFailureKind, VipTarget};
+use crate::machine::{Effect, EffectId, Hook, Outcome, VipFailure, VipFailureKind, VipTarget};
 use crate::status::{HookRun, millis, rfc3339};
 
 /// VIPs added between two announcements while a lot of adds is under way: small
@@ -106,7 +107,9 @@ impl<H: Host> Executor<H> {
     /// order, and so do notifications, in a queue of their own.
     pub fn spawn(self) -> Jobs<H> {
         let (notices, mut pending) = mpsc::unbounded_channel::<(EffectId, Effect)>();
+        let open = Arc::new(tokio::sync::watch::Sender::new(Vec::new()));
         let executor = self.clone();
+        let unfinished = Arc::clone(&open);
         tokio::spawn(async move {
             // The one started last, and when.
             let mut before: Option<(tokio::time::Instant, tokio::task::JoinHandle<()>)> = None;
@@ -117,7 +120,15 @@ impl<H: Host> Executor<H> {
                     let until = started + executor.notice_wait;
                     let _ = tokio::time::timeout_at(until, &mut running).await;
                 }
-                before = Some((tokio::time::Instant::now(), executor.start(id, effect)));
+                let running = executor.start(id, effect);
+                let unfinished = Arc::clone(&unfinished);
+                let ended = tokio::spawn(async move {
+                    let _ = running.await;
+                    unfinished.send_modify(|open: &mut Vec<(EffectId, Hook)>| {
+                        open.retain(|(given, _)| *given != id);
+                    });
+                });
+                before = Some((tokio::time::Instant::now(), ended));
             }
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<(EffectId, Effect)>();
@@ -190,6 +201,7 @@ impl<H: Host> Executor<H> {
         Jobs {
             queue: tx,
             notices,
+            open,
             executor,
         }
     }
@@ -458,6 +470,8 @@ async fn find_stale<H: Host>(host: &H, vips: &[VipTarget]) -> Vec<usize> {
 pub struct Jobs<H: Host> {
     queue: mpsc::UnboundedSender<(EffectId, Effect)>,
     notices: mpsc::UnboundedSender<(EffectId, Effect)>,
+    /// The notifications given and not yet ended, running or waiting their turn.
+    open: Arc<tokio::sync::watch::Sender<Vec<(EffectId, Hook)>>>,
     executor: Executor<H>,
 }
 
@@ -472,7 +486,21 @@ impl<H: Host> Jobs<H> {
     /// notification given before it has ended or has run for [`NOTICE_WAIT`].
     /// False once its task is gone.
     pub fn notify(&self, id: EffectId, effect: Effect) -> bool {
+        if let Effect::RunHook { hook, .. } = &effect {
+            let hook = *hook;
+            self.open.send_modify(|open| open.push((id, hook)));
+        }
         self.notices.send((id, effect)).is_ok()
+    }
+
+    /// Waits until every notification given has ended, for at most `bound`, and
+    /// returns the hooks of those still running or waiting then: at exit the
+    /// runtime's end kills the ones running and never starts the others, so the
+    /// shell names them.
+    pub async fn settle_notices(&self, bound: Duration) -> Vec<Hook> {
+        let mut open = self.open.subscribe();
+        let _ = tokio::time::timeout(bound, open.wait_for(Vec::is_empty)).await;
+        open.borrow().iter().map(|(_, hook)| *hook).collect()
     }
 
     /// Runs `effect` now, beside the queue, and reports it like a queued one.
@@ -908,6 +936,29 @@ mod tests {
                 order.push(id.0);
             }
             assert_eq!(order, [3, 1, 2]);
+        });
+    }
+
+    /// At exit the notifications still open are waited for, within the bound, and
+    /// those it cuts short named: the one hung past it, and the one waiting behind.
+    #[test]
+    fn notifications_still_open_at_exit_are_waited_for_and_named() {
+        block_on(async {
+            let (jobs, _outcomes) = stubborn_jobs(Duration::from_secs(5));
+            assert!(jobs.settle_notices(Duration::ZERO).await.is_empty());
+            assert!(jobs.notify(EffectId(1), notice(Hook::Standby, Duration::ZERO)));
+            let left = jobs.settle_notices(Duration::from_secs(5)).await;
+            assert!(
+                left.is_empty(),
+                "an ended notification is still open: {left:?}"
+            );
+
+            assert!(jobs.notify(EffectId(2), notice(Hook::Fault, Duration::from_millis(300))));
+            assert!(jobs.notify(EffectId(3), notice(Hook::Standby, Duration::ZERO)));
+            let left = jobs.settle_notices(Duration::from_millis(100)).await;
+            assert_eq!(left, [Hook::Fault, Hook::Standby]);
+            let left = jobs.settle_notices(Duration::from_secs(5)).await;
+            assert!(left.is_empty(), "waited for within the bound: {left:?}");
         });
     }
 

@@ -65,6 +65,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, ConfigError, ControlOverrides};
 use crate::control::{Command, Response};
+use crate::duration::format_duration;
 use crate::machine::{
     Action, Effect, EffectId, Event, Input, Kept, Machine, Order, Outcome, ReloadError, Role,
     Severity, Sighting,
@@ -73,7 +74,7 @@ use crate::status::{HookRun, Status};
 use checks::Checks;
 use chore::Chore;
 use events::EventLog;
-use executor::{Announcing, Executor, Jobs};
+use executor::{Announcing, Executor, Jobs, NOTICE_WAIT};
 use history::HistoryLog;
 pub use host::{Host, Kernel};
 use listen::LinkSockets;
@@ -801,6 +802,19 @@ impl<H: Host> Shell<H> {
                 "cannot remove {}: {err}; the next start removes the VIPs it finds \
                  rather than adopting them",
                 note.display()
+            );
+        }
+        // A fault or standby hook given just before the stop still tells its
+        // story, if it can within the bound; what the runtime's end would cut
+        // short in silence is named instead.
+        let cut = self.jobs.settle_notices(NOTICE_WAIT).await;
+        if !cut.is_empty() {
+            let hooks: Vec<&str> = cut.iter().map(|hook| hook.as_str()).collect();
+            warn!(
+                "exiting before these notification hooks ended, {} after the stop: {} \
+                 (one running is killed, one waiting never runs)",
+                format_duration(NOTICE_WAIT),
+                hooks.join(", ")
             );
         }
         // The last events are the shutdown's: give the writer a moment to put them
