@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use failoverd::daemon::executor::NOTICE_WAIT;
+
 const UNIT: &str = "failoverd.service";
 /// The drop-in for hooks that must do more than the sandbox allows, and its directory.
 const DROP_IN_DIR: &str = "failoverd.service.d";
@@ -278,8 +280,9 @@ fn stop_timeout_leaves_room_for_the_stop_hook() {
         .strip_suffix('s')
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("TimeoutStopSec={value}: expected whole seconds"));
-    // After the stop hook come the VIP removals and the exit; keep some margin.
-    let needed = DEFAULT_HOOK_TIMEOUT + HOOK_KILL_GRACE + Duration::from_secs(10);
+    // After the stop hook come the VIP removals, the last wait for notification
+    // hooks and the exit; keep some margin.
+    let needed = DEFAULT_HOOK_TIMEOUT + HOOK_KILL_GRACE + NOTICE_WAIT + Duration::from_secs(10);
     assert!(
         Duration::from_secs(seconds) >= needed,
         "TimeoutStopSec={value} is shorter than {needed:?}: systemd would SIGKILL a \

@@ -486,21 +486,31 @@ impl<H: Host> Jobs<H> {
     /// notification given before it has ended or has run for [`NOTICE_WAIT`].
     /// False once its task is gone.
     pub fn notify(&self, id: EffectId, effect: Effect) -> bool {
+        // Counted open before it is given, so that it cannot end first.
         if let Effect::RunHook { hook, .. } = &effect {
             let hook = *hook;
             self.open.send_modify(|open| open.push((id, hook)));
         }
-        self.notices.send((id, effect)).is_ok()
+        let given = self.notices.send((id, effect)).is_ok();
+        if !given {
+            self.open
+                .send_modify(|open| open.retain(|(open, _)| *open != id));
+        }
+        given
     }
 
-    /// Waits until every notification given has ended, for at most `bound`, and
-    /// returns the hooks of those still running or waiting then: at exit the
-    /// runtime's end kills the ones running and never starts the others, so the
-    /// shell names them.
-    pub async fn settle_notices(&self, bound: Duration) -> Vec<Hook> {
+    /// Waits until every notification given has ended, for at most the wait each
+    /// gives the one before it ([`NOTICE_WAIT`]), and returns the hooks of those
+    /// still running or waiting then: at exit the runtime's end kills the ones
+    /// running and never starts the others, so the shell names them. The future
+    /// holds no borrow of `self`, so that the shell can log meanwhile.
+    pub fn settle_notices(&self) -> impl Future<Output = Vec<Hook>> + use<H> {
         let mut open = self.open.subscribe();
-        let _ = tokio::time::timeout(bound, open.wait_for(Vec::is_empty)).await;
-        open.borrow().iter().map(|(_, hook)| *hook).collect()
+        let bound = self.executor.notice_wait;
+        async move {
+            let _ = tokio::time::timeout(bound, open.wait_for(Vec::is_empty)).await;
+            open.borrow().iter().map(|(_, hook)| *hook).collect()
+        }
     }
 
     /// Runs `effect` now, beside the queue, and reports it like a queued one.
@@ -944,21 +954,46 @@ mod tests {
     #[test]
     fn notifications_still_open_at_exit_are_waited_for_and_named() {
         block_on(async {
-            let (jobs, _outcomes) = stubborn_jobs(Duration::from_secs(5));
-            assert!(jobs.settle_notices(Duration::ZERO).await.is_empty());
+            // Ended: nothing open, and no wait for the bound.
+            let (jobs, _outcomes) = stubborn_jobs(Duration::from_secs(30));
             assert!(jobs.notify(EffectId(1), notice(Hook::Standby, Duration::ZERO)));
-            let left = jobs.settle_notices(Duration::from_secs(5)).await;
-            assert!(
-                left.is_empty(),
-                "an ended notification is still open: {left:?}"
-            );
+            let settled = tokio::time::timeout(Duration::from_secs(5), jobs.settle_notices());
+            let left = settled
+                .await
+                .expect("waited for the bound, not for the end");
+            assert!(left.is_empty(), "an ended one is still open: {left:?}");
 
-            assert!(jobs.notify(EffectId(2), notice(Hook::Fault, Duration::from_millis(300))));
-            assert!(jobs.notify(EffectId(3), notice(Hook::Standby, Duration::ZERO)));
-            let left = jobs.settle_notices(Duration::from_millis(100)).await;
-            assert_eq!(left, [Hook::Fault, Hook::Standby]);
-            let left = jobs.settle_notices(Duration::from_secs(5)).await;
-            assert!(left.is_empty(), "waited for within the bound: {left:?}");
+            // Two hung past the bound and one waiting behind the second: the
+            // first runs, the second starts about when the wait ends (running or
+            // waiting, it is open), the third is a whole wait from starting.
+            let (jobs, _outcomes) = stubborn_jobs(Duration::from_millis(300));
+            assert!(jobs.notify(EffectId(2), notice(Hook::Fault, Duration::from_secs(1))));
+            assert!(jobs.notify(EffectId(3), notice(Hook::Fault, Duration::from_secs(1))));
+            assert!(jobs.notify(EffectId(4), notice(Hook::Standby, Duration::ZERO)));
+            let left = jobs.settle_notices().await;
+            assert_eq!(left, [Hook::Fault, Hook::Fault, Hook::Standby]);
+            // All ended a second later; the margin is for a busy machine.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let left = jobs.settle_notices().await;
+            assert!(left.is_empty(), "ended since: {left:?}");
+        });
+    }
+
+    /// A notification that cannot be given (its task is gone) is not left open,
+    /// or every exit would wait for it.
+    #[test]
+    fn a_notification_that_cannot_be_given_is_not_left_open() {
+        block_on(async {
+            let (jobs, _outcomes) = stubborn_jobs(Duration::from_secs(30));
+            let (closed, _) = mpsc::unbounded_channel();
+            let jobs = Jobs {
+                notices: closed,
+                ..jobs
+            };
+            assert!(!jobs.notify(EffectId(1), notice(Hook::Fault, Duration::ZERO)));
+            let settled = tokio::time::timeout(Duration::from_secs(5), jobs.settle_notices());
+            let left = settled.await.expect("waited for the bound");
+            assert!(left.is_empty(), "{left:?}");
         });
     }
 

@@ -67,7 +67,7 @@ use crate::config::{Config, ConfigError, ControlOverrides};
 use crate::control::{Command, Response};
 use crate::duration::format_duration;
 use crate::machine::{
-    Action, Effect, EffectId, Event, Input, Kept, Machine, Order, Outcome, ReloadError, Role,
+    Action, Effect, EffectId, Event, Hook, Input, Kept, Machine, Order, Outcome, ReloadError, Role,
     Severity, Sighting,
 };
 use crate::status::{HookRun, Status};
@@ -614,7 +614,7 @@ impl<H: Host> Shell<H> {
         let mut first = 0;
         loop {
             if !self.perform(&mut machine) {
-                self.exit(machine.release_noted()).await;
+                self.exit(&mut machine, &mut inputs.done).await;
                 return;
             }
             // After the turn's heartbeats have gone out, never between the machine
@@ -788,11 +788,17 @@ impl<H: Host> Shell<H> {
     /// nothing go: the release note goes, unless the machine still needs it
     /// (`release_noted`: a daemon stopped before it learnt whether the VIPs a
     /// killed release left are still there); the executor's own removal, queued
-    /// last, would race the exit. Then the last events go to the file.
-    async fn exit(&mut self, release_noted: bool) {
+    /// last, would race the exit. The notification hooks still open get a last
+    /// wait. Then the last events go to the file.
+    async fn exit(
+        &mut self,
+        // Mutable only so that the future is Send: the machine is not Sync.
+        machine: &mut Machine,
+        done: &mut mpsc::UnboundedReceiver<(EffectId, Outcome)>,
+    ) {
         info!("handover complete, exiting");
         let state_dir = &self.config.control.state_dir;
-        let cleared = match release_noted {
+        let cleared = match machine.release_noted() {
             true => Ok(()),
             false => self.host.note_release(state_dir, false).await,
         };
@@ -805,14 +811,25 @@ impl<H: Host> Shell<H> {
             );
         }
         // A fault or standby hook given just before the stop still tells its
-        // story, if it can within the bound; what the runtime's end would cut
-        // short in silence is named instead.
-        let cut = self.jobs.settle_notices(NOTICE_WAIT).await;
+        // story, if it can within the bound, and its outcome is logged as any
+        // other's (the machine, exited, takes no more inputs); what the runtime's
+        // end would cut short in silence is named instead.
+        let settle = self.jobs.settle_notices();
+        tokio::pin!(settle);
+        let cut = loop {
+            tokio::select! {
+                Some((id, outcome)) = done.recv() => self.log_late_outcome(machine, id, &outcome),
+                cut = &mut settle => break cut,
+            }
+        };
+        while let Ok((id, outcome)) = done.try_recv() {
+            self.log_late_outcome(machine, id, &outcome);
+        }
         if !cut.is_empty() {
             let hooks: Vec<&str> = cut.iter().map(|hook| hook.as_str()).collect();
             warn!(
-                "exiting before these notification hooks ended, {} after the stop: {} \
-                 (one running is killed, one waiting never runs)",
+                "exiting with notification hooks unfinished {} after the handover (those \
+                 running are killed, those waiting never run): {}",
                 format_duration(NOTICE_WAIT),
                 hooks.join(", ")
             );
@@ -822,6 +839,20 @@ impl<H: Host> Shell<H> {
         if !self.events.flush(EXIT_FLUSH) {
             warn!("the event file did not take the last events in time");
         }
+    }
+
+    /// Logs the outcome of a hook that ended after the machine exited, in the
+    /// machine's words.
+    fn log_late_outcome(&mut self, machine: &Machine, id: EffectId, outcome: &Outcome) {
+        let Outcome::Hook { success, summary } = outcome else {
+            return;
+        };
+        let hook = machine.hook_of(id).map_or("notification", Hook::as_str);
+        let outcome = summary.clone();
+        self.log(&match success {
+            true => Event::HookDone { hook, outcome },
+            false => Event::HookFailed { hook, outcome },
+        });
     }
 
     /// The once-a-second chore: the kernel's drops counted and logged, the history

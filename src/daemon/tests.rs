@@ -15,6 +15,9 @@ use crate::config::sample::Sample;
 use crate::machine::{Hook, Role, Sighting, VipFailure, VipTarget};
 use crate::wire::heartbeat::{Heartbeat, Signer, WireState};
 
+/// How long a hook named `/slow` runs on a [`Recorder`].
+const SLOW_HOOK: Duration = Duration::from_millis(300);
+
 /// Records what the shell asked of the host; every request succeeds, and every
 /// interface is up but those named `down…`.
 #[derive(Clone, Default)]
@@ -102,7 +105,7 @@ impl Host for Recorder {
     async fn run_hook(
         &self,
         hook: Hook,
-        _program: &Path,
+        program: &Path,
         env: &[(String, String)],
         _timeout: Duration,
     ) -> HookOutcome {
@@ -111,6 +114,9 @@ impl Host for Recorder {
             .find(|(k, _)| k == "FAILOVERD_STATE")
             .map_or("", |(_, v)| v.as_str());
         self.note(format!("hook {} ({state})", hook.as_str()));
+        if program == Path::new("/slow") {
+            tokio::time::sleep(SLOW_HOOK).await;
+        }
         HookOutcome {
             status: HookStatus::Exited(0),
             duration: Duration::from_millis(1),
@@ -248,7 +254,7 @@ async fn pump(
     let limit = Instant::now() + Duration::from_secs(2);
     loop {
         if !shell.perform(machine) {
-            shell.exit(machine.release_noted()).await;
+            shell.exit(machine, &mut inputs.done).await;
             return Pumped::Exited;
         }
         if done(machine) {
@@ -356,6 +362,39 @@ async fn a_reload_that_moves_a_peer_sorts_the_link_by_its_new_address() {
         .await
         .expect("a moved peer is reloaded");
     assert_eq!(sorted(), ["strangers", "peers"]);
+}
+
+/// A notification hook still running at the stop is waited for, and its outcome
+/// logged, since the machine, exited, logs nothing more; the exit goes once it
+/// ended, not at the end of the bound.
+#[tokio::test]
+async fn the_exit_waits_for_a_notification_still_running_and_logs_its_outcome() {
+    let lab = Lab::new("exit-notice");
+    let (mut shell, mut machine, mut inputs, host) = lab.start().await;
+    until_active(&mut shell, &mut machine, &mut inputs).await;
+    let slow = Effect::RunHook {
+        hook: Hook::Standby,
+        program: "/slow".into(),
+        env: Vec::new(),
+        timeout: Duration::from_secs(30),
+    };
+    assert!(shell.jobs.notify(EffectId(u64::MAX), slow));
+    let began = Instant::now();
+    stop(&mut shell, &mut machine, &mut inputs).await;
+    assert!(host.calls().iter().any(|c| c.starts_with("hook standby")));
+    let logged: Vec<String> = (shell.events.recent(5).into_iter())
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        logged
+            .iter()
+            .any(|m| m == "notification hook exited 0 after 1ms"),
+        "the outcome is not logged: {logged:?}"
+    );
+    assert!(
+        began.elapsed() < NOTICE_WAIT,
+        "waited out the bound after the hook ended"
+    );
 }
 
 /// Until this node holds its VIPs, alone: beta never answers.

@@ -702,6 +702,12 @@ impl Machine {
         self.release_noted
     }
 
+    /// The hook that effect `id` runs, until its outcome comes back: the shell
+    /// names the notification hooks that end after the machine exited.
+    pub fn hook_of(&self, id: EffectId) -> Option<Hook> {
+        self.election.hooks_running.get(&id).copied()
+    }
+
     /// Why an unplanned takeover is held back, if one is (see `guard`).
     pub fn takeover_held(&self) -> Option<&Hold> {
         self.election.guard.held()
