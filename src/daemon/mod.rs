@@ -67,8 +67,8 @@ use crate::config::{Config, ConfigError, ControlOverrides};
 use crate::control::{Command, Response};
 use crate::duration::format_duration;
 use crate::machine::{
-    Action, Effect, EffectId, Event, Hook, Input, Kept, Machine, Order, Outcome, ReloadError, Role,
-    Severity, Sighting,
+    Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Kept, Machine, Order, Outcome,
+    ReloadError, Role, Severity, Sighting,
 };
 use crate::status::{HookRun, Status};
 use checks::Checks;
@@ -1197,11 +1197,19 @@ impl<H: Host> Shell<H> {
         let changes = machine
             .reconfigure(Instant::now().into_std(), &config)
             .map_err(ReloadFailure::Refused)?;
-        // What the shell applies itself, which the machine's list cannot name.
+        // What the shell applies itself, which the machine's list cannot name: the
+        // machine's view of a check leaves out what only its runner uses (the
+        // timeout, how it probes).
         let old = &self.config;
+        let checks = config.checks_for(self.me) != old.checks_for(self.me);
+        let hook_user = config.hooks.run_as != old.hooks.run_as;
         let shell_changes = [
+            (
+                checks && !changes.contains(&ConfigChange::HealthChecks),
+                "health checks",
+            ),
             (config.key != old.key, "key"),
-            (config.hooks.run_as != old.hooks.run_as, "hook user"),
+            (hook_user, "hook user"),
             (config.events != old.events, "events"),
             (config.scheduling != old.scheduling, "scheduling"),
         ];
@@ -1209,9 +1217,7 @@ impl<H: Host> Shell<H> {
         // old one reaches the machine after this. A new [hooks] user restarts them
         // too: it is theirs as well.
         self.host.set_hook_user(config.hooks.run_as.clone());
-        if config.checks_for(self.me) != self.config.checks_for(self.me)
-            || config.hooks.run_as != self.config.hooks.run_as
-        {
+        if checks || hook_user {
             self.checks
                 .run(config.checks_for(self.me), check_context(&config, self.me));
         }

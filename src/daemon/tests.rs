@@ -689,30 +689,59 @@ async fn a_reload_says_when_control_or_http_needs_a_restart() {
 }
 
 /// The answer names every change a reload applied, those the shell makes itself
-/// (the key, `[events]`, `[scheduling]`) as well as the machine's: "nothing
-/// changed" would send an operator looking for a typo in a file that took.
+/// (the key, `[events]`, `[scheduling]`, what only a check's runner uses) as well
+/// as the machine's: "nothing changed" would send an operator looking for a typo
+/// in a file that took.
 #[tokio::test]
-async fn a_reload_names_the_changes_the_shell_applies() {
+async fn a_reload_names_every_change_it_applies() {
     let lab = Lab::new("reload-named");
     let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    let check = |timeout: &str| {
+        format!(
+            "[[check]]\nname = \"app\"\nkind = \"exec\"\ncommand = [\"/bin/true\"]\n\
+             interval = \"1s\"\ntimeout = \"{timeout}\"\n"
+        )
+    };
+    let edits = |s: Sample| {
+        s.set("events.keep", 300)
+            .set("scheduling.lock_memory", false)
+            .set("split_brain.live_vip", r#""take""#)
+    };
 
     fs::write(
         lab.dir.join("authkey"),
         "shell-test-key-rotated-9876543210\n",
     )
     .unwrap();
+    lab.write_edited(200, |s| edits(s).append(&check("1s")));
+    let answer = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert_eq!(
+        answer.message.as_deref(),
+        Some("configuration reloaded: health checks, split-brain guard, key, events, scheduling"),
+        "{answer:?}"
+    );
+    assert_eq!(shell.config.events.keep, 300);
+
+    // A peer's priority and address, and a check's timeout, which the machine's
+    // view of the check leaves out.
     lab.write_edited(200, |s| {
-        s.set("events.keep", 300)
-            .set("scheduling.lock_memory", false)
-            .set("split_brain.live_vip", r#""take""#)
+        edits(s)
+            .set("node[1].priority", 120)
+            .set(
+                "node[1].addresses",
+                r#"{ crossover = "127.0.0.2", lan = "127.0.0.5" }"#,
+            )
+            .append(&check("500ms"))
     });
     let answer = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
     assert_eq!(
         answer.message.as_deref(),
-        Some("configuration reloaded: split-brain guard, key, events, scheduling"),
+        Some(
+            "configuration reloaded: peer beta priority 100 -> 120, peer beta addresses, \
+             health checks"
+        ),
         "{answer:?}"
     );
-    assert_eq!(shell.config.events.keep, 300);
 
     let answer = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
     assert_eq!(

@@ -37,6 +37,15 @@ pub enum Change {
         from: u16,
         to: u16,
     },
+    /// A peer's priority, as this node's file says (the peer's own heartbeats
+    /// say what it runs with).
+    PeerPriority {
+        peer: String,
+        from: u16,
+        to: u16,
+    },
+    /// A peer's heartbeat addresses: where this node sends and whom it hears.
+    PeerAddresses(String),
     Timing,
     Failback,
     Hooks,
@@ -55,6 +64,10 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::Priority { from, to } => write!(f, "priority {from} -> {to}"),
+            Change::PeerPriority { peer, from, to } => {
+                write!(f, "peer {peer} priority {from} -> {to}")
+            }
+            Change::PeerAddresses(peer) => write!(f, "peer {peer} addresses"),
             Change::Timing => f.write_str("timing"),
             Change::Failback => f.write_str("failback"),
             Change::Hooks => f.write_str("hooks"),
@@ -116,6 +129,19 @@ impl Machine {
                 from: old.priority,
                 to: new.priority,
             });
+        }
+        // The same peers in the same order: a reload that changes them is refused.
+        for (was, is) in old.peers.iter().zip(&new.peers) {
+            if is.priority != was.priority {
+                changes.push(Change::PeerPriority {
+                    peer: is.name.clone(),
+                    from: was.priority,
+                    to: is.priority,
+                });
+            }
+            if is.addresses != was.addresses {
+                changes.push(Change::PeerAddresses(is.name.clone()));
+            }
         }
         if new.timing != old.timing {
             changes.push(Change::Timing);
