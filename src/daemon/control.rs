@@ -276,8 +276,8 @@ mod tests {
         }
     }
 
-    /// Requests the loop never answers (a reload whose file read hangs, a maintenance
-    /// flag that a hung state directory never takes) get an error after the answer
+    /// Requests the loop never answers (a reload whose file read hangs) get an
+    /// error after the answer
     /// timeout and give their slot back: more of them than there are slots do not
     /// lock out the next client.
     #[tokio::test]

@@ -201,14 +201,19 @@ pub struct Loaded {
     reply: Option<oneshot::Sender<Response>>,
 }
 
-/// The maintenance flag to write to the state directory, and the operator's answer
-/// to send once it is written, so that `maintenance on` returns only when it will
-/// survive a restart.
+/// The maintenance flag to write to the state directory, and where to say how that
+/// went: `maintenance on` is answered once the flag will survive a restart, or
+/// says that it may not.
 struct Persist {
     dir: PathBuf,
     on: bool,
-    answer: (oneshot::Sender<Response>, Response),
+    saved: oneshot::Sender<io::Result<()>>,
 }
+
+/// How long `maintenance on|off` waits for the state directory before it answers
+/// anyway: the machine froze or thawed at once, and an operator should not wait
+/// on a hung mount to learn so, only be told the flag is not saved yet.
+const PERSIST_WAIT: Duration = Duration::from_secs(2);
 
 /// Longest the exit waits for the event file's writer.
 const EXIT_FLUSH: Duration = Duration::from_secs(1);
@@ -462,11 +467,11 @@ impl<H: Host> Shell<H> {
         let (intake, datagrams) = receive::start(&config, me, &listeners.links);
         host.set_hook_user(config.hooks.run_as.clone());
         let state = Worker::spawn("failoverd-state", 16, |persist: Persist| {
-            if let Err(err) = control::store_maintenance(&persist.dir, persist.on) {
+            let saved = control::store_maintenance(&persist.dir, persist.on);
+            if let Err(err) = &saved {
                 warn!("maintenance mode will not survive a restart: {err}");
             }
-            let (reply, response) = persist.answer;
-            let _ = reply.send(response);
+            let _ = persist.saved.send(saved);
         })
         .map_err(|source| DaemonError::Worker {
             name: "failoverd-state",
@@ -1056,18 +1061,37 @@ impl<H: Host> Shell<H> {
             let _ = reply.send(response);
             return;
         }
+        let (saved, written) = oneshot::channel();
         let persist = Persist {
             dir: self.config.control.state_dir.clone(),
             on: machine.maintenance(),
-            answer: (reply, response),
+            saved,
         };
-        if let Err(persist) = self.state.submit(persist) {
+        if self.state.submit(persist).is_err() {
             warn!(
                 "maintenance mode will not survive a restart: the state directory is not written in time"
             );
-            let (reply, response) = persist.answer;
-            let _ = reply.send(response);
+            let _ = reply.send(unsaved(response, "its earlier writes are still waiting"));
+            return;
         }
+        // Answered once the flag is written, or after PERSIST_WAIT without it.
+        tokio::spawn(async move {
+            let response = match tokio::time::timeout(PERSIST_WAIT, written).await {
+                Ok(Ok(Ok(()))) => response,
+                Ok(Ok(Err(err))) => unsaved(response, &err.to_string()),
+                Ok(Err(_)) => unsaved(response, "its writer is gone"),
+                Err(_) => {
+                    warn!(
+                        "maintenance mode may not survive a restart: the state directory \
+                         is not written after {}",
+                        format_duration(PERSIST_WAIT)
+                    );
+                    let wait = format!("not written after {}", format_duration(PERSIST_WAIT));
+                    unsaved(response, &wait)
+                }
+            };
+            let _ = reply.send(response);
+        });
     }
 
     fn respond(&mut self, machine: &mut Machine, command: &Command) -> Response {
@@ -1249,6 +1273,16 @@ impl<H: Host> Shell<H> {
         }
         Ok(summary)
     }
+}
+
+/// A maintenance answer whose flag is not (yet) in the state directory: the
+/// machine is frozen or thawed all the same, and a restart may not keep it so.
+fn unsaved(mut response: Response, why: &str) -> Response {
+    let said = response.message.take().unwrap_or_default();
+    response.message = Some(format!(
+        "{said}; not saved in the state directory, so a restart may not keep it ({why})"
+    ));
+    response
 }
 
 /// What every check run may want to know about node `me`.

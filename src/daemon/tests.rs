@@ -507,6 +507,61 @@ async fn answers_status_and_orders_and_keeps_maintenance_on_disk() {
     assert!(!flag.exists(), "and cleared");
 }
 
+/// A state directory that hangs (the flag's path a FIFO nobody reads: opening it
+/// for writing waits for a reader, as a write to a hung mount does): the loop is
+/// never held up by it, and `maintenance on` is in force and answered after
+/// `PERSIST_WAIT`, with a word that a restart may not keep it.
+#[tokio::test]
+async fn maintenance_is_answered_when_the_state_directory_hangs() {
+    let lab = Lab::new("maintenance-hang");
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    let state = lab.dir.join("state");
+    fs::create_dir_all(&state).unwrap();
+    let flag = state.join("maintenance");
+    nix::unistd::mkfifo(&flag, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // The stuck write is let go once the test is done, or after 8 s should the
+    // loop itself be stuck in it (then the answer comes late, and says nothing of
+    // the state directory).
+    let (done, release) = std::sync::mpsc::channel::<()>();
+    let reader = {
+        let flag = flag.clone();
+        std::thread::spawn(move || {
+            let _ = release.recv_timeout(Duration::from_secs(8));
+            let mut written = String::new();
+            std::io::Read::read_to_string(&mut fs::File::open(&flag).unwrap(), &mut written)
+                .unwrap();
+            written
+        })
+    };
+    let asked = Instant::now();
+    let on = ask(
+        &mut shell,
+        &mut machine,
+        &mut inputs,
+        Command::Maintenance { on: true },
+    )
+    .await;
+    assert!(on.ok, "{on:?}");
+    assert!(machine.maintenance());
+    assert!(
+        asked.elapsed() < PERSIST_WAIT * 3,
+        "answered after {:?}",
+        asked.elapsed()
+    );
+    let said = on.message.unwrap_or_default();
+    assert_eq!(
+        said,
+        "maintenance on: no automatic transitions until `maintenance off`; not saved in \
+         the state directory, so a restart may not keep it (not written after 2s)"
+    );
+    done.send(()).unwrap();
+    assert_eq!(
+        reader.join().unwrap(),
+        "on\n",
+        "the write went through once let go"
+    );
+}
+
 #[tokio::test]
 async fn the_status_carries_the_history_of_roles_peers_and_maintenance() {
     let lab = Lab::new("history");
