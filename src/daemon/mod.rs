@@ -53,6 +53,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -201,13 +202,23 @@ pub struct Loaded {
     reply: Option<oneshot::Sender<Response>>,
 }
 
-/// The maintenance flag to write to the state directory, and where to say how that
-/// went: `maintenance on` is answered once the flag will survive a restart, or
-/// says that it may not.
+/// A write of the maintenance flag to the state directory, and where to say how
+/// it went: `maintenance on` is answered once the flag will survive a restart, or
+/// says that it may not. Each write takes the state wanted when it runs (see
+/// `Shell::maintenance_wanted`), so that writes held up by a hung directory end in
+/// the latest one, however many were asked for meanwhile.
 struct Persist {
     dir: PathBuf,
-    on: bool,
-    saved: oneshot::Sender<io::Result<()>>,
+    saved: oneshot::Sender<(bool, io::Result<()>)>,
+}
+
+/// What a state directory that does not take the flag risks, by the state that
+/// was to be written.
+fn restart_risk(on: bool) -> &'static str {
+    match on {
+        true => "maintenance mode may not survive a restart",
+        false => "maintenance mode may come back after a restart",
+    }
 }
 
 /// How long `maintenance on|off` waits for the state directory before it answers
@@ -438,6 +449,9 @@ pub struct Shell<H: Host> {
     intake: Intake,
     /// Writes the maintenance flag to the state directory, in order.
     state: Worker<Persist>,
+    /// Whether the state directory is to say maintenance is on: the latest a
+    /// command asked for, which every write of the flag takes.
+    maintenance_wanted: Arc<AtomicBool>,
     /// Reads the configuration file for a reload; see [`Loaded`].
     loader: Worker<Option<oneshot::Sender<Response>>>,
     /// Heartbeat addresses not on the host yet; see `listen`.
@@ -466,12 +480,20 @@ impl<H: Host> Shell<H> {
         let seed = random_seed().map_err(DaemonError::Seed)?;
         let (intake, datagrams) = receive::start(&config, me, &listeners.links);
         host.set_hook_user(config.hooks.run_as.clone());
-        let state = Worker::spawn("failoverd-state", 16, |persist: Persist| {
-            let saved = control::store_maintenance(&persist.dir, persist.on);
+        let maintenance_wanted = Arc::new(AtomicBool::new(false));
+        let wanted = Arc::clone(&maintenance_wanted);
+        let state = Worker::spawn("failoverd-state", 16, move |persist: Persist| {
+            let on = wanted.load(Ordering::Relaxed);
+            let saved = control::store_maintenance(&persist.dir, on);
             if let Err(err) = &saved {
-                warn!("maintenance mode will not survive a restart: {err}");
+                warn!("{}: {err}", restart_risk(on));
             }
-            let _ = persist.saved.send(saved);
+            // Nobody waits any longer: the command was answered without it.
+            let ok = saved.is_ok();
+            if persist.saved.send((on, saved)).is_err() && ok {
+                let state = if on { "on" } else { "off" };
+                info!("the state directory took the maintenance flag after all: {state}");
+            }
         })
         .map_err(|source| DaemonError::Worker {
             name: "failoverd-state",
@@ -573,6 +595,7 @@ impl<H: Host> Shell<H> {
             watching: None,
             intake,
             state,
+            maintenance_wanted,
             loader,
             missing: listen::Missing::default(),
             overrides: ControlOverrides::default(),
@@ -1061,33 +1084,36 @@ impl<H: Host> Shell<H> {
             let _ = reply.send(response);
             return;
         }
+        let on = machine.maintenance();
+        self.maintenance_wanted.store(on, Ordering::Relaxed);
         let (saved, written) = oneshot::channel();
         let persist = Persist {
             dir: self.config.control.state_dir.clone(),
-            on: machine.maintenance(),
             saved,
         };
         if self.state.submit(persist).is_err() {
+            // The writes already waiting take this state with them.
+            let why = "earlier writes still wait for it";
             warn!(
-                "maintenance mode will not survive a restart: the state directory is not written in time"
+                "{}: the state directory is not written: {why}",
+                restart_risk(on)
             );
-            let _ = reply.send(unsaved(response, "its earlier writes are still waiting"));
+            let _ = reply.send(unsaved(response, on, why));
             return;
         }
         // Answered once the flag is written, or after PERSIST_WAIT without it.
         tokio::spawn(async move {
             let response = match tokio::time::timeout(PERSIST_WAIT, written).await {
-                Ok(Ok(Ok(()))) => response,
-                Ok(Ok(Err(err))) => unsaved(response, &err.to_string()),
-                Ok(Err(_)) => unsaved(response, "its writer is gone"),
+                // A later command's state written in this one's place: this
+                // one's is not what a restart finds.
+                Ok(Ok((wrote, Ok(())))) if wrote == on => response,
+                Ok(Ok((_, Ok(())))) => unsaved(response, on, "a later command's state was written"),
+                Ok(Ok((_, Err(err)))) => unsaved(response, on, &err.to_string()),
+                Ok(Err(_)) => unsaved(response, on, "its writer is gone"),
                 Err(_) => {
-                    warn!(
-                        "maintenance mode may not survive a restart: the state directory \
-                         is not written after {}",
-                        format_duration(PERSIST_WAIT)
-                    );
-                    let wait = format!("not written after {}", format_duration(PERSIST_WAIT));
-                    unsaved(response, &wait)
+                    let why = format!("not written after {}", format_duration(PERSIST_WAIT));
+                    warn!("{}: the state directory is {why}", restart_risk(on));
+                    unsaved(response, on, &why)
                 }
             };
             let _ = reply.send(response);
@@ -1276,11 +1302,15 @@ impl<H: Host> Shell<H> {
 }
 
 /// A maintenance answer whose flag is not (yet) in the state directory: the
-/// machine is frozen or thawed all the same, and a restart may not keep it so.
-fn unsaved(mut response: Response, why: &str) -> Response {
+/// machine is frozen or thawed all the same, and a restart may undo that.
+fn unsaved(mut response: Response, on: bool, why: &str) -> Response {
     let said = response.message.take().unwrap_or_default();
+    let risk = match on {
+        true => "a restart may end it",
+        false => "a restart may turn it on again",
+    };
     response.message = Some(format!(
-        "{said}; not saved in the state directory, so a restart may not keep it ({why})"
+        "{said}; not saved in the state directory, so {risk} ({why})"
     ));
     response
 }

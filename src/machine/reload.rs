@@ -64,9 +64,10 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::Priority { from, to } => write!(f, "priority {from} -> {to}"),
-            Change::PeerPriority { peer, from, to } => {
-                write!(f, "peer {peer} priority {from} -> {to}")
-            }
+            Change::PeerPriority { peer, from, to } => write!(
+                f,
+                "peer {peer} priority {from} -> {to} (in effect once {peer} runs with it)"
+            ),
             Change::PeerAddresses(peer) => write!(f, "peer {peer} addresses"),
             Change::Timing => f.write_str("timing"),
             Change::Failback => f.write_str("failback"),
@@ -139,7 +140,12 @@ impl Machine {
                     to: is.priority,
                 });
             }
-            if is.addresses != was.addresses {
+            // Only on the links this node is on: it neither sends nor listens
+            // on the others.
+            let moved = (is.addresses.iter().zip(&was.addresses))
+                .zip(&new.addresses)
+                .any(|((is, was), mine)| mine.is_some() && is != was);
+            if moved {
                 changes.push(Change::PeerAddresses(is.name.clone()));
             }
         }
