@@ -116,6 +116,8 @@ pub enum VipError {
 #[derive(Debug, Clone)]
 pub struct Netlink {
     handle: Handle,
+    /// [`NETLINK_TIMEOUT`], shorter in tests.
+    timeout: Duration,
 }
 
 /// Opens a netlink socket and spawns its connection task on the current tokio
@@ -125,7 +127,10 @@ pub struct Netlink {
 pub async fn connect() -> Result<Netlink, VipError> {
     let (connection, handle, _) = rtnetlink::new_connection().map_err(VipError::Connect)?;
     tokio::spawn(connection);
-    Ok(Netlink { handle })
+    Ok(Netlink {
+        handle,
+        timeout: NETLINK_TIMEOUT,
+    })
 }
 
 impl Netlink {
@@ -135,7 +140,7 @@ impl Netlink {
     pub async fn add(&self, vip: &VipTarget) -> Result<AddOutcome, VipError> {
         validate_label(vip)?;
         let what = || format!("adding {} to {}", vip.address, vip.interface);
-        bounded(NETLINK_TIMEOUT, what, self.add_unbounded(vip)).await
+        bounded(self.timeout, what, self.add_unbounded(vip)).await
     }
 
     async fn add_unbounded(&self, vip: &VipTarget) -> Result<AddOutcome, VipError> {
@@ -167,7 +172,7 @@ impl Netlink {
         };
         validate_label(vip)?;
         let what = || format!("adding {} to {}", vip.address, vip.interface);
-        bounded(NETLINK_TIMEOUT, what, self.add_at(index, vip)).await
+        bounded(self.timeout, what, self.add_at(index, vip)).await
     }
 
     async fn add_at(&self, index: u32, vip: &VipTarget) -> Result<AddOutcome, VipError> {
@@ -209,7 +214,7 @@ impl Netlink {
     /// a link that does not exist, and stopping must not fail because of it.
     pub async fn remove(&self, vip: &VipTarget) -> Result<RemoveOutcome, VipError> {
         let what = || format!("removing {} from {}", vip.address, vip.interface);
-        bounded(NETLINK_TIMEOUT, what, self.remove_unbounded(vip)).await
+        bounded(self.timeout, what, self.remove_unbounded(vip)).await
     }
 
     async fn remove_unbounded(&self, vip: &VipTarget) -> Result<RemoveOutcome, VipError> {
@@ -242,7 +247,7 @@ impl Netlink {
             return self.remove(vip).await;
         };
         let what = || format!("removing {} from {}", vip.address, vip.interface);
-        bounded(NETLINK_TIMEOUT, what, self.remove_at(index, vip)).await
+        bounded(self.timeout, what, self.remove_at(index, vip)).await
     }
 
     async fn remove_at(&self, index: u32, vip: &VipTarget) -> Result<RemoveOutcome, VipError> {
@@ -270,7 +275,7 @@ impl Netlink {
     /// The index of `interface`, None if there is no such interface.
     pub async fn index_of(&self, interface: &str) -> Result<Option<u32>, VipError> {
         let what = || format!("looking up interface {interface}");
-        match bounded(NETLINK_TIMEOUT, what, self.link_index(interface)).await {
+        match bounded(self.timeout, what, self.link_index(interface)).await {
             Ok(index) => Ok(Some(index)),
             Err(VipError::InterfaceNotFound { .. }) => Ok(None),
             Err(err) => Err(err),
@@ -284,7 +289,7 @@ impl Netlink {
     /// begun meanwhile (EBUSY).
     pub async fn addresses(&self) -> Result<HashSet<(u32, IpAddr, u8)>, VipError> {
         let what = || "listing the host's addresses".to_owned();
-        bounded(NETLINK_TIMEOUT, what, self.addresses_unbounded()).await
+        bounded(self.timeout, what, self.addresses_unbounded()).await
     }
 
     async fn addresses_unbounded(&self) -> Result<HashSet<(u32, IpAddr, u8)>, VipError> {
@@ -311,7 +316,7 @@ impl Netlink {
     /// Index, MAC and state of an Ethernet-like interface.
     pub async fn link_info(&self, interface: &str) -> Result<LinkInfo, VipError> {
         let what = || format!("looking up interface {interface}");
-        bounded(NETLINK_TIMEOUT, what, self.link_info_unbounded(interface)).await
+        bounded(self.timeout, what, self.link_info_unbounded(interface)).await
     }
 
     async fn link_info_unbounded(&self, interface: &str) -> Result<LinkInfo, VipError> {
@@ -355,7 +360,7 @@ impl Netlink {
                 continue;
             }
             let what = || format!("looking up interface {interface}");
-            if let Ok(index) = bounded(NETLINK_TIMEOUT, what, self.link_index(interface)).await {
+            if let Ok(index) = bounded(self.timeout, what, self.link_index(interface)).await {
                 indexes.insert(interface, index);
             }
         }
@@ -550,6 +555,61 @@ mod tests {
         // An answer in time is passed through.
         let answered = runtime.block_on(bounded(Duration::from_secs(5), what, async { Ok(7) }));
         assert_eq!(answered.unwrap(), 7);
+    }
+
+    /// `request`'s answer, which must come within 10 s.
+    async fn bound<T>(what: &str, request: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), request)
+            .await
+            .unwrap_or_else(|_| panic!("{what} was not bounded"))
+    }
+
+    /// Every request is bounded where it is made, whatever it is: a netlink
+    /// connection that takes requests and never answers (its task never runs, as
+    /// with a wedged rtnl lock) fails each with a timeout that names it, and the
+    /// effect queue behind it moves on.
+    #[test]
+    fn every_request_times_out_when_netlink_never_answers() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // Kept, never polled: requests queue up and no answer ever comes.
+            let (_connection, handle, _) = rtnetlink::new_connection().expect("netlink socket");
+            let netlink = Netlink {
+                handle,
+                timeout: Duration::from_millis(50),
+            };
+            let vips = [
+                spec("198.18.0.10", "eth0", None),
+                spec("198.18.0.11", "eth1", None),
+            ];
+            let vip = &vips[0];
+            let timed_out = |what: &str, result: Result<(), VipError>| match result {
+                Err(VipError::Timeout { what: said, .. }) => said,
+                other => panic!("{what}: {other:?}"),
+            };
+            let said = timed_out("add", bound("add", netlink.add(vip)).await.map(drop));
+            assert_eq!(said, "adding 198.18.0.10 to eth0");
+            let said = timed_out(
+                "remove",
+                bound("remove", netlink.remove(vip)).await.map(drop),
+            );
+            assert_eq!(said, "removing 198.18.0.10 from eth0");
+            for result in bound("add_all", netlink.add_all(&vips)).await {
+                timed_out("add_all", result.map(drop));
+            }
+            for result in bound("remove_all", netlink.remove_all(&vips)).await {
+                timed_out("remove_all", result.map(drop));
+            }
+            let addresses = bound("addresses", netlink.addresses()).await;
+            timed_out("addresses", addresses.map(drop));
+            let info = bound("link_info", netlink.link_info("eth0")).await;
+            timed_out("link_info", info.map(drop));
+            let index = bound("index_of", netlink.index_of("eth0")).await;
+            timed_out("index_of", index.map(drop));
+        });
     }
 
     #[test]
