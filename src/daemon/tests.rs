@@ -309,6 +309,16 @@ async fn ask(
     answer.await.expect("an answer")
 }
 
+/// `maintenance on` (or `off`), answered.
+async fn maintenance(
+    shell: &mut Shell<Recorder>,
+    machine: &mut Machine,
+    inputs: &mut Inputs,
+    on: bool,
+) -> Response {
+    ask(shell, machine, inputs, Command::Maintenance { on }).await
+}
+
 /// Reloads as SIGHUP does, and waits for the file to be read and applied.
 async fn reload(
     shell: &mut Shell<Recorder>,
@@ -487,23 +497,11 @@ async fn answers_status_and_orders_and_keeps_maintenance_on_disk() {
     );
 
     let flag = lab.dir.join("state").join("maintenance");
-    let on = ask(
-        &mut shell,
-        &mut machine,
-        &mut inputs,
-        Command::Maintenance { on: true },
-    )
-    .await;
+    let on = maintenance(&mut shell, &mut machine, &mut inputs, true).await;
     assert!(on.ok, "{on:?}");
     // Written by the state thread, not the loop, before the answer.
     assert!(flag.exists(), "maintenance is kept on disk");
-    let off = ask(
-        &mut shell,
-        &mut machine,
-        &mut inputs,
-        Command::Maintenance { on: false },
-    )
-    .await;
+    let off = maintenance(&mut shell, &mut machine, &mut inputs, false).await;
     assert!(off.ok, "{off:?}");
     assert!(!flag.exists(), "and cleared");
 }
@@ -535,13 +533,7 @@ async fn maintenance_is_answered_when_the_state_directory_hangs() {
         })
     };
     let asked = Instant::now();
-    let on = ask(
-        &mut shell,
-        &mut machine,
-        &mut inputs,
-        Command::Maintenance { on: true },
-    )
-    .await;
+    let on = maintenance(&mut shell, &mut machine, &mut inputs, true).await;
     assert!(on.ok, "{on:?}");
     assert!(machine.maintenance());
     assert!(
@@ -568,13 +560,7 @@ async fn the_status_carries_the_history_of_roles_peers_and_maintenance() {
     let lab = Lab::new("history");
     let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
     until_active(&mut shell, &mut machine, &mut inputs).await;
-    let on = ask(
-        &mut shell,
-        &mut machine,
-        &mut inputs,
-        Command::Maintenance { on: true },
-    )
-    .await;
+    let on = maintenance(&mut shell, &mut machine, &mut inputs, true).await;
     assert!(on.ok, "{on:?}");
     shell.look(&machine);
     let status = ask(&mut shell, &mut machine, &mut inputs, Command::Status)
