@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::cluster::*;
 use common::sample::Sample;
 use common::{GATEWAY, Lab};
+use failoverd::daemon::executor::NOTICE_WAIT;
 use nix::sys::signal::Signal;
 
 /// How long the hung hook sleeps: far beyond any takeover, and still bounded, so a
@@ -75,7 +76,8 @@ fn running(pid: i32) -> bool {
 }
 
 /// Alpha dies while beta's `hook` hangs: beta adds the VIP and runs its start hook
-/// within the usual time, then stops gracefully, and the hung hook dies with it.
+/// within the usual time, then stops gracefully, gives the hung hook its last wait,
+/// says it cut it short, and the hook dies with it.
 fn takeover_passes_the_hung_hook(cluster: &mut Cluster, hook: &str) {
     let pid = hung_pid(cluster, hook);
     assert!(running(pid), "the {hook} hook is not running");
@@ -100,8 +102,15 @@ fn takeover_passes_the_hung_hook(cluster: &mut Cluster, hook: &str) {
         .lab
         .kill(&cluster.beta, Signal::SIGTERM)
         .expect("send SIGTERM to beta");
-    let exit = wait_exit(&mut cluster.beta);
+    let exit = wait_exit_within(&mut cluster.beta, LIMIT + NOTICE_WAIT);
     assert!(exit.success(), "beta's exit: {exit}\n{}", cluster.logs());
+    let said = "exiting with notification hooks unfinished 5s after the handover (those \
+                running are killed, those waiting never run): ";
+    assert!(
+        (cluster.lab.log(&cluster.beta).lines()).any(|l| l.contains(said) && l.contains(hook)),
+        "beta did not name the {hook} hook it cut short\n{}",
+        cluster.logs()
+    );
     let deadline = Instant::now() + LIMIT;
     while running(pid) && Instant::now() < deadline {
         std::thread::sleep(POLL);

@@ -153,8 +153,8 @@ async fn client(
                             .unwrap_or_else(|_| Response::error("the daemon is shutting down")),
                         Err(_) => Response::error(format!(
                             "no answer within {} s: the daemon is still reading its \
-                             configuration or writing its state directory (a hung mount?); \
-                             the command may yet take effect",
+                             configuration (a hung mount?) or its loop is held up; the \
+                             command may yet take effect",
                             timeouts.answer.as_secs()
                         )),
                     }

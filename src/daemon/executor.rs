@@ -499,6 +499,12 @@ impl<H: Host> Jobs<H> {
         given
     }
 
+    /// How long a notification waits for the one before it: [`NOTICE_WAIT`], shorter
+    /// in tests. The exit's last wait is as long.
+    pub fn notice_wait(&self) -> Duration {
+        self.executor.notice_wait
+    }
+
     /// Waits until every notification given has ended, for at most the wait each
     /// gives the one before it ([`NOTICE_WAIT`]), and returns the hooks of those
     /// still running or waiting then: at exit the runtime's end kills the ones

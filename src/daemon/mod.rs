@@ -68,14 +68,14 @@ use crate::config::{Config, ConfigError, ControlOverrides};
 use crate::control::{Command, Response};
 use crate::duration::format_duration;
 use crate::machine::{
-    Action, ConfigChange, Effect, EffectId, Event, Hook, Input, Kept, Machine, Order, Outcome,
+    Action, ConfigChange, Effect, EffectId, Event, Input, Kept, Machine, Order, Outcome,
     ReloadError, Role, Severity, Sighting,
 };
 use crate::status::{HookRun, Status};
 use checks::Checks;
 use chore::Chore;
 use events::EventLog;
-use executor::{Announcing, Executor, Jobs, NOTICE_WAIT};
+use executor::{Announcing, Executor, Jobs};
 use history::HistoryLog;
 pub use host::{Host, Kernel};
 use listen::LinkSockets;
@@ -858,7 +858,7 @@ impl<H: Host> Shell<H> {
             warn!(
                 "exiting with notification hooks unfinished {} after the handover (those \
                  running are killed, those waiting never run): {}",
-                format_duration(NOTICE_WAIT),
+                format_duration(self.jobs.notice_wait()),
                 hooks.join(", ")
             );
         }
@@ -872,15 +872,9 @@ impl<H: Host> Shell<H> {
     /// Logs the outcome of a hook that ended after the machine exited, in the
     /// machine's words.
     fn log_late_outcome(&mut self, machine: &Machine, id: EffectId, outcome: &Outcome) {
-        let Outcome::Hook { success, summary } = outcome else {
-            return;
-        };
-        let hook = machine.hook_of(id).map_or("notification", Hook::as_str);
-        let outcome = summary.clone();
-        self.log(&match success {
-            true => Event::HookDone { hook, outcome },
-            false => Event::HookFailed { hook, outcome },
-        });
+        if let Some(event) = machine.late_outcome(id, outcome) {
+            self.log(&event);
+        }
     }
 
     /// The once-a-second chore: the kernel's drops counted and logged, the history
@@ -1305,12 +1299,9 @@ impl<H: Host> Shell<H> {
 /// machine is frozen or thawed all the same, and a restart may undo that.
 fn unsaved(mut response: Response, on: bool, why: &str) -> Response {
     let said = response.message.take().unwrap_or_default();
-    let risk = match on {
-        true => "a restart may end it",
-        false => "a restart may turn it on again",
-    };
+    let risk = restart_risk(on);
     response.message = Some(format!(
-        "{said}; not saved in the state directory, so {risk} ({why})"
+        "{said}; not saved in the state directory: {risk} ({why})"
     ));
     response
 }

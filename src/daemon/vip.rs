@@ -566,8 +566,7 @@ mod tests {
 
     /// Every request is bounded where it is made, whatever it is: a netlink
     /// connection that takes requests and never answers (its task never runs, as
-    /// with a wedged rtnl lock) fails each with a timeout that names it, and the
-    /// effect queue behind it moves on.
+    /// with a wedged rtnl lock) fails each with a timeout that names it.
     #[test]
     fn every_request_times_out_when_netlink_never_answers() {
         let runtime = tokio::runtime::Builder::new_current_thread()

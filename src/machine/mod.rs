@@ -702,10 +702,15 @@ impl Machine {
         self.release_noted
     }
 
-    /// The hook that effect `id` runs, until its outcome comes back: the shell
-    /// names the notification hooks that end after the machine exited.
-    pub fn hook_of(&self, id: EffectId) -> Option<Hook> {
-        self.election.hooks_running.get(&id).copied()
+    /// The event for the outcome of effect `id`, a hook that ended after this
+    /// machine exited (a notification the shell waited for): what the machine
+    /// would have logged, had it been running. None for any other outcome.
+    pub fn late_outcome(&self, id: EffectId, outcome: &Outcome) -> Option<Event> {
+        let Outcome::Hook { success, summary } = outcome else {
+            return None;
+        };
+        let hook = self.election.hooks_running.get(&id).copied();
+        Some(hook_event(hook, *success, summary))
     }
 
     /// Why an unplanned takeover is held back, if one is (see `guard`).
@@ -927,18 +932,7 @@ impl Machine {
             Outcome::Vip(result) => self.on_vip_done(now, id, result),
             Outcome::Hook { success, summary } => {
                 let hook = self.election.hooks_running.remove(&id);
-                let name = hook.map_or("hook", Hook::as_str);
-                self.events.push(if *success {
-                    Event::HookDone {
-                        hook: name,
-                        outcome: summary.clone(),
-                    }
-                } else {
-                    Event::HookFailed {
-                        hook: name,
-                        outcome: summary.clone(),
-                    }
-                });
+                self.events.push(hook_event(hook, *success, summary));
                 match hook {
                     Some(Hook::Start) => self.on_start_hook_done(now, *success, summary),
                     Some(Hook::Fence) => self.on_fence_done(now, id, *success),
@@ -1148,5 +1142,16 @@ impl Machine {
         for event in self.events.drain(..) {
             self.actions.push_back(Action::Log(event));
         }
+    }
+}
+
+/// What a hook's outcome is logged as; `hook` is None only for an effect the
+/// machine did not ask for.
+fn hook_event(hook: Option<Hook>, success: bool, summary: &str) -> Event {
+    let hook = hook.map_or("unknown", Hook::as_str);
+    let outcome = summary.to_string();
+    match success {
+        true => Event::HookDone { hook, outcome },
+        false => Event::HookFailed { hook, outcome },
     }
 }

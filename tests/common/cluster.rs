@@ -292,14 +292,19 @@ pub fn state_dir(lab: &Lab, node: &str) -> PathBuf {
 
 /// Waits (at most `LIMIT`) for a daemon to exit and returns how it ended.
 pub fn wait_exit(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + LIMIT;
+    wait_exit_within(child, LIMIT)
+}
+
+/// Waits (at most `limit`) for a daemon to exit and returns how it ended.
+pub fn wait_exit_within(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("wait for the daemon") {
             return status;
         }
         assert!(
             Instant::now() < deadline,
-            "the daemon (pid {}) did not exit within {LIMIT:?}",
+            "the daemon (pid {}) did not exit within {limit:?}",
             child.id()
         );
         std::thread::sleep(Duration::from_millis(5));
