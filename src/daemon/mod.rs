@@ -202,15 +202,13 @@ pub struct Loaded {
     reply: Option<oneshot::Sender<Response>>,
 }
 
-/// A write of the maintenance flag to the state directory, and where to say how
-/// it went: `maintenance on` is answered once the flag will survive a restart, or
-/// says that it may not. Each write takes the state wanted when it runs (see
+/// A write of the maintenance flag to the state directory (which stays where it is
+/// until a restart), and where to say how it went: the state written and whether
+/// that worked. `maintenance on` is answered once the flag will survive a restart,
+/// or says that it may not. Each write takes the state wanted when it runs (see
 /// `Shell::maintenance_wanted`), so that writes held up by a hung directory end in
 /// the latest one, however many were asked for meanwhile.
-struct Persist {
-    dir: PathBuf,
-    saved: oneshot::Sender<(bool, io::Result<()>)>,
-}
+type Persist = oneshot::Sender<(bool, io::Result<()>)>;
 
 /// What a state directory that does not take the flag risks, by the state that
 /// was to be written.
@@ -482,15 +480,16 @@ impl<H: Host> Shell<H> {
         host.set_hook_user(config.hooks.run_as.clone());
         let maintenance_wanted = Arc::new(AtomicBool::new(false));
         let wanted = Arc::clone(&maintenance_wanted);
+        let dir = config.control.state_dir.clone();
         let state = Worker::spawn("failoverd-state", 16, move |persist: Persist| {
             let on = wanted.load(Ordering::Relaxed);
-            let saved = control::store_maintenance(&persist.dir, on);
+            let saved = control::store_maintenance(&dir, on);
             if let Err(err) = &saved {
                 warn!("{}: {err}", restart_risk(on));
             }
             // Nobody waits any longer: the command was answered without it.
             let ok = saved.is_ok();
-            if persist.saved.send((on, saved)).is_err() && ok {
+            if persist.send((on, saved)).is_err() && ok {
                 let state = if on { "on" } else { "off" };
                 info!("the state directory took the maintenance flag after all: {state}");
             }
@@ -1081,11 +1080,7 @@ impl<H: Host> Shell<H> {
         let on = machine.maintenance();
         self.maintenance_wanted.store(on, Ordering::Relaxed);
         let (saved, written) = oneshot::channel();
-        let persist = Persist {
-            dir: self.config.control.state_dir.clone(),
-            saved,
-        };
-        if self.state.submit(persist).is_err() {
+        if self.state.submit(saved).is_err() {
             // The writes already waiting take this state with them.
             let why = "earlier writes still wait for it";
             warn!(
