@@ -155,6 +155,15 @@ impl Netlink {
     /// trips, not the guarantees.
     pub async fn add_all(&self, vips: &[VipTarget]) -> Vec<Result<AddOutcome, VipError>> {
         let indexes = self.link_indexes(vips).await;
+        self.add_looked_up(&indexes, vips).await
+    }
+
+    /// [`Netlink::add_all`] once the interfaces have been looked up.
+    async fn add_looked_up(
+        &self,
+        indexes: &HashMap<&str, Lookup>,
+        vips: &[VipTarget],
+    ) -> Vec<Result<AddOutcome, VipError>> {
         // Collected first: a lazy iterator's closure held across the await makes
         // the future's Send bound unprovable.
         let adds: Vec<_> = vips
@@ -164,14 +173,26 @@ impl Netlink {
         stream::iter(adds).buffered(IN_FLIGHT).collect().await
     }
 
-    /// One add of a lot, on the interface index looked up for it (none: the lookup
-    /// failed, and the single path looks again and reports it as a lone add would).
-    async fn add_one(&self, index: Option<u32>, vip: &VipTarget) -> Result<AddOutcome, VipError> {
-        let Some(index) = index else {
-            return self.add(vip).await;
+    /// One add of a lot, on the interface as looked up for the lot.
+    async fn add_one(
+        &self,
+        lookup: Option<Lookup>,
+        vip: &VipTarget,
+    ) -> Result<AddOutcome, VipError> {
+        let what = || format!("adding {} to {}", vip.address, vip.interface);
+        let index = match lookup {
+            Some(Lookup::Index(index)) => index,
+            // As a lone add would have: it waits as long, for the same lookup.
+            Some(Lookup::TimedOut) => {
+                return Err(VipError::Timeout {
+                    what: what(),
+                    timeout: self.timeout,
+                });
+            }
+            // The lone add looks again and reports what it finds.
+            Some(Lookup::Failed) | None => return self.add(vip).await,
         };
         validate_label(vip)?;
-        let what = || format!("adding {} to {}", vip.address, vip.interface);
         bounded(self.timeout, what, self.add_at(index, vip)).await
     }
 
@@ -231,6 +252,15 @@ impl Netlink {
     /// order.
     pub async fn remove_all(&self, vips: &[VipTarget]) -> Vec<Result<RemoveOutcome, VipError>> {
         let indexes = self.link_indexes(vips).await;
+        self.remove_looked_up(&indexes, vips).await
+    }
+
+    /// [`Netlink::remove_all`] once the interfaces have been looked up.
+    async fn remove_looked_up(
+        &self,
+        indexes: &HashMap<&str, Lookup>,
+        vips: &[VipTarget],
+    ) -> Vec<Result<RemoveOutcome, VipError>> {
         let removals: Vec<_> = vips
             .iter()
             .map(|vip| self.remove_one(indexes.get(vip.interface.as_str()).copied(), vip))
@@ -238,15 +268,23 @@ impl Netlink {
         stream::iter(removals).buffered(IN_FLIGHT).collect().await
     }
 
+    /// One removal of a lot, as [`Netlink::add_one`] adds.
     async fn remove_one(
         &self,
-        index: Option<u32>,
+        lookup: Option<Lookup>,
         vip: &VipTarget,
     ) -> Result<RemoveOutcome, VipError> {
-        let Some(index) = index else {
-            return self.remove(vip).await;
-        };
         let what = || format!("removing {} from {}", vip.address, vip.interface);
+        let index = match lookup {
+            Some(Lookup::Index(index)) => index,
+            Some(Lookup::TimedOut) => {
+                return Err(VipError::Timeout {
+                    what: what(),
+                    timeout: self.timeout,
+                });
+            }
+            Some(Lookup::Failed) | None => return self.remove(vip).await,
+        };
         bounded(self.timeout, what, self.remove_at(index, vip)).await
     }
 
@@ -350,9 +388,10 @@ impl Netlink {
         })
     }
 
-    /// The index of every interface `vips` name that could be looked up in time;
-    /// the others are left out, for the caller to try again VIP by VIP.
-    async fn link_indexes<'a>(&self, vips: &'a [VipTarget]) -> HashMap<&'a str, u32> {
+    /// Each interface `vips` name, looked up once for the lot, failure or not: a
+    /// netlink that does not answer costs the lot one timeout per interface, where
+    /// a lookup per VIP cost a thousand VIPs a thousand, one after another.
+    async fn link_indexes<'a>(&self, vips: &'a [VipTarget]) -> HashMap<&'a str, Lookup> {
         let mut indexes = HashMap::new();
         for vip in vips {
             let interface = vip.interface.as_str();
@@ -360,9 +399,12 @@ impl Netlink {
                 continue;
             }
             let what = || format!("looking up interface {interface}");
-            if let Ok(index) = bounded(self.timeout, what, self.link_index(interface)).await {
-                indexes.insert(interface, index);
-            }
+            let lookup = match bounded(self.timeout, what, self.link_index(interface)).await {
+                Ok(index) => Lookup::Index(index),
+                Err(VipError::Timeout { .. }) => Lookup::TimedOut,
+                Err(_) => Lookup::Failed,
+            };
+            indexes.insert(interface, lookup);
         }
         indexes
     }
@@ -384,6 +426,18 @@ impl Netlink {
             }),
         }
     }
+}
+
+/// What a lot of adds or removals found for one interface.
+#[derive(Debug, Clone, Copy)]
+enum Lookup {
+    Index(u32),
+    /// Netlink did not answer: each VIP on the interface fails as a lone request
+    /// would, after the same wait, without another.
+    TimedOut,
+    /// Anything else (no such interface, an error): each VIP goes the lone way,
+    /// which looks again and reports it as a lone request would.
+    Failed,
 }
 
 /// `request`, or a [`VipError::Timeout`] naming `what` once `timeout` has passed.
@@ -608,6 +662,65 @@ mod tests {
             timed_out("link_info", info.map(drop));
             let index = bound("index_of", netlink.index_of("eth0")).await;
             timed_out("index_of", index.map(drop));
+        });
+    }
+
+    /// A lot of adds or removals keeps [`IN_FLIGHT`] requests on the socket at once,
+    /// and looks each interface up once, answered or not. On a paused clock, which
+    /// moves only while every task waits, against a netlink that never answers:
+    /// 128 requests on a looked-up interface take two timeouts (64 at a time, where
+    /// one at a time would take 128), and a whole lot on an interface whose lookup
+    /// timed out takes that one timeout (a lookup per VIP took 128 more).
+    #[test]
+    fn a_lot_of_requests_is_sent_together_and_waits_once_for_its_interface() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (_connection, handle, _) = rtnetlink::new_connection().expect("netlink socket");
+            let timeout = Duration::from_millis(50);
+            let netlink = Netlink { handle, timeout };
+            let vips: Vec<_> = (0..128)
+                .map(|i| spec(&format!("198.18.4.{i}"), "eth0", None))
+                .collect();
+            // 64 at a time: two rounds of timeouts for each of the adds and removals.
+            let rounds = 2;
+            let looked_up = HashMap::from([("eth0", Lookup::Index(2))]);
+            let timed_out = |results: Vec<Result<(), VipError>>, what: &str| {
+                assert_eq!(results.len(), vips.len());
+                for (result, vip) in results.into_iter().zip(&vips) {
+                    let Err(VipError::Timeout { what: said, .. }) = result else {
+                        panic!("{what}: {result:?}");
+                    };
+                    assert!(said.contains(&format!(" {} ", vip.address)), "{said}");
+                }
+            };
+            let start = tokio::time::Instant::now();
+            let added = netlink.add_looked_up(&looked_up, &vips).await;
+            timed_out(added.into_iter().map(|r| r.map(drop)).collect(), "add");
+            let removed = netlink.remove_looked_up(&looked_up, &vips).await;
+            timed_out(removed.into_iter().map(|r| r.map(drop)).collect(), "remove");
+            assert_eq!(
+                start.elapsed(),
+                timeout * rounds * 2,
+                "not 64 requests at once"
+            );
+
+            let start = tokio::time::Instant::now();
+            let added = netlink.add_all(&vips).await;
+            timed_out(added.into_iter().map(|r| r.map(drop)).collect(), "add_all");
+            let removed = netlink.remove_all(&vips).await;
+            timed_out(
+                removed.into_iter().map(|r| r.map(drop)).collect(),
+                "remove_all",
+            );
+            assert_eq!(
+                start.elapsed(),
+                timeout * 2,
+                "the interface looked up more than once a lot"
+            );
         });
     }
 
