@@ -6,6 +6,8 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -182,6 +184,84 @@ pub fn store_maintenance(state_dir: &Path, on: bool) -> io::Result<()> {
     store_flag(state_dir, MAINTENANCE, on)
 }
 
+/// A write of the maintenance flag asked for: the request's number (see
+/// [`MaintenanceWrites::ask`]), and where to say what was written and whether that
+/// worked.
+pub type FlagJob = (u64, oneshot::Sender<(bool, io::Result<()>)>);
+
+/// The maintenance flag's writes to the state directory. Each write takes the state
+/// asked for last, and answers every request made before it started: so requests
+/// that piled up behind a hung directory end in the latest state, written once, and
+/// only that write is reported when it goes through after all.
+pub struct MaintenanceWrites<S> {
+    /// The latest request's number and state, as `number << 1 | on`, one word so
+    /// that the writer reads both at once.
+    asked: Arc<AtomicU64>,
+    store: S,
+    last: Option<Written>,
+}
+
+/// A write of the flag, kept to answer the requests it stands for.
+struct Written {
+    /// The requests numbered up to this one were made before it started.
+    answers: u64,
+    on: bool,
+    outcome: Result<(), (io::ErrorKind, String)>,
+}
+
+/// The loop's side of [`MaintenanceWrites`]: numbers the requests.
+#[derive(Clone, Default)]
+pub struct MaintenanceAsks {
+    asked: Arc<AtomicU64>,
+}
+
+impl MaintenanceAsks {
+    /// The writes for these requests, each through `store`.
+    pub fn writes<S: FnMut(bool) -> io::Result<()>>(&self, store: S) -> MaintenanceWrites<S> {
+        MaintenanceWrites {
+            asked: Arc::clone(&self.asked),
+            store,
+            last: None,
+        }
+    }
+
+    /// Asks for `on` to be written; the request's number, for its [`FlagJob`].
+    /// Called from one thread only (the loop's).
+    pub fn ask(&self, on: bool) -> u64 {
+        let number = (self.asked.load(Ordering::Acquire) >> 1) + 1;
+        self.asked
+            .store(number << 1 | u64::from(on), Ordering::Release);
+        number
+    }
+}
+
+impl<S: FnMut(bool) -> io::Result<()>> MaintenanceWrites<S> {
+    /// Writes the latest state for `job`, or answers it with the write that already
+    /// did. Returns the state written when it was written for nobody: its request
+    /// was answered without it, for the caller to report that it went through.
+    pub fn run(&mut self, (number, reply): FlagJob) -> Option<bool> {
+        if let Some(last) = &self.last
+            && number <= last.answers
+        {
+            let outcome = (last.outcome.clone()).map_err(|(kind, why)| io::Error::new(kind, why));
+            let _ = reply.send((last.on, outcome));
+            return None;
+        }
+        let word = self.asked.load(Ordering::Acquire);
+        let (answers, on) = (word >> 1, word & 1 == 1);
+        let outcome = (self.store)(on);
+        let written = outcome.is_ok();
+        self.last = Some(Written {
+            answers,
+            on,
+            outcome: (outcome.as_ref())
+                .map(|_| ())
+                .map_err(|err| (err.kind(), err.to_string())),
+        });
+        (reply.send((on, outcome)).is_err() && written).then_some(on)
+    }
+}
+
 /// Whether the state directory says a release was under way when the daemon
 /// stopped (see `Machine::note_release`).
 pub fn release_flag(state_dir: &Path) -> bool {
@@ -220,6 +300,58 @@ mod tests {
     const STATUS: &[u8] = b"{\"version\":1,\"command\":\"status\"}\n";
     /// Bytes of a reply: several times a Unix socket's buffer (208 KiB).
     const REPLY: usize = 768 * 1024;
+
+    /// Requests that piled up behind a hung state directory are answered by the
+    /// first write that goes through, which takes the latest state; the write is
+    /// reported once, not once per request. A request made after it starts is
+    /// written again (the file may have gone meanwhile), and a failure answers the
+    /// requests it covers with the same error.
+    #[test]
+    fn the_writes_waiting_for_the_state_directory_end_in_one() {
+        let asks = MaintenanceAsks::default();
+        let stored = std::cell::RefCell::new(Vec::new());
+        let failing = std::cell::Cell::new(false);
+        let mut writes = asks.writes(|on| {
+            stored.borrow_mut().push(on);
+            match failing.get() {
+                true => Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only")),
+                false => Ok(()),
+            }
+        });
+        let job = |on: bool| {
+            let (reply, answer) = oneshot::channel();
+            ((asks.ask(on), reply), answer)
+        };
+        // Three commands while the directory hangs; the first two gave up waiting.
+        let (first, gave_up) = job(true);
+        let (second, gave_up_too) = job(false);
+        let (third, mut waits) = job(true);
+        drop((gave_up, gave_up_too));
+        assert_eq!(writes.run(first), Some(true), "reported: nobody waited");
+        assert_eq!(writes.run(second), None, "answered by the write before");
+        assert_eq!(writes.run(third), None);
+        assert_eq!(*stored.borrow(), [true], "one write");
+        assert!(matches!(waits.try_recv(), Ok((true, Ok(())))));
+
+        // Asked after that write: written again.
+        let (fourth, mut waits) = job(false);
+        assert_eq!(writes.run(fourth), None, "its command got the answer");
+        assert_eq!(*stored.borrow(), [true, false]);
+        assert!(matches!(waits.try_recv(), Ok((false, Ok(())))));
+
+        // A failed write answers what it covers with its error, and is no report.
+        failing.set(true);
+        let (fifth, gave_up) = job(true);
+        let (sixth, mut waits) = job(true);
+        drop(gave_up);
+        assert_eq!(writes.run(fifth), None);
+        assert_eq!(writes.run(sixth), None);
+        assert_eq!(*stored.borrow(), [true, false, true]);
+        let Ok((true, Err(err))) = waits.try_recv() else {
+            panic!("the write's error");
+        };
+        assert_eq!(err.to_string(), "read-only");
+    }
 
     /// Clients that ask for a reply far larger than a socket's buffer and never read
     /// it take every slot; they are dropped after the write timeout, and the next

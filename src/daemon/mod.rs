@@ -53,7 +53,6 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -74,6 +73,7 @@ use crate::machine::{
 use crate::status::{HookRun, Status};
 use checks::Checks;
 use chore::Chore;
+use control::{FlagJob, MaintenanceAsks};
 use events::EventLog;
 use executor::{Announcing, Executor, Jobs};
 use history::HistoryLog;
@@ -201,14 +201,6 @@ pub struct Loaded {
     config: Result<Config, ConfigError>,
     reply: Option<oneshot::Sender<Response>>,
 }
-
-/// A write of the maintenance flag to the state directory (which stays where it is
-/// until a restart), and where to say how it went: the state written and whether
-/// that worked. `maintenance on` is answered once the flag will survive a restart,
-/// or says that it may not. Each write takes the state wanted when it runs (see
-/// `Shell::maintenance_wanted`), so that writes held up by a hung directory end in
-/// the latest one, however many were asked for meanwhile.
-type Persist = oneshot::Sender<(bool, io::Result<()>)>;
 
 /// What a state directory that does not take the flag risks, by the state that
 /// was to be written.
@@ -446,10 +438,10 @@ pub struct Shell<H: Host> {
     /// The heartbeat links' filter and what reading them dropped.
     intake: Intake,
     /// Writes the maintenance flag to the state directory, in order.
-    state: Worker<Persist>,
-    /// Whether the state directory is to say maintenance is on: the latest a
-    /// command asked for, which every write of the flag takes.
-    maintenance_wanted: Arc<AtomicBool>,
+    state: Worker<FlagJob>,
+    /// Numbers the commands' states for those writes, each of which takes the
+    /// latest (see `MaintenanceWrites`).
+    maintenance_asks: MaintenanceAsks,
     /// Reads the configuration file for a reload; see [`Loaded`].
     loader: Worker<Option<oneshot::Sender<Response>>>,
     /// Heartbeat addresses not on the host yet; see `listen`.
@@ -478,18 +470,19 @@ impl<H: Host> Shell<H> {
         let seed = random_seed().map_err(DaemonError::Seed)?;
         let (intake, datagrams) = receive::start(&config, me, &listeners.links);
         host.set_hook_user(config.hooks.run_as.clone());
-        let maintenance_wanted = Arc::new(AtomicBool::new(false));
-        let wanted = Arc::clone(&maintenance_wanted);
+        let maintenance_asks = MaintenanceAsks::default();
+        // The state directory stays where it is until a restart.
         let dir = config.control.state_dir.clone();
-        let state = Worker::spawn("failoverd-state", 16, move |persist: Persist| {
-            let on = wanted.load(Ordering::Relaxed);
+        let mut writes = maintenance_asks.writes(move |on| {
             let saved = control::store_maintenance(&dir, on);
             if let Err(err) = &saved {
                 warn!("{}: {err}", restart_risk(on));
             }
-            // Nobody waits any longer: the command was answered without it.
-            let ok = saved.is_ok();
-            if persist.send((on, saved)).is_err() && ok {
+            saved
+        });
+        let state = Worker::spawn("failoverd-state", 16, move |job: FlagJob| {
+            // Its command was answered without it (see `PERSIST_WAIT`).
+            if let Some(on) = writes.run(job) {
                 let state = if on { "on" } else { "off" };
                 info!("the state directory took the maintenance flag after all: {state}");
             }
@@ -594,7 +587,7 @@ impl<H: Host> Shell<H> {
             watching: None,
             intake,
             state,
-            maintenance_wanted,
+            maintenance_asks,
             loader,
             missing: listen::Missing::default(),
             overrides: ControlOverrides::default(),
@@ -1078,9 +1071,9 @@ impl<H: Host> Shell<H> {
             return;
         }
         let on = machine.maintenance();
-        self.maintenance_wanted.store(on, Ordering::Relaxed);
+        let asked = self.maintenance_asks.ask(on);
         let (saved, written) = oneshot::channel();
-        if self.state.submit(saved).is_err() {
+        if self.state.submit((asked, saved)).is_err() {
             // The writes already waiting take this state with them.
             let why = "earlier writes still wait for it";
             warn!(
