@@ -4,7 +4,6 @@
 //! use the codes documented in [`failoverd::cli`], 3 meaning that no daemon runs.
 
 use std::io::{self, IsTerminal, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
@@ -14,12 +13,12 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use failoverd::cli::{
     EXIT_FAILED, EXIT_NOT_RUNNING, fetch_status, outcome_summary, status_exit_code, wait_for,
 };
+use failoverd::config::fit::{Interface, misfits};
 use failoverd::config::{
     Check, Config, ConfigError, ControlOverrides, Probe, Scope, StartFailure, socket_path,
 };
 use failoverd::control::Command as Request;
 use failoverd::control::client::{self, ClientError};
-use failoverd::daemon::listen::Interface;
 use failoverd::duration::{format_duration, parse_duration};
 use failoverd::view::text::{render_event, render_status};
 use tracing::error;
@@ -316,81 +315,13 @@ fn describe(config: &Config, me: usize, path: &Path, local: Option<&[Interface]>
     for warning in &config.warnings {
         out.push_str(&format!("warning: {warning}\n"));
     }
-    let node = &config.nodes[me];
     let Some(local) = local else {
         return out;
     };
-    let addresses: Vec<IpAddr> = local
-        .iter()
-        .flat_map(|i| i.addresses.iter().map(|(address, _)| *address))
-        .collect();
-    for (link, address) in node.link_addresses() {
-        if !addresses.contains(&address) {
-            let name = &config.links[link];
-            out.push_str(&format!(
-                "warning: node[{me}].addresses.{name}: {address} is not configured on this \
-                 host: failoverd listens on it anyway, and link {name} carries no heartbeat \
-                 until it appears (configure it on its interface, or correct the address)\n"
-            ));
-        }
-    }
-    for (i, vip) in config.vips.iter().enumerate().filter(|_| !node.witness) {
-        let name = node.interface(&vip.interface);
-        let Some(interface) = local.iter().find(|l| l.name == name) else {
-            out.push_str(&format!(
-                "warning: vip[{i}]: interface {name} does not exist on this host: {vip} \
-                 cannot be added here (correct vip[{i}].interface, or name this node's \
-                 interface in node[{me}].interfaces)\n"
-            ));
-            continue;
-        };
-        let subnets: Vec<String> = interface
-            .addresses
-            .iter()
-            .filter(|(address, _)| address.is_ipv4() == vip.address.is_ipv4())
-            .map(|(address, len)| format!("{address}/{len}"))
-            .collect();
-        let within = |&(address, len): &(IpAddr, u8)| same_subnet(vip.address, address, len);
-        if !interface.addresses.iter().any(within) {
-            let on = if subnets.is_empty() {
-                format!(
-                    "{name} has no {} address",
-                    if vip.address.is_ipv4() {
-                        "IPv4"
-                    } else {
-                        "IPv6"
-                    }
-                )
-            } else {
-                format!("{name} has {}", subnets.join(", "))
-            };
-            out.push_str(&format!(
-                "warning: vip[{i}]: {vip} is in no subnet of {name} ({on}): clients on \
-                 that link reach it only through a route to it (correct the VIP, or add \
-                 an address of its subnet to {name})\n"
-            ));
-        }
+    for misfit in misfits(config, me, local) {
+        out.push_str(&format!("warning: {misfit}\n"));
     }
     out
-}
-
-/// Whether `a` lies in the subnet of `b` with prefix length `len`.
-fn same_subnet(a: IpAddr, b: IpAddr, len: u8) -> bool {
-    match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(len.min(32)))
-                .unwrap_or(0);
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(len.min(128)))
-                .unwrap_or(0);
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
-    }
 }
 
 /// This node's view of the cluster, as `check` prints it first.
@@ -1109,6 +1040,7 @@ mod generate {
 #[cfg(test)]
 mod tests {
     use std::fs;
+    use std::net::IpAddr;
     use std::os::unix::fs::PermissionsExt;
 
     use super::sample::Sample;
@@ -1326,25 +1258,5 @@ failure_timeout = "10s"
         let no_v4 = warnings(&[xo, elsewhere, interface("eth0", &["fe80::1/64"])]);
         assert_eq!(no_v4.len(), 1, "{no_v4:?}");
         assert!(no_v4[0].contains("(eth0 has no IPv4 address)"), "{no_v4:?}");
-        assert!(same_subnet(
-            "fd00::10".parse().unwrap(),
-            "fd00::1".parse().unwrap(),
-            64
-        ));
-        assert!(!same_subnet(
-            "fd00::10".parse().unwrap(),
-            "fe80::1".parse().unwrap(),
-            64
-        ));
-        assert!(same_subnet(
-            "198.18.0.10".parse().unwrap(),
-            "10.0.0.1".parse().unwrap(),
-            0
-        ));
-        assert!(!same_subnet(
-            "198.18.0.10".parse().unwrap(),
-            "fd00::1".parse().unwrap(),
-            0
-        ));
     }
 }

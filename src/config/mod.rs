@@ -22,6 +22,7 @@ mod check;
 mod checks;
 mod diagnostics;
 mod files;
+pub mod fit;
 mod raw;
 /// The sample configuration (config/failoverd.toml) that the tests set values in.
 #[cfg(test)]

@@ -25,6 +25,7 @@ use super::probe::{self, ProbeError};
 use super::vip::{LinkInfo, Netlink, VipError};
 use super::worker::Worker;
 use crate::config::RunAs;
+use crate::config::fit::Interface;
 use crate::machine::{Hook, Sighting, VipFailure, VipFailureKind, VipTarget};
 
 /// Most VIP requests a lot keeps in flight at once (see [`Host::add_vips`]).
@@ -102,6 +103,12 @@ pub trait Host: Clone + Send + Sync + 'static {
     /// Who hooks run as from now on (`[hooks] user`): set at start and on every
     /// reload. A host that runs no processes ignores it.
     fn set_hook_user(&self, _run_as: Option<RunAs>) {}
+    /// The host's interfaces and their addresses, which a reload's VIPs must fit
+    /// (see `config::fit`); may block, so it is asked on the reload's thread. None
+    /// when they cannot be listed: nothing is said of them then.
+    fn interfaces(&self) -> Option<Vec<Interface>> {
+        super::listen::local_interfaces().ok()
+    }
     /// Runs a hook to completion or its timeout, as the user last set.
     fn run_hook(
         &self,

@@ -211,13 +211,7 @@ pub fn local_addresses() -> io::Result<Vec<IpAddr>> {
         .collect())
 }
 
-/// One of this host's interfaces, as `failoverd check` compares the configuration
-/// with the host: its name, and each IP address on it with its prefix length.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Interface {
-    pub name: String,
-    pub addresses: Vec<(IpAddr, u8)>,
-}
+pub use crate::config::fit::Interface;
 
 /// This host's interfaces (in this network namespace), addresses or not.
 pub fn local_interfaces() -> io::Result<Vec<Interface>> {

@@ -63,6 +63,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use crate::config::fit::{self, Interface, Misfit};
 use crate::config::{Config, ConfigError, ControlOverrides};
 use crate::control::{Command, Response};
 use crate::duration::format_duration;
@@ -139,6 +140,9 @@ pub enum ReloadFailure {
     /// keeps the configuration it began with.
     #[error("reload refused: {STOPPING}")]
     Stopping,
+    /// The file adds VIPs on interfaces this host does not have.
+    #[error("reload rejected: {}", joined(.0))]
+    NotHere(Vec<Misfit>),
 }
 
 impl ReloadFailure {
@@ -149,8 +153,32 @@ impl ReloadFailure {
             ReloadFailure::Config(err) => one_line(err),
             ReloadFailure::Refused(err) => err.to_string(),
             ReloadFailure::Stopping => STOPPING.to_string(),
+            ReloadFailure::NotHere(misfits) => joined(misfits),
         }
     }
+}
+
+/// Misfits on one line.
+fn joined(misfits: &[Misfit]) -> String {
+    (misfits.iter().map(ToString::to_string))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The VIPs of `new` that `old` does not have on the same interface of node `me`.
+fn new_vips(old: &Config, new: &Config, me: usize) -> Vec<crate::config::Vip> {
+    let on = |config: &Config, vip: &crate::config::Vip| {
+        let interface = config
+            .nodes
+            .get(me)
+            .map(|node| node.interface(&vip.interface));
+        (vip.address, vip.prefix_len, interface.map(str::to_owned))
+    };
+    let had: Vec<_> = old.vips.iter().map(|vip| on(old, vip)).collect();
+    (new.vips.iter())
+        .filter(|vip| !had.contains(&on(new, vip)))
+        .cloned()
+        .collect()
 }
 
 /// Why a reload is refused once the daemon was asked to stop.
@@ -199,6 +227,8 @@ pub struct Pending {
 /// The configuration file as read for a reload, off the loop, and whom to answer.
 pub struct Loaded {
     config: Result<Config, ConfigError>,
+    /// The host's interfaces, listed with the file, for its VIPs to fit.
+    interfaces: Option<Vec<Interface>>,
     reply: Option<oneshot::Sender<Response>>,
 }
 
@@ -493,13 +523,19 @@ impl<H: Host> Shell<H> {
         })?;
         let (loaded_tx, loaded) = mpsc::unbounded_channel();
         let path = config_path.clone();
+        let lister = host.clone();
         let loader = Worker::spawn(
             "failoverd-reload",
             RELOADS_WAITING,
             move |reply: Option<oneshot::Sender<Response>>| {
                 // Config::load may block: a slow mount, NSS asked for group names.
                 let config = Config::load(&path);
-                let _ = loaded_tx.send(Loaded { config, reply });
+                let interfaces = config.as_ref().ok().and_then(|_| lister.interfaces());
+                let _ = loaded_tx.send(Loaded {
+                    config,
+                    interfaces,
+                    reply,
+                });
             },
         )
         .map_err(|source| DaemonError::Worker {
@@ -1181,10 +1217,10 @@ impl<H: Host> Shell<H> {
         let result = if stopping {
             Err(ReloadFailure::Stopping)
         } else {
-            loaded
-                .config
+            let interfaces = loaded.interfaces.as_deref();
+            (loaded.config)
                 .map_err(ReloadFailure::Config)
-                .and_then(|config| self.apply(machine, config))
+                .and_then(|config| self.apply(machine, config, interfaces))
         };
         match &result {
             Ok(summary) => info!("{summary}"),
@@ -1211,9 +1247,25 @@ impl<H: Host> Shell<H> {
         &mut self,
         machine: &mut Machine,
         mut config: Config,
+        interfaces: Option<&[Interface]>,
     ) -> Result<String, ReloadFailure> {
+        // A VIP the reload brings that this host cannot hold would fail its add and
+        // its interface's link check, and so move every VIP to a peer that may not
+        // even know it: a mistyped interface would be an unplanned failover. The
+        // rest of what does not fit is told.
+        let added = new_vips(&self.config, &config, self.me);
+        let (unholdable, misfits): (Vec<Misfit>, Vec<Misfit>) = (interfaces.iter())
+            .flat_map(|local| fit::misfits(&config, self.me, local))
+            .filter(|misfit| misfit.vip().is_some_and(|vip| added.contains(vip)))
+            .partition(Misfit::unholdable);
+        if !unholdable.is_empty() {
+            return Err(ReloadFailure::NotHere(unholdable));
+        }
         for warning in &config.warnings {
             warn!("{}: {warning}", self.config_path.display());
+        }
+        for misfit in &misfits {
+            warn!("{}: {misfit}", self.config_path.display());
         }
         // The control socket and the status page stay where they are until a
         // restart; the answer says so when the file moved them.
@@ -1278,6 +1330,9 @@ impl<H: Host> Shell<H> {
             summary.push_str(&format!(
                 "; {sections} changed in the file: restart the daemon to apply"
             ));
+        }
+        for misfit in &misfits {
+            summary.push_str(&format!("; warning: {misfit}"));
         }
         Ok(summary)
     }

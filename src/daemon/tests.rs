@@ -62,6 +62,14 @@ impl Host for Recorder {
         vips.iter().map(|_| Ok(false)).collect()
     }
 
+    /// One interface, eth0 on the sample's LAN.
+    fn interfaces(&self) -> Option<Vec<Interface>> {
+        Some(vec![Interface {
+            name: "eth0".into(),
+            addresses: vec![("198.18.0.11".parse().unwrap(), 24)],
+        }])
+    }
+
     async fn note_release(&self, _: &std::path::Path, under_way: bool) -> std::io::Result<()> {
         self.note(format!("note release {under_way}"));
         Ok(())
@@ -332,6 +340,51 @@ async fn reload(
         .expect("the file is read within 5 s")
         .expect("the loader is running");
     shell.finish_reload(machine, loaded)
+}
+
+/// A reload that adds a VIP on an interface this host does not have (a typo) is
+/// refused: applied, the VIP's add and its link check would fail and hand every
+/// VIP to the peer. One outside its interface's subnets is applied and told of.
+/// A VIP the running file already has is not held against the reload.
+#[tokio::test]
+async fn a_reload_refuses_a_vip_this_host_cannot_hold_and_tells_of_one_off_its_subnets() {
+    let lab = Lab::new("reload-fit");
+    let (mut shell, mut machine, mut inputs, _host) = lab.start().await;
+    let vip = |address: &str, interface: &str| {
+        format!("[[vip]]\naddress = \"{address}\"\ninterface = \"{interface}\"\n")
+    };
+    lab.write_with(200, &vip("198.18.0.30/24", "eth9"));
+    let refused = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert!(!refused.ok, "{refused:?}");
+    assert_eq!(
+        refused.error.as_deref(),
+        Some(
+            "vip[1]: interface eth9 does not exist on this host: 198.18.0.30/24 cannot be \
+             added here (correct vip[1].interface, or name this node's interface in \
+             node[0].interfaces)"
+        )
+    );
+    assert_eq!(shell.config.vips.len(), 1, "the running file stays");
+
+    lab.write_with(200, &vip("198.18.5.10/24", "eth0"));
+    let applied = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert!(applied.ok, "{applied:?}");
+    assert_eq!(
+        applied.message.as_deref(),
+        Some(
+            "configuration reloaded: VIP 198.18.5.10/24 added; warning: vip[1]: \
+             198.18.5.10/24 is in no subnet of eth0 (eth0 has 198.18.0.11/24): clients on \
+             that link reach it only through a route to it (correct the VIP, or add an \
+             address of its subnet to eth0)"
+        )
+    );
+
+    // Nothing new: nothing to tell, whatever the old VIPs' fit.
+    let again = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert_eq!(
+        again.message.as_deref(),
+        Some("configuration reloaded: nothing changed")
+    );
 }
 
 /// A reload that moves a peer sorts the link's datagrams by the peer's new address:
