@@ -843,6 +843,42 @@ fn a_different_configuration_on_the_peer_is_reported() {
     sim.run_for(ms(1500));
     assert!(sim.has_event(0, |e| matches!(e, Event::FingerprintMismatch { .. })));
     assert!(sim.has_event(1, |e| matches!(e, Event::FingerprintMismatch { .. })));
+
+    // Beta reloads alpha's file: both say they agree again, beta from its own
+    // reload, alpha from beta's heartbeats.
+    let marks = [sim.nodes[0].events.len(), sim.nodes[1].events.len()];
+    let now = sim.now;
+    let base = sim.config.clone();
+    let beta = sim.nodes[1].machine.as_mut().expect("beta runs");
+    beta.reconfigure(now, &base).expect("a file beta can take");
+    sim.drain(1);
+    sim.run_for(ms(500));
+    let matched = |e: &Event| matches!(e, Event::FingerprintMatch { .. });
+    let mismatched = |e: &Event| matches!(e, Event::FingerprintMismatch { .. });
+    for (i, mark) in marks.into_iter().enumerate() {
+        let said = sim.events_since(i, mark, |e| matched(e) || mismatched(e));
+        assert_eq!(said.len(), 1, "node {i}: {said:?}");
+        assert_eq!(
+            said[0].1.to_string(),
+            format!(
+                "peer {} runs the same configuration as this node again",
+                sim.name(1 - i)
+            )
+        );
+    }
+
+    // Alpha reloads another file: its own reload tells it so, before any
+    // heartbeat of beta's could.
+    let mark = sim.nodes[0].events.len();
+    let now = sim.now;
+    let alpha = sim.nodes[0].machine.as_mut().expect("alpha runs");
+    alpha
+        .reconfigure(now, &other)
+        .expect("a file alpha can take");
+    sim.drain(0);
+    let said = sim.events_since(0, mark, |e| matched(e) || mismatched(e));
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(mismatched(&said[0].1), "{said:?}");
 }
 
 // --- more than two nodes ----------------------------------------------------------

@@ -329,6 +329,11 @@ pub enum Event {
         ours: [u8; 8],
         theirs: [u8; 8],
     },
+    /// A peer that ran another configuration runs this node's again: its reload,
+    /// or this node's, made them agree.
+    FingerprintMatch {
+        peer: String,
+    },
     /// A check started failing: `check` is its name, `kind` its kind ("ping",
     /// "http", ...), `what` what it looks at ("gateway 198.18.0.1"), `detail` why
     /// its last run failed.
@@ -542,7 +547,7 @@ impl Event {
             Event::LinkLate { .. } | Event::LinkDown { .. } | Event::LinkUp { .. } => {
                 EventKind::Link
             }
-            Event::FingerprintMismatch { .. } => EventKind::Config,
+            Event::FingerprintMismatch { .. } | Event::FingerprintMatch { .. } => EventKind::Config,
             Event::CheckFailed { .. }
             | Event::CheckPassed { .. }
             | Event::CheckStuck { .. }
@@ -576,6 +581,7 @@ impl Event {
             | Event::QuietRefused { .. }
             | Event::PeerLeaving { .. }
             | Event::LinkUp { .. }
+            | Event::FingerprintMatch { .. }
             | Event::CheckPassed { .. }
             | Event::CheckCleared { .. }
             | Event::HookDone { .. }
@@ -668,6 +674,12 @@ impl fmt::Display for Event {
                 )
             }
             Event::LinkUp { peer, link } => write!(f, "link {link} to {peer} up again"),
+            Event::FingerprintMatch { peer } => {
+                write!(
+                    f,
+                    "peer {peer} runs the same configuration as this node again"
+                )
+            }
             Event::FingerprintMismatch { peer, ours, theirs } => write!(
                 f,
                 "peer {peer} runs a different configuration (fingerprint {} here, {} there): \

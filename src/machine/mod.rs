@@ -825,12 +825,17 @@ impl Machine {
         };
         let peer = &mut self.peers[index];
         if peer.fingerprint != Some(hb.fingerprint) {
-            peer.fingerprint = Some(hb.fingerprint);
-            if hb.fingerprint != self.settings.fingerprint {
+            let before = peer.fingerprint.replace(hb.fingerprint);
+            let ours = self.settings.fingerprint;
+            if hb.fingerprint != ours {
                 self.events.push(Event::FingerprintMismatch {
                     peer: peer.name.clone(),
-                    ours: self.settings.fingerprint,
+                    ours,
                     theirs: hb.fingerprint,
+                });
+            } else if before.is_some() {
+                self.events.push(Event::FingerprintMatch {
+                    peer: peer.name.clone(),
                 });
             }
         }

@@ -9,7 +9,7 @@ use super::effects::Retired;
 use super::election::{Phase, VipState};
 use super::settings::Settings;
 use super::timer::Timer;
-use super::{Effect, Machine, Role, VipTarget};
+use super::{Effect, Event, Machine, Role, VipTarget};
 use crate::config::Config;
 
 /// Why a reloaded configuration was not applied; the running one stays.
@@ -124,6 +124,25 @@ impl Machine {
         }
         let old = std::mem::replace(&mut self.settings, next);
         let new = &self.settings;
+        // This node's reload may part it from a peer's file, or join them: told here,
+        // as the peer's own reload is told when its heartbeats change.
+        for peer in &self.peers {
+            let Some(theirs) = peer.fingerprint else {
+                continue;
+            };
+            let (was, is) = (theirs == old.fingerprint, theirs == new.fingerprint);
+            if was && !is {
+                self.events.push(Event::FingerprintMismatch {
+                    peer: peer.name.clone(),
+                    ours: new.fingerprint,
+                    theirs,
+                });
+            } else if is && !was {
+                self.events.push(Event::FingerprintMatch {
+                    peer: peer.name.clone(),
+                });
+            }
+        }
         let mut changes = Vec::new();
         if new.priority != old.priority {
             changes.push(Change::Priority {
