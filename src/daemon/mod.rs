@@ -1381,7 +1381,9 @@ fn take_waiting(machine: &mut Machine, datagrams: &mut Datagrams, checks: &mut C
                 from: d.from,
                 packet: &d.packet,
             };
+            let refused = machine.refused();
             machine.handle_arrived(heard, input);
+            machine.refused() > refused
         });
     }
     checks.take(|report| {

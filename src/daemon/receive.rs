@@ -523,8 +523,11 @@ impl Datagrams {
     /// Reads the routine heartbeats that wait and gives each, in the order they
     /// arrived in across the links, to `take` with its arrival time (`now` at the
     /// latest). A datagram that fails the filter is counted as any other, and stops
-    /// the link's routine sorting for [`DISTRUST`].
-    pub fn take_deferred(&mut self, now: Instant, mut take: impl FnMut(Datagram, Instant)) {
+    /// the link's routine sorting for [`DISTRUST`]; so does one that `take` says
+    /// the machine refused (a recording of the active peer's, which passes the
+    /// filter: a few hundred of them sent between two wake-ups would fill the
+    /// socket and leave the peer's own heartbeats to the kernel's drops).
+    pub fn take_deferred(&mut self, now: Instant, mut take: impl FnMut(Datagram, Instant) -> bool) {
         let Datagrams {
             deferred,
             filter,
@@ -612,7 +615,15 @@ impl Datagrams {
         // breaks ties, so a link's heartbeats keep theirs.
         arrived.sort_unstable_by_key(|(heard, read, _)| (*heard, *read));
         for (heard, _, datagram) in arrived.drain(..) {
-            take(datagram, heard);
+            let link = datagram.link;
+            if take(datagram, heard)
+                && let Some(d) = deferred.iter_mut().find(|d| d.link == link)
+            {
+                d.distrust(
+                    now,
+                    format_args!("the machine refused a heartbeat sorted as routine"),
+                );
+            }
         }
     }
 

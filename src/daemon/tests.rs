@@ -1516,7 +1516,10 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
     let take = |datagrams: &mut receive::Datagrams| {
         let now = std::time::Instant::now();
         let mut taken = Vec::new();
-        datagrams.take_deferred(now, |d, heard| taken.push((d.link, heard)));
+        datagrams.take_deferred(now, |d, heard| {
+            taken.push((d.link, heard));
+            false
+        });
         (now, taken)
     };
     // The next datagram read from a watched socket, which must be from `link`.
@@ -1626,6 +1629,31 @@ async fn routine_heartbeats_wait_for_the_next_wake_up_and_count_from_their_arriv
         "routine heartbeats are read at once again",
     )
     .await;
+
+    // Quiet again (the crossover still distrusted): a routine heartbeat that
+    // passes the filter but that the machine refuses, a recording, ends the
+    // sorting on its link as a forgery does.
+    datagrams.sort_routine(Some(("beta", standing)));
+    assert_eq!(intake.reading_late(), ["lan"]);
+    send(1, beat(1, 0, &ours, 5));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (logging, captured) = crate::testing::Captured::dispatch();
+    let mut refused = 0;
+    tracing::dispatcher::with_default(&logging, || {
+        datagrams.take_deferred(std::time::Instant::now(), |_, _| {
+            refused += 1;
+            true
+        });
+    });
+    assert_eq!(refused, 1, "the recording reached the machine");
+    let said = captured.lines_with("read at once");
+    assert!(
+        said.len() == 1 && said[0].contains("link=lan") && said[0].contains("refused"),
+        "{}",
+        captured.text()
+    );
+    datagrams.sort_routine(Some(("beta", standing)));
+    assert!(intake.reading_late().is_empty(), "the LAN still sets aside");
 }
 
 /// A second daemon of the same file is refused at the control socket before it

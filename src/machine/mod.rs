@@ -348,6 +348,8 @@ pub struct Machine {
     events: Vec<Event>,
     rejects_pending: BTreeMap<&'static str, (Reject, u64)>,
     rejects_total: BTreeMap<&'static str, u64>,
+    /// Every datagram refused (see [`Machine::refused`]).
+    refused: u64,
     last_reject_report: Option<Instant>,
     sent: u64,
     /// When recent heartbeats left, for the peers' acknowledgements (see `quorum`).
@@ -418,6 +420,7 @@ impl Machine {
             events: Vec::new(),
             rejects_pending: BTreeMap::new(),
             rejects_total: BTreeMap::new(),
+            refused: 0,
             last_reject_report: None,
             sent: 0,
             sent_at: quorum::Sent::default(),
@@ -711,6 +714,12 @@ impl Machine {
         };
         let hook = self.election.hooks_running.get(&id).copied();
         Some(hook_event(hook, *success, summary))
+    }
+
+    /// How many datagrams this machine has refused so far, for any reason: the
+    /// shell tells by it whether one it handed over was taken.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     /// Why an unplanned takeover is held back, if one is (see `guard`).
@@ -1122,6 +1131,7 @@ impl Machine {
     }
 
     fn reject(&mut self, now: Instant, reject: Reject) {
+        self.refused += 1;
         let key = reject.as_str();
         *self.rejects_total.entry(key).or_default() += 1;
         self.rejects_pending.entry(key).or_insert((reject, 0)).1 += 1;
