@@ -1253,8 +1253,13 @@ impl<H: Host> Shell<H> {
         // its interface's link check, and so move every VIP to a peer that may not
         // even know it: a mistyped interface would be an unplanned failover. The
         // rest of what does not fit is told.
+        // Only where this node is where it was: a file that moves or drops it is
+        // the machine's to refuse, below, and its VIPs are another node's to fit.
+        let name = &self.config.nodes[self.me].name;
+        let here = config.node_index(name) == Some(self.me);
         let added = new_vips(&self.config, &config, self.me);
         let (unholdable, misfits): (Vec<Misfit>, Vec<Misfit>) = (interfaces.iter())
+            .filter(|_| here)
             .flat_map(|local| fit::misfits(&config, self.me, local))
             .filter(|misfit| misfit.vip().is_some_and(|vip| added.contains(vip)))
             .partition(Misfit::unholdable);

@@ -385,6 +385,20 @@ async fn a_reload_refuses_a_vip_this_host_cannot_hold_and_tells_of_one_off_its_s
         again.message.as_deref(),
         Some("configuration reloaded: nothing changed")
     );
+
+    // A file that puts beta first is refused for that, not for the VIPs of beta's
+    // interfaces, which are not this node's.
+    lab.write_edited(200, |sample| {
+        (sample.set("node[0].name", "\"beta\""))
+            .set("node[0].interfaces", r#"{ eth0 = "enp1s0" }"#)
+            .set("node[1].name", "\"alpha\"")
+    });
+    let refused = ask(&mut shell, &mut machine, &mut inputs, Command::Reload).await;
+    assert_eq!(
+        refused.error.as_deref(),
+        Some("the cluster name, port, nodes or links changed: restart the daemons to apply"),
+        "{refused:?}"
+    );
 }
 
 /// A reload that moves a peer sorts the link's datagrams by the peer's new address:
