@@ -272,12 +272,20 @@ pub fn store_release(state_dir: &Path, under_way: bool) -> io::Result<()> {
     store_flag(state_dir, RELEASE_NOTE, under_way)
 }
 
+/// Whether the state directory says the start hook ran when the daemon stopped
+/// (see `Machine::note_start`).
+pub fn start_flag(state_dir: &Path) -> bool {
+    state_dir.join(START_NOTE).exists()
+}
+
 /// The state directory's flags: a file that is there or not.
 const MAINTENANCE: &str = "maintenance";
 /// The note of a release under way (see `Machine::note_release`).
 pub const RELEASE_NOTE: &str = "releasing";
+/// The note of a start hook running (see `Machine::note_start`).
+pub const START_NOTE: &str = "starting";
 
-fn store_flag(state_dir: &Path, name: &str, on: bool) -> io::Result<()> {
+pub fn store_flag(state_dir: &Path, name: &str, on: bool) -> io::Result<()> {
     let path = state_dir.join(name);
     if on {
         fs::create_dir_all(state_dir)?;

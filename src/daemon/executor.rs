@@ -371,8 +371,9 @@ impl<H: Host> Executor<H> {
                 state_dir,
                 under_way,
             } => {
-                if let Err(err) = self.host.note_release(&state_dir, under_way).await {
-                    let note = state_dir.join(super::control::RELEASE_NOTE);
+                let name = super::control::RELEASE_NOTE;
+                if let Err(err) = self.host.write_note(&state_dir, name, under_way).await {
+                    let note = state_dir.join(name);
                     if under_way {
                         warn!(
                             "cannot write {}: {err}; killed during this release, the daemon \
@@ -383,6 +384,30 @@ impl<H: Host> Executor<H> {
                         warn!(
                             "cannot remove {}: {err}; the next start removes the VIPs it \
                              finds rather than adopting them",
+                            note.display()
+                        );
+                    }
+                }
+                Outcome::Done
+            }
+            Effect::NoteStart {
+                state_dir,
+                under_way,
+            } => {
+                let name = super::control::START_NOTE;
+                if let Err(err) = self.host.write_note(&state_dir, name, under_way).await {
+                    let note = state_dir.join(name);
+                    if under_way {
+                        warn!(
+                            "cannot write {}: {err}; killed while the start hook runs, the \
+                             daemon would adopt the VIPs it finds at its next start without \
+                             running the start hook again",
+                            note.display()
+                        );
+                    } else {
+                        warn!(
+                            "cannot remove {}: {err}; the next start that adopts the VIPs \
+                             runs the start hook again",
                             note.display()
                         );
                     }
@@ -623,7 +648,12 @@ mod tests {
             vips.iter().map(answer).collect()
         }
 
-        async fn note_release(&self, _: &std::path::Path, _: bool) -> std::io::Result<()> {
+        async fn write_note(
+            &self,
+            _: &std::path::Path,
+            _: &'static str,
+            _: bool,
+        ) -> std::io::Result<()> {
             Ok(())
         }
 
@@ -724,8 +754,18 @@ mod tests {
             vips.iter().map(|_| Ok(false)).collect()
         }
 
-        async fn note_release(&self, _: &std::path::Path, under_way: bool) -> std::io::Result<()> {
-            self.note(format!("note release {under_way}"));
+        async fn write_note(
+            &self,
+            _: &std::path::Path,
+            name: &'static str,
+            under_way: bool,
+        ) -> std::io::Result<()> {
+            let what = if name == super::super::control::RELEASE_NOTE {
+                "release"
+            } else {
+                name
+            };
+            self.note(format!("note {what} {under_way}"));
             Ok(())
         }
 

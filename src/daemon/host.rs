@@ -72,11 +72,13 @@ pub trait Host: Clone + Send + Sync + 'static {
         &self,
         vips: &[VipTarget],
     ) -> impl Future<Output = Vec<Result<bool, VipFailure>>> + Send;
-    /// Notes in `state_dir` that a release is under way, or that none is (see
-    /// `Machine::note_release`), within [`NOTE_TIMEOUT`].
-    fn note_release(
+    /// Notes in `state_dir`, in the file `name`, that a release or the start hook
+    /// is under way, or that it is not (see `Machine::note_release` and
+    /// `Machine::note_start`), within [`NOTE_TIMEOUT`].
+    fn write_note(
         &self,
         state_dir: &Path,
+        name: &'static str,
         under_way: bool,
     ) -> impl Future<Output = io::Result<()>> + Send;
     /// The interface's index, MAC and link state.
@@ -139,7 +141,8 @@ pub struct Kernel {
     notes: Notes,
 }
 
-/// Writes the release note (see `Machine::note_release`) on one thread of its own,
+/// Writes the notes of a release or a start under way (see `Machine::note_release`)
+/// on one thread of its own,
 /// in the order the notes come, each answered within [`NOTE_TIMEOUT`]. While a
 /// write is stuck (a hung mount), later notes fail at once rather than wait again,
 /// and none lands after one that came later.
@@ -159,6 +162,7 @@ struct Notes {
 struct Note {
     number: u64,
     state_dir: PathBuf,
+    name: &'static str,
     under_way: bool,
     answer: oneshot::Sender<io::Result<()>>,
 }
@@ -177,7 +181,7 @@ impl Notes {
         self.late.load(Ordering::Acquire) > self.finished.load(Ordering::Acquire)
     }
 
-    async fn write(&self, state_dir: &Path, under_way: bool) -> io::Result<()> {
+    async fn write(&self, state_dir: &Path, name: &'static str, under_way: bool) -> io::Result<()> {
         if self.stuck() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -187,7 +191,7 @@ impl Notes {
         let writer = self.writer.get_or_init(|| {
             let finished = Arc::clone(&self.finished);
             Worker::spawn("failoverd-note", 4, move |note: Note| {
-                let result = super::control::store_release(&note.state_dir, note.under_way);
+                let result = super::control::store_flag(&note.state_dir, note.name, note.under_way);
                 finished.fetch_max(note.number, Ordering::AcqRel);
                 let _ = note.answer.send(result);
             })
@@ -203,6 +207,7 @@ impl Notes {
         let note = Note {
             number,
             state_dir: state_dir.to_path_buf(),
+            name,
             under_way,
             answer,
         };
@@ -325,8 +330,13 @@ impl Host for Kernel {
             .collect()
     }
 
-    async fn note_release(&self, state_dir: &Path, under_way: bool) -> io::Result<()> {
-        self.notes.write(state_dir, under_way).await
+    async fn write_note(
+        &self,
+        state_dir: &Path,
+        name: &'static str,
+        under_way: bool,
+    ) -> io::Result<()> {
+        self.notes.write(state_dir, name, under_way).await
     }
 
     async fn link(&self, interface: &str) -> Result<LinkInfo, VipError> {
@@ -406,6 +416,7 @@ fn failure(err: VipError) -> VipFailure {
 
 #[cfg(test)]
 mod tests {
+    use super::super::control::RELEASE_NOTE;
     use super::*;
     use crate::scratch::Scratch;
 
@@ -421,11 +432,17 @@ mod tests {
             .expect("mkfifo");
         let notes = Notes::default();
         let started = std::time::Instant::now();
-        let err = notes.write(dir.path(), true).await.unwrap_err();
+        let err = notes
+            .write(dir.path(), RELEASE_NOTE, true)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
         assert!(started.elapsed() >= NOTE_TIMEOUT);
         let again = std::time::Instant::now();
-        let err = notes.write(dir.path(), false).await.unwrap_err();
+        let err = notes
+            .write(dir.path(), RELEASE_NOTE, false)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
         assert!(again.elapsed() < Duration::from_millis(100), "waited again");
         // A reader lets the hung write end; then the next note goes through.
@@ -436,9 +453,15 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "still stuck");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        notes.write(dir.path(), false).await.expect("removed");
+        notes
+            .write(dir.path(), RELEASE_NOTE, false)
+            .await
+            .expect("removed");
         assert!(!fifo.exists());
-        notes.write(dir.path(), true).await.expect("written");
+        notes
+            .write(dir.path(), RELEASE_NOTE, true)
+            .await
+            .expect("written");
         assert!(super::super::control::release_flag(dir.path()));
     }
 

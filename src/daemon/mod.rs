@@ -561,6 +561,7 @@ impl<H: Host> Shell<H> {
         let kept = Kept {
             maintenance: control::maintenance_flag(&config.control.state_dir),
             releasing: control::release_flag(&config.control.state_dir),
+            starting: control::start_flag(&config.control.state_dir),
         };
         let incarnation = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -856,7 +857,11 @@ impl<H: Host> Shell<H> {
         let state_dir = &self.config.control.state_dir;
         let cleared = match machine.release_noted() {
             true => Ok(()),
-            false => self.host.note_release(state_dir, false).await,
+            false => {
+                (self.host)
+                    .write_note(state_dir, control::RELEASE_NOTE, false)
+                    .await
+            }
         };
         if let Err(err) = cleared {
             let note = state_dir.join(control::RELEASE_NOTE);

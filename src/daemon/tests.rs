@@ -70,8 +70,18 @@ impl Host for Recorder {
         }])
     }
 
-    async fn note_release(&self, _: &std::path::Path, under_way: bool) -> std::io::Result<()> {
-        self.note(format!("note release {under_way}"));
+    async fn write_note(
+        &self,
+        _: &std::path::Path,
+        name: &'static str,
+        under_way: bool,
+    ) -> std::io::Result<()> {
+        let what = if name == control::RELEASE_NOTE {
+            "release"
+        } else {
+            name
+        };
+        self.note(format!("note {what} {under_way}"));
         Ok(())
     }
 

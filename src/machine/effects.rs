@@ -428,14 +428,40 @@ impl Machine {
             self.election.phase,
             Phase::Starting | Phase::Standby | Phase::Fault
         );
-        if self.release_noted
-            && idle
+        let settled = idle
             && self.election.stale_probe.is_none()
             && self.election.vips.iter().all(|s| *s == VipState::Absent)
-            && self.election.retired.is_empty()
-        {
+            && self.election.retired.is_empty();
+        if self.release_noted && settled {
             self.note_release(false);
         }
+        // A start that did not finish is over once nothing of it is left: the VIPs
+        // it found went, with the stop hook for the service.
+        if self.start_noted && settled && !self.hook_running(Hook::Stop) {
+            self.note_start(false);
+        }
+    }
+
+    /// Notes in the state directory whether the start hook runs, when that
+    /// changes: noted just before it runs, in the effects' order, and cleared once
+    /// it ended. A daemon killed meanwhile finds the note at its next start and
+    /// runs the start hook again if it adopts the VIPs (see `become_active`): the
+    /// service may have been left half started.
+    pub(super) fn note_start(&mut self, under_way: bool) {
+        if self.start_noted == under_way {
+            return;
+        }
+        self.start_noted = under_way;
+        let state_dir = self.settings.state_dir.clone();
+        self.effect(Effect::NoteStart {
+            state_dir,
+            under_way,
+        });
+    }
+
+    /// Whether `hook` runs now.
+    fn hook_running(&self, hook: Hook) -> bool {
+        self.election.hooks_running.values().any(|h| *h == hook)
     }
 
     /// Notes in the state directory whether a release is under way, when that
@@ -674,7 +700,9 @@ mod tests {
                                     Ok(())
                                 })
                             }
-                            Effect::Announce { .. } | Effect::NoteRelease { .. } => Outcome::Done,
+                            Effect::Announce { .. }
+                            | Effect::NoteRelease { .. }
+                            | Effect::NoteStart { .. } => Outcome::Done,
                             Effect::RunHook { .. } => Outcome::Hook {
                                 success: true,
                                 summary: "exited 0 after 1ms".into(),
@@ -854,8 +882,8 @@ mod tests {
         let t0 = Instant::now();
         let config = config(&["198.18.0.10"]);
         let noted = Kept {
-            maintenance: false,
             releasing: true,
+            ..Kept::default()
         };
         let notes = |machine: &mut Machine| {
             let mut notes = Vec::new();

@@ -932,8 +932,14 @@ impl Machine {
         // Cleared before the transition's heartbeat, which must not still ask.
         let pinned = self.election.request == Some(Request::Takeover);
         self.election.request = None;
-        // An adopted service normally ran on while the daemon was away.
-        let keep = reason == Reason::Adopted && self.settings.on_adopt == OnAdopt::Keep;
+        // An adopted service normally ran on while the daemon was away; not when
+        // the daemon was killed while its start hook ran.
+        let keep = reason == Reason::Adopted
+            && self.settings.on_adopt == OnAdopt::Keep
+            && !self.start_noted;
+        if reason == Reason::Adopted && self.start_noted {
+            self.events.push(Event::UnfinishedStart);
+        }
         // VIPs found at start are added again (already there is success): one that
         // could not be looked up was only taken for there, and any may have been
         // removed by hand during the wait.
@@ -982,6 +988,9 @@ impl Machine {
         }
         active.starting_service = None;
         self.election.last_takeover = Some(now.saturating_duration_since(started));
+        if self.settings.hooks.program(Hook::Start).is_some() {
+            self.note_start(true);
+        }
         if self.run_hook(Hook::Start).is_none() {
             self.service_started(now);
         }

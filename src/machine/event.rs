@@ -392,6 +392,9 @@ pub enum Event {
     /// The state directory says a release was under way when the daemon stopped:
     /// the VIPs found at start are removed, not adopted.
     UnfinishedRelease,
+    /// The state directory says the start hook ran when the daemon stopped: the
+    /// VIPs found at start are adopted with the start hook run again.
+    UnfinishedStart,
     HookFailed {
         hook: &'static str,
         outcome: String,
@@ -556,7 +559,8 @@ impl Event {
             Event::VipFailed { .. }
             | Event::VipRemoveFailed { .. }
             | Event::StaleVip { .. }
-            | Event::UnfinishedRelease => EventKind::Vip,
+            | Event::UnfinishedRelease
+            | Event::UnfinishedStart => EventKind::Vip,
             Event::HookFailed { .. } | Event::HookDone { .. } => EventKind::Hook,
             Event::Stalled { .. } | Event::Starved { .. } => EventKind::Stall,
             Event::Flapping { .. } | Event::Relaxed { .. } | Event::TakeoverDamped { .. } => {
@@ -597,6 +601,7 @@ impl Event {
             | Event::StaleBurst { .. }
             | Event::StaleVip { .. }
             | Event::UnfinishedRelease
+            | Event::UnfinishedStart
             | Event::Stalled { .. }
             | Event::Starved { .. }
             | Event::Flapping { .. }
@@ -774,6 +779,11 @@ impl fmt::Display for Event {
                 f,
                 "the daemon stopped during a release: the VIPs found at start are removed, \
                  not adopted (their service may be stopped)"
+            ),
+            Event::UnfinishedStart => write!(
+                f,
+                "the daemon stopped while its start hook ran: the VIPs found at start are \
+                 adopted and the start hook runs again (the service may be half started)"
             ),
             Event::HookFailed { hook, outcome } => write!(f, "{hook} hook failed: {outcome}"),
             Event::HookDone { hook, outcome } => write!(f, "{hook} hook {outcome}"),

@@ -168,6 +168,12 @@ pub enum Effect {
         state_dir: PathBuf,
         under_way: bool,
     },
+    /// The same for the start hook: noted before it runs, cleared once it ended (see
+    /// [`Kept::starting`]).
+    NoteStart {
+        state_dir: PathBuf,
+        under_way: bool,
+    },
 }
 
 /// What the state directory kept across a restart of the daemon.
@@ -178,6 +184,10 @@ pub struct Kept {
     /// The daemon was killed during a release: VIPs it finds at start were being let
     /// go (its stop hook may have run) and are removed rather than adopted.
     pub releasing: bool,
+    /// The daemon was killed while its start hook ran: the service may be half
+    /// started, so VIPs it adopts at start come with the start hook, whatever
+    /// `on_adopt` says.
+    pub starting: bool,
 }
 
 /// Why the shell could not add or remove a VIP. The kind is what the core decides
@@ -322,6 +332,9 @@ pub struct Machine {
     /// A release is noted as under way in the state directory: from its start
     /// until it ends or this node takes the VIPs again (see `note_release`).
     release_noted: bool,
+    /// The start hook is noted as running in the state directory (see
+    /// `note_start`).
+    start_noted: bool,
     election: Election,
     peers: Vec<Peer>,
     health: Health,
@@ -406,6 +419,7 @@ impl Machine {
             lifecycle: Lifecycle::Running,
             maintenance,
             release_noted: kept.releasing,
+            start_noted: kept.starting,
             peers,
             health,
             timers,
@@ -948,7 +962,11 @@ impl Machine {
                 let hook = self.election.hooks_running.remove(&id);
                 self.events.push(hook_event(hook, *success, summary));
                 match hook {
-                    Some(Hook::Start) => self.on_start_hook_done(now, *success, summary),
+                    Some(Hook::Start) => {
+                        // Ended, well or not: a restart has nothing to finish.
+                        self.note_start(false);
+                        self.on_start_hook_done(now, *success, summary);
+                    }
                     Some(Hook::Fence) => self.on_fence_done(now, id, *success),
                     _ => {}
                 }

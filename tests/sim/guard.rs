@@ -92,6 +92,79 @@ fn on_adopt_start_runs_the_start_hook_when_the_vip_is_adopted() {
     assert!(sim.hook_runs(0, Hook::Stop).is_empty());
 }
 
+/// A daemon killed while its start hook runs finds the note of it at its restart:
+/// it adopts its VIP as any restarted daemon does, and runs the start hook again,
+/// `on_adopt = "keep"` notwithstanding, since the service may be half started. Once
+/// that run has ended the note is gone, and the next restart leaves the service
+/// alone again.
+#[test]
+fn a_daemon_killed_during_its_start_hook_runs_it_again_when_it_adopts() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.hooks.start = Some("/start".into());
+    let mut sim = Sim::settled(cfg, 205);
+    assert!(!sim.nodes[0].start_noted, "the first start hook ended");
+    sim.hook_time = ms(400);
+    sim.order(1, Order::Takeover).expect("beta takes over");
+    sim.run_until(ms(2000), |s| !s.hook_runs(1, Hook::Start).is_empty());
+    sim.run_for(ms(100));
+    assert!(sim.nodes[1].start_noted, "noted before the hook");
+    sim.kill_daemon(1);
+    sim.run_for(ms(500));
+    let starts = sim.hook_runs(1, Hook::Start).len();
+    sim.restart(1);
+    sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
+    assert_eq!(
+        sim.transitions(1).last().unwrap().2,
+        Reason::Adopted.to_string()
+    );
+    assert!(sim.has_event(1, |e| matches!(e, Event::UnfinishedStart)));
+    sim.run_for(ms(600));
+    assert_eq!(
+        sim.hook_runs(1, Hook::Start).len(),
+        starts + 1,
+        "the start hook runs again"
+    );
+    assert!(!sim.nodes[1].start_noted, "and its note goes once it ended");
+
+    // Killed again, with no start hook running: the service ran on.
+    sim.kill_daemon(1);
+    sim.run_for(ms(500));
+    sim.restart(1);
+    sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Active));
+    sim.run_for(ms(600));
+    assert_eq!(sim.hook_runs(1, Hook::Start).len(), starts + 1);
+    assert_eq!(sim.holders(), vec![1]);
+    assert_eq!(sim.max_holders_seen, 1);
+}
+
+/// The same note, when the restarted daemon finds a peer holding the VIPs: it
+/// drops its own copy, with the stop hook, and the note goes once that is done.
+#[test]
+fn the_note_of_a_killed_start_goes_when_the_restart_drops_its_vip() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.hooks.start = Some("/start".into());
+    cfg.split_brain.live_vip = LiveVip::Take;
+    let mut sim = Sim::settled(cfg, 206);
+    sim.hook_time = ms(400);
+    sim.order(1, Order::Takeover).expect("beta takes over");
+    sim.run_until(ms(2000), |s| !s.hook_runs(1, Hook::Start).is_empty());
+    sim.run_for(ms(100));
+    sim.kill_daemon(1);
+    sim.run_until(ms(3000), |s| s.role(0) == Some(Role::Active));
+    sim.run_for(ms(500));
+    assert!(sim.nodes[1].start_noted);
+    sim.restart(1);
+    sim.run_until(ms(3000), |s| s.role(1) == Some(Role::Standby));
+    sim.run_for(ms(1000));
+    assert!(!sim.nodes[1].vips[0], "beta dropped its copy");
+    assert!(
+        !sim.hook_runs(1, Hook::Stop).is_empty(),
+        "with the stop hook"
+    );
+    assert!(!sim.nodes[1].start_noted, "and the note went");
+    assert!(!sim.has_event(1, |e| matches!(e, Event::UnfinishedStart)));
+}
+
 /// With `live_vip = "take"` the standby takes the killed daemon's VIP (the old
 /// behaviour); the restarted daemon then hears it active and drops its own copy at
 /// once, before its stop hook.

@@ -277,6 +277,8 @@ pub struct SimNode {
     /// The release note in the node's state directory (`Effect::NoteRelease`):
     /// kept across restarts of its daemon, as the disk keeps it.
     pub release_noted: bool,
+    /// The start note (`Effect::NoteStart`), kept as the release note is.
+    pub start_noted: bool,
     /// Removals tried, queued or beside: when, which VIP, beside the queue, whether
     /// the kernel took it.
     pub removes: Vec<RemoveAttempt>,
@@ -473,6 +475,7 @@ impl Sim {
                     vip_adds_fail: false,
                     vip_removes_fail: false,
                     release_noted: false,
+                    start_noted: false,
                     removes: Vec::new(),
                     stopping: false,
                     awake_since: base,
@@ -574,6 +577,7 @@ impl Sim {
         let kept = Kept {
             maintenance,
             releasing: node.release_noted,
+            starting: node.start_noted,
         };
         node.machine = Some(Machine::with_kept(
             &self.config,
@@ -1283,6 +1287,10 @@ impl Sim {
             } => self.run_hook(i, hook, env, timeout),
             Effect::NoteRelease { under_way, .. } => {
                 self.nodes[i].release_noted = under_way;
+                (MS, Outcome::Done)
+            }
+            Effect::NoteStart { under_way, .. } => {
+                self.nodes[i].start_noted = under_way;
                 (MS, Outcome::Done)
             }
         };

@@ -29,7 +29,12 @@ impl Host for Links {
         vips.iter().map(|_| Ok(false)).collect()
     }
 
-    async fn note_release(&self, _: &std::path::Path, _: bool) -> std::io::Result<()> {
+    async fn write_note(
+        &self,
+        _: &std::path::Path,
+        _: &'static str,
+        _: bool,
+    ) -> std::io::Result<()> {
         Ok(())
     }
 
