@@ -368,7 +368,13 @@ impl Peer {
             self.role = role;
             self.releasing = false;
             self.leaving = true;
+            self.newest = self.newest.max(Some(hb.sequence));
             self.forget();
+            return Ok(update);
+        }
+        // A heartbeat sent before the farewell, late on another link: the peer has
+        // gone all the same, and this one must not bring it back.
+        if self.leaving && !self.alive && self.newest.is_some_and(|newest| hb.sequence < newest) {
             return Ok(update);
         }
         view.last_rx = Some(now);
@@ -634,7 +640,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::wire::heartbeat::WireState;
+    use crate::wire::heartbeat::{FLAG_LEAVING, WireState};
 
     const DEAD: Duration = Duration::from_secs(3);
     const HANDSHAKE: Duration = Duration::from_secs(3);
@@ -689,6 +695,51 @@ mod tests {
             init_dead: DEAD,
             standby_interval: Duration::from_secs(1),
         }
+    }
+
+    /// The farewell came first on one link; a heartbeat sent before it comes late
+    /// on the other: the peer stays gone, and no "up" is logged for it.
+    #[test]
+    fn a_heartbeat_older_than_the_farewell_does_not_bring_the_peer_back() {
+        let t0 = Instant::now();
+        let settings = PeerSettings {
+            name: "alpha".into(),
+            index: 0,
+            witness: false,
+            priority: 200,
+            addresses: vec![
+                Some(IpAddr::V4(Ipv4Addr::new(198, 19, 0, 2))),
+                Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2))),
+            ],
+        };
+        let mine = [
+            Some(IpAddr::V4(Ipv4Addr::new(198, 19, 0, 3))),
+            Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3))),
+        ];
+        let mut p = Peer::new(&settings, &["crossover".into(), "lan".into()], &mine);
+        let on = |link: u8, sequence: u64, flags: u8| Heartbeat {
+            link,
+            state: WireState::Standby,
+            flags,
+            ..hb(5, sequence)
+        };
+        let fresh = fresh(Some(t0));
+        let mut events = Vec::new();
+        p.accept(0, &on(0, 8, 0), &fresh, t0, &mut events).unwrap();
+        p.accept(1, &on(1, 8, 0), &fresh, t0, &mut events).unwrap();
+        p.accept(0, &on(0, 10, FLAG_LEAVING), &fresh, t0, &mut events)
+            .unwrap();
+        assert!(!p.alive && p.leaving);
+        events.clear();
+        let late = t0 + Duration::from_millis(5);
+        let update = p
+            .accept(1, &on(1, 9, 0), &fresh, late, &mut events)
+            .unwrap();
+        assert!(!update.came_up && !p.present(), "{events:?}");
+        assert!(events.is_empty(), "{events:?}");
+        // Its next run is heard as any restart.
+        let back = p.accept(0, &hb(6, 1), &fresh, late, &mut events).unwrap();
+        assert!(back.came_up && p.present());
     }
 
     #[test]
