@@ -2256,6 +2256,12 @@ fn an_active_only_check_runs_on_the_holder_alone_and_a_failure_there_sticks() {
     assert_eq!(sim.holders(), vec![1]);
     assert!(sim.machine(0).health().failed());
     assert_eq!(sim.role(0), Some(Role::Standby));
+    // And it says why: not "health checks pass again".
+    assert_eq!(
+        sim.transitions(0).last().unwrap().2,
+        "check app failed while active: this node takes the VIPs back only if no other \
+         node can (failoverd clear app)"
+    );
 }
 
 #[test]

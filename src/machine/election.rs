@@ -375,10 +375,14 @@ impl Machine {
             }
             return;
         }
-        let recovered = if self.health.score() == 0 {
-            Reason::HealthRestored
-        } else {
-            Reason::NoHealthierPeer
+        let recovered = match (self.health.score(), self.health.failed_check()) {
+            // Passing, as far as a standby can tell: the check that failed runs only
+            // on the active node, and its failure still keeps this node back.
+            (0, Some(check)) => Reason::FailedWhileActive {
+                check: check.to_string(),
+            },
+            (0, None) => Reason::HealthRestored,
+            _ => Reason::NoHealthierPeer,
         };
         if let Some(holder) = self.peers.iter().position(|p| p.holds()) {
             self.release_hold();

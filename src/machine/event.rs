@@ -95,6 +95,10 @@ pub enum Reason {
     HealthLost { peer: String, check: String },
     /// This node's health checks pass again.
     HealthRestored,
+    /// This node's checks pass, but `check`, which runs only on the active node,
+    /// failed while it held the VIPs: it takes them back only if no other node can,
+    /// until the failure is cleared.
+    FailedWhileActive { check: String },
     /// This node still fails checks, but no live peer is healthier any more.
     NoHealthierPeer,
     /// Two nodes were active (a healed partition) and the peer ranks higher.
@@ -139,6 +143,7 @@ impl Reason {
             Reason::PeerReleased { .. } => "planned_handover",
             Reason::HealthLost { .. } => "health_lost",
             Reason::HealthRestored => "health_restored",
+            Reason::FailedWhileActive { .. } => "failed_while_active",
             Reason::NoHealthierPeer => "no_healthier_peer",
             Reason::PeerOutranks { .. } => "peer_outranks",
             Reason::Failback { .. } => "failback",
@@ -181,6 +186,11 @@ impl fmt::Display for Reason {
                 )
             }
             Reason::HealthRestored => write!(f, "health checks pass again"),
+            Reason::FailedWhileActive { check } => write!(
+                f,
+                "check {check} failed while active: this node takes the VIPs back only if \
+                 no other node can (failoverd clear {check})"
+            ),
             Reason::NoHealthierPeer => write!(f, "no live peer is healthier any more"),
             Reason::PeerOutranks { peer } => {
                 write!(f, "both nodes active, peer {peer} ranks higher")

@@ -338,6 +338,13 @@ impl Health {
         self.checks.iter().any(|c| c.failed_at.is_some())
     }
 
+    /// The name of the first check whose failure while active still sticks.
+    pub fn failed_check(&self) -> Option<&str> {
+        (self.checks.iter())
+            .find(|c| c.failed_at.is_some())
+            .map(|c| c.spec.name.as_str())
+    }
+
     /// The failing check that weighs most, to name in a reason.
     pub fn worst(&self) -> Option<&Check> {
         self.checks

@@ -174,7 +174,20 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
 
     let health = &status.health;
     let configured = health.checks.iter().any(|c| !is_builtin(c));
+    let sticking: Vec<&str> = (health.checks.iter())
+        .filter(|c| c.failed)
+        .map(|c| c.name.as_str())
+        .collect();
     let checks = match health.failing {
+        // Nothing fails now, but a check that runs only on the active node failed
+        // there and keeps this node from the VIPs: not "healthy".
+        0 if !sticking.is_empty() => paint.paint(
+            Paint::Red,
+            &format!(
+                "checks pass, but {} FAILED while active",
+                sticking.join(", ")
+            ),
+        ),
         0 if health.gateways.is_empty() && health.interfaces.is_empty() && !configured => {
             "healthy (no health checks)".to_string()
         }
@@ -706,7 +719,7 @@ mod tests {
             "peer beta: STANDBY, priority 100, healthy, config matches",
             "  link crossover  198.19.0.2   last heartbeat  38ms ago  ok",
             "  link lan        198.18.0.12  last heartbeat  42ms ago  ok",
-            "this node: priority 200, healthy",
+            "this node: priority 200, checks pass, but db FAILED while active",
             "  gateway 198.18.0.1  reachable, rtt 0.4ms",
             "  check web  failing  http http://127.0.0.1:8080/health, weight 0: status 503",
             "  check app  idle     exec /etc/failoverd/checks/app-ready --quiet, weight 1, on active",
@@ -916,6 +929,23 @@ mod tests {
         let view = render_status(&status, false, now());
         let piece = "removal failing (3 in a row), may still be here; trying again";
         assert!(view.contains(piece), "{piece:?} missing in\n{view}");
+    }
+
+    /// A standby whose active-only check failed while it held the VIPs passes its
+    /// checks as far as it runs them, and is still not "healthy".
+    #[test]
+    fn a_failure_while_active_is_not_healthy() {
+        let mut status = fixture::status();
+        status.health.failing = 0;
+        for check in &mut status.health.checks {
+            check.failed = check.name == "app";
+        }
+        assert!(status.health.checks.iter().any(|c| c.failed), "a check app");
+        let view = render_status(&status, false, now());
+        assert!(
+            view.contains("this node: priority 200, checks pass, but app FAILED while active\n"),
+            "{view}"
+        );
     }
 
     #[test]
