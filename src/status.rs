@@ -359,6 +359,13 @@ pub struct LinkStatus {
     /// Age of the last valid heartbeat on this link.
     pub last_heartbeat_ms: Option<f64>,
     pub received: u64,
+    /// Datagrams from the peer's address on this link that failed authentication
+    /// (a key that differs, or a forgery), and the age of the last. Absent from
+    /// older documents.
+    #[serde(default)]
+    pub unauthentic: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_unauthentic_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

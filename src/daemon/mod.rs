@@ -1046,6 +1046,19 @@ impl<H: Host> Shell<H> {
         status.events = self.events.recent(50);
         status.history = self.history.snapshot();
         self.intake.count_into(&mut status.counters);
+        let now = std::time::Instant::now();
+        for link in status
+            .peers
+            .iter_mut()
+            .flat_map(|peer| peer.links.iter_mut())
+        {
+            let Ok(address) = link.address.parse() else {
+                continue;
+            };
+            let (refused, ago) = self.intake.unauthentic(&link.name, address, now);
+            link.unauthentic = refused;
+            link.last_unauthentic_ms = ago.map(|ago| ago.as_secs_f64() * 1000.0);
+        }
         status.reading_late = self.intake.reading_late();
         for (link, sender) in self.senders.iter().enumerate() {
             let (Some(sender), Some(name)) = (sender, self.config.links.get(link)) else {

@@ -63,7 +63,7 @@ use crate::daemon::listen::{self, HeartbeatSocket, LinkSockets};
 use crate::daemon::steer::{self, Routine};
 use crate::machine::{Event, Reject};
 use crate::status::Counters;
-use crate::wire::heartbeat::{self, Signer, Standing, Verified};
+use crate::wire::heartbeat::{self, DecodeError, Signer, Standing, Verified};
 
 /// Datagrams from strangers' addresses decoded, per link and second, to count why
 /// they are wrong; the rest are dropped as "unexpected source address".
@@ -119,6 +119,8 @@ pub struct Datagram {
 pub struct Filter {
     cluster: String,
     signer: Signer,
+    /// The links' names, in the file's order.
+    links: Vec<String>,
     /// Every other node's name and its addresses, link by link.
     peers: Vec<(String, Vec<Option<IpAddr>>)>,
 }
@@ -128,6 +130,7 @@ impl Filter {
         Filter {
             cluster: config.cluster.name.clone(),
             signer: Signer::new(config.key.as_bytes()),
+            links: config.links.clone(),
             peers: config
                 .nodes
                 .iter()
@@ -149,6 +152,14 @@ impl Filter {
         (self.peers.iter())
             .filter_map(|(_, addresses)| addresses.get(link).copied().flatten())
             .collect()
+    }
+
+    /// The name of the peer at `from` on the link named `link`.
+    fn name_at(&self, from: &IpAddr, link: &str) -> Option<&str> {
+        let index = self.links.iter().position(|l| l == link)?;
+        (self.peers.iter())
+            .find(|(_, addresses)| addresses.get(index).copied().flatten() == Some(*from))
+            .map(|(name, _)| name.as_str())
     }
 
     /// Whether `from` is a peer's address on `link`.
@@ -191,6 +202,18 @@ struct Tally {
     /// them aside now.
     read_late: u64,
     setting_aside: bool,
+    /// Datagrams from a peer's own address on the link whose tag was wrong: in
+    /// all, when the last came, and since the last report. From a live peer, the
+    /// two nodes' keys differ (or someone forges the peer's address).
+    unauthentic: BTreeMap<IpAddr, Unauthentic>,
+}
+
+/// Datagrams from one peer address that failed authentication.
+#[derive(Debug, Default, Clone, Copy)]
+struct Unauthentic {
+    total: u64,
+    last: Option<Instant>,
+    pending: u64,
 }
 
 impl Tally {
@@ -417,6 +440,21 @@ impl Intake {
             for (key, (reject, n)) in std::mem::take(&mut tally.pending) {
                 counts.entry(key).or_insert((reject, 0)).1 += n;
             }
+            for (from, seen) in &mut tally.unauthentic {
+                let refused = std::mem::take(&mut seen.pending);
+                if refused == 0 {
+                    continue;
+                }
+                let filter = self.filter.borrow();
+                let peer = filter.name_at(from, link).unwrap_or("a peer");
+                warn!(
+                    link = %link,
+                    "{refused} heartbeats from {peer}'s address {from} failed authentication: \
+                     if {peer} runs, the two nodes' key files differ (compare them), or \
+                     someone sends in its name"
+                );
+                self.reported = Some(now);
+            }
             let overflow = std::mem::take(&mut tally.overflow_pending);
             if overflow > 0 {
                 warn!(
@@ -460,6 +498,28 @@ impl Intake {
             counters.dropped.push((link.clone(), tally.total()));
             counters.read_late.push((link.clone(), tally.read_late));
         }
+    }
+
+    /// How many datagrams from `address`, a peer's address on `link`, failed
+    /// authentication, and how long ago the last did, at `now`.
+    pub fn unauthentic(
+        &self,
+        link: &str,
+        address: IpAddr,
+        now: Instant,
+    ) -> (u64, Option<Duration>) {
+        let Some((_, tally)) = self.tallies.iter().find(|(name, _)| name == link) else {
+            return (0, None);
+        };
+        let Ok(tally) = tally.lock() else {
+            return (0, None);
+        };
+        tally.unauthentic.get(&address).map_or((0, None), |seen| {
+            (
+                seen.total,
+                seen.last.map(|last| now.saturating_duration_since(last)),
+            )
+        })
     }
 
     /// The links on which the kernel sets the active peer's routine heartbeats
@@ -816,10 +876,18 @@ fn poll_link(
                 }));
             }
             Err(reject) => {
-                if let Ok(mut tally) = link.tally.lock()
-                    && tally.reject(reject)
-                {
-                    return Poll::Ready(Received::Dropped);
+                if let Ok(mut tally) = link.tally.lock() {
+                    if reject == Reject::Decode(DecodeError::Tag)
+                        && filter.borrow().knows(link.link, from)
+                    {
+                        let seen = tally.unauthentic.entry(from).or_default();
+                        seen.total += 1;
+                        seen.pending += 1;
+                        seen.last = Some(Instant::now());
+                    }
+                    if tally.reject(reject) {
+                        return Poll::Ready(Received::Dropped);
+                    }
                 }
             }
         }
@@ -1137,6 +1205,7 @@ mod tests {
         let filter = Filter {
             cluster: "c".to_string(),
             signer: Signer::new(b"key"),
+            links: links.iter().map(|(name, _)| name.to_string()).collect(),
             peers: Vec::new(),
         };
         Intake {

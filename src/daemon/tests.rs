@@ -1425,6 +1425,57 @@ fn sample_heartbeat(link: u8, flags: u8, sequence: u64) -> Heartbeat<'static> {
     }
 }
 
+/// Heartbeats from a peer's own address that fail authentication (the peer runs
+/// with another key) are counted against that address, for the status to say so,
+/// and logged with the peer's name, the link and what to compare; the same from
+/// a stranger's address are not.
+#[tokio::test]
+async fn a_peer_whose_key_differs_is_named_where_its_heartbeats_are_refused() {
+    let lab = Lab::new("unauthentic");
+    let config = Config::load(&lab.path()).unwrap();
+    let bind = |address: &str| {
+        let socket = std::net::UdpSocket::bind(address).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        Some(listen::LinkSockets::single(
+            listen::watch_for_reading(socket).unwrap(),
+        ))
+    };
+    let sockets = vec![bind("127.0.0.1:0"), bind("127.0.0.3:0")];
+    let to = (sockets[0].as_ref().unwrap().peers.get_ref())
+        .local_addr()
+        .unwrap();
+    let (mut intake, mut datagrams) = receive::start(&config, 0, &sockets);
+    let theirs = Signer::new(b"beta's key, which is not alpha's");
+    let mut bytes = Vec::new();
+    sample_heartbeat(0, 0, 1).encode(&theirs, &mut bytes);
+    lab.peer[0].send_to(&bytes, to).unwrap();
+    let stranger = std::net::UdpSocket::bind("127.0.0.9:0").unwrap();
+    stranger.send_to(&bytes, to).unwrap();
+    // The first drop since the last report wakes the loop; the next is read on.
+    let received = tokio::time::timeout(Duration::from_secs(5), datagrams.recv()).await;
+    assert!(matches!(received, Ok(Some(Received::Dropped))));
+    assert!(datagrams.try_recv().is_none());
+    let beta: IpAddr = "127.0.0.2".parse().unwrap();
+    let now = std::time::Instant::now();
+    let (refused, ago) = intake.unauthentic("crossover", beta, now);
+    assert_eq!(refused, 1);
+    assert!(ago.is_some(), "when the last came");
+    let stranger: IpAddr = "127.0.0.9".parse().unwrap();
+    assert_eq!(intake.unauthentic("crossover", stranger, now), (0, None));
+    let (logging, captured) = crate::testing::Captured::dispatch();
+    tracing::dispatcher::with_default(&logging, || intake.report(now));
+    let said = captured.lines_with("failed authentication");
+    assert_eq!(said.len(), 1, "{}", captured.text());
+    assert!(
+        said[0].contains(
+            "1 heartbeats from beta's address 127.0.0.2 failed authentication: if beta \
+             runs, the two nodes' key files differ"
+        ) && said[0].contains("link=crossover"),
+        "{}",
+        said[0]
+    );
+}
+
 #[tokio::test]
 async fn each_link_drops_what_the_machine_would_reject_whatever_its_state() {
     use crate::machine::Reject;

@@ -143,6 +143,9 @@ impl Machine {
                                 .last_rx
                                 .map(|t| millis(now.saturating_duration_since(t))),
                             received: l.received,
+                            // What the filter refused is the shell's to add.
+                            unauthentic: 0,
+                            last_unauthentic_ms: None,
                         })
                         .collect(),
                 })

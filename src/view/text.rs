@@ -368,6 +368,10 @@ fn render_raw_sends(out: &mut Lines, paint: &Painter, counters: &Counters) {
     }
 }
 
+/// How long after the last datagram from a peer's address that failed
+/// authentication the peer's line still says so.
+const UNAUTHENTIC_SHOWN_MS: f64 = 60_000.0;
+
 /// One event as `failoverd events` prints it: `time severity message`.
 pub fn render_event(event: &EventRecord, colour: bool) -> String {
     let paint = Painter { colour };
@@ -408,6 +412,18 @@ fn render_peer(out: &mut Lines, paint: &Painter, peer: &PeerStatus) {
     if peer.quiet {
         facts.push("quiet standby".to_string());
     }
+    // Refused lately from the peer's own address for a wrong tag: what a peer
+    // with another key looks like from here, silent as far as the election knows.
+    let unauthentic = (peer.links.iter()).any(|l| {
+        l.last_unauthentic_ms
+            .is_some_and(|ms| ms < UNAUTHENTIC_SHOWN_MS)
+    });
+    if unauthentic {
+        facts.push(paint.paint(
+            Paint::Red,
+            "its heartbeats FAIL AUTHENTICATION (key files differ?)",
+        ));
+    }
     out.push(format!("peer {}: {}", peer.name, facts.join(", ")));
     let name_width = peer.links.iter().map(|l| l.name.chars().count()).max();
     let addr_width = peer.links.iter().map(|l| l.address.chars().count()).max();
@@ -423,8 +439,19 @@ fn render_peer(out: &mut Lines, paint: &Painter, peer: &PeerStatus) {
             Some(LinkState::Unknown) | None => None,
         };
         let state = paint.maybe(colour, link.state.as_str());
+        let refused = match link.last_unauthentic_ms {
+            Some(ms) if ms < UNAUTHENTIC_SHOWN_MS => paint.paint(
+                Paint::Red,
+                &format!(
+                    ", {} refused for authentication, the last {} ago",
+                    link.unauthentic,
+                    millis(ms)
+                ),
+            ),
+            _ => String::new(),
+        };
         out.push(format!(
-            "  link {:<nw$}  {:<aw$}  last heartbeat {age:>9}  {state}",
+            "  link {:<nw$}  {:<aw$}  last heartbeat {age:>9}  {state}{refused}",
             link.name,
             link.address,
             nw = name_width.unwrap_or(0),
@@ -929,6 +956,28 @@ mod tests {
         let view = render_status(&status, false, now());
         let piece = "removal failing (3 in a row), may still be here; trying again";
         assert!(view.contains(piece), "{piece:?} missing in\n{view}");
+    }
+
+    /// A peer whose heartbeats fail authentication looks silent to the election;
+    /// its line says what the filter saw from its address.
+    #[test]
+    fn a_peer_whose_heartbeats_fail_authentication_says_so() {
+        let mut status = fixture::status();
+        let link = &mut status.peers[0].links[0];
+        link.unauthentic = 217;
+        link.last_unauthentic_ms = Some(850.0);
+        let view = render_status(&status, false, now());
+        // Long lines wrap: compared with the wrapping undone.
+        let joined = view.split_whitespace().collect::<Vec<_>>().join(" ");
+        for piece in [
+            "its heartbeats FAIL AUTHENTICATION (key files differ?)",
+            "ok, 217 refused for authentication, the last 850ms ago",
+        ] {
+            assert!(joined.contains(piece), "{piece:?} missing in\n{view}");
+        }
+        status.peers[0].links[0].last_unauthentic_ms = Some(UNAUTHENTIC_SHOWN_MS + 1.0);
+        let view = render_status(&status, false, now());
+        assert!(!view.contains("AUTHENTICATION"), "{view}");
     }
 
     /// A standby whose active-only check failed while it held the VIPs passes its
