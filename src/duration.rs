@@ -23,7 +23,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3_600_000_000_000,
         other => {
             return Err(format!(
-                "\"{text}\": unknown unit \"{other}\" (use ms, s, m or h)"
+                "\"{text}\": unknown unit \"{other}\" (use us, ms, s, m or h)"
             ));
         }
     };

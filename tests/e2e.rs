@@ -349,10 +349,10 @@ fn takeover_moves_the_vip_to_the_asking_node_without_overlap() {
     });
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(lab.log(&cluster.beta).contains("operator takeover"));
-    // A second takeover is refused with a reason.
+    // A second takeover has nothing to do, and says so: asking twice is no failure.
     let again = ctl(&lab, "beta", &["takeover"]);
-    assert_eq!(again.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already active"));
+    assert_eq!(again.status.code(), Some(0), "{}", describe(&again));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already active"));
 }
 
 #[test]
@@ -882,7 +882,7 @@ fn a_settled_standby_beats_every_standby_interval_and_stays_heard() {
             // What alpha says of beta and its links; not "woken that late", which
             // a host that paused the lab for a moment makes alpha say of itself.
             .filter(|l| {
-                l.contains("late heartbeat from beta")
+                l.contains("heartbeats from beta on")
                     || l.contains("peer beta late")
                     || l.contains("peer beta dead")
                     || l.contains("to beta dead")

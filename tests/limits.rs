@@ -122,7 +122,9 @@ fn assert_heartbeats_on_time(lab: &Lab, cluster: &Cluster, mark: usize) {
         .unwrap_or_default()
         .lines()
         .filter(|l| {
-            l.contains("late heartbeat") || l.contains("peer alpha late") || l.contains("-> active")
+            l.contains("are late: none for")
+                || l.contains("peer alpha late")
+                || l.contains("-> active")
         })
         .collect();
     assert!(

@@ -268,6 +268,9 @@ pub async fn run(
     overrides: ControlOverrides,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
+    // As the status shows it and a reload reads it: whole, whatever the directory
+    // the daemon was started from.
+    let config_path = std::path::absolute(&config_path).unwrap_or(config_path);
     for warning in &config.warnings {
         warn!("{}: {warning}", config_path.display());
     }
@@ -574,6 +577,7 @@ impl<H: Host> Shell<H> {
             incarnation,
             maintenance = kept.maintenance,
             release_unfinished = kept.releasing,
+            start_unfinished = kept.starting,
             "failoverd started"
         );
         let mut publisher = None;

@@ -679,7 +679,7 @@ impl fmt::Display for Event {
             Event::PeerLeaving { peer } => write!(f, "peer {peer} is shutting down"),
             Event::LinkLate { peer, link, silent } => write!(
                 f,
-                "late heartbeat from {peer} on {link}: {} since the last one",
+                "heartbeats from {peer} on {link} are late: none for {}",
                 format_duration(*silent)
             ),
             Event::LinkDown { peer, link } => {

@@ -51,6 +51,10 @@ pub enum Accepted {
         on: bool,
     },
     MaintenanceAlreadyOn,
+    /// `maintenance off` where nobody has it on: nothing to do, as `on` twice.
+    MaintenanceAlreadyOff,
+    /// `takeover` on the active node: nothing to do.
+    AlreadyActive,
     /// The check's sticky failure is over: this node may take the VIPs again.
     Cleared {
         check: String,
@@ -85,10 +89,14 @@ impl fmt::Display for Accepted {
                 f.write_str("maintenance off: automatic transitions resume")
             }
             Accepted::MaintenanceAlreadyOn => f.write_str("maintenance is already on"),
+            Accepted::MaintenanceAlreadyOff => f.write_str("maintenance is already off"),
+            Accepted::AlreadyActive => f.write_str("this node is already active"),
             Accepted::Cleared { check } => {
                 write!(
                     f,
-                    "check {check} cleared: this node may take the VIPs again"
+                    "check {check} cleared: this node may take the VIPs again (it runs \
+                     {check} only while active, so it tells whether the fault is fixed \
+                     only once it holds them)"
                 )
             }
         }
@@ -105,8 +113,6 @@ pub enum Refusal {
     ShuttingDown,
     #[error("a release is under way; try again in a moment")]
     Releasing,
-    #[error("this node is already active")]
-    AlreadyActive,
     #[error("this node is a witness: it never holds the VIPs")]
     Witness,
     /// The majority rule would hold this node's takeover back (the hold, as text).
@@ -129,8 +135,6 @@ pub enum Refusal {
     /// Failback asked of a node that is neither the holder nor the preferred one.
     #[error("run it on {holder} (the holder) or {preferred} (the preferred node)")]
     NotInvolved { holder: String, preferred: String },
-    #[error("maintenance is not on")]
-    MaintenanceOff,
     #[error("maintenance was turned on on {by}; turn it off there")]
     MaintenanceElsewhere { by: String },
     #[error("this node has no check named {check}")]
@@ -186,7 +190,8 @@ impl Machine {
 
     fn order_takeover(&mut self) -> Result<Accepted, Refusal> {
         match self.role() {
-            Role::Active => return Err(Refusal::AlreadyActive),
+            // Already so: answered as done, so that asking twice is no failure.
+            Role::Active => return Ok(Accepted::AlreadyActive),
             Role::Starting => return Err(Refusal::Starting),
             Role::Fault => {
                 return Err(Refusal::Unhealthy {
@@ -314,7 +319,7 @@ impl Machine {
                 .map(|p| p.name.as_str())
                 .collect();
             if by.is_empty() {
-                return Err(Refusal::MaintenanceOff);
+                return Ok(Accepted::MaintenanceAlreadyOff);
             }
             return Err(Refusal::MaintenanceElsewhere { by: by.join(", ") });
         }

@@ -17,8 +17,9 @@ use crate::config::Config;
 pub enum ReloadError {
     #[error("this node ({node}) is no longer in the file")]
     NodeRemoved { node: String },
-    #[error("the cluster name, port, nodes or links changed: restart the daemons to apply")]
-    ClusterChanged,
+    /// `what` names what changed: the cluster name, the port, the nodes, the links.
+    #[error("{what} changed: restart the daemons to apply")]
+    ClusterChanged { what: String },
     #[error("this node's heartbeat addresses changed: restart the daemon to listen on them")]
     AddressesChanged,
     /// With three voters or more, each holder's lease and each voter's verdict use
@@ -108,13 +109,22 @@ impl Machine {
                 })
                 .collect::<Vec<_>>()
         };
-        if next.cluster != self.settings.cluster
-            || next.port != self.settings.port
-            || next.links != self.settings.links
-            || (next.index, next.witness) != (self.settings.index, self.settings.witness)
-            || peers(&next) != peers(&self.settings)
-        {
-            return Err(ReloadError::ClusterChanged);
+        let was = &self.settings;
+        let changed: Vec<String> = [
+            (next.cluster != was.cluster)
+                .then(|| format!("the cluster name ({} -> {})", was.cluster, next.cluster)),
+            (next.port != was.port).then(|| format!("the port ({} -> {})", was.port, next.port)),
+            ((next.index, next.witness) != (was.index, was.witness) || peers(&next) != peers(was))
+                .then(|| "the nodes".to_string()),
+            (next.links != was.links).then(|| "the links".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !changed.is_empty() {
+            return Err(ReloadError::ClusterChanged {
+                what: changed.join(" and "),
+            });
         }
         if next.addresses != self.settings.addresses {
             return Err(ReloadError::AddressesChanged);

@@ -122,7 +122,8 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
     if status.standby_requested {
         out.push(paint.paint(
             Paint::Yellow,
-            "standby requested: this node stays standby while a peer can hold the VIPs",
+            "standby requested: this node stays standby while a peer can hold the VIPs \
+             (until it becomes active, `failoverd takeover` here, or a restart)",
         ));
     }
     if status.takeover_requested {
@@ -151,6 +152,12 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
                 ),
                 (_, true) => paint.paint(Paint::Green, "here"),
                 (Some(holder), false) if *holder != status.node => format!("on {holder}"),
+                // A held takeover may be held because another host still answers
+                // for the VIP (a peer's kernel whose daemon died): no live node
+                // holds it, which is not to say nobody answers for it.
+                _ if status.takeover_held.is_some() => {
+                    paint.paint(Paint::Yellow, "on no live node (see TAKEOVER HELD)")
+                }
                 _ => paint.paint(Paint::Red, "nowhere"),
             };
             (
@@ -755,7 +762,7 @@ mod tests {
             "failback: manual",
             "last takeover: 3.4ms",
             "  01:17:39  start    151ms  exited 0 after 151ms",
-            "  04:29:31  warn   late heartbeat from beta on lan: 412ms since the last one",
+            "  04:29:31  warn   heartbeats from beta on lan are late: none for 412ms",
             "fingerprint 3f9c2a71d04b8e65",
         ] {
             assert!(view.contains(piece), "{piece:?} missing in\n{view}");
@@ -958,6 +965,25 @@ mod tests {
         assert!(view.contains(piece), "{piece:?} missing in\n{view}");
     }
 
+    /// While a takeover is held (perhaps because another host still answers for the
+    /// VIP), a VIP no live node holds is not said to be nowhere.
+    #[test]
+    fn a_vip_behind_a_held_takeover_is_on_no_live_node() {
+        let mut status = fixture::status();
+        status.vips[0].held_here = false;
+        status.vips[0].holder = None;
+        status.takeover_held =
+            Some("VIP 198.18.0.10 at 0a:15:f6:cd:1a:a2 still answered by another host".into());
+        let view = render_status(&status, false, now());
+        assert!(
+            view.contains("198.18.0.10/24 on eth0 (eth0:vip)  on no live node (see TAKEOVER HELD)"),
+            "{view}"
+        );
+        status.takeover_held = None;
+        let view = render_status(&status, false, now());
+        assert!(view.contains("(eth0:vip)  nowhere"), "{view}");
+    }
+
     /// A peer whose heartbeats fail authentication looks silent to the election;
     /// its line says what the filter saw from its address.
     #[test]
@@ -1088,7 +1114,7 @@ mod tests {
         let event = status.events.last().unwrap();
         assert_eq!(
             render_event(event, false),
-            "2026-11-22T04:29:31.640Z  warn   late heartbeat from beta on lan: 412ms since the last one"
+            "2026-11-22T04:29:31.640Z  warn   heartbeats from beta on lan are late: none for 412ms"
         );
         assert!(render_event(event, true).contains("\x1b[33mwarn \x1b[0m"));
     }

@@ -577,6 +577,12 @@ fn judge(
             *order == Order::Maintenance(true) && before.maintenance,
             "maintenance was not on",
         ),
+        Ok(Accepted::MaintenanceAlreadyOff) => check(
+            *order == Order::Maintenance(false)
+                && !before.maintenance
+                && !before.peers.iter().any(|p| p.1 && p.3),
+            "maintenance was on, here or on a peer it saw",
+        ),
         Err(Refusal::Frozen { by }) => {
             check(is_move, "only moves are frozen")?;
             for name in by.split(", ") {
@@ -599,7 +605,7 @@ fn judge(
         ),
         Err(Refusal::ShuttingDown) => check(before.stopping, "no SIGTERM was sent"),
         Err(Refusal::Releasing) => check(before.releasing, "no release was under way"),
-        Err(Refusal::AlreadyActive) => check(
+        Ok(Accepted::AlreadyActive) => check(
             *order == Order::Takeover && before.role == Role::Active,
             "it was not active",
         ),
@@ -662,12 +668,6 @@ fn judge(
                 && before.holding_peer() == Some(holder.as_str())
                 && *preferred == before.preferred,
             "it was the holder or the preferred node",
-        ),
-        Err(Refusal::MaintenanceOff) => check(
-            *order == Order::Maintenance(false)
-                && !before.maintenance
-                && !before.peers.iter().any(|p| p.1 && p.3),
-            "maintenance was on, here or on a peer it saw",
         ),
         Err(Refusal::MaintenanceElsewhere { by }) => {
             check(
