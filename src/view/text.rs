@@ -35,12 +35,13 @@ pub fn render_status(status: &Status, colour: bool, now: SystemTime) -> String {
         &status.state.as_str().to_uppercase(),
     );
     out.push(format!(
-        "cluster {}: node {} is {state} since {} ({} ago) — {}",
+        "cluster {}: node {} is {state} since {} ({} ago) — {}{}",
         status.cluster,
         status.node,
         moment(&status.since, status.since_unix_ms, now_ms),
         ago(now_ms.saturating_sub(status.since_unix_ms)),
-        status.reason
+        status.reason,
+        standing_now(status)
     ));
     if let Some(held) = &status.takeover_held {
         out.push(paint.paint(Paint::Alert, &format!("TAKEOVER HELD: {held}")));
@@ -372,6 +373,23 @@ fn render_raw_sends(out: &mut Lines, paint: &Painter, counters: &Counters) {
                  (see [scheduling] raw_send)"
             ),
         ));
+    }
+}
+
+/// What a standby's headline adds to the reason it became standby, which its
+/// situation outlives (a hold that ended, an order given before the peer died):
+/// the peer that holds the VIPs now, when the reason does not already say so.
+fn standing_now(status: &Status) -> String {
+    if status.state.known() != Some(Role::Standby) || status.takeover_held.is_some() {
+        return String::new();
+    }
+    let holder =
+        (status.peers.iter()).find(|p| p.alive && p.state.known() == Some(PeerState::Active));
+    match holder {
+        Some(peer) if status.reason != format!("peer {} is active", peer.name) => {
+            format!("; peer {} is active now", peer.name)
+        }
+        _ => String::new(),
     }
 }
 
@@ -963,6 +981,30 @@ mod tests {
         let view = render_status(&status, false, now());
         let piece = "removal failing (3 in a row), may still be here; trying again";
         assert!(view.contains(piece), "{piece:?} missing in\n{view}");
+    }
+
+    /// A standby's headline gives the reason it became standby and, when that
+    /// does not say so, the peer that holds the VIPs now.
+    #[test]
+    fn a_standby_headline_says_who_is_active_now() {
+        let mut status = fixture::status();
+        status.state = Role::Standby.into();
+        status.reason = "takeover held: VIP 198.18.0.10 still answered by another host".into();
+        status.peers[0].state = PeerState::Active.into();
+        status.peers[0].alive = true;
+        let view = render_status(&status, false, now());
+        let joined = view.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            joined.contains("still answered by another host; peer beta is active now"),
+            "{view}"
+        );
+        status.reason = "peer beta is active".into();
+        let view = render_status(&status, false, now());
+        assert!(!view.contains("active now"), "{view}");
+        status.peers[0].alive = false;
+        status.reason = "operator asked this node to stand by".into();
+        let view = render_status(&status, false, now());
+        assert!(!view.contains("active now"), "{view}");
     }
 
     /// While a takeover is held (perhaps because another host still answers for the
