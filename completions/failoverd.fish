@@ -46,40 +46,40 @@ complete -c failoverd -n "__fish_failoverd_using_subcommand run" -l log-level -d
 complete -c failoverd -n "__fish_failoverd_using_subcommand run" -l socket -d 'Control socket (overrides `[control] socket`; useful to run several nodes on one host, as the tests do)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand run" -l state-dir -d 'Directory for state kept across restarts (overrides `[control] state_dir`)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand run" -s h -l help -d 'Print help'
-complete -c failoverd -n "__fish_failoverd_using_subcommand status" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand status" -s c -l config -d 'Configuration file; only its `[control] socket` is read (a reload reads the file the daemon runs with)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand status" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand status" -l interval -d 'Time between two views with --watch' -r
 complete -c failoverd -n "__fish_failoverd_using_subcommand status" -l json -d 'Print the status document as JSON'
 complete -c failoverd -n "__fish_failoverd_using_subcommand status" -l watch -d 'Show it again every --interval until interrupted'
 complete -c failoverd -n "__fish_failoverd_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c failoverd -n "__fish_failoverd_using_subcommand takeover" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand takeover" -s c -l config -d 'Configuration file; only its `[control] socket` is read (a reload reads the file the daemon runs with)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand takeover" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand takeover" -l timeout -d 'How long to wait for the outcome before giving up (exit 1)' -r
 complete -c failoverd -n "__fish_failoverd_using_subcommand takeover" -l no-wait -d 'Return once the daemon has accepted the command'
 complete -c failoverd -n "__fish_failoverd_using_subcommand takeover" -s h -l help -d 'Print help'
-complete -c failoverd -n "__fish_failoverd_using_subcommand standby" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand standby" -s c -l config -d 'Configuration file; only its `[control] socket` is read (a reload reads the file the daemon runs with)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand standby" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand standby" -l timeout -d 'How long to wait for the outcome before giving up (exit 1)' -r
 complete -c failoverd -n "__fish_failoverd_using_subcommand standby" -l no-wait -d 'Return once the daemon has accepted the command'
 complete -c failoverd -n "__fish_failoverd_using_subcommand standby" -s h -l help -d 'Print help'
-complete -c failoverd -n "__fish_failoverd_using_subcommand failback" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand failback" -s c -l config -d 'Configuration file; only its `[control] socket` is read (a reload reads the file the daemon runs with)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand failback" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand failback" -l timeout -d 'How long to wait for the outcome before giving up (exit 1)' -r
 complete -c failoverd -n "__fish_failoverd_using_subcommand failback" -l no-wait -d 'Return once the daemon has accepted the command'
 complete -c failoverd -n "__fish_failoverd_using_subcommand failback" -s h -l help -d 'Print help'
-complete -c failoverd -n "__fish_failoverd_using_subcommand maintenance" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand maintenance" -s c -l config -d 'Configuration file; only its `[control] socket` is read (a reload reads the file the daemon runs with)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand maintenance" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand maintenance" -l timeout -d 'How long to wait for the outcome before giving up (exit 1)' -r
 complete -c failoverd -n "__fish_failoverd_using_subcommand maintenance" -l no-wait -d 'Return once the daemon has accepted the command'
 complete -c failoverd -n "__fish_failoverd_using_subcommand maintenance" -s h -l help -d 'Print help'
-complete -c failoverd -n "__fish_failoverd_using_subcommand reload" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand reload" -s c -l config -d 'Configuration file; only its `[control] socket` is read (a reload reads the file the daemon runs with)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand reload" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand reload" -l main-pid -d 'The daemon\'s process id, as systemd gives it ($MAINPID): when no daemon answers on the control socket the file names (the file moved the socket, or cannot be read), send this process SIGHUP instead. That reloads too, but with no answer, so the command then exits 1' -r
 complete -c failoverd -n "__fish_failoverd_using_subcommand reload" -s h -l help -d 'Print help'
-complete -c failoverd -n "__fish_failoverd_using_subcommand clear" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand clear" -s c -l config -d 'Configuration file; only its `[control] socket` is read (a reload reads the file the daemon runs with)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand clear" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand clear" -s h -l help -d 'Print help'
-complete -c failoverd -n "__fish_failoverd_using_subcommand events" -s c -l config -d 'Configuration file; only its `[control] socket` is read' -r -F
+complete -c failoverd -n "__fish_failoverd_using_subcommand events" -s c -l config -d 'Configuration file; only its `[control] socket` is read (a reload reads the file the daemon runs with)' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand events" -l socket -d 'The daemon\'s control socket [default: `[control] socket` from the configuration, else /run/failoverd/failoverd.sock]' -r -F
 complete -c failoverd -n "__fish_failoverd_using_subcommand events" -s f -l follow -d 'Keep printing new events as they happen'
 complete -c failoverd -n "__fish_failoverd_using_subcommand events" -l json -d 'One JSON object per line'

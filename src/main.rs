@@ -65,7 +65,8 @@ struct Common {
 /// Where the client commands find the daemon.
 #[derive(clap::Args)]
 struct Target {
-    /// Configuration file; only its `[control] socket` is read.
+    /// Configuration file; only its `[control] socket` is read (a reload reads the
+    /// file the daemon runs with).
     #[arg(long, short, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
     /// The daemon's control socket [default: `[control] socket` from the
@@ -246,7 +247,7 @@ fn main() -> ExitCode {
             let on = matches!(switch, Switch::On);
             operate(&target.socket(), Request::Maintenance { on }, &wait)
         }
-        Command::Reload { target, main_pid } => reload(&target.socket(), main_pid),
+        Command::Reload { target, main_pid } => reload(&target.socket(), main_pid, &target.config),
         Command::Clear { check, target } => clear(&target.socket(), check),
         Command::Events {
             target,
@@ -665,7 +666,7 @@ fn clear(socket: &Path, check: String) -> ExitCode {
 
 /// `reload`: nothing to wait for; the reply says what changed or what is wrong.
 /// With `main_pid`, a daemon that does not answer on `socket` gets SIGHUP.
-fn reload(socket: &Path, main_pid: Option<i32>) -> ExitCode {
+fn reload(socket: &Path, main_pid: Option<i32>, config: &Path) -> ExitCode {
     let reply = match (
         client::request(socket, Request::Reload, RELOAD_TIMEOUT),
         main_pid,
@@ -673,10 +674,25 @@ fn reload(socket: &Path, main_pid: Option<i32>) -> ExitCode {
         (Err(ClientError::NotRunning { .. }), Some(pid)) => return reload_by_signal(socket, pid),
         (reply, _) => reply,
     };
-    match answer(reply, "reload") {
+    let code = match answer(reply, "reload") {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
+    };
+    // The daemon reads the file it runs with, whatever `--config` names here (only
+    // its socket): an operator who edited another file is told which was read.
+    let status = client::request(socket, Request::Status, REQUEST_TIMEOUT);
+    if let Some(status) = status.ok().and_then(|reply| reply.status) {
+        let given = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
+        if !status.config.is_empty() && Path::new(&status.config) != given {
+            eprintln!(
+                "failoverd: the daemon reads the file it runs with, {}, not {} (--config \
+                 only says where its control socket is)",
+                status.config,
+                config.display()
+            );
+        }
     }
+    code
 }
 
 /// The reload of a daemon that no longer listens where the file says: SIGHUP, and

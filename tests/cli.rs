@@ -442,6 +442,33 @@ fn reload_prints_the_answer() {
     );
 }
 
+/// The daemon reloads the file it runs with; a `--config` that names another one
+/// (only to find the socket) is told so, after the answer.
+#[test]
+fn reload_says_which_file_the_daemon_read() {
+    let mut status = fixture();
+    status.config = "/srv/failoverd/cluster.toml".to_string();
+    let daemon = FakeDaemon::steady(
+        status,
+        Response::done("configuration reloaded: nothing changed"),
+    );
+    let edited = "/tmp/edited.toml";
+    let out = failoverd(&["reload", "--socket", daemon.socket(), "--config", edited]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "configuration reloaded: nothing changed\n"
+    );
+    assert_eq!(
+        stderr(&out),
+        "failoverd: the daemon reads the file it runs with, /srv/failoverd/cluster.toml, not \
+         /tmp/edited.toml (--config only says where its control socket is)\n"
+    );
+    let same = "/srv/failoverd/cluster.toml";
+    let out = failoverd(&["reload", "--socket", daemon.socket(), "--config", same]);
+    assert_eq!(stderr(&out), "");
+}
+
 fn events_reply(events: Vec<EventRecord>) -> Response {
     Response {
         events: Some(events),
