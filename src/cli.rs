@@ -228,6 +228,9 @@ fn holds_everything(status: &Status) -> Result<(), String> {
     if status.releasing {
         return Err("this node is active but releasing".to_string());
     }
+    if status.handing_over {
+        return Err("this node is active but handing the VIPs over".to_string());
+    }
     match status.vips.iter().find(|v| !v.held_here) {
         Some(vip) => Err(format!(
             "this node is active but VIP {} is not in place yet",

@@ -674,25 +674,39 @@ fn reload(socket: &Path, main_pid: Option<i32>, config: &Path) -> ExitCode {
         (Err(ClientError::NotRunning { .. }), Some(pid)) => return reload_by_signal(socket, pid),
         (reply, _) => reply,
     };
+    let answered = reply.is_ok();
     let code = match answer(reply, "reload") {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
     };
-    // The daemon reads the file it runs with, whatever `--config` names here (only
-    // its socket): an operator who edited another file is told which was read.
-    let status = client::request(socket, Request::Status, REQUEST_TIMEOUT);
-    if let Some(status) = status.ok().and_then(|reply| reply.status) {
-        let given = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
-        if !status.config.is_empty() && Path::new(&status.config) != given {
-            eprintln!(
-                "failoverd: the daemon reads the file it runs with, {}, not {} (--config \
-                 only says where its control socket is)",
-                status.config,
-                config.display()
-            );
-        }
+    if answered {
+        say_which_file(socket, config);
     }
     code
+}
+
+/// The daemon reads the file it runs with, whatever `--config` names here (only
+/// its socket): an operator who edited another file is told which one was read.
+/// Said only of a file that exists here, compared as the file system resolves
+/// both names.
+fn say_which_file(socket: &Path, config: &Path) {
+    let Ok(given) = std::fs::canonicalize(config) else {
+        return;
+    };
+    let status = client::request(socket, Request::Status, REQUEST_TIMEOUT);
+    let Some(status) = status.ok().and_then(|reply| reply.status) else {
+        return;
+    };
+    let read = Path::new(&status.config);
+    if status.config.is_empty() || std::fs::canonicalize(read).is_ok_and(|read| read == given) {
+        return;
+    }
+    eprintln!(
+        "failoverd: the daemon reads the file it runs with, {}, not {} (--config only says \
+         where its control socket is)",
+        status.config,
+        config.display()
+    );
 }
 
 /// The reload of a daemon that no longer listens where the file says: SIGHUP, and

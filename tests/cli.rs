@@ -452,7 +452,10 @@ fn reload_says_which_file_the_daemon_read() {
         status,
         Response::done("configuration reloaded: nothing changed"),
     );
-    let edited = "/tmp/edited.toml";
+    let dir = temp_dir();
+    let edited = dir.join("edited.toml");
+    std::fs::write(&edited, "").unwrap();
+    let edited = edited.to_str().unwrap();
     let out = failoverd(&["reload", "--socket", daemon.socket(), "--config", edited]);
     assert_eq!(code(&out), 0);
     assert_eq!(
@@ -461,11 +464,34 @@ fn reload_says_which_file_the_daemon_read() {
     );
     assert_eq!(
         stderr(&out),
-        "failoverd: the daemon reads the file it runs with, /srv/failoverd/cluster.toml, not \
-         /tmp/edited.toml (--config only says where its control socket is)\n"
+        format!(
+            "failoverd: the daemon reads the file it runs with, /srv/failoverd/cluster.toml, \
+             not {edited} (--config only says where its control socket is)\n"
+        )
     );
-    let same = "/srv/failoverd/cluster.toml";
-    let out = failoverd(&["reload", "--socket", daemon.socket(), "--config", same]);
+    // The file the daemon runs with, by another name: nothing to say.
+    let mut status = fixture();
+    status.config = format!(
+        "{}/../{}/edited.toml",
+        dir.display(),
+        dir.file_name().unwrap().to_str().unwrap()
+    );
+    let same = FakeDaemon::steady(
+        status,
+        Response::done("configuration reloaded: nothing changed"),
+    );
+    let out = failoverd(&["reload", "--socket", same.socket(), "--config", edited]);
+    assert_eq!(stderr(&out), "");
+    // A file that does not exist here (the default, on a host whose daemon runs
+    // another file) is no file the operator edited: nothing is said.
+    let absent = dir.join("absent.toml");
+    let out = failoverd(&[
+        "reload",
+        "--socket",
+        daemon.socket(),
+        "--config",
+        absent.to_str().unwrap(),
+    ]);
     assert_eq!(stderr(&out), "");
 }
 

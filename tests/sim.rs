@@ -953,6 +953,18 @@ fn takeover_moves_the_vip_to_the_asking_node_without_overlap() {
 fn takeover_is_refused_when_it_cannot_be_done() {
     let mut sim = Sim::settled(config(2, Failback::Auto), 31);
     assert_eq!(sim.order(0, Order::Takeover), Ok(Accepted::AlreadyActive));
+    // Handing over to its quiet standby, the active node is as good as releasing:
+    // a takeover does not say "already active" while the VIPs are about to leave.
+    assert!(matches!(
+        sim.order(0, Order::Standby),
+        Ok(Accepted::Waking { .. })
+    ));
+    assert!(sim.machine(0).handing_over());
+    assert_eq!(sim.order(0, Order::Takeover), Err(Refusal::Releasing));
+    sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Active));
+    sim.order(0, Order::Takeover)
+        .expect("alpha takes the VIPs back");
+    sim.run_until(ms(2000), |s| s.role(0) == Some(Role::Active));
     sim.gateway_down(1);
     sim.run_until(ms(2000), |s| s.role(1) == Some(Role::Fault));
     assert_eq!(

@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -331,6 +332,23 @@ impl<H: Host> Executor<H> {
         results
     }
 
+    /// Writes (or removes) the note `name` in `state_dir`; one that cannot be
+    /// written is logged with what a restart then risks, and the effects go on.
+    async fn note(
+        &self,
+        state_dir: &Path,
+        name: &'static str,
+        under_way: bool,
+        risk: &str,
+    ) -> Outcome {
+        if let Err(err) = self.host.write_note(state_dir, name, under_way).await {
+            let verb = if under_way { "write" } else { "remove" };
+            let note = state_dir.join(name);
+            warn!("cannot {verb} {}: {err}; {risk}", note.display());
+        }
+        Outcome::Done
+    }
+
     async fn perform(&self, effect: Effect) -> Outcome {
         match effect {
             Effect::FindStale { vips } => Outcome::Present(find_stale(&self.host, &vips).await),
@@ -371,48 +389,32 @@ impl<H: Host> Executor<H> {
                 state_dir,
                 under_way,
             } => {
-                let name = super::control::RELEASE_NOTE;
-                if let Err(err) = self.host.write_note(&state_dir, name, under_way).await {
-                    let note = state_dir.join(name);
-                    if under_way {
-                        warn!(
-                            "cannot write {}: {err}; killed during this release, the daemon \
-                             would adopt the VIPs it finds at its next start",
-                            note.display()
-                        );
-                    } else {
-                        warn!(
-                            "cannot remove {}: {err}; the next start removes the VIPs it \
-                             finds rather than adopting them",
-                            note.display()
-                        );
+                let risk = match under_way {
+                    true => {
+                        "killed during this release, the daemon would adopt the VIPs it \
+                             finds at its next start"
                     }
-                }
-                Outcome::Done
+                    false => {
+                        "the next start removes the VIPs it finds rather than adopting \
+                              them"
+                    }
+                };
+                let name = super::control::RELEASE_NOTE;
+                self.note(&state_dir, name, under_way, risk).await
             }
             Effect::NoteStart {
                 state_dir,
                 under_way,
             } => {
-                let name = super::control::START_NOTE;
-                if let Err(err) = self.host.write_note(&state_dir, name, under_way).await {
-                    let note = state_dir.join(name);
-                    if under_way {
-                        warn!(
-                            "cannot write {}: {err}; killed while the start hook runs, the \
-                             daemon would adopt the VIPs it finds at its next start without \
-                             running the start hook again",
-                            note.display()
-                        );
-                    } else {
-                        warn!(
-                            "cannot remove {}: {err}; the next start that adopts the VIPs \
-                             runs the start hook again",
-                            note.display()
-                        );
+                let risk = match under_way {
+                    true => {
+                        "killed while the start hook runs, the daemon would adopt the VIPs \
+                             it finds at its next start without running the start hook again"
                     }
-                }
-                Outcome::Done
+                    false => "the next start that adopts the VIPs runs the start hook again",
+                };
+                let name = super::control::START_NOTE;
+                self.note(&state_dir, name, under_way, risk).await
             }
             Effect::RunHook {
                 hook,

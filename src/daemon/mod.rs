@@ -875,6 +875,20 @@ impl<H: Host> Shell<H> {
                 note.display()
             );
         }
+        // The same for the start hook's note, whose removal the handover's effects
+        // may have queued behind the stop hook, and the exit dropped.
+        if !machine.start_noted()
+            && let Err(err) = (self.host)
+                .write_note(state_dir, control::START_NOTE, false)
+                .await
+        {
+            let note = state_dir.join(control::START_NOTE);
+            warn!(
+                "cannot remove {}: {err}; the next start that adopts the VIPs runs the \
+                 start hook again",
+                note.display()
+            );
+        }
         // A fault or standby hook given just before the stop still tells its
         // story, if it can within the bound, and its outcome is logged as any
         // other's (the machine, exited, takes no more inputs); what the runtime's

@@ -180,17 +180,8 @@ impl Netlink {
         vip: &VipTarget,
     ) -> Result<AddOutcome, VipError> {
         let what = || format!("adding {} to {}", vip.address, vip.interface);
-        let index = match lookup {
-            Some(Lookup::Index(index)) => index,
-            // As a lone add would have: it waits as long, for the same lookup.
-            Some(Lookup::TimedOut) => {
-                return Err(VipError::Timeout {
-                    what: what(),
-                    timeout: self.timeout,
-                });
-            }
-            // The lone add looks again and reports what it finds.
-            Some(Lookup::Failed) | None => return self.add(vip).await,
+        let Some(index) = self.looked_up(lookup, what)? else {
+            return self.add(vip).await;
         };
         validate_label(vip)?;
         bounded(self.timeout, what, self.add_at(index, vip)).await
@@ -275,17 +266,29 @@ impl Netlink {
         vip: &VipTarget,
     ) -> Result<RemoveOutcome, VipError> {
         let what = || format!("removing {} from {}", vip.address, vip.interface);
-        let index = match lookup {
-            Some(Lookup::Index(index)) => index,
-            Some(Lookup::TimedOut) => {
-                return Err(VipError::Timeout {
-                    what: what(),
-                    timeout: self.timeout,
-                });
-            }
-            Some(Lookup::Failed) | None => return self.remove(vip).await,
+        let Some(index) = self.looked_up(lookup, what)? else {
+            return self.remove(vip).await;
         };
         bounded(self.timeout, what, self.remove_at(index, vip)).await
+    }
+
+    /// What a lot's lookup of the interface means for one request, `what`: the
+    /// index to use; None to go the lone way, which looks again and reports what it
+    /// finds; or, when the lookup timed out, the timeout a lone request would have
+    /// reported after the same wait.
+    fn looked_up(
+        &self,
+        lookup: Option<Lookup>,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<u32>, VipError> {
+        match lookup {
+            Some(Lookup::Index(index)) => Ok(Some(index)),
+            Some(Lookup::TimedOut) => Err(VipError::Timeout {
+                what: what(),
+                timeout: self.timeout,
+            }),
+            Some(Lookup::Failed) | None => Ok(None),
+        }
     }
 
     async fn remove_at(&self, index: u32, vip: &VipTarget) -> Result<RemoveOutcome, VipError> {

@@ -406,6 +406,11 @@ impl Machine {
                     Reason::Maintenance { by },
                 );
                 // The service runs on (maintenance left it alone): so do its checks.
+                // One whose start hook the last daemon did not see end is told of:
+                // in maintenance no hook runs, so nothing starts it again.
+                if self.start_noted {
+                    self.events.push(Event::UnfinishedStart { rerun: false });
+                }
                 self.service_started(now);
                 // Held again: a release noted before the restart is over.
                 self.note_release(false);

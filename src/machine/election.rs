@@ -938,11 +938,14 @@ impl Machine {
         self.election.request = None;
         // An adopted service normally ran on while the daemon was away; not when
         // the daemon was killed while its start hook ran.
-        let keep = reason == Reason::Adopted
-            && self.settings.on_adopt == OnAdopt::Keep
-            && !self.start_noted;
-        if reason == Reason::Adopted && self.start_noted {
-            self.events.push(Event::UnfinishedStart);
+        let rerun = self.start_noted && self.settings.hooks.program(Hook::Start).is_some();
+        let keep = reason == Reason::Adopted && self.settings.on_adopt == OnAdopt::Keep && !rerun;
+        if reason == Reason::Adopted && rerun {
+            self.events.push(Event::UnfinishedStart { rerun: true });
+        }
+        if keep {
+            // No start hook to finish (a reload took it out before the restart).
+            self.note_start(false);
         }
         // VIPs found at start are added again (already there is success): one that
         // could not be looked up was only taken for there, and any may have been
@@ -992,9 +995,9 @@ impl Machine {
         }
         active.starting_service = None;
         self.election.last_takeover = Some(now.saturating_duration_since(started));
-        if self.settings.hooks.program(Hook::Start).is_some() {
-            self.note_start(true);
-        }
+        // Noted just before the hook; with no hook (a reload took it out), a note
+        // left by an earlier daemon has nothing left to finish.
+        self.note_start(self.settings.hooks.program(Hook::Start).is_some());
         if self.run_hook(Hook::Start).is_none() {
             self.service_started(now);
         }

@@ -403,8 +403,11 @@ pub enum Event {
     /// the VIPs found at start are removed, not adopted.
     UnfinishedRelease,
     /// The state directory says the start hook ran when the daemon stopped: the
-    /// VIPs found at start are adopted with the start hook run again.
-    UnfinishedStart,
+    /// VIPs found at start are adopted with the start hook run again (`rerun`), or,
+    /// in maintenance, without it.
+    UnfinishedStart {
+        rerun: bool,
+    },
     HookFailed {
         hook: &'static str,
         outcome: String,
@@ -570,7 +573,7 @@ impl Event {
             | Event::VipRemoveFailed { .. }
             | Event::StaleVip { .. }
             | Event::UnfinishedRelease
-            | Event::UnfinishedStart => EventKind::Vip,
+            | Event::UnfinishedStart { .. } => EventKind::Vip,
             Event::HookFailed { .. } | Event::HookDone { .. } => EventKind::Hook,
             Event::Stalled { .. } | Event::Starved { .. } => EventKind::Stall,
             Event::Flapping { .. } | Event::Relaxed { .. } | Event::TakeoverDamped { .. } => {
@@ -611,7 +614,7 @@ impl Event {
             | Event::StaleBurst { .. }
             | Event::StaleVip { .. }
             | Event::UnfinishedRelease
-            | Event::UnfinishedStart
+            | Event::UnfinishedStart { .. }
             | Event::Stalled { .. }
             | Event::Starved { .. }
             | Event::Flapping { .. }
@@ -790,10 +793,16 @@ impl fmt::Display for Event {
                 "the daemon stopped during a release: the VIPs found at start are removed, \
                  not adopted (their service may be stopped)"
             ),
-            Event::UnfinishedStart => write!(
+            Event::UnfinishedStart { rerun: true } => write!(
                 f,
                 "the daemon stopped while its start hook ran: the VIPs found at start are \
                  adopted and the start hook runs again (the service may be half started)"
+            ),
+            Event::UnfinishedStart { rerun: false } => write!(
+                f,
+                "the daemon stopped while its start hook ran: in maintenance the VIPs found \
+                 at start are adopted and no hook runs; the service may be half started \
+                 (check it, or run the start hook by hand)"
             ),
             Event::HookFailed { hook, outcome } => write!(f, "{hook} hook failed: {outcome}"),
             Event::HookDone { hook, outcome } => write!(f, "{hook} hook {outcome}"),

@@ -719,6 +719,12 @@ impl Machine {
         self.release_noted
     }
 
+    /// Whether the start hook is noted as running in the state directory (see
+    /// `note_start`): the exit leaves the note only then.
+    pub fn start_noted(&self) -> bool {
+        self.start_noted
+    }
+
     /// The event for the outcome of effect `id`, a hook that ended after this
     /// machine exited (a notification the shell waited for): what the machine
     /// would have logged, had it been running. None for any other outcome.

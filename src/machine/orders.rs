@@ -190,6 +190,9 @@ impl Machine {
 
     fn order_takeover(&mut self) -> Result<Accepted, Refusal> {
         match self.role() {
+            // Handing the VIPs over already (an earlier standby or failback): as good
+            // as a release under way, which this order does not undo.
+            Role::Active if self.handing_over() => return Err(Refusal::Releasing),
             // Already so: answered as done, so that asking twice is no failure.
             Role::Active => return Ok(Accepted::AlreadyActive),
             Role::Starting => return Err(Refusal::Starting),

@@ -117,7 +117,7 @@ fn a_daemon_killed_during_its_start_hook_runs_it_again_when_it_adopts() {
         sim.transitions(1).last().unwrap().2,
         Reason::Adopted.to_string()
     );
-    assert!(sim.has_event(1, |e| matches!(e, Event::UnfinishedStart)));
+    assert!(sim.has_event(1, |e| matches!(e, Event::UnfinishedStart { .. })));
     sim.run_for(ms(600));
     assert_eq!(
         sim.hook_runs(1, Hook::Start).len(),
@@ -162,7 +162,53 @@ fn the_note_of_a_killed_start_goes_when_the_restart_drops_its_vip() {
         "with the stop hook"
     );
     assert!(!sim.nodes[1].start_noted, "and the note went");
-    assert!(!sim.has_event(1, |e| matches!(e, Event::UnfinishedStart)));
+    assert!(!sim.has_event(1, |e| matches!(e, Event::UnfinishedStart { .. })));
+}
+
+/// A stop during the start hook lets the hook end first, and the exit leaves no
+/// note behind, though its removal waited behind the release's effects.
+#[test]
+fn a_stop_during_the_start_hook_leaves_no_note() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.hooks.start = Some("/start".into());
+    let mut sim = Sim::settled(cfg, 207);
+    sim.hook_time = ms(400);
+    sim.order(1, Order::Takeover).expect("beta takes over");
+    sim.run_until(ms(2000), |s| !s.hook_runs(1, Hook::Start).is_empty());
+    sim.run_for(ms(100));
+    assert!(sim.nodes[1].start_noted);
+    sim.shutdown(1);
+    sim.run_until(ms(5000), |s| s.nodes[1].machine.is_none());
+    assert!(sim.nodes[1].machine.is_none(), "beta exited");
+    assert!(!sim.nodes[1].start_noted, "the exit removed the note");
+}
+
+/// A note whose start hook a reload took out before the restart has nothing to
+/// finish: the adoption keeps the service alone and clears it. In maintenance,
+/// where no hook runs, the adoption says that the service may be half started.
+#[test]
+fn a_note_without_a_start_hook_or_in_maintenance_runs_nothing_and_says_so() {
+    let mut cfg = config(2, Failback::Manual);
+    cfg.hooks.start = None;
+    let mut sim = Sim::settled(cfg, 208);
+    sim.nodes[0].start_noted = true;
+    sim.kill_daemon(0);
+    sim.run_for(ms(500));
+    sim.restart(0);
+    sim.run_until(ms(3000), |s| s.role(0) == Some(Role::Active));
+    sim.run_for(ms(200));
+    assert!(!sim.has_event(0, |e| matches!(e, Event::UnfinishedStart { .. })));
+    assert!(
+        !sim.nodes[0].start_noted,
+        "nothing to finish: the note went"
+    );
+
+    sim.nodes[0].start_noted = true;
+    sim.kill_daemon(0);
+    sim.run_for(ms(500));
+    sim.restart_in_maintenance(0);
+    sim.run_until(ms(3000), |s| s.role(0) == Some(Role::Active));
+    assert!(sim.has_event(0, |e| matches!(e, Event::UnfinishedStart { rerun: false })));
 }
 
 /// With `live_vip = "take"` the standby takes the killed daemon's VIP (the old

@@ -1130,6 +1130,9 @@ impl Sim {
                     if node.machine.as_ref().is_some_and(|m| !m.release_noted()) {
                         node.release_noted = false;
                     }
+                    if node.machine.as_ref().is_some_and(|m| !m.start_noted()) {
+                        node.start_noted = false;
+                    }
                     node.machine = None;
                     node.drop_effects();
                     node.stopping = false;

@@ -443,6 +443,7 @@ fn reload(sim: &mut Sim, a: usize, b: usize) {
 struct Before {
     role: Role,
     releasing: bool,
+    handing_over: bool,
     maintenance: bool,
     stopping: bool,
     failing: u8,
@@ -470,6 +471,7 @@ pub fn order_and_check(sim: &mut Sim, i: usize, order: Order) {
     let before = Before {
         role: m.role(),
         releasing: m.releasing(),
+        handing_over: m.handing_over(),
         maintenance: m.maintenance(),
         stopping: sim.nodes[i].stopping,
         failing: m.health().score(),
@@ -604,9 +606,12 @@ fn judge(
             "vip is a built-in check of every node but a witness",
         ),
         Err(Refusal::ShuttingDown) => check(before.stopping, "no SIGTERM was sent"),
-        Err(Refusal::Releasing) => check(before.releasing, "no release was under way"),
+        Err(Refusal::Releasing) => check(
+            before.releasing || (*order == Order::Takeover && before.handing_over),
+            "no release was under way",
+        ),
         Ok(Accepted::AlreadyActive) => check(
-            *order == Order::Takeover && before.role == Role::Active,
+            *order == Order::Takeover && before.role == Role::Active && !before.handing_over,
             "it was not active",
         ),
         Err(Refusal::Starting) => check(before.role == Role::Starting, "it was not starting"),
