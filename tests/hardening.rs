@@ -129,7 +129,7 @@ fn keep_hearing(lab: &Lab, cluster: &Cluster, how_long: Duration, when: &str) ->
 fn trouble(log: &str, from: usize, spared: Option<&str>) -> Vec<String> {
     let spared = |l: &str| {
         spared.is_some_and(|link| {
-            l.contains(&format!(" on {link}: ")) || l.contains(&format!("link {link} "))
+            l.contains(&format!(" on {link} ")) || l.contains(&format!("link {link} "))
         })
     };
     log.get(from..)
