@@ -38,6 +38,10 @@ pub struct Status {
     pub since: String,
     pub since_unix_ms: u64,
     pub reason: String,
+    /// The reason's kind, as the metrics label transitions (`peer_dead`,
+    /// `failed_while_active`, ...). Absent from older documents.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason_kind: String,
     /// A release (stop hook, then VIP removal) is under way.
     pub releasing: bool,
     /// An operator's handover (`standby`, `failback`) waits for the quiet standby

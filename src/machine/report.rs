@@ -83,6 +83,7 @@ impl Machine {
             since: rfc3339(at(self.election.since)),
             since_unix_ms: unix_ms(at(self.election.since)),
             reason: self.election.reason.to_string(),
+            reason_kind: self.election.reason.kind().to_string(),
             releasing: self.releasing(),
             handing_over: self.handing_over(),
             handing_over_to: self.handover().and_then(|h| h.to.clone()),

@@ -380,17 +380,26 @@ fn render_raw_sends(out: &mut Lines, paint: &Painter, counters: &Counters) {
 /// situation outlives (a hold that ended, an order given before the peer died):
 /// the peer that holds the VIPs now, when the reason does not already say so.
 fn standing_now(status: &Status) -> String {
-    if status.state.known() != Some(Role::Standby) || status.takeover_held.is_some() {
+    if status.state.known() != Some(Role::Standby) {
         return String::new();
+    }
+    let mut now = String::new();
+    // A reason that says to clear a failure that has been cleared since.
+    if status.reason_kind == "failed_while_active" && !status.health.checks.iter().any(|c| c.failed)
+    {
+        now.push_str("; cleared since");
+    }
+    if status.takeover_held.is_some() {
+        return now;
     }
     let holder =
         (status.peers.iter()).find(|p| p.alive && p.state.known() == Some(PeerState::Active));
-    match holder {
-        Some(peer) if status.reason != format!("peer {} is active", peer.name) => {
-            format!("; peer {} is active now", peer.name)
-        }
-        _ => String::new(),
+    if let Some(peer) = holder
+        && status.reason != format!("peer {} is active", peer.name)
+    {
+        now.push_str(&format!("; peer {} is active now", peer.name));
     }
+    now
 }
 
 /// How long after the last datagram from a peer's address that failed
@@ -1005,6 +1014,31 @@ mod tests {
         status.reason = "operator asked this node to stand by".into();
         let view = render_status(&status, false, now());
         assert!(!view.contains("active now"), "{view}");
+    }
+
+    /// A standby that became so for a failure while active, cleared since, does
+    /// not go on telling the operator to clear it.
+    #[test]
+    fn a_cleared_failure_is_not_asked_to_be_cleared_again() {
+        let mut status = fixture::status();
+        status.state = Role::Standby.into();
+        status.reason = "check db failed while active: this node takes the VIPs back only \
+                         if no other node can (failoverd clear db)"
+            .into();
+        status.reason_kind = "failed_while_active".into();
+        let joined = |status: &Status| {
+            let view = render_status(status, false, now());
+            view.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        assert!(!joined(&status).contains("cleared since"), "still failed");
+        for check in &mut status.health.checks {
+            check.failed = false;
+        }
+        assert!(
+            joined(&status).contains("(failoverd clear db); cleared since"),
+            "{}",
+            joined(&status)
+        );
     }
 
     /// While a takeover is held (perhaps because another host still answers for the
