@@ -447,9 +447,14 @@ impl Intake {
                 }
                 let filter = self.filter.borrow();
                 let peer = filter.name_at(from, link).unwrap_or("a peer");
+                let heartbeats = if refused == 1 {
+                    "heartbeat"
+                } else {
+                    "heartbeats"
+                };
                 warn!(
                     link = %link,
-                    "{refused} heartbeats from {peer}'s address {from} failed authentication: \
+                    "{refused} {heartbeats} from {peer}'s address {from} failed authentication: \
                      if {peer} runs, the two nodes' key files differ (compare them), or \
                      someone sends in its name"
                 );

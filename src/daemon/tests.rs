@@ -1472,7 +1472,7 @@ async fn a_peer_whose_key_differs_is_named_where_its_heartbeats_are_refused() {
     assert_eq!(said.len(), 1, "{}", captured.text());
     assert!(
         said[0].contains(
-            "1 heartbeats from beta's address 127.0.0.2 failed authentication: if beta \
+            "1 heartbeat from beta's address 127.0.0.2 failed authentication: if beta \
              runs, the two nodes' key files differ"
         ) && said[0].contains("link=crossover"),
         "{}",
