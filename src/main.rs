@@ -346,6 +346,16 @@ fn describe_node(config: &Config, me: usize, path: &Path) -> String {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     ));
+    line(format!(
+        "key {}: check {} (the same on every node when the key files match)",
+        c.key_file.display(),
+        config
+            .key
+            .check()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
     let role = |n: &failoverd::config::Node| {
         if n.witness {
             "witness, holds nothing".to_string()

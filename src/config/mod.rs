@@ -426,6 +426,21 @@ impl Key {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// A short check of the key, for `failoverd check` to print: the same key file
+    /// gives the same check on every node, and the configuration's fingerprint
+    /// leaves the key out. An HMAC of a fixed text under the key, cut to 8 bytes:
+    /// it says whether two keys are the same and nothing of the key itself.
+    pub fn check(&self) -> [u8; 8] {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"failoverd key check");
+        let tag = mac.finalize().into_bytes();
+        let mut check = [0u8; 8];
+        check.copy_from_slice(&tag[..8]);
+        check
+    }
 }
 
 impl fmt::Debug for Key {
@@ -634,6 +649,19 @@ mod tests {
     use super::sample::Sample;
     use super::*;
     pub(crate) use crate::scratch::Scratch;
+
+    /// The key's check is the same for the same key, on any node and in any
+    /// version (an HMAC of a fixed text, pinned here), and differs for another.
+    #[test]
+    fn the_key_check_tells_keys_apart_and_says_nothing_else() {
+        let key = Key::new(b"shell-test-key-0123456789".to_vec());
+        let hex = |check: [u8; 8]| check.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(hex(key.check()), "fd7b91b416ee0871");
+        let same = Key::new(b"shell-test-key-0123456789".to_vec());
+        assert_eq!(key.check(), same.check());
+        let other = Key::new(b"shell-test-key-0123456788".to_vec());
+        assert_ne!(key.check(), other.check());
+    }
 
     /// The sample with its key file next to it (see `dir_with_key`), no hooks (they
     /// would have to exist), and a second VIP, an IPv6 one.
