@@ -864,13 +864,17 @@ fn poll_link(
             }
         }
         let Some(from) = from else { continue };
-        let verdict = {
+        // Whether `from` is a peer's address here: also what a wrong tag is
+        // counted against (see `Unauthentic`).
+        let (known, verdict) = {
             let filter = filter.borrow();
-            if filter.knows(link.link, from) || link.diagnose() {
+            let known = filter.knows(link.link, from);
+            let verdict = if known || link.diagnose() {
                 filter.check(link.link, from, &buf[..len])
             } else {
                 Err(Reject::WrongSource)
-            }
+            };
+            (known, verdict)
         };
         match verdict {
             Ok(packet) => {
@@ -882,9 +886,7 @@ fn poll_link(
             }
             Err(reject) => {
                 if let Ok(mut tally) = link.tally.lock() {
-                    if reject == Reject::Decode(DecodeError::Tag)
-                        && filter.borrow().knows(link.link, from)
-                    {
+                    if known && reject == Reject::Decode(DecodeError::Tag) {
                         let seen = tally.unauthentic.entry(from).or_default();
                         seen.total += 1;
                         seen.pending += 1;
