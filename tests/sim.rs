@@ -35,7 +35,8 @@ use std::time::{Duration, SystemTime};
 use failoverd::config::{Config, Failback, Key, LiveVip, Scope, StartFailure};
 use failoverd::machine::peer::QUIET_RETRY;
 use failoverd::machine::{
-    Accepted, Action, ConfigChange, Event, Hook, Input, Lapse, Machine, Order, Refusal, Role,
+    Accepted, Action, ConfigChange, Event, Hook, Input, Lapse, LinkState, Machine, Order, Refusal,
+    Role,
 };
 use failoverd::status;
 use failoverd::wire::heartbeat::Heartbeat;
@@ -165,6 +166,37 @@ fn crossover_cut_with_lan_alive_moves_nothing() {
         |e| matches!(e, Event::LinkUp { link, .. } if link == "crossover")
     ));
     assert_eq!(sim.holders(), vec![0]);
+}
+
+#[test]
+fn a_link_that_never_carried_a_heartbeat_is_reported_dead() {
+    // A firewall that drops the LAN's heartbeats from the start: each node hears
+    // the other on the crossover only, and the LAN would stay `unknown` in silence.
+    let mut sim = Sim::new(config(2, Failback::Auto), 8);
+    sim.cut_link(1);
+    sim.run_for(ms(5000));
+    assert_eq!(sim.holders().len(), 1);
+    let dead = sim.config.timing.dead;
+    for i in 0..2 {
+        assert!(
+            sim.has_event(i, |e| matches!(e,
+                Event::LinkSilent { link, since, .. } if link == "lan" && *since >= dead)),
+            "{} did not report the silent link",
+            sim.name(i)
+        );
+        let lan = &sim.machine(i).peers()[0].links[1];
+        assert_eq!((lan.name.as_str(), lan.state), ("lan", LinkState::Down));
+        // The working link is not reported.
+        assert!(!sim.has_event(i, |e| matches!(e,
+            Event::LinkSilent { link, .. } | Event::LinkDown { link, .. } if link == "crossover")));
+    }
+    sim.restore_link(1);
+    sim.run_for(sim.config.timing.standby_interval + ms(300));
+    for i in 0..2 {
+        assert!(sim.has_event(i, |e| matches!(e,
+            Event::LinkUp { link, first: true, .. } if link == "lan")));
+        assert_eq!(sim.machine(i).peers()[0].links[1].state, LinkState::Up);
+    }
 }
 
 // --- health -------------------------------------------------------------------

@@ -330,9 +330,20 @@ pub enum Event {
         peer: String,
         link: String,
     },
+    /// Nothing came from `peer` on `link` in the `dead` period since the peer came
+    /// up on another link: a link that never worked (a firewall, a wrong address),
+    /// which would otherwise show only as `unknown` in the status.
+    LinkSilent {
+        peer: String,
+        link: String,
+        since: Duration,
+    },
+    /// A heartbeat came on a link that was dead; `first` when it is the first one
+    /// ever heard on it (the link was [`Event::LinkSilent`]).
     LinkUp {
         peer: String,
         link: String,
+        first: bool,
     },
     FingerprintMismatch {
         peer: String,
@@ -560,9 +571,10 @@ impl Event {
             | Event::PeerLate { .. }
             | Event::PeerDead { .. }
             | Event::PeerLeaving { .. } => EventKind::Peer,
-            Event::LinkLate { .. } | Event::LinkDown { .. } | Event::LinkUp { .. } => {
-                EventKind::Link
-            }
+            Event::LinkLate { .. }
+            | Event::LinkDown { .. }
+            | Event::LinkSilent { .. }
+            | Event::LinkUp { .. } => EventKind::Link,
             Event::FingerprintMismatch { .. } | Event::FingerprintMatch { .. } => EventKind::Config,
             Event::CheckFailed { .. }
             | Event::CheckPassed { .. }
@@ -607,6 +619,7 @@ impl Event {
             Event::PeerLate { .. }
             | Event::LinkLate { .. }
             | Event::LinkDown { .. }
+            | Event::LinkSilent { .. }
             | Event::PeerDead { .. }
             | Event::CheckFailed { .. }
             | Event::CheckStuck { .. }
@@ -691,7 +704,22 @@ impl fmt::Display for Event {
                     "link {link} to {peer} dead (peer still alive on another link)"
                 )
             }
-            Event::LinkUp { peer, link } => write!(f, "link {link} to {peer} up again"),
+            Event::LinkSilent { peer, link, since } => write!(
+                f,
+                "link {link} to {peer} dead: not one heartbeat on it in the {} since \
+                 {peer} came up on another link (check the link's addresses and firewall)",
+                format_duration(*since)
+            ),
+            Event::LinkUp {
+                peer,
+                link,
+                first: false,
+            } => write!(f, "link {link} to {peer} up again"),
+            Event::LinkUp {
+                peer,
+                link,
+                first: true,
+            } => write!(f, "link {link} to {peer} up: its first heartbeat came"),
             Event::FingerprintMatch { peer } => {
                 write!(
                     f,

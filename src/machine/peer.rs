@@ -377,6 +377,7 @@ impl Peer {
         if self.leaving && !self.alive && self.newest.is_some_and(|newest| hb.sequence < newest) {
             return Ok(update);
         }
+        let first = view.last_rx.is_none();
         view.last_rx = Some(now);
         let was = view.state;
         view.state = LinkState::Up;
@@ -396,6 +397,7 @@ impl Peer {
             events.push(Event::LinkUp {
                 peer: self.name.clone(),
                 link: view.name.clone(),
+                first,
             });
         }
         self.late = false;
@@ -529,8 +531,23 @@ impl Peer {
         }
         let timing = &self.judged_by(timing);
         let mut newest: Option<Instant> = None;
+        let up_for = self.up_since.map(|up| now.saturating_duration_since(up));
         for view in &mut self.links {
-            let Some(last) = view.last_rx else { continue };
+            let Some(last) = view.last_rx else {
+                // Alive on another link and never heard on this one: a link that
+                // does not work, which the status would show only as `unknown`.
+                if view.state == LinkState::Unknown
+                    && let Some(since) = up_for.filter(|up| *up >= timing.dead)
+                {
+                    view.state = LinkState::Down;
+                    events.push(Event::LinkSilent {
+                        peer: self.name.clone(),
+                        link: view.name.clone(),
+                        since,
+                    });
+                }
+                continue;
+            };
             newest = Some(newest.map_or(last, |n| n.max(last)));
             let silent = now.saturating_duration_since(last);
             let state = if silent >= timing.dead {
@@ -564,7 +581,10 @@ impl Peer {
             self.quiet = false;
             self.up_since = None;
             // The last LinkDown said "still alive on another link"; it was not.
-            events.retain(|e| !matches!(e, Event::LinkDown { peer, .. } if *peer == self.name));
+            events.retain(|e| {
+                !matches!(e, Event::LinkDown { peer, .. } | Event::LinkSilent { peer, .. }
+                    if *peer == self.name)
+            });
             events.push(Event::PeerDead {
                 peer: self.name.clone(),
             });
@@ -589,7 +609,11 @@ impl Peer {
         self.links
             .iter()
             .filter_map(|view| {
-                let last = view.last_rx?;
+                let Some(last) = view.last_rx else {
+                    return (view.state == LinkState::Unknown)
+                        .then(|| self.up_since.map(|up| up + timing.dead))
+                        .flatten();
+                };
                 match view.state {
                     LinkState::Up => Some(last + timing.warn),
                     LinkState::Late => Some(last + timing.dead),
