@@ -431,7 +431,8 @@ pub struct HookRun {
     pub hook: String,
     pub started: String,
     pub duration_ms: f64,
-    /// "exited 0 after 12ms", "timed out after 30s and was killed", ...
+    /// "exited 0", "killed by signal 9", "timed out and was killed", "could not
+    /// start: ..."; how long it ran is `duration_ms`.
     pub outcome: String,
     pub success: bool,
 }

@@ -424,21 +424,29 @@ impl<H: Host> Executor<H> {
             } => {
                 let started = SystemTime::now();
                 let outcome = self.host.run_hook(hook, &program, &env, timeout).await;
-                let took = format_duration(outcome.duration);
+                // The status keeps the time apart (`duration_ms`), so its outcome
+                // does not say it twice; the log line says both.
+                let result = match &outcome.status {
+                    HookStatus::Exited(code) => format!("exited {code}"),
+                    HookStatus::Signaled(sig) => format!("killed by signal {sig}"),
+                    HookStatus::TimedOut => "timed out and was killed".to_string(),
+                    HookStatus::SpawnFailed(err) => format!("could not start: {err}"),
+                };
                 let summary = match &outcome.status {
-                    HookStatus::Exited(code) => format!("exited {code} after {took}"),
-                    HookStatus::Signaled(sig) => format!("killed by signal {sig} after {took}"),
                     HookStatus::TimedOut => format!(
                         "timed out after {} and was killed",
                         format_duration(timeout)
                     ),
-                    HookStatus::SpawnFailed(err) => format!("could not start: {err}"),
+                    HookStatus::SpawnFailed(_) => result.clone(),
+                    HookStatus::Exited(_) | HookStatus::Signaled(_) => {
+                        format!("{result} after {}", format_duration(outcome.duration))
+                    }
                 };
                 let run = HookRun {
                     hook: hook.as_str().to_string(),
                     started: rfc3339(started),
                     duration_ms: millis(outcome.duration),
-                    outcome: summary.clone(),
+                    outcome: result,
                     success: outcome.is_success(),
                 };
                 if let Ok(mut runs) = self.hook_runs.lock() {
@@ -914,6 +922,30 @@ mod tests {
             let (id, outcome) = outcomes.recv().await.unwrap();
             assert_eq!(id, EffectId(1));
             assert_eq!(outcome, Outcome::Present(vec![0]));
+        });
+    }
+
+    /// The log line says how long a hook ran; the status keeps that apart, so its
+    /// outcome does not say it a second time.
+    #[test]
+    fn a_hook_run_says_its_time_once_in_the_status() {
+        block_on(async {
+            let (done, mut outcomes) = mpsc::unbounded_channel();
+            let executor = Executor::new(Stubborn, done);
+            let runs = executor.hook_runs();
+            let jobs = executor.spawn();
+            assert!(jobs.queue(EffectId(1), hook(Hook::Start)));
+            let (_, outcome) = outcomes.recv().await.unwrap();
+            let Outcome::Hook { success, summary } = outcome else {
+                panic!("not a hook's outcome: {outcome:?}");
+            };
+            assert!(success);
+            assert!(summary.starts_with("exited 0 after "), "{summary}");
+            let runs = runs.lock().unwrap();
+            assert_eq!(
+                (runs[0].hook.as_str(), runs[0].outcome.as_str()),
+                ("start", "exited 0")
+            );
         });
     }
 

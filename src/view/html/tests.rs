@@ -32,7 +32,7 @@ fn page_shows_the_cluster_at_a_glance() {
         "<td class=\"c-ok\"><span class=\"dot\"></span>ok</td>",
         "198.18.0.1",
         "0.41 ms",
-        "exited 0 after 151ms",
+        "exited 0",
         "<td class=\"sev c-late\">warn</td><td>link</td>",
         "http-equiv=\"refresh\" content=\"2\"",
         "<h2>Checks</h2>",
