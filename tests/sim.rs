@@ -823,7 +823,7 @@ fn a_peer_whose_clock_went_back_is_heard_once_its_last_incarnation_is_dead() {
         "an older incarnation was heard while the newer one lived: {took:?}"
     );
     // Beta was a quiet standby: alpha counts it dead that much later.
-    let grace = t.standby_interval - t.interval;
+    let grace = t.standby_interval + t.interval;
     assert!(took <= t.dead * 2 + t.interval * 2 + grace, "{took:?}");
     assert_eq!(sim.machine(0).peers()[0].incarnation, Some(known - 1));
     assert!(!sim.has_event(0, |e| matches!(e, Event::PeerRestarted { .. })));
@@ -1353,6 +1353,54 @@ fn a_quiet_standby_beats_every_standby_interval_and_stays_alive() {
     );
     assert!(sim.machine(0).peers()[0].alive);
     assert!(!sim.has_event(1, |e| matches!(e, Event::QuietRefused { .. })));
+}
+
+/// One quiet heartbeat lost on every link: the active node's echo of the standby's
+/// nonce falls behind, the standby finds that out two intervals after it sent it
+/// and beats at once, and the active node, which allows a quiet standby those two
+/// intervals on top of `standby_interval`, counts it neither late nor dead. Before,
+/// the standby beat again only at its next wake-up for other reasons, and the
+/// active node gave it `standby_interval` − `interval`: at 10 ms, warn 20 ms and
+/// dead 36 ms, one lost quiet heartbeat logged `peer beta dead`.
+#[test]
+fn a_quiet_heartbeat_lost_on_every_link_is_neither_late_nor_dead() {
+    // (interval, warn, dead, standby_interval) in ms: the bench's 10 ms profile,
+    // the tightest the file allows at 10 and 100 ms, and a quiet standby at 1 s.
+    let profiles = [
+        (10, 20, 36, 1000),
+        (10, 12, 25, 1000),
+        (100, 300, 500, 1000),
+        (100, 150, 250, 1000),
+        (1000, 1500, 2100, 2000),
+    ];
+    for (interval, warn, dead, standby) in profiles {
+        for offset in [0, 137, 555] {
+            let mut config = config(2, Failback::Manual);
+            config.timing.interval = ms(interval);
+            config.timing.warn = ms(warn);
+            config.timing.dead = ms(dead);
+            config.timing.standby_interval = ms(standby);
+            let mut sim = Sim::settled(config, 70 + offset);
+            sim.run_for(ms(1000 + offset));
+            assert!(sim.machine(1).quiet_toward().is_some(), "beta is not quiet");
+            let from = sim.nodes[0].events.len();
+            // Lost: beta's next heartbeat, on both links.
+            let before = sent(&sim, 1);
+            sim.one_way(1, 0);
+            sim.run_until(ms(3 * standby), |s| sent(s, 1) > before);
+            sim.heal();
+            sim.run_for(ms(3 * standby));
+            let judged = sim.events_since(0, from, |e| {
+                matches!(e, Event::PeerLate { .. } | Event::PeerDead { .. })
+            });
+            assert!(
+                judged.is_empty(),
+                "interval {interval} ms, warn {warn}, dead {dead}, at +{offset} ms: \
+                 alpha judged beta for one lost heartbeat: {judged:?}"
+            );
+            assert!(sim.machine(1).quiet_toward().is_some(), "beta stayed awake");
+        }
+    }
 }
 
 /// Node death is the standby's to notice, at the active node's pace: a quiet standby

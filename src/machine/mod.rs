@@ -595,6 +595,7 @@ impl Machine {
                 // Waits that rules ask about with `Timers::pending`: their end is
                 // for the election below to act on.
                 Timer::HeardBack
+                | Timer::QuietEcho
                 | Timer::InitDead
                 | Timer::Handshake(_)
                 | Timer::Yield
@@ -1068,10 +1069,19 @@ impl Machine {
         if !quiet && self.sent_epoch == Some((epoch, true)) {
             self.note_quiet_unechoed(epoch);
         }
+        let first = self.sent_epoch.is_none_or(|(sent, _)| sent != epoch);
         self.sent_epoch = match self.sent_epoch {
             Some((sent, only_quiet)) if sent == epoch => Some((epoch, only_quiet && quiet)),
             _ => Some((epoch, quiet)),
         };
+        // Lost on every link, this nonce goes unechoed, and the quiet ends two
+        // intervals after it was issued (`quiet_toward`): this node beats then, not
+        // at whatever wake-up comes next, since the active node's patience with a
+        // quiet standby allows for those two intervals and no more (`Peer::judged_by`).
+        if quiet && first {
+            let due = self.nonces.issued_at() + self.settings.timing.interval * 2;
+            self.timers.set(Timer::QuietEcho, due);
+        }
         let mut hb = Heartbeat {
             link: 0,
             state: if claiming {

@@ -135,11 +135,17 @@ impl Machine {
         let Some((epoch, true)) = self.sent_epoch else {
             return;
         };
+        let mut echoed = false;
         for peer in &mut self.peers {
             if peer.alive && peer.echoed == Some(epoch) {
                 peer.takes_quiet = true;
                 peer.quiet_misses = 0;
+                echoed = true;
             }
+        }
+        // Heard: no need to wake when the nonce would have gone stale.
+        if echoed {
+            self.timers.stop(Timer::QuietEcho);
         }
     }
 

@@ -624,12 +624,16 @@ impl Peer {
     }
 
     /// The times this peer's silence is judged by: `warn` and `dead` of the file,
-    /// longer by what a quiet peer may leave out between two heartbeats.
+    /// longer by what a quiet peer may leave out between two heartbeats, and by the
+    /// two intervals it takes to find one of them lost on every link and beat again
+    /// (see `pace`): `standby_interval` − `interval` + 2 × `interval`. A quiet
+    /// heartbeat lost is then late only where one lost heartbeat of a peer that is
+    /// not quiet is too (`warn` = `interval`), and never dead.
     fn judged_by(&self, timing: &Timing) -> Timing {
         if !self.quiet {
             return *timing;
         }
-        let grace = timing.standby_interval.saturating_sub(timing.interval);
+        let grace = timing.standby_interval + timing.interval;
         Timing {
             warn: timing.warn + grace,
             dead: timing.dead + grace,

@@ -27,6 +27,9 @@ pub(super) enum Timer {
     Nonce,
     /// The next regular heartbeat.
     Heartbeat,
+    /// A quiet heartbeat's nonce has gone unechoed for two intervals: the quiet
+    /// ends now (see `pace`), and this node must be awake to beat at once.
+    QuietEcho,
     /// Starting: our first heartbeats have had time to reach every peer.
     HeardBack,
     /// Starting: `init_dead` is over; the node elects with whoever it heard.
