@@ -348,7 +348,7 @@ pub struct PeerStatus {
     #[serde(default)]
     pub failed: bool,
     /// The peer is a quiet standby: it beats every `timing.standby_interval`, and
-    /// its links count late and dead that much later. Absent from older documents.
+    /// its links count late and dead that much plus two intervals later. Absent from older documents.
     #[serde(default)]
     pub quiet: bool,
     pub links: Vec<LinkStatus>,

@@ -199,6 +199,54 @@ fn a_link_that_never_carried_a_heartbeat_is_reported_dead() {
     }
 }
 
+/// A link that comes up later than the other, within `init_dead` (a switch port in
+/// spanning tree after a power cut), is no link that never worked.
+#[test]
+fn a_link_that_comes_up_within_init_dead_is_not_reported() {
+    let mut sim = Sim::new(config(2, Failback::Auto), 9);
+    let t = sim.config.timing;
+    assert!(
+        t.init_dead > t.dead + ms(200),
+        "the test wants room between them"
+    );
+    sim.cut_link(1);
+    sim.run_until(ms(3000), |s| s.machine(0).peers()[0].alive);
+    sim.run_for(t.dead + ms(100));
+    sim.restore_link(1);
+    sim.run_for(ms(5000));
+    for i in 0..2 {
+        assert!(!sim.has_event(i, |e| matches!(e, Event::LinkSilent { .. })));
+        assert_eq!(sim.machine(i).peers()[0].links[1].state, LinkState::Up);
+    }
+}
+
+/// The peer stops and comes back while a link still carries nothing: the link is
+/// reported again, not shown `dead` in silence from the stop on.
+#[test]
+fn a_link_that_never_worked_is_reported_again_when_the_peer_comes_back() {
+    let mut sim = Sim::new(config(2, Failback::Manual), 10);
+    sim.cut_link(1);
+    sim.run_for(ms(5000));
+    let silent = |sim: &Sim| {
+        sim.nodes[0]
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::LinkSilent { link, .. } if link == "lan"))
+            .count()
+    };
+    assert_eq!(silent(&sim), 1);
+    sim.shutdown(1);
+    sim.run_for(ms(1000));
+    assert_eq!(
+        sim.machine(0).peers()[0].links[1].state,
+        LinkState::Unknown,
+        "a link never heard is not known dead while the peer is away"
+    );
+    sim.restart(1);
+    sim.run_for(ms(5000));
+    assert_eq!(silent(&sim), 2);
+}
+
 // --- health -------------------------------------------------------------------
 
 #[test]
@@ -823,7 +871,7 @@ fn a_peer_whose_clock_went_back_is_heard_once_its_last_incarnation_is_dead() {
         "an older incarnation was heard while the newer one lived: {took:?}"
     );
     // Beta was a quiet standby: alpha counts it dead that much later.
-    let grace = t.standby_interval + t.interval;
+    let grace = t.standby_interval + t.interval * 2;
     assert!(took <= t.dead * 2 + t.interval * 2 + grace, "{took:?}");
     assert_eq!(sim.machine(0).peers()[0].incarnation, Some(known - 1));
     assert!(!sim.has_event(0, |e| matches!(e, Event::PeerRestarted { .. })));
@@ -1357,8 +1405,9 @@ fn a_quiet_standby_beats_every_standby_interval_and_stays_alive() {
 
 /// One quiet heartbeat lost on every link: the active node's echo of the standby's
 /// nonce falls behind, the standby finds that out two intervals after it sent it
-/// and beats at once, and the active node, which allows a quiet standby those two
-/// intervals on top of `standby_interval`, counts it neither late nor dead. Before,
+/// and beats at once (or at its next heartbeat, due within an interval), and the
+/// active node, which allows a quiet standby those three intervals on top of
+/// `standby_interval` − `interval`, counts it neither late nor dead. Before,
 /// the standby beat again only at its next wake-up for other reasons, and the
 /// active node gave it `standby_interval` − `interval`: at 10 ms, warn 20 ms and
 /// dead 36 ms, one lost quiet heartbeat logged `peer beta dead`.
@@ -1372,6 +1421,12 @@ fn a_quiet_heartbeat_lost_on_every_link_is_neither_late_nor_dead() {
         (100, 300, 500, 1000),
         (100, 150, 250, 1000),
         (1000, 1500, 2100, 2000),
+        // The next quiet heartbeat is due within an interval of the moment the
+        // standby finds the lost one: it waits for it.
+        (334, 600, 1000, 1000),
+        (100, 150, 200, 300),
+        // Heartbeats closer than `dead`: each still carries a new nonce.
+        (100, 300, 2000, 1000),
     ];
     for (interval, warn, dead, standby) in profiles {
         for offset in [0, 137, 555] {
@@ -1739,14 +1794,26 @@ fn an_operators_handover_to_a_live_quiet_standby_waits_one_round_trip() {
     }
 }
 
+/// A settled pair whose active node, alpha, runs a version before the quiet
+/// standby from its start: it refuses quiet heartbeats, and so never echoes a nonce
+/// that went out in them alone.
+fn settled_under_old_alpha(config: Config, seed: u64) -> Sim {
+    let mut sim = Sim::new(config, seed);
+    sim.nodes[0].refuses_quiet = true;
+    sim.run_until(ms(3000), |s| {
+        s.role(0) == Some(Role::Active) && s.role(1) == Some(Role::Standby)
+    });
+    sim.run_for(ms(200));
+    sim
+}
+
 /// An active node of a version before the quiet standby refuses quiet heartbeats.
 /// Its echo then falls behind the standby's nonce, which ends the quiet until it is
 /// heard again: the standby never takes the active node's heartbeats for stale ones
 /// and never takes over.
 #[test]
 fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
-    let mut sim = Sim::settled(config(2, Failback::Manual), 63);
-    sim.nodes[0].refuses_quiet = true;
+    let mut sim = settled_under_old_alpha(config(2, Failback::Manual), 63);
     let from = sim.nodes[1].events.len();
     // Both count the first heartbeats of the other as stale, by design, at start.
     let stale = |sim: &Sim| {
@@ -1795,8 +1862,7 @@ fn a_quiet_standby_that_an_old_active_node_refuses_never_takes_over() {
 /// stays quiet.
 #[test]
 fn a_standby_tries_quiet_again_a_while_after_refusals() {
-    let mut sim = Sim::settled(config(2, Failback::Manual), 73);
-    sim.nodes[0].refuses_quiet = true;
+    let mut sim = settled_under_old_alpha(config(2, Failback::Manual), 73);
     sim.run_until(ms(10_000), |s| {
         s.has_event(1, |e| matches!(e, Event::QuietRefused { .. }))
     });
@@ -1835,8 +1901,7 @@ fn an_old_active_node_stays_heard_with_a_short_standby_interval() {
     cfg.timing.warn = ms(400);
     cfg.timing.dead = ms(500);
     cfg.timing.standby_interval = ms(300);
-    let mut sim = Sim::settled(cfg, 74);
-    sim.nodes[0].refuses_quiet = true;
+    let mut sim = settled_under_old_alpha(cfg, 74);
     let from = sim.nodes[1].events.len();
     sim.run_for(ms(30_000));
     beta_kept_hearing_alpha(&sim, from);

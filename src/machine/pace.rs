@@ -8,8 +8,8 @@
 //! So a standby that hears its peer active, holding the VIPs, and has nothing to
 //! ask of it beats only every `timing.standby_interval` and says so in its
 //! heartbeats ([`Heartbeat::quiet`](crate::wire::heartbeat::Heartbeat::quiet)); the
-//! active node then counts that standby late or dead that much later (see
-//! `Peer::age`). At a 10 ms interval this halves the packets the pair moves, which
+//! active node then counts that standby late or dead that much later, and two
+//! intervals more for one of them lost on every link (see `Peer::judged_by`). At a 10 ms interval this halves the packets the pair moves, which
 //! is most of its idle CPU.
 //!
 //! It stops being quiet, and beats at once, as soon as any of that changes: the
@@ -25,9 +25,11 @@
 //! it first. With the majority rule (a witness, or three nodes) the votes need
 //! every node's heartbeats each interval, so nobody is quiet there.
 //!
-//! A quiet node renews its freshness nonce only with its heartbeats: renewed twice
-//! between two of them, the nonce the peer echoes would no longer count, and this
-//! node would take the active node's heartbeats for recordings. And it is quiet only
+//! A quiet node renews its freshness nonce with every heartbeat and only then:
+//! renewed twice between two of them, the nonce the peer echoes would no longer
+//! count, and this node would take the active node's heartbeats for recordings;
+//! renewed with each, the echo tells it of any one lost on every link, and a timer
+//! wakes it when that echo is two intervals overdue (`Timer::QuietEcho`). And it is quiet only
 //! while the active node echoes its latest nonce (or that nonce is younger than two
 //! intervals): a quiet heartbeat that was lost, or that a node of a version before
 //! the quiet standby refused, ends the quiet until the peer has heard this node

@@ -55,6 +55,16 @@ impl LinkState {
             LinkState::Down => "dead",
         }
     }
+
+    /// A link's state once its peer is dead or gone: dead if it was ever heard,
+    /// unknown if not, so that a link that never worked is reported again once the
+    /// peer is back (see `Peer::age`).
+    fn gone(last_rx: Option<Instant>) -> LinkState {
+        match last_rx {
+            Some(_) => LinkState::Down,
+            None => LinkState::Unknown,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -532,12 +542,13 @@ impl Peer {
         let timing = &self.judged_by(timing);
         let mut newest: Option<Instant> = None;
         let up_for = self.up_since.map(|up| now.saturating_duration_since(up));
+        let first_wait = first_wait(timing);
         for view in &mut self.links {
             let Some(last) = view.last_rx else {
                 // Alive on another link and never heard on this one: a link that
                 // does not work, which the status would show only as `unknown`.
                 if view.state == LinkState::Unknown
-                    && let Some(since) = up_for.filter(|up| *up >= timing.dead)
+                    && let Some(since) = up_for.filter(|up| *up >= first_wait)
                 {
                     view.state = LinkState::Down;
                     events.push(Event::LinkSilent {
@@ -580,6 +591,9 @@ impl Peer {
             self.late = false;
             self.quiet = false;
             self.up_since = None;
+            for view in &mut self.links {
+                view.state = LinkState::gone(view.last_rx);
+            }
             // The last LinkDown said "still alive on another link"; it was not.
             events.retain(|e| {
                 !matches!(e, Event::LinkDown { peer, .. } | Event::LinkSilent { peer, .. }
@@ -611,7 +625,7 @@ impl Peer {
             .filter_map(|view| {
                 let Some(last) = view.last_rx else {
                     return (view.state == LinkState::Unknown)
-                        .then(|| self.up_since.map(|up| up + timing.dead))
+                        .then(|| self.up_since.map(|up| up + first_wait(timing)))
                         .flatten();
                 };
                 match view.state {
@@ -624,16 +638,18 @@ impl Peer {
     }
 
     /// The times this peer's silence is judged by: `warn` and `dead` of the file,
-    /// longer by what a quiet peer may leave out between two heartbeats, and by the
-    /// two intervals it takes to find one of them lost on every link and beat again
-    /// (see `pace`): `standby_interval` − `interval` + 2 × `interval`. A quiet
-    /// heartbeat lost is then late only where one lost heartbeat of a peer that is
-    /// not quiet is too (`warn` = `interval`), and never dead.
+    /// longer by what a quiet peer may leave out between two heartbeats
+    /// (`standby_interval` − `interval`) and by what one of them lost on every link
+    /// adds: the two intervals it takes the standby to find it lost (see `pace`),
+    /// and one more when its next heartbeat was due within an interval of that
+    /// moment anyway, so it waits for it. A quiet heartbeat lost is then late only
+    /// where one lost heartbeat of a peer that is not quiet is too (`warn` =
+    /// `interval`), and never dead.
     fn judged_by(&self, timing: &Timing) -> Timing {
         if !self.quiet {
             return *timing;
         }
-        let grace = timing.standby_interval + timing.interval;
+        let grace = timing.standby_interval + timing.interval * 2;
         Timing {
             warn: timing.warn + grace,
             dead: timing.dead + grace,
@@ -658,9 +674,17 @@ impl Peer {
         self.quiet = false;
         self.up_since = None;
         for view in &mut self.links {
-            view.state = LinkState::Down;
+            view.state = LinkState::gone(view.last_rx);
         }
     }
+}
+
+/// How long a link may carry nothing after the peer came up on another before it
+/// counts as a link that does not work. A link may come up later than another (a
+/// switch port still in spanning tree after a power cut): `init_dead` is the
+/// file's allowance for that, and never less than `dead` (longer for a quiet peer).
+fn first_wait(timing: &Timing) -> Duration {
+    timing.init_dead.max(timing.dead)
 }
 
 #[cfg(test)]
