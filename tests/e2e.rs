@@ -895,3 +895,45 @@ fn a_settled_standby_beats_every_standby_interval_and_stays_heard() {
         );
     }
 }
+
+/// A link that never carried a heartbeat (the crossover cable of n1 unplugged
+/// before either daemon starts) is reported by both nodes once `init_dead` has
+/// passed since they heard each other on the LAN, in the log and in the status;
+/// nothing moves, and its first heartbeat, once plugged in, is logged too.
+#[test]
+fn a_link_that_never_worked_is_reported_dead() {
+    let lab = Lab::new();
+    lab.link_down("n1", "xo");
+    let cluster = Cluster::start(&lab);
+    for (node, daemon, peer) in [
+        ("alpha", &cluster.alpha, "beta"),
+        ("beta", &cluster.beta, "alpha"),
+    ] {
+        let said = format!("link crossover to {peer} dead: not one heartbeat on it");
+        cluster.wait_for(&format!("{node} to report the crossover"), || {
+            lab.log(daemon).contains(&said)
+        });
+        let status = status_of(&lab, node);
+        let crossover = (status.peers[0].links.iter())
+            .find(|l| l.name == "crossover")
+            .expect("a crossover link in the status");
+        assert_eq!(crossover.state, LinkState::Down, "{node}: {crossover:?}");
+        assert_eq!(crossover.last_heartbeat_ms, None, "{node}: {crossover:?}");
+    }
+    lab.link_up("n1", "xo");
+    for (node, daemon, peer) in [
+        ("alpha", &cluster.alpha, "beta"),
+        ("beta", &cluster.beta, "alpha"),
+    ] {
+        let said = format!("link crossover to {peer} up: its first heartbeat came");
+        cluster.wait_for(&format!("{node} to hear the crossover"), || {
+            lab.log(daemon).contains(&said)
+        });
+    }
+    assert!(vip_on(&lab, "n1") && !vip_on(&lab, "n2"));
+    assert!(
+        !lab.log(&cluster.beta).contains("-> active"),
+        "beta went active while alpha was alive on the LAN\n{}",
+        cluster.logs()
+    );
+}

@@ -330,9 +330,9 @@ pub enum Event {
         peer: String,
         link: String,
     },
-    /// Nothing came from `peer` on `link` in the `dead` period since the peer came
-    /// up on another link: a link that never worked (a firewall, a wrong address),
-    /// which would otherwise show only as `unknown` in the status.
+    /// Nothing came from `peer` on `link` in `init_dead` (at least `dead`) since the
+    /// peer came up on another link: a link that never worked (a firewall, a wrong
+    /// address), which would otherwise show only as `unknown` in the status.
     LinkSilent {
         peer: String,
         link: String,

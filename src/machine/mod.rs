@@ -531,15 +531,12 @@ impl Machine {
     /// Renews the nonce with this interval's heartbeats rather than on a wake-up of
     /// its own when it is due before the next ones: a nonce a little younger than it
     /// need be costs nothing, a wake-up every `dead` at a 10 ms interval a fifth more.
-    /// A quiet node renews it with every heartbeat, so that the active node's echo
-    /// tells it of any one lost on every link (see `pace`).
     fn renew_nonce_early(&mut self, now: Instant) {
         let interval = self.settings.timing.interval;
         if self.nonce_unheard() {
             return;
         }
         if self.nonce_overdue
-            || self.quiet()
             || self
                 .timers
                 .get(Timer::Nonce)

@@ -25,11 +25,12 @@
 //! it first. With the majority rule (a witness, or three nodes) the votes need
 //! every node's heartbeats each interval, so nobody is quiet there.
 //!
-//! A quiet node renews its freshness nonce with every heartbeat and only then:
-//! renewed twice between two of them, the nonce the peer echoes would no longer
-//! count, and this node would take the active node's heartbeats for recordings;
-//! renewed with each, the echo tells it of any one lost on every link, and a timer
-//! wakes it when that echo is two intervals overdue (`Timer::QuietEcho`). And it is quiet only
+//! A quiet node renews its freshness nonce only with its heartbeats: renewed twice
+//! between two of them, the nonce the peer echoes would no longer count, and this
+//! node would take the active node's heartbeats for recordings. A quiet heartbeat
+//! that carries a new nonce (each does when `standby_interval` is longer than
+//! `dead`, as usual) tells this node, by the echo, when it was lost on every link:
+//! a timer wakes it when that echo is two intervals overdue (`Timer::QuietEcho`). And it is quiet only
 //! while the active node echoes its latest nonce (or that nonce is younger than two
 //! intervals): a quiet heartbeat that was lost, or that a node of a version before
 //! the quiet standby refused, ends the quiet until the peer has heard this node

@@ -76,6 +76,9 @@ pub struct LinkView {
     pub address: IpAddr,
     pub state: LinkState,
     pub last_rx: Option<Instant>,
+    /// Reported as a link that never carried a heartbeat (`Event::LinkSilent`):
+    /// its first one is reported too, whatever the peer did in between.
+    silent_reported: bool,
     /// Highest sequence accepted on this link in the current incarnation.
     seq: Option<u64>,
     pub received: u64,
@@ -208,6 +211,7 @@ impl Peer {
                 address,
                 state: LinkState::Unknown,
                 last_rx: None,
+                silent_reported: false,
                 seq: None,
                 received: 0,
             })
@@ -388,6 +392,7 @@ impl Peer {
             return Ok(update);
         }
         let first = view.last_rx.is_none();
+        let reported = std::mem::take(&mut view.silent_reported);
         view.last_rx = Some(now);
         let was = view.state;
         view.state = LinkState::Up;
@@ -402,7 +407,14 @@ impl Peer {
                 peer: self.name.clone(),
                 link: view.name.clone(),
             });
-        } else if was == LinkState::Down {
+            if reported {
+                events.push(Event::LinkUp {
+                    peer: self.name.clone(),
+                    link: view.name.clone(),
+                    first,
+                });
+            }
+        } else if was == LinkState::Down || reported {
             update.link_healed = true;
             events.push(Event::LinkUp {
                 peer: self.name.clone(),
@@ -551,6 +563,7 @@ impl Peer {
                     && let Some(since) = up_for.filter(|up| *up >= first_wait)
                 {
                     view.state = LinkState::Down;
+                    view.silent_reported = true;
                     events.push(Event::LinkSilent {
                         peer: self.name.clone(),
                         link: view.name.clone(),
